@@ -1,0 +1,54 @@
+# sand-boxer: every target works on a fresh Debian machine where you are root.
+SHELL := /bin/bash
+APT_PACKAGES := bubblewrap util-linux openssh-server openssh-client rsync zstd podman podman-compose runc packer
+PREFIX ?= /usr/local
+
+.PHONY: all deps apt npm build check lint typecheck test bench demo install clean smoke-remote
+
+all: build
+
+# Install the system packages the real components need (idempotent; skipped when present).
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing" >&2; \
+	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+npm: node_modules/.package-lock.json
+
+deps: apt npm
+
+dist/cli.js: npm $(shell find src -name '*.ts') scripts/build.mjs
+	node scripts/build.mjs
+
+build: dist/cli.js
+
+lint: npm
+	npx biome check src test bench scripts
+
+typecheck: npm
+	npx tsc --noEmit -p .
+
+test: deps build
+	npx vitest run
+
+check: lint typecheck test
+
+bench: deps build
+	npx tsx bench/run.ts
+
+demo: deps build
+	@bash scripts/demo.sh
+
+install: build
+	ln -sf "$(CURDIR)/bin/sandboxer" "$(PREFIX)/bin/sandboxer"
+	@echo "sandboxer -> $(PREFIX)/bin/sandboxer"
+
+clean:
+	rm -rf dist

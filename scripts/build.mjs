@@ -1,0 +1,18 @@
+// Bundle the CLI (and the library entry) with esbuild: one parse instead of
+// hundreds of module resolutions keeps a cold `sandboxer list` fast.
+// Command modules stay separate chunks, loaded only when used.
+import { build } from "esbuild";
+
+await build({
+  entryPoints: { cli: "src/cli/main.ts", index: "src/index.ts" },
+  outdir: "dist",
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  sourcemap: true,
+  external: ["better-sqlite3"],
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  logLevel: "warning",
+});

@@ -1,0 +1,142 @@
+import { applyCreate, planFor } from "./broker/create.js";
+import { applyDestroy, getRow, hostOf, profileOf } from "./broker/destroy.js";
+import type { CreatePlan, CreateRequest } from "./broker/plan.js";
+import { type ReconcileReport, reconcile } from "./broker/reconcile.js";
+import { defaultOwner, extensionContext, type ProgressNote, type Runtime } from "./broker/runtime.js";
+import { type Catalog, loadCatalog } from "./catalog/load.js";
+import { type Config, type Env, loadConfig, type Paths, resolvePaths } from "./config.js";
+import { SandboxerError } from "./errors.js";
+import { type DeliveryReport, deliverPending, type FetchLike } from "./events/publisher.js";
+import type { ExecIo, ExecResult } from "./extensions/define.js";
+import { loadExtension } from "./extensions/index.js";
+import { type IdGen, randomIds } from "./ids.js";
+import { publicRecord } from "./store/rows.js";
+import { type SandboxFilter, SqliteStore } from "./store/sqlite.js";
+import { localTransport } from "./transport/local.js";
+import type { Transport } from "./transport/types.js";
+import { type Clock, type Host, type Sandbox, type SandboxEvent, systemClock } from "./types.js";
+
+export type { CreateRequest } from "./broker/plan.js";
+export type { ReconcileReport } from "./broker/reconcile.js";
+
+export interface BrokerOptions {
+  env?: Env;
+  paths?: Paths;
+  store?: SqliteStore;
+  clock?: Clock;
+  ids?: IdGen;
+  /** Transport per host; defaults to local processes for localhost. */
+  transportFor?: (host: Host) => Transport;
+  onProgress?: (note: ProgressNote) => void;
+  fetch?: FetchLike;
+}
+
+export interface Broker {
+  readonly paths: Paths;
+  readonly store: SqliteStore;
+  create(req: CreateRequest, opts?: { signal?: AbortSignal }): Promise<Sandbox>;
+  plan(req: CreateRequest): Promise<CreatePlan>;
+  get(id: string): Sandbox;
+  list(filter?: SandboxFilter): Sandbox[];
+  destroy(id: string): Promise<Sandbox>;
+  recreate(id: string, opts?: { signal?: AbortSignal }): Promise<Sandbox>;
+  exec(id: string, argv: string[], io: ExecIo): Promise<ExecResult>;
+  events(opts?: { sandboxId?: string | undefined; afterSeq?: number; limit?: number }): SandboxEvent[];
+  reconcile(opts?: { deep?: boolean }): Promise<ReconcileReport>;
+  flushEvents(budgetMs: number): Promise<DeliveryReport | null>;
+  catalog(): Promise<Catalog>;
+  config(): Config;
+  close(): Promise<void>;
+}
+
+/** The one place the CLI, the HTTP API and the reaper call. */
+export function createBroker(opts: BrokerOptions = {}): Broker {
+  const env = opts.env ?? process.env;
+  const paths = opts.paths ?? resolvePaths(env);
+  const store = opts.store ?? new SqliteStore(paths.db);
+  let config: Config | undefined;
+  let catalog: Promise<Catalog> | undefined;
+  const transports = new Map<string, Transport>();
+  const rt: Runtime = {
+    store,
+    clock: opts.clock ?? systemClock,
+    ids: opts.ids ?? randomIds,
+    paths,
+    env,
+    config: () => {
+      config ??= loadConfig(paths, env);
+      return config;
+    },
+    catalog: () => {
+      catalog ??= loadCatalog(paths);
+      return catalog;
+    },
+    transportFor:
+      opts.transportFor ??
+      ((host) => {
+        if (host.name !== "localhost") {
+          throw new SandboxerError("SBX_UNSUPPORTED", `host '${host.name}': SSH hosts need the SSH transport, which this build lacks`);
+        }
+        const t = transports.get(host.name) ?? localTransport();
+        transports.set(host.name, t);
+        return t;
+      }),
+    onProgress: opts.onProgress,
+    owner: defaultOwner(),
+  };
+
+  return {
+    paths,
+    store,
+    async create(req, o = {}) {
+      await reconcile(rt);
+      return applyCreate(rt, req, o);
+    },
+    plan: (req) => planFor(rt, req),
+    get: (id) => publicRecord(getRow(rt, id)),
+    list: (filter = {}) => store.listSandboxes(filter).map(publicRecord),
+    async destroy(id) {
+      await reconcile(rt);
+      return applyDestroy(rt, id, "user");
+    },
+    async recreate(id, o = {}) {
+      await reconcile(rt);
+      const old = getRow(rt, id);
+      if (old.state !== "destroyed") await applyDestroy(rt, id, "user");
+      const req: CreateRequest = {
+        profile: old.profile,
+        inputs: old.inputs,
+        host: old.host,
+        ttl: old.ttlSeconds ? `${old.ttlSeconds}s` : undefined,
+        extension: old.extension,
+        actor: old.actor,
+        project: old.project ?? undefined,
+      };
+      return applyCreate(rt, req, { ...o, recreatedFrom: id });
+    },
+    async exec(id, argv, io) {
+      const row = getRow(rt, id);
+      if (row.state !== "ready" || !row.handle) {
+        throw new SandboxerError("SBX_INVALID_STATE", `${id} is ${row.state}; exec needs a ready sandbox`, { details: { id, state: row.state } });
+      }
+      const ext = await loadExtension(row.extension);
+      if (!ext.exec) throw new SandboxerError("SBX_UNSUPPORTED", `${row.extension} cannot run commands in its sandboxes`);
+      if (!argv.length) throw new SandboxerError("SBX_USAGE", "exec needs a command after --");
+      const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
+      return ext.exec(ctx, row.handle, argv, io);
+    },
+    events: (o = {}) => store.listEvents(o),
+    reconcile: (o = {}) => reconcile(rt, o),
+    async flushEvents(budgetMs) {
+      const url = rt.config().stateHubUrl;
+      if (!url) return null;
+      return deliverPending({ store, url, clock: rt.clock, budgetMs, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
+    },
+    catalog: () => rt.catalog(),
+    config: () => rt.config(),
+    async close() {
+      for (const t of transports.values()) await t.close();
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,142 @@
+import { parseDuration } from "../duration.js";
+import { SandboxerError, toSandboxerError } from "../errors.js";
+import { loadExtension } from "../extensions/index.js";
+import { publicRecord } from "../store/rows.js";
+import { localHostFacts } from "../telemetry/host-facts.js";
+import type { Handle, Sandbox, SandboxRow } from "../types.js";
+import { type CreatePlan, type CreateRequest, planCreate } from "./plan.js";
+import { eventFor, extensionContext, nowIso, type Runtime, transition } from "./runtime.js";
+
+/** Resolve everything a create needs without side effects (also used by `route explain`). */
+export async function planFor(rt: Runtime, req: CreateRequest): Promise<CreatePlan> {
+  const catalog = await rt.catalog();
+  const config = rt.config();
+  const plan = planCreate(req, { catalog, hosts: config.hosts, hostOverride: rt.env.SANDBOXER_HOST || undefined, defaults: config.defaults });
+  const ext = await loadExtension(plan.route.chosen);
+  const parsed = ext.inputs.safeParse(plan.inputs);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.join(".") || "inputs";
+    throw new SandboxerError("SBX_INPUT_INVALID", `input '${field}': ${issue?.message ?? "invalid"}`, { details: { field } });
+  }
+  return plan;
+}
+
+/**
+ * Apply a create: record `requested`, move to `provisioning` owned by this
+ * process, provision and wait ready under the profile timeout, record `ready`.
+ * On any failure the extension's resources are torn down before `failed`.
+ */
+export async function applyCreate(rt: Runtime, req: CreateRequest, opts: { signal?: AbortSignal; recreatedFrom?: string } = {}): Promise<Sandbox> {
+  const plan = await planFor(rt, req);
+  if (req.idempotencyKey) {
+    const prior = rt.store.findByIdempotencyKey(req.idempotencyKey);
+    if (prior) return publicRecord(prior);
+  }
+  const ext = await loadExtension(plan.route.chosen);
+  const inputs = ext.inputs.parse(plan.inputs);
+  const now = rt.clock.now();
+  const at = now.toISOString();
+  const row: SandboxRow = {
+    id: rt.ids("sbx"),
+    profile: plan.profile.id,
+    profileVersion: plan.profile.version,
+    extension: plan.route.chosen,
+    mode: plan.mode,
+    host: plan.host.name,
+    state: "requested",
+    actor: plan.actor,
+    project: plan.project,
+    inputs: plan.inputs,
+    createdAt: at,
+    readyAt: null,
+    expiresAt: new Date(now.getTime() + plan.ttlSeconds * 1000).toISOString(),
+    destroyedAt: null,
+    reason: null,
+    reachability: null,
+    route: plan.route,
+    cost: { pricePerHour: plan.registration.pricePerHour, currency: plan.registration.currency, reserved: 0, settled: 0 },
+    error: null,
+    hostFacts: null,
+    ttlSeconds: plan.ttlSeconds,
+    updatedAt: at,
+    handle: null,
+    ownerPid: rt.owner.pid,
+    ownerStart: rt.owner.start,
+  };
+  try {
+    rt.store.write(() => {
+      rt.store.insertSandbox(row, req.idempotencyKey);
+      rt.store.appendEvent(eventFor(rt, "sandbox.requested", row, { profile: row.profile, extension: row.extension, host: row.host, route: plan.route, recreatedFrom: opts.recreatedFrom ?? null }));
+    });
+  } catch (err) {
+    // Two concurrent creates with one idempotency key: the loser returns the winner's record.
+    const prior = req.idempotencyKey ? rt.store.findByIdempotencyKey(req.idempotencyKey) : undefined;
+    if (prior) return publicRecord(prior);
+    throw toSandboxerError(err, "SBX_STORE");
+  }
+  let cur = transition(rt, row, ["requested"], "provisioning") as SandboxRow;
+  const controller = new AbortController();
+  const timeoutMs = parseDuration(plan.profile.timeout, "profile timeout") * 1000;
+  const timer = setTimeout(() => controller.abort(new SandboxerError("SBX_READY_TIMEOUT", `not ready within ${plan.profile.timeout}`)), timeoutMs);
+  const onOuterAbort = () => controller.abort(new SandboxerError("SBX_CANCELLED", "create cancelled"));
+  opts.signal?.addEventListener("abort", onOuterAbort, { once: true });
+  const ctx = extensionContext(rt, cur, plan.profile, plan.host, controller.signal);
+  let handle: Handle | null = null;
+  let inflight: Promise<unknown> = Promise.resolve();
+  try {
+    const provisioning = ext.provision(ctx, inputs);
+    inflight = provisioning;
+    handle = await raceAbort(provisioning, controller.signal);
+    const waiting = ext.waitReady(ctx, handle);
+    inflight = waiting;
+    const reachability = await raceAbort(waiting, controller.signal);
+    const hostFacts = plan.profile.hostFacts && plan.host.name === "localhost" ? localHostFacts(rt.paths.home) : null;
+    const readyAt = nowIso(rt);
+    const done = transition(rt, cur, ["provisioning"], "ready", { readyAt, reachability, handle, hostFacts, ownerPid: null, ownerStart: null }, { reachability });
+    if (!done) throw new SandboxerError("SBX_INVALID_STATE", `sandbox ${row.id} changed state while provisioning`);
+    return publicRecord(done);
+  } catch (raw) {
+    const err = toSandboxerError(controller.signal.aborted && controller.signal.reason instanceof SandboxerError ? controller.signal.reason : raw, "SBX_PROVISION_FAILED");
+    // Let an aborted extension call settle first, so teardown sees everything it made.
+    await Promise.race([inflight.catch(() => {}), new Promise((r) => setTimeout(r, 10_000).unref())]);
+    cur = rt.store.getSandbox(row.id) ?? cur;
+    ctx.progress(`provision failed (${err.code}): ${err.message}; tearing down`);
+    const teardownError = await teardownQuietly(ext, { ...ctx, signal: new AbortController().signal }, handle ?? cur.handle);
+    const message = teardownError ? `${err.message}; teardown also failed: ${teardownError}` : err.message;
+    transition(rt, cur, ["provisioning"], "failed", {
+      error: { code: err.code, message },
+      reason: "failed-provision",
+      destroyedAt: teardownError ? null : nowIso(rt),
+      ownerPid: null,
+      ownerStart: null,
+    });
+    throw new SandboxerError(err.code, `${row.id}: ${message}`, { cause: err, details: { id: row.id } });
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener("abort", onOuterAbort);
+  }
+}
+
+/** Stop waiting on an extension promise the moment the signal aborts (timeout, Ctrl-C). */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+export async function teardownQuietly(
+  ext: Awaited<ReturnType<typeof loadExtension>>,
+  ctx: Parameters<typeof ext.teardown>[0],
+  handle: Handle | null,
+): Promise<string | null> {
+  try {
+    await ext.teardown(ctx, handle);
+    return null;
+  } catch (err) {
+    return toSandboxerError(err).message;
+  }
+}

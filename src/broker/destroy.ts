@@ -1,0 +1,64 @@
+import { profileSchema, type Profile } from "../catalog/schema.js";
+import { SandboxerError } from "../errors.js";
+import { loadExtension } from "../extensions/index.js";
+import { DESTROYABLE } from "../lifecycle.js";
+import { isSameProcessAlive } from "../proc.js";
+import { publicRecord } from "../store/rows.js";
+import { type DestroyReason, type Host, LOCALHOST, type Sandbox, type SandboxRow } from "../types.js";
+import { teardownQuietly } from "./create.js";
+import { extensionContext, nowIso, type Runtime, transition } from "./runtime.js";
+
+export function getRow(rt: Runtime, id: string): SandboxRow {
+  const row = rt.store.getSandbox(id);
+  if (!row) throw new SandboxerError("SBX_NOT_FOUND", `no sandbox '${id.slice(0, 64)}'`, { details: { id } });
+  return row;
+}
+
+/** The profile a record was made from; a stand-in if it has since left the catalog (teardown must still work). */
+export async function profileOf(rt: Runtime, row: SandboxRow): Promise<Profile> {
+  const found = (await rt.catalog()).profiles.get(row.profile);
+  if (found) return found;
+  const fallback = profileSchema.parse({ id: row.profile, version: row.profileVersion, extension: row.extension });
+  return { ...fallback, file: "(removed)" };
+}
+
+export function hostOf(rt: Runtime, row: SandboxRow): Host {
+  if (row.host === "localhost") return LOCALHOST;
+  const h = rt.config().hosts.get(row.host);
+  if (!h) throw new SandboxerError("SBX_HOST_NOT_FOUND", `host '${row.host}' of ${row.id} is no longer in the inventory`, { details: { field: "host" } });
+  return h;
+}
+
+/**
+ * Tear down a row this process has already moved to `destroying`, then record
+ * `destroyed` (or `destroy_failed`, which reap retries).
+ */
+export async function finishDestroy(rt: Runtime, row: SandboxRow, reason: DestroyReason, note?: string): Promise<SandboxRow> {
+  const ext = await loadExtension(row.extension);
+  const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
+  const failure = await teardownQuietly(ext, ctx, row.handle);
+  if (failure) {
+    const failed = transition(rt, row, ["destroying"], "destroy_failed", { error: { code: "SBX_TEARDOWN_FAILED", message: failure }, ownerPid: null, ownerStart: null }, { reason, error: failure });
+    throw new SandboxerError("SBX_TEARDOWN_FAILED", `${row.id}: teardown failed: ${failure} (reap retries it)`, { details: { id: row.id, state: failed?.state ?? null } });
+  }
+  const patch: Partial<SandboxRow> = { destroyedAt: row.destroyedAt ?? nowIso(rt), reason: row.reason === "failed-provision" ? "failed-provision" : reason, ownerPid: null, ownerStart: null };
+  if (note) patch.error = { code: "SBX_NOT_FOUND", message: note };
+  const done = transition(rt, row, ["destroying"], "destroyed", patch, { reason: patch.reason });
+  return done ?? getRow(rt, row.id);
+}
+
+export async function applyDestroy(rt: Runtime, id: string, reason: DestroyReason = "user"): Promise<Sandbox> {
+  const row = getRow(rt, id);
+  if (row.state === "destroyed") return publicRecord(row);
+  if (!DESTROYABLE.includes(row.state)) {
+    if (isSameProcessAlive(row.ownerPid, row.ownerStart)) {
+      throw new SandboxerError("SBX_BUSY", `${id} is ${row.state}, owned by live process ${row.ownerPid}; retry when it settles`, { details: { id, state: row.state } });
+    }
+    throw new SandboxerError("SBX_INVALID_STATE", `${id} is ${row.state} and its owner died; run \`sandboxer reconcile\``, { details: { id, state: row.state } });
+  }
+  const claimed = transition(rt, row, DESTROYABLE, "destroying", { ownerPid: rt.owner.pid, ownerStart: rt.owner.start, reason: row.reason ?? reason }, { reason });
+  if (!claimed) {
+    throw new SandboxerError("SBX_BUSY", `${id} changed state under us (another destroy?); look again with \`sandboxer get ${id}\``, { details: { id } });
+  }
+  return publicRecord(await finishDestroy(rt, claimed, reason));
+}

@@ -1,0 +1,108 @@
+import { resolveInputs } from "../catalog/inputs.js";
+import type { Catalog } from "../catalog/load.js";
+import type { Profile, Registration } from "../catalog/schema.js";
+import { parseDuration } from "../duration.js";
+import { SandboxerError } from "../errors.js";
+import { decideRoute } from "../routing/index.js";
+import { ACTOR_TYPES, type ActorType, type Host, type RouteDecision } from "../types.js";
+
+/** What a consumer asks for: the CLI flags of `create`, the body of `POST /v1/sandboxes`. */
+export interface CreateRequest {
+  profile?: string | undefined;
+  inputs?: Record<string, string> | undefined;
+  host?: string | undefined;
+  ttl?: string | undefined;
+  route?: string | undefined;
+  extension?: string | undefined;
+  actor?: string | undefined;
+  project?: string | undefined;
+  idempotencyKey?: string | undefined;
+}
+
+export interface CreatePlan {
+  profile: Profile;
+  registration: Registration;
+  route: RouteDecision;
+  host: Host;
+  inputs: Record<string, string>;
+  ttlSeconds: number;
+  actor: ActorType;
+  project: string | null;
+  mode: string | null;
+}
+
+export const DEFAULT_PROFILE = "profile.sandbox-canary";
+const PROJECT_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+const IDEMPOTENCY_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+export interface PlanContext {
+  catalog: Catalog;
+  hosts: ReadonlyMap<string, Host>;
+  /** SANDBOXER_HOST: applies when the request names no host. */
+  hostOverride?: string | undefined;
+  defaults?: { profile?: string | undefined; actor?: string | undefined; project?: string | undefined };
+}
+
+/**
+ * Pure planning: resolve the profile, validate every input, pick the route and
+ * the host. Throws a SandboxerError naming the field; touches nothing.
+ */
+export function planCreate(req: CreateRequest, ctx: PlanContext): CreatePlan {
+  const profileId = req.profile ?? ctx.defaults?.profile ?? DEFAULT_PROFILE;
+  const profile = ctx.catalog.profiles.get(profileId);
+  if (!profile) {
+    const bad = ctx.catalog.errors.find((e) => e.file.endsWith(`${profileId}.yaml`));
+    if (bad) throw new SandboxerError("SBX_PROFILE_INVALID", `profile '${profileId}' is invalid: ${bad.file}: ${bad.field}: ${bad.message}`, { details: { field: "profile" } });
+    throw new SandboxerError("SBX_PROFILE_NOT_FOUND", `profile '${profileId}' does not exist (see: sandboxer profiles list)`, { details: { field: "profile" } });
+  }
+  const actor = req.actor ?? ctx.defaults?.actor ?? "adm";
+  if (!(ACTOR_TYPES as readonly string[]).includes(actor)) {
+    throw new SandboxerError("SBX_USAGE", `actor: '${actor.slice(0, 20)}' must be one of ${ACTOR_TYPES.join(", ")}`, { details: { field: "actor" } });
+  }
+  const project = req.project ?? ctx.defaults?.project ?? null;
+  if (project !== null && !PROJECT_RE.test(project)) {
+    throw new SandboxerError("SBX_USAGE", "project: must be a name of lowercase letters, digits, '_', '.', '-' (at most 63)", { details: { field: "project" } });
+  }
+  if (req.idempotencyKey !== undefined && !IDEMPOTENCY_RE.test(req.idempotencyKey)) {
+    throw new SandboxerError("SBX_USAGE", "idempotency key: 1-128 characters of [A-Za-z0-9_.:-]", { details: { field: "idempotencyKey" } });
+  }
+  const inputs = resolveInputs(profile.inputs, req.inputs ?? {});
+  const ttlSeconds = planTtl(profile, req.ttl);
+  const route = decideRoute(profile, ctx.catalog.registrations, { extension: req.extension, strategy: req.route });
+  const registration = ctx.catalog.registrations.get(route.chosen) as Registration;
+  const host = pickHost(profile, ctx.hosts, req.host ?? ctx.hostOverride);
+  const mode = inputs.mode ?? profile.mode ?? null;
+  return { profile, registration, route, host, inputs, ttlSeconds, actor: actor as ActorType, project, mode };
+}
+
+export function planTtl(profile: Profile, ttl: string | undefined): number {
+  const max = parseDuration(profile.ttl.max, "profile ttl.max");
+  if (ttl === undefined) return Math.min(parseDuration(profile.ttl.default, "profile ttl.default"), max);
+  const seconds = parseDuration(ttl, "ttl");
+  if (seconds > max) {
+    throw new SandboxerError("SBX_TTL_INVALID", `ttl: ${ttl} is over the maximum ${profile.ttl.max} of ${profile.id}`, { details: { field: "ttl" } });
+  }
+  return seconds;
+}
+
+/** The requested host, or the first placement host that exists and carries the required labels. */
+export function pickHost(profile: Profile, hosts: ReadonlyMap<string, Host>, requested: string | undefined): Host {
+  const labelsOk = (h: Host) => profile.placement.labels.every((l) => h.labels.includes(l));
+  if (requested !== undefined) {
+    const h = hosts.get(requested);
+    if (!h) {
+      throw new SandboxerError("SBX_HOST_NOT_FOUND", `host: '${requested.slice(0, 64)}' is not in the hosts inventory (see: sandboxer hosts list)`, { details: { field: "host" } });
+    }
+    const allowed = profile.placement.hosts.includes("*") || profile.placement.hosts.includes(h.name);
+    if (!allowed || !labelsOk(h)) {
+      throw new SandboxerError("SBX_HOST_NOT_FOUND", `host: '${h.name}' is not allowed by the placement of ${profile.id} (${profile.placement.hosts.join(", ")})`, { details: { field: "host" } });
+    }
+    return h;
+  }
+  const order = profile.placement.hosts.includes("*") ? [...hosts.keys()] : profile.placement.hosts;
+  for (const name of order) {
+    const h = hosts.get(name);
+    if (h && labelsOk(h)) return h;
+  }
+  throw new SandboxerError("SBX_HOST_NOT_FOUND", `no host in the inventory satisfies the placement of ${profile.id}`, { details: { field: "host" } });
+}

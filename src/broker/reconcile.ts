@@ -1,0 +1,129 @@
+import { toSandboxerError } from "../errors.js";
+import { loadExtension } from "../extensions/index.js";
+import { IN_FLIGHT_STATES, LIVE_STATES } from "../lifecycle.js";
+import { isSameProcessAlive } from "../proc.js";
+import type { SandboxRow, SandboxState } from "../types.js";
+import { teardownQuietly } from "./create.js";
+import { finishDestroy, hostOf, profileOf } from "./destroy.js";
+import { eventFor, extensionContext, nowIso, type Runtime, transition } from "./runtime.js";
+
+export interface ReconcileAction {
+  id: string;
+  from: SandboxState;
+  to: SandboxState;
+  why: string;
+}
+
+export interface Orphan {
+  sandboxId: string;
+  kind: string;
+  ref: string;
+  host: string;
+  extension: string;
+}
+
+export interface ReconcileReport {
+  actions: ReconcileAction[];
+  orphans: Orphan[];
+  errors: { id: string; message: string }[];
+}
+
+/**
+ * Take over a record whose owner process died: compare-and-set the owner columns,
+ * so of two reconcilers racing only one proceeds.
+ */
+function claim(rt: Runtime, row: SandboxRow): SandboxRow | undefined {
+  return rt.store.write(() => {
+    const cur = rt.store.getSandbox(row.id);
+    if (!cur || cur.state !== row.state || cur.ownerPid !== row.ownerPid || cur.ownerStart !== row.ownerStart) return undefined;
+    if (isSameProcessAlive(cur.ownerPid, cur.ownerStart)) return undefined;
+    rt.store.patchRow(row.id, { ownerPid: rt.owner.pid, ownerStart: rt.owner.start, updatedAt: nowIso(rt) });
+    return rt.store.getSandbox(row.id);
+  });
+}
+
+async function recover(rt: Runtime, row: SandboxRow, report: ReconcileReport): Promise<void> {
+  const ext = await loadExtension(row.extension);
+  const why = `owner process ${row.ownerPid ?? "?"} died while ${row.state}`;
+  if (row.state === "destroying") {
+    await finishDestroy(rt, row, row.reason ?? "user");
+    report.actions.push({ id: row.id, from: "destroying", to: "destroyed", why });
+    return;
+  }
+  // requested / provisioning: we cannot know how far it got, so tear down whatever exists.
+  const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
+  const failure = await teardownQuietly(ext, ctx, row.handle);
+  const message = `interrupted: ${why}${failure ? `; teardown failed: ${failure}` : ""}`;
+  transition(rt, row, [row.state], "failed", {
+    error: { code: "SBX_CANCELLED", message },
+    reason: "failed-provision",
+    destroyedAt: failure ? null : nowIso(rt),
+    ownerPid: null,
+    ownerStart: null,
+  });
+  report.actions.push({ id: row.id, from: row.state, to: "failed", why });
+}
+
+/** A failed record whose teardown failed earlier still holds resources: try again. */
+async function cleanFailed(rt: Runtime, row: SandboxRow, report: ReconcileReport): Promise<void> {
+  const ext = await loadExtension(row.extension);
+  const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
+  const failure = await teardownQuietly(ext, ctx, row.handle);
+  if (failure) throw new Error(failure);
+  rt.store.write(() => {
+    rt.store.patchRow(row.id, { destroyedAt: nowIso(rt), ownerPid: null, ownerStart: null, updatedAt: nowIso(rt) });
+    rt.store.appendEvent(eventFor(rt, "sandbox.cleaned", row, { why: "teardown of a failed provision completed" }));
+  });
+  report.actions.push({ id: row.id, from: "failed", to: "failed", why: "resources of a failed provision removed" });
+}
+
+/**
+ * Make the store true again after crashes. `deep` also asks extensions whether
+ * ready sandboxes still exist and lists backend resources with no live record
+ * (slower: run by `sandboxer reconcile` and the reaper, not before every command).
+ */
+export async function reconcile(rt: Runtime, opts: { deep?: boolean } = {}): Promise<ReconcileReport> {
+  const report: ReconcileReport = { actions: [], orphans: [], errors: [] };
+  const suspects = rt.store.listSandboxes({ states: IN_FLIGHT_STATES });
+  const failed = rt.store.listSandboxes({ states: ["failed"] }).filter((r) => r.destroyedAt === null);
+  for (const row of [...suspects, ...failed]) {
+    if (isSameProcessAlive(row.ownerPid, row.ownerStart)) continue;
+    const mine = claim(rt, row);
+    if (!mine) continue;
+    try {
+      if (mine.state === "failed") await cleanFailed(rt, mine, report);
+      else await recover(rt, mine, report);
+    } catch (err) {
+      rt.store.patchRow(mine.id, { ownerPid: null, ownerStart: null });
+      report.errors.push({ id: row.id, message: toSandboxerError(err).message });
+    }
+  }
+  if (opts.deep) await deepCheck(rt, report);
+  return report;
+}
+
+async function deepCheck(rt: Runtime, report: ReconcileReport): Promise<void> {
+  const live = rt.store.listSandboxes({ states: LIVE_STATES });
+  const liveIds = new Set(live.map((r) => r.id));
+  for (const row of live.filter((r) => r.state === "ready")) {
+    const ext = await loadExtension(row.extension);
+    if (!ext.alive || !row.handle) continue;
+    try {
+      const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
+      if (await ext.alive(ctx, row.handle)) continue;
+      const claimed = transition(rt, row, ["ready"], "destroying", { ownerPid: rt.owner.pid, ownerStart: rt.owner.start, reason: "reap" }, { reason: "reap", why: "resources vanished" });
+      if (!claimed) continue;
+      await finishDestroy(rt, claimed, "reap", "its resources vanished outside sand-boxer; the record was closed by reconcile");
+      report.actions.push({ id: row.id, from: "ready", to: "destroyed", why: "resources vanished" });
+    } catch (err) {
+      report.errors.push({ id: row.id, message: toSandboxerError(err).message });
+    }
+  }
+  // Local backends only here; remote hosts are inspected by `inspect stale`.
+  const local = await loadExtension("ext.local");
+  if (!local.list) return;
+  const base = { host: hostOf(rt, { host: "localhost" } as SandboxRow), transport: rt.transportFor(hostOf(rt, { host: "localhost" } as SandboxRow)), paths: rt.paths, env: rt.env, clock: rt.clock, signal: new AbortController().signal, progress() {}, checkpoint() {} };
+  for (const res of await local.list(base)) {
+    if (!liveIds.has(res.sandboxId)) report.orphans.push({ ...res, host: "localhost", extension: "ext.local" });
+  }
+}

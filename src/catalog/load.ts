@@ -1,0 +1,92 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import type { z } from "zod";
+import type { Paths } from "../config.js";
+import { KNOWN_EXTENSIONS, loadExtension } from "../extensions/index.js";
+import { type Diagnostic, type Profile, profileSchema, type Registration, registrationSchema } from "./schema.js";
+
+export interface Catalog {
+  profiles: Map<string, Profile>;
+  registrations: Map<string, Registration>;
+  errors: Diagnostic[];
+  warnings: Diagnostic[];
+}
+
+function yamlFiles(dir: string | undefined): string[] {
+  if (!dir || !existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml") || f.endsWith(".yml"))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+function parseFile<T extends z.ZodType>(file: string, schema: T, diags: Diagnostic[]): z.infer<T> | undefined {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(file, "utf8"));
+  } catch (err) {
+    diags.push({ file, field: "(yaml)", message: (err as Error).message.split("\n")[0] ?? "unparseable" });
+    return undefined;
+  }
+  const res = schema.safeParse(raw);
+  if (!res.success) {
+    for (const issue of res.error.issues) diags.push({ file, field: issue.path.join(".") || "(root)", message: issue.message });
+    return undefined;
+  }
+  return res.data;
+}
+
+/** Load every profile and registration; return all problems at once, never throw on content. */
+export async function loadCatalog(paths: Paths): Promise<Catalog> {
+  const errors: Diagnostic[] = [];
+  const warnings: Diagnostic[] = [];
+  const registrations = new Map<string, Registration>();
+  for (const file of yamlFiles(paths.builtinExtensions)) {
+    const reg = parseFile(file, registrationSchema, errors);
+    if (!reg) continue;
+    if (!KNOWN_EXTENSIONS.includes(reg.id)) {
+      warnings.push({ file, field: "id", message: `no extension '${reg.id}' in this build; registration ignored` });
+      continue;
+    }
+    registrations.set(reg.id, { ...reg, file });
+  }
+  const profiles = new Map<string, Profile>();
+  const files = [...yamlFiles(paths.builtinProfiles), ...yamlFiles(paths.extraProfiles)];
+  for (const file of files) {
+    const p = parseFile(file, profileSchema, errors);
+    if (!p) continue;
+    if (basename(file).replace(/\.ya?ml$/, "") !== p.id) {
+      warnings.push({ file, field: "id", message: `file name does not match id '${p.id}'` });
+    }
+    const before = errors.length;
+    await checkProfileExtensions({ ...p, file }, registrations, errors);
+    if (errors.length === before) profiles.set(p.id, { ...p, file });
+  }
+  return { profiles, registrations, errors, warnings };
+}
+
+/** A profile's extensions must exist, and each must accept the profile's inputs and defaults. */
+async function checkProfileExtensions(p: Profile, regs: Map<string, Registration>, errors: Diagnostic[]): Promise<void> {
+  const ids = p.extension ? [p.extension] : (p.route?.candidates ?? []);
+  for (const id of ids) {
+    const field = p.extension ? "extension" : "route.candidates";
+    if (!KNOWN_EXTENSIONS.includes(id) || !regs.has(id)) {
+      errors.push({ file: p.file, field, message: `unknown extension '${id}'` });
+      continue;
+    }
+    const ext = await loadExtension(id);
+    const shape = (ext.inputs as unknown as { shape?: Record<string, z.ZodType> }).shape;
+    if (!shape) continue;
+    for (const [name, spec] of Object.entries(p.inputs)) {
+      const accepts = shape[name];
+      if (!accepts) {
+        errors.push({ file: p.file, field: `inputs.${name}`, message: `${id} does not take input '${name}'` });
+        continue;
+      }
+      if (spec.default !== undefined && !accepts.safeParse(String(spec.default)).success) {
+        errors.push({ file: p.file, field: `inputs.${name}.default`, message: `default rejected by ${id}` });
+      }
+    }
+  }
+}

@@ -1,0 +1,77 @@
+import { z } from "zod";
+
+const DURATION = /^(\d+[smhd])+$/;
+const duration = z.string().regex(DURATION, "a duration like 90s, 30m, 2h or 1d");
+
+export const inputSpecSchema = z.strictObject({
+  type: z.enum(["string", "name", "path", "int", "bool", "enum"]),
+  required: z.boolean().default(false),
+  default: z.union([z.string(), z.number(), z.boolean()]).optional(),
+  description: z.string().optional(),
+  aliases: z.array(z.string().regex(/^[a-z][a-z0-9_]*$/)).optional(),
+  values: z.array(z.string()).optional(),
+  pattern: z.string().optional(),
+  maxLength: z.number().int().positive().optional(),
+  min: z.number().optional(),
+  max: z.number().optional(),
+});
+export type InputSpec = z.infer<typeof inputSpecSchema>;
+
+export const ROUTE_STRATEGIES = ["prefer-self-hosted", "lowest-cost", "lowest-latency", "explicit"] as const;
+
+export const profileSchema = z
+  .strictObject({
+    id: z.string().regex(/^profile\.[a-z0-9][a-z0-9-]*$/, "ids look like profile.<name>"),
+    version: z.number().int().positive(),
+    description: z.string().default(""),
+    extension: z.string().regex(/^ext\.[a-z0-9-]+$/).optional(),
+    route: z
+      .strictObject({
+        strategy: z.enum(ROUTE_STRATEGIES),
+        candidates: z.array(z.string().regex(/^ext\.[a-z0-9-]+$/)).min(1),
+      })
+      .optional(),
+    mode: z.string().regex(/^[a-z][a-z0-9-]*$/).optional(),
+    placement: z
+      .strictObject({
+        hosts: z.array(z.string()).default(["localhost"]),
+        labels: z.array(z.string()).default([]),
+        fallback: z.boolean().default(true),
+      })
+      .default({ hosts: ["localhost"], labels: [], fallback: true }),
+    ttl: z.strictObject({ default: duration, max: duration }).default({ default: "1h", max: "24h" }),
+    timeout: duration.default("2m"),
+    network: z.enum(["none", "host"]).default("none"),
+    hostFacts: z.boolean().default(false),
+    inputs: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/, "input names are lowercase [a-z0-9_]"), inputSpecSchema).default({}),
+    /** Extension-specific settings that are not consumer inputs (images, GPU, compose file...). */
+    settings: z.record(z.string(), z.unknown()).default({}),
+    tags: z.array(z.string()).default([]),
+  })
+  .refine((p) => Boolean(p.extension) !== Boolean(p.route), {
+    message: "a profile names exactly one of 'extension' or 'route'",
+    path: ["extension"],
+  });
+export type Profile = z.infer<typeof profileSchema> & { file: string };
+
+export const registrationSchema = z.strictObject({
+  id: z.string().regex(/^ext\.[a-z0-9-]+$/),
+  enabled: z.boolean().default(true),
+  description: z.string().default(""),
+  pricePerHour: z.number().nonnegative().default(0),
+  currency: z.string().default("credits"),
+  expectedReadySeconds: z.number().nonnegative().default(1),
+  limits: z
+    .strictObject({
+      maxSandboxes: z.number().int().positive().optional(),
+      maxTtl: duration.optional(),
+    })
+    .default({}),
+});
+export type Registration = z.infer<typeof registrationSchema> & { file: string };
+
+export interface Diagnostic {
+  file: string;
+  field: string;
+  message: string;
+}

@@ -1,0 +1,56 @@
+import type { SandboxEvent } from "../../types.js";
+import { noExtraPositionals, parse } from "../args.js";
+import type { CliContext } from "../context.js";
+
+const USAGE = "sandboxer events [ID] [--follow] [--since-seq N] [--limit N] [--json] | sandboxer events flush [--json]";
+
+function line(e: SandboxEvent): string {
+  const msg = typeof e.data.message === "string" ? e.data.message : e.data.reason ? `reason=${e.data.reason}` : e.data.from ? `from ${e.data.from}` : "";
+  return `${e.at}  ${String(e.seq).padStart(5)}  ${e.sandboxId ?? "-"}  ${e.type.padEnd(20)}  ${msg}`.trimEnd();
+}
+
+export async function events(cx: CliContext, argv: string[]): Promise<number> {
+  if (argv[0] === "flush") return flush(cx, argv.slice(1));
+  const { values, positionals } = parse(argv, { follow: { type: "boolean", short: "f" }, "since-seq": { type: "string" }, limit: { type: "string" } }, USAGE);
+  noExtraPositionals(positionals, 1, USAGE);
+  const sandboxId = positionals[0];
+  const broker = cx.broker();
+  if (sandboxId) broker.get(sandboxId); // 404 early for an unknown id
+  let after = Number(values["since-seq"] ?? 0) || 0;
+  const limit = Math.min(Number(values.limit ?? 1000) || 1000, 100_000);
+  const batch = broker.events({ sandboxId, afterSeq: after, limit });
+  if (!values.follow) {
+    if (cx.out.json) cx.out.data(batch);
+    else for (const e of batch) cx.out.print(line(e));
+    return 0;
+  }
+  // Follow: newline-delimited JSON with --json (one event per line), polling the store.
+  const emit = (e: SandboxEvent) => (cx.out.json ? cx.out.print(JSON.stringify(e)) : cx.out.print(line(e)));
+  for (const e of batch) emit(e);
+  after = batch.at(-1)?.seq ?? after;
+  let stop = false;
+  const onSignal = () => {
+    stop = true;
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  while (!stop) {
+    await new Promise((r) => setTimeout(r, 150));
+    for (const e of broker.events({ sandboxId, afterSeq: after, limit: 1000 })) {
+      emit(e);
+      after = e.seq;
+    }
+  }
+  return 0;
+}
+
+async function flush(cx: CliContext, argv: string[]): Promise<number> {
+  const { values } = parse(argv, { budget: { type: "string" } }, "sandboxer events flush [--budget SECONDS] [--json]");
+  const budgetMs = Math.max(1, Number(values.budget ?? 10) || 10) * 1000;
+  const report = await cx.broker().flushEvents(budgetMs);
+  const stats = cx.broker().store.outboxStats();
+  const result = report ?? { delivered: 0, failed: 0, pending: stats.pending ?? 0, lastError: "no State Hub configured (SANDBOXER_STATE_HUB_URL)" };
+  if (cx.out.json) cx.out.data(result);
+  else cx.out.print(`delivered ${result.delivered}, failed ${result.failed}, pending ${result.pending}${result.lastError ? ` (${result.lastError})` : ""}`);
+  return report && report.pending > 0 ? 1 : 0;
+}

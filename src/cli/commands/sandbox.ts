@@ -1,0 +1,174 @@
+import { SandboxerError } from "../../errors.js";
+import { LIVE_STATES } from "../../lifecycle.js";
+import { SANDBOX_STATES, type Sandbox, type SandboxState } from "../../types.js";
+import { noExtraPositionals, parse, parseInputs, requirePositional, splitDoubleDash } from "../args.js";
+import type { CliContext } from "../context.js";
+import { ago, table, until } from "../output.js";
+import { startSpinner } from "../progress.js";
+
+const CREATE_USAGE =
+  "sandboxer create [--profile ID] [--input k=v]... [--host NAME] [--ttl 2h] [--route STRATEGY] [--extension ID] [--actor adm|agt|atm] [--project NAME] [--idempotency-key KEY] [--json]";
+
+export function describe(sb: Sandbox): string {
+  const lines = [`${sb.id}  ${sb.state}`];
+  const row = (k: string, v: string | null | undefined) => {
+    if (v !== null && v !== undefined && v !== "") lines.push(`  ${k.padEnd(12)} ${v}`);
+  };
+  row("profile", `${sb.profile} v${sb.profileVersion}`);
+  row("extension", `${sb.extension}${sb.mode ? ` (${sb.mode})` : ""} on ${sb.host}`);
+  row("actor", `${sb.actor}${sb.project ? ` / ${sb.project}` : ""}`);
+  if (Object.keys(sb.inputs).length) row("inputs", Object.entries(sb.inputs).map(([k, v]) => `${k}=${v}`).join(" "));
+  row("created", sb.createdAt);
+  if (sb.readyAt) row("ready", `${sb.readyAt} (${((Date.parse(sb.readyAt) - Date.parse(sb.createdAt)) / 1000).toFixed(2)}s)`);
+  row("expires", sb.expiresAt && !sb.destroyedAt ? `${sb.expiresAt} (${until(sb.expiresAt)})` : null);
+  row("destroyed", sb.destroyedAt ? `${sb.destroyedAt} (${sb.reason})` : null);
+  if (sb.reachability) for (const [k, v] of Object.entries(sb.reachability)) row(k, typeof v === "string" ? v : JSON.stringify(v));
+  if (sb.hostFacts) row("host facts", Object.entries(sb.hostFacts).map(([k, v]) => `${k}=${v}`).join(" "));
+  if (sb.error) row("error", `[${sb.error.code}] ${sb.error.message}`);
+  return lines.join("\n");
+}
+
+export async function create(cx: CliContext, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    {
+      profile: { type: "string" },
+      input: { type: "string", multiple: true, short: "i" },
+      host: { type: "string" },
+      ttl: { type: "string" },
+      route: { type: "string" },
+      extension: { type: "string" },
+      actor: { type: "string" },
+      project: { type: "string" },
+      "idempotency-key": { type: "string" },
+    },
+    CREATE_USAGE,
+  );
+  noExtraPositionals(positionals, 0, CREATE_USAGE);
+  const inputs = parseInputs(values.input);
+  const spinner = startSpinner(!cx.out.json && cx.out.stderrIsTty, "creating sandbox");
+  cx.onProgress = (n) => spinner.update(n);
+  const controller = new AbortController();
+  const onSignal = () => {
+    if (controller.signal.aborted) process.exit(130);
+    spinner.stop();
+    process.stderr.write("cancelling: tearing down what was created (Ctrl-C again to quit at once)\n");
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    const sb = await cx.broker().create(
+      {
+        profile: values.profile,
+        inputs,
+        host: values.host,
+        ttl: values.ttl,
+        route: values.route,
+        extension: values.extension,
+        actor: values.actor,
+        project: values.project,
+        idempotencyKey: values["idempotency-key"],
+      },
+      { signal: controller.signal },
+    );
+    spinner.stop();
+    if (cx.out.json) cx.out.data(sb);
+    else cx.out.print(describe(sb));
+    return 0;
+  } finally {
+    spinner.stop();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+export async function get(cx: CliContext, argv: string[]): Promise<number> {
+  const usage = "sandboxer get ID [--json]";
+  const { positionals } = parse(argv, {}, usage);
+  noExtraPositionals(positionals, 1, usage);
+  const sb = cx.broker().get(requirePositional(positionals, 0, "ID", usage));
+  if (cx.out.json) cx.out.data(sb);
+  else cx.out.print(describe(sb));
+  return 0;
+}
+
+export async function list(cx: CliContext, argv: string[]): Promise<number> {
+  const usage = "sandboxer list [--state S[,S]] [--profile P] [--project P] [--extension E] [--host H] [--all] [--json]";
+  const { values, positionals } = parse(
+    argv,
+    { state: { type: "string" }, profile: { type: "string" }, project: { type: "string" }, extension: { type: "string" }, host: { type: "string" }, all: { type: "boolean" } },
+    usage,
+  );
+  noExtraPositionals(positionals, 0, usage);
+  let states: SandboxState[] | undefined;
+  if (values.state) {
+    states = values.state.split(",").map((s) => s.trim()) as SandboxState[];
+    const bad = states.find((s) => !(SANDBOX_STATES as readonly string[]).includes(s));
+    if (bad) throw new SandboxerError("SBX_USAGE", `--state '${bad}' is not one of ${SANDBOX_STATES.join(", ")}`, { details: { field: "state" } });
+  } else if (!values.all) {
+    // Like `docker ps`: destroyed records are history; --all shows them.
+    states = [...LIVE_STATES, "failed"];
+  }
+  const rows = cx.broker().list({ states, profile: values.profile, project: values.project, extension: values.extension, host: values.host });
+  if (cx.out.json) {
+    cx.out.data(rows);
+    return 0;
+  }
+  if (!rows.length) {
+    cx.out.note(values.all || values.state ? "no sandboxes" : "no sandboxes (destroyed ones are hidden: --all)");
+    return 0;
+  }
+  const now = new Date();
+  cx.out.print(
+    table(
+      ["ID", "STATE", "PROFILE", "EXTENSION", "HOST", "PROJECT", "CREATED", "EXPIRES"],
+      rows.map((r) => [r.id, r.state, r.profile, r.extension, r.host, r.project ?? "-", ago(r.createdAt, now), r.destroyedAt ? "-" : until(r.expiresAt, now)]),
+    ),
+  );
+  return 0;
+}
+
+export async function destroy(cx: CliContext, argv: string[]): Promise<number> {
+  const usage = "sandboxer destroy ID [--json]";
+  const { positionals } = parse(argv, {}, usage);
+  noExtraPositionals(positionals, 1, usage);
+  const sb = await cx.broker().destroy(requirePositional(positionals, 0, "ID", usage));
+  if (cx.out.json) cx.out.data(sb);
+  else cx.out.print(`${sb.id}  ${sb.state}${sb.reason ? ` (${sb.reason})` : ""}`);
+  return 0;
+}
+
+export async function recreate(cx: CliContext, argv: string[]): Promise<number> {
+  const usage = "sandboxer recreate ID [--json]";
+  const { positionals } = parse(argv, {}, usage);
+  noExtraPositionals(positionals, 1, usage);
+  const spinner = startSpinner(!cx.out.json && cx.out.stderrIsTty, "recreating sandbox");
+  cx.onProgress = (n) => spinner.update(n);
+  try {
+    const sb = await cx.broker().recreate(requirePositional(positionals, 0, "ID", usage));
+    spinner.stop();
+    if (cx.out.json) cx.out.data(sb);
+    else cx.out.print(describe(sb));
+    return 0;
+  } finally {
+    spinner.stop();
+  }
+}
+
+export async function exec(cx: CliContext, argv: string[]): Promise<number> {
+  const usage = "sandboxer exec ID [--json] -- CMD...";
+  const [ours, command] = splitDoubleDash(argv);
+  const { positionals } = parse(ours, {}, usage);
+  const id = requirePositional(positionals, 0, "ID", usage);
+  const cmd = command ?? positionals.slice(1);
+  if (!command) noExtraPositionals(positionals, 1, usage);
+  if (!cmd.length) throw new SandboxerError("SBX_USAGE", `missing command after --\nusage: ${usage}`);
+  if (cx.out.json) {
+    const r = await cx.broker().exec(id, cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    cx.out.data({ id, command: cmd, exitCode: r.exitCode, stdout: r.stdout ?? "", stderr: r.stderr ?? "" });
+    return r.exitCode;
+  }
+  const r = await cx.broker().exec(id, cmd, { stdin: "inherit", stdout: "inherit", stderr: "inherit" });
+  return r.exitCode;
+}

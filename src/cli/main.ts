@@ -1,0 +1,84 @@
+import { SandboxerError, toSandboxerError } from "../errors.js";
+import { type CliContext, makeContext } from "./context.js";
+import { formatError, makeOut } from "./output.js";
+
+type Command = (cx: CliContext, argv: string[]) => Promise<number>;
+
+/** Commands load their module on demand: a cold `list` must not pay for the catalog or vendors. */
+const COMMANDS: Record<string, { run: () => Promise<Command>; writes: boolean; summary: string }> = {
+  create: { run: async () => (await import("./commands/sandbox.js")).create, writes: true, summary: "create a sandbox from a profile" },
+  get: { run: async () => (await import("./commands/sandbox.js")).get, writes: false, summary: "show one sandbox record" },
+  list: { run: async () => (await import("./commands/sandbox.js")).list, writes: false, summary: "list sandboxes (--all for destroyed)" },
+  destroy: { run: async () => (await import("./commands/sandbox.js")).destroy, writes: true, summary: "tear a sandbox down" },
+  recreate: { run: async () => (await import("./commands/sandbox.js")).recreate, writes: true, summary: "destroy and create again with the same request" },
+  exec: { run: async () => (await import("./commands/sandbox.js")).exec, writes: false, summary: "run a command inside a sandbox: exec ID -- CMD..." },
+  events: { run: async () => (await import("./commands/events.js")).events, writes: false, summary: "show lifecycle events (--follow); events flush" },
+  reconcile: { run: async () => (await import("./commands/catalog.js")).reconcileCmd, writes: true, summary: "finish or clean up what crashed commands left" },
+  profiles: { run: async () => (await import("./commands/catalog.js")).profiles, writes: false, summary: "profiles list | show ID" },
+  extensions: { run: async () => (await import("./commands/catalog.js")).extensions, writes: false, summary: "extensions list" },
+  hosts: { run: async () => (await import("./commands/catalog.js")).hosts, writes: false, summary: "hosts list" },
+};
+
+function help(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return [
+    "sandboxer - establish, track and remove sandboxes",
+    "",
+    "usage: sandboxer COMMAND [ARGS] [--json]",
+    "",
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    "",
+    "Every command takes --json. Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 refused.",
+    "State: $SANDBOXER_HOME (default ~/.local/share/sandboxer). Docs: README.md, docs/.",
+  ].join("\n");
+}
+
+/** The one error boundary: everything below throws SandboxerError; only here is an exit code chosen. */
+export async function main(argv: string[]): Promise<number> {
+  const dd = argv.indexOf("--");
+  const json = (dd < 0 ? argv : argv.slice(0, dd)).includes("--json");
+  const out = makeOut(json);
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    out.print(help());
+    return name ? 0 : 2;
+  }
+  if (name === "--version" || name === "version") {
+    out.print(json ? JSON.stringify({ version: "0.1.0" }) : "sandboxer 0.1.0");
+    return 0;
+  }
+  const cx = makeContext(out, process.env);
+  try {
+    const entry = COMMANDS[name];
+    if (!entry) throw new SandboxerError("SBX_USAGE", `unknown command '${name.slice(0, 40)}' (see: sandboxer --help)`);
+    const ours = dd < 0 ? rest : argv.slice(1, dd);
+    if (ours.includes("--help") || ours.includes("-h")) {
+      out.print(`sandboxer ${name}: ${entry.summary}`);
+      return 0;
+    }
+    const code = await (await entry.run())(cx, rest);
+    return code;
+  } catch (err) {
+    const e = toSandboxerError(err);
+    process.stderr.write(`${formatError(e, json)}\n`);
+    if (e.code === "SBX_INTERNAL" && process.env.SANDBOXER_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    return e.exitCode;
+  } finally {
+    const broker = cx.opened();
+    if (broker) {
+      // Writing commands try to deliver pending events, bounded so a down hub never slows them much.
+      if (COMMANDS[name]?.writes) await broker.flushEvents(1000).catch(() => null);
+      await broker.close();
+    }
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`error [SBX_INTERNAL]: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  },
+);

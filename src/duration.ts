@@ -1,0 +1,28 @@
+import { SandboxerError } from "./errors.js";
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** Parse `90s`, `30m`, `2h`, `1d`, `1h30m` into seconds. `field` names the input in errors. */
+export function parseDuration(text: string, field: string): number {
+  const trimmed = text.trim();
+  const re = /(\d+)([smhd])/gy;
+  let total = 0;
+  let consumed = 0;
+  for (let m = re.exec(trimmed); m; m = re.exec(trimmed)) {
+    total += Number(m[1]) * (UNITS[m[2] as string] ?? 0);
+    consumed = re.lastIndex;
+  }
+  if (trimmed === "" || consumed !== trimmed.length || total <= 0 || trimmed.length > 32) {
+    throw new SandboxerError("SBX_TTL_INVALID", `${field}: '${text.slice(0, 40)}' is not a duration like 90s, 30m, 2h or 1d`, {
+      details: { field },
+    });
+  }
+  return total;
+}
+
+export function formatDuration(seconds: number): string {
+  if (seconds % 86400 === 0) return `${seconds / 86400}d`;
+  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
+}

@@ -1,0 +1,83 @@
+import type { SqliteStore } from "../store/sqlite.js";
+import type { Clock, SandboxEvent } from "../types.js";
+
+export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body: string; signal: AbortSignal }) => Promise<{ ok: boolean; status: number }>;
+
+export interface DeliveryReport {
+  delivered: number;
+  failed: number;
+  pending: number;
+  lastError: string | null;
+}
+
+/** Exponential backoff: 1s, 2s, 4s ... capped at 5 minutes. */
+export function backoffSeconds(attempts: number): number {
+  return Math.min(300, 2 ** Math.min(attempts, 9));
+}
+
+/**
+ * Deliver due outbox events to the State Hub, oldest first, within `budgetMs`.
+ * At-least-once: the event id goes in `Idempotency-Key`, so the hub drops repeats.
+ * Never throws: a down hub just leaves events pending with their next attempt time.
+ */
+export async function deliverPending(opts: {
+  store: SqliteStore;
+  url: string;
+  clock: Clock;
+  budgetMs: number;
+  fetch?: FetchLike;
+  batch?: number;
+}): Promise<DeliveryReport> {
+  const send = opts.fetch ?? (globalThis.fetch as unknown as FetchLike);
+  const deadline = Date.now() + opts.budgetMs;
+  let delivered = 0;
+  let failed = 0;
+  let lastError: string | null = null;
+  while (Date.now() < deadline) {
+    const now = opts.clock.now();
+    const lease = new Date(now.getTime() + 30_000).toISOString();
+    const events = opts.store.claimPending(now.toISOString(), lease, opts.batch ?? 50);
+    if (!events.length) break;
+    let stop = false;
+    for (const e of events) {
+      const left = deadline - Date.now();
+      if (stop || left <= 0) {
+        // Not attempted: make it due again at once rather than after the lease.
+        opts.store.markFailed(e.seq, lastError ?? "delivery budget spent", now.toISOString());
+        continue;
+      }
+      const err = await postEvent(send, opts.url, e, Math.min(left, 5000));
+      if (err === null) {
+        opts.store.markDelivered(e.seq, opts.clock.now().toISOString());
+        delivered++;
+      } else {
+        failed++;
+        lastError = err;
+        const next = new Date(opts.clock.now().getTime() + backoffSeconds(e.attempts) * 1000).toISOString();
+        opts.store.markFailed(e.seq, err, next);
+        // The hub is failing: keep order and do not hammer it; the rest wait for the next run.
+        stop = true;
+      }
+    }
+    if (stop) break;
+  }
+  return { delivered, failed, pending: opts.store.outboxStats().pending ?? 0, lastError };
+}
+
+async function postEvent(send: FetchLike, url: string, e: SandboxEvent, timeoutMs: number): Promise<string | null> {
+  const { seq: _seq, ...body } = e;
+  try {
+    const res = await send(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", "idempotency-key": e.id },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(Math.max(50, timeoutMs)),
+    });
+    // 409 = the hub already has this event id: delivered.
+    if (res.ok || res.status === 409) return null;
+    return `hub answered HTTP ${res.status}`;
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code;
+    return `hub unreachable: ${cause ?? (err as Error).name}`;
+  }
+}

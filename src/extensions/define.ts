@@ -1,0 +1,77 @@
+import type { z } from "zod";
+import type { Profile } from "../catalog/schema.js";
+import type { Env, Paths } from "../config.js";
+import type { Transport } from "../transport/types.js";
+import type { Clock, Handle, Host, JsonObject, Sandbox } from "../types.js";
+
+export type ExtensionKind = "self-hosted" | "metered";
+
+export interface Capabilities {
+  snapshot: boolean;
+  restore: boolean;
+  build: boolean;
+  exec: boolean;
+}
+
+export interface ProgressOptions {
+  percent?: number;
+}
+
+/** What the broker hands every extension call. Extensions never touch the store or events. */
+export interface ExtensionContext {
+  sandbox: Sandbox;
+  profile: Profile;
+  host: Host;
+  transport: Transport;
+  paths: Paths;
+  env: Env;
+  clock: Clock;
+  signal: AbortSignal;
+  progress(message: string, opts?: ProgressOptions): void;
+  /**
+   * Persist a partial handle as soon as a resource exists, so a crash between
+   * "created" and "ready" leaves the broker enough to tear it down.
+   */
+  checkpoint(handle: Handle): void;
+}
+
+/** A resource found on a backend, for stale detection. */
+export interface BackendResource {
+  sandboxId: string;
+  kind: string;
+  ref: string;
+  detail?: JsonObject;
+}
+
+export interface ExecIo {
+  stdin: "inherit" | "ignore";
+  stdout: "inherit" | "pipe";
+  stderr: "inherit" | "pipe";
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout?: string;
+  stderr?: string;
+}
+
+export interface Extension<I extends Record<string, unknown> = Record<string, unknown>> {
+  id: string;
+  kind: ExtensionKind;
+  description: string;
+  capabilities: Capabilities;
+  /** Validates the merged inputs (profile defaults + caller's), when the profile loads and at create. */
+  inputs: z.ZodType<I>;
+  provision(ctx: ExtensionContext, inputs: I): Promise<Handle>;
+  waitReady(ctx: ExtensionContext, handle: Handle): Promise<JsonObject>;
+  /** Idempotent; `handle` is null when a crash happened before provision returned. */
+  teardown(ctx: ExtensionContext, handle: Handle | null): Promise<void>;
+  /** Is the provisioned resource still there? Used by reconcile to keep records true. */
+  alive?(ctx: ExtensionContext, handle: Handle): Promise<boolean>;
+  exec?(ctx: ExtensionContext, handle: Handle, argv: string[], io: ExecIo): Promise<ExecResult>;
+  list?(ctx: Omit<ExtensionContext, "sandbox" | "profile">): Promise<BackendResource[]>;
+}
+
+export function defineExtension<I extends Record<string, unknown>>(ext: Extension<I>): Extension<I> {
+  return ext;
+}

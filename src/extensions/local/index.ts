@@ -1,0 +1,183 @@
+import { spawn } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "zod";
+import { expandHome } from "../../config.js";
+import { SandboxerError } from "../../errors.js";
+import { SANDBOX_ID_RE } from "../../ids.js";
+import { findProcesses, isSameProcessAlive, processStartTime } from "../../proc.js";
+import type { Handle } from "../../types.js";
+import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
+import { bwrapArgv, isSandboxArgv, SANDBOX_PATH } from "./bwrap.js";
+import { startDetached } from "./spawn.js";
+
+const inputs = z.object({
+  /** A local directory copied into the workspace before the sandbox starts. */
+  repo: z.string().optional(),
+});
+
+interface LocalHandle {
+  workspace: string;
+  runDir: string;
+  pid?: number;
+  childPid?: number;
+  childStart?: string;
+  network: "none" | "host";
+}
+
+function dirs(ctx: Pick<ExtensionContext, "paths">, id: string) {
+  return { workspace: join(ctx.paths.workspaces, id), runDir: join(ctx.paths.run, id) };
+}
+
+function nsOf(pid: number | string, ns: string): string | null {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/${ns}`);
+  } catch {
+    return null;
+  }
+}
+
+/** The sandbox's pid-1, if it is still the process we started. */
+function livePid(h: Partial<LocalHandle> | null): number | null {
+  if (!h?.childPid) return null;
+  return isSameProcessAlive(h.childPid, h.childStart ?? null) ? h.childPid : null;
+}
+
+async function waitGone(pids: number[], ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (pids.every((p) => !isSameProcessAlive(p, null))) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return false;
+}
+
+export default defineExtension({
+  id: "ext.local",
+  kind: "self-hosted",
+  description: "Namespace sandbox on this machine (bubblewrap): workspace at /workspace, read-only system, no network unless the profile allows",
+  capabilities: { snapshot: false, restore: false, build: false, exec: true },
+  inputs,
+
+  async provision(ctx, input) {
+    const id = ctx.sandbox.id;
+    const network = ctx.profile.network;
+    const { workspace, runDir } = dirs(ctx, id);
+    if (input.repo) {
+      const src = expandHome(input.repo, ctx.env);
+      if (!existsSync(src) || !statSync(src).isDirectory()) {
+        throw new SandboxerError("SBX_INPUT_INVALID", `input 'repo': ${input.repo} is not a directory on this machine`, { details: { field: "repo" } });
+      }
+    }
+    const handle: LocalHandle = { workspace, runDir, network };
+    mkdirSync(workspace, { recursive: true, mode: 0o755 });
+    mkdirSync(runDir, { recursive: true, mode: 0o700 });
+    ctx.checkpoint(handle as unknown as Handle);
+    if (input.repo) {
+      ctx.progress(`copying ${input.repo} into the workspace`);
+      cpSync(expandHome(input.repo, ctx.env), workspace, { recursive: true, verbatimSymlinks: true });
+    }
+    ctx.progress("starting bubblewrap");
+    const argv = bwrapArgv({ sandboxId: id, workspace, network, infoFd: 3 });
+    const started = await startDetached(argv, join(runDir, "bwrap.log"), ctx.signal);
+    handle.pid = started.pid;
+    handle.childPid = started.childPid;
+    handle.childStart = processStartTime(started.childPid) ?? undefined;
+    ctx.checkpoint(handle as unknown as Handle);
+    return handle as unknown as Handle;
+  },
+
+  async waitReady(ctx, raw) {
+    const h = raw as unknown as LocalHandle;
+    const pid = livePid(h);
+    if (!pid) throw new SandboxerError("SBX_PROVISION_FAILED", `sandbox init process exited: ${tail(join(h.runDir, "bwrap.log"))}`);
+    // Ready means the init runs in namespaces of its own, not ours.
+    const own = ["pid", "mnt", "uts", "ipc", ...(h.network === "none" ? ["net"] : [])];
+    for (const ns of own) {
+      const theirs = nsOf(pid, ns);
+      if (!theirs || theirs === nsOf("self", ns)) {
+        throw new SandboxerError("SBX_PROVISION_FAILED", `sandbox init is not in a ${ns} namespace of its own`);
+      }
+    }
+    return {
+      kind: "namespace",
+      host: "localhost",
+      hostname: ctx.sandbox.id,
+      workspace: h.workspace,
+      mountedAt: "/workspace",
+      network: h.network,
+      pid,
+      exec: `sandboxer exec ${ctx.sandbox.id} -- CMD...`,
+    };
+  },
+
+  async alive(_ctx, raw) {
+    return livePid(raw as unknown as LocalHandle) !== null;
+  },
+
+  async teardown(ctx, raw) {
+    const h = (raw as unknown as LocalHandle | null) ?? null;
+    const id = ctx.sandbox.id;
+    const { workspace, runDir } = dirs(ctx, id);
+    // Find by argv too: a crash may have come before the pid was checkpointed.
+    const pids = new Set(findProcesses((argv) => isSandboxArgv(argv, id) !== null));
+    const child = livePid(h);
+    if (child) pids.add(child);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+      }
+    }
+    if (!(await waitGone([...pids], 5000))) {
+      throw new SandboxerError("SBX_TEARDOWN_FAILED", `processes of ${id} still alive after SIGKILL: ${[...pids].join(", ")}`);
+    }
+    rmSync(workspace, { recursive: true, force: true });
+    rmSync(runDir, { recursive: true, force: true });
+  },
+
+  async exec(_ctx, raw, argv, io) {
+    const h = raw as unknown as LocalHandle;
+    const pid = livePid(h);
+    if (!pid) throw new SandboxerError("SBX_INVALID_STATE", "the sandbox's init process is gone; run `sandboxer reconcile`");
+    // Join every namespace of the init, then a clean environment: no host secrets leak in.
+    const full = [
+      "nsenter", "--target", String(pid), "--user", "--preserve-credentials", "--mount", "--uts", "--ipc", "--net", "--pid",
+      "--root", "--wd", "--", "/usr/bin/env", "-i", `PATH=${SANDBOX_PATH}`, "HOME=/workspace",
+      `SANDBOXER_ID=${_ctx.sandbox.id}`, ...(process.env.TERM ? [`TERM=${process.env.TERM}`] : []), ...argv,
+    ];
+    return new Promise((resolve, reject) => {
+      const child = spawn(full[0] as string, full.slice(1), { stdio: [io.stdin, io.stdout, io.stderr] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout?.on("data", (d: Buffer) => { stdout += d.toString(); });
+      child.stderr?.on("data", (d: Buffer) => { stderr += d.toString(); });
+      child.on("error", (err) => reject(new SandboxerError("SBX_DEPENDENCY_MISSING", `nsenter: ${err.message}`, { cause: err })));
+      child.on("close", (code, signal) => resolve({ exitCode: code ?? (signal ? 128 + 9 : 1), stdout, stderr }));
+    });
+  },
+
+  async list(ctx) {
+    const found: BackendResource[] = [];
+    for (const pid of findProcesses((argv) => isSandboxArgv(argv) !== null)) {
+      const id = isSandboxArgv(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(0, -1));
+      if (id) found.push({ sandboxId: id, kind: "process", ref: String(pid) });
+    }
+    for (const root of [ctx.paths.workspaces, ctx.paths.run]) {
+      if (!existsSync(root)) continue;
+      for (const name of readdirSync(root)) {
+        if (SANDBOX_ID_RE.test(name)) found.push({ sandboxId: name, kind: "directory", ref: join(root, name) });
+      }
+    }
+    return found;
+  },
+});
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, "utf8").trim().split("\n").slice(-5).join(" | ") || "(no output)";
+  } catch {
+    return "(no log)";
+  }
+}

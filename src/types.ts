@@ -1,0 +1,109 @@
+/** Shared vocabulary. Names here are the public contract in DESIGN.md. */
+
+export const SANDBOX_STATES = [
+  "requested",
+  "provisioning",
+  "ready",
+  "failed",
+  "destroying",
+  "destroyed",
+  "destroy_failed",
+] as const;
+export type SandboxState = (typeof SANDBOX_STATES)[number];
+
+export const ACTOR_TYPES = ["adm", "agt", "atm"] as const;
+export type ActorType = (typeof ACTOR_TYPES)[number];
+
+export const DESTROY_REASONS = ["user", "ttl", "reap", "failed-provision"] as const;
+export type DestroyReason = (typeof DESTROY_REASONS)[number];
+
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+/** Opaque, JSON-serialisable handle an extension returns from provision. */
+export type Handle = JsonObject;
+
+export interface RouteRejection {
+  extension: string;
+  why: string;
+}
+
+export interface RouteDecision {
+  chosen: string;
+  strategy: string;
+  reason: string;
+  rejected: RouteRejection[];
+}
+
+export interface SandboxError {
+  code: string;
+  message: string;
+}
+
+/** The sandbox record, as printed by `get --json` and stored (handle/owner kept private). */
+export interface Sandbox {
+  id: string;
+  profile: string;
+  profileVersion: number;
+  extension: string;
+  mode: string | null;
+  host: string;
+  state: SandboxState;
+  actor: ActorType;
+  project: string | null;
+  inputs: Record<string, string>;
+  createdAt: string;
+  readyAt: string | null;
+  expiresAt: string | null;
+  destroyedAt: string | null;
+  reason: DestroyReason | null;
+  reachability: JsonObject | null;
+  route: RouteDecision | null;
+  cost: JsonObject | null;
+  error: SandboxError | null;
+  hostFacts: JsonObject | null;
+  ttlSeconds: number | null;
+  updatedAt: string;
+}
+
+/** Private columns the broker needs for crash recovery. */
+export interface SandboxRow extends Sandbox {
+  handle: Handle | null;
+  ownerPid: number | null;
+  ownerStart: string | null;
+}
+
+export interface SandboxEvent {
+  seq: number;
+  id: string;
+  type: string;
+  sandboxId: string | null;
+  at: string;
+  actor: string | null;
+  project: string | null;
+  data: JsonObject;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+export interface SshTarget {
+  host: string;
+  user?: string | undefined;
+  port?: number | undefined;
+  identityFile?: string | undefined;
+}
+
+export interface Host {
+  name: string;
+  ssh?: SshTarget | undefined;
+  compose?: string | undefined;
+  workspaceRoot?: string | undefined;
+  labels: string[];
+  maxSandboxes?: number | undefined;
+}
+
+export const LOCALHOST: Host = { name: "localhost", labels: ["local"] };
