@@ -7,14 +7,14 @@ import { type Catalog, loadCatalog } from "./catalog/load.js";
 import { type Config, type Env, loadConfig, type Paths, resolvePaths } from "./config.js";
 import { SandboxerError } from "./errors.js";
 import { type DeliveryReport, deliverPending, type FetchLike } from "./events/publisher.js";
-import type { ExecIo, ExecResult } from "./extensions/define.js";
+import type { ExecIo, ExecResult, Extension, ExtensionContext } from "./extensions/define.js";
 import { loadExtension } from "./extensions/index.js";
 import { type IdGen, randomIds } from "./ids.js";
 import { publicRecord } from "./store/rows.js";
 import { type SandboxFilter, SqliteStore } from "./store/sqlite.js";
 import { localTransport } from "./transport/local.js";
 import type { Transport } from "./transport/types.js";
-import { type Clock, type Host, type Sandbox, type SandboxEvent, systemClock } from "./types.js";
+import { type Clock, type Host, type Sandbox, type SandboxEvent, type SandboxRow, systemClock } from "./types.js";
 
 export type { CreateRequest } from "./broker/plan.js";
 export type { ReconcileReport } from "./broker/reconcile.js";
@@ -46,6 +46,8 @@ export interface Broker {
   flushEvents(budgetMs: number): Promise<DeliveryReport | null>;
   catalog(): Promise<Catalog>;
   config(): Config;
+  /** The extension and a context for one record (inspection, reaping, contract tests). */
+  contextFor(id: string): Promise<{ row: SandboxRow; extension: Extension; ctx: ExtensionContext }>;
   close(): Promise<void>;
 }
 
@@ -134,6 +136,12 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     },
     catalog: () => rt.catalog(),
     config: () => rt.config(),
+    async contextFor(id) {
+      const row = getRow(rt, id);
+      const extension = await loadExtension(row.extension);
+      const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
+      return { row, extension, ctx };
+    },
     async close() {
       for (const t of transports.values()) await t.close();
       store.close();

@@ -1,0 +1,106 @@
+/**
+ * One contract suite for every extension (STYLE.md #3): provision -> ready ->
+ * teardown -> teardown again -> stale detection, on the real component.
+ * Use from a `*.test.ts`:
+ *
+ *   testExtension({ name: "ext.local", make: async () => ({ home, request: { profile: "profile.local" } }) });
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Broker, CreateRequest } from "../src/broker.js";
+import { loadExtension } from "../src/extensions/index.js";
+import type { Sandbox } from "../src/types.js";
+import type { TestHome } from "./helpers/home.js";
+
+export type ContractTest = "provision" | "teardown" | "teardown-again" | "stale" | "alive";
+
+export interface ContractSetup {
+  home: TestHome;
+  request: CreateRequest;
+  /** Extra cleanup (servers, fixtures); the home is cleaned by the suite. */
+  cleanup?: () => Promise<void>;
+}
+
+export interface ContractOptions {
+  name: string;
+  make: () => Promise<ContractSetup>;
+  skip?: { reason: string; tests: ContractTest[] }[];
+}
+
+function skipped(opts: ContractOptions, t: ContractTest): boolean {
+  return (opts.skip ?? []).some((s) => s.tests.includes(t));
+}
+
+async function directContext(broker: Broker, sb: Sandbox) {
+  return broker.contextFor(sb.id);
+}
+
+export function testExtension(opts: ContractOptions): void {
+  describe(`extension contract: ${opts.name}`, () => {
+    let setup: ContractSetup;
+    let broker: Broker;
+    let sb: Sandbox;
+
+    beforeAll(async () => {
+      setup = await opts.make();
+      broker = setup.home.broker();
+    });
+    afterAll(async () => {
+      await setup?.home.cleanup();
+      await setup?.cleanup?.();
+    });
+
+    it.skipIf(skipped(opts, "provision"))("provisions to ready with reachability and a route", async () => {
+      sb = await broker.create(setup.request);
+      expect(sb.state).toBe("ready");
+      expect(sb.id).toMatch(/^sbx-[a-z2-7]{12}$/);
+      expect(sb.extension).toBe(opts.name);
+      expect(sb.readyAt).not.toBeNull();
+      expect(sb.reachability).toBeTruthy();
+      expect(sb.route?.chosen).toBe(opts.name);
+      const types = broker.events({ sandboxId: sb.id }).map((e) => e.type);
+      expect(types).toEqual(expect.arrayContaining(["sandbox.requested", "sandbox.provisioning", "sandbox.ready"]));
+    });
+
+    it.skipIf(skipped(opts, "alive"))("reports its resources alive, and lists them labelled with the id", async () => {
+      const ext = await loadExtension(opts.name);
+      const { row, ctx } = await directContext(broker, sb);
+      if (ext.alive) expect(await ext.alive(ctx, row.handle ?? {})).toBe(true);
+      if (ext.list) expect((await ext.list(ctx)).map((r) => r.sandboxId)).toContain(sb.id);
+    });
+
+    it.skipIf(skipped(opts, "stale"))("stale detection: a resource whose record is gone shows as an orphan", async () => {
+      const ext = await loadExtension(opts.name);
+      if (!ext.list) return;
+      const extra = await broker.create(setup.request);
+      // Simulate a lost record: the backend still has the resource, the store says destroyed.
+      broker.store.patchRow(extra.id, { state: "destroyed", destroyedAt: new Date().toISOString(), reason: "user" });
+      const report = await broker.reconcile({ deep: true });
+      const { row, ctx } = await directContext(broker, extra);
+      const listed = (await ext.list(ctx)).map((r) => r.sandboxId);
+      expect(listed).toContain(extra.id);
+      if (opts.name === "ext.local") expect(report.orphans.map((o) => o.sandboxId)).toContain(extra.id);
+      await ext.teardown(ctx, row.handle);
+      expect((await ext.list(ctx)).map((r) => r.sandboxId)).not.toContain(extra.id);
+    });
+
+    it.skipIf(skipped(opts, "teardown"))("tears down: record destroyed, resources gone", async () => {
+      const done = await broker.destroy(sb.id);
+      expect(done.state).toBe("destroyed");
+      expect(done.reason).toBe("user");
+      expect(done.destroyedAt).not.toBeNull();
+      const ext = await loadExtension(opts.name);
+      const { row, ctx } = await directContext(broker, sb);
+      if (ext.alive && row.handle) expect(await ext.alive(ctx, row.handle)).toBe(false);
+      if (ext.list) expect((await ext.list(ctx)).map((r) => r.sandboxId)).not.toContain(sb.id);
+    });
+
+    it.skipIf(skipped(opts, "teardown-again"))("teardown is idempotent (twice, and with no handle)", async () => {
+      const ext = await loadExtension(opts.name);
+      const { row, ctx } = await directContext(broker, sb);
+      await ext.teardown(ctx, row.handle);
+      await ext.teardown(ctx, null);
+      const again = await broker.destroy(sb.id);
+      expect(again.state).toBe("destroyed");
+    });
+  });
+}

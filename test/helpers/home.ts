@@ -1,0 +1,46 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Broker, type BrokerOptions, createBroker } from "../../src/broker.js";
+import type { Env } from "../../src/config.js";
+
+/** A private SANDBOXER_HOME (and config dir) per test, removed afterwards. */
+export interface TestHome {
+  dir: string;
+  env: Env;
+  broker(opts?: Omit<BrokerOptions, "env">): Broker;
+  cleanup(): Promise<void>;
+}
+
+export function makeHome(extraEnv: Env = {}): TestHome {
+  const dir = mkdtempSync(join(tmpdir(), "sbx-test-"));
+  const env: Env = {
+    ...process.env,
+    SANDBOXER_HOME: join(dir, "home"),
+    SANDBOXER_CONFIG: join(dir, "config.yaml"),
+    SANDBOXER_STATE_HUB_URL: "",
+    SANDBOXER_HOST: "",
+    ...extraEnv,
+  };
+  const brokers: Broker[] = [];
+  return {
+    dir,
+    env,
+    broker(opts = {}) {
+      const b = createBroker({ ...opts, env });
+      brokers.push(b);
+      return b;
+    },
+    async cleanup() {
+      // Tear down anything still live so no process outlives the test.
+      const b = createBroker({ env });
+      for (const sb of b.list({ states: ["ready", "failed", "destroy_failed"] })) {
+        await b.destroy(sb.id).catch(() => {});
+      }
+      await b.reconcile().catch(() => {});
+      await b.close();
+      for (const x of brokers) await x.close().catch(() => {});
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
