@@ -1,6 +1,7 @@
 import { parseDuration } from "../duration.js";
 import { SandboxerError, toSandboxerError } from "../errors.js";
 import { loadExtension } from "../extensions/index.js";
+import { crashPoint } from "../faults.js";
 import { publicRecord } from "../store/rows.js";
 import { localHostFacts } from "../telemetry/host-facts.js";
 import type { Handle, Sandbox, SandboxRow } from "../types.js";
@@ -19,6 +20,7 @@ export async function planFor(rt: Runtime, req: CreateRequest): Promise<CreatePl
     const field = issue?.path.join(".") || "inputs";
     throw new SandboxerError("SBX_INPUT_INVALID", `input '${field}': ${issue?.message ?? "invalid"}`, { details: { field } });
   }
+  ext.preflight?.(parsed.data, rt.env);
   return plan;
 }
 
@@ -75,7 +77,9 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: { signa
     if (prior) return publicRecord(prior);
     throw toSandboxerError(err, "SBX_STORE");
   }
+  crashPoint("requested");
   let cur = transition(rt, row, ["requested"], "provisioning") as SandboxRow;
+  crashPoint("provisioning");
   const controller = new AbortController();
   const timeoutMs = parseDuration(plan.profile.timeout, "profile timeout") * 1000;
   const timer = setTimeout(() => controller.abort(new SandboxerError("SBX_READY_TIMEOUT", `not ready within ${plan.profile.timeout}`)), timeoutMs);
@@ -91,6 +95,7 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: { signa
     const waiting = ext.waitReady(ctx, handle);
     inflight = waiting;
     const reachability = await raceAbort(waiting, controller.signal);
+    crashPoint("before-ready");
     const hostFacts = plan.profile.hostFacts && plan.host.name === "localhost" ? localHostFacts(rt.paths.home) : null;
     const readyAt = nowIso(rt);
     const done = transition(rt, cur, ["provisioning"], "ready", { readyAt, reachability, handle, hostFacts, ownerPid: null, ownerStart: null }, { reachability });

@@ -1,6 +1,7 @@
 import { profileSchema, type Profile } from "../catalog/schema.js";
 import { SandboxerError } from "../errors.js";
 import { loadExtension } from "../extensions/index.js";
+import { crashPoint } from "../faults.js";
 import { DESTROYABLE } from "../lifecycle.js";
 import { isSameProcessAlive } from "../proc.js";
 import { publicRecord } from "../store/rows.js";
@@ -60,5 +61,6 @@ export async function applyDestroy(rt: Runtime, id: string, reason: DestroyReaso
   if (!claimed) {
     throw new SandboxerError("SBX_BUSY", `${id} changed state under us (another destroy?); look again with \`sandboxer get ${id}\``, { details: { id } });
   }
+  crashPoint("destroying");
   return publicRecord(await finishDestroy(rt, claimed, reason));
 }

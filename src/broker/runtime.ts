@@ -3,6 +3,7 @@ import type { Profile } from "../catalog/schema.js";
 import type { Config, Env, Paths } from "../config.js";
 import type { ExtensionContext } from "../extensions/define.js";
 import type { IdGen } from "../ids.js";
+import { crashPoint } from "../faults.js";
 import { SELF } from "../proc.js";
 import type { SqliteStore } from "../store/sqlite.js";
 import type { Transport } from "../transport/types.js";
@@ -56,6 +57,7 @@ export function transition(
 }
 
 export function extensionContext(rt: Runtime, row: SandboxRow, profile: Profile, host: Host, signal: AbortSignal): ExtensionContext {
+  let checkpoints = 0;
   return {
     sandbox: row,
     profile,
@@ -73,6 +75,8 @@ export function extensionContext(rt: Runtime, row: SandboxRow, profile: Profile,
     },
     checkpoint(handle: Handle) {
       rt.store.patchRow(row.id, { handle, updatedAt: nowIso(rt) });
+      checkpoints++;
+      crashPoint(`checkpoint-${checkpoints}`);
     },
   };
 }

@@ -62,6 +62,11 @@ export interface Extension<I extends Record<string, unknown> = Record<string, un
   capabilities: Capabilities;
   /** Validates the merged inputs (profile defaults + caller's), when the profile loads and at create. */
   inputs: z.ZodType<I>;
+  /**
+   * Checks that need the local machine but change nothing (a repo path exists),
+   * run at plan time so bad input fails before any record exists.
+   */
+  preflight?(inputs: I, env: Env): void;
   provision(ctx: ExtensionContext, inputs: I): Promise<Handle>;
   waitReady(ctx: ExtensionContext, handle: Handle): Promise<JsonObject>;
   /** Idempotent; `handle` is null when a crash happened before provision returned. */

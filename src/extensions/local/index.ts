@@ -59,16 +59,18 @@ export default defineExtension({
   capabilities: { snapshot: false, restore: false, build: false, exec: true },
   inputs,
 
+  preflight(input, env) {
+    if (!input.repo) return;
+    const src = expandHome(input.repo, env);
+    if (!existsSync(src) || !statSync(src).isDirectory()) {
+      throw new SandboxerError("SBX_INPUT_INVALID", `input 'repo': ${input.repo} is not a directory on this machine`, { details: { field: "repo" } });
+    }
+  },
+
   async provision(ctx, input) {
     const id = ctx.sandbox.id;
     const network = ctx.profile.network;
     const { workspace, runDir } = dirs(ctx, id);
-    if (input.repo) {
-      const src = expandHome(input.repo, ctx.env);
-      if (!existsSync(src) || !statSync(src).isDirectory()) {
-        throw new SandboxerError("SBX_INPUT_INVALID", `input 'repo': ${input.repo} is not a directory on this machine`, { details: { field: "repo" } });
-      }
-    }
     const handle: LocalHandle = { workspace, runDir, network };
     mkdirSync(workspace, { recursive: true, mode: 0o755 });
     mkdirSync(runDir, { recursive: true, mode: 0o700 });
