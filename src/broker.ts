@@ -34,7 +34,8 @@ export interface BrokerOptions {
 export interface Broker {
   readonly paths: Paths;
   readonly store: SqliteStore;
-  create(req: CreateRequest, opts?: { signal?: AbortSignal }): Promise<Sandbox>;
+  /** `onRecord` fires once the record exists (before provisioning ends), for `POST /v1/sandboxes?wait=false`. */
+  create(req: CreateRequest, opts?: { signal?: AbortSignal; onRecord?: (sb: Sandbox) => void }): Promise<Sandbox>;
   plan(req: CreateRequest): Promise<CreatePlan>;
   get(id: string): Sandbox;
   list(filter?: SandboxFilter): Sandbox[];

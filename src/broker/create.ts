@@ -5,6 +5,7 @@ import { crashPoint } from "../faults.js";
 import { publicRecord } from "../store/rows.js";
 import { localHostFacts } from "../telemetry/host-facts.js";
 import type { Handle, Sandbox, SandboxRow } from "../types.js";
+import { priorFor, rememberKey, requestFingerprint } from "./idempotency.js";
 import { type CreatePlan, type CreateRequest, planCreate } from "./plan.js";
 import { eventFor, extensionContext, nowIso, type Runtime, transition } from "./runtime.js";
 
@@ -24,16 +25,24 @@ export async function planFor(rt: Runtime, req: CreateRequest): Promise<CreatePl
   return plan;
 }
 
+export interface CreateOptions {
+  signal?: AbortSignal | undefined;
+  recreatedFrom?: string | undefined;
+  /** Called once the record exists (provisioning, or an idempotent prior): lets `POST ?wait=false` answer 202 early. */
+  onRecord?: ((sb: Sandbox) => void) | undefined;
+}
+
 /**
  * Apply a create: record `requested`, move to `provisioning` owned by this
  * process, provision and wait ready under the profile timeout, record `ready`.
  * On any failure the extension's resources are torn down before `failed`.
  */
-export async function applyCreate(rt: Runtime, req: CreateRequest, opts: { signal?: AbortSignal; recreatedFrom?: string } = {}): Promise<Sandbox> {
+export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateOptions = {}): Promise<Sandbox> {
   const plan = await planFor(rt, req);
+  const fingerprint = req.idempotencyKey ? requestFingerprint(req) : "";
   if (req.idempotencyKey) {
-    const prior = rt.store.findByIdempotencyKey(req.idempotencyKey);
-    if (prior) return publicRecord(prior);
+    const prior = priorFor(rt.store, req.idempotencyKey, fingerprint);
+    if (prior) return announced(opts, publicRecord(prior));
   }
   const ext = await loadExtension(plan.route.chosen);
   const inputs = ext.inputs.parse(plan.inputs);
@@ -69,17 +78,19 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: { signa
   try {
     rt.store.write(() => {
       rt.store.insertSandbox(row, req.idempotencyKey);
+      if (req.idempotencyKey) rememberKey(rt.store, req.idempotencyKey, fingerprint, row.id, at);
       rt.store.appendEvent(eventFor(rt, "sandbox.requested", row, { profile: row.profile, extension: row.extension, host: row.host, route: plan.route, recreatedFrom: opts.recreatedFrom ?? null }));
     });
   } catch (err) {
     // Two concurrent creates with one idempotency key: the loser returns the winner's record.
-    const prior = req.idempotencyKey ? rt.store.findByIdempotencyKey(req.idempotencyKey) : undefined;
-    if (prior) return publicRecord(prior);
+    const prior = req.idempotencyKey ? priorFor(rt.store, req.idempotencyKey, fingerprint) : undefined;
+    if (prior) return announced(opts, publicRecord(prior));
     throw toSandboxerError(err, "SBX_STORE");
   }
   crashPoint("requested");
   let cur = transition(rt, row, ["requested"], "provisioning") as SandboxRow;
   crashPoint("provisioning");
+  opts.onRecord?.(publicRecord(cur));
   const controller = new AbortController();
   const timeoutMs = parseDuration(plan.profile.timeout, "profile timeout") * 1000;
   const timer = setTimeout(() => controller.abort(new SandboxerError("SBX_READY_TIMEOUT", `not ready within ${plan.profile.timeout}`)), timeoutMs);
@@ -121,6 +132,11 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: { signa
     clearTimeout(timer);
     opts.signal?.removeEventListener("abort", onOuterAbort);
   }
+}
+
+function announced(opts: CreateOptions, sb: Sandbox): Sandbox {
+  opts.onRecord?.(sb);
+  return sb;
 }
 
 /** Stop waiting on an extension promise the moment the signal aborts (timeout, Ctrl-C). */

@@ -1,0 +1,37 @@
+import { createHash } from "node:crypto";
+import { SandboxerError } from "../errors.js";
+import type { SqliteStore } from "../store/sqlite.js";
+import type { SandboxRow } from "../types.js";
+import type { CreateRequest } from "./plan.js";
+
+/**
+ * A stable digest of what a create asked for (everything but the key itself),
+ * so a retry can be told apart from a different request that reuses a key.
+ */
+export function requestFingerprint(req: CreateRequest): string {
+  const inputs = Object.fromEntries(Object.entries(req.inputs ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const canon = [req.profile, inputs, req.host, req.ttl, req.route, req.extension, req.actor, req.project].map((v) => v ?? null);
+  return createHash("sha256").update(JSON.stringify(canon)).digest("hex");
+}
+
+/**
+ * The record an earlier create with this key made, or undefined if none.
+ * Throws SBX_IDEMPOTENCY_CONFLICT when the key was used for a different request.
+ */
+export function priorFor(store: SqliteStore, key: string, fingerprint: string): SandboxRow | undefined {
+  const prior = store.findByIdempotencyKey(key);
+  if (!prior) return undefined;
+  const kept = store.db.prepare("SELECT request_hash FROM idempotency_keys WHERE key = ?").get(key) as { request_hash: string } | undefined;
+  // Records made before fingerprints were kept cannot be compared: treat them as the same request.
+  if (kept && kept.request_hash !== fingerprint) {
+    throw new SandboxerError("SBX_IDEMPOTENCY_CONFLICT", `idempotency key '${key}' was already used for a different request (sandbox ${prior.id}); use a new key`, {
+      details: { field: "idempotencyKey" },
+    });
+  }
+  return prior;
+}
+
+/** Keep the fingerprint; call inside the transaction that inserts the sandbox. */
+export function rememberKey(store: SqliteStore, key: string, fingerprint: string, sandboxId: string, at: string): void {
+  store.db.prepare("INSERT INTO idempotency_keys (key, request_hash, sandbox_id, created_at) VALUES (?, ?, ?, ?)").run(key, fingerprint, sandboxId, at);
+}
