@@ -1,0 +1,164 @@
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Env, expandHome } from "../config.js";
+import { SandboxerError } from "../errors.js";
+import type { Host } from "../types.js";
+import { runProcess } from "./local.js";
+import { shellJoin } from "./quote.js";
+import type { RunOptions, RunResult, Transport } from "./types.js";
+
+/**
+ * Commands on an SSH host through the system OpenSSH client, so the operator's
+ * ~/.ssh/config aliases, agent, ProxyJump and known_hosts apply unchanged.
+ * One ControlMaster per host (socket in a private dir under $SANDBOXER_HOME/run/ssh):
+ * a create pays for ONE handshake however many commands it runs.
+ */
+export interface SshTransportOptions {
+  host: Host;
+  env: Env;
+  /** $SANDBOXER_HOME/run: the control sockets go in `ssh/` below it. */
+  runDir: string;
+  /** Seconds an idle master stays up (ControlPersist). */
+  persistSeconds?: number;
+}
+
+export interface CopyOptions {
+  /** Remove files in the destination that are not in the source (rsync --delete). */
+  delete?: boolean;
+  signal?: AbortSignal;
+  /** Skip rsync (hosts without it; tests of the fallback). */
+  method?: "rsync" | "tar";
+}
+
+export interface SshTransport extends Transport {
+  /** Copy a local directory's contents into `remoteDir` (created if missing). */
+  copyTo(localDir: string, remoteDir: string, opts?: CopyOptions): Promise<{ method: "rsync" | "tar" }>;
+  /** The `ssh` argv (without the remote command), for tools that take one (rsync -e). */
+  sshArgv(): string[];
+  target: string;
+}
+
+/** Unix socket paths are limited to 108 bytes; a deep SANDBOXER_HOME falls back to a short per-home dir. */
+export function controlDir(runDir: string): string {
+  const preferred = join(runDir, "ssh");
+  if (preferred.length + 1 + 40 < 100) return preferred;
+  const digest = createHash("sha256").update(runDir).digest("hex").slice(0, 12);
+  return join(tmpdir(), `sbx-ssh-${process.getuid?.() ?? 0}-${digest}`);
+}
+
+// What ssh itself prints when it cannot reach or log in to a host (exit 255).
+const UNREACHABLE_RE =
+  /(Connection refused|Connection timed out|Connection closed|Could not resolve hostname|No route to host|Permission denied \(|Host key verification failed|Network is unreachable|kex_exchange_identification|Connection reset|port \d+: |Bad configuration option|Can't open user config file|ssh: connect to host)/;
+
+export function sshTransport(opts: SshTransportOptions): SshTransport {
+  const { host, env } = opts;
+  const target = host.ssh?.host ?? host.name;
+  const dir = controlDir(opts.runDir);
+  const config = env.SANDBOXER_SSH_CONFIG ? expandHome(env.SANDBOXER_SSH_CONFIG, env) : undefined;
+  const base = (): string[] => {
+    const a = ["ssh"];
+    if (config) a.push("-F", config);
+    a.push(
+      "-o", "ControlMaster=auto",
+      "-o", `ControlPath=${join(dir, "%C")}`,
+      "-o", `ControlPersist=${opts.persistSeconds ?? 120}`,
+      "-o", "BatchMode=yes",
+      "-o", "ConnectTimeout=10",
+      "-o", "ServerAliveInterval=15",
+    );
+    if (host.ssh?.port) a.push("-p", String(host.ssh.port));
+    if (host.ssh?.user) a.push("-l", host.ssh.user);
+    if (host.ssh?.identityFile) a.push("-i", expandHome(host.ssh.identityFile, env), "-o", "IdentitiesOnly=yes");
+    return a;
+  };
+  const ensureDir = () => {
+    if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  };
+
+  const unreachable = (res: RunResult): SandboxerError | null => {
+    if (res.code !== 255 || !UNREACHABLE_RE.test(res.stderr)) return null;
+    const why = res.stderr.trim().split("\n").filter(Boolean).slice(-2).join("; ");
+    return new SandboxerError("SBX_HOST_UNREACHABLE", `host '${host.name}' (${target}): ${why}`, { details: { host: host.name } });
+  };
+
+  async function run(argv: readonly string[], ro: RunOptions = {}): Promise<RunResult> {
+    if (!argv.length) throw new SandboxerError("SBX_INTERNAL", "empty argv");
+    ensureDir();
+    let cmd = [...argv];
+    if (ro.env && Object.keys(ro.env).length) cmd = ["env", ...Object.entries(ro.env).map(([k, v]) => `${k}=${v}`), ...cmd];
+    // cwd on the remote side: a fixed script, the directory and argv passed as positional arguments.
+    if (ro.cwd) cmd = ["sh", "-c", 'cd "$1" && shift && exec "$@"', "sh", ro.cwd, ...cmd];
+    const { cwd: _cwd, env: _env, ...rest } = ro;
+    const res = await runProcess([...base(), "-T", ...(ro.input === undefined ? ["-n"] : []), "--", target, shellJoin(cmd)], rest);
+    const down = unreachable(res);
+    if (down) throw down;
+    return res;
+  }
+
+  async function copyTo(localDir: string, remoteDir: string, co: CopyOptions = {}): Promise<{ method: "rsync" | "tar" }> {
+    ensureDir();
+    if (co.method === "tar") {
+      await tarCopy(localDir, remoteDir, co.signal);
+      return { method: "tar" };
+    }
+    const src = localDir.endsWith("/") ? localDir : `${localDir}/`;
+    // --rsync-path runs on the remote shell: create the destination in the same session.
+    const rsyncPath = `${shellJoin(["mkdir", "-p", remoteDir])} && rsync`;
+    const argv = ["rsync", "-a", ...(co.delete ? ["--delete"] : []), "-e", shellJoin(base()), `--rsync-path=${rsyncPath}`, "--", src, `${target}:${remoteDir}/`];
+    try {
+      const res = await runProcess(argv, { signal: co.signal });
+      if (res.code === 0) return { method: "rsync" };
+      const down = unreachable({ ...res, code: res.stderr.includes("connection unexpectedly closed") && UNREACHABLE_RE.test(res.stderr) ? 255 : res.code });
+      if (down) throw down;
+      // 127 / "command not found": no rsync on the host; anything else is a real copy failure.
+      if (!/rsync: (command )?not found|rsync: No such file|code 127|remote command not found/.test(res.stderr)) {
+        throw new SandboxerError("SBX_PROVISION_FAILED", `rsync to ${host.name}:${remoteDir} failed (exit ${res.code}): ${res.stderr.trim().slice(-500)}`);
+      }
+    } catch (err) {
+      if (!(err instanceof SandboxerError && err.code === "SBX_DEPENDENCY_MISSING")) throw err;
+    }
+    await tarCopy(localDir, remoteDir, co.signal);
+    return { method: "tar" };
+  }
+
+  /** Fallback without rsync: `tar c | ssh host 'mkdir -p DIR && tar x'` over the same master. */
+  function tarCopy(localDir: string, remoteDir: string, signal?: AbortSignal): Promise<void> {
+    const remote = shellJoin(["sh", "-c", 'mkdir -p "$1" && tar -C "$1" -xf -', "sh", remoteDir]);
+    const sshArgs = [...base(), "-T", "--", target, remote];
+    return new Promise((resolve, reject) => {
+      const tar = spawn("tar", ["-C", localDir, "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"], signal });
+      const ssh = spawn(sshArgs[0] as string, sshArgs.slice(1), { stdio: ["pipe", "ignore", "pipe"], signal });
+      let err = "";
+      tar.stderr.on("data", (d: Buffer) => { err += d.toString(); });
+      ssh.stderr.on("data", (d: Buffer) => { err += d.toString(); });
+      tar.stdout.pipe(ssh.stdin);
+      tar.on("error", reject);
+      ssh.on("error", reject);
+      ssh.on("close", (code) => {
+        if (code === 0) resolve();
+        else reject(new SandboxerError(code === 255 ? "SBX_HOST_UNREACHABLE" : "SBX_PROVISION_FAILED", `copy to ${host.name}:${remoteDir} failed: ${err.trim().slice(-500)}`));
+      });
+    });
+  }
+
+  return {
+    host,
+    target,
+    run,
+    copyTo,
+    sshArgv: base,
+    async close() {
+      // Stop this host's master so no ssh process outlives the command that opened it.
+      if (!existsSync(dir)) return;
+      await runProcess([...base(), "-O", "exit", "--", target], { timeoutMs: 5000 }).catch(() => undefined);
+    },
+  };
+}
+
+/** Is this transport able to copy over SSH (vs. a local transport)? */
+export function isSshTransport(t: Transport): t is SshTransport {
+  return typeof (t as Partial<SshTransport>).copyTo === "function";
+}
