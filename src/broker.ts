@@ -13,6 +13,7 @@ import { type IdGen, randomIds } from "./ids.js";
 import { publicRecord } from "./store/rows.js";
 import { type SandboxFilter, SqliteStore } from "./store/sqlite.js";
 import { localTransport } from "./transport/local.js";
+import { sshTransport } from "./transport/ssh.js";
 import type { Transport } from "./transport/types.js";
 import { type Clock, type Host, type Sandbox, type SandboxEvent, type SandboxRow, systemClock } from "./types.js";
 
@@ -77,10 +78,8 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     transportFor:
       opts.transportFor ??
       ((host) => {
-        if (host.name !== "localhost") {
-          throw new SandboxerError("SBX_UNSUPPORTED", `host '${host.name}': SSH hosts need the SSH transport, which this build lacks`);
-        }
-        const t = transports.get(host.name) ?? localTransport();
+        // One transport per host per broker: for SSH hosts that is one ControlMaster, one handshake.
+        const t = transports.get(host.name) ?? (host.name === "localhost" ? localTransport() : sshTransport({ host, env, runDir: paths.run }));
         transports.set(host.name, t);
         return t;
       }),
