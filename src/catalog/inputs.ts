@@ -80,9 +80,9 @@ export function resolveInputs(specs: Record<string, InputSpec>, given: Record<st
   for (const [rawKey, value] of Object.entries(given)) {
     checkInputKey(rawKey);
     const key = aliasOf.get(rawKey) ?? rawKey;
-    const spec = specs[key];
-    if (!spec) {
-      const known = Object.keys(specs);
+    const spec = specs[key] ?? prefixSpec(specs, key);
+    if (!spec || (spec.prefix && key in specs)) {
+      const known = Object.entries(specs).map(([n, sp]) => (sp.prefix ? `${n}<name>` : n));
       throw new SandboxerError(
         "SBX_INPUT_UNKNOWN",
         `input '${rawKey}' is not declared by the profile${known.length ? ` (known: ${known.join(", ")})` : " (it takes no inputs)"}`,
@@ -93,7 +93,7 @@ export function resolveInputs(specs: Record<string, InputSpec>, given: Record<st
     out[key] = checkInputValue(key, spec, value);
   }
   for (const [name, spec] of Object.entries(specs)) {
-    if (name in out) continue;
+    if (name in out || spec.prefix) continue;
     if (spec.default !== undefined) out[name] = checkInputValue(name, spec, String(spec.default));
     else if (spec.required) {
       throw new SandboxerError("SBX_INPUT_MISSING", `input '${name}' is required${spec.description ? `: ${spec.description}` : ""}`, {
@@ -102,4 +102,12 @@ export function resolveInputs(specs: Record<string, InputSpec>, given: Record<st
     }
   }
   return out;
+}
+
+/** The family spec (`prefix: true`) whose name starts `key`, when `key` adds a non-empty suffix to it. */
+function prefixSpec(specs: Record<string, InputSpec>, key: string): InputSpec | undefined {
+  for (const [name, spec] of Object.entries(specs)) {
+    if (spec.prefix && key.length > name.length && key.startsWith(name)) return spec;
+  }
+  return undefined;
 }

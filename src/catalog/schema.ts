@@ -9,11 +9,20 @@ export const inputSpecSchema = z.strictObject({
   default: z.union([z.string(), z.number(), z.boolean()]).optional(),
   description: z.string().optional(),
   aliases: z.array(z.string().regex(/^[a-z][a-z0-9_]*$/)).optional(),
+  /**
+   * A family of inputs: the spec's name is a prefix (`packer_var_`) and every
+   * given input `<prefix><suffix>` is checked against it and kept under its full
+   * name. No default and not required: each member is optional.
+   */
+  prefix: z.boolean().optional(),
   values: z.array(z.string()).optional(),
   pattern: z.string().optional(),
   maxLength: z.number().int().positive().optional(),
   min: z.number().optional(),
   max: z.number().optional(),
+}).refine((s) => !(s.prefix && (s.default !== undefined || s.required)), {
+  message: "a prefix (family) input takes neither a default nor required",
+  path: ["prefix"],
 });
 export type InputSpec = z.infer<typeof inputSpecSchema>;
 
