@@ -39,11 +39,12 @@ export async function deliverPending(opts: {
     const events = opts.store.claimPending(now.toISOString(), lease, opts.batch ?? 50);
     if (!events.length) break;
     let stop = false;
+    let retryAt = now.toISOString();
     for (const e of events) {
       const left = deadline - Date.now();
       if (stop || left <= 0) {
-        // Not attempted: make it due again at once rather than after the lease.
-        opts.store.markFailed(e.seq, lastError ?? "delivery budget spent", now.toISOString());
+        // Not attempted: due again with the failed one (hub down) or at once (budget spent).
+        opts.store.reschedule(e.seq, retryAt);
         continue;
       }
       const err = await postEvent(send, opts.url, e, Math.min(left, 5000));
@@ -53,8 +54,8 @@ export async function deliverPending(opts: {
       } else {
         failed++;
         lastError = err;
-        const next = new Date(opts.clock.now().getTime() + backoffSeconds(e.attempts) * 1000).toISOString();
-        opts.store.markFailed(e.seq, err, next);
+        retryAt = new Date(opts.clock.now().getTime() + backoffSeconds(e.attempts) * 1000).toISOString();
+        opts.store.markFailed(e.seq, err, retryAt);
         // The hub is failing: keep order and do not hammer it; the rest wait for the next run.
         stop = true;
       }

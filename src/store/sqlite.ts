@@ -183,6 +183,11 @@ export class SqliteStore {
     this.db.prepare("UPDATE events SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE seq = ?").run(error.slice(0, 500), nextAttemptAt, seq);
   }
 
+  /** Move an event's next attempt without counting an attempt (it was never sent). */
+  reschedule(seq: number, nextAttemptAt: string): void {
+    this.db.prepare("UPDATE events SET next_attempt_at = ? WHERE seq = ?").run(nextAttemptAt, seq);
+  }
+
   outboxStats(): { pending: number; delivered: number; oldestPending: string | null } {
     return this.db
       .prepare(
