@@ -10,11 +10,15 @@ import { type DeliveryReport, deliverPending, type FetchLike } from "./events/pu
 import type { ExecIo, ExecResult, Extension, ExtensionContext } from "./extensions/define.js";
 import { loadExtension } from "./extensions/index.js";
 import { type IdGen, randomIds } from "./ids.js";
+import type { SnapshotFilter } from "./snapshots/records.js";
+import { createSnapshot, deleteSnapshot, getSnapshot, listSnapshots, type RestoreOptions, restoreSnapshot } from "./snapshots/service.js";
+import type { Snapshot } from "./snapshots/types.js";
 import { publicRecord } from "./store/rows.js";
 import { type SandboxFilter, SqliteStore } from "./store/sqlite.js";
 import { localTransport } from "./transport/local.js";
 import { sshTransport } from "./transport/ssh.js";
 import type { Transport } from "./transport/types.js";
+import { type ExpireReport, expire, extendTtl, type RetryReport, retryDestroyFailed } from "./ttl/expire.js";
 import { type Clock, type Host, type Sandbox, type SandboxEvent, type SandboxRow, systemClock } from "./types.js";
 
 export type { CreateRequest } from "./broker/plan.js";
@@ -50,6 +54,19 @@ export interface Broker {
   config(): Config;
   /** The extension and a context for one record (inspection, reaping, contract tests). */
   contextFor(id: string): Promise<{ row: SandboxRow; extension: Extension; ctx: ExtensionContext }>;
+  /** The broker's clock (injected in tests; the reaper schedules by it). */
+  readonly clock: Clock;
+  /** Snapshots (src/snapshots/): archive a ready sandbox's workspace; restore = a NEW sandbox from it. */
+  snapshot(id: string, opts?: { name?: string | undefined; signal?: AbortSignal }): Promise<Snapshot>;
+  snapshots(filter?: SnapshotFilter): Snapshot[];
+  getSnapshot(id: string): Snapshot;
+  deleteSnapshot(id: string): Snapshot;
+  restore(snapshotId: string, opts?: RestoreOptions): Promise<Sandbox>;
+  /** TTL (src/ttl/): extend within the profile maximum; list or destroy (reason `ttl`) what has expired. */
+  extendTtl(id: string, duration: string): Promise<Sandbox>;
+  expire(opts?: { apply?: boolean; concurrency?: number | undefined; beforeEach?: () => void }): Promise<ExpireReport>;
+  /** Claim every destroy_failed record and try its teardown again (the reaper runs this). */
+  retryDestroyFailed(opts?: { concurrency?: number | undefined; beforeEach?: () => void }): Promise<RetryReport>;
   close(): Promise<void>;
 }
 
@@ -142,6 +159,21 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
       const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
       return { row, extension, ctx };
     },
+    clock: rt.clock,
+    async snapshot(id, o = {}) {
+      await reconcile(rt);
+      return createSnapshot(rt, id, o);
+    },
+    snapshots: (filter = {}) => listSnapshots(rt, filter),
+    getSnapshot: (id) => getSnapshot(rt, id),
+    deleteSnapshot: (id) => deleteSnapshot(rt, id),
+    async restore(snapshotId, o = {}) {
+      await reconcile(rt);
+      return restoreSnapshot(rt, snapshotId, o);
+    },
+    extendTtl: (id, duration) => extendTtl(rt, id, duration),
+    expire: (o = {}) => expire(rt, { apply: o.apply ?? false, concurrency: o.concurrency ?? 4, ...(o.beforeEach ? { beforeEach: o.beforeEach } : {}) }),
+    retryDestroyFailed: (o = {}) => retryDestroyFailed(rt, { concurrency: o.concurrency ?? 4, ...(o.beforeEach ? { beforeEach: o.beforeEach } : {}) }),
     async close() {
       for (const t of transports.values()) await t.close();
       store.close();

@@ -3,6 +3,7 @@ import { SandboxerError, toSandboxerError } from "../errors.js";
 import { loadExtension } from "../extensions/index.js";
 import { crashPoint } from "../faults.js";
 import { publicRecord } from "../store/rows.js";
+import type { SnapshotSource } from "../snapshots/types.js";
 import { localHostFacts } from "../telemetry/host-facts.js";
 import type { Handle, Sandbox, SandboxRow } from "../types.js";
 import { priorFor, rememberKey, requestFingerprint } from "./idempotency.js";
@@ -30,6 +31,10 @@ export interface CreateOptions {
   recreatedFrom?: string | undefined;
   /** Called once the record exists (provisioning, or an idempotent prior): lets `POST ?wait=false` answer 202 early. */
   onRecord?: ((sb: Sandbox) => void) | undefined;
+  /** Restore: the extension fills the new workspace from this verified archive (ctx.restoreFrom). */
+  restoreFrom?: SnapshotSource | undefined;
+  /** Runs inside the `ready` transaction, for events that must commit with it (`snapshot.restored`). */
+  onReady?: ((row: SandboxRow) => void) | undefined;
 }
 
 /**
@@ -97,6 +102,7 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
   const onOuterAbort = () => controller.abort(new SandboxerError("SBX_CANCELLED", "create cancelled"));
   opts.signal?.addEventListener("abort", onOuterAbort, { once: true });
   const ctx = extensionContext(rt, cur, plan.profile, plan.host, controller.signal);
+  if (opts.restoreFrom) ctx.restoreFrom = opts.restoreFrom;
   let handle: Handle | null = null;
   let inflight: Promise<unknown> = Promise.resolve();
   try {
@@ -109,7 +115,11 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
     crashPoint("before-ready");
     const hostFacts = plan.profile.hostFacts && plan.host.name === "localhost" ? localHostFacts(rt.paths.home) : null;
     const readyAt = nowIso(rt);
-    const done = transition(rt, cur, ["provisioning"], "ready", { readyAt, reachability, handle, hostFacts, ownerPid: null, ownerStart: null }, { reachability });
+    const done = rt.store.write(() => {
+      const r = transition(rt, cur, ["provisioning"], "ready", { readyAt, reachability, handle, hostFacts, ownerPid: null, ownerStart: null }, { reachability });
+      if (r) opts.onReady?.(r);
+      return r;
+    });
     if (!done) throw new SandboxerError("SBX_INVALID_STATE", `sandbox ${row.id} changed state while provisioning`);
     return publicRecord(done);
   } catch (raw) {

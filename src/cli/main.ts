@@ -17,6 +17,12 @@ const COMMANDS: Record<string, { run: () => Promise<Command>; writes: boolean; s
   profiles: { run: async () => (await import("./commands/catalog.js")).profiles, writes: false, summary: "profiles list | show ID" },
   extensions: { run: async () => (await import("./commands/catalog.js")).extensions, writes: false, summary: "extensions list" },
   hosts: { run: async () => (await import("./commands/catalog.js")).hosts, writes: false, summary: "hosts list" },
+  snapshot: { run: async () => (await import("./commands/snapshot.js")).snapshot, writes: true, summary: "archive a sandbox's workspace: snapshot ID [--name L] | snapshot delete SNAP" },
+  snapshots: { run: async () => (await import("./commands/snapshot.js")).snapshots, writes: true, summary: "snapshots list | get SNAP | delete SNAP" },
+  restore: { run: async () => (await import("./commands/snapshot.js")).restore, writes: true, summary: "create a NEW sandbox from a snapshot: restore SNAP [--host H]" },
+  "extend-ttl": { run: async () => (await import("./commands/ttl.js")).extendTtl, writes: true, summary: "push a sandbox's expiry out: extend-ttl ID --duration 2h" },
+  expire: { run: async () => (await import("./commands/ttl.js")).expire, writes: true, summary: "list expired sandboxes; --apply destroys them (reason ttl)" },
+  reaper: { run: async () => (await import("./commands/ttl.js")).reaper, writes: true, summary: "foreground daemon: expire on schedule, retry destroy_failed, reconcile" },
 };
 
 function help(): string {

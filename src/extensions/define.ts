@@ -1,6 +1,8 @@
+import type { Writable } from "node:stream";
 import type { z } from "zod";
 import type { Profile } from "../catalog/schema.js";
 import type { Env, Paths } from "../config.js";
+import type { SnapshotSource } from "../snapshots/types.js";
 import type { Transport } from "../transport/types.js";
 import type { Clock, Handle, Host, JsonObject, Sandbox } from "../types.js";
 
@@ -33,6 +35,13 @@ export interface ExtensionContext {
    * "created" and "ready" leaves the broker enough to tear it down.
    */
   checkpoint(handle: Handle): void;
+  /**
+   * Set when the broker creates this sandbox from a snapshot (`sandboxer restore`):
+   * a verified archive on this machine. An extension with `capabilities.restore`
+   * fills its workspace from it in `provision`, before it starts anything
+   * (`extractArchive` in src/snapshots/archive.ts streams it over ctx.transport).
+   */
+  restoreFrom?: SnapshotSource;
 }
 
 /** A resource found on a backend, for stale detection. */
@@ -75,6 +84,12 @@ export interface Extension<I extends Record<string, unknown> = Record<string, un
   alive?(ctx: ExtensionContext, handle: Handle): Promise<boolean>;
   exec?(ctx: ExtensionContext, handle: Handle, argv: string[], io: ExecIo): Promise<ExecResult>;
   list?(ctx: Omit<ExtensionContext, "sandbox" | "profile">): Promise<BackendResource[]>;
+  /**
+   * With `capabilities.snapshot`: write a zstd- or gzip-compressed tar of the
+   * workspace's contents into `dest` (`archiveDir` in src/snapshots/archive.ts
+   * does it over ctx.transport). The broker hashes, stores and records it.
+   */
+  snapshot?(ctx: ExtensionContext, handle: Handle, dest: Writable): Promise<void>;
 }
 
 export function defineExtension<I extends Record<string, unknown>>(ext: Extension<I>): Extension<I> {

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { SandboxerError } from "../errors.js";
 import { LOCALHOST } from "../types.js";
+import { streamProcess } from "./stream.js";
 import type { RunOptions, RunResult, Transport } from "./types.js";
 
 /** Spawn argv without a shell, collect output, honour abort and timeout. */
@@ -58,6 +59,7 @@ export function localTransport(): Transport {
   return {
     host: LOCALHOST,
     run: runProcess,
+    stream: streamProcess,
     close: async () => {},
   };
 }

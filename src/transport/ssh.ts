@@ -8,6 +8,7 @@ import { SandboxerError } from "../errors.js";
 import type { Host } from "../types.js";
 import { runProcess } from "./local.js";
 import { shellJoin } from "./quote.js";
+import { type StreamOptions, streamProcess } from "./stream.js";
 import type { RunOptions, RunResult, Transport } from "./types.js";
 
 /**
@@ -98,6 +99,16 @@ export function sshTransport(opts: SshTransportOptions): SshTransport {
     return res;
   }
 
+  /** Streamed stdin/stdout over the same master (workspace snapshots and restores). */
+  async function stream(argv: readonly string[], so: StreamOptions = {}): Promise<RunResult> {
+    if (!argv.length) throw new SandboxerError("SBX_INTERNAL", "empty argv");
+    ensureDir();
+    const res = await streamProcess([...base(), "-T", ...(so.stdin ? [] : ["-n"]), "--", target, shellJoin(argv)], so);
+    const down = unreachable(res);
+    if (down) throw down;
+    return res;
+  }
+
   async function copyTo(localDir: string, remoteDir: string, co: CopyOptions = {}): Promise<{ method: "rsync" | "tar" }> {
     ensureDir();
     if (co.method === "tar") {
@@ -148,6 +159,7 @@ export function sshTransport(opts: SshTransportOptions): SshTransport {
     host,
     target,
     run,
+    stream,
     copyTo,
     sshArgv: base,
     async close() {

@@ -1,4 +1,5 @@
 import type { Host } from "../types.js";
+import type { StreamOptions } from "./stream.js";
 
 export interface RunOptions {
   /** Text written to the command's stdin. */
@@ -23,6 +24,12 @@ export interface RunResult {
 export interface Transport {
   readonly host: Host;
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
+  /**
+   * Optional: run argv with stdin/stdout as node streams (nothing buffered whole),
+   * for workspace archives. Resolves after exit and after `stdout` has finished;
+   * `stdout` in the result is empty. Snapshots need it on the sandbox's host.
+   */
+  stream?(argv: readonly string[], opts?: StreamOptions): Promise<RunResult>;
   /** Close pooled connections (a no-op locally). */
   close(): Promise<void>;
 }

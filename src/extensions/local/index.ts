@@ -6,6 +6,7 @@ import { expandHome } from "../../config.js";
 import { SandboxerError } from "../../errors.js";
 import { SANDBOX_ID_RE } from "../../ids.js";
 import { findProcesses, isSameProcessAlive, processStartTime } from "../../proc.js";
+import { archiveDir, extractArchive } from "../../snapshots/archive.js";
 import type { Handle } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
 import { bwrapArgv, isSandboxArgv, SANDBOX_PATH } from "./bwrap.js";
@@ -56,7 +57,7 @@ export default defineExtension({
   id: "ext.local",
   kind: "self-hosted",
   description: "Namespace sandbox on this machine (bubblewrap): workspace at /workspace, read-only system, no network unless the profile allows",
-  capabilities: { snapshot: false, restore: false, build: false, exec: true },
+  capabilities: { snapshot: true, restore: true, build: false, exec: true },
   inputs,
 
   preflight(input, env) {
@@ -75,7 +76,11 @@ export default defineExtension({
     mkdirSync(workspace, { recursive: true, mode: 0o755 });
     mkdirSync(runDir, { recursive: true, mode: 0o700 });
     ctx.checkpoint(handle as unknown as Handle);
-    if (input.repo) {
+    if (ctx.restoreFrom) {
+      // A restore's workspace is the snapshot's: it already holds whatever `repo` put there.
+      ctx.progress(`restoring the workspace from ${ctx.restoreFrom.id}`);
+      await extractArchive(ctx.transport, workspace, ctx.restoreFrom, ctx.signal);
+    } else if (input.repo) {
       ctx.progress(`copying ${input.repo} into the workspace`);
       cpSync(expandHome(input.repo, ctx.env), workspace, { recursive: true, verbatimSymlinks: true });
     }
@@ -137,6 +142,10 @@ export default defineExtension({
     }
     rmSync(workspace, { recursive: true, force: true });
     rmSync(runDir, { recursive: true, force: true });
+  },
+
+  async snapshot(ctx, raw, dest) {
+    await archiveDir(ctx.transport, (raw as unknown as LocalHandle).workspace, dest, ctx.signal);
   },
 
   async exec(_ctx, raw, argv, io) {

@@ -3,6 +3,7 @@
  * recorded in `schema_migrations`. Never edit a shipped migration: add one.
  */
 import { m001 } from "./001-initial.js";
+import { m002 } from "./002-snapshots.js";
 import { m003 } from "./003-credits.js";
 import { m004 } from "./004-api.js";
 
@@ -12,4 +13,4 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [m001, m003, m004];
+export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004];

@@ -1,0 +1,168 @@
+/**
+ * Attach mode: an isolated workspace `<root>/<sandbox id>/` on a pre-built VM
+ * reached by its SSH alias (often through a reverse tunnel on the ops bridge),
+ * optionally filled with a repo by rsync. Teardown removes the workspace only,
+ * never the VM, and only a directory that carries this sandbox's marker.
+ */
+import { existsSync, statSync } from "node:fs";
+import { posix, resolve } from "node:path";
+import { expandHome, loadConfig } from "../../config.js";
+import { SandboxerError, toSandboxerError } from "../../errors.js";
+import { shellJoin } from "../../transport/quote.js";
+import { type SshTransport, sshTransport } from "../../transport/ssh.js";
+import type { Handle, JsonObject } from "../../types.js";
+import type { ExtensionContext } from "../define.js";
+import { script } from "./host-shell.js";
+import { chooseTunnelPort, loadPortRegistry, type PortRegistry, tunnelSnippet } from "./port-registry.js";
+
+export const DEFAULT_WORKSPACE_ROOT = "/build";
+export const MARKER = ".sandboxer-id";
+
+export interface AttachInputs {
+  vm?: string | undefined;
+  vm_name?: string | undefined;
+  tunnel_port?: string | undefined;
+  repo?: string | undefined;
+  workspace_dir?: string | undefined;
+}
+
+export interface AttachHandle {
+  mode: "attach";
+  vm: string;
+  port: number | null;
+  root: string;
+  workspace: string;
+  copied: "rsync" | "tar" | null;
+}
+
+type Ctx = Pick<ExtensionContext, "sandbox" | "profile" | "paths" | "env">;
+
+const invalid = (field: string, why: string) => new SandboxerError("SBX_INPUT_INVALID", `input '${field}': ${why}`, { details: { field } });
+
+/** Creates the workspace unless something is already there (exit 4): we only ever remove what we made. */
+const MAKE_WORKSPACE = 'if [ -e "$1" ]; then exit 4; fi; mkdir -p -- "$1" && printf "%s\\n" "$2" > "$1/$3"';
+/** Removes the workspace when it is ours: named by the id, or carrying our marker. Exit 4 = not ours. */
+const REMOVE_WORKSPACE =
+  '[ -e "$1" ] || exit 0; if [ "$(basename "$1")" = "$2" ] || [ "$(cat "$1/$3" 2>/dev/null)" = "$2" ]; then rm -rf -- "$1"; else exit 4; fi';
+const WORKSPACE_PRESENT = '[ "$(cat "$1/$3" 2>/dev/null)" = "$2" ]';
+const LIST_WORKSPACES = 'cd "$1" 2>/dev/null || exit 0; for d in sbx-*; do [ -f "$d/$2" ] && echo "$d"; done; exit 0';
+
+/** Everything attach needs, derived from the record alone, so teardown works after a crash too. */
+export function resolveAttach(ctx: Ctx, inputs: AttachInputs): { vm: string; port: number | null; root: string; workspace: string; registry: PortRegistry | null } {
+  const vm = inputs.vm ?? inputs.vm_name;
+  if (!vm) throw new SandboxerError("SBX_INPUT_MISSING", "input 'vm' is required in attach mode: the VM's ssh alias", { details: { field: "vm" } });
+  const registry = loadPortRegistry(ctx.paths, ctx.env);
+  const rawPort = inputs.tunnel_port ?? (ctx.env.SANDBOXER_VM_TUNNEL_PORT || undefined);
+  if (rawPort !== undefined && !/^\d{1,5}$/.test(rawPort)) throw invalid("tunnel_port", "must be a port number (from the input or SANDBOXER_VM_TUNNEL_PORT)");
+  const asked = rawPort === undefined ? null : Number(rawPort);
+  if (asked !== null && (asked < 1 || asked > 65535)) throw invalid("tunnel_port", "must be 1-65535");
+  const { port, slot } = chooseTunnelPort(registry, vm, asked);
+  const settingsRoot = typeof ctx.profile.settings.workspaceRoot === "string" ? ctx.profile.settings.workspaceRoot : undefined;
+  const hostRoot = loadConfig(ctx.paths, ctx.env).hosts.get(vm)?.workspaceRoot;
+  const root = posix.normalize(slot?.workspaceRoot ?? hostRoot ?? settingsRoot ?? DEFAULT_WORKSPACE_ROOT).replace(/\/$/, "");
+  let workspace = posix.join(root, ctx.sandbox.id);
+  if (inputs.workspace_dir) {
+    workspace = posix.normalize(posix.isAbsolute(inputs.workspace_dir) ? inputs.workspace_dir : posix.join(root, inputs.workspace_dir)).replace(/\/$/, "");
+    if (!workspace.startsWith(`${root}/`)) throw invalid("workspace_dir", `${inputs.workspace_dir} is outside the VM's workspace root ${root}`);
+  }
+  return { vm, port, root, workspace, registry };
+}
+
+export function vmTransport(ctx: Pick<ExtensionContext, "env" | "paths">, vm: string, port: number | null): SshTransport {
+  return sshTransport({ host: { name: vm, ssh: { host: vm, ...(port ? { port } : {}) }, labels: [] }, env: ctx.env, runDir: ctx.paths.run, persistSeconds: 30 });
+}
+
+/** Run with a VM connection that is closed afterwards: no ssh master outlives the call. */
+export async function withVm<T>(ctx: Pick<ExtensionContext, "env" | "paths">, vm: string, port: number | null, fn: (t: SshTransport) => Promise<T>): Promise<T> {
+  const t = vmTransport(ctx, vm, port);
+  try {
+    return await fn(t);
+  } catch (err) {
+    const e = toSandboxerError(err);
+    // ssh could not even resolve the alias: the input is wrong, not the network.
+    if (e.code === "SBX_HOST_UNREACHABLE" && /Could not resolve hostname/.test(e.message)) {
+      throw invalid("vm", `'${vm}' is not a host alias in ${ctx.env.SANDBOXER_SSH_CONFIG || "~/.ssh/config"} and does not resolve`);
+    }
+    throw e;
+  } finally {
+    await t.close();
+  }
+}
+
+export async function provisionAttach(ctx: ExtensionContext, inputs: AttachInputs): Promise<Handle> {
+  const id = ctx.sandbox.id;
+  const { vm, port, root, workspace } = resolveAttach(ctx, inputs);
+  let repo: string | null = null;
+  if (inputs.repo) {
+    repo = resolve(expandHome(inputs.repo, ctx.env));
+    if (!existsSync(repo) || !statSync(repo).isDirectory()) throw invalid("repo", `${inputs.repo} is not a directory on this machine`);
+  }
+  const handle: AttachHandle = { mode: "attach", vm, port, root, workspace, copied: null };
+  await withVm(ctx, vm, port, async (t) => {
+    ctx.progress(`creating ${workspace} on ${vm}${port ? ` (port ${port})` : ""}`);
+    const made = await t.run(script(MAKE_WORKSPACE, workspace, id, MARKER), { signal: ctx.signal });
+    if (made.code === 4) throw invalid("workspace_dir", `${workspace} already exists on ${vm}; sand-boxer only removes what it created`);
+    if (made.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot create ${workspace} on ${vm}: ${made.stderr.trim() || `exit ${made.code}`}`);
+    ctx.checkpoint(handle as unknown as Handle);
+    if (repo) {
+      ctx.progress(`rsync ${inputs.repo} -> ${vm}:${workspace}`);
+      const { method } = await t.copyTo(repo, workspace, { signal: ctx.signal });
+      handle.copied = method;
+      ctx.checkpoint(handle as unknown as Handle);
+    }
+  });
+  return handle as unknown as Handle;
+}
+
+export async function attachReady(ctx: ExtensionContext, raw: Handle): Promise<JsonObject> {
+  const h = raw as unknown as AttachHandle;
+  const present = await withVm(ctx, h.vm, h.port, (t) => t.run(script(WORKSPACE_PRESENT, h.workspace, ctx.sandbox.id, MARKER)));
+  if (present.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `workspace ${h.workspace} is not present on ${h.vm}`);
+  const sshBase = ["ssh", ...(ctx.env.SANDBOXER_SSH_CONFIG ? ["-F", ctx.env.SANDBOXER_SSH_CONFIG] : []), ...(h.port ? ["-p", String(h.port)] : []), h.vm];
+  const registry = loadPortRegistry(ctx.paths, ctx.env);
+  const reach: JsonObject = {
+    kind: "vm-workspace",
+    vm: h.vm,
+    port: h.port,
+    workspace: h.workspace,
+    ssh: `${shellJoin(sshBase)} ${shellJoin([`cd ${h.workspace} && ...`])}`,
+    shell: `${shellJoin([...sshBase.slice(0, -1), "-t", h.vm])} ${shellJoin([`cd ${h.workspace} && exec $SHELL -l`])}`,
+    rsync: `rsync -a ./ ${h.vm}:${h.workspace}/`,
+    note: "destroy removes this workspace only, never the VM",
+  };
+  if (h.port) reach.tunnel = tunnelSnippet(registry, h.vm, h.port);
+  return reach;
+}
+
+export async function attachAlive(ctx: ExtensionContext, raw: Handle): Promise<boolean> {
+  const h = raw as unknown as AttachHandle;
+  const res = await withVm(ctx, h.vm, h.port, (t) => t.run(script(WORKSPACE_PRESENT, h.workspace, ctx.sandbox.id, MARKER)));
+  return res.code === 0;
+}
+
+export async function teardownAttach(ctx: ExtensionContext, raw: Handle | null): Promise<void> {
+  const h = (raw as unknown as AttachHandle | null) ?? { mode: "attach", ...resolveAttach(ctx, ctx.sandbox.inputs), copied: null };
+  const res = await withVm(ctx, h.vm, h.port, (t) => t.run(script(REMOVE_WORKSPACE, h.workspace, ctx.sandbox.id, MARKER)));
+  if (res.code === 4) {
+    // Not ours (a crash before the marker, or someone else's dir): leave it, and say so.
+    ctx.progress(`left ${h.workspace} on ${h.vm}: it does not carry ${ctx.sandbox.id}'s marker`);
+    return;
+  }
+  if (res.code !== 0) throw new SandboxerError("SBX_TEARDOWN_FAILED", `cannot remove ${h.workspace} on ${h.vm}: ${res.stderr.trim() || `exit ${res.code}`}`);
+}
+
+/** Workspaces on the VMs named in the port registry (VMs not in it are not scanned). */
+export async function listAttach(ctx: Pick<ExtensionContext, "env" | "paths">): Promise<{ sandboxId: string; vm: string; ref: string }[]> {
+  const reg = loadPortRegistry(ctx.paths, ctx.env);
+  const out: { sandboxId: string; vm: string; ref: string }[] = [];
+  for (const s of reg?.slots ?? []) {
+    const root = s.workspaceRoot ?? DEFAULT_WORKSPACE_ROOT;
+    try {
+      const res = await withVm(ctx, s.vm, s.port, (t) => t.run(script(LIST_WORKSPACES, root, MARKER)));
+      for (const name of res.stdout.split("\n").filter(Boolean)) out.push({ sandboxId: name, vm: s.vm, ref: `${s.vm}:${posix.join(root, name)}` });
+    } catch {
+      // An unreachable VM lists nothing; `inspect host` is where reachability is reported.
+    }
+  }
+  return out;
+}

@@ -1,0 +1,209 @@
+/**
+ * Build mode: run a Packer build on the placement host and turn its
+ * machine-readable stream into progress. Ready = the build succeeded; the
+ * artifacts go on the record. Teardown stops a running build and removes our
+ * bookkeeping, never the image Packer made (it outlives the record by design).
+ */
+import { appendFileSync, mkdirSync, rmSync } from "node:fs";
+import { dirname, join, posix, resolve } from "node:path";
+import { expandHome } from "../../config.js";
+import { SandboxerError } from "../../errors.js";
+import type { Handle, JsonObject } from "../../types.js";
+import type { ExtensionContext } from "../define.js";
+import { GROUP_ALIVE, missingCommand, PROBE_TEMPLATE, RUN_IN_GROUP, script, stopGroup } from "./host-shell.js";
+import { type PackerArtifact, PackerStream } from "./packer-stream.js";
+
+export const PACKER_VAR_PREFIX = "packer_var_";
+/** SIGINT grace before SIGKILL: Packer cleans up (temp VMs, disks) on interrupt. */
+const CANCEL_GRACE_MS = 60_000;
+/** Chatty provisioner output is throttled in events (all of it is in the build log). */
+const MESSAGE_EVERY_MS = 1000;
+
+export interface BuildInputs {
+  packer_template?: string | undefined;
+  vm_name?: string | undefined;
+  vm?: string | undefined;
+  packer_var_file?: string | undefined;
+  [k: string]: unknown;
+}
+
+export interface BuildHandle {
+  mode: "build";
+  /** Where the process-group id lives, on the placement host. */
+  stateDir: string;
+  pidFile: string;
+  /** Build log on the sandboxer machine. */
+  log: string;
+  template: string;
+  workdir: string;
+  vmName: string | null;
+  artifacts: PackerArtifact[];
+}
+
+const asHandle = (h: BuildHandle) => h as unknown as Handle;
+
+function packerCmd(ctx: ExtensionContext): string {
+  const s = ctx.profile.settings.packer;
+  return ctx.env.SANDBOXER_PACKER || (typeof s === "string" && s) || "packer";
+}
+
+function stateDirFor(ctx: Pick<ExtensionContext, "host" | "paths">, id: string): string {
+  if (ctx.host.name === "localhost") return join(ctx.paths.run, "vm-packer", id);
+  return posix.join(ctx.host.workspaceRoot ?? "/tmp/sandboxer", ".vm-packer", id);
+}
+
+export function buildLogPath(ctx: Pick<ExtensionContext, "paths">, id: string): string {
+  return join(ctx.paths.home, "logs", "vm-packer", `${id}.log`);
+}
+
+/** Template path as the placement host sees it: local paths resolved here, remote `~/` relative to the login dir. */
+function hostPath(ctx: ExtensionContext, p: string): string {
+  if (ctx.host.name === "localhost") return resolve(expandHome(p, ctx.env));
+  return p.startsWith("~/") ? p.slice(2) : p;
+}
+
+const invalid = (field: string, why: string) => new SandboxerError("SBX_INPUT_INVALID", `input '${field}': ${why}`, { details: { field } });
+
+/** `-var name=value` for vm_name and every packer_var_<name>; the var file last so it is explicit. */
+export function packerVarArgs(inputs: BuildInputs, vmName: string | null, varFile: string | null): string[] {
+  const args: string[] = [];
+  if (vmName) args.push("-var", `vm_name=${vmName}`);
+  for (const [k, v] of Object.entries(inputs).sort(([a], [b]) => a.localeCompare(b))) {
+    if (k.startsWith(PACKER_VAR_PREFIX) && k !== "packer_var_file" && k.length > PACKER_VAR_PREFIX.length && typeof v === "string") {
+      args.push("-var", `${k.slice(PACKER_VAR_PREFIX.length)}=${v}`);
+    }
+  }
+  if (varFile) args.push(`-var-file=${varFile}`);
+  return args;
+}
+
+async function probeTemplate(ctx: ExtensionContext, template: string): Promise<{ target: string; workdir: string }> {
+  const res = await ctx.transport.run(script(PROBE_TEMPLATE, template));
+  const [kind, ...files] = res.stdout.trim().split("\n").filter(Boolean);
+  if (kind === "missing" || !kind) throw invalid("packer_template", `${template} does not exist on host ${ctx.host.name}`);
+  if (kind === "file") {
+    if (!/\.pkr\.(hcl|json)$/.test(template)) throw invalid("packer_template", `${template} is not a Packer HCL2 template (*.pkr.hcl or *.pkr.json)`);
+    return { target: template, workdir: dirname(template) };
+  }
+  if (!files.length) throw invalid("packer_template", `directory ${template} holds no *.pkr.hcl or *.pkr.json template`);
+  return { target: ".", workdir: template };
+}
+
+/** Map a failed `packer validate` to the input at fault when the message names one. */
+function validateError(stream: PackerStream, inputs: BuildInputs): SandboxerError {
+  const text = stream.errors.join("\n");
+  const undeclared = /A "([^"]+)" variable was passed in the command line but was not found/.exec(text);
+  if (undeclared) {
+    const name = undeclared[1] as string;
+    const field = name === "vm_name" && !(`${PACKER_VAR_PREFIX}vm_name` in inputs) ? "vm_name" : `${PACKER_VAR_PREFIX}${name}`;
+    return invalid(field, `the template declares no variable "${name}" (packer: -var of an undeclared variable is an error)`);
+  }
+  if (/Could not guess format of|var file/i.test(text) && inputs.packer_var_file) return invalid("packer_var_file", stream.summary());
+  return invalid("packer_template", `packer validate failed: ${stream.summary()}`);
+}
+
+export async function provisionBuild(ctx: ExtensionContext, inputs: BuildInputs): Promise<Handle> {
+  const id = ctx.sandbox.id;
+  if (!inputs.packer_template) throw new SandboxerError("SBX_INPUT_MISSING", "input 'packer_template' is required in build mode", { details: { field: "packer_template" } });
+  const packer = packerCmd(ctx);
+  const template = hostPath(ctx, inputs.packer_template);
+  const vmName = inputs.vm_name ?? inputs.vm ?? null;
+  const varFile = inputs.packer_var_file ? hostPath(ctx, inputs.packer_var_file) : null;
+  const { target, workdir } = await probeTemplate(ctx, template);
+  const vars = packerVarArgs(inputs, vmName, varFile);
+
+  const stateDir = stateDirFor(ctx, id);
+  const log = buildLogPath(ctx, id);
+  mkdirSync(dirname(log), { recursive: true });
+  const handle: BuildHandle = { mode: "build", stateDir, pidFile: posix.join(stateDir, "packer.pgid"), log, template, workdir, vmName, artifacts: [] };
+  const mk = await ctx.transport.run(["mkdir", "-p", stateDir]);
+  if (mk.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot create ${stateDir} on ${ctx.host.name}: ${mk.stderr.trim()}`);
+  ctx.checkpoint(asHandle(handle));
+
+  ctx.progress(`packer validate ${inputs.packer_template}`);
+  const checked = new PackerStream();
+  const val = await runPacker(ctx, [packer, "validate", "-machine-readable", ...vars, target], workdir, (line) => {
+    checked.push(line);
+    appendFileSync(log, `${line}\n`);
+  });
+  if (val.code !== 0) throw missingCommand(val) ? packerMissing(ctx, packer) : validateError(checked, inputs);
+
+  if (ctx.signal.aborted) throw new SandboxerError("SBX_CANCELLED", "cancelled before packer build started");
+  ctx.progress(`packer build ${inputs.packer_template}${vmName ? ` (vm_name=${vmName})` : ""}`);
+  const stream = new PackerStream();
+  let lastMessage = 0;
+  const onLine = (line: string) => {
+    appendFileSync(log, `${line}\n`);
+    const note = stream.push(line);
+    if (!note) return;
+    const now = Date.now();
+    if (note.level === "message") {
+      if (now - lastMessage < MESSAGE_EVERY_MS) return;
+      lastMessage = now;
+    }
+    ctx.progress(note.message.split("\n")[0]?.slice(0, 300) ?? note.message);
+  };
+  // Cancel (Ctrl-C, destroy, timeout): SIGINT the build's process group and let Packer clean up.
+  const onAbort = () => {
+    ctx.progress("cancelling packer build (SIGINT)");
+    stopGroup(ctx.transport, handle.pidFile, CANCEL_GRACE_MS).catch(() => undefined);
+  };
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  let res: Awaited<ReturnType<typeof runPacker>>;
+  try {
+    res = await runPacker(ctx, ["setsid", "-w", ...script(RUN_IN_GROUP, handle.pidFile, workdir, packer, "build", "-machine-readable", ...vars, target)], undefined, onLine);
+  } finally {
+    ctx.signal.removeEventListener("abort", onAbort);
+  }
+  if (res.code !== 0) {
+    if (stream.cancelled || ctx.signal.aborted) throw new SandboxerError("SBX_CANCELLED", "packer build cancelled; packer cleaned up after SIGINT");
+    if (missingCommand(res) && !stream.errors.length) throw packerMissing(ctx, packer);
+    throw new SandboxerError("SBX_PROVISION_FAILED", `packer build failed (exit ${res.code}): ${stream.summary()}`, { details: { errors: stream.errors } });
+  }
+  // Packer reports files relative to where it ran; the record says where they are.
+  handle.artifacts = stream.artifacts.map((a) => ({ ...a, files: a.files.map((f) => (posix.isAbsolute(f) ? f : posix.join(workdir, f))) }));
+  ctx.checkpoint(asHandle(handle));
+  ctx.progress(`packer build finished: ${stream.artifacts.length} artifact(s)`);
+  return asHandle(handle);
+}
+
+function packerMissing(ctx: ExtensionContext, packer: string): SandboxerError {
+  return new SandboxerError("SBX_DEPENDENCY_MISSING", `${packer} is not installed on host ${ctx.host.name} (apt-get install packer, or set SANDBOXER_PACKER)`);
+}
+
+async function runPacker(ctx: ExtensionContext, argv: string[], cwd: string | undefined, onLine: (line: string) => void) {
+  try {
+    return await ctx.transport.run(argv, { ...(cwd ? { cwd } : {}), onLine: (line, stream) => (stream === "stdout" ? onLine(line) : appendFileSync(buildLogPath(ctx, ctx.sandbox.id), `[stderr] ${line}\n`)) });
+  } catch (err) {
+    if (err instanceof SandboxerError && err.code === "SBX_DEPENDENCY_MISSING" && argv[0] === packerCmd(ctx)) throw packerMissing(ctx, argv[0]);
+    throw err;
+  }
+}
+
+export function buildReachability(ctx: ExtensionContext, raw: Handle): JsonObject {
+  const h = raw as unknown as BuildHandle;
+  return {
+    kind: "packer-build",
+    host: ctx.host.name,
+    template: h.template,
+    vmName: h.vmName,
+    artifacts: h.artifacts as unknown as JsonObject[],
+    log: h.log,
+    note: "destroy forgets this record only; the built image and artifacts stay",
+  };
+}
+
+export async function buildAlive(ctx: ExtensionContext, raw: Handle): Promise<boolean> {
+  // A finished build stays "alive" (its image exists regardless); an interrupted one is not.
+  const h = raw as unknown as BuildHandle;
+  if (h.artifacts?.length) return true;
+  return (await ctx.transport.run(script(GROUP_ALIVE, h.pidFile))).code === 0;
+}
+
+export async function teardownBuild(ctx: ExtensionContext, raw: Handle | null): Promise<void> {
+  const stateDir = (raw as unknown as BuildHandle | null)?.stateDir ?? stateDirFor(ctx, ctx.sandbox.id);
+  await stopGroup(ctx.transport, posix.join(stateDir, "packer.pgid"), CANCEL_GRACE_MS);
+  const rm = await ctx.transport.run(["rm", "-rf", "--", stateDir]);
+  if (rm.code !== 0) throw new SandboxerError("SBX_TEARDOWN_FAILED", `cannot remove ${stateDir} on ${ctx.host.name}: ${rm.stderr.trim()}`);
+  if (ctx.host.name === "localhost") rmSync(stateDir, { recursive: true, force: true });
+}

@@ -1,0 +1,75 @@
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "zod";
+import { SANDBOX_ID_RE } from "../../ids.js";
+import type { Handle } from "../../types.js";
+import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
+import { attachAlive, attachReady, listAttach, provisionAttach, teardownAttach } from "./attach.js";
+import { buildAlive, buildReachability, provisionBuild, teardownBuild } from "./build.js";
+
+export const MODES = ["attach", "build"] as const;
+type Mode = (typeof MODES)[number];
+
+/**
+ * Inputs of both modes. The object is loose so the `packer_var_<name>` family
+ * (declared in profiles with `prefix: true`) reaches the extension; the
+ * `packer_var_` key itself only tells the catalog that the family is accepted.
+ */
+const inputs = z
+  .looseObject({
+    mode: z.enum(MODES).optional(),
+    vm: z.string().optional(),
+    tunnel_port: z.string().regex(/^\d{1,5}$/, "a port number").optional(),
+    repo: z.string().optional(),
+    workspace_dir: z.string().optional(),
+    packer_template: z.string().optional(),
+    vm_name: z.string().optional(),
+    packer_var_file: z.string().optional(),
+    packer_var_: z.string().optional(),
+  })
+  .superRefine((v, issue) => {
+    if (v.mode === "build" && !v.packer_template) issue.addIssue({ code: "custom", path: ["packer_template"], message: "required in build mode: a directory of *.pkr.hcl or a template file" });
+    if (v.mode === "attach" && !v.vm && !v.vm_name) issue.addIssue({ code: "custom", path: ["vm"], message: "required in attach mode: the VM's ssh alias" });
+  });
+
+type Inputs = z.infer<typeof inputs>;
+
+function modeOf(ctx: Pick<ExtensionContext, "sandbox">, handle?: Handle | null): Mode {
+  const m = (handle as { mode?: string } | null | undefined)?.mode ?? ctx.sandbox.mode ?? ctx.sandbox.inputs.mode;
+  return m === "build" ? "build" : "attach";
+}
+
+export default defineExtension<Inputs>({
+  id: "ext.vm-packer",
+  kind: "self-hosted",
+  description: "attach: a workspace /build/<id>/ on a pre-built VM over SSH (repo rsync'd in); build: a Packer build with progress and artifacts",
+  capabilities: { snapshot: false, restore: false, build: true, exec: false },
+  inputs,
+
+  provision(ctx, input) {
+    return modeOf(ctx) === "build" ? provisionBuild(ctx, input) : provisionAttach(ctx, input);
+  },
+
+  async waitReady(ctx, handle) {
+    return modeOf(ctx, handle) === "build" ? buildReachability(ctx, handle) : attachReady(ctx, handle);
+  },
+
+  alive(ctx, handle) {
+    return modeOf(ctx, handle) === "build" ? buildAlive(ctx, handle) : attachAlive(ctx, handle);
+  },
+
+  teardown(ctx, handle) {
+    return modeOf(ctx, handle) === "build" ? teardownBuild(ctx, handle) : teardownAttach(ctx, handle);
+  },
+
+  async list(ctx) {
+    const found: BackendResource[] = [];
+    // Builds in flight or kept on this machine (remote build hosts: `inspect stale`).
+    const builds = join(ctx.paths.run, "vm-packer");
+    if (existsSync(builds)) {
+      for (const name of readdirSync(builds)) if (SANDBOX_ID_RE.test(name)) found.push({ sandboxId: name, kind: "packer-build", ref: join(builds, name) });
+    }
+    for (const w of await listAttach(ctx)) found.push({ sandboxId: w.sandboxId, kind: "vm-workspace", ref: w.ref, detail: { vm: w.vm } });
+    return found;
+  },
+});

@@ -1,0 +1,54 @@
+import { spawn } from "node:child_process";
+import type { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { SandboxerError } from "../errors.js";
+import type { RunResult } from "./types.js";
+
+/** Options of `Transport.stream`: bytes in and out, never buffered whole in memory. */
+export interface StreamOptions {
+  /** Piped into the command's stdin (then closed); none = stdin is /dev/null. */
+  stdin?: Readable;
+  /** Receives the command's stdout; `stream` resolves only after it has finished. */
+  stdout?: Writable;
+  signal?: AbortSignal;
+}
+
+const STDERR_KEEP = 8192;
+
+/**
+ * Spawn argv without a shell and stream stdin/stdout through node streams with
+ * back-pressure. Resolves with the exit status once the process has exited and
+ * `stdout` has been flushed; stderr is kept (its tail) for error messages.
+ * Shared by the local transport and, wrapped in `ssh ... --`, by remote ones.
+ */
+export function streamProcess(argv: readonly string[], opts: StreamOptions = {}): Promise<RunResult> {
+  const [cmd, ...args] = argv;
+  if (!cmd) return Promise.reject(new SandboxerError("SBX_INTERNAL", "empty argv"));
+  const child = spawn(cmd, args, { stdio: [opts.stdin ? "pipe" : "ignore", opts.stdout ? "pipe" : "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => {
+    stderr = (stderr + d.toString("utf8")).slice(-STDERR_KEEP);
+  });
+  const stop = () => child.kill("SIGTERM");
+  opts.signal?.addEventListener("abort", stop, { once: true });
+  const exited = new Promise<RunResult>((resolve, reject) => {
+    child.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "ENOENT") reject(new SandboxerError("SBX_DEPENDENCY_MISSING", `${cmd} is not installed or not on PATH`, { cause: err }));
+      else reject(new SandboxerError("SBX_INTERNAL", `${cmd}: ${err.message}`, { cause: err }));
+    });
+    child.on("close", (code, signal) => resolve({ code: code ?? 128, signal, stdout: "", stderr }));
+  });
+  const flows: Promise<unknown>[] = [exited];
+  if (opts.stdin && child.stdin) {
+    // A command that exits early closes its stdin (EPIPE): its exit status tells the story.
+    flows.push(pipeline(opts.stdin, child.stdin).catch(() => {}));
+  }
+  if (opts.stdout && child.stdout) flows.push(pipeline(child.stdout, opts.stdout));
+  return Promise.all(flows).then(
+    ([result]) => result as RunResult,
+    (err) => {
+      child.kill("SIGKILL");
+      throw err;
+    },
+  ).finally(() => opts.signal?.removeEventListener("abort", stop));
+}

@@ -1,0 +1,150 @@
+import { hostname } from "node:os";
+import type { Broker, ReconcileReport } from "../broker.js";
+import { toSandboxerError } from "../errors.js";
+import { base32 } from "../ids.js";
+import type { Clock } from "../types.js";
+import type { ExpireReport, RetryReport } from "./expire.js";
+import { nextWakeMs } from "./policy.js";
+
+export const REAPER_LEASE = "reaper";
+/** Floor between passes, so a sandbox that stays expired (teardown keeps failing) cannot spin the loop. */
+const MIN_SLEEP_MS = 200;
+
+/** Options of `startReaper` (used by `sandboxer reaper` and `sandboxer serve`). */
+export interface ReaperOptions {
+  /** Longest sleep between passes; a pass also runs as soon as the next sandbox expires. Default 30 s. */
+  intervalMs?: number;
+  /** How long one pass holds the `reaper` lease; renewed between steps. Default max(3 x interval, 60 s). */
+  leaseMs?: number;
+  /** Lease holder name; default `<hostname>:<pid>:<random>`. */
+  holder?: string;
+  /** Defaults to the broker's clock, so a fake clock drives expiry and lease alike. */
+  clock?: Clock;
+  /** Injected sleep (tests); must resolve early when `signal` aborts. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Run `reconcile({deep: true})` each pass (default true). */
+  reconcile?: boolean;
+  /** Teardowns in flight at once (default 4). */
+  concurrency?: number;
+  onPass?: (pass: ReaperPass) => void;
+}
+
+export interface ReaperPass {
+  at: string;
+  holder: string;
+  /** false when another reaper holds the lease: this pass did nothing. */
+  acted: boolean;
+  heldBy: string | null;
+  expired: ExpireReport | null;
+  retried: RetryReport | null;
+  reconciled: ReconcileReport | null;
+  errors: string[];
+  /** How long the loop sleeps before the next pass. */
+  nextInMs: number;
+}
+
+export interface Reaper {
+  readonly holder: string;
+  /** One pass now (also what the loop runs). */
+  tick(): Promise<ReaperPass>;
+  /** Stop after the current pass and release the lease. */
+  stop(): Promise<void>;
+  /** Settles when the loop has stopped. */
+  readonly done: Promise<void>;
+}
+
+const defaultSleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+
+/** A reaper whose loop has not started: `tick()` by hand (tests), or `run()`. */
+export function createReaper(broker: Broker, opts: ReaperOptions = {}) {
+  const intervalMs = opts.intervalMs ?? 30_000;
+  const leaseMs = opts.leaseMs ?? Math.max(3 * intervalMs, 60_000);
+  const holder = opts.holder ?? `${hostname()}:${process.pid}:${base32(6)}`;
+  const clock = opts.clock ?? broker.clock;
+  const sleep = opts.sleep ?? defaultSleep;
+  const stopper = new AbortController();
+
+  const lease = (): boolean => {
+    const now = clock.now();
+    return broker.store.acquireLease(REAPER_LEASE, holder, now.toISOString(), new Date(now.getTime() + leaseMs).toISOString());
+  };
+  const heldBy = (): string | null => {
+    const r = broker.store.db.prepare("SELECT holder FROM leases WHERE name = ?").get(REAPER_LEASE) as { holder: string } | undefined;
+    return r?.holder ?? null;
+  };
+  const wake = () => nextWakeMs(broker.list({ states: ["ready"] }), clock.now(), intervalMs);
+
+  async function tick(): Promise<ReaperPass> {
+    const pass: ReaperPass = { at: clock.now().toISOString(), holder, acted: false, heldBy: null, expired: null, retried: null, reconciled: null, errors: [], nextInMs: intervalMs };
+    if (!lease()) {
+      pass.heldBy = heldBy();
+      return pass;
+    }
+    pass.acted = true;
+    pass.heldBy = holder;
+    // Renew before each teardown: a long pass must not let a second reaper in behind it.
+    const renew = () => {
+      if (!lease()) throw new Error("reaper lease lost to another holder");
+    };
+    const step = async <T>(name: string, fn: () => Promise<T>): Promise<T | null> => {
+      try {
+        renew();
+        return await fn();
+      } catch (err) {
+        pass.errors.push(`${name}: ${toSandboxerError(err).message}`);
+        return null;
+      }
+    };
+    pass.expired = await step("expire", () => broker.expire({ apply: true, concurrency: opts.concurrency, beforeEach: renew }));
+    pass.retried = await step("retry", () => broker.retryDestroyFailed({ concurrency: opts.concurrency, beforeEach: renew }));
+    if (opts.reconcile ?? true) pass.reconciled = await step("reconcile", () => broker.reconcile({ deep: true }));
+    await step("events", () => broker.flushEvents(1000));
+    pass.nextInMs = wake();
+    return pass;
+  }
+
+  async function run(): Promise<void> {
+    try {
+      while (!stopper.signal.aborted) {
+        let pass: ReaperPass;
+        try {
+          pass = await tick();
+        } catch (err) {
+          pass = { at: clock.now().toISOString(), holder, acted: false, heldBy: null, expired: null, retried: null, reconciled: null, errors: [toSandboxerError(err).message], nextInMs: intervalMs };
+        }
+        opts.onPass?.(pass);
+        // A reaper without the lease polls on the interval, ready to take over when the holder stops.
+        await sleep(pass.acted ? Math.max(MIN_SLEEP_MS, pass.nextInMs) : intervalMs, stopper.signal);
+      }
+    } finally {
+      broker.store.releaseLease(REAPER_LEASE, holder);
+    }
+  }
+
+  return { holder, tick, run, stopper };
+}
+
+/** Start the reaper loop in the background; `serve` and `sandboxer reaper` call this. */
+export function startReaper(broker: Broker, opts: ReaperOptions = {}): Reaper {
+  const r = createReaper(broker, opts);
+  const done = r.run();
+  return {
+    holder: r.holder,
+    tick: r.tick,
+    done,
+    async stop() {
+      r.stopper.abort();
+      await done;
+    },
+  };
+}
