@@ -1,7 +1,11 @@
 // Bundle the CLI (and the library entry) with esbuild: one parse instead of
 // hundreds of module resolutions keeps a cold `sandboxer list` fast.
 // Command modules stay separate chunks, loaded only when used.
+import { rmSync } from "node:fs";
 import { build } from "esbuild";
+
+// Chunk names are content hashes: clear old ones so dist/ holds one build.
+rmSync("dist", { recursive: true, force: true });
 
 await build({
   entryPoints: { cli: "src/cli/main.ts", index: "src/index.ts" },

@@ -1,6 +1,7 @@
-import { type Broker, createBroker } from "../broker.js";
+import type { Broker } from "../broker.js";
+import type { Reader } from "../broker/read.js";
 import type { ProgressNote } from "../broker/runtime.js";
-import type { Env } from "../config.js";
+import type { Env } from "../paths.js";
 import type { Out } from "./output.js";
 
 export interface CliContext {
@@ -9,20 +10,41 @@ export interface CliContext {
   onProgress: ((note: ProgressNote) => void) | undefined;
   /** Opened on first use, so `--help` and usage errors never touch the store. */
   broker(): Broker;
+  /** Records and events only: what read commands need, without loading the catalog. */
+  reader(): Reader;
   opened(): Broker | undefined;
+  close(): Promise<void>;
 }
 
-export function makeContext(out: Out, env: Env): CliContext {
+type BrokerModule = typeof import("../broker.js");
+type ReaderModule = typeof import("../broker/read.js");
+
+/**
+ * Modules are loaded by `main` before the command runs (dynamic import keeps a
+ * cold `list` from parsing the whole broker); the accessors stay synchronous.
+ */
+export function makeContext(out: Out, env: Env, mods: { broker?: BrokerModule; read?: ReaderModule }): CliContext {
   let broker: Broker | undefined;
+  let reader: Reader | undefined;
   const cx: CliContext = {
     out,
     env,
     onProgress: undefined,
     broker() {
-      broker ??= createBroker({ env, onProgress: (n) => cx.onProgress?.(n) });
+      if (!mods.broker) throw new Error("broker module not loaded for this command");
+      broker ??= mods.broker.createBroker({ env, onProgress: (n) => cx.onProgress?.(n) });
       return broker;
     },
+    reader() {
+      if (mods.broker || !mods.read) return cx.broker();
+      reader ??= mods.read.openReader(env);
+      return reader;
+    },
     opened: () => broker,
+    async close() {
+      await reader?.close();
+      await broker?.close();
+    },
   };
   return cx;
 }

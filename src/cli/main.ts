@@ -5,10 +5,10 @@ import { formatError, makeOut } from "./output.js";
 type Command = (cx: CliContext, argv: string[]) => Promise<number>;
 
 /** Commands load their module on demand: a cold `list` must not pay for the catalog or vendors. */
-const COMMANDS: Record<string, { run: () => Promise<Command>; writes: boolean; summary: string }> = {
+const COMMANDS: Record<string, { run: () => Promise<Command>; writes: boolean; summary: string; light?: boolean }> = {
   create: { run: async () => (await import("./commands/sandbox.js")).create, writes: true, summary: "create a sandbox from a profile" },
-  get: { run: async () => (await import("./commands/sandbox.js")).get, writes: false, summary: "show one sandbox record" },
-  list: { run: async () => (await import("./commands/sandbox.js")).list, writes: false, summary: "list sandboxes (--all for destroyed)" },
+  get: { run: async () => (await import("./commands/sandbox.js")).get, writes: false, summary: "show one sandbox record", light: true },
+  list: { run: async () => (await import("./commands/sandbox.js")).list, writes: false, summary: "list sandboxes (--all for destroyed)", light: true },
   destroy: { run: async () => (await import("./commands/sandbox.js")).destroy, writes: true, summary: "tear a sandbox down" },
   recreate: { run: async () => (await import("./commands/sandbox.js")).recreate, writes: true, summary: "destroy and create again with the same request" },
   exec: { run: async () => (await import("./commands/sandbox.js")).exec, writes: false, summary: "run a command inside a sandbox: exec ID -- CMD..." },
@@ -17,6 +17,8 @@ const COMMANDS: Record<string, { run: () => Promise<Command>; writes: boolean; s
   profiles: { run: async () => (await import("./commands/catalog.js")).profiles, writes: false, summary: "profiles list | show ID" },
   extensions: { run: async () => (await import("./commands/catalog.js")).extensions, writes: false, summary: "extensions list" },
   hosts: { run: async () => (await import("./commands/catalog.js")).hosts, writes: false, summary: "hosts list" },
+  route: { run: async () => (await import("./commands/route.js")).route, writes: false, summary: "route explain --profile P [--input k=v]: the routing decision, creating nothing" },
+  credits: { run: async () => (await import("./commands/credits.js")).credits, writes: true, summary: "credits show | add AMOUNT | history | export --since DATE [--project P]" },
   snapshot: { run: async () => (await import("./commands/snapshot.js")).snapshot, writes: true, summary: "archive a sandbox's workspace: snapshot ID [--name L] | snapshot delete SNAP" },
   snapshots: { run: async () => (await import("./commands/snapshot.js")).snapshots, writes: true, summary: "snapshots list | get SNAP | delete SNAP" },
   restore: { run: async () => (await import("./commands/snapshot.js")).restore, writes: true, summary: "create a NEW sandbox from a snapshot: restore SNAP [--host H]" },
@@ -53,9 +55,11 @@ export async function main(argv: string[]): Promise<number> {
     out.print(json ? JSON.stringify({ version: "0.1.0" }) : "sandboxer 0.1.0");
     return 0;
   }
-  const cx = makeContext(out, process.env);
+  const entry = COMMANDS[name];
+  // Read-only commands load only the store (unless a remote server is configured).
+  const light = entry?.light && !process.env.SANDBOXER_URL;
+  const cx = makeContext(out, process.env, light ? { read: await import("../broker/read.js") } : entry ? { broker: await import("../broker.js") } : {});
   try {
-    const entry = COMMANDS[name];
     if (!entry) throw new SandboxerError("SBX_USAGE", `unknown command '${name.slice(0, 40)}' (see: sandboxer --help)`);
     const ours = dd < 0 ? rest : argv.slice(1, dd);
     if (ours.includes("--help") || ours.includes("-h")) {
@@ -74,8 +78,8 @@ export async function main(argv: string[]): Promise<number> {
     if (broker) {
       // Writing commands try to deliver pending events, bounded so a down hub never slows them much.
       if (COMMANDS[name]?.writes) await broker.flushEvents(1000).catch(() => null);
-      await broker.close();
     }
+    await cx.close();
   }
 }
 
