@@ -1,0 +1,195 @@
+/**
+ * Build mode on localhost with Debian's real packer 1.6.6 (null and file
+ * builders, shell-local, manifest): progress, artifacts, failures, bad input,
+ * cancel by signal and Ctrl-C, and a kill -9 mid-build cleaned up by reconcile.
+ */
+import { cpSync, existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Broker } from "../src/broker.js";
+import { SandboxerError } from "../src/errors.js";
+import { runCli, spawnCli } from "./helpers/cli.js";
+import { makeHome, type TestHome } from "./helpers/home.js";
+
+const FIX = join(import.meta.dirname, "fixtures", "packer");
+let home: TestHome;
+let broker: Broker;
+let work: string;
+
+/** A private copy of a fixture template: packer writes its outputs next to it. */
+function template(name: string): string {
+  const dir = mkdtempSync(join(work, `${name}-`));
+  cpSync(join(FIX, name), dir, { recursive: true });
+  return dir;
+}
+
+/** Processes whose working directory is inside `dir` (packer, its plugins, provisioner scripts). */
+function processesIn(dir: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readlinkSync(`/proc/${p}/cwd`).startsWith(dir)) out.push(Number(p));
+    } catch {
+      // gone or not ours to read
+    }
+  }
+  return out;
+}
+
+async function failure(p: Promise<unknown>): Promise<SandboxerError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof SandboxerError) return err;
+    throw err;
+  }
+  throw new Error("expected a failure");
+}
+
+async function until(cond: () => boolean, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const stateDir = (id: string) => join(home.dir, "home", "run", "vm-packer", id);
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), "sbx-packer-"));
+  home = makeHome();
+  broker = home.broker();
+});
+
+afterAll(async () => {
+  await home?.cleanup();
+  for (const pid of processesIn(work)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe("ext.vm-packer build mode (real packer)", () => {
+  it("builds: live progress with unescaped commas, artifacts on the record; destroy keeps the image", async () => {
+    const dir = template("ok");
+    const notes: string[] = [];
+    const b = home.broker({ onProgress: (n) => notes.push(n.message) });
+    const sb = await b.create({ profile: "profile.vm-packer-build", inputs: { packer_template: dir, vm: "demo", packer_var_greeting: "hi there" } });
+    expect(sb.state).toBe("ready");
+    expect(sb.mode).toBe("build");
+    expect(sb.inputs).toMatchObject({ vm_name: "demo", packer_var_greeting: "hi there" });
+    const artifacts = sb.reachability?.artifacts as { build: string; builderId: string; id: string; files: string[] }[];
+    const image = artifacts.find((a) => a.builderId === "packer.file");
+    expect(image).toMatchObject({ build: "file.image", id: "File", files: [join(dir, "out", "demo.img")] });
+    expect(artifacts.find((a) => a.builderId === "fnoeding.null")).toBeTruthy();
+    expect(notes).toContain("file.image: hi there, a,b,c");
+    const progress = b.events({ sandboxId: sb.id }).filter((e) => e.type === "sandbox.progress").map((e) => e.data.message);
+    expect(progress).toContain("file.image: hi there, a,b,c");
+    expect(progress.some((m) => String(m).startsWith("packer validate"))).toBe(true);
+
+    const done = await b.destroy(sb.id);
+    expect(done.state).toBe("destroyed");
+    expect(existsSync(join(dir, "out", "demo.img"))).toBe(true);
+    expect(existsSync(stateDir(sb.id))).toBe(false);
+  });
+
+  it("a failed build -> failed record carrying the Packer error lines", async () => {
+    const err = await failure(broker.create({ profile: "profile.vm-packer-build", inputs: { packer_template: template("fail"), vm_name: "x" } }));
+    expect(err.code).toBe("SBX_PROVISION_FAILED");
+    expect(err.message).toMatch(/Script exited with non-zero exit status: 3/);
+    const id = String(err.details?.id);
+    const rec = broker.get(id);
+    expect(rec.state).toBe("failed");
+    expect(rec.error?.message).toMatch(/null\.basic: oops/);
+    expect(existsSync(stateDir(id))).toBe(false);
+  });
+
+  it("an undeclared packer_var_* names the input (exit 2), nothing left behind", async () => {
+    const err = await failure(broker.create({ profile: "profile.vm-packer-build", inputs: { packer_template: template("ok"), packer_var_nope: "1" } }));
+    expect(err.code).toBe("SBX_INPUT_INVALID");
+    expect(err.exitCode).toBe(2);
+    expect(err.message).toMatch(/input 'packer_var_nope': the template declares no variable "nope"/);
+    expect(broker.get(String(err.details?.id)).state).toBe("failed");
+    expect(existsSync(stateDir(String(err.details?.id)))).toBe(false);
+  });
+
+  it("a template directory without templates, and a missing template path", async () => {
+    const empty = await failure(broker.create({ profile: "profile.vm-packer-build", inputs: { packer_template: template("empty") } }));
+    expect(empty.code).toBe("SBX_INPUT_INVALID");
+    expect(empty.message).toMatch(/input 'packer_template': directory .* holds no \*\.pkr\.hcl/);
+    const missing = await failure(broker.create({ profile: "profile.vm-packer-build", inputs: { packer_template: join(work, "nowhere") } }));
+    expect(missing.message).toMatch(/input 'packer_template': .*nowhere does not exist on host localhost/);
+  });
+
+  it("build mode without a template is refused at plan time, on either profile", async () => {
+    const err = await failure(broker.create({ profile: "profile.vm-haskell-build", inputs: { mode: "build" } }));
+    expect(err.code).toBe("SBX_INPUT_INVALID");
+    expect(err.details?.field).toBe("packer_template");
+    expect(err.details?.id).toBeUndefined();
+  });
+
+  it("packer missing on the host -> SBX_DEPENDENCY_MISSING", async () => {
+    const h = makeHome({ SANDBOXER_PACKER: join(work, "no-such-packer") });
+    try {
+      const err = await failure(h.broker().create({ profile: "profile.vm-packer-build", inputs: { packer_template: template("ok") } }));
+      expect(err.code).toBe("SBX_DEPENDENCY_MISSING");
+      expect(err.message).toMatch(/no-such-packer is not installed on host localhost/);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it("cancel (the create's abort signal) stops packer with SIGINT; Packer cleans up; record failed", async () => {
+    const dir = template("slow");
+    const controller = new AbortController();
+    let started = false;
+    const b = home.broker({ onProgress: (n) => { if (n.message.includes("started")) started = true; } });
+    const pending = failure(b.create({ profile: "profile.vm-packer-build", inputs: { packer_template: dir } }, { signal: controller.signal }));
+    await until(() => started);
+    controller.abort();
+    const err = await pending;
+    expect(err.code).toBe("SBX_CANCELLED");
+    const rec = b.get(String(err.details?.id));
+    expect(rec.state).toBe("failed");
+    const messages = b.events({ sandboxId: rec.id }).map((e) => String(e.data.message ?? ""));
+    expect(messages).toContain("cancelling packer build (SIGINT)");
+    await until(() => processesIn(dir).length === 0, 15_000);
+    expect(existsSync(stateDir(rec.id))).toBe(false);
+  });
+
+  it("Ctrl-C on `sandboxer create` cancels the build cleanly (exit 1, SBX_CANCELLED)", async () => {
+    const dir = template("slow");
+    const child = spawnCli(["create", "--profile", "profile.vm-packer-build", "--input", `packer_template=${dir}`, "--json"], home.env);
+    let stderr = "";
+    child.stderr?.on("data", (d: Buffer) => { stderr += d.toString(); });
+    const exited = new Promise<number>((r) => child.on("close", (code) => r(code ?? 137)));
+    await until(() => broker.events({}).some((e) => e.type === "sandbox.progress" && String(e.data.message).includes("started") && processesIn(dir).length > 0));
+    child.kill("SIGINT");
+    expect(await exited).toBe(1);
+    expect(stderr).toMatch(/SBX_CANCELLED/);
+    await until(() => processesIn(dir).length === 0, 15_000);
+  });
+
+  it("kill -9 of the CLI mid-build: reconcile stops the orphaned packer and fails the record", async () => {
+    const dir = template("slow");
+    const child = spawnCli(["create", "--profile", "profile.vm-packer-build", "--input", `packer_template=${dir}`], home.env);
+    const exited = new Promise((r) => child.on("close", r));
+    await until(() => processesIn(dir).some((p) => p !== child.pid) && broker.list().some((s) => s.state === "provisioning"));
+    const id = broker.list().find((s) => s.state === "provisioning")?.id as string;
+    await until(() => broker.events({ sandboxId: id }).some((e) => String(e.data.message ?? "").includes("started")));
+    child.kill("SIGKILL");
+    await exited;
+    expect(processesIn(dir).length).toBeGreaterThan(0);
+    const r = await runCli(["reconcile", "--json"], home.env);
+    expect(r.code).toBe(0);
+    expect(broker.get(id).state).toBe("failed");
+    expect(processesIn(dir)).toEqual([]);
+  });
+});
