@@ -20,6 +20,7 @@ export const ERROR_CATALOG = {
   SBX_INVALID_STATE: { exit: 4, http: 409, summary: "The sandbox is not in a state that allows the operation." },
   SBX_BUSY: { exit: 4, http: 409, summary: "Another live process owns the sandbox right now." },
   SBX_INSUFFICIENT_CREDITS: { exit: 4, http: 402, summary: "The credit balance cannot cover the reservation." },
+  SBX_NO_CAPACITY: { exit: 4, http: 503, summary: "Every candidate backend is full, at its limit or on a host that is down." },
   SBX_FORBIDDEN: { exit: 4, http: 403, summary: "The actor may not do this." },
   SBX_UNAUTHORIZED: { exit: 4, http: 401, summary: "The API request carries no valid bearer token (missing, unknown or revoked)." },
   SBX_RATE_LIMITED: { exit: 4, http: 429, summary: "Too many API requests for this token; retry after the Retry-After seconds." },

@@ -28,11 +28,36 @@ export interface RouteRejection {
   why: string;
 }
 
+/** What routing expected of one usable candidate (src/routing/). */
+export interface RouteEstimate {
+  extension: string;
+  kind: "self-hosted" | "metered";
+  pricePerHour: number;
+  readySeconds: number;
+  readySource: string;
+  host?: string;
+}
+
+/** One provision attempt that failed with a retryable error before the broker moved on. */
+export interface RouteAttempt {
+  extension: string;
+  code: string;
+  message: string;
+  at: string;
+}
+
 export interface RouteDecision {
   chosen: string;
   strategy: string;
   reason: string;
   rejected: RouteRejection[];
+  /** Usable candidates, best first: the failover order. */
+  order?: string[];
+  estimates?: RouteEstimate[];
+  /** The host routing found room on, for a self-hosted choice. */
+  host?: string;
+  /** Earlier candidates that failed to provision (retryable) on this record. */
+  attempts?: RouteAttempt[];
 }
 
 export interface SandboxError {

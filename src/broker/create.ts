@@ -2,19 +2,23 @@ import { parseDuration } from "../duration.js";
 import { SandboxerError, toSandboxerError } from "../errors.js";
 import { loadExtension } from "../extensions/index.js";
 import { crashPoint } from "../faults.js";
+import { reserveCredits } from "../credits/index.js";
+import { failover } from "../routing/failover.js";
+import { routingInputsFor } from "../routing/inputs.js";
 import { publicRecord } from "../store/rows.js";
 import type { SnapshotSource } from "../snapshots/types.js";
 import { localHostFacts } from "../telemetry/host-facts.js";
 import type { Handle, Sandbox, SandboxRow } from "../types.js";
 import { priorFor, rememberKey, requestFingerprint } from "./idempotency.js";
-import { type CreatePlan, type CreateRequest, planCreate } from "./plan.js";
+import { type CreatePlan, type CreateRequest, DEFAULT_PROFILE, planCreate } from "./plan.js";
 import { eventFor, extensionContext, nowIso, type Runtime, transition } from "./runtime.js";
 
 /** Resolve everything a create needs without side effects (also used by `route explain`). */
 export async function planFor(rt: Runtime, req: CreateRequest): Promise<CreatePlan> {
   const catalog = await rt.catalog();
   const config = rt.config();
-  const plan = planCreate(req, { catalog, hosts: config.hosts, hostOverride: rt.env.SANDBOXER_HOST || undefined, defaults: config.defaults });
+  const routing = await routingInputsFor(rt.store, rt.clock, catalog.profiles, config.hosts, req.profile ?? config.defaults.profile ?? DEFAULT_PROFILE);
+  const plan = planCreate(req, { catalog, hosts: config.hosts, hostOverride: rt.env.SANDBOXER_HOST || undefined, defaults: config.defaults, routing });
   const ext = await loadExtension(plan.route.chosen);
   const parsed = ext.inputs.safeParse(plan.inputs);
   if (!parsed.success) {
@@ -49,8 +53,8 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
     const prior = priorFor(rt.store, req.idempotencyKey, fingerprint);
     if (prior) return announced(opts, publicRecord(prior));
   }
-  const ext = await loadExtension(plan.route.chosen);
-  const inputs = ext.inputs.parse(plan.inputs);
+  let ext = await loadExtension(plan.route.chosen);
+  let inputs = ext.inputs.parse(plan.inputs);
   const now = rt.clock.now();
   const at = now.toISOString();
   const row: SandboxRow = {
@@ -82,6 +86,8 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
   };
   try {
     rt.store.write(() => {
+      // Metered: hold price x TTL first; SBX_INSUFFICIENT_CREDITS rolls the whole insert back.
+      reserveCredits(rt, row, plan.registration);
       rt.store.insertSandbox(row, req.idempotencyKey);
       if (req.idempotencyKey) rememberKey(rt.store, req.idempotencyKey, fingerprint, row.id, at);
       rt.store.appendEvent(eventFor(rt, "sandbox.requested", row, { profile: row.profile, extension: row.extension, host: row.host, route: plan.route, recreatedFrom: opts.recreatedFrom ?? null }));
@@ -101,43 +107,56 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
   const timer = setTimeout(() => controller.abort(new SandboxerError("SBX_READY_TIMEOUT", `not ready within ${plan.profile.timeout}`)), timeoutMs);
   const onOuterAbort = () => controller.abort(new SandboxerError("SBX_CANCELLED", "create cancelled"));
   opts.signal?.addEventListener("abort", onOuterAbort, { once: true });
-  const ctx = extensionContext(rt, cur, plan.profile, plan.host, controller.signal);
+  let ctx = extensionContext(rt, cur, plan.profile, plan.host, controller.signal);
   if (opts.restoreFrom) ctx.restoreFrom = opts.restoreFrom;
   let handle: Handle | null = null;
   let inflight: Promise<unknown> = Promise.resolve();
   try {
-    const provisioning = ext.provision(ctx, inputs);
-    inflight = provisioning;
-    handle = await raceAbort(provisioning, controller.signal);
-    const waiting = ext.waitReady(ctx, handle);
-    inflight = waiting;
-    const reachability = await raceAbort(waiting, controller.signal);
-    crashPoint("before-ready");
-    const hostFacts = plan.profile.hostFacts && plan.host.name === "localhost" ? localHostFacts(rt.paths.home) : null;
-    const readyAt = nowIso(rt);
-    const done = rt.store.write(() => {
-      const r = transition(rt, cur, ["provisioning"], "ready", { readyAt, reachability, handle, hostFacts, ownerPid: null, ownerStart: null }, { reachability });
-      if (r) opts.onReady?.(r);
-      return r;
-    });
-    if (!done) throw new SandboxerError("SBX_INVALID_STATE", `sandbox ${row.id} changed state while provisioning`);
-    return publicRecord(done);
-  } catch (raw) {
-    const err = toSandboxerError(controller.signal.aborted && controller.signal.reason instanceof SandboxerError ? controller.signal.reason : raw, "SBX_PROVISION_FAILED");
-    // Let an aborted extension call settle first, so teardown sees everything it made.
-    await Promise.race([inflight.catch(() => {}), new Promise((r) => setTimeout(r, 10_000).unref())]);
-    cur = rt.store.getSandbox(row.id) ?? cur;
-    ctx.progress(`provision failed (${err.code}): ${err.message}; tearing down`);
-    const teardownError = await teardownQuietly(ext, { ...ctx, signal: new AbortController().signal }, handle ?? cur.handle);
-    const message = teardownError ? `${err.message}; teardown also failed: ${teardownError}` : err.message;
-    transition(rt, cur, ["provisioning"], "failed", {
-      error: { code: err.code, message },
-      reason: "failed-provision",
-      destroyedAt: teardownError ? null : nowIso(rt),
-      ownerPid: null,
-      ownerStart: null,
-    });
-    throw new SandboxerError(err.code, `${row.id}: ${message}`, { cause: err, details: { id: row.id } });
+    for (;;) {
+      try {
+        const provisioning = ext.provision(ctx, inputs);
+        inflight = provisioning;
+        handle = await raceAbort(provisioning, controller.signal);
+        const waiting = ext.waitReady(ctx, handle);
+        inflight = waiting;
+        const reachability = await raceAbort(waiting, controller.signal);
+        crashPoint("before-ready");
+        const hostFacts = plan.profile.hostFacts && plan.host.name === "localhost" ? localHostFacts(rt.paths.home) : null;
+        const readyAt = nowIso(rt);
+        const done = rt.store.write(() => {
+          const r = transition(rt, cur, ["provisioning"], "ready", { readyAt, reachability, handle, hostFacts, ownerPid: null, ownerStart: null }, { reachability });
+          if (r) opts.onReady?.(r);
+          return r;
+        });
+        if (!done) throw new SandboxerError("SBX_INVALID_STATE", `sandbox ${row.id} changed state while provisioning`);
+        return publicRecord(done);
+      } catch (raw) {
+        const err = toSandboxerError(controller.signal.aborted && controller.signal.reason instanceof SandboxerError ? controller.signal.reason : raw, "SBX_PROVISION_FAILED");
+        // Let an aborted extension call settle first, so teardown sees everything it made.
+        await Promise.race([inflight.catch(() => {}), new Promise((r) => setTimeout(r, 10_000).unref())]);
+        cur = rt.store.getSandbox(row.id) ?? cur;
+        ctx.progress(`provision failed (${err.code}): ${err.message}; tearing down`);
+        const teardownError = await teardownQuietly(ext, { ...ctx, signal: new AbortController().signal }, handle ?? cur.handle);
+        // A retryable failure with candidates left moves this record to the next one (src/routing/failover.ts).
+        const next = teardownError ? null : await failover(rt, cur, plan, err, controller.signal);
+        if (next) {
+          ({ ext, inputs, row: cur } = next);
+          ctx = extensionContext(rt, cur, plan.profile, next.host, controller.signal);
+          handle = null;
+          inflight = Promise.resolve();
+          continue;
+        }
+        const message = teardownError ? `${err.message}; teardown also failed: ${teardownError}` : err.message;
+        transition(rt, cur, ["provisioning"], "failed", {
+          error: { code: err.code, message },
+          reason: "failed-provision",
+          destroyedAt: teardownError ? null : nowIso(rt),
+          ownerPid: null,
+          ownerStart: null,
+        });
+        throw new SandboxerError(err.code, `${row.id}: ${message}`, { cause: err, details: { id: row.id } });
+      }
+    }
   } finally {
     clearTimeout(timer);
     opts.signal?.removeEventListener("abort", onOuterAbort);

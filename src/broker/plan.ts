@@ -3,7 +3,7 @@ import type { Catalog } from "../catalog/load.js";
 import type { Profile, Registration } from "../catalog/schema.js";
 import { parseDuration } from "../duration.js";
 import { SandboxerError } from "../errors.js";
-import { decideRoute } from "../routing/index.js";
+import { decideRoute, type RoutingInputs } from "../routing/index.js";
 import { ACTOR_TYPES, type ActorType, type Host, type RouteDecision } from "../types.js";
 
 /** What a consumer asks for: the CLI flags of `create`, the body of `POST /v1/sandboxes`. */
@@ -41,6 +41,8 @@ export interface PlanContext {
   /** SANDBOXER_HOST: applies when the request names no host. */
   hostOverride?: string | undefined;
   defaults?: { profile?: string | undefined; actor?: string | undefined; project?: string | undefined };
+  /** Live counts, measured latency, host health and credits (src/routing/inputs.ts); absent = registrations only. */
+  routing?: RoutingInputs | undefined;
 }
 
 /**
@@ -68,9 +70,9 @@ export function planCreate(req: CreateRequest, ctx: PlanContext): CreatePlan {
   }
   const inputs = resolveInputs(profile.inputs, req.inputs ?? {});
   const ttlSeconds = planTtl(profile, req.ttl);
-  const route = decideRoute(profile, ctx.catalog.registrations, { extension: req.extension, strategy: req.route });
+  const route = decideRoute(profile, ctx.catalog.registrations, { extension: req.extension, strategy: req.route, host: req.host ?? ctx.hostOverride, ttlSeconds, project }, ctx.routing);
   const registration = ctx.catalog.registrations.get(route.chosen) as Registration;
-  const host = pickHost(profile, ctx.hosts, req.host ?? ctx.hostOverride);
+  const host = pickHost(profile, ctx.hosts, req.host ?? ctx.hostOverride ?? route.host);
   const mode = inputs.mode ?? profile.mode ?? null;
   return { profile, registration, route, host, inputs, ttlSeconds, actor: actor as ActorType, project, mode };
 }

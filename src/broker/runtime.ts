@@ -1,6 +1,7 @@
 import type { Catalog } from "../catalog/load.js";
 import type { Profile } from "../catalog/schema.js";
 import type { Config, Env, Paths } from "../config.js";
+import { settleOnClose } from "../credits/index.js";
 import type { ExtensionContext } from "../extensions/define.js";
 import type { IdGen } from "../ids.js";
 import { crashPoint } from "../faults.js";
@@ -53,7 +54,15 @@ export function transition(
   data: Record<string, unknown> = {},
 ): SandboxRow | undefined {
   const at = nowIso(rt);
-  return rt.store.transition(row.id, from, { ...patch, state: to, updatedAt: at }, eventFor(rt, `sandbox.${to}`, row, { from: row.state, ...data }));
+  const change = () => rt.store.transition(row.id, from, { ...patch, state: to, updatedAt: at }, eventFor(rt, `sandbox.${to}`, row, { from: row.state, ...data }));
+  if (to !== "destroyed" && to !== "failed") return change();
+  // Closing a record settles its credits in the same transaction (src/credits/).
+  return rt.store.write(() => {
+    const done = change();
+    if (!done) return undefined;
+    settleOnClose(rt, done);
+    return rt.store.getSandbox(done.id);
+  });
 }
 
 export function extensionContext(rt: Runtime, row: SandboxRow, profile: Profile, host: Host, signal: AbortSignal): ExtensionContext {

@@ -25,6 +25,8 @@ const COMMANDS: Record<string, { run: () => Promise<Command>; writes: boolean; s
   "extend-ttl": { run: async () => (await import("./commands/ttl.js")).extendTtl, writes: true, summary: "push a sandbox's expiry out: extend-ttl ID --duration 2h" },
   expire: { run: async () => (await import("./commands/ttl.js")).expire, writes: true, summary: "list expired sandboxes; --apply destroys them (reason ttl)" },
   reaper: { run: async () => (await import("./commands/ttl.js")).reaper, writes: true, summary: "foreground daemon: expire on schedule, retry destroy_failed, reconcile" },
+  serve: { run: async () => (await import("./commands/serve.js")).serve, writes: false, summary: "HTTP API (+ TTL reaper): serve [--port N] [--host 127.0.0.1]" },
+  tokens: { run: async () => (await import("./commands/tokens.js")).tokens, writes: false, summary: "API bearer tokens: tokens create --actor agt --project P | list | revoke ID" },
 };
 
 function help(): string {

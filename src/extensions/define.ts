@@ -13,6 +13,8 @@ export interface Capabilities {
   restore: boolean;
   build: boolean;
   exec: boolean;
+  /** GPU sandboxes (profiles ask with `settings.requires: [gpu]`). */
+  gpu?: boolean;
 }
 
 export interface ProgressOptions {

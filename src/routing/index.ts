@@ -1,20 +1,141 @@
-import type { Profile, Registration } from "../catalog/schema.js";
-import { SandboxerError } from "../errors.js";
-import type { RouteDecision, RouteRejection } from "../types.js";
+import { ROUTE_STRATEGIES, type Profile, type Registration } from "../catalog/schema.js";
+import { accountFor } from "../credits/ledger.js";
+import { formatCredits, reservationFor } from "../credits/amount.js";
+import { type ErrorCode, SandboxerError } from "../errors.js";
+import type { Host, RouteDecision, RouteEstimate, RouteRejection } from "../types.js";
+
+export type { RoutingInputs } from "./types.js";
+import type { RoutingInputs } from "./types.js";
 
 export interface RouteRequest {
   /** `--extension`: pin one candidate. */
   extension?: string | undefined;
   /** `--route`: override the profile's strategy. */
   strategy?: string | undefined;
+  /** `--host` / SANDBOXER_HOST: self-hosted candidates must have room there. */
+  host?: string | undefined;
+  /** For the credits check: the reservation is price x TTL on the project's account. */
+  ttlSeconds?: number | undefined;
+  project?: string | null | undefined;
 }
+
+/** Measured p50 needs this many samples before it outranks the registration's estimate. */
+export const MIN_SAMPLES = 3;
+
+type Why = { why: string; kind: "credits" | "capacity" | "config" };
+
+interface Usable {
+  id: string;
+  index: number;
+  selfHosted: boolean;
+  price: number;
+  ready: number;
+  readySource: string;
+  host: string | undefined;
+}
+
+/** The hosts a self-hosted candidate could use, in placement order. */
+function placementHosts(profile: Profile, hosts: ReadonlyMap<string, Host>, requested: string | undefined): string[] {
+  if (requested !== undefined) return [requested];
+  const labelsOk = (h: Host) => profile.placement.labels.every((l) => h.labels.includes(l));
+  const order = profile.placement.hosts.includes("*") ? [...hosts.keys()] : profile.placement.hosts;
+  return order.filter((n) => {
+    const h = hosts.get(n);
+    return h !== undefined && labelsOk(h);
+  });
+}
+
+function readyEstimate(inp: RoutingInputs | undefined, reg: Registration, id: string, host: string | undefined): { seconds: number; source: string } {
+  const s = host !== undefined ? inp?.readyStats.get(`${id}@${host}`) : undefined;
+  if (s && s.samples >= MIN_SAMPLES) return { seconds: s.p50Seconds, source: `measured p50 over ${s.samples}` };
+  return { seconds: reg.expectedReadySeconds, source: "registration estimate" };
+}
+
+/** Why a candidate cannot serve this create right now, or its estimate when it can. */
+function assess(profile: Profile, reg: Registration, inp: RoutingInputs | undefined, req: RouteRequest, index: number): Why | Usable {
+  const id = reg.id;
+  const info = inp?.extensions.get(id);
+  const selfHosted = (info?.kind ?? "self-hosted") === "self-hosted";
+  for (const need of requiredCapabilities(profile)) {
+    if (info && !info.capabilities[need]) return { why: `lacks capability '${need}'`, kind: "config" };
+  }
+  const max = reg.limits.maxSandboxes;
+  const live = inp?.liveByExtension.get(id) ?? 0;
+  if (max !== undefined && live >= max) return { why: `at its registration limit (${live}/${max} live)`, kind: "capacity" };
+  let host: string | undefined;
+  if (inp) {
+    const candidates = placementHosts(profile, inp.hosts, req.host);
+    if (selfHosted) {
+      const notes: string[] = [];
+      for (const name of candidates) {
+        const down = inp.downHosts.get(name);
+        const cap = inp.hosts.get(name)?.maxSandboxes;
+        const used = inp.liveByHost.get(name) ?? 0;
+        if (down) notes.push(`${name} down (${down})`);
+        else if (cap !== undefined && used >= cap) notes.push(`${name} full (${used}/${cap})`);
+        else {
+          host = name;
+          break;
+        }
+      }
+      if (host === undefined) return { why: notes.length ? `no host with room: ${notes.join(", ")}` : "no placement host in the inventory", kind: "capacity" };
+    } else host = candidates[0];
+  }
+  if (reg.pricePerHour > 0 && inp && req.ttlSeconds !== undefined) {
+    const account = accountFor(req.project);
+    const need = reservationFor(reg.pricePerHour, req.ttlSeconds);
+    const avail = inp.creditsAvailable.get(account) ?? 0;
+    if (avail < need) return { why: `insufficient credits: needs ${formatCredits(need)}, account '${account}' has ${formatCredits(avail)}`, kind: "credits" };
+  }
+  const est = readyEstimate(inp, reg, id, host);
+  return { id, index, selfHosted, price: reg.pricePerHour, ready: est.seconds, readySource: est.source, host };
+}
+
+export function requiredCapabilities(profile: Profile): string[] {
+  const req = profile.settings.requires;
+  return Array.isArray(req) ? req.filter((x): x is string => typeof x === "string") : [];
+}
+
+const byListed = (a: Usable, b: Usable) => a.index - b.index;
+const ORDER: Record<string, (a: Usable, b: Usable) => number> = {
+  single: byListed,
+  explicit: byListed,
+  "prefer-self-hosted": (a, b) => Number(b.selfHosted) - Number(a.selfHosted) || byListed(a, b),
+  "lowest-cost": (a, b) => a.price - b.price || a.ready - b.ready || byListed(a, b),
+  "lowest-latency": (a, b) => a.ready - b.ready || a.price - b.price || byListed(a, b),
+};
+
+function reasonFor(strategy: string, profileId: string, first: Usable, rest: Usable[]): string {
+  const est = `${first.price}/h, ready ~${round(first.ready)}s (${first.readySource})`;
+  const others = rest.length ? `; next: ${rest.map((u) => `${u.id} ${u.price}/h ~${round(u.ready)}s`).join(", ")}` : "";
+  switch (strategy) {
+    case "single":
+      return `${profileId} names ${first.id} (${est})`;
+    case "explicit":
+      return `explicit: ${first.id} is the first usable candidate (${est})${others}`;
+    case "prefer-self-hosted":
+      return first.selfHosted
+        ? `prefer-self-hosted: ${first.id} is self-hosted with room${first.host ? ` on ${first.host}` : ""} (${est})${others}`
+        : `prefer-self-hosted: no self-hosted candidate is usable, bursting to metered ${first.id} (${est})${others}`;
+    case "lowest-cost":
+      return `lowest-cost: ${first.id} at ${first.price}/h is the cheapest usable (${est})${others}`;
+    default:
+      return `lowest-latency: ${first.id} is the fastest to ready (${est})${others}`;
+  }
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;
 
 /**
  * Pure routing: which extension serves this create, and why every other
  * candidate was passed over. Changes nothing; the broker stores the decision.
+ * Without `inputs` (no store at hand) only registrations and pins are checked.
  */
-export function decideRoute(profile: Profile, regs: ReadonlyMap<string, Registration>, req: RouteRequest = {}): RouteDecision {
+export function decideRoute(profile: Profile, regs: ReadonlyMap<string, Registration>, req: RouteRequest = {}, inputs?: RoutingInputs): RouteDecision {
   const candidates = profile.extension ? [profile.extension] : (profile.route?.candidates ?? []);
+  if (req.strategy !== undefined && !(ROUTE_STRATEGIES as readonly string[]).includes(req.strategy)) {
+    throw new SandboxerError("SBX_USAGE", `route: '${req.strategy.slice(0, 40)}' is not one of ${ROUTE_STRATEGIES.join(", ")}`, { details: { field: "route" } });
+  }
   const strategy = req.extension ? "explicit" : (req.strategy ?? profile.route?.strategy ?? "single");
   if (req.extension && !candidates.includes(req.extension)) {
     throw new SandboxerError(
@@ -24,24 +145,29 @@ export function decideRoute(profile: Profile, regs: ReadonlyMap<string, Registra
     );
   }
   const rejected: RouteRejection[] = [];
-  const usable: string[] = [];
-  for (const id of candidates) {
+  const kinds = new Set<Why["kind"]>();
+  const usable: Usable[] = [];
+  candidates.forEach((id, index) => {
     const reg = regs.get(id);
-    if (!reg) rejected.push({ extension: id, why: "no registration in extensions/" });
-    else if (!reg.enabled) rejected.push({ extension: id, why: "disabled in its registration" });
-    else if (req.extension && id !== req.extension) rejected.push({ extension: id, why: `--extension ${req.extension} pins another` });
-    else usable.push(id);
-  }
-  const chosen = usable[0];
-  if (!chosen) {
+    let verdict: Why | Usable;
+    if (!reg) verdict = { why: "no registration in extensions/", kind: "config" };
+    else if (!reg.enabled) verdict = { why: "disabled in its registration", kind: "config" };
+    else if (req.extension && id !== req.extension) verdict = { why: `--extension ${req.extension} pins another`, kind: "config" };
+    else verdict = assess(profile, reg, inputs, req, index);
+    if ("why" in verdict) {
+      rejected.push({ extension: id, why: verdict.why });
+      if (!(req.extension && id !== req.extension)) kinds.add(verdict.kind);
+    } else usable.push(verdict);
+  });
+  usable.sort(ORDER[strategy] ?? byListed);
+  const [first, ...rest] = usable;
+  if (!first) {
     const why = rejected.map((r) => `${r.extension}: ${r.why}`).join("; ");
-    throw new SandboxerError("SBX_EXTENSION_DISABLED", `no usable extension for ${profile.id} (${why})`, { details: { rejected } });
+    const code: ErrorCode = kinds.has("credits") ? "SBX_INSUFFICIENT_CREDITS" : kinds.has("capacity") ? "SBX_NO_CAPACITY" : "SBX_EXTENSION_DISABLED";
+    throw new SandboxerError(code, `no usable extension for ${profile.id} (${why})`, { details: { rejected } });
   }
-  const reason =
-    strategy === "explicit"
-      ? `pinned with --extension ${chosen}`
-      : strategy === "single"
-        ? `${profile.id} names ${chosen}`
-        : `${strategy}: first usable candidate`;
-  return { chosen, strategy, reason, rejected };
+  const estimates: RouteEstimate[] = usable.map((u) => ({ extension: u.id, kind: u.selfHosted ? "self-hosted" : "metered", pricePerHour: u.price, readySeconds: round(u.ready), readySource: u.readySource, ...(u.host ? { host: u.host } : {}) }));
+  const decision: RouteDecision = { chosen: first.id, strategy, reason: reasonFor(strategy, profile.id, first, rest), rejected, order: usable.map((u) => u.id), estimates };
+  if (first.host && inputs && first.selfHosted) decision.host = first.host;
+  return decision;
 }

@@ -1,0 +1,82 @@
+import { writeFileSync } from "node:fs";
+import { accountFor, addCredits, DEFAULT_ACCOUNT, getAccount, history, listAccounts, parseCredits } from "../../credits/index.js";
+import { SandboxerError } from "../../errors.js";
+import { randomIds } from "../../ids.js";
+import { systemClock } from "../../types.js";
+import { noExtraPositionals, parse, requirePositional } from "../args.js";
+import type { CliContext } from "../context.js";
+import { table } from "../output.js";
+
+const USAGE = [
+  "sandboxer credits show [--project P] [--all] [--json]",
+  "sandboxer credits add AMOUNT [--project P] [--note TEXT] [--json]",
+  "sandboxer credits history [--project P] [--limit N] [--json]",
+  "sandboxer credits export --since DATE [--output FILE]     (JSON lines)",
+].join("\n       ");
+const PROJECT_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+
+function projectAccount(project: string | undefined): string {
+  if (project !== undefined && !PROJECT_RE.test(project)) {
+    throw new SandboxerError("SBX_USAGE", "project: must be a name of lowercase letters, digits, '_', '.', '-' (at most 63)", { details: { field: "project" } });
+  }
+  return accountFor(project ?? null);
+}
+
+function sinceIso(text: string | undefined): string {
+  if (!text) throw new SandboxerError("SBX_USAGE", `credits export needs --since DATE (e.g. 2026-01-01 or 2026-01-01T00:00:00Z)\nusage: ${USAGE}`, { details: { field: "since" } });
+  const ms = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+Z?)?$/.test(text) ? Date.parse(text.length === 10 ? `${text}T00:00:00Z` : text) : Number.NaN;
+  if (Number.isNaN(ms)) throw new SandboxerError("SBX_USAGE", `since: '${text.slice(0, 40)}' is not a date like 2026-01-01 or 2026-01-01T12:00:00Z`, { details: { field: "since" } });
+  return new Date(ms).toISOString();
+}
+
+/** `credits show | add | history | export`: the ledger of src/credits/, read and written locally. */
+export async function credits(cx: CliContext, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    { project: { type: "string" }, all: { type: "boolean" }, note: { type: "string" }, limit: { type: "string" }, since: { type: "string" }, output: { type: "string" } },
+    USAGE,
+  );
+  const sub = positionals[0] ?? "show";
+  const store = cx.broker().store;
+  const deps = { store, clock: systemClock, ids: randomIds };
+  if (sub === "show") {
+    noExtraPositionals(positionals, 1, USAGE);
+    const accounts = values.all ? listAccounts(store) : [getAccount(store, projectAccount(values.project))];
+    if (cx.out.json) cx.out.data(values.all ? accounts : accounts[0]);
+    else cx.out.print(table(["ACCOUNT", "BALANCE", "RESERVED", "AVAILABLE"], accounts.map((a) => [a.account, String(a.balance), String(a.reserved), String(a.available)])));
+    return 0;
+  }
+  if (sub === "add") {
+    noExtraPositionals(positionals, 2, USAGE);
+    const micro = parseCredits(requirePositional(positionals, 1, "AMOUNT", USAGE));
+    const account = projectAccount(values.project);
+    const after = addCredits(deps, account, micro, values.note?.slice(0, 200));
+    if (cx.out.json) cx.out.data(after);
+    else cx.out.print(`${account}: balance ${after.balance}, available ${after.available}${account === DEFAULT_ACCOUNT ? " (default account: sandboxes without --project)" : ""}`);
+    return 0;
+  }
+  if (sub === "history") {
+    noExtraPositionals(positionals, 1, USAGE);
+    const limit = values.limit === undefined ? 50 : Number(values.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new SandboxerError("SBX_USAGE", "limit: must be an integer from 1 to 100000", { details: { field: "limit" } });
+    const entries = history(store, { account: values.project ? projectAccount(values.project) : undefined, limit });
+    if (cx.out.json) cx.out.data(entries);
+    else cx.out.print(table(["AT", "ACCOUNT", "KIND", "AMOUNT", "BALANCE", "RESERVED", "SANDBOX"], entries.map((e) => [e.at, e.account, e.kind, String(e.amount), String(e.balance), String(e.reserved), e.sandboxId ?? "-"])));
+    return 0;
+  }
+  if (sub === "export") {
+    noExtraPositionals(positionals, 1, USAGE);
+    const entries = history(store, { since: sinceIso(values.since), account: values.project ? projectAccount(values.project) : undefined });
+    if (cx.out.json && !values.output) {
+      cx.out.data(entries);
+      return 0;
+    }
+    const lines = entries.map((e) => `${JSON.stringify(e)}\n`).join("");
+    if (values.output) {
+      writeFileSync(values.output, lines, { mode: 0o600 });
+      cx.out.note(`${entries.length} entries written to ${values.output}`);
+    } else process.stdout.write(lines);
+    return 0;
+  }
+  throw new SandboxerError("SBX_USAGE", `unknown subcommand '${sub.slice(0, 40)}'\nusage: ${USAGE}`);
+}

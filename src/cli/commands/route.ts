@@ -1,0 +1,52 @@
+import { SandboxerError } from "../../errors.js";
+import { noExtraPositionals, parse, parseInputs } from "../args.js";
+import type { CliContext } from "../context.js";
+import { table } from "../output.js";
+
+const USAGE = "sandboxer route explain [--profile ID] [--input k=v]... [--host NAME] [--ttl 2h] [--route STRATEGY] [--extension ID] [--project NAME] [--json]";
+
+/** `route explain`: the decision a create would take right now, without creating anything. */
+export async function route(cx: CliContext, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    {
+      profile: { type: "string" },
+      input: { type: "string", multiple: true, short: "i" },
+      host: { type: "string" },
+      ttl: { type: "string" },
+      route: { type: "string" },
+      extension: { type: "string" },
+      actor: { type: "string" },
+      project: { type: "string" },
+    },
+    USAGE,
+  );
+  if ((positionals[0] ?? "explain") !== "explain") throw new SandboxerError("SBX_USAGE", `unknown subcommand '${positionals[0]}'\nusage: ${USAGE}`);
+  noExtraPositionals(positionals, 1, USAGE);
+  const plan = await cx.broker().plan({
+    profile: values.profile,
+    inputs: parseInputs(values.input),
+    host: values.host,
+    ttl: values.ttl,
+    route: values.route,
+    extension: values.extension,
+    actor: values.actor,
+    project: values.project,
+  });
+  const decision = plan.route;
+  if (cx.out.json) {
+    cx.out.data({ profile: plan.profile.id, host: plan.host.name, ttlSeconds: plan.ttlSeconds, project: plan.project, ...decision });
+    return 0;
+  }
+  cx.out.print(`${plan.profile.id}: ${decision.chosen} on ${plan.host.name} (${decision.strategy})\n  ${decision.reason}`);
+  if (decision.estimates?.length) {
+    cx.out.print(
+      table(
+        ["RANK", "EXTENSION", "KIND", "PRICE/H", "READY~", "SOURCE", "HOST"],
+        decision.estimates.map((e, i) => [String(i + 1), e.extension, e.kind, String(e.pricePerHour), `${e.readySeconds}s`, e.readySource, e.host ?? "-"]),
+      ),
+    );
+  }
+  for (const r of decision.rejected) cx.out.print(`  rejected ${r.extension}: ${r.why}`);
+  return 0;
+}
