@@ -1,6 +1,7 @@
 import type { Broker } from "../broker.js";
 import type { Reader } from "../broker/read.js";
 import type { ProgressNote } from "../broker/runtime.js";
+import { remoteBroker } from "../client/remote-broker.js";
 import type { Env } from "../paths.js";
 import type { Out } from "./output.js";
 
@@ -32,7 +33,8 @@ export function makeContext(out: Out, env: Env, mods: { broker?: BrokerModule; r
     onProgress: undefined,
     broker() {
       if (!mods.broker) throw new Error("broker module not loaded for this command");
-      broker ??= mods.broker.createBroker({ env, onProgress: (n) => cx.onProgress?.(n) });
+      // SANDBOXER_URL: every command talks to a remote `sandboxer serve` instead of the local store.
+      broker ??= env.SANDBOXER_URL ? remoteBroker(env) : mods.broker.createBroker({ env, onProgress: (n) => cx.onProgress?.(n) });
       return broker;
     },
     reader() {

@@ -1,0 +1,163 @@
+import { randomBytes } from "node:crypto";
+import { type Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { z } from "zod";
+import type { Broker } from "../broker.js";
+import { ERROR_CATALOG, SandboxerError, toSandboxerError } from "../errors.js";
+import { DOCS_HTML } from "./docs-page.js";
+import { openApiDocument } from "./openapi.js";
+import { RateLimiter } from "./rate-limit.js";
+import { eventRoutes } from "./routes-events.js";
+import { otherRoutes } from "./routes-other.js";
+import { sandboxRoutes } from "./routes-sandboxes.js";
+import type { AnyRoute, ApiOptions, AppState } from "./spec.js";
+import { type Principal, TokenStore } from "./tokens.js";
+
+export type { ApiOptions } from "./spec.js";
+
+/** Every route the server answers, in document order. */
+export const ROUTES: readonly AnyRoute[] = [...sandboxRoutes, ...otherRoutes, ...eventRoutes];
+
+type Vars = { Variables: { principal: Principal | null; reqId: string } };
+
+function errorResponse(c: Context, err: SandboxerError, headers: Record<string, string> = {}): Response {
+  for (const [k, v] of Object.entries(headers)) c.header(k, v);
+  // 499 is not a status every client library accepts as a response; the code says what happened.
+  const status = ERROR_CATALOG[err.code].http;
+  return c.json({ error: { code: err.code, message: err.message } }, (status === 499 ? 500 : status) as 500);
+}
+
+function invalid(where: string, error: z.ZodError): SandboxerError {
+  const text = error.issues
+    .slice(0, 5)
+    .map((i) => `${[where, ...i.path.map(String)].join(".")}: ${i.message}`)
+    .join("; ");
+  return new SandboxerError("SBX_USAGE", text, { details: { field: where } });
+}
+
+function parse<T>(where: string, schema: z.ZodType<T> | undefined, raw: unknown): T {
+  if (!schema) return {} as T;
+  const r = schema.safeParse(raw);
+  if (!r.success) throw invalid(where, r.error);
+  return r.data;
+}
+
+async function readJson(c: Context): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === "") return {};
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new SandboxerError("SBX_USAGE", `body: not valid JSON (${(err as Error).message})`, { details: { field: "body" } });
+  }
+}
+
+export interface CreatedApp {
+  app: Hono<Vars>;
+  state: AppState;
+  /** Abort SSE streams and background creates, then wait for those creates to clean up. */
+  shutdown(): Promise<void>;
+}
+
+/** The HTTP API over one broker. Routes only call the broker. */
+export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
+  const controller = new AbortController();
+  const state: AppState = {
+    broker,
+    tokens: new TokenStore(broker.store),
+    background: new Set(),
+    shutdown: controller.signal,
+    options: {
+      bodyLimit: opts.bodyLimit ?? 64 * 1024,
+      rateLimit: opts.rateLimit ?? 50,
+      rateBurst: opts.rateBurst ?? 100,
+      eventPollMs: opts.eventPollMs ?? 100,
+      accessLog: opts.accessLog,
+    },
+  };
+  const limiter = new RateLimiter(state.options.rateLimit, state.options.rateBurst);
+  const log = state.options.accessLog ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const app = new Hono<Vars>();
+
+  // Access log: who did what, how long it took; never headers, bodies or query strings.
+  app.use(async (c, next) => {
+    const started = performance.now();
+    const reqId = c.req.header("X-Request-Id")?.match(/^[A-Za-z0-9_.-]{1,64}$/)?.[0] ?? randomBytes(8).toString("hex");
+    c.set("reqId", reqId);
+    c.set("principal", null);
+    await next();
+    c.header("X-Request-Id", reqId);
+    const p = c.get("principal");
+    log(
+      JSON.stringify({
+        at: new Date().toISOString(),
+        reqId,
+        method: c.req.method,
+        path: c.req.path.slice(0, 200),
+        status: c.res.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        token: p?.tokenId ?? null,
+        actor: p?.actor ?? null,
+        project: p?.project ?? null,
+      }),
+    );
+  });
+
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: state.options.bodyLimit,
+      onError: (c) => errorResponse(c, new SandboxerError("SBX_USAGE", `body: larger than the limit of ${state.options.bodyLimit} bytes`, { details: { field: "body" } })),
+    }),
+  );
+
+  app.use("/v1/*", async (c, next) => {
+    const auth = c.req.header("Authorization") ?? "";
+    const m = /^Bearer\s+(\S+)$/i.exec(auth);
+    if (!m?.[1]) {
+      throw new SandboxerError("SBX_UNAUTHORIZED", "missing bearer token: send 'Authorization: Bearer <token>' (see: sandboxer tokens create)");
+    }
+    const principal = state.tokens.verify(m[1]);
+    if (!principal) throw new SandboxerError("SBX_UNAUTHORIZED", "the bearer token is unknown or revoked");
+    c.set("principal", principal);
+    const wait = limiter.take(principal.tokenId);
+    if (wait > 0) return errorResponse(c, new SandboxerError("SBX_RATE_LIMITED", `rate limit of ${state.options.rateLimit} requests/s for this token exceeded; retry in ${wait}s`), { "Retry-After": String(wait) });
+    await next();
+  });
+
+  for (const route of ROUTES) {
+    const honoPath = route.path.replace(/\{(\w+)\}/g, ":$1");
+    app.on(route.method.toUpperCase(), honoPath, async (c) => {
+      const principal = c.get("principal");
+      if (route.auth === "adm" && principal?.actor !== "adm") throw new SandboxerError("SBX_FORBIDDEN", `${route.operationId} is for operator (adm) tokens only`);
+      const params = parse("path", route.params, c.req.param());
+      const query = parse("query", route.query, c.req.query());
+      const body = route.body ? parse("body", route.body, await readJson(c)) : undefined;
+      const reply = await route.handle({ c, state, principal: principal as Principal, params, query, body });
+      if (reply instanceof Response) return reply;
+      for (const [k, v] of Object.entries(reply.headers ?? {})) c.header(k, v);
+      return c.json(reply.body as object, reply.status as 200);
+    });
+  }
+
+  app.get("/openapi.json", (c) => c.json(openApiDocument(ROUTES, new URL(c.req.url).origin)));
+  app.get("/docs", (c) => c.html(DOCS_HTML));
+  app.notFound((c) => errorResponse(c, new SandboxerError("SBX_NOT_FOUND", `no route ${c.req.method} ${c.req.path.slice(0, 200)} (see /openapi.json)`)));
+  app.onError((err, c) => {
+    const e = toSandboxerError(err);
+    if (e.code === "SBX_INTERNAL") {
+      log(JSON.stringify({ at: new Date().toISOString(), reqId: c.get("reqId"), level: "error", message: e.message, stack: (err as Error).stack?.split("\n").slice(0, 6) }));
+      return errorResponse(c, new SandboxerError("SBX_INTERNAL", `internal error (request ${c.get("reqId")}); see the server log`));
+    }
+    return errorResponse(c, e);
+  });
+
+  return {
+    app,
+    state,
+    async shutdown() {
+      controller.abort();
+      await Promise.allSettled([...state.background]);
+    },
+  };
+}

@@ -1,0 +1,181 @@
+import type { Broker } from "../broker.js";
+import { isErrorCode, SandboxerError } from "../errors.js";
+import { LIVE_STATES } from "../lifecycle.js";
+import type { Sandbox, SandboxState } from "../types.js";
+import {
+  CreateBody,
+  CreateQuery,
+  ErrorBody,
+  ExecBody,
+  ExecResult,
+  IdParams,
+  ListQuery,
+  SandboxList,
+  SandboxRecord,
+} from "./schemas.js";
+import { type AnyRoute, COMMON_ERRORS, defineRoute } from "./spec.js";
+import { canSee, createRequestFor, visibleSandbox } from "./tenancy.js";
+
+const err = (description: string) => ({ description, schema: ErrorBody });
+const SETTLING: readonly SandboxState[] = ["requested", "provisioning"];
+
+/**
+ * Wait until a record leaves requested/provisioning. Idempotent retries that
+ * lost the race to insert get the winner's record while it is still being
+ * provisioned; with `wait=true` they answer only when it is ready or failed.
+ */
+async function settle(broker: Broker, sb: Sandbox, signal: AbortSignal): Promise<Sandbox> {
+  let cur = sb;
+  while (SETTLING.includes(cur.state) && !signal.aborted) {
+    await new Promise((r) => setTimeout(r, 100));
+    cur = broker.get(sb.id);
+  }
+  if (cur.state === "failed" && cur.error) {
+    const code = isErrorCode(cur.error.code) ? cur.error.code : "SBX_PROVISION_FAILED";
+    throw new SandboxerError(code, `${cur.id}: ${cur.error.message}`, { details: { id: cur.id } });
+  }
+  return cur;
+}
+
+const cursorOf = (sb: Sandbox) => Buffer.from(`${sb.createdAt}\n${sb.id}`).toString("base64url");
+
+function afterCursor(cursor: string): (sb: Sandbox) => boolean {
+  const [at, id] = Buffer.from(cursor, "base64url").toString().split("\n");
+  if (!at || !id) throw new SandboxerError("SBX_USAGE", "cursor: not a cursor this server issued", { details: { field: "cursor" } });
+  return (sb) => sb.createdAt > at || (sb.createdAt === at && sb.id > id);
+}
+
+export const sandboxRoutes: AnyRoute[] = [
+  defineRoute({
+    method: "post",
+    path: "/v1/sandboxes",
+    operationId: "createSandbox",
+    summary: "Create a sandbox (same fields as `sandboxer create`)",
+    tag: "sandboxes",
+    auth: "token",
+    query: CreateQuery,
+    body: CreateBody,
+    headers: [{ name: "Idempotency-Key", description: "retry-safe create: the same key and body return the same sandbox, provisioned once; another body -> 409" }],
+    responses: {
+      201: { description: "ready (or the earlier sandbox for this idempotency key)", schema: SandboxRecord },
+      202: { description: "accepted with wait=false: the record, still provisioning", schema: SandboxRecord },
+      ...COMMON_ERRORS,
+      403: err("the token may not create for that actor or project"),
+      409: err("idempotency key reused with a different body (SBX_IDEMPOTENCY_CONFLICT)"),
+      502: err("provisioning failed; what was created has been torn down"),
+    },
+    async handle({ c, state, principal, query, body }) {
+      const req = createRequestFor(principal, body, c.req.header("Idempotency-Key"));
+      if (query.wait === "false") {
+        const controller = new AbortController();
+        const onShutdown = () => controller.abort();
+        state.shutdown.addEventListener("abort", onShutdown, { once: true });
+        let announce: (sb: Sandbox) => void = () => {};
+        const early = new Promise<Sandbox>((r) => {
+          announce = r;
+        });
+        const running = state.broker.create(req, { signal: controller.signal, onRecord: (sb) => announce(sb) });
+        const tracked = running.catch(() => {}).finally(() => {
+          state.background.delete(tracked);
+          state.shutdown.removeEventListener("abort", onShutdown);
+        });
+        state.background.add(tracked);
+        const first = await Promise.race([early, running]);
+        return { status: 202, body: state.broker.get(first.id) };
+      }
+      const sb = await state.broker.create(req);
+      return { status: 201, body: await settle(state.broker, sb, c.req.raw.signal) };
+    },
+  }),
+  defineRoute({
+    method: "get",
+    path: "/v1/sandboxes",
+    operationId: "listSandboxes",
+    summary: "List sandboxes (filters, cursor paging); agt/atm tokens see their project only",
+    tag: "sandboxes",
+    auth: "token",
+    query: ListQuery,
+    responses: { 200: { description: "one page", schema: SandboxList }, ...COMMON_ERRORS },
+    handle({ state, principal, query }) {
+      let states = query.state?.split(",") as SandboxState[] | undefined;
+      if (!states && query.all !== "true") states = [...LIVE_STATES, "failed"];
+      const project = principal.actor === "adm" ? query.project : (principal.project ?? undefined);
+      if (principal.actor !== "adm" && query.project !== undefined && query.project !== principal.project) {
+        return { status: 200, body: { items: [], nextCursor: null } };
+      }
+      let rows = state.broker.list({ states, profile: query.profile, project, extension: query.extension, host: query.host });
+      rows = rows.filter((sb) => canSee(principal, sb.project));
+      if (query.cursor) rows = rows.filter(afterCursor(query.cursor));
+      const limit = query.limit ?? 100;
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return { status: 200, body: { items: page, nextCursor: rows.length > limit && last ? cursorOf(last) : null } };
+    },
+  }),
+  defineRoute({
+    method: "get",
+    path: "/v1/sandboxes/{id}",
+    operationId: "getSandbox",
+    summary: "One sandbox record",
+    tag: "sandboxes",
+    auth: "token",
+    params: IdParams,
+    responses: { 200: { description: "the record", schema: SandboxRecord }, ...COMMON_ERRORS, 404: err("no such sandbox visible to this token") },
+    handle: ({ state, principal, params }) => ({ status: 200, body: visibleSandbox(state.broker, principal, params.id) }),
+  }),
+  defineRoute({
+    method: "delete",
+    path: "/v1/sandboxes/{id}",
+    operationId: "destroySandbox",
+    summary: "Tear a sandbox down; the record stays, destroyed",
+    tag: "sandboxes",
+    auth: "token",
+    params: IdParams,
+    responses: {
+      200: { description: "the destroyed record", schema: SandboxRecord },
+      ...COMMON_ERRORS,
+      404: err("no such sandbox visible to this token"),
+      409: err("not in a destroyable state, or busy"),
+    },
+    async handle({ state, principal, params }) {
+      visibleSandbox(state.broker, principal, params.id);
+      return { status: 200, body: await state.broker.destroy(params.id) };
+    },
+  }),
+  defineRoute({
+    method: "post",
+    path: "/v1/sandboxes/{id}/recreate",
+    operationId: "recreateSandbox",
+    summary: "Destroy and create again with the same request",
+    tag: "sandboxes",
+    auth: "token",
+    params: IdParams,
+    responses: { 201: { description: "the new sandbox", schema: SandboxRecord }, ...COMMON_ERRORS, 404: err("no such sandbox visible to this token") },
+    async handle({ state, principal, params }) {
+      visibleSandbox(state.broker, principal, params.id);
+      return { status: 201, body: await state.broker.recreate(params.id) };
+    },
+  }),
+  defineRoute({
+    method: "post",
+    path: "/v1/sandboxes/{id}/exec",
+    operationId: "execInSandbox",
+    summary: "Run a command inside a ready sandbox (argv, no shell); output is collected",
+    tag: "sandboxes",
+    auth: "token",
+    params: IdParams,
+    body: ExecBody,
+    responses: {
+      200: { description: "the command ran (see exitCode)", schema: ExecResult },
+      ...COMMON_ERRORS,
+      404: err("no such sandbox visible to this token"),
+      409: err("the sandbox is not ready"),
+      422: err("the extension cannot run commands"),
+    },
+    async handle({ state, principal, params, body }) {
+      visibleSandbox(state.broker, principal, params.id);
+      const r = await state.broker.exec(params.id, body.command, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+      return { status: 200, body: { id: params.id, command: body.command, exitCode: r.exitCode, stdout: r.stdout ?? "", stderr: r.stderr ?? "" } };
+    },
+  }),
+];

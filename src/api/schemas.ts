@@ -1,0 +1,144 @@
+/**
+ * The API's wire shapes, once: the server validates requests with them, the
+ * OpenAPI document is generated from them, and the typed client takes its
+ * types from them. Request objects are strict, so an unknown field is a 400.
+ */
+import { z } from "zod";
+import { ACTOR_TYPES, DESTROY_REASONS, SANDBOX_STATES } from "../types.js";
+
+const json = z.record(z.string(), z.unknown());
+const iso = z.string().describe("ISO 8601 timestamp");
+const shortText = (max: number) => z.string().min(1).max(max);
+
+export const ErrorBody = z.object({
+  error: z.object({ code: z.string().describe("SBX_* code, see docs/errors.md"), message: z.string() }),
+});
+
+export const SandboxRecord = z.object({
+  id: z.string().describe("sbx-<12 lowercase base32>"),
+  profile: z.string(),
+  profileVersion: z.number().int(),
+  extension: z.string(),
+  mode: z.string().nullable(),
+  host: z.string(),
+  state: z.enum(SANDBOX_STATES),
+  actor: z.enum(ACTOR_TYPES),
+  project: z.string().nullable(),
+  inputs: z.record(z.string(), z.string()),
+  createdAt: iso,
+  readyAt: iso.nullable(),
+  expiresAt: iso.nullable(),
+  destroyedAt: iso.nullable(),
+  reason: z.enum(DESTROY_REASONS).nullable(),
+  reachability: json.nullable(),
+  route: z.object({ chosen: z.string(), strategy: z.string(), reason: z.string(), rejected: z.array(z.object({ extension: z.string(), why: z.string() })) }).nullable(),
+  cost: json.nullable(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  hostFacts: json.nullable(),
+  ttlSeconds: z.number().int().nullable(),
+  updatedAt: iso,
+});
+
+export const CreateBody = z.strictObject({
+  profile: shortText(100).optional().describe("profile id; default profile.sandbox-canary"),
+  inputs: z
+    .record(z.string().max(64), z.union([z.string().max(4096), z.number(), z.boolean()]))
+    .optional()
+    .describe("profile inputs; numbers and booleans are sent as their string form"),
+  host: shortText(100).optional(),
+  ttl: shortText(20).optional().describe("duration such as 90s, 30m, 2h"),
+  route: shortText(40).optional().describe("routing strategy"),
+  extension: shortText(60).optional().describe("force one extension"),
+  actor: z.enum(ACTOR_TYPES).optional().describe("adm tokens only; agt/atm tokens always act as themselves"),
+  project: shortText(63).optional().describe("agt/atm tokens: must be the token's project (the default)"),
+});
+
+export const CreateQuery = z.strictObject({
+  wait: z.enum(["true", "false"]).optional().describe("false: answer 202 as soon as the record is provisioning"),
+});
+
+const stateList = z
+  .string()
+  .regex(new RegExp(`^(${SANDBOX_STATES.join("|")})(,(${SANDBOX_STATES.join("|")}))*$`), `comma-separated states among ${SANDBOX_STATES.join(", ")}`);
+
+export const ListQuery = z.strictObject({
+  state: stateList.optional(),
+  profile: shortText(100).optional(),
+  project: shortText(63).optional(),
+  extension: shortText(60).optional(),
+  host: shortText(100).optional(),
+  all: z.enum(["true", "false"]).optional().describe("include destroyed records (hidden by default, like `docker ps`)"),
+  limit: z.coerce.number().int().min(1).max(500).optional().describe("page size, default 100"),
+  cursor: shortText(200).optional().describe("nextCursor of the previous page"),
+});
+
+export const SandboxList = z.object({ items: z.array(SandboxRecord), nextCursor: z.string().nullable() });
+
+export const IdParams = z.object({ id: shortText(80) });
+
+export const TtlBody = z.strictObject({ duration: shortText(20).describe("how much longer, e.g. 2h") });
+export const SnapshotBody = z.strictObject({ name: shortText(64).optional() });
+export const ExpireBody = z.strictObject({ apply: z.boolean().optional().describe("false (default): only report what would expire") });
+export const ExecBody = z.strictObject({ command: z.array(z.string().max(4096)).min(1).max(256).describe("argv; never passed through a shell") });
+export const ExecResult = z.object({ id: z.string(), command: z.array(z.string()), exitCode: z.number().int(), stdout: z.string(), stderr: z.string() });
+
+export const Snapshot = json.describe("snapshot record (see docs/snapshots.md)");
+export const SnapshotList = z.array(Snapshot);
+export const ExpireReport = json;
+export const Credits = json.describe("credit balance and ledger of the caller's project");
+
+export const EventRecord = z.object({
+  seq: z.number().int().describe("also the SSE event id; send it back as Last-Event-ID to resume"),
+  id: z.string(),
+  type: z.string(),
+  sandboxId: z.string().nullable(),
+  at: iso,
+  actor: z.string().nullable(),
+  project: z.string().nullable(),
+  data: json,
+});
+export const EventsQuery = z.strictObject({
+  sandbox: shortText(80).optional().describe("only this sandbox's events"),
+  after: z.coerce.number().int().min(0).optional().describe("start after this seq (Last-Event-ID wins when both are given)"),
+  limit: z.coerce.number().int().min(1).max(5000).optional().describe("JSON form only: at most this many"),
+  format: z.enum(["sse", "json"]).optional().describe("default: sse, or json when Accept is application/json"),
+});
+export const EventList = z.object({ items: z.array(EventRecord), lastSeq: z.number().int() });
+
+export const HostRecord = z.object({
+  name: z.string(),
+  labels: z.array(z.string()),
+  compose: z.string().nullable(),
+  workspaceRoot: z.string().nullable(),
+  ssh: z.object({ host: z.string(), user: z.string().nullable(), port: z.number().int().nullable() }).nullable().describe("adm tokens only"),
+});
+export const HostList = z.array(HostRecord);
+export const ProfileList = z.object({ profiles: z.array(json), errors: z.array(json), warnings: z.array(json) });
+export const ExtensionList = z.array(json);
+export const ReconcileReport = z.object({ actions: z.array(json), orphans: z.array(json), errors: z.array(json) });
+export const Health = z.object({ ok: z.boolean(), version: z.string(), schemaVersion: z.number().int() });
+
+/** Named schemas that become `#/components/schemas/<name>` in the OpenAPI document. */
+export const COMPONENTS = {
+  Error: ErrorBody,
+  Sandbox: SandboxRecord,
+  SandboxList,
+  CreateSandbox: CreateBody,
+  ExtendTtl: TtlBody,
+  CreateSnapshot: SnapshotBody,
+  Expire: ExpireBody,
+  Exec: ExecBody,
+  ExecResult,
+  Event: EventRecord,
+  EventList,
+  Host: HostRecord,
+  ProfileList,
+  ReconcileReport,
+  Health,
+} as const;
+
+export type SandboxT = z.infer<typeof SandboxRecord>;
+export type CreateBodyT = z.input<typeof CreateBody>;
+export type ListQueryT = z.input<typeof ListQuery>;
+export type EventT = z.infer<typeof EventRecord>;
+export type HostT = z.infer<typeof HostRecord>;

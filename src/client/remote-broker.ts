@@ -1,0 +1,133 @@
+import type { Broker, CreateRequest } from "../broker.js";
+import type { Catalog } from "../catalog/load.js";
+import type { Profile, Registration } from "../catalog/schema.js";
+import type { Config, Env } from "../config.js";
+import { SandboxerError } from "../errors.js";
+import type { ExecIo, ExecResult } from "../extensions/define.js";
+import type { SandboxFilter } from "../store/sqlite.js";
+import type { Host, Sandbox, SandboxEvent } from "../types.js";
+import { decodeResponse, type HostInfo, SandboxerClient } from "./index.js";
+import { SyncFetcher } from "./sync-fetch.js";
+
+const remoteOnly = (what: string) => new SandboxerError("SBX_UNSUPPORTED", `${what} runs on the server, not through SANDBOXER_URL (unset it on the server machine)`);
+
+/**
+ * The broker the CLI uses when SANDBOXER_URL is set: every operation becomes
+ * an API call, so each command works unchanged against a remote server.
+ * Methods that are synchronous in-process stay synchronous (a blocking
+ * request on a worker thread); anything the API has no route for says so.
+ */
+export function remoteBroker(env: Env): Broker {
+  const url = env.SANDBOXER_URL as string;
+  try {
+    new URL(url);
+  } catch {
+    throw new SandboxerError("SBX_USAGE", `SANDBOXER_URL: '${url.slice(0, 100)}' is not a URL (like http://127.0.0.1:7070)`, { details: { field: "SANDBOXER_URL" } });
+  }
+  const client = new SandboxerClient({ url, token: env.SANDBOXER_TOKEN || undefined });
+  const sync = new SyncFetcher();
+  const getSync = <T>(path: string, query: Record<string, string | number | undefined> = {}): T => {
+    const { url: full, headers } = client.prepare(path, { query });
+    const res = sync.request(full, { headers });
+    return decodeResponse<T>(res.status, res.body);
+  };
+
+  const impl = {
+    get paths(): never {
+      throw remoteOnly("reading the state directory");
+    },
+    get store(): never {
+      throw remoteOnly("this command");
+    },
+    async create(req: CreateRequest, o: { signal?: AbortSignal; onRecord?: (sb: Sandbox) => void } = {}): Promise<Sandbox> {
+      const { idempotencyKey, ...body } = req;
+      const sb = (await client.createSandbox(body as Parameters<SandboxerClient["createSandbox"]>[0], { idempotencyKey, ...(o.signal ? { signal: o.signal } : {}) })) as Sandbox;
+      o.onRecord?.(sb);
+      return sb;
+    },
+    plan(): never {
+      throw remoteOnly("planning");
+    },
+    get: (id: string): Sandbox => getSync<Sandbox>(`/v1/sandboxes/${encodeURIComponent(id)}`),
+    list(filter: SandboxFilter = {}): Sandbox[] {
+      const out: Sandbox[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = getSync<{ items: Sandbox[]; nextCursor: string | null }>("/v1/sandboxes", {
+          state: filter.states?.join(","),
+          all: filter.states ? undefined : "true",
+          profile: filter.profile,
+          project: filter.project,
+          extension: filter.extension,
+          host: filter.host,
+          limit: 500,
+          cursor,
+        });
+        out.push(...page.items);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor && (filter.limit === undefined || out.length < filter.limit));
+      return filter.limit === undefined ? out : out.slice(0, filter.limit);
+    },
+    destroy: (id: string) => client.destroySandbox(id) as Promise<Sandbox>,
+    recreate: (id: string) => client.recreateSandbox(id) as Promise<Sandbox>,
+    async exec(id: string, argv: string[], io: ExecIo): Promise<ExecResult> {
+      const r = await client.exec(id, argv);
+      if (io.stdout === "inherit") process.stdout.write(r.stdout);
+      if (io.stderr === "inherit") process.stderr.write(r.stderr);
+      return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+    },
+    events(o: { sandboxId?: string | undefined; afterSeq?: number; limit?: number } = {}): SandboxEvent[] {
+      return getSync<{ items: SandboxEvent[] }>("/v1/events", { format: "json", sandbox: o.sandboxId, after: o.afterSeq, limit: o.limit }).items;
+    },
+    reconcile: () => client.reconcile(),
+    // Event delivery to the State Hub is the server's job.
+    flushEvents: async () => null,
+    async catalog(): Promise<Catalog> {
+      const [p, exts] = await Promise.all([client.profiles(), client.extensions()]);
+      return {
+        profiles: new Map((p.profiles as unknown as Profile[]).map((x) => [x.id, x])),
+        registrations: new Map((exts as unknown as Registration[]).map((x) => [x.id, x])),
+        errors: p.errors as unknown as Catalog["errors"],
+        warnings: p.warnings as unknown as Catalog["warnings"],
+      };
+    },
+    config(): Config {
+      const hosts = getSync<HostInfo[]>("/v1/hosts");
+      const map = new Map<string, Host>(
+        hosts.map((h) => [
+          h.name,
+          {
+            name: h.name,
+            labels: h.labels,
+            compose: h.compose ?? undefined,
+            workspaceRoot: h.workspaceRoot ?? undefined,
+            ssh: h.ssh ? { host: h.ssh.host, user: h.ssh.user ?? undefined, port: h.ssh.port ?? undefined } : undefined,
+          },
+        ]),
+      );
+      return { hosts: map, stateHubUrl: undefined, defaults: {}, file: `(server ${url})` } as Config;
+    },
+    contextFor(): never {
+      throw remoteOnly("inspecting a sandbox's backend");
+    },
+    // Operations other parts of sand-boxer add to the broker, over their routes.
+    extendTtl: (id: string, duration: string) => client.extendTtl(id, duration),
+    snapshot: (id: string, o: { name?: string } = {}) => client.createSnapshot(id, o),
+    snapshots: () => client.listSnapshots(),
+    restore: (id: string) => client.restoreSnapshot(id),
+    expire: (o: { apply?: boolean } = {}) => client.expire(o),
+    credits: () => client.credits(),
+    close: () => sync.close(),
+  };
+  // Anything else a command asks of the broker has no route: say so instead of crashing.
+  return new Proxy(impl, {
+    get(target, prop, receiver) {
+      if (typeof prop === "string" && !(prop in target) && prop !== "then") {
+        return () => {
+          throw remoteOnly(`'${prop}'`);
+        };
+      }
+      return Reflect.get(target, prop, receiver);
+    },
+  }) as unknown as Broker;
+}
