@@ -16,8 +16,10 @@ apt:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-node_modules/.package-lock.json: package-lock.json
-	npm ci --no-audit --no-fund
+# npm 11 here writes lockfiles without other platforms' optional packages, which
+# `npm ci` then calls out of sync; fall back to `npm install` (same pinned versions).
+node_modules/.package-lock.json: package-lock.json package.json
+	npm ci --no-audit --no-fund || npm install --no-audit --no-fund
 	@touch $@
 
 npm: node_modules/.package-lock.json
