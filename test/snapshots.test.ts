@@ -1,0 +1,126 @@
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Broker } from "../src/broker.js";
+import { SandboxerError } from "../src/errors.js";
+import { runCli } from "./helpers/cli.js";
+import { makeHome, type TestHome } from "./helpers/home.js";
+
+/** Snapshots and restore on real bubblewrap sandboxes (ext.local). */
+describe("snapshots: ext.local on real bwrap", () => {
+  let home: TestHome;
+  let broker: Broker;
+
+  beforeAll(() => {
+    home = makeHome();
+    broker = home.broker();
+  });
+  afterAll(async () => {
+    await home.cleanup();
+  });
+
+  const sh = async (id: string, script: string) => {
+    const r = await broker.exec(id, ["sh", "-c", script], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    expect(r.exitCode, r.stderr).toBe(0);
+    return r.stdout ?? "";
+  };
+
+  it("write files, snapshot, destroy, restore into a NEW sandbox, read them back", async () => {
+    const src = await broker.create({ profile: "profile.local" });
+    await sh(src.id, "mkdir -p a/b && printf 'hello snapshot\\n' > a/b/c.txt && seq 1 5000 > nums && ln -s a/b/c.txt link && chmod 751 a && head -c 300000 /dev/urandom > blob");
+    const before = await sh(src.id, "sha256sum a/b/c.txt nums blob && stat -c '%a %N' a link");
+
+    const snap = await broker.snapshot(src.id, { name: "first" });
+    expect(snap.id).toMatch(/^snap-[a-z2-7]{12}$/);
+    expect(snap).toMatchObject({ name: "first", sandboxId: src.id, profile: "profile.local", extension: "ext.local", host: "localhost", format: "tar+zstd" });
+    expect(snap.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(snap.sizeBytes).toBeGreaterThan(0);
+    expect(existsSync(snap.path)).toBe(true);
+    expect(snap.path.startsWith(join(broker.paths.snapshots, ""))).toBe(true);
+    expect(broker.events({ sandboxId: src.id }).filter((e) => e.type === "snapshot.created").map((e) => e.data.snapshot)).toEqual([snap.id]);
+
+    await broker.destroy(src.id);
+    const restored = await broker.restore(snap.id);
+    expect(restored.id).not.toBe(src.id);
+    expect(restored.state).toBe("ready");
+    expect(restored.profile).toBe("profile.local");
+    expect(await sh(restored.id, "sha256sum a/b/c.txt nums blob && stat -c '%a %N' a link")).toBe(before);
+    expect(await sh(restored.id, "cat link")).toBe("hello snapshot\n");
+
+    const types = broker.events({ sandboxId: restored.id }).map((e) => e.type);
+    expect(types).toContain("snapshot.restored");
+    // Committed with the ready transition: right after it, nothing in between.
+    expect(types.indexOf("snapshot.restored")).toBe(types.indexOf("sandbox.ready") + 1);
+    expect(broker.snapshots().map((s) => s.id)).toContain(snap.id);
+    expect(broker.getSnapshot(snap.id).sha256).toBe(snap.sha256);
+  });
+
+  it("a corrupted archive: restore refuses with a clear error and creates no sandbox, record or directory", async () => {
+    const src = await broker.create({ profile: "profile.local" });
+    await sh(src.id, "echo data > f");
+    const snap = await broker.snapshot(src.id);
+    await broker.destroy(src.id);
+    const recordsBefore = broker.list().length;
+    const dirsBefore = readdirSync(broker.paths.workspaces).sort();
+    writeFileSync(snap.path, "not the archive you recorded");
+
+    const err = await broker.restore(snap.id).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SandboxerError);
+    expect((err as SandboxerError).code).toBe("SBX_SNAPSHOT_CORRUPT");
+    expect((err as SandboxerError).message).toMatch(/does not match its record.*refusing to restore/);
+    expect(broker.list().length).toBe(recordsBefore);
+    expect(readdirSync(broker.paths.workspaces).sort()).toEqual(dirsBefore);
+    expect(broker.events({ afterSeq: 0, limit: 100000 }).filter((e) => e.type === "snapshot.restored" && e.data.snapshot === snap.id)).toEqual([]);
+  });
+
+  it("snapshot of a destroyed sandbox: clear error, nothing recorded", async () => {
+    const src = await broker.create({ profile: "profile.local" });
+    await broker.destroy(src.id);
+    const count = broker.snapshots().length;
+    const err = await broker.snapshot(src.id).catch((e: unknown) => e);
+    expect((err as SandboxerError).code).toBe("SBX_INVALID_STATE");
+    expect((err as SandboxerError).message).toBe(`${src.id} is destroyed; only a ready sandbox can be snapshotted`);
+    expect(broker.snapshots().length).toBe(count);
+    expect(readdirSync(broker.paths.snapshots).filter((f) => f.endsWith(".partial"))).toEqual([]);
+  });
+
+  it("CLI: snapshot, snapshots list/get, restore, delete, and exit codes for bad input", async () => {
+    const created = await runCli(["create", "--profile", "profile.local", "--json"], home.env);
+    expect(created.code, created.stderr).toBe(0);
+    const id = created.json<{ id: string }>().id;
+
+    const bad = await runCli(["snapshot", id, "--name", "no spaces please"], home.env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^error \[SBX_USAGE\]: name:/);
+
+    const taken = await runCli(["snapshot", id, "--name", "cli-1", "--json"], home.env);
+    expect(taken.code, taken.stderr).toBe(0);
+    const snap = taken.json<{ id: string; sha256: string }>();
+
+    const listed = await runCli(["snapshots", "list", "--sandbox", id, "--json"], home.env);
+    expect(listed.json<{ id: string }[]>().map((s) => s.id)).toEqual([snap.id]);
+    const human = await runCli(["snapshots", "list"], home.env);
+    expect(human.stdout).toMatch(/^ID\s+NAME\s+SANDBOX/);
+    expect(human.stdout).toContain("cli-1");
+
+    const got = await runCli(["snapshots", "get", snap.id, "--json"], home.env);
+    expect(got.json<{ sha256: string }>().sha256).toBe(snap.sha256);
+
+    const restored = await runCli(["restore", snap.id, "--json"], home.env);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.json<{ state: string }>().state).toBe("ready");
+
+    const missing = await runCli(["restore", "snap-aaaaaaaaaaaa"], home.env);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toMatch(/^error \[SBX_NOT_FOUND\]: no snapshot 'snap-aaaaaaaaaaaa'/);
+    const badHost = await runCli(["restore", snap.id, "--host", "nowhere"], home.env);
+    expect(badHost.code).toBe(2);
+    expect(badHost.stderr).toMatch(/SBX_HOST_NOT_FOUND/);
+
+    const deleted = await runCli(["snapshot", "delete", snap.id, "--json"], home.env);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect(existsSync(deleted.json<{ path: string }>().path)).toBe(false);
+    const gone = await runCli(["snapshots", "get", snap.id], home.env);
+    expect(gone.code).toBe(3);
+  });
+});
