@@ -10,13 +10,14 @@ import { RateLimiter } from "./rate-limit.js";
 import { eventRoutes } from "./routes-events.js";
 import { otherRoutes } from "./routes-other.js";
 import { sandboxRoutes } from "./routes-sandboxes.js";
+import { snapshotRoutes } from "./routes-snapshots.js";
 import type { AnyRoute, ApiOptions, AppState } from "./spec.js";
 import { type Principal, TokenStore } from "./tokens.js";
 
 export type { ApiOptions } from "./spec.js";
 
 /** Every route the server answers, in document order. */
-export const ROUTES: readonly AnyRoute[] = [...sandboxRoutes, ...otherRoutes, ...eventRoutes];
+export const ROUTES: readonly AnyRoute[] = [...sandboxRoutes, ...snapshotRoutes, ...otherRoutes, ...eventRoutes];
 
 type Vars = { Variables: { principal: Principal | null; reqId: string } };
 

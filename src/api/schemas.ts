@@ -82,10 +82,36 @@ export const ExpireBody = z.strictObject({ apply: z.boolean().optional().describ
 export const ExecBody = z.strictObject({ command: z.array(z.string().max(4096)).min(1).max(256).describe("argv; never passed through a shell") });
 export const ExecResult = z.object({ id: z.string(), command: z.array(z.string()), exitCode: z.number().int(), stdout: z.string(), stderr: z.string() });
 
-export const Snapshot = json.describe("snapshot record (see docs/snapshots.md)");
-export const SnapshotList = z.array(Snapshot);
-export const ExpireReport = json;
-export const Credits = json.describe("credit balance and ledger of the caller's project");
+export const SnapshotRecord = z.object({
+  id: z.string().describe("snap-<12 lowercase base32>"),
+  name: z.string().nullable(),
+  sandboxId: z.string(),
+  profile: z.string(),
+  profileVersion: z.number().int(),
+  extension: z.string(),
+  host: z.string(),
+  inputs: z.record(z.string(), z.string()),
+  actor: z.string(),
+  project: z.string().nullable(),
+  format: z.string(),
+  sha256: z.string(),
+  sizeBytes: z.number().int(),
+  path: z.string().optional().describe("archive path on the server; adm tokens only"),
+  createdAt: iso,
+});
+export const SnapshotList = z.array(SnapshotRecord);
+export const SnapshotQuery = z.strictObject({ sandbox: shortText(80).optional(), profile: shortText(100).optional(), project: shortText(63).optional() });
+export const RestoreBody = CreateBody.pick({ host: true, ttl: true, profile: true, inputs: true, extension: true, actor: true, project: true });
+export const ExpireReport = z.object({
+  applied: z.boolean(),
+  expired: z.array(SandboxRecord),
+  destroyed: z.array(z.string()),
+  skipped: z.array(z.string()),
+  errors: z.array(z.object({ id: z.string(), message: z.string() })),
+});
+export const CreditAccount = z.object({ account: z.string(), balance: z.number(), reserved: z.number(), available: z.number(), updatedAt: z.string().nullable() });
+export const Credits = z.object({ accounts: z.array(CreditAccount) });
+export const CreditsQuery = z.strictObject({ project: shortText(63).optional().describe("adm only: one project's account") });
 
 export const EventRecord = z.object({
   seq: z.number().int().describe("also the SSE event id; send it back as Last-Event-ID to resume"),
@@ -126,6 +152,9 @@ export const COMPONENTS = {
   CreateSandbox: CreateBody,
   ExtendTtl: TtlBody,
   CreateSnapshot: SnapshotBody,
+  Snapshot: SnapshotRecord,
+  RestoreSnapshot: RestoreBody,
+  ExpireReport,
   Expire: ExpireBody,
   Exec: ExecBody,
   ExecResult,
@@ -134,6 +163,7 @@ export const COMPONENTS = {
   Host: HostRecord,
   ProfileList,
   ReconcileReport,
+  Credits,
   Health,
 } as const;
 

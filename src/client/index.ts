@@ -14,6 +14,10 @@ export type HostInfo = z.infer<typeof S.HostRecord>;
 export type ProfileList = z.infer<typeof S.ProfileList>;
 export type ReconcileReport = z.infer<typeof S.ReconcileReport>;
 export type Health = z.infer<typeof S.Health>;
+export type Snapshot = z.infer<typeof S.SnapshotRecord>;
+export type RestoreBody = z.input<typeof S.RestoreBody>;
+export type ExpireReport = z.infer<typeof S.ExpireReport>;
+export type Credits = z.infer<typeof S.Credits>;
 export type JsonRecord = Record<string, unknown>;
 
 export interface ClientOptions {
@@ -118,20 +122,26 @@ export class SandboxerClient {
   extendTtl(id: string, duration: string): Promise<Sandbox> {
     return this.request("POST", `/v1/sandboxes/${encodeURIComponent(id)}/ttl`, { body: { duration } });
   }
-  createSnapshot(id: string, opts: { name?: string } = {}): Promise<JsonRecord> {
+  createSnapshot(id: string, opts: { name?: string | undefined } = {}): Promise<Snapshot> {
     return this.request("POST", `/v1/sandboxes/${encodeURIComponent(id)}/snapshots`, { body: opts });
   }
-  listSnapshots(): Promise<JsonRecord[]> {
-    return this.request("GET", "/v1/snapshots");
+  listSnapshots(query: { sandbox?: string | undefined; profile?: string | undefined; project?: string | undefined } = {}): Promise<Snapshot[]> {
+    return this.request("GET", "/v1/snapshots", { query });
   }
-  restoreSnapshot(id: string): Promise<Sandbox> {
-    return this.request("POST", `/v1/snapshots/${encodeURIComponent(id)}/restore`);
+  getSnapshot(id: string): Promise<Snapshot> {
+    return this.request("GET", `/v1/snapshots/${encodeURIComponent(id)}`);
   }
-  expire(opts: { apply?: boolean } = {}): Promise<JsonRecord> {
+  deleteSnapshot(id: string): Promise<Snapshot> {
+    return this.request("DELETE", `/v1/snapshots/${encodeURIComponent(id)}`);
+  }
+  restoreSnapshot(id: string, body: RestoreBody = {}): Promise<Sandbox> {
+    return this.request("POST", `/v1/snapshots/${encodeURIComponent(id)}/restore`, { body });
+  }
+  expire(opts: { apply?: boolean } = {}): Promise<ExpireReport> {
     return this.request("POST", "/v1/expire", { body: opts });
   }
-  credits(): Promise<JsonRecord> {
-    return this.request("GET", "/v1/credits");
+  credits(opts: { project?: string } = {}): Promise<Credits> {
+    return this.request("GET", "/v1/credits", { query: opts });
   }
   hosts(): Promise<HostInfo[]> {
     return this.request("GET", "/v1/hosts");

@@ -32,6 +32,12 @@ export function remoteBroker(env: Env): Broker {
     return decodeResponse<T>(res.status, res.body);
   };
 
+  const sendSync = <T>(method: string, path: string): T => {
+    const { url: full, headers } = client.prepare(path);
+    const res = sync.request(full, { method, headers });
+    return decodeResponse<T>(res.status, res.body);
+  };
+
   const impl = {
     get paths(): never {
       throw remoteOnly("reading the state directory");
@@ -112,11 +118,16 @@ export function remoteBroker(env: Env): Broker {
     },
     // Operations other parts of sand-boxer add to the broker, over their routes.
     extendTtl: (id: string, duration: string) => client.extendTtl(id, duration),
-    snapshot: (id: string, o: { name?: string } = {}) => client.createSnapshot(id, o),
-    snapshots: () => client.listSnapshots(),
-    restore: (id: string) => client.restoreSnapshot(id),
-    expire: (o: { apply?: boolean } = {}) => client.expire(o),
-    credits: () => client.credits(),
+    snapshot: (id: string, o: { name?: string | undefined } = {}) => client.createSnapshot(id, { name: o.name }),
+    snapshots: (f: { sandboxId?: string; profile?: string; project?: string } = {}) =>
+      getSync("/v1/snapshots", { sandbox: f.sandboxId, profile: f.profile, project: f.project }),
+    getSnapshot: (id: string) => getSync(`/v1/snapshots/${encodeURIComponent(id)}`),
+    deleteSnapshot: (id: string) => sendSync("DELETE", `/v1/snapshots/${encodeURIComponent(id)}`),
+    restore: (id: string, o: Record<string, unknown> = {}) => {
+      const { signal: _s, ...body } = o;
+      return client.restoreSnapshot(id, Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)));
+    },
+    expire: (o: { apply?: boolean } = {}) => client.expire({ apply: Boolean(o.apply) }),
     close: () => sync.close(),
   };
   // Anything else a command asks of the broker has no route: say so instead of crashing.

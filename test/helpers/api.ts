@@ -1,0 +1,49 @@
+import { createApp } from "../../src/api/app.js";
+import type { ApiOptions } from "../../src/api/spec.js";
+import type { Broker } from "../../src/broker.js";
+import { type TestHome, makeHome } from "./home.js";
+
+/** A test home, its broker, an in-process API app and tokens for three tenants. */
+export interface ApiFixture {
+  home: TestHome;
+  broker: Broker;
+  app: ReturnType<typeof createApp>["app"];
+  created: ReturnType<typeof createApp>;
+  log: string[];
+  tokens: { adm: string; p1: string; p2: string; atm1: string };
+  /** Request with a bearer token; `body` objects are sent as JSON. */
+  call(method: string, path: string, opts?: { token?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> }): Promise<Response>;
+  cleanup(): Promise<void>;
+}
+
+export function apiFixture(opts: ApiOptions = {}): ApiFixture {
+  const home = makeHome();
+  const broker = home.broker();
+  const log: string[] = [];
+  const created = createApp(broker, { accessLog: (l) => log.push(l), ...opts });
+  const mint = (actor: string, project?: string) => created.state.tokens.create({ actor, project }).token;
+  const tokens = { adm: mint("adm"), p1: mint("agt", "p1"), p2: mint("agt", "p2"), atm1: mint("atm", "p1") };
+  return {
+    home,
+    broker,
+    app: created.app,
+    created,
+    log,
+    tokens,
+    call(method, path, o = {}) {
+      const headers: Record<string, string> = { ...(o.headers ?? {}) };
+      const token = o.token === undefined ? tokens.adm : o.token;
+      if (token) headers.Authorization = `Bearer ${token}`;
+      let body: string | undefined = o.raw;
+      if (o.body !== undefined) {
+        body = JSON.stringify(o.body);
+        headers["Content-Type"] = "application/json";
+      }
+      return Promise.resolve(created.app.request(path, { method, headers, body }));
+    },
+    async cleanup() {
+      await created.shutdown();
+      await home.cleanup();
+    },
+  };
+}
