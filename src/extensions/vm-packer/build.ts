@@ -158,6 +158,10 @@ export async function provisionBuild(ctx: ExtensionContext, inputs: BuildInputs)
   if (res.code !== 0) {
     if (stream.cancelled || ctx.signal.aborted) throw new SandboxerError("SBX_CANCELLED", "packer build cancelled; packer cleaned up after SIGINT");
     if (missingCommand(res) && !stream.errors.length) throw packerMissing(ctx, packer);
+    if (res.code === 255 && ctx.host.name !== "localhost" && !stream.errors.length) {
+      const why = res.stderr.trim().split("\n").slice(-2).join("; ") || "connection closed";
+      throw new SandboxerError("SBX_HOST_UNREACHABLE", `SSH connection to ${ctx.host.name} dropped during the packer build: ${why}`);
+    }
     throw new SandboxerError("SBX_PROVISION_FAILED", `packer build failed (exit ${res.code}): ${stream.summary()}`, { details: { errors: stream.errors } });
   }
   // Packer reports files relative to where it ran; the record says where they are.

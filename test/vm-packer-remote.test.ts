@@ -1,0 +1,92 @@
+/**
+ * Build mode on an SSH placement host (a loopback sshd in the hosts inventory):
+ * the build runs over SSH with live progress; when SSH drops mid-build the
+ * record fails with a clear error.
+ */
+import { cpSync, existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { SandboxerError } from "../src/errors.js";
+import { type Sshd, startSshd } from "./fixtures/sshd.js";
+import { makeHome, type TestHome } from "./helpers/home.js";
+
+const FIX = join(import.meta.dirname, "fixtures", "packer");
+
+function processesIn(dir: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readlinkSync(`/proc/${p}/cwd`).startsWith(dir)) out.push(Number(p));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+describe("ext.vm-packer build mode over SSH", () => {
+  let sshd: Sshd;
+  let home: TestHome;
+  let work: string;
+  const root = () => join(work, "root");
+
+  beforeAll(async () => {
+    sshd = await startSshd({ alias: "sbx-build-host" });
+    work = mkdtempSync(join(tmpdir(), "sbx-pk-remote-"));
+    home = makeHome({ SANDBOXER_SSH_CONFIG: sshd.configFile });
+    writeFileSync(home.env.SANDBOXER_CONFIG as string, stringify({ hosts: { "build-host": { ssh: { host: sshd.alias }, workspaceRoot: root() } } }));
+  });
+  afterAll(async () => {
+    await home?.cleanup();
+    await sshd?.stop();
+    for (const pid of processesIn(work)) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it("runs validate and build on the host over SSH, progress streams back, artifacts recorded", async () => {
+    const dir = mkdtempSync(join(work, "ok-"));
+    cpSync(join(FIX, "ok"), dir, { recursive: true });
+    const b = home.broker();
+    const sb = await b.create({ profile: "profile.vm-packer-build", host: "build-host", inputs: { packer_template: dir, vm_name: "remote" } });
+    expect(sb.host).toBe("build-host");
+    expect(sb.reachability?.host).toBe("build-host");
+    expect(existsSync(join(root(), ".vm-packer", sb.id, "packer.pgid"))).toBe(true);
+    const progress = b.events({ sandboxId: sb.id }).map((e) => String(e.data.message ?? ""));
+    expect(progress).toContain("file.image: hello, world, a,b,c");
+    expect(existsSync(join(dir, "out", "remote.img"))).toBe(true);
+    await b.destroy(sb.id);
+    expect(existsSync(join(root(), ".vm-packer", sb.id))).toBe(false);
+    expect(existsSync(join(dir, "out", "remote.img"))).toBe(true);
+  });
+
+  it("SSH dropping mid-build -> failed record with SBX_HOST_UNREACHABLE", async () => {
+    const dir = mkdtempSync(join(work, "slow-"));
+    cpSync(join(FIX, "slow"), dir, { recursive: true });
+    let started = false;
+    const b = home.broker({ onProgress: (n) => { if (n.message.includes("started")) started = true; } });
+    const pending = b.create({ profile: "profile.vm-packer-build", host: "build-host", inputs: { packer_template: dir } }).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    const end = Date.now() + 30_000;
+    while (!started && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    expect(started).toBe(true);
+    await sshd.stop();
+    const err = (await pending) as SandboxerError;
+    expect(err).toBeInstanceOf(SandboxerError);
+    expect(err.code).toBe("SBX_HOST_UNREACHABLE");
+    expect(err.message).toMatch(/build-host/);
+    const rec = b.get(String(err.details?.id));
+    expect(rec.state).toBe("failed");
+    expect(rec.error?.code).toBe("SBX_HOST_UNREACHABLE");
+  });
+});
