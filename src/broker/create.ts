@@ -10,6 +10,7 @@ import type { SnapshotSource } from "../snapshots/types.js";
 import { localHostFacts } from "../telemetry/host-facts.js";
 import type { Handle, Sandbox, SandboxRow } from "../types.js";
 import { priorFor, rememberKey, requestFingerprint } from "./idempotency.js";
+import { placeOnReachableHost } from "./placement.js";
 import { type CreatePlan, type CreateRequest, DEFAULT_PROFILE, planCreate } from "./plan.js";
 import { eventFor, extensionContext, nowIso, type Runtime, transition } from "./runtime.js";
 
@@ -53,6 +54,8 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
     const prior = priorFor(rt.store, req.idempotencyKey, fingerprint);
     if (prior) return announced(opts, publicRecord(prior));
   }
+  // An unreachable SSH host is skipped (recorded in route.rejected) when placement allows another.
+  await placeOnReachableHost(rt, plan, req);
   let ext = await loadExtension(plan.route.chosen);
   let inputs = ext.inputs.parse(plan.inputs);
   const now = rt.clock.now();

@@ -7,6 +7,7 @@ import type { Extension } from "./define.js";
  */
 const LOADERS: Record<string, () => Promise<{ default: Extension }>> = {
   "ext.local": () => import("./local/index.js") as Promise<{ default: Extension }>,
+  "ext.compose-ssh": () => import("./compose-ssh/index.js") as Promise<{ default: Extension }>,
   "ext.vm-packer": () => import("./vm-packer/index.js") as Promise<{ default: Extension }>,
   "ext.saas-stub": () => import("./saas-stub/index.js") as Promise<{ default: Extension }>,
 };

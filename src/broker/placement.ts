@@ -1,0 +1,58 @@
+import { SandboxerError, toSandboxerError } from "../errors.js";
+import type { Host } from "../types.js";
+import { type CreatePlan, type CreateRequest, pickHost } from "./plan.js";
+import type { Runtime } from "./runtime.js";
+
+export interface SkippedHost {
+  host: string;
+  why: string;
+}
+
+/** Can we run a command on the host? For SSH hosts this opens the ControlMaster the create then reuses. */
+export async function probeHost(rt: Runtime, host: Host, timeoutMs = 15_000): Promise<string | null> {
+  if (host.name === "localhost") return null;
+  try {
+    const res = await rt.transportFor(host).run(["true"], { timeoutMs });
+    return res.code === 0 ? null : `\`true\` exited ${res.code}: ${res.stderr.trim().slice(-200)}`;
+  } catch (err) {
+    return toSandboxerError(err).message;
+  }
+}
+
+/**
+ * Placement with fallback: when the request names no host and the profile
+ * allows fallback, an unreachable placement host is skipped (recorded in the
+ * route's `rejected` list as `<extension>@<host>`) and the next one that fits
+ * is tried. A named host, or the last candidate, that is down is a clear
+ * SBX_HOST_UNREACHABLE before any record is made. Mutates `plan`.
+ */
+export async function placeOnReachableHost(rt: Runtime, plan: CreatePlan, req: CreateRequest): Promise<SkippedHost[]> {
+  const named = req.host ?? (rt.env.SANDBOXER_HOST || undefined);
+  const skipped: SkippedHost[] = [];
+  const remaining = new Map(rt.config().hosts);
+  let host = plan.host;
+  for (;;) {
+    const why = await probeHost(rt, host);
+    if (!why) break;
+    skipped.push({ host: host.name, why });
+    remaining.delete(host.name);
+    if (named !== undefined || !plan.profile.placement.fallback) {
+      throw new SandboxerError("SBX_HOST_UNREACHABLE", `host '${host.name}' is unreachable: ${why}`, { details: { field: "host", host: host.name } });
+    }
+    try {
+      host = pickHost(plan.profile, remaining, undefined);
+    } catch {
+      const all = skipped.map((s) => `${s.host}: ${s.why}`).join("; ");
+      throw new SandboxerError("SBX_HOST_UNREACHABLE", `no reachable host for ${plan.profile.id} (${all})`, { details: { field: "host", skipped } });
+    }
+  }
+  if (skipped.length) {
+    plan.host = host;
+    plan.route = {
+      ...plan.route,
+      reason: `${plan.route.reason}; placed on ${host.name} after skipping ${skipped.map((s) => s.host).join(", ")}`,
+      rejected: [...plan.route.rejected, ...skipped.map((s) => ({ extension: `${plan.route.chosen}@${s.host}`, why: `host unreachable: ${s.why}` }))],
+    };
+  }
+  return skipped;
+}

@@ -1,0 +1,211 @@
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, posix } from "node:path";
+import { z } from "zod";
+import { parseDuration } from "../../duration.js";
+import { SandboxerError } from "../../errors.js";
+import { SANDBOX_ID_RE } from "../../ids.js";
+import { isSshTransport } from "../../transport/ssh.js";
+import type { Transport } from "../../transport/types.js";
+import type { Handle, JsonObject } from "../../types.js";
+import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
+import { type ComposeCommand, composeCommand, labelOverride, resolveSource, workspaceRootOf } from "./compose.js";
+import { LIST, LOGS, STATUS, TEARDOWN, UP } from "./scripts.js";
+import { type ContainerStatus, explainStartFailure, parsePs, readiness } from "./status.js";
+
+const inputs = z
+  .object({
+    /** A local directory (the consumer's repo) copied to the host's workspace. */
+    repo: z.string().optional(),
+    /** The compose file: relative to `repo`, or a local file copied alone. */
+    compose_file: z.string().optional(),
+  })
+  .superRefine((v, ctx) => {
+    // Checked at plan time too, so a bad path fails with exit 2 before any record or remote call.
+    try {
+      resolveSource(v, process.env);
+    } catch (err) {
+      const field = ((err as SandboxerError).details?.field as string | undefined) ?? "repo";
+      ctx.addIssue({ code: "custom", path: [field], message: (err as Error).message.replace(/^input '[a-z_]+': /, "") });
+    }
+  });
+
+interface ComposeHandle {
+  workspace: string;
+  files: string[];
+  compose: string[];
+  cli: string;
+  flavor: "podman" | "docker";
+  services: string[];
+  /** ms since epoch: our own ready deadline, a little before the broker's, so the error can carry the logs. */
+  deadline: number;
+}
+
+const OVERRIDE = ".sandboxer/compose.override.yaml";
+
+function settingNumber(ctx: ExtensionContext, key: string, fallback: number): number {
+  const v = ctx.profile.settings[key];
+  return typeof v === "number" && v >= 0 ? v : fallback;
+}
+
+function workspaceOf(ctx: Pick<ExtensionContext, "host">, id: string): string {
+  if (!SANDBOX_ID_RE.test(id)) throw new SandboxerError("SBX_INTERNAL", `not a sandbox id: ${id.slice(0, 40)}`);
+  return posix.join(workspaceRootOf(ctx.host), id);
+}
+
+function sh(t: Transport, script: string, args: string[], opts: { input?: string; signal?: AbortSignal; timeoutMs?: number } = {}) {
+  return t.run(["sh", "-c", script, "sh", ...args], opts);
+}
+
+function composeArgv(c: ComposeCommand, id: string, files: string[]): string[] {
+  // podman-compose takes -p/-f before the subcommand; docker compose accepts them there too.
+  return [...c.argv, "-p", id, ...files.flatMap((f) => ["-f", f])];
+}
+
+async function status(ctx: ExtensionContext, h: Pick<ComposeHandle, "cli" | "flavor">, healthchecks: string[] = []): Promise<ContainerStatus[]> {
+  const res = await sh(ctx.transport, STATUS, [h.cli, ctx.sandbox.id, h.flavor, ...healthchecks], { signal: ctx.signal });
+  if (res.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `${h.cli} ps on ${ctx.host.name} failed (exit ${res.code}): ${res.stderr.trim().slice(-400)}`);
+  return parsePs(h.flavor, res.stdout);
+}
+
+async function logsTail(ctx: ExtensionContext, cli: string, lines = 20): Promise<string> {
+  const res = await sh(ctx.transport, LOGS, [cli, ctx.sandbox.id, String(lines)], { timeoutMs: 15_000 }).catch(() => null);
+  const text = res?.stdout.trim() ?? "";
+  return text ? text.split("\n").slice(-lines * 2).join("\n") : "(no container logs)";
+}
+
+/** Copy the stack to the host: rsync over the SSH master, or a plain copy on localhost. */
+async function copySource(ctx: ExtensionContext, dir: string, file: string, single: boolean, workspace: string): Promise<void> {
+  let from = dir;
+  let staged: string | undefined;
+  if (single) {
+    staged = mkdtempSync(join(tmpdir(), "sbx-compose-"));
+    cpSync(join(dir, file), join(staged, file));
+    from = staged;
+  }
+  try {
+    if (isSshTransport(ctx.transport)) await ctx.transport.copyTo(from, workspace, { signal: ctx.signal });
+    else {
+      mkdirSync(workspace, { recursive: true });
+      cpSync(from, workspace, { recursive: true, verbatimSymlinks: true });
+    }
+  } finally {
+    if (staged) rmSync(staged, { recursive: true, force: true });
+  }
+}
+
+export default defineExtension({
+  id: "ext.compose-ssh",
+  kind: "self-hosted",
+  description: "Compose stack (docker compose / podman-compose) on a placement host over SSH, every container labelled sandboxer.id",
+  capabilities: { snapshot: false, restore: false, build: false, exec: false },
+  inputs,
+
+  async provision(ctx, input) {
+    const id = ctx.sandbox.id;
+    const src = resolveSource(input, ctx.env);
+    const compose = composeCommand(ctx.host, ctx.env);
+    const workspace = workspaceOf(ctx, id);
+    const timeoutMs = parseDuration(ctx.profile.timeout, "profile timeout") * 1000;
+    const handle: ComposeHandle = {
+      workspace,
+      files: [src.file, OVERRIDE],
+      compose: compose.argv,
+      cli: compose.cli,
+      flavor: compose.flavor,
+      services: src.services,
+      deadline: Date.now() + timeoutMs - Math.min(15_000, timeoutMs * 0.25),
+    };
+    // Checkpoint before anything exists on the host: a crash from here on leaves enough to tear down.
+    ctx.checkpoint(handle as unknown as Handle);
+    ctx.progress(`copying ${src.single ? src.file : src.dir} to ${ctx.host.name}:${workspace}`);
+    await copySource(ctx, src.dir, src.file, src.single, workspace);
+    ctx.progress(`starting ${src.services.length} service(s) with ${compose.argv.join(" ")}`);
+    const argv = [...composeArgv(compose, id, handle.files), "up", "-d"];
+    const res = await sh(ctx.transport, UP, [workspace, posix.join(workspace, OVERRIDE), posix.join(workspace, ".sandboxer/up.pid"), ...argv], {
+      input: labelOverride(id, src.services),
+      signal: ctx.signal,
+    });
+    const output = `${res.stdout}\n${res.stderr}`;
+    const explained = explainStartFailure(output);
+    if (explained) throw new SandboxerError("SBX_PROVISION_FAILED", `${explained}\n${tailLines(output, 8)}`);
+    if (res.code !== 0) {
+      const why = res.code === 127 ? `${compose.argv[0]} is not installed on ${ctx.host.name}` : `compose up exited ${res.code}`;
+      throw new SandboxerError("SBX_PROVISION_FAILED", `${why}:\n${tailLines(output, 12)}`);
+    }
+    return handle as unknown as Handle;
+  },
+
+  async waitReady(ctx, raw) {
+    const h = raw as unknown as ComposeHandle;
+    let checks: string[] = [];
+    let last = "";
+    for (let delay = 250; ; delay = Math.min(delay * 2, 2000)) {
+      const containers = await status(ctx, h, checks);
+      const r = readiness(h.services, containers);
+      if (r.kind === "ready") return reachability(ctx, h, containers);
+      if (r.kind === "failed") {
+        throw new SandboxerError("SBX_PROVISION_FAILED", `${r.why}; logs:\n${await logsTail(ctx, h.cli)}`);
+      }
+      checks = h.flavor === "podman" ? r.healthchecks : [];
+      if (r.why !== last) ctx.progress(`waiting: ${r.why}`);
+      last = r.why;
+      if (Date.now() + delay > h.deadline) {
+        throw new SandboxerError("SBX_READY_TIMEOUT", `not ready within ${ctx.profile.timeout} (${r.why}); logs:\n${await logsTail(ctx, h.cli)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+    }
+  },
+
+  async alive(ctx, raw) {
+    const h = raw as unknown as ComposeHandle;
+    if (!h.cli) return false;
+    return (await status(ctx, h)).some((c) => c.state === "running");
+  },
+
+  async teardown(ctx, raw) {
+    const h = raw as unknown as Partial<ComposeHandle> | null;
+    const id = ctx.sandbox.id;
+    const compose = h?.compose && h.cli && h.flavor ? { argv: h.compose, cli: h.cli, flavor: h.flavor } : composeCommand(ctx.host, ctx.env);
+    const workspace = workspaceOf(ctx, id);
+    const stopTimeout = settingNumber(ctx, "stopTimeoutSeconds", 10);
+    const argv = h?.files ? composeArgv(compose, id, h.files) : [];
+    const res = await sh(ctx.transport, TEARDOWN, [id, workspace, compose.cli, compose.flavor, String(stopTimeout), ...argv], { timeoutMs: 120_000 + stopTimeout * 1000 });
+    if (res.code !== 0) throw new SandboxerError("SBX_TEARDOWN_FAILED", `teardown of ${id} on ${ctx.host.name} exited ${res.code}: ${res.stderr.trim().slice(-400)}`);
+  },
+
+  async list(ctx) {
+    const compose = composeCommand(ctx.host, ctx.env);
+    const res = await sh(ctx.transport, LIST, [compose.cli, workspaceRootOf(ctx.host)], { timeoutMs: 60_000 });
+    const found: BackendResource[] = [];
+    for (const line of res.stdout.split("\n")) {
+      const [kind, sandboxId, ref, name] = line.split("\t");
+      if (!kind || !sandboxId || !ref || !SANDBOX_ID_RE.test(sandboxId)) continue;
+      found.push({ sandboxId, kind, ref, ...(name && name !== "-" ? { detail: { name } } : {}) });
+    }
+    return found;
+  },
+});
+
+function reachability(ctx: ExtensionContext, h: ComposeHandle, containers: ContainerStatus[]): JsonObject {
+  const address = ctx.host.ssh?.host ?? ctx.host.name;
+  const services: JsonObject = {};
+  const urls: string[] = [];
+  const ports: JsonObject[] = [];
+  for (const c of containers) {
+    if (!c.service) continue;
+    services[c.service] = { container: c.name, state: c.state, health: c.health };
+    for (const p of c.ports) {
+      // A port bound to loopback is reachable on the host itself (or through an SSH tunnel), not from here.
+      const onHost = p.hostIp === "" || p.hostIp === "0.0.0.0" || p.hostIp === "::" ? address : p.hostIp;
+      ports.push({ service: c.service, containerPort: p.containerPort, hostPort: p.hostPort, hostIp: p.hostIp || "0.0.0.0", protocol: p.protocol });
+      if (p.protocol === "tcp") urls.push(`http://${onHost}:${p.hostPort}`);
+    }
+  }
+  return { kind: "compose", host: ctx.host.name, address, project: ctx.sandbox.id, workspace: h.workspace, services, ports, urls };
+}
+
+function tailLines(text: string, n: number): string {
+  return text.trim().split("\n").filter(Boolean).slice(-n).join("\n");
+}

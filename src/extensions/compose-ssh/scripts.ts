@@ -1,0 +1,83 @@
+/**
+ * Remote steps as FIXED shell text: every value (id, paths, compose argv)
+ * arrives as a positional argument, quoted once by the transport's shellJoin.
+ * Each step is one SSH session (`sh -c SCRIPT sh ARGS...`), so a create costs
+ * copy + up + a few status polls, all over one multiplexed connection.
+ */
+
+/** $1 workspace, $2 override file, $3 pid file, then the compose argv. Override YAML on stdin. */
+export const UP = `set -e
+ws="$1"; ovr="$2"; pidf="$3"; shift 3
+mkdir -p "$ws/.sandboxer"
+cat > "$ovr"
+cd "$ws"
+echo $$ > "$pidf"
+set +e
+"$@"
+rc=$?
+rm -f "$pidf"
+exit $rc`;
+
+/**
+ * $1 container cli, $2 sandbox id, $3 flavor, then container names whose
+ * healthcheck to run first: podman runs healthchecks from systemd timers, which
+ * hosts without systemd lack, so we run them ourselves while waiting.
+ */
+export const STATUS = `cli="$1"; id="$2"; flavor="$3"; shift 3
+for c in "$@"; do "$cli" healthcheck run "$c" >/dev/null 2>&1 || true; done
+if [ "$flavor" = podman ]; then
+  "$cli" ps -a --filter "label=sandboxer.id=$id" --format json
+else
+  "$cli" ps -a --filter "label=sandboxer.id=$id" --format '{{json .}}'
+fi`;
+
+/** $1 cli, $2 id, $3 lines: the tail of every container's log, for failure messages. */
+export const LOGS = `cli="$1"; id="$2"; n="$3"
+for c in $("$cli" ps -aq --filter "label=sandboxer.id=$id"); do
+  name=$("$cli" inspect --format '{{.Name}}' "$c" 2>/dev/null)
+  echo "--- $name"
+  "$cli" logs --tail "$n" "$c" 2>&1
+done`;
+
+/**
+ * $1 id, $2 workspace, $3 cli, $4 flavor, $5 stop timeout, then the compose argv
+ * (empty when unknown). Idempotent: stops an interrupted \`up\` (its process
+ * group, if the pid file still names it), \`down -v\`, then removes anything
+ * still labelled with the id, the project's networks and volumes, and the workspace.
+ * Exits 3 if a labelled container survives.
+ */
+export const TEARDOWN = `id="$1"; ws="$2"; cli="$3"; flavor="$4"; t="$5"; shift 5
+pidf="$ws/.sandboxer/up.pid"
+if [ -f "$pidf" ]; then
+  pg=$(cat "$pidf")
+  if [ -n "$pg" ] && grep -q "$id" "/proc/$pg/cmdline" 2>/dev/null; then
+    kill -KILL -- "-$pg" 2>/dev/null || kill -KILL "$pg" 2>/dev/null
+    sleep 1
+  fi
+fi
+if [ $# -gt 0 ] && [ -d "$ws/.sandboxer" ]; then
+  (cd "$ws" && "$@" down -v -t "$t") > "$ws/.sandboxer/down.log" 2>&1 || true
+fi
+ids=$("$cli" ps -aq --filter "label=sandboxer.id=$id")
+if [ -n "$ids" ]; then
+  if [ "$flavor" = podman ]; then "$cli" rm -f -v -t 0 $ids >/dev/null 2>&1; else "$cli" rm -f -v $ids >/dev/null 2>&1; fi
+fi
+for key in com.docker.compose.project io.podman.compose.project; do
+  for n in $("$cli" network ls -q --filter "label=$key=$id" 2>/dev/null); do "$cli" network rm -f "$n" >/dev/null 2>&1; done
+  for v in $("$cli" volume ls -q --filter "label=$key=$id" 2>/dev/null); do "$cli" volume rm -f "$v" >/dev/null 2>&1; done
+done
+case "$ws" in */sbx-*) rm -rf -- "$ws" ;; esac
+left=$("$cli" ps -aq --filter "label=sandboxer.id=$id")
+if [ -n "$left" ]; then echo "containers still labelled $id: $left" >&2; exit 3; fi
+exit 0`;
+
+/** $1 cli, $2 workspace root: labelled containers, then sbx-* workspaces, one per line, tab-separated. */
+export const LIST = `cli="$1"; root="$2"
+"$cli" ps -a --filter label=sandboxer.id --format '{{.ID}}\t{{.Names}}\t{{.Labels}}' 2>/dev/null | while IFS=$(printf '\\t') read -r cid name labels; do
+  sid=$(printf '%s' "$labels" | tr ' ,[]{}' '\\n\\n\\n\\n\\n\\n' | sed -n 's/^sandboxer.id[=:]//p' | head -n1)
+  printf 'container\\t%s\\t%s\\t%s\\n' "$sid" "$cid" "$name"
+done
+if [ -d "$root" ]; then
+  for d in "$root"/sbx-*; do [ -d "$d" ] && printf 'directory\\t%s\\t%s\\t-\\n' "$(basename "$d")" "$d"; done
+fi
+exit 0`;

@@ -1,0 +1,116 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testExtension } from "./extension-contract.js";
+import { type ComposeEnv, startComposeEnv } from "./helpers/compose-env.js";
+import { makeHome, type TestHome } from "./helpers/home.js";
+
+let shared: Promise<ComposeEnv> | undefined;
+const fixtures = () => {
+  shared ??= startComposeEnv();
+  return shared;
+};
+afterAll(async () => {
+  if (shared) await (await shared).stop();
+});
+
+testExtension({
+  name: "ext.compose-ssh",
+  make: async () => {
+    const f = await fixtures();
+    return { home: makeHome(f.env), request: { profile: "profile.compose-test", inputs: { repo: f.repo } } };
+  },
+});
+
+// Real podman-compose over SSH on two shared cores: generous per-test limits (no timing assertions).
+describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000 }, () => {
+  let f: ComposeEnv;
+  let home: TestHome;
+  beforeAll(async () => {
+    f = await fixtures();
+    home = makeHome(f.env);
+  });
+  afterAll(async () => {
+    await home?.cleanup();
+  });
+
+  it("creates over ONE ssh handshake, labels every container, reports ports and URLs", async () => {
+    const broker = home.broker();
+    const before = f.host1.handshakes();
+    const sb = await broker.create({ profile: "profile.compose-test", inputs: { repo: f.repo } });
+    expect(f.host1.handshakes() - before).toBe(1);
+    expect(sb.host).toBe("sbx-test-host");
+    const names = f.containersOf(sb.id);
+    expect(names.length).toBe(2);
+    const r = sb.reachability as { services: Record<string, { state: string; health: string | null }>; urls: string[]; workspace: string };
+    expect(r.services.web?.health).toBe("healthy");
+    expect(r.urls[0]).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const page = await fetch(r.urls[0] as string).then((x) => x.text());
+    expect(page).toContain("sandboxer test");
+    expect(r.workspace).toBe(join(f.workspaceRoot("sbx-test-host"), sb.id));
+    await broker.destroy(sb.id);
+    expect(f.containersOf(sb.id)).toEqual([]);
+    expect(existsSync(r.workspace)).toBe(false);
+    await broker.close();
+  });
+
+  it("skips an unreachable host when placement allows another, and records why", async () => {
+    const broker = home.broker();
+    const sb = await broker.create({ profile: "profile.compose-fallback", inputs: { repo: f.repo } });
+    expect(sb.host).toBe("sbx-test-host2");
+    expect(sb.route?.rejected).toEqual(expect.arrayContaining([expect.objectContaining({ extension: "ext.compose-ssh@sbx-down", why: expect.stringMatching(/unreachable/) })]));
+    await broker.destroy(sb.id);
+    const n = broker.list({}).length;
+    await expect(broker.create({ profile: "profile.compose-fallback", inputs: { repo: f.repo }, host: "sbx-down" })).rejects.toMatchObject({ code: "SBX_HOST_UNREACHABLE" });
+    expect(broker.list({}).length).toBe(n);
+    await broker.close();
+  });
+
+  it("refuses bad repo paths at plan time, before any record", async () => {
+    const broker = home.broker();
+    const n = broker.list({}).length;
+    const bad = [
+      { inputs: { repo: join(f.dir, "no-such-dir") }, field: "repo" },
+      { inputs: { repo: f.repo, compose_file: "missing.yaml" }, field: "compose_file" },
+      { inputs: { repo: f.repo, compose_file: "../good/compose.yaml" }, field: "compose_file" },
+      { inputs: { repo: f.writeRepo("empty-stack", "services: {}\n") }, field: "compose_file" },
+      { inputs: { repo: f.writeRepo("broken-yaml", "services: [\n") }, field: "compose_file" },
+      { inputs: {}, field: "repo" },
+    ];
+    for (const b of bad) {
+      await expect(broker.create({ profile: "profile.compose-test", inputs: b.inputs })).rejects.toMatchObject({ code: "SBX_INPUT_INVALID", details: { field: b.field } });
+    }
+    expect(broker.list({}).length).toBe(n);
+    await broker.close();
+  });
+
+  it("a service that exits fails the create at once, with its log tail, and leaves nothing", async () => {
+    const broker = home.broker();
+    const repo = f.writeRepo("crashing", `services:\n  app:\n    image: ${f.podman.image}\n    command: ["sh", "-c", "echo boom-from-app; exit 3"]\n`);
+    const err = await broker.create({ profile: "profile.compose-test", inputs: { repo } }).catch((e: unknown) => e as { code: string; message: string; details: { id: string } });
+    expect(err).toMatchObject({ code: "SBX_PROVISION_FAILED" });
+    expect(err.message).toMatch(/exited with code 3/);
+    expect(err.message).toContain("boom-from-app");
+    const rec = broker.get(err.details.id);
+    expect(rec.state).toBe("failed");
+    expect(f.containersOf(rec.id)).toEqual([]);
+    expect(existsSync(join(f.workspaceRoot("sbx-test-host"), rec.id))).toBe(false);
+    await broker.close();
+  });
+
+  it("a service that never becomes healthy times out -> teardown -> failed with the logs' tail", async () => {
+    const broker = home.broker();
+    const repo = f.writeRepo(
+      "never-ready",
+      `services:\n  app:\n    image: ${f.podman.image}\n    command: ["sh", "-c", "echo still-starting; sleep 3600"]\n    healthcheck:\n      test: ["CMD", "false"]\n      interval: 1s\n`,
+    );
+    const err = await broker.create({ profile: "profile.compose-short", inputs: { repo } }).catch((e: unknown) => e as { code: string; message: string; details: { id: string } });
+    expect(err).toMatchObject({ code: "SBX_READY_TIMEOUT" });
+    expect(err.message).toContain("still-starting");
+    const rec = broker.get(err.details.id);
+    expect(rec.state).toBe("failed");
+    expect(rec.error?.code).toBe("SBX_READY_TIMEOUT");
+    expect(f.containersOf(rec.id)).toEqual([]);
+    await broker.close();
+  });
+});
