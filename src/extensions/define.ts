@@ -84,6 +84,8 @@ export interface Extension<I extends Record<string, unknown> = Record<string, un
   teardown(ctx: ExtensionContext, handle: Handle | null): Promise<void>;
   /** Is the provisioned resource still there? Used by reconcile to keep records true. */
   alive?(ctx: ExtensionContext, handle: Handle): Promise<boolean>;
+  /** The backend's own expiry follows the record's (metered SaaS timeouts); called after `extend-ttl`. */
+  extendTtl?(ctx: ExtensionContext, handle: Handle, expiresAt: Date): Promise<void>;
   exec?(ctx: ExtensionContext, handle: Handle, argv: string[], io: ExecIo): Promise<ExecResult>;
   list?(ctx: Omit<ExtensionContext, "sandbox" | "profile">): Promise<BackendResource[]>;
   /**

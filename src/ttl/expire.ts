@@ -4,6 +4,7 @@ import { parseDuration } from "../duration.js";
 import { toSandboxerError } from "../errors.js";
 import { publicRecord } from "../store/rows.js";
 import type { Sandbox, SandboxRow } from "../types.js";
+import { followTtl, holdForExtension } from "../credits/ttl.js";
 import { decideExtend, isExpired } from "./policy.js";
 
 export interface ExpireReport {
@@ -30,10 +31,13 @@ export async function extendTtl(rt: Runtime, id: string, duration: string): Prom
   const done = rt.store.write(() => {
     const row = getRow(rt, id);
     const d = decideExtend(row, add, max, rt.clock.now());
+    // Metered: the reservation grows with the TTL, refused like a create (src/credits/ttl.ts).
+    holdForExtension(rt, row, d.ttlSeconds);
     rt.store.patchRow(id, { expiresAt: d.expiresAt, ttlSeconds: d.ttlSeconds, updatedAt: nowIso(rt) });
     rt.store.appendEvent(eventFor(rt, "sandbox.ttl_extended", row, { from: row.expiresAt, to: d.expiresAt, addedSeconds: add, ttlSeconds: d.ttlSeconds }));
     return getRow(rt, id);
   });
+  await followTtl(rt, done);
   return publicRecord(done);
 }
 
