@@ -1,0 +1,170 @@
+/**
+ * The CLI end to end: `sandboxer tokens`, `sandboxer serve` as a real
+ * process on 127.0.0.1, and the other commands run against it through
+ * SANDBOXER_URL + SANDBOXER_TOKEN (remote mode).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { build } from "esbuild";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Env } from "../src/config.js";
+import type { Sandbox } from "../src/types.js";
+import type { CliResult } from "./helpers/cli.js";
+import { makeHome, type TestHome } from "./helpers/home.js";
+
+const ROOT = join(import.meta.dirname, "..");
+// A private build: dist/ may be rebuilt by other test runs at any moment.
+const OUT = join(ROOT, `.api-dist-${process.pid}`);
+const CLI = join(OUT, "cli.js");
+
+function run(args: string[], env: Env, timeoutMs = 60_000): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 137, stdout, stderr, json: <T>() => JSON.parse(stdout) as T });
+    });
+  });
+}
+
+let home: TestHome;
+let server: ChildProcess | undefined;
+let serverExit: Promise<number | null>;
+let url = "";
+let admToken = "";
+let agtToken = "";
+let agtTokenId = "";
+const remote = (token: string): Env => ({ ...home.env, SANDBOXER_URL: url, SANDBOXER_TOKEN: token });
+
+beforeAll(async () => {
+  await build({
+    entryPoints: { cli: join(ROOT, "src/cli/main.ts") },
+    outdir: OUT,
+    bundle: true,
+    splitting: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    external: ["better-sqlite3", "e2b", "@daytonaio/sdk", "modal"],
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    logLevel: "warning",
+  });
+  home = makeHome();
+  server = spawn(process.execPath, [CLI, "serve", "--port", "0", "--json", "--no-reaper"], { env: home.env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+  serverExit = new Promise((r) => server?.on("exit", (code) => r(code)));
+  const first = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: server?.stdout as NodeJS.ReadableStream });
+    rl.once("line", resolve);
+    server?.once("exit", (code) => reject(new Error(`serve exited ${code}`)));
+  });
+  url = (JSON.parse(first) as { url: string }).url;
+});
+
+afterAll(async () => {
+  if (server && server.exitCode === null) {
+    server.kill("SIGTERM");
+    await serverExit;
+  }
+  await home?.cleanup();
+  rmSync(OUT, { recursive: true, force: true });
+});
+
+describe("sandboxer tokens", () => {
+  it("creates tokens (shown once), lists them without secrets", async () => {
+    const adm = await run(["tokens", "create", "--actor", "adm", "--json"], home.env);
+    expect(adm.code, adm.stderr).toBe(0);
+    admToken = adm.json<{ token: string }>().token;
+    const agt = await run(["tokens", "create", "--actor", "agt", "--project", "p1", "--name", "ci runner", "--json"], home.env);
+    const info = agt.json<{ token: string; tokenId: string; project: string }>();
+    agtToken = info.token;
+    agtTokenId = info.tokenId;
+    expect(info.project).toBe("p1");
+    const list = await run(["tokens", "list", "--json"], home.env);
+    expect(list.json<unknown[]>()).toHaveLength(2);
+    expect(list.stdout).not.toContain(agtToken.split("_").at(-1));
+  });
+
+  it("rejects bad input with exit 2 naming the field", async () => {
+    const noProject = await run(["tokens", "create", "--actor", "agt"], home.env);
+    expect(noProject.code).toBe(2);
+    expect(noProject.stderr).toContain("project");
+    const badActor = await run(["tokens", "create", "--actor", "root", "--json"], home.env);
+    expect(badActor.code).toBe(2);
+    expect(JSON.parse(badActor.stderr)).toMatchObject({ error: { code: "SBX_USAGE" } });
+  });
+});
+
+describe("the CLI against a remote server (SANDBOXER_URL)", () => {
+  it("create (idempotent), get, list, exec, events, destroy", async () => {
+    const args = ["create", "--profile", "profile.local", "--idempotency-key", "cli-1", "--json"];
+    const a = await run(args, remote(agtToken));
+    expect(a.code, a.stderr).toBe(0);
+    const sb = a.json<Sandbox>();
+    expect(sb).toMatchObject({ state: "ready", project: "p1", actor: "agt" });
+    expect((await run(args, remote(agtToken))).json<Sandbox>().id).toBe(sb.id);
+    const conflict = await run(["create", "--profile", "profile.local", "--ttl", "5m", "--idempotency-key", "cli-1"], remote(agtToken));
+    expect(conflict.code).toBe(4);
+    expect(conflict.stderr).toContain("SBX_IDEMPOTENCY_CONFLICT");
+    expect((await run(["get", sb.id, "--json"], remote(agtToken))).json<Sandbox>().id).toBe(sb.id);
+    expect((await run(["list", "--json"], remote(agtToken))).json<Sandbox[]>().map((x) => x.id)).toEqual([sb.id]);
+    const table = await run(["list"], remote(agtToken));
+    expect(table.stdout).toContain(sb.id);
+    const ex = await run(["exec", sb.id, "--", "sh", "-c", "echo hello; exit 5"], remote(agtToken));
+    expect(ex.code).toBe(5);
+    expect(ex.stdout).toBe("hello\n");
+    const ev = await run(["events", sb.id, "--json"], remote(agtToken));
+    expect(ev.json<{ type: string }[]>().map((e) => e.type)).toContain("sandbox.ready");
+    expect((await run(["extend-ttl", sb.id, "--duration", "10m", "--json"], remote(agtToken))).code).toBe(0);
+    expect((await run(["hosts", "list", "--json"], remote(agtToken))).code).toBe(0);
+    expect((await run(["profiles", "list", "--json"], remote(agtToken))).code).toBe(0);
+    const d = await run(["destroy", sb.id, "--json"], remote(agtToken));
+    expect(d.json<Sandbox>().state).toBe("destroyed");
+  });
+
+  it("not found, other projects, no token, a revoked token", async () => {
+    const missing = await run(["get", "sbx-aaaaaaaaaaaa"], remote(agtToken));
+    expect(missing.code).toBe(3);
+    const theirs = (await run(["create", "--profile", "profile.local", "--project", "p9", "--json"], remote(admToken))).json<Sandbox>();
+    const hidden = await run(["get", theirs.id], remote(agtToken));
+    expect(hidden.code).toBe(3);
+    expect((await run(["destroy", theirs.id], remote(admToken))).code).toBe(0);
+    const none = await run(["list", "--json"], { ...home.env, SANDBOXER_URL: url, SANDBOXER_TOKEN: "" });
+    expect(none.code).toBe(4);
+    expect(JSON.parse(none.stderr).error.code).toBe("SBX_UNAUTHORIZED");
+    expect((await run(["tokens", "revoke", agtTokenId], home.env)).code).toBe(0);
+    const revoked = await run(["list"], remote(agtToken));
+    expect(revoked.code).toBe(4);
+    expect(revoked.stderr).toContain("revoked");
+  });
+
+  it("a server that is not there is a clear error", async () => {
+    const r = await run(["list"], { ...home.env, SANDBOXER_URL: "http://127.0.0.1:9", SANDBOXER_TOKEN: admToken });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("SBX_HOST_UNREACHABLE");
+  });
+});
+
+describe("sandboxer serve", () => {
+  it("refuses bad flags with exit 2", async () => {
+    const r = await run(["serve", "--port", "99999"], home.env);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--port");
+  });
+
+  it("stops cleanly on SIGTERM", async () => {
+    server?.kill("SIGTERM");
+    expect(await serverExit).toBe(0);
+  });
+});
