@@ -82,21 +82,10 @@ export class SqliteStore {
         args[`s${i}`] = s;
       });
     }
-    if (filter.profile) {
-      where.push("profile = @profile");
-      args.profile = filter.profile;
-    }
-    if (filter.project) {
-      where.push("project = @project");
-      args.project = filter.project;
-    }
-    if (filter.extension) {
-      where.push("extension = @extension");
-      args.extension = filter.extension;
-    }
-    if (filter.host) {
-      where.push("host = @host");
-      args.host = filter.host;
+    for (const col of ["profile", "project", "extension", "host"] as const) {
+      if (!filter[col]) continue;
+      where.push(`${col} = @${col}`);
+      args[col] = filter[col];
     }
     if (filter.expiredBefore) {
       where.push("expires_at IS NOT NULL AND expires_at <= @expiredBefore");
