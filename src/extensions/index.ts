@@ -11,6 +11,7 @@ const LOADERS: Record<string, () => Promise<{ default: Extension }>> = {
   "ext.vm-packer": () => import("./vm-packer/index.js") as Promise<{ default: Extension }>,
   "ext.saas-stub": () => import("./saas-stub/index.js") as Promise<{ default: Extension }>,
   "ext.e2b": () => import("./e2b/index.js") as Promise<{ default: Extension }>,
+  "ext.daytona": () => import("./daytona/index.js") as Promise<{ default: Extension }>,
 };
 
 export const KNOWN_EXTENSIONS: readonly string[] = Object.keys(LOADERS);

@@ -1,0 +1,119 @@
+/**
+ * ext.daytona: the official `@daytonaio/sdk` against a local server speaking
+ * Daytona's published REST contract (test/fakes/daytona-server.ts).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { addCredits, getAccount } from "../src/credits/ledger.js";
+import { SandboxerError } from "../src/errors.js";
+import { randomIds } from "../src/ids.js";
+import { systemClock } from "../src/types.js";
+import { testExtension } from "./extension-contract.js";
+import { type DaytonaFake, startDaytonaFake } from "./fakes/daytona-server.js";
+import { makeHome, type TestHome } from "./helpers/home.js";
+
+const REQUEST = { profile: "profile.daytona-test" };
+
+function daytonaHome(fake: DaytonaFake, extra: Record<string, string> = {}): TestHome {
+  const home = makeHome({ DAYTONA_API_URL: fake.url, DAYTONA_API_KEY: fake.apiKey, ...extra });
+  const dir = join(home.dir, "profiles");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "profile.daytona-test.yaml"), "id: profile.daytona-test\nversion: 1\nextension: ext.daytona\nttl: { default: 30m, max: 4h }\ntimeout: 30s\n");
+  home.env.SANDBOXER_PROFILES_DIR = dir;
+  const b = home.broker();
+  addCredits({ store: b.store, clock: systemClock, ids: randomIds }, "default", 100_000_000);
+  return home;
+}
+
+let contractFake: DaytonaFake;
+testExtension({
+  name: "ext.daytona",
+  make: async () => {
+    contractFake = await startDaytonaFake();
+    return { home: daytonaHome(contractFake), request: REQUEST, cleanup: () => contractFake.close() };
+  },
+});
+
+describe("ext.daytona on the Daytona wire contract", () => {
+  let fake: DaytonaFake;
+  let home: TestHome;
+
+  beforeAll(async () => {
+    fake = await startDaytonaFake({ startPolls: 3 });
+    home = daytonaHome(fake, { DAYTONA_REQUEST_TIMEOUT_MS: "1500", DAYTONA_START_TIMEOUT_MS: "2000" });
+  });
+  afterAll(async () => {
+    await home?.cleanup();
+    await fake?.close();
+  });
+
+  it("create (polled until started) -> get -> extend-ttl -> destroy, with labels, Bearer auth and TTL intervals", async () => {
+    const broker = home.broker();
+    const sb = await broker.create(REQUEST);
+    expect(sb.state).toBe("ready");
+    const remote = [...fake.sandboxes.values()].find((s) => s.labels.sandboxerId === sb.id);
+    expect(remote?.state).toBe("started");
+    expect(remote?.autoStopInterval).toBe(30);
+    expect(remote?.autoDeleteInterval).toBe(0);
+    expect(sb.reachability).toMatchObject({ provider: "daytona", sandboxId: remote?.id, toolboxProxyUrl: `${fake.url}/toolbox` });
+    // Polled: more than one GET of the sandbox before it was started.
+    expect(fake.requests.filter((r) => r.method === "GET" && r.path === `/sandbox/${remote?.id}`).length).toBeGreaterThanOrEqual(2);
+    expect(fake.requests.every((r) => r.auth === `Bearer ${fake.apiKey}`)).toBe(true);
+    expect(broker.get(sb.id).state).toBe("ready");
+
+    await broker.extendTtl(sb.id, "1h");
+    expect(remote?.autoStopInterval).toBeGreaterThanOrEqual(89);
+    expect(getAccount(broker.store, "default").reserved).toBeCloseTo(0.3 * 1.5, 6);
+
+    expect((await broker.destroy(sb.id)).state).toBe("destroyed");
+    expect(fake.sandboxes.has(remote?.id ?? "")).toBe(false);
+    expect(getAccount(broker.store, "default").reserved).toBe(0);
+  });
+
+  it.each([
+    [401, /credentials rejected \(401\)/],
+    [429, /rate limited \(429\)/],
+    [500, /server error \(500\)/],
+  ])("vendor answers %i at create: clear error, record failed, nothing left remote", async (status, pattern) => {
+    const broker = home.broker();
+    fake.fail("create", { status });
+    const before = fake.sandboxes.size;
+    const err = await broker.create(REQUEST).catch((e: unknown) => e);
+    expect((err as SandboxerError).code).toBe("SBX_PROVISION_FAILED");
+    expect((err as Error).message).toMatch(pattern);
+    expect((err as Error).message).toMatch(/daytona create: /);
+    expect(broker.get((err as SandboxerError).details?.id as string).state).toBe("failed");
+    expect(fake.sandboxes.size).toBe(before);
+  });
+
+  it("a sandbox that ends in state error fails the create and is deleted", async () => {
+    const broker = home.broker();
+    fake.fail("create", { startError: "no runner available" });
+    const err = await broker.create(REQUEST).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/no runner available/);
+    const id = (err as SandboxerError).details?.id as string;
+    expect([...fake.sandboxes.values()].filter((s) => s.labels.sandboxerId === id)).toEqual([]);
+  });
+
+  it("timeout: the create answer never comes; teardown finds the sandbox by label and deletes it", async () => {
+    const broker = home.broker();
+    fake.fail("create", { slowMs: 4000 });
+    const err = await broker.create(REQUEST).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SandboxerError);
+    expect((err as Error).message).toMatch(/no answer in time \(timeout\)/);
+    const id = (err as SandboxerError).details?.id as string;
+    expect([...fake.sandboxes.values()].filter((s) => s.labels.sandboxerId === id)).toEqual([]);
+    expect(broker.get(id).state).toBe("failed");
+  });
+
+  it("a missing API key names the variable", async () => {
+    const bare = daytonaHome(fake, { DAYTONA_API_KEY: "" });
+    try {
+      const err = await bare.broker().create(REQUEST).catch((e: unknown) => e);
+      expect((err as Error).message).toMatch(/DAYTONA_API_KEY is not set/);
+    } finally {
+      await bare.cleanup();
+    }
+  });
+});
