@@ -1,0 +1,145 @@
+/**
+ * API benchmark (issue 7). `sandboxer serve` runs as its own process (as
+ * deployed); 16 concurrent clients drive it over loopback with keep-alive.
+ *   GET /v1/sandboxes/{id}                     -> requests/s, p50/p99 latency
+ *   create+destroy on ext.local, 16 clients   -> cycles/s through the API
+ *   the same 16-way create+destroy in-process -> cycles/s calling the broker
+ *   overhead ratio = in-process rate / API rate                  target <= 1.3
+ * Prints figures; asserts nothing.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import http from "node:http";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { TokenStore } from "../src/api/tokens.js";
+import { createBroker } from "../src/broker.js";
+import { SandboxerClient } from "../src/client/index.js";
+import { SqliteStore } from "../src/store/sqlite.js";
+
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
+const GET_SECONDS = Number(process.env.BENCH_GET_SECONDS ?? 5);
+const CYCLES = Number(process.env.BENCH_CYCLES ?? 64);
+const root = mkdtempSync(join(tmpdir(), "sbx-apibench-"));
+const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? Number.NaN;
+
+function envFor(name: string): NodeJS.ProcessEnv {
+  return { ...process.env, SANDBOXER_HOME: join(root, name), SANDBOXER_CONFIG: join(root, "none.yaml"), SANDBOXER_STATE_HUB_URL: "", SANDBOXER_URL: "" };
+}
+
+async function startServe(env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
+  // From source (tsx), not dist/: a concurrent rebuild of dist/ must not break the run.
+  const cli = join(import.meta.dirname, "..", "src", "cli", "main.ts");
+  const child = spawn(process.execPath, ["--import", "tsx", cli, "serve", "--port", "0", "--json", "--no-reaper", "--rate-limit", "0"], { env, stdio: ["ignore", "pipe", "ignore"] });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once("line", resolve);
+    child.once("exit", (code) => reject(new Error(`serve exited ${code}`)));
+  });
+  return { url: (JSON.parse(line) as { url: string }).url, child };
+}
+
+/** `CLIENTS` workers pulling from one shared budget of `total` jobs. */
+async function pool(total: number, job: () => Promise<void>): Promise<number> {
+  let left = total;
+  const t0 = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      while (left-- > 0) await job();
+    }),
+  );
+  return ms(t0);
+}
+
+async function main(): Promise<void> {
+  // In-process baseline: the broker called directly, 16 creates+destroys in flight.
+  const broker = createBroker({ env: envFor("inproc") });
+  await broker.destroy((await broker.create({ profile: "profile.local" })).id);
+  const inprocMs = await pool(CYCLES, async () => {
+    const sb = await broker.create({ profile: "profile.local" });
+    await broker.destroy(sb.id);
+  });
+  await broker.close();
+
+  // Through the API.
+  const env = envFor("api");
+  const store = new SqliteStore(join(root, "api", "sandboxer.db"));
+  const token = new TokenStore(store).create({ actor: "agt", project: "bench" }).token;
+  store.close();
+  const { url, child } = await startServe(env);
+  try {
+    const client = new SandboxerClient({ url, token });
+    const probe = await client.createSandbox({ profile: "profile.local" });
+    // The load generator is plain node:http with keep-alive (like autocannon): fetch costs
+    // the client several times the server's work per request and would measure itself.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
+    const rawGet = () =>
+      new Promise<void>((resolve, reject) => {
+        http
+          .get(`${url}/v1/sandboxes/${probe.id}`, { agent, headers: { Authorization: `Bearer ${token}` } }, (r) => {
+            if (r.statusCode !== 200) reject(new Error(`GET answered ${r.statusCode}`));
+            r.resume();
+            r.on("end", () => resolve());
+          })
+          .on("error", reject);
+      });
+    const drive = async (fn: () => Promise<unknown>) => {
+      const lat: number[] = [];
+      const until = Date.now() + GET_SECONDS * 1000;
+      const t0 = process.hrtime.bigint();
+      await Promise.all(
+        Array.from({ length: CLIENTS }, async () => {
+          while (Date.now() < until) {
+            const s = process.hrtime.bigint();
+            await fn();
+            lat.push(ms(s));
+          }
+        }),
+      );
+      return { lat, secs: ms(t0) / 1000 };
+    };
+    const { lat, secs: getSecs } = await drive(rawGet);
+    const viaClient = await drive(() => client.getSandbox(probe.id));
+    agent.destroy();
+    await client.destroySandbox(probe.id);
+    await client.destroySandbox((await client.createSandbox({ profile: "profile.local" })).id);
+    const apiMs = await pool(CYCLES, async () => {
+      const sb = await client.createSandbox({ profile: "profile.local" });
+      await client.destroySandbox(sb.id);
+    });
+
+    const res = {
+      clients: CLIENTS,
+      getRequests: lat.length,
+      getPerSec: lat.length / getSecs,
+      getP50Ms: pct(lat, 0.5),
+      getP99Ms: pct(lat, 0.99),
+      typedClientGetPerSec: viaClient.lat.length / viaClient.secs,
+      cycles: CYCLES,
+      apiCreateDestroyPerSec: (CYCLES * 1000) / apiMs,
+      inProcessCreateDestroyPerSec: (CYCLES * 1000) / inprocMs,
+      overheadRatio: apiMs / inprocMs,
+    };
+    const f = (x: number) => x.toFixed(2);
+    console.log(`GET /v1/sandboxes/{id}, ${CLIENTS} clients, ${GET_SECONDS}s   ${f(res.getPerSec)} req/s  (p50 ${f(res.getP50Ms)} ms, p99 ${f(res.getP99Ms)} ms)`);
+    console.log(`  the same through the typed client (fetch)      ${f(res.typedClientGetPerSec)} req/s`);
+    console.log(`create+destroy through the API, ${CLIENTS} clients    ${f(res.apiCreateDestroyPerSec)} /s (${CYCLES} cycles)`);
+    console.log(`create+destroy in-process broker, ${CLIENTS} workers  ${f(res.inProcessCreateDestroyPerSec)} /s`);
+    console.log(`API overhead (API time / in-process time)        ${f(res.overheadRatio)}x (target <= 1.3)`);
+    if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify(res, null, 2));
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((r) => child.once("exit", r));
+    const cleanup = createBroker({ env });
+    for (const sb of cleanup.list({ states: ["ready", "failed", "destroy_failed"] })) await cleanup.destroy(sb.id).catch(() => {});
+    await cleanup.close();
+  }
+}
+
+main()
+  .catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(() => rmSync(root, { recursive: true, force: true }));
