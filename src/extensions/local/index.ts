@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { constants } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { expandHome } from "../../config.js";
@@ -165,7 +166,7 @@ export default defineExtension({
       child.stdout?.on("data", (d: Buffer) => { stdout += d.toString(); });
       child.stderr?.on("data", (d: Buffer) => { stderr += d.toString(); });
       child.on("error", (err) => reject(new SandboxerError("SBX_DEPENDENCY_MISSING", `nsenter: ${err.message}`, { cause: err })));
-      child.on("close", (code, signal) => resolve({ exitCode: code ?? (signal ? 128 + 9 : 1), stdout, stderr }));
+      child.on("close", (code, signal) => resolve({ exitCode: code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 1), stdout, stderr }));
     });
   },
 
