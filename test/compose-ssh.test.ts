@@ -69,25 +69,40 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
   it("refuses bad repo paths at plan time, before any record", async () => {
     const broker = home.broker();
     const n = broker.list({}).length;
-    const bad = [
+    const bad: { inputs: Record<string, string>; field: string }[] = [
       { inputs: { repo: join(f.dir, "no-such-dir") }, field: "repo" },
       { inputs: { repo: f.repo, compose_file: "missing.yaml" }, field: "compose_file" },
       { inputs: { repo: f.repo, compose_file: "../good/compose.yaml" }, field: "compose_file" },
       { inputs: { repo: f.writeRepo("empty-stack", "services: {}\n") }, field: "compose_file" },
       { inputs: { repo: f.writeRepo("broken-yaml", "services: [\n") }, field: "compose_file" },
-      { inputs: {}, field: "repo" },
     ];
     for (const b of bad) {
       await expect(broker.create({ profile: "profile.compose-test", inputs: b.inputs })).rejects.toMatchObject({ code: "SBX_INPUT_INVALID", details: { field: b.field } });
     }
     expect(broker.list({}).length).toBe(n);
+    await expect(broker.create({ profile: "profile.compose-test", inputs: {} })).rejects.toMatchObject({ code: "SBX_INPUT_MISSING" });
+    await broker.close();
+  });
+
+  it("the canary targets an SSH host: probe mode records the host's facts", async () => {
+    const broker = home.broker();
+    const sb = await broker.create({ profile: "profile.sandbox-canary", host: "sbx-test-host" });
+    expect(sb.extension).toBe("ext.compose-ssh");
+    const r = sb.reachability as { kind: string; workspace: string; facts: Record<string, unknown> };
+    expect(r.kind).toBe("host-probe");
+    expect(r.facts.kernel).toBeTruthy();
+    expect(r.facts.runtimeOk).toBe(true);
+    expect(Number(r.facts.cpus)).toBeGreaterThan(0);
+    expect(existsSync(r.workspace)).toBe(true);
+    await broker.destroy(sb.id);
+    expect(existsSync(r.workspace)).toBe(false);
     await broker.close();
   });
 
   it("a service that exits fails the create at once, with its log tail, and leaves nothing", async () => {
     const broker = home.broker();
     const repo = f.writeRepo("crashing", `services:\n  app:\n    image: ${f.podman.image}\n    command: ["sh", "-c", "echo boom-from-app; exit 3"]\n`);
-    const err = await broker.create({ profile: "profile.compose-test", inputs: { repo } }).catch((e: unknown) => e as { code: string; message: string; details: { id: string } });
+    const err = await broker.create({ profile: "profile.compose-test", inputs: { repo } }).then(() => { throw new Error("expected a failure"); }, (e: unknown) => e as { code: string; message: string; details: { id: string } });
     expect(err).toMatchObject({ code: "SBX_PROVISION_FAILED" });
     expect(err.message).toMatch(/exited with code 3/);
     expect(err.message).toContain("boom-from-app");
@@ -104,7 +119,7 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
       "never-ready",
       `services:\n  app:\n    image: ${f.podman.image}\n    command: ["sh", "-c", "echo still-starting; sleep 3600"]\n    healthcheck:\n      test: ["CMD", "false"]\n      interval: 1s\n`,
     );
-    const err = await broker.create({ profile: "profile.compose-short", inputs: { repo } }).catch((e: unknown) => e as { code: string; message: string; details: { id: string } });
+    const err = await broker.create({ profile: "profile.compose-short", inputs: { repo } }).then(() => { throw new Error("expected a failure"); }, (e: unknown) => e as { code: string; message: string; details: { id: string } });
     expect(err).toMatchObject({ code: "SBX_READY_TIMEOUT" });
     expect(err.message).toContain("still-starting");
     const rec = broker.get(err.details.id);

@@ -46,6 +46,7 @@ export async function placeOnReachableHost(rt: Runtime, plan: CreatePlan, req: C
       throw new SandboxerError("SBX_HOST_UNREACHABLE", `no reachable host for ${plan.profile.id} (${all})`, { details: { field: "host", skipped } });
     }
   }
+  if (host.name !== "localhost") await useSshExtension(rt, plan, host);
   if (skipped.length) {
     plan.host = host;
     plan.route = {
@@ -55,4 +56,23 @@ export async function placeOnReachableHost(rt: Runtime, plan: CreatePlan, req: C
     };
   }
   return skipped;
+}
+
+/**
+ * A profile that runs on this machine by default may name, in `settings.sshExtension`,
+ * the extension that serves it on an SSH host (profile.sandbox-canary: ext.local here,
+ * ext.compose-ssh's probe mode on `--host NAME`). Recorded in the route's reason.
+ */
+async function useSshExtension(rt: Runtime, plan: CreatePlan, host: Host): Promise<void> {
+  const alt = plan.profile.settings.sshExtension;
+  if (typeof alt !== "string" || alt === plan.route.chosen) return;
+  const reg = (await rt.catalog()).registrations.get(alt);
+  if (!reg?.enabled) throw new SandboxerError("SBX_EXTENSION_DISABLED", `${plan.profile.id}: settings.sshExtension '${alt}' is not a usable extension`, { details: { field: "extension" } });
+  plan.route = {
+    ...plan.route,
+    chosen: alt,
+    reason: `${plan.profile.id} runs on SSH host ${host.name} with ${alt} (settings.sshExtension)`,
+    rejected: [...plan.route.rejected, { extension: plan.route.chosen, why: `runs on localhost only; ${host.name} is an SSH host` }],
+  };
+  plan.registration = reg;
 }

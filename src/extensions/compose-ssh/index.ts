@@ -10,6 +10,7 @@ import type { Transport } from "../../transport/types.js";
 import type { Handle, JsonObject } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
 import { type ComposeCommand, composeCommand, labelOverride, resolveSource, workspaceRootOf } from "./compose.js";
+import { remoteFacts } from "../../telemetry/remote-facts.js";
 import { LIST, LOGS, STATUS, TEARDOWN, UP } from "./scripts.js";
 import { type ContainerStatus, explainStartFailure, parsePs, readiness } from "./status.js";
 
@@ -22,6 +23,8 @@ const inputs = z
   })
   .superRefine((v, ctx) => {
     // Checked at plan time too, so a bad path fails with exit 2 before any record or remote call.
+    // Neither given is decided in provision: the canary's probe mode needs no stack.
+    if (!v.repo && !v.compose_file) return;
     try {
       resolveSource(v, process.env);
     } catch (err) {
@@ -39,6 +42,8 @@ interface ComposeHandle {
   services: string[];
   /** ms since epoch: our own ready deadline, a little before the broker's, so the error can carry the logs. */
   deadline: number;
+  /** Canary probe: a workspace and a runtime check, no stack. */
+  probe?: boolean;
 }
 
 const OVERRIDE = ".sandboxer/compose.override.yaml";
@@ -103,6 +108,7 @@ export default defineExtension({
 
   async provision(ctx, input) {
     const id = ctx.sandbox.id;
+    if (!input.repo && !input.compose_file && ctx.profile.settings.canary === true) return probe(ctx);
     const src = resolveSource(input, ctx.env);
     const compose = composeCommand(ctx.host, ctx.env);
     const workspace = workspaceOf(ctx, id);
@@ -138,6 +144,7 @@ export default defineExtension({
 
   async waitReady(ctx, raw) {
     const h = raw as unknown as ComposeHandle;
+    if (h.probe) return probeReady(ctx, h);
     let checks: string[] = [];
     let last = "";
     for (let delay = 250; ; delay = Math.min(delay * 2, 2000)) {
@@ -161,6 +168,7 @@ export default defineExtension({
   async alive(ctx, raw) {
     const h = raw as unknown as ComposeHandle;
     if (!h.cli) return false;
+    if (h.probe) return (await ctx.transport.run(["test", "-d", h.workspace])).code === 0;
     return (await status(ctx, h)).some((c) => c.state === "running");
   },
 
@@ -187,6 +195,30 @@ export default defineExtension({
     return found;
   },
 });
+
+/**
+ * The canary on an SSH host (profile.sandbox-canary with --host): proves SSH login,
+ * a writable workspace root and a container runtime that answers, and records the
+ * host's facts, without needing any image on the host.
+ */
+async function probe(ctx: ExtensionContext): Promise<Handle> {
+  const compose = composeCommand(ctx.host, ctx.env);
+  const workspace = workspaceOf(ctx, ctx.sandbox.id);
+  const handle: ComposeHandle = { workspace, files: [], compose: compose.argv, cli: compose.cli, flavor: compose.flavor, services: [], deadline: 0, probe: true };
+  ctx.checkpoint(handle as unknown as Handle);
+  ctx.progress(`probing ${ctx.host.name}: workspace ${workspace}`);
+  const res = await sh(ctx.transport, 'mkdir -p "$1/.sandboxer" && printf "%s\\n" "$2" > "$1/.sandboxer/canary"', [workspace, ctx.sandbox.id], { signal: ctx.signal });
+  if (res.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot create ${workspace} on ${ctx.host.name}: ${res.stderr.trim().slice(-300)}`);
+  return handle as unknown as Handle;
+}
+
+async function probeReady(ctx: ExtensionContext, h: ComposeHandle): Promise<JsonObject> {
+  const facts = await remoteFacts(ctx.transport, { workspaceRoot: workspaceRootOf(ctx.host), cli: h.cli, compose: h.compose }, ctx.signal);
+  if (facts.runtimeOk !== true) {
+    throw new SandboxerError("SBX_PROVISION_FAILED", `${h.cli} does not answer on ${ctx.host.name} (\`${h.cli} ps\` failed); runtime: ${String(facts.runtime ?? "not installed")}`);
+  }
+  return { kind: "host-probe", host: ctx.host.name, address: ctx.host.ssh?.host ?? ctx.host.name, workspace: h.workspace, facts };
+}
 
 function reachability(ctx: ExtensionContext, h: ComposeHandle, containers: ContainerStatus[]): JsonObject {
   const address = ctx.host.ssh?.host ?? ctx.host.name;
