@@ -57,7 +57,8 @@ function detail(s: E2bSandbox) {
   return { ...s, clientID: "6532622b", cpuCount: 2, memoryMB: 512, diskSizeMB: 1024, envdVersion: "0.2.4", alias: s.templateID };
 }
 
-export async function startE2bFake(opts: { apiKey?: string } = {}): Promise<E2bFake> {
+/** `latencyMs`: added to every answer, to model a real control plane's round trip in benchmarks. */
+export async function startE2bFake(opts: { apiKey?: string; latencyMs?: number } = {}): Promise<E2bFake> {
   const apiKey = opts.apiKey ?? `e2b_${randomBytes(12).toString("hex")}`;
   const sandboxes = new Map<string, E2bSandbox>();
   const faults: { op: E2bOp; fault: E2bFault; times: number }[] = [];
@@ -141,7 +142,9 @@ export async function startE2bFake(opts: { apiKey?: string } = {}): Promise<E2bF
   };
 
   const server: Server = createServer((req, res) => {
-    handle(req, res).catch((err) => error(res, 500, String(err)));
+    const go = () => handle(req, res).catch((err) => error(res, 500, String(err)));
+    if (opts.latencyMs) setTimeout(go, opts.latencyMs);
+    else go();
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const { port } = server.address() as AddressInfo;

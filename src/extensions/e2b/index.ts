@@ -68,7 +68,7 @@ export default defineExtension({
         timeoutMs: (ctx.sandbox.ttlSeconds ?? 3600) * 1000,
         metadata: { sandboxerId: ctx.sandbox.id, profile: ctx.sandbox.profile },
       });
-      const handle = { sandboxId: sb.sandboxId, template };
+      const handle = { sandboxId: sb.sandboxId, template, ...(sb.sandboxDomain ? { domain: sb.sandboxDomain } : {}) };
       ctx.checkpoint(handle);
       return handle;
     } catch (err) {
@@ -76,15 +76,9 @@ export default defineExtension({
     }
   },
 
-  async waitReady(ctx, handle) {
-    const { Sandbox } = await load();
-    try {
-      const info = await Sandbox.getInfo(String(handle.sandboxId), conn(ctx));
-      if (info.state !== "running") throw new Error(`sandbox is ${info.state}, not running`);
-      return { kind: "saas", provider: "e2b", sandboxId: info.sandboxId, template: info.templateId, endAt: info.endAt.toISOString(), ...(info.sandboxDomain ? { domain: info.sandboxDomain } : {}) };
-    } catch (err) {
-      throw vendorError("e2b", "get", err);
-    }
+  async waitReady(_ctx, handle) {
+    // E2B answers create (201) once the sandbox runs: no second round trip needed to call it ready.
+    return { kind: "saas", provider: "e2b", sandboxId: String(handle.sandboxId), template: String(handle.template), ...(handle.domain ? { domain: String(handle.domain) } : {}) };
   },
 
   async alive(ctx, handle) {
@@ -101,9 +95,10 @@ export default defineExtension({
     const { Sandbox } = await load();
     const quiet = { ...ctx, signal: new AbortController().signal };
     try {
-      // Kill what the handle names (404 = already gone), then anything else carrying our id.
+      // Kill what the handle names (404 = already gone). Without a handle the create's answer was
+      // lost (timeout, crash): whatever carries our id in its metadata is ours to kill.
       if (handle?.sandboxId) await Sandbox.kill(String(handle.sandboxId), conn(quiet));
-      for (const s of await listOurs(quiet, ctx.sandbox.id)) await Sandbox.kill(s.sandboxId, conn(quiet));
+      else for (const s of await listOurs(quiet, ctx.sandbox.id)) await Sandbox.kill(s.sandboxId, conn(quiet));
     } catch (err) {
       throw new SandboxerError("SBX_TEARDOWN_FAILED", vendorError("e2b", "kill", err).message, { cause: err });
     }
