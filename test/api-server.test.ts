@@ -186,3 +186,19 @@ describe("SSE event stream", () => {
     await p2.destroySandbox(sb.id);
   });
 });
+
+describe("shutdown", () => {
+  it("cancels a create still running in the background and cleans it up", async () => {
+    const own = await startServer(broker, { port: 0, rateLimit: 0, accessLog: () => {} });
+    const token = new TokenStore(broker.store).create({ actor: "adm" }).token;
+    const client = new SandboxerClient({ url: own.url, token });
+    const early = await client.createSandbox({ profile: "profile.local" }, { wait: false });
+    expect(early.state).toBe("provisioning");
+    await own.close();
+    const after = broker.get(early.id);
+    // Either it finished before the close reached it, or it was cancelled and torn down.
+    expect(["ready", "failed"]).toContain(after.state);
+    if (after.state === "failed") expect(after.destroyedAt).not.toBeNull();
+    else await broker.destroy(after.id);
+  });
+});

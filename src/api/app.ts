@@ -79,6 +79,7 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
   const limiter = new RateLimiter(state.options.rateLimit, state.options.rateBurst);
   const log = state.options.accessLog ?? ((line: string) => process.stderr.write(`${line}\n`));
   const app = new Hono<Vars>();
+  const inflight = new Set<Promise<unknown>>();
 
   // Access log: who did what, how long it took; never headers, bodies or query strings.
   app.use(async (c, next) => {
@@ -134,7 +135,10 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
       const params = parse("path", route.params, c.req.param());
       const query = parse("query", route.query, c.req.query());
       const body = route.body ? parse("body", route.body, await readJson(c)) : undefined;
-      const reply = await route.handle({ c, state, principal: principal as Principal, params, query, body });
+      // Tracked so shutdown waits for a destroy or create in progress instead of closing the store under it.
+      const handling = Promise.resolve(route.handle({ c, state, principal: principal as Principal, params, query, body }));
+      inflight.add(handling);
+      const reply = await handling.finally(() => inflight.delete(handling));
       if (reply instanceof Response) return reply;
       for (const [k, v] of Object.entries(reply.headers ?? {})) c.header(k, v);
       return c.json(reply.body as object, reply.status as 200);
@@ -158,7 +162,7 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
     state,
     async shutdown() {
       controller.abort();
-      await Promise.allSettled([...state.background]);
+      await Promise.allSettled([...state.background, ...inflight]);
     },
   };
 }

@@ -83,7 +83,8 @@ export const sandboxRoutes: AnyRoute[] = [
         const first = await Promise.race([early, running]);
         return { status: 202, body: state.broker.get(first.id) };
       }
-      const sb = await state.broker.create(req);
+      // Cancelled (and cleaned up) if the server shuts down first.
+      const sb = await state.broker.create(req, { signal: state.shutdown });
       return { status: 201, body: await settle(state.broker, sb, c.req.raw.signal) };
     },
   }),
