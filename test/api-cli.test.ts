@@ -62,7 +62,7 @@ beforeAll(async () => {
     logLevel: "warning",
   });
   home = makeHome();
-  server = spawn(process.execPath, [CLI, "serve", "--port", "0", "--json", "--no-reaper"], { env: home.env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+  server = spawn(process.execPath, [CLI, "serve", "--port", "0", "--json", "--reaper-interval", "1"], { env: home.env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
   serverExit = new Promise((r) => server?.on("exit", (code) => r(code)));
   const first = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: server?.stdout as NodeJS.ReadableStream });
@@ -157,6 +157,17 @@ describe("the CLI against a remote server (SANDBOXER_URL)", () => {
 });
 
 describe("sandboxer serve", () => {
+  it("runs the TTL reaper: an expired sandbox is destroyed with reason ttl", async () => {
+    const sb = (await run(["create", "--profile", "profile.local", "--ttl", "1s", "--json"], remote(admToken))).json<Sandbox>();
+    const local = home.broker();
+    let cur = sb;
+    for (let i = 0; i < 600 && cur.state !== "destroyed"; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      cur = local.get(sb.id);
+    }
+    expect(cur).toMatchObject({ state: "destroyed", reason: "ttl" });
+  });
+
   it("refuses bad flags with exit 2", async () => {
     const r = await run(["serve", "--port", "99999"], home.env);
     expect(r.code).toBe(2);
