@@ -177,6 +177,25 @@ describe("ext.vm-packer build mode (real packer)", () => {
     await until(() => processesIn(dir).length === 0, 15_000);
   });
 
+  it("`sandboxer destroy` during a build cancels it (SIGINT to packer) and destroys the record", async () => {
+    const dir = template("slow");
+    const child = spawnCli(["create", "--profile", "profile.vm-packer-build", "--input", `packer_template=${dir}`], home.env);
+    let stderr = "";
+    child.stderr?.on("data", (d: Buffer) => { stderr += d.toString(); });
+    const exited = new Promise<number>((r) => child.on("close", (code) => r(code ?? 137)));
+    await until(() => broker.list().some((s) => s.state === "provisioning" && s.inputs.packer_template === dir));
+    const id = broker.list().find((s) => s.inputs.packer_template === dir)?.id as string;
+    await until(() => broker.events({ sandboxId: id }).some((e) => String(e.data.message ?? "").includes("started")));
+    const d = await runCli(["destroy", id, "--json"], home.env);
+    expect(d.code).toBe(0);
+    expect(d.json<{ state: string }>().state).toBe("destroyed");
+    expect(await exited).toBe(1);
+    expect(stderr).toMatch(/SBX_CANCELLED.*cancelled by `destroy`/);
+    const types = broker.events({ sandboxId: id }).map((e) => e.type);
+    expect(types).toEqual(expect.arrayContaining(["sandbox.cancel_requested", "sandbox.failed", "sandbox.destroyed"]));
+    expect(processesIn(dir)).toEqual([]);
+  });
+
   it("kill -9 of the CLI mid-build: reconcile stops the orphaned packer and fails the record", async () => {
     const dir = template("slow");
     const child = spawnCli(["create", "--profile", "profile.vm-packer-build", "--input", `packer_template=${dir}`], home.env);

@@ -110,6 +110,15 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
   const timer = setTimeout(() => controller.abort(new SandboxerError("SBX_READY_TIMEOUT", `not ready within ${plan.profile.timeout}`)), timeoutMs);
   const onOuterAbort = () => controller.abort(new SandboxerError("SBX_CANCELLED", "create cancelled"));
   opts.signal?.addEventListener("abort", onOuterAbort, { once: true });
+  // `destroy` from another process asks this owner to cancel with an event (see applyDestroy).
+  let seenSeq = 0;
+  const cancelWatch = setInterval(() => {
+    for (const e of rt.store.listEvents({ sandboxId: row.id, afterSeq: seenSeq })) {
+      seenSeq = Math.max(seenSeq, e.seq);
+      if (e.type === "sandbox.cancel_requested") controller.abort(new SandboxerError("SBX_CANCELLED", "cancelled by `destroy` during provisioning"));
+    }
+  }, 500);
+  cancelWatch.unref();
   let ctx = extensionContext(rt, cur, plan.profile, plan.host, controller.signal);
   if (opts.restoreFrom) ctx.restoreFrom = opts.restoreFrom;
   let handle: Handle | null = null;
@@ -162,6 +171,7 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
     }
   } finally {
     clearTimeout(timer);
+    clearInterval(cancelWatch);
     opts.signal?.removeEventListener("abort", onOuterAbort);
   }
 }

@@ -7,7 +7,10 @@ import { isSameProcessAlive } from "../proc.js";
 import { publicRecord } from "../store/rows.js";
 import { type DestroyReason, type Host, LOCALHOST, type Sandbox, type SandboxRow } from "../types.js";
 import { teardownQuietly } from "./create.js";
-import { extensionContext, nowIso, type Runtime, transition } from "./runtime.js";
+import { eventFor, extensionContext, nowIso, type Runtime, transition } from "./runtime.js";
+
+/** How long `destroy` waits for a live owner to cancel a provisioning sandbox (Packer gets 60s to clean up). */
+const CANCEL_WAIT_MS = 120_000;
 
 export function getRow(rt: Runtime, id: string): SandboxRow {
   const row = rt.store.getSandbox(id);
@@ -53,6 +56,7 @@ export async function applyDestroy(rt: Runtime, id: string, reason: DestroyReaso
   if (row.state === "destroyed") return publicRecord(row);
   if (!DESTROYABLE.includes(row.state)) {
     if (isSameProcessAlive(row.ownerPid, row.ownerStart)) {
+      if (row.state === "provisioning" && (await cancelOwner(rt, row))) return applyDestroy(rt, id, reason);
       throw new SandboxerError("SBX_BUSY", `${id} is ${row.state}, owned by live process ${row.ownerPid}; retry when it settles`, { details: { id, state: row.state } });
     }
     throw new SandboxerError("SBX_INVALID_STATE", `${id} is ${row.state} and its owner died; run \`sandboxer reconcile\``, { details: { id, state: row.state } });
@@ -63,4 +67,21 @@ export async function applyDestroy(rt: Runtime, id: string, reason: DestroyReaso
   }
   crashPoint("destroying");
   return publicRecord(await finishDestroy(rt, claimed, reason));
+}
+
+/**
+ * Ask the live process provisioning `row` to cancel (its create watches for
+ * this event, aborts the extension and tears down), and wait until the record
+ * settles. True when it did; the caller then destroys what is left.
+ */
+async function cancelOwner(rt: Runtime, row: SandboxRow): Promise<boolean> {
+  rt.store.appendEvent(eventFor(rt, "sandbox.cancel_requested", row, { byPid: rt.owner.pid }));
+  const until = Date.now() + CANCEL_WAIT_MS;
+  while (Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 200));
+    const cur = rt.store.getSandbox(row.id);
+    if (!cur || (cur.state !== "provisioning" && cur.state !== "requested")) return true;
+    if (!isSameProcessAlive(cur.ownerPid, cur.ownerStart)) return false;
+  }
+  return false;
 }
