@@ -98,3 +98,15 @@ describe("packer -var arguments", () => {
     ]);
   });
 });
+
+describe("SANDBOXER_VM_TUNNEL_PORT with a registry", () => {
+  it("the global default yields to the VM's slot; an explicit input is still checked", () => {
+    registry(GOOD);
+    const c = { sandbox: { id: "sbx-abcdefghijkl" }, profile: { settings: {} }, paths, env: { SANDBOXER_VM_TUNNEL_PORT: "12221" } } as unknown as Parameters<typeof resolveAttach>[0];
+    expect(resolveAttach(c, { vm: "haskell-build" }).port).toBe(12222);
+    expect(resolveAttach(c, { vm: "haskell-build" }).workspace).toBe("/srv/build/sbx-abcdefghijkl");
+    expect(resolveAttach(c, { vm: "packer-builder" }).port).toBe(12221);
+    expect(err(() => resolveAttach(c, { vm: "haskell-build", tunnel_port: "12221" })).details?.field).toBe("tunnel_port");
+    expect(err(() => resolveAttach(c, { vm: "other-vm" })).message).toMatch(/12221 is slot 1 of VM 'packer-builder'/);
+  });
+});

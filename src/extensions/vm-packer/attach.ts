@@ -52,11 +52,11 @@ export function resolveAttach(ctx: Ctx, inputs: AttachInputs): { vm: string; por
   const vm = inputs.vm ?? inputs.vm_name;
   if (!vm) throw new SandboxerError("SBX_INPUT_MISSING", "input 'vm' is required in attach mode: the VM's ssh alias", { details: { field: "vm" } });
   const registry = loadPortRegistry(ctx.paths, ctx.env);
-  const rawPort = inputs.tunnel_port ?? (ctx.env.SANDBOXER_VM_TUNNEL_PORT || undefined);
-  if (rawPort !== undefined && !/^\d{1,5}$/.test(rawPort)) throw invalid("tunnel_port", "must be a port number (from the input or SANDBOXER_VM_TUNNEL_PORT)");
-  const asked = rawPort === undefined ? null : Number(rawPort);
-  if (asked !== null && (asked < 1 || asked > 65535)) throw invalid("tunnel_port", "must be 1-65535");
-  const { port, slot } = chooseTunnelPort(registry, vm, asked);
+  const explicit = portOf(inputs.tunnel_port, "the input");
+  const fromEnv = portOf(ctx.env.SANDBOXER_VM_TUNNEL_PORT || undefined, "SANDBOXER_VM_TUNNEL_PORT");
+  // The global default yields to the VM's own slot; an explicit input is always checked.
+  const hasSlot = registry?.slots.some((s) => s.vm === vm) ?? false;
+  const { port, slot } = chooseTunnelPort(registry, vm, explicit ?? (hasSlot ? null : fromEnv));
   const settingsRoot = typeof ctx.profile.settings.workspaceRoot === "string" ? ctx.profile.settings.workspaceRoot : undefined;
   const hostRoot = loadConfig(ctx.paths, ctx.env).hosts.get(vm)?.workspaceRoot;
   const root = posix.normalize(slot?.workspaceRoot ?? hostRoot ?? settingsRoot ?? DEFAULT_WORKSPACE_ROOT).replace(/\/$/, "");
@@ -66,6 +66,13 @@ export function resolveAttach(ctx: Ctx, inputs: AttachInputs): { vm: string; por
     if (!workspace.startsWith(`${root}/`)) throw invalid("workspace_dir", `${inputs.workspace_dir} is outside the VM's workspace root ${root}`);
   }
   return { vm, port, root, workspace, registry };
+}
+
+function portOf(raw: string | undefined, source: string): number | null {
+  if (raw === undefined) return null;
+  const n = /^\d{1,5}$/.test(raw) ? Number(raw) : 0;
+  if (n < 1 || n > 65535) throw invalid("tunnel_port", `must be a port number 1-65535 (from ${source})`);
+  return n;
 }
 
 export function vmTransport(ctx: Pick<ExtensionContext, "env" | "paths">, vm: string, port: number | null): SshTransport {
