@@ -6,6 +6,7 @@
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROUTES } from "../src/api/app.js";
+import * as S from "../src/api/schemas.js";
 import type { Sandbox } from "../src/types.js";
 import { type ApiFixture, apiFixture } from "./helpers/api.js";
 
@@ -312,6 +313,28 @@ describe("events, catalog and operator routes", () => {
     expect((await json<{ accounts: { account: string }[] }>(credits)).accounts.map((a) => a.account)).toEqual(["p1"]);
     const deleted = await fx.call("DELETE", `/v1/snapshots/${snapId}`, { token: fx.tokens.p1 });
     expect(deleted.status).toBe(200);
+  });
+});
+
+describe("responses match the schemas the document and the client are typed from", () => {
+  it("sandbox, list, events, hosts, profiles, health, credits", async () => {
+    const sb = await create(fx.tokens.p1);
+    const cases: [string, { safeParse(v: unknown): { success: boolean; error?: unknown } }][] = [
+      [`/v1/sandboxes/${sb.id}`, S.SandboxRecord],
+      ["/v1/sandboxes?all=true", S.SandboxList],
+      ["/v1/events?format=json", S.EventList],
+      ["/v1/hosts", S.HostList],
+      ["/v1/profiles", S.ProfileList],
+      ["/v1/credits", S.Credits],
+      ["/healthz", S.Health],
+    ];
+    for (const [path, schema] of cases) {
+      const body = await json(await fx.call("GET", path));
+      const r = schema.safeParse(body);
+      expect(r.success, `${path}: ${JSON.stringify(r.error)}`).toBe(true);
+    }
+    const bad = await json(await fx.call("GET", "/v1/sandboxes/sbx-aaaaaaaaaaaa"));
+    expect(S.ErrorBody.safeParse(bad).success).toBe(true);
   });
 });
 

@@ -5,7 +5,7 @@ import type { Config, Env } from "../config.js";
 import { SandboxerError } from "../errors.js";
 import type { ExecIo, ExecResult } from "../extensions/define.js";
 import type { SandboxFilter } from "../store/sqlite.js";
-import type { Host, Sandbox, SandboxEvent } from "../types.js";
+import { type Host, type Sandbox, type SandboxEvent, systemClock } from "../types.js";
 import { decodeResponse, type HostInfo, SandboxerClient } from "./index.js";
 import { SyncFetcher } from "./sync-fetch.js";
 
@@ -128,6 +128,7 @@ export function remoteBroker(env: Env): Broker {
       return client.restoreSnapshot(id, Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)));
     },
     expire: (o: { apply?: boolean } = {}) => client.expire({ apply: Boolean(o.apply) }),
+    clock: systemClock,
     close: () => sync.close(),
   };
   // Anything else a command asks of the broker has no route: say so instead of crashing.
