@@ -14,18 +14,19 @@ import type { ArchiveFormat, SnapshotSource } from "./types.js";
  * close to raw throughput; node only hashes and writes the bytes.
  *
  * bash for `pipefail`: a tar failure must fail the snapshot, not hide behind
- * the compressor's exit status.
+ * the compressor's exit status. `cd ... || exit`: without it a missing
+ * workspace would archive the login directory instead.
  */
 const ARCHIVE_SCRIPT = [
   "set -o pipefail",
-  'cd -- "$1"',
+  'cd -- "$1" || exit 3',
   "if command -v zstd >/dev/null 2>&1; then tar --numeric-owner -cf - . | zstd -q -T0 -c",
   "else tar --numeric-owner -cf - . | gzip -c; fi",
 ].join("\n");
 
 const EXTRACT_SCRIPT = [
   "set -o pipefail",
-  'mkdir -p -- "$1"',
+  'mkdir -p -- "$1" || exit 3',
   'case "$2" in tar+zstd) dec="zstd -q -d -c" ;; tar+gzip) dec="gzip -d -c" ;; *) echo "unknown format $2" >&2; exit 2 ;; esac',
   '$dec | tar --numeric-owner -C "$1" -xf -',
 ].join("\n");

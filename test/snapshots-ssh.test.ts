@@ -1,0 +1,61 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ArchiveSink, archiveDir, extractArchive, hashFile } from "../src/snapshots/archive.js";
+import { sshTransport } from "../src/transport/ssh.js";
+import type { Host } from "../src/types.js";
+import { type Sshd, startSshd } from "./fixtures/sshd.js";
+
+/**
+ * The workspace-archive helpers that remote extensions use (compose-ssh,
+ * vm-packer attach) against a real sshd on loopback: the archive is made on
+ * the host and comes back over the one multiplexed SSH connection.
+ */
+describe("workspace archives over SSH", () => {
+  let sshd: Sshd;
+  let dir: string;
+  const host: Host = { name: "sbx-test-host", labels: [] };
+
+  beforeAll(async () => {
+    sshd = await startSshd();
+    dir = mkdtempSync(join(tmpdir(), "sbx-snap-ssh-"));
+  });
+  afterAll(async () => {
+    await sshd?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("archives a remote workspace into a local file and restores it into another remote dir, over one handshake", { timeout: 240_000 }, async () => {
+    const t = sshTransport({ host, env: { ...process.env, SANDBOXER_SSH_CONFIG: sshd.configFile }, runDir: join(dir, "run") });
+    try {
+      // "Remote" is this machine behind sshd; a name with a space and a quote proves the quoting.
+      const remote = join(dir, "host", "work space's");
+      mkdirSync(join(remote, "sub"), { recursive: true });
+      writeFileSync(join(remote, "sub", "a.txt"), "alpha\n");
+      writeFileSync(join(remote, "big.bin"), Buffer.alloc(3 * 1024 * 1024, 7));
+      const before = sshd.handshakes();
+
+      const file = join(dir, "snap.tar.zst");
+      const sink = new ArchiveSink(file);
+      await archiveDir(t, remote, sink);
+      const made = sink.result();
+      expect(made.format).toBe("tar+zstd");
+      expect(await hashFile(file)).toEqual({ sha256: made.sha256, sizeBytes: made.sizeBytes });
+
+      const into = join(dir, "host", "restored; rm -rf /tmp/x");
+      await extractArchive(t, into, { id: "snap-test", format: "tar+zstd", sha256: made.sha256, sizeBytes: made.sizeBytes, path: file });
+      const diff = execFileSync("diff", ["-r", remote, into]).toString();
+      expect(diff).toBe("");
+      expect(sshd.handshakes() - before).toBeLessThanOrEqual(1);
+
+      // A failing remote tar fails the archive with the host's message, not an empty snapshot.
+      const sink2 = new ArchiveSink(join(dir, "missing.tar.zst"));
+      await expect(archiveDir(t, join(dir, "host", "nope"), sink2)).rejects.toMatchObject({ code: "SBX_SNAPSHOT_FAILED" });
+      sink2.destroy();
+    } finally {
+      await t.close();
+    }
+  });
+});
