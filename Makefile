@@ -3,7 +3,7 @@ SHELL := /bin/bash
 APT_PACKAGES := bubblewrap util-linux openssh-server openssh-client rsync zstd podman podman-compose runc packer
 PREFIX ?= /usr/local
 
-.PHONY: all deps apt npm build check lint typecheck test bench demo install clean smoke-remote
+.PHONY: all deps apt npm build check lint typecheck test bench demo install clean smoke-remote verify-remote-build
 
 all: build
 
@@ -44,6 +44,10 @@ check: lint typecheck test
 
 bench: deps build
 	npx tsx bench/run.ts
+
+# The operators' remote-build shim, proven against a loopback "VM" (sshd on 127.0.0.1).
+verify-remote-build: deps build
+	sh integrations/custodian/verify-remote-build.sh
 
 demo: deps build
 	@bash scripts/demo.sh

@@ -48,6 +48,30 @@ testExtension({
   },
 });
 
+describe("ext.vm-packer attach mode, VM going away", () => {
+  it("VM down: create fails cleanly; destroy of a ready workspace -> destroy_failed, and reconcile keeps the record", async () => {
+    const vm = await startLoopbackVm({ alias: "sbx-flaky-vm" });
+    const broker = vm.home.broker();
+    try {
+      const sb = await broker.create({ profile: "profile.vm-haskell-build", inputs: { vm: vm.alias } });
+      await vm.sshd.stop();
+      const down = await failure(broker.create({ profile: "profile.vm-haskell-build", inputs: { vm: vm.alias } }));
+      expect(down.code).toBe("SBX_HOST_UNREACHABLE");
+      expect(broker.get(String(down.details?.id)).state).toBe("failed");
+      const report = await broker.reconcile({ deep: true });
+      expect(broker.get(sb.id).state).toBe("ready");
+      expect(report.errors.map((e) => e.id)).toContain(sb.id);
+      const err = await failure(broker.destroy(sb.id));
+      expect(err.code).toBe("SBX_TEARDOWN_FAILED");
+      expect(broker.get(sb.id).state).toBe("destroy_failed");
+    } finally {
+      for (const s of broker.list({ states: ["destroy_failed", "failed", "ready"] })) broker.store.patchRow(s.id, { state: "destroyed" });
+      await vm.home.cleanup();
+      await vm.stop();
+    }
+  });
+});
+
 describe("ext.vm-packer attach mode", () => {
   let vm: LoopbackVm;
   let broker: Broker;
