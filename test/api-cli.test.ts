@@ -106,6 +106,20 @@ describe("sandboxer tokens", () => {
   });
 });
 
+describe("--idempotency-key on the local CLI", () => {
+  it("a retry returns the same sandbox; another body under the key exits 4", async () => {
+    const args = ["create", "--profile", "profile.local", "--idempotency-key", "local-1", "--json"];
+    const a = await run(args, home.env);
+    expect(a.code, a.stderr).toBe(0);
+    const b = await run(args, home.env);
+    expect(b.json<Sandbox>().id).toBe(a.json<Sandbox>().id);
+    const c = await run(["create", "--profile", "profile.local", "--ttl", "9m", "--idempotency-key", "local-1", "--json"], home.env);
+    expect(c.code).toBe(4);
+    expect(JSON.parse(c.stderr).error.code).toBe("SBX_IDEMPOTENCY_CONFLICT");
+    expect((await run(["destroy", a.json<Sandbox>().id], home.env)).code).toBe(0);
+  });
+});
+
 describe("the CLI against a remote server (SANDBOXER_URL)", () => {
   it("create (idempotent), get, list, exec, events, destroy", async () => {
     const args = ["create", "--profile", "profile.local", "--idempotency-key", "cli-1", "--json"];
