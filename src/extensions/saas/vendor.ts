@@ -19,8 +19,12 @@ export function envMs(env: Env, name: string, fallback: number): number {
   return Number.isFinite(n) && n > 0 && n <= 600_000 ? n : fallback;
 }
 
+/** gRPC status codes (Modal) as the HTTP status they mean, so one mapping serves every vendor. */
+const GRPC_AS_HTTP: Record<number, number> = { 4: 504, 5: 404, 7: 403, 8: 429, 13: 500, 14: 503, 16: 401, 2: 500 };
+
 function statusOf(err: unknown): number | undefined {
-  const e = err as { statusCode?: unknown; status?: unknown; response?: { status?: unknown } };
+  const e = err as { statusCode?: unknown; status?: unknown; response?: { status?: unknown }; code?: unknown; name?: string };
+  if (e?.name === "ClientError" && typeof e.code === "number") return GRPC_AS_HTTP[e.code] ?? 500;
   for (const v of [e?.statusCode, e?.status, e?.response?.status]) if (typeof v === "number") return v;
   const m = /^(\d{3}):/.exec((err as Error)?.message ?? "");
   return m ? Number(m[1]) : undefined;
@@ -39,7 +43,7 @@ export function vendorError(vendor: string, op: string, err: unknown): Sandboxer
   let why: string;
   if (status === 401 || status === 403 || /Authentication/i.test(name)) why = `credentials rejected (${status ?? 401}): check the API key`;
   else if (status === 429 || /RateLimit/i.test(name)) why = "rate limited (429): retry later or lower concurrency";
-  else if (/Timeout|Abort/i.test(name) || /timed? ?out|aborted/i.test(message)) why = "no answer in time (timeout)";
+  else if (status === 504 || /Timeout|Abort/i.test(name) || /timed? ?out|aborted|no answer within/i.test(message)) why = "no answer in time (timeout)";
   else if (status !== undefined && status >= 500) why = `server error (${status})`;
   else if (status === 404) why = "not found (404)";
   else why = status ? `HTTP ${status}` : "request failed";

@@ -1,0 +1,160 @@
+import { z } from "zod";
+import type { Env } from "../../config.js";
+import { SandboxerError } from "../../errors.js";
+import type { Handle } from "../../types.js";
+import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
+import { envMs, requireEnv, vendorError } from "../saas/vendor.js";
+
+/**
+ * Modal sandboxes through Modal's gRPC control plane with the official
+ * `modal` JS SDK (0.x), loaded only when a Modal sandbox is touched.
+ * Settings (env): MODAL_TOKEN_ID, MODAL_TOKEN_SECRET (required),
+ * MODAL_SERVER_URL, MODAL_ENVIRONMENT, MODAL_REQUEST_TIMEOUT_MS, MODAL_SANDBOX_V2
+ * (default false: the v1 sandbox API). The sandbox
+ * is created with tag `sandboxerId` in the same call, so a create whose
+ * answer was lost is still found (list by tag) and terminated.
+ */
+type Sdk = typeof import("modal");
+let sdk: Promise<Sdk> | undefined;
+const load = (): Promise<Sdk> => {
+  sdk ??= import("modal");
+  return sdk;
+};
+type Client = InstanceType<Sdk["ModalClient"]>;
+
+/**
+ * The SDK reads its endpoint and image-builder version from process.env when a
+ * client is constructed (no constructor option): set them from the broker's
+ * environment for exactly that moment.
+ */
+async function client(env: Env): Promise<Client> {
+  const { ModalClient } = await load();
+  const tokenId = requireEnv(env, "modal", "MODAL_TOKEN_ID");
+  const tokenSecret = requireEnv(env, "modal", "MODAL_TOKEN_SECRET");
+  const keys = ["MODAL_SERVER_URL", "MODAL_IMAGE_BUILDER_VERSION", "MODAL_SANDBOX_V2"] as const;
+  const saved = keys.map((k) => process.env[k]);
+  try {
+    if (env.MODAL_SERVER_URL) process.env.MODAL_SERVER_URL = env.MODAL_SERVER_URL;
+    process.env.MODAL_IMAGE_BUILDER_VERSION = env.MODAL_IMAGE_BUILDER_VERSION || "2025.06";
+    // The v1 sandbox API: stable, the one GPU sandboxes use anyway, and one id shape for create/list/terminate.
+    process.env.MODAL_SANDBOX_V2 = env.MODAL_SANDBOX_V2 || "false";
+    // No throttled retries: a 429 (RESOURCE_EXHAUSTED) should reach the route, which can fail over.
+    return new ModalClient({ tokenId, tokenSecret, ...(env.MODAL_ENVIRONMENT ? { environment: env.MODAL_ENVIRONMENT } : {}), maxThrottleWaitSecs: 0, logLevel: "error" });
+  } finally {
+    keys.forEach((k, i) => {
+      if (saved[i] === undefined) delete process.env[k];
+      else process.env[k] = saved[i];
+    });
+  }
+}
+
+/** The SDK gives control-plane calls no deadline of their own: ours stops the wait (the call is abandoned). */
+function deadline<T>(env: Env, p: Promise<T>): Promise<T> {
+  const ms = envMs(env, "MODAL_REQUEST_TIMEOUT_MS", 60_000);
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${ms} ms`), { name: "TimeoutError" })), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+const inputs = z.object({
+  /** Container image from a registry; the profile's `settings.image`, else python:3.12-slim. */
+  image: z.string().regex(/^[a-z0-9][a-z0-9_.:/@-]{0,199}$/).optional(),
+  /** GPU request, e.g. T4, A10G, A100:2; the profile's `settings.gpu`. */
+  gpu: z.string().regex(/^[A-Za-z0-9-]{1,20}(:\d{1,2})?$/).optional(),
+  repo: z.string().optional(),
+});
+
+const APP = "sandboxer";
+const setting = (ctx: Pick<ExtensionContext, "profile">, key: string) => (typeof ctx.profile.settings[key] === "string" ? (ctx.profile.settings[key] as string) : undefined);
+
+async function ourIds(m: Client, env: Env, sandboxerId?: string): Promise<{ id: string; sandboxerId: string }[]> {
+  const out: { id: string; sandboxerId: string }[] = [];
+  for await (const sb of m.sandboxes.list(sandboxerId ? { tags: { sandboxerId } } : {})) {
+    const owner = sandboxerId ?? (await deadline(env, sb.getTags())).sandboxerId;
+    if (owner) out.push({ id: sb.sandboxId, sandboxerId: owner });
+  }
+  return out;
+}
+
+const isNotFound = (err: unknown) => (err as { code?: unknown }).code === 5 || (err as Error).name === "NotFoundError" || /not found/i.test((err as Error).message);
+
+export default defineExtension({
+  id: "ext.modal",
+  kind: "metered",
+  description: "Modal sandboxes over gRPC (official modal 0.x SDK), GPUs available; tag sandboxerId on each",
+  capabilities: { snapshot: false, restore: false, build: false, exec: false, gpu: true },
+  inputs,
+
+  async provision(ctx, input) {
+    const m = await client(ctx.env);
+    const image = input.image ?? setting(ctx, "image") ?? "python:3.12-slim";
+    const gpu = input.gpu ?? setting(ctx, "gpu");
+    ctx.progress(`creating Modal sandbox from ${image}${gpu ? ` with GPU ${gpu}` : ""}`);
+    try {
+      const app = await deadline(ctx.env, m.apps.fromName(APP, { createIfMissing: true }));
+      const sb = await deadline(
+        ctx.env,
+        m.sandboxes.create(app, m.images.fromRegistry(image), {
+          // Modal ends the sandbox at our expiry even if we never come back; whole seconds only.
+          timeoutMs: Math.min(ctx.sandbox.ttlSeconds ?? 3600, 24 * 3600) * 1000,
+          tags: { sandboxerId: ctx.sandbox.id, profile: ctx.sandbox.profile },
+          ...(gpu ? { gpu } : {}),
+        }),
+      );
+      const handle = { sandboxId: sb.sandboxId, image, ...(gpu ? { gpu } : {}) };
+      ctx.checkpoint(handle);
+      return handle;
+    } catch (err) {
+      throw vendorError("modal", "create", err);
+    } finally {
+      m.close();
+    }
+  },
+
+  async waitReady(_ctx, handle) {
+    // sandboxes.create returns once Modal scheduled the sandbox (it has a task): it runs.
+    return { kind: "saas", provider: "modal", sandboxId: String(handle.sandboxId), image: String(handle.image), ...(handle.gpu ? { gpu: String(handle.gpu) } : {}) };
+  },
+
+  async alive(ctx, handle) {
+    const m = await client(ctx.env);
+    try {
+      const sb = await m.sandboxes.fromId(String(handle.sandboxId));
+      return (await deadline(ctx.env, sb.poll())) === null;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw vendorError("modal", "wait", err);
+    } finally {
+      m.close();
+    }
+  },
+
+  async teardown(ctx, handle: Handle | null) {
+    const m = await client(ctx.env);
+    try {
+      const ids = handle?.sandboxId ? [String(handle.sandboxId)] : (await ourIds(m, ctx.env, ctx.sandbox.id)).map((s) => s.id);
+      for (const id of ids) {
+        try {
+          await deadline(ctx.env, (await m.sandboxes.fromId(id)).terminate());
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      }
+    } catch (err) {
+      throw new SandboxerError("SBX_TEARDOWN_FAILED", vendorError("modal", "terminate", err).message, { cause: err });
+    } finally {
+      m.close();
+    }
+  },
+
+  async list(ctx) {
+    const m = await client(ctx.env);
+    try {
+      return (await ourIds(m, ctx.env)).map((s): BackendResource => ({ sandboxId: s.sandboxerId, kind: "modal-sandbox", ref: s.id }));
+    } finally {
+      m.close();
+    }
+  },
+});
