@@ -16,7 +16,8 @@ await build({
   platform: "node",
   target: "node20",
   sourcemap: true,
-  external: ["better-sqlite3"],
+  // Vendor SDKs stay in node_modules: loaded at run time only by their extension, never bundled.
+  external: ["better-sqlite3", "e2b", "@daytonaio/sdk", "modal"],
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: "warning",
 });
