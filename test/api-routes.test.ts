@@ -99,7 +99,8 @@ describe("auth", () => {
   });
 
   it("the access log names the token id, never the secret", async () => {
-    await fx.call("GET", "/v1/hosts", { token: fx.tokens.p1 });
+    const r = await fx.call("GET", "/v1/hosts", { token: fx.tokens.p1, headers: { "X-Request-Id": "trace-7" } });
+    expect(r.headers.get("X-Request-Id")).toBe("trace-7");
     const text = fx.log.join("\n");
     for (const t of Object.values(fx.tokens)) expect(text).not.toContain(t.split("_").at(-1));
     const line = JSON.parse(fx.log.at(-1) ?? "{}");

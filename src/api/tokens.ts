@@ -41,6 +41,8 @@ const toInfo = (r: Row): TokenInfo => ({
 /** Token table access; used by `sandboxer tokens` and the API's auth middleware. */
 export class TokenStore {
   private lastTouched = new Map<string, number>();
+  /** Prepared once: verify runs on every API request. */
+  private byHash: ReturnType<SqliteStore["db"]["prepare"]> | undefined;
 
   constructor(private readonly store: SqliteStore) {}
 
@@ -86,7 +88,8 @@ export class TokenStore {
   verify(token: string, now: Date = new Date()): Principal | undefined {
     const m = TOKEN_RE.exec(token);
     if (!m) return undefined;
-    const row = this.store.db.prepare("SELECT * FROM api_tokens WHERE secret_hash = ?").get(hashSecret(token)) as Row | undefined;
+    this.byHash ??= this.store.db.prepare("SELECT * FROM api_tokens WHERE secret_hash = ?");
+    const row = this.byHash.get(hashSecret(token)) as Row | undefined;
     if (!row || row.revoked_at || row.id !== m[1]) return undefined;
     // last_used_at is coarse (once a minute) so reads never queue behind writes.
     const t = now.getTime();
