@@ -40,6 +40,8 @@ export const eventRoutes: AnyRoute[] = [
         const batch = state.broker.events({ sandboxId, afterSeq: after, limit: query.limit ?? 1000 });
         return { status: 200, body: { items: batch.filter(mine), lastSeq: batch.at(-1)?.seq ?? after } };
       }
+      // Reverse proxies (nginx) must not buffer a live stream.
+      c.header("X-Accel-Buffering", "no");
       return streamSSE(c, async (stream) => {
         let lastBeat = Date.now();
         const stop = () => stream.abort();
