@@ -49,11 +49,15 @@ describe("ext.modal on Modal's gRPC contract", () => {
     expect(sb.route?.chosen).toBe("ext.modal");
     const remote = [...fake.sandboxes.values()].find((s) => s.tags.sandboxerId === sb.id);
     expect(remote?.gpu).toMatchObject({ gpuType: "A10G", count: 1 });
-    expect(remote?.timeoutSecs).toBe(7200);
+    // Modal cannot extend a running sandbox: its timeout is the profile's ttl.max (24h), the record's is the TTL.
+    expect(remote?.timeoutSecs).toBe(24 * 3600);
+    expect(Date.parse(sb.expiresAt ?? "") - Date.parse(sb.createdAt)).toBe(2 * 3600 * 1000);
     expect(sb.reachability).toMatchObject({ provider: "modal", sandboxId: remote?.id, gpu: "A10G" });
     expect(fake.calls.every((c) => c.tokenId === fake.tokenId)).toBe(true);
     expect(fake.calls.filter((c) => c.method === "SandboxCreate").every((c) => c.authToken)).toBe(true);
     expect(broker.get(sb.id).state).toBe("ready");
+    const extended = await broker.extendTtl(sb.id, "3h");
+    expect(Date.parse(extended.expiresAt ?? "") - Date.parse(sb.expiresAt ?? "")).toBe(3 * 3600 * 1000);
     expect((await broker.destroy(sb.id)).state).toBe("destroyed");
     expect(remote?.terminated).toBe(true);
   });

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { Env } from "../../config.js";
+import { parseDuration } from "../../duration.js";
 import { SandboxerError } from "../../errors.js";
 import type { Handle } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
@@ -94,16 +95,20 @@ export default defineExtension({
     ctx.progress(`creating Modal sandbox from ${image}${gpu ? ` with GPU ${gpu}` : ""}`);
     try {
       const app = await deadline(ctx.env, m.apps.fromName(APP, { createIfMissing: true }));
+      // Modal cannot extend a running sandbox's timeout, so it is set to the profile's ttl.max:
+      // `extend-ttl` up to that maximum then never outlives the vendor, and the reaper still ends
+      // the sandbox at the record's expiry.
+      const vendorSeconds = Math.min(parseDuration(ctx.profile.ttl.max, "profile ttl.max"), 24 * 3600);
       const sb = await deadline(
         ctx.env,
         m.sandboxes.create(app, m.images.fromRegistry(image), {
-          // Modal ends the sandbox at our expiry even if we never come back; whole seconds only.
-          timeoutMs: Math.min(ctx.sandbox.ttlSeconds ?? 3600, 24 * 3600) * 1000,
+          timeoutMs: vendorSeconds * 1000,
           tags: { sandboxerId: ctx.sandbox.id, profile: ctx.sandbox.profile },
           ...(gpu ? { gpu } : {}),
         }),
       );
-      const handle = { sandboxId: sb.sandboxId, image, ...(gpu ? { gpu } : {}) };
+      const vendorExpiresAt = new Date(ctx.clock.now().getTime() + vendorSeconds * 1000).toISOString();
+      const handle = { sandboxId: sb.sandboxId, image, vendorExpiresAt, ...(gpu ? { gpu } : {}) };
       ctx.checkpoint(handle);
       return handle;
     } catch (err) {
@@ -116,6 +121,13 @@ export default defineExtension({
   async waitReady(_ctx, handle) {
     // sandboxes.create returns once Modal scheduled the sandbox (it has a task): it runs.
     return { kind: "saas", provider: "modal", sandboxId: String(handle.sandboxId), image: String(handle.image), ...(handle.gpu ? { gpu: String(handle.gpu) } : {}) };
+  },
+
+  async extendTtl(_ctx, handle, expiresAt) {
+    const limit = Date.parse(String(handle.vendorExpiresAt));
+    if (expiresAt.getTime() > limit) {
+      throw new SandboxerError("SBX_UNSUPPORTED", `modal: a running sandbox cannot outlive the timeout it was created with (${String(handle.vendorExpiresAt)})`);
+    }
   },
 
   async alive(ctx, handle) {
