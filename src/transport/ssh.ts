@@ -103,7 +103,7 @@ export function sshTransport(opts: SshTransportOptions): SshTransport {
   async function stream(argv: readonly string[], so: StreamOptions = {}): Promise<RunResult> {
     if (!argv.length) throw new SandboxerError("SBX_INTERNAL", "empty argv");
     ensureDir();
-    const res = await streamProcess([...base(), "-T", ...(so.stdin ? [] : ["-n"]), "--", target, shellJoin(argv)], so);
+    const res = await streamProcess([...base(), "-T", ...(so.stdin || so.stdinFile ? [] : ["-n"]), "--", target, shellJoin(argv)], so);
     const down = unreachable(res);
     if (down) throw down;
     return res;

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
 import type { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { SandboxerError } from "../errors.js";
@@ -8,6 +9,8 @@ import type { RunResult } from "./types.js";
 export interface StreamOptions {
   /** Piped into the command's stdin (then closed); none = stdin is /dev/null. */
   stdin?: Readable;
+  /** A local file given to the command as its stdin fd directly: no copy through node (takes precedence over `stdin`). */
+  stdinFile?: string;
   /** Receives the command's stdout; `stream` resolves only after it has finished. */
   stdout?: Writable;
   signal?: AbortSignal;
@@ -24,7 +27,14 @@ const STDERR_KEEP = 8192;
 export function streamProcess(argv: readonly string[], opts: StreamOptions = {}): Promise<RunResult> {
   const [cmd, ...args] = argv;
   if (!cmd) return Promise.reject(new SandboxerError("SBX_INTERNAL", "empty argv"));
-  const child = spawn(cmd, args, { stdio: [opts.stdin ? "pipe" : "ignore", opts.stdout ? "pipe" : "ignore", "pipe"] });
+  const fd = opts.stdinFile ? openSync(opts.stdinFile, "r") : null;
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(cmd, args, { stdio: [fd ?? (opts.stdin ? "pipe" : "ignore"), opts.stdout ? "pipe" : "ignore", "pipe"] });
+  } finally {
+    // The child holds its own copy of the descriptor.
+    if (fd !== null) closeSync(fd);
+  }
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => {
     stderr = (stderr + d.toString("utf8")).slice(-STDERR_KEEP);
@@ -39,7 +49,7 @@ export function streamProcess(argv: readonly string[], opts: StreamOptions = {})
     child.on("close", (code, signal) => resolve({ code: code ?? 128, signal, stdout: "", stderr }));
   });
   const flows: Promise<unknown>[] = [exited];
-  if (opts.stdin && child.stdin) {
+  if (fd === null && opts.stdin && child.stdin) {
     // A command that exits early closes its stdin (EPIPE): its exit status tells the story.
     flows.push(pipeline(opts.stdin, child.stdin).catch(() => {}));
   }
