@@ -143,6 +143,15 @@ describe("the CLI against a remote server (SANDBOXER_URL)", () => {
     expect((await run(["extend-ttl", sb.id, "--duration", "10m", "--json"], remote(agtToken))).code).toBe(0);
     expect((await run(["hosts", "list", "--json"], remote(agtToken))).code).toBe(0);
     expect((await run(["profiles", "list", "--json"], remote(agtToken))).code).toBe(0);
+    const snap = await run(["snapshot", sb.id, "--name", "remote", "--json"], remote(agtToken));
+    expect(snap.code, snap.stderr).toBe(0);
+    const snapId = snap.json<{ id: string }>().id;
+    expect((await run(["snapshots", "list", "--json"], remote(agtToken))).json<{ id: string }[]>().map((x) => x.id)).toEqual([snapId]);
+    expect((await run(["snapshots", "get", snapId], remote(agtToken))).stdout).toContain("(on the server)");
+    const restored = await run(["restore", snapId, "--json"], remote(agtToken));
+    expect(restored.json<Sandbox>()).toMatchObject({ state: "ready", project: "p1" });
+    expect((await run(["destroy", restored.json<Sandbox>().id], remote(agtToken))).code).toBe(0);
+    expect((await run(["snapshots", "delete", snapId], remote(agtToken))).code).toBe(0);
     const d = await run(["destroy", sb.id, "--json"], remote(agtToken));
     expect(d.json<Sandbox>().state).toBe("destroyed");
   });

@@ -9,6 +9,10 @@ import { type Host, type Sandbox, type SandboxEvent, systemClock } from "../type
 import { decodeResponse, type HostInfo, SandboxerClient } from "./index.js";
 import { SyncFetcher } from "./sync-fetch.js";
 
+type Snap = { path?: string };
+/** Archive paths are shown to adm tokens only; say where the archive is rather than print nothing. */
+const onServer = <T extends Snap>(s: T): T => ({ ...s, path: s.path ?? "(on the server)" });
+
 const remoteOnly = (what: string) => new SandboxerError("SBX_UNSUPPORTED", `${what} runs on the server, not through SANDBOXER_URL (unset it on the server machine)`);
 
 /**
@@ -118,11 +122,11 @@ export function remoteBroker(env: Env): Broker {
     },
     // Operations other parts of sand-boxer add to the broker, over their routes.
     extendTtl: (id: string, duration: string) => client.extendTtl(id, duration),
-    snapshot: (id: string, o: { name?: string | undefined } = {}) => client.createSnapshot(id, { name: o.name }),
+    snapshot: async (id: string, o: { name?: string | undefined } = {}) => onServer(await client.createSnapshot(id, { name: o.name })),
     snapshots: (f: { sandboxId?: string; profile?: string; project?: string } = {}) =>
-      getSync("/v1/snapshots", { sandbox: f.sandboxId, profile: f.profile, project: f.project }),
-    getSnapshot: (id: string) => getSync(`/v1/snapshots/${encodeURIComponent(id)}`),
-    deleteSnapshot: (id: string) => sendSync("DELETE", `/v1/snapshots/${encodeURIComponent(id)}`),
+      getSync<Snap[]>("/v1/snapshots", { sandbox: f.sandboxId, profile: f.profile, project: f.project }).map(onServer),
+    getSnapshot: (id: string) => onServer(getSync<Snap>(`/v1/snapshots/${encodeURIComponent(id)}`)),
+    deleteSnapshot: (id: string) => onServer(sendSync<Snap>("DELETE", `/v1/snapshots/${encodeURIComponent(id)}`)),
     restore: (id: string, o: Record<string, unknown> = {}) => {
       const { signal: _s, ...body } = o;
       return client.restoreSnapshot(id, Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)));
