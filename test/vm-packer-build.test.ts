@@ -56,6 +56,16 @@ async function until(cond: () => boolean, ms = 30_000): Promise<void> {
   }
 }
 
+/** The id of the build of template `dir`, once its provisioner is running (its "started" line arrived). */
+async function buildStarted(dir: string): Promise<string> {
+  let id = "";
+  await until(() => {
+    id = broker.list().find((s) => s.inputs.packer_template === dir)?.id ?? "";
+    return id !== "" && broker.events({ sandboxId: id }).some((e) => String(e.data.message ?? "").includes("started"));
+  }, 60_000);
+  return id;
+}
+
 const stateDir = (id: string) => join(home.dir, "home", "run", "vm-packer", id);
 
 beforeAll(() => {
@@ -170,10 +180,11 @@ describe("ext.vm-packer build mode (real packer)", () => {
     let stderr = "";
     child.stderr?.on("data", (d: Buffer) => { stderr += d.toString(); });
     const exited = new Promise<number>((r) => child.on("close", (code) => r(code ?? 137)));
-    await until(() => broker.events({}).some((e) => e.type === "sandbox.progress" && String(e.data.message).includes("started") && processesIn(dir).length > 0));
+    const id = await buildStarted(dir);
     child.kill("SIGINT");
     expect(await exited).toBe(1);
     expect(stderr).toMatch(/SBX_CANCELLED/);
+    expect(broker.get(id).state).toBe("failed");
     await until(() => processesIn(dir).length === 0, 15_000);
   });
 
@@ -183,10 +194,9 @@ describe("ext.vm-packer build mode (real packer)", () => {
     let stderr = "";
     child.stderr?.on("data", (d: Buffer) => { stderr += d.toString(); });
     const exited = new Promise<number>((r) => child.on("close", (code) => r(code ?? 137)));
-    await until(() => broker.list().some((s) => s.state === "provisioning" && s.inputs.packer_template === dir));
-    const id = broker.list().find((s) => s.inputs.packer_template === dir)?.id as string;
-    await until(() => broker.events({ sandboxId: id }).some((e) => String(e.data.message ?? "").includes("started")));
-    const d = await runCli(["destroy", id, "--json"], home.env);
+    const id = await buildStarted(dir);
+    const d = await runCli(["destroy", id, "--json"], home.env, { timeoutMs: 150_000 });
+    expect(d.stderr).toBe("");
     expect(d.code).toBe(0);
     expect(d.json<{ state: string }>().state).toBe("destroyed");
     expect(await exited).toBe(1);
@@ -200,13 +210,12 @@ describe("ext.vm-packer build mode (real packer)", () => {
     const dir = template("slow");
     const child = spawnCli(["create", "--profile", "profile.vm-packer-build", "--input", `packer_template=${dir}`], home.env);
     const exited = new Promise((r) => child.on("close", r));
-    await until(() => processesIn(dir).some((p) => p !== child.pid) && broker.list().some((s) => s.state === "provisioning"));
-    const id = broker.list().find((s) => s.state === "provisioning")?.id as string;
-    await until(() => broker.events({ sandboxId: id }).some((e) => String(e.data.message ?? "").includes("started")));
+    const id = await buildStarted(dir);
     child.kill("SIGKILL");
     await exited;
     expect(processesIn(dir).length).toBeGreaterThan(0);
     const r = await runCli(["reconcile", "--json"], home.env);
+    expect(r.json<{ errors: unknown[] }>().errors).toEqual([]);
     expect(r.code).toBe(0);
     expect(broker.get(id).state).toBe("failed");
     expect(processesIn(dir)).toEqual([]);

@@ -16,8 +16,9 @@ import { type PackerArtifact, PackerStream } from "./packer-stream.js";
 export const PACKER_VAR_PREFIX = "packer_var_";
 /** SIGINT grace before SIGKILL: Packer cleans up (temp VMs, disks) on interrupt. */
 const CANCEL_GRACE_MS = 60_000;
-/** Chatty provisioner output is throttled in events (all of it is in the build log). */
-const MESSAGE_EVERY_MS = 1000;
+/** Chatty provisioner output is rate-limited in events (all of it is in the build log): a burst, then this many per second. */
+const MESSAGE_BURST = 20;
+const MESSAGES_PER_SECOND = 5;
 
 export interface BuildInputs {
   packer_template?: string | undefined;
@@ -131,15 +132,18 @@ export async function provisionBuild(ctx: ExtensionContext, inputs: BuildInputs)
   if (ctx.signal.aborted) throw new SandboxerError("SBX_CANCELLED", "cancelled before packer build started");
   ctx.progress(`packer build ${inputs.packer_template}${vmName ? ` (vm_name=${vmName})` : ""}`);
   const stream = new PackerStream();
-  let lastMessage = 0;
+  let tokens = MESSAGE_BURST;
+  let refilled = Date.now();
   const onLine = (line: string) => {
     appendFileSync(log, `${line}\n`);
     const note = stream.push(line);
     if (!note) return;
-    const now = Date.now();
     if (note.level === "message") {
-      if (now - lastMessage < MESSAGE_EVERY_MS) return;
-      lastMessage = now;
+      const now = Date.now();
+      tokens = Math.min(MESSAGE_BURST, tokens + ((now - refilled) / 1000) * MESSAGES_PER_SECOND);
+      refilled = now;
+      if (tokens < 1) return;
+      tokens -= 1;
     }
     ctx.progress(note.message.split("\n")[0]?.slice(0, 300) ?? note.message);
   };
