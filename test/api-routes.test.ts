@@ -3,6 +3,7 @@
  * real bubblewrap sandboxes: every route, auth, tenancy, validation, the
  * OpenAPI document, idempotency and limits.
  */
+import { readFileSync } from "node:fs";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROUTES } from "../src/api/app.js";
@@ -53,6 +54,11 @@ describe("public routes and the OpenAPI document", () => {
       expect(documented).toContain(needed);
     }
     expect(ROUTES.length).toBe(documented.length);
+  });
+
+  it("docs/api.md names every route", () => {
+    const doc = readFileSync(new URL("../docs/api.md", import.meta.url), "utf8");
+    for (const r of ROUTES) expect(doc, r.path).toContain(r.path);
   });
 
   it("serves an interactive docs page", async () => {
