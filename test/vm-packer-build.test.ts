@@ -174,6 +174,26 @@ describe("ext.vm-packer build mode (real packer)", () => {
     expect(existsSync(stateDir(rec.id))).toBe(false);
   });
 
+  it("`sandboxer events --follow` shows the build's progress live, while it is still provisioning", async () => {
+    const dir = template("slow");
+    const follow = spawnCli(["events", "--follow", "--json"], home.env);
+    let out = "";
+    follow.stdout?.on("data", (d: Buffer) => { out += d.toString(); });
+    const followDone = new Promise((r) => follow.on("close", r));
+    const controller = new AbortController();
+    const pending = failure(home.broker().create({ profile: "profile.vm-packer-build", inputs: { packer_template: dir } }, { signal: controller.signal }));
+    try {
+      const id = await buildStarted(dir);
+      await until(() => out.split("\n").some((l) => l.includes(id) && l.includes("null.basic: started")));
+      expect(broker.get(id).state).toBe("provisioning");
+    } finally {
+      controller.abort();
+      follow.kill("SIGTERM");
+      await Promise.all([pending, followDone]);
+    }
+    await until(() => processesIn(dir).length === 0, 15_000);
+  });
+
   it("Ctrl-C on `sandboxer create` cancels the build cleanly (exit 1, SBX_CANCELLED)", async () => {
     const dir = template("slow");
     const child = spawnCli(["create", "--profile", "profile.vm-packer-build", "--input", `packer_template=${dir}`, "--json"], home.env);
