@@ -17,6 +17,8 @@ const COMMANDS: Record<string, { run: () => Promise<Command>; writes: boolean; s
   profiles: { run: async () => (await import("./commands/catalog.js")).profiles, writes: false, summary: "profiles list | show ID" },
   extensions: { run: async () => (await import("./commands/catalog.js")).extensions, writes: false, summary: "extensions list" },
   hosts: { run: async () => (await import("./commands/catalog.js")).hosts, writes: false, summary: "hosts list" },
+  inspect: { run: async () => (await import("./commands/inspect.js")).inspect, writes: false, summary: "inspect host [NAME] | inspect stale: host facts, resources without records" },
+  "reap-stale": { run: async () => (await import("./commands/inspect.js")).reapStaleCmd, writes: true, summary: "remove what inspect stale finds (dry run without --apply)" },
   reachability: { run: async () => (await import("./commands/reachability.js")).reachability, writes: false, summary: "reachability show ID: how to reach a sandbox (ssh command, tunnel config)", light: true },
   route: { run: async () => (await import("./commands/route.js")).route, writes: false, summary: "route explain --profile P [--input k=v]: the routing decision, creating nothing" },
   credits: { run: async () => (await import("./commands/credits.js")).credits, writes: true, summary: "credits show | add AMOUNT | history | export --since DATE [--project P]" },

@@ -14,7 +14,7 @@ awk '/^MemTotal:/{print "memoryKb="$2} /^MemAvailable:/{print "memoryAvailableKb
 d="$root"; while [ ! -d "$d" ] && [ "$d" != / ]; do d=$(dirname "$d"); done
 df -Pk "$d" 2>/dev/null | awk 'NR==2{print "diskFreeKb="$4; print "diskMount="$6}'
 echo "workspaceRootExists=$([ -d "$root" ] && echo true || echo false)"
-if [ $# -gt 0 ]; then echo "compose=$("$@" version 2>&1 | grep -i version | grep -vi 'using podman' | tail -n1)"; fi
+if [ $# -gt 0 ]; then echo "compose=$("$@" version 2>&1 | grep -i 'compose.*version' | head -n1)"; fi
 echo "runtime=$("$cli" --version 2>/dev/null | head -n1)"
 echo "runtimeOk=$("$cli" ps -q >/dev/null 2>&1 && echo true || echo false)"
 echo "uptime=$(cut -d' ' -f1 /proc/uptime 2>/dev/null)"`;

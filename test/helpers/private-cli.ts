@@ -1,52 +1,65 @@
+/**
+ * A private build of the CLI for one test file: the shared dist/ is
+ * rebuilt (and cleared) by every test run's global setup, which would pull
+ * chunks from under a CLI started minutes earlier. The build lives in a temp
+ * dir that links the package's profiles, registrations and node_modules.
+ */
 import { spawn } from "node:child_process";
-import { rmSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { build } from "esbuild";
 import type { Env } from "../../src/config.js";
 import type { CliResult } from "./cli.js";
 
-const ROOT = join(import.meta.dirname, "..", "..");
+const ROOT = resolve(import.meta.dirname, "..", "..");
 
-/**
- * A private build of the CLI for one test file: `dist/` is rebuilt by other
- * test runs at any moment, and a chunk vanishing mid-run is not what a test
- * should be about. Built one level below the package root so the built-in
- * profiles/ and extensions/ resolve as in dist/.
- */
-export async function privateCli(): Promise<{ run(args: string[], env: Env, timeoutMs?: number): Promise<CliResult>; cleanup(): void }> {
-  const outdir = join(ROOT, `.route-dist-${process.pid}`);
+export interface PrivateCli {
+  /** `opts` may be a bare timeout in ms (the first version of this helper took that). */
+  run(args: string[], env: Env, opts?: { timeoutMs?: number } | number): Promise<CliResult>;
+  spawn(args: string[], env: Env): ReturnType<typeof spawn>;
+  cleanup(): void;
+}
+
+export async function buildPrivateCli(): Promise<PrivateCli> {
+  const dir = mkdtempSync(join(tmpdir(), "sbx-cli-"));
+  for (const name of ["profiles", "extensions", "node_modules", "package.json"]) symlinkSync(join(ROOT, name), join(dir, name));
+  mkdirSync(join(dir, "dist"));
   await build({
     entryPoints: { cli: join(ROOT, "src/cli/main.ts") },
-    outdir,
+    outdir: join(dir, "dist"),
     bundle: true,
     splitting: true,
     format: "esm",
     platform: "node",
     target: "node20",
-    external: ["better-sqlite3", "e2b", "@daytonaio/sdk", "modal"],
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-    logLevel: "warning",
+    packages: "external",
+    logLevel: "error",
   });
-  const cli = join(outdir, "cli.js");
+  const cli = join(dir, "dist", "cli.js");
+  const start = (args: string[], env: Env) => spawn(process.execPath, [cli, ...args], { env: env as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe"] });
   return {
-    run: (args, env, timeoutMs = 120_000) =>
-      new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [cli, ...args], { env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+    spawn: start,
+    run(args, env, raw = {}) {
+      const opts = typeof raw === "number" ? { timeoutMs: raw } : raw;
+      return new Promise((resolvePromise, reject) => {
+        const child = start(args, env);
         let stdout = "";
         let stderr = "";
-        child.stdout.on("data", (d: Buffer) => {
-          stdout += d.toString();
-        });
-        child.stderr.on("data", (d: Buffer) => {
-          stderr += d.toString();
-        });
-        const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+        child.stdout?.on("data", (d: Buffer) => { stdout += d.toString(); });
+        child.stderr?.on("data", (d: Buffer) => { stderr += d.toString(); });
+        const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
         child.on("error", reject);
         child.on("close", (code) => {
           clearTimeout(timer);
-          resolve({ code: code ?? 137, stdout, stderr, json: <T>() => JSON.parse(stdout) as T });
+          resolvePromise({ code: code ?? 137, stdout, stderr, json: <T>() => JSON.parse(stdout) as T });
         });
-      }),
-    cleanup: () => rmSync(outdir, { recursive: true, force: true }),
+        child.stdin?.end("");
+      });
+    },
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
+
+/** The name the first version of this helper exported. */
+export const privateCli = buildPrivateCli;

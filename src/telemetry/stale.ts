@@ -1,0 +1,104 @@
+import type { Broker } from "../broker.js";
+import { toSandboxerError } from "../errors.js";
+import { loadExtension } from "../extensions/index.js";
+import { LIVE_STATES } from "../lifecycle.js";
+import type { Host, Sandbox } from "../types.js";
+import { extensionsOn, type HostSessions } from "./hosts.js";
+
+export interface Orphan {
+  host: string;
+  extension: string;
+  sandboxId: string;
+  kind: string;
+  ref: string;
+  /** State of the record, if one survives (destroyed / failed), else null (record lost). */
+  record: string | null;
+}
+
+export interface Ghost {
+  id: string;
+  host: string;
+  extension: string;
+  state: string;
+  why: string;
+}
+
+export interface StaleReport {
+  hosts: { name: string; reachable: boolean; error: string | null }[];
+  /** Resources on hosts with no live record. */
+  orphans: Orphan[];
+  /** Live records whose resources are gone from their host. */
+  ghosts: Ghost[];
+}
+
+/** Compare what exists on every reachable host with the live records. Changes nothing. */
+export async function findStale(broker: Broker, s: HostSessions, only?: string): Promise<StaleReport> {
+  const report: StaleReport = { hosts: [], orphans: [], ghosts: [] };
+  const live = broker.store.listSandboxes({ states: LIVE_STATES });
+  const liveIds = new Set(live.map((r) => r.id));
+  for (const host of s.hosts(only)) {
+    const down = await s.probe(host);
+    report.hosts.push({ name: host.name, reachable: !down, error: down });
+    if (down) continue;
+    let found: Awaited<ReturnType<HostSessions["resources"]>>;
+    try {
+      found = await s.resources(host);
+    } catch (err) {
+      report.hosts[report.hosts.length - 1] = { name: host.name, reachable: true, error: toSandboxerError(err).message };
+      continue;
+    }
+    for (const r of found) {
+      if (liveIds.has(r.sandboxId)) continue;
+      report.orphans.push({ host: host.name, extension: r.extension, sandboxId: r.sandboxId, kind: r.kind, ref: r.ref, record: broker.store.getSandbox(r.sandboxId)?.state ?? null });
+    }
+    const present = new Set(found.map((r) => r.sandboxId));
+    for (const row of live) {
+      if (row.host !== host.name || !["ready", "destroy_failed"].includes(row.state)) continue;
+      if (!extensionsOn(host).includes(row.extension)) continue;
+      if (!present.has(row.id)) report.ghosts.push({ id: row.id, host: host.name, extension: row.extension, state: row.state, why: "no container, workspace or process carries its id" });
+    }
+  }
+  return report;
+}
+
+export interface ReapResult {
+  removed: { host: string; sandboxId: string; extension: string }[];
+  closed: { id: string; state: string }[];
+  errors: { ref: string; message: string }[];
+}
+
+/** Remove orphans (the extension's idempotent teardown, by id) and close ghost records (reason `reap`). */
+export async function reapStale(broker: Broker, s: HostSessions, report: StaleReport): Promise<ReapResult> {
+  const out: ReapResult = { removed: [], closed: [], errors: [] };
+  const done = new Set<string>();
+  for (const o of report.orphans) {
+    const key = `${o.host}/${o.extension}/${o.sandboxId}`;
+    if (done.has(key)) continue;
+    done.add(key);
+    try {
+      const host = s.hosts(o.host)[0] as Host;
+      const ext = await loadExtension(o.extension);
+      const row = broker.store.getSandbox(o.sandboxId);
+      const sandbox = (row ?? { id: o.sandboxId, host: o.host, extension: o.extension, inputs: {} }) as Sandbox;
+      await ext.teardown(s.context(host, sandbox, o.extension), null);
+      out.removed.push({ host: o.host, sandboxId: o.sandboxId, extension: o.extension });
+    } catch (err) {
+      out.errors.push({ ref: key, message: toSandboxerError(err).message });
+    }
+  }
+  if (report.ghosts.length) {
+    // Deep reconcile closes ready records whose resources vanished (reason `reap`); destroy_failed ones are retried.
+    const rec = await broker.reconcile({ deep: true });
+    for (const a of rec.actions) out.closed.push({ id: a.id, state: a.to });
+    for (const g of report.ghosts.filter((x) => x.state === "destroy_failed")) {
+      try {
+        const r = await broker.destroy(g.id);
+        out.closed.push({ id: g.id, state: r.state });
+      } catch (err) {
+        out.errors.push({ ref: g.id, message: toSandboxerError(err).message });
+      }
+    }
+    for (const e of rec.errors) out.errors.push({ ref: e.id, message: e.message });
+  }
+  return out;
+}
