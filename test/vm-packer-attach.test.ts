@@ -115,11 +115,13 @@ describe("ext.vm-packer attach mode", () => {
   });
 
   it("workspace_dir under the root is used (and removed), escaping it is refused", async () => {
-    const sb = await broker.create({ profile: "profile.vm-haskell-build", inputs: { vm: vm.alias, workspace_dir: "team/app" } });
-    expect(sb.reachability?.workspace).toBe(join(vm.root, "team", "app"));
-    expect(readFileSync(join(vm.root, "team", "app", ".sandboxer-id"), "utf8").trim()).toBe(sb.id);
+    const sb = await broker.create({ profile: "profile.vm-haskell-build", inputs: { vm: vm.alias, workspace_dir: "team/my app" } });
+    expect(sb.reachability?.workspace).toBe(join(vm.root, "team", "my app"));
+    expect(readFileSync(join(vm.root, "team", "my app", ".sandboxer-id"), "utf8").trim()).toBe(sb.id);
+    // The printed command quotes the directory for both shells.
+    expect(execFileSync("sh", ["-c", String(sb.reachability?.ssh).replace("...", "pwd")], { encoding: "utf8" }).trim()).toBe(join(vm.root, "team", "my app"));
     await broker.destroy(sb.id);
-    expect(existsSync(join(vm.root, "team", "app"))).toBe(false);
+    expect(existsSync(join(vm.root, "team", "my app"))).toBe(false);
 
     const out = await failure(broker.create({ profile: "profile.vm-haskell-build", inputs: { vm: vm.alias, workspace_dir: "/etc/sbx" } }));
     expect(out.code).toBe("SBX_INPUT_INVALID");

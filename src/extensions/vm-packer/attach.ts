@@ -8,7 +8,7 @@ import { existsSync, statSync } from "node:fs";
 import { posix, resolve } from "node:path";
 import { expandHome, loadConfig } from "../../config.js";
 import { SandboxerError, toSandboxerError } from "../../errors.js";
-import { shellJoin } from "../../transport/quote.js";
+import { shellJoin, shellQuote } from "../../transport/quote.js";
 import { type SshTransport, sshTransport } from "../../transport/ssh.js";
 import type { Handle, JsonObject } from "../../types.js";
 import type { ExtensionContext } from "../define.js";
@@ -132,9 +132,10 @@ export async function attachReady(ctx: ExtensionContext, raw: Handle): Promise<J
     vm: h.vm,
     port: h.port,
     workspace: h.workspace,
-    ssh: `${shellJoin(sshBase)} ${shellJoin([`cd ${h.workspace} && ...`])}`,
-    shell: `${shellJoin([...sshBase.slice(0, -1), "-t", h.vm])} ${shellJoin([`cd ${h.workspace} && exec $SHELL -l`])}`,
-    rsync: `rsync -a ./ ${h.vm}:${h.workspace}/`,
+    // Quoted twice on purpose: once for the remote shell (cd DIR), once for the local one.
+    ssh: `${shellJoin(sshBase)} ${shellQuote(`cd ${shellQuote(h.workspace)} && ...`)}`,
+    shell: `${shellJoin([...sshBase.slice(0, -1), "-t", h.vm])} ${shellQuote(`cd ${shellQuote(h.workspace)} && exec $SHELL -l`)}`,
+    rsync: `rsync -a ./ ${shellQuote(`${h.vm}:${h.workspace}/`)}`,
     note: "destroy removes this workspace only, never the VM",
   };
   if (h.port) reach.tunnel = tunnelSnippet(registry, h.vm, h.port);
