@@ -1,6 +1,6 @@
 # sand-boxer: every target works on a fresh Debian machine where you are root.
 SHELL := /bin/bash
-APT_PACKAGES := bubblewrap util-linux openssh-server openssh-client rsync zstd podman podman-compose runc packer
+APT_PACKAGES := bubblewrap util-linux openssh-server openssh-client rsync zstd podman podman-compose runc packer busybox-static
 PREFIX ?= /usr/local
 
 .PHONY: all deps apt npm build check lint typecheck test bench demo install clean smoke-remote verify-remote-build
@@ -58,3 +58,8 @@ install: build
 
 clean:
 	rm -rf dist
+
+# The canary + one compose create/destroy against $SANDBOXER_HOST (an SSH host
+# of the inventory). Runbooks: docs/runbooks/sandbox-canary.md, compose-e2e.md.
+smoke-remote: build
+	@bash scripts/smoke-remote.sh
