@@ -6,11 +6,11 @@ import { addCredits, getAccount, history } from "../src/credits/ledger.js";
 import { randomIds } from "../src/ids.js";
 import type { Sandbox } from "../src/types.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
-import { privateCli } from "./helpers/private-cli.js";
+import { buildPrivateCli, type PrivateCli } from "./helpers/private-cli.js";
 
-let cli: Awaited<ReturnType<typeof privateCli>>;
+let cli: PrivateCli;
 beforeAll(async () => {
-  cli = await privateCli();
+  cli = await buildPrivateCli();
 });
 afterAll(() => cli?.cleanup());
 
@@ -101,7 +101,7 @@ describe("balances never go negative under concurrent creates", () => {
   it("50 concurrent metered creates from separate processes against credits for 10: exactly 10 succeed", { timeout: 300_000 }, async () => {
     // 1 credit/h x 1h TTL = 1 credit per create.
     expect((await cli.run(["credits", "add", "10"], home.env)).code).toBe(0);
-    const results = await Promise.all(Array.from({ length: 50 }, () => cli.run(["create", "--profile", "profile.saas-stub", "--ttl", "1h", "--json"], home.env, 240_000)));
+    const results = await Promise.all(Array.from({ length: 50 }, () => cli.run(["create", "--profile", "profile.saas-stub", "--ttl", "1h", "--json"], home.env, { timeoutMs: 240_000 })));
     const ok = results.filter((r) => r.code === 0);
     const refused = results.filter((r) => r.code === 4);
     expect(ok).toHaveLength(10);

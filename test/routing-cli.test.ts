@@ -3,13 +3,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RouteDecision, Sandbox } from "../src/types.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
-import { privateCli } from "./helpers/private-cli.js";
+import { buildPrivateCli, type PrivateCli } from "./helpers/private-cli.js";
 
-let cli: Awaited<ReturnType<typeof privateCli>>;
+let cli: PrivateCli;
 let home: TestHome;
 
 beforeAll(async () => {
-  cli = await privateCli();
+  cli = await buildPrivateCli();
   home = makeHome();
   writeFileSync(home.env.SANDBOXER_CONFIG as string, "hosts:\n  localhost: { labels: [local], maxSandboxes: 1 }\n");
 });
