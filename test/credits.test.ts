@@ -89,6 +89,31 @@ describe("credits ledger through the CLI", () => {
   });
 });
 
+describe("credits survive a crash", () => {
+  let home: TestHome;
+  beforeAll(() => {
+    home = makeHome();
+  });
+  afterAll(async () => {
+    await home?.cleanup();
+  });
+
+  it("kill -9 while provisioning: reconcile fails the record and releases its reservation; the remote sandbox is removed", async () => {
+    expect((await cli.run(["credits", "add", "2", "--project", "crash"], home.env)).code).toBe(0);
+    const r = await cli.run(["create", "--profile", "profile.saas-stub", "--project", "crash", "--json"], { ...home.env, SANDBOXER_CRASH_AT: "checkpoint-1" });
+    expect(r.code).toBe(137);
+    const held = (await cli.run(["credits", "show", "--project", "crash", "--json"], home.env)).json<{ reserved: number }>();
+    expect(held.reserved).toBe(1);
+    const rec = await cli.run(["reconcile", "--json"], home.env);
+    expect(rec.code, rec.stderr).toBe(0);
+    const after = (await cli.run(["credits", "show", "--project", "crash", "--json"], home.env)).json();
+    expect(after).toMatchObject({ balance: 2, reserved: 0, available: 2 });
+    const failed = (await cli.run(["list", "--state", "failed", "--json"], home.env)).json<Sandbox[]>();
+    expect(failed).toHaveLength(1);
+    expect(readdirSync(join(home.env.SANDBOXER_HOME as string, "saas-stub"))).toEqual([]);
+  });
+});
+
 describe("balances never go negative under concurrent creates", () => {
   let home: TestHome;
   beforeAll(() => {
