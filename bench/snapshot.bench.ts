@@ -7,7 +7,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createBroker } from "../src/broker.js";
 import { createReaper } from "../src/ttl/reaper.js";
@@ -94,29 +94,56 @@ async function snapshotBench(env: NodeJS.ProcessEnv) {
   const oursX: number[] = [];
   const phases: { verifyMs: number; fillMs: number; startMs: number }[] = [];
   let archiveBytes = 0;
+  // Each timed step starts from flushed dirty pages (`sync`), and the order of
+  // raw and ours alternates per run, so neither side pays for the other's writeback.
+  const settle = () => spawnSync("sync");
+  const into = join(root, "raw-restore");
   for (let i = 0; i < RUNS; i++) {
-    rmSync(rawArchive, { force: true });
-    raw.push(sh('tar --numeric-owner -C "$1" -cf - . | zstd -q -T0 -c > "$2"', ws, rawArchive));
-    let t0 = process.hrtime.bigint();
-    const snap = await broker.snapshot(sb.id);
-    ours.push(ms(t0));
-    archiveBytes = snap.sizeBytes;
-
-    const into = join(root, "raw-restore");
-    rawX.push(sh('mkdir -p "$2" && zstd -q -d -c "$1" | tar --numeric-owner -C "$2" -xf -', rawArchive, into));
-    rmSync(into, { recursive: true, force: true });
-    const wall = Date.now();
-    t0 = process.hrtime.bigint();
-    const restored = await broker.restore(snap.id);
-    oursX.push(ms(t0));
-    // Where the restore's time went, from its own events: verify+plan, fill, start+ready.
-    const ev = broker.events({ sandboxId: restored.id });
-    const when = (pred: (e: (typeof ev)[number]) => boolean) => Date.parse(ev.find(pred)?.at ?? "");
-    const fillAt = when((e) => e.type === "sandbox.progress" && String(e.data.message).startsWith("restoring"));
-    const startAt = when((e) => e.type === "sandbox.progress" && String(e.data.message).startsWith("starting"));
-    phases.push({ verifyMs: when((e) => e.type === "sandbox.requested") - wall, fillMs: startAt - fillAt, startMs: when((e) => e.type === "sandbox.ready") - startAt });
-    await broker.destroy(restored.id);
-    broker.deleteSnapshot(snap.id);
+    const rawSnap = () => {
+      rmSync(rawArchive, { force: true });
+      settle();
+      raw.push(sh('tar --numeric-owner -C "$1" -cf - . | zstd -q -T0 -c > "$2"', ws, rawArchive));
+    };
+    const oursSnap = async () => {
+      settle();
+      const t0 = process.hrtime.bigint();
+      const snap = await broker.snapshot(sb.id);
+      ours.push(ms(t0));
+      archiveBytes = snap.sizeBytes;
+      return snap;
+    };
+    const rawRestore = () => {
+      settle();
+      rawX.push(sh('mkdir -p "$2" && zstd -q -d -c "$1" | tar --numeric-owner -C "$2" -xf -', rawArchive, into));
+      rmSync(into, { recursive: true, force: true });
+    };
+    const oursRestore = async (snapId: string) => {
+      settle();
+      const wall = Date.now();
+      const t0 = process.hrtime.bigint();
+      const restored = await broker.restore(snapId);
+      oursX.push(ms(t0));
+      // Where the restore's time went, from its own events: verify+plan, fill, start+ready.
+      const ev = broker.events({ sandboxId: restored.id });
+      const when = (pred: (e: (typeof ev)[number]) => boolean) => Date.parse(ev.find(pred)?.at ?? "");
+      const fillAt = when((e) => e.type === "sandbox.progress" && String(e.data.message).startsWith("restoring"));
+      const startAt = when((e) => e.type === "sandbox.progress" && String(e.data.message).startsWith("starting"));
+      phases.push({ verifyMs: when((e) => e.type === "sandbox.requested") - wall, fillMs: startAt - fillAt, startMs: when((e) => e.type === "sandbox.ready") - startAt });
+      await broker.destroy(restored.id);
+    };
+    if (i % 2 === 0) {
+      rawSnap();
+      const snap = await oursSnap();
+      rawRestore();
+      await oursRestore(snap.id);
+      broker.deleteSnapshot(snap.id);
+    } else {
+      const snap = await oursSnap();
+      rawSnap();
+      await oursRestore(snap.id);
+      rawRestore();
+      broker.deleteSnapshot(snap.id);
+    }
   }
   await broker.destroy(sb.id);
   await broker.close();
@@ -138,6 +165,7 @@ async function snapshotBench(env: NodeJS.ProcessEnv) {
     restoreVerifyMs: median(phases.map((p) => p.verifyMs)),
     restoreFillMs: median(phases.map((p) => p.fillMs)),
     restoreStartMs: median(phases.map((p) => p.startMs)),
+    runs: { rawSnapshotMs: raw, snapshotMs: ours, rawRestoreMs: rawX, restoreMs: oursX },
   };
 }
 
@@ -192,6 +220,9 @@ async function main(): Promise<void> {
   console.log(`sandboxer snapshot            ${f(snap.snapshotMs)} ms  ${f(snap.snapshotMiBps)} MiB/s   ratio ${f(snap.snapshotRatio)} (target >= 0.8)`);
   console.log(`raw zstd -d | tar -x          ${f(snap.rawRestoreMs)} ms  ${f(snap.rawRestoreMiBps)} MiB/s`);
   console.log(`sandboxer restore (to ready)  ${f(snap.restoreMs)} ms  ${f(snap.restoreMiBps)} MiB/s   ratio ${f(snap.restoreRatio)} (target >= 0.8)`);
+  const list = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(", ");
+  console.log(`  per run (ms): raw snapshot ${list(snap.runs.rawSnapshotMs)} | snapshot ${list(snap.runs.snapshotMs)} | raw restore ${list(snap.runs.rawRestoreMs)} | restore ${list(snap.runs.restoreMs)}`);
+  console.log(`  load average at the end: ${loadavg().map((x) => x.toFixed(1)).join(" ")} on ${cpus().length} cpus (figures are only as steady as the machine)`);
   console.log(`  restore phases: verify+plan ${f(snap.restoreVerifyMs)} ms, fill ${f(snap.restoreFillMs)} ms, start+ready ${f(snap.restoreStartMs)} ms`);
   const reap = await reaperBench({ ...env, SANDBOXER_HOME: join(root, "reap-home") });
   console.log(`reaper: ${reap.reapDestroyed}/${reap.reapN} expired ext.local records destroyed in ${f(reap.reapMs)} ms (${f(reap.reapPerSandboxMs)} ms each, ${f(reap.reapPerSec)}/s; ${reap.reapExpiredEvents} sandbox.expired events)`);

@@ -93,7 +93,9 @@ export function createReaper(broker: Broker, opts: ReaperOptions = {}) {
     pass.acted = true;
     pass.heldBy = holder;
     // Renew before each teardown: a long pass must not let a second reaper in behind it.
+    // After stop() no new teardown starts; the ones in flight finish, the rest wait for the next reaper.
     const renew = () => {
+      if (stopper.signal.aborted) throw new Error("reaper stopping; left for the next pass");
       if (!lease()) throw new Error("reaper lease lost to another holder");
     };
     const step = async <T>(name: string, fn: () => Promise<T>): Promise<T | null> => {
