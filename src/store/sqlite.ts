@@ -34,14 +34,16 @@ export class SqliteStore {
 
   private migrate(): void {
     this.db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)");
-    const row = this.db.prepare("SELECT MAX(version) AS v FROM schema_migrations").get() as { v: number | null };
-    const current = row.v ?? 0;
-    if (current >= (MIGRATIONS.at(-1)?.version ?? 0)) return;
+    // Apply every migration not yet recorded, not only those above the highest: numbers are
+    // reserved per feature, so a store may have met 004 before 003 existed.
+    const applied = () => new Set((this.db.prepare("SELECT version FROM schema_migrations").all() as { version: number }[]).map((r) => r.version));
+    const have = applied();
+    if (MIGRATIONS.every((m) => have.has(m.version))) return;
     this.write(() => {
       // Re-read inside the write lock: another process may have migrated meanwhile.
-      const again = (this.db.prepare("SELECT MAX(version) AS v FROM schema_migrations").get() as { v: number | null }).v ?? 0;
+      const done = applied();
       for (const m of MIGRATIONS) {
-        if (m.version <= again) continue;
+        if (done.has(m.version)) continue;
         this.db.exec(m.sql);
         this.db.prepare("INSERT INTO schema_migrations VALUES (?, ?, ?)").run(m.version, m.name, new Date().toISOString());
       }
