@@ -152,6 +152,13 @@ describe("the CLI against a remote server (SANDBOXER_URL)", () => {
     expect(restored.json<Sandbox>()).toMatchObject({ state: "ready", project: "p1" });
     expect((await run(["destroy", restored.json<Sandbox>().id], remote(agtToken))).code).toBe(0);
     expect((await run(["snapshots", "delete", snapId], remote(agtToken))).code).toBe(0);
+    const explain = await run(["route", "explain", "--profile", "profile.local", "--json"], remote(agtToken));
+    expect(explain.code, explain.stderr).toBe(0);
+    expect(explain.json()).toMatchObject({ chosen: "ext.local", project: "p1" });
+    expect((await run(["credits", "add", "10", "--project", "p1", "--json"], remote(admToken))).json()).toMatchObject({ account: "p1", balance: 10 });
+    expect((await run(["credits", "show", "--json"], remote(agtToken))).json()).toMatchObject({ account: "p1", balance: 10 });
+    expect((await run(["credits", "history"], remote(agtToken))).stdout).toContain("add");
+    expect((await run(["credits", "add", "10"], remote(agtToken))).code).toBe(4);
     const d = await run(["destroy", sb.id, "--json"], remote(agtToken));
     expect(d.json<Sandbox>().state).toBe("destroyed");
   });

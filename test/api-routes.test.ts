@@ -50,7 +50,7 @@ describe("public routes and the OpenAPI document", () => {
       .map((x) => `${x.method.toLowerCase()} ${x.path.replace(/:(\w+)/g, "{$1}")}`);
     const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`));
     expect(new Set(registered.filter((x) => !x.startsWith("all ")))).toEqual(new Set(documented));
-    for (const needed of ["post /v1/sandboxes", "get /v1/sandboxes", "get /v1/sandboxes/{id}", "delete /v1/sandboxes/{id}", "post /v1/sandboxes/{id}/recreate", "post /v1/sandboxes/{id}/ttl", "post /v1/sandboxes/{id}/snapshots", "get /v1/snapshots", "post /v1/snapshots/{id}/restore", "post /v1/expire", "get /v1/credits", "get /v1/hosts", "get /v1/profiles", "get /v1/events", "get /healthz"]) {
+    for (const needed of ["post /v1/sandboxes", "get /v1/sandboxes", "get /v1/sandboxes/{id}", "delete /v1/sandboxes/{id}", "post /v1/sandboxes/{id}/recreate", "post /v1/sandboxes/{id}/ttl", "post /v1/sandboxes/{id}/snapshots", "get /v1/snapshots", "post /v1/snapshots/{id}/restore", "post /v1/expire", "get /v1/credits", "get /v1/credits/history", "post /v1/credits", "post /v1/plan", "get /v1/hosts", "get /v1/profiles", "get /v1/events", "get /healthz"]) {
       expect(documented).toContain(needed);
     }
     expect(ROUTES.length).toBe(documented.length);
@@ -320,6 +320,32 @@ describe("events, catalog and operator routes", () => {
     expect((await json<{ accounts: { account: string }[] }>(credits)).accounts.map((a) => a.account)).toEqual(["p1"]);
     const deleted = await fx.call("DELETE", `/v1/snapshots/${snapId}`, { token: fx.tokens.p1 });
     expect(deleted.status).toBe(200);
+  });
+});
+
+describe("credits and plan", () => {
+  it("adm tops up; tenants read only their account and history", async () => {
+    const add = await fx.call("POST", "/v1/credits", { body: { amount: 25, project: "p2", note: "grant" } });
+    expect(add.status, await add.clone().text()).toBe(200);
+    expect((await json<{ accounts: { account: string; balance: number }[] }>(add)).accounts[0]).toMatchObject({ account: "p2", balance: 25 });
+    expect((await fx.call("POST", "/v1/credits", { token: fx.tokens.p2, body: { amount: 5 } })).status).toBe(403);
+    expect((await fx.call("POST", "/v1/credits", { body: { amount: "lots" } })).status).toBe(400);
+    const mine = await json<{ accounts: { account: string }[] }>(await fx.call("GET", "/v1/credits?project=p1", { token: fx.tokens.p2 }));
+    expect(mine.accounts.map((a) => a.account)).toEqual(["p2"]);
+    const hist = await json<{ account: string; kind: string }[]>(await fx.call("GET", "/v1/credits/history", { token: fx.tokens.p2 }));
+    expect(hist.map((e) => e.kind)).toContain("add");
+    expect(new Set(hist.map((e) => e.account))).toEqual(new Set(["p2"]));
+    const all = await json<{ accounts: unknown[] }>(await fx.call("GET", "/v1/credits"));
+    expect(all.accounts.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it("plan explains a create without making one", async () => {
+    const before = fx.broker.list({}).length;
+    const r = await fx.call("POST", "/v1/plan", { token: fx.tokens.p1, body: { profile: "profile.local" } });
+    expect(r.status, await r.clone().text()).toBe(200);
+    expect(await json(r)).toMatchObject({ project: "p1", actor: "agt", route: { chosen: "ext.local" }, host: { name: "localhost" } });
+    expect(fx.broker.list({}).length).toBe(before);
+    expect((await fx.call("POST", "/v1/plan", { body: { profile: "profile.nope" } })).status).toBe(400);
   });
 });
 

@@ -7,6 +7,7 @@ import { ERROR_CATALOG, SandboxerError, toSandboxerError } from "../errors.js";
 import { DOCS_HTML } from "./docs-page.js";
 import { openApiDocument } from "./openapi.js";
 import { RateLimiter } from "./rate-limit.js";
+import { creditRoutes } from "./routes-credits.js";
 import { eventRoutes } from "./routes-events.js";
 import { otherRoutes } from "./routes-other.js";
 import { sandboxRoutes } from "./routes-sandboxes.js";
@@ -17,7 +18,7 @@ import { type Principal, TokenStore } from "./tokens.js";
 export type { ApiOptions } from "./spec.js";
 
 /** Every route the server answers, in document order. */
-export const ROUTES: readonly AnyRoute[] = [...sandboxRoutes, ...snapshotRoutes, ...otherRoutes, ...eventRoutes];
+export const ROUTES: readonly AnyRoute[] = [...sandboxRoutes, ...snapshotRoutes, ...creditRoutes, ...otherRoutes, ...eventRoutes];
 
 type Vars = { Variables: { principal: Principal | null; reqId: string } };
 

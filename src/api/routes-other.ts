@@ -1,8 +1,5 @@
-import { accountFor, getAccount, listAccounts } from "../credits/index.js";
 import { loadExtension } from "../extensions/index.js";
 import {
-  Credits,
-  CreditsQuery,
   ErrorBody,
   ExtensionList,
   Health,
@@ -15,23 +12,6 @@ import { type AnyRoute, COMMON_ERRORS, defineRoute } from "./spec.js";
 const err = (description: string) => ({ description, schema: ErrorBody });
 
 export const otherRoutes: AnyRoute[] = [
-  defineRoute({
-    method: "get",
-    path: "/v1/credits",
-    operationId: "getCredits",
-    summary: "Credit accounts: the caller's project; adm: every account, or ?project=",
-    tag: "credits",
-    auth: "token",
-    query: CreditsQuery,
-    responses: { 200: { description: "balances (micro-credits as in the ledger)", schema: Credits }, ...COMMON_ERRORS },
-    handle({ state, principal, query }) {
-      // The ledger is the broker's store, read only here; reservations and debits happen inside create/destroy.
-      const store = state.broker.store;
-      if (principal.actor !== "adm") return { status: 200, body: { accounts: [getAccount(store, accountFor(principal.project))] } };
-      const accounts = query.project ? [getAccount(store, accountFor(query.project))] : listAccounts(store);
-      return { status: 200, body: { accounts } };
-    },
-  }),
   defineRoute({
     method: "get",
     path: "/v1/hosts",

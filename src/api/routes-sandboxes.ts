@@ -10,6 +10,7 @@ import {
   ExecResult,
   IdParams,
   ListQuery,
+  PlanResult,
   SandboxList,
   SandboxRecord,
 } from "./schemas.js";
@@ -86,6 +87,20 @@ export const sandboxRoutes: AnyRoute[] = [
       // Cancelled (and cleaned up) if the server shuts down first.
       const sb = await state.broker.create(req, { signal: state.shutdown });
       return { status: 201, body: await settle(state.broker, sb, c.req.raw.signal) };
+    },
+  }),
+  defineRoute({
+    method: "post",
+    path: "/v1/plan",
+    operationId: "planSandbox",
+    summary: "What a create with this body would do now (profile, route, host, TTL), creating nothing",
+    tag: "sandboxes",
+    auth: "token",
+    body: CreateBody,
+    responses: { 200: { description: "the plan; `route` has the reasons for every rejected candidate", schema: PlanResult }, ...COMMON_ERRORS },
+    async handle({ state, principal, body }) {
+      const plan = await state.broker.plan(createRequestFor(principal, body, undefined));
+      return { status: 200, body: plan };
     },
   }),
   defineRoute({

@@ -111,6 +111,39 @@ export const ExpireReport = z.object({
 });
 export const CreditAccount = z.object({ account: z.string(), balance: z.number(), reserved: z.number(), available: z.number(), updatedAt: z.string().nullable() });
 export const Credits = z.object({ accounts: z.array(CreditAccount) });
+export const CreditEntry = z.object({
+  seq: z.number().int(),
+  account: z.string(),
+  sandboxId: z.string().nullable(),
+  kind: z.enum(["add", "reserve", "debit", "release"]),
+  amount: z.number(),
+  balance: z.number(),
+  reserved: z.number(),
+  at: iso,
+  data: json,
+});
+export const CreditHistory = z.array(CreditEntry);
+export const CreditHistoryQuery = z.strictObject({
+  project: shortText(63).optional().describe("adm only: one project's account"),
+  since: z.string().regex(/^\d{4}-\d{2}-\d{2}(T[\d:.]+Z)?$/, "a date like 2026-01-01 or 2026-01-01T00:00:00Z").optional(),
+  limit: z.coerce.number().int().min(1).max(100_000).optional().describe("latest N entries (default 50; all with since)"),
+});
+export const CreditsAdd = z.strictObject({
+  amount: z.union([z.number().positive(), z.string().min(1).max(30)]).describe("credits to add, e.g. 25 or \"12.5\""),
+  project: shortText(63).optional().describe("the account; default the `default` account"),
+  note: z.string().max(200).optional(),
+});
+export const PlanResult = z.object({
+  profile: json,
+  registration: json,
+  route: json,
+  host: json,
+  inputs: z.record(z.string(), z.string()),
+  ttlSeconds: z.number().int(),
+  actor: z.string(),
+  project: z.string().nullable(),
+  mode: z.string().nullable(),
+});
 export const CreditsQuery = z.strictObject({ project: shortText(63).optional().describe("adm only: one project's account") });
 
 export const EventRecord = z.object({
@@ -164,6 +197,9 @@ export const COMPONENTS = {
   ProfileList,
   ReconcileReport,
   Credits,
+  CreditHistory,
+  AddCredits: CreditsAdd,
+  Plan: PlanResult,
   Health,
 } as const;
 

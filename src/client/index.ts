@@ -18,6 +18,8 @@ export type Snapshot = z.infer<typeof S.SnapshotRecord>;
 export type RestoreBody = z.input<typeof S.RestoreBody>;
 export type ExpireReport = z.infer<typeof S.ExpireReport>;
 export type Credits = z.infer<typeof S.Credits>;
+export type CreditEntry = z.infer<typeof S.CreditEntry>;
+export type Plan = z.infer<typeof S.PlanResult>;
 export type JsonRecord = Record<string, unknown>;
 
 export interface ClientOptions {
@@ -140,8 +142,18 @@ export class SandboxerClient {
   expire(opts: { apply?: boolean } = {}): Promise<ExpireReport> {
     return this.request("POST", "/v1/expire", { body: opts });
   }
-  credits(opts: { project?: string } = {}): Promise<Credits> {
+  credits(opts: { project?: string | undefined } = {}): Promise<Credits> {
     return this.request("GET", "/v1/credits", { query: opts });
+  }
+  creditHistory(opts: { project?: string | undefined; since?: string | undefined; limit?: number | undefined } = {}): Promise<CreditEntry[]> {
+    return this.request("GET", "/v1/credits/history", { query: opts });
+  }
+  addCredits(body: z.input<typeof S.CreditsAdd>): Promise<Credits> {
+    return this.request("POST", "/v1/credits", { body });
+  }
+  /** What a create with this body would do now, creating nothing (`sandboxer route explain`). */
+  plan(body: CreateSandboxBody = {}): Promise<Plan> {
+    return this.request("POST", "/v1/plan", { body });
   }
   hosts(): Promise<HostInfo[]> {
     return this.request("GET", "/v1/hosts");

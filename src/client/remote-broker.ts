@@ -1,4 +1,5 @@
 import type { Broker, CreateRequest } from "../broker.js";
+import type { CreatePlan } from "../broker/plan.js";
 import type { Catalog } from "../catalog/load.js";
 import type { Profile, Registration } from "../catalog/schema.js";
 import type { Config, Env } from "../config.js";
@@ -55,8 +56,9 @@ export function remoteBroker(env: Env): Broker {
       o.onRecord?.(sb);
       return sb;
     },
-    plan(): never {
-      throw remoteOnly("planning");
+    plan(req: CreateRequest): Promise<CreatePlan> {
+      const { idempotencyKey: _k, ...body } = req;
+      return client.plan(body as Parameters<SandboxerClient["plan"]>[0]) as unknown as Promise<CreatePlan>;
     },
     get: (id: string): Sandbox => getSync<Sandbox>(`/v1/sandboxes/${encodeURIComponent(id)}`),
     list(filter: SandboxFilter = {}): Sandbox[] {

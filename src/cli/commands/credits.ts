@@ -31,6 +31,7 @@ function sinceIso(text: string | undefined): string {
 
 /** `credits show | add | history | export`: the ledger of src/credits/, read and written locally. */
 export async function credits(cx: CliContext, argv: string[]): Promise<number> {
+  if (cx.env.SANDBOXER_URL) return (await import("./credits-remote.js")).creditsRemote(cx, argv);
   const { values, positionals } = parse(
     argv,
     { project: { type: "string" }, all: { type: "boolean" }, note: { type: "string" }, limit: { type: "string" }, since: { type: "string" }, output: { type: "string" } },
