@@ -73,7 +73,7 @@ function ctxNote(rt: Runtime, row: SandboxRow, message: string): void {
 function move(rt: Runtime, row: SandboxRow, id: string, host: Host, route: RouteDecision, reg: { pricePerHour: number; currency: string }, err: SandboxerError, attempt: RouteAttempt): SandboxRow | undefined {
   return rt.store.write(() => {
     const cur = rt.store.getSandbox(row.id);
-    if (!cur || cur.state !== "provisioning") return undefined;
+    if (cur?.state !== "provisioning") return undefined;
     releaseReservation(rt, row.id, `failover from ${row.extension} to ${id}`);
     const next: SandboxRow = { ...cur, extension: id, host: host.name, route, handle: null, updatedAt: nowIso(rt) };
     reserveCredits(rt, next, reg);
