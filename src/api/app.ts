@@ -146,7 +146,13 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
     });
   }
 
-  app.get("/openapi.json", (c) => c.json(openApiDocument(ROUTES, new URL(c.req.url).origin)));
+  // Built once per origin the server is reached by (the document names it under `servers`).
+  const documents = new Map<string, Record<string, unknown>>();
+  app.get("/openapi.json", (c) => {
+    const origin = new URL(c.req.url).origin;
+    if (!documents.has(origin) && documents.size < 16) documents.set(origin, openApiDocument(ROUTES, origin));
+    return c.json(documents.get(origin) ?? openApiDocument(ROUTES, origin));
+  });
   app.get("/docs", (c) => c.html(DOCS_HTML));
   app.notFound((c) => errorResponse(c, new SandboxerError("SBX_NOT_FOUND", `no route ${c.req.method} ${c.req.path.slice(0, 200)} (see /openapi.json)`)));
   app.onError((err, c) => {
