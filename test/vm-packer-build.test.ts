@@ -192,7 +192,7 @@ describe("ext.vm-packer build mode (real packer)", () => {
       await Promise.all([pending, followDone]);
     }
     await until(() => processesIn(dir).length === 0, 15_000);
-  });
+  }, 240_000);
 
   it("Ctrl-C on `sandboxer create` cancels the build cleanly (exit 1, SBX_CANCELLED)", async () => {
     const dir = template("slow");
@@ -206,7 +206,7 @@ describe("ext.vm-packer build mode (real packer)", () => {
     expect(stderr).toMatch(/SBX_CANCELLED/);
     expect(broker.get(id).state).toBe("failed");
     await until(() => processesIn(dir).length === 0, 15_000);
-  });
+  }, 240_000);
 
   it("`sandboxer destroy` during a build cancels it (SIGINT to packer) and destroys the record", async () => {
     const dir = template("slow");
@@ -216,7 +216,7 @@ describe("ext.vm-packer build mode (real packer)", () => {
     const exited = new Promise<number>((r) => child.on("close", (code) => r(code ?? 137)));
     const id = await buildStarted(dir);
     const d = await runCli(["destroy", id, "--json"], home.env, { timeoutMs: 150_000 });
-    expect(d.stderr).toBe("");
+    expect(d.stderr, d.stderr).toBe("");
     expect(d.code).toBe(0);
     expect(d.json<{ state: string }>().state).toBe("destroyed");
     expect(await exited).toBe(1);
@@ -224,7 +224,7 @@ describe("ext.vm-packer build mode (real packer)", () => {
     const types = broker.events({ sandboxId: id }).map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(["sandbox.cancel_requested", "sandbox.failed", "sandbox.destroyed"]));
     expect(processesIn(dir)).toEqual([]);
-  });
+  }, 240_000);
 
   it("kill -9 of the CLI mid-build: reconcile stops the orphaned packer and fails the record", async () => {
     const dir = template("slow");
@@ -239,5 +239,5 @@ describe("ext.vm-packer build mode (real packer)", () => {
     expect(r.code).toBe(0);
     expect(broker.get(id).state).toBe("failed");
     expect(processesIn(dir)).toEqual([]);
-  });
+  }, 240_000);
 });
