@@ -25,7 +25,7 @@ describe("amounts", () => {
   });
 });
 
-describe("credits ledger through the CLI", () => {
+describe("credits ledger through the CLI", { timeout: 240_000 }, () => {
   let home: TestHome;
   beforeAll(() => {
     home = makeHome();
@@ -89,7 +89,7 @@ describe("credits ledger through the CLI", () => {
   });
 });
 
-describe("credits survive a crash", () => {
+describe("credits survive a crash", { timeout: 240_000 }, () => {
   let home: TestHome;
   beforeAll(() => {
     home = makeHome();

@@ -18,7 +18,7 @@ afterAll(async () => {
   cli?.cleanup();
 });
 
-describe("route explain and routed creates through the CLI", () => {
+describe("route explain and routed creates through the CLI", { timeout: 240_000 }, () => {
   it("explains without creating anything (human and --json)", async () => {
     const human = await cli.run(["route", "explain", "--profile", "profile.burst-sandbox"], home.env);
     expect(human.code, human.stderr).toBe(0);
