@@ -121,20 +121,26 @@ describe("--idempotency-key on the local CLI", () => {
 });
 
 describe("the CLI against a remote server (SANDBOXER_URL)", () => {
-  it("create (idempotent), get, list, exec, events, destroy", async () => {
+  // One sandbox shared by the steps below, each a test of its own (every CLI run is a process start).
+  let sb: Sandbox;
+  const SLOW = 180_000;
+
+  it("create is idempotent by --idempotency-key; another body exits 4", { timeout: SLOW }, async () => {
     const args = ["create", "--profile", "profile.local", "--idempotency-key", "cli-1", "--json"];
     const a = await run(args, remote(agtToken));
     expect(a.code, a.stderr).toBe(0);
-    const sb = a.json<Sandbox>();
+    sb = a.json<Sandbox>();
     expect(sb).toMatchObject({ state: "ready", project: "p1", actor: "agt" });
     expect((await run(args, remote(agtToken))).json<Sandbox>().id).toBe(sb.id);
     const conflict = await run(["create", "--profile", "profile.local", "--ttl", "5m", "--idempotency-key", "cli-1"], remote(agtToken));
     expect(conflict.code).toBe(4);
     expect(conflict.stderr).toContain("SBX_IDEMPOTENCY_CONFLICT");
+  });
+
+  it("get, list, exec, events, extend-ttl, hosts, profiles", { timeout: SLOW }, async () => {
     expect((await run(["get", sb.id, "--json"], remote(agtToken))).json<Sandbox>().id).toBe(sb.id);
     expect((await run(["list", "--json"], remote(agtToken))).json<Sandbox[]>().map((x) => x.id)).toEqual([sb.id]);
-    const table = await run(["list"], remote(agtToken));
-    expect(table.stdout).toContain(sb.id);
+    expect((await run(["list"], remote(agtToken))).stdout).toContain(sb.id);
     const ex = await run(["exec", sb.id, "--", "sh", "-c", "echo hello; exit 5"], remote(agtToken));
     expect(ex.code).toBe(5);
     expect(ex.stdout).toBe("hello\n");
@@ -143,6 +149,9 @@ describe("the CLI against a remote server (SANDBOXER_URL)", () => {
     expect((await run(["extend-ttl", sb.id, "--duration", "10m", "--json"], remote(agtToken))).code).toBe(0);
     expect((await run(["hosts", "list", "--json"], remote(agtToken))).code).toBe(0);
     expect((await run(["profiles", "list", "--json"], remote(agtToken))).code).toBe(0);
+  });
+
+  it("snapshot, snapshots list/get/delete, restore", { timeout: SLOW }, async () => {
     const snap = await run(["snapshot", sb.id, "--name", "remote", "--json"], remote(agtToken));
     expect(snap.code, snap.stderr).toBe(0);
     const snapId = snap.json<{ id: string }>().id;
@@ -152,6 +161,9 @@ describe("the CLI against a remote server (SANDBOXER_URL)", () => {
     expect(restored.json<Sandbox>()).toMatchObject({ state: "ready", project: "p1" });
     expect((await run(["destroy", restored.json<Sandbox>().id], remote(agtToken))).code).toBe(0);
     expect((await run(["snapshots", "delete", snapId], remote(agtToken))).code).toBe(0);
+  });
+
+  it("route explain and credits", { timeout: SLOW }, async () => {
     const explain = await run(["route", "explain", "--profile", "profile.local", "--json"], remote(agtToken));
     expect(explain.code, explain.stderr).toBe(0);
     expect(explain.json()).toMatchObject({ chosen: "ext.local", project: "p1" });
@@ -159,11 +171,14 @@ describe("the CLI against a remote server (SANDBOXER_URL)", () => {
     expect((await run(["credits", "show", "--json"], remote(agtToken))).json()).toMatchObject({ account: "p1", balance: 10 });
     expect((await run(["credits", "history"], remote(agtToken))).stdout).toContain("add");
     expect((await run(["credits", "add", "10"], remote(agtToken))).code).toBe(4);
+  });
+
+  it("destroy", { timeout: SLOW }, async () => {
     const d = await run(["destroy", sb.id, "--json"], remote(agtToken));
     expect(d.json<Sandbox>().state).toBe("destroyed");
   });
 
-  it("not found, other projects, no token, a revoked token", async () => {
+  it("not found, other projects, no token, a revoked token", { timeout: SLOW }, async () => {
     const missing = await run(["get", "sbx-aaaaaaaaaaaa"], remote(agtToken));
     expect(missing.code).toBe(3);
     const theirs = (await run(["create", "--profile", "profile.local", "--project", "p9", "--json"], remote(admToken))).json<Sandbox>();

@@ -32,9 +32,10 @@ export function makeContext(out: Out, env: Env, mods: { broker?: BrokerModule; r
     env,
     onProgress: undefined,
     broker() {
-      if (!mods.broker) throw new Error("broker module not loaded for this command");
       // SANDBOXER_URL: every command talks to a remote `sandboxer serve` instead of the local store.
-      broker ??= env.SANDBOXER_URL ? remoteBroker(env) : mods.broker.createBroker({ env, onProgress: (n) => cx.onProgress?.(n) });
+      if (env.SANDBOXER_URL) broker ??= remoteBroker(env);
+      if (!mods.broker && !broker) throw new Error("broker module not loaded for this command");
+      broker ??= mods.broker?.createBroker({ env, onProgress: (n) => cx.onProgress?.(n) }) as Broker;
       return broker;
     },
     reader() {

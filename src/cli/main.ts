@@ -63,7 +63,9 @@ export async function main(argv: string[]): Promise<number> {
   const entry = COMMANDS[name];
   // Read-only commands load only the store (unless a remote server is configured).
   const light = entry?.light && !process.env.SANDBOXER_URL;
-  const cx = makeContext(out, process.env, light ? { read: await import("../broker/read.js") } : entry ? { broker: await import("../broker.js") } : {});
+  // Remote mode (SANDBOXER_URL) needs neither: the context hands out the API-backed broker.
+  const local = entry && !process.env.SANDBOXER_URL;
+  const cx = makeContext(out, process.env, light ? { read: await import("../broker/read.js") } : local ? { broker: await import("../broker.js") } : {});
   try {
     if (!entry) throw new SandboxerError("SBX_USAGE", `unknown command '${name.slice(0, 40)}' (see: sandboxer --help)`);
     const ours = dd < 0 ? rest : argv.slice(1, dd);
