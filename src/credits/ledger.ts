@@ -66,6 +66,7 @@ function toAccount(r: AccountRow): Account {
 }
 
 function writeAccount(store: SqliteStore, r: AccountRow, at: string): void {
+  r.updated_at = at;
   store.db
     .prepare(
       "INSERT INTO credit_accounts (account, balance_micro, reserved_micro, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(account) DO UPDATE SET balance_micro = excluded.balance_micro, reserved_micro = excluded.reserved_micro, updated_at = excluded.updated_at",
