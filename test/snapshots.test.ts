@@ -117,6 +117,14 @@ describe("snapshots: ext.local on real bwrap", () => {
     expect(badHost.code).toBe(2);
     expect(badHost.stderr).toMatch(/SBX_HOST_NOT_FOUND/);
 
+    // Into an extension without capabilities.restore: refused before any record exists.
+    expect((await runCli(["credits", "add", "5"], home.env)).code).toBe(0);
+    const before = (await runCli(["list", "--all", "--json"], home.env)).json<unknown[]>().length;
+    const unsupported = await runCli(["restore", snap.id, "--profile", "profile.saas-stub"], home.env);
+    expect(unsupported.code).toBe(2);
+    expect(unsupported.stderr).toMatch(/^error \[SBX_UNSUPPORTED\]: ext.saas-stub cannot restore snapshots/);
+    expect((await runCli(["list", "--all", "--json"], home.env)).json<unknown[]>().length).toBe(before);
+
     const deleted = await runCli(["snapshot", "delete", snap.id, "--json"], home.env);
     expect(deleted.code, deleted.stderr).toBe(0);
     expect(existsSync(deleted.json<{ path: string }>().path)).toBe(false);
