@@ -55,9 +55,20 @@ describe("SSH transport over a loopback sshd", () => {
     await t.close();
   });
 
+  it("connect() opens the master without a session; later commands reuse it", async () => {
+    const t = sshTransport({ host, env: env(), runDir: join(dir, "run-connect") });
+    const before = sshd.handshakes();
+    await t.connect();
+    await t.connect();
+    expect((await t.run(["echo", "ok"])).stdout.trim()).toBe("ok");
+    expect(sshd.handshakes() - before).toBe(1);
+    await t.close();
+  });
+
   it("reports an unreachable host as SBX_HOST_UNREACHABLE", async () => {
     const t = sshTransport({ host: { name: "gone", ssh: { host: "127.0.0.1", port: 1 }, labels: [] }, env: env(), runDir: join(dir, "run") });
     await expect(t.run(["true"])).rejects.toMatchObject({ code: "SBX_HOST_UNREACHABLE" });
+    await expect(t.connect()).rejects.toMatchObject({ code: "SBX_HOST_UNREACHABLE" });
     await t.close();
   });
 });

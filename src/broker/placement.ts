@@ -1,4 +1,5 @@
 import { SandboxerError, toSandboxerError } from "../errors.js";
+import { isSshTransport } from "../transport/ssh.js";
 import type { Host } from "../types.js";
 import { type CreatePlan, type CreateRequest, pickHost } from "./plan.js";
 import type { Runtime } from "./runtime.js";
@@ -12,7 +13,13 @@ export interface SkippedHost {
 export async function probeHost(rt: Runtime, host: Host, timeoutMs = 15_000): Promise<string | null> {
   if (host.name === "localhost") return null;
   try {
-    const res = await rt.transportFor(host).run(["true"], { timeoutMs });
+    const t = rt.transportFor(host);
+    // SSH: open the master the create then reuses (no remote shell started); others run `true`.
+    if (isSshTransport(t)) {
+      await t.connect({ timeoutMs });
+      return null;
+    }
+    const res = await t.run(["true"], { timeoutMs });
     return res.code === 0 ? null : `\`true\` exited ${res.code}: ${res.stderr.trim().slice(-200)}`;
   } catch (err) {
     return toSandboxerError(err).message;

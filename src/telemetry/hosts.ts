@@ -5,7 +5,7 @@ import { SandboxerError, toSandboxerError } from "../errors.js";
 import type { BackendResource, Extension, ExtensionContext } from "../extensions/define.js";
 import { loadExtension } from "../extensions/index.js";
 import { localTransport } from "../transport/local.js";
-import { sshTransport } from "../transport/ssh.js";
+import { isSshTransport, sshTransport } from "../transport/ssh.js";
 import type { Transport } from "../transport/types.js";
 import { type Host, type JsonObject, type Sandbox, systemClock } from "../types.js";
 
@@ -63,7 +63,12 @@ export class HostSessions {
   async probe(host: Host): Promise<string | null> {
     if (host.name === "localhost") return null;
     try {
-      const res = await this.transport(host).run(["true"], { timeoutMs: 15_000 });
+      const t = this.transport(host);
+      if (isSshTransport(t)) {
+        await t.connect({ timeoutMs: 15_000 });
+        return null;
+      }
+      const res = await t.run(["true"], { timeoutMs: 15_000 });
       return res.code === 0 ? null : `exit ${res.code}: ${res.stderr.trim().slice(-200)}`;
     } catch (err) {
       return toSandboxerError(err).message;

@@ -35,6 +35,11 @@ export interface CopyOptions {
 }
 
 export interface SshTransport extends Transport {
+  /**
+   * Open (or check) the host's ControlMaster without running a remote command:
+   * authenticates once, starts no shell. Throws SBX_HOST_UNREACHABLE.
+   */
+  connect(opts?: { timeoutMs?: number }): Promise<void>;
   /** Copy a local directory's contents into `remoteDir` (created if missing). */
   copyTo(localDir: string, remoteDir: string, opts?: CopyOptions): Promise<{ method: "rsync" | "tar" }>;
   /** The `ssh` argv (without the remote command), for tools that take one (rsync -e). */
@@ -155,17 +160,30 @@ export function sshTransport(opts: SshTransportOptions): SshTransport {
     });
   }
 
+  async function connect(co: { timeoutMs?: number } = {}): Promise<void> {
+    ensureDir();
+    const check = await runProcess([...base(), "-O", "check", "--", target], { timeoutMs: 5000 }).catch(() => null);
+    if (check?.code === 0) return;
+    // -f -N: authenticate, then background as the master (ControlPersist) with no session.
+    const res = await spawnUntilExit([...base(), "-f", "-N", "--", target], co.timeoutMs ?? 20_000);
+    const down = unreachable(res);
+    if (down) throw down;
+    if (res.code !== 0) throw new SandboxerError("SBX_HOST_UNREACHABLE", `host '${host.name}' (${target}): ssh exited ${res.code}: ${res.stderr.trim().slice(-300)}`, { details: { host: host.name } });
+  }
+
   return {
     host,
     target,
+    connect,
     run,
     stream,
     copyTo,
     sshArgv: base,
     async close() {
-      // Stop this host's master so no ssh process outlives the command that opened it.
+      // `-O stop`, not `exit`: another process (a concurrent create, `serve`) may be mid-command
+      // on this master; it finishes, then the master exits, so no ssh outlives the work.
       if (!existsSync(dir)) return;
-      await runProcess([...base(), "-O", "exit", "--", target], { timeoutMs: 5000 }).catch(() => undefined);
+      await runProcess([...base(), "-O", "stop", "--", target], { timeoutMs: 5000 }).catch(() => undefined);
     },
   };
 }
@@ -173,4 +191,31 @@ export function sshTransport(opts: SshTransportOptions): SshTransport {
 /** Is this transport able to copy over SSH (vs. a local transport)? */
 export function isSshTransport(t: Transport): t is SshTransport {
   return typeof (t as Partial<SshTransport>).copyTo === "function";
+}
+
+/**
+ * Like runProcess, but settles when ssh itself exits: with -f the backgrounded
+ * master keeps our stderr pipe open, so waiting for the pipes would wait for the master.
+ */
+function spawnUntilExit(argv: string[], timeoutMs: number): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0] as string, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr?.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      reject(new SandboxerError("SBX_DEPENDENCY_MISSING", `ssh: ${err.message}`, { cause: err }));
+    });
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      // Give already-written stderr a moment to arrive, then let go of the pipe the master holds.
+      setTimeout(() => {
+        child.stderr?.destroy();
+        resolve({ code: code ?? 255, signal, stdout: "", stderr });
+      }, 20);
+    });
+  });
 }

@@ -11,7 +11,7 @@ import type { Handle, JsonObject } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
 import { type ComposeCommand, composeCommand, labelOverride, resolveSource, workspaceRootOf } from "./compose.js";
 import { remoteFacts } from "../../telemetry/remote-facts.js";
-import { LIST, LOGS, STATUS, TEARDOWN, UP } from "./scripts.js";
+import { LIST, LOGS, PS_MARKER, STATUS, TEARDOWN, UP } from "./scripts.js";
 import { type ContainerStatus, explainStartFailure, parsePs, readiness } from "./status.js";
 
 const inputs = z
@@ -47,6 +47,8 @@ interface ComposeHandle {
 }
 
 const OVERRIDE = ".sandboxer/compose.override.yaml";
+/** The status printed by the `up` session, handed from provision to waitReady in this process. */
+const firstStatus = new Map<string, ContainerStatus[]>();
 
 function settingNumber(ctx: ExtensionContext, key: string, fallback: number): number {
   const v = ctx.profile.settings[key];
@@ -128,16 +130,24 @@ export default defineExtension({
     await copySource(ctx, src.dir, src.file, src.single, workspace);
     ctx.progress(`starting ${src.services.length} service(s) with ${compose.argv.join(" ")}`);
     const argv = [...composeArgv(compose, id, handle.files), "up", "-d"];
-    const res = await sh(ctx.transport, UP, [workspace, posix.join(workspace, OVERRIDE), posix.join(workspace, ".sandboxer/up.pid"), ...argv], {
+    const res = await sh(ctx.transport, UP, [workspace, posix.join(workspace, OVERRIDE), posix.join(workspace, ".sandboxer/up.pid"), compose.cli, id, compose.flavor, ...argv], {
       input: labelOverride(id, src.services),
       signal: ctx.signal,
     });
-    const output = `${res.stdout}\n${res.stderr}`;
+    const marker = res.stdout.lastIndexOf(PS_MARKER);
+    const output = `${marker >= 0 ? res.stdout.slice(0, marker) : res.stdout}\n${res.stderr}`;
     const explained = explainStartFailure(output);
     if (explained) throw new SandboxerError("SBX_PROVISION_FAILED", `${explained}\n${tailLines(output, 8)}`);
     if (res.code !== 0) {
       const why = res.code === 127 ? `${compose.argv[0]} is not installed on ${ctx.host.name}` : `compose up exited ${res.code}`;
       throw new SandboxerError("SBX_PROVISION_FAILED", `${why}:\n${tailLines(output, 12)}`);
+    }
+    if (marker >= 0) {
+      try {
+        firstStatus.set(id, parsePs(compose.flavor, res.stdout.slice(marker + PS_MARKER.length)));
+      } catch {
+        // unparseable: waitReady asks again
+      }
     }
     return handle as unknown as Handle;
   },
@@ -148,7 +158,9 @@ export default defineExtension({
     let checks: string[] = [];
     let last = "";
     for (let delay = 250; ; delay = Math.min(delay * 2, 2000)) {
-      const containers = await status(ctx, h, checks);
+      const early = firstStatus.get(ctx.sandbox.id);
+      firstStatus.delete(ctx.sandbox.id);
+      const containers = early ?? (await status(ctx, h, checks));
       const r = readiness(h.services, containers);
       if (r.kind === "ready") return reachability(ctx, h, containers);
       if (r.kind === "failed") {

@@ -5,9 +5,14 @@
  * copy + up + a few status polls, all over one multiplexed connection.
  */
 
-/** $1 workspace, $2 override file, $3 pid file, then the compose argv. Override YAML on stdin. */
+/**
+ * $1 workspace, $2 override file, $3 pid file, $4 container cli, $5 sandbox id,
+ * $6 flavor, then the compose argv. Override YAML on stdin. After a successful
+ * `up` it prints the stack's status after a marker line, saving waitReady a session.
+ */
+export const PS_MARKER = "@@sandboxer-ps@@";
 export const UP = `set -e
-ws="$1"; ovr="$2"; pidf="$3"; shift 3
+ws="$1"; ovr="$2"; pidf="$3"; cli="$4"; id="$5"; flavor="$6"; shift 6
 mkdir -p "$ws/.sandboxer"
 cat > "$ovr"
 cd "$ws"
@@ -16,6 +21,14 @@ set +e
 "$@"
 rc=$?
 rm -f "$pidf"
+if [ $rc -eq 0 ]; then
+  echo "${PS_MARKER}"
+  if [ "$flavor" = podman ]; then
+    "$cli" ps -a --filter "label=sandboxer.id=$id" --format json
+  else
+    "$cli" ps -a --filter "label=sandboxer.id=$id" --format '{{json .}}'
+  fi
+fi
 exit $rc`;
 
 /**
