@@ -79,11 +79,21 @@ export function vmTransport(ctx: Pick<ExtensionContext, "env" | "paths">, vm: st
   return sshTransport({ host: { name: vm, ssh: { host: vm, ...(port ? { port } : {}) }, labels: [] }, env: ctx.env, runDir: ctx.paths.run, persistSeconds: 30 });
 }
 
-/** Run with a VM connection that is closed afterwards: no ssh master outlives the call. */
-export async function withVm<T>(ctx: Pick<ExtensionContext, "env" | "paths">, vm: string, port: number | null, fn: (t: SshTransport) => Promise<T>): Promise<T> {
-  const t = vmTransport(ctx, vm, port);
+/** Open VM connections in this process, shared by concurrent calls (refcounted). */
+const open = new Map<string, { t: SshTransport; users: number }>();
+
+/**
+ * Run with a connection to the VM. The ssh master is closed when the last user
+ * is done, unless `keep` (provision keeps it for waitReady, saving a handshake;
+ * ControlPersist ends it anyway if nothing follows), so no master outlives a command.
+ */
+export async function withVm<T>(ctx: Pick<ExtensionContext, "env" | "paths">, vm: string, port: number | null, fn: (t: SshTransport) => Promise<T>, keep = false): Promise<T> {
+  const key = `${ctx.paths.run}\0${ctx.env.SANDBOXER_SSH_CONFIG ?? ""}\0${vm}\0${port ?? ""}`;
+  const entry = open.get(key) ?? { t: vmTransport(ctx, vm, port), users: 0 };
+  open.set(key, entry);
+  entry.users++;
   try {
-    return await fn(t);
+    return await fn(entry.t);
   } catch (err) {
     const e = toSandboxerError(err);
     // ssh could not even resolve the alias: the input is wrong, not the network.
@@ -92,7 +102,11 @@ export async function withVm<T>(ctx: Pick<ExtensionContext, "env" | "paths">, vm
     }
     throw e;
   } finally {
-    await t.close();
+    entry.users--;
+    if (entry.users === 0 && !keep) {
+      open.delete(key);
+      await entry.t.close();
+    }
   }
 }
 
@@ -117,7 +131,7 @@ export async function provisionAttach(ctx: ExtensionContext, inputs: AttachInput
       handle.copied = method;
       ctx.checkpoint(handle as unknown as Handle);
     }
-  });
+  }, true);
   return handle as unknown as Handle;
 }
 
