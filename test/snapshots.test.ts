@@ -132,3 +132,29 @@ describe("snapshots: ext.local on real bwrap", () => {
     expect(gone.code).toBe(3);
   });
 });
+
+describe("snapshots: crash safety", () => {
+  let home: TestHome;
+  beforeAll(() => {
+    home = makeHome();
+  });
+  afterAll(async () => {
+    await home.cleanup();
+  });
+
+  it("kill -9 after archiving, before the record: no row, and the next snapshot removes the partial file", async () => {
+    const created = await runCli(["create", "--profile", "profile.local", "--json"], home.env);
+    expect(created.code, created.stderr).toBe(0);
+    const id = created.json<{ id: string }>().id;
+    const crashed = await runCli(["snapshot", id], { ...home.env, SANDBOXER_CRASH_AT: "snapshot-archived" });
+    expect(crashed.code).toBe(137);
+    const dir = join(home.env.SANDBOXER_HOME as string, "snapshots");
+    expect(readdirSync(dir).filter((f) => f.endsWith(".partial"))).toHaveLength(1);
+    expect((await runCli(["snapshots", "list", "--json"], home.env)).json<unknown[]>()).toEqual([]);
+
+    const ok = await runCli(["snapshot", id, "--json"], home.env);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(readdirSync(dir).filter((f) => f.endsWith(".partial"))).toEqual([]);
+    expect(readdirSync(dir)).toEqual([`${ok.json<{ id: string }>().id}.tar.zst`]);
+  });
+});

@@ -7,6 +7,7 @@ import { eventFor, extensionContext, nowIso, type Runtime } from "../broker/runt
 import { SandboxerError, toSandboxerError } from "../errors.js";
 import { loadExtension } from "../extensions/index.js";
 import { SNAPSHOT_ID_RE } from "../ids.js";
+import { crashPoint } from "../faults.js";
 import { isSameProcessAlive } from "../proc.js";
 import type { ActorType, Sandbox } from "../types.js";
 import { ArchiveSink, hashFile } from "./archive.js";
@@ -76,6 +77,7 @@ export async function createSnapshot(rt: Runtime, sandboxId: string, opts: { nam
     ctx.progress(`snapshot ${id}: archiving the workspace`);
     await ext.snapshot(ctx, row.handle, sink);
     if (!sink.writableFinished) await new Promise<void>((resolve, reject) => sink.once("error", reject).end(resolve));
+    crashPoint("snapshot-archived");
     const { sha256, sizeBytes, format } = sink.result();
     if (!format) throw new SandboxerError("SBX_SNAPSHOT_FAILED", `${row.extension} produced no zstd or gzip archive (${sizeBytes} bytes)`);
     const file = `${id}.${EXT[format]}`;
