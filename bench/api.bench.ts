@@ -5,6 +5,8 @@
  *   create+destroy on ext.local, 16 clients   -> cycles/s through the API
  *   the same 16-way create+destroy in-process -> cycles/s calling the broker
  *   overhead ratio = in-process rate / API rate                  target <= 1.3
+ * The two create+destroy runs alternate in rounds, so drifting machine load
+ * does not favour one.
  * Prints figures; asserts nothing.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -21,6 +23,7 @@ import { SqliteStore } from "../src/store/sqlite.js";
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
 const GET_SECONDS = Number(process.env.BENCH_GET_SECONDS ?? 5);
 const CYCLES = Number(process.env.BENCH_CYCLES ?? 64);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
 const root = mkdtempSync(join(tmpdir(), "sbx-apibench-"));
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? Number.NaN;
@@ -56,11 +59,11 @@ async function main(): Promise<void> {
   // In-process baseline: the broker called directly, 16 creates+destroys in flight.
   const broker = createBroker({ env: envFor("inproc") });
   await broker.destroy((await broker.create({ profile: "profile.local" })).id);
-  const inprocMs = await pool(CYCLES, async () => {
-    const sb = await broker.create({ profile: "profile.local" });
-    await broker.destroy(sb.id);
-  });
-  await broker.close();
+  const inprocBatch = (n: number) =>
+    pool(n, async () => {
+      const sb = await broker.create({ profile: "profile.local" });
+      await broker.destroy(sb.id);
+    });
 
   // Through the API.
   const env = envFor("api");
@@ -71,19 +74,22 @@ async function main(): Promise<void> {
   try {
     const client = new SandboxerClient({ url, token });
     const probe = await client.createSandbox({ profile: "profile.local" });
-    // The load generator is plain node:http with keep-alive (like autocannon): fetch costs
-    // the client several times the server's work per request and would measure itself.
+    // The load generator is plain node:http with keep-alive (like autocannon): fetch costs the
+    // client several times the server's work per request, and on 2 cores it would measure itself.
     const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
-    const rawGet = () =>
-      new Promise<void>((resolve, reject) => {
-        http
-          .get(`${url}/v1/sandboxes/${probe.id}`, { agent, headers: { Authorization: `Bearer ${token}` } }, (r) => {
-            if (r.statusCode !== 200) reject(new Error(`GET answered ${r.statusCode}`));
-            r.resume();
-            r.on("end", () => resolve());
-          })
-          .on("error", reject);
+    const raw = (method: string, path: string, body?: unknown) =>
+      new Promise<string>((resolve, reject) => {
+        const req = http.request(`${url}${path}`, { method, agent, headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" } }, (r) => {
+          let text = "";
+          r.on("data", (d: Buffer) => {
+            text += d.toString();
+          });
+          r.on("end", () => ((r.statusCode ?? 500) < 300 ? resolve(text) : reject(new Error(`${method} ${path}: ${r.statusCode} ${text}`))));
+        });
+        req.on("error", reject);
+        req.end(body === undefined ? undefined : JSON.stringify(body));
       });
+    const rawGet = () => raw("GET", `/v1/sandboxes/${probe.id}`);
     const drive = async (fn: () => Promise<unknown>) => {
       const lat: number[] = [];
       const until = Date.now() + GET_SECONDS * 1000;
@@ -101,13 +107,21 @@ async function main(): Promise<void> {
     };
     const { lat, secs: getSecs } = await drive(rawGet);
     const viaClient = await drive(() => client.getSandbox(probe.id));
-    agent.destroy();
     await client.destroySandbox(probe.id);
     await client.destroySandbox((await client.createSandbox({ profile: "profile.local" })).id);
-    const apiMs = await pool(CYCLES, async () => {
-      const sb = await client.createSandbox({ profile: "profile.local" });
-      await client.destroySandbox(sb.id);
-    });
+    // Alternate in-process and API batches, so a load change on the machine hits both alike.
+    let apiMs = 0;
+    let inprocMs = 0;
+    const perRound = Math.max(CLIENTS, Math.floor(CYCLES / ROUNDS));
+    for (let r = 0; r < ROUNDS; r++) {
+      inprocMs += await inprocBatch(perRound);
+      apiMs += await pool(perRound, async () => {
+        const sb = JSON.parse(await raw("POST", "/v1/sandboxes", { profile: "profile.local" })) as { id: string };
+        await raw("DELETE", `/v1/sandboxes/${sb.id}`);
+      });
+    }
+    const cycles = perRound * ROUNDS;
+    agent.destroy();
 
     const res = {
       clients: CLIENTS,
@@ -116,19 +130,20 @@ async function main(): Promise<void> {
       getP50Ms: pct(lat, 0.5),
       getP99Ms: pct(lat, 0.99),
       typedClientGetPerSec: viaClient.lat.length / viaClient.secs,
-      cycles: CYCLES,
-      apiCreateDestroyPerSec: (CYCLES * 1000) / apiMs,
-      inProcessCreateDestroyPerSec: (CYCLES * 1000) / inprocMs,
+      cycles,
+      apiCreateDestroyPerSec: (cycles * 1000) / apiMs,
+      inProcessCreateDestroyPerSec: (cycles * 1000) / inprocMs,
       overheadRatio: apiMs / inprocMs,
     };
     const f = (x: number) => x.toFixed(2);
     console.log(`GET /v1/sandboxes/{id}, ${CLIENTS} clients, ${GET_SECONDS}s   ${f(res.getPerSec)} req/s  (p50 ${f(res.getP50Ms)} ms, p99 ${f(res.getP99Ms)} ms)`);
     console.log(`  the same through the typed client (fetch)      ${f(res.typedClientGetPerSec)} req/s`);
-    console.log(`create+destroy through the API, ${CLIENTS} clients    ${f(res.apiCreateDestroyPerSec)} /s (${CYCLES} cycles)`);
+    console.log(`create+destroy through the API, ${CLIENTS} clients    ${f(res.apiCreateDestroyPerSec)} /s (${cycles} cycles, ${ROUNDS} rounds)`);
     console.log(`create+destroy in-process broker, ${CLIENTS} workers  ${f(res.inProcessCreateDestroyPerSec)} /s`);
     console.log(`API overhead (API time / in-process time)        ${f(res.overheadRatio)}x (target <= 1.3)`);
     if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify(res, null, 2));
   } finally {
+    await broker.close();
     child.kill("SIGTERM");
     await new Promise((r) => child.once("exit", r));
     const cleanup = createBroker({ env });
