@@ -22,8 +22,8 @@ import { SqliteStore } from "../src/store/sqlite.js";
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
 const GET_SECONDS = Number(process.env.BENCH_GET_SECONDS ?? 5);
-const CYCLES = Number(process.env.BENCH_CYCLES ?? 64);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
+const CYCLES = Number(process.env.BENCH_CYCLES ?? 128);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
 const root = mkdtempSync(join(tmpdir(), "sbx-apibench-"));
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? Number.NaN;
