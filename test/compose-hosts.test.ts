@@ -103,4 +103,34 @@ describe("hosts: inspect host, inspect stale, reap-stale, kill -9 during up", { 
     expect(f.containersOf(id as string)).toEqual([]);
     expect(existsSync(join(f.workspaceRoot("sbx-test-host"), id as string))).toBe(false);
   });
+
+  it("host down mid-create: the record keeps what it could not remove, reconcile finishes once the host is back", async () => {
+    const broker = home.broker();
+    const repo = f.writeRepo("slow", `services:\n  app:\n    image: ${f.podman.image}\n    command: ["sleep", "3600"]\n    healthcheck:\n      test: ["CMD", "false"]\n      interval: 1s\n`);
+    const creating = broker.create({ profile: "profile.compose-short", inputs: { repo } }).then(
+      () => null,
+      (e: unknown) => e as { code: string; message: string; details: { id: string } },
+    );
+    let id: string | undefined;
+    for (let i = 0; i < 600 && !id; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      const rec = broker.list({ states: ["provisioning"] })[0];
+      if (rec && f.containersOf(rec.id).length) id = rec.id;
+    }
+    expect(id).toBeDefined();
+    await f.host1.kill();
+    const err = await creating;
+    expect(err).not.toBeNull();
+    const failed = broker.get(id as string);
+    expect(failed.state).toBe("failed");
+    expect(failed.destroyedAt).toBeNull();
+    expect(failed.error?.message).toMatch(/teardown also failed/);
+    expect(f.containersOf(id as string).length).toBeGreaterThan(0);
+    await f.host1.restart();
+    const rec = await broker.reconcile();
+    expect(rec.errors).toEqual([]);
+    expect(broker.get(id as string).destroyedAt).not.toBeNull();
+    expect(f.containersOf(id as string)).toEqual([]);
+    await broker.close();
+  });
 });
