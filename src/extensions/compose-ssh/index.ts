@@ -10,6 +10,7 @@ import type { Transport } from "../../transport/types.js";
 import type { Handle, JsonObject } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
 import { type ComposeCommand, composeCommand, labelOverride, resolveSource, workspaceRootOf } from "./compose.js";
+import { archiveDir, extractArchive } from "../../snapshots/archive.js";
 import { remoteFacts } from "../../telemetry/remote-facts.js";
 import { LIST, LOGS, PS_MARKER, STATUS, TEARDOWN, UP } from "./scripts.js";
 import { type ContainerStatus, explainStartFailure, parsePs, readiness } from "./status.js";
@@ -105,7 +106,7 @@ export default defineExtension({
   id: "ext.compose-ssh",
   kind: "self-hosted",
   description: "Compose stack (docker compose / podman-compose) on a placement host over SSH, every container labelled sandboxer.id",
-  capabilities: { snapshot: false, restore: false, build: false, exec: false },
+  capabilities: { snapshot: true, restore: true, build: false, exec: false },
   inputs,
 
   async provision(ctx, input) {
@@ -126,8 +127,14 @@ export default defineExtension({
     };
     // Checkpoint before anything exists on the host: a crash from here on leaves enough to tear down.
     ctx.checkpoint(handle as unknown as Handle);
-    ctx.progress(`copying ${src.single ? src.file : src.dir} to ${ctx.host.name}:${workspace}`);
-    await copySource(ctx, src.dir, src.file, src.single, workspace);
+    if (ctx.restoreFrom) {
+      // Restore: the workspace comes from the snapshot (it holds the stack); the repo input names the compose file.
+      ctx.progress(`restoring ${ctx.restoreFrom.id} into ${ctx.host.name}:${workspace}`);
+      await extractArchive(ctx.transport, workspace, ctx.restoreFrom, ctx.signal);
+    } else {
+      ctx.progress(`copying ${src.single ? src.file : src.dir} to ${ctx.host.name}:${workspace}`);
+      await copySource(ctx, src.dir, src.file, src.single, workspace);
+    }
     ctx.progress(`starting ${src.services.length} service(s) with ${compose.argv.join(" ")}`);
     const argv = [...composeArgv(compose, id, handle.files), "up", "-d"];
     const res = await sh(ctx.transport, UP, [workspace, posix.join(workspace, OVERRIDE), posix.join(workspace, ".sandboxer/up.pid"), compose.cli, id, compose.flavor, ...argv], {
@@ -193,6 +200,11 @@ export default defineExtension({
     const argv = h?.files ? composeArgv(compose, id, h.files) : [];
     const res = await sh(ctx.transport, TEARDOWN, [id, workspace, compose.cli, compose.flavor, String(stopTimeout), ...argv], { timeoutMs: 120_000 + stopTimeout * 1000 });
     if (res.code !== 0) throw new SandboxerError("SBX_TEARDOWN_FAILED", `teardown of ${id} on ${ctx.host.name} exited ${res.code}: ${res.stderr.trim().slice(-400)}`);
+  },
+
+  async snapshot(ctx, raw, dest) {
+    // The workspace on the host, archived there and streamed back over the same SSH master.
+    await archiveDir(ctx.transport, (raw as unknown as ComposeHandle).workspace, dest, ctx.signal);
   },
 
   async list(ctx) {
