@@ -1,15 +1,18 @@
 // Bundle the CLI (and the library entry) with esbuild: one parse instead of
 // hundreds of module resolutions keeps a cold `sandboxer list` fast.
 // Command modules stay separate chunks, loaded only when used.
-import { rmSync } from "node:fs";
+import { existsSync, renameSync, rmSync } from "node:fs";
 import { build } from "esbuild";
 
-// Chunk names are content hashes: clear old ones so dist/ holds one build.
-rmSync("dist", { recursive: true, force: true });
+// Build beside dist/ and swap it in, so a CLI started from the old build (by a
+// concurrent test run) never finds its chunks half-deleted; chunk names are
+// content hashes, so the new dist/ holds exactly one build.
+const tmp = `dist.tmp-${process.pid}`;
+const old = `dist.old-${process.pid}`;
 
 await build({
   entryPoints: { cli: "src/cli/main.ts", index: "src/index.ts" },
-  outdir: "dist",
+  outdir: tmp,
   bundle: true,
   splitting: true,
   format: "esm",
@@ -21,3 +24,8 @@ await build({
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: "warning",
 });
+
+if (existsSync("dist")) renameSync("dist", old);
+renameSync(tmp, "dist");
+// The old build stays readable a little longer for processes that already started from it.
+setTimeout(() => rmSync(old, { recursive: true, force: true }), 0);

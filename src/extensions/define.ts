@@ -64,6 +64,8 @@ export interface ExecResult {
   exitCode: number;
   stdout?: string;
   stderr?: string;
+  /** Captured output hit the extension's limit and was cut. */
+  truncated?: boolean;
 }
 
 export interface Extension<I extends Record<string, unknown> = Record<string, unknown>> {

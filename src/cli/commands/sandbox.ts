@@ -166,7 +166,7 @@ export async function exec(cx: CliContext, argv: string[]): Promise<number> {
   if (!cmd.length) throw new SandboxerError("SBX_USAGE", `missing command after --\nusage: ${usage}`);
   if (cx.out.json) {
     const r = await cx.broker().exec(id, cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-    cx.out.data({ id, command: cmd, exitCode: r.exitCode, stdout: r.stdout ?? "", stderr: r.stderr ?? "" });
+    cx.out.data({ id, command: cmd, exitCode: r.exitCode, stdout: r.stdout ?? "", stderr: r.stderr ?? "", truncated: r.truncated ?? false });
     return r.exitCode;
   }
   const r = await cx.broker().exec(id, cmd, { stdin: "inherit", stdout: "inherit", stderr: "inherit" });

@@ -161,19 +161,31 @@ export default defineExtension({
     ];
     return new Promise((resolve, reject) => {
       const child = spawn(full[0] as string, full.slice(1), { stdio: [io.stdin, io.stdout, io.stderr] });
+      // Captured output (--json, the API) is capped so a chatty command cannot exhaust memory.
       let stdout = "";
       let stderr = "";
-      child.stdout?.on("data", (d: Buffer) => { stdout += d.toString(); });
-      child.stderr?.on("data", (d: Buffer) => { stderr += d.toString(); });
+      let truncated = false;
+      const keep = (cur: string, d: Buffer) => {
+        if (cur.length + d.length <= EXEC_CAPTURE_LIMIT) return cur + d.toString();
+        truncated = true;
+        return cur + d.subarray(0, Math.max(0, EXEC_CAPTURE_LIMIT - cur.length)).toString();
+      };
+      child.stdout?.on("data", (d: Buffer) => { stdout = keep(stdout, d); });
+      child.stderr?.on("data", (d: Buffer) => { stderr = keep(stderr, d); });
       child.on("error", (err) => reject(new SandboxerError("SBX_DEPENDENCY_MISSING", `nsenter: ${err.message}`, { cause: err })));
-      child.on("close", (code, signal) => resolve({ exitCode: code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 1), stdout, stderr }));
+      child.on("close", (code, signal) => resolve({ exitCode: code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 1), stdout, stderr, ...(truncated ? { truncated } : {}) }));
     });
   },
 
   async list(ctx) {
     const found: BackendResource[] = [];
-    for (const pid of findProcesses((argv) => isSandboxArgv(argv) !== null)) {
-      const id = isSandboxArgv(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(0, -1));
+    // Only sandboxes of this SANDBOXER_HOME: another home's sandboxes are not ours to call stale.
+    const mine = (argv: string[]) => {
+      const id = isSandboxArgv(argv);
+      return id && argv.includes(join(ctx.paths.workspaces, id)) ? id : null;
+    };
+    for (const pid of findProcesses((argv) => mine(argv) !== null)) {
+      const id = mine(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(0, -1));
       if (id) found.push({ sandboxId: id, kind: "process", ref: String(pid) });
     }
     for (const root of [ctx.paths.workspaces, ctx.paths.run]) {
@@ -185,6 +197,9 @@ export default defineExtension({
     return found;
   },
 });
+
+/** Bytes of stdout (and of stderr) kept when output is captured rather than passed through. */
+export const EXEC_CAPTURE_LIMIT = 8 * 1024 * 1024;
 
 function tail(file: string): string {
   try {
