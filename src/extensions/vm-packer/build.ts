@@ -123,7 +123,9 @@ export async function provisionBuild(ctx: ExtensionContext, inputs: BuildInputs)
 
   ctx.progress(`packer validate ${inputs.packer_template}`);
   const checked = new PackerStream();
-  const val = await runPacker(ctx, [packer, "validate", "-machine-readable", ...vars, target], workdir, (line) => {
+  // Packer leaves packer-log*/packer-shell* temp files when interrupted: keep them in the state dir teardown removes.
+  const tmpEnv = ["env", `TMPDIR=${stateDir}`];
+  const val = await runPacker(ctx, [...tmpEnv, packer, "validate", "-machine-readable", ...vars, target], workdir, (line) => {
     checked.push(line);
     appendFileSync(log, `${line}\n`);
   });
@@ -155,7 +157,7 @@ export async function provisionBuild(ctx: ExtensionContext, inputs: BuildInputs)
   ctx.signal.addEventListener("abort", onAbort, { once: true });
   let res: Awaited<ReturnType<typeof runPacker>>;
   try {
-    res = await runPacker(ctx, ["setsid", "-w", ...script(RUN_IN_GROUP, handle.pidFile, workdir, packer, "build", "-machine-readable", ...vars, target)], undefined, onLine);
+    res = await runPacker(ctx, ["setsid", "-w", ...script(RUN_IN_GROUP, handle.pidFile, workdir, ...tmpEnv, packer, "build", "-machine-readable", ...vars, target)], undefined, onLine);
   } finally {
     ctx.signal.removeEventListener("abort", onAbort);
   }
