@@ -93,6 +93,7 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
     expect(r.facts.kernel).toBeTruthy();
     expect(r.facts.runtimeOk).toBe(true);
     expect(Number(r.facts.cpus)).toBeGreaterThan(0);
+    expect(sb.hostFacts).toMatchObject({ kernel: r.facts.kernel, cpus: r.facts.cpus });
     expect(existsSync(r.workspace)).toBe(true);
     await broker.destroy(sb.id);
     expect(existsSync(r.workspace)).toBe(false);

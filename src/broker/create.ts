@@ -133,7 +133,9 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
         inflight = waiting;
         const reachability = await raceAbort(waiting, controller.signal);
         crashPoint("before-ready");
-        const hostFacts = plan.profile.hostFacts && plan.host.name === "localhost" ? localHostFacts(rt.paths.home) : null;
+        // Remote canaries report facts in their reachability; local ones are read here.
+        const remoteFacts = reachability.facts && typeof reachability.facts === "object" && !Array.isArray(reachability.facts) ? reachability.facts : null;
+        const hostFacts = !plan.profile.hostFacts ? null : plan.host.name === "localhost" ? localHostFacts(rt.paths.home) : remoteFacts;
         const readyAt = nowIso(rt);
         const done = rt.store.write(() => {
           const r = transition(rt, cur, ["provisioning"], "ready", { readyAt, reachability, handle, hostFacts, ownerPid: null, ownerStart: null }, { reachability });

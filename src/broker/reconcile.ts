@@ -85,7 +85,7 @@ async function cleanFailed(rt: Runtime, row: SandboxRow, report: ReconcileReport
 export async function reconcile(rt: Runtime, opts: { deep?: boolean } = {}): Promise<ReconcileReport> {
   const report: ReconcileReport = { actions: [], orphans: [], errors: [] };
   const suspects = rt.store.listSandboxes({ states: IN_FLIGHT_STATES });
-  const failed = rt.store.listSandboxes({ states: ["failed"] }).filter((r) => r.destroyedAt === null);
+  const failed = rt.store.listSandboxes({ states: ["failed"], notDestroyed: true });
   for (const row of [...suspects, ...failed]) {
     if (isSameProcessAlive(row.ownerPid, row.ownerStart)) continue;
     const mine = claim(rt, row);

@@ -40,6 +40,8 @@ export interface SandboxFilter {
   extension?: string | undefined;
   host?: string | undefined;
   expiredBefore?: string | undefined;
+  /** Only records whose resources are not yet known to be gone (destroyedAt unset). */
+  notDestroyed?: boolean | undefined;
   limit?: number | undefined;
 }
 

@@ -89,6 +89,7 @@ export class SqliteStore {
       where.push(`${col} = @${col}`);
       args[col] = filter[col];
     }
+    if (filter.notDestroyed) where.push("destroyed_at IS NULL");
     if (filter.expiredBefore) {
       where.push("expires_at IS NOT NULL AND expires_at <= @expiredBefore");
       args.expiredBefore = filter.expiredBefore;

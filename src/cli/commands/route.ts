@@ -1,26 +1,14 @@
 import { SandboxerError } from "../../errors.js";
 import { noExtraPositionals, parse, parseInputs } from "../args.js";
 import type { CliContext } from "../context.js";
+import { REQUEST_FLAGS } from "../long-work.js";
 import { table } from "../output.js";
 
 const USAGE = "sandboxer route explain [--profile ID] [--input k=v]... [--host NAME] [--ttl 2h] [--route STRATEGY] [--extension ID] [--project NAME] [--json]";
 
 /** `route explain`: the decision a create would take right now, without creating anything. */
 export async function route(cx: CliContext, argv: string[]): Promise<number> {
-  const { values, positionals } = parse(
-    argv,
-    {
-      profile: { type: "string" },
-      input: { type: "string", multiple: true, short: "i" },
-      host: { type: "string" },
-      ttl: { type: "string" },
-      route: { type: "string" },
-      extension: { type: "string" },
-      actor: { type: "string" },
-      project: { type: "string" },
-    },
-    USAGE,
-  );
+  const { values, positionals } = parse(argv, REQUEST_FLAGS, USAGE);
   if ((positionals[0] ?? "explain") !== "explain") throw new SandboxerError("SBX_USAGE", `unknown subcommand '${positionals[0]}'\nusage: ${USAGE}`);
   noExtraPositionals(positionals, 1, USAGE);
   const plan = await cx.broker().plan({

@@ -4,7 +4,7 @@ import { SANDBOX_STATES, type Sandbox, type SandboxState } from "../../types.js"
 import { noExtraPositionals, parse, parseInputs, requirePositional, splitDoubleDash } from "../args.js";
 import type { CliContext } from "../context.js";
 import { ago, table, until } from "../output.js";
-import { startSpinner } from "../progress.js";
+import { REQUEST_FLAGS, withProgress } from "../long-work.js";
 
 const CREATE_USAGE =
   "sandboxer create [--profile ID] [--input k=v]... [--host NAME] [--ttl 2h] [--route STRATEGY] [--extension ID] [--actor adm|agt|atm] [--project NAME] [--idempotency-key KEY] [--json]";
@@ -29,36 +29,11 @@ export function describe(sb: Sandbox): string {
 }
 
 export async function create(cx: CliContext, argv: string[]): Promise<number> {
-  const { values, positionals } = parse(
-    argv,
-    {
-      profile: { type: "string" },
-      input: { type: "string", multiple: true, short: "i" },
-      host: { type: "string" },
-      ttl: { type: "string" },
-      route: { type: "string" },
-      extension: { type: "string" },
-      actor: { type: "string" },
-      project: { type: "string" },
-      "idempotency-key": { type: "string" },
-    },
-    CREATE_USAGE,
-  );
+  const { values, positionals } = parse(argv, { ...REQUEST_FLAGS, "idempotency-key": { type: "string" } }, CREATE_USAGE);
   noExtraPositionals(positionals, 0, CREATE_USAGE);
   const inputs = parseInputs(values.input);
-  const spinner = startSpinner(!cx.out.json && cx.out.stderrIsTty, "creating sandbox");
-  cx.onProgress = (n) => spinner.update(n);
-  const controller = new AbortController();
-  const onSignal = () => {
-    if (controller.signal.aborted) process.exit(130);
-    spinner.stop();
-    process.stderr.write("cancelling: tearing down what was created (Ctrl-C again to quit at once)\n");
-    controller.abort();
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  try {
-    const sb = await cx.broker().create(
+  const sb = await withProgress(cx, "creating sandbox", (signal) =>
+    cx.broker().create(
       {
         profile: values.profile,
         inputs,
@@ -70,17 +45,12 @@ export async function create(cx: CliContext, argv: string[]): Promise<number> {
         project: values.project,
         idempotencyKey: values["idempotency-key"],
       },
-      { signal: controller.signal },
-    );
-    spinner.stop();
-    if (cx.out.json) cx.out.data(sb);
-    else cx.out.print(describe(sb));
-    return 0;
-  } finally {
-    spinner.stop();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  }
+      { signal },
+    ),
+  );
+  if (cx.out.json) cx.out.data(sb);
+  else cx.out.print(describe(sb));
+  return 0;
 }
 
 export async function get(cx: CliContext, argv: string[]): Promise<number> {
@@ -143,17 +113,11 @@ export async function recreate(cx: CliContext, argv: string[]): Promise<number> 
   const usage = "sandboxer recreate ID [--json]";
   const { positionals } = parse(argv, {}, usage);
   noExtraPositionals(positionals, 1, usage);
-  const spinner = startSpinner(!cx.out.json && cx.out.stderrIsTty, "recreating sandbox");
-  cx.onProgress = (n) => spinner.update(n);
-  try {
-    const sb = await cx.broker().recreate(requirePositional(positionals, 0, "ID", usage));
-    spinner.stop();
-    if (cx.out.json) cx.out.data(sb);
-    else cx.out.print(describe(sb));
-    return 0;
-  } finally {
-    spinner.stop();
-  }
+  const id = requirePositional(positionals, 0, "ID", usage);
+  const sb = await withProgress(cx, "recreating sandbox", (signal) => cx.broker().recreate(id, { signal }));
+  if (cx.out.json) cx.out.data(sb);
+  else cx.out.print(describe(sb));
+  return 0;
 }
 
 export async function exec(cx: CliContext, argv: string[]): Promise<number> {

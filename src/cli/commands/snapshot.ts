@@ -3,6 +3,7 @@ import type { Snapshot } from "../../snapshots/types.js";
 import { noExtraPositionals, parse, parseInputs, requirePositional } from "../args.js";
 import type { CliContext } from "../context.js";
 import { ago, table } from "../output.js";
+import { withProgress } from "../long-work.js";
 import { startSpinner } from "../progress.js";
 import { describe as describeSandbox } from "./sandbox.js";
 
@@ -111,19 +112,8 @@ export async function restore(cx: CliContext, argv: string[]): Promise<number> {
   );
   noExtraPositionals(positionals, 1, RESTORE_USAGE);
   const id = requirePositional(positionals, 0, "SNAPSHOT_ID", RESTORE_USAGE);
-  const spinner = startSpinner(!cx.out.json && cx.out.stderrIsTty, `restoring ${id}`);
-  cx.onProgress = (n) => spinner.update(n);
-  const controller = new AbortController();
-  const onSignal = () => {
-    if (controller.signal.aborted) process.exit(130);
-    spinner.stop();
-    process.stderr.write("cancelling: tearing down what was created (Ctrl-C again to quit at once)\n");
-    controller.abort();
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  try {
-    const sb = await cx.broker().restore(id, {
+  const sb = await withProgress(cx, `restoring ${id}`, (signal) =>
+    cx.broker().restore(id, {
       host: values.host,
       ttl: values.ttl,
       profile: values.profile,
@@ -131,15 +121,10 @@ export async function restore(cx: CliContext, argv: string[]): Promise<number> {
       extension: values.extension,
       actor: values.actor,
       project: values.project,
-      signal: controller.signal,
-    });
-    spinner.stop();
-    if (cx.out.json) cx.out.data(sb);
-    else cx.out.print(`${describeSandbox(sb)}\n  ${"restored".padEnd(12)} from ${id}`);
-    return 0;
-  } finally {
-    spinner.stop();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-  }
+      signal,
+    }),
+  );
+  if (cx.out.json) cx.out.data(sb);
+  else cx.out.print(`${describeSandbox(sb)}\n  ${"restored".padEnd(12)} from ${id}`);
+  return 0;
 }

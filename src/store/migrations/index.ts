@@ -6,6 +6,7 @@ import { m001 } from "./001-initial.js";
 import { m002 } from "./002-snapshots.js";
 import { m003 } from "./003-credits.js";
 import { m004 } from "./004-api.js";
+import { m005 } from "./005-reconcile-index.js";
 
 export interface Migration {
   version: number;
@@ -13,4 +14,4 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004];
+export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005];
