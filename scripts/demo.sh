@@ -14,7 +14,7 @@ id=$($sbx list --json --project demo | node -e 'const l=JSON.parse(require("fs")
 step sandboxer list
 $sbx list
 
-step sandboxer exec "$id" -- sh -c 'hostname; echo hello > /workspace/greeting; cat /workspace/greeting; ls /; ip -o link 2>/dev/null || cat /proc/net/dev'
+step sandboxer exec "$id" -- sh -c 'hostname; echo hello > /workspace/greeting; cat /workspace/greeting; ls /; cat /proc/net/dev'
 $sbx exec "$id" -- sh -c 'hostname; echo hello > /workspace/greeting; cat /workspace/greeting; ls /; cat /proc/net/dev'
 
 step sandboxer destroy "$id"
