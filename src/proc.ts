@@ -42,7 +42,7 @@ export function findProcesses(match: (argv: string[]) => boolean): number[] {
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     const argv = readCmdline(Number(name));
-    if (argv && argv.length && match(argv)) out.push(Number(name));
+    if (argv?.length && match(argv)) out.push(Number(name));
   }
   return out;
 }

@@ -11,7 +11,6 @@ import type { InputSpec } from "./schema.js";
 export const MAX_INPUT_LENGTH = 1024;
 export const MAX_PATH_LENGTH = 4096;
 const NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what we refuse
 const CONTROL_RE = /[\u0000-\u001f\u007f]/;
 const SHELL_META_RE = /[`$;|&<>(){}*?!"'\\[\]#]/;
 const KEY_RE = /^[a-z][a-z0-9_]{0,63}$/;

@@ -1,4 +1,6 @@
+import type { CreateRequest } from "../broker/plan.js";
 import type { Sandbox } from "../types.js";
+import { parseInputs } from "./args.js";
 import type { CliContext } from "./context.js";
 import { startSpinner } from "./progress.js";
 
@@ -13,6 +15,22 @@ export const REQUEST_FLAGS = {
   actor: { type: "string" },
   project: { type: "string" },
 } as const;
+
+type RequestValues = { [K in keyof typeof REQUEST_FLAGS]?: K extends "input" ? string[] : string };
+
+/** The create request those flags describe (`--input k=v` pairs checked here). */
+export function requestFrom(values: RequestValues): CreateRequest {
+  return {
+    profile: values.profile,
+    inputs: parseInputs(values.input),
+    host: values.host,
+    ttl: values.ttl,
+    route: values.route,
+    extension: values.extension,
+    actor: values.actor,
+    project: values.project,
+  };
+}
 
 /**
  * Run a create-like operation with a spinner on stderr (terminals only, never

@@ -1,7 +1,7 @@
 import { SandboxerError } from "../../errors.js";
-import { noExtraPositionals, parse, parseInputs } from "../args.js";
+import { noExtraPositionals, parse } from "../args.js";
 import type { CliContext } from "../context.js";
-import { REQUEST_FLAGS } from "../long-work.js";
+import { REQUEST_FLAGS, requestFrom } from "../long-work.js";
 import { table } from "../output.js";
 
 const USAGE = "sandboxer route explain [--profile ID] [--input k=v]... [--host NAME] [--ttl 2h] [--route STRATEGY] [--extension ID] [--project NAME] [--json]";
@@ -11,16 +11,7 @@ export async function route(cx: CliContext, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, REQUEST_FLAGS, USAGE);
   if ((positionals[0] ?? "explain") !== "explain") throw new SandboxerError("SBX_USAGE", `unknown subcommand '${positionals[0]}'\nusage: ${USAGE}`);
   noExtraPositionals(positionals, 1, USAGE);
-  const plan = await cx.broker().plan({
-    profile: values.profile,
-    inputs: parseInputs(values.input),
-    host: values.host,
-    ttl: values.ttl,
-    route: values.route,
-    extension: values.extension,
-    actor: values.actor,
-    project: values.project,
-  });
+  const plan = await cx.broker().plan(requestFrom(values));
   const decision = plan.route;
   if (cx.out.json) {
     cx.out.data({ profile: plan.profile.id, host: plan.host.name, ttlSeconds: plan.ttlSeconds, project: plan.project, ...decision });

@@ -1,10 +1,10 @@
 import { SandboxerError } from "../../errors.js";
 import { LIVE_STATES } from "../../lifecycle.js";
 import { SANDBOX_STATES, type Sandbox, type SandboxState } from "../../types.js";
-import { noExtraPositionals, parse, parseInputs, requirePositional, splitDoubleDash } from "../args.js";
+import { noExtraPositionals, parse, requirePositional, splitDoubleDash } from "../args.js";
 import type { CliContext } from "../context.js";
 import { ago, table, until } from "../output.js";
-import { REQUEST_FLAGS, withProgress } from "../long-work.js";
+import { REQUEST_FLAGS, requestFrom, withProgress } from "../long-work.js";
 
 const CREATE_USAGE =
   "sandboxer create [--profile ID] [--input k=v]... [--host NAME] [--ttl 2h] [--route STRATEGY] [--extension ID] [--actor adm|agt|atm] [--project NAME] [--idempotency-key KEY] [--json]";
@@ -31,23 +31,8 @@ export function describe(sb: Sandbox): string {
 export async function create(cx: CliContext, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { ...REQUEST_FLAGS, "idempotency-key": { type: "string" } }, CREATE_USAGE);
   noExtraPositionals(positionals, 0, CREATE_USAGE);
-  const inputs = parseInputs(values.input);
-  const sb = await withProgress(cx, "creating sandbox", (signal) =>
-    cx.broker().create(
-      {
-        profile: values.profile,
-        inputs,
-        host: values.host,
-        ttl: values.ttl,
-        route: values.route,
-        extension: values.extension,
-        actor: values.actor,
-        project: values.project,
-        idempotencyKey: values["idempotency-key"],
-      },
-      { signal },
-    ),
-  );
+  const request = { ...requestFrom(values), idempotencyKey: values["idempotency-key"] };
+  const sb = await withProgress(cx, "creating sandbox", (signal) => cx.broker().create(request, { signal }));
   if (cx.out.json) cx.out.data(sb);
   else cx.out.print(describe(sb));
   return 0;
