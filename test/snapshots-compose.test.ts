@@ -1,8 +1,9 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Broker } from "../src/broker.js";
 import { loadExtension } from "../src/extensions/index.js";
+import { TEST_IMAGE } from "./fixtures/podman.js";
 import { type ComposeEnv, startComposeEnv } from "./helpers/compose-env.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
 
@@ -52,5 +53,45 @@ describe.skipIf(!ready)("snapshots: ext.local -> ext.compose-ssh over SSH", { ti
     const again = await broker.restore(back.id, { profile: "profile.local", inputs: {} });
     const out = await broker.exec(again.id, ["cat", "data/note.txt"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     expect(out.stdout).toBe("made in bwrap\n");
+  });
+
+  it("a compose snapshot carries the stack's named volumes, and restore brings them back", async () => {
+    const stack = [
+      "services:",
+      "  keeper:",
+      `    image: ${TEST_IMAGE}`,
+      // The first start seeds the volume with a unique value; a restored volume must keep it.
+      `    command: ["sh", "-c", "[ -f /data/seed ] || cat /proc/sys/kernel/random/uuid > /data/seed; sleep 3600"]`,
+      "    volumes: [\"state:/data\"]",
+      "volumes:",
+      "  state: {}",
+      "",
+    ].join("\n");
+    const repo = f.writeRepo("with-volume", stack);
+    const first = await broker.create({ profile: "profile.compose-test", inputs: { repo }, host: "sbx-test-host" });
+    const read = (id: string) => {
+      const [name] = f.containersOf(id);
+      return f.podman.podman(["exec", name as string, "cat", "/data/seed"]).trim();
+    };
+    let seed = "";
+    for (let i = 0; i < 50 && !seed; i++) {
+      try {
+        seed = read(first.id);
+      } catch {
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    expect(seed).toMatch(/^[0-9a-f-]{36}$/);
+    const snap = await broker.snapshot(first.id);
+    // The export lives only inside the archive, not in the live workspace.
+    expect(existsSync(join(f.workspaceRoot("sbx-test-host"), first.id, ".sandboxer", "volumes"))).toBe(false);
+    await broker.destroy(first.id);
+    expect(f.podman.podman(["volume", "ls", "-q"]).split("\n")).not.toContain(`${first.id}_state`);
+
+    const restored = await broker.restore(snap.id, { host: "sbx-test-host2" });
+    expect(restored).toMatchObject({ state: "ready", host: "sbx-test-host2" });
+    expect(read(restored.id)).toBe(seed);
+    await broker.destroy(restored.id);
+    expect(f.podman.podman(["volume", "ls", "-q"]).split("\n")).not.toContain(`${restored.id}_state`);
   });
 });

@@ -12,7 +12,7 @@ import { type BackendResource, defineExtension, type ExtensionContext } from "..
 import { type ComposeCommand, composeCommand, labelOverride, resolveSource, workspaceRootOf } from "./compose.js";
 import { archiveDir, extractArchive } from "../../snapshots/archive.js";
 import { remoteFacts } from "../../telemetry/remote-facts.js";
-import { LIST, LOGS, PS_MARKER, STATUS, TEARDOWN, UP } from "./scripts.js";
+import { EXPORT_VOLUMES, LIST, LOGS, PS_MARKER, STATUS, TEARDOWN, UP } from "./scripts.js";
 import { type ContainerStatus, explainStartFailure, parsePs, readiness } from "./status.js";
 
 const inputs = z
@@ -203,8 +203,16 @@ export default defineExtension({
   },
 
   async snapshot(ctx, raw, dest) {
-    // The workspace on the host, archived there and streamed back over the same SSH master.
-    await archiveDir(ctx.transport, (raw as unknown as ComposeHandle).workspace, dest, ctx.signal);
+    // The workspace on the host, with the stack's named volumes exported into it, archived
+    // there and streamed back over the same SSH master. Volumes are read live, not quiesced.
+    const h = raw as unknown as ComposeHandle;
+    const vols = await sh(ctx.transport, EXPORT_VOLUMES, [h.workspace, h.cli, ctx.sandbox.id, h.flavor], { signal: ctx.signal, timeoutMs: 600_000 });
+    try {
+      if (vols.code !== 0) throw new SandboxerError("SBX_SNAPSHOT_FAILED", `exporting the named volumes of ${ctx.sandbox.id} failed: ${vols.stderr.trim().slice(-300)}`);
+      await archiveDir(ctx.transport, h.workspace, dest, ctx.signal);
+    } finally {
+      await ctx.transport.run(["rm", "-rf", "--", posix.join(h.workspace, ".sandboxer", "volumes")]);
+    }
   },
 
   async list(ctx) {

@@ -16,6 +16,16 @@ ws="$1"; ovr="$2"; pidf="$3"; cli="$4"; id="$5"; flavor="$6"; shift 6
 mkdir -p "$ws/.sandboxer"
 cat > "$ovr"
 cd "$ws"
+# Restored from a snapshot: recreate the stack's named volumes before \`up\` uses them.
+if [ "$flavor" = podman ] && [ -d .sandboxer/volumes ]; then
+  for f in .sandboxer/volumes/*.tar; do
+    [ -e "$f" ] || continue
+    v="\${id}_$(basename "$f" .tar)"
+    "$cli" volume create --label "io.podman.compose.project=$id" --label "com.docker.compose.project=$id" "$v" >/dev/null
+    "$cli" volume import "$v" "$f"
+  done
+  rm -rf .sandboxer/volumes
+fi
 echo $$ > "$pidf"
 set +e
 "$@"
@@ -30,6 +40,21 @@ if [ $rc -eq 0 ]; then
   fi
 fi
 exit $rc`;
+
+/**
+ * $1 workspace, $2 container cli, $3 sandbox id, $4 flavor: export the stack's
+ * named volumes into the workspace (.sandboxer/volumes/<name>.tar) so the
+ * snapshot archive carries them. podman only: docker has no \`volume import\`.
+ */
+export const EXPORT_VOLUMES = `ws="$1"; cli="$2"; id="$3"; flavor="$4"
+d="$ws/.sandboxer/volumes"
+rm -rf -- "$d"
+[ "$flavor" = podman ] || exit 0
+mkdir -p -- "$d" || exit 3
+for v in $("$cli" volume ls -q --filter "label=io.podman.compose.project=$id"); do
+  "$cli" volume export "$v" > "$d/\${v#"\${id}_"}.tar" || exit 4
+done
+exit 0`;
 
 /**
  * $1 container cli, $2 sandbox id, $3 flavor, then container names whose
