@@ -114,6 +114,22 @@ describe("ext.vm-packer attach mode", () => {
     expect(existsSync(vm.root)).toBe(true);
   });
 
+  it("snapshot of an attach workspace restores into a new workspace on the VM, marked with the new id", async () => {
+    const sb = await broker.create({ profile: "profile.vm-haskell-build", inputs: { vm: vm.alias, repo } });
+    writeFileSync(join(vm.root, sb.id, "built.txt"), "from the first build\n");
+    const snap = await broker.snapshot(sb.id);
+    expect(snap.extension).toBe("ext.vm-packer");
+    await broker.destroy(sb.id);
+    expect(existsSync(join(vm.root, sb.id))).toBe(false);
+    const restored = await broker.restore(snap.id);
+    const ws = join(vm.root, restored.id);
+    expect(readFileSync(join(ws, "built.txt"), "utf8")).toBe("from the first build\n");
+    expect(readFileSync(join(ws, "src", "it's a file.txt"), "utf8")).toBe("quoted name\n");
+    expect(readFileSync(join(ws, ".sandboxer-id"), "utf8").trim()).toBe(restored.id);
+    await broker.destroy(restored.id);
+    expect(existsSync(ws)).toBe(false);
+  });
+
   it("workspace_dir under the root is used (and removed), escaping it is refused", async () => {
     const sb = await broker.create({ profile: "profile.vm-haskell-build", inputs: { vm: vm.alias, workspace_dir: "team/my app" } });
     expect(sb.reachability?.workspace).toBe(join(vm.root, "team", "my app"));

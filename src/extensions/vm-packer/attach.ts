@@ -6,8 +6,10 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { posix, resolve } from "node:path";
+import type { Writable } from "node:stream";
 import { expandHome, loadConfig } from "../../config.js";
 import { SandboxerError, toSandboxerError } from "../../errors.js";
+import { archiveDir, extractArchive } from "../../snapshots/archive.js";
 import { shellJoin, shellQuote } from "../../transport/quote.js";
 import { type SshTransport, sshTransport } from "../../transport/ssh.js";
 import type { Handle, JsonObject } from "../../types.js";
@@ -131,8 +133,21 @@ export async function provisionAttach(ctx: ExtensionContext, inputs: AttachInput
       handle.copied = method;
       ctx.checkpoint(handle as unknown as Handle);
     }
+    if (ctx.restoreFrom) {
+      ctx.progress(`restoring ${ctx.restoreFrom.id} into ${vm}:${workspace}`);
+      await extractArchive(t, workspace, ctx.restoreFrom, ctx.signal);
+      // The archive carries the source sandbox's marker: this workspace belongs to the new id.
+      const mark = await t.run(script('printf "%s\\n" "$2" > "$1/$3"', workspace, id, MARKER), { signal: ctx.signal });
+      if (mark.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot mark ${workspace} on ${vm}: ${mark.stderr.trim()}`);
+    }
   }, true);
   return handle as unknown as Handle;
+}
+
+/** Archive the attach workspace on the VM, streamed back over its SSH connection. */
+export async function snapshotAttach(ctx: ExtensionContext, raw: Handle, dest: Writable): Promise<void> {
+  const h = raw as unknown as AttachHandle;
+  await withVm(ctx, h.vm, h.port, (t) => archiveDir(t, h.workspace, dest, ctx.signal));
 }
 
 export async function attachReady(ctx: ExtensionContext, raw: Handle): Promise<JsonObject> {

@@ -4,7 +4,8 @@ import { z } from "zod";
 import { SANDBOX_ID_RE } from "../../ids.js";
 import type { Handle } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
-import { attachAlive, attachReady, listAttach, provisionAttach, teardownAttach } from "./attach.js";
+import { SandboxerError } from "../../errors.js";
+import { attachAlive, attachReady, listAttach, provisionAttach, snapshotAttach, teardownAttach } from "./attach.js";
 import { buildAlive, buildReachability, provisionBuild, teardownBuild } from "./build.js";
 
 export const MODES = ["attach", "build"] as const;
@@ -43,11 +44,18 @@ export default defineExtension<Inputs>({
   id: "ext.vm-packer",
   kind: "self-hosted",
   description: "attach: a workspace /build/<id>/ on a pre-built VM over SSH (repo rsync'd in); build: a Packer build with progress and artifacts",
-  capabilities: { snapshot: false, restore: false, build: true, exec: false },
+  // Snapshot/restore apply to attach workspaces; a build has no workspace to capture.
+  capabilities: { snapshot: true, restore: true, build: true, exec: false },
   inputs,
 
   provision(ctx, input) {
+    if (modeOf(ctx) === "build" && ctx.restoreFrom) throw new SandboxerError("SBX_UNSUPPORTED", "build mode has no workspace to restore into; restore into attach mode (--input mode=attach)");
     return modeOf(ctx) === "build" ? provisionBuild(ctx, input) : provisionAttach(ctx, input);
+  },
+
+  async snapshot(ctx, handle, dest) {
+    if (modeOf(ctx, handle) === "build") throw new SandboxerError("SBX_UNSUPPORTED", "a Packer build has no workspace to snapshot (its artifacts are kept by Packer)");
+    await snapshotAttach(ctx, handle, dest);
   },
 
   async waitReady(ctx, handle) {
