@@ -8,20 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Broker } from "../src/broker.js";
-import { SandboxerError } from "../src/errors.js";
+import { failure } from "./helpers/assert.js";
 import { testExtension } from "./extension-contract.js";
 import { type LoopbackVm, startLoopbackVm } from "./fixtures/vm.js";
 import { runCli } from "./helpers/cli.js";
-
-async function failure(p: Promise<unknown>): Promise<SandboxerError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof SandboxerError) return err;
-    throw err;
-  }
-  throw new Error("expected a failure");
-}
 
 function makeRepo(base: string): string {
   const repo = join(base, "repo");

@@ -3,12 +3,12 @@
  * builders, shell-local, manifest): progress, artifacts, failures, bad input,
  * cancel by signal and Ctrl-C, and a kill -9 mid-build cleaned up by reconcile.
  */
-import { cpSync, existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Broker } from "../src/broker.js";
-import { SandboxerError } from "../src/errors.js";
+import { failure, processesIn } from "./helpers/assert.js";
 import { runCli, spawnCli } from "./helpers/cli.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
 
@@ -22,30 +22,6 @@ function template(name: string): string {
   const dir = mkdtempSync(join(work, `${name}-`));
   cpSync(join(FIX, name), dir, { recursive: true });
   return dir;
-}
-
-/** Processes whose working directory is inside `dir` (packer, its plugins, provisioner scripts). */
-function processesIn(dir: string): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (readlinkSync(`/proc/${p}/cwd`).startsWith(dir)) out.push(Number(p));
-    } catch {
-      // gone or not ours to read
-    }
-  }
-  return out;
-}
-
-async function failure(p: Promise<unknown>): Promise<SandboxerError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof SandboxerError) return err;
-    throw err;
-  }
-  throw new Error("expected a failure");
 }
 
 async function until(cond: () => boolean, ms = 30_000): Promise<void> {

@@ -3,29 +3,17 @@
  * the build runs over SSH with live progress; when SSH drops mid-build the
  * record fails with a clear error.
  */
-import { cpSync, existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { SandboxerError } from "../src/errors.js";
+import { processesIn } from "./helpers/assert.js";
 import { type Sshd, startSshd } from "./fixtures/sshd.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
 
 const FIX = join(import.meta.dirname, "fixtures", "packer");
-
-function processesIn(dir: string): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (readlinkSync(`/proc/${p}/cwd`).startsWith(dir)) out.push(Number(p));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
 
 describe("ext.vm-packer build mode over SSH", () => {
   let sshd: Sshd;
