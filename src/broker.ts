@@ -7,7 +7,8 @@ import { type Catalog, loadCatalog } from "./catalog/load.js";
 import { type Config, type Env, loadConfig, type Paths, resolvePaths } from "./config.js";
 import { SandboxerError } from "./errors.js";
 import { type DeliveryReport, deliverPending, type FetchLike } from "./events/publisher.js";
-import type { ExecIo, ExecResult, Extension, ExtensionContext } from "./extensions/define.js";
+import type { Registration } from "./catalog/schema.js";
+import type { Capabilities, ExecIo, ExecResult, Extension, ExtensionContext, ExtensionKind } from "./extensions/define.js";
 import { loadExtension } from "./extensions/index.js";
 import { type IdGen, randomIds } from "./ids.js";
 import type { SnapshotFilter } from "./snapshots/records.js";
@@ -23,6 +24,8 @@ import { type Clock, type Host, type Sandbox, type SandboxEvent, type SandboxRow
 
 export type { CreateRequest } from "./broker/plan.js";
 export type { ReconcileReport } from "./broker/reconcile.js";
+
+export type ExtensionInfo = Registration & { kind: ExtensionKind; capabilities: Capabilities };
 
 export interface BrokerOptions {
   env?: Env;
@@ -51,6 +54,8 @@ export interface Broker {
   reconcile(opts?: { deep?: boolean }): Promise<ReconcileReport>;
   flushEvents(budgetMs: number): Promise<DeliveryReport | null>;
   catalog(): Promise<Catalog>;
+  /** Registrations joined with what the code declares (kind, capabilities): `extensions list`, `GET /v1/extensions`. */
+  extensions(): Promise<ExtensionInfo[]>;
   config(): Config;
   /** The extension and a context for one record (inspection, reaping, contract tests). */
   contextFor(id: string): Promise<{ row: SandboxRow; extension: Extension; ctx: ExtensionContext }>;
@@ -152,6 +157,14 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
       return deliverPending({ store, url, clock: rt.clock, budgetMs, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
     },
     catalog: () => rt.catalog(),
+    async extensions() {
+      const rows: ExtensionInfo[] = [];
+      for (const reg of (await rt.catalog()).registrations.values()) {
+        const ext = await loadExtension(reg.id);
+        rows.push({ ...reg, kind: ext.kind, capabilities: ext.capabilities });
+      }
+      return rows;
+    },
     config: () => rt.config(),
     async contextFor(id) {
       const row = getRow(rt, id);

@@ -1,4 +1,3 @@
-import { loadExtension } from "../extensions/index.js";
 import {
   ErrorBody,
   ExtensionList,
@@ -54,13 +53,7 @@ export const otherRoutes: AnyRoute[] = [
     auth: "token",
     responses: { 200: { description: "extensions", schema: ExtensionList }, ...COMMON_ERRORS },
     async handle({ state }) {
-      const catalog = await state.broker.catalog();
-      const rows = [];
-      for (const reg of catalog.registrations.values()) {
-        const ext = await loadExtension(reg.id);
-        rows.push({ ...reg, kind: ext.kind, capabilities: ext.capabilities });
-      }
-      return { status: 200, body: rows };
+      return { status: 200, body: await state.broker.extensions() };
     },
   }),
   defineRoute({

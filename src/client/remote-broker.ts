@@ -1,4 +1,4 @@
-import type { Broker, CreateRequest } from "../broker.js";
+import type { Broker, CreateRequest, ExtensionInfo } from "../broker.js";
 import type { CreatePlan } from "../broker/plan.js";
 import type { Catalog } from "../catalog/load.js";
 import type { Profile, Registration } from "../catalog/schema.js";
@@ -94,6 +94,7 @@ export function remoteBroker(env: Env): Broker {
     reconcile: () => client.reconcile(),
     // Event delivery to the State Hub is the server's job.
     flushEvents: async () => null,
+    extensions: () => client.extensions() as unknown as Promise<ExtensionInfo[]>,
     async catalog(): Promise<Catalog> {
       const [p, exts] = await Promise.all([client.profiles(), client.extensions()]);
       return {

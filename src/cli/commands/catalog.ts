@@ -44,13 +44,7 @@ export async function extensions(cx: CliContext, argv: string[]): Promise<number
   const usage = "sandboxer extensions list [--json]";
   const { positionals } = parse(argv, {}, usage);
   if ((positionals[0] ?? "list") !== "list") throw new SandboxerError("SBX_USAGE", `usage: ${usage}`);
-  const { loadExtension } = await import("../../extensions/index.js");
-  const catalog = await cx.broker().catalog();
-  const rows = [];
-  for (const reg of catalog.registrations.values()) {
-    const ext = await loadExtension(reg.id);
-    rows.push({ ...reg, kind: ext.kind, capabilities: ext.capabilities });
-  }
+  const rows = await cx.broker().extensions();
   if (cx.out.json) cx.out.data(rows);
   else cx.out.print(table(["ID", "KIND", "ENABLED", "PRICE/H", "READY~", "CAPABILITIES"], rows.map((r) => [r.id, r.kind, String(r.enabled), String(r.pricePerHour), `${r.expectedReadySeconds}s`, Object.entries(r.capabilities).filter(([, v]) => v).map(([k]) => k).join(",") || "-"])));
   return 0;
