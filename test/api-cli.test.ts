@@ -11,7 +11,7 @@ import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Env } from "../src/config.js";
 import type { Sandbox } from "../src/types.js";
-import type { CliResult } from "./helpers/cli.js";
+import { type CliResult, runCli } from "./helpers/cli.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -20,23 +20,7 @@ const OUT = join(ROOT, `.api-dist-${process.pid}`);
 const CLI = join(OUT, "cli.js");
 
 function run(args: string[], env: Env, timeoutMs = 60_000): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 137, stdout, stderr, json: <T>() => JSON.parse(stdout) as T });
-    });
-  });
+  return runCli(args, env, { cli: CLI, timeoutMs });
 }
 
 let home: TestHome;

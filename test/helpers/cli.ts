@@ -11,26 +11,35 @@ export interface CliResult {
   json<T = unknown>(): T;
 }
 
-/** Run the built CLI (`make build` first; vitest's globalSetup builds it). */
-export function runCli(args: string[], env: Env, opts: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+/** Collect a started CLI's output; SIGKILL it after `timeoutMs`. */
+export function collect(child: ChildProcess, timeoutMs: number, input = ""): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(CLI, args, { env: env as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
+    child.stdout?.on("data", (d: Buffer) => {
       stdout += d.toString();
     });
-    child.stderr.on("data", (d: Buffer) => {
+    child.stderr?.on("data", (d: Buffer) => {
       stderr += d.toString();
     });
-    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.on("error", reject);
     child.on("close", (code) => {
       clearTimeout(timer);
       resolve({ code: code ?? 137, stdout, stderr, json: <T>() => JSON.parse(stdout) as T });
     });
-    child.stdin.end(opts.input ?? "");
+    child.stdin?.end(input);
   });
+}
+
+/**
+ * Run the CLI: the built `bin/sandboxer` (vitest's globalSetup builds it), or
+ * with `cli` a private bundle's `cli.js` run by this node.
+ */
+export function runCli(args: string[], env: Env, opts: { input?: string; timeoutMs?: number; cli?: string } = {}): Promise<CliResult> {
+  const [cmd, argv] = opts.cli ? [process.execPath, [opts.cli, ...args]] : [CLI, args];
+  const child = spawn(cmd, argv, { env: env as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe"] });
+  return collect(child, opts.timeoutMs ?? 60_000, opts.input);
 }
 
 /** Start the CLI and hand back the process, for kill -9 tests. */

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { build } from "esbuild";
 import type { Env } from "../../src/config.js";
-import type { CliResult } from "./cli.js";
+import { type CliResult, collect } from "./cli.js";
 
 const ROOT = resolve(import.meta.dirname, "..", "..");
 
@@ -42,20 +42,7 @@ export async function buildPrivateCli(): Promise<PrivateCli> {
     spawn: start,
     run(args, env, raw = {}) {
       const opts = typeof raw === "number" ? { timeoutMs: raw } : raw;
-      return new Promise((resolvePromise, reject) => {
-        const child = start(args, env);
-        let stdout = "";
-        let stderr = "";
-        child.stdout?.on("data", (d: Buffer) => { stdout += d.toString(); });
-        child.stderr?.on("data", (d: Buffer) => { stderr += d.toString(); });
-        const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
-        child.on("error", reject);
-        child.on("close", (code) => {
-          clearTimeout(timer);
-          resolvePromise({ code: code ?? 137, stdout, stderr, json: <T>() => JSON.parse(stdout) as T });
-        });
-        child.stdin?.end("");
-      });
+      return collect(start(args, env), opts.timeoutMs ?? 120_000);
     },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
