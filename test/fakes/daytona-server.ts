@@ -15,6 +15,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { faultQueue } from "./faults.js";
 
 export interface DaytonaSandbox {
   id: string;
@@ -56,7 +57,7 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
 export async function startDaytonaFake(opts: { apiKey?: string; startPolls?: number } = {}): Promise<DaytonaFake> {
   const apiKey = opts.apiKey ?? `dtn_${randomUUID().replaceAll("-", "")}`;
   const sandboxes = new Map<string, DaytonaSandbox>();
-  const faults: { op: DaytonaOp; fault: DaytonaFault; times: number }[] = [];
+  const faults = faultQueue<DaytonaOp, DaytonaFault>();
   const requests: DaytonaFake["requests"] = [];
   const hanging = new Set<ServerResponse>();
   let url = "";
@@ -87,13 +88,6 @@ export async function startDaytonaFake(opts: { apiKey?: string; startPolls?: num
     toolboxProxyUrl: `${url}/toolbox`,
   });
 
-  const takeFault = (op: DaytonaOp) => {
-    const f = faults.find((x) => x.op === op && x.times > 0);
-    if (!f) return undefined;
-    f.times--;
-    return f.fault;
-  };
-
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const u = new URL(req.url ?? "/", "http://x");
     const auth = req.headers.authorization;
@@ -118,7 +112,7 @@ export async function startDaytonaFake(opts: { apiKey?: string; startPolls?: num
             ? "delete"
             : undefined;
     if (!op) return error(res, 404, `Cannot ${req.method} ${u.pathname}`);
-    const fault = takeFault(op);
+    const fault = faults.take(op);
     if (fault && "status" in fault) return error(res, fault.status, fault.message ?? `injected ${fault.status}`);
     if (fault && "hang" in fault) {
       hanging.add(res);
@@ -188,7 +182,7 @@ export async function startDaytonaFake(opts: { apiKey?: string; startPolls?: num
     apiKey,
     sandboxes,
     requests,
-    fail: (op, fault, times = 1) => faults.push({ op, fault, times }),
+    fail: (op, fault, times = 1) => faults.add(op, fault, times),
     close: async () => {
       for (const r of hanging) r.destroy();
       server.closeAllConnections();

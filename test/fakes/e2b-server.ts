@@ -13,6 +13,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { faultQueue } from "./faults.js";
 
 export interface E2bSandbox {
   sandboxID: string;
@@ -61,16 +62,9 @@ function detail(s: E2bSandbox) {
 export async function startE2bFake(opts: { apiKey?: string; latencyMs?: number } = {}): Promise<E2bFake> {
   const apiKey = opts.apiKey ?? `e2b_${randomBytes(12).toString("hex")}`;
   const sandboxes = new Map<string, E2bSandbox>();
-  const faults: { op: E2bOp; fault: E2bFault; times: number }[] = [];
+  const faults = faultQueue<E2bOp, E2bFault>();
   const requests: E2bFake["requests"] = [];
   const hanging = new Set<ServerResponse>();
-
-  const takeFault = (op: E2bOp): E2bFault | undefined => {
-    const f = faults.find((x) => x.op === op && x.times > 0);
-    if (!f) return undefined;
-    f.times--;
-    return f.fault;
-  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://x");
@@ -91,7 +85,7 @@ export async function startE2bFake(opts: { apiKey?: string; latencyMs?: number }
                 ? "timeout"
                 : undefined;
     if (!op) return error(res, 404, `no route ${req.method} ${url.pathname}`);
-    const fault = takeFault(op);
+    const fault = faults.take(op);
     if (fault && "status" in fault) return error(res, fault.status, fault.message ?? `injected ${fault.status}`);
     if (fault && "hang" in fault) {
       hanging.add(res);
@@ -153,7 +147,7 @@ export async function startE2bFake(opts: { apiKey?: string; latencyMs?: number }
     apiKey,
     sandboxes,
     requests,
-    fail: (op, fault, times = 1) => faults.push({ op, fault, times }),
+    fail: (op, fault, times = 1) => faults.add(op, fault, times),
     close: async () => {
       for (const r of hanging) r.destroy();
       server.closeAllConnections();

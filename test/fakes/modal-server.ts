@@ -15,6 +15,7 @@
 import { randomBytes } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import protobuf from "protobufjs";
+import { faultQueue } from "./faults.js";
 
 const PROTO = `
 syntax = "proto3";
@@ -99,7 +100,7 @@ export async function startModalFake(): Promise<ModalFake> {
   const tokenSecret = `as-${randomBytes(12).toString("hex")}`;
   const sandboxes = new Map<string, ModalSandbox>();
   const apps = new Map<string, string>();
-  const faults: { method: ModalMethod; fault: ModalFault; times: number }[] = [];
+  const faults = faultQueue<ModalMethod, ModalFault>();
   const calls: ModalFake["calls"] = [];
 
   const jwt = () => {
@@ -190,12 +191,11 @@ export async function startModalFake(): Promise<ModalFake> {
       const secret = md.get("x-modal-token-secret")[0]?.toString();
       calls.push({ method, tokenId: id, authToken: md.get("x-modal-auth-token")[0]?.toString() });
       if (id !== tokenId || secret !== tokenSecret) return callback({ code: grpc.status.UNAUTHENTICATED, details: "Token ID or secret is invalid" });
-      const f = faults.find((x) => x.method === method && x.times > 0);
-      if (f) f.times--;
-      if (f && "code" in f.fault) return callback({ code: f.fault.code, details: f.fault.details ?? `injected ${grpc.status[f.fault.code]}` });
+      const fault = faults.take(method);
+      if (fault && "code" in fault) return callback({ code: fault.code, details: fault.details ?? `injected ${grpc.status[fault.code]}` });
       try {
         const res = handlers[method](call.request);
-        if (f && "slowMs" in f.fault) setTimeout(() => callback(null, res), f.fault.slowMs);
+        if (fault && "slowMs" in fault) setTimeout(() => callback(null, res), fault.slowMs);
         else callback(null, res);
       } catch (err) {
         callback(err as grpc.ServiceError);
@@ -213,8 +213,8 @@ export async function startModalFake(): Promise<ModalFake> {
     tokenSecret,
     sandboxes,
     calls,
-    fail: (method, fault, times = 1) => faults.push({ method, fault, times }),
-    clearFaults: () => faults.splice(0),
+    fail: (method, fault, times = 1) => faults.add(method, fault, times),
+    clearFaults: () => faults.clear(),
     close: () => new Promise<void>((r) => server.tryShutdown(() => r())).then(() => server.forceShutdown()),
   };
 }
