@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testExtension } from "./extension-contract.js";
@@ -52,6 +52,56 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
     expect(f.containersOf(sb.id)).toEqual([]);
     expect(existsSync(r.workspace)).toBe(false);
     await broker.close();
+  });
+
+  it("copies the repo's tree and starts the stack in ONE ssh session; a lone compose_file copies only itself", async () => {
+    const broker = home.broker();
+    const repo = f.writeRepo("tree", `services:\n  app:\n    image: ${f.podman.image}\n    command: ["sleep", "3600"]\n    stop_signal: SIGKILL\n`);
+    mkdirSync(join(repo, "src", "deep"), { recursive: true });
+    writeFileSync(join(repo, "src", "deep", "data.txt"), "nested bytes\n");
+    writeFileSync(join(repo, ".env.example"), "A=1\n");
+    writeFileSync(join(repo, "run.sh"), "#!/bin/sh\necho hi\n", { mode: 0o755 });
+    symlinkSync("src/deep/data.txt", join(repo, "link"));
+    const [handshakes, sessions] = [f.host1.handshakes(), f.host1.sessions()];
+    const sb = await broker.create({ profile: "profile.compose-test", host: "sbx-test-host", inputs: { repo } });
+    // One connection, and one session that both unpacked the tree and ran `up` (whose `ps` showed it ready).
+    expect([f.host1.handshakes() - handshakes, f.host1.sessions() - sessions]).toEqual([1, 1]);
+    const ws = join(f.workspaceRoot("sbx-test-host"), sb.id);
+    expect(readFileSync(join(ws, "src", "deep", "data.txt"), "utf8")).toBe("nested bytes\n");
+    expect(readFileSync(join(ws, ".env.example"), "utf8")).toBe("A=1\n");
+    expect(statSync(join(ws, "run.sh")).mode & 0o777).toBe(0o755);
+    expect(readlinkSync(join(ws, "link"))).toBe("src/deep/data.txt");
+    expect(readFileSync(join(ws, ".sandboxer", "compose.override.yaml"), "utf8")).toContain(`sandboxer.id: ${sb.id}`);
+    expect(f.containersOf(sb.id).length).toBe(1);
+    await broker.destroy(sb.id);
+
+    const single = await broker.create({ profile: "profile.compose-test", host: "sbx-test-host", inputs: { compose_file: join(repo, "compose.yaml") } });
+    const ws2 = join(f.workspaceRoot("sbx-test-host"), single.id);
+    expect(readdirSync(ws2).sort()).toEqual([".sandboxer", "compose.yaml"]);
+    await broker.destroy(single.id);
+    await broker.close();
+  });
+
+  it("a workspace root the host cannot create fails clearly, starts nothing, keeps a true record", async () => {
+    const broker = home.broker();
+    const root = f.workspaceRoot("sbx-test-host2");
+    const aside = `${root}.aside`;
+    if (existsSync(root)) renameSync(root, aside);
+    writeFileSync(root, "a file where the workspace root should be\n");
+    try {
+      const err = await broker.create({ profile: "profile.compose-test", host: "sbx-test-host2", inputs: { repo: f.repo } }).then(
+        () => { throw new Error("expected a failure"); },
+        (e: unknown) => e as { code: string; message: string; details: { id: string } },
+      );
+      expect(err.code).toBe("SBX_PROVISION_FAILED");
+      expect(err.message).toMatch(/cannot place the stack in .* on sbx-test-host2/);
+      expect(broker.get(err.details.id).state).toBe("failed");
+      expect(f.containersOf(err.details.id)).toEqual([]);
+    } finally {
+      rmSync(root, { force: true });
+      if (existsSync(aside)) renameSync(aside, root);
+      await broker.close();
+    }
   });
 
   it("skips an unreachable host when placement allows another, and records why", async () => {

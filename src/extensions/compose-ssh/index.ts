@@ -1,17 +1,15 @@
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, posix } from "node:path";
+import { posix } from "node:path";
 import { z } from "zod";
 import { parseDuration } from "../../duration.js";
 import { SandboxerError } from "../../errors.js";
 import { SANDBOX_ID_RE } from "../../ids.js";
-import { isSshTransport } from "../../transport/ssh.js";
-import type { Transport } from "../../transport/types.js";
+import type { RunResult, Transport } from "../../transport/types.js";
 import type { Handle, JsonObject } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
 import { type ComposeCommand, composeCommand, labelOverride, resolveSource, workspaceRootOf } from "./compose.js";
 import { archiveDir, extractArchive } from "../../snapshots/archive.js";
 import { remoteFacts } from "../../telemetry/remote-facts.js";
+import { runWithStack } from "./pack.js";
 import { EXPORT_VOLUMES, LIST, LOGS, PS_MARKER, STATUS, TEARDOWN, UP } from "./scripts.js";
 import { type ContainerStatus, explainStartFailure, parsePs, readiness } from "./status.js";
 
@@ -82,26 +80,6 @@ async function logsTail(ctx: ExtensionContext, cli: string, lines = 20): Promise
   return text ? text.split("\n").slice(-lines * 2).join("\n") : "(no container logs)";
 }
 
-/** Copy the stack to the host: rsync over the SSH master, or a plain copy on localhost. */
-async function copySource(ctx: ExtensionContext, dir: string, file: string, single: boolean, workspace: string): Promise<void> {
-  let from = dir;
-  let staged: string | undefined;
-  if (single) {
-    staged = mkdtempSync(join(tmpdir(), "sbx-compose-"));
-    cpSync(join(dir, file), join(staged, file));
-    from = staged;
-  }
-  try {
-    if (isSshTransport(ctx.transport)) await ctx.transport.copyTo(from, workspace, { signal: ctx.signal });
-    else {
-      mkdirSync(workspace, { recursive: true });
-      cpSync(from, workspace, { recursive: true, verbatimSymlinks: true });
-    }
-  } finally {
-    if (staged) rmSync(staged, { recursive: true, force: true });
-  }
-}
-
 export default defineExtension({
   id: "ext.compose-ssh",
   kind: "self-hosted",
@@ -127,24 +105,25 @@ export default defineExtension({
     };
     // Checkpoint before anything exists on the host: a crash from here on leaves enough to tear down.
     ctx.checkpoint(handle as unknown as Handle);
+    const argv = [...composeArgv(compose, id, handle.files), "up", "-d"];
+    const upArgs = (mode: "tar" | "-") => [workspace, posix.join(workspace, OVERRIDE), posix.join(workspace, ".sandboxer/up.pid"), compose.cli, id, compose.flavor, mode, labelOverride(id, src.services), ...argv];
+    const starting = `starting ${src.services.length} service(s) with ${compose.argv.join(" ")}`;
+    let res: RunResult;
     if (ctx.restoreFrom) {
       // Restore: the workspace comes from the snapshot (it holds the stack); the repo input names the compose file.
       ctx.progress(`restoring ${ctx.restoreFrom.id} into ${ctx.host.name}:${workspace}`);
       await extractArchive(ctx.transport, workspace, ctx.restoreFrom, ctx.signal);
+      ctx.progress(starting);
+      res = await sh(ctx.transport, UP, upArgs("-"), { signal: ctx.signal });
     } else {
-      ctx.progress(`copying ${src.single ? src.file : src.dir} to ${ctx.host.name}:${workspace}`);
-      await copySource(ctx, src.dir, src.file, src.single, workspace);
+      ctx.progress(`copying ${src.single ? src.file : src.dir} to ${ctx.host.name}:${workspace}, then ${starting}`);
+      res = await runWithStack(ctx.transport, ["sh", "-c", UP, "sh", ...upArgs("tar")], src, ctx.signal);
     }
-    ctx.progress(`starting ${src.services.length} service(s) with ${compose.argv.join(" ")}`);
-    const argv = [...composeArgv(compose, id, handle.files), "up", "-d"];
-    const res = await sh(ctx.transport, UP, [workspace, posix.join(workspace, OVERRIDE), posix.join(workspace, ".sandboxer/up.pid"), compose.cli, id, compose.flavor, ...argv], {
-      input: labelOverride(id, src.services),
-      signal: ctx.signal,
-    });
     const marker = res.stdout.lastIndexOf(PS_MARKER);
     const output = `${marker >= 0 ? res.stdout.slice(0, marker) : res.stdout}\n${res.stderr}`;
     const explained = explainStartFailure(output);
     if (explained) throw new SandboxerError("SBX_PROVISION_FAILED", `${explained}\n${tailLines(output, 8)}`);
+    if (res.code === 90) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot place the stack in ${workspace} on ${ctx.host.name}: ${tailLines(res.stderr, 4)}`);
     if (res.code !== 0) {
       const why = res.code === 127 ? `${compose.argv[0]} is not installed on ${ctx.host.name}` : `compose up exited ${res.code}`;
       throw new SandboxerError("SBX_PROVISION_FAILED", `${why}:\n${tailLines(output, 12)}`);

@@ -2,19 +2,29 @@
  * Remote steps as FIXED shell text: every value (id, paths, compose argv)
  * arrives as a positional argument, quoted once by the transport's shellJoin.
  * Each step is one SSH session (`sh -c SCRIPT sh ARGS...`), so a create costs
- * copy + up + a few status polls, all over one multiplexed connection.
+ * one copy-and-up session + a few status polls, all over one multiplexed connection.
  */
 
 /**
  * $1 workspace, $2 override file, $3 pid file, $4 container cli, $5 sandbox id,
- * $6 flavor, then the compose argv. Override YAML on stdin. After a successful
- * `up` it prints the stack's status after a marker line, saving waitReady a session.
+ * $6 flavor, $7 "tar" when stdin carries the stack as a tar stream (a fresh
+ * create) or "-" (a restore: the workspace is already there), $8 the override
+ * YAML, then the compose argv. Copy and `up` share ONE session: on a host whose
+ * sessions start a login shell that is half a second saved per create.
+ * Exit 90: the stack could not be unpacked (nothing was started). After a
+ * successful `up` it prints the stack's status after a marker line, saving
+ * waitReady a session.
  */
 export const PS_MARKER = "@@sandboxer-ps@@";
 export const UP = `set -e
-ws="$1"; ovr="$2"; pidf="$3"; cli="$4"; id="$5"; flavor="$6"; shift 6
-mkdir -p "$ws/.sandboxer"
-cat > "$ovr"
+ws="$1"; ovr="$2"; pidf="$3"; cli="$4"; id="$5"; flavor="$6"; mode="$7"; yaml="$8"; shift 8
+mkdir -p "$ws/.sandboxer" || exit 90
+if [ "$mode" = tar ]; then
+  if ! tar -C "$ws" -xf -; then echo "unpacking the stack into $ws failed" >&2; exit 90; fi
+  # GNU tar may stop before the stream's zero padding: drain it, so nothing is left for compose to read.
+  cat > /dev/null
+fi
+printf '%s' "$yaml" > "$ovr"
 cd "$ws"
 # Restored from a snapshot: recreate the stack's named volumes before \`up\` uses them.
 if [ "$flavor" = podman ] && [ -d .sandboxer/volumes ]; then
@@ -28,7 +38,7 @@ if [ "$flavor" = podman ] && [ -d .sandboxer/volumes ]; then
 fi
 echo $$ > "$pidf"
 set +e
-"$@"
+"$@" < /dev/null
 rc=$?
 rm -f "$pidf"
 if [ $rc -eq 0 ]; then
