@@ -8,7 +8,7 @@ import { type Config, type Env, loadConfig, type Paths, resolvePaths } from "./c
 import { SandboxerError } from "./errors.js";
 import { type DeliveryReport, deliverPending, type FetchLike } from "./events/publisher.js";
 import type { Registration } from "./catalog/schema.js";
-import type { Capabilities, ExecIo, ExecResult, Extension, ExtensionContext, ExtensionKind } from "./extensions/define.js";
+import { type Capabilities, type ExecIo, type ExecOptions, type ExecResult, type Extension, type ExtensionContext, type ExtensionKind, SERVICE_NAME_RE } from "./extensions/define.js";
 import { loadExtension } from "./extensions/index.js";
 import { type IdGen, randomIds } from "./ids.js";
 import type { SnapshotFilter } from "./snapshots/records.js";
@@ -49,7 +49,7 @@ export interface Broker {
   list(filter?: SandboxFilter): Sandbox[];
   destroy(id: string): Promise<Sandbox>;
   recreate(id: string, opts?: { signal?: AbortSignal }): Promise<Sandbox>;
-  exec(id: string, argv: string[], io: ExecIo): Promise<ExecResult>;
+  exec(id: string, argv: string[], io: ExecIo, opts?: ExecOptions): Promise<ExecResult>;
   events(opts?: { sandboxId?: string | undefined; afterSeq?: number; limit?: number }): SandboxEvent[];
   reconcile(opts?: { deep?: boolean }): Promise<ReconcileReport>;
   flushEvents(budgetMs: number): Promise<DeliveryReport | null>;
@@ -138,7 +138,7 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
       };
       return applyCreate(rt, req, { ...o, recreatedFrom: id });
     },
-    async exec(id, argv, io) {
+    async exec(id, argv, io, opts = {}) {
       const row = getRow(rt, id);
       if (row.state !== "ready" || !row.handle) {
         throw new SandboxerError("SBX_INVALID_STATE", `${id} is ${row.state}; exec needs a ready sandbox`, { details: { id, state: row.state } });
@@ -146,8 +146,12 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
       const ext = await loadExtension(row.extension);
       if (!ext.exec) throw new SandboxerError("SBX_UNSUPPORTED", `${row.extension} cannot run commands in its sandboxes`);
       if (!argv.length) throw new SandboxerError("SBX_USAGE", "exec needs a command after --");
+      if (opts.service !== undefined) {
+        if (!ext.capabilities.execService) throw new SandboxerError("SBX_INPUT_INVALID", `service: ${row.extension} sandboxes have no services; --service applies to compose stacks`, { details: { field: "service" } });
+        if (!SERVICE_NAME_RE.test(opts.service)) throw new SandboxerError("SBX_INPUT_INVALID", `service: '${opts.service.slice(0, 40)}' is not a service name`, { details: { field: "service" } });
+      }
       const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
-      return ext.exec(ctx, row.handle, argv, io);
+      return ext.exec(ctx, row.handle, argv, io, opts);
     },
     events: (o = {}) => store.listEvents(o),
     reconcile: (o = {}) => reconcile(rt, o),

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testExtension } from "./extension-contract.js";
 import { type ComposeEnv, startComposeEnv } from "./helpers/compose-env.js";
+import { runCli } from "./helpers/cli.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
 
 let shared: Promise<ComposeEnv> | undefined;
@@ -102,6 +103,32 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
       if (existsSync(aside)) renameSync(aside, root);
       await broker.close();
     }
+  });
+
+  it("exec runs argv in a service's container over the host's master: exit codes, quoting, --service, clear errors", async () => {
+    const broker = home.broker();
+    const sb = await broker.create({ profile: "profile.compose-test", host: "sbx-test-host", inputs: { repo: f.repo } });
+    const pipe = { stdin: "ignore", stdout: "pipe", stderr: "pipe" } as const;
+    const r = await broker.exec(sb.id, ["sh", "-c", "echo out; echo err >&2; exit 3"], pipe);
+    expect([r.exitCode, r.stdout, r.stderr]).toEqual([3, "out\n", "err\n"]);
+    const q = await broker.exec(sb.id, ["printf", "%s|", "a b", "it's", "$HOME", "x;y", "`id`"], pipe);
+    expect(q.stdout).toBe("a b|it's|$HOME|x;y|`id`|");
+    // Default: the first running service in compose-file order (web runs httpd); --service picks another.
+    const pid1 = (o: { service?: string }) => broker.exec(sb.id, ["cat", "/proc/1/cmdline"], pipe, o).then((x) => x.stdout ?? "");
+    expect(await pid1({})).toContain("httpd");
+    expect(await pid1({ service: "worker" })).toContain("sleep");
+    await expect(broker.exec(sb.id, ["true"], pipe, { service: "nope" })).rejects.toMatchObject({ code: "SBX_INPUT_INVALID", details: { field: "service" } });
+    await expect(broker.exec(sb.id, ["true"], pipe, { service: "bad name" })).rejects.toMatchObject({ code: "SBX_INPUT_INVALID" });
+    // Through the CLI, as an agent would call it.
+    const cli = await runCli(["exec", sb.id, "--service", "worker", "--json", "--", "sh", "-c", "echo hi; exit 4"], home.env);
+    expect(cli.code).toBe(4);
+    expect(JSON.parse(cli.stdout)).toMatchObject({ id: sb.id, exitCode: 4, stdout: "hi\n", stderr: "", truncated: false });
+    // The container stopped behind our back: a clear state error, not a mystery 125.
+    const worker = f.containersOf(sb.id).find((n) => n.includes("worker")) as string;
+    f.podman.podman(["stop", "-t", "0", worker]);
+    await expect(broker.exec(sb.id, ["true"], pipe, { service: "worker" })).rejects.toMatchObject({ code: "SBX_INVALID_STATE" });
+    await broker.destroy(sb.id);
+    await broker.close();
   });
 
   it("skips an unreachable host when placement allows another, and records why", async () => {

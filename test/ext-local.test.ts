@@ -37,4 +37,10 @@ describe("ext.local stale detection is per SANDBOXER_HOME", () => {
     expect(r.stdout?.length).toBe(8 * 1024 * 1024);
     expect(r.stderr).toBe("done\n");
   });
+
+  it("exec --service is refused for a sandbox without services, naming the field", async () => {
+    const ba = a.broker();
+    const sb = await ba.create({ profile: "profile.local" });
+    await expect(ba.exec(sb.id, ["true"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, { service: "web" })).rejects.toMatchObject({ code: "SBX_INPUT_INVALID", details: { field: "service" } });
+  });
 });

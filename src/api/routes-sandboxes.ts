@@ -190,8 +190,8 @@ export const sandboxRoutes: AnyRoute[] = [
     },
     async handle({ state, principal, params, body }) {
       visibleSandbox(state.broker, principal, params.id);
-      const r = await state.broker.exec(params.id, body.command, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-      return { status: 200, body: { id: params.id, command: body.command, exitCode: r.exitCode, stdout: r.stdout ?? "", stderr: r.stderr ?? "" } };
+      const r = await state.broker.exec(params.id, body.command, { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, body.service === undefined ? {} : { service: body.service });
+      return { status: 200, body: { id: params.id, command: body.command, exitCode: r.exitCode, stdout: r.stdout ?? "", stderr: r.stderr ?? "", truncated: r.truncated ?? false } };
     },
   }),
 ];

@@ -79,8 +79,18 @@ export const IdParams = z.object({ id: shortText(80) });
 export const TtlBody = z.strictObject({ duration: shortText(20).describe("how much longer, e.g. 2h") });
 export const SnapshotBody = z.strictObject({ name: shortText(64).optional() });
 export const ExpireBody = z.strictObject({ apply: z.boolean().optional().describe("false (default): only report what would expire") });
-export const ExecBody = z.strictObject({ command: z.array(z.string().max(4096)).min(1).max(256).describe("argv; never passed through a shell") });
-export const ExecResult = z.object({ id: z.string(), command: z.array(z.string()), exitCode: z.number().int(), stdout: z.string(), stderr: z.string() });
+export const ExecBody = z.strictObject({
+  command: z.array(z.string().max(4096)).min(1).max(256).describe("argv; never passed through a shell"),
+  service: z.string().max(128).optional().describe("compose stacks: the service whose container runs the command (default: the first)"),
+});
+export const ExecResult = z.object({
+  id: z.string(),
+  command: z.array(z.string()),
+  exitCode: z.number().int(),
+  stdout: z.string(),
+  stderr: z.string(),
+  truncated: z.boolean().describe("captured output passed 8 MiB and was cut"),
+});
 
 export const SnapshotRecord = z.object({
   id: z.string().describe("snap-<12 lowercase base32>"),

@@ -118,8 +118,8 @@ export class SandboxerClient {
   recreateSandbox(id: string): Promise<Sandbox> {
     return this.request("POST", `/v1/sandboxes/${encodeURIComponent(id)}/recreate`);
   }
-  exec(id: string, command: string[]): Promise<ExecResult> {
-    return this.request("POST", `/v1/sandboxes/${encodeURIComponent(id)}/exec`, { body: { command } });
+  exec(id: string, command: string[], opts: { service?: string } = {}): Promise<ExecResult> {
+    return this.request("POST", `/v1/sandboxes/${encodeURIComponent(id)}/exec`, { body: { command, ...opts } });
   }
   extendTtl(id: string, duration: string): Promise<Sandbox> {
     return this.request("POST", `/v1/sandboxes/${encodeURIComponent(id)}/ttl`, { body: { duration } });

@@ -4,7 +4,7 @@ import type { Catalog } from "../catalog/load.js";
 import type { Profile, Registration } from "../catalog/schema.js";
 import type { Config, Env } from "../config.js";
 import { SandboxerError } from "../errors.js";
-import type { ExecIo, ExecResult } from "../extensions/define.js";
+import type { ExecIo, ExecOptions, ExecResult } from "../extensions/define.js";
 import type { SandboxFilter } from "../store/sqlite.js";
 import { type Host, type Sandbox, type SandboxEvent, systemClock } from "../types.js";
 import { decodeResponse, type HostInfo, SandboxerClient } from "./index.js";
@@ -82,11 +82,11 @@ export function remoteBroker(env: Env): Broker {
     },
     destroy: (id: string) => client.destroySandbox(id) as Promise<Sandbox>,
     recreate: (id: string) => client.recreateSandbox(id) as Promise<Sandbox>,
-    async exec(id: string, argv: string[], io: ExecIo): Promise<ExecResult> {
-      const r = await client.exec(id, argv);
+    async exec(id: string, argv: string[], io: ExecIo, opts: ExecOptions = {}): Promise<ExecResult> {
+      const r = await client.exec(id, argv, opts);
       if (io.stdout === "inherit") process.stdout.write(r.stdout);
       if (io.stderr === "inherit") process.stderr.write(r.stderr);
-      return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+      return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, ...(r.truncated ? { truncated: true } : {}) };
     },
     events(o: { sandboxId?: string | undefined; afterSeq?: number; limit?: number } = {}): SandboxEvent[] {
       return getSync<{ items: SandboxEvent[] }>("/v1/events", { format: "json", sandbox: o.sandboxId, after: o.afterSeq, limit: o.limit }).items;

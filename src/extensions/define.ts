@@ -13,6 +13,8 @@ export interface Capabilities {
   restore: boolean;
   build: boolean;
   exec: boolean;
+  /** `exec --service NAME` picks the container (compose stacks); others refuse the option. */
+  execService?: boolean;
   /** GPU sandboxes (profiles ask with `settings.requires: [gpu]`). */
   gpu?: boolean;
 }
@@ -60,6 +62,14 @@ export interface ExecIo {
   stderr: "inherit" | "pipe";
 }
 
+/** A compose service name as sand-boxer accepts it (also what `exec --service` takes). */
+export const SERVICE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+export interface ExecOptions {
+  /** The service whose container runs the command (extensions with `capabilities.execService`). */
+  service?: string;
+}
+
 export interface ExecResult {
   exitCode: number;
   stdout?: string;
@@ -88,7 +98,12 @@ export interface Extension<I extends Record<string, unknown> = Record<string, un
   alive?(ctx: ExtensionContext, handle: Handle): Promise<boolean>;
   /** The backend's own expiry follows the record's (metered SaaS timeouts); called after `extend-ttl`. */
   extendTtl?(ctx: ExtensionContext, handle: Handle, expiresAt: Date): Promise<void>;
-  exec?(ctx: ExtensionContext, handle: Handle, argv: string[], io: ExecIo): Promise<ExecResult>;
+  /**
+   * With `capabilities.exec`: run argv (no shell) in the ready sandbox, in its
+   * workspace, with the caller's stdio choices; captured output is capped
+   * (EXEC_CAPTURE_LIMIT, src/extensions/exec-process.ts). The exit code is the command's.
+   */
+  exec?(ctx: ExtensionContext, handle: Handle, argv: string[], io: ExecIo, opts: ExecOptions): Promise<ExecResult>;
   list?(ctx: Omit<ExtensionContext, "sandbox" | "profile">): Promise<BackendResource[]>;
   /**
    * With `capabilities.snapshot`: write a zstd- or gzip-compressed tar of the

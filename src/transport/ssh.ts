@@ -44,6 +44,11 @@ export interface SshTransport extends Transport {
   copyTo(localDir: string, remoteDir: string, opts?: CopyOptions): Promise<{ method: "rsync" | "tar" }>;
   /** The `ssh` argv (without the remote command), for tools that take one (rsync -e). */
   sshArgv(): string[];
+  /**
+   * The local argv that runs `argv` on the host over the master, for callers that
+   * spawn it themselves with their own stdio (`sandboxer exec`). `stdin: false` adds -n.
+   */
+  commandArgv(argv: readonly string[], opts: { stdin: boolean }): string[];
   target: string;
 }
 
@@ -90,15 +95,19 @@ export function sshTransport(opts: SshTransportOptions): SshTransport {
     return new SandboxerError("SBX_HOST_UNREACHABLE", `host '${host.name}' (${target}): ${why}`, { details: { host: host.name } });
   };
 
+  function commandArgv(argv: readonly string[], co: { stdin: boolean }): string[] {
+    ensureDir();
+    return [...base(), "-T", ...(co.stdin ? [] : ["-n"]), "--", target, shellJoin(argv)];
+  }
+
   async function run(argv: readonly string[], ro: RunOptions = {}): Promise<RunResult> {
     if (!argv.length) throw new SandboxerError("SBX_INTERNAL", "empty argv");
-    ensureDir();
     let cmd = [...argv];
     if (ro.env && Object.keys(ro.env).length) cmd = ["env", ...Object.entries(ro.env).map(([k, v]) => `${k}=${v}`), ...cmd];
     // cwd on the remote side: a fixed script, the directory and argv passed as positional arguments.
     if (ro.cwd) cmd = ["sh", "-c", 'cd "$1" && shift && exec "$@"', "sh", ro.cwd, ...cmd];
     const { cwd: _cwd, env: _env, ...rest } = ro;
-    const res = await runProcess([...base(), "-T", ...(ro.input === undefined ? ["-n"] : []), "--", target, shellJoin(cmd)], rest);
+    const res = await runProcess(commandArgv(cmd, { stdin: ro.input !== undefined }), rest);
     const down = unreachable(res);
     if (down) throw down;
     return res;
@@ -107,8 +116,7 @@ export function sshTransport(opts: SshTransportOptions): SshTransport {
   /** Streamed stdin/stdout over the same master (workspace snapshots and restores). */
   async function stream(argv: readonly string[], so: StreamOptions = {}): Promise<RunResult> {
     if (!argv.length) throw new SandboxerError("SBX_INTERNAL", "empty argv");
-    ensureDir();
-    const res = await streamProcess([...base(), "-T", ...(so.stdin || so.stdinFile ? [] : ["-n"]), "--", target, shellJoin(argv)], so);
+    const res = await streamProcess(commandArgv(argv, { stdin: Boolean(so.stdin || so.stdinFile) }), so);
     const down = unreachable(res);
     if (down) throw down;
     return res;
@@ -179,6 +187,7 @@ export function sshTransport(opts: SshTransportOptions): SshTransport {
     stream,
     copyTo,
     sshArgv: base,
+    commandArgv,
     async close() {
       // `-O stop`, not `exit`: another process (a concurrent create, `serve`) may be mid-command
       // on this master; it finishes, then the master exits, so no ssh outlives the work.

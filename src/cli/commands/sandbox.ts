@@ -106,18 +106,19 @@ export async function recreate(cx: CliContext, argv: string[]): Promise<number> 
 }
 
 export async function exec(cx: CliContext, argv: string[]): Promise<number> {
-  const usage = "sandboxer exec ID [--json] -- CMD...";
+  const usage = "sandboxer exec ID [--service NAME] [--json] -- CMD...";
   const [ours, command] = splitDoubleDash(argv);
-  const { positionals } = parse(ours, {}, usage);
+  const { values, positionals } = parse(ours, { service: { type: "string" } }, usage);
+  const opts = values.service === undefined ? {} : { service: values.service as string };
   const id = requirePositional(positionals, 0, "ID", usage);
   const cmd = command ?? positionals.slice(1);
   if (!command) noExtraPositionals(positionals, 1, usage);
   if (!cmd.length) throw new SandboxerError("SBX_USAGE", `missing command after --\nusage: ${usage}`);
   if (cx.out.json) {
-    const r = await cx.broker().exec(id, cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const r = await cx.broker().exec(id, cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, opts);
     cx.out.data({ id, command: cmd, exitCode: r.exitCode, stdout: r.stdout ?? "", stderr: r.stderr ?? "", truncated: r.truncated ?? false });
     return r.exitCode;
   }
-  const r = await cx.broker().exec(id, cmd, { stdin: "inherit", stdout: "inherit", stderr: "inherit" });
+  const r = await cx.broker().exec(id, cmd, { stdin: "inherit", stdout: "inherit", stderr: "inherit" }, opts);
   return r.exitCode;
 }

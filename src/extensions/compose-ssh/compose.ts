@@ -4,6 +4,7 @@ import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { type Env, expandHome } from "../../config.js";
 import { SandboxerError } from "../../errors.js";
 import type { Host } from "../../types.js";
+import { SERVICE_NAME_RE } from "../define.js";
 
 /** Where workspaces go on a host that names no `workspaceRoot`: writable by any user, kept across reboots. */
 export const DEFAULT_WORKSPACE_ROOT = "/var/tmp/sandboxer";
@@ -109,7 +110,7 @@ function servicesOf(path: string): string[] {
   }
   const names: string[] = [];
   for (const [name, svc] of Object.entries(services as Record<string, unknown>)) {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw inputError("compose_file", `service name '${name.slice(0, 40)}' is not a plain name`);
+    if (!SERVICE_NAME_RE.test(name)) throw inputError("compose_file", `service name '${name.slice(0, 40)}' is not a plain name`);
     if (svc && typeof svc === "object" && "profiles" in svc) continue;
     names.push(name);
   }

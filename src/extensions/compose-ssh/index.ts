@@ -9,6 +9,7 @@ import { type BackendResource, defineExtension, type ExtensionContext } from "..
 import { type ComposeCommand, composeCommand, labelOverride, resolveSource, workspaceRootOf } from "./compose.js";
 import { archiveDir, extractArchive } from "../../snapshots/archive.js";
 import { remoteFacts } from "../../telemetry/remote-facts.js";
+import { composeExec } from "./exec.js";
 import { runWithStack } from "./pack.js";
 import { EXPORT_VOLUMES, LIST, LOGS, PS_MARKER, STATUS, TEARDOWN, UP } from "./scripts.js";
 import { type ContainerStatus, explainStartFailure, parsePs, readiness } from "./status.js";
@@ -84,7 +85,7 @@ export default defineExtension({
   id: "ext.compose-ssh",
   kind: "self-hosted",
   description: "Compose stack (docker compose / podman-compose) on a placement host over SSH, every container labelled sandboxer.id",
-  capabilities: { snapshot: true, restore: true, build: false, exec: false },
+  capabilities: { snapshot: true, restore: true, build: false, exec: true, execService: true },
   inputs,
 
   async provision(ctx, input) {
@@ -194,6 +195,12 @@ export default defineExtension({
     }
   },
 
+  exec(ctx, raw, argv, io, opts) {
+    const h = raw as unknown as ComposeHandle;
+    if (h.probe) throw new SandboxerError("SBX_UNSUPPORTED", `${ctx.sandbox.id} is a host probe (canary) with no containers to run a command in`);
+    return composeExec(ctx, h, argv, io, opts);
+  },
+
   async list(ctx) {
     const compose = composeCommand(ctx.host, ctx.env);
     const res = await sh(ctx.transport, LIST, [compose.cli, workspaceRootOf(ctx.host)], { timeoutMs: 60_000 });
@@ -246,7 +253,8 @@ function reachability(ctx: ExtensionContext, h: ComposeHandle, containers: Conta
       if (p.protocol === "tcp") urls.push(`http://${onHost}:${p.hostPort}`);
     }
   }
-  return { kind: "compose", host: ctx.host.name, address, project: ctx.sandbox.id, workspace: h.workspace, services, ports, urls };
+  const exec = `sandboxer exec ${ctx.sandbox.id} [--service NAME] -- CMD...`;
+  return { kind: "compose", host: ctx.host.name, address, project: ctx.sandbox.id, workspace: h.workspace, services, ports, urls, exec };
 }
 
 function tailLines(text: string, n: number): string {

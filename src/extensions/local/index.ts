@@ -1,6 +1,4 @@
-import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
-import { constants } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { expandHome } from "../../config.js";
@@ -10,6 +8,7 @@ import { findProcesses, isSameProcessAlive, processStartTime } from "../../proc.
 import { archiveDir, extractArchive } from "../../snapshots/archive.js";
 import type { Handle } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
+import { spawnExec } from "../exec-process.js";
 import { bwrapArgv, isSandboxArgv, SANDBOX_PATH } from "./bwrap.js";
 import { startDetached } from "./spawn.js";
 
@@ -159,22 +158,7 @@ export default defineExtension({
       "--root", "--wd", "--", "/usr/bin/env", "-i", `PATH=${SANDBOX_PATH}`, "HOME=/workspace",
       `SANDBOXER_ID=${_ctx.sandbox.id}`, ...(process.env.TERM ? [`TERM=${process.env.TERM}`] : []), ...argv,
     ];
-    return new Promise((resolve, reject) => {
-      const child = spawn(full[0] as string, full.slice(1), { stdio: [io.stdin, io.stdout, io.stderr] });
-      // Captured output (--json, the API) is capped so a chatty command cannot exhaust memory.
-      let stdout = "";
-      let stderr = "";
-      let truncated = false;
-      const keep = (cur: string, d: Buffer) => {
-        if (cur.length + d.length <= EXEC_CAPTURE_LIMIT) return cur + d.toString();
-        truncated = true;
-        return cur + d.subarray(0, Math.max(0, EXEC_CAPTURE_LIMIT - cur.length)).toString();
-      };
-      child.stdout?.on("data", (d: Buffer) => { stdout = keep(stdout, d); });
-      child.stderr?.on("data", (d: Buffer) => { stderr = keep(stderr, d); });
-      child.on("error", (err) => reject(new SandboxerError("SBX_DEPENDENCY_MISSING", `nsenter: ${err.message}`, { cause: err })));
-      child.on("close", (code, signal) => resolve({ exitCode: code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 1), stdout, stderr, ...(truncated ? { truncated } : {}) }));
-    });
+    return spawnExec(full, io);
   },
 
   async list(ctx) {
@@ -197,9 +181,6 @@ export default defineExtension({
     return found;
   },
 });
-
-/** Bytes of stdout (and of stderr) kept when output is captured rather than passed through. */
-export const EXEC_CAPTURE_LIMIT = 8 * 1024 * 1024;
 
 function tail(file: string): string {
   try {

@@ -1,0 +1,40 @@
+import { SandboxerError } from "../../errors.js";
+import { isSshTransport } from "../../transport/ssh.js";
+import type { ExecIo, ExecOptions, ExecResult, ExtensionContext } from "../define.js";
+import { spawnExec } from "../exec-process.js";
+
+interface ServiceState {
+  container?: string;
+  state?: string;
+}
+
+/**
+ * `sandboxer exec ID [--service S] -- CMD...` on a compose stack: `<cli> exec`
+ * in the service's container, over the host's SSH master, in one session. The
+ * container comes from the record's reachability (written when the stack was
+ * ready), so no lookup session is needed; without --service, the first
+ * running service in compose-file order.
+ */
+export async function composeExec(ctx: ExtensionContext, h: { cli: string; services: string[] }, argv: string[], io: ExecIo, opts: ExecOptions): Promise<ExecResult> {
+  const services = ((ctx.sandbox.reachability?.services ?? {}) as Record<string, ServiceState>) ?? {};
+  const names = Object.keys(services);
+  let service = opts.service;
+  if (service !== undefined && !services[service]?.container) {
+    throw new SandboxerError("SBX_INPUT_INVALID", `service: ${ctx.sandbox.id} has no service '${service}' (services: ${names.join(", ") || "none"})`, { details: { field: "service" } });
+  }
+  service ??= h.services.find((s) => services[s]?.state === "running") ?? names.find((s) => services[s]?.state === "running");
+  const container = service ? services[service]?.container : undefined;
+  if (!service || !container) throw new SandboxerError("SBX_INVALID_STATE", `${ctx.sandbox.id} has no running service to run a command in; see \`sandboxer get ${ctx.sandbox.id}\``);
+  const stdin = io.stdin === "inherit";
+  const remote = [h.cli, "exec", ...(stdin ? ["-i"] : []), container, ...argv];
+  const local = isSshTransport(ctx.transport) ? ctx.transport.commandArgv(remote, { stdin }) : remote;
+  const r = await spawnExec(local, io);
+  // docker answers 125, podman 125 or 255, when exec itself failed (the container is gone or stopped).
+  if ((r.exitCode === 125 || r.exitCode === 255) && /no such container|not running|is not running|container state improper/i.test(r.stderr ?? "")) {
+    throw new SandboxerError("SBX_INVALID_STATE", `service '${service}' of ${ctx.sandbox.id} is not running (${container}); run \`sandboxer reconcile\``);
+  }
+  if (r.exitCode === 255 && isSshTransport(ctx.transport) && /^ssh: |Connection (refused|closed|reset|timed out)/m.test(r.stderr ?? "")) {
+    throw new SandboxerError("SBX_HOST_UNREACHABLE", `host '${ctx.host.name}': ${(r.stderr ?? "").trim().split("\n").slice(-1)[0]}`, { details: { host: ctx.host.name } });
+  }
+  return r;
+}
