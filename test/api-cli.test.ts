@@ -102,6 +102,25 @@ describe("--idempotency-key on the local CLI", () => {
     expect(JSON.parse(c.stderr).error.code).toBe("SBX_IDEMPOTENCY_CONFLICT");
     expect((await run(["destroy", a.json<Sandbox>().id], home.env)).code).toBe(0);
   });
+
+  it("two processes racing on one key: both answer the one sandbox once it is ready; a failed one answers its error", async () => {
+    expect((await run(["credits", "add", "5"], home.env)).code).toBe(0);
+    // The stub takes 1.5 s to be ready, so the loser finds the winner's record still provisioning.
+    const slow = { ...home.env, SANDBOXER_SAAS_STUB_DELAY_MS: "1500" };
+    const args = ["create", "--profile", "profile.saas-stub", "--idempotency-key", "race-1", "--json"];
+    const [a, b] = await Promise.all([run(args, slow), run(args, slow)]);
+    expect([a.code, b.code], `${a.stderr}${b.stderr}`).toEqual([0, 0]);
+    expect(b.json<Sandbox>().id).toBe(a.json<Sandbox>().id);
+    expect([a.json<Sandbox>().state, b.json<Sandbox>().state]).toEqual(["ready", "ready"]);
+    expect((await run(["destroy", a.json<Sandbox>().id], home.env)).code).toBe(0);
+
+    const failing = ["create", "--profile", "profile.saas-stub", "--idempotency-key", "race-2", "--json"];
+    const first = await run(failing, { ...home.env, SANDBOXER_SAAS_STUB_FAIL: "provision" });
+    expect(first.code).toBe(1);
+    const retry = await run(failing, home.env);
+    expect(retry.code).toBe(1);
+    expect(JSON.parse(retry.stderr).error).toMatchObject({ code: "SBX_PROVISION_FAILED", message: expect.stringContaining("injected provision failure") });
+  });
 });
 
 describe("the CLI against a remote server (SANDBOXER_URL)", () => {

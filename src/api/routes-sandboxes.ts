@@ -1,5 +1,4 @@
-import type { Broker } from "../broker.js";
-import { isErrorCode, SandboxerError } from "../errors.js";
+import { SandboxerError } from "../errors.js";
 import { LIVE_STATES } from "../lifecycle.js";
 import type { Sandbox, SandboxState } from "../types.js";
 import {
@@ -18,25 +17,6 @@ import { type AnyRoute, COMMON_ERRORS, defineRoute } from "./spec.js";
 import { canSee, createRequestFor, visibleSandbox } from "./tenancy.js";
 
 const err = (description: string) => ({ description, schema: ErrorBody });
-const SETTLING: readonly SandboxState[] = ["requested", "provisioning"];
-
-/**
- * Wait until a record leaves requested/provisioning. Idempotent retries that
- * lost the race to insert get the winner's record while it is still being
- * provisioned; with `wait=true` they answer only when it is ready or failed.
- */
-async function settle(broker: Broker, sb: Sandbox, signal: AbortSignal): Promise<Sandbox> {
-  let cur = sb;
-  while (SETTLING.includes(cur.state) && !signal.aborted) {
-    await new Promise((r) => setTimeout(r, 100));
-    cur = broker.get(sb.id);
-  }
-  if (cur.state === "failed" && cur.error) {
-    const code = isErrorCode(cur.error.code) ? cur.error.code : "SBX_PROVISION_FAILED";
-    throw new SandboxerError(code, `${cur.id}: ${cur.error.message}`, { details: { id: cur.id } });
-  }
-  return cur;
-}
 
 const cursorOf = (sb: Sandbox) => Buffer.from(`${sb.createdAt}\n${sb.id}`).toString("base64url");
 
@@ -85,8 +65,8 @@ export const sandboxRoutes: AnyRoute[] = [
         return { status: 202, body: state.broker.get(first.id) };
       }
       // Cancelled (and cleaned up) if the server shuts down first.
-      const sb = await state.broker.create(req, { signal: state.shutdown });
-      return { status: 201, body: await settle(state.broker, sb, c.req.raw.signal) };
+      // A retry with an earlier request's key answers once that sandbox is ready (or with its error).
+      return { status: 201, body: await state.broker.create(req, { signal: state.shutdown }) };
     },
   }),
   defineRoute({

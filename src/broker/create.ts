@@ -9,7 +9,7 @@ import { publicRecord } from "../store/rows.js";
 import type { SnapshotSource } from "../snapshots/types.js";
 import { localHostFacts } from "../telemetry/host-facts.js";
 import type { Handle, Sandbox, SandboxRow } from "../types.js";
-import { priorFor, rememberKey, requestFingerprint } from "./idempotency.js";
+import { priorFor, rememberKey, requestFingerprint, settledPrior } from "./idempotency.js";
 import { placeOnReachableHost } from "./placement.js";
 import { type CreatePlan, type CreateRequest, DEFAULT_PROFILE, planCreate } from "./plan.js";
 import { eventFor, extensionContext, nowIso, type Runtime, transition } from "./runtime.js";
@@ -52,7 +52,7 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
   const fingerprint = req.idempotencyKey ? requestFingerprint(req) : "";
   if (req.idempotencyKey) {
     const prior = priorFor(rt.store, req.idempotencyKey, fingerprint);
-    if (prior) return announced(opts, publicRecord(prior));
+    if (prior) return settledPrior(rt.store, prior, opts);
   }
   // An unreachable SSH host is skipped (recorded in route.rejected) when placement allows another.
   await placeOnReachableHost(rt, plan, req);
@@ -98,7 +98,7 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
   } catch (err) {
     // Two concurrent creates with one idempotency key: the loser returns the winner's record.
     const prior = req.idempotencyKey ? priorFor(rt.store, req.idempotencyKey, fingerprint) : undefined;
-    if (prior) return announced(opts, publicRecord(prior));
+    if (prior) return settledPrior(rt.store, prior, opts);
     throw toSandboxerError(err, "SBX_STORE");
   }
   crashPoint("requested");
@@ -176,11 +176,6 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
     clearInterval(cancelWatch);
     opts.signal?.removeEventListener("abort", onOuterAbort);
   }
-}
-
-function announced(opts: CreateOptions, sb: Sandbox): Sandbox {
-  opts.onRecord?.(sb);
-  return sb;
 }
 
 /** Stop waiting on an extension promise the moment the signal aborts (timeout, Ctrl-C). */

@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
-import { SandboxerError } from "../errors.js";
+import { isErrorCode, SandboxerError } from "../errors.js";
+import { isSameProcessAlive } from "../proc.js";
+import { publicRecord } from "../store/rows.js";
 import type { SqliteStore } from "../store/sqlite.js";
-import type { SandboxRow } from "../types.js";
+import type { Sandbox, SandboxRow, SandboxState } from "../types.js";
 import type { CreateRequest } from "./plan.js";
 
 /**
@@ -34,4 +36,27 @@ export function priorFor(store: SqliteStore, key: string, fingerprint: string): 
 /** Keep the fingerprint; call inside the transaction that inserts the sandbox. */
 export function rememberKey(store: SqliteStore, key: string, fingerprint: string, sandboxId: string, at: string): void {
   store.db.prepare("INSERT INTO idempotency_keys (key, request_hash, sandbox_id, created_at) VALUES (?, ?, ?, ?)").run(key, fingerprint, sandboxId, at);
+}
+
+const SETTLING: readonly SandboxState[] = ["requested", "provisioning"];
+
+/**
+ * Answer a retry the way the first call was answered: the earlier create's
+ * record once it has settled. Another process (or request) may still be
+ * provisioning it, so wait, reading the store, while its owner lives; a prior
+ * that failed answers with its error. `onRecord` hears the record at once
+ * (`POST ?wait=false` answers 202 with it).
+ */
+export async function settledPrior(store: SqliteStore, prior: SandboxRow, opts: { signal?: AbortSignal | undefined; onRecord?: ((sb: Sandbox) => void) | undefined }): Promise<Sandbox> {
+  opts.onRecord?.(publicRecord(prior));
+  let cur = prior;
+  while (SETTLING.includes(cur.state) && isSameProcessAlive(cur.ownerPid, cur.ownerStart) && !opts.signal?.aborted) {
+    await new Promise((r) => setTimeout(r, 100));
+    cur = store.getSandbox(prior.id) ?? cur;
+  }
+  if (cur.state === "failed" && cur.error) {
+    const code = isErrorCode(cur.error.code) ? cur.error.code : "SBX_PROVISION_FAILED";
+    throw new SandboxerError(code, `${cur.id}: ${cur.error.message}`, { details: { id: cur.id } });
+  }
+  return publicRecord(cur);
 }
