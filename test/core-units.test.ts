@@ -12,6 +12,7 @@ import { SandboxerError } from "../src/errors.js";
 import { bwrapArgv, isSandboxArgv } from "../src/extensions/local/bwrap.js";
 import { canTransition } from "../src/lifecycle.js";
 import { shellJoin, shellQuote } from "../src/transport/quote.js";
+import { SqliteStore } from "../src/store/sqlite.js";
 import { LOCALHOST } from "../src/types.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "sbx-unit-"));
@@ -183,5 +184,39 @@ describe("bubblewrap argv", () => {
     const argv = bwrapArgv({ sandboxId: "sbx-aaaaaaaaaaaa", workspace: "/w", network: "host", infoFd: 3, root });
     expect(argv).toContain("--share-net");
     expect(argv).toContain("/etc/resolv.conf");
+  });
+});
+
+describe("store: keyset paging", () => {
+  it("walks every record once in (createdAt, id) order, ties broken by id, filters applied", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sbx-page-"));
+    const store = new SqliteStore(join(dir, "sandboxer.db"));
+    try {
+      const at = (i: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, Math.floor(i / 3))).toISOString(); // three records share each second
+      store.write(() => {
+        for (let i = 0; i < 50; i++) {
+          store.insertSandbox({
+            id: `sbx-page-${String(99 - i)}`, // ids run against insert order, so ties must sort by id profile: "profile.local", profileVersion: 1, extension: "ext.local", mode: null, host: "localhost",
+            state: i % 5 === 0 ? "failed" : "ready", actor: "adm", project: null, inputs: {}, createdAt: at(i), readyAt: null, expiresAt: null, destroyedAt: null, reason: null,
+            reachability: null, route: null, cost: null, error: null, hostFacts: null, ttlSeconds: 3600, updatedAt: at(i), handle: null, ownerPid: null, ownerStart: null,
+          });
+        }
+      });
+      const all = store.listSandboxes({ states: ["ready"] }).map((r) => r.id);
+      expect(all.length).toBe(40);
+      const seen: string[] = [];
+      let after: { createdAt: string; id: string } | undefined;
+      for (;;) {
+        const page = store.listSandboxes({ states: ["ready"], after, limit: 7 });
+        seen.push(...page.map((r) => r.id));
+        const last = page.at(-1);
+        if (page.length < 7 || !last) break;
+        after = { createdAt: last.createdAt, id: last.id };
+      }
+      expect(seen).toEqual(all);
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -20,10 +20,10 @@ const err = (description: string) => ({ description, schema: ErrorBody });
 
 const cursorOf = (sb: Sandbox) => Buffer.from(`${sb.createdAt}\n${sb.id}`).toString("base64url");
 
-function afterCursor(cursor: string): (sb: Sandbox) => boolean {
-  const [at, id] = Buffer.from(cursor, "base64url").toString().split("\n");
-  if (!at || !id) throw new SandboxerError("SBX_USAGE", "cursor: not a cursor this server issued", { details: { field: "cursor" } });
-  return (sb) => sb.createdAt > at || (sb.createdAt === at && sb.id > id);
+function afterCursor(cursor: string): { createdAt: string; id: string } {
+  const [createdAt, id] = Buffer.from(cursor, "base64url").toString().split("\n");
+  if (!createdAt || !id) throw new SandboxerError("SBX_USAGE", "cursor: not a cursor this server issued", { details: { field: "cursor" } });
+  return { createdAt, id };
 }
 
 export const sandboxRoutes: AnyRoute[] = [
@@ -99,13 +99,14 @@ export const sandboxRoutes: AnyRoute[] = [
       if (principal.actor !== "adm" && query.project !== undefined && query.project !== principal.project) {
         return { status: 200, body: { items: [], nextCursor: null } };
       }
-      let rows = state.broker.list({ states, profile: query.profile, project, extension: query.extension, host: query.host });
-      rows = rows.filter((sb) => canSee(principal, sb.project));
-      if (query.cursor) rows = rows.filter(afterCursor(query.cursor));
       const limit = query.limit ?? 100;
+      // Paged in SQL (one row more than the page tells whether another follows).
+      const after = query.cursor ? afterCursor(query.cursor) : undefined;
+      const rows = state.broker.list({ states, profile: query.profile, project, extension: query.extension, host: query.host, after, limit: limit + 1 });
       const page = rows.slice(0, limit);
       const last = page.at(-1);
-      return { status: 200, body: { items: page, nextCursor: rows.length > limit && last ? cursorOf(last) : null } };
+      // The project filter above already keeps other projects out; canSee is the second lock.
+      return { status: 200, body: { items: page.filter((sb) => canSee(principal, sb.project)), nextCursor: rows.length > limit && last ? cursorOf(last) : null } };
     },
   }),
   defineRoute({

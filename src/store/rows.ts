@@ -42,6 +42,8 @@ export interface SandboxFilter {
   expiredBefore?: string | undefined;
   /** Only records whose resources are not yet known to be gone (destroyedAt unset). */
   notDestroyed?: boolean | undefined;
+  /** Keyset paging: only records after this one in (createdAt, id) order. */
+  after?: { createdAt: string; id: string } | undefined;
   limit?: number | undefined;
 }
 

@@ -94,6 +94,12 @@ export class SqliteStore {
       where.push("expires_at IS NOT NULL AND expires_at <= @expiredBefore");
       args.expiredBefore = filter.expiredBefore;
     }
+    if (filter.after) {
+      // Row-value comparison: SQLite walks the created_at index from the cursor on, not from the start.
+      where.push("(created_at, id) > (@afterAt, @afterId)");
+      args.afterAt = filter.after.createdAt;
+      args.afterId = filter.after.id;
+    }
     const sql = `SELECT * FROM sandboxes ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at, id${filter.limit ? ` LIMIT ${Math.trunc(filter.limit)}` : ""}`;
     return (this.db.prepare(sql).all(args) as Record<string, unknown>[]).map(fromRow);
   }
