@@ -196,7 +196,8 @@ describe("store: keyset paging", () => {
       store.write(() => {
         for (let i = 0; i < 50; i++) {
           store.insertSandbox({
-            id: `sbx-page-${String(99 - i)}`, // ids run against insert order, so ties must sort by id profile: "profile.local", profileVersion: 1, extension: "ext.local", mode: null, host: "localhost",
+            // ids run against insert order, so records sharing a createdAt must come back sorted by id.
+            id: `sbx-page-${String(99 - i)}`, profile: "profile.local", profileVersion: 1, extension: "ext.local", mode: null, host: "localhost",
             state: i % 5 === 0 ? "failed" : "ready", actor: "adm", project: null, inputs: {}, createdAt: at(i), readyAt: null, expiresAt: null, destroyedAt: null, reason: null,
             reachability: null, route: null, cost: null, error: null, hostFacts: null, ttlSeconds: 3600, updatedAt: at(i), handle: null, ownerPid: null, ownerStart: null,
           });
