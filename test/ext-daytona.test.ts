@@ -2,15 +2,18 @@
  * ext.daytona: the official `@daytonaio/sdk` against a local server speaking
  * Daytona's published REST contract (test/fakes/daytona-server.ts).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addCredits, getAccount } from "../src/credits/ledger.js";
 import { SandboxerError } from "../src/errors.js";
+import type { ExecIo } from "../src/extensions/define.js";
+import { EXEC_CAPTURE_LIMIT } from "../src/extensions/exec-process.js";
 import { randomIds } from "../src/ids.js";
 import { systemClock } from "../src/types.js";
 import { testExtension } from "./extension-contract.js";
 import { type DaytonaFake, startDaytonaFake } from "./fakes/daytona-server.js";
+import { runCli } from "./helpers/cli.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
 
 const REQUEST = { profile: "profile.daytona-test" };
@@ -115,5 +118,87 @@ describe("ext.daytona on the Daytona wire contract", () => {
     } finally {
       await bare.cleanup();
     }
+  });
+});
+
+describe("ext.daytona exec through Daytona's toolbox sessions", () => {
+  const PIPE: ExecIo = { stdin: "ignore", stdout: "pipe", stderr: "pipe" };
+  let fake: DaytonaFake;
+  let home: TestHome;
+  let id: string;
+  const remote = (sandboxerId = id) => [...fake.sandboxes.values()].find((s) => s.labels.sandboxerId === sandboxerId);
+
+  beforeAll(async () => {
+    fake = await startDaytonaFake();
+    home = daytonaHome(fake);
+    id = (await home.broker().create(REQUEST)).id;
+  });
+  afterAll(async () => {
+    await home?.cleanup();
+    await fake?.close();
+  });
+
+  it("CLI exec --json: the command's exit code, stdout and stderr apart; the session is deleted after", async () => {
+    const r = await runCli(["exec", id, "--json", "--", "sh", "-c", "echo out; echo err >&2; exit 3"], home.env);
+    expect(r.code).toBe(3);
+    expect(r.json()).toMatchObject({ id, exitCode: 3, stdout: "out\n", stderr: "err\n", truncated: false });
+    expect(remote()?.toolbox.sessions.size).toBe(0);
+    const paths = fake.requests.filter((q) => q.path.startsWith(`/toolbox/${remote()?.id}/`)).map((q) => `${q.method} ${q.path.split("/process")[1]}`);
+    expect(paths).toEqual(["POST /session", expect.stringMatching(/^POST \/session\/sandboxer-exec-[\w-]+\/exec$/), expect.stringMatching(/^DELETE \/session\//)]);
+    // Without --json the output passes through to the CLI's own stdout and stderr.
+    const plain = await runCli(["exec", id, "--", "sh", "-c", "echo out; echo err >&2; exit 3"], home.env);
+    expect(plain).toMatchObject({ code: 3, stdout: "out\n", stderr: "err\n" });
+  });
+
+  it("argv with spaces, quotes and shell characters arrives intact, run in the sandbox's workdir", async () => {
+    const broker = home.broker();
+    const r = await broker.exec(id, ["printf", "%s|", "a b", "it's", '"q"', "$HOME", "*", "; exit 9"], PIPE);
+    expect(r).toEqual({ exitCode: 0, stdout: `a b|it's|"q"|$HOME|*|; exit 9|`, stderr: "" });
+    expect((await broker.exec(id, ["pwd"], PIPE)).stdout).toBe(`${remote()?.toolbox.dir}\n`);
+  });
+
+  it("non-zero exits are the command's; argv[0] is a program, never a shell builtin", async () => {
+    const broker = home.broker();
+    expect((await broker.exec(id, ["false"], PIPE)).exitCode).toBe(1);
+    expect((await broker.exec(id, ["sh", "-c", "exit 42"], PIPE)).exitCode).toBe(42);
+    const builtin = await broker.exec(id, ["exit", "4"], PIPE);
+    expect(builtin.exitCode).toBe(127);
+    expect(builtin.stderr).toMatch(/exit/);
+  });
+
+  it("captured output over the cap is cut and flagged", async () => {
+    const n = EXEC_CAPTURE_LIMIT + 1000;
+    const r = await home.broker().exec(id, ["sh", "-c", `head -c ${n} /dev/zero | tr '\\0' y; echo done >&2`], PIPE);
+    expect(r.exitCode).toBe(0);
+    expect(r.truncated).toBe(true);
+    expect(r.stdout?.length).toBe(EXEC_CAPTURE_LIMIT);
+    expect(r.stderr).toBe("done\n");
+  });
+
+  it.each([
+    ["session-exec", 500, /daytona exec: server error \(500\)/],
+    ["get", 401, /daytona exec: credentials rejected \(401\)/],
+  ] as const)("vendor answers %s with %i: SBX_EXEC_FAILED naming vendor and cause", async (op, status, pattern) => {
+    fake.fail(op, { status });
+    const err = await home
+      .broker()
+      .exec(id, ["true"], PIPE)
+      .catch((e: unknown) => e);
+    expect((err as SandboxerError).code).toBe("SBX_EXEC_FAILED");
+    expect((err as Error).message).toMatch(pattern);
+  });
+
+  it("a sandbox deleted on Daytona's side: SBX_INVALID_STATE with a clear message", async () => {
+    const broker = home.broker();
+    const other = await broker.create(REQUEST);
+    const gone = remote(other.id);
+    const res = await fetch(`${fake.url}/sandbox/${gone?.id}`, { method: "DELETE", headers: { authorization: `Bearer ${fake.apiKey}` } });
+    expect(res.status).toBe(200);
+    expect(existsSync(gone?.toolbox.dir ?? "/nonexistent")).toBe(false);
+    const err = await broker.exec(other.id, ["true"], PIPE).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SandboxerError);
+    expect((err as SandboxerError).code).toBe("SBX_INVALID_STATE");
+    expect((err as Error).message).toMatch(/no longer exists at Daytona/);
+    expect((await broker.destroy(other.id)).state).toBe("destroyed");
   });
 });

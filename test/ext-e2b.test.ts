@@ -2,13 +2,15 @@
  * ext.e2b: the official `e2b` SDK against a local server speaking E2B's
  * published wire contract (test/fakes/e2b-server.ts).
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { addCredits, getAccount } from "../src/credits/ledger.js";
 import { SandboxerError } from "../src/errors.js";
+import { EXEC_CAPTURE_LIMIT } from "../src/extensions/exec-process.js";
 import { randomIds } from "../src/ids.js";
 import { systemClock } from "../src/types.js";
 import { testExtension } from "./extension-contract.js";
 import { type E2bFake, startE2bFake } from "./fakes/e2b-server.js";
+import { runCli } from "./helpers/cli.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
 
 const REQUEST = { profile: "profile.e2b-burst", extension: "ext.e2b" };
@@ -23,7 +25,7 @@ testExtension({
   name: "ext.e2b",
   make: async () => {
     contractFake = await startE2bFake();
-    const home = makeHome({ E2B_API_URL: contractFake.url, E2B_API_KEY: contractFake.apiKey });
+    const home = makeHome({ E2B_API_URL: contractFake.url, E2B_SANDBOX_URL: contractFake.sandboxUrl, E2B_API_KEY: contractFake.apiKey });
     fund(home);
     return { home, request: REQUEST, cleanup: () => contractFake.close() };
   },
@@ -132,5 +134,121 @@ describe("ext.e2b on the E2B wire contract", () => {
     await broker.destroy(a.id);
     await broker.destroy(b.id);
     writeFileSync(home.env.SANDBOXER_CONFIG as string, "");
+  });
+});
+
+describe("exec in E2B sandboxes (envd's process.Process/Start, commands really run)", () => {
+  let fake: E2bFake;
+  let home: TestHome;
+  const PIPE = { stdin: "ignore", stdout: "pipe", stderr: "pipe" } as const;
+
+  beforeAll(async () => {
+    fake = await startE2bFake();
+    home = makeHome({ E2B_API_URL: fake.url, E2B_SANDBOX_URL: fake.sandboxUrl, E2B_API_KEY: fake.apiKey, E2B_REQUEST_TIMEOUT_MS: "5000" });
+    fund(home);
+  });
+  afterAll(async () => {
+    await home?.cleanup();
+    await fake?.close();
+  });
+
+  /** Kill the remote sandbox as E2B would (expiry, dashboard, another client): a DELETE on the control plane. */
+  const killRemote = async (remoteId: string) => {
+    const r = await fetch(`${fake.url}/sandboxes/${remoteId}`, { method: "DELETE", headers: { "X-API-Key": fake.apiKey } });
+    expect(r.status).toBe(204);
+  };
+  const remoteOf = (sb: { reachability: unknown }) => String((sb.reachability as { sandboxId: string }).sandboxId);
+
+  it("through the broker: exit code, stdout and stderr of the real command", async () => {
+    const broker = home.broker();
+    const sb = await broker.create({ ...REQUEST, ttl: "2m" });
+    const r = await broker.exec(sb.id, ["sh", "-c", "echo out; echo err >&2; exit 3"], PIPE);
+    expect(r).toEqual({ exitCode: 3, stdout: "out\n", stderr: "err\n" });
+    // exec's connect keeps E2B's own timeout at the record's expiry (E2B would otherwise raise it to 300 s).
+    const remote = fake.sandboxes.get(remoteOf(sb));
+    expect(Math.abs(Date.parse(remote?.endAt ?? "") - Date.parse(broker.get(sb.id).expiresAt ?? ""))).toBeLessThan(5000);
+    const ok = await broker.exec(sb.id, ["sh", "-c", "echo hi > f && cat f && pwd"], PIPE);
+    expect(ok.exitCode).toBe(0);
+    expect(ok.stdout).toMatch(/^hi\n.*e2b-fake-/s);
+    await broker.destroy(sb.id);
+  });
+
+  it("argv with spaces, quotes and shell syntax arrives intact (shellJoin, no concatenation)", async () => {
+    const broker = home.broker();
+    const sb = await broker.create(REQUEST);
+    const r = await broker.exec(sb.id, ["printf", "%s|", "a b", "it's", "$HOME", "x; exit 9", "", '"q"'], PIPE);
+    expect(r).toEqual({ exitCode: 0, stdout: `a b|it's|$HOME|x; exit 9||"q"|`, stderr: "" });
+    await broker.destroy(sb.id);
+  });
+
+  it("captured output is capped at EXEC_CAPTURE_LIMIT and marked truncated", async () => {
+    const broker = home.broker();
+    const sb = await broker.create(REQUEST);
+    const r = await broker.exec(sb.id, ["sh", "-c", `head -c ${EXEC_CAPTURE_LIMIT + 4096} /dev/zero | tr '\\0' a`], PIPE);
+    expect(r.exitCode).toBe(0);
+    expect(r.truncated).toBe(true);
+    expect(r.stdout?.length).toBe(EXEC_CAPTURE_LIMIT);
+    await broker.destroy(sb.id);
+  });
+
+  it("through the CLI: --json captures; without it the output passes through and the exit code is the command's", async () => {
+    const broker = home.broker();
+    const sb = await broker.create(REQUEST);
+    const j = await runCli(["exec", sb.id, "--json", "--", "sh", "-c", "echo out; echo err >&2; exit 3"], home.env);
+    expect(j.stderr).toBe("");
+    expect(j.code).toBe(3);
+    expect(j.json()).toMatchObject({ id: sb.id, exitCode: 3, stdout: "out\n", stderr: "err\n", truncated: false });
+    const plain = await runCli(["exec", sb.id, "--", "sh", "-c", "echo out; echo err >&2; exit 3"], home.env);
+    expect(plain).toMatchObject({ code: 3, stdout: "out\n", stderr: "err\n" });
+    await broker.destroy(sb.id);
+  });
+
+  it("sandbox killed on E2B's side before exec: SBX_INVALID_STATE with a clear message", async () => {
+    const broker = home.broker();
+    const sb = await broker.create(REQUEST);
+    await killRemote(remoteOf(sb));
+    const err = await broker.exec(sb.id, ["true"], PIPE).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SandboxerError);
+    expect((err as SandboxerError).code).toBe("SBX_INVALID_STATE");
+    expect((err as Error).message).toMatch(new RegExp(`^${sb.id}: the E2B sandbox ${remoteOf(sb)} no longer runs on E2B`));
+    const cli = await runCli(["exec", sb.id, "--json", "--", "true"], home.env);
+    expect(cli.code).toBe(4);
+    expect(cli.stdout).toBe("");
+    expect(JSON.parse(cli.stderr)).toMatchObject({ error: { code: "SBX_INVALID_STATE", message: expect.stringMatching(/no longer runs on E2B/) } });
+    await broker.destroy(sb.id);
+  });
+
+  it("sandbox killed on E2B's side while the command runs: the stream is cut, SBX_INVALID_STATE, nothing left running", async () => {
+    const broker = home.broker();
+    const sb = await broker.create(REQUEST);
+    const remote = remoteOf(sb);
+    const running = broker.exec(sb.id, ["sh", "-c", "echo started; sleep 300"], PIPE).catch((e: unknown) => e);
+    try {
+      await vi.waitFor(() => expect(fake.running(remote)).toBe(1), { timeout: 20_000, interval: 50 });
+      await killRemote(remote);
+      const err = await running;
+      expect((err as SandboxerError).code).toBe("SBX_INVALID_STATE");
+      expect((err as Error).message).toMatch(/no longer runs on E2B/);
+      expect(fake.running(remote)).toBe(0);
+    } finally {
+      if (fake.sandboxes.has(remote)) await killRemote(remote);
+      await running;
+      await broker.destroy(sb.id);
+    }
+  });
+
+  it.each([
+    [401, /credentials rejected \(401\)/],
+    [500, /server error \(500\)/],
+  ])("E2B answers %i when exec connects: SBX_EXEC_FAILED naming the cause", async (status, pattern) => {
+    const broker = home.broker();
+    const sb = await broker.create(REQUEST);
+    fake.fail("connect", { status });
+    const err = await broker.exec(sb.id, ["true"], PIPE).catch((e: unknown) => e);
+    expect((err as SandboxerError).code).toBe("SBX_EXEC_FAILED");
+    expect((err as Error).message).toMatch(pattern);
+    expect((err as Error).message).toMatch(/e2b exec: /);
+    expect((await broker.exec(sb.id, ["true"], PIPE)).exitCode).toBe(0);
+    await broker.destroy(sb.id);
   });
 });

@@ -2,14 +2,18 @@
  * ext.modal: the official `modal` 0.x SDK over real gRPC against a local
  * server speaking Modal's control-plane API (test/fakes/modal-server.ts).
  */
+import { existsSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addCredits } from "../src/credits/ledger.js";
-import type { SandboxerError } from "../src/errors.js";
+import { SandboxerError } from "../src/errors.js";
+import type { ExecIo } from "../src/extensions/define.js";
+import { EXEC_CAPTURE_LIMIT } from "../src/extensions/exec-process.js";
 import { randomIds } from "../src/ids.js";
 import { systemClock } from "../src/types.js";
 import { testExtension } from "./extension-contract.js";
 import { type ModalFake, startModalFake } from "./fakes/modal-server.js";
+import { runCli } from "./helpers/cli.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
 
 const REQUEST = { profile: "profile.modal-gpu" };
@@ -105,5 +109,99 @@ describe("ext.modal on Modal's gRPC contract", () => {
     const plan = await home.broker().plan(REQUEST);
     expect(plan.route.chosen).toBe("ext.modal");
     expect(plan.route.estimates?.[0]).toMatchObject({ extension: "ext.modal", pricePerHour: 2 });
+  });
+});
+
+describe("ext.modal exec through the task command router", () => {
+  const PIPE: ExecIo = { stdin: "ignore", stdout: "pipe", stderr: "pipe" };
+  let fake: ModalFake;
+  let home: TestHome;
+  let id: string;
+  const remote = (sandboxerId = id) => [...fake.sandboxes.values()].find((s) => s.tags.sandboxerId === sandboxerId);
+
+  beforeAll(async () => {
+    fake = await startModalFake();
+    home = modalHome(fake);
+    id = (await home.broker().create(REQUEST)).id;
+  });
+  afterAll(async () => {
+    await home?.cleanup();
+    await fake?.close();
+  });
+
+  it("CLI exec --json: the command's exit code, stdout and stderr apart; argv sent as argv", async () => {
+    const r = await runCli(["exec", id, "--json", "--", "sh", "-c", "echo out; echo err >&2; exit 3"], home.env);
+    expect(r.code).toBe(3);
+    expect(r.json()).toMatchObject({ id, exitCode: 3, stdout: "out\n", stderr: "err\n", truncated: false });
+    // Without --json the output passes through to the CLI's own stdout and stderr.
+    const plain = await runCli(["exec", id, "--", "sh", "-c", "echo out; echo err >&2; exit 3"], home.env);
+    expect(plain).toMatchObject({ code: 3, stdout: "out\n", stderr: "err\n" });
+    expect([...fake.execs.values()].at(-1)?.argv).toEqual(["sh", "-c", "echo out; echo err >&2; exit 3"]);
+    expect(fake.routerCalls.map((c) => c.method)).toEqual(expect.arrayContaining(["TaskExecStart", "TaskExecStdioRead", "TaskExecStdinWrite", "TaskExecWait"]));
+  });
+
+  it("argv with spaces, quotes and shell characters arrives intact, run in the sandbox's workdir", async () => {
+    const broker = home.broker();
+    const r = await broker.exec(id, ["printf", "%s|", "a b", "it's", '"q"', "$HOME", "*", "; exit 9"], PIPE);
+    expect(r).toEqual({ exitCode: 0, stdout: `a b|it's|"q"|$HOME|*|; exit 9|`, stderr: "" });
+    expect((await broker.exec(id, ["pwd"], PIPE)).stdout).toBe(`${remote()?.dir}\n`);
+    // stdin is closed: a command reading it ends.
+    expect(await broker.exec(id, ["cat"], PIPE)).toMatchObject({ exitCode: 0, stdout: "" });
+  });
+
+  it("non-zero exits and signals are the command's", async () => {
+    const broker = home.broker();
+    expect((await broker.exec(id, ["false"], PIPE)).exitCode).toBe(1);
+    expect((await broker.exec(id, ["sh", "-c", "kill -TERM $$"], PIPE)).exitCode).toBe(128 + 15);
+  });
+
+  it("captured output over the cap is cut and flagged", async () => {
+    const n = EXEC_CAPTURE_LIMIT + 1000;
+    const r = await home.broker().exec(id, ["sh", "-c", `head -c ${n} /dev/zero | tr '\\0' y; echo done >&2`], PIPE);
+    expect(r.exitCode).toBe(0);
+    expect(r.truncated).toBe(true);
+    expect(r.stdout?.length).toBe(EXEC_CAPTURE_LIMIT);
+    expect(r.stderr).toBe("done\n");
+  });
+
+  it.each([
+    ["TaskGetCommandRouterAccess", grpc.status.INTERNAL, /modal exec: server error \(500\)/],
+    ["SandboxGetTaskId", grpc.status.UNAUTHENTICATED, /modal exec: credentials rejected \(401\)/],
+  ] as const)("vendor answers %s with gRPC status %i: SBX_EXEC_FAILED naming vendor and cause", async (method, code, pattern) => {
+    // Enough failures to outlast the SDK's own retries of transient codes.
+    fake.fail(method, { code }, 12);
+    const err = await home
+      .broker()
+      .exec(id, ["true"], PIPE)
+      .catch((e: unknown) => e);
+    fake.clearFaults();
+    expect((err as SandboxerError).code).toBe("SBX_EXEC_FAILED");
+    expect((err as Error).message).toMatch(pattern);
+  });
+
+  it("a sandbox terminated on Modal's side: SBX_INVALID_STATE with a clear message", async () => {
+    const broker = home.broker();
+    const other = await broker.create(REQUEST);
+    const gone = remote(other.id);
+    expect((await broker.exec(other.id, ["true"], PIPE)).exitCode).toBe(0);
+    // Terminate it over the wire, as Modal's dashboard or its timeout would.
+    const { ModalClient } = await import("modal");
+    const saved = process.env.MODAL_SERVER_URL;
+    process.env.MODAL_SERVER_URL = fake.url;
+    const m = new ModalClient({ tokenId: fake.tokenId, tokenSecret: fake.tokenSecret, logLevel: "error" });
+    if (saved === undefined) delete process.env.MODAL_SERVER_URL;
+    else process.env.MODAL_SERVER_URL = saved;
+    try {
+      await (await m.sandboxes.fromId(gone?.id ?? "")).terminate();
+    } finally {
+      m.close();
+    }
+    expect(gone?.terminated).toBe(true);
+    expect(existsSync(gone?.dir ?? "/nonexistent")).toBe(false);
+    const err = await broker.exec(other.id, ["true"], PIPE).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SandboxerError);
+    expect((err as SandboxerError).code).toBe("SBX_INVALID_STATE");
+    expect((err as Error).message).toMatch(/no longer running at Modal/);
+    expect((await broker.destroy(other.id)).state).toBe("destroyed");
   });
 });

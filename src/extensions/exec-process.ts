@@ -7,9 +7,58 @@ import type { ExecIo, ExecResult } from "./define.js";
 export const EXEC_CAPTURE_LIMIT = 8 * 1024 * 1024;
 
 /**
+ * One output stream of an exec: written through to our own stdout/stderr as it
+ * arrives (inherit), or kept up to EXEC_CAPTURE_LIMIT bytes (pipe, for --json
+ * and the API) so a chatty command cannot exhaust memory. Every extension's
+ * exec collects through this, whatever carries the bytes (a pipe, a vendor stream).
+ */
+export class ExecOutput {
+  private readonly kept: Buffer[] = [];
+  private size = 0;
+  truncated = false;
+
+  constructor(
+    private readonly mode: ExecIo["stdout"],
+    private readonly to: NodeJS.WritableStream,
+  ) {}
+
+  /** For inherit, resolves once the chunk is written: awaiting it gives the source backpressure. */
+  push(chunk: Uint8Array | string): Promise<void> | undefined {
+    const bytes = typeof chunk === "string" ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.mode === "inherit") {
+      if (!bytes.length) return undefined;
+      return new Promise((resolve, reject) => this.to.write(bytes, (err) => (err ? reject(err) : resolve())));
+    }
+    const room = EXEC_CAPTURE_LIMIT - this.size;
+    if (bytes.length > room) this.truncated = true;
+    if (room > 0) {
+      const part = Buffer.from(bytes.subarray(0, Math.min(bytes.length, room)));
+      this.kept.push(part);
+      this.size += part.length;
+    }
+    return undefined;
+  }
+
+  /** What was kept (pipe), or undefined when the output went through (inherit). */
+  get text(): string | undefined {
+    return this.mode === "pipe" ? Buffer.concat(this.kept).toString("utf8") : undefined;
+  }
+}
+
+/** The result for an exit code and the two streams, with only the fields that apply. */
+export function execResult(exitCode: number, out: ExecOutput, err: ExecOutput): ExecResult {
+  return {
+    exitCode,
+    ...(out.text !== undefined ? { stdout: out.text } : {}),
+    ...(err.text !== undefined ? { stderr: err.text } : {}),
+    ...(out.truncated || err.truncated ? { truncated: true } : {}),
+  };
+}
+
+/**
  * Run the local argv that reaches into a sandbox (nsenter, `ssh host podman exec`,
- * `ssh vm sh -c 'cd ws && exec …'`) with the caller's stdio choices. Captured
- * output (--json, the API) is capped so a chatty command cannot exhaust memory.
+ * `ssh vm sh -c 'cd ws && exec …'`) with the caller's stdio choices; inherited
+ * streams are the child's own, piped ones are collected by ExecOutput.
  * A command killed by a signal reports 128 + its number, as shells do.
  */
 export function spawnExec(argv: readonly string[], io: ExecIo): Promise<ExecResult> {
@@ -17,21 +66,11 @@ export function spawnExec(argv: readonly string[], io: ExecIo): Promise<ExecResu
   if (!cmd) return Promise.reject(new SandboxerError("SBX_INTERNAL", "empty argv"));
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: [io.stdin, io.stdout, io.stderr] });
-    let stdout = "";
-    let stderr = "";
-    let truncated = false;
-    const keep = (cur: string, d: Buffer) => {
-      if (cur.length + d.length <= EXEC_CAPTURE_LIMIT) return cur + d.toString();
-      truncated = true;
-      return cur + d.subarray(0, Math.max(0, EXEC_CAPTURE_LIMIT - cur.length)).toString();
-    };
-    child.stdout?.on("data", (d: Buffer) => {
-      stdout = keep(stdout, d);
-    });
-    child.stderr?.on("data", (d: Buffer) => {
-      stderr = keep(stderr, d);
-    });
-    child.on("error", (err) => reject(new SandboxerError("SBX_DEPENDENCY_MISSING", `${cmd}: ${err.message}`, { cause: err })));
-    child.on("close", (code, signal) => resolve({ exitCode: code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 1), stdout, stderr, ...(truncated ? { truncated } : {}) }));
+    const out = new ExecOutput(io.stdout, process.stdout);
+    const err = new ExecOutput(io.stderr, process.stderr);
+    child.stdout?.on("data", (d: Buffer) => out.push(d));
+    child.stderr?.on("data", (d: Buffer) => err.push(d));
+    child.on("error", (e) => reject(new SandboxerError("SBX_DEPENDENCY_MISSING", `${cmd}: ${e.message}`, { cause: e })));
+    child.on("close", (code, signal) => resolve(execResult(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 1), out, err)));
   });
 }

@@ -10,11 +10,14 @@
  *   POST   /sandbox/{idOrName}/autodelete/{m} 200
  * Every request needs `Authorization: Bearer <key>`; errors are NestJS-style
  * `{statusCode, message, error}`. Each Sandbox carries the required
- * `toolboxProxyUrl`.
+ * `toolboxProxyUrl` (`{url}/toolbox`), under which `/toolbox/{id}/process/...`
+ * serves the daemon's command sessions (test/fakes/daytona-toolbox.ts): they
+ * really run, in a temp directory per sandbox that delete and close remove.
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { newToolbox, readBody, removeToolbox, serveToolbox, type Toolbox, type ToolboxOp, toolboxOp } from "./daytona-toolbox.js";
 import { faultQueue } from "./faults.js";
 
 export interface DaytonaSandbox {
@@ -27,9 +30,11 @@ export interface DaytonaSandbox {
   /** GETs left before the sandbox reports "started". */
   pollsLeft: number;
   errorReason?: string;
+  /** The sandbox's workdir, command sessions and running commands. */
+  toolbox: Toolbox;
 }
 
-export type DaytonaOp = "create" | "get" | "list" | "delete" | "autostop" | "autodelete";
+export type DaytonaOp = "create" | "get" | "list" | "delete" | "autostop" | "autodelete" | ToolboxOp;
 export type DaytonaFault = { status: number; message?: string } | { hang: true } | { slowMs: number } | { startError: string };
 
 export interface DaytonaFake {
@@ -47,12 +52,6 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
 }
 const error = (res: ServerResponse, status: number, message: string) => send(res, status, { statusCode: status, message, error: STATUS_TEXT[status] ?? "Error" });
-
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  let raw = "";
-  for await (const chunk of req) raw += chunk;
-  return raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
-}
 
 export async function startDaytonaFake(opts: { apiKey?: string; startPolls?: number } = {}): Promise<DaytonaFake> {
   const apiKey = opts.apiKey ?? `dtn_${randomUUID().replaceAll("-", "")}`;
@@ -93,6 +92,8 @@ export async function startDaytonaFake(opts: { apiKey?: string; startPolls?: num
     const auth = req.headers.authorization;
     requests.push({ method: req.method ?? "", path: u.pathname, auth });
     if (auth !== `Bearer ${apiKey}`) return error(res, 401, "Invalid API key");
+    const tb = u.pathname.match(/^\/toolbox\/([^/]+)(\/.*)$/);
+    if (tb?.[1] && tb[2]) return toolboxRequest(req, res, decodeURIComponent(tb[1]), tb[2]);
     const m = u.pathname.match(/^\/sandbox(?:\/([^/]+))?(?:\/(autostop|autodelete)\/(-?\d+))?$/);
     if (!m) return error(res, 404, `Cannot ${req.method} ${u.pathname}`);
     const [, rawId, sub, interval] = m;
@@ -125,7 +126,7 @@ export async function startDaytonaFake(opts: { apiKey?: string; startPolls?: num
     const notFound = () => error(res, 404, `Sandbox with ID or name ${id} not found`);
     switch (op) {
       case "create": {
-        const body = await readJson(req);
+        const body = await readBody(req);
         const labels = (body.labels ?? {}) as Record<string, string>;
         if (typeof labels !== "object") return error(res, 400, "labels must be an object");
         const created: DaytonaSandbox = {
@@ -137,6 +138,7 @@ export async function startDaytonaFake(opts: { apiKey?: string; startPolls?: num
           createdAt: new Date().toISOString(),
           pollsLeft: opts.startPolls ?? 2,
           ...(fault && "startError" in fault ? { errorReason: fault.startError } : {}),
+          toolbox: newToolbox(),
         };
         sandboxes.set(created.id, created);
         return later(() => send(res, 200, dto(created)));
@@ -162,6 +164,7 @@ export async function startDaytonaFake(opts: { apiKey?: string; startPolls?: num
       case "delete":
         if (!sb) return notFound();
         sandboxes.delete(id);
+        removeToolbox(sb.toolbox);
         return later(() => send(res, 200, { ...dto(sb), state: "destroying" }));
       case "autostop":
       case "autodelete":
@@ -170,6 +173,22 @@ export async function startDaytonaFake(opts: { apiKey?: string; startPolls?: num
         else sb.autoDeleteInterval = Number(interval);
         return later(() => send(res, 200, {}));
     }
+  };
+
+  const toolboxRequest = async (req: IncomingMessage, res: ServerResponse, id: string, path: string) => {
+    const route = toolboxOp(req.method, path);
+    if (!route) return error(res, 404, `Cannot ${req.method} ${path}`);
+    const fault = faults.take(route.op);
+    if (fault && "status" in fault) return error(res, fault.status, fault.message ?? `injected ${fault.status}`);
+    const sb = sandboxes.get(id);
+    if (!sb) return error(res, 404, `Sandbox with ID or name ${id} not found`);
+    if (sb.state !== "started") return error(res, 400, `Sandbox ${id} is not started`);
+    const body = await readBody(req);
+    await serveToolbox(sb.toolbox, route.op, route.sessionId, body, res, (status, payload) => {
+      if (status >= 400) error(res, status, String(payload));
+      else if (payload === undefined) res.writeHead(status).end();
+      else send(res, status, payload);
+    });
   };
 
   const server: Server = createServer((req, res) => {
@@ -185,6 +204,7 @@ export async function startDaytonaFake(opts: { apiKey?: string; startPolls?: num
     fail: (op, fault, times = 1) => faults.add(op, fault, times),
     close: async () => {
       for (const r of hanging) r.destroy();
+      for (const sb of sandboxes.values()) removeToolbox(sb.toolbox);
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
     },

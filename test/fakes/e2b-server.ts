@@ -7,12 +7,16 @@
  *   GET    /sandboxes/{id}                 200 SandboxDetail | 404
  *   DELETE /sandboxes/{id}                 204 | 404
  *   POST   /sandboxes/{id}/timeout         204 | 404         ({timeout} seconds from now)
+ *   POST   /v2/sandboxes/{id}/connect      200 Sandbox (201 if it was paused) | 404  ({timeout?} s, default 300; TTL only extended)
  * Every request needs `X-API-Key`; errors are `{code, message}` with the
  * HTTP status as `code`. Faults are injected per operation for tests.
+ * Each sandbox also runs a fake envd (test/fakes/e2b-envd.ts) behind `sandboxUrl`,
+ * where commands really run; the `envdAccessToken` of create/connect unlocks it.
  */
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { startEnvdFake } from "./e2b-envd.js";
 import { faultQueue } from "./faults.js";
 
 export interface E2bSandbox {
@@ -24,15 +28,19 @@ export interface E2bSandbox {
   state: "running" | "paused";
 }
 
-export type E2bOp = "create" | "get" | "list" | "kill" | "timeout";
+export type E2bOp = "create" | "get" | "list" | "kill" | "timeout" | "connect";
 /** A status to answer with, or "hang" (never answer: the client's timeout fires), or "slow" (do the work, answer late). */
 export type E2bFault = { status: number; message?: string } | { hang: true } | { slowMs: number };
 
 export interface E2bFake {
   url: string;
+  /** The sandbox proxy in front of every sandbox's envd (E2B_SANDBOX_URL). */
+  sandboxUrl: string;
   apiKey: string;
   sandboxes: Map<string, E2bSandbox>;
   requests: { method: string; path: string; apiKey: string | undefined }[];
+  /** Commands running in a sandbox right now (its envd's processes). */
+  running(sandboxId: string): number;
   /** Fail the next `times` calls of `op`. */
   fail(op: E2bOp, fault: E2bFault, times?: number): void;
   close(): Promise<void>;
@@ -65,13 +73,17 @@ export async function startE2bFake(opts: { apiKey?: string; latencyMs?: number }
   const faults = faultQueue<E2bOp, E2bFault>();
   const requests: E2bFake["requests"] = [];
   const hanging = new Set<ServerResponse>();
+  const envd = await startEnvdFake((id) => sandboxes.get(id)?.state === "running");
+  const tokens = new Map<string, string>();
+  /** The create/connect answer: where and how the SDK reaches the sandbox's envd. */
+  const answer = (s: E2bSandbox) => ({ sandboxID: s.sandboxID, templateID: s.templateID, clientID: "6532622b", envdVersion: "0.2.4", envdAccessToken: tokens.get(s.sandboxID), domain: null });
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://x");
     const key = req.headers["x-api-key"] as string | undefined;
     requests.push({ method: req.method ?? "", path: url.pathname, apiKey: key });
     if (key !== apiKey) return error(res, 401, "Invalid API key, please visit https://e2b.dev/docs/api-key");
-    const m = url.pathname.match(/^\/sandboxes\/([^/]+)(\/timeout)?$/);
+    const m = url.pathname.match(/^\/sandboxes\/([^/]+)(\/timeout)?$/) ?? url.pathname.match(/^\/v2\/sandboxes\/([^/]+)(\/connect)$/);
     const op: E2bOp | undefined =
       req.method === "POST" && url.pathname === "/v2/sandboxes"
         ? "create"
@@ -81,9 +93,11 @@ export async function startE2bFake(opts: { apiKey?: string; latencyMs?: number }
             ? "get"
             : m && req.method === "DELETE" && !m[2]
               ? "kill"
-              : m && req.method === "POST" && m[2]
+              : m && req.method === "POST" && m[2] === "/timeout"
                 ? "timeout"
-                : undefined;
+                : m && req.method === "POST" && m[2] === "/connect"
+                  ? "connect"
+                  : undefined;
     if (!op) return error(res, 404, `no route ${req.method} ${url.pathname}`);
     const fault = faults.take(op);
     if (fault && "status" in fault) return error(res, fault.status, fault.message ?? `injected ${fault.status}`);
@@ -111,7 +125,8 @@ export async function startE2bFake(opts: { apiKey?: string; latencyMs?: number }
           state: "running",
         };
         sandboxes.set(created.sandboxID, created);
-        return later(() => send(res, 201, { sandboxID: created.sandboxID, templateID: created.templateID, clientID: "6532622b", envdVersion: "0.2.4", envdAccessToken: randomBytes(8).toString("hex"), domain: null }));
+        tokens.set(created.sandboxID, envd.add(created.sandboxID).token);
+        return later(() => send(res, 201, answer(created)));
       }
       case "list": {
         const want = new URLSearchParams(url.searchParams.get("metadata") ?? "");
@@ -124,6 +139,7 @@ export async function startE2bFake(opts: { apiKey?: string; latencyMs?: number }
       case "kill":
         if (!sb) return notFound();
         sandboxes.delete(id);
+        envd.remove(id);
         return later(() => send(res, 204));
       case "timeout": {
         if (!sb) return notFound();
@@ -131,6 +147,15 @@ export async function startE2bFake(opts: { apiKey?: string; latencyMs?: number }
         if (typeof body.timeout !== "number" || body.timeout < 0) return error(res, 400, "timeout must be a non-negative integer");
         sb.endAt = new Date(Date.now() + body.timeout * 1000).toISOString();
         return later(() => send(res, 204));
+      }
+      case "connect": {
+        if (!sb) return notFound();
+        const body = (await readJson(req)) as { timeout?: unknown };
+        const until = Date.now() + (typeof body.timeout === "number" ? body.timeout : 300) * 1000;
+        if (until > Date.parse(sb.endAt)) sb.endAt = new Date(until).toISOString();
+        const resumed = sb.state === "paused";
+        sb.state = "running";
+        return later(() => send(res, resumed ? 201 : 200, answer(sb)));
       }
     }
   };
@@ -144,14 +169,17 @@ export async function startE2bFake(opts: { apiKey?: string; latencyMs?: number }
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    sandboxUrl: envd.url,
     apiKey,
     sandboxes,
     requests,
+    running: (id) => envd.running(id),
     fail: (op, fault, times = 1) => faults.add(op, fault, times),
     close: async () => {
       for (const r of hanging) r.destroy();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
+      await envd.close();
     },
   };
 }

@@ -11,11 +11,21 @@
  * on every call; AuthTokenGet returns a JWT (with `exp`) that later calls carry
  * as `x-modal-auth-token`. Errors are gRPC statuses (UNAUTHENTICATED,
  * RESOURCE_EXHAUSTED, INTERNAL, NOT_FOUND), injected per method for tests.
+ *
+ * `sandbox.exec` goes through the task's command router, which this server
+ * also serves (test/fakes/modal-exec.ts): TaskGetCommandRouterAccess hands out
+ * a JWT and `https://127.0.0.1:<port>` (the SDK speaks plaintext to a router
+ * when its server URL is localhost). Each sandbox owns a temp directory, its
+ * workdir, removed with its processes at terminate and at close.
  */
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import protobuf from "protobufjs";
 import { faultQueue } from "./faults.js";
+import { addCommandRouter, type ModalExec, type RouterMethod } from "./modal-exec.js";
 
 const PROTO = `
 syntax = "proto3";
@@ -46,6 +56,8 @@ message SandboxListResponse { repeated SandboxInfo sandboxes = 1; }
 message SandboxTagsGetRequest { string sandbox_id = 1; }
 message SandboxTagsGetResponse { repeated SandboxTag tags = 1; }
 message SandboxTagsSetRequest { string environment_name = 1; string sandbox_id = 2; repeated SandboxTag tags = 3; }
+message TaskGetCommandRouterAccessRequest { string task_id = 1; }
+message TaskGetCommandRouterAccessResponse { string jwt = 1; string url = 2; }
 `;
 
 export interface ModalSandbox {
@@ -57,9 +69,23 @@ export interface ModalSandbox {
   gpu: { type: number; count: number; gpuType: string } | null;
   createdAt: number;
   terminated: boolean;
+  /** The sandbox's workdir, where exec'd commands run; removed at terminate. */
+  dir: string;
 }
 
-export type ModalMethod = "AuthTokenGet" | "AppGetOrCreate" | "ImageGetOrCreate" | "SandboxCreate" | "SandboxGetTaskId" | "SandboxTerminate" | "SandboxWait" | "SandboxList" | "SandboxTagsGet" | "SandboxTagsSet";
+export type ModalMethod =
+  | "AuthTokenGet"
+  | "AppGetOrCreate"
+  | "ImageGetOrCreate"
+  | "SandboxCreate"
+  | "SandboxGetTaskId"
+  | "SandboxTerminate"
+  | "SandboxWait"
+  | "SandboxList"
+  | "SandboxTagsGet"
+  | "SandboxTagsSet"
+  | "TaskGetCommandRouterAccess"
+  | RouterMethod;
 export type ModalFault = { code: grpc.status; details?: string } | { slowMs: number };
 
 export interface ModalFake {
@@ -68,6 +94,9 @@ export interface ModalFake {
   tokenSecret: string;
   sandboxes: Map<string, ModalSandbox>;
   calls: { method: string; tokenId: string | undefined; authToken: string | undefined }[];
+  /** Calls to the command router (authorized by its JWT, not by the tokens). */
+  routerCalls: { method: string }[];
+  execs: Map<string, ModalExec>;
   fail(method: ModalMethod, fault: ModalFault, times?: number): void;
   clearFaults(): void;
   close(): Promise<void>;
@@ -76,7 +105,7 @@ export interface ModalFake {
 const root = protobuf.parse(PROTO, { keepCase: false }).root;
 const T = (name: string) => root.lookupType(`modal.client.${name}`);
 
-const METHODS: Record<ModalMethod, [string, string]> = {
+const METHODS: Record<Exclude<ModalMethod, RouterMethod>, [string, string]> = {
   AuthTokenGet: ["Empty", "AuthTokenGetResponse"],
   AppGetOrCreate: ["AppGetOrCreateRequest", "AppGetOrCreateResponse"],
   ImageGetOrCreate: ["ImageGetOrCreateRequest", "ImageGetOrCreateResponse"],
@@ -87,6 +116,7 @@ const METHODS: Record<ModalMethod, [string, string]> = {
   SandboxList: ["SandboxListRequest", "SandboxListResponse"],
   SandboxTagsGet: ["SandboxTagsGetRequest", "SandboxTagsGetResponse"],
   SandboxTagsSet: ["SandboxTagsSetRequest", "Empty"],
+  TaskGetCommandRouterAccess: ["TaskGetCommandRouterAccessRequest", "TaskGetCommandRouterAccessResponse"],
 };
 
 type Req = Record<string, unknown>;
@@ -102,13 +132,31 @@ export async function startModalFake(): Promise<ModalFake> {
   const apps = new Map<string, string>();
   const faults = faultQueue<ModalMethod, ModalFault>();
   const calls: ModalFake["calls"] = [];
+  const routerCalls: ModalFake["routerCalls"] = [];
+  const routerTokens = new Set<string>();
+  let port = 0;
+  const taskOf = (sb: ModalSandbox) => `ta-${sb.id.slice(3, 15)}`;
+  const liveByTask = (taskId: string) => [...sandboxes.values()].find((s) => !s.terminated && taskOf(s) === taskId);
 
   const jwt = () => {
     const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
     return `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ exp: Math.floor(Date.now() / 1000) + 3600 })}.${randomBytes(8).toString("base64url")}`;
   };
 
-  const handlers: Record<ModalMethod, (req: Req) => Req> = {
+  const server = new grpc.Server();
+  const router = addCommandRouter(server, {
+    dirOfTask: (taskId) => liveByTask(taskId)?.dir,
+    tokenOk: (t) => routerTokens.has(t),
+    fault: (method) => faults.take(method),
+    calls: routerCalls,
+  });
+  const end = (sb: ModalSandbox) => {
+    sb.terminated = true;
+    router.kill(taskOf(sb));
+    rmSync(sb.dir, { recursive: true, force: true });
+  };
+
+  const handlers: Record<Exclude<ModalMethod, RouterMethod>, (req: Req) => Req> = {
     AuthTokenGet: () => ({ token: jwt() }),
     AppGetOrCreate: (r) => {
       const name = String(r.appName);
@@ -130,6 +178,7 @@ export async function startModalFake(): Promise<ModalFake> {
         gpu: g && (g.count || g.gpuType) ? { type: g.type ?? 0, count: g.count ?? 0, gpuType: g.gpuType ?? "" } : null,
         createdAt: Date.now() / 1000,
         terminated: false,
+        dir: mkdtempSync(join(tmpdir(), "modal-fake-sb-")),
       };
       sandboxes.set(sb.id, sb);
       return { sandboxId: sb.id, metadata: { appId: sb.appId } };
@@ -137,12 +186,12 @@ export async function startModalFake(): Promise<ModalFake> {
     SandboxGetTaskId: (r) => {
       const sb = sandboxes.get(String(r.sandboxId));
       if (!sb) throw notFound(String(r.sandboxId));
-      return sb.terminated ? { taskResult: { status: GENERIC_TERMINATED } } : { taskId: `ta-${sb.id.slice(3, 15)}` };
+      return sb.terminated ? { taskResult: { status: GENERIC_TERMINATED } } : { taskId: taskOf(sb) };
     },
     SandboxTerminate: (r) => {
       const sb = sandboxes.get(String(r.sandboxId));
       if (!sb) throw notFound(String(r.sandboxId));
-      sb.terminated = true;
+      end(sb);
       return { existingResult: { status: GENERIC_TERMINATED } };
     },
     SandboxWait: (r) => {
@@ -169,11 +218,17 @@ export async function startModalFake(): Promise<ModalFake> {
       sb.tags = tagsOf(r.tags);
       return {};
     },
+    TaskGetCommandRouterAccess: (r) => {
+      if (!liveByTask(String(r.taskId))) throw notFound(`task ${String(r.taskId)}`);
+      const token = jwt();
+      routerTokens.add(token);
+      return { jwt: token, url: `https://127.0.0.1:${port}` };
+    },
   };
 
   const service: Record<string, grpc.MethodDefinition<Req, Req>> = {};
   const impl: grpc.UntypedServiceImplementation = {};
-  for (const [method, [reqType, resType]] of Object.entries(METHODS) as [ModalMethod, [string, string]][]) {
+  for (const [method, [reqType, resType]] of Object.entries(METHODS) as [Exclude<ModalMethod, RouterMethod>, [string, string]][]) {
     const Req = T(reqType);
     const Res = T(resType);
     service[method] = {
@@ -202,9 +257,8 @@ export async function startModalFake(): Promise<ModalFake> {
       }
     };
   }
-  const server = new grpc.Server();
   server.addService(service as grpc.ServiceDefinition, impl);
-  const port = await new Promise<number>((resolve, reject) =>
+  port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
   return {
@@ -213,9 +267,15 @@ export async function startModalFake(): Promise<ModalFake> {
     tokenSecret,
     sandboxes,
     calls,
+    routerCalls,
+    execs: router.execs,
     fail: (method, fault, times = 1) => faults.add(method, fault, times),
     clearFaults: () => faults.clear(),
-    close: () => new Promise<void>((r) => server.tryShutdown(() => r())).then(() => server.forceShutdown()),
+    close: async () => {
+      for (const sb of sandboxes.values()) end(sb);
+      await new Promise<void>((r) => server.tryShutdown(() => r()));
+      server.forceShutdown();
+    },
   };
 }
 

@@ -1,7 +1,10 @@
+import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { SandboxerError } from "../../errors.js";
+import { shellJoin } from "../../transport/quote.js";
 import type { Handle } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
+import { ExecOutput, execResult } from "../exec-process.js";
 import { envMs, requireEnv, vendorError } from "../saas/vendor.js";
 
 /**
@@ -12,6 +15,10 @@ import { envMs, requireEnv, vendorError } from "../saas/vendor.js";
  * sandbox carries label `sandboxerId`, and the TTL becomes Daytona's
  * auto-stop interval with auto-delete at stop, so an abandoned sandbox
  * removes itself.
+ *
+ * `exec` runs one command in a fresh toolbox session (create, execute, delete):
+ * Daytona's session execute answers stdout and stderr apart with the exit code,
+ * once the command ended (output is not streamed; stdin is not forwarded).
  */
 type Client = InstanceType<typeof import("@daytonaio/sdk").Daytona>;
 let ctor: Promise<typeof import("@daytonaio/sdk").Daytona> | undefined;
@@ -49,11 +56,21 @@ async function ours(d: Client, sandboxerId?: string) {
   return out;
 }
 
+/** A vendor failure during exec: a sandbox Daytona no longer has is a state problem, the rest map as for create. */
+function execError(id: string, err: unknown): SandboxerError {
+  if (err instanceof SandboxerError) return err;
+  if (isNotFound(err)) {
+    return new SandboxerError("SBX_INVALID_STATE", `daytona: sandbox ${id} no longer exists at Daytona (deleted, or auto-deleted at auto-stop); \`sandboxer reconcile\` settles the record`, { cause: err, details: { vendor: "daytona", sandboxId: id } });
+  }
+  const e = vendorError("daytona", "exec", err);
+  return new SandboxerError("SBX_EXEC_FAILED", e.message, { cause: err, ...(e.details ? { details: e.details } : {}) });
+}
+
 export default defineExtension({
   id: "ext.daytona",
   kind: "metered",
   description: "Daytona cloud sandboxes (official @daytonaio/sdk); label sandboxerId on each",
-  capabilities: { snapshot: false, restore: false, build: false, exec: false },
+  capabilities: { snapshot: false, restore: false, build: false, exec: true },
   inputs,
 
   async provision(ctx, input) {
@@ -121,6 +138,41 @@ export default defineExtension({
       await sb.setAutostopInterval(minutes((expiresAt.getTime() - ctx.clock.now().getTime()) / 1000));
     } catch (err) {
       throw vendorError("daytona", "set auto-stop", err);
+    }
+  },
+
+  async exec(ctx, handle, argv, io) {
+    const d = await client(ctx);
+    const id = String(handle.sandboxId);
+    const session = `sandboxer-exec-${randomUUID()}`;
+    let sb: Awaited<ReturnType<Client["get"]>> | undefined;
+    try {
+      sb = await d.get(id);
+      if (sb.state !== "started") {
+        throw new SandboxerError("SBX_INVALID_STATE", `daytona: sandbox ${id} is ${sb.state}, not started (auto-stop ends it at the TTL); exec needs a running sandbox`, { details: { vendor: "daytona", sandboxId: id, state: String(sb.state) } });
+      }
+      await sb.process.createSession(session);
+    } catch (err) {
+      throw execError(id, err);
+    }
+    try {
+      // Daytona takes a session command only as shell text, run by the sandbox's shell in its
+      // working directory. So argv is quoted once with shellJoin, and `exec` in a subshell keeps
+      // argv semantics: no builtin, alias or keyword is interpreted, and `exit` cannot end the session.
+      const command = `(exec ${shellJoin(argv)})`;
+      // The HTTP wait lasts as long as the sandbox may (the SDK's default is its request timeout).
+      const left = ctx.sandbox.expiresAt ? Math.ceil((Date.parse(ctx.sandbox.expiresAt) - ctx.clock.now().getTime()) / 1000) : 0;
+      const r = await sb.process.executeSessionCommand(session, { command, runAsync: false }, left > 0 ? left : undefined);
+      if (typeof r.exitCode !== "number") throw new SandboxerError("SBX_EXEC_FAILED", `daytona exec: no exit code in the answer for ${id}`);
+      const out = new ExecOutput(io.stdout, process.stdout);
+      const err = new ExecOutput(io.stderr, process.stderr);
+      await out.push(r.stdout ?? "");
+      await err.push(r.stderr ?? "");
+      return execResult(r.exitCode, out, err);
+    } catch (err) {
+      throw execError(id, err);
+    } finally {
+      await sb.process.deleteSession(session).catch(() => {});
     }
   },
 

@@ -3,18 +3,20 @@ import { SandboxerError } from "../../errors.js";
 import type { Handle } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
 import { envMs, requireEnv, vendorError } from "../saas/vendor.js";
+import { type E2bSdk, execInSandbox } from "./exec.js";
 
 /**
  * E2B sandboxes through E2B's control-plane API with the official `e2b` SDK,
  * loaded only when an E2B sandbox is created or touched. Settings (env):
- * E2B_API_KEY (required), E2B_API_URL (default: E2B's), E2B_REQUEST_TIMEOUT_MS.
+ * E2B_API_KEY (required), E2B_API_URL (default: E2B's), E2B_REQUEST_TIMEOUT_MS,
+ * E2B_SANDBOX_URL (the sandbox proxy in front of envd, which runs `exec`;
+ * default: the SDK's, from the sandbox's domain).
  * Every sandbox carries metadata `sandboxerId`, so a create whose answer was
  * lost (timeout) is still found and killed by teardown.
  */
-type Sdk = { Sandbox: typeof import("e2b").Sandbox };
-let sdk: Promise<Sdk> | undefined;
-const load = (): Promise<Sdk> => {
-  sdk ??= import("e2b").then((m) => ({ Sandbox: m.Sandbox }));
+let sdk: Promise<E2bSdk> | undefined;
+const load = (): Promise<E2bSdk> => {
+  sdk ??= import("e2b").then((m) => ({ Sandbox: m.Sandbox, CommandExitError: m.CommandExitError }));
   return sdk;
 };
 
@@ -31,6 +33,7 @@ function conn(ctx: Ctx) {
   return {
     apiKey: requireEnv(ctx.env, "e2b", "E2B_API_KEY"),
     ...(ctx.env.E2B_API_URL ? { apiUrl: ctx.env.E2B_API_URL } : {}),
+    ...(ctx.env.E2B_SANDBOX_URL ? { sandboxUrl: ctx.env.E2B_SANDBOX_URL } : {}),
     requestTimeoutMs: envMs(ctx.env, "E2B_REQUEST_TIMEOUT_MS", 30_000),
     signal: ctx.signal,
   };
@@ -54,7 +57,7 @@ export default defineExtension({
   id: "ext.e2b",
   kind: "metered",
   description: "E2B cloud sandboxes (official e2b SDK); metadata sandboxerId on each",
-  capabilities: { snapshot: false, restore: false, build: false, exec: false },
+  capabilities: { snapshot: false, restore: false, build: false, exec: true },
   inputs,
 
   async provision(ctx, input) {
@@ -112,6 +115,12 @@ export default defineExtension({
     } catch (err) {
       throw vendorError("e2b", "set timeout", err);
     }
+  },
+
+  async exec(ctx, handle, argv, io) {
+    // E2B's connect extends the vendor timeout to at least this (300 s when omitted): keep it at the record's expiry.
+    const left = ctx.sandbox.expiresAt ? Date.parse(ctx.sandbox.expiresAt) - ctx.clock.now().getTime() : Number.NaN;
+    return execInSandbox(await load(), ctx.sandbox.id, handle, argv, io, { ...conn(ctx), ...(left > 0 ? { timeoutMs: Math.max(1000, left) } : {}) });
   },
 
   async list(ctx) {

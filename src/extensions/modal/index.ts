@@ -4,6 +4,7 @@ import { parseDuration } from "../../duration.js";
 import { SandboxerError } from "../../errors.js";
 import type { Handle } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
+import { ExecOutput, execResult } from "../exec-process.js";
 import { envMs, requireEnv, vendorError } from "../saas/vendor.js";
 
 /**
@@ -14,6 +15,10 @@ import { envMs, requireEnv, vendorError } from "../saas/vendor.js";
  * (default false: the v1 sandbox API). The sandbox
  * is created with tag `sandboxerId` in the same call, so a create whose
  * answer was lost is still found (list by tag) and terminated.
+ *
+ * `exec` is the SDK's `sandbox.exec(argv)` (Modal's task command router):
+ * argv as argv, no shell; stdout and stderr stream apart as they come, in the
+ * image's working directory; stdin is closed at once (not forwarded).
  */
 type Sdk = typeof import("modal");
 let sdk: Promise<Sdk> | undefined;
@@ -81,11 +86,22 @@ async function ourIds(m: Client, env: Env, sandboxerId?: string): Promise<{ id: 
 
 const isNotFound = (err: unknown) => (err as { code?: unknown }).code === 5 || (err as Error).name === "NotFoundError" || /not found/i.test((err as Error).message);
 
+/** A vendor failure during exec: a sandbox Modal no longer runs is a state problem, the rest map as for create. */
+function execError(id: string, err: unknown): SandboxerError {
+  if (err instanceof SandboxerError) return err;
+  // ConflictError: the SDK found the sandbox finished (terminated, or its Modal timeout passed).
+  if (isNotFound(err) || (err as Error).name === "ConflictError") {
+    return new SandboxerError("SBX_INVALID_STATE", `modal: sandbox ${id} is no longer running at Modal (terminated or timed out); \`sandboxer reconcile\` settles the record`, { cause: err, details: { vendor: "modal", sandboxId: id } });
+  }
+  const e = vendorError("modal", "exec", err);
+  return new SandboxerError("SBX_EXEC_FAILED", e.message, { cause: err, ...(e.details ? { details: e.details } : {}) });
+}
+
 export default defineExtension({
   id: "ext.modal",
   kind: "metered",
   description: "Modal sandboxes over gRPC (official modal 0.x SDK), GPUs available; tag sandboxerId on each",
-  capabilities: { snapshot: false, restore: false, build: false, exec: false, gpu: true },
+  capabilities: { snapshot: false, restore: false, build: false, exec: true, gpu: true },
   inputs,
 
   async provision(ctx, input) {
@@ -157,6 +173,32 @@ export default defineExtension({
     } catch (err) {
       throw new SandboxerError("SBX_TEARDOWN_FAILED", vendorError("modal", "terminate", err).message, { cause: err });
     } finally {
+      m.close();
+    }
+  },
+
+  async exec(ctx, handle, argv, io) {
+    const m = await client(ctx.env);
+    const id = String(handle.sandboxId);
+    let sb: Awaited<ReturnType<Client["sandboxes"]["fromId"]>> | undefined;
+    try {
+      sb = await m.sandboxes.fromId(id);
+      // Only the start has a deadline: the command itself may run as long as the sandbox does.
+      const proc = await deadline(ctx.env, sb.exec(argv, { mode: "binary", stdout: "pipe", stderr: "pipe" }));
+      // EOF on stdin, so a command that reads it ends instead of waiting for input that never comes.
+      await deadline(ctx.env, proc.stdin.close());
+      const out = new ExecOutput(io.stdout, process.stdout);
+      const err = new ExecOutput(io.stderr, process.stderr);
+      // Both streams are read to the end, so the command never blocks on a full pipe.
+      const drain = async (from: AsyncIterable<Uint8Array>, to: ExecOutput) => {
+        for await (const chunk of from) await to.push(chunk);
+      };
+      const [, , exitCode] = await Promise.all([drain(proc.stdout, out), drain(proc.stderr, err), proc.wait()]);
+      return execResult(exitCode, out, err);
+    } catch (err) {
+      throw execError(id, err);
+    } finally {
+      sb?.detach();
       m.close();
     }
   },

@@ -161,6 +161,7 @@ export async function attachReady(ctx: ExtensionContext, raw: Handle): Promise<J
     vm: h.vm,
     port: h.port,
     workspace: h.workspace,
+    exec: `sandboxer exec ${ctx.sandbox.id} -- CMD...`,
     // Quoted twice on purpose: once for the remote shell (cd DIR), once for the local one.
     ssh: `${shellJoin(sshBase)} ${shellQuote(`cd ${shellQuote(h.workspace)} && ...`)}`,
     shell: `${shellJoin([...sshBase.slice(0, -1), "-t", h.vm])} ${shellQuote(`cd ${shellQuote(h.workspace)} && exec $SHELL -l`)}`,

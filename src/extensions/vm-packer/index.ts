@@ -7,6 +7,7 @@ import { type BackendResource, defineExtension, type ExtensionContext } from "..
 import { SandboxerError } from "../../errors.js";
 import { attachAlive, attachReady, listAttach, provisionAttach, snapshotAttach, teardownAttach } from "./attach.js";
 import { buildAlive, buildReachability, provisionBuild, teardownBuild } from "./build.js";
+import { execAttach } from "./exec.js";
 
 export const MODES = ["attach", "build"] as const;
 type Mode = (typeof MODES)[number];
@@ -44,8 +45,8 @@ export default defineExtension<Inputs>({
   id: "ext.vm-packer",
   kind: "self-hosted",
   description: "attach: a workspace /build/<id>/ on a pre-built VM over SSH (repo rsync'd in); build: a Packer build with progress and artifacts",
-  // Snapshot/restore apply to attach workspaces; a build has no workspace to capture.
-  capabilities: { snapshot: true, restore: true, build: true, exec: false },
+  // Snapshot, restore and exec apply to attach workspaces; a build has no workspace to capture or run in.
+  capabilities: { snapshot: true, restore: true, build: true, exec: true },
   inputs,
 
   provision(ctx, input) {
@@ -56,6 +57,13 @@ export default defineExtension<Inputs>({
   async snapshot(ctx, handle, dest) {
     if (modeOf(ctx, handle) === "build") throw new SandboxerError("SBX_UNSUPPORTED", "a Packer build has no workspace to snapshot (its artifacts are kept by Packer)");
     await snapshotAttach(ctx, handle, dest);
+  },
+
+  async exec(ctx, handle, argv, io) {
+    if (modeOf(ctx, handle) === "build") {
+      throw new SandboxerError("SBX_UNSUPPORTED", "a Packer build has no sandbox to run commands in (its image is the result); exec works on attach workspaces (--input mode=attach)");
+    }
+    return execAttach(ctx, handle, argv, io);
   },
 
   async waitReady(ctx, handle) {

@@ -1,0 +1,67 @@
+/**
+ * `sandboxer exec` in attach mode: argv runs on the VM over its SSH alias, in
+ * the sandbox's workspace, with the caller's stdio. The remote side is a fixed
+ * script; the workspace and argv travel as positional arguments, quoted once by
+ * the transport, so spaces, quotes, `$VAR` and `;` arrive as the caller typed them.
+ */
+import { SandboxerError } from "../../errors.js";
+import { runProcess } from "../../transport/local.js";
+import type { SshTransport } from "../../transport/ssh.js";
+import type { Handle } from "../../types.js";
+import type { ExecIo, ExecResult, ExtensionContext } from "../define.js";
+import { spawnExec } from "../exec-process.js";
+import { type AttachHandle, withVm } from "./attach.js";
+import { script } from "./host-shell.js";
+
+/** Exit 125 (as `env`/`nice` use for "could not run it"): the workspace is not there. */
+export const EXEC_IN_WORKSPACE = 'cd "$1" 2>/dev/null || exit 125; shift; exec "$@"';
+const WORKSPACE_GONE = 125;
+const IS_DIR = '[ -d "$1" ]';
+
+/**
+ * Did the exec's exit 255 come from ssh (connection lost) rather than from the
+ * command? The session runs as a client of the ControlMaster, and on a drop
+ * only the master sees the error (its stderr is /dev/null once it backgrounds):
+ * the client exits 255 with nothing on stderr. So ask the master: gone (or not
+ * answering: a dying master never replies) means the connection was lost.
+ */
+async function masterGone(t: SshTransport): Promise<boolean> {
+  const res = await runProcess([...t.sshArgv(), "-O", "check", "--", t.target], { timeoutMs: 5000 }).catch(() => null);
+  return res?.code !== 0;
+}
+
+/** ssh's own complaint, when it printed one on a piped stderr (a session that could not even start). */
+const SSH_SAID_RE = /^(ssh: .*|Connection (to|closed by) .*|client_loop: .*|Timeout, server .*|mux_client_.*|Control socket connect.*)$/gm;
+
+export async function execAttach(ctx: ExtensionContext, raw: Handle, argv: string[], io: ExecIo): Promise<ExecResult> {
+  const h = raw as unknown as AttachHandle;
+  // withVm stops the ControlMaster (`ssh -O stop`) as soon as the command ends,
+  // so an exec leaves no connection behind. We keep attach's ControlPersist of
+  // 30 s rather than a shorter one: it only matters when this process dies
+  // mid-command (Ctrl-C, kill -9) and cannot run that stop; the master then
+  // exits 30 s after its last session closed, which bounds the leftover. A
+  // shorter value would gain little (and `0` means "forever" to ssh); a master
+  // another process opened (a concurrent create) is shared and keeps its own
+  // opener's setting anyway.
+  return withVm(ctx, h.vm, h.port, async (t) => {
+    // The handshake first, on its own: a VM that is down or refuses us is
+    // SBX_HOST_UNREACHABLE even when ssh's stderr goes to the user's terminal.
+    await t.connect();
+    const res = await spawnExec(t.commandArgv(script(EXEC_IN_WORKSPACE, h.workspace, ...argv), { stdin: io.stdin === "inherit" }), io);
+    if (res.exitCode === 255 && (await masterGone(t))) {
+      const said = [...(res.stderr ?? "").matchAll(SSH_SAID_RE)].map((m) => m[0]).slice(-2);
+      throw new SandboxerError(
+        "SBX_HOST_UNREACHABLE",
+        `VM '${h.vm}' dropped the connection during exec${said.length ? ` (${said.join("; ")})` : ""}; the command may still be running there`,
+        { details: { host: h.vm, workspace: h.workspace } },
+      );
+    }
+    // 125 is also a command's own exit code: only a workspace that is really gone is an error.
+    if (res.exitCode === WORKSPACE_GONE && (await t.run(script(IS_DIR, h.workspace))).code !== 0) {
+      throw new SandboxerError("SBX_INVALID_STATE", `workspace ${h.workspace} is gone on VM ${h.vm} (removed outside sand-boxer); run \`sandboxer reconcile\` to close the record`, {
+        details: { id: ctx.sandbox.id, vm: h.vm, workspace: h.workspace },
+      });
+    }
+    return res;
+  });
+}
