@@ -180,6 +180,13 @@ describe("bubblewrap argv", () => {
     expect(isSandboxArgv(argv, "sbx-aaaaaaaaaaaa")).toBe("sbx-aaaaaaaaaaaa");
     expect(isSandboxArgv(argv, "sbx-bbbbbbbbbbbb")).toBeNull();
   });
+  it("/dev: bwrap's own (with devpts) as root; device nodes on a tmpfs unprivileged, so no nested user namespace", () => {
+    const plan = { sandboxId: "sbx-aaaaaaaaaaaa", workspace: "/w", network: "none" as const, infoFd: 3, root };
+    expect(bwrapArgv({ ...plan, privileged: true }).join(" ")).toContain("--dev /dev");
+    const unprivileged = bwrapArgv({ ...plan, privileged: false });
+    expect(unprivileged).not.toContain("--dev");
+    expect(unprivileged.join(" ")).toContain("--tmpfs /dev --dev-bind /dev/null /dev/null");
+  });
   it("shares the host network only when the profile says so", () => {
     const argv = bwrapArgv({ sandboxId: "sbx-aaaaaaaaaaaa", workspace: "/w", network: "host", infoFd: 3, root });
     expect(argv).toContain("--share-net");

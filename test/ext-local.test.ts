@@ -1,4 +1,9 @@
+import { spawnSync } from "node:child_process";
+import { chmodSync, chownSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import type { Sandbox } from "../src/types.js";
+import { CLI, runCli } from "./helpers/cli.js";
 import { testExtension } from "./extension-contract.js";
 import { makeHome } from "./helpers/home.js";
 
@@ -42,5 +47,40 @@ describe("ext.local stale detection is per SANDBOXER_HOME", () => {
     const ba = a.broker();
     const sb = await ba.create({ profile: "profile.local" });
     await expect(ba.exec(sb.id, ["true"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, { service: "web" })).rejects.toMatchObject({ code: "SBX_INPUT_INVALID", details: { field: "service" } });
+  });
+});
+
+// Most operators are not root. As root we can play one: uid 65534 (nobody), if it can reach the CLI.
+const NOBODY = 65534;
+const canDropToNobody = process.getuid?.() === 0 && spawnSync("setpriv", [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--", "test", "-x", CLI]).status === 0;
+
+describe.skipIf(!canDropToNobody)("ext.local for an unprivileged operator (uid 65534)", () => {
+  const home = makeHome();
+  afterAll(async () => {
+    await runCli(["reconcile"], env).catch(() => {});
+    await home.cleanup();
+  });
+  const dir = join(home.dir, "nobody");
+  chmodSync(home.dir, 0o711); // mkdtemp makes it 0700: let the other user pass through to its own dir
+  mkdirSync(dir);
+  chownSync(dir, NOBODY, NOBODY);
+  const env = { ...home.env, HOME: dir, SANDBOXER_HOME: join(dir, "home"), SANDBOXER_CONFIG: join(dir, "config.yaml") };
+  const cli = (...args: string[]) => runCli(args, env, { asUid: NOBODY });
+
+  it("creates, execs into and destroys a sandbox: exec joins every namespace without root", async () => {
+    const created = await cli("create", "--profile", "profile.local", "--json");
+    expect(created.code, created.stderr).toBe(0);
+    const sb = created.json<Sandbox>();
+    const r = await cli("exec", sb.id, "--json", "--", "sh", "-c", "id -u; hostname; cat /proc/1/cmdline | tr '\\0' ' '; ls /dev; echo err >&2; exit 3");
+    const out = r.json<{ exitCode: number; stdout: string; stderr: string }>();
+    expect(out.exitCode, out.stderr).toBe(3);
+    const [uid, hostname, init] = out.stdout.split("\n");
+    expect(uid).toBe(String(NOBODY));
+    expect(hostname).toBe(sb.id);
+    expect(init).toContain("sleep infinity");
+    expect(out.stdout).toContain("null");
+    expect(out.stderr).toBe("err\n");
+    const destroyed = await cli("destroy", sb.id, "--json");
+    expect(destroyed.json<Sandbox>().state).toBe("destroyed");
   });
 });

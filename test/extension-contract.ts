@@ -1,6 +1,7 @@
 /**
  * One contract suite for every extension (STYLE.md #3): provision -> ready ->
- * teardown -> teardown again -> stale detection, on the real component.
+ * exec (when the extension declares it) -> teardown -> teardown again -> stale
+ * detection, on the real component.
  * Use from a `*.test.ts`:
  *
  *   testExtension({ name: "ext.local", make: async () => ({ home, request: { profile: "profile.local" } }) });
@@ -11,7 +12,7 @@ import { loadExtension } from "../src/extensions/index.js";
 import type { Sandbox } from "../src/types.js";
 import type { TestHome } from "./helpers/home.js";
 
-export type ContractTest = "provision" | "teardown" | "teardown-again" | "stale" | "alive";
+export type ContractTest = "provision" | "teardown" | "teardown-again" | "stale" | "alive" | "exec";
 
 export interface ContractSetup {
   home: TestHome;
@@ -66,6 +67,19 @@ export function testExtension(opts: ContractOptions): void {
       const { row, ctx } = await directContext(broker, sb);
       if (ext.alive) expect(await ext.alive(ctx, row.handle ?? {})).toBe(true);
       if (ext.list) expect((await ext.list(ctx)).map((r) => r.sandboxId)).toContain(sb.id);
+    });
+
+    it.skipIf(skipped(opts, "exec"))("exec (if declared): argv arrives intact, stdout and stderr apart, the command's exit code", async () => {
+      const ext = await loadExtension(opts.name);
+      const pipe = { stdin: "ignore", stdout: "pipe", stderr: "pipe" } as const;
+      if (!ext.capabilities.exec) {
+        await expect(broker.exec(sb.id, ["true"], pipe)).rejects.toMatchObject({ code: "SBX_UNSUPPORTED" });
+        return;
+      }
+      const r = await broker.exec(sb.id, ["sh", "-c", 'echo out; echo "$1" >&2; exit 3', "sh", "it's $HOME; `x`"], pipe);
+      expect(r).toMatchObject({ exitCode: 3, stdout: "out\n", stderr: "it's $HOME; `x`\n" });
+      expect(r.truncated ?? false).toBe(false);
+      await expect(broker.exec(sb.id, [], pipe)).rejects.toMatchObject({ code: "SBX_USAGE" });
     });
 
     it.skipIf(skipped(opts, "stale"))("stale detection: a resource whose record is gone shows as an orphan", async () => {

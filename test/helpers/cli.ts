@@ -36,8 +36,10 @@ export function collect(child: ChildProcess, timeoutMs: number, input = ""): Pro
  * Run the CLI: the built `bin/sandboxer` (vitest's globalSetup builds it), or
  * with `cli` a private bundle's `cli.js` run by this node.
  */
-export function runCli(args: string[], env: Env, opts: { input?: string; timeoutMs?: number; cli?: string } = {}): Promise<CliResult> {
-  const [cmd, argv] = opts.cli ? [process.execPath, [opts.cli, ...args]] : [CLI, args];
+export function runCli(args: string[], env: Env, opts: { input?: string; timeoutMs?: number; cli?: string; asUid?: number } = {}): Promise<CliResult> {
+  let [cmd, argv] = opts.cli ? [process.execPath, [opts.cli, ...args]] : [CLI, args];
+  // As another (unprivileged) user: util-linux setpriv drops root for this one process.
+  if (opts.asUid !== undefined) [cmd, argv] = ["setpriv", [`--reuid=${opts.asUid}`, `--regid=${opts.asUid}`, "--clear-groups", "--", cmd, ...argv]];
   const child = spawn(cmd, argv, { env: env as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe"] });
   return collect(child, opts.timeoutMs ?? 60_000, opts.input);
 }

@@ -14,6 +14,8 @@ export interface BwrapPlan {
   infoFd: number;
   /** Host paths to inspect; injected so tests can plan without touching / . */
   root?: RootLayout;
+  /** Are we root? Decides how /dev is made (see devArgv); injected for tests. */
+  privileged?: boolean;
 }
 
 export interface RootLayout {
@@ -46,6 +48,26 @@ const ETC_NETWORK = ["/etc/hosts", "/etc/resolv.conf", "/etc/host.conf", "/etc/g
 
 export const SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 export const INIT_ARGV = ["/usr/bin/sleep", "infinity"];
+/** The device nodes a sandbox gets when bwrap runs unprivileged (see devArgv). */
+const DEVICES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"];
+
+/**
+ * /dev for the sandbox. As root, bwrap's own `--dev` (with a private devpts).
+ * Unprivileged, `--dev` makes bwrap map uid 0 to mount devpts and then nest a
+ * SECOND user namespace to give the sandbox the caller's uid; the sandbox's
+ * other namespaces belong to the first, which no process stays in, so
+ * `nsenter` (exec) cannot join them ("reassociate to namespace 'ns/ipc'
+ * failed"). So unprivileged sandboxes get a tmpfs /dev with the usual device
+ * nodes bound in, and no /dev/pts: no pseudo-terminals inside, exec works.
+ */
+function devArgv(privileged: boolean): string[] {
+  if (privileged) return ["--dev", "/dev"];
+  const argv = ["--tmpfs", "/dev"];
+  for (const d of DEVICES) if (existsSync(d)) argv.push("--dev-bind", d, d);
+  argv.push("--symlink", "/proc/self/fd", "/dev/fd", "--symlink", "/proc/self/fd/0", "/dev/stdin");
+  argv.push("--symlink", "/proc/self/fd/1", "/dev/stdout", "--symlink", "/proc/self/fd/2", "/dev/stderr", "--tmpfs", "/dev/shm");
+  return argv;
+}
 
 export function inspectRoot(): RootLayout {
   const systemDirs: Record<string, string | null> = {};
@@ -73,7 +95,7 @@ export function bwrapArgv(plan: BwrapPlan): string[] {
     if (plan.network === "none" && ETC_NETWORK.includes(f) && f !== "/etc/hosts") continue;
     argv.push("--ro-bind", f, f);
   }
-  argv.push("--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run");
+  argv.push("--proc", "/proc", ...devArgv(plan.privileged ?? process.getuid?.() === 0), "--tmpfs", "/tmp", "--tmpfs", "/run");
   argv.push("--bind", plan.workspace, "/workspace", "--chdir", "/workspace");
   argv.push("--clearenv", "--setenv", "PATH", SANDBOX_PATH, "--setenv", "HOME", "/workspace");
   argv.push("--setenv", "SANDBOXER_ID", plan.sandboxId);
