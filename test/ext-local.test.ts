@@ -2,6 +2,8 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { isSandboxArgv } from "../src/extensions/local/bwrap.js";
+import { findProcesses } from "../src/proc.js";
 import type { Sandbox } from "../src/types.js";
 import { CLI, runCli } from "./helpers/cli.js";
 import { testExtension } from "./extension-contract.js";
@@ -82,5 +84,6 @@ describe.skipIf(!canDropToNobody)("ext.local for an unprivileged operator (uid 6
     expect(out.stderr).toBe("err\n");
     const destroyed = await cli("destroy", sb.id, "--json");
     expect(destroyed.json<Sandbox>().state).toBe("destroyed");
+    expect(findProcesses((argv) => isSandboxArgv(argv, sb.id) !== null)).toEqual([]);
   });
 });
