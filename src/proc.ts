@@ -36,6 +36,23 @@ export function readCmdline(pid: number): string[] | null {
   }
 }
 
+/** The direct children of `pid` (/proc/PID/task/PID/children; a /proc scan where the kernel lacks it). */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    const out: number[] = [];
+    for (const name of readdirSync("/proc")) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        // Field 4 of /proc/PID/stat, after the parenthesised command name.
+        if (readFileSync(`/proc/${name}/stat`, "utf8").split(") ")[1]?.split(" ")[1] === String(pid)) out.push(Number(name));
+      } catch {}
+    }
+    return out;
+  }
+}
+
 /** All pids whose argv satisfies `match` (used to find sandbox processes by id after a crash). */
 export function findProcesses(match: (argv: string[]) => boolean): number[] {
   const out: number[] = [];

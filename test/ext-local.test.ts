@@ -45,6 +45,17 @@ describe("ext.local stale detection is per SANDBOXER_HOME", () => {
     expect(r.stderr).toBe("done\n");
   });
 
+  it("ready means set up: an exec right after create always finds the sandbox's root", async () => {
+    const ba = a.broker();
+    // bwrap names its pid 1 before it has mounted anything; ready used to come that early.
+    for (let i = 0; i < 8; i++) {
+      const sb = await ba.create({ profile: "profile.local" });
+      const r = await ba.exec(sb.id, ["/usr/bin/env", "true"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+      expect(r.exitCode, r.stderr).toBe(0);
+      await ba.destroy(sb.id);
+    }
+  });
+
   it("exec --service is refused for a sandbox without services, naming the field", async () => {
     const ba = a.broker();
     const sb = await ba.create({ profile: "profile.local" });

@@ -4,12 +4,12 @@ import { z } from "zod";
 import { expandHome } from "../../config.js";
 import { SandboxerError } from "../../errors.js";
 import { SANDBOX_ID_RE } from "../../ids.js";
-import { findProcesses, isSameProcessAlive, processStartTime } from "../../proc.js";
+import { childrenOf, findProcesses, isSameProcessAlive, processStartTime, readCmdline } from "../../proc.js";
 import { archiveDir, extractArchive } from "../../snapshots/archive.js";
 import type { Handle } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
 import { spawnExec } from "../exec-process.js";
-import { bwrapArgv, isSandboxArgv, SANDBOX_PATH } from "./bwrap.js";
+import { bwrapArgv, INIT_ARGV, isSandboxArgv, SANDBOX_PATH } from "./bwrap.js";
 import { startDetached } from "./spawn.js";
 
 const inputs = z.object({
@@ -98,6 +98,13 @@ export default defineExtension({
     const h = raw as unknown as LocalHandle;
     const pid = livePid(h);
     if (!pid) throw new SandboxerError("SBX_PROVISION_FAILED", `sandbox init process exited: ${tail(join(h.runDir, "bwrap.log"))}`);
+    // bwrap reports its pid 1 right after clone, before it has built the sandbox's root:
+    // an exec that came now would find no /usr. Ready is when pid 1 has started the init command.
+    while (!childrenOf(pid).some((c) => readCmdline(c)?.join("\0") === INIT_ARGV.join("\0"))) {
+      if (!livePid(h)) throw new SandboxerError("SBX_PROVISION_FAILED", `sandbox init process exited during setup: ${tail(join(h.runDir, "bwrap.log"))}`);
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      await new Promise((r) => setTimeout(r, 2));
+    }
     // Ready means the init runs in namespaces of its own, not ours.
     const own = ["pid", "mnt", "uts", "ipc", ...(h.network === "none" ? ["net"] : [])];
     for (const ns of own) {
