@@ -1,13 +1,14 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Env } from "../src/config.js";
 import { isSandboxArgv } from "../src/extensions/local/bwrap.js";
 import { findProcesses } from "../src/proc.js";
 import type { Sandbox } from "../src/types.js";
 import { CLI, runCli } from "./helpers/cli.js";
 import { testExtension } from "./extension-contract.js";
-import { makeHome } from "./helpers/home.js";
+import { makeHome, type TestHome } from "./helpers/home.js";
 
 testExtension({
   name: "ext.local",
@@ -15,11 +16,15 @@ testExtension({
 });
 
 describe("ext.local stale detection is per SANDBOXER_HOME", () => {
-  const a = makeHome();
-  const b = makeHome();
+  let a: TestHome;
+  let b: TestHome;
+  beforeAll(() => {
+    a = makeHome();
+    b = makeHome();
+  });
   afterAll(async () => {
-    await a.cleanup();
-    await b.cleanup();
+    await a?.cleanup();
+    await b?.cleanup();
   });
 
   it("lists only the sandboxes of its own home, so reaping one home never touches another", async () => {
@@ -68,17 +73,23 @@ const NOBODY = 65534;
 const canDropToNobody = process.getuid?.() === 0 && spawnSync("setpriv", [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--", "test", "-x", CLI]).status === 0;
 
 describe.skipIf(!canDropToNobody)("ext.local for an unprivileged operator (uid 65534)", () => {
-  const home = makeHome();
-  afterAll(async () => {
-    await runCli(["reconcile"], env).catch(() => {});
-    await home.cleanup();
-  });
-  const dir = join(home.dir, "nobody");
-  chmodSync(home.dir, 0o711); // mkdtemp makes it 0700: let the other user pass through to its own dir
-  mkdirSync(dir);
-  chownSync(dir, NOBODY, NOBODY);
-  const env = { ...home.env, HOME: dir, SANDBOXER_HOME: join(dir, "home"), SANDBOXER_CONFIG: join(dir, "config.yaml") };
+  let home: TestHome;
+  let env: Env;
   const cli = (...args: string[]) => runCli(args, env, { asUid: NOBODY });
+  beforeAll(() => {
+    home = makeHome();
+    const dir = join(home.dir, "nobody");
+    chmodSync(home.dir, 0o711); // mkdtemp makes it 0700: let the other user pass through to its own dir
+    mkdirSync(dir);
+    chownSync(dir, NOBODY, NOBODY);
+    env = { ...home.env, HOME: dir, SANDBOXER_HOME: join(dir, "home"), SANDBOXER_CONFIG: join(dir, "config.yaml") };
+  });
+  afterAll(async () => {
+    // The sandboxes are the other user's: destroy them as that user, even when a test failed midway.
+    const left = await cli("list", "--json").catch(() => null);
+    for (const sb of left?.code === 0 ? left.json<Sandbox[]>() : []) await cli("destroy", sb.id).catch(() => {});
+    await home?.cleanup();
+  });
 
   it("creates, execs into and destroys a sandbox: exec joins every namespace without root", async () => {
     const created = await cli("create", "--profile", "profile.local", "--json");
