@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Broker, CreateRequest } from "../src/broker.js";
+import { EXEC_CAPTURE_LIMIT } from "../src/extensions/exec-process.js";
 import { loadExtension } from "../src/extensions/index.js";
 import type { Sandbox } from "../src/types.js";
 import type { TestHome } from "./helpers/home.js";
@@ -80,6 +81,9 @@ export function testExtension(opts: ContractOptions): void {
       expect(r).toMatchObject({ exitCode: 3, stdout: "out\n", stderr: "it's $HOME; `x`\n" });
       expect(r.truncated ?? false).toBe(false);
       await expect(broker.exec(sb.id, [], pipe)).rejects.toMatchObject({ code: "SBX_USAGE" });
+      // Captured output is capped (8 MiB a stream) and says so; the command still runs to its end.
+      const big = await broker.exec(sb.id, ["sh", "-c", `head -c ${EXEC_CAPTURE_LIMIT + 1000} /dev/zero | tr '\\0' y; echo done >&2`], pipe);
+      expect([big.exitCode, big.truncated, big.stdout?.length, big.stderr]).toEqual([0, true, EXEC_CAPTURE_LIMIT, "done\n"]);
     });
 
     it.skipIf(skipped(opts, "stale"))("stale detection: a resource whose record is gone shows as an orphan", async () => {
