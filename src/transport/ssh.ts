@@ -49,6 +49,14 @@ export interface SshTransport extends Transport {
    * spawn it themselves with their own stdio (`sandboxer exec`). `stdin: false` adds -n.
    */
   commandArgv(argv: readonly string[], opts: { stdin: boolean }): string[];
+  /**
+   * After a command spawned with commandArgv exited: was its 255 ssh losing the
+   * host rather than the command's own code? The master is asked: still up,
+   * the connection held and 255 was the command's (null); gone, the host was
+   * lost, whether or not ssh's words reached a piped stderr (a drop is seen by
+   * the master, whose stderr is /dev/null once it has backgrounded).
+   */
+  connectionLost(exitCode: number, stderr: string | undefined): Promise<SandboxerError | null>;
   target: string;
 }
 
@@ -188,6 +196,16 @@ export function sshTransport(opts: SshTransportOptions): SshTransport {
     copyTo,
     sshArgv: base,
     commandArgv,
+    async connectionLost(exitCode, stderr = "") {
+      if (exitCode !== 255) return null;
+      // The master still up means the connection held: 255 was the command's own (whatever it printed).
+      const check = await runProcess([...base(), "-O", "check", "--", target], { timeoutMs: 5000 }).catch(() => null);
+      if (check?.code === 0) return null;
+      const said = unreachable({ code: 255, signal: null, stdout: "", stderr });
+      if (said) return said;
+      const words = stderr.trim().split("\n").filter((l) => /^(ssh: |Connection |client_loop: |Timeout, server |mux_client_|Control socket)/.test(l)).slice(-2);
+      return new SandboxerError("SBX_HOST_UNREACHABLE", `host '${host.name}' (${target}) dropped the connection${words.length ? ` (${words.join("; ")})` : ""}; the command may still be running there`, { details: { host: host.name } });
+    },
     async close() {
       // `-O stop`, not `exit`: another process (a concurrent create, `serve`) may be mid-command
       // on this master; it finishes, then the master exits, so no ssh outlives the work.

@@ -33,8 +33,7 @@ export async function composeExec(ctx: ExtensionContext, h: { cli: string; servi
   if ((r.exitCode === 125 || r.exitCode === 255) && /no such container|not running|is not running|container state improper/i.test(r.stderr ?? "")) {
     throw new SandboxerError("SBX_INVALID_STATE", `service '${service}' of ${ctx.sandbox.id} is not running (${container}); run \`sandboxer reconcile\``);
   }
-  if (r.exitCode === 255 && isSshTransport(ctx.transport) && /^ssh: |Connection (refused|closed|reset|timed out)/m.test(r.stderr ?? "")) {
-    throw new SandboxerError("SBX_HOST_UNREACHABLE", `host '${ctx.host.name}': ${(r.stderr ?? "").trim().split("\n").slice(-1)[0]}`, { details: { host: ctx.host.name } });
-  }
+  const lost = isSshTransport(ctx.transport) ? await ctx.transport.connectionLost(r.exitCode, r.stderr) : null;
+  if (lost) throw lost;
   return r;
 }

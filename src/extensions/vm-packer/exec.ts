@@ -5,8 +5,6 @@
  * the transport, so spaces, quotes, `$VAR` and `;` arrive as the caller typed them.
  */
 import { SandboxerError } from "../../errors.js";
-import { runProcess } from "../../transport/local.js";
-import type { SshTransport } from "../../transport/ssh.js";
 import type { Handle } from "../../types.js";
 import type { ExecIo, ExecResult, ExtensionContext } from "../define.js";
 import { spawnExec } from "../exec-process.js";
@@ -17,21 +15,6 @@ import { script } from "./host-shell.js";
 export const EXEC_IN_WORKSPACE = 'cd "$1" 2>/dev/null || exit 125; shift; exec "$@"';
 const WORKSPACE_GONE = 125;
 const IS_DIR = '[ -d "$1" ]';
-
-/**
- * Did the exec's exit 255 come from ssh (connection lost) rather than from the
- * command? The session runs as a client of the ControlMaster, and on a drop
- * only the master sees the error (its stderr is /dev/null once it backgrounds):
- * the client exits 255 with nothing on stderr. So ask the master: gone (or not
- * answering: a dying master never replies) means the connection was lost.
- */
-async function masterGone(t: SshTransport): Promise<boolean> {
-  const res = await runProcess([...t.sshArgv(), "-O", "check", "--", t.target], { timeoutMs: 5000 }).catch(() => null);
-  return res?.code !== 0;
-}
-
-/** ssh's own complaint, when it printed one on a piped stderr (a session that could not even start). */
-const SSH_SAID_RE = /^(ssh: .*|Connection (to|closed by) .*|client_loop: .*|Timeout, server .*|mux_client_.*|Control socket connect.*)$/gm;
 
 export async function execAttach(ctx: ExtensionContext, raw: Handle, argv: string[], io: ExecIo): Promise<ExecResult> {
   const h = raw as unknown as AttachHandle;
@@ -48,14 +31,8 @@ export async function execAttach(ctx: ExtensionContext, raw: Handle, argv: strin
     // SBX_HOST_UNREACHABLE even when ssh's stderr goes to the user's terminal.
     await t.connect();
     const res = await spawnExec(t.commandArgv(script(EXEC_IN_WORKSPACE, h.workspace, ...argv), { stdin: io.stdin === "inherit" }), io);
-    if (res.exitCode === 255 && (await masterGone(t))) {
-      const said = [...(res.stderr ?? "").matchAll(SSH_SAID_RE)].map((m) => m[0]).slice(-2);
-      throw new SandboxerError(
-        "SBX_HOST_UNREACHABLE",
-        `VM '${h.vm}' dropped the connection during exec${said.length ? ` (${said.join("; ")})` : ""}; the command may still be running there`,
-        { details: { host: h.vm, workspace: h.workspace } },
-      );
-    }
+    const lost = await t.connectionLost(res.exitCode, res.stderr);
+    if (lost) throw lost;
     // 125 is also a command's own exit code: only a workspace that is really gone is an error.
     if (res.exitCode === WORKSPACE_GONE && (await t.run(script(IS_DIR, h.workspace))).code !== 0) {
       throw new SandboxerError("SBX_INVALID_STATE", `workspace ${h.workspace} is gone on VM ${h.vm} (removed outside sand-boxer); run \`sandboxer reconcile\` to close the record`, {
