@@ -12,7 +12,7 @@ import { type AttachHandle, withVm } from "./attach.js";
 import { script } from "./host-shell.js";
 
 /** Exit 125 (as `env`/`nice` use for "could not run it"): the workspace is not there. */
-export const EXEC_IN_WORKSPACE = 'cd "$1" 2>/dev/null || exit 125; shift; exec "$@"';
+const EXEC_IN_WORKSPACE = 'cd "$1" 2>/dev/null || exit 125; shift; exec "$@"';
 const WORKSPACE_GONE = 125;
 const IS_DIR = '[ -d "$1" ]';
 
