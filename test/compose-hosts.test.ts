@@ -1,11 +1,23 @@
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Broker } from "../src/broker.js";
 import { type ComposeEnv, startComposeEnv } from "./helpers/compose-env.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
 import { buildPrivateCli, type PrivateCli } from "./helpers/private-cli.js";
 
 // Real sshd + podman-compose through the built CLI on two shared cores: generous limits, no timing assertions.
+
+/** The id of the sandbox being provisioned once its stack is coming up on the host (a labelled container exists). */
+async function stackComingUp(f: ComposeEnv, broker: Broker): Promise<string | undefined> {
+  for (let i = 0; i < 600; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    const rec = broker.list({ states: ["provisioning"] })[0];
+    if (rec && f.containersOf(rec.id).length) return rec.id;
+  }
+  return undefined;
+}
+
 describe("hosts: inspect host, inspect stale, reap-stale, kill -9 during up", { timeout: 300_000 }, () => {
   let f: ComposeEnv;
   let home: TestHome;
@@ -85,12 +97,7 @@ describe("hosts: inspect host, inspect stale, reap-stale, kill -9 during up", { 
     const child = cli.spawn(["create", "--profile", "profile.compose-test", "--input", `repo=${f.repo}`, "--json"], home.env);
     const broker = home.broker();
     // Wait until the stack is coming up on the host (a labelled container exists), then kill the CLI.
-    let id: string | undefined;
-    for (let i = 0; i < 600 && !id; i++) {
-      await new Promise((r) => setTimeout(r, 200));
-      const rec = broker.list({ states: ["provisioning"] })[0];
-      if (rec && f.containersOf(rec.id).length) id = rec.id;
-    }
+    const id = await stackComingUp(f, broker);
     expect(id).toBeDefined();
     child.kill("SIGKILL");
     await new Promise((r) => child.once("close", r));
@@ -111,12 +118,7 @@ describe("hosts: inspect host, inspect stale, reap-stale, kill -9 during up", { 
       () => null,
       (e: unknown) => e as { code: string; message: string; details: { id: string } },
     );
-    let id: string | undefined;
-    for (let i = 0; i < 600 && !id; i++) {
-      await new Promise((r) => setTimeout(r, 200));
-      const rec = broker.list({ states: ["provisioning"] })[0];
-      if (rec && f.containersOf(rec.id).length) id = rec.id;
-    }
+    const id = await stackComingUp(f, broker);
     expect(id).toBeDefined();
     await f.host1.kill();
     const err = await creating;

@@ -14,7 +14,7 @@ import {
   SandboxRecord,
 } from "./schemas.js";
 import { type AnyRoute, COMMON_ERRORS, defineRoute } from "./spec.js";
-import { canSee, createRequestFor, visibleSandbox } from "./tenancy.js";
+import { canSee, createRequestFor, listScope, visibleSandbox } from "./tenancy.js";
 
 const err = (description: string) => ({ description, schema: ErrorBody });
 
@@ -95,10 +95,9 @@ export const sandboxRoutes: AnyRoute[] = [
     handle({ state, principal, query }) {
       let states = query.state?.split(",") as SandboxState[] | undefined;
       if (!states && query.all !== "true") states = [...LIVE_STATES, "failed"];
-      const project = principal.actor === "adm" ? query.project : (principal.project ?? undefined);
-      if (principal.actor !== "adm" && query.project !== undefined && query.project !== principal.project) {
-        return { status: 200, body: { items: [], nextCursor: null } };
-      }
+      const scope = listScope(principal, query.project);
+      if (!scope) return { status: 200, body: { items: [], nextCursor: null } };
+      const { project } = scope;
       const limit = query.limit ?? 100;
       // Paged in SQL (one row more than the page tells whether another follows).
       const after = query.cursor ? afterCursor(query.cursor) : undefined;

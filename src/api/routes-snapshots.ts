@@ -3,7 +3,7 @@ import { SandboxerError } from "../errors.js";
 import type { Snapshot } from "../snapshots/types.js";
 import { ErrorBody, ExpireBody, ExpireReport, IdParams, RestoreBody, SandboxRecord, SnapshotBody, SnapshotList, SnapshotQuery, SnapshotRecord, TtlBody } from "./schemas.js";
 import { type AnyRoute, COMMON_ERRORS, defineRoute, notFound } from "./spec.js";
-import { canSee, createRequestFor, visibleSandbox } from "./tenancy.js";
+import { canSee, createRequestFor, listScope, visibleSandbox } from "./tenancy.js";
 import type { Principal } from "./tokens.js";
 
 const err = (description: string) => ({ description, schema: ErrorBody });
@@ -84,9 +84,9 @@ export const snapshotRoutes: AnyRoute[] = [
     query: SnapshotQuery,
     responses: { 200: { description: "snapshots", schema: SnapshotList }, ...COMMON_ERRORS },
     handle({ state, principal, query }) {
-      const project = principal.actor === "adm" ? query.project : (principal.project ?? undefined);
-      if (principal.actor !== "adm" && query.project !== undefined && query.project !== principal.project) return { status: 200, body: [] };
-      const all = state.broker.snapshots({ sandboxId: query.sandbox, profile: query.profile, project });
+      const scope = listScope(principal, query.project);
+      if (!scope) return { status: 200, body: [] };
+      const all = state.broker.snapshots({ sandboxId: query.sandbox, profile: query.profile, project: scope.project });
       return { status: 200, body: all.filter((s) => canSee(principal, s.project)).map((s) => shown(principal, s)) };
     },
   }),

@@ -10,6 +10,17 @@ export function canSee(p: Principal, project: string | null | undefined): boolea
   return p.actor === "adm" || (project ?? null) === p.project;
 }
 
+/**
+ * The project filter a list route applies: `adm` asks for any (or none);
+ * tenants get their own. `null` when a tenant asks for another project's list,
+ * which is answered empty (not 403: other projects are not there for it).
+ */
+export function listScope(p: Principal, requested: string | undefined): { project: string | undefined } | null {
+  if (p.actor === "adm") return { project: requested };
+  if (requested !== undefined && requested !== p.project) return null;
+  return { project: p.project ?? undefined };
+}
+
 /** The sandbox if this principal may see it; otherwise the same 404 as an unknown id. */
 export function visibleSandbox(broker: Broker, p: Principal, id: string): Sandbox {
   let sb: Sandbox;

@@ -16,7 +16,7 @@ interface ServiceState {
  * running service in compose-file order.
  */
 export async function composeExec(ctx: ExtensionContext, h: { cli: string; services: string[] }, argv: string[], io: ExecIo, opts: ExecOptions): Promise<ExecResult> {
-  const services = ((ctx.sandbox.reachability?.services ?? {}) as Record<string, ServiceState>) ?? {};
+  const services = (ctx.sandbox.reachability?.services ?? {}) as Record<string, ServiceState>;
   const names = Object.keys(services);
   let service = opts.service;
   if (service !== undefined && !services[service]?.container) {
