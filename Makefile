@@ -1,11 +1,15 @@
 # sand-boxer: every target works on a fresh Debian machine where you are root.
 SHELL := /bin/bash
-APT_PACKAGES := bubblewrap util-linux openssh-server openssh-client rsync zstd podman podman-compose runc packer busybox-static
+APT_PACKAGES := bubblewrap util-linux openssh-server openssh-client rsync zstd podman podman-compose runc packer busybox-static \
+  postgresql chromium b3sum tmux
 PREFIX ?= /usr/local
 
-.PHONY: all deps apt npm build check lint typecheck test bench demo install clean smoke-remote verify-remote-build
+.PHONY: all setup deps apt npm build check lint typecheck test bench demo install clean smoke-remote verify-remote-build
 
 all: build
+
+# One-time setup of a fresh machine: system packages, npm packages, the bundle.
+setup: deps build
 
 # Install the system packages the real components need (idempotent; skipped when present).
 apt:
@@ -16,17 +20,18 @@ apt:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-# npm 11 here writes lockfiles without other platforms' optional packages, which
-# `npm ci` then calls out of sync; fall back to `npm install` (same pinned versions).
+# The lockfile is complete (package.json pins cbor-extract to a version whose
+# per-platform packages all exist in the registry), so a fresh clone gets exactly it.
 node_modules/.package-lock.json: package-lock.json package.json
-	npm ci --no-audit --no-fund || npm install --no-audit --no-fund
+	npm ci --no-audit --no-fund
 	@touch $@
 
 npm: node_modules/.package-lock.json
 
 deps: apt npm
 
-dist/cli.js: npm $(shell find src -name '*.ts') scripts/build.mjs
+# Rebuilt only when a source, the build script or the installed packages change.
+dist/cli.js: node_modules/.package-lock.json $(shell find src -name '*.ts') scripts/build.mjs
 	node scripts/build.mjs
 
 build: dist/cli.js
