@@ -11,6 +11,7 @@ import type { Registration } from "./catalog/schema.js";
 import { type Capabilities, type ExecIo, type ExecOptions, type ExecResult, type Extension, type ExtensionContext, type ExtensionKind, SERVICE_NAME_RE } from "./extensions/define.js";
 import { loadExtension } from "./extensions/index.js";
 import { type IdGen, randomIds } from "./ids.js";
+import { type Caller, isOperator } from "./tenancy/access.js";
 import type { SnapshotFilter } from "./snapshots/records.js";
 import { createSnapshot, deleteSnapshot, getSnapshot, listSnapshots, type RestoreOptions, restoreSnapshot } from "./snapshots/service.js";
 import type { Snapshot } from "./snapshots/types.js";
@@ -48,7 +49,8 @@ export interface Broker {
   get(id: string): Sandbox;
   list(filter?: SandboxFilter): Sandbox[];
   destroy(id: string): Promise<Sandbox>;
-  recreate(id: string, opts?: { signal?: AbortSignal }): Promise<Sandbox>;
+  /** `caller`: who asks (API principal); its access and confinement apply as for a create. */
+  recreate(id: string, opts?: { signal?: AbortSignal; caller?: Caller | undefined }): Promise<Sandbox>;
   exec(id: string, argv: string[], io: ExecIo, opts?: ExecOptions): Promise<ExecResult>;
   events(opts?: { sandboxId?: string | undefined; afterSeq?: number; limit?: number }): SandboxEvent[];
   reconcile(opts?: { deep?: boolean }): Promise<ReconcileReport>;
@@ -126,7 +128,7 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     async recreate(id, o = {}) {
       await reconcile(rt);
       const old = getRow(rt, id);
-      if (old.state !== "destroyed") await applyDestroy(rt, id, "user");
+      if (!isOperator(o.caller) && old.project !== o.caller?.project) throw new SandboxerError("SBX_NOT_FOUND", `no sandbox '${id.slice(0, 64)}'`, { details: { id } });
       const req: CreateRequest = {
         profile: old.profile,
         inputs: old.inputs,
@@ -135,8 +137,12 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
         extension: old.extension,
         actor: old.actor,
         project: old.project ?? undefined,
+        caller: o.caller,
       };
-      return applyCreate(rt, req, { ...o, recreatedFrom: id });
+      // Refusals (access, confinement, secrets not kept) come before the old sandbox is destroyed.
+      await planFor(rt, req);
+      if (old.state !== "destroyed") await applyDestroy(rt, id, "user");
+      return applyCreate(rt, req, { ...(o.signal ? { signal: o.signal } : {}), recreatedFrom: id });
     },
     async exec(id, argv, io, opts = {}) {
       const row = getRow(rt, id);

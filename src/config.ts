@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { SandboxerError } from "./errors.js";
@@ -24,8 +25,14 @@ const hostSchema = z.strictObject({
   maxSandboxes: z.number().int().positive().optional(),
 });
 
+const absPath = z.string().min(1).max(4096).regex(/^(\/|~\/)/, "an absolute path (or ~/...)");
+
 const configSchema = z.strictObject({
   hosts: z.record(z.string().regex(NAME, "host names are lowercase [a-z0-9_.-]"), hostSchema).default({}),
+  /** Per project: the server directories its tenants may name in path inputs (src/tenancy/confine.ts). */
+  projects: z.record(z.string().regex(NAME, "project names are lowercase [a-z0-9_.-]"), z.strictObject({ roots: z.array(absPath).default([]) })).default({}),
+  /** Packer templates by name: tenants name one of these, never a path. */
+  packerTemplates: z.record(z.string().regex(NAME, "template names are lowercase [a-z0-9_.-]"), absPath).default({}),
   stateHubUrl: z.url().optional(),
   defaults: z
     .strictObject({
@@ -40,6 +47,9 @@ export interface Config {
   hosts: Map<string, Host>;
   stateHubUrl: string | undefined;
   defaults: { profile?: string | undefined; actor?: "adm" | "agt" | "atm" | undefined; project?: string | undefined };
+  /** Granted roots per project, absolute (`~` expanded for the operator's own config). */
+  projects: Map<string, { roots: string[] }>;
+  packerTemplates: Map<string, string>;
   file: string;
 }
 
@@ -73,6 +83,8 @@ export function loadConfig(paths: Paths, env: Env = process.env): Config {
     hosts,
     stateHubUrl: env.SANDBOXER_STATE_HUB_URL || parsed.data.stateHubUrl,
     defaults: parsed.data.defaults,
+    projects: new Map(Object.entries(parsed.data.projects).map(([name, p]) => [name, { roots: p.roots.map((r) => resolve(expandHome(r, env))) }])),
+    packerTemplates: new Map(Object.entries(parsed.data.packerTemplates).map(([name, t]) => [name, resolve(expandHome(t, env))])),
     file: paths.configFile,
   };
 }

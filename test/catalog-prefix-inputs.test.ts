@@ -27,7 +27,10 @@ describe("prefix (family) inputs", () => {
   });
 
   it("checks each member against the family's type", () => {
-    expect(code(() => resolveInputs(specs, { packer_var_x: "a;rm -rf /" }))).toBe("SBX_INPUT_INVALID:packer_var_x");
+    expect(code(() => resolveInputs(specs, { packer_var_x: "a\nb" }))).toBe("SBX_INPUT_INVALID:packer_var_x");
+    expect(code(() => resolveInputs(specs, { packer_var_x: "x".repeat(2000) }))).toBe("SBX_INPUT_INVALID:packer_var_x");
+    // packer_var_* are secrets: they travel in a 0600 var file, never through a shell, so HCL lists and quotes are fine.
+    expect(resolveInputs(specs, { packer_var_x: '["a", "b;c"]' })).toEqual({ packer_var_x: '["a", "b;c"]' });
   });
 
   it("refuses the bare prefix and unrelated names, and lists the family as prefix<name>", () => {

@@ -70,7 +70,7 @@ describe("ext.vm-packer build mode (real packer)", () => {
     const sb = await b.create({ profile: "profile.vm-packer-build", inputs: { packer_template: dir, vm: "demo", packer_var_greeting: "hi there" } });
     expect(sb.state).toBe("ready");
     expect(sb.mode).toBe("build");
-    expect(sb.inputs).toMatchObject({ vm_name: "demo", packer_var_greeting: "hi there" });
+    expect(sb.inputs).toMatchObject({ vm_name: "demo", packer_var_greeting: "(secret)" });
     const artifacts = sb.reachability?.artifacts as { build: string; builderId: string; id: string; files: string[] }[];
     const image = artifacts.find((a) => a.builderId === "packer.file");
     expect(image).toMatchObject({ build: "file.image", id: "File", files: [join(dir, "out", "demo.img")] });

@@ -91,11 +91,10 @@ describe("attach workspace resolution", () => {
   });
 });
 
-describe("packer -var arguments", () => {
-  it("vm_name first, packer_var_<name> sorted, the var file last; values stay single argv elements", () => {
-    expect(packerVarArgs({ packer_var_b: "2", packer_var_a: "x y; $(id)", packer_var_file: "/v.hcl", packer_template: "/t" }, "hb", "/v.hcl")).toEqual([
-      "-var", "vm_name=hb", "-var", "a=x y; $(id)", "-var", "b=2", "-var-file=/v.hcl",
-    ]);
+describe("packer variable arguments", () => {
+  it("vm_name first, then the generated var file (packer_var_* values never in argv), the caller's var file last", () => {
+    expect(packerVarArgs("hb", "/state/vars.pkrvars.hcl", "/v.hcl")).toEqual(["-var", "vm_name=hb", "-var-file=/state/vars.pkrvars.hcl", "-var-file=/v.hcl"]);
+    expect(packerVarArgs(null, null, null)).toEqual([]);
   });
 });
 

@@ -4,6 +4,7 @@ import { bodyLimit } from "hono/body-limit";
 import type { z } from "zod";
 import type { Broker } from "../broker.js";
 import { ERROR_CATALOG, SandboxerError, toSandboxerError } from "../errors.js";
+import { redactText } from "../tenancy/view.js";
 import { DOCS_HTML } from "./docs-page.js";
 import { openApiDocument } from "./openapi.js";
 import { RateLimiter } from "./rate-limit.js";
@@ -161,7 +162,9 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
       log(JSON.stringify({ at: new Date().toISOString(), reqId: c.get("reqId"), level: "error", message: e.message, stack: (err as Error).stack?.split("\n").slice(0, 6) }));
       return errorResponse(c, new SandboxerError("SBX_INTERNAL", `internal error (request ${c.get("reqId")}); see the server log`));
     }
-    return errorResponse(c, e);
+    // Tenants get error messages without server paths (a failed provision may quote a log or a directory).
+    const p = c.get("principal");
+    return errorResponse(c, p && p.actor !== "adm" ? new SandboxerError(e.code, redactText(e.message), { details: e.details }) : e);
   });
 
   return {

@@ -3,6 +3,7 @@ import { SandboxerError } from "../errors.js";
 import type { SandboxEvent } from "../types.js";
 import { ErrorBody, EventList, EventsQuery } from "./schemas.js";
 import { type AnyRoute, COMMON_ERRORS, defineRoute } from "./spec.js";
+import { eventFor } from "../tenancy/view.js";
 import { canSee, visibleSandbox } from "./tenancy.js";
 
 const HEARTBEAT_MS = 15_000;
@@ -38,7 +39,7 @@ export const eventRoutes: AnyRoute[] = [
       const wantsJson = query.format === "json" || (query.format === undefined && (c.req.header("Accept") ?? "").startsWith("application/json"));
       if (wantsJson) {
         const batch = state.broker.events({ sandboxId, afterSeq: after, limit: query.limit ?? 1000 });
-        return { status: 200, body: { items: batch.filter(mine), lastSeq: batch.at(-1)?.seq ?? after } };
+        return { status: 200, body: { items: batch.filter(mine).map((e) => eventFor(principal, e)), lastSeq: batch.at(-1)?.seq ?? after } };
       }
       // Reverse proxies (nginx) must not buffer a live stream.
       c.header("X-Accel-Buffering", "no");
@@ -54,7 +55,7 @@ export const eventRoutes: AnyRoute[] = [
             if (stream.aborted) return;
             // Advance past events this token may not see, but never send them.
             after = e.seq;
-            if (mine(e)) await stream.writeSSE({ id: String(e.seq), event: e.type, data: JSON.stringify(e) });
+            if (mine(e)) await stream.writeSSE({ id: String(e.seq), event: e.type, data: JSON.stringify(eventFor(principal, e)) });
           }
           if (batch.length === BATCH) continue;
           if (Date.now() - lastBeat > HEARTBEAT_MS) {

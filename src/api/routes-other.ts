@@ -6,6 +6,8 @@ import {
   ProfileList,
   ReconcileReport,
 } from "./schemas.js";
+import { mayUse } from "../tenancy/access.js";
+import { profileFor, registrationFor } from "../tenancy/view.js";
 import { type AnyRoute, COMMON_ERRORS, defineRoute } from "./spec.js";
 
 const err = (description: string) => ({ description, schema: ErrorBody });
@@ -34,13 +36,18 @@ export const otherRoutes: AnyRoute[] = [
     method: "get",
     path: "/v1/profiles",
     operationId: "listProfiles",
-    summary: "The profile catalog, with its diagnostics",
+    summary: "The profile catalog, with its diagnostics (agt/atm tokens: the profiles they may use, no diagnostics)",
     tag: "catalog",
     auth: "token",
     responses: { 200: { description: "profiles", schema: ProfileList }, ...COMMON_ERRORS },
-    async handle({ state }) {
+    async handle({ state, principal }) {
       const catalog = await state.broker.catalog();
-      const profiles = [...catalog.profiles.values()].sort((a, b) => a.id.localeCompare(b.id));
+      // A tenant sees only the profiles it may use, without their files on the server.
+      const profiles = [...catalog.profiles.values()]
+        .filter((p) => mayUse(p, principal))
+        .sort((a, b) => a.id.localeCompare(b.id))
+        .map((p) => profileFor(principal, p));
+      if (principal.actor !== "adm") return { status: 200, body: { profiles, errors: [], warnings: [] } };
       return { status: 200, body: { profiles, errors: catalog.errors, warnings: catalog.warnings } };
     },
   }),
@@ -52,8 +59,8 @@ export const otherRoutes: AnyRoute[] = [
     tag: "catalog",
     auth: "token",
     responses: { 200: { description: "extensions", schema: ExtensionList }, ...COMMON_ERRORS },
-    async handle({ state }) {
-      return { status: 200, body: await state.broker.extensions() };
+    async handle({ state, principal }) {
+      return { status: 200, body: (await state.broker.extensions()).map((r) => registrationFor(principal, r)) };
     },
   }),
   defineRoute({

@@ -14,7 +14,8 @@ import {
   SandboxRecord,
 } from "./schemas.js";
 import { type AnyRoute, COMMON_ERRORS, defineRoute } from "./spec.js";
-import { canSee, createRequestFor, listScope, visibleSandbox } from "./tenancy.js";
+import { recordFor, planViewFor } from "../tenancy/view.js";
+import { callerOf, canSee, createRequestFor, listScope, visibleSandbox } from "./tenancy.js";
 
 const err = (description: string) => ({ description, schema: ErrorBody });
 
@@ -41,7 +42,7 @@ export const sandboxRoutes: AnyRoute[] = [
       201: { description: "ready (or the earlier sandbox for this idempotency key)", schema: SandboxRecord },
       202: { description: "accepted with wait=false: the record, still provisioning", schema: SandboxRecord },
       ...COMMON_ERRORS,
-      403: err("the token may not create for that actor or project"),
+      403: err("the token may not create for that actor or project, or may not use the profile (SBX_FORBIDDEN)"),
       409: err("idempotency key reused with a different body (SBX_IDEMPOTENCY_CONFLICT)"),
       502: err("provisioning failed; what was created has been torn down"),
     },
@@ -62,11 +63,11 @@ export const sandboxRoutes: AnyRoute[] = [
         });
         state.background.add(tracked);
         const first = await Promise.race([early, running]);
-        return { status: 202, body: state.broker.get(first.id) };
+        return { status: 202, body: recordFor(principal, state.broker.get(first.id)) };
       }
       // Cancelled (and cleaned up) if the server shuts down first.
       // A retry with an earlier request's key answers once that sandbox is ready (or with its error).
-      return { status: 201, body: await state.broker.create(req, { signal: state.shutdown }) };
+      return { status: 201, body: recordFor(principal, await state.broker.create(req, { signal: state.shutdown })) };
     },
   }),
   defineRoute({
@@ -80,7 +81,7 @@ export const sandboxRoutes: AnyRoute[] = [
     responses: { 200: { description: "the plan; `route` has the reasons for every rejected candidate", schema: PlanResult }, ...COMMON_ERRORS },
     async handle({ state, principal, body }) {
       const plan = await state.broker.plan(createRequestFor(principal, body, undefined));
-      return { status: 200, body: plan };
+      return { status: 200, body: planViewFor(principal, plan) };
     },
   }),
   defineRoute({
@@ -105,7 +106,7 @@ export const sandboxRoutes: AnyRoute[] = [
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       // The project filter above already keeps other projects out; canSee is the second lock.
-      return { status: 200, body: { items: page.filter((sb) => canSee(principal, sb.project)), nextCursor: rows.length > limit && last ? cursorOf(last) : null } };
+      return { status: 200, body: { items: page.filter((sb) => canSee(principal, sb.project)).map((sb) => recordFor(principal, sb)), nextCursor: rows.length > limit && last ? cursorOf(last) : null } };
     },
   }),
   defineRoute({
@@ -117,7 +118,7 @@ export const sandboxRoutes: AnyRoute[] = [
     auth: "token",
     params: IdParams,
     responses: { 200: { description: "the record", schema: SandboxRecord }, ...COMMON_ERRORS, 404: err("no such sandbox visible to this token") },
-    handle: ({ state, principal, params }) => ({ status: 200, body: visibleSandbox(state.broker, principal, params.id) }),
+    handle: ({ state, principal, params }) => ({ status: 200, body: recordFor(principal, visibleSandbox(state.broker, principal, params.id)) }),
   }),
   defineRoute({
     method: "delete",
@@ -135,7 +136,7 @@ export const sandboxRoutes: AnyRoute[] = [
     },
     async handle({ state, principal, params }) {
       visibleSandbox(state.broker, principal, params.id);
-      return { status: 200, body: await state.broker.destroy(params.id) };
+      return { status: 200, body: recordFor(principal, await state.broker.destroy(params.id)) };
     },
   }),
   defineRoute({
@@ -149,7 +150,7 @@ export const sandboxRoutes: AnyRoute[] = [
     responses: { 201: { description: "the new sandbox", schema: SandboxRecord }, ...COMMON_ERRORS, 404: err("no such sandbox visible to this token") },
     async handle({ state, principal, params }) {
       visibleSandbox(state.broker, principal, params.id);
-      return { status: 201, body: await state.broker.recreate(params.id) };
+      return { status: 201, body: recordFor(principal, await state.broker.recreate(params.id, { caller: callerOf(principal) })) };
     },
   }),
   defineRoute({

@@ -3,19 +3,13 @@ import { SandboxerError } from "../errors.js";
 import type { Snapshot } from "../snapshots/types.js";
 import { ErrorBody, ExpireBody, ExpireReport, IdParams, RestoreBody, SandboxRecord, SnapshotBody, SnapshotList, SnapshotQuery, SnapshotRecord, TtlBody } from "./schemas.js";
 import { type AnyRoute, COMMON_ERRORS, defineRoute, notFound } from "./spec.js";
+import { recordFor, snapshotFor } from "../tenancy/view.js";
 import { canSee, createRequestFor, listScope, visibleSandbox } from "./tenancy.js";
 import type { Principal } from "./tokens.js";
 
 const err = (description: string) => ({ description, schema: ErrorBody });
 const NOT_VISIBLE = { 404: err("not found, or not visible to this token") };
 const UNSUPPORTED = { 422: err("the extension cannot snapshot or restore (SBX_UNSUPPORTED)") };
-
-/** The archive path is a server detail: only operators see it. */
-function shown(p: Principal, s: Snapshot): Omit<Snapshot, "path"> & { path?: string } {
-  if (p.actor === "adm") return s;
-  const { path: _p, ...rest } = s;
-  return rest;
-}
 
 function visibleSnapshot(broker: Broker, p: Principal, id: string): Snapshot {
   let s: Snapshot;
@@ -42,7 +36,7 @@ export const snapshotRoutes: AnyRoute[] = [
     responses: { 200: { description: "the record with its new expiresAt", schema: SandboxRecord }, ...COMMON_ERRORS, ...NOT_VISIBLE },
     async handle({ state, principal, params, body }) {
       visibleSandbox(state.broker, principal, params.id);
-      return { status: 200, body: await state.broker.extendTtl(params.id, body.duration) };
+      return { status: 200, body: recordFor(principal, await state.broker.extendTtl(params.id, body.duration)) };
     },
   }),
   defineRoute({
@@ -71,7 +65,7 @@ export const snapshotRoutes: AnyRoute[] = [
     responses: { 201: { description: "the snapshot", schema: SnapshotRecord }, ...COMMON_ERRORS, ...NOT_VISIBLE, ...UNSUPPORTED },
     async handle({ state, principal, params, body }) {
       visibleSandbox(state.broker, principal, params.id);
-      return { status: 201, body: shown(principal, await state.broker.snapshot(params.id, { name: body.name })) };
+      return { status: 201, body: snapshotFor(principal, await state.broker.snapshot(params.id, { name: body.name })) };
     },
   }),
   defineRoute({
@@ -87,7 +81,7 @@ export const snapshotRoutes: AnyRoute[] = [
       const scope = listScope(principal, query.project);
       if (!scope) return { status: 200, body: [] };
       const all = state.broker.snapshots({ sandboxId: query.sandbox, profile: query.profile, project: scope.project });
-      return { status: 200, body: all.filter((s) => canSee(principal, s.project)).map((s) => shown(principal, s)) };
+      return { status: 200, body: all.filter((s) => canSee(principal, s.project)).map((s) => snapshotFor(principal, s)) };
     },
   }),
   defineRoute({
@@ -99,7 +93,7 @@ export const snapshotRoutes: AnyRoute[] = [
     auth: "token",
     params: IdParams,
     responses: { 200: { description: "the snapshot", schema: SnapshotRecord }, ...COMMON_ERRORS, ...NOT_VISIBLE },
-    handle: ({ state, principal, params }) => ({ status: 200, body: shown(principal, visibleSnapshot(state.broker, principal, params.id)) }),
+    handle: ({ state, principal, params }) => ({ status: 200, body: snapshotFor(principal, visibleSnapshot(state.broker, principal, params.id)) }),
   }),
   defineRoute({
     method: "delete",
@@ -112,7 +106,7 @@ export const snapshotRoutes: AnyRoute[] = [
     responses: { 200: { description: "the deleted snapshot", schema: SnapshotRecord }, ...COMMON_ERRORS, ...NOT_VISIBLE },
     handle({ state, principal, params }) {
       visibleSnapshot(state.broker, principal, params.id);
-      return { status: 200, body: shown(principal, state.broker.deleteSnapshot(params.id)) };
+      return { status: 200, body: snapshotFor(principal, state.broker.deleteSnapshot(params.id)) };
     },
   }),
   defineRoute({
@@ -136,8 +130,9 @@ export const snapshotRoutes: AnyRoute[] = [
         extension: req.extension,
         actor: req.actor,
         project: req.project,
+        caller: req.caller,
       });
-      return { status: 201, body: sb };
+      return { status: 201, body: recordFor(principal, sb) };
     },
   }),
 ];

@@ -1,5 +1,6 @@
 import type { Broker, CreateRequest } from "../broker.js";
 import { SandboxerError } from "../errors.js";
+import type { Caller } from "../tenancy/access.js";
 import type { Sandbox } from "../types.js";
 import type { CreateBodyT } from "./schemas.js";
 import { notFound } from "./spec.js";
@@ -74,5 +75,11 @@ export function createRequestFor(p: Principal, body: CreateBodyT, key: string | 
     actor,
     project,
     idempotencyKey: scopedKey(p, key),
+    caller: callerOf(p),
   };
+}
+
+/** The broker's view of who asks (access and confinement follow it, src/tenancy/). */
+export function callerOf(p: Principal): Caller {
+  return { actor: p.actor, project: p.project };
 }

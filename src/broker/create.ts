@@ -10,6 +10,7 @@ import type { SnapshotSource } from "../snapshots/types.js";
 import { localHostFacts } from "../telemetry/host-facts.js";
 import type { Handle, Sandbox, SandboxRow } from "../types.js";
 import { priorFor, rememberKey, requestFingerprint, settledPrior } from "./idempotency.js";
+import { confinePlanInputs } from "../tenancy/scope.js";
 import { placeOnReachableHost } from "./placement.js";
 import { type CreatePlan, type CreateRequest, DEFAULT_PROFILE, planCreate } from "./plan.js";
 import { eventFor, extensionContext, nowIso, type Runtime, transition } from "./runtime.js";
@@ -20,6 +21,8 @@ export async function planFor(rt: Runtime, req: CreateRequest): Promise<CreatePl
   const config = rt.config();
   const routing = await routingInputsFor(rt.store, rt.clock, catalog.profiles, config.hosts, req.profile ?? config.defaults.profile ?? DEFAULT_PROFILE);
   const plan = planCreate(req, { catalog, hosts: config.hosts, hostOverride: rt.env.SANDBOXER_HOST || undefined, defaults: config.defaults, routing });
+  // Tenants' paths, templates and VMs are checked on this machine before anything exists.
+  Object.assign(plan, confinePlanInputs(plan, req.caller, rt));
   const ext = await loadExtension(plan.route.chosen);
   const parsed = ext.inputs.safeParse(plan.inputs);
   if (!parsed.success) {
@@ -70,7 +73,7 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
     state: "requested",
     actor: plan.actor,
     project: plan.project,
-    inputs: plan.inputs,
+    inputs: plan.recorded,
     createdAt: at,
     readyAt: null,
     expiresAt: new Date(now.getTime() + plan.ttlSeconds * 1000).toISOString(),

@@ -4,6 +4,8 @@ import type { Profile, Registration } from "../catalog/schema.js";
 import { parseDuration } from "../duration.js";
 import { SandboxerError } from "../errors.js";
 import { decideRoute, type RoutingInputs } from "../routing/index.js";
+import { type Caller, checkAccess } from "../tenancy/access.js";
+import { redactInputs, refuseUnkeptSecrets } from "../tenancy/secrets.js";
 import { ACTOR_TYPES, type ActorType, type Host, type RouteDecision } from "../types.js";
 
 /** What a consumer asks for: the CLI flags of `create`, the body of `POST /v1/sandboxes`. */
@@ -17,6 +19,12 @@ export interface CreateRequest {
   actor?: string | undefined;
   project?: string | undefined;
   idempotencyKey?: string | undefined;
+  /**
+   * Who asks (the API token's principal); unset = the local operator (adm),
+   * whatever `actor` the record is made for. Access and input confinement
+   * follow the caller (src/tenancy/).
+   */
+  caller?: Caller | undefined;
 }
 
 export interface CreatePlan {
@@ -24,7 +32,10 @@ export interface CreatePlan {
   registration: Registration;
   route: RouteDecision;
   host: Host;
+  /** What the extension gets (confined paths resolved, template names replaced by their path). */
   inputs: Record<string, string>;
+  /** What the record keeps: secrets replaced by a placeholder, template names as given. */
+  recorded: Record<string, string>;
   ttlSeconds: number;
   actor: ActorType;
   project: string | null;
@@ -57,6 +68,7 @@ export function planCreate(req: CreateRequest, ctx: PlanContext): CreatePlan {
     if (bad) throw new SandboxerError("SBX_PROFILE_INVALID", `profile '${profileId}' is invalid: ${bad.file}: ${bad.field}: ${bad.message}`, { details: { field: "profile" } });
     throw new SandboxerError("SBX_PROFILE_NOT_FOUND", `profile '${profileId}' does not exist (see: sandboxer profiles list)`, { details: { field: "profile" } });
   }
+  checkAccess(profile, req.caller);
   const actor = req.actor ?? ctx.defaults?.actor ?? "adm";
   if (!(ACTOR_TYPES as readonly string[]).includes(actor)) {
     throw new SandboxerError("SBX_USAGE", `actor: '${actor.slice(0, 20)}' must be one of ${ACTOR_TYPES.join(", ")}`, { details: { field: "actor" } });
@@ -69,12 +81,13 @@ export function planCreate(req: CreateRequest, ctx: PlanContext): CreatePlan {
     throw new SandboxerError("SBX_USAGE", "idempotency key: 1-128 characters of [A-Za-z0-9_.:-]", { details: { field: "idempotencyKey" } });
   }
   const inputs = resolveInputs(profile.inputs, req.inputs ?? {});
+  refuseUnkeptSecrets(profile.inputs, inputs);
   const ttlSeconds = planTtl(profile, req.ttl);
   const route = decideRoute(profile, ctx.catalog.registrations, { extension: req.extension, strategy: req.route, host: req.host ?? ctx.hostOverride, ttlSeconds, project }, ctx.routing);
   const registration = ctx.catalog.registrations.get(route.chosen) as Registration;
   const host = pickHost(profile, ctx.hosts, req.host ?? ctx.hostOverride ?? route.host);
   const mode = inputs.mode ?? profile.mode ?? null;
-  return { profile, registration, route, host, inputs, ttlSeconds, actor: actor as ActorType, project, mode };
+  return { profile, registration, route, host, inputs, recorded: redactInputs(profile.inputs, inputs), ttlSeconds, actor: actor as ActorType, project, mode };
 }
 
 export function planTtl(profile: Profile, ttl: string | undefined): number {

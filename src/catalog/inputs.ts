@@ -1,5 +1,6 @@
 import { posix } from "node:path";
 import { SandboxerError } from "../errors.js";
+import { isSecretInput } from "../tenancy/secrets.js";
 import type { InputSpec } from "./schema.js";
 
 /**
@@ -62,6 +63,13 @@ export function checkInputValue(field: string, spec: InputSpec, value: string): 
       if (!spec.values?.includes(value)) throw invalid(field, `must be one of: ${(spec.values ?? []).join(", ")}`);
       return value;
     case "string":
+      // A secret never reaches a command line (it travels in a 0600 file), so only the length and control-character fences apply.
+      if (isSecretInput(field, spec)) {
+        if (value.length > (spec.maxLength ?? MAX_INPUT_LENGTH)) throw invalid(field, `longer than ${spec.maxLength ?? MAX_INPUT_LENGTH} characters`);
+        if (CONTROL_RE.test(value)) throw invalid(field, "contains a control character (newline, tab, NUL...)");
+        if (spec.pattern && !new RegExp(spec.pattern).test(value)) throw invalid(field, `must match ${spec.pattern}`);
+        return value;
+      }
       checkText(field, value, spec.maxLength ?? MAX_INPUT_LENGTH);
       if (spec.pattern && !new RegExp(spec.pattern).test(value)) throw invalid(field, `must match ${spec.pattern}`);
       return value;

@@ -1,5 +1,7 @@
 import { z } from "zod";
 
+export const WITHIN = ["server", "sandbox", "template", "vm", "operator"] as const;
+
 const DURATION = /^(\d+[smhd])+$/;
 const duration = z.string().regex(DURATION, "a duration like 90s, 30m, 2h or 1d");
 
@@ -20,11 +22,32 @@ export const inputSpecSchema = z.strictObject({
   maxLength: z.number().int().positive().optional(),
   min: z.number().optional(),
   max: z.number().optional(),
+  /**
+   * What the value may resolve to when a tenant (agt/atm) gives it (src/tenancy/confine.ts):
+   * `server` a path on this machine, only under the roots granted to the tenant's project
+   * (the default for paths); `sandbox` a path inside the sandbox, kept under its root by the
+   * extension; `template` a name from the operator's `packerTemplates`; `vm` an inventory host
+   * or a port-registry VM (the default for `vm`, `vm_name`); `operator` operators only.
+   */
+  within: z.enum(WITHIN).optional(),
+  /** A relative value is resolved against this other (path) input when that one is given. */
+  relativeTo: z.string().regex(/^[a-z][a-z0-9_]*$/).optional(),
+  /** Never stored, logged or put on a command line (every `packer_var_*` is secret too). */
+  secret: z.boolean().optional(),
 }).refine((s) => !(s.prefix && (s.default !== undefined || s.required)), {
   message: "a prefix (family) input takes neither a default nor required",
   path: ["prefix"],
+}).refine((s) => s.within === undefined || s.within === "operator" || (s.within === "vm" ? s.type === "name" : s.type === "path"), {
+  message: "within: server, sandbox and template apply to path inputs, vm to name inputs",
+  path: ["within"],
 });
 export type InputSpec = z.infer<typeof inputSpecSchema>;
+
+/** Who may use a profile besides operators (src/tenancy/access.ts); absent lists mean "any". */
+export const accessSchema = z.strictObject({
+  actors: z.array(z.enum(["adm", "agt", "atm"])).optional(),
+  projects: z.array(z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/)).optional(),
+});
 
 export const ROUTE_STRATEGIES = ["prefer-self-hosted", "lowest-cost", "lowest-latency", "explicit"] as const;
 
@@ -56,6 +79,8 @@ export const profileSchema = z
     /** Extension-specific settings that are not consumer inputs (images, GPU, compose file...). */
     settings: z.record(z.string(), z.unknown()).default({}),
     tags: z.array(z.string()).default([]),
+    /** Which tenants may use the profile; absent = safe defaults (src/tenancy/access.ts). */
+    access: accessSchema.optional(),
   })
   .refine((p) => Boolean(p.extension) !== Boolean(p.route), {
     message: "a profile names exactly one of 'extension' or 'route'",

@@ -9,6 +9,7 @@ import { loadExtension } from "../extensions/index.js";
 import { SNAPSHOT_ID_RE } from "../ids.js";
 import { crashPoint } from "../faults.js";
 import { isSameProcessAlive } from "../proc.js";
+import { type Caller, isOperator } from "../tenancy/access.js";
 import type { ActorType, Sandbox } from "../types.js";
 import { ArchiveSink, hashFile } from "./archive.js";
 import { deleteSnapshotRow, getSnapshotRow, insertSnapshot, listSnapshotRows, type SnapshotFilter } from "./records.js";
@@ -28,6 +29,8 @@ export interface RestoreOptions {
   actor?: string | undefined;
   project?: string | undefined;
   signal?: AbortSignal | undefined;
+  /** Who asks (API principal): a tenant's restore is confined like its create. */
+  caller?: Caller | undefined;
 }
 
 export function getSnapshot(rt: Runtime, id: string): Snapshot {
@@ -150,6 +153,8 @@ export async function verifySnapshot(snap: Snapshot): Promise<SnapshotSource> {
  */
 export async function restoreSnapshot(rt: Runtime, id: string, opts: RestoreOptions = {}): Promise<Sandbox> {
   const snap = getSnapshot(rt, id);
+  // Another project's snapshot does not exist for a tenant (the API checks first; this is the second lock).
+  if (!isOperator(opts.caller) && snap.project !== opts.caller?.project) throw new SandboxerError("SBX_NOT_FOUND", `no snapshot '${id.slice(0, 64)}'`, { details: { id } });
   const sameProfile = opts.profile === undefined || opts.profile === snap.profile;
   const req: CreateRequest = {
     profile: opts.profile ?? snap.profile,
@@ -159,6 +164,7 @@ export async function restoreSnapshot(rt: Runtime, id: string, opts: RestoreOpti
     extension: opts.extension,
     actor: opts.actor ?? snap.actor,
     project: opts.project ?? snap.project ?? undefined,
+    caller: opts.caller,
   };
   const plan = await planFor(rt, req);
   const ext = await loadExtension(plan.route.chosen);

@@ -12,8 +12,8 @@ import type { Handle, JsonObject } from "../../types.js";
 import type { ExtensionContext } from "../define.js";
 import { GROUP_ALIVE, missingCommand, PROBE_TEMPLATE, RUN_IN_GROUP, script, stopGroup } from "./host-shell.js";
 import { type PackerArtifact, PackerStream } from "./packer-stream.js";
+import { PACKER_VAR_PREFIX, varFileText } from "./var-file.js";
 
-export const PACKER_VAR_PREFIX = "packer_var_";
 /** SIGINT grace before SIGKILL: Packer cleans up (temp VMs, disks) on interrupt. */
 const CANCEL_GRACE_MS = 60_000;
 /** Chatty provisioner output is rate-limited in events (all of it is in the build log): a burst, then this many per second. */
@@ -65,17 +65,40 @@ function hostPath(ctx: ExtensionContext, p: string): string {
 
 const invalid = (field: string, why: string) => new SandboxerError("SBX_INPUT_INVALID", `input '${field}': ${why}`, { details: { field } });
 
-/** `-var name=value` for vm_name and every packer_var_<name>; the var file last so it is explicit. */
-export function packerVarArgs(inputs: BuildInputs, vmName: string | null, varFile: string | null): string[] {
+/**
+ * Packer's variable arguments: `-var vm_name=...` (a checked name), then the
+ * generated var file holding every packer_var_<name> (values never in argv),
+ * then the caller's own var file, last so it is explicit.
+ */
+export function packerVarArgs(vmName: string | null, generated: string | null, varFile: string | null): string[] {
   const args: string[] = [];
   if (vmName) args.push("-var", `vm_name=${vmName}`);
-  for (const [k, v] of Object.entries(inputs).sort(([a], [b]) => a.localeCompare(b))) {
-    if (k.startsWith(PACKER_VAR_PREFIX) && k !== "packer_var_file" && k.length > PACKER_VAR_PREFIX.length && typeof v === "string") {
-      args.push("-var", `${k.slice(PACKER_VAR_PREFIX.length)}=${v}`);
-    }
-  }
+  if (generated) args.push(`-var-file=${generated}`);
   if (varFile) args.push(`-var-file=${varFile}`);
   return args;
+}
+
+/** Writes stdin to $1 readable by its owner only (the directory is ours, made just before). */
+const WRITE_PRIVATE = 'umask 077; rm -f -- "$1" && cat > "$1"';
+
+/** The var file with the packer_var_* values, mode 0600 in the build's state dir; null when there are none. */
+async function writeVarFile(ctx: ExtensionContext, stateDir: string, inputs: BuildInputs): Promise<string | null> {
+  const text = varFileText(inputs);
+  if (text === null) return null;
+  const file = posix.join(stateDir, "vars.pkrvars.hcl");
+  const res = await ctx.transport.run(script(WRITE_PRIVATE, file), { input: text });
+  if (res.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot write the packer var file in ${stateDir} on ${ctx.host.name}: ${res.stderr.trim()}`);
+  return file;
+}
+
+/** A packer_var_* the template does not declare: Packer only warns for var files, we refuse as it does for -var. */
+function undeclaredVar(lines: string[], inputs: BuildInputs): SandboxerError | null {
+  for (const line of lines) {
+    const m = /A "([^"]+)" variable was set but was not found/.exec(line);
+    const field = m ? `${PACKER_VAR_PREFIX}${m[1]}` : "";
+    if (m && field in inputs) return invalid(field, `the template declares no variable "${m[1]}"`);
+  }
+  return null;
 }
 
 async function probeTemplate(ctx: ExtensionContext, template: string): Promise<{ target: string; workdir: string }> {
@@ -111,25 +134,39 @@ export async function provisionBuild(ctx: ExtensionContext, inputs: BuildInputs)
   const vmName = inputs.vm_name ?? inputs.vm ?? null;
   const varFile = inputs.packer_var_file ? hostPath(ctx, inputs.packer_var_file) : null;
   const { target, workdir } = await probeTemplate(ctx, template);
-  const vars = packerVarArgs(inputs, vmName, varFile);
 
   const stateDir = stateDirFor(ctx, id);
   const log = buildLogPath(ctx, id);
   mkdirSync(dirname(log), { recursive: true });
   const handle: BuildHandle = { mode: "build", stateDir, pidFile: posix.join(stateDir, "packer.pgid"), log, template, workdir, vmName, artifacts: [] };
-  const mk = await ctx.transport.run(["mkdir", "-p", stateDir]);
+  const mk = await ctx.transport.run(["mkdir", "-p", "-m", "0700", stateDir]);
   if (mk.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot create ${stateDir} on ${ctx.host.name}: ${mk.stderr.trim()}`);
   ctx.checkpoint(asHandle(handle));
+  const generated = await writeVarFile(ctx, stateDir, inputs);
+  try {
+    return await runBuild(ctx, inputs, handle, packer, target, workdir, packerVarArgs(vmName, generated, varFile));
+  } finally {
+    // The values are needed only while Packer runs; teardown removes the state dir too.
+    if (generated) await ctx.transport.run(["rm", "-f", "--", generated]).catch(() => undefined);
+  }
+}
+
+async function runBuild(ctx: ExtensionContext, inputs: BuildInputs, handle: BuildHandle, packer: string, target: string, workdir: string, vars: string[]): Promise<Handle> {
+  const { stateDir, log, vmName } = handle;
 
   ctx.progress(`packer validate ${inputs.packer_template}`);
   const checked = new PackerStream();
+  const validateLines: string[] = [];
   // Packer leaves packer-log*/packer-shell* temp files when interrupted: keep them in the state dir teardown removes.
   const tmpEnv = ["env", `TMPDIR=${stateDir}`];
   const val = await runPacker(ctx, [...tmpEnv, packer, "validate", "-machine-readable", ...vars, target], workdir, (line) => {
     checked.push(line);
+    validateLines.push(line);
     appendFileSync(log, `${line}\n`);
   });
   if (val.code !== 0) throw missingCommand(val) ? packerMissing(ctx, packer) : validateError(checked, inputs);
+  const undeclared = undeclaredVar(validateLines, inputs);
+  if (undeclared) throw undeclared;
 
   if (ctx.signal.aborted) throw new SandboxerError("SBX_CANCELLED", "cancelled before packer build started");
   ctx.progress(`packer build ${inputs.packer_template}${vmName ? ` (vm_name=${vmName})` : ""}`);

@@ -8,6 +8,7 @@ import { SandboxerError } from "../../errors.js";
 import { attachAlive, attachReady, listAttach, provisionAttach, snapshotAttach, teardownAttach } from "./attach.js";
 import { buildAlive, buildReachability, provisionBuild, teardownBuild } from "./build.js";
 import { execAttach } from "./exec.js";
+import { hclValue, packerVars } from "./var-file.js";
 
 export const MODES = ["attach", "build"] as const;
 type Mode = (typeof MODES)[number];
@@ -48,6 +49,11 @@ export default defineExtension<Inputs>({
   // Snapshot, restore and exec apply to attach workspaces; a build has no workspace to capture or run in.
   capabilities: { snapshot: true, restore: true, build: true, exec: true },
   inputs,
+
+  preflight(input) {
+    // A value that starts like an HCL list, map or quoted string must be one (refused before any record).
+    for (const [key] of packerVars(input)) hclValue(key, input[key] as string);
+  },
 
   provision(ctx, input) {
     if (modeOf(ctx) === "build" && ctx.restoreFrom) throw new SandboxerError("SBX_UNSUPPORTED", "build mode has no workspace to restore into; restore into attach mode (--input mode=attach)");
