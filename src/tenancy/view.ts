@@ -21,7 +21,7 @@ const SERVER_KEYS = new Set(["workspace", "remote_dir", "log", "logs", "ssh", "s
 const keepPath = (p: string) => p === "/" || p === "/workspace" || p.startsWith("/workspace/") || p.startsWith("/v1/");
 
 /** An absolute or `~` path token inside free text (not a URL's `//host/...`, not `a/b`). */
-const PATH_TOKEN = /(?<![\w:/.~%-])(?:~(?=\/|\s|$)|\/)[^\s'"`,;)\]}]*/g;
+const PATH_TOKEN = /(?<![\w:/.~%-])(?:~(?=\/|\s|$)|\/)[^\s'"`,;:)\]}]*/g;
 
 /** Free text with every server path replaced. */
 export function redactText(text: string): string {
