@@ -278,7 +278,9 @@ describe("packer var file: any HCL literal, written back quoted", () => {
   });
 
   it("nothing is interpolated: ${ and %{ in plain text are escaped; a template in a literal must be doubled", () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: HCL template syntax, on purpose
     expect(hclValue("packer_var_a", "${file(\"/etc/passwd\")}")).toBe('"$${file(\\"/etc/passwd\\")}"');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: HCL template syntax, on purpose
     const e = fail(() => hclValue("packer_var_a", '["${var.x}"]'));
     expect([e.code, e.details?.field]).toEqual(["SBX_INPUT_INVALID", "packer_var_a"]);
     expect(hclValue("packer_var_a", '"$${x}"')).toBe('"$${x}"');

@@ -39,7 +39,8 @@ export function redactInputs(specs: Record<string, InputSpec>, inputs: Record<st
 export function refuseUnkeptSecrets(specs: Record<string, InputSpec>, inputs: Record<string, string>): void {
   const missing = Object.entries(inputs)
     .filter(([k, v]) => v === SECRET_PLACEHOLDER && isSecretInput(k, specOf(specs, k)))
-    .map(([k]) => k);
+    .map(([k]) => k)
+    .sort();
   if (!missing.length) return;
   throw new SandboxerError(
     "SBX_INPUT_MISSING",

@@ -35,7 +35,7 @@ export interface AttackEnv {
   templates: { ok: string; secret: string };
   tokens: { adm: string; p1: string; p2: string };
   log: string[];
-  call(method: string, path: string, opts?: { token?: string; body?: unknown }): Promise<Reply>;
+  call(method: string, path: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<Reply>;
   /** Everything a refusal must leave unchanged: records, workspaces and their files, processes under the home, run dirs. */
   footprint(): string;
   close(): Promise<void>;
@@ -137,7 +137,7 @@ export async function attackEnv(): Promise<AttackEnv> {
     new Promise((resolve, reject) => {
       const body = o.body === undefined ? undefined : JSON.stringify(o.body);
       const req = request(
-        { host: "127.0.0.1", port: server.port, method, path, headers: { Authorization: `Bearer ${o.token ?? tokens.adm}`, ...(body ? { "Content-Type": "application/json" } : {}) } },
+        { host: "127.0.0.1", port: server.port, method, path, headers: { Authorization: `Bearer ${o.token ?? tokens.adm}`, ...(body ? { "Content-Type": "application/json" } : {}), ...(o.headers ?? {}) } },
         (res) => {
           let text = "";
           res.on("data", (d: Buffer) => {

@@ -119,7 +119,6 @@ export function quote(text: string): string {
     .replace(/\n/g, "\\n")
     .replace(/\r/g, "\\r")
     .replace(/\t/g, "\\t")
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is escaped here
     .replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
     .replace(/([$%])\{/g, (_m, c: string) => `${c}${c}{`);
   return `"${body}"`;
