@@ -44,12 +44,15 @@ describe("ext.vm-packer build mode over SSH", () => {
     const dir = mkdtempSync(join(work, "ok-"));
     cpSync(join(FIX, "ok"), dir, { recursive: true });
     const b = home.broker();
-    const sb = await b.create({ profile: "profile.vm-packer-build", host: "build-host", inputs: { packer_template: dir, vm_name: "remote" } });
+    const sb = await b.create({ profile: "profile.vm-packer-build", host: "build-host", inputs: { packer_template: dir, vm_name: "remote", packer_var_greeting: "hi remote" } });
     expect(sb.host).toBe("build-host");
+    // The value went over SSH in a var file (0600, removed after the build), not in argv; the record keeps none.
+    expect(sb.inputs.packer_var_greeting).toBe("(secret)");
+    expect(existsSync(join(root(), ".vm-packer", sb.id, "vars.pkrvars.hcl"))).toBe(false);
     expect(sb.reachability?.host).toBe("build-host");
     expect(existsSync(join(root(), ".vm-packer", sb.id, "packer.pgid"))).toBe(true);
     const progress = b.events({ sandboxId: sb.id }).map((e) => String(e.data.message ?? ""));
-    expect(progress).toContain("file.image: hello, world, a,b,c");
+    expect(progress).toContain("file.image: hi remote, a,b,c");
     expect(existsSync(join(dir, "out", "remote.img"))).toBe(true);
     await b.destroy(sb.id);
     expect(existsSync(join(root(), ".vm-packer", sb.id))).toBe(false);
