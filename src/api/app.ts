@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { type Context, Hono } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { z } from "zod";
 import type { Broker } from "../broker.js";
 import { ERROR_CATALOG, SandboxerError, toSandboxerError } from "../errors.js";
+import { mountMcp } from "../mcp/http.js";
 import { redactText } from "../tenancy/view.js";
 import { DOCS_HTML } from "./docs-page.js";
 import { openApiDocument } from "./openapi.js";
@@ -107,6 +108,9 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
     );
   });
 
+  // MCP over Streamable HTTP (src/mcp/http.ts): the same tokens, rate limit and tenancy; ahead of the body limit (it sets its own).
+  const mcp = mountMcp(app, { broker, authenticate: (c, next) => authenticate(c, next), shutdown: controller.signal });
+
   app.use(
     "*",
     bodyLimit({
@@ -115,7 +119,7 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
     }),
   );
 
-  app.use("/v1/*", async (c, next) => {
+  const authenticate: MiddlewareHandler<Vars> = async (c, next) => {
     const auth = c.req.header("Authorization") ?? "";
     const m = /^Bearer\s+(\S+)$/i.exec(auth);
     if (!m?.[1]) {
@@ -127,7 +131,8 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
     const wait = limiter.take(principal.tokenId);
     if (wait > 0) return errorResponse(c, new SandboxerError("SBX_RATE_LIMITED", `rate limit of ${state.options.rateLimit} requests/s for this token exceeded; retry in ${wait}s`), { "Retry-After": String(wait) });
     await next();
-  });
+  };
+  app.use("/v1/*", authenticate);
 
   for (const route of ROUTES) {
     const honoPath = route.path.replace(/\{(\w+)\}/g, ":$1");
@@ -172,7 +177,7 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
     state,
     async shutdown() {
       controller.abort();
-      await Promise.allSettled([...state.background, ...inflight]);
+      await Promise.allSettled([...state.background, ...inflight, mcp.close()]);
     },
   };
 }
