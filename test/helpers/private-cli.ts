@@ -15,6 +15,8 @@ import { type CliResult, collect } from "./cli.js";
 const ROOT = resolve(import.meta.dirname, "..", "..");
 
 export interface PrivateCli {
+  /** The bundle's entry, for tools that spawn the CLI themselves (`node PATH args...`). */
+  path: string;
   /** `opts` may be a bare timeout in ms (the first version of this helper took that). */
   run(args: string[], env: Env, opts?: { timeoutMs?: number } | number): Promise<CliResult>;
   spawn(args: string[], env: Env): ReturnType<typeof spawn>;
@@ -39,6 +41,7 @@ export async function buildPrivateCli(): Promise<PrivateCli> {
   const cli = join(dir, "dist", "cli.js");
   const start = (args: string[], env: Env) => spawn(process.execPath, [cli, ...args], { env: env as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe"] });
   return {
+    path: cli,
     spawn: start,
     run(args, env, raw = {}) {
       const opts = typeof raw === "number" ? { timeoutMs: raw } : raw;

@@ -18,7 +18,7 @@ export const execCommand = defineTool({
     .strictObject({
       id: sandboxId,
       ...commandFields,
-      timeoutSeconds: z.number().int().min(1).max(3600).optional().describe("kill the command (and its children) after this long; default 300"),
+      timeoutSeconds: z.number().int().min(1).max(86_400).optional().describe("kill the command (and its children) after this many seconds"),
       service: serviceArg,
       maxOutputBytes: z.number().int().min(256).max(1024 * 1024).optional().describe(`how much of each stream to return (default ${DEFAULT_OUTPUT})`),
     })
@@ -34,8 +34,12 @@ export const execCommand = defineTool({
   annotations: { readOnlyHint: false, destructiveHint: true, openWorldHint: true },
   async run(args, { broker, principal }) {
     await sandboxFor(broker, principal, args.id);
-    // timeoutMs: the broker kills the process group when it passes.
-    const opts = { ...(args.service !== undefined ? { service: args.service } : {}), timeoutMs: (args.timeoutSeconds ?? 300) * 1000 } as ExecOptions;
+    // timeoutMs: the broker kills the process group when it passes. Only when asked: a server from
+    // before exec timeouts refuses the field, and a plain exec must keep working against it.
+    const opts = {
+      ...(args.service !== undefined ? { service: args.service } : {}),
+      ...(args.timeoutSeconds !== undefined ? { timeoutMs: args.timeoutSeconds * 1000 } : {}),
+    } as ExecOptions;
     const r = await broker.exec(args.id, argvOf(args), { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, opts);
     const max = args.maxOutputBytes ?? DEFAULT_OUTPUT;
     // A stream that filled the broker's capture was cut before it reached us: its size is a lower bound.

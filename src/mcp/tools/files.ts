@@ -25,7 +25,7 @@ export const writeFile = defineTool({
   input: z.strictObject({
     id: sandboxId,
     path: pathArg,
-    content: z.string().max(Math.ceil((MAX_WRITE_BYTES * 4) / 3) + 4),
+    content: z.string().max(Math.ceil((MAX_WRITE_BYTES * 4) / 3) + 4).describe("the whole new content of the file (base64 when encoding is base64)"),
     encoding: encodingArg.optional().describe("text (default, UTF-8) or base64"),
     mode: z.string().regex(/^0?[0-7]{3}$/, "an octal mode like 644 or 755").optional().describe("permissions, like 644 or 755 (default 644)"),
     service: serviceArg,

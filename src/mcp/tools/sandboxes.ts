@@ -15,7 +15,7 @@ export const listSandboxes = defineTool({
   input: z.strictObject({
     states: z.array(z.enum(SANDBOX_STATES)).min(1).max(SANDBOX_STATES.length).optional().describe("only these states"),
     all: z.boolean().optional().describe("include destroyed records"),
-    profile: z.string().min(1).max(100).optional(),
+    profile: z.string().min(1).max(100).optional().describe("only sandboxes of this profile"),
     limit: z.number().int().min(1).max(500).optional().describe("at most this many (default 100)"),
   }),
   output: z.object({ sandboxes: z.array(SandboxOut) }),
