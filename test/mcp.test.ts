@@ -218,4 +218,17 @@ describe("tenancy through MCP", () => {
     await expect(connectHttp(served.url, undefined)).rejects.toThrow(/SBX_UNAUTHORIZED|401/);
     await expect(connectHttp(served.url, "sbx_tok-aaaaaaaaaaaa_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")).rejects.toThrow(/SBX_UNAUTHORIZED|401/);
   });
+
+  it("bounds what it reads: malformed JSON and oversize bodies are refused, write_file content above 4 MiB too", async () => {
+    const headers = { Authorization: `Bearer ${tokens.p1}`, "Content-Type": "application/json", Accept: "application/json, text/event-stream" };
+    const bad = await fetch(`${served.url}/mcp`, { method: "POST", headers, body: "{not json" });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: number } }).error.code).toBe(-32700);
+    const huge = await fetch(`${served.url}/mcp`, { method: "POST", headers, body: JSON.stringify({ pad: "x".repeat(6 * 1024 * 1024) }) });
+    expect(huge.status).toBe(413);
+    // Under the body limit but over write_file's own: refused before anything is written.
+    const e = await callErr(p1, "write_file", { id: theirs.id, path: "/workspace/big", content: Buffer.alloc(4 * 1024 * 1024 + 1).toString("base64"), encoding: "base64" });
+    expect(e.code).toBe("SBX_USAGE");
+    expect(e.text).toContain("content");
+  });
 });

@@ -7,6 +7,7 @@
  */
 import { type AuthInfo, createMcpHandler } from "@modelcontextprotocol/server";
 import type { Hono, MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { Principal } from "../api/tokens.js";
 import type { Broker } from "../broker.js";
 import { buildServer } from "./server.js";
@@ -31,6 +32,8 @@ export interface McpMount {
   close(): Promise<void>;
 }
 
+const rpcError = (code: number, message: string) => ({ jsonrpc: "2.0", id: null, error: { code, message } });
+
 function principalOf(auth: AuthInfo | undefined): Principal {
   const p = auth?.extra?.principal as Principal | undefined;
   // Only reachable past `authenticate`; without a principal, fail closed rather than serve as anyone.
@@ -50,12 +53,23 @@ export function mountMcp<E extends McpVars>(app: Hono<E>, opts: McpMountOptions<
     await next();
     if (c.res.status === 401) c.res.headers.set("WWW-Authenticate", 'Bearer realm="sandboxer"');
   };
-  const route: MiddlewareHandler<E> = (c) => {
+  const limit = bodyLimit({ maxSize: MAX_BODY, onError: (c) => c.json(rpcError(-32600, `request body larger than ${MAX_BODY} bytes`), 413) });
+  const route: MiddlewareHandler<E> = async (c) => {
     const principal = (c as unknown as { get(key: "principal"): Principal }).get("principal");
     const authInfo: AuthInfo = { token: principal.tokenId, clientId: principal.tokenId, scopes: [], extra: { principal } };
-    return handler.fetch(c.req.raw, { authInfo });
+    // Parsed here, once: otherwise the SDK clones the body to classify it and parses it twice.
+    let parsedBody: unknown;
+    if (c.req.method === "POST") {
+      const text = await c.req.text();
+      try {
+        parsedBody = text === "" ? undefined : JSON.parse(text);
+      } catch {
+        return c.json(rpcError(-32700, "Parse error: the request body is not valid JSON"), 400);
+      }
+    }
+    return handler.fetch(c.req.raw, parsedBody === undefined ? { authInfo } : { authInfo, parsedBody });
   };
-  app.all("/mcp", challenge, opts.authenticate, route);
+  app.all("/mcp", challenge, opts.authenticate, limit as MiddlewareHandler<E>, route);
   return {
     async close() {
       await Promise.allSettled([...calls]);

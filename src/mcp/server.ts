@@ -21,10 +21,14 @@ const INSTRUCTIONS = [
 function callFor(deps: ToolDeps, ctx: ServerContext): ToolCall {
   const token = ctx.mcpReq._meta?.progressToken;
   let n = 0;
-  const signals = [ctx.mcpReq.signal, ...(deps.shutdown ? [deps.shutdown] : [])];
+  let signal: AbortSignal | undefined;
   return {
     ...deps,
-    signal: signals.length > 1 ? AbortSignal.any(signals) : ctx.mcpReq.signal,
+    // Made on first use: most tools never look, and AbortSignal.any costs more than the rest of a call.
+    get signal() {
+      signal ??= deps.shutdown ? AbortSignal.any([ctx.mcpReq.signal, deps.shutdown]) : ctx.mcpReq.signal;
+      return signal;
+    },
     wantsProgress: token !== undefined,
     async progress(message) {
       if (token === undefined) return;
