@@ -12,7 +12,7 @@ import { makeHome, type TestHome } from "./helpers/home.js";
 import { callErr, callOk, connectHttp, connectStdio, mintToken, type Served, startServe } from "./helpers/mcp.js";
 import { buildPrivateCli, type PrivateCli } from "./helpers/private-cli.js";
 
-type Rec = { id: string; state: string; project: string | null; actor: string; expiresAt: string | null };
+type Rec = { id: string; state: string; profile: string; project: string | null; actor: string; expiresAt: string | null };
 
 let cli: PrivateCli;
 let home: TestHome;
@@ -191,6 +191,18 @@ describe("tenancy through MCP", () => {
       const r = await fetch(`${served.url}${path}`, { method, headers: { Authorization: `Bearer ${tokens.p2}`, "Content-Type": "application/json" }, body: "{}" });
       expect(r.status, path).toBe(403);
     }
+  });
+
+  it("a tenant is offered, and may create from, only the profiles open to it", async () => {
+    type Profiles = { profiles: { id: string }[] };
+    const theirsList = (await callOk<Profiles>(p2, "list_profiles")).profiles.map((p) => p.id);
+    const all = (await callOk<Profiles>(adm, "list_profiles")).profiles.map((p) => p.id);
+    expect(all).toContain("profile.vm-packer-build");
+    expect(theirsList).toContain("profile.local");
+    expect(theirsList).not.toContain("profile.vm-packer-build");
+    const refused = await callErr(p2, "create_sandbox", { profile: "profile.vm-packer-build" });
+    expect(refused.code).toBe("SBX_FORBIDDEN");
+    expect((await callOk<{ sandboxes: Rec[] }>(p2, "list_sandboxes", { all: true })).sandboxes.map((s) => s.profile)).not.toContain("profile.vm-packer-build");
   });
 
   it("`sandboxer mcp` with SANDBOXER_URL and a tenant token acts as that tenant", async () => {

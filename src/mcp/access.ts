@@ -4,10 +4,11 @@
  * API. Another project's id answers exactly like an unknown one.
  */
 import type { Readable } from "node:stream";
-import { canSee, visibleSandbox } from "../api/tenancy.js";
+import type { CreateBodyT } from "../api/schemas.js";
+import { canSee, createRequestFor, visibleSandbox } from "../api/tenancy.js";
 import { notFound } from "../api/spec.js";
 import type { Principal } from "../api/tokens.js";
-import type { Broker } from "../broker.js";
+import type { Broker, CreateRequest } from "../broker.js";
 import { SandboxerError } from "../errors.js";
 import type { ExecIo, ExecOptions, ExecResult } from "../extensions/define.js";
 import type { Snapshot } from "../snapshots/types.js";
@@ -27,6 +28,17 @@ export async function snapshotFor(broker: Broker, p: Principal, id: string): Pro
   }
   if (!canSee(p, s.project)) throw notFound("snapshot", id);
   return s;
+}
+
+/**
+ * The broker request for a create or restore, with the principal's identity
+ * imposed as on /v1. An operator's request carries no `caller` (it changes
+ * nothing for `adm`), so it also passes through a remote broker, whose API
+ * body has no such field.
+ */
+export function requestFor(p: Principal, body: CreateBodyT): CreateRequest {
+  const { caller, ...req } = createRequestFor(p, body, undefined);
+  return p.actor === "adm" ? req : { ...req, caller };
 }
 
 export interface ProcessInfo {

@@ -4,7 +4,9 @@
  * argument check answers the same way (src/mcp/schema.ts puts SBX_USAGE first).
  */
 import type { CallToolResult } from "@modelcontextprotocol/server";
+import type { Principal } from "../api/tokens.js";
 import { type ErrorCode, toSandboxerError } from "../errors.js";
+import { messageFor } from "./view.js";
 
 /** The next step for an agent that met this code; codes without one get the generic retry advice. */
 const HINTS: Partial<Record<ErrorCode, string>> = {
@@ -46,10 +48,10 @@ export function errorText(code: ErrorCode, message: string): string {
   return `${code}: ${m}${/[.!?]$/.test(m) ? "" : "."} ${hintFor(code)}`;
 }
 
-export function toolError(err: unknown): CallToolResult {
+export function toolError(err: unknown, p?: Principal): CallToolResult {
   const e = toSandboxerError(err);
   // Unexpected errors keep their details in the server log, like the API's 500s.
-  let message = e.message;
+  let message = messageFor(p, e.message);
   if (e.code === "SBX_INTERNAL") {
     process.stderr.write(`sandboxer mcp: ${err instanceof Error ? err.stack : String(err)}\n`);
     message = "internal error (see the server log)";

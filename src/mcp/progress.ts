@@ -5,8 +5,10 @@
  * step reaches the client ahead of the answer. Events rather than a callback:
  * they exist for a local broker and a remote one (SANDBOXER_URL) alike.
  */
+import type { Principal } from "../api/tokens.js";
 import type { Broker } from "../broker.js";
 import type { SandboxEvent } from "../types.js";
+import { eventView } from "./view.js";
 
 const POLL_MS = 200;
 const SETTLE_MS = 20;
@@ -37,7 +39,7 @@ export interface ProgressFollower {
 const IDLE: ProgressFollower = { follow() {}, async finish() {} };
 
 /** Follows only when the client asked for progress: nothing to poll otherwise. */
-export function followProgress(broker: Broker, call: { wantsProgress: boolean; progress(message: string): Promise<void> }): ProgressFollower {
+export function followProgress(broker: Broker, call: { principal: Principal; wantsProgress: boolean; progress(message: string): Promise<void> }): ProgressFollower {
   if (!call.wantsProgress) return IDLE;
   const send = (message: string) => call.progress(message);
   let id: string | undefined;
@@ -52,7 +54,7 @@ export function followProgress(broker: Broker, call: { wantsProgress: boolean; p
       const events = await broker.events({ sandboxId: id, afterSeq: after, limit: 500 });
       for (const e of events) {
         after = e.seq;
-        const text = describeEvent(e);
+        const text = describeEvent(eventView(call.principal, e));
         if (text) {
           await send(text);
           sentAt = Date.now();

@@ -55,7 +55,7 @@ async function callTool(tool: ToolDef, deps: ToolDeps, args: unknown, ctx: Serve
     const data = reply.data as Record<string, unknown>;
     return { content: [{ type: "text", text: reply.text ?? JSON.stringify(data) }], structuredContent: data };
   } catch (err) {
-    return toolError(err);
+    return toolError(err, deps.principal);
   }
 }
 

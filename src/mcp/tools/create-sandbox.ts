@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { createRequestFor } from "../../api/tenancy.js";
+import { requestFor } from "../access.js";
 import { defineTool } from "../define.js";
 import { followProgress } from "../progress.js";
 import { SandboxOut } from "../records.js";
@@ -24,7 +24,7 @@ export const createSandbox = defineTool({
   output: SandboxOut,
   annotations: { readOnlyHint: false, destructiveHint: false },
   async run(args, call) {
-    const req = createRequestFor(call.principal, { profile: args.profile, inputs: args.inputs, ttl: args.ttl }, undefined);
+    const req = requestFor(call.principal, { profile: args.profile, inputs: args.inputs, ttl: args.ttl });
     const progress = followProgress(call.broker, call);
     try {
       const sb = await call.broker.create(req, {

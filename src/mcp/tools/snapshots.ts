@@ -1,7 +1,6 @@
 /** Snapshots: keep a sandbox's workspace, and start a NEW sandbox from it. */
 import { z } from "zod";
-import { createRequestFor } from "../../api/tenancy.js";
-import { sandboxFor, snapshotFor } from "../access.js";
+import { requestFor, sandboxFor, snapshotFor } from "../access.js";
 import { defineTool } from "../define.js";
 import { followProgress } from "../progress.js";
 import { SandboxOut, SnapshotOut, sandboxId } from "../records.js";
@@ -35,10 +34,18 @@ export const restoreSnapshot = defineTool({
   annotations: { readOnlyHint: false, destructiveHint: false },
   async run(args, call) {
     await snapshotFor(call.broker, call.principal, args.snapshot);
-    const req = createRequestFor(call.principal, { profile: args.profile, inputs: args.inputs, ttl: args.ttl }, undefined);
+    const req = requestFor(call.principal, { profile: args.profile, inputs: args.inputs, ttl: args.ttl });
     const progress = followProgress(call.broker, call);
     try {
-      const sb = await call.broker.restore(args.snapshot, { profile: req.profile, inputs: req.inputs, ttl: req.ttl, actor: req.actor, project: req.project, signal: call.signal });
+      const sb = await call.broker.restore(args.snapshot, {
+        profile: req.profile,
+        inputs: req.inputs,
+        ttl: req.ttl,
+        actor: req.actor,
+        project: req.project,
+        caller: req.caller,
+        signal: call.signal,
+      });
       progress.follow(sb.id, `restored ${args.snapshot} into ${sb.id}`);
       return { data: sandboxView(call.principal, sb) };
     } finally {
