@@ -4,6 +4,7 @@ import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import type { Paths } from "../config.js";
 import { KNOWN_EXTENSIONS, loadExtension } from "../extensions/index.js";
+import { type LimitCap, resolveLimits } from "./limits.js";
 import { type Diagnostic, type Profile, profileSchema, type Registration, registrationSchema } from "./schema.js";
 
 export interface Catalog {
@@ -61,7 +62,8 @@ export async function loadCatalog(paths: Paths): Promise<Catalog> {
     }
     const before = errors.length;
     await checkProfileExtensions({ ...p, file }, registrations, errors);
-    if (errors.length === before) profiles.set(p.id, { ...p, file });
+    const limits = await limitsOf({ ...p, file }, registrations, errors, warnings);
+    if (errors.length === before) profiles.set(p.id, { ...p, limits, file });
   }
   return { profiles, registrations, errors, warnings };
 }
@@ -89,4 +91,26 @@ async function checkProfileExtensions(p: Profile, regs: Map<string, Registration
       }
     }
   }
+}
+
+/**
+ * The limits a profile's sandboxes get: defaults filled and the registrations'
+ * caps applied, for profiles whose extensions enforce limits. Limits written
+ * in a profile whose extensions do not enforce them are kept, with a warning.
+ */
+async function limitsOf(p: Profile, regs: Map<string, Registration>, errors: Diagnostic[], warnings: Diagnostic[]): Promise<Profile["limits"]> {
+  const ids = (p.extension ? [p.extension] : (p.route?.candidates ?? [])).filter((id) => KNOWN_EXTENSIONS.includes(id) && regs.has(id));
+  const caps: LimitCap[] = [];
+  for (const id of ids) {
+    if (!(await loadExtension(id)).capabilities.limits) continue;
+    const reg = regs.get(id) as Registration;
+    caps.push({ extension: id, file: reg.file, limits: reg.limits });
+  }
+  if (!caps.length) {
+    if (Object.keys(p.limits).length) warnings.push({ file: p.file, field: "limits", message: `not enforced: none of ${ids.join(", ")} enforces resource limits` });
+    return p.limits;
+  }
+  const { limits, errors: over } = resolveLimits(p.limits, caps);
+  for (const e of over) errors.push({ file: p.file, ...e });
+  return limits;
 }

@@ -49,6 +49,30 @@ export const accessSchema = z.strictObject({
   projects: z.array(z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/)).optional(),
 });
 
+/**
+ * Resource limits of one sandbox (enforced by extensions with `capabilities.limits`,
+ * today ext.local). Sizes are `512m`, `2g` (k/m/g/t = powers of 1024) or bytes;
+ * cpu is a share of one core (`0.5`, `1`, `2`); `unlimited` turns one limit off.
+ * Defaults and caps: src/catalog/limits.ts.
+ */
+const SIZE = /^([1-9][0-9]*)([kmgt]?)$/i;
+const size = (min: string) =>
+  z.union([z.literal("unlimited"), z.string().regex(SIZE, "a size like 512m or 2g (k/m/g/t), or unlimited")]).refine((v) => v === "unlimited" || sizeBytes(v) >= sizeBytes(min), `at least ${min}`);
+export const limitsSchema = z.strictObject({
+  processes: z.union([z.literal("unlimited"), z.number().int("a whole number of processes").min(8, "at least 8 (the sandbox's init and an exec need a few)").max(4_194_304)]).optional(),
+  memory: size("16m").optional(),
+  disk: size("16m").optional(),
+  cpu: z.union([z.literal("unlimited"), z.number().min(0.01, "at least 0.01 of a core").max(1024)]).optional(),
+});
+export type Limits = z.infer<typeof limitsSchema>;
+
+/** Bytes of a size string (`2g`); NaN when it is not one. */
+export function sizeBytes(v: string): number {
+  const m = SIZE.exec(v);
+  if (!m) return Number.NaN;
+  return Number(m[1]) * 1024 ** "_kmgt".indexOf((m[2] || "_").toLowerCase());
+}
+
 export const ROUTE_STRATEGIES = ["prefer-self-hosted", "lowest-cost", "lowest-latency", "explicit"] as const;
 
 export const profileSchema = z
@@ -81,6 +105,8 @@ export const profileSchema = z
     tags: z.array(z.string()).default([]),
     /** Which tenants may use the profile; absent = safe defaults (src/tenancy/access.ts). */
     access: accessSchema.optional(),
+    /** Processes, memory, workspace disk and CPU share of each sandbox; defaults fill what is left out. */
+    limits: limitsSchema.default({}),
   })
   .refine((p) => Boolean(p.extension) !== Boolean(p.route), {
     message: "a profile names exactly one of 'extension' or 'route'",
@@ -99,6 +125,8 @@ export const registrationSchema = z.strictObject({
     .strictObject({
       maxSandboxes: z.number().int().positive().optional(),
       maxTtl: duration.optional(),
+      /** Caps on profiles' `limits` for this extension: a profile asking more does not load. */
+      ...limitsSchema.shape,
     })
     .default({}),
 });

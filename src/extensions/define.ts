@@ -17,6 +17,8 @@ export interface Capabilities {
   execService?: boolean;
   /** GPU sandboxes (profiles ask with `settings.requires: [gpu]`). */
   gpu?: boolean;
+  /** Enforces the profile's `limits` (processes, memory, disk, cpu); see src/catalog/limits.ts. */
+  limits?: boolean;
 }
 
 export interface ProgressOptions {
@@ -76,6 +78,8 @@ export interface ExecResult {
   stderr?: string;
   /** Captured output hit the extension's limit and was cut. */
   truncated?: boolean;
+  /** Processes the kernel's OOM killer ended in the sandbox while the command ran (at its memory limit). */
+  oomKilled?: number;
 }
 
 export interface Extension<I extends Record<string, unknown> = Record<string, unknown>> {

@@ -16,6 +16,8 @@ export interface BwrapPlan {
   root?: RootLayout;
   /** Are we root? Decides how /dev is made (see devArgv); injected for tests. */
   privileged?: boolean;
+  /** Size cap of each tmpfs (/tmp, /run, /dev/shm): RAM a sandbox could otherwise fill past its memory limit. */
+  tmpfsBytes?: number;
 }
 
 export interface RootLayout {
@@ -60,12 +62,12 @@ const DEVICES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/ura
  * failed"). So unprivileged sandboxes get a tmpfs /dev with the usual device
  * nodes bound in, and no /dev/pts: no pseudo-terminals inside, exec works.
  */
-function devArgv(privileged: boolean): string[] {
-  if (privileged) return ["--dev", "/dev"];
+function devArgv(privileged: boolean, size: string[]): string[] {
+  if (privileged) return ["--dev", "/dev", "--perms", "1777", ...size, "--tmpfs", "/dev/shm"];
   const argv = ["--tmpfs", "/dev"];
   for (const d of DEVICES) if (existsSync(d)) argv.push("--dev-bind", d, d);
   argv.push("--symlink", "/proc/self/fd", "/dev/fd", "--symlink", "/proc/self/fd/0", "/dev/stdin");
-  argv.push("--symlink", "/proc/self/fd/1", "/dev/stdout", "--symlink", "/proc/self/fd/2", "/dev/stderr", "--tmpfs", "/dev/shm");
+  argv.push("--symlink", "/proc/self/fd/1", "/dev/stdout", "--symlink", "/proc/self/fd/2", "/dev/stderr", ...size, "--tmpfs", "/dev/shm");
   return argv;
 }
 
@@ -95,7 +97,8 @@ export function bwrapArgv(plan: BwrapPlan): string[] {
     if (plan.network === "none" && ETC_NETWORK.includes(f) && f !== "/etc/hosts") continue;
     argv.push("--ro-bind", f, f);
   }
-  argv.push("--proc", "/proc", ...devArgv(plan.privileged ?? process.getuid?.() === 0), "--tmpfs", "/tmp", "--tmpfs", "/run");
+  const size = plan.tmpfsBytes ? ["--size", String(plan.tmpfsBytes)] : [];
+  argv.push("--proc", "/proc", ...devArgv(plan.privileged ?? process.getuid?.() === 0, size), ...size, "--tmpfs", "/tmp", ...size, "--tmpfs", "/run");
   argv.push("--bind", plan.workspace, "/workspace", "--chdir", "/workspace");
   argv.push("--clearenv", "--setenv", "PATH", SANDBOX_PATH, "--setenv", "HOME", "/workspace");
   argv.push("--setenv", "SANDBOXER_ID", plan.sandboxId);

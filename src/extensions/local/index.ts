@@ -6,10 +6,14 @@ import { SandboxerError } from "../../errors.js";
 import { SANDBOX_ID_RE } from "../../ids.js";
 import { childrenOf, findProcesses, isSameProcessAlive, processStartTime, readCmdline } from "../../proc.js";
 import { archiveDir, extractArchive } from "../../snapshots/archive.js";
-import type { Handle } from "../../types.js";
+import type { Handle, JsonObject } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
 import { spawnExec } from "../exec-process.js";
+import { limitAmount, resolveLimits } from "../../catalog/limits.js";
 import { bwrapArgv, INIT_ARGV, isSandboxArgv, SANDBOX_PATH } from "./bwrap.js";
+import { type Confinement, confine, oomKills, procsFiles, release } from "./limits/apply.js";
+import { cgroupHost, listCgroups } from "./limits/cgroups.js";
+import { confinedArgv } from "./limits/plan.js";
 import { startDetached } from "./spawn.js";
 
 const inputs = z.object({
@@ -24,10 +28,12 @@ interface LocalHandle {
   childPid?: number;
   childStart?: string;
   network: "none" | "host";
+  /** Cgroups, rlimits and workspace image that enforce the profile's limits (src/extensions/local/limits/). */
+  limits?: Confinement;
 }
 
-function dirs(ctx: Pick<ExtensionContext, "paths">, id: string) {
-  return { workspace: join(ctx.paths.workspaces, id), runDir: join(ctx.paths.run, id) };
+function dirs(ctx: Pick<ExtensionContext, "paths" | "env">, id: string) {
+  return { workspace: join(ctx.paths.workspaces, id), runDir: join(ctx.paths.run, id), home: ctx.paths.home, env: ctx.env };
 }
 
 function nsOf(pid: number | string, ns: string): string | null {
@@ -57,7 +63,7 @@ export default defineExtension({
   id: "ext.local",
   kind: "self-hosted",
   description: "Namespace sandbox on this machine (bubblewrap): workspace at /workspace, read-only system, no network unless the profile allows",
-  capabilities: { snapshot: true, restore: true, build: false, exec: true },
+  capabilities: { snapshot: true, restore: true, build: false, exec: true, limits: true },
   inputs,
 
   preflight(input, env) {
@@ -71,11 +77,18 @@ export default defineExtension({
   async provision(ctx, input) {
     const id = ctx.sandbox.id;
     const network = ctx.profile.network;
-    const { workspace, runDir } = dirs(ctx, id);
+    const where = dirs(ctx, id);
+    const { workspace, runDir } = where;
     const handle: LocalHandle = { workspace, runDir, network };
     mkdirSync(workspace, { recursive: true, mode: 0o755 });
     mkdirSync(runDir, { recursive: true, mode: 0o700 });
     ctx.checkpoint(handle as unknown as Handle);
+    // Cgroups and the workspace's own filesystem come first: the copy below already counts against them.
+    const limits = resolveLimits(ctx.profile.limits).limits;
+    await confine(id, limits, where, ctx.signal, (c) => {
+      handle.limits = c;
+      ctx.checkpoint(handle as unknown as Handle);
+    });
     if (ctx.restoreFrom) {
       // A restore's workspace is the snapshot's: it already holds whatever `repo` put there.
       ctx.progress(`restoring the workspace from ${ctx.restoreFrom.id}`);
@@ -85,7 +98,9 @@ export default defineExtension({
       cpSync(expandHome(input.repo, ctx.env), workspace, { recursive: true, verbatimSymlinks: true });
     }
     ctx.progress("starting bubblewrap");
-    const argv = bwrapArgv({ sandboxId: id, workspace, network, infoFd: 3 });
+    const memory = limitAmount(limits.memory);
+    const bwrap = bwrapArgv({ sandboxId: id, workspace, network, infoFd: 3, ...(Number.isFinite(memory) ? { tmpfsBytes: memory } : {}) });
+    const argv = confinedArgv(procsFiles(handle.limits ?? { cgroups: [] }), handle.limits?.rlimits ?? [], bwrap);
     const started = await startDetached(argv, join(runDir, "bwrap.log"), ctx.signal);
     handle.pid = started.pid;
     handle.childPid = started.childPid;
@@ -122,6 +137,8 @@ export default defineExtension({
       network: h.network,
       pid,
       exec: `sandboxer exec ${ctx.sandbox.id} -- CMD...`,
+      // Which mechanism enforces each limit (and what it leaves out): for operators, without server paths.
+      ...(h.limits ? { limits: h.limits.plan as unknown as JsonObject } : {}),
     };
   },
 
@@ -132,7 +149,8 @@ export default defineExtension({
   async teardown(ctx, raw) {
     const h = (raw as unknown as LocalHandle | null) ?? null;
     const id = ctx.sandbox.id;
-    const { workspace, runDir } = dirs(ctx, id);
+    const where = dirs(ctx, id);
+    const { workspace, runDir } = where;
     // Find by argv too: a crash may have come before the pid was checkpointed.
     const pids = new Set(findProcesses((argv) => isSandboxArgv(argv, id) !== null));
     const child = livePid(h);
@@ -147,6 +165,8 @@ export default defineExtension({
     if (!(await waitGone([...pids], 5000))) {
       throw new SandboxerError("SBX_TEARDOWN_FAILED", `processes of ${id} still alive after SIGKILL: ${[...pids].join(", ")}`);
     }
+    // What the pid namespace did not take with it (exec's outer processes), the cgroups, the workspace mount.
+    await release(id, h?.limits, where);
     rmSync(workspace, { recursive: true, force: true });
     rmSync(runDir, { recursive: true, force: true });
   },
@@ -157,15 +177,26 @@ export default defineExtension({
 
   async exec(_ctx, raw, argv, io) {
     const h = raw as unknown as LocalHandle;
+    const confined = h.limits ?? { cgroups: [], rlimits: [] };
     const pid = livePid(h);
     if (!pid) throw new SandboxerError("SBX_INVALID_STATE", "the sandbox's init process is gone; run `sandboxer reconcile`");
     // Join every namespace of the init, then a clean environment: no host secrets leak in.
     const full = [
-      "nsenter", "--target", String(pid), "--user", "--preserve-credentials", "--mount", "--uts", "--ipc", "--net", "--pid",
+      "nsenter", "--target", String(pid), "--user", "--preserve-credentials", "--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup",
       "--root", "--wd", "--", "/usr/bin/env", "-i", `PATH=${SANDBOX_PATH}`, "HOME=/workspace",
       `SANDBOXER_ID=${_ctx.sandbox.id}`, ...(process.env.TERM ? [`TERM=${process.env.TERM}`] : []), ...argv,
     ];
-    return spawnExec(full, io);
+    // Into the sandbox's cgroups and rlimits before nsenter runs: nothing exec starts is outside its limits.
+    const oomBefore = oomKills(confined);
+    const result = await spawnExec(confinedArgv(procsFiles(confined), confined.rlimits, full), io);
+    const killed = oomKills(confined) - oomBefore;
+    if (killed > 0) {
+      const note = `sandboxer: the sandbox reached its memory limit (${h.limits?.plan.memory.limit}); the kernel's OOM killer ended ${killed} process(es)\n`;
+      if (result.stderr !== undefined) result.stderr += note;
+      else process.stderr.write(note);
+      result.oomKilled = killed;
+    }
+    return result;
   },
 
   async list(ctx) {
@@ -178,6 +209,9 @@ export default defineExtension({
     for (const pid of findProcesses((argv) => mine(argv) !== null)) {
       const id = mine(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").slice(0, -1));
       if (id) found.push({ sandboxId: id, kind: "process", ref: String(pid) });
+    }
+    for (const [id, cgs] of listCgroups(cgroupHost(ctx.paths.home, ctx.env))) {
+      for (const ref of cgs) found.push({ sandboxId: id, kind: "cgroup", ref });
     }
     for (const root of [ctx.paths.workspaces, ctx.paths.run]) {
       if (!existsSync(root)) continue;

@@ -1,0 +1,102 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { type FullLimits, limitAmount } from "../../../catalog/limits.js";
+import type { Env } from "../../../config.js";
+import { SandboxerError } from "../../../errors.js";
+import { canUse, type CgroupHost, cgroupHost, listCgroups, makeCgroup, removeCgroups } from "./cgroups.js";
+import { isMounted, loopDiskAbility, makeImage, mountImage, removeImage } from "./disk.js";
+import { type Controller, CONTROLLERS } from "./layout.js";
+import { type HostAbility, type LimitsPlan, planLimits, rlimitsOf } from "./plan.js";
+
+/**
+ * The effects of a limits plan for one sandbox: make its cgroups, its
+ * workspace image, and say how to start processes inside them; undo all of
+ * it by sandbox id. What it records goes into the handle (paths, for us) and
+ * the reachability (mechanisms, for operators; no server paths).
+ */
+export interface Confinement {
+  plan: LimitsPlan;
+  /** The sandbox's cgroup directories (one per v1 hierarchy, or one v2 cgroup). */
+  cgroups: string[];
+  /** The rlimits every process of the sandbox starts with (`prlimit` flags). */
+  rlimits: [string, number][];
+  /** The workspace's image file when the disk limit is a loop-mounted ext4. */
+  image?: string;
+}
+
+/** What this host can enforce for this process, with reasons for what it cannot. */
+export function hostAbility(home: string, env: Env): { ability: HostAbility; cgroups: CgroupHost } {
+  const cgroups = cgroupHost(home, env);
+  const ability: HostAbility = { cgroups: {}, root: process.geteuid?.() === 0, loopDisk: loopDiskAbility() };
+  for (const c of CONTROLLERS) {
+    const p = cgroups.placements[c];
+    if (!p) {
+      ability.cgroups[c] = { why: `no ${c} controller mounted (cgroups ${cgroups.version})` };
+      continue;
+    }
+    const can = canUse(p, c);
+    ability.cgroups[c] = can.ok ? { version: p.version } : { why: can.why };
+  }
+  return { ability, cgroups };
+}
+
+const AMOUNT_OF: Record<Controller, keyof FullLimits> = { pids: "processes", memory: "memory", cpu: "cpu" };
+
+/**
+ * Make the sandbox's cgroups (every usable controller, even for an unlimited
+ * value: they also gather the sandbox's processes for teardown), then its
+ * workspace image. `checkpoint` is called as soon as a resource exists.
+ */
+export async function confine(
+  id: string,
+  limits: FullLimits,
+  where: { home: string; env: Env; workspace: string; runDir: string },
+  signal: AbortSignal,
+  checkpoint: (c: Confinement) => void,
+): Promise<Confinement> {
+  const { ability, cgroups } = hostAbility(where.home, where.env);
+  const dirs = new Set<string>();
+  for (const c of CONTROLLERS) {
+    const p = cgroups.placements[c];
+    if (!p || !ability.cgroups[c] || !("version" in (ability.cgroups[c] ?? {}))) continue;
+    const made = makeCgroup(p, c, id, limitAmount(limits[AMOUNT_OF[c]]));
+    if ("dir" in made) dirs.add(made.dir);
+    else ability.cgroups[c] = { why: made.why };
+  }
+  const plan = planLimits(limits, ability);
+  const out: Confinement = { plan, cgroups: [...dirs], rlimits: rlimitsOf(plan, limits) };
+  checkpoint(out);
+  if (plan.disk.enforcedBy === "loop-ext4") {
+    out.image = join(where.runDir, "disk.img");
+    checkpoint(out);
+    await makeImage(out.image, limitAmount(limits.disk), signal);
+    await mountImage(out.image, where.workspace, signal);
+  }
+  return out;
+}
+
+/** `cgroup.procs` of each of the sandbox's cgroups: where a new process writes its pid to join. */
+export function procsFiles(c: Pick<Confinement, "cgroups">): string[] {
+  return c.cgroups.map((d) => join(d, "cgroup.procs"));
+}
+
+/** Kill what is left in the sandbox's cgroups, remove them, unmount and delete its image. Idempotent. */
+export async function release(id: string, known: Partial<Confinement> | undefined, where: { home: string; env: Env; workspace: string; runDir: string }): Promise<void> {
+  const found = listCgroups(cgroupHost(where.home, where.env)).get(id) ?? [];
+  const left = await removeCgroups([...new Set([...(known?.cgroups ?? []), ...found])]);
+  if (left.length) throw new SandboxerError("SBX_TEARDOWN_FAILED", `cgroups of ${id} still hold processes: ${left.join(", ")}`);
+  if (isMounted(where.workspace) || known?.image) await removeImage(known?.image ?? join(where.runDir, "disk.img"), where.workspace);
+}
+
+/** How many processes the kernel's OOM killer has ended in the sandbox's memory cgroup. */
+export function oomKills(c: Pick<Confinement, "cgroups">): number {
+  for (const dir of c.cgroups) {
+    for (const file of ["memory.events", "memory.oom_control"]) {
+      try {
+        const m = /^oom_kill (\d+)$/m.exec(readFileSync(join(dir, file), "utf8"));
+        if (m) return Number(m[1]);
+      } catch {}
+    }
+  }
+  return 0;
+}
