@@ -18,6 +18,7 @@ import { isSandboxArgv } from "../src/extensions/local/bwrap.js";
 import { hostAbility } from "../src/extensions/local/limits/apply.js";
 import { cgroupHost, listCgroups } from "../src/extensions/local/limits/cgroups.js";
 import { isMounted } from "../src/extensions/local/limits/disk.js";
+import { homeTag, limitFiles, parseMountinfo, parseProcCgroup, placements } from "../src/extensions/local/limits/layout.js";
 import { findProcesses } from "../src/proc.js";
 import { HostSessions } from "../src/telemetry/hosts.js";
 import { findStale, reapStale } from "../src/telemetry/stale.js";
@@ -82,6 +83,43 @@ describe("limits in profiles", () => {
   });
 });
 
+describe("cgroup layout (pure)", () => {
+  const V2_ONLY = "29 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n";
+  const HYBRID = [
+    "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory",
+    "39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids",
+    "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct",
+    "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw",
+    "50 31 0:38 /sub /mnt/bound rw,relatime - cgroup2 cgroup2 rw",
+  ].join("\n");
+
+  it("v2 only: every controller the unified root offers goes under our own cgroup (or SANDBOXER_CGROUP_ROOT)", () => {
+    const self = parseProcCgroup("0::/system.slice/sandboxer.service/supervisor\n");
+    const p = placements(parseMountinfo(V2_ONLY), self, ["cpu", "memory", "pids", "io"], "/h");
+    expect(p.pids).toEqual({ version: 2, mountPoint: "/sys/fs/cgroup", base: "/system.slice/sandboxer.service/supervisor", parent: `/sys/fs/cgroup/system.slice/sandboxer.service/supervisor/sandboxer/${homeTag("/h")}` });
+    const rooted = placements(parseMountinfo(V2_ONLY), self, ["cpu", "memory", "pids"], "/h", "/system.slice/sandboxer.service");
+    expect(rooted.memory?.parent).toBe(`/sys/fs/cgroup/system.slice/sandboxer.service/sandboxer/${homeTag("/h")}`);
+  });
+
+  it("hybrid with an empty unified hierarchy: v1 per controller, each under our cgroup in that hierarchy; binds of a sub-cgroup are ignored", () => {
+    const mounts = parseMountinfo(HYBRID);
+    expect(mounts.map((m) => m.mountPoint)).toEqual(["/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/unified"]);
+    const self = parseProcCgroup("8:pids:/\n4:memory:/jobs/j1\n1:cpu,cpuacct:/\n0::/\n");
+    const p = placements(mounts, self, [], "/h");
+    expect(p.memory?.parent).toBe(`/sys/fs/cgroup/memory/jobs/j1/sandboxer/${homeTag("/h")}`);
+    expect(p.pids?.version).toBe(1);
+    expect(p.cpu?.mountPoint).toBe("/sys/fs/cgroup/cpu,cpuacct");
+    expect(homeTag("/h")).not.toBe(homeTag("/other"));
+  });
+
+  it("limit files per version: swap never stretches memory, cpu is a quota of a 100ms period", () => {
+    expect(limitFiles(1, "memory", 1024)).toEqual([["memory.limit_in_bytes", "1024"], ["memory.memsw.limit_in_bytes", "1024"]]);
+    expect(limitFiles(2, "memory", 1024)).toEqual([["memory.max", "1024"], ["memory.swap.max", "0"]]);
+    expect(limitFiles(2, "cpu", 0.5)).toEqual([["cpu.max", "50000 100000"]]);
+    expect(limitFiles(1, "pids", 40)).toEqual([["pids.max", "40"]]);
+  });
+});
+
 const ability = process.getuid?.() === 0 ? hostAbility("/nonexistent-home", process.env).ability : null;
 const cgroupsUsable = ability !== null && ["pids", "memory", "cpu"].every((c) => ability.cgroups[c as "pids"] && "version" in (ability.cgroups[c as "pids"] ?? {}));
 
@@ -116,6 +154,15 @@ describe.skipIf(!cgroupsUsable)("ext.local enforces limits with cgroups and a wo
   afterAll(async () => {
     serve?.kill("SIGKILL");
     await home?.cleanup();
+  });
+
+  it("inspect host shows what this host can enforce", async () => {
+    const r = await runCli(["inspect", "host", "localhost", "--json"], home.env);
+    const limits = r.json<{ limits: { cgroups: { version: string; controllers: Record<string, { writable: boolean }> }; disk: { mechanism: string }; rlimits: { hard: Record<string, string> } } }>().limits;
+    expect(["v1", "v2", "hybrid"]).toContain(limits.cgroups.version);
+    for (const c of ["pids", "memory", "cpu"]) expect(limits.cgroups.controllers[c]?.writable, c).toBe(true);
+    expect(limits.disk.mechanism).toBe("loop-ext4");
+    expect(Object.keys(limits.rlimits.hard)).toEqual(["RLIMIT_NPROC", "RLIMIT_DATA", "RLIMIT_FSIZE"]);
   });
 
   it("records which mechanism enforces each limit, and every process of the sandbox is in its cgroups", async () => {

@@ -1,5 +1,7 @@
 import { composeCommand, workspaceRootOf } from "../extensions/compose-ssh/compose.js";
+import { enforcementReport } from "../extensions/local/limits/apply.js";
 import { LIVE_STATES } from "../lifecycle.js";
+import { resolvePaths } from "../paths.js";
 import type { Host, JsonObject } from "../types.js";
 import { localHostFacts } from "./host-facts.js";
 import type { HostSessions } from "./hosts.js";
@@ -14,6 +16,8 @@ export interface HostReport {
   reachable: boolean;
   error: string | null;
   facts: JsonObject | null;
+  /** localhost: what ext.local can enforce here (cgroups, rlimits, disk); see docs/host-telemetry.md. */
+  limits?: JsonObject;
   sandboxes: {
     /** Live records placed on this host. */
     byRecord: string[];
@@ -52,6 +56,7 @@ export async function inspectHost(s: HostSessions, host: Host, liveOnHost: strin
   try {
     if (host.name === "localhost") {
       report.facts = { ...localHostFacts(s.env.SANDBOXER_HOME ? root || "/" : "/"), ...(await remoteFacts(s.transport(host), { workspaceRoot: root || "/", cli: compose.cli, compose: compose.argv })) };
+      report.limits = enforcementReport(resolvePaths(s.env).home, s.env) as JsonObject;
     } else {
       report.facts = await remoteFacts(s.transport(host), { workspaceRoot: root, cli: compose.cli, compose: compose.argv });
     }

@@ -43,6 +43,7 @@ export async function inspect(cx: CliContext, argv: string[]): Promise<number> {
             ]),
           ),
         );
+        for (const r of reports) if (r.limits) cx.out.print(limitsLine(r.name, r.limits));
         for (const r of reports) if (r.error) cx.out.note(`${r.name}: ${r.error}`);
       }
       return reports.some((r) => !r.reachable) && positionals[1] ? 1 : 0;
@@ -58,6 +59,14 @@ export async function inspect(cx: CliContext, argv: string[]): Promise<number> {
   } finally {
     await sessions.close();
   }
+}
+
+/** One line: which mechanism each ext.local limit would use on this host. */
+function limitsLine(host: string, l: Record<string, unknown>): string {
+  const cg = l.cgroups as { version: string; controllers: Record<string, { version: number | null; writable: boolean }> };
+  const by = Object.entries(cg.controllers).map(([c, v]) => `${c}=${v.writable ? `cgroup-v${v.version}` : "rlimit-or-none"}`);
+  const disk = (l.disk as { mechanism: string }).mechanism;
+  return `${host} limits: cgroups ${cg.version}; ${by.join(" ")} disk=${disk} (details: --json)`;
 }
 
 function printStale(cx: CliContext, r: StaleReport): void {

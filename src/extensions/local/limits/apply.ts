@@ -100,3 +100,31 @@ export function oomKills(c: Pick<Confinement, "cgroups">): number {
   }
   return 0;
 }
+
+/**
+ * For `inspect host`: what this machine can enforce for ext.local sandboxes
+ * started by this user, and why not where it cannot. Changes nothing.
+ */
+export function enforcementReport(home: string, env: Env): Record<string, unknown> {
+  const { ability, cgroups } = hostAbility(home, env);
+  const controllers: Record<string, unknown> = {};
+  for (const c of CONTROLLERS) {
+    const a = ability.cgroups[c];
+    const p = cgroups.placements[c];
+    controllers[c] = a && "version" in a ? { version: a.version, writable: true, parent: p?.parent ?? null } : { version: p?.version ?? null, writable: false, why: a?.why ?? "not mounted" };
+  }
+  const hard: Record<string, string> = {};
+  try {
+    for (const [name, label] of [["RLIMIT_NPROC", "Max processes"], ["RLIMIT_DATA", "Max data size"], ["RLIMIT_FSIZE", "Max file size"]] as const) {
+      const m = new RegExp(`^${label}\\s+\\S+\\s+(\\S+)`, "m").exec(readFileSync("/proc/self/limits", "utf8"));
+      if (m?.[1]) hard[name] = m[1];
+    }
+  } catch {}
+  return {
+    uid: process.geteuid?.() ?? null,
+    cgroups: { version: cgroups.version, controllers },
+    // Fallbacks: set with prlimit on each sandbox process; they cannot exceed our own hard limits.
+    rlimits: { tool: "prlimit", hard, rootExemptFromNproc: ability.root },
+    disk: ability.loopDisk === true ? { mechanism: "loop-ext4" } : { mechanism: "rlimit", why: ability.loopDisk },
+  };
+}
