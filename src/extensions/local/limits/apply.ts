@@ -1,11 +1,12 @@
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { type FullLimits, limitAmount } from "../../../catalog/limits.js";
+import { dirname, join } from "node:path";
+import { type FullLimits, LIMIT_NAMES, limitAmount } from "../../../catalog/limits.js";
 import type { Env } from "../../../config.js";
 import { SandboxerError } from "../../../errors.js";
 import { canUse, type CgroupHost, cgroupHost, listCgroups, makeCgroup, removeCgroups } from "./cgroups.js";
 import { isMounted, loopDiskAbility, makeImage, mountImage, removeImage } from "./disk.js";
 import { type Controller, CONTROLLERS } from "./layout.js";
+import { claimSpare, refillSpares } from "./spares.js";
 import { type HostAbility, type LimitsPlan, planLimits, rlimitsOf } from "./plan.js";
 
 /**
@@ -20,8 +21,9 @@ export interface Confinement {
   cgroups: string[];
   /** The rlimits every process of the sandbox starts with (`prlimit` flags). */
   rlimits: [string, number][];
-  /** The workspace's image file when the disk limit is a loop-mounted ext4. */
+  /** The workspace's image file when the disk limit is a loop-mounted ext4, and its size. */
   image?: string;
+  diskBytes?: number;
 }
 
 /** What this host can enforce for this process, with reasons for what it cannot. */
@@ -56,7 +58,9 @@ export async function confine(
 ): Promise<Confinement> {
   const { ability, cgroups } = hostAbility(where.home, where.env);
   const dirs = new Set<string>();
-  for (const c of CONTROLLERS) {
+  // A profile that turns every limit off (trusted, adm-only work) gets the plain sandbox: nothing to enforce.
+  const anything = LIMIT_NAMES.some((n) => Number.isFinite(limitAmount(limits[n])));
+  for (const c of anything ? CONTROLLERS : []) {
     const p = cgroups.placements[c];
     if (!p || !ability.cgroups[c] || !("version" in (ability.cgroups[c] ?? {}))) continue;
     const made = makeCgroup(p, c, id, limitAmount(limits[AMOUNT_OF[c]]));
@@ -68,8 +72,9 @@ export async function confine(
   checkpoint(out);
   if (plan.disk.enforcedBy === "loop-ext4") {
     out.image = join(where.runDir, "disk.img");
+    out.diskBytes = limitAmount(limits.disk);
     checkpoint(out);
-    await makeImage(out.image, limitAmount(limits.disk), signal);
+    if (!claimSpare(dirname(where.runDir), out.diskBytes, out.image)) await makeImage(out.image, out.diskBytes, signal);
     await mountImage(out.image, where.workspace, signal);
   }
   return out;
@@ -85,7 +90,11 @@ export async function release(id: string, known: Partial<Confinement> | undefine
   const found = listCgroups(cgroupHost(where.home, where.env)).get(id) ?? [];
   const left = await removeCgroups([...new Set([...(known?.cgroups ?? []), ...found])]);
   if (left.length) throw new SandboxerError("SBX_TEARDOWN_FAILED", `cgroups of ${id} still hold processes: ${left.join(", ")}`);
-  if (isMounted(where.workspace) || known?.image) await removeImage(known?.image ?? join(where.runDir, "disk.img"), where.workspace);
+  if (isMounted(where.workspace) || known?.image) {
+    await removeImage(known?.image ?? join(where.runDir, "disk.img"), where.workspace);
+    // Format the next create's image now, while nobody waits on it (src/extensions/local/limits/spares.ts).
+    if (known?.diskBytes && loopDiskAbility() === true) await refillSpares(dirname(where.runDir), known.diskBytes, new AbortController().signal);
+  }
 }
 
 /** How many processes the kernel's OOM killer has ended in the sandbox's memory cgroup. */
