@@ -1,6 +1,6 @@
 # sand-boxer: every target works on a fresh Debian machine where you are root.
 SHELL := /bin/bash
-APT_PACKAGES := bubblewrap util-linux openssh-server openssh-client rsync zstd podman podman-compose runc packer busybox-static \
+APT_PACKAGES := bubblewrap util-linux e2fsprogs openssh-server openssh-client rsync zstd podman podman-compose runc packer busybox-static \
   postgresql chromium b3sum tmux
 PREFIX ?= /usr/local
 
