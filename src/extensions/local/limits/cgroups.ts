@@ -145,7 +145,9 @@ export async function removeCgroups(dirs: string[], timeoutMs = 10_000): Promise
  */
 function parentsOf(host: CgroupHost): string[] {
   const found = new Set<string>();
-  for (const p of Object.values(host.placements)) {
+  // One walk per hierarchy (v2 places every controller in the same one).
+  const byMount = new Map(Object.values(host.placements).map((p) => [p.mountPoint, p]));
+  for (const p of byMount.values()) {
     const tag = p.parent.slice(p.parent.lastIndexOf("/") + 1);
     let level = [p.mountPoint];
     for (let depth = 0; depth < 8 && level.length; depth++) {
