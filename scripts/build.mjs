@@ -20,7 +20,7 @@ await build({
   target: "node20",
   sourcemap: true,
   // Vendor SDKs stay in node_modules: loaded at run time only by their extension, never bundled.
-  external: ["better-sqlite3", "e2b", "@daytonaio/sdk", "modal"],
+  external: ["better-sqlite3", "e2b", "@daytonaio/sdk", "modal", "@kubernetes/client-node"],
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: "warning",
 });

@@ -103,7 +103,8 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
       opts.transportFor ??
       ((host) => {
         // One transport per host per broker: for SSH hosts that is one ControlMaster, one handshake.
-        const t = transports.get(host.name) ?? (host.name === "localhost" ? localTransport() : sshTransport({ host, env, runDir: paths.run }));
+        // A cluster (ext.kubernetes) has no shell to reach: its extension talks to the API server itself.
+        const t = transports.get(host.name) ?? (host.name === "localhost" || host.cluster ? localTransport() : sshTransport({ host, env, runDir: paths.run }));
         transports.set(host.name, t);
         return t;
       }),

@@ -122,9 +122,20 @@ export interface SshTarget {
   identityFile?: string | undefined;
 }
 
+/** A Kubernetes cluster as a placement target (ext.kubernetes): reached with a kubeconfig, never over SSH. */
+export interface ClusterTarget {
+  /** The kubeconfig context; default: the kubeconfig's current context. */
+  context?: string | undefined;
+  /** The namespace for every project not listed in `namespaces` (default: the context's, else "default"). */
+  namespace?: string | undefined;
+  /** One namespace per project; with no `namespace` beside it, unlisted projects are refused. */
+  namespaces?: Record<string, string> | undefined;
+}
+
 export interface Host {
   name: string;
   ssh?: SshTarget | undefined;
+  cluster?: ClusterTarget | undefined;
   compose?: string | undefined;
   workspaceRoot?: string | undefined;
   labels: string[];

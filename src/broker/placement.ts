@@ -9,9 +9,12 @@ export interface SkippedHost {
   why: string;
 }
 
-/** Can we run a command on the host? For SSH hosts this opens the ControlMaster the create then reuses. */
+/**
+ * Can we run a command on the host? For SSH hosts this opens the ControlMaster the create then reuses.
+ * A cluster is not probed: ext.kubernetes's create is its first request, and answers SBX_HOST_UNREACHABLE itself.
+ */
 export async function probeHost(rt: Runtime, host: Host, timeoutMs = 15_000): Promise<string | null> {
-  if (host.name === "localhost") return null;
+  if (host.name === "localhost" || host.cluster) return null;
   try {
     const t = rt.transportFor(host);
     // SSH: open the master the create then reuses (no remote shell started); others run `true`.
@@ -53,7 +56,7 @@ export async function placeOnReachableHost(rt: Runtime, plan: CreatePlan, req: C
       throw new SandboxerError("SBX_HOST_UNREACHABLE", `no reachable host for ${plan.profile.id} (${all})`, { details: { field: "host", skipped } });
     }
   }
-  if (host.name !== "localhost") await useSshExtension(rt, plan, host);
+  if (host.name !== "localhost" && !host.cluster) await useSshExtension(rt, plan, host);
   if (skipped.length) {
     plan.host = host;
     plan.route = {

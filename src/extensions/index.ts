@@ -13,6 +13,7 @@ const LOADERS: Record<string, () => Promise<{ default: Extension }>> = {
   "ext.e2b": () => import("./e2b/index.js") as Promise<{ default: Extension }>,
   "ext.daytona": () => import("./daytona/index.js") as Promise<{ default: Extension }>,
   "ext.modal": () => import("./modal/index.js") as Promise<{ default: Extension }>,
+  "ext.kubernetes": () => import("./kubernetes/index.js") as Promise<{ default: Extension }>,
 };
 
 export const KNOWN_EXTENSIONS: readonly string[] = Object.keys(LOADERS);

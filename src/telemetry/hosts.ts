@@ -11,9 +11,10 @@ import { type Host, type JsonObject, type Sandbox, systemClock } from "../types.
 
 /**
  * Which extensions place resources on a host, so inspection knows whom to ask:
- * bubblewrap sandboxes on this machine, compose stacks on SSH hosts.
+ * bubblewrap sandboxes on this machine, compose stacks on SSH hosts, agent-sandbox objects on clusters.
  */
 export function extensionsOn(host: Host): string[] {
+  if (host.cluster) return ["ext.kubernetes"];
   return host.name === "localhost" ? ["ext.local"] : ["ext.compose-ssh"];
 }
 
@@ -36,7 +37,8 @@ export class HostSessions {
   transport(host: Host): Transport {
     let t = this.transports.get(host.name);
     if (!t) {
-      t = host.name === "localhost" ? localTransport() : sshTransport({ host, env: this.env, runDir: this.broker.paths.run });
+      // A cluster has no shell to reach: its extension talks to the API server itself.
+      t = host.name === "localhost" || host.cluster ? localTransport() : sshTransport({ host, env: this.env, runDir: this.broker.paths.run });
       this.transports.set(host.name, t);
     }
     return t;
@@ -59,9 +61,9 @@ export class HostSessions {
     };
   }
 
-  /** `null` when reachable, else why not. */
+  /** `null` when reachable, else why not. A cluster answers (or not) through its extension's list. */
   async probe(host: Host): Promise<string | null> {
-    if (host.name === "localhost") return null;
+    if (host.name === "localhost" || host.cluster) return null;
     try {
       const t = this.transport(host);
       if (isSshTransport(t)) {

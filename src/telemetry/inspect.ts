@@ -27,7 +27,7 @@ export interface HostReport {
 }
 
 function sshOf(h: Host): string | null {
-  if (h.name === "localhost") return null;
+  if (h.name === "localhost" || h.cluster) return null;
   const s = h.ssh;
   return s ? `${s.user ? `${s.user}@` : ""}${s.host}${s.port ? `:${s.port}` : ""}` : `${h.name} (ssh_config alias)`;
 }
@@ -54,7 +54,10 @@ export async function inspectHost(s: HostSessions, host: Host, liveOnHost: strin
   }
   report.reachable = true;
   try {
-    if (host.name === "localhost") {
+    if (host.cluster) {
+      // A cluster has no kernel or disk of its own to report: its sandboxes are what its API lists.
+      report.facts = { cluster: { ...host.cluster } };
+    } else if (host.name === "localhost") {
       report.facts = { ...localHostFacts(s.env.SANDBOXER_HOME ? root || "/" : "/"), ...(await remoteFacts(s.transport(host), { workspaceRoot: root || "/", cli: compose.cli, compose: compose.argv })) };
       report.limits = enforcementReport(resolvePaths(s.env).home, s.env) as JsonObject;
     } else {

@@ -44,7 +44,9 @@ export async function findStale(broker: Broker, s: HostSessions, only?: string):
     try {
       found = await s.resources(host);
     } catch (err) {
-      report.hosts[report.hosts.length - 1] = { name: host.name, reachable: true, error: toSandboxerError(err).message };
+      // A cluster is not probed first (no SSH): its list failing to connect is what "unreachable" means there.
+      const e = toSandboxerError(err);
+      report.hosts[report.hosts.length - 1] = { name: host.name, reachable: e.code !== "SBX_HOST_UNREACHABLE", error: e.message };
       continue;
     }
     for (const r of found) {

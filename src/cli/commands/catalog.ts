@@ -57,7 +57,7 @@ export async function hosts(cx: CliContext, argv: string[]): Promise<number> {
   const config = cx.broker().config();
   const all = [...config.hosts.values()];
   if (cx.out.json) cx.out.data(all);
-  else cx.out.print(table(["NAME", "SSH", "COMPOSE", "WORKSPACE ROOT", "LABELS"], all.map((h) => [h.name, h.ssh ? `${h.ssh.user ? `${h.ssh.user}@` : ""}${h.ssh.host}${h.ssh.port ? `:${h.ssh.port}` : ""}` : "(local)", h.compose ?? "-", h.workspaceRoot ?? "-", h.labels.join(",") || "-"])));
+  else cx.out.print(table(["NAME", "SSH", "COMPOSE", "WORKSPACE ROOT", "LABELS"], all.map((h) => [h.name, h.cluster ? `(cluster ${h.cluster.context ?? "current context"})` : h.ssh ? `${h.ssh.user ? `${h.ssh.user}@` : ""}${h.ssh.host}${h.ssh.port ? `:${h.ssh.port}` : ""}` : "(local)", h.compose ?? "-", h.workspaceRoot ?? "-", h.labels.join(",") || "-"])));
   return 0;
 }
 

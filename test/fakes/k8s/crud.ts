@@ -138,9 +138,12 @@ export class Crud {
     return { status: 200, body: stored, ...(warnings.length ? { headers: { warning: warnings } } : {}) };
   }
 
-  delete(def: ResourceDef, ns: string, name: string, propagation: string | undefined): Answer {
+  delete(def: ResourceDef, ns: string, name: string, propagation: string | undefined, preconditions?: { uid?: string; resourceVersion?: string }): Answer {
     const cur = this.store.get(def.plural, ns, name);
     if (!cur) return fail(notFound(def, name));
+    if (preconditions?.uid && preconditions.uid !== cur.metadata.uid) {
+      return fail(failure(409, "Conflict", `Operation cannot be fulfilled on ${def.plural}.${def.group} "${name}": Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${cur.metadata.uid}`));
+    }
     if (propagation === "Foreground") {
       // The object stays (deletionTimestamp, foregroundDeletion finalizer) until what it owns is gone.
       const marked = this.store.update(def.plural, { ...cur, metadata: { ...cur.metadata, deletionTimestamp: new Date().toISOString().replace(/\.\d+Z$/, "Z"), finalizers: [...(cur.metadata.finalizers ?? []), "foregroundDeletion"] } });

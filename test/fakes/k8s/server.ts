@@ -173,7 +173,7 @@ export async function startK8sFake(opts: K8sFakeOptions = {}): Promise<K8sFake> 
       if (req.method === "POST" && !r.name && r.ns) return send(res, crud.create(r.def, r.ns, body, fieldValidation));
       if (req.method === "PUT" && r.name && r.ns) return send(res, crud.update(r.def, r.ns, r.name, body, fieldValidation));
       if (req.method === "PATCH" && r.name && r.ns) return send(res, crud.patch(r.def, r.ns, r.name, req.headers["content-type"] ?? "", body, fieldValidation));
-      if (req.method === "DELETE" && r.name && r.ns) return send(res, crud.delete(r.def, r.ns, r.name, q.get("propagationPolicy") ?? body?.propagationPolicy));
+      if (req.method === "DELETE" && r.name && r.ns) return send(res, crud.delete(r.def, r.ns, r.name, q.get("propagationPolicy") ?? body?.propagationPolicy, body?.preconditions));
       send(res, { status: 405, body: failure(405, "MethodNotAllowed", "the server does not allow this method on the requested resource") });
     } catch (err) {
       if (err instanceof SelectorError || err instanceof SyntaxError) return send(res, { status: 400, body: failure(400, "BadRequest", err.message) });
