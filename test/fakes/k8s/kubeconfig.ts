@@ -43,7 +43,8 @@ export function writeKubeconfig(path: string, o: KubeconfigOptions): string {
   const doc = {
     apiVersion: "v1",
     kind: "Config",
-    clusters: all.map((c) => ({ name: c.context, cluster: { server: c.server, ...(o.ca ? { "certificate-authority-data": Buffer.from(o.ca).toString("base64") } : {}) } })),
+    // client-node refuses plain http unless TLS verification is explicitly off, as kubectl's insecure flag says.
+    clusters: all.map((c) => ({ name: c.context, cluster: { server: c.server, ...(c.server.startsWith("http:") ? { "insecure-skip-tls-verify": true } : o.ca ? { "certificate-authority-data": Buffer.from(o.ca).toString("base64") } : {}) } })),
     users: [{ name: "sandboxer-broker", user: { token: o.token } }],
     contexts: all.map((c) => ({ name: c.context, context: { cluster: c.context, user: "sandboxer-broker", ...(c.namespace ? { namespace: c.namespace } : {}) } })),
     "current-context": name,
