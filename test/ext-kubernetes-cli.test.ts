@@ -73,6 +73,18 @@ describe("sandboxer CLI on a Kubernetes cluster (agent-sandbox)", () => {
     expect((await cli("get", live.id, "--json")).json<Sandbox>()).toMatchObject({ state: "destroyed", reason: "reap" });
   });
 
+  it.each(["k8s-created", "before-ready"])("kill -9 at %s: the next command's reconcile deletes the object and fails the record", async (point) => {
+    const r = await runCli(["create", "--profile", "profile.k8s-agent", "--json"], { ...env.home.env, SANDBOXER_CRASH_AT: point }, { timeoutMs: 90_000 });
+    expect(r.code).toBe(137);
+    const orphan = env.fake.store.list("sandboxes", "sandboxes", { labels: [], fields: [] }).filter((o) => !o.metadata.deletionTimestamp);
+    const ids = orphan.map((o) => o.metadata.labels?.["sandboxer.id"]);
+    const rec = (await cli("list", "--all", "--json")).json<Sandbox[]>().find((x) => ids.includes(x.id));
+    expect(rec?.state).toBe("provisioning");
+    const report = (await cli("reconcile", "--json")).json<{ actions: { id: string; to: string }[] }>();
+    expect(report.actions).toContainEqual(expect.objectContaining({ id: rec?.id, to: "failed" }));
+    expect(env.fake.store.get("sandboxes", "sandboxes", rec?.id ?? "")).toBeUndefined();
+  });
+
   it("a cluster that does not answer: create fails with SBX_HOST_UNREACHABLE (exit 1), inspect stale says unreachable", async () => {
     env.fake.kubeconfig(env.kubeconfig, { namespace: "default", extra: [{ context: "gone", server: "https://127.0.0.1:9" }] });
     env.config("hosts:\n  kind: { cluster: { namespace: sandboxes } }\n  down: { cluster: { context: gone } }\n");

@@ -1,4 +1,5 @@
 import { SandboxerError } from "../../errors.js";
+import { crashPoint } from "../../faults.js";
 import type { Host, JsonObject } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
 import { type Cluster, clusterClient } from "./client.js";
@@ -86,6 +87,8 @@ export default defineExtension({
     } catch (err) {
       throw apiError(err, { cluster: c.name, server: c.server, verb: "create", resource: resourceName(kind), namespace });
     }
+    // kill -9 here: the object exists but no handle was stored; reconcile finds it by its sandboxer.id label.
+    crashPoint("k8s-created");
     const handle: K8sHandle = {
       kind,
       cluster: ctx.host.name,
