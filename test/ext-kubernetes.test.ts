@@ -98,6 +98,19 @@ describe("ext.kubernetes on the Kubernetes API contract", () => {
     await broker.destroy(sb.id);
   });
 
+  it("never ready within the profile timeout: SBX_READY_TIMEOUT, the watch is closed and the object deleted", async () => {
+    env.profile("profile.k8s-quick", "id: profile.k8s-quick\nversion: 1\nextension: ext.kubernetes\ntimeout: 2s\nplacement: { hosts: ['*'], labels: [kubernetes] }\nsettings:\n  podTemplate:\n    spec:\n      containers: [{ name: agent, image: busybox }]\n");
+    env.fake.controller.hold();
+    try {
+      const err = (await env.home.broker().create({ profile: "profile.k8s-quick" }).catch((e: unknown) => e)) as SandboxerError;
+      expect(err.code).toBe("SBX_READY_TIMEOUT");
+      expect(env.fake.store.get("sandboxes", "sandboxes", err.details?.id as string)).toBeUndefined();
+      await until(() => env.fake.openWatches().length === 0, "the watch to close");
+    } finally {
+      env.fake.controller.release();
+    }
+  });
+
   it.each([
     ["ReconcilerError", "failed to create pod: admission webhook denied the request"],
     ["SandboxExpired", "Sandbox has expired"],
