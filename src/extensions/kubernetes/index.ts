@@ -94,7 +94,7 @@ export default defineExtension({
       cluster: ctx.host.name,
       namespace,
       name: ctx.sandbox.id,
-      uid: String((created.metadata as { uid?: string } | undefined)?.uid ?? ""),
+      uid: created.metadata?.uid ?? "",
       resourceVersion: created.metadata?.resourceVersion ?? "",
       ...(settings.container ? { container: settings.container } : {}),
     };
@@ -115,7 +115,7 @@ export default defineExtension({
     if (!h) return false;
     const c = await client(ctx);
     try {
-      const o = (await c.api.getNamespacedCustomObject({ ...KINDS[h.kind], namespace: h.namespace, name: h.name })) as KObject & { metadata?: { uid?: string } };
+      const o = (await c.api.getNamespacedCustomObject({ ...KINDS[h.kind], namespace: h.namespace, name: h.name })) as KObject;
       return o.metadata?.uid === h.uid && readiness(o).state !== "failed";
     } catch (err) {
       if (isNotFound(err)) return false;
@@ -140,7 +140,7 @@ export default defineExtension({
     for (const namespace of namespaces) {
       for (const kind of ["SandboxClaim", "Sandbox"] as const) {
         for (const o of await listOurs(c, kind, namespace, `${ID_LABEL}=${ctx.sandbox.id}`)) {
-          await remove(c, kind, namespace, o.metadata?.name ?? "", (o.metadata as { uid?: string } | undefined)?.uid);
+          await remove(c, kind, namespace, o.metadata?.name ?? "", o.metadata?.uid);
         }
       }
     }

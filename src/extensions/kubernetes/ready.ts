@@ -11,7 +11,7 @@ import { apiError, statusOf } from "./errors.js";
 import { KINDS, type Kind } from "./objects.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: watched objects are free-form JSON.
-export type KObject = { metadata?: { name?: string; resourceVersion?: string; deletionTimestamp?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; status?: any; spec?: any };
+export type KObject = { metadata?: { name?: string; uid?: string; resourceVersion?: string; deletionTimestamp?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; status?: any; spec?: any };
 interface Condition {
   type: string;
   status: string;
