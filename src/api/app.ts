@@ -6,6 +6,7 @@ import type { Broker } from "../broker.js";
 import { ERROR_CATALOG, SandboxerError, toSandboxerError } from "../errors.js";
 import { mountMcp } from "../mcp/http.js";
 import { redactText } from "../tenancy/view.js";
+import { dashboard } from "../ui/index.js";
 import { DOCS_HTML } from "./docs-page.js";
 import { openApiDocument } from "./openapi.js";
 import { RateLimiter } from "./rate-limit.js";
@@ -160,6 +161,8 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
     return c.json(documents.get(origin) ?? openApiDocument(ROUTES, origin));
   });
   app.get("/docs", (c) => c.html(DOCS_HTML));
+  // The operator dashboard (src/ui/): same broker, tokens and tenancy as the routes above.
+  app.route("/ui", dashboard(state).app as unknown as Hono<Vars>);
   app.notFound((c) => errorResponse(c, new SandboxerError("SBX_NOT_FOUND", `no route ${c.req.method} ${c.req.path.slice(0, 200)} (see /openapi.json)`)));
   app.onError((err, c) => {
     const e = toSandboxerError(err);

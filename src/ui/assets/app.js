@@ -1,0 +1,152 @@
+// sand-boxer dashboard: the little glue htmx does not do. Every page works
+// without this file; with it, tables and timelines follow the event stream
+// (Server-Sent Events), times tick, snippets copy, and the theme switches.
+(() => {
+  let source = null;
+  let streamUrl = "";
+
+  const fromHtml = (text) => {
+    const t = document.createElement("template");
+    t.innerHTML = text.trim();
+    return t.content.firstElementChild;
+  };
+
+  // Sandboxes table: replace a row in place, or add a new one that matches the filters.
+  function onRow(ev) {
+    const msg = JSON.parse(ev.data);
+    const body = document.querySelector("[data-rows]");
+    if (!body) return;
+    const el = fromHtml(msg.html);
+    if (!el) return;
+    const old = document.getElementById(el.id);
+    if (old) {
+      if (!msg.match) el.classList.add("stale-row");
+      old.replaceWith(el);
+    } else if (msg.match && body.dataset.lastPage === "1") {
+      body.querySelector("tr.empty-row")?.remove();
+      body.append(el);
+    } else return;
+    el.classList.add("flash");
+    tick(el);
+  }
+
+  // Timelines and the events tail: newest first, bounded.
+  function onEvent(ev) {
+    const msg = JSON.parse(ev.data);
+    for (const list of document.querySelectorAll("[data-events]")) {
+      if (list.dataset.sandbox && list.dataset.sandbox !== msg.sandboxId) continue;
+      const el = fromHtml(msg.html);
+      if (!el) continue;
+      list.querySelector("li.empty-row")?.remove();
+      if (list.dataset.order === "asc") list.append(el);
+      else list.prepend(el);
+      while (list.children.length > 300) (list.dataset.order === "asc" ? list.firstElementChild : list.lastElementChild).remove();
+      tick(el);
+    }
+  }
+
+  // The sandbox page: its panes re-render from the server on every change of that sandbox.
+  let pending = null;
+  function onSandbox() {
+    if (pending) return;
+    pending = setTimeout(async () => {
+      pending = null;
+      for (const pane of document.querySelectorAll("[data-refresh]")) {
+        try {
+          const r = await fetch(pane.dataset.refresh, { headers: { "HX-Request": "true" }, credentials: "same-origin" });
+          if (!r.ok) continue;
+          const el = fromHtml(await r.text());
+          if (el) {
+            pane.replaceWith(el);
+            tick(el);
+          }
+        } catch {
+          // the next change retries
+        }
+      }
+    }, 40);
+  }
+
+  function connect() {
+    const host = document.querySelector("[data-stream]");
+    const url = host ? host.dataset.stream : "";
+    if (url === streamUrl && source) return;
+    if (source) source.close();
+    source = null;
+    streamUrl = url;
+    if (!url || !("EventSource" in window)) return;
+    source = new EventSource(url);
+    source.addEventListener("row", onRow);
+    source.addEventListener("event", onEvent);
+    source.addEventListener("sandbox", onSandbox);
+    source.addEventListener("open", () => document.body.classList.add("live"));
+    source.addEventListener("error", () => document.body.classList.remove("live"));
+  }
+
+  // Relative times: data-since (age) and data-until (time left) recomputed every few seconds.
+  function fmt(ms) {
+    const s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return `${s}s`;
+    const m = Math.floor(s / 60);
+    if (m < 60) return `${m}m`;
+    const h = Math.floor(m / 60);
+    if (h < 48) return m % 60 ? `${h}h ${m % 60}m` : `${h}h`;
+    const d = Math.floor(h / 24);
+    return h % 24 ? `${d}d ${h % 24}h` : `${d}d`;
+  }
+  function tick(root = document) {
+    const now = Date.now();
+    for (const el of root.querySelectorAll("[data-since]")) el.textContent = fmt(now - Date.parse(el.dataset.since));
+    for (const el of root.querySelectorAll("[data-until]")) {
+      const left = Date.parse(el.dataset.until) - now;
+      el.textContent = left <= 0 ? "expired" : fmt(left);
+    }
+  }
+
+  // Copy buttons next to snippets.
+  document.addEventListener("click", async (e) => {
+    const btn = e.target.closest("button[data-copy]");
+    if (btn) {
+      const pre = document.getElementById(btn.dataset.copy);
+      if (!pre) return;
+      try {
+        await navigator.clipboard.writeText(pre.textContent);
+        btn.textContent = "Copied";
+      } catch {
+        const range = document.createRange();
+        range.selectNodeContents(pre);
+        const sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(range);
+        btn.textContent = "Selected: Ctrl+C";
+      }
+      setTimeout(() => {
+        btn.textContent = "Copy";
+      }, 1500);
+      return;
+    }
+    const theme = e.target.closest("button[data-theme-toggle]");
+    if (theme) {
+      const root = document.documentElement;
+      const dark = root.dataset.theme ? root.dataset.theme === "dark" : matchMedia("(prefers-color-scheme: dark)").matches;
+      root.dataset.theme = dark ? "light" : "dark";
+      // biome-ignore lint/suspicious/noDocumentCookie: one plain preference cookie; the Cookie Store API is not in every browser
+      document.cookie = `sbx_theme=${root.dataset.theme}; path=/ui; max-age=31536000; SameSite=Strict`;
+    }
+  });
+
+  // Filters apply as soon as a select changes (the Apply button stays for keyboard and no-JS use).
+  document.addEventListener("change", (e) => {
+    const form = e.target.closest("form[data-autosubmit]");
+    if (form && e.target.tagName === "SELECT") form.requestSubmit();
+  });
+
+  function init() {
+    document.querySelector("[data-js-only]")?.removeAttribute("hidden");
+    connect();
+    tick();
+  }
+  document.addEventListener("DOMContentLoaded", init);
+  document.addEventListener("htmx:afterSettle", init);
+  setInterval(() => tick(), 5000);
+})();
