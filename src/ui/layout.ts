@@ -29,6 +29,7 @@ function head(title: string): Html {
 <meta name="color-scheme" content="light dark">
 <meta name="htmx-config" content="${HTMX_CONFIG}">
 <title>${title} · sand-boxer</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${assetUrl("app.css")}">
 <script src="${assetUrl("htmx.min.js")}" defer></script>
 <script src="${assetUrl("app.js")}" defer></script>`;

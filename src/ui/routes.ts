@@ -6,7 +6,7 @@
 import type { Context, Hono } from "hono";
 import { canSee, listScope, visibleSandbox } from "../api/tenancy.js";
 import type { Principal } from "../api/tokens.js";
-import { SandboxerError } from "../errors.js";
+import { ERROR_CATALOG, SandboxerError } from "../errors.js";
 import { LIVE_STATES } from "../lifecycle.js";
 import type { SandboxEvent } from "../types.js";
 import { accountsFor, buildLogTail, ledgerFor, readyStats, reapStaleNow, staleReport } from "./backend.js";
@@ -115,7 +115,8 @@ export function pageRoutes(ui: Hono<UiEnv>, d: UiDeps): void {
     } catch (err) {
       if (!(err instanceof SandboxerError) || ["SBX_NOT_FOUND", "SBX_INTERNAL"].includes(err.code)) throw err;
       const x = await sandboxView(d, v.principal, id);
-      return send(c, sandboxPage(v, x, await d.seq.latest(), now(), { error: `${name}: ${err.message}` }), err.code === "SBX_FORBIDDEN" ? 403 : 409);
+      const status = ERROR_CATALOG[err.code].http;
+      return send(c, sandboxPage(v, x, await d.seq.latest(), now(), { error: `${name}: ${err.message}` }), status >= 400 && status < 500 ? status : 409);
     }
     return c.redirect(`/ui/sandboxes/${id}?done=${name}`, 303);
   };

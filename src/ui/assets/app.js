@@ -142,7 +142,7 @@
   });
 
   function init() {
-    document.querySelector("[data-js-only]")?.removeAttribute("hidden");
+    for (const el of document.querySelectorAll("[data-js-only]")) el.removeAttribute("hidden");
     connect();
     tick();
   }

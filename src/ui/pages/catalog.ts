@@ -37,7 +37,7 @@ export function catalogPage(v: Viewer, profiles: Profile[], exts: ExtensionInfo[
 <div class="table-wrap"><table><thead><tr><th>Extension</th><th>Kind</th><th>Capabilities</th><th class="num">Price / h</th><th class="num">Expected ready</th><th>Measured time to ready</th><th>Limits</th></tr></thead><tbody>
 ${exts.map(
   (e) =>
-    html`<tr><td><strong>${e.id}</strong>${e.enabled ? "" : html` <span class="st st-off">disabled</span>`}<div class="muted small">${e.description}</div></td><td>${e.kind}</td><td class="wrap">${CAPS.filter((c) => e.capabilities[c] !== undefined).map((c) => html`<span class="tag${e.capabilities[c] ? " yes" : ""}">${e.capabilities[c] ? "" : "no "}${c}</span>`)}</td><td class="num">${e.pricePerHour ? `${e.pricePerHour} ${e.currency}` : "free"}</td><td class="num">${e.expectedReadySeconds}s</td><td>${measured(e, stats, hosts)}</td><td class="small">${e.limits.maxSandboxes ? `≤ ${e.limits.maxSandboxes} live` : ""}${e.limits.maxTtl ? ` · TTL ≤ ${e.limits.maxTtl}` : ""}</td></tr>`,
+    html`<tr><td><strong>${e.id}</strong>${e.enabled ? "" : html` <span class="st st-off">disabled</span>`}<div class="muted small">${e.description}</div></td><td>${e.kind}</td><td class="wrap caps">${CAPS.filter((c) => e.capabilities[c]).map((c) => html`<span class="tag yes">${c}</span>`)}</td><td class="num">${e.pricePerHour ? `${e.pricePerHour} ${e.currency}` : "free"}</td><td class="num">${e.expectedReadySeconds}s</td><td>${measured(e, stats, hosts)}</td><td class="small">${e.limits.maxSandboxes ? `≤ ${e.limits.maxSandboxes} live` : ""}${e.limits.maxTtl ? ` · TTL ≤ ${e.limits.maxTtl}` : ""}</td></tr>`,
 )}
 </tbody></table></div></section>
 <section class="panel" aria-labelledby="prof-h"><h2 id="prof-h">Profiles</h2>

@@ -19,7 +19,7 @@ ${
 </div>
 <section class="panel" aria-labelledby="spend-h">
 <div class="head"><h2 id="spend-h">Spend per day (last ${spend.length} days)</h2><span class="muted">${money(total)} credits</span></div>
-<figure>${barChart(spend, { title: "Credits spent per day" })}</figure>
+${total > 0 ? html`<figure>${barChart(spend, { title: "Credits spent per day" })}</figure>` : html`<p class="muted">No metered spend in this period.</p>`}
 </section>
 <section class="panel" aria-labelledby="ledger-h">
 <div class="head"><h2 id="ledger-h">Ledger (latest ${ledger.length})</h2>

@@ -18,12 +18,12 @@ const typeClass = (type: string) => `t-${type.replace(/^[a-z]+\./, "")}`;
 
 /** A sandbox timeline entry. */
 export function timelineItem(e: SandboxEvent): Html {
-  return html`<li class="${typeClass(e.type)}" id="ev-${e.seq}"><time datetime="${e.at}">${stamp(e.at)}</time><span class="type">${e.type}</span><span class="msg">${eventText(e)}</span></li>`;
+  return html`<li class="${typeClass(e.type)}" id="ev-${e.seq}"><time datetime="${e.at}" title="${stamp(e.at)}">${stamp(e.at).slice(11)}</time><span class="type">${e.type}</span><span class="msg">${eventText(e)}</span></li>`;
 }
 
 /** An events-tail entry: also names the sandbox and project. */
 export function tailItem(e: SandboxEvent): Html {
-  return html`<li class="${typeClass(e.type)}" id="ev-${e.seq}"><time datetime="${e.at}">${stamp(e.at)}</time><span class="type">${e.type}</span><span class="msg">${e.sandboxId ? html`<a class="mono" href="/ui/sandboxes/${e.sandboxId}">${e.sandboxId}</a> ` : ""}${e.project ? html`<span class="tag">${e.project}</span> ` : ""}${eventText(e)}</span></li>`;
+  return html`<li class="${typeClass(e.type)} tail" id="ev-${e.seq}"><time datetime="${e.at}" title="${stamp(e.at)}">${stamp(e.at).slice(5)}</time><span class="type">${e.type}</span><span class="msg">${e.sandboxId ? html`<a class="mono" href="/ui/sandboxes/${e.sandboxId}">${e.sandboxId}</a> ` : ""}${e.project ? html`<span class="tag">${e.project}</span> ` : ""}${eventText(e)}</span></li>`;
 }
 
 export function eventsPage(v: Viewer, events: SandboxEvent[], after: number): Html {

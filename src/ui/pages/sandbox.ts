@@ -24,7 +24,7 @@ export interface SandboxView {
 const SNIPPET_KEYS = new Set(["ssh", "tunnel", "exec", "command", "connect", "url"]);
 
 function snippet(id: string, label: string, text: string): Html {
-  return html`<div class="snippet"><h3>${label}</h3><pre id="${id}" tabindex="0">${text}</pre><button type="button" class="copy" data-copy="${id}" hidden data-js-only>Copy</button></div>`;
+  return html`<h3>${label}</h3><div class="snippet"><pre id="${id}" tabindex="0">${text}</pre><button type="button" class="copy" data-copy="${id}" hidden data-js-only>Copy</button></div>`;
 }
 
 function reachability(sb: Sandbox): Html {
