@@ -17,7 +17,7 @@ import { catalogPage, snapshotsPage } from "./pages/catalog.js";
 import { creditsPage } from "./pages/credits.js";
 import { eventsPage } from "./pages/events.js";
 import { type HostRow, hostsPage, stalePage } from "./pages/hosts.js";
-import { confirmDestroyPage, progressPane, recordPane, type SandboxView, sandboxPage, snapshotsPane } from "./pages/sandbox.js";
+import { confirmDestroyPage, headBadge, progressPane, recordPane, type SandboxView, sandboxPage, snapshotsPane } from "./pages/sandbox.js";
 import { parseTableQuery, sandboxesPage, sandboxTable, tablePage } from "./pages/sandboxes.js";
 import { viewOf } from "./view.js";
 
@@ -95,6 +95,7 @@ export function pageRoutes(ui: Hono<UiEnv>, d: UiDeps): void {
     if (pane === "record") return send(c, recordPane(v, x, now()));
     if (pane === "progress") return send(c, progressPane(x));
     if (pane === "snapshots") return send(c, snapshotsPane(x));
+    if (pane === "state") return send(c, headBadge(x.sb));
     throw new SandboxerError("SBX_NOT_FOUND", `no pane '${pane.slice(0, 40)}'`);
   });
 

@@ -127,12 +127,17 @@ ${x.events.length ? [...x.events].reverse().map(timelineItem) : html`<li class="
 </ol></section>`;
 }
 
+/** The state in the page heading: a pane of its own, so it follows the stream too. */
+export function headBadge(sb: Sandbox): Html {
+  return html`<div id="head-state" data-refresh="/ui/sandboxes/${sb.id}/fragments/state">${stateBadge(sb.state, stateTone(sb.state))}</div>`;
+}
+
 const DONE: Record<string, string> = { destroyed: "Destroyed.", ttl: "TTL extended.", snapshot: "Snapshot taken." };
 
 export function sandboxPage(v: Viewer, x: SandboxView, after: number, now: Date, flash: { done?: string | undefined; error?: string | undefined } = {}): Html {
   const sb = x.sb;
   const done = flash.done ? DONE[flash.done] : undefined;
-  const body = html`<div class="head"><div><p class="sub"><a href="/ui/sandboxes">Sandboxes</a> /</p><h1 class="mono">${sb.id}</h1></div><div>${stateBadge(sb.state, stateTone(sb.state))}</div></div>
+  const body = html`<div class="head"><div><p class="sub"><a href="/ui/sandboxes">Sandboxes</a> /</p><h1 class="mono">${sb.id}</h1></div>${headBadge(sb)}</div>
 ${done ? notice("ok", done) : ""}${flash.error ? notice("bad", flash.error) : ""}
 <div class="grid">
 <div class="stack">${recordPane(v, x, now)}${snapshotsPane(x)}</div>
