@@ -20,20 +20,21 @@ export function escapeHtml(text: string): string {
 
 type Part = Html | string | number | boolean | null | undefined | readonly Part[];
 
-function append(out: string[], v: Part): void {
-  if (v === null || v === undefined || v === false || v === true) return;
-  if (v instanceof Html) out.push(v.value);
-  else if (Array.isArray(v)) for (const x of v as readonly Part[]) append(out, x);
-  else out.push(escapeHtml(String(v)));
+function partText(v: Part): string {
+  if (v === null || v === undefined || v === false || v === true) return "";
+  if (typeof v === "string") return escapeHtml(v);
+  if (v instanceof Html) return v.value;
+  if (typeof v === "number") return String(v);
+  let out = "";
+  for (const x of v as readonly Part[]) out += partText(x);
+  return out;
 }
 
 export function html(strings: TemplateStringsArray, ...values: Part[]): Html {
-  const out: string[] = [];
-  for (let i = 0; i < strings.length; i++) {
-    out.push(strings[i] ?? "");
-    if (i < values.length) append(out, values[i]);
-  }
-  return new Html(out.join(""));
+  // String concatenation: V8 builds ropes, cheaper than collecting an array to join (pages render 100+ rows).
+  let out = strings[0] ?? "";
+  for (let i = 0; i < values.length; i++) out += partText(values[i]) + (strings[i + 1] ?? "");
+  return new Html(out);
 }
 
 /** Trusted markup only (our own constants, never user data). */

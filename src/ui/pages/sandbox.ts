@@ -87,6 +87,24 @@ ${reachability(sb)}
 </section>`;
 }
 
+/**
+ * Packer's machine-readable log lines (`ts,target,type,data...`) as a person
+ * reads them: `HH:MM:SS message`; other lines as they are.
+ */
+export function readableLog(text: string): string {
+  return text
+    .split("\n")
+    .map((line) => {
+      const m = /^(\d{9,12}),([^,]*),([a-z][a-z0-9-]*),(.*)$/.exec(line);
+      if (!m) return line;
+      const at = new Date(Number(m[1]) * 1000).toISOString().slice(11, 19);
+      const fields = (m[4] ?? "").split(",").map((f) => f.replaceAll("%!(PACKER_COMMA)", ",").replaceAll("\\n", " ").trim());
+      if (m[3] === "ui") return `${at}  ${fields.slice(1).join(",")}`;
+      return `${at}  ${m[2] ? `[${m[2]}] ` : ""}${m[3]}: ${fields.join(" ")}`;
+    })
+    .join("\n");
+}
+
 const progressOf = (events: SandboxEvent[]) => events.filter((e) => e.type === "sandbox.progress");
 
 /** Progress notes as a bar (percent when the backend gives one), the latest step, and the log tail. */
@@ -104,7 +122,7 @@ export function progressPane(x: SandboxView): Html {
 <div class="progress-line"><strong data-progress-last>${last ? String(last.data.message ?? "") : "-"}</strong><span class="muted" data-progress-count>step ${notes.length}${pct !== undefined ? ` · ${pct}%` : ""}</span></div>
 <progress class="${running ? "running" : bad ? "bad" : "done"}" max="100" aria-label="progress"${value !== undefined ? html` value="${Math.max(0, Math.min(100, value))}"` : ""}></progress>
 <ol class="timeline small" data-order="asc">${notes.slice(-8).map(timelineItem)}</ol>
-${x.log !== null ? html`<h3>Build log (tail)</h3><pre class="log" tabindex="0">${x.log}</pre>` : ""}
+${x.log !== null ? html`<h3>Build log (tail)</h3><pre class="log" tabindex="0">${readableLog(x.log)}</pre>` : ""}
 </section>`;
 }
 
