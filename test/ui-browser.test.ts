@@ -107,6 +107,14 @@ describe("operator (adm) in Chromium", () => {
     await shot(page, "sandboxes");
   }, 60_000);
 
+  it("filters apply in place (htmx) and the URL follows", async () => {
+    await page.selectOption("select[name=state]", "all");
+    await page.waitForURL(/state=all/);
+    await page.locator('tbody[data-rows] [data-state="destroyed"]').first().waitFor();
+    expect(await page.evaluate(() => (window as unknown as { marker: number }).marker)).toBe(42);
+    await page.goto(`${server.url}/ui/sandboxes`);
+  }, 60_000);
+
   it("extends a TTL from the sandbox page", async () => {
     await page.click(`#row-${created} a`);
     await page.waitForURL(`${server.url}/ui/sandboxes/${created}`);

@@ -4,6 +4,8 @@
  * CSRF, the live stream, the actions, and tenant isolation tried as an
  * attacker would (other projects' ids, forged posts, cross-site origins).
  */
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Sandbox } from "../src/types.js";
 import { type ApiFixture, apiFixture } from "./helpers/api.js";
@@ -194,10 +196,23 @@ describe("every page and fragment (operator)", () => {
     expect((await adm.get("/ui/sandboxes?profile=%3Cscript%3E")).status).toBe(400);
   });
 
-  it("stale resources: a dry run for operators", async () => {
+  it("stale resources: a dry run that changes nothing, then an apply that removes the orphan", async () => {
+    // A workspace named by a sandbox id that has no record: what a lost record leaves behind.
+    const orphan = join(fx.home.env.SANDBOXER_HOME as string, "workspaces", "sbx-zzzzzzzzzzzz");
+    mkdirSync(orphan, { recursive: true });
     const r = await adm.get("/ui/hosts/stale");
     expect(r.status).toBe(200);
-    expect(await text(r)).toContain("Dry run: nothing was changed.");
+    const dry = await text(r);
+    expect(dry).toContain("Dry run: nothing was changed.");
+    expect(dry).toContain("sbx-zzzzzzzzzzzz");
+    expect(existsSync(orphan)).toBe(true);
+    expect((await adm.post("/ui/hosts/stale/apply", {}, { csrf: null })).status).toBe(403);
+    expect(existsSync(orphan)).toBe(true);
+    const applied = await adm.post("/ui/hosts/stale/apply");
+    expect(applied.status).toBe(200);
+    expect(await text(applied)).toMatch(/Applied: 1 orphan\(s\) removed/);
+    expect(existsSync(orphan)).toBe(false);
+    expect(fx.broker.get(mine.id).state).toBe("ready");
   });
 
   it("credits export: JSON lines of the ledger since a date", async () => {

@@ -112,6 +112,9 @@ function options(values: string[], selected: string | undefined, all: string): H
   return html`<option value="">${all}</option>${values.map((v) => html`<option value="${v}"${v === selected ? raw(" selected") : ""}>${short(v)}</option>`)}`;
 }
 
+/** htmx: swap the page's main in place and keep the URL in step (plain links and forms without JS). */
+const BOOST = raw('hx-boost="true" hx-target="main" hx-select="main" hx-swap="outerHTML" hx-push-url="true"');
+
 export interface FilterChoices {
   profiles: string[];
   extensions: string[];
@@ -120,7 +123,7 @@ export interface FilterChoices {
 
 function filters(p: Principal, q: TableQueryT, choices: FilterChoices): Html {
   const stateOpts = ["live", "all", ...SANDBOX_STATES];
-  return html`<form class="filters" method="get" action="/ui/sandboxes" data-autosubmit role="search" aria-label="Filter sandboxes">
+  return html`<form class="filters" method="get" action="/ui/sandboxes" data-autosubmit role="search" aria-label="Filter sandboxes" ${BOOST}>
 <label>State<select name="state">${stateOpts.map((s) => html`<option value="${s}"${(q.state ?? "live") === s ? raw(" selected") : ""}>${s === "live" ? "live + failed" : s}</option>`)}</select></label>
 <label>Profile<select name="profile">${options(choices.profiles, q.profile, "any")}</select></label>
 <label>Extension<select name="extension">${options(choices.extensions, q.extension, "any")}</select></label>
@@ -155,7 +158,7 @@ ${pg.items.length ? pg.items.map((sb) => sandboxRow(p, sb, now)) : html`<tr clas
 </tbody>
 </table>
 </div>
-<nav class="pager" aria-label="Pages">
+<nav class="pager" aria-label="Pages" ${BOOST}>
 <span>${pg.items.length} shown${q.cursor ? " (later page)" : ""}</span>
 <span>${q.cursor ? html`<a href="/ui/sandboxes?${filterQuery(q)}">First page</a> ` : ""}${pg.next ? html`<a class="btn" href="/ui/sandboxes?${filterQuery(q, { cursor: pg.next })}" rel="next">Next page →</a>` : ""}</span>
 </nav>`;
