@@ -129,6 +129,7 @@ describe("every page and fragment (operator)", () => {
     `/ui/sandboxes/${mine.id}/fragments/progress`,
     `/ui/sandboxes/${mine.id}/fragments/snapshots`,
     `/ui/sandboxes/${mine.id}/fragments/state`,
+    `/ui/sandboxes/${mine.id}/fragments/all`,
     `/ui/sandboxes/${mine.id}/destroy`,
     "/ui/hosts",
     "/ui/credits",
@@ -344,7 +345,7 @@ describe("tenant isolation (agt token of project p1)", () => {
   });
 
   it("their pages and fragments are 404, the same as an unknown id", async () => {
-    for (const path of [`/ui/sandboxes/${theirs.id}`, `/ui/sandboxes/${theirs.id}/fragments/record`, `/ui/sandboxes/${theirs.id}/fragments/progress`, `/ui/sandboxes/${theirs.id}/fragments/snapshots`, `/ui/sandboxes/${theirs.id}/fragments/state`, `/ui/sandboxes/${theirs.id}/destroy`, `/ui/stream?view=sandbox&sandbox=${theirs.id}`]) {
+    for (const path of [`/ui/sandboxes/${theirs.id}`, `/ui/sandboxes/${theirs.id}/fragments/record`, `/ui/sandboxes/${theirs.id}/fragments/progress`, `/ui/sandboxes/${theirs.id}/fragments/snapshots`, `/ui/sandboxes/${theirs.id}/fragments/state`, `/ui/sandboxes/${theirs.id}/fragments/all`, `/ui/sandboxes/${theirs.id}/destroy`, `/ui/stream?view=sandbox&sandbox=${theirs.id}`]) {
       const r = await p1.get(path);
       expect(r.status, path).toBe(404);
       const body = await text(r);

@@ -162,7 +162,7 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
   });
   app.get("/docs", (c) => c.html(DOCS_HTML));
   // The operator dashboard (src/ui/): same broker, tokens and tenancy as the routes above.
-  app.route("/ui", dashboard(state).app as unknown as Hono<Vars>);
+  app.route("/ui", dashboard(state).app);
   app.notFound((c) => errorResponse(c, new SandboxerError("SBX_NOT_FOUND", `no route ${c.req.method} ${c.req.path.slice(0, 200)} (see /openapi.json)`)));
   app.onError((err, c) => {
     const e = toSandboxerError(err);

@@ -48,6 +48,8 @@ export interface PageOptions {
   section: string;
   /** SSE URL this page follows (app.js connects when present). */
   stream?: string | undefined;
+  /** Where app.js re-fetches this page's live panes when the stream says something changed. */
+  panes?: string | undefined;
 }
 
 export function page(v: Viewer, title: string, body: Html, opts: PageOptions): Html {
@@ -63,11 +65,11 @@ export function page(v: Viewer, title: string, body: Html, opts: PageOptions): H
   </nav>
   <div class="who">
     <span title="signed in as">${who(v.principal)}</span>
-    <button type="button" data-theme-toggle title="Switch light/dark">◐<span class="hide-narrow">Theme</span></button>
+    <button type="button" data-theme-toggle title="Switch light/dark" aria-label="Switch light or dark theme">◐<span class="hide-narrow">Theme</span></button>
     <form class="inline" method="post" action="/ui/logout">${csrfField(v)}<button type="submit">Sign out</button></form>
   </div>
 </header>
-<main id="main" tabindex="-1"${opts.stream ? html` data-stream="${opts.stream}"` : ""}>
+<main id="main" tabindex="-1"${opts.stream ? html` data-stream="${opts.stream}"` : ""}${opts.panes ? html` data-panes="${opts.panes}"` : ""}>
 ${body}
 </main>
 </body>

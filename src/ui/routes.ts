@@ -12,7 +12,7 @@ import type { SandboxEvent } from "../types.js";
 import { accountsFor, buildLogTail, ledgerFor, readyStats, reapStaleNow, staleReport } from "./backend.js";
 import { spendPerDay } from "./chart.js";
 import type { UiDeps, UiEnv } from "./deps.js";
-import type { Html } from "./html.js";
+import { type Html, html } from "./html.js";
 import { catalogPage, snapshotsPage } from "./pages/catalog.js";
 import { creditsPage } from "./pages/credits.js";
 import { eventsPage } from "./pages/events.js";
@@ -96,6 +96,8 @@ export function pageRoutes(ui: Hono<UiEnv>, d: UiDeps): void {
     if (pane === "progress") return send(c, progressPane(x));
     if (pane === "snapshots") return send(c, snapshotsPane(x));
     if (pane === "state") return send(c, headBadge(x.sb));
+    // One request for every pane that follows the stream (app.js swaps each by id).
+    if (pane === "all") return send(c, html`<div>${headBadge(x.sb)}${recordPane(v, x, now())}${progressPane(x)}${snapshotsPane(x)}</div>`);
     throw new SandboxerError("SBX_NOT_FOUND", `no pane '${pane.slice(0, 40)}'`);
   });
 

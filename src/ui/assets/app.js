@@ -45,25 +45,45 @@
     }
   }
 
-  // The sandbox page: its panes re-render from the server on every change of that sandbox.
+  // The sandbox page: its panes re-render on the server after every change of
+  // that sandbox (one request for all of them; never two at once; a pane the
+  // user is typing in is left alone until the next change).
   let pending = null;
+  let running = false;
+  let again = false;
+  async function refreshPanes() {
+    const url = document.querySelector("[data-panes]")?.dataset.panes;
+    if (!url) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      const r = await fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" });
+      if (!r.ok) return;
+      const fresh = fromHtml(await r.text());
+      for (const el of fresh ? [...fresh.children] : []) {
+        const old = el.id ? document.getElementById(el.id) : null;
+        if (!old || old.contains(document.activeElement)) continue;
+        old.replaceWith(el);
+        tick(el);
+      }
+    } catch {
+      // the next change retries
+    } finally {
+      running = false;
+      if (again) {
+        again = false;
+        refreshPanes();
+      }
+    }
+  }
   function onSandbox() {
     if (pending) return;
-    pending = setTimeout(async () => {
+    pending = setTimeout(() => {
       pending = null;
-      for (const pane of document.querySelectorAll("[data-refresh]")) {
-        try {
-          const r = await fetch(pane.dataset.refresh, { headers: { "HX-Request": "true" }, credentials: "same-origin" });
-          if (!r.ok) continue;
-          const el = fromHtml(await r.text());
-          if (el) {
-            pane.replaceWith(el);
-            tick(el);
-          }
-        } catch {
-          // the next change retries
-        }
-      }
+      refreshPanes();
     }, 40);
   }
 

@@ -1,7 +1,8 @@
 /**
  * One sandbox: the record, how to reach it, live build progress, its events
  * and snapshots, and the actions (destroy with confirmation, extend TTL,
- * snapshot). Panes carry `data-refresh`: app.js re-fetches them when the
+ * snapshot). Panes carry an id and `data-refresh` (their own fragment URL);
+ * app.js re-fetches them all (fragments/all) when the
  * stream says this sandbox changed.
  */
 import { DESTROYABLE } from "../../lifecycle.js";
@@ -51,10 +52,10 @@ function actions(v: Viewer, x: SandboxView): Html {
   if (!live && !DESTROYABLE.includes(sb.state)) return html``;
   const parts: Html[] = [];
   if (sb.state === "ready" && sb.expiresAt) {
-    parts.push(html`<form method="post" action="/ui/sandboxes/${sb.id}/ttl" hx-boost="true" hx-target="main" hx-select="main" hx-swap="outerHTML">${csrfField(v)}<label class="field">Extend TTL by<input name="duration" value="1h" size="6" required pattern="[0-9]+[smhd]" title="e.g. 30m, 2h, 1d"></label><button type="submit">Extend</button></form>`);
+    parts.push(html`<form method="post" action="/ui/sandboxes/${sb.id}/ttl" hx-boost="true" hx-target="main" hx-select="main" hx-swap="outerHTML show:window:top">${csrfField(v)}<label class="field">Extend TTL by<input name="duration" value="1h" size="6" required pattern="[0-9]+[smhd]" title="e.g. 30m, 2h, 1d"></label><button type="submit">Extend</button></form>`);
   }
   if (sb.state === "ready" && x.canSnapshot) {
-    parts.push(html`<form method="post" action="/ui/sandboxes/${sb.id}/snapshot" hx-boost="true" hx-target="main" hx-select="main" hx-swap="outerHTML">${csrfField(v)}<label class="field">Snapshot name<input name="name" placeholder="optional" size="12" maxlength="64"></label><button type="submit">Snapshot</button></form>`);
+    parts.push(html`<form method="post" action="/ui/sandboxes/${sb.id}/snapshot" hx-boost="true" hx-target="main" hx-select="main" hx-swap="outerHTML show:window:top">${csrfField(v)}<label class="field">Snapshot name<input name="name" placeholder="optional" size="12" maxlength="64"></label><button type="submit">Snapshot</button></form>`);
   }
   if (DESTROYABLE.includes(sb.state)) parts.push(html`<a class="btn danger" href="/ui/sandboxes/${sb.id}/destroy">Destroy…</a>`);
   return parts.length ? html`<div class="actions">${parts}</div>` : html``;
@@ -161,7 +162,7 @@ ${done ? notice("ok", done) : ""}${flash.error ? notice("bad", flash.error) : ""
 <div class="stack">${recordPane(v, x, now)}${snapshotsPane(x)}</div>
 <div class="stack">${progressPane(x)}${timelinePane(x)}</div>
 </div>`;
-  return page(v, sb.id, body, { section: "/ui/sandboxes", stream: `/ui/stream?view=sandbox&sandbox=${sb.id}&after=${after}` });
+  return page(v, sb.id, body, { section: "/ui/sandboxes", stream: `/ui/stream?view=sandbox&sandbox=${sb.id}&after=${after}`, panes: `/ui/sandboxes/${sb.id}/fragments/all` });
 }
 
 export function confirmDestroyPage(v: Viewer, sb: Sandbox): Html {
