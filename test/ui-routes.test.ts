@@ -369,6 +369,19 @@ describe("tenant isolation (agt token of project p1)", () => {
     expect((await fx.broker.snapshots({ sandboxId: theirs.id })).map((s) => s.name)).toEqual(["p2-secret-snap"]);
   });
 
+  it("their own records, events and snapshots come without server paths (the API's tenancy view)", async () => {
+    const home = fx.home.env.SANDBOXER_HOME as string;
+    expect(await text(adm.get(`/ui/sandboxes/${mine.id}`))).toContain(home);
+    for (const path of [`/ui/sandboxes/${mine.id}`, `/ui/sandboxes/${mine.id}/fragments/all`, "/ui/events", "/ui/snapshots", "/ui/hosts"]) {
+      const page = await text(p1.get(path));
+      expect(page, path).not.toContain(home);
+      expect(page, path).not.toContain(fx.home.dir);
+    }
+    const stream = await readSse(await p1.get(`/ui/stream?view=sandbox&sandbox=${mine.id}&after=0`), (t) => t.includes("event: sandbox"));
+    expect(stream).toContain("sandbox.ready");
+    expect(stream).not.toContain(home);
+  });
+
   it("operator-only pages are not there for tenants", async () => {
     expect((await p1.get("/ui/hosts/stale")).status).toBe(404);
     expect((await p1.post("/ui/hosts/stale/apply")).status).toBe(404);

@@ -16,6 +16,7 @@ import { pageRoutes } from "./routes.js";
 import { SeqTracker } from "./seq.js";
 import { type SessionOptions, Sessions } from "./session.js";
 import { streamHandler } from "./stream.js";
+import { messageFor } from "./view.js";
 
 export interface DashboardOptions {
   env?: Env;
@@ -64,7 +65,7 @@ export function dashboard(state: AppState, opts: DashboardOptions = {}): Dashboa
     const e = toSandboxerError(err);
     const status = ERROR_CATALOG[e.code].http;
     const shown = status === 499 || status >= 500 ? 500 : status;
-    const message = shown === 500 ? `internal error (request ${c.get("reqId") ?? "-"}); see the server log` : e.message;
+    const message = shown === 500 ? `internal error (request ${c.get("reqId") ?? "-"}); see the server log` : messageFor(c.get("principal") ?? null, e.message);
     if (shown === 500) log(JSON.stringify({ at: new Date().toISOString(), reqId: c.get("reqId"), level: "error", message: e.message, stack: (err as Error).stack?.split("\n").slice(0, 6) }));
     // The unauthenticated see the bare page; a 404 never says whether the id exists elsewhere.
     let viewer = null;

@@ -8,6 +8,7 @@ import { canSee, listScope, visibleSandbox } from "../api/tenancy.js";
 import type { Principal } from "../api/tokens.js";
 import { ERROR_CATALOG, SandboxerError } from "../errors.js";
 import { LIVE_STATES } from "../lifecycle.js";
+import { mayUse } from "../tenancy/access.js";
 import type { SandboxEvent } from "../types.js";
 import { accountsFor, buildLogTail, ledgerFor, readyStats, reapStaleNow, staleReport } from "./backend.js";
 import { spendPerDay } from "./chart.js";
@@ -19,7 +20,7 @@ import { eventsPage } from "./pages/events.js";
 import { type HostRow, hostsPage, stalePage } from "./pages/hosts.js";
 import { confirmDestroyPage, headBadge, progressPane, recordPane, type SandboxView, sandboxPage, snapshotsPane } from "./pages/sandbox.js";
 import { parseTableQuery, sandboxesPage, sandboxTable, tablePage } from "./pages/sandboxes.js";
-import { viewOf } from "./view.js";
+import { messageFor, viewOf } from "./view.js";
 
 const ID_RE = /^[a-z]+-[a-z2-7]{12}$/;
 const MAX_EVENTS = 300;
@@ -71,7 +72,7 @@ export function pageRoutes(ui: Hono<UiEnv>, d: UiDeps): void {
     const q = parseTableQuery(c.req.query());
     const after = await d.seq.latest();
     const [pg, catalog, config] = await Promise.all([tablePage(broker, v.principal, q), broker.catalog(), broker.config()]);
-    const choices = { profiles: [...catalog.profiles.keys()].sort(), extensions: [...catalog.registrations.keys()].sort(), hosts: [...config.hosts.keys()].sort() };
+    const choices = { profiles: [...catalog.profiles.values()].filter((p) => mayUse(p, v.principal)).map((p) => p.id).sort(), extensions: [...catalog.registrations.keys()].sort(), hosts: [...config.hosts.keys()].sort() };
     return send(c, sandboxesPage(v, pg, q, choices, after, now()));
   });
 
@@ -119,7 +120,7 @@ export function pageRoutes(ui: Hono<UiEnv>, d: UiDeps): void {
       if (!(err instanceof SandboxerError) || ["SBX_NOT_FOUND", "SBX_INTERNAL"].includes(err.code)) throw err;
       const x = await sandboxView(d, v.principal, id);
       const status = ERROR_CATALOG[err.code].http;
-      return send(c, sandboxPage(v, x, await d.seq.latest(), now(), { error: `${name}: ${err.message}` }), status >= 400 && status < 500 ? status : 409);
+      return send(c, sandboxPage(v, x, await d.seq.latest(), now(), { error: `${name}: ${messageFor(v.principal, err.message)}` }), status >= 400 && status < 500 ? status : 409);
     }
     return c.redirect(`/ui/sandboxes/${id}?done=${name}`, 303);
   };
@@ -197,7 +198,8 @@ export function pageRoutes(ui: Hono<UiEnv>, d: UiDeps): void {
     const [catalog, exts, config] = await Promise.all([broker.catalog(), broker.extensions(), broker.config()]);
     const hosts = [...config.hosts.keys()];
     const stats = await readyStats(broker, exts.flatMap((e) => hosts.map((h) => [e.id, h] as [string, string])));
-    const profiles = [...catalog.profiles.values()].sort((a, b) => a.id.localeCompare(b.id));
+    // As GET /v1/profiles: a tenant sees the profiles it may use.
+    const profiles = [...catalog.profiles.values()].filter((p) => mayUse(p, v.principal)).sort((a, b) => a.id.localeCompare(b.id));
     return send(c, catalogPage(v, profiles, exts, stats, hosts));
   });
 

@@ -1,12 +1,12 @@
 /**
- * What a principal is shown of a record, an event or a snapshot. Every value
- * the dashboard renders for a principal passes through `viewOf`, so the
- * tenancy view (src/tenancy/view.ts: recordFor / eventFor / snapshotFor,
- * which strip server paths for tenants) is switched on here, in one place.
- * Until then it gives tenants exactly what the API gives them.
+ * What a principal is shown of a record, an event, a snapshot or a message.
+ * Every value the dashboard renders for a principal passes through here, and
+ * here only through the tenancy view the API answers with
+ * (src/tenancy/view.ts): operators see everything, tenants no server paths.
  */
 import type { Principal } from "../api/tokens.js";
 import type { Snapshot } from "../snapshots/types.js";
+import { eventFor, recordFor, redactText, snapshotFor } from "../tenancy/view.js";
 import type { Sandbox, SandboxEvent } from "../types.js";
 
 export type SnapshotView = Omit<Snapshot, "path"> & { path?: string };
@@ -18,12 +18,10 @@ export function viewOf(p: Principal, x: Sandbox): Sandbox;
 export function viewOf(p: Principal, x: SandboxEvent): SandboxEvent;
 export function viewOf(p: Principal, x: Snapshot): SnapshotView;
 export function viewOf(p: Principal, x: Sandbox | SandboxEvent | Snapshot): Sandbox | SandboxEvent | SnapshotView {
-  if (p.actor === "adm") return x;
-  if (isEvent(x)) return x;
-  if (isSnapshot(x)) {
-    // As GET /v1/snapshots answers tenants: the archive path is a server detail.
-    const { path: _path, ...rest } = x;
-    return rest;
-  }
-  return x;
+  if (isEvent(x)) return eventFor(p, x);
+  if (isSnapshot(x)) return snapshotFor(p, x);
+  return recordFor(p, x);
 }
+
+/** An error message as the API's error handler answers it: tenants get it without server paths. */
+export const messageFor = (p: Principal | null, text: string): string => (p && p.actor !== "adm" ? redactText(text) : text);
