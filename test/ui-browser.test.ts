@@ -12,7 +12,6 @@ import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../src/api/server.js";
-import { TokenStore } from "../src/api/tokens.js";
 import type { Broker } from "../src/broker.js";
 import type { Sandbox } from "../src/types.js";
 import { type Browser, launchBrowser, signIn } from "./helpers/browser.js";
@@ -51,8 +50,8 @@ beforeAll(async () => {
   home = makeHome({ SANDBOXER_SAAS_STUB_DELAY_MS: "1500" });
   writeFileSync(home.env.SANDBOXER_CONFIG as string, "hosts:\n  sandboxer01: { ssh: { host: 127.0.0.1, port: 1, user: sbx }, labels: [preferred] }\n");
   broker = home.broker();
-  const ts = new TokenStore(broker.store);
-  tokens = { adm: ts.create({ actor: "adm" }).token, p1: ts.create({ actor: "agt", project: "p1" }).token };
+  const mint = async (...args: string[]) => (await runCli(["tokens", "create", ...args, "--json"], home.env)).json<{ token: string }>().token;
+  tokens = { adm: await mint("--actor", "adm"), p1: await mint("--actor", "agt", "--project", "p1") };
   expect((await runCli(["credits", "add", "100"], home.env)).code).toBe(0);
   expect((await runCli(["credits", "add", "400", "--project", "p1"], home.env)).code).toBe(0);
   await pastSpend();

@@ -64,6 +64,7 @@ export function page(v: Viewer, title: string, body: Html, opts: PageOptions): H
     ${NAV.map(([href, label]) => html`<a href="${href}"${href === opts.section ? raw(' aria-current="page"') : ""}>${label}</a>`)}
   </nav>
   <div class="who">
+    <span class="live-ind" title="Following the event stream">live</span>
     <span title="signed in as">${who(v.principal)}</span>
     <button type="button" data-theme-toggle title="Switch light/dark" aria-label="Switch light or dark theme">◐<span class="hide-narrow">Theme</span></button>
     <form class="inline" method="post" action="/ui/logout">${csrfField(v)}<button type="submit">Sign out</button></form>

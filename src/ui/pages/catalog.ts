@@ -28,7 +28,7 @@ const CAPS = ["exec", "snapshot", "restore", "build", "execService", "gpu"] as c
 function measured(ext: ExtensionInfo, stats: ReadonlyMap<string, ReadyStats>, hosts: string[]): Html {
   const found = hosts.map((h) => [h, stats.get(`${ext.id}@${h}`)] as const).filter((x): x is readonly [string, ReadyStats] => x[1] !== undefined);
   if (!found.length) return raw('<span class="muted">no samples</span>');
-  return html`${found.map(([h, s]) => html`<div>${s.p50Seconds.toFixed(2)}s <span class="muted small">p50 of ${s.samples} on ${h}</span></div>`)}`;
+  return html`${found.map(([h, s]) => html`<div>${s.p50Seconds.toFixed(2)}s <div class="muted small">p50 of ${s.samples} on ${h}</div></div>`)}`;
 }
 
 export function catalogPage(v: Viewer, profiles: Profile[], exts: ExtensionInfo[], stats: ReadonlyMap<string, ReadyStats>, hosts: string[]): Html {
@@ -37,14 +37,14 @@ export function catalogPage(v: Viewer, profiles: Profile[], exts: ExtensionInfo[
 <div class="table-wrap"><table><thead><tr><th>Extension</th><th>Kind</th><th>Capabilities</th><th class="num">Price / h</th><th class="num">Expected ready</th><th>Measured time to ready</th><th>Limits</th></tr></thead><tbody>
 ${exts.map(
   (e) =>
-    html`<tr><td><strong>${e.id}</strong>${e.enabled ? "" : html` <span class="st st-off">disabled</span>`}<div class="muted small">${e.description}</div></td><td>${e.kind}</td><td class="wrap caps">${CAPS.filter((c) => e.capabilities[c]).map((c) => html`<span class="tag yes">${c}</span>`)}</td><td class="num">${e.pricePerHour ? `${e.pricePerHour} ${e.currency}` : "free"}</td><td class="num">${e.expectedReadySeconds}s</td><td>${measured(e, stats, hosts)}</td><td class="small">${e.limits.maxSandboxes ? `≤ ${e.limits.maxSandboxes} live` : ""}${e.limits.maxTtl ? ` · TTL ≤ ${e.limits.maxTtl}` : ""}</td></tr>`,
+    html`<tr><td class="desc"><strong>${e.id}</strong>${e.enabled ? "" : html` <span class="st st-off">disabled</span>`}<div class="muted small">${e.description}</div></td><td>${e.kind}</td><td class="wrap caps">${CAPS.some((c) => e.capabilities[c]) ? CAPS.filter((c) => e.capabilities[c]).map((c) => html`<span class="tag yes">${c}</span>`) : raw('<span class="muted">-</span>')}</td><td class="num">${e.pricePerHour ? `${e.pricePerHour} ${e.currency}` : "free"}</td><td class="num">${e.expectedReadySeconds}s</td><td>${measured(e, stats, hosts)}</td><td class="small">${e.limits.maxSandboxes ? `≤ ${e.limits.maxSandboxes} live` : ""}${e.limits.maxTtl ? ` · TTL ≤ ${e.limits.maxTtl}` : ""}</td></tr>`,
 )}
 </tbody></table></div></section>
 <section class="panel" aria-labelledby="prof-h"><h2 id="prof-h">Profiles</h2>
 <div class="table-wrap"><table><thead><tr><th>Profile</th><th>Serves with</th><th>TTL (default / max)</th><th>Placement</th><th>Inputs</th></tr></thead><tbody>
 ${profiles.map(
   (p) =>
-    html`<tr><td><strong>${p.id}</strong> <span class="muted">v${p.version}</span><div class="muted small wrap">${p.description}</div></td><td>${p.extension ?? html`${p.route?.strategy}: ${p.route?.candidates.join(", ")}`}${p.mode ? html` <span class="tag">${p.mode}</span>` : ""}</td><td>${p.ttl.default} / ${p.ttl.max}</td><td>${p.placement.hosts.join(", ")}${p.placement.labels.length ? html` <span class="muted">[${p.placement.labels.join(", ")}]</span>` : ""}</td><td class="wrap small">${Object.keys(p.inputs).map((k) => html`<code>${k}</code> `)}</td></tr>`,
+    html`<tr><td class="desc"><strong>${p.id}</strong> <span class="muted">v${p.version}</span><div class="muted small">${p.description}</div></td><td>${p.extension ?? html`${p.route?.strategy}: ${p.route?.candidates.join(", ")}`}${p.mode ? html` <span class="tag">${p.mode}</span>` : ""}</td><td>${p.ttl.default} / ${p.ttl.max}</td><td>${p.placement.hosts.join(", ")}${p.placement.labels.length ? html` <span class="muted">[${p.placement.labels.join(", ")}]</span>` : ""}</td><td class="wrap small inputs">${Object.keys(p.inputs).map((k) => html`<code>${k}</code> `)}</td></tr>`,
 )}
 </tbody></table></div></section>`;
   return page(v, "Profiles & extensions", body, { section: "/ui/catalog" });
