@@ -1,4 +1,5 @@
-import type { ApiFixture } from "./api.js";
+import type { Sandbox } from "../../src/types.js";
+import { type ApiFixture, apiFixture } from "./api.js";
 
 /** A signed-in browser, in process: the session cookie and the page's CSRF value. */
 export interface UiSession {
@@ -75,4 +76,48 @@ export function sseMessages<T = Record<string, unknown>>(text: string, event: st
           .join("\n"),
       ) as T,
     );
+}
+
+/** Two projects with a sandbox each (p2's has a snapshot), a metered ledger for both, and signed-in adm and p1 sessions. */
+export interface UiWorld {
+  fx: ApiFixture;
+  adm: UiSession;
+  p1: UiSession;
+  mine: Sandbox;
+  theirs: Sandbox;
+  theirSnap: string;
+  /** Every HTML body read through `text`: the token check runs over all of them. */
+  served: string[];
+  text(r: Response | Promise<Response>): Promise<string>;
+}
+
+export async function uiWorld(): Promise<UiWorld> {
+  const fx = apiFixture({ eventPollMs: 20 });
+  for (const project of ["p1", "p2"]) {
+    const r = await fx.call("POST", "/v1/credits", { body: { amount: 50, project } });
+    if (r.status !== 200) throw new Error(`credits add: ${r.status}`);
+  }
+  const mine = await fx.broker.create({ profile: "profile.local", project: "p1", actor: "agt" });
+  const theirs = await fx.broker.create({ profile: "profile.local", project: "p2", actor: "agt" });
+  const theirSnap = (await fx.broker.snapshot(theirs.id, { name: "p2-secret-snap" })).id;
+  // Metered: a ledger with reserve, debit and release for each project.
+  for (const project of ["p1", "p2"]) {
+    const sb = await fx.broker.create({ profile: "profile.saas-stub", project, actor: "agt" });
+    await fx.broker.destroy(sb.id);
+  }
+  const served: string[] = [];
+  return {
+    fx,
+    adm: await uiLogin(fx, fx.tokens.adm),
+    p1: await uiLogin(fx, fx.tokens.p1),
+    mine,
+    theirs,
+    theirSnap,
+    served,
+    async text(r) {
+      const t = await (await r).text();
+      served.push(t);
+      return t;
+    },
+  };
 }
