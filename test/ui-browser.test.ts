@@ -73,9 +73,19 @@ afterAll(async () => {
 describe("operator (adm) in Chromium", () => {
   let page: Page;
   let created = "";
+  /** Console errors and failed requests: a CSP violation or a missing asset would show here. */
+  const problems: string[] = [];
 
   it("signs in with the keyboard only", async () => {
     page = await browser.page();
+    page.on("console", (m) => {
+      if (m.type() === "error" || m.type() === "warning") problems.push(`${m.type()}: ${m.text()}`);
+    });
+    page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+    page.on("requestfailed", (r) => {
+      // A stream closed by navigation is not a failure.
+      if (!r.url().includes("/ui/stream")) problems.push(`requestfailed: ${r.url()}`);
+    });
     await page.goto(`${server.url}/ui/sandboxes`);
     expect(page.url()).toBe(`${server.url}/ui/login`);
     await shot(page, "login");
@@ -193,6 +203,8 @@ describe("operator (adm) in Chromium", () => {
     // Nothing wider than the window but the table's own scroller.
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await page.close();
+    // No CSP violation, script error, or missing asset on any page visited above.
+    expect(problems).toEqual([]);
   }, 90_000);
 
   it("read-only pages are readable without JavaScript", async () => {

@@ -33,13 +33,28 @@ describe("sign-in and sessions", () => {
     for (const path of ["/ui", "/ui/sandboxes", `/ui/sandboxes/${mine.id}`, "/ui/hosts", "/ui/credits", "/ui/events"]) {
       const r = await fx.app.request(path);
       expect(r.status, path).toBe(303);
-      expect(r.headers.get("location")).toBe(path === "/ui" ? "/ui/login" : "/ui/login");
+      expect(r.headers.get("location")).toBe(["/ui", "/ui/sandboxes"].includes(path) ? "/ui/login" : `/ui/login?next=${encodeURIComponent(path)}`);
     }
     expect((await fx.app.request("/ui/stream?view=table")).status).toBe(401);
     const post = await fx.app.request(`/ui/sandboxes/${mine.id}/destroy`, { method: "POST" });
     expect(post.status).toBe(401);
     const hx = await fx.app.request("/ui/sandboxes", { headers: { "HX-Request": "true" } });
     expect(hx.headers.get("HX-Redirect")).toBe("/ui/login");
+  });
+
+  it("after sign-in the browser goes where it was headed: a dashboard path, never another site", async () => {
+    const form = await fx.app.request(`/ui/login?next=${encodeURIComponent(`/ui/sandboxes/${mine.id}`)}`);
+    const body = await text(form);
+    expect(body).toContain(`name="next" value="/ui/sandboxes/${mine.id}"`);
+    const cookie = (form.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(body)?.[1] ?? "";
+    const post = (next: string) =>
+      fx.app.request("/ui/login", { method: "POST", headers: { Cookie: cookie, "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ _csrf: csrf, token: fx.tokens.adm, next }).toString() });
+    expect((await post(`/ui/sandboxes/${mine.id}`)).headers.get("location")).toBe(`/ui/sandboxes/${mine.id}`);
+    for (const evil of ["https://evil.example/", "//evil.example/ui/", "/ui//evil.example", "/v1/sandboxes", "javascript:alert(1)"]) {
+      expect((await post(evil)).headers.get("location"), evil).toBe("/ui/sandboxes");
+    }
+    expect(await text(fx.app.request("/ui/login?next=https%3A%2F%2Fevil.example"))).not.toContain("evil.example");
   });
 
   it("the login form has a field named token and a CSRF value; the cookie holds a random session id", async () => {

@@ -41,6 +41,11 @@ function crossSite(c: Context): boolean {
   return origin !== new URL(c.req.url).origin && origin.replace(/^https?:\/\//, "") !== (c.req.header("Host") ?? "");
 }
 
+/** Where to go after sign-in: a dashboard path only (never another site, never `//host`). */
+export function safeNext(next: string | undefined): string {
+  return next && /^\/ui\/[A-Za-z0-9/_.?&=%,-]*$/.test(next) && !next.includes("//") && next.length <= 500 ? next : "/ui/sandboxes";
+}
+
 async function formField(c: Context, name: string): Promise<string | undefined> {
   const type = c.req.header("Content-Type") ?? "";
   if (!type.startsWith("application/x-www-form-urlencoded") && !type.startsWith("multipart/form-data")) return undefined;
@@ -49,22 +54,23 @@ async function formField(c: Context, name: string): Promise<string | undefined> 
 }
 
 export function loginRoutes(ui: Hono<UiEnv>, d: UiDeps): void {
-  const showLogin = (c: Context<UiEnv>, error?: string, status: 200 | 401 | 403 = 200) => {
+  const showLogin = (c: Context<UiEnv>, next: string, error?: string, status: 200 | 401 | 403 = 200) => {
     const csrf = randomId();
     setCookie(c, LOGIN_COOKIE, csrf, cookieOpts(c, 3600));
-    return c.html(loginPage(csrf, error, themeOf(c)).value, status);
+    return c.html(loginPage(csrf, safeNext(next), error, themeOf(c)).value, status);
   };
-  ui.get("/login", (c) => showLogin(c));
+  ui.get("/login", (c) => showLogin(c, safeNext(c.req.query("next"))));
   ui.post("/login", async (c) => {
     const presented = await formField(c, "_csrf");
-    if (crossSite(c) || !sameSecret(presented, getCookie(c, LOGIN_COOKIE))) return showLogin(c, "The sign-in form expired or came from another site; try again.", 403);
+    const next = safeNext(await formField(c, "next"));
+    if (crossSite(c) || !sameSecret(presented, getCookie(c, LOGIN_COOKIE))) return showLogin(c, next, "The sign-in form expired or came from another site; try again.", 403);
     const token = (await formField(c, "token")) ?? "";
     const made = token.length <= 200 ? await d.sessions.login(token) : null;
     // Never echo the token back: the form is rendered empty.
-    if (!made) return showLogin(c, "That token is unknown, malformed or revoked.", 401);
+    if (!made) return showLogin(c, next, "That token is unknown, malformed or revoked.", 401);
     deleteCookie(c, LOGIN_COOKIE, { path: "/ui" });
     setCookie(c, SESSION_COOKIE, made.sid, cookieOpts(c));
-    return c.redirect("/ui/sandboxes", 303);
+    return c.redirect(next, 303);
   });
 }
 
@@ -79,7 +85,9 @@ export function requireSession(d: UiDeps): MiddlewareHandler<UiEnv> {
           c.header("HX-Redirect", "/ui/login");
           return c.body(null, 401);
         }
-        return c.redirect("/ui/login", 303);
+        const here = new URL(c.req.url);
+        const next = safeNext(here.pathname + here.search);
+        return c.redirect(next === "/ui/sandboxes" ? "/ui/login" : `/ui/login?next=${encodeURIComponent(next)}`, 303);
       }
       throw new SandboxerError("SBX_UNAUTHORIZED", "not signed in (or the session ended): sign in at /ui/login");
     }

@@ -2,13 +2,14 @@
 import { type Html, html } from "../html.js";
 import { barePage, notice, page, type Viewer } from "../layout.js";
 
-export function loginPage(loginCsrf: string, error: string | undefined, theme: string | undefined): Html {
+export function loginPage(loginCsrf: string, next: string, error: string | undefined, theme: string | undefined): Html {
   const body = html`<div class="login">
 <h1><span class="brand"><span class="logo" aria-hidden="true"></span>sand-boxer</span></h1>
 <p class="sub">Operator dashboard. Sign in with an API token (<code>sandboxer tokens create --actor adm</code>).</p>
 ${error ? notice("bad", error) : ""}
 <form class="panel" method="post" action="/ui/login">
 <input type="hidden" name="_csrf" value="${loginCsrf}">
+${next !== "/ui/sandboxes" ? html`<input type="hidden" name="next" value="${next}">` : ""}
 <label class="field" for="token">API token</label>
 <input id="token" name="token" type="password" autocomplete="off" spellcheck="false" required autofocus placeholder="sbx_tok-…">
 <button type="submit" class="primary">Sign in</button>
