@@ -178,6 +178,10 @@ describe("operator (adm) in Chromium", () => {
     await page.locator('.head [data-state="ready"]').waitFor({ timeout: 30_000 });
     await expect.poll(async () => (await page.locator("pre.log").textContent()) ?? "").toContain("step-three");
     await shot(page, "packer-build");
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, "packer-build-narrow");
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await page.setViewportSize({ width: 1280, height: 800 });
   }, 120_000);
 
   it("every other page, light and dark, wide and narrow", async () => {
