@@ -76,6 +76,14 @@ describe("tenant isolation (agt token of project p1)", () => {
     expect(stream).not.toContain(home);
   });
 
+  it("on its own sandbox the same actions work", async () => {
+    const before = Date.parse(fx.broker.get(mine.id).expiresAt ?? "");
+    const r = await p1.post(`/ui/sandboxes/${mine.id}/ttl`, { duration: "10m" });
+    expect(r.status).toBe(303);
+    expect(Date.parse(fx.broker.get(mine.id).expiresAt ?? "")).toBeGreaterThan(before);
+    expect(await text(p1.get(`/ui/sandboxes/${mine.id}?done=ttl`))).toContain("TTL extended.");
+  });
+
   it("operator-only pages are not there for tenants", async () => {
     expect((await p1.get("/ui/hosts/stale")).status).toBe(404);
     expect((await p1.post("/ui/hosts/stale/apply")).status).toBe(404);
