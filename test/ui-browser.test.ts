@@ -27,8 +27,10 @@ let work: string;
 let tokens: { adm: string; p1: string };
 let other: Sandbox;
 
-async function shot(page: Page, name: string): Promise<void> {
+/** A full-page screenshot under docs/ui/, from the top; focus is dropped unless the page is about to be typed into. */
+async function shot(page: Page, name: string, opts: { keepFocus?: boolean } = {}): Promise<void> {
   await page.evaluate(() => document.fonts.ready);
+  if (!opts.keepFocus) await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
@@ -88,7 +90,7 @@ describe("operator (adm) in Chromium", () => {
     });
     await page.goto(`${server.url}/ui/sandboxes`);
     expect(page.url()).toBe(`${server.url}/ui/login`);
-    await shot(page, "login");
+    await shot(page, "login", { keepFocus: true });
     // The token field has focus; type and press Enter.
     await page.keyboard.type(tokens.adm);
     await page.keyboard.press("Enter");
@@ -114,6 +116,7 @@ describe("operator (adm) in Chromium", () => {
     expect(id).toBe(`row-${created}`);
     await page.locator(`#row-${created} [data-state="ready"]`).waitFor({ timeout: 30_000 });
     expect(await page.evaluate(() => (window as unknown as { marker: number }).marker)).toBe(42);
+    expect(Number(await page.locator("[data-count]").textContent())).toBe(await page.locator('tbody[data-rows] tr[id^="row-"]').count());
     await shot(page, "sandboxes");
   }, 60_000);
 
@@ -141,7 +144,7 @@ describe("operator (adm) in Chromium", () => {
     await page.focus("a.btn.danger");
     await page.keyboard.press("Enter");
     await page.waitForURL(`${server.url}/ui/sandboxes/${created}/destroy`);
-    await shot(page, "destroy-confirm");
+    await shot(page, "destroy-confirm", { keepFocus: true });
     expect(broker.get(created).state).toBe("ready");
     // The confirm button has focus.
     await page.keyboard.press("Enter");

@@ -25,6 +25,8 @@
     } else if (msg.match && body.dataset.lastPage === "1") {
       body.querySelector("tr.empty-row")?.remove();
       body.append(el);
+      const count = document.querySelector("[data-count]");
+      if (count) count.textContent = String(body.querySelectorAll('tr[id^="row-"]').length);
     } else return;
     el.classList.add("flash");
     tick(el);

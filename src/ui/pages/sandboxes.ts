@@ -159,7 +159,7 @@ ${pg.items.length ? pg.items.map((sb) => sandboxRow(p, sb, now)) : html`<tr clas
 </table>
 </div>
 <nav class="pager" aria-label="Pages" ${BOOST}>
-<span>${pg.items.length} shown${q.cursor ? " (later page)" : ""}</span>
+<span><span data-count>${pg.items.length}</span> shown${q.cursor ? " (later page)" : ""}</span>
 <span>${q.cursor ? html`<a href="/ui/sandboxes?${filterQuery(q)}">First page</a> ` : ""}${pg.next ? html`<a class="btn" href="/ui/sandboxes?${filterQuery(q, { cursor: pg.next })}" rel="next">Next page →</a>` : ""}</span>
 </nav>`;
 }
