@@ -22,6 +22,7 @@ export const ERROR_CATALOG = {
   SBX_INSUFFICIENT_CREDITS: { exit: 4, http: 402, summary: "The credit balance cannot cover the reservation." },
   SBX_NO_CAPACITY: { exit: 4, http: 503, summary: "Every candidate backend is full, at its limit or on a host that is down." },
   SBX_FORBIDDEN: { exit: 4, http: 403, summary: "The actor may not do this." },
+  SBX_POLICY_DENIED: { exit: 4, http: 403, summary: "The stack asks for something the profile's compose policy refuses (privileged, host namespaces, a path outside the stack...); nothing was created." },
   SBX_UNAUTHORIZED: { exit: 4, http: 401, summary: "The API request carries no valid bearer token (missing, unknown or revoked)." },
   SBX_RATE_LIMITED: { exit: 4, http: 429, summary: "Too many API requests for this token; retry after the Retry-After seconds." },
   SBX_IDEMPOTENCY_CONFLICT: { exit: 4, http: 409, summary: "The idempotency key was already used with a different request body." },

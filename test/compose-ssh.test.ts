@@ -95,7 +95,7 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
         (e: unknown) => e as { code: string; message: string; details: { id: string } },
       );
       expect(err.code).toBe("SBX_PROVISION_FAILED");
-      expect(err.message).toMatch(/cannot place the stack in .* on sbx-test-host2/);
+      expect(err.message).toMatch(/host 'sbx-test-host2': workspace root .*ws2 is not a directory/);
       expect(broker.get(err.details.id).state).toBe("failed");
       expect(f.containersOf(err.details.id)).toEqual([]);
     } finally {

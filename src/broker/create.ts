@@ -30,7 +30,7 @@ export async function planFor(rt: Runtime, req: CreateRequest): Promise<CreatePl
     const field = issue?.path.join(".") || "inputs";
     throw new SandboxerError("SBX_INPUT_INVALID", `input '${field}': ${issue?.message ?? "invalid"}`, { details: { field } });
   }
-  ext.preflight?.(parsed.data, rt.env);
+  ext.preflight?.(parsed.data, rt.env, plan.profile);
   return plan;
 }
 

@@ -78,6 +78,7 @@ async function checkProfileExtensions(p: Profile, regs: Map<string, Registration
       continue;
     }
     const ext = await loadExtension(id);
+    for (const problem of ext.settingsProblems?.(p.settings) ?? []) errors.push({ file: p.file, ...problem });
     const shape = (ext.inputs as unknown as { shape?: Record<string, z.ZodType> }).shape;
     if (!shape) continue;
     for (const [name, spec] of Object.entries(p.inputs)) {

@@ -93,7 +93,12 @@ export interface Extension<I extends Record<string, unknown> = Record<string, un
    * Checks that need the local machine but change nothing (a repo path exists),
    * run at plan time so bad input fails before any record exists.
    */
-  preflight?(inputs: I, env: Env): void;
+  preflight?(inputs: I, env: Env, profile: Profile): void;
+  /**
+   * Problems with the profile's `settings` this extension reads (field paths from
+   * `settings.`), reported when the catalog loads so a bad profile never serves a create.
+   */
+  settingsProblems?(settings: Record<string, unknown>): { field: string; message: string }[];
   provision(ctx: ExtensionContext, inputs: I): Promise<Handle>;
   waitReady(ctx: ExtensionContext, handle: Handle): Promise<JsonObject>;
   /** Idempotent; `handle` is null when a crash happened before provision returned. */

@@ -6,6 +6,7 @@ import type { JsonObject } from "../types.js";
  * $1 workspace root, $2 container cli, then the compose argv. Prints key=value lines.
  */
 const FACTS = `root="$1"; cli="$2"; shift 2
+case "$root" in "~/"*) root="$HOME/\${root#"~/"}" ;; esac
 echo "hostname=$(hostname 2>/dev/null)"
 echo "os=$(uname -s)"
 echo "kernel=$(uname -r)"

@@ -139,7 +139,8 @@ export function sshTransport(opts: SshTransportOptions): SshTransport {
     const src = localDir.endsWith("/") ? localDir : `${localDir}/`;
     // --rsync-path runs on the remote shell: create the destination in the same session.
     const rsyncPath = `${shellJoin(["mkdir", "-p", remoteDir])} && rsync`;
-    const argv = ["rsync", "-a", ...(co.delete ? ["--delete"] : []), "-e", shellJoin(base()), `--rsync-path=${rsyncPath}`, "--", src, `${target}:${remoteDir}/`];
+    // --protect-args: the remote path travels outside the remote shell, so no word in it is split or globbed there.
+    const argv = ["rsync", "-a", "--protect-args", ...(co.delete ? ["--delete"] : []), "-e", shellJoin(base()), `--rsync-path=${rsyncPath}`, "--", src, `${target}:${remoteDir}/`];
     try {
       const res = await runProcess(argv, { signal: co.signal });
       if (res.code === 0) return { method: "rsync" };

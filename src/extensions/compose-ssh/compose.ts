@@ -6,8 +6,12 @@ import { SandboxerError } from "../../errors.js";
 import type { Host } from "../../types.js";
 import { SERVICE_NAME_RE } from "../define.js";
 
-/** Where workspaces go on a host that names no `workspaceRoot`: writable by any user, kept across reboots. */
-export const DEFAULT_WORKSPACE_ROOT = "/var/tmp/sandboxer";
+/**
+ * Where workspaces go on a host that names no `workspaceRoot`: in the SSH user's
+ * own home (`~/` is resolved by the host's shell), never under a world-writable
+ * directory where another user could make the root first. Created with mode 0700.
+ */
+export const DEFAULT_WORKSPACE_ROOT = "~/.local/share/sandboxer/stacks";
 export const DEFAULT_COMPOSE = "docker compose";
 export const LABEL = "sandboxer.id";
 const COMPOSE_NAMES = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];

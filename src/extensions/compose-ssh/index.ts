@@ -11,7 +11,9 @@ import { archiveDir, extractArchive } from "../../snapshots/archive.js";
 import { remoteFacts } from "../../telemetry/remote-facts.js";
 import { composeExec } from "./exec.js";
 import { runWithStack } from "./pack.js";
-import { EXPORT_VOLUMES, LIST, LOGS, PS_MARKER, STATUS, TEARDOWN, UP } from "./scripts.js";
+import { enforceComposePolicy, policySettingsProblems } from "./policy-check.js";
+import { enforceOnArchive } from "./policy-archive.js";
+import { EXPORT_VOLUMES, LIST, LOGS, PREPARE, PS_MARKER, STATUS, TEARDOWN, UP, WS_MARKER } from "./scripts.js";
 import { type ContainerStatus, explainStartFailure, parsePs, readiness } from "./status.js";
 
 const inputs = z
@@ -87,11 +89,22 @@ export default defineExtension({
   description: "Compose stack (docker compose / podman-compose) on a placement host over SSH, every container labelled sandboxer.id",
   capabilities: { snapshot: true, restore: true, build: false, exec: true, execService: true },
   inputs,
+  settingsProblems: policySettingsProblems,
+
+  preflight(input, env, profile) {
+    // At plan time: a stack the policy refuses leaves no record, no file on the host, no container.
+    if (!input.repo && !input.compose_file) return;
+    const src = resolveSource(input, env);
+    enforceComposePolicy(src.dir, src.file, profile);
+  },
 
   async provision(ctx, input) {
     const id = ctx.sandbox.id;
     if (!input.repo && !input.compose_file && ctx.profile.settings.canary === true) return probe(ctx);
     const src = resolveSource(input, ctx.env);
+    // Again just before the copy (the repo may have changed since the plan); a restore checks the archive's stack.
+    if (ctx.restoreFrom) await enforceOnArchive(ctx.restoreFrom, src.file, ctx.profile, ctx.signal);
+    else enforceComposePolicy(src.dir, src.file, ctx.profile);
     const compose = composeCommand(ctx.host, ctx.env);
     const workspace = workspaceOf(ctx, id);
     const timeoutMs = parseDuration(ctx.profile.timeout, "profile timeout") * 1000;
@@ -107,24 +120,34 @@ export default defineExtension({
     // Checkpoint before anything exists on the host: a crash from here on leaves enough to tear down.
     ctx.checkpoint(handle as unknown as Handle);
     const argv = [...composeArgv(compose, id, handle.files), "up", "-d"];
-    const upArgs = (mode: "tar" | "-") => [workspace, posix.join(workspace, OVERRIDE), posix.join(workspace, ".sandboxer/up.pid"), compose.cli, id, compose.flavor, mode, labelOverride(id, src.services), ...argv];
+    let root = workspaceRootOf(ctx.host);
+    const upArgs = (mode: "tar" | "-") => [root, id, OVERRIDE, compose.cli, compose.flavor, mode, labelOverride(id, src.services), ...argv];
     const starting = `starting ${src.services.length} service(s) with ${compose.argv.join(" ")}`;
     let res: RunResult;
     if (ctx.restoreFrom) {
       // Restore: the workspace comes from the snapshot (it holds the stack); the repo input names the compose file.
-      ctx.progress(`restoring ${ctx.restoreFrom.id} into ${ctx.host.name}:${workspace}`);
-      await extractArchive(ctx.transport, workspace, ctx.restoreFrom, ctx.signal);
+      handle.workspace = await prepareWorkspace(ctx);
+      root = posix.dirname(handle.workspace);
+      ctx.checkpoint(handle as unknown as Handle);
+      ctx.progress(`restoring ${ctx.restoreFrom.id} into ${ctx.host.name}:${handle.workspace}`);
+      await extractArchive(ctx.transport, handle.workspace, ctx.restoreFrom, ctx.signal);
       ctx.progress(starting);
       res = await sh(ctx.transport, UP, upArgs("-"), { signal: ctx.signal });
     } else {
       ctx.progress(`copying ${src.single ? src.file : src.dir} to ${ctx.host.name}:${workspace}, then ${starting}`);
       res = await runWithStack(ctx.transport, ["sh", "-c", UP, "sh", ...upArgs("tar")], src, ctx.signal);
     }
+    const resolved = resolvedWorkspace(res.stdout);
+    if (resolved) {
+      handle.workspace = resolved.path;
+      res = { ...res, stdout: resolved.rest };
+    }
     const marker = res.stdout.lastIndexOf(PS_MARKER);
     const output = `${marker >= 0 ? res.stdout.slice(0, marker) : res.stdout}\n${res.stderr}`;
+    if (res.code === 91) throw rootRefused(ctx, res.stderr);
     const explained = explainStartFailure(output);
     if (explained) throw new SandboxerError("SBX_PROVISION_FAILED", `${explained}\n${tailLines(output, 8)}`);
-    if (res.code === 90) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot place the stack in ${workspace} on ${ctx.host.name}: ${tailLines(res.stderr, 4)}`);
+    if (res.code === 90) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot place the stack in ${handle.workspace} on ${ctx.host.name}: ${tailLines(res.stderr, 4)}`);
     if (res.code !== 0) {
       const why = res.code === 127 ? `${compose.argv[0]} is not installed on ${ctx.host.name}` : `compose up exited ${res.code}`;
       throw new SandboxerError("SBX_PROVISION_FAILED", `${why}:\n${tailLines(output, 12)}`);
@@ -175,7 +198,8 @@ export default defineExtension({
     const h = raw as unknown as Partial<ComposeHandle> | null;
     const id = ctx.sandbox.id;
     const compose = h?.compose && h.cli && h.flavor ? { argv: h.compose, cli: h.cli, flavor: h.flavor } : composeCommand(ctx.host, ctx.env);
-    const workspace = workspaceOf(ctx, id);
+    // The handle's workspace is the one the host resolved; before that (a crash mid-provision) the configured spec.
+    const workspace = typeof h?.workspace === "string" && posix.basename(h.workspace) === id ? h.workspace : workspaceOf(ctx, id);
     const stopTimeout = settingNumber(ctx, "stopTimeoutSeconds", 10);
     const argv = h?.files ? composeArgv(compose, id, h.files) : [];
     const res = await sh(ctx.transport, TEARDOWN, [id, workspace, compose.cli, compose.flavor, String(stopTimeout), ...argv], { timeoutMs: 120_000 + stopTimeout * 1000 });
@@ -225,13 +249,40 @@ async function probe(ctx: ExtensionContext): Promise<Handle> {
   const handle: ComposeHandle = { workspace, files: [], compose: compose.argv, cli: compose.cli, flavor: compose.flavor, services: [], deadline: 0, probe: true };
   ctx.checkpoint(handle as unknown as Handle);
   ctx.progress(`probing ${ctx.host.name}: workspace ${workspace}`);
-  const res = await sh(ctx.transport, 'mkdir -p "$1/.sandboxer" && printf "%s\\n" "$2" > "$1/.sandboxer/canary"', [workspace, ctx.sandbox.id], { signal: ctx.signal });
-  if (res.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot create ${workspace} on ${ctx.host.name}: ${res.stderr.trim().slice(-300)}`);
+  handle.workspace = await prepareWorkspace(ctx);
+  const res = await sh(ctx.transport, 'printf "%s\\n" "$2" > "$1/.sandboxer/canary"', [handle.workspace, ctx.sandbox.id], { signal: ctx.signal });
+  if (res.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot write to ${handle.workspace} on ${ctx.host.name}: ${res.stderr.trim().slice(-300)}`);
   return handle as unknown as Handle;
 }
 
+/** Resolve and check the host's workspace root (created 0700 if missing) and make this sandbox's workspace in it. */
+async function prepareWorkspace(ctx: ExtensionContext): Promise<string> {
+  const res = await sh(ctx.transport, PREPARE, [workspaceRootOf(ctx.host), ctx.sandbox.id], { signal: ctx.signal });
+  if (res.code === 91) throw rootRefused(ctx, res.stderr);
+  const resolved = resolvedWorkspace(res.stdout);
+  if (res.code !== 0 || !resolved) {
+    throw new SandboxerError("SBX_PROVISION_FAILED", `cannot create ${workspaceOf(ctx, ctx.sandbox.id)} on ${ctx.host.name}: ${res.stderr.trim().slice(-300)}`);
+  }
+  return resolved.path;
+}
+
+/** The workspace path the host printed after WS_MARKER, and the output without that line. */
+function resolvedWorkspace(stdout: string): { path: string; rest: string } | null {
+  const at = stdout.indexOf(WS_MARKER);
+  if (at < 0) return null;
+  const end = stdout.indexOf("\n", at);
+  const path = stdout.slice(at + WS_MARKER.length, end < 0 ? undefined : end).trim();
+  return path.startsWith("/") ? { path, rest: stdout.slice(0, at) + (end < 0 ? "" : stdout.slice(end + 1)) } : null;
+}
+
+function rootRefused(ctx: ExtensionContext, stderr: string): SandboxerError {
+  return new SandboxerError("SBX_PROVISION_FAILED", `host '${ctx.host.name}': ${tailLines(stderr, 1) || `workspace root ${workspaceRootOf(ctx.host)} refused`} (hosts.${ctx.host.name}.workspaceRoot; see docs/runbooks/compose-e2e.md)`, {
+    details: { host: ctx.host.name, workspaceRoot: workspaceRootOf(ctx.host) },
+  });
+}
+
 async function probeReady(ctx: ExtensionContext, h: ComposeHandle): Promise<JsonObject> {
-  const facts = await remoteFacts(ctx.transport, { workspaceRoot: workspaceRootOf(ctx.host), cli: h.cli, compose: h.compose }, ctx.signal);
+  const facts = await remoteFacts(ctx.transport, { workspaceRoot: posix.dirname(h.workspace), cli: h.cli, compose: h.compose }, ctx.signal);
   if (facts.runtimeOk !== true) {
     throw new SandboxerError("SBX_PROVISION_FAILED", `${h.cli} does not answer on ${ctx.host.name} (\`${h.cli} ps\` failed); runtime: ${String(facts.runtime ?? "not installed")}`);
   }
