@@ -38,7 +38,12 @@ describe("compose policy and workspace roots through the CLI, sshd and podman", 
     f = await startComposeEnv();
     // A third host whose SSH user has its own HOME: the default workspace root lives there.
     mkdirSync(sshHome(), { recursive: true });
-    homeHost = await startSshd({ alias: "sbx-home-host", setEnv: { ...f.podman.env, HOME: sshHome() }, sshConfig: f.host1.configFile });
+    // EVIL: a variable the host's environment has and the stack's .env does not.
+    homeHost = await startSshd({ alias: "sbx-home-host", setEnv: { ...f.podman.env, HOME: sshHome(), EVIL: "/" }, sshConfig: f.host1.configFile });
+    writeFileSync(
+      join(f.env.SANDBOXER_PROFILES_DIR as string, "profile.compose-home.yaml"),
+      ["id: profile.compose-home", "version: 1", "extension: ext.compose-ssh", "placement: { hosts: [sbx-home-host] }", "timeout: 90s", "settings: { stopTimeoutSeconds: 1 }", "inputs:", "  repo: { type: path }", ""].join("\n"),
+    );
     home = makeHome(f.env);
   });
   afterAll(async () => {
@@ -145,5 +150,20 @@ describe("compose policy and workspace roots through the CLI, sshd and podman", 
     const gone = await cli.run(["destroy", sb.id, "--json"], env, { timeoutMs: 60_000 });
     expect(gone.code, gone.stderr).toBe(0);
     expect(sbxDirs(stacks)).toEqual([]);
+  });
+
+  it("compose interpolates with the stack's .env only: a host variable cannot turn a checked bind into another", async () => {
+    const env = withRoot("evil", join(f.dir, "unused"));
+    const repo = f.writeRepo("host-var", `services:\n  app:\n    image: ${TEST_IMAGE}\n    command: ["sleep", "3600"]\n    volumes: ["\${EVIL:-./data}:/data:ro"]\n    environment: { SEEN: "\${EVIL:-unset}" }\n`);
+    mkdirSync(join(repo, "data"));
+    writeFileSync(join(repo, "data", "mine.txt"), "the stack's own data\n");
+    const r = await cli.run(["create", "--profile", "profile.compose-home", "--input", `repo=${repo}`, "--json"], env, { timeoutMs: 240_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const sb = r.json<{ id: string }>();
+    const seen = await cli.run(["exec", sb.id, "--", "sh", "-c", 'echo "$SEEN"; ls /data'], env);
+    expect(seen.code, seen.stderr).toBe(0);
+    expect(seen.stdout).toBe("unset\nmine.txt\n");
+    const gone = await cli.run(["destroy", sb.id, "--json"], env, { timeoutMs: 120_000 });
+    expect(gone.code, gone.stderr).toBe(0);
   });
 });
