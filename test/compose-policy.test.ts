@@ -66,7 +66,7 @@ const CASES: Case[] = [
     want: [],
   },
   { name: "privileged: true", tree: { "compose.yaml": web("privileged: true") }, want: [{ rule: "privileged", service: "web", match: /^privileged: true is not allowed$/ }] },
-  { name: "privileged: yes (YAML 1.1 boolean)", tree: { "compose.yaml": web("privileged: yes") }, want: [{ rule: "privileged", match: /privileged: true/ }] },
+  { name: "privileged: yes / on (YAML 1.1 booleans)", tree: { "compose.yaml": `${web("privileged: yes")}  b:\n    privileged: on\n  c:\n    privileged: off\n` }, want: [{ rule: "privileged", service: "web", match: /privileged: yes is not allowed/ }, { rule: "privileged", service: "b", match: /privileged: on is not allowed/ }] },
   { name: "privileged: false is fine", tree: { "compose.yaml": web("privileged: false") }, want: [] },
   {
     name: "privileged: ${P} interpolated from the stack's .env",

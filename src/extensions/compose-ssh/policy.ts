@@ -21,12 +21,13 @@ export interface PolicyInput {
 
 export function checkStack(input: PolicyInput): Violation[] {
   const cache: ParseCache = new Map();
+  const fs = memo(input.fs);
   const seen = new Set<string>();
   const out: Violation[] = [];
   const allowed = new Set(input.allow ?? []);
   for (const dialect of DIALECTS) {
-    const stack = loadStack(input.root, input.file, input.fs, dialect, cache);
-    for (const v of [...stack.problems, ...partViolations(stack, input.fs), ...resourceViolations(stack, input.fs)]) {
+    const stack = loadStack(input.root, input.file, fs, dialect, cache);
+    for (const v of [...stack.problems, ...partViolations(stack, fs), ...resourceViolations(stack, fs)]) {
       const id = `${v.service ?? ""}\n${v.via ?? ""}\n${v.rule}\n${v.key}\n${v.message}`;
       if (allowed.has(v.rule) || seen.has(id)) continue;
       seen.add(id);
@@ -34,6 +35,19 @@ export function checkStack(input: PolicyInput): Violation[] {
     }
   }
   return out;
+}
+
+/** One answer per path for the whole check: both dialects walk the same paths. */
+function memo(fs: StackFs): StackFs {
+  const reads = new Map<string, string | undefined>();
+  const links = new Map<string, string | undefined>();
+  const get = <T>(m: Map<string, T>, k: string, f: (k: string) => T): T => {
+    if (m.has(k)) return m.get(k) as T;
+    const v = f(k);
+    m.set(k, v);
+    return v;
+  };
+  return { read: (p) => get(reads, p, (k) => fs.read(k)), readlink: (p) => get(links, p, (k) => fs.readlink(k)) };
 }
 
 /** `compose policy: service 'web': privileged: true is not allowed; ... (profile.x allows: none)` */

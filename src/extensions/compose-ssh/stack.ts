@@ -55,8 +55,9 @@ function parseFile(path: string, fs: StackFs, cache: ParseCache): unknown {
   let doc: unknown = null;
   if (text !== undefined) {
     try {
-      // YAML 1.1 like both engines' parsers: `yes`/`on` are booleans, `<<` merges.
-      doc = parseYaml(text, { version: "1.1", merge: true, customTags: composeTags, logLevel: "error" }) ?? {};
+      // `<<` merges as in both engines' parsers. YAML 1.1's `yes`/`on` stay strings here (the
+      // 1.1 schema costs a third more time); the rules read any value but a clear "no" as yes.
+      doc = parseYaml(text, { merge: true, customTags: composeTags, logLevel: "error" }) ?? {};
     } catch {
       doc = undefined;
     }
