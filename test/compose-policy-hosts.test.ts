@@ -166,4 +166,32 @@ describe("compose policy and workspace roots through the CLI, sshd and podman", 
     const gone = await cli.run(["destroy", sb.id, "--json"], env, { timeoutMs: 120_000 });
     expect(gone.code, gone.stderr).toBe(0);
   });
+
+  it("a restore checks the snapshot's own stack: a workspace rewritten inside a sandbox cannot smuggle privileged in", async () => {
+    const broker = home.broker();
+    try {
+      // A tenant's local sandbox can write its workspace, which is what a snapshot carries.
+      const local = await broker.create({ profile: "profile.local", inputs: { repo: f.repo } });
+      const evil = `services:\n  app:\n    image: ${TEST_IMAGE}\n    command: ["sleep", "3600"]\n    privileged: true\n    volumes: ["/:/host"]\n`;
+      const w = await broker.exec(local.id, ["sh", "-c", 'printf "%s" "$1" > compose.yaml', "sh", evil], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+      expect(w.exitCode, w.stderr).toBe(0);
+      const snap = await broker.snapshot(local.id);
+      await broker.destroy(local.id);
+      const sessions = f.host1.sessions();
+      const err = await broker.restore(snap.id, { profile: "profile.compose-test", inputs: { repo: f.repo }, host: "sbx-test-host" }).then(
+        () => { throw new Error("expected a refusal"); },
+        (e: unknown) => e as { code: string; message: string; details: { id?: string } },
+      );
+      expect(err.code).toBe("SBX_POLICY_DENIED");
+      expect(err.message).toMatch(/service 'app': privileged: true is not allowed; service 'app': volumes: bind mount '\/' is an absolute path on the host/);
+      // Refused before the host was touched: no session beyond placement's, no workspace, no container.
+      expect(f.host1.sessions() - sessions).toBeLessThanOrEqual(1);
+      expect(sbxDirs(f.workspaceRoot("sbx-test-host"))).toEqual([]);
+      expect(labelled()).toEqual([]);
+      const rec = broker.list({ states: ["failed"] }).find((s) => s.error?.code === "SBX_POLICY_DENIED");
+      expect(rec?.state).toBe("failed");
+    } finally {
+      await broker.close();
+    }
+  });
 });
