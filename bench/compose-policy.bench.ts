@@ -6,6 +6,7 @@
  * dialects), p50/p99 over many runs, and as a ratio to a plain YAML parse of the
  * same compose file (read + parse). Prints figures, asserts nothing.
  */
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: compose text uses ${VAR} literally
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: compose files and .env text use ${VAR} literally
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, posix } from "node:path";
@@ -376,7 +377,7 @@ describe("compose policy on real files", () => {
     expect(err?.message).toMatch(/bind mount '\.\/state' resolves outside/);
     expect(err?.message).toMatch(/env_file: file 'conf\/app\.env' resolves outside/);
     expect(err?.message).not.toContain(tmp);
-    expect((err?.details?.violations as unknown[]).length).toBe(2);
+    expect(err?.details?.violations).toHaveLength(2);
   });
 
   it("a profile's composePolicy.allow is checked when the catalog loads", async () => {

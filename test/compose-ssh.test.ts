@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testExtension } from "./extension-contract.js";
@@ -191,6 +192,31 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
     await broker.close();
   });
 
+  it("a service that cannot start (its published port is taken) fails the create at once, in the engine's words", async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
+    const port = (taken.address() as AddressInfo).port;
+    const broker = home.broker();
+    try {
+      const repo = f.writeRepo(
+        "port-taken",
+        `services:\n  web:\n    image: ${f.podman.image}\n    command: ["sleep", "3600"]\n    ports: ["127.0.0.1:${port}:8080"]\n  other:\n    image: ${f.podman.image}\n    command: ["sleep", "3600"]\n`,
+      );
+      const err = await broker.create({ profile: "profile.compose-test", inputs: { repo } }).then(() => { throw new Error("expected a failure"); }, (e: unknown) => e as { code: string; message: string; details: { id: string } });
+      expect(err.code).toBe("SBX_PROVISION_FAILED");
+      expect(err.message).toMatch(/service 'web' could not start \(`podman-compose up` reported exit 125\)/);
+      expect(err.message).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}: bind: address already in use`));
+      const rec = broker.get(err.details.id);
+      expect(rec.state).toBe("failed");
+      // Failed from the `up` transcript: the readiness wait never started.
+      expect(broker.events({ sandboxId: rec.id }).filter((e) => String(e.data.message ?? "").startsWith("waiting:"))).toEqual([]);
+      expect(f.containersOf(rec.id)).toEqual([]);
+    } finally {
+      taken.close();
+      await broker.close();
+    }
+  });
+
   it("a service that never becomes healthy times out -> teardown -> failed with the logs' tail", async () => {
     const broker = home.broker();
     const repo = f.writeRepo(
@@ -200,6 +226,7 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
     const err = await broker.create({ profile: "profile.compose-short", inputs: { repo } }).then(() => { throw new Error("expected a failure"); }, (e: unknown) => e as { code: string; message: string; details: { id: string } });
     expect(err).toMatchObject({ code: "SBX_READY_TIMEOUT" });
     expect(err.message).toContain("still-starting");
+    expect(err.message).toMatch(/--- \S+_app_1 \(running\)\nstill-starting/);
     const rec = broker.get(err.details.id);
     expect(rec.state).toBe("failed");
     expect(rec.error?.code).toBe("SBX_READY_TIMEOUT");

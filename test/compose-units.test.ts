@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { composeCommand, labelOverride, resolveSource } from "../src/extensions/compose-ssh/compose.js";
 import { explainStartFailure, parsePs, readiness } from "../src/extensions/compose-ssh/status.js";
+import { engineErrors, failedStarts } from "../src/extensions/compose-ssh/up-errors.js";
 import { controlDir } from "../src/transport/ssh.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sbx-cu-"));
@@ -69,5 +70,28 @@ describe("ssh control sockets", () => {
   it("stay under the unix socket path limit", () => {
     expect(controlDir("/short/run")).toBe("/short/run/ssh");
     expect(controlDir(`/${"x".repeat(120)}/run`).length).toBeLessThan(60);
+  });
+});
+
+describe("podman-compose up transcripts", () => {
+  // Shapes podman-compose 1.0.3 prints (stdout) around each podman call, as captured on the loopback fixture.
+  const run = (name: string) => `podman run --name=${name} -d --label sandboxer.id=sbx-aaaaaaaaaaaa --net sbx-aaaaaaaaaaaa_default localhost/x sleep 3600`;
+  const table: [string, string, { container: string; exitCode: number }[]][] = [
+    ["all started", `['podman', 'network', 'exists', 'n']\n${run("sbx-aaaaaaaaaaaa_web_1")}\nexit code: 0\n${run("sbx-aaaaaaaaaaaa_db_1")}\nexit code: 0\n`, []],
+    [
+      "run failed, start failed too",
+      `${run("sbx-aaaaaaaaaaaa_web_1")}\nexit code: 126\npodman start sbx-aaaaaaaaaaaa_web_1\nexit code: 125\n${run("sbx-aaaaaaaaaaaa_db_1")}\nexit code: 0\n`,
+      [{ container: "sbx-aaaaaaaaaaaa_web_1", exitCode: 125 }],
+    ],
+    ["run failed, the retried start worked", `${run("sbx-aaaaaaaaaaaa_web_1")}\nexit code: 126\npodman start sbx-aaaaaaaaaaaa_web_1\nexit code: 0\n`, []],
+    ["the list form of an echoed command", `['podman', 'run', '--name=sbx-aaaaaaaaaaaa_x_1', '-d', 'img']\nexit code: 1\n`, [{ container: "sbx-aaaaaaaaaaaa_x_1", exitCode: 1 }]],
+  ];
+  it.each(table)("%s", (_name, stdout, want) => {
+    expect(failedStarts(stdout)).toEqual(want);
+  });
+
+  it("keeps the engine's own error lines, once each", () => {
+    const stderr = "\nError: cannot listen on the TCP port: listen tcp4 127.0.0.1:1: bind: address already in use\nError: unable to start container \"5\": cannot listen\nError: cannot listen on the TCP port: listen tcp4 127.0.0.1:1: bind: address already in use\nnoise\n";
+    expect(engineErrors(stderr)).toEqual(["Error: cannot listen on the TCP port: listen tcp4 127.0.0.1:1: bind: address already in use", 'Error: unable to start container "5": cannot listen']);
   });
 });

@@ -13,8 +13,10 @@ import { composeExec } from "./exec.js";
 import { runWithStack } from "./pack.js";
 import { enforceComposePolicy, policySettingsProblems } from "./policy-check.js";
 import { enforceOnArchive } from "./policy-archive.js";
-import { EXPORT_VOLUMES, LIST, LOGS, PREPARE, PS_MARKER, STATUS, TEARDOWN, UP, WS_MARKER } from "./scripts.js";
+import { EXPORT_VOLUMES, LIST, LOGS, PS_MARKER, STATUS, TEARDOWN, UP } from "./scripts.js";
 import { type ContainerStatus, explainStartFailure, parsePs, readiness } from "./status.js";
+import { engineErrors, failedStarts } from "./up-errors.js";
+import { prepareWorkspace, resolvedWorkspace, rootRefused, workspaceOf } from "./workspace.js";
 
 const inputs = z
   .object({
@@ -57,11 +59,6 @@ function settingNumber(ctx: ExtensionContext, key: string, fallback: number): nu
   return typeof v === "number" && v >= 0 ? v : fallback;
 }
 
-function workspaceOf(ctx: Pick<ExtensionContext, "host">, id: string): string {
-  if (!SANDBOX_ID_RE.test(id)) throw new SandboxerError("SBX_INTERNAL", `not a sandbox id: ${id.slice(0, 40)}`);
-  return posix.join(workspaceRootOf(ctx.host), id);
-}
-
 function sh(t: Transport, script: string, args: string[], opts: { input?: string; signal?: AbortSignal; timeoutMs?: number } = {}) {
   return t.run(["sh", "-c", script, "sh", ...args], opts);
 }
@@ -77,10 +74,13 @@ async function status(ctx: ExtensionContext, h: Pick<ComposeHandle, "cli" | "fla
   return parsePs(h.flavor, res.stdout);
 }
 
+/** Each container's state and log tail; never an empty section without saying why. */
 async function logsTail(ctx: ExtensionContext, cli: string, lines = 20): Promise<string> {
-  const res = await sh(ctx.transport, LOGS, [cli, ctx.sandbox.id, String(lines)], { timeoutMs: 15_000 }).catch(() => null);
-  const text = res?.stdout.trim() ?? "";
-  return text ? text.split("\n").slice(-lines * 2).join("\n") : "(no container logs)";
+  const res = await sh(ctx.transport, LOGS, [cli, ctx.sandbox.id, String(lines)], { timeoutMs: 15_000 }).catch((err: unknown) => ({ code: -1, stdout: "", stderr: (err as Error).message }));
+  const text = res.stdout.trim();
+  if (text) return text.split("\n").slice(-lines * 3).join("\n");
+  if (res.code !== 0) return `(logs unavailable: ${cli} on ${ctx.host.name} exited ${res.code}: ${tailLines(res.stderr, 2) || "no message"})`;
+  return `(no containers labelled sandboxer.id=${ctx.sandbox.id} on ${ctx.host.name}: compose created none)`;
 }
 
 export default defineExtension({
@@ -152,12 +152,22 @@ export default defineExtension({
       const why = res.code === 127 ? `${compose.argv[0]} is not installed on ${ctx.host.name}` : `compose up exited ${res.code}`;
       throw new SandboxerError("SBX_PROVISION_FAILED", `${why}:\n${tailLines(output, 12)}`);
     }
+    let containers: ContainerStatus[] | null = null;
     if (marker >= 0) {
       try {
-        firstStatus.set(id, parsePs(compose.flavor, res.stdout.slice(marker + PS_MARKER.length)));
+        containers = parsePs(compose.flavor, res.stdout.slice(marker + PS_MARKER.length));
+        firstStatus.set(id, containers);
       } catch {
         // unparseable: waitReady asks again
       }
+    }
+    // `up` said a container could not start (podman-compose still exits 0): fail now, in the engine's words.
+    const stuck = failedStarts(res.stdout.slice(0, marker >= 0 ? marker : undefined)).filter((f) => containers?.find((c) => c.name === f.container)?.state !== "running");
+    if (stuck.length) {
+      firstStatus.delete(id);
+      const names = stuck.map((f) => `'${containers?.find((c) => c.name === f.container)?.service ?? f.container.replace(`${id}_`, "").replace(/_\d+$/, "")}'`);
+      const why = engineErrors(res.stderr).join("\n") || tailLines(res.stderr, 4) || "the engine printed no reason";
+      throw new SandboxerError("SBX_PROVISION_FAILED", `service ${names.join(", ")} could not start (\`${compose.argv.join(" ")} up\` reported exit ${stuck.map((f) => f.exitCode).join(", ")}):\n${why}`);
     }
     return handle as unknown as Handle;
   },
@@ -253,32 +263,6 @@ async function probe(ctx: ExtensionContext): Promise<Handle> {
   const res = await sh(ctx.transport, 'printf "%s\\n" "$2" > "$1/.sandboxer/canary"', [handle.workspace, ctx.sandbox.id], { signal: ctx.signal });
   if (res.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot write to ${handle.workspace} on ${ctx.host.name}: ${res.stderr.trim().slice(-300)}`);
   return handle as unknown as Handle;
-}
-
-/** Resolve and check the host's workspace root (created 0700 if missing) and make this sandbox's workspace in it. */
-async function prepareWorkspace(ctx: ExtensionContext): Promise<string> {
-  const res = await sh(ctx.transport, PREPARE, [workspaceRootOf(ctx.host), ctx.sandbox.id], { signal: ctx.signal });
-  if (res.code === 91) throw rootRefused(ctx, res.stderr);
-  const resolved = resolvedWorkspace(res.stdout);
-  if (res.code !== 0 || !resolved) {
-    throw new SandboxerError("SBX_PROVISION_FAILED", `cannot create ${workspaceOf(ctx, ctx.sandbox.id)} on ${ctx.host.name}: ${res.stderr.trim().slice(-300)}`);
-  }
-  return resolved.path;
-}
-
-/** The workspace path the host printed after WS_MARKER, and the output without that line. */
-function resolvedWorkspace(stdout: string): { path: string; rest: string } | null {
-  const at = stdout.indexOf(WS_MARKER);
-  if (at < 0) return null;
-  const end = stdout.indexOf("\n", at);
-  const path = stdout.slice(at + WS_MARKER.length, end < 0 ? undefined : end).trim();
-  return path.startsWith("/") ? { path, rest: stdout.slice(0, at) + (end < 0 ? "" : stdout.slice(end + 1)) } : null;
-}
-
-function rootRefused(ctx: ExtensionContext, stderr: string): SandboxerError {
-  return new SandboxerError("SBX_PROVISION_FAILED", `host '${ctx.host.name}': ${tailLines(stderr, 1) || `workspace root ${workspaceRootOf(ctx.host)} refused`} (hosts.${ctx.host.name}.workspaceRoot; see docs/runbooks/compose-e2e.md)`, {
-    details: { host: ctx.host.name, workspaceRoot: workspaceRootOf(ctx.host) },
-  });
 }
 
 async function probeReady(ctx: ExtensionContext, h: ComposeHandle): Promise<JsonObject> {

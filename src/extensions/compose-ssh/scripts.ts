@@ -124,12 +124,19 @@ else
   "$cli" ps -a --filter "label=sandboxer.id=$id" --format '{{json .}}'
 fi`;
 
-/** $1 cli, $2 id, $3 lines: the tail of every container's log, for failure messages. */
+/**
+ * $1 cli, $2 id, $3 lines: every container's state and the tail of its log, for
+ * failure messages; a container with no output says so (and why, if it never ran).
+ */
 export const LOGS = `cli="$1"; id="$2"; n="$3"
 for c in $("$cli" ps -aq --filter "label=sandboxer.id=$id"); do
   name=$("$cli" inspect --format '{{.Name}}' "$c" 2>/dev/null)
-  echo "--- $name"
-  "$cli" logs --tail "$n" "$c" 2>&1
+  state=$("$cli" inspect --format '{{.State.Status}}' "$c" 2>/dev/null)
+  echo "--- $name ($state)"
+  out=$("$cli" logs --tail "$n" "$c" 2>&1)
+  if [ -n "$out" ]; then printf '%s\\n' "$out"
+  elif [ "$state" = created ]; then echo "(no output: the container was created but never started)"
+  else echo "(no output)"; fi
 done`;
 
 /**
