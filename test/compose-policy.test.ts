@@ -154,6 +154,21 @@ const CASES: Case[] = [
     tree: { "compose.yaml": web('volumes: ["./alias:/a", "./up/../x:/x"]'), alias: { link: "real" }, up: { link: "/etc/ssh" } },
     want: [{ rule: "bind_mounts", match: /'\.\/up\/\.\.\/x' resolves outside/ }],
   },
+  {
+    name: "a bind inside another service's writable bind (a link put there would redirect it)",
+    tree: { "compose.yaml": `${web('volumes: ["./shared:/s"]')}  b:\n    image: x\n    volumes: ["./shared/sub:/x:ro", "./other:/o"]\n  c:\n    image: x\n    volumes: [".:/app", "./other/deep:/d"]\n` },
+    want: [
+      { rule: "bind_mounts", service: "b", match: /bind mount '\.\/shared\/sub' lies inside '\.\/shared', which service 'web' mounts writable/ },
+      { rule: "bind_mounts", service: "b", match: /bind mount '\.\/other' lies inside '\.', which service 'c' mounts writable/ },
+      { rule: "bind_mounts", service: "c", match: /bind mount '\.\/other\/deep' lies inside/ },
+      { rule: "bind_mounts", service: "web", match: /bind mount '\.\/shared' lies inside '\.'/ },
+    ],
+  },
+  {
+    name: "nested binds are fine when the outer one is read-only",
+    tree: { "compose.yaml": web('volumes: [{ type: bind, source: ., target: /app, read_only: true }, "./data:/data", "./src:/src:ro,z"]') },
+    want: [],
+  },
   { name: "sand-boxer's own .sandboxer directory is not a bind source", tree: { "compose.yaml": web('volumes: ["./.sandboxer:/s"]') }, want: [{ rule: "bind_mounts", match: /sand-boxer's own directory/ }] },
   { name: "npipe mounts", tree: { "compose.yaml": web("volumes: [{ type: npipe, source: x, target: /x }]") }, want: [{ rule: "bind_mounts", match: /mount type 'npipe'/ }] },
   {

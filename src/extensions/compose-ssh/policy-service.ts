@@ -11,6 +11,16 @@ export interface StackView {
   volumes: ReadonlySet<string>;
   networks: ReadonlySet<string>;
   fs: StackFs;
+  /** Every bind inside the stack, collected for the nesting rule (nestedBinds). */
+  binds: Bind[];
+}
+
+/** A bind mount whose source stays in the stack: where it lands and whether the container may write it. */
+export interface Bind {
+  service: string;
+  source: string;
+  path: string;
+  writable: boolean;
 }
 
 type Found = Omit<Violation, "service" | "via">;
@@ -140,6 +150,9 @@ function volumes(part: ServicePart, v: StackView, add: Add, path: PathCheck): vo
       const real = path("bind_mounts", "volumes", "bind mount", source ?? "");
       if (real && (real === posix.join(v.root, ".sandboxer") || real.startsWith(`${posix.join(v.root, ".sandboxer")}/`))) {
         add("bind_mounts", "volumes", `bind mount '${String(source)}' is sand-boxer's own directory`);
+      } else if (real) {
+        const readOnly = typeof e === "string" ? /(^|,)ro(,|$)/.test(e.split(":")[2] ?? "") : isMap(e) && truthy(e.read_only);
+        v.binds.push({ service: part.service, source: String(source), path: real, writable: !readOnly });
       }
     } else if (type === "volume") {
       if (typeof source === "string" && source !== "" && !v.volumes.has(source)) {
@@ -174,4 +187,28 @@ function build(b: unknown, add: Add, path: PathCheck): void {
   if (spec.network !== undefined && !/^(none|default|bridge)?$/.test(String(spec.network))) add("build", "build.network", `${show(spec.network)} is not allowed`);
   if (spec.privileged !== undefined && truthy(spec.privileged)) add("build", "build.privileged", `${show(spec.privileged)} is not allowed`);
   if (nonEmpty(spec.entitlements)) add("build", "build.entitlements", `${show(spec.entitlements)} are not allowed`);
+}
+
+/**
+ * A container that may write a bind's directory can put a symlink in it; a
+ * mount whose source lies below that directory, made later (another service,
+ * a restart), follows the link on the host. So a bind may not sit inside
+ * another service's (or its own) writable bind.
+ */
+export function nestedBinds(binds: readonly Bind[]): Omit<Violation, "via">[] {
+  const out: Omit<Violation, "via">[] = [];
+  const seen = new Set<string>();
+  for (const inner of binds) {
+    const outer = binds.find((o) => o.writable && inner.path.startsWith(`${o.path}/`));
+    const id = `${inner.service}\n${inner.source}`;
+    if (!outer || seen.has(id)) continue;
+    seen.add(id);
+    out.push({
+      service: inner.service,
+      rule: "bind_mounts",
+      key: "volumes",
+      message: `bind mount '${inner.source}' lies inside '${outer.source}', which service '${outer.service}' mounts writable: a link put there would redirect this mount on the host (mount '${outer.source}' read-only, or use a named volume)`,
+    });
+  }
+  return out;
 }

@@ -1,6 +1,6 @@
 import { confine, type StackFs } from "./confine.js";
 import { DIALECTS, hostVarsIn, showValue } from "./interpolate.js";
-import { service as serviceRules } from "./policy-service.js";
+import { type Bind, nestedBinds, service as serviceRules } from "./policy-service.js";
 import { type LoadedStack, loadStack, type ParseCache, type Resource } from "./stack.js";
 import type { RuleId, Violation } from "./violations.js";
 
@@ -64,10 +64,12 @@ function partViolations(stack: LoadedStack, fs: StackFs): Violation[] {
   const out: Violation[] = [];
   const volumes = new Set(stack.resources.filter((r) => r.kind === "volumes").map((r) => r.name));
   const networks = new Set(stack.resources.filter((r) => r.kind === "networks").map((r) => r.name));
+  const binds: Bind[] = [];
   for (const part of stack.parts) {
-    const found = serviceRules(part, { root: stack.root, services: stack.services, volumes, networks, fs });
+    const found = serviceRules(part, { root: stack.root, services: stack.services, volumes, networks, fs, binds });
     for (const v of found) out.push({ ...v, service: part.service, ...(part.via ? { via: part.via } : {}) });
   }
+  out.push(...nestedBinds(binds));
   return out;
 }
 
