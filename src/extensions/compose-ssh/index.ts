@@ -211,8 +211,7 @@ export default defineExtension({
     // The handle's workspace is the one the host resolved; before that (a crash mid-provision) the configured spec.
     const workspace = typeof h?.workspace === "string" && posix.basename(h.workspace) === id ? h.workspace : workspaceOf(ctx, id);
     const stopTimeout = settingNumber(ctx, "stopTimeoutSeconds", 10);
-    const argv = h?.files ? composeArgv(compose, id, h.files) : [];
-    const res = await sh(ctx.transport, TEARDOWN, [id, workspace, compose.cli, compose.flavor, String(stopTimeout), ...argv], { timeoutMs: 120_000 + stopTimeout * 1000 });
+    const res = await sh(ctx.transport, TEARDOWN, [id, workspace, compose.cli, compose.flavor, String(stopTimeout)], { timeoutMs: 120_000 + stopTimeout * 1000 });
     if (res.code !== 0) throw new SandboxerError("SBX_TEARDOWN_FAILED", `teardown of ${id} on ${ctx.host.name} exited ${res.code}: ${res.stderr.trim().slice(-400)}`);
   },
 

@@ -140,14 +140,17 @@ for c in $("$cli" ps -aq --filter "label=sandboxer.id=$id"); do
 done`;
 
 /**
- * $1 id, $2 workspace, $3 cli, $4 flavor, $5 stop timeout, then the compose argv
- * (empty when unknown). Idempotent: stops an interrupted \`up\` (its process
- * group, if the pid file still names it), \`down -v\`, then removes anything
- * still labelled with the id, the project's networks and volumes, and the workspace.
+ * $1 id, $2 workspace, $3 cli, $4 flavor, $5 stop timeout. Idempotent: stops an
+ * interrupted \`up\` (its process group, if the pid file still names it), stops
+ * (with the grace period) and removes every container labelled with the id or
+ * in the compose project named by it, the project's networks and volumes, and
+ * the workspace. It never runs \`compose down\`: that would read the
+ * workspace's compose files, which a container with a writable bind of the
+ * stack could have rewritten (to name another project's volume).
  * Exits 3 if a labelled container survives. A `~/` workspace (a handle
  * checkpointed before the root was resolved) means the SSH user's home.
  */
-export const TEARDOWN = `id="$1"; ws="$2"; cli="$3"; flavor="$4"; t="$5"; shift 5
+export const TEARDOWN = `id="$1"; ws="$2"; cli="$3"; flavor="$4"; t="$5"
 ${ROOT_FN}
 # A workspace under a root we do not own is not ours to read or remove: leave it, clean up by label.
 if sbx_root "$(dirname -- "$ws")" check 2>/dev/null; then ws="$root/$(basename -- "$ws")"; else ws=/nonexistent/sandboxer; fi
@@ -159,11 +162,9 @@ if [ -f "$pidf" ]; then
     sleep 1
   fi
 fi
-if [ $# -gt 0 ] && [ -d "$ws/.sandboxer" ]; then
-  (cd "$ws" && "$@" down -v -t "$t") > "$ws/.sandboxer/down.log" 2>&1 || true
-fi
-ids=$("$cli" ps -aq --filter "label=sandboxer.id=$id")
+ids=$( { "$cli" ps -aq --filter "label=sandboxer.id=$id"; "$cli" ps -aq --filter "label=com.docker.compose.project=$id"; } 2>/dev/null | sort -u)
 if [ -n "$ids" ]; then
+  "$cli" stop -t "$t" $ids >/dev/null 2>&1
   if [ "$flavor" = podman ]; then "$cli" rm -f -v -t 0 $ids >/dev/null 2>&1; else "$cli" rm -f -v $ids >/dev/null 2>&1; fi
 fi
 for key in com.docker.compose.project io.podman.compose.project; do

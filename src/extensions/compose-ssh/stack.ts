@@ -39,8 +39,12 @@ export interface LoadedStack {
   problems: Violation[];
 }
 
-/** A stack's .env may set these engine variables: the command line we pass overrides each. */
-const DOTENV_ENGINE_OK = new Set(["COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES", "COMPOSE_FILE", "COMPOSE_PATH_SEPARATOR"]);
+/**
+ * Host names a stack's .env may still set: the command line we pass overrides the
+ * COMPOSE_ ones, and the engines act on none of the others from a .env (they only
+ * interpolate with them, and the checker treats them as host values anyway).
+ */
+const DOTENV_OK = new Set(["COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES", "COMPOSE_FILE", "COMPOSE_PATH_SEPARATOR", "TZ", "LANG", "LANGUAGE", "TERM", "USER", "LOGNAME", "SHELL", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "LD_LIBRARY_PATH"]);
 const MAX_DEPTH = 8;
 
 // Compose's own YAML tags: keep the value, so a `!override` cannot hide it from the checker.
@@ -88,7 +92,7 @@ function readEnv(c: Ctx, dir: string, name: string, rule: "dotenv" | "include"):
   if (text === undefined) return new Map();
   const env = parseDotEnv(text, c.dialect);
   for (const key of env.keys) {
-    if (isHostVar(key) && !DOTENV_ENGINE_OK.has(key)) {
+    if (isHostVar(key) && !DOTENV_OK.has(key) && !key.startsWith("LC_")) {
       c.out.problems.push({ rule: "dotenv", key: ".env", message: `${rel(c.root, where.path)} sets ${key}: a stack may not set the engine's own environment` });
     }
   }
