@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { dirname, join, posix } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { createApp } from "../src/api/app.js";
 import { loadCatalog } from "../src/catalog/load.js";
 import { resolvePaths } from "../src/config.js";
 import { SandboxerError } from "../src/errors.js";
@@ -12,6 +13,7 @@ import { interpolate, lookupIn } from "../src/extensions/compose-ssh/interpolate
 import { checkStack, formatViolations } from "../src/extensions/compose-ssh/policy.js";
 import { enforceComposePolicy } from "../src/extensions/compose-ssh/policy-check.js";
 import type { RuleId, Violation } from "../src/extensions/compose-ssh/violations.js";
+import { makeHome } from "./helpers/home.js";
 
 /** An in-memory stack under /stack: a string is a file, `{ link }` a symlink. */
 type Tree = Record<string, string | { link: string }>;
@@ -408,5 +410,32 @@ describe("compose policy on real files", () => {
     expect(cat.profiles.has("profile.typo")).toBe(false);
     expect(cat.errors).toContainEqual(expect.objectContaining({ field: "settings.composePolicy.allow.1", message: expect.stringMatching(/unknown compose policy rule 'priviledged'/) }));
     expect(cat.errors).toContainEqual(expect.objectContaining({ field: "settings.composePolicy", message: expect.stringMatching(/must be a map/) }));
+  });
+
+  it("through the HTTP API: 403 SBX_POLICY_DENIED, and no record", async () => {
+    const profiles = join(tmp, "api-profiles");
+    mkdirSync(profiles, { recursive: true });
+    writeFileSync(
+      join(profiles, "profile.compose-api.yaml"),
+      "id: profile.compose-api\nversion: 1\nextension: ext.compose-ssh\nplacement: { hosts: [far] }\ninputs:\n  repo: { type: path }\n",
+    );
+    writeFileSync(join(tmp, "api-config.yaml"), "hosts:\n  far: { ssh: { host: 127.0.0.1, port: 9 }, compose: podman-compose, workspaceRoot: /nonexistent/sbx }\n");
+    write("api-repo/compose.yaml", web("privileged: true"));
+    const home = makeHome({ SANDBOXER_PROFILES_DIR: profiles, SANDBOXER_CONFIG: join(tmp, "api-config.yaml") });
+    const api = createApp(home.broker());
+    try {
+      const token = api.state.tokens.create({ actor: "adm" }).token;
+      const headers = { Authorization: `Bearer ${token}`, "Content-Type": "application/json" };
+      const r = await api.app.request("/v1/sandboxes", { method: "POST", headers, body: JSON.stringify({ profile: "profile.compose-api", inputs: { repo: join(tmp, "api-repo") } }) });
+      expect(r.status).toBe(403);
+      const body = (await r.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe("SBX_POLICY_DENIED");
+      expect(body.error.message).toBe("compose policy: service 'web': privileged: true is not allowed (profile.compose-api allows: none)");
+      const list = await api.app.request("/v1/sandboxes?all=true", { headers });
+      expect(((await list.json()) as { items: unknown[] }).items).toEqual([]);
+    } finally {
+      await api.shutdown();
+      await home.cleanup();
+    }
   });
 });
