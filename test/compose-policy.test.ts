@@ -251,6 +251,25 @@ const CASES: Case[] = [
       { rule: "bind_mounts", service: "web", match: /'\.\.\/\.\.\/up' resolves outside/ },
     ],
   },
+  {
+    name: "remote includes and extends (content the checker cannot see)",
+    tree: { "compose.yaml": `include:\n  - oci://registry.example/stack:1\n  - git@github.com:org/stack.git\n${web("extends: { file: 'https://example.com/base.yaml', service: base }")}` },
+    want: [
+      { rule: "include", match: /'oci:\/\/registry\.example\/stack:1' is a remote file/ },
+      { rule: "include", match: /'git@github\.com:org\/stack\.git' is a remote file/ },
+      { rule: "extends", match: /'https:\/\/example\.com\/base\.yaml' is a remote file/ },
+    ],
+  },
+  {
+    name: "a runtime given as a path, podman-compose extensions",
+    tree: { "compose.yaml": web('runtime: ./tools/evil-runtime\nx-podman.rootfs: /\n', "x-podman:\n  pod_args: ['--volume=/:/host']\n") },
+    want: [
+      { rule: "runtime", match: /runtime: \.\/tools\/evil-runtime is not a runtime name/ },
+      { rule: "x-podman", match: /^x-podman\.rootfs: / },
+      { rule: "x-podman", match: /^x-podman: podman-compose pod options/ },
+    ],
+  },
+  { name: "a runtime name is fine", tree: { "compose.yaml": web("runtime: runc") }, want: [] },
   { name: "extends.file outside the stack", tree: { "compose.yaml": web("extends: { file: ../other/compose.yaml, service: x }") }, want: [{ rule: "extends", match: /extends\.file: '\.\.\/other\/compose\.yaml' resolves outside/ }] },
   {
     name: "include: outside the stack, and an included service with a forbidden key",
@@ -422,7 +441,7 @@ describe("compose policy on real files", () => {
     writeFileSync(join(tmp, "api-config.yaml"), "hosts:\n  far: { ssh: { host: 127.0.0.1, port: 9 }, compose: podman-compose, workspaceRoot: /nonexistent/sbx }\n");
     write("api-repo/compose.yaml", web("privileged: true"));
     const home = makeHome({ SANDBOXER_PROFILES_DIR: profiles, SANDBOXER_CONFIG: join(tmp, "api-config.yaml") });
-    const api = createApp(home.broker());
+    const api = createApp(home.broker(), { accessLog: () => {} });
     try {
       const token = api.state.tokens.create({ actor: "adm" }).token;
       const headers = { Authorization: `Bearer ${token}`, "Content-Type": "application/json" };

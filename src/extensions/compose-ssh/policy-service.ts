@@ -82,6 +82,11 @@ export function service(part: ServicePart, v: StackView): Found[] {
   if (truthy(s.use_api_socket)) add("use_api_socket", "use_api_socket", "the engine's API socket is not allowed in a container");
   if (s.provider !== undefined) add("provider", "provider", "provider services run a plugin on the host and are not allowed");
   if (s["init-path"] !== undefined) add("bind_mounts", "init-path", `${show(s["init-path"])} mounts a host file`);
+  // podman takes a path to any OCI runtime binary: only the names the host configured.
+  if (s.runtime !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(String(s.runtime))) add("runtime", "runtime", `${show(s.runtime)} is not a runtime name`);
+  for (const key of Object.keys(s)) {
+    if (key.startsWith("x-podman")) add("x-podman", key, "podman-compose extensions (rootfs, uid maps, extra podman arguments) are not allowed");
+  }
 
   for (const ns of NAMESPACES) {
     const val = s[ns.key];

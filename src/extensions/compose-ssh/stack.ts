@@ -46,6 +46,8 @@ export interface LoadedStack {
  */
 const DOTENV_OK = new Set(["COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES", "COMPOSE_FILE", "COMPOSE_PATH_SEPARATOR", "TZ", "LANG", "LANGUAGE", "TERM", "USER", "LOGNAME", "SHELL", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "LD_LIBRARY_PATH"]);
 const MAX_DEPTH = 8;
+/** docker compose fetches git and OCI includes itself: content the checker never sees. */
+const REMOTE = /^([a-z][a-z0-9+.-]*:\/\/|git@|[a-z][a-z0-9+.-]*:[^/])/i;
 
 // Compose's own YAML tags: keep the value, so a `!override` cannot hide it from the checker.
 const composeTags: ScalarTag[] = ["!reset", "!override"].map((tag) => ({ tag, identify: () => false, resolve: (s: string) => s }));
@@ -111,6 +113,8 @@ function loadFile(c: Ctx, file: string, env: Map<string, string>, projectDir: st
   // docker compose resolves a file's relative paths against its project directory; podman-compose against the main one's.
   const base = projectDir;
   if (c.dialect === "spec") include(c, doc.include, env, projectDir, depth);
+  // Pod-wide options (podman-compose's `x-podman: { pod_args }`) reach every container.
+  if (doc["x-podman"] !== undefined) c.out.problems.push({ rule: "x-podman", key: "x-podman", message: "podman-compose pod options are not allowed" });
   for (const kind of ["volumes", "networks", "secrets", "configs"] as const) {
     const section = doc[kind];
     if (isMap(section)) for (const [name, def] of Object.entries(section)) c.out.resources.push({ kind, name, def, base });
@@ -134,6 +138,10 @@ function extend(c: Ctx, service: string, spec: Record<string, unknown>, file: st
   let fromBase = base;
   if (ext.file !== undefined) {
     if (typeof ext.file !== "string") return;
+    if (REMOTE.test(ext.file)) {
+      c.out.problems.push({ service, rule: "extends", key: "extends.file", message: `'${ext.file}' is a remote file the policy cannot read` });
+      return;
+    }
     // docker compose reads extends.file next to the file that names it; podman-compose from its working directory.
     const dir = c.dialect === "spec" ? posix.dirname(file) : base;
     const where = confine(c.root, dir, ext.file, c.fs);
@@ -169,6 +177,10 @@ function include(c: Ctx, list: unknown, parentEnv: Map<string, string>, projectD
     const paths = (Array.isArray(spec.path) ? spec.path : [spec.path]).filter((p): p is string => typeof p === "string");
     const files: string[] = [];
     for (const p of paths) {
+      if (REMOTE.test(p)) {
+        c.out.problems.push({ rule: "include", key: "include", message: `'${p}' is a remote file the policy cannot read` });
+        continue;
+      }
       const where = confine(c.root, projectDir, p, c.fs);
       if (!where.inside) c.out.problems.push({ rule: "include", key: "include", message: `'${p}' ${where.why}` });
       else files.push(where.path);

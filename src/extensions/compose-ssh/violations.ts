@@ -31,6 +31,8 @@ export const RULE_IDS = [
   "annotations",
   "use_api_socket",
   "provider",
+  "runtime",
+  "x-podman",
 ] as const;
 export type RuleId = (typeof RULE_IDS)[number];
 
