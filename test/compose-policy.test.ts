@@ -416,6 +416,15 @@ describe("compose policy on real files", () => {
     expect(err?.details?.violations).toHaveLength(2);
   });
 
+  it("a lone compose file is checked as the host will see it: without the .env beside it here", () => {
+    write("lone/compose.yaml", web('volumes: ["${DATA:-/}:/d"]'));
+    write("lone/.env", "DATA=./data\n");
+    const profile = { id: "profile.t", settings: {} };
+    // As a repo (the .env is copied too) the bind is ./data; as a lone file the host has no .env, so it is /.
+    expect(() => enforceComposePolicy(join(tmp, "lone"), "compose.yaml", profile)).not.toThrow();
+    expect(() => enforceComposePolicy(join(tmp, "lone"), "compose.yaml", profile, { single: true })).toThrow(/bind mount '\/' is an absolute path on the host/);
+  });
+
   it("a profile's composePolicy.allow is checked when the catalog loads", async () => {
     const dir = join(tmp, "profiles");
     mkdirSync(dir, { recursive: true });

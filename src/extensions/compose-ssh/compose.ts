@@ -90,8 +90,10 @@ export function resolveSource(input: { repo?: string | undefined; compose_file?:
     const rel = relative(dir, real);
     if (rel.startsWith("..") || isAbsolute(rel)) throw inputError("compose_file", `${file} resolves outside the repo`);
   } else if (input.compose_file) {
-    const full = resolve(expandHome(input.compose_file, env));
-    if (!existsSync(full) || !statSync(full).isFile()) throw inputError("compose_file", `${input.compose_file} is not a file on this machine`);
+    const given = resolve(expandHome(input.compose_file, env));
+    if (!existsSync(given) || !statSync(given).isFile()) throw inputError("compose_file", `${input.compose_file} is not a file on this machine`);
+    // The file itself, not a link to it: tar would copy the link, and on the host it would name a host file.
+    const full = realpathSync(given);
     dir = dirname(full);
     file = basename(full);
     single = true;

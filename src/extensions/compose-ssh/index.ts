@@ -95,7 +95,7 @@ export default defineExtension({
     // At plan time: a stack the policy refuses leaves no record, no file on the host, no container.
     if (!input.repo && !input.compose_file) return;
     const src = resolveSource(input, env);
-    enforceComposePolicy(src.dir, src.file, profile);
+    enforceComposePolicy(src.dir, src.file, profile, { single: src.single });
   },
 
   async provision(ctx, input) {
@@ -104,7 +104,7 @@ export default defineExtension({
     const src = resolveSource(input, ctx.env);
     // Again just before the copy (the repo may have changed since the plan); a restore checks the archive's stack.
     if (ctx.restoreFrom) await enforceOnArchive(ctx.restoreFrom, src.file, ctx.profile, ctx.signal);
-    else enforceComposePolicy(src.dir, src.file, ctx.profile);
+    else enforceComposePolicy(src.dir, src.file, ctx.profile, { single: src.single });
     const compose = composeCommand(ctx.host, ctx.env);
     const workspace = workspaceOf(ctx, id);
     const timeoutMs = parseDuration(ctx.profile.timeout, "profile timeout") * 1000;

@@ -1,4 +1,5 @@
 import { lstatSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
+import { posix } from "node:path";
 import { SandboxerError } from "../../errors.js";
 import type { StackFs } from "./confine.js";
 import { checkStack, formatViolations } from "./policy.js";
@@ -21,6 +22,15 @@ export const localStackFs: StackFs = {
     }
   },
 };
+
+/**
+ * A lone compose file is copied without its neighbours: on the host there is
+ * no `.env`, no extended file and no symlink beside it, so the check must not
+ * see them here either (a local `.env` would make it read values the engine never gets).
+ */
+function only(file: string, fs: StackFs): StackFs {
+  return { read: (p) => (p === file ? fs.read(p) : undefined), readlink: () => undefined };
+}
 
 /** The settings shape a profile relaxes rules with: `settings.composePolicy: { allow: [...] }`. */
 export interface PolicySettings {
@@ -55,9 +65,11 @@ export function allowedRules(settings: Record<string, unknown>): RuleId[] {
  * key at once. `dir` is the stack's own directory on this machine, `file` the
  * main compose file relative to it.
  */
-export function enforceComposePolicy(dir: string, file: string, profile: { id: string; settings: Record<string, unknown> }, fs: StackFs = localStackFs): void {
+export function enforceComposePolicy(dir: string, file: string, profile: { id: string; settings: Record<string, unknown> }, opts: { single?: boolean; fs?: StackFs } = {}): void {
   const allow = allowedRules(profile.settings);
-  const violations = checkStack({ root: realpathSync(dir), file, fs, allow });
+  const root = realpathSync(dir);
+  const fs = opts.fs ?? localStackFs;
+  const violations = checkStack({ root, file, fs: opts.single ? only(posix.join(root, file), fs) : fs, allow });
   if (!violations.length) return;
   throw new SandboxerError("SBX_POLICY_DENIED", formatViolations(violations, profile.id, allow), {
     details: { profile: profile.id, allowed: allow, violations: violations.map((v) => ({ ...v })) },
