@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -52,6 +52,21 @@ describe("SSH transport over a loopback sshd", () => {
       const cat = await t.run(["cat", join(dest, "a.txt"), join(dest, "sub", "b c.txt")]);
       expect(cat.stdout).toBe("AB");
     }
+    await t.close();
+  });
+
+  it("rsync keeps a remote path whole: spaces, globs and shell syntax are a name, not a command", async () => {
+    const src = join(dir, "src-odd");
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, "f.txt"), "F");
+    const t = sshTransport({ host, env: env(), runDir: join(dir, "run") });
+    const dest = join(dir, "odd dest", "* $(touch pwned) `touch pwned2`; x");
+    const res = await t.copyTo(src, dest, { method: "rsync" });
+    expect(res.method).toBe("rsync");
+    expect(readFileSync(join(dest, "f.txt"), "utf8")).toBe("F");
+    // Remote commands start in the SSH user's home: nothing was run there.
+    const home = (await t.run(["sh", "-c", 'printf %s "$HOME"'])).stdout;
+    for (const f of ["pwned", "pwned2"]) expect(existsSync(join(home, f))).toBe(false);
     await t.close();
   });
 
