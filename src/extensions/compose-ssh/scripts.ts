@@ -45,7 +45,7 @@ const ROOT_FN = `sbx_root() {
 
 /** Variables compose keeps from the host; everything else is unset before `up` (see interpolate.ts). */
 const KEEP_ENV = `for v in $(env | sed -n 's/^\\([A-Za-z_][A-Za-z0-9_]*\\)=.*/\\1/p'); do
-  case "$v" in ${HOST_VARS.join("|")}|${HOST_VAR_PREFIXES.map((p) => `${p}*`).join("|")}) ;; *) unset "$v" 2>/dev/null ;; esac
+  case "$v" in ${HOST_VARS.join("|")}|${HOST_VAR_PREFIXES.map((p) => `${p}*`).join("|")}) ;; *) command unset "$v" 2>/dev/null || : ;; esac
 done`;
 
 /** $1 root, $2 sandbox id: resolve (and create, 0700) the root, create the workspace, print it after WS_MARKER. */
