@@ -1,5 +1,6 @@
 import { applyCreate, planFor } from "./broker/create.js";
 import { applyDestroy, getRow, hostOf, profileOf } from "./broker/destroy.js";
+import { type AgentsApi, agentsApi, checkExecExtras } from "./broker/agents-api.js";
 import type { CreatePlan, CreateRequest } from "./broker/plan.js";
 import { type ReconcileReport, reconcile } from "./broker/reconcile.js";
 import { defaultOwner, extensionContext, type ProgressNote, type Runtime } from "./broker/runtime.js";
@@ -40,7 +41,7 @@ export interface BrokerOptions {
   fetch?: FetchLike;
 }
 
-export interface Broker {
+export interface Broker extends AgentsApi {
   readonly paths: Paths;
   readonly store: SqliteStore;
   /** `onRecord` fires once the record exists (before provisioning ends), for `POST /v1/sandboxes?wait=false`. */
@@ -113,6 +114,7 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
   };
 
   return {
+    ...agentsApi(rt),
     paths,
     store,
     async create(req, o = {}) {
@@ -157,6 +159,7 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
         if (!ext.capabilities.execService) throw new SandboxerError("SBX_INPUT_INVALID", `service: ${row.extension} sandboxes have no services; --service applies to compose stacks`, { details: { field: "service" } });
         if (!SERVICE_NAME_RE.test(opts.service)) throw new SandboxerError("SBX_INPUT_INVALID", `service: '${opts.service.slice(0, 40)}' is not a service name`, { details: { field: "service" } });
       }
+      checkExecExtras(ext, row.extension, opts);
       const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
       return ext.exec(ctx, row.handle, argv, io, opts);
     },

@@ -107,6 +107,8 @@ export const profileSchema = z
     access: accessSchema.optional(),
     /** Processes, memory, workspace disk and CPU share of each sandbox; defaults fill what is left out. */
     limits: limitsSchema.default({}),
+    /** Files in and out (`sandboxer cp`, `/files`): the largest upload, in bytes or as `512MiB`, `2GiB`. */
+    files: z.strictObject({ maxUpload: z.union([z.number().int().positive(), z.string().regex(/^\d+(KiB|MiB|GiB|TiB)?$/, "a size like 1048576, 512MiB or 2GiB")]).optional() }).optional(),
   })
   .refine((p) => Boolean(p.extension) !== Boolean(p.route), {
     message: "a profile names exactly one of 'extension' or 'route'",

@@ -1,4 +1,4 @@
-import type { Writable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import type { z } from "zod";
 import type { Profile } from "../catalog/schema.js";
 import type { Env, Paths } from "../config.js";
@@ -19,6 +19,12 @@ export interface Capabilities {
   gpu?: boolean;
   /** Enforces the profile's `limits` (processes, memory, disk, cpu); see src/catalog/limits.ts. */
   limits?: boolean;
+  /** Files in and out (`sandboxer cp`, `/files`): `sandboxCommand` or the `files` methods. */
+  files?: boolean;
+  /** Detached processes (`exec --detach`, `ps`, `logs`, `kill`): needs `sandboxCommand`. */
+  processes?: boolean;
+  /** An interactive terminal (`exec -it`, `shell`): `sandboxCommand` with `tty`. */
+  pty?: boolean;
 }
 
 export interface ProgressOptions {
@@ -70,6 +76,14 @@ export const SERVICE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 export interface ExecOptions {
   /** The service whose container runs the command (extensions with `capabilities.execService`). */
   service?: string;
+  /** Kill the command's whole process group (inside the sandbox) after this long; the result says `timedOut`. */
+  timeoutMs?: number;
+  /** Bytes for the command's stdin (the API's exec body); io.stdin is then ignored. */
+  stdin?: Readable | Buffer;
+  /** Every chunk of output as it arrives (streaming exec), whatever io says. */
+  onOutput?: (stream: "stdout" | "stderr", chunk: Buffer) => void;
+  /** A pseudo-terminal for an interactive session (`exec -it`): io must inherit all three streams. */
+  tty?: boolean;
 }
 
 export interface ExecResult {
@@ -80,6 +94,57 @@ export interface ExecResult {
   truncated?: boolean;
   /** Processes the kernel's OOM killer ended in the sandbox while the command ran (at its memory limit). */
   oomKilled?: number;
+  /** `timeoutMs` passed and the command's process group was killed (exitCode is then 124). */
+  timedOut?: boolean;
+}
+
+/** Options of `sandboxCommand`: how the local argv it returns will be run. */
+export interface SandboxCommandOptions {
+  service?: string | undefined;
+  /** The caller feeds stdin (else it is /dev/null on the far side). */
+  stdin: boolean;
+  /** Allocate a terminal (`ssh -t`, `podman exec -t`); stdio is then the caller's terminal. */
+  tty?: boolean;
+}
+
+/** One entry of a directory listing (`sandboxer cp`, `GET /files?list=1`). */
+export interface FileEntry {
+  name: string;
+  path: string;
+  type: "file" | "dir" | "symlink" | "other";
+  size: number;
+  /** Permission bits in octal, "0644". */
+  mode: string;
+  /** ISO 8601. */
+  mtime: string;
+  /** A symlink's target, as stored (never followed). */
+  target?: string;
+}
+
+export interface FileListing {
+  entries: FileEntry[];
+  truncated: boolean;
+  total: number;
+}
+
+/**
+ * Files for backends without a local command into the sandbox (vendor SDKs).
+ * Paths are inside the sandbox: absolute, or relative to its working directory.
+ * Writes land whole or not at all: a failed or oversized upload leaves nothing.
+ */
+export interface FileOps {
+  /** Extract a tar stream into the directory `dest` (created if missing). */
+  putArchive(ctx: ExtensionContext, handle: Handle, dest: string, tar: Readable): Promise<void>;
+  /** A tar of `path` (a file or a directory) with one top entry named after it. */
+  getArchive(ctx: ExtensionContext, handle: Handle, path: string, out: Writable): Promise<void>;
+  writeFile(ctx: ExtensionContext, handle: Handle, path: string, data: Readable, mode: number | undefined): Promise<void>;
+  /** Size first, then the bytes; null when there is no regular file at `path`. */
+  readFile(ctx: ExtensionContext, handle: Handle, path: string, out: Writable, maxBytes: number): Promise<{ size: number } | null>;
+  /** A directory's children (or the file itself), at most `limit`; null when nothing is at `path`. */
+  list(ctx: ExtensionContext, handle: Handle, path: string, limit: number): Promise<FileListing | null>;
+  /** The entry at `path` itself (not followed), or null. */
+  stat(ctx: ExtensionContext, handle: Handle, path: string): Promise<FileEntry | null>;
+  remove(ctx: ExtensionContext, handle: Handle, path: string, recursive: boolean): Promise<void>;
 }
 
 export interface Extension<I extends Record<string, unknown> = Record<string, unknown>> {
@@ -114,6 +179,19 @@ export interface Extension<I extends Record<string, unknown> = Record<string, un
    */
   exec?(ctx: ExtensionContext, handle: Handle, argv: string[], io: ExecIo, opts: ExecOptions): Promise<ExecResult>;
   list?(ctx: Omit<ExtensionContext, "sandbox" | "profile">): Promise<BackendResource[]>;
+  /**
+   * The local argv that runs `argv` (no shell) inside the sandbox, in its
+   * working directory (nsenter, `ssh host podman exec`, `ssh vm`). With it the
+   * broker gives the sandbox files, detached processes, exec timeouts, stdin
+   * and terminals through fixed scripts run there (src/sandbox-shell/).
+   */
+  sandboxCommand?(ctx: ExtensionContext, handle: Handle, argv: string[], opts: SandboxCommandOptions): Promise<string[]>;
+  /** Where those scripts may keep small state inside the sandbox (pid files); default /tmp/.sandboxer. */
+  scratchDir?(ctx: ExtensionContext, handle: Handle): string;
+  /** Confine file paths to this directory inside the sandbox (shared VMs); resolved there, links included. */
+  fileRoot?(ctx: ExtensionContext, handle: Handle): string | null;
+  /** Files through the backend's own API (vendors); preferred over `sandboxCommand` when both exist. */
+  files?: FileOps;
   /**
    * With `capabilities.snapshot`: write a zstd- or gzip-compressed tar of the
    * workspace's contents into `dest` (`archiveDir` in src/snapshots/archive.ts

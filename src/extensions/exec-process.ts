@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
+import { Readable } from "node:stream";
 import { SandboxerError } from "../errors.js";
 import type { ExecIo, ExecResult } from "./define.js";
 
@@ -20,11 +21,14 @@ export class ExecOutput {
   constructor(
     private readonly mode: ExecIo["stdout"],
     private readonly to: NodeJS.WritableStream,
+    /** Sees every chunk as it arrives (streaming exec), whatever the mode. */
+    private readonly onChunk?: (chunk: Buffer) => void,
   ) {}
 
   /** For inherit, resolves once the chunk is written: awaiting it gives the source backpressure. */
   push(chunk: Uint8Array | string): Promise<void> | undefined {
     const bytes = typeof chunk === "string" ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (bytes.length) this.onChunk?.(bytes);
     if (this.mode === "inherit") {
       if (!bytes.length) return undefined;
       return new Promise((resolve, reject) => this.to.write(bytes, (err) => (err ? reject(err) : resolve())));
@@ -55,22 +59,60 @@ export function execResult(exitCode: number, out: ExecOutput, err: ExecOutput): 
   };
 }
 
+/** What `spawnExec` adds to plain stdio choices (the API's stdin and streaming, `--timeout`). */
+export interface SpawnExtras {
+  stdin?: Readable | Buffer | undefined;
+  onOutput?: ((stream: "stdout" | "stderr", chunk: Buffer) => void) | undefined;
+  timeoutMs?: number | undefined;
+  /** Kills the command's process group where it runs; the local child is SIGKILLed if this fails or does not end it. */
+  onTimeout?: () => Promise<void>;
+}
+
+/** Exit code reported for a command stopped by its timeout, as coreutils `timeout` does. */
+export const TIMEOUT_EXIT = 124;
+
 /**
  * Run the local argv that reaches into a sandbox (nsenter, `ssh host podman exec`,
  * `ssh vm sh -c 'cd ws && exec …'`) with the caller's stdio choices; inherited
  * streams are the child's own, piped ones are collected by ExecOutput.
  * A command killed by a signal reports 128 + its number, as shells do.
  */
-export function spawnExec(argv: readonly string[], io: ExecIo): Promise<ExecResult> {
-  const [cmd, ...args] = argv;
+export function spawnExec(argv: readonly string[], io: ExecIo, extras: SpawnExtras = {}): Promise<ExecResult> {
+  const [cmd, args] = [argv[0], argv.slice(1)];
   if (!cmd) return Promise.reject(new SandboxerError("SBX_INTERNAL", "empty argv"));
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: [io.stdin, io.stdout, io.stderr] });
-    const out = new ExecOutput(io.stdout, process.stdout);
-    const err = new ExecOutput(io.stderr, process.stderr);
+    const child = spawn(cmd, args, { stdio: [extras.stdin ? "pipe" : io.stdin, io.stdout, io.stderr] });
+    const out = new ExecOutput(io.stdout, process.stdout, extras.onOutput && ((c) => extras.onOutput?.("stdout", c)));
+    const err = new ExecOutput(io.stderr, process.stderr, extras.onOutput && ((c) => extras.onOutput?.("stderr", c)));
     child.stdout?.on("data", (d: Buffer) => out.push(d));
     child.stderr?.on("data", (d: Buffer) => err.push(d));
-    child.on("error", (e) => reject(new SandboxerError("SBX_DEPENDENCY_MISSING", `${cmd}: ${e.message}`, { cause: e })));
-    child.on("close", (code, signal) => resolve(execResult(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 1), out, err)));
+    if (extras.stdin && child.stdin) {
+      const src = Buffer.isBuffer(extras.stdin) ? Readable.from([extras.stdin]) : extras.stdin;
+      // A command that exits without reading all its input closes the pipe: not an error of ours.
+      child.stdin.on("error", () => {});
+      src.on("error", () => child.stdin?.end());
+      src.pipe(child.stdin);
+    }
+    let timedOut = false;
+    let hardKill: NodeJS.Timeout | undefined;
+    const timer =
+      extras.timeoutMs !== undefined
+        ? setTimeout(() => {
+            timedOut = true;
+            const force = () => child.kill("SIGKILL");
+            hardKill = setTimeout(force, 5000);
+            (extras.onTimeout ?? (async () => force()))().catch(force);
+          }, extras.timeoutMs)
+        : undefined;
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(new SandboxerError("SBX_DEPENDENCY_MISSING", `${cmd}: ${e.message}`, { cause: e }));
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      clearTimeout(hardKill);
+      const r = execResult(timedOut ? TIMEOUT_EXIT : (code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 1)), out, err);
+      resolve(timedOut ? { ...r, timedOut: true } : r);
+    });
   });
 }

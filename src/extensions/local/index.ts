@@ -8,9 +8,10 @@ import { childrenOf, findProcesses, isSameProcessAlive, processStartTime, readCm
 import { archiveDir, extractArchive } from "../../snapshots/archive.js";
 import type { Handle, JsonObject } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
-import { spawnExec } from "../exec-process.js";
 import { limitAmount, resolveLimits } from "../../catalog/limits.js";
-import { bwrapArgv, INIT_ARGV, isSandboxArgv, SANDBOX_PATH } from "./bwrap.js";
+import { runInSandbox } from "../../sandbox-shell/exec.js";
+import { bwrapArgv, INIT_ARGV, isSandboxArgv } from "./bwrap.js";
+import { localCommand } from "./command.js";
 import { type Confinement, confine, oomKills, procsFiles, release } from "./limits/apply.js";
 import { cgroupHost, listCgroups } from "./limits/cgroups.js";
 import { confinedArgv } from "./limits/plan.js";
@@ -63,7 +64,7 @@ export default defineExtension({
   id: "ext.local",
   kind: "self-hosted",
   description: "Namespace sandbox on this machine (bubblewrap): workspace at /workspace, read-only system, no network unless the profile allows",
-  capabilities: { snapshot: true, restore: true, build: false, exec: true, limits: true },
+  capabilities: { snapshot: true, restore: true, build: false, exec: true, limits: true, files: true, processes: true, pty: true },
   inputs,
 
   preflight(input, env) {
@@ -175,28 +176,25 @@ export default defineExtension({
     await archiveDir(ctx.transport, (raw as unknown as LocalHandle).workspace, dest, ctx.signal);
   },
 
-  async exec(_ctx, raw, argv, io) {
+  async exec(ctx, raw, argv, io, opts) {
     const h = raw as unknown as LocalHandle;
     const confined = h.limits ?? { cgroups: [], rlimits: [] };
-    const pid = livePid(h);
-    if (!pid) throw new SandboxerError("SBX_INVALID_STATE", "the sandbox's init process is gone; run `sandboxer reconcile`");
-    // Join every namespace of the init, then a clean environment: no host secrets leak in.
-    const full = [
-      "nsenter", "--target", String(pid), "--user", "--preserve-credentials", "--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup",
-      "--root", "--wd", "--", "/usr/bin/env", "-i", `PATH=${SANDBOX_PATH}`, "HOME=/workspace",
-      `SANDBOXER_ID=${_ctx.sandbox.id}`, ...(process.env.TERM ? [`TERM=${process.env.TERM}`] : []), ...argv,
-    ];
-    // Into the sandbox's cgroups and rlimits before nsenter runs: nothing exec starts is outside its limits.
+    // localCommand joins the sandbox's namespaces, cgroups and rlimits: nothing exec starts is outside its limits.
     const oomBefore = oomKills(confined);
-    const result = await spawnExec(confinedArgv(procsFiles(confined), confined.rlimits, full), io);
+    const result = await runInSandbox(argv, io, opts, async (a, o) => localCommand(ctx, raw, a, o));
     const killed = oomKills(confined) - oomBefore;
     if (killed > 0) {
-      const note = `sandboxer: the sandbox reached its memory limit (${h.limits?.plan.memory.limit}); the kernel's OOM killer ended ${killed} process(es)\n`;
+      const note = `sandboxer: the sandbox reached its memory limit (${h.limits?.plan.memory.limit}); the kernel's OOM killer ended ${killed} process(es)
+`;
       if (result.stderr !== undefined) result.stderr += note;
       else process.stderr.write(note);
       result.oomKilled = killed;
     }
     return result;
+  },
+
+  async sandboxCommand(ctx, raw, argv, opts) {
+    return localCommand(ctx, raw, argv, opts);
   },
 
   async list(ctx) {
