@@ -48,7 +48,7 @@ export interface SshTransport extends Transport {
    * The local argv that runs `argv` on the host over the master, for callers that
    * spawn it themselves with their own stdio (`sandboxer exec`). `stdin: false` adds -n.
    */
-  commandArgv(argv: readonly string[], opts: { stdin: boolean }): string[];
+  commandArgv(argv: readonly string[], opts: { stdin: boolean; tty?: boolean }): string[];
   /**
    * After a command spawned with commandArgv exited: was its 255 ssh losing the
    * host rather than the command's own code? The master is asked: still up,
@@ -103,9 +103,11 @@ export function sshTransport(opts: SshTransportOptions): SshTransport {
     return new SandboxerError("SBX_HOST_UNREACHABLE", `host '${host.name}' (${target}): ${why}`, { details: { host: host.name } });
   };
 
-  function commandArgv(argv: readonly string[], co: { stdin: boolean }): string[] {
+  function commandArgv(argv: readonly string[], co: { stdin: boolean; tty?: boolean }): string[] {
     ensureDir();
-    return [...base(), "-T", ...(co.stdin ? [] : ["-n"]), "--", target, shellJoin(argv)];
+    // -tt: a terminal on the far side even though ours comes through a pipe-less spawn (exec -it).
+    const mode = co.tty ? ["-tt"] : ["-T", ...(co.stdin ? [] : ["-n"])];
+    return [...base(), ...mode, "--", target, shellJoin(argv)];
   }
 
   async function run(argv: readonly string[], ro: RunOptions = {}): Promise<RunResult> {

@@ -1,3 +1,4 @@
+import { parseDuration } from "../../duration.js";
 import { SandboxerError } from "../../errors.js";
 import { LIVE_STATES } from "../../lifecycle.js";
 import { SANDBOX_STATES, type Sandbox, type SandboxState } from "../../types.js";
@@ -106,19 +107,57 @@ export async function recreate(cx: CliContext, argv: string[]): Promise<number> 
 }
 
 export async function exec(cx: CliContext, argv: string[]): Promise<number> {
-  const usage = "sandboxer exec ID [--service NAME] [--json] -- CMD...";
+  const usage = "sandboxer exec ID [--service NAME] [--timeout D] [--detach] [-i] [-t] [--json] -- CMD...";
   const [ours, command] = splitDoubleDash(argv);
-  const { values, positionals } = parse(ours, { service: { type: "string" } }, usage);
+  const { values, positionals } = parse(
+    ours,
+    {
+      service: { type: "string" },
+      timeout: { type: "string" },
+      detach: { type: "boolean", short: "d" },
+      interactive: { type: "boolean", short: "i" },
+      tty: { type: "boolean", short: "t" },
+      cwd: { type: "string" },
+    },
+    usage,
+  );
   const opts = values.service === undefined ? {} : { service: values.service as string };
   const id = requirePositional(positionals, 0, "ID", usage);
   const cmd = command ?? positionals.slice(1);
   if (!command) noExtraPositionals(positionals, 1, usage);
   if (!cmd.length) throw new SandboxerError("SBX_USAGE", `missing command after --\nusage: ${usage}`);
+  if (values.detach) {
+    if (values.tty || values.timeout) throw new SandboxerError("SBX_USAGE", "--detach runs without a terminal or a timeout (stop it with `sandboxer kill`)");
+    const p = await cx.broker().startProcess(id, cmd, { ...opts, ...(values.cwd === undefined ? {} : { cwd: values.cwd }) });
+    if (cx.out.json) cx.out.data(p);
+    else cx.out.print(p.pid);
+    return 0;
+  }
+  if (values.cwd !== undefined) throw new SandboxerError("SBX_USAGE", "--cwd applies to --detach (run `sh -c 'cd DIR && ...'` otherwise)");
+  const timeoutMs = values.timeout === undefined ? undefined : parseDuration(values.timeout, "timeout") * 1000;
+  const run = { ...opts, ...(timeoutMs === undefined ? {} : { timeoutMs }) };
+  if (values.tty) {
+    if (cx.out.json) throw new SandboxerError("SBX_USAGE", "-t (a terminal) and --json do not mix");
+    return (await cx.broker().exec(id, cmd, { stdin: "inherit", stdout: "inherit", stderr: "inherit" }, { ...run, tty: true })).exitCode;
+  }
   if (cx.out.json) {
-    const r = await cx.broker().exec(id, cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, opts);
-    cx.out.data({ id, command: cmd, exitCode: r.exitCode, stdout: r.stdout ?? "", stderr: r.stderr ?? "", truncated: r.truncated ?? false });
+    const r = await cx.broker().exec(id, cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, run);
+    cx.out.data({ id, command: cmd, exitCode: r.exitCode, stdout: r.stdout ?? "", stderr: r.stderr ?? "", truncated: r.truncated ?? false, timedOut: r.timedOut ?? false });
     return r.exitCode;
   }
-  const r = await cx.broker().exec(id, cmd, { stdin: "inherit", stdout: "inherit", stderr: "inherit" }, opts);
+  const r = await cx.broker().exec(id, cmd, { stdin: "inherit", stdout: "inherit", stderr: "inherit" }, run);
+  if (r.timedOut) cx.out.note(`sandboxer: timed out after ${values.timeout}; the command's process group was killed`);
   return r.exitCode;
+}
+
+/** `sandboxer shell ID [--service S]`: an interactive shell, as `exec -it ID -- sh`. */
+export async function shell(cx: CliContext, argv: string[]): Promise<number> {
+  const usage = "sandboxer shell ID [--service NAME] [-- SHELL...]";
+  const [ours, command] = splitDoubleDash(argv);
+  const { values, positionals } = parse(ours, { service: { type: "string" } }, usage);
+  noExtraPositionals(positionals, 1, usage);
+  const id = requirePositional(positionals, 0, "ID", usage);
+  const opts = values.service === undefined ? {} : { service: values.service as string };
+  const cmd = command?.length ? command : ["sh"];
+  return (await cx.broker().exec(id, cmd, { stdin: "inherit", stdout: "inherit", stderr: "inherit" }, { ...opts, tty: true })).exitCode;
 }

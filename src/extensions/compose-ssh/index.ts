@@ -9,7 +9,7 @@ import { type BackendResource, defineExtension, type ExtensionContext } from "..
 import { type ComposeCommand, composeCommand, labelOverride, resolveSource, workspaceRootOf } from "./compose.js";
 import { archiveDir, extractArchive } from "../../snapshots/archive.js";
 import { remoteFacts } from "../../telemetry/remote-facts.js";
-import { composeExec } from "./exec.js";
+import { composeExec, containerCommand } from "./exec.js";
 import { runWithStack } from "./pack.js";
 import { enforceComposePolicy, policySettingsProblems } from "./policy-check.js";
 import { enforceOnArchive } from "./policy-archive.js";
@@ -87,7 +87,7 @@ export default defineExtension({
   id: "ext.compose-ssh",
   kind: "self-hosted",
   description: "Compose stack (docker compose / podman-compose) on a placement host over SSH, every container labelled sandboxer.id",
-  capabilities: { snapshot: true, restore: true, build: false, exec: true, execService: true },
+  capabilities: { snapshot: true, restore: true, build: false, exec: true, execService: true, files: true, processes: true, pty: true },
   inputs,
   settingsProblems: policySettingsProblems,
 
@@ -232,6 +232,12 @@ export default defineExtension({
     const h = raw as unknown as ComposeHandle;
     if (h.probe) throw new SandboxerError("SBX_UNSUPPORTED", `${ctx.sandbox.id} is a host probe (canary) with no containers to run a command in`);
     return composeExec(ctx, h, argv, io, opts);
+  },
+
+  async sandboxCommand(ctx, raw, argv, opts) {
+    const h = raw as unknown as ComposeHandle;
+    if (h.probe) throw new SandboxerError("SBX_UNSUPPORTED", `${ctx.sandbox.id} is a host probe (canary) with no containers`);
+    return containerCommand(ctx, h, argv, opts);
   },
 
   async list(ctx) {
