@@ -12,6 +12,8 @@ import { openApiDocument } from "./openapi.js";
 import { RateLimiter } from "./rate-limit.js";
 import { creditRoutes } from "./routes-credits.js";
 import { eventRoutes } from "./routes-events.js";
+import { fileRoutes } from "./routes-files.js";
+import { processRoutes } from "./routes-processes.js";
 import { otherRoutes } from "./routes-other.js";
 import { sandboxRoutes } from "./routes-sandboxes.js";
 import { snapshotRoutes } from "./routes-snapshots.js";
@@ -21,7 +23,10 @@ import { type Principal, TokenStore } from "./tokens.js";
 export type { ApiOptions } from "./spec.js";
 
 /** Every route the server answers, in document order. */
-export const ROUTES: readonly AnyRoute[] = [...sandboxRoutes, ...snapshotRoutes, ...creditRoutes, ...otherRoutes, ...eventRoutes];
+export const ROUTES: readonly AnyRoute[] = [...sandboxRoutes, ...fileRoutes, ...processRoutes, ...snapshotRoutes, ...creditRoutes, ...otherRoutes, ...eventRoutes];
+
+/** The one route whose body is streamed, not held (PUT /v1/sandboxes/{id}/files). */
+const STREAMED_BODY = /^\/v1\/sandboxes\/[^/]+\/files$/;
 
 type Vars = { Variables: { principal: Principal | null; reqId: string } };
 
@@ -112,13 +117,12 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
   // MCP over Streamable HTTP (src/mcp/http.ts): the same tokens, rate limit and tenancy; ahead of the body limit (it sets its own).
   const mcp = mountMcp(app, { broker, authenticate: (c, next) => authenticate(c, next), shutdown: controller.signal });
 
-  app.use(
-    "*",
-    bodyLimit({
-      maxSize: state.options.bodyLimit,
-      onError: (c) => errorResponse(c, new SandboxerError("SBX_USAGE", `body: larger than the limit of ${state.options.bodyLimit} bytes`, { details: { field: "body" } })),
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: state.options.bodyLimit,
+    onError: (c) => errorResponse(c, new SandboxerError("SBX_USAGE", `body: larger than the limit of ${state.options.bodyLimit} bytes`, { details: { field: "body" } })),
+  });
+  // File uploads stream to the sandbox under the profile's own limit (files.maxUpload); every other body keeps this one.
+  app.use("*", (c, next) => (STREAMED_BODY.test(c.req.path) && c.req.method === "PUT" ? next() : limitBody(c, next)));
 
   const authenticate: MiddlewareHandler<Vars> = async (c, next) => {
     const auth = c.req.header("Authorization") ?? "";

@@ -47,6 +47,7 @@ export function openApiDocument(routes: readonly AnyRoute[], serverUrl?: string)
     for (const [status, spec] of Object.entries(r.responses)) {
       const content: Record<string, unknown> = {};
       if (spec.sse) content["text/event-stream"] = { schema: { type: "string", description: "id: <seq>\\nevent: <type>\\ndata: <Event JSON>" } };
+      for (const [type, description] of Object.entries(spec.raw ?? {})) content[type] = { schema: { type: "string", format: "binary", description } };
       if (spec.schema) content["application/json"] = { schema: ref(spec.schema) };
       else if (Number(status) >= 400) content["application/json"] = { schema: ref(ErrorBody) };
       responses[status] = { description: spec.description, ...(Object.keys(content).length ? { content } : {}) };
@@ -57,6 +58,7 @@ export function openApiDocument(routes: readonly AnyRoute[], serverUrl?: string)
       tags: [r.tag],
       ...(parameters.length ? { parameters } : {}),
       ...(r.body ? { requestBody: { required: true, content: { "application/json": { schema: ref(r.body) } } } } : {}),
+      ...(r.rawBody ? { requestBody: { required: true, content: Object.fromEntries(Object.entries(r.rawBody).map(([type, description]) => [type, { schema: { type: "string", format: "binary", description } }])) } } : {}),
       responses,
       ...(r.auth === "none" ? { security: [] } : {}),
     };

@@ -1,4 +1,7 @@
+import { parseDuration } from "../duration.js";
 import { SandboxerError } from "../errors.js";
+import type { ExecOptions } from "../extensions/define.js";
+import { streamExec } from "./exec-stream.js";
 import { LIVE_STATES } from "../lifecycle.js";
 import type { Sandbox, SandboxState } from "../types.js";
 import {
@@ -6,6 +9,7 @@ import {
   CreateQuery,
   ErrorBody,
   ExecBody,
+  type ExecBodyT,
   ExecResult,
   IdParams,
   ListQuery,
@@ -18,6 +22,17 @@ import { recordFor, planViewFor } from "../tenancy/view.js";
 import { callerOf, canSee, createRequestFor, listScope, visibleSandbox } from "./tenancy.js";
 
 const err = (description: string) => ({ description, schema: ErrorBody });
+
+/** The broker options an exec body asks for (timeout parsed, stdin decoded). */
+function execOptions(body: ExecBodyT): ExecOptions {
+  if (body.stdin !== undefined && body.stdinBase64 !== undefined) throw new SandboxerError("SBX_USAGE", "body: give stdin or stdinBase64, not both", { details: { field: "stdin" } });
+  const stdin = body.stdin !== undefined ? Buffer.from(body.stdin) : body.stdinBase64 !== undefined ? Buffer.from(body.stdinBase64, "base64") : undefined;
+  return {
+    ...(body.service === undefined ? {} : { service: body.service }),
+    ...(body.timeout === undefined ? {} : { timeoutMs: parseDuration(body.timeout, "timeout") * 1000 }),
+    ...(stdin === undefined ? {} : { stdin }),
+  };
+}
 
 const cursorOf = (sb: Sandbox) => Buffer.from(`${sb.createdAt}\n${sb.id}`).toString("base64url");
 
@@ -157,22 +172,26 @@ export const sandboxRoutes: AnyRoute[] = [
     method: "post",
     path: "/v1/sandboxes/{id}/exec",
     operationId: "execInSandbox",
-    summary: "Run a command inside a ready sandbox (argv, no shell); output is collected",
+    summary: "Run a command inside a ready sandbox (argv, no shell); output collected, or streamed (stream: true); optional timeout and stdin",
     tag: "sandboxes",
     auth: "token",
     params: IdParams,
     body: ExecBody,
     responses: {
-      200: { description: "the command ran (see exitCode)", schema: ExecResult },
+      200: { description: "the command ran (see exitCode); with stream: true, text/event-stream of stdout/stderr events then exit", schema: ExecResult, sse: true },
       ...COMMON_ERRORS,
       404: err("no such sandbox visible to this token"),
       409: err("the sandbox is not ready"),
       422: err("the extension cannot run commands"),
     },
-    async handle({ state, principal, params, body }) {
-      visibleSandbox(state.broker, principal, params.id);
-      const r = await state.broker.exec(params.id, body.command, { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, body.service === undefined ? {} : { service: body.service });
-      return { status: 200, body: { id: params.id, command: body.command, exitCode: r.exitCode, stdout: r.stdout ?? "", stderr: r.stderr ?? "", truncated: r.truncated ?? false } };
+    async handle({ c, state, principal, params, body }) {
+      const sb = visibleSandbox(state.broker, principal, params.id);
+      const opts = execOptions(body);
+      // Refused before the stream starts, so the status code says it.
+      if (sb.state !== "ready") throw new SandboxerError("SBX_INVALID_STATE", `${sb.id} is ${sb.state}; exec needs a ready sandbox`, { details: { id: sb.id, state: sb.state } });
+      if (body.stream) return streamExec(c, state.broker, params.id, body.command, opts, state.shutdown);
+      const r = await state.broker.exec(params.id, body.command, { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, opts);
+      return { status: 200, body: { id: params.id, command: body.command, exitCode: r.exitCode, stdout: r.stdout ?? "", stderr: r.stderr ?? "", truncated: r.truncated ?? false, timedOut: r.timedOut ?? false } };
     },
   }),
 ];

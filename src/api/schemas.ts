@@ -82,6 +82,10 @@ export const ExpireBody = z.strictObject({ apply: z.boolean().optional().describ
 export const ExecBody = z.strictObject({
   command: z.array(z.string().max(4096)).min(1).max(256).describe("argv; never passed through a shell"),
   service: z.string().max(128).optional().describe("compose stacks: the service whose container runs the command (default: the first)"),
+  stream: z.boolean().optional().describe("true: answer text/event-stream - `stdout`/`stderr` events ({data}) as output arrives, then one `exit` event ({exitCode, timedOut}) or `error` ({code, message})"),
+  timeout: shortText(20).optional().describe("kill the command's whole process group after this long (90s, 5m); exitCode is then 124 and timedOut true"),
+  stdin: z.string().max(48 * 1024).optional().describe("text for the command's stdin (backends with a command into the sandbox)"),
+  stdinBase64: z.string().max(64 * 1024).optional().describe("bytes for stdin, base64 (instead of stdin)"),
 });
 export const ExecResult = z.object({
   id: z.string(),
@@ -90,7 +94,70 @@ export const ExecResult = z.object({
   stdout: z.string(),
   stderr: z.string(),
   truncated: z.boolean().describe("captured output passed 8 MiB and was cut"),
+  timedOut: z.boolean().optional().describe("the timeout passed and the command's process group was killed"),
 });
+
+const sandboxPath = z.string().min(1).max(4096).describe("a path inside the sandbox: absolute, or relative to its workspace");
+const flag = z.enum(["1", "true", "0", "false"]);
+export const FilesGetQuery = z.strictObject({
+  path: sandboxPath,
+  list: flag.optional().describe("1: a JSON listing of the directory (or the file) instead of its bytes"),
+  limit: z.coerce.number().int().min(0).max(100_000).optional().describe("listing: at most this many entries (default 1000)"),
+  service: z.string().max(128).optional().describe("compose stacks: the service's container"),
+});
+export const FilesPutQuery = z.strictObject({
+  path: sandboxPath.describe("raw bytes: the file to write; a tar: the directory to extract it into"),
+  mode: z.string().regex(/^0?[0-7]{3,4}$/, "octal permission bits like 0644 or 755").optional().describe("raw bytes: the file's mode (default 0644 less the umask)"),
+  service: z.string().max(128).optional(),
+});
+export const FilesDeleteQuery = z.strictObject({
+  path: sandboxPath,
+  recursive: flag.optional().describe("1: directories too, with what is in them"),
+  service: z.string().max(128).optional(),
+});
+export const FileEntryRecord = z.object({
+  name: z.string(),
+  path: z.string(),
+  type: z.enum(["file", "dir", "symlink", "other"]),
+  size: z.number().int(),
+  mode: z.string().describe("octal permission bits, e.g. 0644"),
+  mtime: iso,
+  target: z.string().optional().describe("a symlink's target as stored; never followed"),
+});
+export const FileList = z.object({ entries: z.array(FileEntryRecord), truncated: z.boolean(), total: z.number().int() });
+export const FileWritten = z.object({ path: z.string(), bytes: z.number().int(), kind: z.enum(["file", "tar"]) });
+export const FileDeleted = z.object({ path: z.string(), deleted: z.boolean() });
+
+export const ProcessRecord = z.object({
+  pid: z.string().describe("proc-<10 lowercase base32>"),
+  argv: z.array(z.string()),
+  service: z.string().optional(),
+  startedAt: iso,
+  endedAt: iso.nullable(),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  state: z.enum(["running", "exited", "killed"]),
+});
+export const ProcessList = z.array(ProcessRecord);
+export const StartProcessBody = z.strictObject({
+  command: z.array(z.string().max(4096)).min(1).max(256).describe("argv; never passed through a shell"),
+  service: z.string().max(128).optional(),
+  cwd: z.string().min(1).max(4096).optional().describe("working directory inside the sandbox (default: the workspace)"),
+});
+export const ProcessParams = z.object({ id: shortText(80), pid: shortText(40) });
+export const ProcessOutputQuery = z.strictObject({
+  offset: z.coerce.number().int().min(0).optional().describe("byte offset into the process's whole output (nextOffset of the previous read)"),
+  maxBytes: z.coerce.number().int().min(1).max(16 * 1024 * 1024).optional().describe("default 64 KiB"),
+});
+export const ProcessOutputRecord = z.object({
+  data: z.string().describe("stdout and stderr interleaved, UTF-8"),
+  offset: z.number().int().describe("where `data` starts (later than asked when the ring no longer holds the bytes asked for)"),
+  nextOffset: z.number().int(),
+  dropped: z.number().int().describe("bytes between the offset asked for and `offset` the bounded ring no longer keeps"),
+  done: z.boolean().describe("the process ended and everything it wrote has been read"),
+  exitCode: z.number().int().nullable(),
+});
+export const KillBody = z.strictObject({ signal: z.string().max(10).optional().describe("TERM (default), KILL, INT, HUP, QUIT, USR1, USR2, STOP, CONT") });
 
 export const SnapshotRecord = z.object({
   id: z.string().describe("snap-<12 lowercase base32>"),
@@ -201,6 +268,11 @@ export const COMPONENTS = {
   Expire: ExpireBody,
   Exec: ExecBody,
   ExecResult,
+  FileEntry: FileEntryRecord,
+  FileList,
+  Process: ProcessRecord,
+  StartProcess: StartProcessBody,
+  ProcessOutput: ProcessOutputRecord,
   Event: EventRecord,
   EventList,
   Host: HostRecord,
@@ -215,6 +287,7 @@ export const COMPONENTS = {
 
 export type SandboxT = z.infer<typeof SandboxRecord>;
 export type CreateBodyT = z.input<typeof CreateBody>;
+export type ExecBodyT = z.infer<typeof ExecBody>;
 export type ListQueryT = z.input<typeof ListQuery>;
 export type EventT = z.infer<typeof EventRecord>;
 export type HostT = z.infer<typeof HostRecord>;

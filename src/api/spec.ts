@@ -44,10 +44,12 @@ export interface ResponseSpec {
   schema?: z.ZodType;
   /** The response is a text/event-stream (documented, not validated). */
   sse?: boolean;
+  /** Non-JSON bodies this response may carry: content type -> what it holds (raw files, tar). */
+  raw?: Record<string, string>;
 }
 
 export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
-  method: "get" | "post" | "delete";
+  method: "get" | "post" | "put" | "delete";
   /** OpenAPI-style path: `/v1/sandboxes/{id}`. */
   path: string;
   operationId: string;
@@ -58,6 +60,11 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
   params?: z.ZodType<P>;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
+  /**
+   * The request body is streamed to the handler unparsed (files), with these
+   * content types; the API's JSON body limit does not apply to it.
+   */
+  rawBody?: Record<string, string>;
   /** Headers the route reads, for the document. */
   headers?: { name: string; description: string }[];
   responses: Record<number, ResponseSpec>;
