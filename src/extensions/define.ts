@@ -135,10 +135,10 @@ export interface FileListing {
 export interface FileOps {
   /** Extract a tar stream into the directory `dest` (created if missing). */
   putArchive(ctx: ExtensionContext, handle: Handle, dest: string, tar: Readable): Promise<void>;
-  /** A tar of `path` (a file or a directory) with one top entry named after it. */
+  /** A tar of `path` (a file or a directory) with one top entry named after it, written to `out` (the caller ends `out`). */
   getArchive(ctx: ExtensionContext, handle: Handle, path: string, out: Writable): Promise<void>;
   writeFile(ctx: ExtensionContext, handle: Handle, path: string, data: Readable, mode: number | undefined): Promise<void>;
-  /** Size first, then the bytes; null when there is no regular file at `path`. */
+  /** The bytes (at most maxBytes) written to `out`, which the caller ends; the size; null when there is no regular file at `path`. */
   readFile(ctx: ExtensionContext, handle: Handle, path: string, out: Writable, maxBytes: number): Promise<{ size: number } | null>;
   /** A directory's children (or the file itself), at most `limit`; null when nothing is at `path`. */
   list(ctx: ExtensionContext, handle: Handle, path: string, limit: number): Promise<FileListing | null>;

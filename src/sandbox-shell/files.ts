@@ -123,28 +123,33 @@ export async function writeFile(r: SandboxRunner, path: string, data: Readable, 
 const dirOf = (p: string) => (p.includes("/") ? p.slice(0, p.lastIndexOf("/")) || "/" : ".");
 const join = (d: string, n: string) => (d.endsWith("/") ? `${d}${n}` : `${d}/${n}`);
 
+/** Writes through to `out` with its back-pressure, but never ends it: the caller does, once the command succeeded. */
+function forwardTo(out: Writable, skipHeader?: (chunk: Buffer) => Buffer | null): Writable {
+  return new Writable({
+    write(chunk: Buffer, _e, cb) {
+      const rest = skipHeader ? skipHeader(chunk) : chunk;
+      if (!rest?.length) return cb();
+      if (out.write(rest)) return cb();
+      out.once("drain", () => cb());
+    },
+  });
+}
+
 /**
- * Stream a regular file to `out`: the first line the script prints is the
- * size, the rest is the content (at most maxBytes). Null when nothing is there.
+ * Stream a regular file to `out` (not ended here): the first line the script
+ * prints is the size, the rest is the content (at most maxBytes). Null when
+ * nothing is there.
  */
 export async function readFile(r: SandboxRunner, path: string, out: Writable, maxBytes: number): Promise<{ size: number } | null> {
   let size: number | null = null;
   let head = Buffer.alloc(0);
-  const sink = new Writable({
-    write(chunk: Buffer, _e, cb) {
-      if (size !== null) return out.write(chunk) ? cb() : out.once("drain", () => cb());
-      head = Buffer.concat([head, chunk]);
-      const nl = head.indexOf(10);
-      if (nl < 0) return cb();
-      size = Number(head.subarray(0, nl).toString());
-      const rest = head.subarray(nl + 1);
-      if (!rest.length) return cb();
-      return out.write(rest) ? cb() : out.once("drain", () => cb());
-    },
-    final(cb) {
-      out.end();
-      cb();
-    },
+  const sink = forwardTo(out, (chunk) => {
+    if (size !== null) return chunk;
+    head = Buffer.concat([head, chunk]);
+    const nl = head.indexOf(10);
+    if (nl < 0) return null;
+    size = Number(head.subarray(0, nl).toString());
+    return head.subarray(nl + 1);
   });
   const res = await run(r, S.READ, [path, Number.isFinite(maxBytes) ? String(maxBytes) : ""], { stdout: sink });
   if (res.code === S.NOT_THERE) return null;
@@ -152,8 +157,9 @@ export async function readFile(r: SandboxRunner, path: string, out: Writable, ma
   return { size: size ?? 0 };
 }
 
+/** A tar of `path` into `out` (not ended here). */
 export async function getArchive(r: SandboxRunner, path: string, out: Writable): Promise<void> {
-  const res = await run(r, S.GET_ARCHIVE, [path], { stdout: out });
+  const res = await run(r, S.GET_ARCHIVE, [path], { stdout: forwardTo(out) });
   check(r, res, path, "archiving");
 }
 
