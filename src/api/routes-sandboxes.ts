@@ -191,7 +191,7 @@ export const sandboxRoutes: AnyRoute[] = [
       if (sb.state !== "ready") throw new SandboxerError("SBX_INVALID_STATE", `${sb.id} is ${sb.state}; exec needs a ready sandbox`, { details: { id: sb.id, state: sb.state } });
       if (body.stream) return streamExec(c, state.broker, params.id, body.command, opts, state.shutdown);
       const r = await state.broker.exec(params.id, body.command, { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, opts);
-      return { status: 200, body: { id: params.id, command: body.command, exitCode: r.exitCode, stdout: r.stdout ?? "", stderr: r.stderr ?? "", truncated: r.truncated ?? false, timedOut: r.timedOut ?? false } };
+      return { status: 200, body: { id: params.id, command: body.command, exitCode: r.exitCode, stdout: r.stdout ?? "", stderr: r.stderr ?? "", truncated: r.truncated ?? false, ...(opts.timeoutMs === undefined ? {} : { timedOut: r.timedOut ?? false }) } };
     },
   }),
 ];

@@ -24,6 +24,8 @@ const PRELUDE = [
   'root=$1; shift; [ -z "$root" ] || root=$(realpath -m -- "$root") || exit 6',
   // Is $1 (resolved inside the sandbox, links and .. included) under the root?
   'inside() { [ -z "$root" ] && return 0; r=$(realpath -m -- "$1") || return 1; case "$r" in "$root"|"$root"/*) return 0;; esac; return 1; }',
+  // Is the directory holding $1 under the root? (For what acts on a link itself, never following it.)
+  `parent_inside() { q=$(absol "$1"); q=\${q%/*}; inside "\${q:-/}"; }`,
   // Absolute form of $1 without trailing slashes (relative = from the working directory).
   `absol() { case "$1" in /*) p=$1;; *) p=$PWD/$1;; esac; while [ "\${#p}" -gt 1 ] && [ "\${p%/}" != "$p" ]; do p=\${p%/}; done; printf "%s" "$p"; }`,
 ].join("\n");
@@ -94,7 +96,7 @@ export const READ = script(
 
 /** A tar of `$1` (file, directory or link, never followed) with one top entry named after it. */
 export const GET_ARCHIVE = script(
-  'inside "$1" || exit 5',
+  'parent_inside "$1" || exit 5',
   '[ -e "$1" ] || [ -L "$1" ] || exit 3',
   'p=$(absol "$1"); [ "$p" = / ] && exit 4',
   `d=\${p%/*}; [ -n "$d" ] || d=/`,
@@ -121,7 +123,7 @@ export const LIST = script(
 
 /** The entry at `$1` itself: one stat line, then the link target when it is one. */
 export const STAT = script(
-  'inside "$1" || exit 5',
+  'parent_inside "$1" || exit 5',
   '[ -e "$1" ] || [ -L "$1" ] || exit 3',
   'stat -c "%f %s %Y %n" -- "$1" || exit 6',
   '[ -L "$1" ] && readlink -- "$1"; exit 0',

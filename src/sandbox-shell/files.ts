@@ -6,7 +6,7 @@
  * leaves nothing half written.
  */
 import { randomBytes } from "node:crypto";
-import { PassThrough, type Readable, Writable } from "node:stream";
+import { type Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { SandboxerError } from "../errors.js";
 import type { FileEntry, FileListing } from "../extensions/define.js";
@@ -64,25 +64,40 @@ function check(r: SandboxRunner, res: RunResult, path: string, what: string): vo
 const stageName = () => `.sbx-upload-${randomBytes(6).toString("hex")}`;
 
 /**
- * Feed `src` to a command's stdin. A source that fails (too large, the client
- * went away) ends the command's stdin early instead of tearing the process
- * down, so the far side finishes on its own and the caller discards what it staged.
+ * Feed `src` to a command's stdin, counting what went through. A source that
+ * fails (too large, the client went away) ends the command's stdin early
+ * instead of tearing the process down, so the far side finishes on its own
+ * and the caller discards what it staged. Nothing flows before the command's
+ * stdin is attached (no 'data' listener here: that would drop early bytes).
  */
-function feed(src: Readable): { stdin: PassThrough; failure: () => unknown } {
-  const stdin = new PassThrough();
+function feed(src: Readable): { stdin: Transform; failure: () => unknown; sent: () => number; downstreamOnly: () => boolean } {
+  let sent = 0;
+  const stdin = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      sent += chunk.length;
+      cb(null, chunk);
+    },
+  });
   let failed: unknown;
+  let fromSource = false;
+  src.on("error", () => {
+    fromSource = true;
+  });
   pipeline(src, stdin).catch((err) => {
     failed = err ?? new Error("source failed");
     stdin.end();
   });
-  return { stdin, failure: () => failed };
+  // The far side may stop reading once it has what it needs (tar leaves the archive's zero padding):
+  // that closes the pipe under us, which is no failure of the upload when the command then succeeds.
+  const downstreamOnly = () => !fromSource && !(failed instanceof SandboxerError) && /PREMATURE_CLOSE|EPIPE|DESTROYED/.test(String((failed as { code?: string })?.code ?? ""));
+  return { stdin, failure: () => failed, sent: () => sent, downstreamOnly };
 }
 
 export async function putArchive(r: SandboxRunner, dest: string, tar: Readable): Promise<void> {
   const stage = stageName();
-  const { stdin, failure } = feed(tar);
+  const { stdin, failure, downstreamOnly } = feed(tar);
   const res = await run(r, S.PUT_STAGE, [dest, stage], { stdin });
-  const failed = failure();
+  const failed = res.code === 0 && downstreamOnly() ? undefined : failure();
   if (failed || res.code !== 0) {
     // Staged under dest (when dest is a path that exists or could be made).
     if (res.code !== S.OUTSIDE && res.code !== S.WRONG_KIND) await run(r, S.DISCARD, [`${dest.replace(/\/+$/, "") || "/"}/${stage}`]).catch(() => undefined);
@@ -95,11 +110,7 @@ export async function putArchive(r: SandboxRunner, dest: string, tar: Readable):
 
 export async function writeFile(r: SandboxRunner, path: string, data: Readable, mode: number | undefined): Promise<number> {
   const tmp = stageName();
-  const { stdin, failure } = feed(data);
-  let sent = 0;
-  stdin.on("data", (c: Buffer) => {
-    sent += c.length;
-  });
+  const { stdin, failure, sent: counted } = feed(data);
   const chunks: Buffer[] = [];
   const out = new Writable({
     write(c: Buffer, _e, cb) {
@@ -110,6 +121,7 @@ export async function writeFile(r: SandboxRunner, path: string, data: Readable, 
   const res = await run(r, S.WRITE_STAGE, [path, tmp, mode === undefined ? "" : mode.toString(8)], { stdin, stdout: out });
   const failed = failure();
   const written = Number(Buffer.concat(chunks).toString().trim());
+  const sent = counted();
   if (failed || res.code !== 0 || written !== sent) {
     if (res.code === 0 || res.code === S.FAILED) await run(r, S.DISCARD, [join(dirOf(path), tmp)]).catch(() => undefined);
     if (failed) throw failed;

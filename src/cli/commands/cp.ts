@@ -83,6 +83,23 @@ async function upload(cx: CliContext, src: string, to: Remote, svc: { service?: 
   return put.bytes;
 }
 
+/**
+ * Feed a tar to a local `tar -x`. tar may exit once it has read the end of the
+ * archive, before the zero padding after it: the pipe closing then is fine
+ * when tar succeeded; tar's own failure is the error to report.
+ */
+async function unpack(stream: Readable, child: ChildProcess): Promise<void> {
+  const done = exited(child, "tar (unpacking)");
+  const fed = pipeline(stream, child.stdin as NodeJS.WritableStream).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  await done;
+  const e = await fed;
+  if (e && !/PREMATURE_CLOSE|EPIPE/.test(String((e as { code?: string }).code))) throw e;
+  stream.destroy();
+}
+
 function lstatSafe(p: string) {
   try {
     return lstatSync(p);
@@ -106,16 +123,14 @@ async function download(cx: CliContext, from: Remote, dst: string, svc: { servic
   // Never restore owners or set-id bits from what a sandbox produced; the umask applies.
   const untar = (dir: string) => spawn("tar", ["-x", "-f", "-", "-C", dir, "--no-same-owner", "--no-same-permissions"], { stdio: ["pipe", "ignore", "pipe"] });
   if (existsSync(local) && statSync(local).isDirectory()) {
-    const child = untar(local);
-    await Promise.all([pipeline(stream, child.stdin as NodeJS.WritableStream), exited(child, "tar (unpacking)")]);
+    await unpack(stream, untar(local));
     return bytes;
   }
   if (!existsSync(dirname(local))) throw new SandboxerError("SBX_NOT_FOUND", `local directory '${dirname(dst)}' does not exist`, { details: { field: "DST" } });
   // Unpacked beside DST, then renamed into place: DST appears whole or not at all.
   const tmp = mkdtempSync(join(dirname(local), ".sbx-cp-"));
   try {
-    const child = untar(tmp);
-    await Promise.all([pipeline(stream, child.stdin as NodeJS.WritableStream), exited(child, "tar (unpacking)")]);
+    await unpack(stream, untar(tmp));
     // The archive has one top entry, named after the source.
     const top = readdirSync(tmp);
     renameSync(top.length === 1 ? join(tmp, top[0] as string) : tmp, local);

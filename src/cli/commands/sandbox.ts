@@ -142,7 +142,7 @@ export async function exec(cx: CliContext, argv: string[]): Promise<number> {
   }
   if (cx.out.json) {
     const r = await cx.broker().exec(id, cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, run);
-    cx.out.data({ id, command: cmd, exitCode: r.exitCode, stdout: r.stdout ?? "", stderr: r.stderr ?? "", truncated: r.truncated ?? false, timedOut: r.timedOut ?? false });
+    cx.out.data({ id, command: cmd, exitCode: r.exitCode, stdout: r.stdout ?? "", stderr: r.stderr ?? "", truncated: r.truncated ?? false, ...(timeoutMs === undefined ? {} : { timedOut: r.timedOut ?? false }) });
     return r.exitCode;
   }
   const r = await cx.broker().exec(id, cmd, { stdin: "inherit", stdout: "inherit", stderr: "inherit" }, run);

@@ -6,9 +6,9 @@
  */
 import { SandboxerError } from "../../errors.js";
 import type { Handle } from "../../types.js";
-import type { ExecIo, ExecResult, ExtensionContext } from "../define.js";
-import { spawnExec } from "../exec-process.js";
-import { type AttachHandle, withVm } from "./attach.js";
+import { runInSandbox } from "../../sandbox-shell/exec.js";
+import type { ExecIo, ExecOptions, ExecResult, ExtensionContext, SandboxCommandOptions } from "../define.js";
+import { type AttachHandle, vmTransport, withVm } from "./attach.js";
 import { script } from "./host-shell.js";
 
 /** Exit 125 (as `env`/`nice` use for "could not run it"): the workspace is not there. */
@@ -16,7 +16,7 @@ const EXEC_IN_WORKSPACE = 'cd "$1" 2>/dev/null || exit 125; shift; exec "$@"';
 const WORKSPACE_GONE = 125;
 const IS_DIR = '[ -d "$1" ]';
 
-export async function execAttach(ctx: ExtensionContext, raw: Handle, argv: string[], io: ExecIo): Promise<ExecResult> {
+export async function execAttach(ctx: ExtensionContext, raw: Handle, argv: string[], io: ExecIo, opts: ExecOptions = {}): Promise<ExecResult> {
   const h = raw as unknown as AttachHandle;
   // withVm stops the ControlMaster (`ssh -O stop`) as soon as the command ends,
   // so an exec leaves no connection behind. We keep attach's ControlPersist of
@@ -30,7 +30,7 @@ export async function execAttach(ctx: ExtensionContext, raw: Handle, argv: strin
     // The handshake first, on its own: a VM that is down or refuses us is
     // SBX_HOST_UNREACHABLE even when ssh's stderr goes to the user's terminal.
     await t.connect();
-    const res = await spawnExec(t.commandArgv(script(EXEC_IN_WORKSPACE, h.workspace, ...argv), { stdin: io.stdin === "inherit" }), io);
+    const res = await runInSandbox(argv, io, opts, async (a, o) => t.commandArgv(script(EXEC_IN_WORKSPACE, h.workspace, ...a), { stdin: o.stdin, tty: o.tty ?? false }), scratchOf(h));
     const lost = await t.connectionLost(res.exitCode, res.stderr);
     if (lost) throw lost;
     // 125 is also a command's own exit code: only a workspace that is really gone is an error.
@@ -41,4 +41,19 @@ export async function execAttach(ctx: ExtensionContext, raw: Handle, argv: strin
     }
     return res;
   });
+}
+
+/** Pid files of timeouts and detached processes: inside the workspace, removed with it. */
+export const scratchOf = (h: Pick<AttachHandle, "workspace">) => `${h.workspace}/.sandboxer`;
+
+/**
+ * The argv that runs `argv` in the workspace on the VM (files, detached
+ * processes, terminals). Its ssh master is opened here and outlives the call
+ * by attach's ControlPersist (30 s), so a burst of file calls shares one handshake.
+ */
+export async function attachCommand(ctx: ExtensionContext, raw: Handle, argv: string[], opts: SandboxCommandOptions): Promise<string[]> {
+  const h = raw as unknown as AttachHandle;
+  const t = vmTransport(ctx, h.vm, h.port);
+  await t.connect();
+  return t.commandArgv(script(EXEC_IN_WORKSPACE, h.workspace, ...argv), { stdin: opts.stdin, tty: opts.tty ?? false });
 }

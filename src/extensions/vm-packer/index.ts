@@ -5,9 +5,9 @@ import { SANDBOX_ID_RE } from "../../ids.js";
 import type { Handle } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
 import { SandboxerError } from "../../errors.js";
-import { attachAlive, attachReady, listAttach, provisionAttach, snapshotAttach, teardownAttach } from "./attach.js";
+import { type AttachHandle, attachAlive, attachReady, listAttach, provisionAttach, snapshotAttach, teardownAttach } from "./attach.js";
 import { buildAlive, buildReachability, provisionBuild, teardownBuild } from "./build.js";
-import { execAttach } from "./exec.js";
+import { attachCommand, execAttach, scratchOf } from "./exec.js";
 import { hclValue, packerVars } from "./var-file.js";
 
 export const MODES = ["attach", "build"] as const;
@@ -37,6 +37,12 @@ const inputs = z
 
 type Inputs = z.infer<typeof inputs>;
 
+function noWorkspace(ctx: Pick<ExtensionContext, "sandbox">, handle: Handle): void {
+  if (modeOf(ctx, handle) === "build") {
+    throw new SandboxerError("SBX_UNSUPPORTED", "a Packer build has no sandbox to run commands in or move files to (its image is the result); these work on attach workspaces (--input mode=attach)");
+  }
+}
+
 function modeOf(ctx: Pick<ExtensionContext, "sandbox">, handle?: Handle | null): Mode {
   const m = (handle as { mode?: string } | null | undefined)?.mode ?? ctx.sandbox.mode ?? ctx.sandbox.inputs.mode;
   return m === "build" ? "build" : "attach";
@@ -47,7 +53,7 @@ export default defineExtension<Inputs>({
   kind: "self-hosted",
   description: "attach: a workspace /build/<id>/ on a pre-built VM over SSH (repo rsync'd in); build: a Packer build with progress and artifacts",
   // Snapshot, restore and exec apply to attach workspaces; a build has no workspace to capture or run in.
-  capabilities: { snapshot: true, restore: true, build: true, exec: true },
+  capabilities: { snapshot: true, restore: true, build: true, exec: true, files: true, processes: true, pty: true },
   inputs,
 
   preflight(input) {
@@ -65,12 +71,19 @@ export default defineExtension<Inputs>({
     await snapshotAttach(ctx, handle, dest);
   },
 
-  async exec(ctx, handle, argv, io) {
-    if (modeOf(ctx, handle) === "build") {
-      throw new SandboxerError("SBX_UNSUPPORTED", "a Packer build has no sandbox to run commands in (its image is the result); exec works on attach workspaces (--input mode=attach)");
-    }
-    return execAttach(ctx, handle, argv, io);
+  async exec(ctx, handle, argv, io, opts) {
+    noWorkspace(ctx, handle);
+    return execAttach(ctx, handle, argv, io, opts);
   },
+
+  async sandboxCommand(ctx, handle, argv, opts) {
+    noWorkspace(ctx, handle);
+    return attachCommand(ctx, handle, argv, opts);
+  },
+
+  scratchDir: (_ctx, handle) => scratchOf(handle as unknown as AttachHandle),
+  // A VM is shared: file paths stay inside this sandbox's workspace, links included.
+  fileRoot: (_ctx, handle) => (handle as unknown as AttachHandle).workspace,
 
   async waitReady(ctx, handle) {
     return modeOf(ctx, handle) === "build" ? buildReachability(ctx, handle) : attachReady(ctx, handle);
