@@ -58,8 +58,10 @@ const mib = Math.round(TOTAL / 1024 / 1024);
 console.log(`tree: ${files} files, ${mib} MiB`);
 const summary: Record<string, unknown> = { runs: RUNS, mib, files };
 
+const only = process.env.BENCH_FILES_ONLY;
+
 // --- local sandbox -----------------------------------------------------------------------------
-{
+if (!only || only === "local") {
   const home = makeHome();
   const env = { ...process.env, ...home.env } as NodeJS.ProcessEnv;
   const broker = createBroker({ env: home.env });
@@ -88,7 +90,7 @@ const summary: Record<string, unknown> = { runs: RUNS, mib, files };
 }
 
 // --- compose stack over SSH ---------------------------------------------------------------------
-{
+if (!only || only === "compose") {
   const f = await startComposeEnv();
   const home = makeHome(f.env);
   const env = { ...process.env, ...home.env } as NodeJS.ProcessEnv;
