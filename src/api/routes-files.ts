@@ -65,19 +65,24 @@ export const fileRoutes: AnyRoute[] = [
     method: "get",
     path: "/v1/sandboxes/{id}/files",
     operationId: "getFiles",
-    summary: "A file's bytes, a directory as a tar (or any path with Accept: application/x-tar), or with list=1 a bounded listing",
+    summary: "A file's bytes, a directory as a tar (or any path with Accept: application/x-tar); list=1: a bounded listing; stat=1: the entry itself",
     tag: "files",
     auth: "token",
     params: IdParams,
     query: FilesGetQuery,
     headers: [{ name: "Accept", description: "application/x-tar: a tar even for a single file" }],
     responses: {
-      200: { description: "the listing (list=1), the file, or a tar", schema: FileList, raw: { "application/octet-stream": "a regular file's bytes", [TAR]: "a tar with one top entry named after the path" } },
+      200: { description: "the listing (list=1; stat=1: one FileEntry), the file, or a tar", schema: FileList, raw: { "application/octet-stream": "a regular file's bytes", [TAR]: "a tar with one top entry named after the path" } },
       ...FILE_ERRORS,
     },
     async handle({ c, state, principal, params, query }) {
       await visibleSandbox(state.broker, principal, params.id);
       const o = svc(query.service);
+      if (yes(query.stat)) {
+        const entry = await state.broker.statFile(params.id, query.path, o);
+        if (!entry) throw new SandboxerError("SBX_NOT_FOUND", `no file or directory '${query.path.slice(0, 200)}' in ${params.id}`, { details: { field: "path" } });
+        return { status: 200, body: entry };
+      }
       if (yes(query.list)) return { status: 200, body: await state.broker.listFiles(params.id, query.path, { ...o, ...(query.limit === undefined ? {} : { limit: query.limit }) }) };
       const name = query.path.replace(/\/+$/, "").split("/").pop() ?? "file";
       const asTar = (c.req.header("Accept") ?? "").includes(TAR);

@@ -102,6 +102,7 @@ const flag = z.enum(["1", "true", "0", "false"]);
 export const FilesGetQuery = z.strictObject({
   path: sandboxPath,
   list: flag.optional().describe("1: a JSON listing of the directory (or the file) instead of its bytes"),
+  stat: flag.optional().describe("1: the entry at path itself (a FileEntry; links not followed) instead of its bytes"),
   limit: z.coerce.number().int().min(0).max(100_000).optional().describe("listing: at most this many entries (default 1000)"),
   service: z.string().max(128).optional().describe("compose stacks: the service's container"),
 });

@@ -118,7 +118,7 @@ export class SandboxerClient {
   recreateSandbox(id: string): Promise<Sandbox> {
     return this.request("POST", `/v1/sandboxes/${encodeURIComponent(id)}/recreate`);
   }
-  exec(id: string, command: string[], opts: { service?: string } = {}): Promise<ExecResult> {
+  exec(id: string, command: string[], opts: { service?: string; timeout?: string; stdin?: string; stdinBase64?: string } = {}): Promise<ExecResult> {
     return this.request("POST", `/v1/sandboxes/${encodeURIComponent(id)}/exec`, { body: { command, ...opts } });
   }
   extendTtl(id: string, duration: string): Promise<Sandbox> {

@@ -7,6 +7,8 @@ import { SandboxerError } from "../errors.js";
 import type { ExecIo, ExecOptions, ExecResult } from "../extensions/define.js";
 import type { SandboxFilter } from "../store/sqlite.js";
 import { type Host, type Sandbox, type SandboxEvent, systemClock } from "../types.js";
+import { Readable } from "node:stream";
+import { remoteFiles } from "./files.js";
 import { decodeResponse, type HostInfo, SandboxerClient } from "./index.js";
 import { SyncFetcher } from "./sync-fetch.js";
 
@@ -30,6 +32,7 @@ export function remoteBroker(env: Env): Broker {
     throw new SandboxerError("SBX_USAGE", `SANDBOXER_URL: '${url.slice(0, 100)}' is not a URL (like http://127.0.0.1:7070)`, { details: { field: "SANDBOXER_URL" } });
   }
   const client = new SandboxerClient({ url, token: env.SANDBOXER_TOKEN || undefined });
+  const rf = remoteFiles(client);
   const sync = new SyncFetcher();
   const getSync = <T>(path: string, query: Record<string, string | number | undefined> = {}): T => {
     const { url: full, headers } = client.prepare(path, { query });
@@ -83,10 +86,17 @@ export function remoteBroker(env: Env): Broker {
     destroy: (id: string) => client.destroySandbox(id) as Promise<Sandbox>,
     recreate: (id: string) => client.recreateSandbox(id) as Promise<Sandbox>,
     async exec(id: string, argv: string[], io: ExecIo, opts: ExecOptions = {}): Promise<ExecResult> {
-      const r = await client.exec(id, argv, opts);
+      if (opts.tty) throw remoteOnly("an interactive terminal");
+      if (opts.stdin !== undefined && !Buffer.isBuffer(opts.stdin)) throw remoteOnly("streaming stdin into exec");
+      const body = {
+        ...(opts.service === undefined ? {} : { service: opts.service }),
+        ...(opts.timeoutMs === undefined ? {} : { timeout: `${Math.max(1, Math.ceil(opts.timeoutMs / 1000))}s` }),
+        ...(opts.stdin === undefined ? {} : { stdinBase64: (opts.stdin as Buffer).toString("base64") }),
+      };
+      const r = await client.exec(id, argv, body);
       if (io.stdout === "inherit") process.stdout.write(r.stdout);
       if (io.stderr === "inherit") process.stderr.write(r.stderr);
-      return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, ...(r.truncated ? { truncated: true } : {}) };
+      return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, ...(r.truncated ? { truncated: true } : {}), ...(r.timedOut ? { timedOut: true } : {}) };
     },
     events(o: { sandboxId?: string | undefined; afterSeq?: number; limit?: number } = {}): SandboxEvent[] {
       return getSync<{ items: SandboxEvent[] }>("/v1/events", { format: "json", sandbox: o.sandboxId, after: o.afterSeq, limit: o.limit }).items;
@@ -123,6 +133,32 @@ export function remoteBroker(env: Env): Broker {
     contextFor(): never {
       throw remoteOnly("inspecting a sandbox's backend");
     },
+    // Files and detached processes (src/client/files.ts).
+    putFiles: async (id: string, dest: string, tar: Readable, o: { service?: string } = {}) => ({ bytes: (await rf.put(id, dest, tar, { tar: true, service: o.service })).bytes }),
+    writeFile: (id: string, path: string, data: Readable | Uint8Array | string, o: { service?: string; mode?: number } = {}) =>
+      rf.put(id, path, typeof data === "string" || data instanceof Uint8Array ? Readable.from([Buffer.from(data)]) : data, o),
+    getFiles: (id: string, path: string, o: { service?: string } = {}) => rf.tar(id, path, o.service),
+    openFile: (id: string, path: string, o: { service?: string } = {}) => rf.bytes(id, path, o.service),
+    async readFile(id: string, path: string, o: { service?: string; maxBytes?: number } = {}) {
+      const max = o.maxBytes ?? 8 * 1024 * 1024;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const c of await rf.bytes(id, path, o.service)) {
+        size += (c as Buffer).length;
+        if (size - (c as Buffer).length < max) chunks.push(c as Buffer);
+      }
+      const data = Buffer.concat(chunks).subarray(0, max);
+      return { data, size, truncated: size > data.length };
+    },
+    listFiles: (id: string, path: string, o: { service?: string; limit?: number } = {}) => rf.list(id, path, o),
+    statFile: (id: string, path: string, o: { service?: string } = {}) => rf.stat(id, path, o.service),
+    deleteFile: async (id: string, path: string, o: { service?: string; recursive?: boolean } = {}) => {
+      await rf.remove(id, path, o);
+    },
+    startProcess: (id: string, argv: string[], o: { service?: string; cwd?: string } = {}) => rf.start(id, argv, o),
+    listProcesses: (id: string) => rf.processes(id),
+    processOutput: (id: string, pid: string, o: { offset?: number; maxBytes?: number } = {}) => rf.output(id, pid, o),
+    killProcess: (id: string, pid: string, signal?: string) => rf.kill(id, pid, signal),
     // Operations other parts of sand-boxer add to the broker, over their routes.
     extendTtl: (id: string, duration: string) => client.extendTtl(id, duration),
     snapshot: async (id: string, o: { name?: string | undefined } = {}) => onServer(await client.createSnapshot(id, { name: o.name })),
