@@ -141,7 +141,8 @@ describe.runIf(HAS_AGENT_OPS)("files and processes over MCP", () => {
     try {
       const r = await p1.callTool({ name: "exec_command", arguments: { id: sb.id, command: "sleep 300 & sleep 300; echo never", timeoutSeconds: 1 } });
       expect(JSON.stringify(r.content)).not.toContain("never");
-      const left = await callOk<{ stdout: string }>(p1, "exec_command", { id: sb.id, command: "ps -eo comm | grep -c '^sleep$' || true" });
+      // By argv: the sandbox's own init is a `sleep` too (sleep infinity).
+      const left = await callOk<{ stdout: string }>(p1, "exec_command", { id: sb.id, command: "ps -eo args | grep -c '^sleep 300$' || true" });
       expect(left.stdout.trim()).toBe("0");
     } finally {
       await callOk(p1, "destroy_sandbox", { id: sb.id });
