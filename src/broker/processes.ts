@@ -67,6 +67,14 @@ function readJson<T>(file: string): T | null {
   }
 }
 
+function readJsonText(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return "";
+  }
+}
+
 function info(dir: string): ProcessInfo | null {
   const spec = readJson<Spec>(join(dir, "spec.json"));
   if (!spec) return null;
@@ -168,7 +176,9 @@ export async function killProcess(rt: Runtime, id: string, pid: string, signal?:
   await getRow(rt, id);
   const dir = dirOf(rt, id, pid);
   const before = info(dir) as ProcessInfo;
-  if (before.state !== "running") return before;
+  // Ended with an exit recorded: nothing to signal. Ended without one (its supervisor died), the
+  // command may still run inside the sandbox: its group is signalled all the same.
+  if (before.state !== "running" && before.endedAt !== null) return before;
   const spec = readJson<Spec>(join(dir, "spec.json")) as Spec;
   if (TERMINATING.has(sig)) writeFileSync(join(dir, "killed.json"), JSON.stringify({ signal: sig, at: new Date().toISOString() }));
   const s = await openSandbox(rt, id, "processes", spec.service).catch(() => null);
@@ -177,15 +187,16 @@ export async function killProcess(rt: Runtime, id: string, pid: string, signal?:
     const res = await runProcess(await commandOf(s, groupKillArgv(spec.scratch, spec.pidFile, sig), spec.service), { timeoutMs: 30_000 }).catch(() => null);
     reached = res?.code === 0;
   }
-  if (!reached && TERMINATING.has(sig)) {
-    // The group is not there (yet) or the sandbox cannot be reached: end the local command at least.
-    const child = Number(readFileSync(join(dir, "child.pid"), "utf8"));
+  if (!reached && TERMINATING.has(sig) && before.state === "running") {
+    // The group is not there (yet) or the sandbox cannot be reached: end the local command at least
+    // (only while its supervisor lives: after that its pid may belong to someone else).
+    const child = Number(readJsonText(join(dir, "child.pid")));
     if (child) {
       try {
         process.kill(child, `SIG${sig}` as NodeJS.Signals);
       } catch {}
     }
   }
-  if (TERMINATING.has(sig)) await waitFor(() => existsSync(join(dir, "exit.json")), sig === "KILL" ? 5000 : 2000);
+  if (TERMINATING.has(sig) && before.state === "running") await waitFor(() => existsSync(join(dir, "exit.json")), sig === "KILL" ? 5000 : 2000);
   return info(dir) as ProcessInfo;
 }

@@ -32,6 +32,14 @@ const PRELUDE = [
 
 const script = (...lines: string[]) => [PRELUDE, ...lines].join("\n");
 
+/**
+ * Uploads cut off by a crash of whoever sent them (kill -9, a dropped
+ * connection) leave their staging dir or temporary file behind, never the
+ * destination half written; the next upload to the same place removes those
+ * older than an hour (best effort: find -mmin is in busybox and findutils).
+ */
+const SWEEP = `find "\${1%/}/" -maxdepth 1 -name '.sbx-upload-*' -mmin +60 -exec rm -rf -- {} + 2>/dev/null`;
+
 /** Stage an upload: `$1` dest dir (made if missing), `$2` a fresh staging dir name inside it; tar on stdin. */
 export const PUT_STAGE = script(
   'inside "$1" || exit 5',
@@ -39,6 +47,7 @@ export const PUT_STAGE = script(
   '[ -d "$1" ] || exit 4',
   'inside "$1" || exit 5',
   'mkdir -- "$1/$2" || exit 6',
+  SWEEP,
   'tar -x -f - -C "$1/$2" || exit 6',
 );
 
@@ -76,6 +85,7 @@ export const WRITE_STAGE = script(
   'mkdir -p -- "$d" || exit 6',
   'inside "$d" || exit 5',
   '[ -d "$p" ] && [ ! -L "$p" ] && exit 4',
+  `find "$d/" -maxdepth 1 -name '.sbx-upload-*' -mmin +60 -exec rm -rf -- {} + 2>/dev/null`,
   't="$d/$2"',
   'cat > "$t" || { rm -f -- "$t"; exit 6; }',
   'if [ -n "$3" ]; then chmod "$3" "$t" || { rm -f -- "$t"; exit 6; }; fi',
