@@ -169,6 +169,14 @@ describe("exec in E2B sandboxes (envd's process.Process/Start, commands really r
     const ok = await broker.exec(sb.id, ["sh", "-c", "echo hi > f && cat f && pwd"], PIPE);
     expect(ok.exitCode).toBe(0);
     expect(ok.stdout).toMatch(/^hi\n.*e2b-fake-/s);
+    // Streaming exec (the API's stream: true) sees every chunk as it arrives.
+    const chunks: string[] = [];
+    await broker.exec(sb.id, ["sh", "-c", "echo one; echo two >&2"], PIPE, { onOutput: (which, c) => chunks.push(`${which}:${c}`) });
+    expect(chunks.sort()).toEqual(["stderr:two\n", "stdout:one\n"]);
+    // What E2B's API cannot do is refused, never silently ignored.
+    await expect(broker.exec(sb.id, ["true"], PIPE, { timeoutMs: 1000 })).rejects.toMatchObject({ code: "SBX_UNSUPPORTED" });
+    await expect(broker.writeFile(sb.id, "f", "x")).rejects.toMatchObject({ code: "SBX_UNSUPPORTED" });
+    await expect(broker.startProcess(sb.id, ["true"])).rejects.toMatchObject({ code: "SBX_UNSUPPORTED" });
     await broker.destroy(sb.id);
   });
 

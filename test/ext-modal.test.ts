@@ -144,6 +144,9 @@ describe("ext.modal exec through the task command router", () => {
     const r = await broker.exec(id, ["printf", "%s|", "a b", "it's", '"q"', "$HOME", "*", "; exit 9"], PIPE);
     expect(r).toEqual({ exitCode: 0, stdout: `a b|it's|"q"|$HOME|*|; exit 9|`, stderr: "" });
     expect((await broker.exec(id, ["pwd"], PIPE)).stdout).toBe(`${remote()?.dir}\n`);
+    const chunks: string[] = [];
+    await broker.exec(id, ["sh", "-c", "echo one; echo two >&2"], PIPE, { onOutput: (which, c) => chunks.push(`${which}:${c}`) });
+    expect(chunks.sort()).toEqual(["stderr:two\n", "stdout:one\n"]);
     // stdin is closed: a command reading it ends.
     expect(await broker.exec(id, ["cat"], PIPE)).toMatchObject({ exitCode: 0, stdout: "" });
   });

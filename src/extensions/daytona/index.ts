@@ -141,7 +141,7 @@ export default defineExtension({
     }
   },
 
-  async exec(ctx, handle, argv, io) {
+  async exec(ctx, handle, argv, io, opts) {
     const d = await client(ctx);
     const id = String(handle.sandboxId);
     const session = `sandboxer-exec-${randomUUID()}`;
@@ -164,8 +164,8 @@ export default defineExtension({
       const left = ctx.sandbox.expiresAt ? Math.ceil((Date.parse(ctx.sandbox.expiresAt) - ctx.clock.now().getTime()) / 1000) : 0;
       const r = await sb.process.executeSessionCommand(session, { command, runAsync: false }, left > 0 ? left : undefined);
       if (typeof r.exitCode !== "number") throw new SandboxerError("SBX_EXEC_FAILED", `daytona exec: no exit code in the answer for ${id}`);
-      const out = new ExecOutput(io.stdout, process.stdout);
-      const err = new ExecOutput(io.stderr, process.stderr);
+      const out = new ExecOutput(io.stdout, process.stdout, opts.onOutput && ((c) => opts.onOutput?.("stdout", c)));
+      const err = new ExecOutput(io.stderr, process.stderr, opts.onOutput && ((c) => opts.onOutput?.("stderr", c)));
       await out.push(r.stdout ?? "");
       await err.push(r.stderr ?? "");
       return execResult(r.exitCode, out, err);

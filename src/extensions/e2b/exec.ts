@@ -6,7 +6,7 @@
 import { SandboxerError } from "../../errors.js";
 import { shellJoin } from "../../transport/quote.js";
 import type { Handle } from "../../types.js";
-import type { ExecIo, ExecResult } from "../define.js";
+import type { ExecIo, ExecOptions, ExecResult } from "../define.js";
 import { ExecOutput, execResult } from "../exec-process.js";
 import { vendorError } from "../saas/vendor.js";
 
@@ -52,11 +52,11 @@ async function explain(sdk: E2bSdk, sandboxerId: string, sandboxId: string, conn
  * our argv quoted once by shellJoin (never concatenated), so every argument
  * arrives intact. Stdin is not forwarded (E2B's run has no stdin stream).
  */
-export async function execInSandbox(sdk: E2bSdk, sandboxerId: string, handle: Handle, argv: string[], io: ExecIo, conn: ConnOpts): Promise<ExecResult> {
+export async function execInSandbox(sdk: E2bSdk, sandboxerId: string, handle: Handle, argv: string[], io: ExecIo, conn: ConnOpts, onOutput?: ExecOptions["onOutput"]): Promise<ExecResult> {
   const sandboxId = String(handle.sandboxId);
   const cmd = shellJoin(argv);
-  const out = new ExecOutput(io.stdout, process.stdout);
-  const err = new ExecOutput(io.stderr, process.stderr);
+  const out = new ExecOutput(io.stdout, process.stdout, onOutput && ((c) => onOutput("stdout", c)));
+  const err = new ExecOutput(io.stderr, process.stderr, onOutput && ((c) => onOutput("stderr", c)));
   let exitCode: number;
   let connected = false;
   try {

@@ -117,10 +117,10 @@ export default defineExtension({
     }
   },
 
-  async exec(ctx, handle, argv, io) {
+  async exec(ctx, handle, argv, io, opts) {
     // E2B's connect extends the vendor timeout to at least this (300 s when omitted): keep it at the record's expiry.
     const left = ctx.sandbox.expiresAt ? Date.parse(ctx.sandbox.expiresAt) - ctx.clock.now().getTime() : Number.NaN;
-    return execInSandbox(await load(), ctx.sandbox.id, handle, argv, io, { ...conn(ctx), ...(left > 0 ? { timeoutMs: Math.max(1000, left) } : {}) });
+    return execInSandbox(await load(), ctx.sandbox.id, handle, argv, io, { ...conn(ctx), ...(left > 0 ? { timeoutMs: Math.max(1000, left) } : {}) }, opts.onOutput);
   },
 
   async list(ctx) {

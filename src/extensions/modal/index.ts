@@ -177,7 +177,7 @@ export default defineExtension({
     }
   },
 
-  async exec(ctx, handle, argv, io) {
+  async exec(ctx, handle, argv, io, opts) {
     const m = await client(ctx.env);
     const id = String(handle.sandboxId);
     let sb: Awaited<ReturnType<Client["sandboxes"]["fromId"]>> | undefined;
@@ -187,8 +187,8 @@ export default defineExtension({
       const proc = await deadline(ctx.env, sb.exec(argv, { mode: "binary", stdout: "pipe", stderr: "pipe" }));
       // EOF on stdin, so a command that reads it ends instead of waiting for input that never comes.
       await deadline(ctx.env, proc.stdin.close());
-      const out = new ExecOutput(io.stdout, process.stdout);
-      const err = new ExecOutput(io.stderr, process.stderr);
+      const out = new ExecOutput(io.stdout, process.stdout, opts.onOutput && ((c) => opts.onOutput?.("stdout", c)));
+      const err = new ExecOutput(io.stderr, process.stderr, opts.onOutput && ((c) => opts.onOutput?.("stderr", c)));
       // Both streams are read to the end, so the command never blocks on a full pipe.
       const drain = async (from: AsyncIterable<Uint8Array>, to: ExecOutput) => {
         for await (const chunk of from) await to.push(chunk);
