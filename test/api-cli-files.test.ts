@@ -79,7 +79,10 @@ describe("remote CLI: files and processes", { timeout: 120_000 }, () => {
     expect(ps.json<{ pid: string; exitCode: number }[]>().find((p) => p.pid === pid)?.exitCode).toBe(5);
     const long = (await runCli(["exec", "--detach", id, "--", "sleep", "300"], as(p1))).stdout.trim();
     const k = await runCli(["kill", id, long, "--signal", "KILL", "--json"], as(p1));
-    expect(k.json<{ state: string }>().state).toBe("killed");
+    expect(k.code, k.stderr).toBe(0);
+    const state = async () => (await runCli(["ps", id, "--json"], as(p1))).json<{ pid: string; state: string }[]>().find((p) => p.pid === long)?.state;
+    for (let i = 0; i < 60 && (await state()) !== "killed"; i++) await new Promise((ok) => setTimeout(ok, 250));
+    expect(await state()).toBe("killed");
     const t = await runCli(["exec", "--timeout", "1s", id, "--", "sleep", "300"], as(p1));
     expect(t.code).toBe(124);
   });

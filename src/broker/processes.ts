@@ -124,12 +124,18 @@ export async function startProcess(rt: Runtime, id: string, argv: string[], opts
   const spec: Spec = { pid, argv, ...(opts.service ? { service: opts.service } : {}), ...(cwd ? { cwd } : {}), startedAt: new Date().toISOString(), scratch, pidFile, ringBytes, local };
   writeFileSync(join(dir, "spec.json"), JSON.stringify(spec), { mode: 0o600 });
   // Detached, its own session, no stdio of ours: it outlives the CLI or request that started it.
-  const sup = spawn(process.execPath, ["-e", SUPERVISOR_JS, dir], { detached: true, stdio: "ignore", cwd: dir, env: { PATH: process.env.PATH ?? "/usr/bin:/bin" } });
+  const sup = spawn(process.execPath, ["-e", SUPERVISOR_JS, dir], { detached: true, stdio: "ignore", cwd: dir, env: supervisorEnv() });
   if (!sup.pid) throw new SandboxerError("SBX_EXEC_FAILED", `could not start the supervisor of ${pid}`);
   writeFileSync(join(dir, "supervisor.json"), JSON.stringify({ pid: sup.pid, start: processStartTime(sup.pid) }));
   sup.unref();
   await waitFor(() => existsSync(join(dir, "child.pid")) || existsSync(join(dir, "exit.json")), 5000);
   return info(dir) as ProcessInfo;
+}
+
+/** What ssh (compose, VM) needs to reach a host when no master is up; nothing else of ours. */
+function supervisorEnv(): NodeJS.ProcessEnv {
+  const keep = ["PATH", "HOME", "USER", "LOGNAME", "SSH_AUTH_SOCK"];
+  return Object.fromEntries(keep.flatMap((k) => (process.env[k] ? [[k, process.env[k]]] : [])));
 }
 
 function commandOf(s: OpenSandbox, argv: string[], service: string | undefined): Promise<string[]> {

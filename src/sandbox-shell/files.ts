@@ -141,8 +141,19 @@ function forwardTo(out: Writable, skipHeader?: (chunk: Buffer) => Buffer | null)
     write(chunk: Buffer, _e, cb) {
       const rest = skipHeader ? skipHeader(chunk) : chunk;
       if (!rest?.length) return cb();
+      // A reader that went away (an API client hung up) fails the copy, so the command is stopped, not left blocked.
+      if (out.destroyed) return cb(new Error("the reader went away"));
       if (out.write(rest)) return cb();
-      out.once("drain", () => cb());
+      const onDrain = () => {
+        out.off("close", onClose);
+        cb();
+      };
+      const onClose = () => {
+        out.off("drain", onDrain);
+        cb(new Error("the reader went away"));
+      };
+      out.once("drain", onDrain);
+      out.once("close", onClose);
     },
   });
 }
