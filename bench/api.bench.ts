@@ -15,10 +15,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { TokenStore } from "../src/api/tokens.js";
 import { createBroker } from "../src/broker.js";
 import { SandboxerClient } from "../src/client/index.js";
-import { SqliteStore } from "../src/store/sqlite.js";
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
 const GET_SECONDS = Number(process.env.BENCH_GET_SECONDS ?? 5);
@@ -67,9 +65,9 @@ async function main(): Promise<void> {
 
   // Through the API.
   const env = envFor("api");
-  const store = new SqliteStore(join(root, "api", "sandboxer.db"));
-  const token = new TokenStore(store).create({ actor: "agt", project: "bench" }).token;
-  store.close();
+  const minter = createBroker({ env });
+  const { token } = await minter.createToken({ actor: "agt", project: "bench" });
+  await minter.close();
   const { url, child } = await startServe(env);
   try {
     const client = new SandboxerClient({ url, token });
@@ -147,7 +145,7 @@ async function main(): Promise<void> {
     child.kill("SIGTERM");
     await new Promise((r) => child.once("exit", r));
     const cleanup = createBroker({ env });
-    for (const sb of cleanup.list({ states: ["ready", "failed", "destroy_failed"] })) await cleanup.destroy(sb.id).catch(() => {});
+    for (const sb of await cleanup.list({ states: ["ready", "failed", "destroy_failed"] })) await cleanup.destroy(sb.id).catch(() => {});
     await cleanup.close();
   }
 }

@@ -39,7 +39,7 @@ try {
     handshakes.push(f.host1.handshakes() - before);
     sessions.push(f.host1.sessions() - sessionsBefore);
     // Where the time goes, from the record's own events (requested -> copy-and-up session -> ready).
-    const evs = broker.events({ sandboxId: sb.id });
+    const evs = await broker.events({ sandboxId: sb.id });
     const at = (pred: (e: (typeof evs)[number]) => boolean) => new Date(evs.find(pred)?.at ?? Number.NaN).getTime();
     const t = {
       requested: at((e) => e.type === "sandbox.requested"),

@@ -10,6 +10,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createBroker } from "../src/broker.js";
+import { resolvePaths } from "../src/paths.js";
+import { SqliteStore } from "../src/store/sqlite.js";
 import { bwrapArgv } from "../src/extensions/local/bwrap.js";
 import { startDetached } from "../src/extensions/local/spawn.js";
 import { isSameProcessAlive } from "../src/proc.js";
@@ -68,8 +70,8 @@ async function main(): Promise<void> {
 
   // Cold CLI: a store with 200 records so `list` reads something real.
   const cliEnv = { ...env, SANDBOXER_HOME: join(root, "cli-home") };
-  const seed = createBroker({ env: cliEnv });
-  for (let i = 0; i < 200; i++) seed.store.write(() => seed.store.appendEvent({ id: `evt-seed${i}`, type: "bench", sandboxId: null, at: new Date().toISOString(), actor: null, project: null, data: {} }));
+  const seed = new SqliteStore(resolvePaths(cliEnv).db);
+  for (let i = 0; i < 200; i++) await seed.tx((t) => t.events.append({ id: `evt-seed${i}`, type: "bench", sandboxId: null, at: new Date().toISOString(), actor: null, project: null, data: {} }));
   await seed.close();
   const cli = join(import.meta.dirname, "..", "dist", "cli.js");
   const nodeMs: number[] = [];

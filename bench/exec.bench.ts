@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createBroker } from "../src/broker.js";
+import { contextFor } from "../src/broker/internal.js";
 import { SANDBOX_PATH } from "../src/extensions/local/bwrap.js";
 import { shellJoin } from "../src/transport/quote.js";
 import { CLI } from "../test/helpers/cli.js";
@@ -33,7 +34,7 @@ async function local(): Promise<Record<string, number>> {
   const broker = createBroker({ env });
   try {
     const sb = await broker.create({ profile: "profile.local" });
-    const { row } = await broker.contextFor(sb.id);
+    const { row } = await contextFor(broker, sb.id);
     const pid = String((row.handle as { childPid: number }).childPid);
     const nsenter = ["nsenter", "--target", pid, "--user", "--preserve-credentials", "--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd", "--", "/usr/bin/env", "-i", `PATH=${SANDBOX_PATH}`, "true"];
     const raw: number[] = [];

@@ -14,9 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { TokenStore } from "../src/api/tokens.js";
 import { createBroker } from "../src/broker.js";
-import { SqliteStore } from "../src/store/sqlite.js";
 
 const N = Number(process.env.BENCH_N ?? 200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
@@ -45,9 +43,9 @@ async function mcpClient(url: string, token: string, modern: boolean): Promise<C
 }
 
 async function main(): Promise<void> {
-  const store = new SqliteStore(join(root, "home", "sandboxer.db"));
-  const token = new TokenStore(store).create({ actor: "agt", project: "bench" }).token;
-  store.close();
+  const minter = createBroker({ env });
+  const { token } = await minter.createToken({ actor: "agt", project: "bench" });
+  await minter.close();
   const { url, child } = await startServe();
   const headers = { Authorization: `Bearer ${token}`, "Content-Type": "application/json" };
   try {

@@ -12,10 +12,9 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createBroker } from "../src/broker.js";
 import { type Profile, profileSchema, type Registration, registrationSchema } from "../src/catalog/schema.js";
-import { addCredits } from "../src/credits/ledger.js";
 import { randomIds } from "../src/ids.js";
 import { decideRoute } from "../src/routing/index.js";
-import { gatherRoutingInputs } from "../src/routing/inputs.js";
+import { gatherRoutingInputs } from "../src/broker/routing-inputs.js";
 import { SqliteStore } from "../src/store/sqlite.js";
 import { LOCALHOST, type SandboxRow, systemClock } from "../src/types.js";
 import { startE2bFake } from "../test/fakes/e2b-server.js";
@@ -42,7 +41,7 @@ async function routingDecision(): Promise<void> {
     for (const [i, n] of names.entries()) if (!regs.has(n)) regs.set(n, { ...(regs.get(candidates[i] as string) as Registration), id: n });
     const profile: Profile = { ...profileSchema.parse({ id: "profile.bench", version: 1, route: { strategy: "lowest-latency", candidates: names } }), file: "" };
     const now = Date.now();
-    store.write(() => {
+    await store.tx(async (t) => {
       for (let i = 0; i < 10_000; i++) {
         const created = new Date(now - (10_000 - i) * 1000).toISOString();
         const row: SandboxRow = {
@@ -51,7 +50,7 @@ async function routingDecision(): Promise<void> {
           readyAt: new Date(Date.parse(created) + 50 + (i % 7) * 100).toISOString(), expiresAt: null, destroyedAt: null, reason: null,
           reachability: null, route: null, cost: null, error: null, hostFacts: null, ttlSeconds: 3600, updatedAt: created, handle: null, ownerPid: null, ownerStart: null,
         };
-        store.insertSandbox(row);
+        await t.sandboxes.insert(row);
       }
     });
     const hosts = new Map([["localhost", LOCALHOST]]);
@@ -66,7 +65,7 @@ async function routingDecision(): Promise<void> {
     console.log(`routing decision, 10 candidates, 10k records:  decideRoute ${fmt(decide)}  (target < 1 ms)`);
     console.log(`  store reads feeding it (live counts, p50 per candidate, host health, credits): ${fmt(gather)}`);
     console.log(`  total per create: ${fmt(decide + gather)}`);
-    store.close();
+    await store.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -80,7 +79,7 @@ async function brokerOverhead(latencyMs: number, n: number): Promise<void> {
   const { Sandbox } = await import("e2b");
   const broker = createBroker({ env });
   try {
-    addCredits({ store: broker.store, clock: systemClock, ids: randomIds }, "default", 1_000_000_000);
+    await broker.addCredits({ account: "default", amount: 1000 });
     const conn = { apiKey: fake.apiKey, apiUrl: fake.url };
     const raw = async () => {
       const sb = await Sandbox.create("base", { ...conn, timeoutMs: 3_600_000, metadata: { sandboxerId: "bench" } });

@@ -10,6 +10,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createBroker } from "../src/broker.js";
+import { resolvePaths } from "../src/paths.js";
+import { SqliteStore } from "../src/store/sqlite.js";
 import { createReaper } from "../src/ttl/reaper.js";
 import type { SandboxRow } from "../src/types.js";
 
@@ -83,7 +85,7 @@ function sh(script: string, ...args: string[]): number {
 async function snapshotBench(env: NodeJS.ProcessEnv) {
   const broker = createBroker({ env });
   const sb = await broker.create({ profile: "profile.bench-snapshot" });
-  const ws = join(broker.paths.workspaces, sb.id);
+  const ws = join(resolvePaths(env).workspaces, sb.id);
   const tree = makeTree(ws);
   const rawArchive = join(root, "raw.tar.zst");
   // Warm the page cache once so neither side pays the first read.
@@ -124,7 +126,7 @@ async function snapshotBench(env: NodeJS.ProcessEnv) {
       const restored = await broker.restore(snapId);
       oursX.push(ms(t0));
       // Where the restore's time went, from its own events: verify+plan, fill, start+ready.
-      const ev = broker.events({ sandboxId: restored.id });
+      const ev = await broker.events({ sandboxId: restored.id });
       const when = (pred: (e: (typeof ev)[number]) => boolean) => Date.parse(ev.find(pred)?.at ?? "");
       const fillAt = when((e) => e.type === "sandbox.progress" && String(e.data.message).startsWith("restoring"));
       const startAt = when((e) => e.type === "sandbox.progress" && String(e.data.message).startsWith("starting"));
@@ -136,13 +138,13 @@ async function snapshotBench(env: NodeJS.ProcessEnv) {
       const snap = await oursSnap();
       rawRestore();
       await oursRestore(snap.id);
-      broker.deleteSnapshot(snap.id);
+      await broker.deleteSnapshot(snap.id);
     } else {
       const snap = await oursSnap();
       rawSnap();
       await oursRestore(snap.id);
       rawRestore();
-      broker.deleteSnapshot(snap.id);
+      await broker.deleteSnapshot(snap.id);
     }
   }
   await broker.destroy(sb.id);
@@ -179,11 +181,13 @@ async function reaperBench(env: NodeJS.ProcessEnv) {
   const broker = createBroker({ env });
   const past = new Date(Date.now() - 60_000).toISOString();
   const ids: string[] = [];
-  broker.store.write(() => {
+  const paths = resolvePaths(env);
+  const store = new SqliteStore(paths.db);
+  await store.tx(async (t) => {
     for (let i = 0; i < REAP_N; i++) {
       const id = `sbx-${[...i.toString(32).padStart(12, "0")].map((c) => "abcdefghijklmnopqrstuvwxyz234567"[Number.parseInt(c, 32)]).join("")}`;
-      const workspace = join(broker.paths.workspaces, id);
-      const runDir = join(broker.paths.run, id);
+      const workspace = join(paths.workspaces, id);
+      const runDir = join(paths.run, id);
       mkdirSync(workspace, { recursive: true });
       mkdirSync(runDir, { recursive: true });
       writeFileSync(join(workspace, "file.txt"), "x");
@@ -192,7 +196,7 @@ async function reaperBench(env: NodeJS.ProcessEnv) {
         inputs: {}, createdAt: past, readyAt: past, expiresAt: past, destroyedAt: null, reason: null, reachability: {}, route: null, cost: null, error: null,
         hostFacts: null, ttlSeconds: 1, updatedAt: past, handle: { workspace, runDir, network: "none" }, ownerPid: null, ownerStart: null,
       };
-      broker.store.insertSandbox(row);
+      await t.sandboxes.insert(row);
       ids.push(id);
     }
   });
@@ -201,8 +205,9 @@ async function reaperBench(env: NodeJS.ProcessEnv) {
   const pass = await reaper.tick();
   const total = ms(t0);
   const destroyed = pass.expired?.destroyed.length ?? 0;
-  const expiredEvents = broker.events({ limit: 1_000_000 }).filter((e) => e.type === "sandbox.expired").length;
-  broker.store.releaseLease("reaper", "bench");
+  const expiredEvents = (await broker.events({ limit: 1_000_000 })).filter((e) => e.type === "sandbox.expired").length;
+  await store.close();
+  await broker.releaseLease("reaper", "bench");
   await broker.close();
   return { reapN: REAP_N, reapDestroyed: destroyed, reapExpiredEvents: expiredEvents, reapMs: total, reapPerSandboxMs: total / REAP_N, reapPerSec: REAP_N / (total / 1000) };
 }

@@ -1,38 +1,62 @@
 import { applyCreate, planFor } from "./broker/create.js";
-import { applyDestroy, getRow, hostOf, profileOf } from "./broker/destroy.js";
-import { type AgentsApi, agentsApi, checkExecExtras } from "./broker/agents-api.js";
+import { type AgentsApi, agentsApi } from "./broker/agents-api.js";
+import { addCredits, creditAccounts, creditHistory } from "./broker/credits.js";
+import { applyDestroy, getRow } from "./broker/destroy.js";
+import { execIn } from "./broker/exec.js";
+import { inspectHosts, inspectStale, reapStaleNow } from "./broker/inspect.js";
+import { registerRuntime } from "./broker/internal.js";
 import type { CreatePlan, CreateRequest } from "./broker/plan.js";
 import { type ReconcileReport, reconcile } from "./broker/reconcile.js";
-import { defaultOwner, extensionContext, type ProgressNote, type Runtime } from "./broker/runtime.js";
+import { defaultOwner, type ProgressNote, type Runtime } from "./broker/runtime.js";
+import { createSnapshot, deleteSnapshot, getSnapshot, listSnapshots, type RestoreOptions, restoreSnapshot } from "./broker/snapshots.js";
+import type { ReapResult, StaleReport } from "./broker/stale.js";
+import { type Principal, type TokenInfo, Tokens } from "./broker/tokens.js";
+import { type ExpireReport, expire, extendTtl, type RetryReport, retryDestroyFailed } from "./broker/ttl.js";
 import { type Catalog, loadCatalog } from "./catalog/load.js";
+import type { Registration } from "./catalog/schema.js";
 import { type Config, type Env, loadConfig, type Paths, resolvePaths } from "./config.js";
+import type { Account, LedgerEntry } from "./credits/index.js";
 import { SandboxerError } from "./errors.js";
 import { type DeliveryReport, deliverPending, type FetchLike } from "./events/publisher.js";
-import type { Registration } from "./catalog/schema.js";
-import { type Capabilities, type ExecIo, type ExecOptions, type ExecResult, type Extension, type ExtensionContext, type ExtensionKind, SERVICE_NAME_RE } from "./extensions/define.js";
+import type { Capabilities, ExecIo, ExecOptions, ExecResult, ExtensionKind } from "./extensions/define.js";
 import { loadExtension } from "./extensions/index.js";
 import { type IdGen, randomIds } from "./ids.js";
 import { type Caller, isOperator } from "./tenancy/access.js";
-import type { SnapshotFilter } from "./snapshots/records.js";
-import { createSnapshot, deleteSnapshot, getSnapshot, listSnapshots, type RestoreOptions, restoreSnapshot } from "./snapshots/service.js";
 import type { Snapshot } from "./snapshots/types.js";
 import { publicRecord } from "./store/rows.js";
-import { type SandboxFilter, SqliteStore } from "./store/sqlite.js";
+import { SqliteStore } from "./store/sqlite.js";
+import type { EventQuery, OutboxStats, SandboxFilter, SnapshotFilter, Store } from "./store/types.js";
+import type { HostReport } from "./telemetry/inspect.js";
 import { localTransport } from "./transport/local.js";
 import { sshTransport } from "./transport/ssh.js";
 import type { Transport } from "./transport/types.js";
-import { type ExpireReport, expire, extendTtl, type RetryReport, retryDestroyFailed } from "./ttl/expire.js";
-import { type Clock, type Host, type Sandbox, type SandboxEvent, type SandboxRow, systemClock } from "./types.js";
+import { type Clock, type Host, type Sandbox, type SandboxEvent, systemClock } from "./types.js";
 
-export type { CreateRequest } from "./broker/plan.js";
+export type { CreatePlan, CreateRequest } from "./broker/plan.js";
 export type { ReconcileReport } from "./broker/reconcile.js";
+export type { RestoreOptions } from "./broker/snapshots.js";
+export type { ReapResult, StaleReport } from "./broker/stale.js";
+export type { Principal, TokenInfo } from "./broker/tokens.js";
+export type { ExpireReport, RetryReport } from "./broker/ttl.js";
+export type { Account, LedgerEntry } from "./credits/index.js";
+export type { DeliveryReport } from "./events/publisher.js";
+export type { EventQuery, OutboxStats, SandboxFilter, SnapshotFilter } from "./store/types.js";
+export type { HostReport } from "./telemetry/inspect.js";
 
 export type ExtensionInfo = Registration & { kind: ExtensionKind; capabilities: Capabilities };
+
+export interface Health {
+  ok: boolean;
+  version: string;
+  schemaVersion: number;
+}
+
+export const VERSION = "0.1.0";
 
 export interface BrokerOptions {
   env?: Env;
   paths?: Paths;
-  store?: SqliteStore;
+  store?: Store;
   clock?: Clock;
   ids?: IdGen;
   /** Transport per host; defaults to local processes for localhost. */
@@ -41,40 +65,67 @@ export interface BrokerOptions {
   fetch?: FetchLike;
 }
 
+/**
+ * The one interface the CLI, the HTTP API, the reaper, MCP and the dashboard
+ * call. Every method is async, so the same interface is served in-process
+ * (createBroker) and over HTTP (src/client/remote-broker.ts).
+ */
 export interface Broker extends AgentsApi {
-  readonly paths: Paths;
-  readonly store: SqliteStore;
   /** `onRecord` fires once the record exists (before provisioning ends), for `POST /v1/sandboxes?wait=false`. */
   create(req: CreateRequest, opts?: { signal?: AbortSignal; onRecord?: (sb: Sandbox) => void }): Promise<Sandbox>;
   plan(req: CreateRequest): Promise<CreatePlan>;
-  get(id: string): Sandbox;
-  list(filter?: SandboxFilter): Sandbox[];
+  get(id: string): Promise<Sandbox>;
+  list(filter?: SandboxFilter): Promise<Sandbox[]>;
   destroy(id: string): Promise<Sandbox>;
   /** `caller`: who asks (API principal); its access and confinement apply as for a create. */
   recreate(id: string, opts?: { signal?: AbortSignal; caller?: Caller | undefined }): Promise<Sandbox>;
   exec(id: string, argv: string[], io: ExecIo, opts?: ExecOptions): Promise<ExecResult>;
-  events(opts?: { sandboxId?: string | undefined; afterSeq?: number; limit?: number }): SandboxEvent[];
+  events(opts?: EventQuery): Promise<SandboxEvent[]>;
   reconcile(opts?: { deep?: boolean }): Promise<ReconcileReport>;
+  /** Deliver pending events to the State Hub within the budget; null when no hub is configured. */
   flushEvents(budgetMs: number): Promise<DeliveryReport | null>;
+  outboxStats(): Promise<OutboxStats>;
   catalog(): Promise<Catalog>;
   /** Registrations joined with what the code declares (kind, capabilities): `extensions list`, `GET /v1/extensions`. */
   extensions(): Promise<ExtensionInfo[]>;
-  config(): Config;
-  /** The extension and a context for one record (inspection, reaping, contract tests). */
-  contextFor(id: string): Promise<{ row: SandboxRow; extension: Extension; ctx: ExtensionContext }>;
+  config(): Promise<Config>;
   /** The broker's clock (injected in tests; the reaper schedules by it). */
   readonly clock: Clock;
-  /** Snapshots (src/snapshots/): archive a ready sandbox's workspace; restore = a NEW sandbox from it. */
+  /** Snapshots: archive a ready sandbox's workspace; restore = a NEW sandbox from it. */
   snapshot(id: string, opts?: { name?: string | undefined; signal?: AbortSignal }): Promise<Snapshot>;
-  snapshots(filter?: SnapshotFilter): Snapshot[];
-  getSnapshot(id: string): Snapshot;
-  deleteSnapshot(id: string): Snapshot;
+  snapshots(filter?: SnapshotFilter): Promise<Snapshot[]>;
+  getSnapshot(id: string): Promise<Snapshot>;
+  deleteSnapshot(id: string): Promise<Snapshot>;
   restore(snapshotId: string, opts?: RestoreOptions): Promise<Sandbox>;
-  /** TTL (src/ttl/): extend within the profile maximum; list or destroy (reason `ttl`) what has expired. */
+  /** TTL: extend within the profile maximum; list or destroy (reason `ttl`) what has expired. */
   extendTtl(id: string, duration: string): Promise<Sandbox>;
-  expire(opts?: { apply?: boolean; concurrency?: number | undefined; beforeEach?: () => void }): Promise<ExpireReport>;
+  expire(opts?: { apply?: boolean; concurrency?: number | undefined; beforeEach?: () => Promise<void> | void }): Promise<ExpireReport>;
   /** Claim every destroy_failed record and try its teardown again (the reaper runs this). */
-  retryDestroyFailed(opts?: { concurrency?: number | undefined; beforeEach?: () => void }): Promise<RetryReport>;
+  retryDestroyFailed(opts?: { concurrency?: number | undefined; beforeEach?: () => Promise<void> | void }): Promise<RetryReport>;
+  /** Credit accounts: one (`account`), or all. */
+  credits(opts?: { account?: string | undefined }): Promise<Account[]>;
+  /** Top an account up; `amount` in credits, at most 6 decimals. */
+  addCredits(opts: { account: string; amount: number | string; note?: string | undefined }): Promise<Account>;
+  /** Ledger entries, oldest first: the newest `limit`, or with `since` every entry from then on. */
+  creditHistory(opts?: { account?: string | undefined; since?: string | undefined; limit?: number | undefined }): Promise<LedgerEntry[]>;
+  /** API bearer tokens: the secret is returned once, only its hash is kept. */
+  createToken(opts: { actor: string; project?: string | undefined; name?: string | undefined }): Promise<{ token: string; info: TokenInfo }>;
+  listTokens(): Promise<TokenInfo[]>;
+  revokeToken(id: string): Promise<TokenInfo>;
+  /** The principal a presented token stands for; undefined when unknown, malformed or revoked. */
+  verifyToken(token: string): Promise<Principal | undefined>;
+  /** Liveness: the store answers. */
+  health(): Promise<Health>;
+  /** Named leases (one reaper at a time): take or renew until `until`; false while another holder has it. */
+  acquireLease(name: string, holder: string, now: Date, until: Date): Promise<boolean>;
+  releaseLease(name: string, holder: string): Promise<void>;
+  leaseHolder(name: string): Promise<string | null>;
+  /** `inspect host [NAME]`. */
+  inspectHosts(name?: string): Promise<HostReport[]>;
+  /** `inspect stale`: resources without live records, live records without resources. Changes nothing. */
+  inspectStale(opts?: { host?: string | undefined }): Promise<StaleReport>;
+  /** `reap-stale --apply`: what inspectStale finds, removed (orphans) and closed (ghosts). */
+  reapStale(opts?: { host?: string | undefined }): Promise<StaleReport & ReapResult>;
   close(): Promise<void>;
 }
 
@@ -112,25 +163,25 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     onProgress: opts.onProgress,
     owner: defaultOwner(),
   };
+  // Tokens carry wall-clock times whatever clock drives TTLs.
+  const tokens = new Tokens(store, systemClock);
 
-  return {
+  const broker: Broker = {
     ...agentsApi(rt),
-    paths,
-    store,
     async create(req, o = {}) {
       await reconcile(rt);
       return applyCreate(rt, req, o);
     },
     plan: (req) => planFor(rt, req),
-    get: (id) => publicRecord(getRow(rt, id)),
-    list: (filter = {}) => store.listSandboxes(filter).map(publicRecord),
+    get: async (id) => publicRecord(await getRow(rt, id)),
+    list: async (filter = {}) => (await store.sandboxes.list(filter)).map(publicRecord),
     async destroy(id) {
       await reconcile(rt);
       return applyDestroy(rt, id, "user");
     },
     async recreate(id, o = {}) {
       await reconcile(rt);
-      const old = getRow(rt, id);
+      const old = await getRow(rt, id);
       if (!isOperator(o.caller) && old.project !== o.caller?.project) throw new SandboxerError("SBX_NOT_FOUND", `no sandbox '${id.slice(0, 64)}'`, { details: { id } });
       const req: CreateRequest = {
         profile: old.profile,
@@ -147,29 +198,15 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
       if (old.state !== "destroyed") await applyDestroy(rt, id, "user");
       return applyCreate(rt, req, { ...(o.signal ? { signal: o.signal } : {}), recreatedFrom: id });
     },
-    async exec(id, argv, io, opts = {}) {
-      const row = getRow(rt, id);
-      if (row.state !== "ready" || !row.handle) {
-        throw new SandboxerError("SBX_INVALID_STATE", `${id} is ${row.state}; exec needs a ready sandbox`, { details: { id, state: row.state } });
-      }
-      const ext = await loadExtension(row.extension);
-      if (!ext.exec) throw new SandboxerError("SBX_UNSUPPORTED", `${row.extension} cannot run commands in its sandboxes`);
-      if (!argv.length) throw new SandboxerError("SBX_USAGE", "exec needs a command after --");
-      if (opts.service !== undefined) {
-        if (!ext.capabilities.execService) throw new SandboxerError("SBX_INPUT_INVALID", `service: ${row.extension} sandboxes have no services; --service applies to compose stacks`, { details: { field: "service" } });
-        if (!SERVICE_NAME_RE.test(opts.service)) throw new SandboxerError("SBX_INPUT_INVALID", `service: '${opts.service.slice(0, 40)}' is not a service name`, { details: { field: "service" } });
-      }
-      checkExecExtras(ext, row.extension, opts);
-      const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
-      return ext.exec(ctx, row.handle, argv, io, opts);
-    },
-    events: (o = {}) => store.listEvents(o),
+    exec: (id, argv, io, o = {}) => execIn(rt, id, argv, io, o),
+    events: (o = {}) => store.events.list(o),
     reconcile: (o = {}) => reconcile(rt, o),
     async flushEvents(budgetMs) {
       const url = rt.config().stateHubUrl;
       if (!url) return null;
-      return deliverPending({ store, url, clock: rt.clock, budgetMs, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
+      return deliverPending({ outbox: store.events, url, clock: rt.clock, budgetMs, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
     },
+    outboxStats: () => store.events.stats(),
     catalog: () => rt.catalog(),
     async extensions() {
       const rows: ExtensionInfo[] = [];
@@ -179,13 +216,7 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
       }
       return rows;
     },
-    config: () => rt.config(),
-    async contextFor(id) {
-      const row = getRow(rt, id);
-      const extension = await loadExtension(row.extension);
-      const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
-      return { row, extension, ctx };
-    },
+    config: async () => rt.config(),
     clock: rt.clock,
     async snapshot(id, o = {}) {
       await reconcile(rt);
@@ -201,9 +232,25 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     extendTtl: (id, duration) => extendTtl(rt, id, duration),
     expire: (o = {}) => expire(rt, { apply: o.apply ?? false, concurrency: o.concurrency ?? 4, ...(o.beforeEach ? { beforeEach: o.beforeEach } : {}) }),
     retryDestroyFailed: (o = {}) => retryDestroyFailed(rt, { concurrency: o.concurrency ?? 4, ...(o.beforeEach ? { beforeEach: o.beforeEach } : {}) }),
+    credits: (o = {}) => creditAccounts(store, o.account),
+    addCredits: (o) => addCredits(rt, store, o.account, o.amount, o.note),
+    creditHistory: (o = {}) => creditHistory(store, o),
+    createToken: (o) => tokens.create(o),
+    listTokens: () => tokens.list(),
+    revokeToken: (id) => tokens.revoke(id),
+    verifyToken: (token) => tokens.verify(token),
+    health: async () => ({ ok: true, version: VERSION, schemaVersion: await store.schemaVersion() }),
+    acquireLease: (name, holder, now, until) => store.leases.acquire(name, holder, now.toISOString(), until.toISOString()),
+    releaseLease: (name, holder) => store.leases.release(name, holder),
+    leaseHolder: async (name) => (await store.leases.get(name))?.holder ?? null,
+    inspectHosts: (name) => inspectHosts(rt, name),
+    inspectStale: (o = {}) => inspectStale(rt, o.host),
+    reapStale: (o = {}) => reapStaleNow(rt, o.host),
     async close() {
       for (const t of transports.values()) await t.close();
-      store.close();
+      await store.close();
     },
   };
+  registerRuntime(broker, rt);
+  return broker;
 }

@@ -211,7 +211,7 @@ describe("sandboxer serve", () => {
     let cur = sb;
     for (let i = 0; i < 600 && cur.state !== "destroyed"; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      cur = local.get(sb.id);
+      cur = await local.get(sb.id);
     }
     expect(cur).toMatchObject({ state: "destroyed", reason: "ttl" });
   });

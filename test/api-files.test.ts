@@ -19,7 +19,7 @@ let sb: Sandbox;
 let other: Sandbox;
 let dir: string;
 beforeAll(async () => {
-  fx = apiFixture();
+  fx = await apiFixture();
   dir = mkdtempSync(join(tmpdir(), "sbx-api-files-"));
   const mk = async (token: string) => {
     const r = await fx.call("POST", "/v1/sandboxes", { token, body: { profile: "profile.local" } });

@@ -12,8 +12,8 @@ import type { Sandbox } from "../src/types.js";
 import { type ApiFixture, apiFixture } from "./helpers/api.js";
 
 let fx: ApiFixture;
-beforeAll(() => {
-  fx = apiFixture();
+beforeAll(async () => {
+  fx = await apiFixture();
 });
 afterAll(async () => {
   await fx?.cleanup();
@@ -90,9 +90,9 @@ describe("auth", () => {
   });
 
   it("a revoked token -> 401 at once", async () => {
-    const { token, info } = fx.created.state.tokens.create({ actor: "agt", project: "p9" });
+    const { token, info } = await fx.broker.createToken({ actor: "agt", project: "p9" });
     expect((await fx.call("GET", "/v1/sandboxes", { token })).status).toBe(200);
-    fx.created.state.tokens.revoke(info.tokenId);
+    await fx.broker.revokeToken(info.tokenId);
     const r = await fx.call("GET", "/v1/sandboxes", { token });
     expect(r.status).toBe(401);
     expect((await errorOf(r)).message).toContain("revoked");
@@ -341,11 +341,11 @@ describe("credits and plan", () => {
   });
 
   it("plan explains a create without making one", async () => {
-    const before = fx.broker.list({}).length;
+    const before = (await fx.broker.list({})).length;
     const r = await fx.call("POST", "/v1/plan", { token: fx.tokens.p1, body: { profile: "profile.local" } });
     expect(r.status, await r.clone().text()).toBe(200);
     expect(await json(r)).toMatchObject({ project: "p1", actor: "agt", route: { chosen: "ext.local" }, host: { name: "localhost" } });
-    expect(fx.broker.list({}).length).toBe(before);
+    expect((await fx.broker.list({})).length).toBe(before);
     expect((await fx.call("POST", "/v1/plan", { body: { profile: "profile.nope" } })).status).toBe(400);
   });
 });
@@ -374,7 +374,7 @@ describe("responses match the schemas the document and the client are typed from
 
 describe("rate limit", () => {
   it("answers 429 with Retry-After once a token's burst is spent", async () => {
-    const small = apiFixture({ rateLimit: 1, rateBurst: 2 });
+    const small = await apiFixture({ rateLimit: 1, rateBurst: 2 });
     try {
       const statuses: number[] = [];
       for (let i = 0; i < 3; i++) statuses.push((await small.call("GET", "/v1/hosts")).status);

@@ -5,7 +5,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningServer, startServer } from "../src/api/server.js";
-import { TokenStore } from "../src/api/tokens.js";
 import type { Broker } from "../src/broker.js";
 import { SandboxerClient, type SandboxEvent } from "../src/client/index.js";
 import { sseMessages } from "../src/client/sse.js";
@@ -23,10 +22,10 @@ beforeAll(async () => {
   home = makeHome();
   broker = home.broker();
   server = await startServer(broker, { port: 0, rateLimit: 0, accessLog: () => {}, eventPollMs: 50 });
-  const tokens = new TokenStore(broker.store);
-  adm = new SandboxerClient({ url: server.url, token: tokens.create({ actor: "adm" }).token });
-  p1 = new SandboxerClient({ url: server.url, token: tokens.create({ actor: "agt", project: "p1" }).token });
-  p2 = new SandboxerClient({ url: server.url, token: tokens.create({ actor: "atm", project: "p2" }).token });
+  const mint = async (actor: string, project?: string) => (await broker.createToken({ actor, project })).token;
+  adm = new SandboxerClient({ url: server.url, token: await mint("adm") });
+  p1 = new SandboxerClient({ url: server.url, token: await mint("agt", "p1") });
+  p2 = new SandboxerClient({ url: server.url, token: await mint("atm", "p2") });
 });
 
 afterAll(async () => {
@@ -34,7 +33,7 @@ afterAll(async () => {
   await home?.cleanup();
 });
 
-const latestSeq = () => broker.events({ afterSeq: 0, limit: 1_000_000 }).at(-1)?.seq ?? 0;
+const latestSeq = async () => (await broker.events({ afterSeq: 0, limit: 1_000_000 })).at(-1)?.seq ?? 0;
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
@@ -103,9 +102,9 @@ describe("idempotent create under concurrency", () => {
     const [id] = [...ids] as [string];
     // Every answer is the settled record, not a half-provisioned one.
     expect(new Set(results.map((r) => r.state))).toEqual(new Set(["ready"]));
-    const withKey = broker.list({ project: "p1" }).filter((s) => s.ttlSeconds === 1200);
+    const withKey = (await broker.list({ project: "p1" })).filter((s) => s.ttlSeconds === 1200);
     expect(withKey.map((s) => s.id)).toEqual([id]);
-    const provisioned = broker.events({ sandboxId: id, limit: 1000 }).filter((e) => e.type === "sandbox.provisioning");
+    const provisioned = (await broker.events({ sandboxId: id, limit: 1000 })).filter((e) => e.type === "sandbox.provisioning");
     expect(provisioned).toHaveLength(1);
     // A different body under the same key is refused.
     expect(await codeOf(p1.createSandbox({ profile: "profile.local", ttl: "25m" }, { idempotencyKey: "burst-1" }))).toBe("SBX_IDEMPOTENCY_CONFLICT");
@@ -141,7 +140,7 @@ describe("SSE event stream", () => {
   }
 
   it("resuming with Last-Event-ID after a disconnect loses and repeats no event", async () => {
-    const startSeq = latestSeq();
+    const startSeq = await latestSeq();
     let first = "";
     // Connection 1: sees a create through to ready, then drops.
     const part1 = await readUntil(
@@ -158,7 +157,7 @@ describe("SSE event stream", () => {
     // Connection 2 resumes from the last id it saw.
     const part2 = await readUntil({ lastEventId: String(last.seq) }, (e) => e.type === "sandbox.ready" && e.sandboxId === second.id);
     const received = [...part1, ...part2].map((e) => e.seq);
-    const stored = broker.events({ afterSeq: startSeq, limit: 100_000 }).map((e) => e.seq).filter((s) => s <= (part2.at(-1)?.seq ?? 0));
+    const stored = (await broker.events({ afterSeq: startSeq, limit: 100_000 })).map((e) => e.seq).filter((s) => s <= (part2.at(-1)?.seq ?? 0));
     expect(received).toEqual(stored);
     expect(new Set(received).size).toBe(received.length);
     await p2.destroySandbox(second.id);
@@ -168,7 +167,7 @@ describe("SSE event stream", () => {
     const controller = new AbortController();
     const seen: SandboxEvent[] = [];
     const sb = await p2.createSandbox({ profile: "profile.local" });
-    const after = latestSeq();
+    const after = await latestSeq();
     const reading = (async () => {
       for await (const e of p1.streamEvents({ after: 0, signal: controller.signal })) {
         seen.push(e);
@@ -190,12 +189,12 @@ describe("SSE event stream", () => {
 describe("shutdown", () => {
   it("cancels a create still running in the background and cleans it up", async () => {
     const own = await startServer(broker, { port: 0, rateLimit: 0, accessLog: () => {} });
-    const token = new TokenStore(broker.store).create({ actor: "adm" }).token;
+    const { token } = await broker.createToken({ actor: "adm" });
     const client = new SandboxerClient({ url: own.url, token });
     const early = await client.createSandbox({ profile: "profile.local" }, { wait: false });
     expect(early.state).toBe("provisioning");
     await own.close();
-    const after = broker.get(early.id);
+    const after = await broker.get(early.id);
     // Either it finished before the close reached it, or it was cancelled and torn down.
     expect(["ready", "failed"]).toContain(after.state);
     if (after.state === "failed") expect(after.destroyedAt).not.toBeNull();

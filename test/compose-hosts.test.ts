@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Broker } from "../src/broker.js";
 import { type ComposeEnv, startComposeEnv } from "./helpers/compose-env.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
+import { walkTo } from "./helpers/store.js";
 import { buildPrivateCli, type PrivateCli } from "./helpers/private-cli.js";
 
 // Real sshd + podman-compose through the built CLI on two shared cores: generous limits, no timing assertions.
@@ -12,7 +13,7 @@ import { buildPrivateCli, type PrivateCli } from "./helpers/private-cli.js";
 async function stackComingUp(f: ComposeEnv, broker: Broker): Promise<string | undefined> {
   for (let i = 0; i < 600; i++) {
     await new Promise((r) => setTimeout(r, 200));
-    const rec = broker.list({ states: ["provisioning"] })[0];
+    const rec = (await broker.list({ states: ["provisioning"] }))[0];
     if (rec && f.containersOf(rec.id).length) return rec.id;
   }
   return undefined;
@@ -64,7 +65,7 @@ describe("hosts: inspect host, inspect stale, reap-stale, kill -9 during up", { 
     const ghost = await create();
     const broker = home.broker();
     // Lost record: the store says destroyed, the host still runs the stack.
-    broker.store.patchRow(orphan.id, { state: "destroyed", destroyedAt: new Date().toISOString(), reason: "user" });
+    await walkTo(home.env, orphan.id, "destroyed", { destroyedAt: new Date().toISOString(), reason: "user" });
     // Vanished resources: the record says ready, the host has nothing.
     f.podman.podman(["rm", "-f", "-t", "0", ...f.containersOf(ghost.id)]);
     rmSync(ghost.reachability.workspace, { recursive: true, force: true });
@@ -88,7 +89,7 @@ describe("hosts: inspect host, inspect stale, reap-stale, kill -9 during up", { 
     expect(done.closed.map((x) => x.id)).toContain(ghost.id);
     expect(f.containersOf(orphan.id)).toEqual([]);
     expect(existsSync(orphan.reachability.workspace)).toBe(false);
-    expect(broker.get(ghost.id)).toMatchObject({ state: "destroyed", reason: "reap" });
+    expect(await broker.get(ghost.id)).toMatchObject({ state: "destroyed", reason: "reap" });
     const again = await runCli(["inspect", "stale", "--host", "sbx-test-host"], home.env);
     expect(again.stdout).toContain("nothing stale");
   });
@@ -103,7 +104,7 @@ describe("hosts: inspect host, inspect stale, reap-stale, kill -9 during up", { 
     await new Promise((r) => child.once("close", r));
     const rec = await runCli(["reconcile", "--json"], home.env, { timeoutMs: 240_000 });
     expect(rec.code, rec.stderr).toBe(0);
-    const sb = broker.get(id as string);
+    const sb = await broker.get(id as string);
     expect(sb.state).toBe("failed");
     expect(sb.error?.code).toBe("SBX_CANCELLED");
     // The interrupted `up` may still have been creating containers: they must all be gone.
@@ -123,7 +124,7 @@ describe("hosts: inspect host, inspect stale, reap-stale, kill -9 during up", { 
     await f.host1.kill();
     const err = await creating;
     expect(err).not.toBeNull();
-    const failed = broker.get(id as string);
+    const failed = await broker.get(id as string);
     expect(failed.state).toBe("failed");
     expect(failed.destroyedAt).toBeNull();
     expect(failed.error?.message).toMatch(/teardown also failed/);
@@ -131,7 +132,7 @@ describe("hosts: inspect host, inspect stale, reap-stale, kill -9 during up", { 
     await f.host1.restart();
     const rec = await broker.reconcile();
     expect(rec.errors).toEqual([]);
-    expect(broker.get(id as string).destroyedAt).not.toBeNull();
+    expect((await broker.get(id as string)).destroyedAt).not.toBeNull();
     expect(f.containersOf(id as string)).toEqual([]);
     await broker.close();
   });

@@ -46,7 +46,7 @@ describe.skipIf(!reproducible)("podman that cannot start containers: the error e
     expect(err).toMatchObject({ code: "SBX_PROVISION_FAILED" });
     expect(err?.message).toMatch(/default ulimits \(nofile\/nproc\) exceed the host's hard limit/);
     const id = err?.details.id as string;
-    expect(broker.get(id).state).toBe("failed");
+    expect((await broker.get(id)).state).toBe("failed");
     expect(podman.podman(["ps", "-a", "--filter", `label=sandboxer.id=${id}`, "--format", "{{.Names}}"]).trim()).toBe("");
     await broker.close();
   });

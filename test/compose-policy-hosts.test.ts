@@ -188,7 +188,7 @@ describe("compose policy and workspace roots through the CLI, sshd and podman", 
       expect(f.host1.sessions() - sessions).toBeLessThanOrEqual(1);
       expect(sbxDirs(f.workspaceRoot("sbx-test-host"))).toEqual([]);
       expect(labelled()).toEqual([]);
-      const rec = broker.list({ states: ["failed"] }).find((s) => s.error?.code === "SBX_POLICY_DENIED");
+      const rec = (await broker.list({ states: ["failed"] })).find((s) => s.error?.code === "SBX_POLICY_DENIED");
       expect(rec?.state).toBe("failed");
     } finally {
       await broker.close();

@@ -450,9 +450,10 @@ describe("compose policy on real files", () => {
     writeFileSync(join(tmp, "api-config.yaml"), "hosts:\n  far: { ssh: { host: 127.0.0.1, port: 9 }, compose: podman-compose, workspaceRoot: /nonexistent/sbx }\n");
     write("api-repo/compose.yaml", web("privileged: true"));
     const home = makeHome({ SANDBOXER_PROFILES_DIR: profiles, SANDBOXER_CONFIG: join(tmp, "api-config.yaml") });
-    const api = createApp(home.broker(), { accessLog: () => {} });
+    const broker = home.broker();
+    const api = createApp(broker, { accessLog: () => {} });
     try {
-      const token = api.state.tokens.create({ actor: "adm" }).token;
+      const { token } = await broker.createToken({ actor: "adm" });
       const headers = { Authorization: `Bearer ${token}`, "Content-Type": "application/json" };
       const r = await api.app.request("/v1/sandboxes", { method: "POST", headers, body: JSON.stringify({ profile: "profile.compose-api", inputs: { repo: join(tmp, "api-repo") } }) });
       expect(r.status).toBe(403);

@@ -97,7 +97,7 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
       );
       expect(err.code).toBe("SBX_PROVISION_FAILED");
       expect(err.message).toMatch(/host 'sbx-test-host2': workspace root .*ws2 is not a directory/);
-      expect(broker.get(err.details.id).state).toBe("failed");
+      expect((await broker.get(err.details.id)).state).toBe("failed");
       expect(f.containersOf(err.details.id)).toEqual([]);
     } finally {
       rmSync(root, { force: true });
@@ -138,15 +138,15 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
     expect(sb.host).toBe("sbx-test-host2");
     expect(sb.route?.rejected).toEqual(expect.arrayContaining([expect.objectContaining({ extension: "ext.compose-ssh@sbx-down", why: expect.stringMatching(/unreachable/) })]));
     await broker.destroy(sb.id);
-    const n = broker.list({}).length;
+    const n = (await broker.list({})).length;
     await expect(broker.create({ profile: "profile.compose-fallback", inputs: { repo: f.repo }, host: "sbx-down" })).rejects.toMatchObject({ code: "SBX_HOST_UNREACHABLE" });
-    expect(broker.list({}).length).toBe(n);
+    expect((await broker.list({})).length).toBe(n);
     await broker.close();
   });
 
   it("refuses bad repo paths at plan time, before any record", async () => {
     const broker = home.broker();
-    const n = broker.list({}).length;
+    const n = (await broker.list({})).length;
     const bad: { inputs: Record<string, string>; field: string }[] = [
       { inputs: { repo: join(f.dir, "no-such-dir") }, field: "repo" },
       { inputs: { repo: f.repo, compose_file: "missing.yaml" }, field: "compose_file" },
@@ -157,7 +157,7 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
     for (const b of bad) {
       await expect(broker.create({ profile: "profile.compose-test", inputs: b.inputs })).rejects.toMatchObject({ code: "SBX_INPUT_INVALID", details: { field: b.field } });
     }
-    expect(broker.list({}).length).toBe(n);
+    expect((await broker.list({})).length).toBe(n);
     await expect(broker.create({ profile: "profile.compose-test", inputs: {} })).rejects.toMatchObject({ code: "SBX_INPUT_MISSING" });
     await broker.close();
   });
@@ -185,7 +185,7 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
     expect(err).toMatchObject({ code: "SBX_PROVISION_FAILED" });
     expect(err.message).toMatch(/exited with code 3/);
     expect(err.message).toContain("boom-from-app");
-    const rec = broker.get(err.details.id);
+    const rec = await broker.get(err.details.id);
     expect(rec.state).toBe("failed");
     expect(f.containersOf(rec.id)).toEqual([]);
     expect(existsSync(join(f.workspaceRoot("sbx-test-host"), rec.id))).toBe(false);
@@ -206,10 +206,10 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
       expect(err.code).toBe("SBX_PROVISION_FAILED");
       expect(err.message).toMatch(/service 'web' could not start \(`podman-compose up` reported exit 125\)/);
       expect(err.message).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}: bind: address already in use`));
-      const rec = broker.get(err.details.id);
+      const rec = await broker.get(err.details.id);
       expect(rec.state).toBe("failed");
       // Failed from the `up` transcript: the readiness wait never started.
-      expect(broker.events({ sandboxId: rec.id }).filter((e) => String(e.data.message ?? "").startsWith("waiting:"))).toEqual([]);
+      expect((await broker.events({ sandboxId: rec.id })).filter((e) => String(e.data.message ?? "").startsWith("waiting:"))).toEqual([]);
       expect(f.containersOf(rec.id)).toEqual([]);
     } finally {
       taken.close();
@@ -227,7 +227,7 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
     expect(err).toMatchObject({ code: "SBX_READY_TIMEOUT" });
     expect(err.message).toContain("still-starting");
     expect(err.message).toMatch(/--- \S+_app_1 \(running\)\nstill-starting/);
-    const rec = broker.get(err.details.id);
+    const rec = await broker.get(err.details.id);
     expect(rec.state).toBe("failed");
     expect(rec.error?.code).toBe("SBX_READY_TIMEOUT");
     expect(f.containersOf(rec.id)).toEqual([]);

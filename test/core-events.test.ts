@@ -5,6 +5,7 @@ import { backoffSeconds, deliverPending } from "../src/events/publisher.js";
 import type { Sandbox, SandboxEvent } from "../src/types.js";
 import { runCli, spawnCli } from "./helpers/cli.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
+import { openStore } from "./helpers/store.js";
 
 interface Received {
   key: string | undefined;
@@ -41,11 +42,13 @@ async function deadPort(): Promise<number> {
 
 let home: TestHome;
 const servers: Server[] = [];
+const stores: ReturnType<typeof openStore>[] = [];
 beforeAll(() => {
   home = makeHome();
 });
 afterEach(async () => {
   for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
+  for (const s of stores.splice(0)) await s.close();
 });
 afterAll(async () => {
   await home.cleanup();
@@ -79,11 +82,12 @@ describe("State Hub delivery", () => {
     const hub = await startHub(port);
     servers.push(hub.server);
     // Backoff may have pushed next attempts into the future: flush with a clock past them.
-    const b = home.broker({ clock: { now: () => new Date(Date.now() + 3600_000) } });
-    const report = await deliverPending({ store: b.store, url: hub.url, clock: { now: () => new Date(Date.now() + 3600_000) }, budgetMs: 10_000 });
+    const b = openStore(home.env);
+    stores.push(b);
+    const report = await deliverPending({ outbox: b.events, url: hub.url, clock: { now: () => new Date(Date.now() + 3600_000) }, budgetMs: 10_000 });
     expect(report.failed).toBe(0);
     expect(report.pending).toBe(0);
-    const all = b.events({ sandboxId: sb.id });
+    const all = await b.events.list({ sandboxId: sb.id });
     const seen = new Set(hub.got.map((g) => g.body.id));
     for (const e of all) expect(seen.has(e.id), `${e.type} of ${e.sandboxId} not delivered`).toBe(true);
     const mine = hub.got.filter((g) => g.body.sandboxId === sb.id).map((g) => g.body.type);
@@ -96,18 +100,19 @@ describe("State Hub delivery", () => {
     hub.status.code = 503;
     // No hub configured for this create: its events stay pending in the outbox.
     const sb = (await runCli(["create", "--profile", "profile.local", "--json"], home.env)).json<Sandbox>();
-    const b = home.broker();
+    const b = openStore(home.env);
+    stores.push(b);
     const now = new Date();
-    const first = await deliverPending({ store: b.store, url: hub.url, clock: { now: () => now }, budgetMs: 2000 });
+    const first = await deliverPending({ outbox: b.events, url: hub.url, clock: { now: () => now }, budgetMs: 2000 });
     expect(first.failed).toBe(1);
     expect(first.lastError).toContain("503");
     // Not due again until the backoff passes.
-    const again = await deliverPending({ store: b.store, url: hub.url, clock: { now: () => now }, budgetMs: 2000 });
+    const again = await deliverPending({ outbox: b.events, url: hub.url, clock: { now: () => now }, budgetMs: 2000 });
     expect(again.failed).toBe(0);
     expect(again.delivered).toBe(0);
     hub.status.code = 200;
     const later = new Date(now.getTime() + 3600_000);
-    const last = await deliverPending({ store: b.store, url: hub.url, clock: { now: () => later }, budgetMs: 10_000 });
+    const last = await deliverPending({ outbox: b.events, url: hub.url, clock: { now: () => later }, budgetMs: 10_000 });
     expect(last.pending).toBe(0);
     expect(hub.got.filter((g) => g.body.sandboxId === sb.id).map((g) => g.body.type)).toContain("sandbox.ready");
     await runCli(["destroy", sb.id], home.env);

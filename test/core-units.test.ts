@@ -195,14 +195,14 @@ describe("bubblewrap argv", () => {
 });
 
 describe("store: keyset paging", () => {
-  it("walks every record once in (createdAt, id) order, ties broken by id, filters applied", () => {
+  it("walks every record once in (createdAt, id) order, ties broken by id, filters applied", async () => {
     const dir = mkdtempSync(join(tmpdir(), "sbx-page-"));
     const store = new SqliteStore(join(dir, "sandboxer.db"));
     try {
       const at = (i: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, Math.floor(i / 3))).toISOString(); // three records share each second
-      store.write(() => {
+      await store.tx(async (t) => {
         for (let i = 0; i < 50; i++) {
-          store.insertSandbox({
+          await t.sandboxes.insert({
             // ids run against insert order, so records sharing a createdAt must come back sorted by id.
             id: `sbx-page-${String(99 - i)}`, profile: "profile.local", profileVersion: 1, extension: "ext.local", mode: null, host: "localhost",
             state: i % 5 === 0 ? "failed" : "ready", actor: "adm", project: null, inputs: {}, createdAt: at(i), readyAt: null, expiresAt: null, destroyedAt: null, reason: null,
@@ -210,12 +210,12 @@ describe("store: keyset paging", () => {
           });
         }
       });
-      const all = store.listSandboxes({ states: ["ready"] }).map((r) => r.id);
+      const all = (await store.sandboxes.list({ states: ["ready"] })).map((r) => r.id);
       expect(all.length).toBe(40);
       const seen: string[] = [];
       let after: { createdAt: string; id: string } | undefined;
       for (;;) {
-        const page = store.listSandboxes({ states: ["ready"], after, limit: 7 });
+        const page = await store.sandboxes.list({ states: ["ready"], after, limit: 7 });
         seen.push(...page.map((r) => r.id));
         const last = page.at(-1);
         if (page.length < 7 || !last) break;
@@ -223,7 +223,7 @@ describe("store: keyset paging", () => {
       }
       expect(seen).toEqual(all);
     } finally {
-      store.close();
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -2,8 +2,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatCredits, parseCredits } from "../src/credits/amount.js";
-import { addCredits, getAccount, history } from "../src/credits/ledger.js";
-import { randomIds } from "../src/ids.js";
+import { accountOf } from "./helpers/store.js";
 import type { Sandbox } from "../src/types.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
 import { buildPrivateCli, type PrivateCli } from "./helpers/private-cli.js";
@@ -77,14 +76,14 @@ describe("credits ledger through the CLI", { timeout: 240_000 }, () => {
 
   it("a failed provision is not billed and releases its reservation", async () => {
     const broker = home.broker({});
-    addCredits({ store: broker.store, clock: { now: () => new Date() }, ids: randomIds }, "beta", 1_000_000);
+    await broker.addCredits({ account: "beta", amount: 1 });
     const env = { ...home.env, SANDBOXER_SAAS_STUB_FAIL: "ready" };
     const r = await cli.run(["create", "--profile", "profile.saas-stub", "--project", "beta", "--json"], env);
     expect(r.code).toBe(1);
-    const failed = broker.list({ project: "beta", states: ["failed"] });
+    const failed = await broker.list({ project: "beta", states: ["failed"] });
     expect(failed).toHaveLength(1);
     expect(failed[0]?.cost).toMatchObject({ settled: 0 });
-    expect(getAccount(broker.store, "beta")).toMatchObject({ balance: 1, reserved: 0, available: 1 });
+    expect(await accountOf(broker, "beta")).toMatchObject({ balance: 1, reserved: 0, available: 1 });
     expect(readdirSync(join(home.env.SANDBOXER_HOME as string, "saas-stub"))).toEqual([]);
   });
 });
@@ -133,11 +132,11 @@ describe("balances never go negative under concurrent creates", () => {
     expect(refused).toHaveLength(40);
     for (const r of refused) expect(r.stderr).toMatch(/SBX_INSUFFICIENT_CREDITS/);
     const broker = home.broker();
-    expect(broker.list({}).length).toBe(10);
-    const acct = getAccount(broker.store, "default");
+    expect((await broker.list({})).length).toBe(10);
+    const acct = await accountOf(broker, "default");
     expect(acct).toMatchObject({ balance: 10, reserved: 10, available: 0 });
     // The ledger agrees with the account row at every step.
-    for (const e of history(broker.store, { account: "default" })) {
+    for (const e of await broker.creditHistory({ account: "default" })) {
       expect(e.balance).toBeGreaterThanOrEqual(0);
       expect(e.reserved).toBeLessThanOrEqual(e.balance);
     }

@@ -5,11 +5,9 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addCredits, getAccount } from "../src/credits/ledger.js";
+import { accountOf } from "./helpers/store.js";
 import { SandboxerError } from "../src/errors.js";
 import type { ExecIo } from "../src/extensions/define.js";
-import { randomIds } from "../src/ids.js";
-import { systemClock } from "../src/types.js";
 import { testExtension } from "./extension-contract.js";
 import { type DaytonaFake, startDaytonaFake } from "./fakes/daytona-server.js";
 import { runCli } from "./helpers/cli.js";
@@ -17,14 +15,14 @@ import { makeHome, type TestHome } from "./helpers/home.js";
 
 const REQUEST = { profile: "profile.daytona-test" };
 
-function daytonaHome(fake: DaytonaFake, extra: Record<string, string> = {}): TestHome {
+async function daytonaHome(fake: DaytonaFake, extra: Record<string, string> = {}): Promise<TestHome> {
   const home = makeHome({ DAYTONA_API_URL: fake.url, DAYTONA_API_KEY: fake.apiKey, ...extra });
   const dir = join(home.dir, "profiles");
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "profile.daytona-test.yaml"), "id: profile.daytona-test\nversion: 1\nextension: ext.daytona\nttl: { default: 30m, max: 4h }\ntimeout: 30s\n");
   home.env.SANDBOXER_PROFILES_DIR = dir;
   const b = home.broker();
-  addCredits({ store: b.store, clock: systemClock, ids: randomIds }, "default", 100_000_000);
+  await b.addCredits({ account: "default", amount: 100 });
   return home;
 }
 
@@ -33,7 +31,7 @@ testExtension({
   name: "ext.daytona",
   make: async () => {
     contractFake = await startDaytonaFake();
-    return { home: daytonaHome(contractFake), request: REQUEST, cleanup: () => contractFake.close() };
+    return { home: await daytonaHome(contractFake), request: REQUEST, cleanup: () => contractFake.close() };
   },
 });
 
@@ -43,7 +41,7 @@ describe("ext.daytona on the Daytona wire contract", () => {
 
   beforeAll(async () => {
     fake = await startDaytonaFake({ startPolls: 3 });
-    home = daytonaHome(fake, { DAYTONA_REQUEST_TIMEOUT_MS: "1500", DAYTONA_START_TIMEOUT_MS: "2000" });
+    home = await daytonaHome(fake, { DAYTONA_REQUEST_TIMEOUT_MS: "1500", DAYTONA_START_TIMEOUT_MS: "2000" });
   });
   afterAll(async () => {
     await home?.cleanup();
@@ -62,15 +60,15 @@ describe("ext.daytona on the Daytona wire contract", () => {
     // Polled: more than one GET of the sandbox before it was started.
     expect(fake.requests.filter((r) => r.method === "GET" && r.path === `/sandbox/${remote?.id}`).length).toBeGreaterThanOrEqual(2);
     expect(fake.requests.every((r) => r.auth === `Bearer ${fake.apiKey}`)).toBe(true);
-    expect(broker.get(sb.id).state).toBe("ready");
+    expect((await broker.get(sb.id)).state).toBe("ready");
 
     await broker.extendTtl(sb.id, "1h");
     expect(remote?.autoStopInterval).toBeGreaterThanOrEqual(89);
-    expect(getAccount(broker.store, "default").reserved).toBeCloseTo(0.3 * 1.5, 6);
+    expect((await accountOf(broker, "default")).reserved).toBeCloseTo(0.3 * 1.5, 6);
 
     expect((await broker.destroy(sb.id)).state).toBe("destroyed");
     expect(fake.sandboxes.has(remote?.id ?? "")).toBe(false);
-    expect(getAccount(broker.store, "default").reserved).toBe(0);
+    expect((await accountOf(broker, "default")).reserved).toBe(0);
   });
 
   it.each([
@@ -85,7 +83,7 @@ describe("ext.daytona on the Daytona wire contract", () => {
     expect((err as SandboxerError).code).toBe("SBX_PROVISION_FAILED");
     expect((err as Error).message).toMatch(pattern);
     expect((err as Error).message).toMatch(/daytona create: /);
-    expect(broker.get((err as SandboxerError).details?.id as string).state).toBe("failed");
+    expect((await broker.get((err as SandboxerError).details?.id as string)).state).toBe("failed");
     expect(fake.sandboxes.size).toBe(before);
   });
 
@@ -106,11 +104,11 @@ describe("ext.daytona on the Daytona wire contract", () => {
     expect((err as Error).message).toMatch(/no answer in time \(timeout\)/);
     const id = (err as SandboxerError).details?.id as string;
     expect([...fake.sandboxes.values()].filter((s) => s.labels.sandboxerId === id)).toEqual([]);
-    expect(broker.get(id).state).toBe("failed");
+    expect((await broker.get(id)).state).toBe("failed");
   });
 
   it("a missing API key names the variable", async () => {
-    const bare = daytonaHome(fake, { DAYTONA_API_KEY: "" });
+    const bare = await daytonaHome(fake, { DAYTONA_API_KEY: "" });
     try {
       const err = await bare.broker().create(REQUEST).catch((e: unknown) => e);
       expect((err as Error).message).toMatch(/DAYTONA_API_KEY is not set/);
@@ -129,7 +127,7 @@ describe("ext.daytona exec through Daytona's toolbox sessions", () => {
 
   beforeAll(async () => {
     fake = await startDaytonaFake();
-    home = daytonaHome(fake);
+    home = await daytonaHome(fake);
     id = (await home.broker().create(REQUEST)).id;
   });
   afterAll(async () => {

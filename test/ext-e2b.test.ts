@@ -3,10 +3,8 @@
  * published wire contract (test/fakes/e2b-server.ts).
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { addCredits, getAccount } from "../src/credits/ledger.js";
+import { accountOf } from "./helpers/store.js";
 import { SandboxerError } from "../src/errors.js";
-import { randomIds } from "../src/ids.js";
-import { systemClock } from "../src/types.js";
 import { testExtension } from "./extension-contract.js";
 import { type E2bFake, startE2bFake } from "./fakes/e2b-server.js";
 import { runCli } from "./helpers/cli.js";
@@ -14,9 +12,9 @@ import { makeHome, type TestHome } from "./helpers/home.js";
 
 const REQUEST = { profile: "profile.e2b-burst", extension: "ext.e2b" };
 
-function fund(home: TestHome, credits = 100): void {
+async function fund(home: TestHome, credits = 100): Promise<void> {
   const b = home.broker();
-  addCredits({ store: b.store, clock: systemClock, ids: randomIds }, "default", credits * 1_000_000);
+  await b.addCredits({ account: "default", amount: credits });
 }
 
 let contractFake: E2bFake;
@@ -25,7 +23,7 @@ testExtension({
   make: async () => {
     contractFake = await startE2bFake();
     const home = makeHome({ E2B_API_URL: contractFake.url, E2B_SANDBOX_URL: contractFake.sandboxUrl, E2B_API_KEY: contractFake.apiKey });
-    fund(home);
+    await fund(home);
     return { home, request: REQUEST, cleanup: () => contractFake.close() };
   },
 });
@@ -37,7 +35,7 @@ describe("ext.e2b on the E2B wire contract", () => {
   beforeAll(async () => {
     fake = await startE2bFake();
     home = makeHome({ E2B_API_URL: fake.url, E2B_API_KEY: fake.apiKey, E2B_REQUEST_TIMEOUT_MS: "1500" });
-    fund(home);
+    await fund(home);
   });
   afterAll(async () => {
     await home?.cleanup();
@@ -54,18 +52,18 @@ describe("ext.e2b on the E2B wire contract", () => {
     expect(Date.parse(remote?.endAt ?? "") - Date.parse(remote?.startedAt ?? "")).toBe(30 * 60 * 1000);
     expect(sb.reachability).toMatchObject({ provider: "e2b", sandboxId: remote?.sandboxID });
     expect(fake.requests.every((r) => r.apiKey === fake.apiKey)).toBe(true);
-    expect(broker.get(sb.id).state).toBe("ready");
-    expect(getAccount(broker.store, "default").reserved).toBeCloseTo(0.2, 6);
+    expect((await broker.get(sb.id)).state).toBe("ready");
+    expect((await accountOf(broker, "default")).reserved).toBeCloseTo(0.2, 6);
 
     const extended = await broker.extendTtl(sb.id, "1h");
     expect(Date.parse(remote?.endAt ?? "")).toBeGreaterThan(Date.now() + 80 * 60 * 1000);
     expect(Math.abs(Date.parse(remote?.endAt ?? "") - Date.parse(extended.expiresAt ?? ""))).toBeLessThan(5000);
-    expect(getAccount(broker.store, "default").reserved).toBeCloseTo(0.6, 6);
+    expect((await accountOf(broker, "default")).reserved).toBeCloseTo(0.6, 6);
 
     const done = await broker.destroy(sb.id);
     expect(done.state).toBe("destroyed");
     expect(fake.sandboxes.has(remote?.sandboxID ?? "")).toBe(false);
-    expect(getAccount(broker.store, "default").reserved).toBe(0);
+    expect((await accountOf(broker, "default")).reserved).toBe(0);
   });
 
   it.each([
@@ -81,7 +79,7 @@ describe("ext.e2b on the E2B wire contract", () => {
     expect((err as SandboxerError).code).toBe("SBX_PROVISION_FAILED");
     expect((err as Error).message).toMatch(pattern);
     expect((err as Error).message).toMatch(/^sbx-[a-z2-7]{12}: e2b create: /);
-    const failed = broker.get((err as SandboxerError).details?.id as string);
+    const failed = await broker.get((err as SandboxerError).details?.id as string);
     expect(failed.state).toBe("failed");
     expect(failed.destroyedAt).not.toBeNull();
     expect(fake.sandboxes.size).toBe(before);
@@ -90,7 +88,7 @@ describe("ext.e2b on the E2B wire contract", () => {
   it("a wrong API key is a 401 the SDK sends as X-API-Key, not a crash", async () => {
     const wrong = makeHome({ E2B_API_URL: fake.url, E2B_API_KEY: "e2b_wrong" });
     try {
-      fund(wrong);
+      await fund(wrong);
       const err = await wrong.broker().create(REQUEST).catch((e: unknown) => e);
       expect((err as Error).message).toMatch(/credentials rejected \(401\)/);
       expect(fake.requests.some((r) => r.apiKey === "e2b_wrong")).toBe(true);
@@ -108,13 +106,13 @@ describe("ext.e2b on the E2B wire contract", () => {
     const id = (err as SandboxerError).details?.id as string;
     // The fake made the sandbox before answering late: the metadata sweep must have removed it.
     expect([...fake.sandboxes.values()].filter((s) => s.metadata.sandboxerId === id)).toEqual([]);
-    expect(broker.get(id).state).toBe("failed");
+    expect((await broker.get(id)).state).toBe("failed");
   });
 
   it("a missing API key names the variable", async () => {
     const bare = makeHome({ E2B_API_URL: fake.url, E2B_API_KEY: "" });
     try {
-      fund(bare);
+      await fund(bare);
       const err = await bare.broker().create(REQUEST).catch((e: unknown) => e);
       expect((err as Error).message).toMatch(/E2B_API_KEY is not set/);
     } finally {
@@ -144,7 +142,7 @@ describe("exec in E2B sandboxes (envd's process.Process/Start, commands really r
   beforeAll(async () => {
     fake = await startE2bFake();
     home = makeHome({ E2B_API_URL: fake.url, E2B_SANDBOX_URL: fake.sandboxUrl, E2B_API_KEY: fake.apiKey, E2B_REQUEST_TIMEOUT_MS: "5000" });
-    fund(home);
+    await fund(home);
   });
   afterAll(async () => {
     await home?.cleanup();
@@ -165,7 +163,7 @@ describe("exec in E2B sandboxes (envd's process.Process/Start, commands really r
     expect(r).toEqual({ exitCode: 3, stdout: "out\n", stderr: "err\n" });
     // exec's connect keeps E2B's own timeout at the record's expiry (E2B would otherwise raise it to 300 s).
     const remote = fake.sandboxes.get(remoteOf(sb));
-    expect(Math.abs(Date.parse(remote?.endAt ?? "") - Date.parse(broker.get(sb.id).expiresAt ?? ""))).toBeLessThan(5000);
+    expect(Math.abs(Date.parse(remote?.endAt ?? "") - Date.parse((await broker.get(sb.id)).expiresAt ?? ""))).toBeLessThan(5000);
     const ok = await broker.exec(sb.id, ["sh", "-c", "echo hi > f && cat f && pwd"], PIPE);
     expect(ok.exitCode).toBe(0);
     expect(ok.stdout).toMatch(/^hi\n.*e2b-fake-/s);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SandboxerError } from "../src/errors.js";
 import { loadExtension } from "../src/extensions/index.js";
 import { testExtension } from "./extension-contract.js";
+import { contextFor } from "../src/broker/internal.js";
 import { type K8sEnv, startK8sEnv, until } from "./helpers/k8s-env.js";
 
 const AGENT = { profile: "profile.k8s-agent" };
@@ -69,7 +70,7 @@ describe("ext.kubernetes on the Kubernetes API contract", () => {
     if (!cur) throw new Error("no sandbox");
     const pending = env.fake.store.update("sandboxes", { ...cur, status: { conditions: [{ type: "Ready", status: "False", reason: "DependenciesNotReady", message: "Pod is pending", lastTransitionTime: "2026-01-01T00:00:00Z" }] } });
     // Once the watch has seen it (the extension reports it as progress), the connection drops.
-    await until(() => broker.events({ sandboxId: name }).some((e) => /DependenciesNotReady/.test(String(e.data.message))), "the watch to see the event");
+    await until(async () => (await broker.events({ sandboxId: name })).some((e) => /DependenciesNotReady/.test(String(e.data.message))), "the watch to see the event");
     env.fake.interruptWatches();
     const second = await env.fake.waitForWatch((w) => w !== first && w.resource === "sandboxes");
     expect(second.query.get("resourceVersion")).toBe(pending.metadata.resourceVersion);
@@ -94,7 +95,7 @@ describe("ext.kubernetes on the Kubernetes API contract", () => {
     const reqs = env.fake.since(mark);
     expect(reqs.map((r) => r.verb)).toEqual(["create", "watch", "list", "watch"]);
     expect(reqs[2]?.query.get("fieldSelector")).toBe(`metadata.name=${sb.id}`);
-    expect(broker.events({ sandboxId: sb.id }).some((e) => /410 Gone/.test(String(e.data.message)))).toBe(true);
+    expect((await broker.events({ sandboxId: sb.id })).some((e) => /410 Gone/.test(String(e.data.message)))).toBe(true);
     await broker.destroy(sb.id);
   });
 
@@ -122,7 +123,7 @@ describe("ext.kubernetes on the Kubernetes API contract", () => {
     expect(err.code).toBe("SBX_PROVISION_FAILED");
     expect(err.message).toContain(`failed: ${reason}: ${message}`);
     const id = err.details?.id as string;
-    expect(broker.get(id)).toMatchObject({ state: "failed", reason: "failed-provision" });
+    expect(await broker.get(id)).toMatchObject({ state: "failed", reason: "failed-provision" });
     expect(env.fake.store.get("sandboxes", "sandboxes", id)).toBeUndefined();
   });
 
@@ -134,7 +135,7 @@ describe("ext.kubernetes on the Kubernetes API contract", () => {
       expect(err.code).toBe("SBX_FORBIDDEN");
       expect(err.message).toMatch(/cluster 'kind' refused to create sandboxes\.agents\.x-k8s\.io in namespace 'sandboxes' \(403 Forbidden: .*cannot create resource "sandboxes"/);
       expect(err.message).toContain('docs/kubernetes.md ("RBAC")');
-      expect(broker.get(err.details?.id as string).state).toBe("failed");
+      expect((await broker.get(err.details?.id as string)).state).toBe("failed");
       expect(env.fake.store.list("sandboxes", "sandboxes", { labels: [], fields: [] }).filter((o) => o.metadata.name === err.details?.id)).toEqual([]);
     } finally {
       undo();
@@ -163,7 +164,7 @@ describe("ext.kubernetes on the Kubernetes API contract", () => {
     env.fake.store.remove("sandboxes", "sandboxes", b.id);
     const report = await broker.reconcile({ deep: true });
     expect(report.actions).toContainEqual(expect.objectContaining({ id: b.id, to: "destroyed", why: "resources vanished" }));
-    expect(broker.get(b.id)).toMatchObject({ state: "destroyed", reason: "reap" });
+    expect(await broker.get(b.id)).toMatchObject({ state: "destroyed", reason: "reap" });
   });
 
   it("exec: argv intact in the pod's directory, exit codes, a missing command is a clear error; a pod killed behind our back is not alive", async () => {
@@ -174,7 +175,7 @@ describe("ext.kubernetes on the Kubernetes API contract", () => {
     expect(r.stdout).toBe("a b'c\"$d");
     expect(r.stderr).toMatch(new RegExp(`/sandboxes/${sb.id}\\n$`));
     await expect(broker.exec(sb.id, ["no-such-command-xyz"], PIPE)).rejects.toMatchObject({ code: "SBX_EXEC_FAILED", message: expect.stringMatching(/executable file not found/) });
-    const { extension, row, ctx } = await broker.contextFor(sb.id);
+    const { extension, row, ctx } = await contextFor(broker, sb.id);
     expect(await extension.alive?.(ctx, row.handle ?? {})).toBe(true);
     env.fake.controller.pods.kill("sandboxes", sb.id);
     await until(() => env.fake.store.get("sandboxes", "sandboxes", sb.id)?.status?.conditions?.some((c: { reason: string }) => c.reason === "PodFailed") === true, "the pod to fail");
@@ -283,7 +284,7 @@ describe("ext.kubernetes: clusters in the inventory", () => {
     const broker = env.home.broker();
     const sb = await broker.create({ ...AGENT, project: "team-a" });
     expect(env.fake.store.get("sandboxes", "team-a", sb.id)).toBeDefined();
-    const { extension, ctx } = await broker.contextFor(sb.id);
+    const { extension, ctx } = await contextFor(broker, sb.id);
     expect((await extension.list?.(ctx))?.map((r) => r.ref)).toContain(`kind/team-a/${sb.id}`);
     await broker.destroy(sb.id);
     const mark = env.fake.mark();
@@ -291,7 +292,7 @@ describe("ext.kubernetes: clusters in the inventory", () => {
     expect(err.code).toBe("SBX_FORBIDDEN");
     expect(err.message).toContain("cluster 'kind' has no namespace for project 'team-b'");
     expect(env.fake.since(mark)).toEqual([]);
-    expect(broker.get(err.details?.id as string)).toMatchObject({ state: "failed", error: { code: "SBX_FORBIDDEN" } });
+    expect(await broker.get(err.details?.id as string)).toMatchObject({ state: "failed", error: { code: "SBX_FORBIDDEN" } });
     env.config("hosts:\n  kind: { cluster: { namespace: sandboxes } }\n");
   });
 
@@ -302,7 +303,7 @@ describe("ext.kubernetes: clusters in the inventory", () => {
     const err = (await broker.create({ ...AGENT, host: "down" }).catch((e: unknown) => e)) as SandboxerError;
     expect(err.code).toBe("SBX_HOST_UNREACHABLE");
     expect(err.message).toMatch(/cluster 'down': the API server https:\/\/127\.0\.0\.1:9 is unreachable/);
-    expect(broker.get(err.details?.id as string).state).toBe("failed");
+    expect((await broker.get(err.details?.id as string)).state).toBe("failed");
     env.config("hosts:\n  kind: { cluster: { context: missing } }\n");
     await expect(env.home.broker().create(AGENT)).rejects.toMatchObject({ code: "SBX_CONFIG_INVALID", message: expect.stringContaining("context 'missing' is not in the kubeconfig") });
     env.config("hosts:\n  kind: { cluster: { namespace: sandboxes }, ssh: { host: example.org } }\n");

@@ -9,6 +9,7 @@ import type { Sandbox } from "../src/types.js";
 import { CLI, runCli } from "./helpers/cli.js";
 import { testExtension } from "./extension-contract.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
+import { contextFor } from "../src/broker/internal.js";
 
 testExtension({
   name: "ext.local",
@@ -32,7 +33,7 @@ describe("ext.local stale detection is per SANDBOXER_HOME", () => {
     const bb = b.broker();
     const sa = await ba.create({ profile: "profile.local" });
     const sb = await bb.create({ profile: "profile.local" });
-    const { extension, ctx } = await ba.contextFor(sa.id);
+    const { extension, ctx } = await contextFor(ba, sa.id);
     const ids = (await extension.list?.(ctx))?.map((r) => r.sandboxId) ?? [];
     expect(ids).toContain(sa.id);
     expect(ids).not.toContain(sb.id);

@@ -5,11 +5,8 @@
 import { existsSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addCredits } from "../src/credits/ledger.js";
 import { SandboxerError } from "../src/errors.js";
 import type { ExecIo } from "../src/extensions/define.js";
-import { randomIds } from "../src/ids.js";
-import { systemClock } from "../src/types.js";
 import { testExtension } from "./extension-contract.js";
 import { type ModalFake, startModalFake } from "./fakes/modal-server.js";
 import { runCli } from "./helpers/cli.js";
@@ -17,9 +14,9 @@ import { makeHome, type TestHome } from "./helpers/home.js";
 
 const REQUEST = { profile: "profile.modal-gpu" };
 
-function modalHome(fake: ModalFake, extra: Record<string, string> = {}): TestHome {
+async function modalHome(fake: ModalFake, extra: Record<string, string> = {}): Promise<TestHome> {
   const home = makeHome({ MODAL_SERVER_URL: fake.url, MODAL_TOKEN_ID: fake.tokenId, MODAL_TOKEN_SECRET: fake.tokenSecret, MODAL_CONFIG_PATH: "/nonexistent", ...extra });
-  addCredits({ store: home.broker().store, clock: systemClock, ids: randomIds }, "default", 100_000_000);
+  await home.broker().addCredits({ account: "default", amount: 100 });
   return home;
 }
 
@@ -28,7 +25,7 @@ testExtension({
   name: "ext.modal",
   make: async () => {
     contractFake = await startModalFake();
-    return { home: modalHome(contractFake), request: REQUEST, cleanup: () => contractFake.close() };
+    return { home: await modalHome(contractFake), request: REQUEST, cleanup: () => contractFake.close() };
   },
 });
 
@@ -38,7 +35,7 @@ describe("ext.modal on Modal's gRPC contract", () => {
 
   beforeAll(async () => {
     fake = await startModalFake();
-    home = modalHome(fake, { MODAL_REQUEST_TIMEOUT_MS: "1500" });
+    home = await modalHome(fake, { MODAL_REQUEST_TIMEOUT_MS: "1500" });
   });
   afterAll(async () => {
     await home?.cleanup();
@@ -58,7 +55,7 @@ describe("ext.modal on Modal's gRPC contract", () => {
     expect(sb.reachability).toMatchObject({ provider: "modal", sandboxId: remote?.id, gpu: "A10G" });
     expect(fake.calls.every((c) => c.tokenId === fake.tokenId)).toBe(true);
     expect(fake.calls.filter((c) => c.method === "SandboxCreate").every((c) => c.authToken)).toBe(true);
-    expect(broker.get(sb.id).state).toBe("ready");
+    expect((await broker.get(sb.id)).state).toBe("ready");
     const extended = await broker.extendTtl(sb.id, "3h");
     expect(Date.parse(extended.expiresAt ?? "") - Date.parse(sb.expiresAt ?? "")).toBe(3 * 3600 * 1000);
     expect((await broker.destroy(sb.id)).state).toBe("destroyed");
@@ -79,7 +76,7 @@ describe("ext.modal on Modal's gRPC contract", () => {
     expect((err as SandboxerError).code).toBe("SBX_PROVISION_FAILED");
     expect((err as Error).message).toMatch(pattern);
     expect((err as Error).message).toMatch(/modal create: /);
-    expect(broker.get((err as SandboxerError).details?.id as string).state).toBe("failed");
+    expect((await broker.get((err as SandboxerError).details?.id as string)).state).toBe("failed");
     expect([...fake.sandboxes.values()].filter((s) => !s.terminated).length).toBe(before);
   });
 
@@ -95,7 +92,7 @@ describe("ext.modal on Modal's gRPC contract", () => {
   });
 
   it("wrong tokens: UNAUTHENTICATED becomes a clear error", async () => {
-    const wrong = modalHome(fake, { MODAL_TOKEN_SECRET: "as-wrong" });
+    const wrong = await modalHome(fake, { MODAL_TOKEN_SECRET: "as-wrong" });
     try {
       const err = await wrong.broker().create(REQUEST).catch((e: unknown) => e);
       expect((err as Error).message).toMatch(/credentials rejected \(401\)/);
@@ -120,7 +117,7 @@ describe("ext.modal exec through the task command router", () => {
 
   beforeAll(async () => {
     fake = await startModalFake();
-    home = modalHome(fake);
+    home = await modalHome(fake);
     id = (await home.broker().create(REQUEST)).id;
   });
   afterAll(async () => {

@@ -8,10 +8,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Broker, CreateRequest } from "../src/broker.js";
+import { contextFor } from "../src/broker/internal.js";
 import { EXEC_CAPTURE_LIMIT } from "../src/extensions/exec-process.js";
 import { loadExtension } from "../src/extensions/index.js";
 import type { Sandbox } from "../src/types.js";
 import type { TestHome } from "./helpers/home.js";
+import { walkTo } from "./helpers/store.js";
 
 export type ContractTest = "provision" | "teardown" | "teardown-again" | "stale" | "alive" | "exec";
 
@@ -33,7 +35,7 @@ function skipped(opts: ContractOptions, t: ContractTest): boolean {
 }
 
 async function directContext(broker: Broker, sb: Sandbox) {
-  return broker.contextFor(sb.id);
+  return contextFor(broker, sb.id);
 }
 
 export function testExtension(opts: ContractOptions): void {
@@ -59,7 +61,7 @@ export function testExtension(opts: ContractOptions): void {
       expect(sb.readyAt).not.toBeNull();
       expect(sb.reachability).toBeTruthy();
       expect(sb.route?.chosen).toBe(opts.name);
-      const types = broker.events({ sandboxId: sb.id }).map((e) => e.type);
+      const types = (await broker.events({ sandboxId: sb.id })).map((e) => e.type);
       expect(types).toEqual(expect.arrayContaining(["sandbox.requested", "sandbox.provisioning", "sandbox.ready"]));
     });
 
@@ -91,7 +93,7 @@ export function testExtension(opts: ContractOptions): void {
       if (!ext.list) return;
       const extra = await broker.create(setup.request);
       // Simulate a lost record: the backend still has the resource, the store says destroyed.
-      broker.store.patchRow(extra.id, { state: "destroyed", destroyedAt: new Date().toISOString(), reason: "user" });
+      await walkTo(setup.home.env, extra.id, "destroyed", { destroyedAt: new Date().toISOString(), reason: "user" });
       const report = await broker.reconcile({ deep: true });
       const { row, ctx } = await directContext(broker, extra);
       const listed = (await ext.list(ctx)).map((r) => r.sandboxId);

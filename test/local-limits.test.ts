@@ -8,7 +8,6 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TokenStore } from "../src/api/tokens.js";
 import type { Broker } from "../src/broker.js";
 import { DEFAULT_LIMITS, resolveLimits } from "../src/catalog/limits.js";
 import { loadCatalog } from "../src/catalog/load.js";
@@ -20,8 +19,7 @@ import { cgroupHost, listCgroups } from "../src/extensions/local/limits/cgroups.
 import { isMounted } from "../src/extensions/local/limits/disk.js";
 import { homeTag, limitFiles, parseMountinfo, parseProcCgroup, placements } from "../src/extensions/local/limits/layout.js";
 import { findProcesses } from "../src/proc.js";
-import { HostSessions } from "../src/telemetry/hosts.js";
-import { findStale, reapStale } from "../src/telemetry/stale.js";
+import { rowOf } from "./helpers/store.js";
 import type { Sandbox } from "../src/types.js";
 import { CLI, runCli } from "./helpers/cli.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
@@ -72,7 +70,7 @@ describe("limits in profiles", () => {
     const r = await runCli(["create", "--profile", "profile.bad-memory", "--json"], home.env);
     expect(r.code).toBe(2);
     expect((JSON.parse(r.stderr) as { error: { code: string; message: string } }).error).toMatchObject({ code: "SBX_PROFILE_INVALID", message: expect.stringContaining("limits.memory") });
-    expect(home.broker().list()).toEqual([]);
+    expect(await home.broker().list()).toEqual([]);
   });
 
   it("registration caps lower a default above them, and refuse an asked value above them (pure)", () => {
@@ -125,8 +123,8 @@ const loopDisk = ability?.loopDisk === true;
 const cgroupsUsable = ability !== null && ["pids", "memory", "cpu"].every((c) => ability.cgroups[c as "pids"] && "version" in (ability.cgroups[c as "pids"] ?? {}));
 
 /** The sandbox's cgroup directory for a controller, from its handle. */
-function cgroupOf(broker: Broker, id: string, file: string): string {
-  const dirs = (broker.store.getSandbox(id)?.handle as { limits?: { cgroups: string[] } } | null)?.limits?.cgroups ?? [];
+async function cgroupOf(broker: Broker, id: string, file: string): Promise<string> {
+  const dirs = ((await rowOf(broker, id))?.handle as { limits?: { cgroups: string[] } } | null)?.limits?.cgroups ?? [];
   const dir = dirs.find((d) => existsSync(join(d, file)));
   if (!dir) throw new Error(`no cgroup of ${id} has ${file}`);
   return dir;
@@ -183,7 +181,7 @@ describe.skipIf(!cgroupsUsable)("ext.local enforces limits with cgroups and a wo
       await new Promise((r) => setTimeout(r, 10));
     }
     expect(pids.length).toBe(1);
-    const row = broker.store.getSandbox(sb.id);
+    const row = await rowOf(broker, sb.id);
     const handle = row?.handle as { pid: number; childPid: number; limits: { cgroups: string[] } };
     const members = new Set(handle.limits.cgroups.flatMap((d) => readFileSync(join(d, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number)));
     for (const pid of [handle.pid, handle.childPid, ...pids]) expect(members.has(pid), `pid ${pid}`).toBe(true);
@@ -206,11 +204,10 @@ describe.skipIf(!cgroupsUsable)("ext.local enforces limits with cgroups and a wo
       serve?.on("exit", (code) => reject(new Error(`serve exited ${code}`)));
     });
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    const tokens = new TokenStore(broker.store);
-    const p2 = tokens.create({ actor: "agt", project: "p2" }).token;
+    const p2 = (await broker.createToken({ actor: "agt", project: "p2" })).token;
     const other = await broker.create({ profile: "profile.local", actor: "agt", project: "p2" });
     const bombed = await broker.create({ profile: "profile.tight", actor: "agt", project: "p1" });
-    const pidsDir = cgroupOf(broker, bombed.id, "pids.max");
+    const pidsDir = await cgroupOf(broker, bombed.id, "pids.max");
     expect(readNum(join(pidsDir, "pids.max"))).toBe(40);
 
     // Its exit code is a race (the launching shell's own fork may already be refused); containment is what counts.
@@ -239,7 +236,7 @@ describe.skipIf(!cgroupsUsable)("ext.local enforces limits with cgroups and a wo
 
   it("a memory hog is OOM-killed at its limit, the cgroup's usage never passes it, and exec reports it", async () => {
     const sb = await broker.create({ profile: "profile.tight" });
-    const memDir = cgroupOf(broker, sb.id, "memory.oom_control") ?? cgroupOf(broker, sb.id, "memory.events");
+    const memDir = await cgroupOf(broker, sb.id, "memory.oom_control") ?? await cgroupOf(broker, sb.id, "memory.events");
     const limit = 64 * 1024 ** 2;
     // tail keeps a newline-free stream in memory: 300 MiB of it, against 64m.
     const r = await broker.exec(sb.id, ["sh", "-c", "head -c 300m /dev/zero | tail; echo tail-exit=$? >&2"], PIPE);
@@ -284,16 +281,11 @@ describe.skipIf(!cgroupsUsable)("ext.local enforces limits with cgroups and a wo
     if (!placement) throw new Error("no pids placement");
     const ghost = "sbx-aaaaaaaaaaaa";
     mkdirSync(join(placement.parent, ghost), { recursive: true });
-    const sessions = new HostSessions(broker, home.env);
-    try {
-      const report = await findStale(broker, sessions, "localhost");
-      expect(report.orphans).toContainEqual(expect.objectContaining({ sandboxId: ghost, kind: "cgroup" }));
-      const reaped = await reapStale(broker, sessions, report);
-      expect(reaped.errors).toEqual([]);
-      expect(existsSync(join(placement.parent, ghost))).toBe(false);
-    } finally {
-      await sessions.close();
-    }
+    const report = await broker.inspectStale({ host: "localhost" });
+    expect(report.orphans).toContainEqual(expect.objectContaining({ sandboxId: ghost, kind: "cgroup" }));
+    const reaped = await broker.reapStale({ host: "localhost" });
+    expect(reaped.errors).toEqual([]);
+    expect(existsSync(join(placement.parent, ghost))).toBe(false);
   });
 });
 

@@ -5,9 +5,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addCredits, getAccount } from "../src/credits/ledger.js";
-import { randomIds } from "../src/ids.js";
-import { systemClock } from "../src/types.js";
+import { accountOf } from "./helpers/store.js";
 import { type DaytonaFake, startDaytonaFake } from "./fakes/daytona-server.js";
 import { type E2bFake, startE2bFake } from "./fakes/e2b-server.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
@@ -25,7 +23,7 @@ describe("failover from E2B to Daytona", () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "profile.saas-any.yaml"), "id: profile.saas-any\nversion: 1\nroute: { strategy: explicit, candidates: [ext.e2b, ext.daytona] }\nttl: { default: 1h, max: 4h }\ntimeout: 30s\n");
     home.env.SANDBOXER_PROFILES_DIR = dir;
-    addCredits({ store: home.broker().store, clock: systemClock, ids: randomIds }, "default", 10_000_000);
+    await home.broker().addCredits({ account: "default", amount: 10 });
   });
   afterAll(async () => {
     await home?.cleanup();
@@ -41,13 +39,13 @@ describe("failover from E2B to Daytona", () => {
     expect(sb.extension).toBe("ext.daytona");
     expect(sb.route?.attempts).toEqual([expect.objectContaining({ extension: "ext.e2b", code: "SBX_PROVISION_FAILED", message: expect.stringMatching(/e2b create: server error \(500\)/) })]);
     expect(sb.cost).toMatchObject({ pricePerHour: 0.3, reserved: 0.3 });
-    expect(getAccount(broker.store, "default").reserved).toBeCloseTo(0.3, 6);
-    const failover = broker.events({ sandboxId: sb.id }).find((e) => e.type === "sandbox.route_failover");
+    expect((await accountOf(broker, "default")).reserved).toBeCloseTo(0.3, 6);
+    const failover = (await broker.events({ sandboxId: sb.id })).find((e) => e.type === "sandbox.route_failover");
     expect(failover?.data).toMatchObject({ from: "ext.e2b", to: "ext.daytona", code: "SBX_PROVISION_FAILED" });
     expect([...daytona.sandboxes.values()].map((s) => s.labels.sandboxerId)).toContain(sb.id);
     expect(e2b.sandboxes.size).toBe(0);
     await broker.destroy(sb.id);
-    expect(getAccount(broker.store, "default").reserved).toBe(0);
+    expect((await accountOf(broker, "default")).reserved).toBe(0);
   });
 
   it("both fail: the record is failed with the last error, all attempts recorded, nothing left remote", async () => {
@@ -57,10 +55,10 @@ describe("failover from E2B to Daytona", () => {
     const err = await broker.create({ profile: "profile.saas-any" }).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/daytona create: rate limited \(429\)/);
     const id = (err as { details?: { id?: string } }).details?.id as string;
-    const rec = broker.get(id);
+    const rec = await broker.get(id);
     expect(rec.state).toBe("failed");
     expect(rec.route?.attempts?.map((a) => a.extension)).toEqual(["ext.e2b"]);
-    expect(getAccount(broker.store, "default").reserved).toBe(0);
+    expect((await accountOf(broker, "default")).reserved).toBe(0);
     expect(e2b.sandboxes.size + daytona.sandboxes.size).toBe(0);
   });
 });

@@ -2,13 +2,14 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Profile, profileSchema, type Registration, registrationSchema } from "../src/catalog/schema.js";
-import { addCredits } from "../src/credits/ledger.js";
 import { SandboxerError } from "../src/errors.js";
-import { randomIds } from "../src/ids.js";
 import { decideRoute, type RoutingInputs } from "../src/routing/index.js";
-import { median, readRoutingStats } from "../src/routing/inputs.js";
+import { contextFor } from "../src/broker/internal.js";
+import { readRoutingStats } from "../src/broker/routing-inputs.js";
+import { median } from "../src/routing/inputs.js";
 import { type Host, LOCALHOST, systemClock } from "../src/types.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
+import { accountOf, openStore } from "./helpers/store.js";
 
 const reg = (id: string, over: Partial<Registration> = {}): Registration => ({ ...registrationSchema.parse({ id }), file: `${id}.yaml`, ...over });
 const profile = (over: Record<string, unknown>): Profile => ({ ...profileSchema.parse({ id: "profile.t", version: 1, ...over }), file: "t.yaml" });
@@ -140,7 +141,7 @@ describe("routing against the store and real backends", () => {
 
   it("burst-sandbox: local first, metered when localhost is full; the decision is on the record", async () => {
     const broker = home.broker();
-    addCredits({ store: broker.store, clock: systemClock, ids: randomIds }, "default", 5_000_000);
+    await broker.addCredits({ account: "default", amount: 5 });
     const a = await broker.create({ profile: "profile.burst-sandbox" });
     expect(a.extension).toBe("ext.local");
     expect(a.route?.strategy).toBe("prefer-self-hosted");
@@ -163,20 +164,20 @@ describe("routing against the store and real backends", () => {
     const env = { ...home.env, SANDBOXER_SAAS_STUB_FAIL: "provision" };
     const failing = (await import("../src/broker.js")).createBroker({ env });
     try {
-      const before = (await import("../src/credits/ledger.js")).getAccount(broker.store, "default");
+      const before = await accountOf(broker, "default");
       const sb = await failing.create({ profile: "profile.stub-first" });
       expect(sb.state).toBe("ready");
       expect(sb.extension).toBe("ext.local");
       expect(sb.route?.attempts).toEqual([expect.objectContaining({ extension: "ext.saas-stub", code: "SBX_PROVISION_FAILED" })]);
-      const types = failing.events({ sandboxId: sb.id }).map((e) => e.type);
+      const types = (await failing.events({ sandboxId: sb.id })).map((e) => e.type);
       expect(types).toContain("sandbox.route_failover");
       // The metered reservation was released when the record moved to the free backend.
-      const after = (await import("../src/credits/ledger.js")).getAccount(broker.store, "default");
+      const after = await accountOf(broker, "default");
       expect(after.reserved).toBe(before.reserved);
       expect(sb.cost?.reserved).toBe(0);
       // Nothing of the failed attempt is left on the stub backend.
       const stub = await (await import("../src/extensions/index.js")).loadExtension("ext.saas-stub");
-      const { ctx } = await failing.contextFor(sb.id);
+      const { ctx } = await contextFor(failing, sb.id);
       expect((await stub.list?.(ctx))?.map((r) => r.sandboxId)).not.toContain(sb.id);
       await failing.destroy(sb.id);
     } finally {
@@ -184,9 +185,9 @@ describe("routing against the store and real backends", () => {
     }
   });
 
-  it("measures time-to-ready from the store for lowest-latency", () => {
-    const broker = home.broker();
-    const stats = readRoutingStats(broker.store, systemClock, [["ext.local", "localhost"], ["ext.saas-stub", "localhost"]], new Set(["ext.saas-stub"]));
+  it("measures time-to-ready from the store for lowest-latency", async () => {
+    const store = openStore(home.env);
+    const stats = await readRoutingStats(store, systemClock, [["ext.local", "localhost"], ["ext.saas-stub", "localhost"]], new Set(["ext.saas-stub"])).finally(() => store.close());
     expect(stats.readyStats.get("ext.local@localhost")?.samples).toBeGreaterThanOrEqual(2);
     expect(stats.readyStats.get("ext.local@localhost")?.p50Seconds).toBeGreaterThan(0);
     expect(stats.liveByHost.get("localhost") ?? 0).toBe(0);
@@ -194,10 +195,10 @@ describe("routing against the store and real backends", () => {
 
   it("route explain prints the decision and creates nothing", async () => {
     const broker = home.broker();
-    const n = broker.list().length;
+    const n = (await broker.list()).length;
     const plan = await broker.plan({ profile: "profile.burst-sandbox", route: "lowest-cost" });
     expect(plan.route.strategy).toBe("lowest-cost");
     expect(plan.route.chosen).toBe("ext.local");
-    expect(broker.list().length).toBe(n);
+    expect((await broker.list()).length).toBe(n);
   });
 });

@@ -44,7 +44,7 @@ describe.skipIf(!ready)("snapshots: ext.local -> ext.compose-ssh over SSH", { ti
     const workspace = join(f.workspaceRoot("sbx-test-host"), restored.id);
     expect(readFileSync(join(workspace, "data", "note.txt"), "utf8")).toBe("made in bwrap\n");
     expect(f.containersOf(restored.id).length).toBeGreaterThan(0);
-    expect(broker.events({ sandboxId: restored.id }).map((e) => e.type)).toContain("snapshot.restored");
+    expect((await broker.events({ sandboxId: restored.id })).map((e) => e.type)).toContain("snapshot.restored");
 
     // And back: the compose workspace snapshots over the same SSH connection.
     const back = await broker.snapshot(restored.id);

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Broker } from "../src/broker.js";
+import { resolvePaths } from "../src/paths.js";
 import { SandboxerError } from "../src/errors.js";
 import { runCli } from "./helpers/cli.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
@@ -36,8 +37,8 @@ describe("snapshots: ext.local on real bwrap", () => {
     expect(snap.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(snap.sizeBytes).toBeGreaterThan(0);
     expect(existsSync(snap.path)).toBe(true);
-    expect(snap.path.startsWith(join(broker.paths.snapshots, ""))).toBe(true);
-    expect(broker.events({ sandboxId: src.id }).filter((e) => e.type === "snapshot.created").map((e) => e.data.snapshot)).toEqual([snap.id]);
+    expect(snap.path.startsWith(join(resolvePaths(home.env).snapshots, ""))).toBe(true);
+    expect((await broker.events({ sandboxId: src.id })).filter((e) => e.type === "snapshot.created").map((e) => e.data.snapshot)).toEqual([snap.id]);
 
     await broker.destroy(src.id);
     const restored = await broker.restore(snap.id);
@@ -47,12 +48,12 @@ describe("snapshots: ext.local on real bwrap", () => {
     expect(await sh(restored.id, "sha256sum a/b/c.txt nums blob && stat -c '%a %N' a link")).toBe(before);
     expect(await sh(restored.id, "cat link")).toBe("hello snapshot\n");
 
-    const types = broker.events({ sandboxId: restored.id }).map((e) => e.type);
+    const types = (await broker.events({ sandboxId: restored.id })).map((e) => e.type);
     expect(types).toContain("snapshot.restored");
     // Committed with the ready transition: right after it, nothing in between.
     expect(types.indexOf("snapshot.restored")).toBe(types.indexOf("sandbox.ready") + 1);
-    expect(broker.snapshots().map((s) => s.id)).toContain(snap.id);
-    expect(broker.getSnapshot(snap.id).sha256).toBe(snap.sha256);
+    expect((await broker.snapshots()).map((s) => s.id)).toContain(snap.id);
+    expect((await broker.getSnapshot(snap.id)).sha256).toBe(snap.sha256);
   });
 
   it("a corrupted archive: restore refuses with a clear error and creates no sandbox, record or directory", async () => {
@@ -60,28 +61,28 @@ describe("snapshots: ext.local on real bwrap", () => {
     await sh(src.id, "echo data > f");
     const snap = await broker.snapshot(src.id);
     await broker.destroy(src.id);
-    const recordsBefore = broker.list().length;
-    const dirsBefore = readdirSync(broker.paths.workspaces).sort();
+    const recordsBefore = (await broker.list()).length;
+    const dirsBefore = readdirSync(resolvePaths(home.env).workspaces).sort();
     writeFileSync(snap.path, "not the archive you recorded");
 
     const err = await broker.restore(snap.id).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SandboxerError);
     expect((err as SandboxerError).code).toBe("SBX_SNAPSHOT_CORRUPT");
     expect((err as SandboxerError).message).toMatch(/does not match its record.*refusing to restore/);
-    expect(broker.list().length).toBe(recordsBefore);
-    expect(readdirSync(broker.paths.workspaces).sort()).toEqual(dirsBefore);
-    expect(broker.events({ afterSeq: 0, limit: 100000 }).filter((e) => e.type === "snapshot.restored" && e.data.snapshot === snap.id)).toEqual([]);
+    expect((await broker.list()).length).toBe(recordsBefore);
+    expect(readdirSync(resolvePaths(home.env).workspaces).sort()).toEqual(dirsBefore);
+    expect((await broker.events({ afterSeq: 0, limit: 100000 })).filter((e) => e.type === "snapshot.restored" && e.data.snapshot === snap.id)).toEqual([]);
   });
 
   it("snapshot of a destroyed sandbox: clear error, nothing recorded", async () => {
     const src = await broker.create({ profile: "profile.local" });
     await broker.destroy(src.id);
-    const count = broker.snapshots().length;
+    const count = (await broker.snapshots()).length;
     const err = await broker.snapshot(src.id).catch((e: unknown) => e);
     expect((err as SandboxerError).code).toBe("SBX_INVALID_STATE");
     expect((err as SandboxerError).message).toBe(`${src.id} is destroyed; only a ready sandbox can be snapshotted`);
-    expect(broker.snapshots().length).toBe(count);
-    expect(readdirSync(broker.paths.snapshots).filter((f) => f.endsWith(".partial"))).toEqual([]);
+    expect((await broker.snapshots()).length).toBe(count);
+    expect(readdirSync(resolvePaths(home.env).snapshots).filter((f) => f.endsWith(".partial"))).toEqual([]);
   });
 
   it("CLI: snapshot, snapshots list/get, restore, delete, and exit codes for bad input", async () => {

@@ -6,6 +6,7 @@ import { decideExtend, isExpired, nextWakeMs } from "../src/ttl/policy.js";
 import type { Clock, Sandbox } from "../src/types.js";
 import { runCli, spawnCli } from "./helpers/cli.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
+import { walkTo } from "./helpers/store.js";
 
 const H = 3600;
 const at = (iso: string) => new Date(iso);
@@ -84,7 +85,7 @@ describe("TTL on real bwrap sandboxes", () => {
     const ext = await broker.extendTtl(sb.id, "30m");
     expect(ext.expiresAt).toBe("2026-03-01T13:30:00.000Z");
     expect(ext.ttlSeconds).toBe(5400);
-    expect(broker.events({ sandboxId: sb.id }).filter((e) => e.type === "sandbox.ttl_extended")).toHaveLength(1);
+    expect((await broker.events({ sandboxId: sb.id })).filter((e) => e.type === "sandbox.ttl_extended")).toHaveLength(1);
     await expect(broker.extendTtl(sb.id, "23h")).rejects.toMatchObject({ code: "SBX_TTL_INVALID" });
 
     const reaper = createReaper(broker, { intervalMs: 60_000, reconcile: false });
@@ -100,12 +101,12 @@ describe("TTL on real bwrap sandboxes", () => {
     expect((await broker.expire()).expired.map((s) => s.id)).toEqual([sb.id]);
     pass = await reaper.tick();
     expect(pass.expired?.destroyed).toEqual([sb.id]);
-    const after = broker.get(sb.id);
+    const after = await broker.get(sb.id);
     expect(after).toMatchObject({ state: "destroyed", reason: "ttl" });
-    const types = broker.events({ sandboxId: sb.id }).map((e) => e.type);
+    const types = (await broker.events({ sandboxId: sb.id })).map((e) => e.type);
     expect(types.filter((t) => t === "sandbox.expired")).toHaveLength(1);
     expect(types.slice(-3)).toEqual(["sandbox.destroying", "sandbox.expired", "sandbox.destroyed"]);
-    broker.store.releaseLease("reaper", reaper.holder);
+    await broker.releaseLease("reaper", reaper.holder);
   });
 
   it("fake clock: a second reaper stands by while the lease is held, and takes over once it lapses", async () => {
@@ -117,17 +118,17 @@ describe("TTL on real bwrap sandboxes", () => {
     clock.advance(61);
     expect((await b.tick()).acted).toBe(true);
     expect((await a.tick()).acted).toBe(false);
-    broker.store.releaseLease("reaper", "reaper-b");
+    await broker.releaseLease("reaper", "reaper-b");
   });
 
   it("the reaper retries destroy_failed records", async () => {
     const sb = await broker.create({ profile: "profile.local" });
     // A teardown that failed earlier: the record says destroy_failed, the sandbox still runs.
-    broker.store.patchRow(sb.id, { state: "destroy_failed", reason: "user", error: { code: "SBX_TEARDOWN_FAILED", message: "simulated" } });
+    await walkTo(home.env, sb.id, "destroy_failed", { reason: "user", error: { code: "SBX_TEARDOWN_FAILED", message: "simulated" } });
     const pass = await createReaper(broker, { holder: "reaper-c", reconcile: false }).tick();
     expect(pass.retried?.destroyed).toEqual([sb.id]);
-    expect(broker.get(sb.id)).toMatchObject({ state: "destroyed", reason: "user" });
-    broker.store.releaseLease("reaper", "reaper-c");
+    expect(await broker.get(sb.id)).toMatchObject({ state: "destroyed", reason: "user" });
+    await broker.releaseLease("reaper", "reaper-c");
   });
 });
 
@@ -184,19 +185,19 @@ describe("TTL through the CLI, real clock", () => {
     const once = await runCli(["reaper", "--once", "--json"], home.env);
     expect([0, 1]).toContain(once.code);
     const broker = home.broker();
-    while (broker.list({ states: ["ready", "destroying"] }).some((s) => made.some((m) => m.id === s.id))) await new Promise((r) => setTimeout(r, 100));
+    while ((await broker.list({ states: ["ready", "destroying"] })).some((s) => made.some((m) => m.id === s.id))) await new Promise((r) => setTimeout(r, 100));
     const stopped = daemons.map((d) => new Promise<number | null>((r) => d.on("close", (code) => r(code))));
     for (const d of daemons) d.kill("SIGTERM");
     expect(await Promise.all(stopped)).toEqual([0, 0]);
-    const events = broker.events({ limit: 100000 });
+    const events = await broker.events({ limit: 100000 });
     for (const sb of made) {
       const of = (type: string) => events.filter((e) => e.sandboxId === sb.id && e.type === type).length;
       expect(of("sandbox.expired")).toBe(1);
       expect(of("sandbox.destroying")).toBe(1);
       expect(of("sandbox.destroyed")).toBe(1);
-      expect(broker.get(sb.id)).toMatchObject({ state: "destroyed", reason: "ttl" });
+      expect(await broker.get(sb.id)).toMatchObject({ state: "destroyed", reason: "ttl" });
     }
     // Stopped cleanly: the lease row is gone.
-    expect(broker.store.db.prepare("SELECT COUNT(*) AS n FROM leases WHERE name = 'reaper'").get()).toEqual({ n: 0 });
+    expect(await broker.leaseHolder("reaper")).toBeNull();
   });
 });

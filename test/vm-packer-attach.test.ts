@@ -12,6 +12,7 @@ import { failure } from "./helpers/assert.js";
 import { testExtension } from "./extension-contract.js";
 import { type LoopbackVm, startLoopbackVm } from "./fixtures/vm.js";
 import { runCli } from "./helpers/cli.js";
+import { walkTo } from "./helpers/store.js";
 
 function makeRepo(base: string): string {
   const repo = join(base, "repo");
@@ -47,15 +48,15 @@ describe("ext.vm-packer attach mode, VM going away", () => {
       await vm.sshd.stop();
       const down = await failure(broker.create({ profile: "profile.vm-haskell-build", inputs: { vm: vm.alias } }));
       expect(down.code).toBe("SBX_HOST_UNREACHABLE");
-      expect(broker.get(String(down.details?.id)).state).toBe("failed");
+      expect((await broker.get(String(down.details?.id))).state).toBe("failed");
       const report = await broker.reconcile({ deep: true });
-      expect(broker.get(sb.id).state).toBe("ready");
+      expect((await broker.get(sb.id)).state).toBe("ready");
       expect(report.errors.map((e) => e.id)).toContain(sb.id);
       const err = await failure(broker.destroy(sb.id));
       expect(err.code).toBe("SBX_TEARDOWN_FAILED");
-      expect(broker.get(sb.id).state).toBe("destroy_failed");
+      expect((await broker.get(sb.id)).state).toBe("destroy_failed");
     } finally {
-      for (const s of broker.list({ states: ["destroy_failed", "failed", "ready"] })) broker.store.patchRow(s.id, { state: "destroyed" });
+      for (const s of await broker.list({ states: ["destroy_failed", "failed", "ready"] })) await walkTo(vm.home.env, s.id, "destroyed");
       await vm.home.cleanup();
       await vm.stop();
     }
@@ -142,7 +143,7 @@ describe("ext.vm-packer attach mode", () => {
     writeFileSync(join(vm.root, "precious", "keep"), "x");
     const err = await failure(broker.create({ profile: "profile.vm-haskell-build", inputs: { vm: vm.alias, workspace_dir: "precious" } }));
     expect(err.message).toMatch(/already exists on sbx-test-vm/);
-    expect(broker.get(String(err.details?.id)).state).toBe("failed");
+    expect((await broker.get(String(err.details?.id))).state).toBe("failed");
     expect(readFileSync(join(vm.root, "precious", "keep"), "utf8")).toBe("x");
   });
 
@@ -151,7 +152,7 @@ describe("ext.vm-packer attach mode", () => {
     expect(err.code).toBe("SBX_INPUT_INVALID");
     expect(err.exitCode).toBe(2);
     expect(err.message).toMatch(/input 'vm': 'no-such-vm' is not a host alias/);
-    expect(broker.get(String(err.details?.id)).state).toBe("failed");
+    expect((await broker.get(String(err.details?.id))).state).toBe("failed");
   });
 
   it("tunnel_port must be the VM's slot in port-registry.yml", async () => {
@@ -184,7 +185,7 @@ describe("ext.vm-packer attach mode", () => {
       const err = await failure(broker.create({ profile: "profile.vm-haskell-build", inputs: { vm: vm.alias, repo: big } }));
       expect(err.code).toBe("SBX_PROVISION_FAILED");
       expect(err.message).toMatch(/rsync to sbx-test-vm:.* failed/);
-      expect(broker.get(String(err.details?.id)).state).toBe("failed");
+      expect((await broker.get(String(err.details?.id))).state).toBe("failed");
       expect(existsSync(join(small, String(err.details?.id)))).toBe(false);
     } finally {
       writeFileSync(vm.registry, readFileSync(vm.registry, "utf8").replace(`workspaceRoot: ${small}`, `workspaceRoot: ${vm.root}`));

@@ -24,9 +24,9 @@ function template(name: string): string {
   return dir;
 }
 
-async function until(cond: () => boolean, ms = 30_000): Promise<void> {
+async function until(cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error("condition not met in time");
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -35,9 +35,9 @@ async function until(cond: () => boolean, ms = 30_000): Promise<void> {
 /** The id of the build of template `dir`, once its provisioner is running (its "started" line arrived). */
 async function buildStarted(dir: string): Promise<string> {
   let id = "";
-  await until(() => {
-    id = broker.list().find((s) => s.inputs.packer_template === dir)?.id ?? "";
-    return id !== "" && broker.events({ sandboxId: id }).some((e) => String(e.data.message ?? "").includes("started"));
+  await until(async () => {
+    id = (await broker.list()).find((s) => s.inputs.packer_template === dir)?.id ?? "";
+    return id !== "" && (await broker.events({ sandboxId: id })).some((e) => String(e.data.message ?? "").includes("started"));
   }, 60_000);
   return id;
 }
@@ -76,7 +76,7 @@ describe("ext.vm-packer build mode (real packer)", () => {
     expect(image).toMatchObject({ build: "file.image", id: "File", files: [join(dir, "out", "demo.img")] });
     expect(artifacts.find((a) => a.builderId === "fnoeding.null")).toBeTruthy();
     expect(notes).toContain("file.image: hi there, a,b,c");
-    const progress = b.events({ sandboxId: sb.id }).filter((e) => e.type === "sandbox.progress").map((e) => e.data.message);
+    const progress = (await b.events({ sandboxId: sb.id })).filter((e) => e.type === "sandbox.progress").map((e) => e.data.message);
     expect(progress).toContain("file.image: hi there, a,b,c");
     expect(progress.some((m) => String(m).startsWith("packer validate"))).toBe(true);
 
@@ -91,7 +91,7 @@ describe("ext.vm-packer build mode (real packer)", () => {
     expect(err.code).toBe("SBX_PROVISION_FAILED");
     expect(err.message).toMatch(/Script exited with non-zero exit status: 3/);
     const id = String(err.details?.id);
-    const rec = broker.get(id);
+    const rec = await broker.get(id);
     expect(rec.state).toBe("failed");
     expect(rec.error?.message).toMatch(/null\.basic: oops/);
     expect(existsSync(stateDir(id))).toBe(false);
@@ -102,7 +102,7 @@ describe("ext.vm-packer build mode (real packer)", () => {
     expect(err.code).toBe("SBX_INPUT_INVALID");
     expect(err.exitCode).toBe(2);
     expect(err.message).toMatch(/input 'packer_var_nope': the template declares no variable "nope"/);
-    expect(broker.get(String(err.details?.id)).state).toBe("failed");
+    expect((await broker.get(String(err.details?.id))).state).toBe("failed");
     expect(existsSync(stateDir(String(err.details?.id)))).toBe(false);
   });
 
@@ -142,9 +142,9 @@ describe("ext.vm-packer build mode (real packer)", () => {
     controller.abort();
     const err = await pending;
     expect(err.code).toBe("SBX_CANCELLED");
-    const rec = b.get(String(err.details?.id));
+    const rec = await b.get(String(err.details?.id));
     expect(rec.state).toBe("failed");
-    const messages = b.events({ sandboxId: rec.id }).map((e) => String(e.data.message ?? ""));
+    const messages = (await b.events({ sandboxId: rec.id })).map((e) => String(e.data.message ?? ""));
     expect(messages).toContain("cancelling packer build (SIGINT)");
     await until(() => processesIn(dir).length === 0, 15_000);
     expect(existsSync(stateDir(rec.id))).toBe(false);
@@ -161,7 +161,7 @@ describe("ext.vm-packer build mode (real packer)", () => {
     try {
       const id = await buildStarted(dir);
       await until(() => out.split("\n").some((l) => l.includes(id) && l.includes("null.basic: started")));
-      expect(broker.get(id).state).toBe("provisioning");
+      expect((await broker.get(id)).state).toBe("provisioning");
     } finally {
       controller.abort();
       follow.kill("SIGTERM");
@@ -180,7 +180,7 @@ describe("ext.vm-packer build mode (real packer)", () => {
     child.kill("SIGINT");
     expect(await exited).toBe(1);
     expect(stderr).toMatch(/SBX_CANCELLED/);
-    expect(broker.get(id).state).toBe("failed");
+    expect((await broker.get(id)).state).toBe("failed");
     await until(() => processesIn(dir).length === 0, 15_000);
   }, 240_000);
 
@@ -197,7 +197,7 @@ describe("ext.vm-packer build mode (real packer)", () => {
     expect(d.json<{ state: string }>().state).toBe("destroyed");
     expect(await exited).toBe(1);
     expect(stderr).toMatch(/SBX_CANCELLED.*cancelled by `destroy`/);
-    const types = broker.events({ sandboxId: id }).map((e) => e.type);
+    const types = (await broker.events({ sandboxId: id })).map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(["sandbox.cancel_requested", "sandbox.failed", "sandbox.destroyed"]));
     expect(processesIn(dir)).toEqual([]);
   }, 240_000);
@@ -213,7 +213,7 @@ describe("ext.vm-packer build mode (real packer)", () => {
     const r = await runCli(["reconcile", "--json"], home.env);
     expect(r.json<{ errors: unknown[] }>().errors).toEqual([]);
     expect(r.code).toBe(0);
-    expect(broker.get(id).state).toBe("failed");
+    expect((await broker.get(id)).state).toBe("failed");
     expect(processesIn(dir)).toEqual([]);
   }, 240_000);
 });

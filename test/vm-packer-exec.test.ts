@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Broker } from "../src/broker.js";
 import type { ExecIo } from "../src/extensions/define.js";
+import { resolvePaths } from "../src/paths.js";
 import { controlDir } from "../src/transport/ssh.js";
 import { type LoopbackVm, startLoopbackVm } from "./fixtures/vm.js";
 import { failure, processesIn } from "./helpers/assert.js";
@@ -41,7 +42,7 @@ describe("ext.vm-packer attach mode: exec", () => {
   let ws: string;
   /** ssh ControlMaster sockets of this home: none may be left after an exec. */
   const masters = () => {
-    const dir = controlDir(broker.paths.run);
+    const dir = controlDir(resolvePaths(vm.home.env).run);
     return existsSync(dir) ? readdirSync(dir) : [];
   };
 
@@ -64,7 +65,7 @@ describe("ext.vm-packer attach mode: exec", () => {
     expect(r).toMatchObject({ exitCode: 3, stdout: `${ws}\n`, stderr: "err\n" });
     expect(masters()).toEqual([]);
     // The reachability points at exec now.
-    expect(broker.get(id).reachability?.exec).toBe(`sandboxer exec ${id} -- CMD...`);
+    expect((await broker.get(id)).reachability?.exec).toBe(`sandboxer exec ${id} -- CMD...`);
     expect((await broker.extensions()).find((e) => e.id === "ext.vm-packer")?.capabilities.exec).toBe(true);
   });
 
@@ -106,7 +107,7 @@ describe("ext.vm-packer attach mode: exec", () => {
     expect(cli.code).toBe(4);
     expect(cli.stderr).toMatch(/^error \[SBX_INVALID_STATE\]: workspace .* is gone on VM sbx-exec-vm/);
     await broker.reconcile({ deep: true });
-    expect(broker.get(sb.id).state).toBe("destroyed");
+    expect((await broker.get(sb.id)).state).toBe("destroyed");
   }, 180_000); // a create, two execs and a deep reconcile: slow on a loaded machine
 
   it("build mode has nothing to exec into: SBX_UNSUPPORTED", async () => {

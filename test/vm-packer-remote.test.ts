@@ -51,7 +51,7 @@ describe("ext.vm-packer build mode over SSH", () => {
     expect(existsSync(join(root(), ".vm-packer", sb.id, "vars.pkrvars.hcl"))).toBe(false);
     expect(sb.reachability?.host).toBe("build-host");
     expect(existsSync(join(root(), ".vm-packer", sb.id, "packer.pgid"))).toBe(true);
-    const progress = b.events({ sandboxId: sb.id }).map((e) => String(e.data.message ?? ""));
+    const progress = (await b.events({ sandboxId: sb.id })).map((e) => String(e.data.message ?? ""));
     expect(progress).toContain("file.image: hi remote, a,b,c");
     expect(existsSync(join(dir, "out", "remote.img"))).toBe(true);
     await b.destroy(sb.id);
@@ -76,7 +76,7 @@ describe("ext.vm-packer build mode over SSH", () => {
     expect(err).toBeInstanceOf(SandboxerError);
     expect(err.code).toBe("SBX_HOST_UNREACHABLE");
     expect(err.message).toMatch(/build-host/);
-    const rec = b.get(String(err.details?.id));
+    const rec = await b.get(String(err.details?.id));
     expect(rec.state).toBe("failed");
     expect(rec.error?.code).toBe("SBX_HOST_UNREACHABLE");
   });

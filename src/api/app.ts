@@ -18,7 +18,7 @@ import { otherRoutes } from "./routes-other.js";
 import { sandboxRoutes } from "./routes-sandboxes.js";
 import { snapshotRoutes } from "./routes-snapshots.js";
 import type { AnyRoute, ApiOptions, AppState } from "./spec.js";
-import { type Principal, TokenStore } from "./tokens.js";
+import type { Principal } from "./tokens.js";
 
 export type { ApiOptions } from "./spec.js";
 
@@ -74,7 +74,6 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
   const controller = new AbortController();
   const state: AppState = {
     broker,
-    tokens: new TokenStore(broker.store),
     background: new Set(),
     shutdown: controller.signal,
     options: {
@@ -130,7 +129,7 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
     if (!m?.[1]) {
       throw new SandboxerError("SBX_UNAUTHORIZED", "missing bearer token: send 'Authorization: Bearer <token>' (see: sandboxer tokens create)");
     }
-    const principal = state.tokens.verify(m[1]);
+    const principal = await broker.verifyToken(m[1]);
     if (!principal) throw new SandboxerError("SBX_UNAUTHORIZED", "the bearer token is unknown or revoked");
     c.set("principal", principal);
     const wait = limiter.take(principal.tokenId);

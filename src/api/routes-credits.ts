@@ -1,6 +1,5 @@
-import { accountFor, addCredits, getAccount, history, listAccounts, parseCredits } from "../credits/index.js";
+import { accountFor } from "../credits/index.js";
 import { SandboxerError } from "../errors.js";
-import { randomIds } from "../ids.js";
 import { CreditHistory, CreditHistoryQuery, Credits, CreditsAdd, CreditsQuery, ErrorBody } from "./schemas.js";
 import { type AnyRoute, COMMON_ERRORS, defineRoute } from "./spec.js";
 import type { Principal } from "./tokens.js";
@@ -25,10 +24,8 @@ export const creditRoutes: AnyRoute[] = [
     auth: "token",
     query: CreditsQuery,
     responses: { 200: { description: "balances in credits", schema: Credits }, ...COMMON_ERRORS },
-    handle({ state, principal, query }) {
-      const store = state.broker.store;
-      const account = accountOf(principal, query.project);
-      return { status: 200, body: { accounts: account ? [getAccount(store, account)] : listAccounts(store) } };
+    async handle({ state, principal, query }) {
+      return { status: 200, body: { accounts: await state.broker.credits({ account: accountOf(principal, query.project) }) } };
     },
   }),
   defineRoute({
@@ -40,10 +37,10 @@ export const creditRoutes: AnyRoute[] = [
     auth: "token",
     query: CreditHistoryQuery,
     responses: { 200: { description: "entries, oldest first", schema: CreditHistory }, ...COMMON_ERRORS },
-    handle({ state, principal, query }) {
+    async handle({ state, principal, query }) {
       const since = query.since ? new Date(query.since.length === 10 ? `${query.since}T00:00:00Z` : query.since).toISOString() : undefined;
       const limit = query.limit ?? (since ? undefined : 50);
-      return { status: 200, body: history(state.broker.store, { account: accountOf(principal, query.project), since, limit }) };
+      return { status: 200, body: await state.broker.creditHistory({ account: accountOf(principal, query.project), since, limit }) };
     },
   }),
   defineRoute({
@@ -55,13 +52,11 @@ export const creditRoutes: AnyRoute[] = [
     auth: "adm",
     body: CreditsAdd,
     responses: { 200: { description: "the account after the top-up", schema: Credits }, ...COMMON_ERRORS, 403: { description: "operators only", schema: ErrorBody } },
-    handle({ state, body }) {
+    async handle({ state, body }) {
       if (body.project !== undefined && !/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(body.project)) {
         throw new SandboxerError("SBX_USAGE", "body.project: must be a name of lowercase letters, digits, '_', '.', '-' (at most 63)", { details: { field: "project" } });
       }
-      const micro = parseCredits(String(body.amount));
-      const deps = { store: state.broker.store, clock: state.broker.clock, ids: randomIds };
-      return { status: 200, body: { accounts: [addCredits(deps, accountFor(body.project ?? null), micro, body.note)] } };
+      return { status: 200, body: { accounts: [await state.broker.addCredits({ account: accountFor(body.project ?? null), amount: body.amount, note: body.note })] } };
     },
   }),
 ];

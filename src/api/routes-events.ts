@@ -30,15 +30,15 @@ export const eventRoutes: AnyRoute[] = [
       ...COMMON_ERRORS,
       404: { description: "no such sandbox visible to this token", schema: ErrorBody },
     },
-    handle({ c, state, principal, query }) {
-      if (query.sandbox) visibleSandbox(state.broker, principal, query.sandbox);
+    async handle({ c, state, principal, query }) {
+      if (query.sandbox) await visibleSandbox(state.broker, principal, query.sandbox);
       const resumeFrom = lastEventId(c.req.header("Last-Event-ID"));
       let after = resumeFrom ?? query.after ?? 0;
       const sandboxId = query.sandbox;
       const mine = (e: SandboxEvent) => canSee(principal, e.project);
       const wantsJson = query.format === "json" || (query.format === undefined && (c.req.header("Accept") ?? "").startsWith("application/json"));
       if (wantsJson) {
-        const batch = state.broker.events({ sandboxId, afterSeq: after, limit: query.limit ?? 1000 });
+        const batch = await state.broker.events({ sandboxId, afterSeq: after, limit: query.limit ?? 1000 });
         return { status: 200, body: { items: batch.filter(mine).map((e) => eventFor(principal, e)), lastSeq: batch.at(-1)?.seq ?? after } };
       }
       // Reverse proxies (nginx) must not buffer a live stream.
@@ -50,7 +50,7 @@ export const eventRoutes: AnyRoute[] = [
         stream.onAbort(() => state.shutdown.removeEventListener("abort", stop));
         // Poll the store: events are also written by other processes (CLI, reaper), not only by us.
         while (!stream.aborted && !state.shutdown.aborted) {
-          const batch = state.broker.events({ sandboxId, afterSeq: after, limit: BATCH });
+          const batch = await state.broker.events({ sandboxId, afterSeq: after, limit: BATCH });
           for (const e of batch) {
             if (stream.aborted) return;
             // Advance past events this token may not see, but never send them.

@@ -21,8 +21,8 @@ export const otherRoutes: AnyRoute[] = [
     tag: "catalog",
     auth: "token",
     responses: { 200: { description: "hosts", schema: HostList }, ...COMMON_ERRORS },
-    handle({ state, principal }) {
-      const hosts = [...state.broker.config().hosts.values()].map((h) => ({
+    async handle({ state, principal }) {
+      const hosts = [...(await state.broker.config()).hosts.values()].map((h) => ({
         name: h.name,
         labels: h.labels,
         compose: h.compose ?? null,
@@ -83,6 +83,6 @@ export const otherRoutes: AnyRoute[] = [
     tag: "operations",
     auth: "none",
     responses: { 200: { description: "alive", schema: Health } },
-    handle: ({ state }) => ({ status: 200, body: { ok: true, version: "0.1.0", schemaVersion: state.broker.store.schemaVersion() } }),
+    handle: async ({ state }) => ({ status: 200, body: await state.broker.health() }),
   }),
 ];

@@ -78,7 +78,7 @@ export const sandboxRoutes: AnyRoute[] = [
         });
         state.background.add(tracked);
         const first = await Promise.race([early, running]);
-        return { status: 202, body: recordFor(principal, state.broker.get(first.id)) };
+        return { status: 202, body: recordFor(principal, await state.broker.get(first.id)) };
       }
       // Cancelled (and cleaned up) if the server shuts down first.
       // A retry with an earlier request's key answers once that sandbox is ready (or with its error).
@@ -108,7 +108,7 @@ export const sandboxRoutes: AnyRoute[] = [
     auth: "token",
     query: ListQuery,
     responses: { 200: { description: "one page", schema: SandboxList }, ...COMMON_ERRORS },
-    handle({ state, principal, query }) {
+    async handle({ state, principal, query }) {
       let states = query.state?.split(",") as SandboxState[] | undefined;
       if (!states && query.all !== "true") states = [...LIVE_STATES, "failed"];
       const scope = listScope(principal, query.project);
@@ -117,7 +117,7 @@ export const sandboxRoutes: AnyRoute[] = [
       const limit = query.limit ?? 100;
       // Paged in SQL (one row more than the page tells whether another follows).
       const after = query.cursor ? afterCursor(query.cursor) : undefined;
-      const rows = state.broker.list({ states, profile: query.profile, project, extension: query.extension, host: query.host, after, limit: limit + 1 });
+      const rows = await state.broker.list({ states, profile: query.profile, project, extension: query.extension, host: query.host, after, limit: limit + 1 });
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       // The project filter above already keeps other projects out; canSee is the second lock.
@@ -133,7 +133,7 @@ export const sandboxRoutes: AnyRoute[] = [
     auth: "token",
     params: IdParams,
     responses: { 200: { description: "the record", schema: SandboxRecord }, ...COMMON_ERRORS, 404: err("no such sandbox visible to this token") },
-    handle: ({ state, principal, params }) => ({ status: 200, body: recordFor(principal, visibleSandbox(state.broker, principal, params.id)) }),
+    handle: async ({ state, principal, params }) => ({ status: 200, body: recordFor(principal, await visibleSandbox(state.broker, principal, params.id)) }),
   }),
   defineRoute({
     method: "delete",
@@ -150,7 +150,7 @@ export const sandboxRoutes: AnyRoute[] = [
       409: err("not in a destroyable state, or busy"),
     },
     async handle({ state, principal, params }) {
-      visibleSandbox(state.broker, principal, params.id);
+      await visibleSandbox(state.broker, principal, params.id);
       return { status: 200, body: recordFor(principal, await state.broker.destroy(params.id)) };
     },
   }),
@@ -164,7 +164,7 @@ export const sandboxRoutes: AnyRoute[] = [
     params: IdParams,
     responses: { 201: { description: "the new sandbox", schema: SandboxRecord }, ...COMMON_ERRORS, 404: err("no such sandbox visible to this token") },
     async handle({ state, principal, params }) {
-      visibleSandbox(state.broker, principal, params.id);
+      await visibleSandbox(state.broker, principal, params.id);
       return { status: 201, body: recordFor(principal, await state.broker.recreate(params.id, { caller: callerOf(principal) })) };
     },
   }),
@@ -185,7 +185,7 @@ export const sandboxRoutes: AnyRoute[] = [
       422: err("the extension cannot run commands"),
     },
     async handle({ c, state, principal, params, body }) {
-      const sb = visibleSandbox(state.broker, principal, params.id);
+      const sb = await visibleSandbox(state.broker, principal, params.id);
       const opts = execOptions(body);
       // Refused before the stream starts, so the status code says it.
       if (sb.state !== "ready") throw new SandboxerError("SBX_INVALID_STATE", `${sb.id} is ${sb.state}; exec needs a ready sandbox`, { details: { id: sb.id, state: sb.state } });

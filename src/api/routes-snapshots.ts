@@ -11,10 +11,10 @@ const err = (description: string) => ({ description, schema: ErrorBody });
 const NOT_VISIBLE = { 404: err("not found, or not visible to this token") };
 const UNSUPPORTED = { 422: err("the extension cannot snapshot or restore (SBX_UNSUPPORTED)") };
 
-function visibleSnapshot(broker: Broker, p: Principal, id: string): Snapshot {
+async function visibleSnapshot(broker: Broker, p: Principal, id: string): Promise<Snapshot> {
   let s: Snapshot;
   try {
-    s = broker.getSnapshot(id);
+    s = await broker.getSnapshot(id);
   } catch (e) {
     if (e instanceof SandboxerError && e.code === "SBX_NOT_FOUND") throw notFound("snapshot", id);
     throw e;
@@ -35,7 +35,7 @@ export const snapshotRoutes: AnyRoute[] = [
     body: TtlBody,
     responses: { 200: { description: "the record with its new expiresAt", schema: SandboxRecord }, ...COMMON_ERRORS, ...NOT_VISIBLE },
     async handle({ state, principal, params, body }) {
-      visibleSandbox(state.broker, principal, params.id);
+      await visibleSandbox(state.broker, principal, params.id);
       return { status: 200, body: recordFor(principal, await state.broker.extendTtl(params.id, body.duration)) };
     },
   }),
@@ -64,7 +64,7 @@ export const snapshotRoutes: AnyRoute[] = [
     body: SnapshotBody,
     responses: { 201: { description: "the snapshot", schema: SnapshotRecord }, ...COMMON_ERRORS, ...NOT_VISIBLE, ...UNSUPPORTED },
     async handle({ state, principal, params, body }) {
-      visibleSandbox(state.broker, principal, params.id);
+      await visibleSandbox(state.broker, principal, params.id);
       return { status: 201, body: snapshotFor(principal, await state.broker.snapshot(params.id, { name: body.name })) };
     },
   }),
@@ -77,10 +77,10 @@ export const snapshotRoutes: AnyRoute[] = [
     auth: "token",
     query: SnapshotQuery,
     responses: { 200: { description: "snapshots", schema: SnapshotList }, ...COMMON_ERRORS },
-    handle({ state, principal, query }) {
+    async handle({ state, principal, query }) {
       const scope = listScope(principal, query.project);
       if (!scope) return { status: 200, body: [] };
-      const all = state.broker.snapshots({ sandboxId: query.sandbox, profile: query.profile, project: scope.project });
+      const all = await state.broker.snapshots({ sandboxId: query.sandbox, profile: query.profile, project: scope.project });
       return { status: 200, body: all.filter((s) => canSee(principal, s.project)).map((s) => snapshotFor(principal, s)) };
     },
   }),
@@ -93,7 +93,7 @@ export const snapshotRoutes: AnyRoute[] = [
     auth: "token",
     params: IdParams,
     responses: { 200: { description: "the snapshot", schema: SnapshotRecord }, ...COMMON_ERRORS, ...NOT_VISIBLE },
-    handle: ({ state, principal, params }) => ({ status: 200, body: snapshotFor(principal, visibleSnapshot(state.broker, principal, params.id)) }),
+    handle: async ({ state, principal, params }) => ({ status: 200, body: snapshotFor(principal, await visibleSnapshot(state.broker, principal, params.id)) }),
   }),
   defineRoute({
     method: "delete",
@@ -104,9 +104,9 @@ export const snapshotRoutes: AnyRoute[] = [
     auth: "token",
     params: IdParams,
     responses: { 200: { description: "the deleted snapshot", schema: SnapshotRecord }, ...COMMON_ERRORS, ...NOT_VISIBLE },
-    handle({ state, principal, params }) {
-      visibleSnapshot(state.broker, principal, params.id);
-      return { status: 200, body: snapshotFor(principal, state.broker.deleteSnapshot(params.id)) };
+    async handle({ state, principal, params }) {
+      await visibleSnapshot(state.broker, principal, params.id);
+      return { status: 200, body: snapshotFor(principal, await state.broker.deleteSnapshot(params.id)) };
     },
   }),
   defineRoute({
@@ -120,7 +120,7 @@ export const snapshotRoutes: AnyRoute[] = [
     body: RestoreBody,
     responses: { 201: { description: "the new sandbox", schema: SandboxRecord }, ...COMMON_ERRORS, ...NOT_VISIBLE, ...UNSUPPORTED },
     async handle({ state, principal, params, body }) {
-      visibleSnapshot(state.broker, principal, params.id);
+      await visibleSnapshot(state.broker, principal, params.id);
       const req = createRequestFor(principal, body, undefined);
       const sb = await state.broker.restore(params.id, {
         host: req.host,

@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import type { z } from "zod";
 import type { Broker } from "../broker.js";
 import { SandboxerError } from "../errors.js";
-import type { Principal, TokenStore } from "./tokens.js";
+import type { Principal } from "./tokens.js";
 
 export interface ApiOptions {
   /** Largest accepted request body in bytes (default 64 KiB). */
@@ -20,7 +20,6 @@ export interface ApiOptions {
 /** What a route handler may use: the broker, never the store directly. */
 export interface AppState {
   broker: Broker;
-  tokens: TokenStore;
   /** Creates answered early (`wait=false`) that still run; awaited on shutdown. */
   background: Set<Promise<unknown>>;
   /** Aborted when the server shuts down: ends SSE streams, cancels background creates. */

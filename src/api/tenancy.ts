@@ -23,10 +23,10 @@ export function listScope(p: Principal, requested: string | undefined): { projec
 }
 
 /** The sandbox if this principal may see it; otherwise the same 404 as an unknown id. */
-export function visibleSandbox(broker: Broker, p: Principal, id: string): Sandbox {
+export async function visibleSandbox(broker: Broker, p: Principal, id: string): Promise<Sandbox> {
   let sb: Sandbox;
   try {
-    sb = broker.get(id);
+    sb = await broker.get(id);
   } catch (err) {
     if (err instanceof SandboxerError && err.code === "SBX_NOT_FOUND") throw notFound("sandbox", id);
     throw err;

@@ -2,16 +2,17 @@ import { parseDuration } from "../duration.js";
 import { SandboxerError, toSandboxerError } from "../errors.js";
 import { loadExtension } from "../extensions/index.js";
 import { crashPoint } from "../faults.js";
-import { reserveCredits } from "../credits/index.js";
-import { failover } from "../routing/failover.js";
-import { routingInputsFor } from "../routing/inputs.js";
 import { publicRecord } from "../store/rows.js";
 import type { SnapshotSource } from "../snapshots/types.js";
 import { localHostFacts } from "../telemetry/host-facts.js";
 import type { Handle, Sandbox, SandboxRow } from "../types.js";
+import type { Tx } from "../store/types.js";
+import { reserveCredits } from "./credits.js";
+import { failover } from "./failover.js";
 import { priorFor, rememberKey, requestFingerprint, settledPrior } from "./idempotency.js";
 import { confinePlanInputs } from "../tenancy/scope.js";
 import { placeOnReachableHost } from "./placement.js";
+import { routingInputsFor } from "./routing-inputs.js";
 import { type CreatePlan, type CreateRequest, DEFAULT_PROFILE, planCreate } from "./plan.js";
 import { eventFor, extensionContext, nowIso, type Runtime, transition } from "./runtime.js";
 
@@ -42,7 +43,7 @@ export interface CreateOptions {
   /** Restore: the extension fills the new workspace from this verified archive (ctx.restoreFrom). */
   restoreFrom?: SnapshotSource | undefined;
   /** Runs inside the `ready` transaction, for events that must commit with it (`snapshot.restored`). */
-  onReady?: ((row: SandboxRow) => void) | undefined;
+  onReady?: ((row: SandboxRow, t: Tx) => Promise<void>) | undefined;
 }
 
 /**
@@ -54,7 +55,7 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
   const plan = await planFor(rt, req);
   const fingerprint = req.idempotencyKey ? requestFingerprint(req) : "";
   if (req.idempotencyKey) {
-    const prior = priorFor(rt.store, req.idempotencyKey, fingerprint);
+    const prior = await priorFor(rt.store, req.idempotencyKey, fingerprint);
     if (prior) return settledPrior(rt.store, prior, opts);
   }
   // An unreachable SSH host is skipped (recorded in route.rejected) when placement allows another.
@@ -91,21 +92,21 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
     ownerStart: rt.owner.start,
   };
   try {
-    rt.store.write(() => {
+    await rt.store.tx(async (t) => {
       // Metered: hold price x TTL first; SBX_INSUFFICIENT_CREDITS rolls the whole insert back.
-      reserveCredits(rt, row, plan.registration);
-      rt.store.insertSandbox(row, req.idempotencyKey);
-      if (req.idempotencyKey) rememberKey(rt.store, req.idempotencyKey, fingerprint, row.id, at);
-      rt.store.appendEvent(eventFor(rt, "sandbox.requested", row, { profile: row.profile, extension: row.extension, host: row.host, route: plan.route, recreatedFrom: opts.recreatedFrom ?? null }));
+      await reserveCredits(rt, t, row, plan.registration);
+      await t.sandboxes.insert(row, req.idempotencyKey);
+      if (req.idempotencyKey) await rememberKey(t, req.idempotencyKey, fingerprint, row.id, at);
+      await t.events.append(eventFor(rt, "sandbox.requested", row, { profile: row.profile, extension: row.extension, host: row.host, route: plan.route, recreatedFrom: opts.recreatedFrom ?? null }));
     });
   } catch (err) {
     // Two concurrent creates with one idempotency key: the loser returns the winner's record.
-    const prior = req.idempotencyKey ? priorFor(rt.store, req.idempotencyKey, fingerprint) : undefined;
+    const prior = req.idempotencyKey ? await priorFor(rt.store, req.idempotencyKey, fingerprint) : undefined;
     if (prior) return settledPrior(rt.store, prior, opts);
     throw toSandboxerError(err, "SBX_STORE");
   }
   crashPoint("requested");
-  let cur = transition(rt, row, ["requested"], "provisioning") as SandboxRow;
+  let cur = (await transition(rt, row, ["requested"], "provisioning")) as SandboxRow;
   crashPoint("provisioning");
   opts.onRecord?.(publicRecord(cur));
   const controller = new AbortController();
@@ -116,10 +117,15 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
   // `destroy` from another process asks this owner to cancel with an event (see applyDestroy).
   let seenSeq = 0;
   const cancelWatch = setInterval(() => {
-    for (const e of rt.store.listEvents({ sandboxId: row.id, afterSeq: seenSeq })) {
-      seenSeq = Math.max(seenSeq, e.seq);
-      if (e.type === "sandbox.cancel_requested") controller.abort(new SandboxerError("SBX_CANCELLED", "cancelled by `destroy` during provisioning"));
-    }
+    rt.store.events.list({ sandboxId: row.id, afterSeq: seenSeq }).then(
+      (events) => {
+        for (const e of events) {
+          seenSeq = Math.max(seenSeq, e.seq);
+          if (e.type === "sandbox.cancel_requested") controller.abort(new SandboxerError("SBX_CANCELLED", "cancelled by `destroy` during provisioning"));
+        }
+      },
+      () => {},
+    );
   }, 500);
   cancelWatch.unref();
   let ctx = extensionContext(rt, cur, plan.profile, plan.host, controller.signal);
@@ -140,9 +146,9 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
         const remoteFacts = reachability.facts && typeof reachability.facts === "object" && !Array.isArray(reachability.facts) ? reachability.facts : null;
         const hostFacts = !plan.profile.hostFacts ? null : plan.host.name === "localhost" ? localHostFacts(rt.paths.home) : remoteFacts;
         const readyAt = nowIso(rt);
-        const done = rt.store.write(() => {
-          const r = transition(rt, cur, ["provisioning"], "ready", { readyAt, reachability, handle, hostFacts, ownerPid: null, ownerStart: null }, { reachability });
-          if (r) opts.onReady?.(r);
+        const done = await rt.store.tx(async (t) => {
+          const r = await transition(rt, cur, ["provisioning"], "ready", { readyAt, reachability, handle, hostFacts, ownerPid: null, ownerStart: null }, { reachability }, t);
+          if (r) await opts.onReady?.(r, t);
           return r;
         });
         if (!done) throw new SandboxerError("SBX_INVALID_STATE", `sandbox ${row.id} changed state while provisioning`);
@@ -151,7 +157,7 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
         const err = toSandboxerError(controller.signal.aborted && controller.signal.reason instanceof SandboxerError ? controller.signal.reason : raw, "SBX_PROVISION_FAILED");
         // Let an aborted extension call settle first, so teardown sees everything it made.
         await Promise.race([inflight.catch(() => {}), new Promise((r) => setTimeout(r, 10_000).unref())]);
-        cur = rt.store.getSandbox(row.id) ?? cur;
+        cur = (await rt.store.sandboxes.get(row.id)) ?? cur;
         ctx.progress(`provision failed (${err.code}): ${err.message}; tearing down`);
         const teardownError = await teardownQuietly(ext, { ...ctx, signal: new AbortController().signal }, handle ?? cur.handle);
         // A retryable failure with candidates left moves this record to the next one (src/routing/failover.ts).
@@ -164,7 +170,7 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
           continue;
         }
         const message = teardownError ? `${err.message}; teardown also failed: ${teardownError}` : err.message;
-        transition(rt, cur, ["provisioning"], "failed", {
+        await transition(rt, cur, ["provisioning"], "failed", {
           error: { code: err.code, message },
           reason: "failed-provision",
           destroyedAt: teardownError ? null : nowIso(rt),

@@ -5,6 +5,7 @@ import { crashPoint } from "../faults.js";
 import { DESTROYABLE } from "../lifecycle.js";
 import { isSameProcessAlive } from "../proc.js";
 import { publicRecord } from "../store/rows.js";
+import type { SandboxUpdate } from "../store/types.js";
 import { type DestroyReason, type Host, LOCALHOST, type Sandbox, type SandboxRow } from "../types.js";
 import { teardownQuietly } from "./create.js";
 import { eventFor, extensionContext, nowIso, type Runtime, transition } from "./runtime.js";
@@ -12,8 +13,8 @@ import { eventFor, extensionContext, nowIso, type Runtime, transition } from "./
 /** How long `destroy` waits for a live owner to cancel a provisioning sandbox (Packer gets 60s to clean up). */
 const CANCEL_WAIT_MS = 120_000;
 
-export function getRow(rt: Runtime, id: string): SandboxRow {
-  const row = rt.store.getSandbox(id);
+export async function getRow(rt: Runtime, id: string): Promise<SandboxRow> {
+  const row = await rt.store.sandboxes.get(id);
   if (!row) throw new SandboxerError("SBX_NOT_FOUND", `no sandbox '${id.slice(0, 64)}'`, { details: { id } });
   return row;
 }
@@ -42,17 +43,17 @@ export async function finishDestroy(rt: Runtime, row: SandboxRow, reason: Destro
   const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
   const failure = await teardownQuietly(ext, ctx, row.handle);
   if (failure) {
-    const failed = transition(rt, row, ["destroying"], "destroy_failed", { error: { code: "SBX_TEARDOWN_FAILED", message: failure }, ownerPid: null, ownerStart: null }, { reason, error: failure });
+    const failed = await transition(rt, row, ["destroying"], "destroy_failed", { error: { code: "SBX_TEARDOWN_FAILED", message: failure }, ownerPid: null, ownerStart: null }, { reason, error: failure });
     throw new SandboxerError("SBX_TEARDOWN_FAILED", `${row.id}: teardown failed: ${failure} (reap retries it)`, { details: { id: row.id, state: failed?.state ?? null } });
   }
-  const patch: Partial<SandboxRow> = { destroyedAt: row.destroyedAt ?? nowIso(rt), reason: row.reason === "failed-provision" ? "failed-provision" : reason, ownerPid: null, ownerStart: null };
+  const patch: SandboxUpdate = { destroyedAt: row.destroyedAt ?? nowIso(rt), reason: row.reason === "failed-provision" ? "failed-provision" : reason, ownerPid: null, ownerStart: null };
   if (note) patch.error = { code: "SBX_NOT_FOUND", message: note };
-  const done = transition(rt, row, ["destroying"], "destroyed", patch, { reason: patch.reason });
+  const done = await transition(rt, row, ["destroying"], "destroyed", patch, { reason: patch.reason });
   return done ?? getRow(rt, row.id);
 }
 
 export async function applyDestroy(rt: Runtime, id: string, reason: DestroyReason = "user"): Promise<Sandbox> {
-  const row = getRow(rt, id);
+  const row = await getRow(rt, id);
   if (row.state === "destroyed") return publicRecord(row);
   if (!DESTROYABLE.includes(row.state)) {
     if (isSameProcessAlive(row.ownerPid, row.ownerStart)) {
@@ -61,7 +62,7 @@ export async function applyDestroy(rt: Runtime, id: string, reason: DestroyReaso
     }
     throw new SandboxerError("SBX_INVALID_STATE", `${id} is ${row.state} and its owner died; run \`sandboxer reconcile\``, { details: { id, state: row.state } });
   }
-  const claimed = transition(rt, row, DESTROYABLE, "destroying", { ownerPid: rt.owner.pid, ownerStart: rt.owner.start, reason: row.reason ?? reason }, { reason });
+  const claimed = await transition(rt, row, DESTROYABLE, "destroying", { ownerPid: rt.owner.pid, ownerStart: rt.owner.start, reason: row.reason ?? reason }, { reason });
   if (!claimed) {
     throw new SandboxerError("SBX_BUSY", `${id} changed state under us (another destroy?); look again with \`sandboxer get ${id}\``, { details: { id } });
   }
@@ -75,11 +76,11 @@ export async function applyDestroy(rt: Runtime, id: string, reason: DestroyReaso
  * settles. True when it did; the caller then destroys what is left.
  */
 async function cancelOwner(rt: Runtime, row: SandboxRow): Promise<boolean> {
-  rt.store.appendEvent(eventFor(rt, "sandbox.cancel_requested", row, { byPid: rt.owner.pid }));
+  await rt.store.events.append(eventFor(rt, "sandbox.cancel_requested", row, { byPid: rt.owner.pid }));
   const until = Date.now() + CANCEL_WAIT_MS;
   while (Date.now() < until) {
     await new Promise((r) => setTimeout(r, 200));
-    const cur = rt.store.getSandbox(row.id);
+    const cur = await rt.store.sandboxes.get(row.id);
     if (!cur || (cur.state !== "provisioning" && cur.state !== "requested")) return true;
     if (!isSameProcessAlive(cur.ownerPid, cur.ownerStart)) return false;
   }

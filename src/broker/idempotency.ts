@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { isErrorCode, SandboxerError } from "../errors.js";
 import { isSameProcessAlive } from "../proc.js";
 import { publicRecord } from "../store/rows.js";
-import type { SqliteStore } from "../store/sqlite.js";
+import type { Repos } from "../store/types.js";
 import type { Sandbox, SandboxRow, SandboxState } from "../types.js";
 import type { CreateRequest } from "./plan.js";
 
@@ -20,12 +20,12 @@ export function requestFingerprint(req: CreateRequest): string {
  * The record an earlier create with this key made, or undefined if none.
  * Throws SBX_IDEMPOTENCY_CONFLICT when the key was used for a different request.
  */
-export function priorFor(store: SqliteStore, key: string, fingerprint: string): SandboxRow | undefined {
-  const prior = store.findByIdempotencyKey(key);
+export async function priorFor(db: Repos, key: string, fingerprint: string): Promise<SandboxRow | undefined> {
+  const prior = await db.sandboxes.findByIdempotencyKey(key);
   if (!prior) return undefined;
-  const kept = store.db.prepare("SELECT request_hash FROM idempotency_keys WHERE key = ?").get(key) as { request_hash: string } | undefined;
+  const kept = await db.idempotency.get(key);
   // Records made before fingerprints were kept cannot be compared: treat them as the same request.
-  if (kept && kept.request_hash !== fingerprint) {
+  if (kept && kept.requestHash !== fingerprint) {
     throw new SandboxerError("SBX_IDEMPOTENCY_CONFLICT", `idempotency key '${key}' was already used for a different request (sandbox ${prior.id}); use a new key`, {
       details: { field: "idempotencyKey" },
     });
@@ -34,8 +34,8 @@ export function priorFor(store: SqliteStore, key: string, fingerprint: string): 
 }
 
 /** Keep the fingerprint; call inside the transaction that inserts the sandbox. */
-export function rememberKey(store: SqliteStore, key: string, fingerprint: string, sandboxId: string, at: string): void {
-  store.db.prepare("INSERT INTO idempotency_keys (key, request_hash, sandbox_id, created_at) VALUES (?, ?, ?, ?)").run(key, fingerprint, sandboxId, at);
+export function rememberKey(t: Repos, key: string, fingerprint: string, sandboxId: string, at: string): Promise<void> {
+  return t.idempotency.put(key, fingerprint, sandboxId, at);
 }
 
 const SETTLING: readonly SandboxState[] = ["requested", "provisioning"];
@@ -47,12 +47,12 @@ const SETTLING: readonly SandboxState[] = ["requested", "provisioning"];
  * that failed answers with its error. `onRecord` hears the record at once
  * (`POST ?wait=false` answers 202 with it).
  */
-export async function settledPrior(store: SqliteStore, prior: SandboxRow, opts: { signal?: AbortSignal | undefined; onRecord?: ((sb: Sandbox) => void) | undefined }): Promise<Sandbox> {
+export async function settledPrior(db: Repos, prior: SandboxRow, opts: { signal?: AbortSignal | undefined; onRecord?: ((sb: Sandbox) => void) | undefined }): Promise<Sandbox> {
   opts.onRecord?.(publicRecord(prior));
   let cur = prior;
   while (SETTLING.includes(cur.state) && isSameProcessAlive(cur.ownerPid, cur.ownerStart) && !opts.signal?.aborted) {
     await new Promise((r) => setTimeout(r, 100));
-    cur = store.getSandbox(prior.id) ?? cur;
+    cur = (await db.sandboxes.get(prior.id)) ?? cur;
   }
   if (cur.state === "failed" && cur.error) {
     const code = isErrorCode(cur.error.code) ? cur.error.code : "SBX_PROVISION_FAILED";

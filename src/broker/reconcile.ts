@@ -32,13 +32,13 @@ export interface ReconcileReport {
  * Take over a record whose owner process died: compare-and-set the owner columns,
  * so of two reconcilers racing only one proceeds.
  */
-function claim(rt: Runtime, row: SandboxRow): SandboxRow | undefined {
-  return rt.store.write(() => {
-    const cur = rt.store.getSandbox(row.id);
+function claim(rt: Runtime, row: SandboxRow): Promise<SandboxRow | undefined> {
+  return rt.store.tx(async (t) => {
+    const cur = await t.sandboxes.getForUpdate(row.id);
     if (!cur || cur.state !== row.state || cur.ownerPid !== row.ownerPid || cur.ownerStart !== row.ownerStart) return undefined;
     if (isSameProcessAlive(cur.ownerPid, cur.ownerStart)) return undefined;
-    rt.store.patchRow(row.id, { ownerPid: rt.owner.pid, ownerStart: rt.owner.start, updatedAt: nowIso(rt) });
-    return rt.store.getSandbox(row.id);
+    await t.sandboxes.update(row.id, { ownerPid: rt.owner.pid, ownerStart: rt.owner.start, updatedAt: nowIso(rt) });
+    return t.sandboxes.get(row.id);
   });
 }
 
@@ -54,7 +54,7 @@ async function recover(rt: Runtime, row: SandboxRow, report: ReconcileReport): P
   const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
   const failure = await teardownQuietly(ext, ctx, row.handle);
   const message = `interrupted: ${why}${failure ? `; teardown failed: ${failure}` : ""}`;
-  transition(rt, row, [row.state], "failed", {
+  await transition(rt, row, [row.state], "failed", {
     error: { code: "SBX_CANCELLED", message },
     reason: "failed-provision",
     destroyedAt: failure ? null : nowIso(rt),
@@ -70,9 +70,9 @@ async function cleanFailed(rt: Runtime, row: SandboxRow, report: ReconcileReport
   const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
   const failure = await teardownQuietly(ext, ctx, row.handle);
   if (failure) throw new Error(failure);
-  rt.store.write(() => {
-    rt.store.patchRow(row.id, { destroyedAt: nowIso(rt), ownerPid: null, ownerStart: null, updatedAt: nowIso(rt) });
-    rt.store.appendEvent(eventFor(rt, "sandbox.cleaned", row, { why: "teardown of a failed provision completed" }));
+  await rt.store.tx(async (t) => {
+    await t.sandboxes.update(row.id, { destroyedAt: nowIso(rt), ownerPid: null, ownerStart: null, updatedAt: nowIso(rt) });
+    await t.events.append(eventFor(rt, "sandbox.cleaned", row, { why: "teardown of a failed provision completed" }));
   });
   report.actions.push({ id: row.id, from: "failed", to: "failed", why: "resources of a failed provision removed" });
 }
@@ -84,17 +84,17 @@ async function cleanFailed(rt: Runtime, row: SandboxRow, report: ReconcileReport
  */
 export async function reconcile(rt: Runtime, opts: { deep?: boolean } = {}): Promise<ReconcileReport> {
   const report: ReconcileReport = { actions: [], orphans: [], errors: [] };
-  const suspects = rt.store.listSandboxes({ states: IN_FLIGHT_STATES });
-  const failed = rt.store.listSandboxes({ states: ["failed"], notDestroyed: true });
+  const suspects = await rt.store.sandboxes.list({ states: IN_FLIGHT_STATES });
+  const failed = await rt.store.sandboxes.list({ states: ["failed"], notDestroyed: true });
   for (const row of [...suspects, ...failed]) {
     if (isSameProcessAlive(row.ownerPid, row.ownerStart)) continue;
-    const mine = claim(rt, row);
+    const mine = await claim(rt, row);
     if (!mine) continue;
     try {
       if (mine.state === "failed") await cleanFailed(rt, mine, report);
       else await recover(rt, mine, report);
     } catch (err) {
-      rt.store.patchRow(mine.id, { ownerPid: null, ownerStart: null });
+      await rt.store.sandboxes.update(mine.id, { ownerPid: null, ownerStart: null });
       report.errors.push({ id: row.id, message: toSandboxerError(err).message });
     }
   }
@@ -103,7 +103,7 @@ export async function reconcile(rt: Runtime, opts: { deep?: boolean } = {}): Pro
 }
 
 async function deepCheck(rt: Runtime, report: ReconcileReport): Promise<void> {
-  const live = rt.store.listSandboxes({ states: LIVE_STATES });
+  const live = await rt.store.sandboxes.list({ states: LIVE_STATES });
   const liveIds = new Set(live.map((r) => r.id));
   for (const row of live.filter((r) => r.state === "ready")) {
     const ext = await loadExtension(row.extension);
@@ -111,7 +111,7 @@ async function deepCheck(rt: Runtime, report: ReconcileReport): Promise<void> {
     try {
       const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
       if (await ext.alive(ctx, row.handle)) continue;
-      const claimed = transition(rt, row, ["ready"], "destroying", { ownerPid: rt.owner.pid, ownerStart: rt.owner.start, reason: "reap" }, { reason: "reap", why: "resources vanished" });
+      const claimed = await transition(rt, row, ["ready"], "destroying", { ownerPid: rt.owner.pid, ownerStart: rt.owner.start, reason: "reap" }, { reason: "reap", why: "resources vanished" });
       if (!claimed) continue;
       await finishDestroy(rt, claimed, "reap", "its resources vanished outside sand-boxer; the record was closed by reconcile");
       report.actions.push({ id: row.id, from: "ready", to: "destroyed", why: "resources vanished" });
@@ -122,7 +122,7 @@ async function deepCheck(rt: Runtime, report: ReconcileReport): Promise<void> {
   // Local backends only here; remote hosts are inspected by `inspect stale`.
   const local = await loadExtension("ext.local");
   if (!local.list) return;
-  const base = { host: hostOf(rt, { host: "localhost" } as SandboxRow), transport: rt.transportFor(hostOf(rt, { host: "localhost" } as SandboxRow)), paths: rt.paths, env: rt.env, clock: rt.clock, signal: new AbortController().signal, progress() {}, checkpoint() {} };
+  const base = { host: hostOf(rt, { host: "localhost" } as SandboxRow), transport: rt.transportFor(hostOf(rt, { host: "localhost" } as SandboxRow)), paths: rt.paths, env: rt.env, clock: rt.clock, signal: new AbortController().signal, progress() {}, async checkpoint() {} };
   for (const res of await local.list(base)) {
     if (!liveIds.has(res.sandboxId)) report.orphans.push({ ...res, host: "localhost", extension: "ext.local" });
   }

@@ -1,14 +1,14 @@
 import type { Catalog } from "../catalog/load.js";
 import type { Profile } from "../catalog/schema.js";
 import type { Config, Env, Paths } from "../config.js";
-import { settleOnClose } from "../credits/index.js";
 import type { ExtensionContext } from "../extensions/define.js";
 import type { IdGen } from "../ids.js";
 import { crashPoint } from "../faults.js";
 import { SELF } from "../proc.js";
-import type { SqliteStore } from "../store/sqlite.js";
+import type { NewEvent, Repos, SandboxUpdate, Store } from "../store/types.js";
 import type { Transport } from "../transport/types.js";
 import type { Clock, Handle, Host, Sandbox, SandboxRow, SandboxState } from "../types.js";
+import { settleOnClose } from "./credits.js";
 
 export interface ProgressNote {
   sandboxId: string;
@@ -18,7 +18,7 @@ export interface ProgressNote {
 
 /** Everything the broker's operations share; built once by createBroker. */
 export interface Runtime {
-  store: SqliteStore;
+  store: Store;
   clock: Clock;
   ids: IdGen;
   paths: Paths;
@@ -33,35 +33,37 @@ export interface Runtime {
 
 export const defaultOwner = (): { pid: number; start: string | null } => ({ pid: SELF.pid, start: SELF.start });
 
-export function nowIso(rt: Runtime): string {
+export function nowIso(rt: Pick<Runtime, "clock">): string {
   return rt.clock.now().toISOString();
 }
 
-export function eventFor(rt: Runtime, type: string, sb: Pick<Sandbox, "id" | "actor" | "project">, data: Record<string, unknown> = {}) {
+export function eventFor(rt: Pick<Runtime, "clock" | "ids">, type: string, sb: Pick<Sandbox, "id" | "actor" | "project">, data: Record<string, unknown> = {}): NewEvent {
   return { id: rt.ids("evt"), type, sandboxId: sb.id, at: nowIso(rt), actor: sb.actor, project: sb.project, data };
 }
 
 /**
  * One state change and its event in one transaction, as a compare-and-set on
  * the current state. Returns undefined when another process moved it first.
+ * Closing a record (`destroyed`, `failed`) settles its credits in the same
+ * transaction. `db` may be a transaction the caller already holds.
  */
 export function transition(
   rt: Runtime,
   row: SandboxRow,
   from: readonly SandboxState[],
   to: SandboxState,
-  patch: Partial<SandboxRow> = {},
+  patch: SandboxUpdate = {},
   data: Record<string, unknown> = {},
-): SandboxRow | undefined {
+  db: Repos = rt.store,
+): Promise<SandboxRow | undefined> {
   const at = nowIso(rt);
-  const change = () => rt.store.transition(row.id, from, { ...patch, state: to, updatedAt: at }, eventFor(rt, `sandbox.${to}`, row, { from: row.state, ...data }));
-  if (to !== "destroyed" && to !== "failed") return change();
-  // Closing a record settles its credits in the same transaction (src/credits/).
-  return rt.store.write(() => {
-    const done = change();
+  const event = eventFor(rt, `sandbox.${to}`, row, { from: row.state, ...data });
+  if (to !== "destroyed" && to !== "failed") return db.sandboxes.transition(row.id, from, to, { ...patch, updatedAt: at }, event);
+  return db.tx(async (t) => {
+    const done = await t.sandboxes.transition(row.id, from, to, { ...patch, updatedAt: at }, event);
     if (!done) return undefined;
-    settleOnClose(rt, done);
-    return rt.store.getSandbox(done.id);
+    await settleOnClose(rt, t, done);
+    return t.sandboxes.get(done.id);
   });
 }
 
@@ -79,11 +81,12 @@ export function extensionContext(rt: Runtime, row: SandboxRow, profile: Profile,
     progress(message, opts) {
       const data: Record<string, unknown> = { message };
       if (opts?.percent !== undefined) data.percent = opts.percent;
-      rt.store.appendEvent(eventFor(rt, "sandbox.progress", row, data));
+      // Not awaited: notes are written in order (the store runs them in turn) and never hold up the extension.
+      rt.store.events.append(eventFor(rt, "sandbox.progress", row, data)).catch(() => {});
       rt.onProgress?.({ sandboxId: row.id, message, percent: opts?.percent });
     },
-    checkpoint(handle: Handle) {
-      rt.store.patchRow(row.id, { handle, updatedAt: nowIso(rt) });
+    async checkpoint(handle: Handle) {
+      await rt.store.sandboxes.update(row.id, { handle, updatedAt: nowIso(rt) });
       checkpoints++;
       crashPoint(`checkpoint-${checkpoints}`);
     },

@@ -64,7 +64,7 @@ export class SandboxerClient {
     this.fetchImpl = opts.fetch ?? fetch;
   }
 
-  /** URL and headers of a request; shared with the CLI's synchronous path. */
+  /** URL and headers of a request. */
   prepare(path: string, opts: { query?: Query; headers?: Record<string, string>; json?: boolean } = {}): { url: string; headers: Record<string, string> } {
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) qs.set(k, String(v));

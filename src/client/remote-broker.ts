@@ -1,28 +1,31 @@
-import type { Broker, CreateRequest, ExtensionInfo } from "../broker.js";
-import type { CreatePlan } from "../broker/plan.js";
+import type { Account, Broker, CreatePlan, CreateRequest, EventQuery, ExtensionInfo, LedgerEntry, ReconcileReport, SandboxFilter, SnapshotFilter } from "../broker.js";
 import type { Catalog } from "../catalog/load.js";
 import type { Profile, Registration } from "../catalog/schema.js";
 import type { Config, Env } from "../config.js";
 import { SandboxerError } from "../errors.js";
 import type { ExecIo, ExecOptions, ExecResult } from "../extensions/define.js";
-import type { SandboxFilter } from "../store/sqlite.js";
+import type { Snapshot } from "../snapshots/types.js";
 import { type Host, type Sandbox, type SandboxEvent, systemClock } from "../types.js";
 import { Readable } from "node:stream";
 import { remoteFiles } from "./files.js";
-import { decodeResponse, type HostInfo, SandboxerClient } from "./index.js";
-import { SyncFetcher } from "./sync-fetch.js";
+import { type CreateSandboxBody, SandboxerClient } from "./index.js";
 
-type Snap = { path?: string };
 /** Archive paths are shown to adm tokens only; say where the archive is rather than print nothing. */
-const onServer = <T extends Snap>(s: T): T => ({ ...s, path: s.path ?? "(on the server)" });
+const onServer = (s: { path?: string | undefined }): Snapshot => ({ ...s, path: s.path ?? "(on the server)" }) as Snapshot;
 
 const remoteOnly = (what: string) => new SandboxerError("SBX_UNSUPPORTED", `${what} runs on the server, not through SANDBOXER_URL (unset it on the server machine)`);
 
+const refuse =
+  (what: string) =>
+  async (): Promise<never> => {
+    throw remoteOnly(what);
+  };
+
 /**
- * The broker the CLI uses when SANDBOXER_URL is set: every operation becomes
- * an API call, so each command works unchanged against a remote server.
- * Methods that are synchronous in-process stay synchronous (a blocking
- * request on a worker thread); anything the API has no route for says so.
+ * The broker the CLI uses when SANDBOXER_URL is set: the same interface as the
+ * in-process broker, every operation an API call, so each command works
+ * unchanged against a remote server. What the API deliberately does not offer
+ * (tokens, leases, host inspection) says so.
  */
 export function remoteBroker(env: Env): Broker {
   const url = env.SANDBOXER_URL as string;
@@ -33,42 +36,24 @@ export function remoteBroker(env: Env): Broker {
   }
   const client = new SandboxerClient({ url, token: env.SANDBOXER_TOKEN || undefined });
   const rf = remoteFiles(client);
-  const sync = new SyncFetcher();
-  const getSync = <T>(path: string, query: Record<string, string | number | undefined> = {}): T => {
-    const { url: full, headers } = client.prepare(path, { query });
-    const res = sync.request(full, { headers });
-    return decodeResponse<T>(res.status, res.body);
-  };
 
-  const sendSync = <T>(method: string, path: string): T => {
-    const { url: full, headers } = client.prepare(path);
-    const res = sync.request(full, { method, headers });
-    return decodeResponse<T>(res.status, res.body);
-  };
-
-  const impl = {
-    get paths(): never {
-      throw remoteOnly("reading the state directory");
-    },
-    get store(): never {
-      throw remoteOnly("this command");
-    },
-    async create(req: CreateRequest, o: { signal?: AbortSignal; onRecord?: (sb: Sandbox) => void } = {}): Promise<Sandbox> {
+  return {
+    async create(req: CreateRequest, o = {}) {
       const { idempotencyKey, ...body } = req;
-      const sb = (await client.createSandbox(body as Parameters<SandboxerClient["createSandbox"]>[0], { idempotencyKey, ...(o.signal ? { signal: o.signal } : {}) })) as Sandbox;
+      const sb = (await client.createSandbox(body as CreateSandboxBody, { idempotencyKey, ...(o.signal ? { signal: o.signal } : {}) })) as Sandbox;
       o.onRecord?.(sb);
       return sb;
     },
     plan(req: CreateRequest): Promise<CreatePlan> {
       const { idempotencyKey: _k, ...body } = req;
-      return client.plan(body as Parameters<SandboxerClient["plan"]>[0]) as unknown as Promise<CreatePlan>;
+      return client.plan(body as CreateSandboxBody) as unknown as Promise<CreatePlan>;
     },
-    get: (id: string): Sandbox => getSync<Sandbox>(`/v1/sandboxes/${encodeURIComponent(id)}`),
-    list(filter: SandboxFilter = {}): Sandbox[] {
+    get: (id) => client.getSandbox(id) as Promise<Sandbox>,
+    async list(filter: SandboxFilter = {}) {
       const out: Sandbox[] = [];
       let cursor: string | undefined;
       do {
-        const page = getSync<{ items: Sandbox[]; nextCursor: string | null }>("/v1/sandboxes", {
+        const page = await client.listSandboxes({
           state: filter.states?.join(","),
           all: filter.states ? undefined : "true",
           profile: filter.profile,
@@ -78,13 +63,13 @@ export function remoteBroker(env: Env): Broker {
           limit: 500,
           cursor,
         });
-        out.push(...page.items);
+        out.push(...(page.items as Sandbox[]));
         cursor = page.nextCursor ?? undefined;
       } while (cursor && (filter.limit === undefined || out.length < filter.limit));
       return filter.limit === undefined ? out : out.slice(0, filter.limit);
     },
-    destroy: (id: string) => client.destroySandbox(id) as Promise<Sandbox>,
-    recreate: (id: string) => client.recreateSandbox(id) as Promise<Sandbox>,
+    destroy: (id) => client.destroySandbox(id) as Promise<Sandbox>,
+    recreate: (id) => client.recreateSandbox(id) as Promise<Sandbox>,
     async exec(id: string, argv: string[], io: ExecIo, opts: ExecOptions = {}): Promise<ExecResult> {
       if (opts.tty) throw remoteOnly("an interactive terminal");
       if (opts.stdin !== undefined && !Buffer.isBuffer(opts.stdin)) throw remoteOnly("streaming stdin into exec");
@@ -98,12 +83,13 @@ export function remoteBroker(env: Env): Broker {
       if (io.stderr === "inherit") process.stderr.write(r.stderr);
       return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, ...(r.truncated ? { truncated: true } : {}), ...(r.timedOut ? { timedOut: true } : {}) };
     },
-    events(o: { sandboxId?: string | undefined; afterSeq?: number; limit?: number } = {}): SandboxEvent[] {
-      return getSync<{ items: SandboxEvent[] }>("/v1/events", { format: "json", sandbox: o.sandboxId, after: o.afterSeq, limit: o.limit }).items;
+    async events(o: EventQuery = {}) {
+      return (await client.events({ sandbox: o.sandboxId, after: o.afterSeq, limit: o.limit })).items as SandboxEvent[];
     },
-    reconcile: () => client.reconcile(),
+    reconcile: async () => (await client.reconcile()) as unknown as ReconcileReport,
     // Event delivery to the State Hub is the server's job.
     flushEvents: async () => null,
+    outboxStats: refuse("the outbox"),
     extensions: () => client.extensions() as unknown as Promise<ExtensionInfo[]>,
     async catalog(): Promise<Catalog> {
       const [p, exts] = await Promise.all([client.profiles(), client.extensions()]);
@@ -114,8 +100,8 @@ export function remoteBroker(env: Env): Broker {
         warnings: p.warnings as unknown as Catalog["warnings"],
       };
     },
-    config(): Config {
-      const hosts = getSync<HostInfo[]>("/v1/hosts");
+    async config(): Promise<Config> {
+      const hosts = await client.hosts();
       const map = new Map<string, Host>(
         hosts.map((h) => [
           h.name,
@@ -129,9 +115,6 @@ export function remoteBroker(env: Env): Broker {
         ]),
       );
       return { hosts: map, stateHubUrl: undefined, defaults: {}, file: `(server ${url})` } as Config;
-    },
-    contextFor(): never {
-      throw remoteOnly("inspecting a sandbox's backend");
     },
     // Files and detached processes (src/client/files.ts).
     putFiles: async (id: string, dest: string, tar: Readable, o: { service?: string } = {}) => ({ bytes: (await rf.put(id, dest, tar, { tar: true, service: o.service })).bytes }),
@@ -159,30 +142,41 @@ export function remoteBroker(env: Env): Broker {
     listProcesses: (id: string) => rf.processes(id),
     processOutput: (id: string, pid: string, o: { offset?: number; maxBytes?: number } = {}) => rf.output(id, pid, o),
     killProcess: (id: string, pid: string, signal?: string) => rf.kill(id, pid, signal),
-    // Operations other parts of sand-boxer add to the broker, over their routes.
-    extendTtl: (id: string, duration: string) => client.extendTtl(id, duration),
-    snapshot: async (id: string, o: { name?: string | undefined } = {}) => onServer(await client.createSnapshot(id, { name: o.name })),
-    snapshots: (f: { sandboxId?: string; profile?: string; project?: string } = {}) =>
-      getSync<Snap[]>("/v1/snapshots", { sandbox: f.sandboxId, profile: f.profile, project: f.project }).map(onServer),
-    getSnapshot: (id: string) => onServer(getSync<Snap>(`/v1/snapshots/${encodeURIComponent(id)}`)),
-    deleteSnapshot: (id: string) => onServer(sendSync<Snap>("DELETE", `/v1/snapshots/${encodeURIComponent(id)}`)),
-    restore: (id: string, o: Record<string, unknown> = {}) => {
-      const { signal: _s, ...body } = o;
-      return client.restoreSnapshot(id, Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined)));
-    },
-    expire: (o: { apply?: boolean } = {}) => client.expire({ apply: Boolean(o.apply) }),
     clock: systemClock,
-    close: () => sync.close(),
-  };
-  // Anything else a command asks of the broker has no route: say so instead of crashing.
-  return new Proxy(impl, {
-    get(target, prop, receiver) {
-      if (typeof prop === "string" && !(prop in target) && prop !== "then") {
-        return () => {
-          throw remoteOnly(`'${prop}'`);
-        };
-      }
-      return Reflect.get(target, prop, receiver);
+    snapshot: async (id, o = {}) => onServer(await client.createSnapshot(id, { name: o.name })),
+    snapshots: async (f: SnapshotFilter = {}) => (await client.listSnapshots({ sandbox: f.sandboxId, profile: f.profile, project: f.project })).map(onServer),
+    getSnapshot: async (id) => onServer(await client.getSnapshot(id)),
+    deleteSnapshot: async (id) => onServer(await client.deleteSnapshot(id)),
+    restore: (id, o = {}) => {
+      const { signal: _s, ...body } = o;
+      return client.restoreSnapshot(id, Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined))) as Promise<Sandbox>;
     },
-  }) as unknown as Broker;
+    extendTtl: (id, duration) => client.extendTtl(id, duration) as Promise<Sandbox>,
+    expire: async (o = {}) => {
+      const { applied: _a, ...report } = await client.expire({ apply: Boolean(o.apply) });
+      return report as unknown as Awaited<ReturnType<Broker["expire"]>>;
+    },
+    retryDestroyFailed: refuse("retrying failed destroys (the server's reaper does it)"),
+    // The API names accounts by project; the account of project P is P ("default" for none).
+    credits: async (o = {}) => (await client.credits({ project: o.account })).accounts as Account[],
+    async addCredits(o) {
+      const { accounts } = await client.addCredits({ amount: o.amount, project: o.account, note: o.note });
+      const a = accounts[0];
+      if (!a) throw new SandboxerError("SBX_INTERNAL", "the server answered a top-up without the account");
+      return a as Account;
+    },
+    creditHistory: async (o = {}) => (await client.creditHistory({ project: o.account, since: o.since, limit: o.limit })) as LedgerEntry[],
+    createToken: refuse("minting tokens"),
+    listTokens: refuse("listing tokens"),
+    revokeToken: refuse("revoking tokens"),
+    verifyToken: refuse("verifying tokens"),
+    health: () => client.health(),
+    acquireLease: refuse("the reaper lease"),
+    releaseLease: refuse("the reaper lease"),
+    leaseHolder: refuse("the reaper lease"),
+    inspectHosts: refuse("inspecting hosts"),
+    inspectStale: refuse("inspecting hosts"),
+    reapStale: refuse("reaping stale resources"),
+    close: async () => {},
+  };
 }

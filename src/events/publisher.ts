@@ -1,5 +1,13 @@
-import type { SqliteStore } from "../store/sqlite.js";
 import type { Clock, SandboxEvent } from "../types.js";
+
+/** What delivery needs of the outbox (the store's `events` repository provides it). */
+export interface Outbox {
+  claimPending(now: string, leaseUntil: string, limit: number): Promise<(SandboxEvent & { attempts: number })[]>;
+  markDelivered(seq: number, at: string): Promise<void>;
+  markFailed(seq: number, error: string, nextAttemptAt: string): Promise<void>;
+  reschedule(seq: number, nextAttemptAt: string): Promise<void>;
+  stats(): Promise<{ pending: number }>;
+}
 
 export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body: string; signal: AbortSignal }) => Promise<{ ok: boolean; status: number }>;
 
@@ -21,7 +29,7 @@ export function backoffSeconds(attempts: number): number {
  * Never throws: a down hub just leaves events pending with their next attempt time.
  */
 export async function deliverPending(opts: {
-  store: SqliteStore;
+  outbox: Outbox;
   url: string;
   clock: Clock;
   budgetMs: number;
@@ -36,7 +44,7 @@ export async function deliverPending(opts: {
   while (Date.now() < deadline) {
     const now = opts.clock.now();
     const lease = new Date(now.getTime() + 30_000).toISOString();
-    const events = opts.store.claimPending(now.toISOString(), lease, opts.batch ?? 50);
+    const events = await opts.outbox.claimPending(now.toISOString(), lease, opts.batch ?? 50);
     if (!events.length) break;
     let stop = false;
     let retryAt = now.toISOString();
@@ -44,25 +52,25 @@ export async function deliverPending(opts: {
       const left = deadline - Date.now();
       if (stop || left <= 0) {
         // Not attempted: due again with the failed one (hub down) or at once (budget spent).
-        opts.store.reschedule(e.seq, retryAt);
+        await opts.outbox.reschedule(e.seq, retryAt);
         continue;
       }
       const err = await postEvent(send, opts.url, e, Math.min(left, 5000));
       if (err === null) {
-        opts.store.markDelivered(e.seq, opts.clock.now().toISOString());
+        await opts.outbox.markDelivered(e.seq, opts.clock.now().toISOString());
         delivered++;
       } else {
         failed++;
         lastError = err;
         retryAt = new Date(opts.clock.now().getTime() + backoffSeconds(e.attempts) * 1000).toISOString();
-        opts.store.markFailed(e.seq, err, retryAt);
+        await opts.outbox.markFailed(e.seq, err, retryAt);
         // The hub is failing: keep order and do not hammer it; the rest wait for the next run.
         stop = true;
       }
     }
     if (stop) break;
   }
-  return { delivered, failed, pending: opts.store.outboxStats().pending ?? 0, lastError };
+  return { delivered, failed, pending: (await opts.outbox.stats()).pending, lastError };
 }
 
 async function postEvent(send: FetchLike, url: string, e: SandboxEvent, timeoutMs: number): Promise<string | null> {

@@ -46,7 +46,7 @@ export interface ExtensionContext {
    * Persist a partial handle as soon as a resource exists, so a crash between
    * "created" and "ready" leaves the broker enough to tear it down.
    */
-  checkpoint(handle: Handle): void;
+  checkpoint(handle: Handle): Promise<void>;
   /**
    * Set when the broker creates this sandbox from a snapshot (`sandboxer restore`):
    * a verified archive on this machine. An extension with `capabilities.restore`

@@ -1,4 +1,4 @@
-import type { Sandbox, SandboxRow, SandboxState } from "../types.js";
+import type { Sandbox, SandboxRow } from "../types.js";
 
 /** camelCase record field -> snake_case column; JSON columns are (de)serialised. */
 const COLUMNS: Record<keyof SandboxRow, string> = {
@@ -30,32 +30,6 @@ const COLUMNS: Record<keyof SandboxRow, string> = {
 };
 
 const JSON_FIELDS = new Set<keyof SandboxRow>(["inputs", "reachability", "route", "cost", "error", "hostFacts", "handle"]);
-
-export type SandboxPatch = Partial<Omit<SandboxRow, "id">>;
-
-export interface SandboxFilter {
-  states?: readonly SandboxState[];
-  profile?: string | undefined;
-  project?: string | undefined;
-  extension?: string | undefined;
-  host?: string | undefined;
-  expiredBefore?: string | undefined;
-  /** Only records whose resources are not yet known to be gone (destroyedAt unset). */
-  notDestroyed?: boolean | undefined;
-  /** Keyset paging: only records after this one in (createdAt, id) order. */
-  after?: { createdAt: string; id: string } | undefined;
-  limit?: number | undefined;
-}
-
-export interface NewEvent {
-  id: string;
-  type: string;
-  sandboxId: string | null;
-  at: string;
-  actor: string | null;
-  project: string | null;
-  data: Record<string, unknown>;
-}
 
 export function toColumns(patch: Partial<SandboxRow>): Record<string, unknown> {
   const out: Record<string, unknown> = {};

@@ -1,6 +1,5 @@
-import type { Broker } from "../broker.js";
 import { profileSchema } from "../catalog/schema.js";
-import type { Env } from "../config.js";
+import type { Env, Paths } from "../config.js";
 import { SandboxerError, toSandboxerError } from "../errors.js";
 import type { BackendResource, Extension, ExtensionContext } from "../extensions/define.js";
 import { loadExtension } from "../extensions/index.js";
@@ -22,12 +21,13 @@ export function extensionsOn(host: Host): string[] {
 export class HostSessions {
   private readonly transports = new Map<string, Transport>();
   constructor(
-    private readonly broker: Broker,
+    private readonly inventory: ReadonlyMap<string, Host>,
+    private readonly paths: Paths,
     readonly env: Env,
   ) {}
 
   hosts(name?: string): Host[] {
-    const all = [...this.broker.config().hosts.values()];
+    const all = [...this.inventory.values()];
     if (name === undefined) return all;
     const h = all.find((x) => x.name === name);
     if (!h) throw new SandboxerError("SBX_HOST_NOT_FOUND", `host: '${name.slice(0, 64)}' is not in the hosts inventory (see: sandboxer hosts list)`, { details: { field: "host" } });
@@ -38,7 +38,7 @@ export class HostSessions {
     let t = this.transports.get(host.name);
     if (!t) {
       // A cluster has no shell to reach: its extension talks to the API server itself.
-      t = host.name === "localhost" || host.cluster ? localTransport() : sshTransport({ host, env: this.env, runDir: this.broker.paths.run });
+      t = host.name === "localhost" || host.cluster ? localTransport() : sshTransport({ host, env: this.env, runDir: this.paths.run });
       this.transports.set(host.name, t);
     }
     return t;
@@ -52,12 +52,12 @@ export class HostSessions {
       profile,
       host,
       transport: this.transport(host),
-      paths: this.broker.paths,
+      paths: this.paths,
       env: this.env,
       clock: systemClock,
       signal: new AbortController().signal,
       progress() {},
-      checkpoint() {},
+      async checkpoint() {},
     };
   }
 

@@ -1,9 +1,8 @@
 import { hostname } from "node:os";
-import type { Broker, ReconcileReport } from "../broker.js";
+import type { Broker, ExpireReport, ReconcileReport, RetryReport } from "../broker.js";
 import { toSandboxerError } from "../errors.js";
 import { base32 } from "../ids.js";
 import type { Clock } from "../types.js";
-import type { ExpireReport, RetryReport } from "./expire.js";
 import { nextWakeMs } from "./policy.js";
 
 export const REAPER_LEASE = "reaper";
@@ -74,33 +73,29 @@ export function createReaper(broker: Broker, opts: ReaperOptions = {}) {
   const sleep = opts.sleep ?? defaultSleep;
   const stopper = new AbortController();
 
-  const lease = (): boolean => {
+  const lease = (): Promise<boolean> => {
     const now = clock.now();
-    return broker.store.acquireLease(REAPER_LEASE, holder, now.toISOString(), new Date(now.getTime() + leaseMs).toISOString());
+    return broker.acquireLease(REAPER_LEASE, holder, now, new Date(now.getTime() + leaseMs));
   };
-  const heldBy = (): string | null => {
-    const r = broker.store.db.prepare("SELECT holder FROM leases WHERE name = ?").get(REAPER_LEASE) as { holder: string } | undefined;
-    return r?.holder ?? null;
-  };
-  const wake = () => nextWakeMs(broker.list({ states: ["ready"] }), clock.now(), intervalMs);
+  const wake = async () => nextWakeMs(await broker.list({ states: ["ready"] }), clock.now(), intervalMs);
 
   async function tick(): Promise<ReaperPass> {
     const pass: ReaperPass = { at: clock.now().toISOString(), holder, acted: false, heldBy: null, expired: null, retried: null, reconciled: null, errors: [], nextInMs: intervalMs };
-    if (!lease()) {
-      pass.heldBy = heldBy();
+    if (!(await lease())) {
+      pass.heldBy = await broker.leaseHolder(REAPER_LEASE);
       return pass;
     }
     pass.acted = true;
     pass.heldBy = holder;
     // Renew before each teardown: a long pass must not let a second reaper in behind it.
     // After stop() no new teardown starts; the ones in flight finish, the rest wait for the next reaper.
-    const renew = () => {
+    const renew = async () => {
       if (stopper.signal.aborted) throw new Error("reaper stopping; left for the next pass");
-      if (!lease()) throw new Error("reaper lease lost to another holder");
+      if (!(await lease())) throw new Error("reaper lease lost to another holder");
     };
     const step = async <T>(name: string, fn: () => Promise<T>): Promise<T | null> => {
       try {
-        renew();
+        await renew();
         return await fn();
       } catch (err) {
         pass.errors.push(`${name}: ${toSandboxerError(err).message}`);
@@ -111,7 +106,7 @@ export function createReaper(broker: Broker, opts: ReaperOptions = {}) {
     pass.retried = await step("retry", () => broker.retryDestroyFailed({ concurrency: opts.concurrency, beforeEach: renew }));
     if (opts.reconcile ?? true) pass.reconciled = await step("reconcile", () => broker.reconcile({ deep: true }));
     await step("events", () => broker.flushEvents(1000));
-    pass.nextInMs = wake();
+    pass.nextInMs = await wake();
     return pass;
   }
 
@@ -129,7 +124,7 @@ export function createReaper(broker: Broker, opts: ReaperOptions = {}) {
         await sleep(pass.acted ? Math.max(MIN_SLEEP_MS, pass.nextInMs) : intervalMs, stopper.signal);
       }
     } finally {
-      broker.store.releaseLease(REAPER_LEASE, holder);
+      await broker.releaseLease(REAPER_LEASE, holder);
     }
   }
 

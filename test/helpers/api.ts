@@ -16,13 +16,13 @@ export interface ApiFixture {
   cleanup(): Promise<void>;
 }
 
-export function apiFixture(opts: ApiOptions = {}): ApiFixture {
+export async function apiFixture(opts: ApiOptions = {}): Promise<ApiFixture> {
   const home = makeHome();
   const broker = home.broker();
   const log: string[] = [];
   const created = createApp(broker, { accessLog: (l) => log.push(l), ...opts });
-  const mint = (actor: string, project?: string) => created.state.tokens.create({ actor, project }).token;
-  const tokens = { adm: mint("adm"), p1: mint("agt", "p1"), p2: mint("agt", "p2"), atm1: mint("atm", "p1") };
+  const mint = async (actor: string, project?: string) => (await broker.createToken({ actor, project })).token;
+  const tokens = { adm: await mint("adm"), p1: await mint("agt", "p1"), p2: await mint("agt", "p2"), atm1: await mint("atm", "p1") };
   return {
     home,
     broker,

@@ -34,7 +34,7 @@ export function makeHome(extraEnv: Env = {}): TestHome {
     async cleanup() {
       // Tear down anything still live so no process outlives the test.
       const b = createBroker({ env });
-      for (const sb of b.list({ states: ["ready", "failed", "destroy_failed"] })) {
+      for (const sb of await b.list({ states: ["ready", "failed", "destroy_failed"] })) {
         await b.destroy(sb.id).catch(() => {});
       }
       await b.reconcile().catch(() => {});

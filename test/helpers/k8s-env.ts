@@ -47,9 +47,9 @@ export async function startK8sEnv(opts: { fake?: K8sFakeOptions; config?: string
 }
 
 /** Wait (polling the fake's store, never the client) until `pred` holds. */
-export async function until(pred: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+export async function until(pred: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!pred()) {
+  while (!(await pred())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -12,7 +12,6 @@ import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { type RunningServer, startServer } from "../../src/api/server.js";
-import { TokenStore } from "../../src/api/tokens.js";
 import type { Broker } from "../../src/broker.js";
 import { makeHome, type TestHome } from "../helpers/home.js";
 
@@ -64,8 +63,7 @@ beforeAll(async () => {
   writeFileSync(home.env.SANDBOXER_CONFIG as string, stringify({ projects: { p1: { roots: [root] } }, hosts: { far: { ssh: { host: "127.0.0.1", port: 9 }, compose: "podman-compose", workspaceRoot: "/nonexistent/sbx" } } }));
   broker = home.broker();
   server = await startServer(broker, { port: 0, rateLimit: 0, accessLog: () => {} });
-  const store = new TokenStore(broker.store);
-  tokens = { adm: store.create({ actor: "adm" }).token, p1: store.create({ actor: "agt", project: "p1" }).token };
+  tokens = { adm: (await broker.createToken({ actor: "adm" })).token, p1: (await broker.createToken({ actor: "agt", project: "p1" })).token };
 });
 
 afterAll(async () => {
@@ -98,7 +96,7 @@ describe("compose files from a tenant", () => {
     expect(r.error?.code).toBe("SBX_POLICY_DENIED");
     expect(r.error?.message).toMatch(message);
     expect(r.error?.message).not.toContain(dir);
-    expect(broker.list({})).toEqual([]);
+    expect(await broker.list({})).toEqual([]);
   });
 
   it("a symlink in the tenant's own root pointing out does not help", async () => {
@@ -107,7 +105,7 @@ describe("compose files from a tenant", () => {
     const r = await call("/v1/sandboxes", tokens.p1, { profile: "profile.t-compose", inputs: { repo } });
     expect(r.status).toBe(403);
     expect(r.error?.message).toMatch(/bind mount '\.\/data' resolves outside the stack directory/);
-    expect(broker.list({})).toEqual([]);
+    expect(await broker.list({})).toEqual([]);
   });
 
   it("a relaxed profile is the operator's: adm plans the same stack, the tenant is refused the profile", async () => {
@@ -120,6 +118,6 @@ describe("compose files from a tenant", () => {
     // The plain profile still refuses it for adm too: the policy is the profile's, not the caller's.
     const strict = await call("/v1/plan", tokens.adm, { profile: "profile.t-compose", inputs: { repo } });
     expect(strict.error?.code).toBe("SBX_POLICY_DENIED");
-    expect(broker.list({})).toEqual([]);
+    expect(await broker.list({})).toEqual([]);
   });
 });

@@ -11,7 +11,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { type RunningServer, startServer } from "../../src/api/server.js";
-import { TokenStore } from "../../src/api/tokens.js";
 import type { Broker } from "../../src/broker.js";
 import { processesIn } from "../helpers/assert.js";
 import { makeHome, type TestHome } from "../helpers/home.js";
@@ -37,7 +36,7 @@ export interface AttackEnv {
   log: string[];
   call(method: string, path: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<Reply>;
   /** Everything a refusal must leave unchanged: records, workspaces and their files, processes under the home, run dirs. */
-  footprint(): string;
+  footprint(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -130,8 +129,8 @@ export async function attackEnv(): Promise<AttackEnv> {
   const broker = home.broker();
   const log: string[] = [];
   const server = await startServer(broker, { port: 0, rateLimit: 0, accessLog: (l) => log.push(l), eventPollMs: 50 });
-  const tokenStore = new TokenStore(broker.store);
-  const tokens = { adm: tokenStore.create({ actor: "adm" }).token, p1: tokenStore.create({ actor: "agt", project: "p1" }).token, p2: tokenStore.create({ actor: "agt", project: "p2" }).token };
+  const mint = async (actor: string, project?: string) => (await broker.createToken({ actor, project })).token;
+  const tokens = { adm: await mint("adm"), p1: await mint("agt", "p1"), p2: await mint("agt", "p2") };
 
   const call: AttackEnv["call"] = (method, path, o = {}) =>
     new Promise((resolve, reject) => {
@@ -170,9 +169,9 @@ export async function attackEnv(): Promise<AttackEnv> {
     tokens,
     log,
     call,
-    footprint: () =>
+    footprint: async () =>
       JSON.stringify({
-        records: broker.list({}).map((s) => `${s.id}:${s.state}`),
+        records: (await broker.list({})).map((s) => `${s.id}:${s.state}`),
         workspaces: tree(join(homeDir, "workspaces")),
         run: tree(join(homeDir, "run")),
         processes: processesIn(homeDir).length,

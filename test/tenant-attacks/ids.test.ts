@@ -27,8 +27,8 @@ afterAll(async () => {
 
 describe("another project's sandbox and snapshot ids", () => {
   it("get, exec, destroy, recreate, extend-ttl, snapshot, events, restore, snapshot get/delete: 404 like an unknown id, nothing changes", async () => {
-    const before = env.footprint();
-    const expires = env.broker.get(theirs.id).expiresAt;
+    const before = await env.footprint();
+    const expires = (await env.broker.get(theirs.id)).expiresAt;
     const tries: [string, string, unknown?][] = [
       ["GET", `/v1/sandboxes/${theirs.id}`],
       ["POST", `/v1/sandboxes/${theirs.id}/exec`, { command: ["cat", "/etc/hostname"] }],
@@ -49,10 +49,10 @@ describe("another project's sandbox and snapshot ids", () => {
       expect(r.body.error?.code).toBe("SBX_NOT_FOUND");
       expect(unknown.status).toBe(404);
     }
-    expect(env.footprint()).toBe(before);
-    const after = env.broker.get(theirs.id);
+    expect(await env.footprint()).toBe(before);
+    const after = await env.broker.get(theirs.id);
     expect([after.state, after.expiresAt]).toEqual(["ready", expires]);
-    expect(env.broker.getSnapshot(theirSnap).id).toBe(theirSnap);
+    expect((await env.broker.getSnapshot(theirSnap)).id).toBe(theirSnap);
   });
 
   it("lists never show them, even when asked for p2's project", async () => {
@@ -68,7 +68,7 @@ describe("another project's sandbox and snapshot ids", () => {
     const p1 = { actor: "agt" as const, project: "p1" };
     await expect(env.broker.restore(theirSnap, { caller: p1, project: "p1" })).rejects.toMatchObject({ code: "SBX_NOT_FOUND" });
     await expect(env.broker.recreate(theirs.id, { caller: p1 })).rejects.toMatchObject({ code: "SBX_NOT_FOUND" });
-    expect(env.broker.get(theirs.id).state).toBe("ready");
+    expect((await env.broker.get(theirs.id)).state).toBe("ready");
   });
 
   it("p2 itself may still use them", async () => {

@@ -53,7 +53,7 @@ describe("path inputs from a tenant", () => {
 
   it("each is refused with 400 naming the input, for create and for plan, and leaves nothing behind", async () => {
     for (const [repo, why] of attacks()) {
-      const before = env.footprint();
+      const before = await env.footprint();
       for (const path of ["/v1/sandboxes", "/v1/plan"]) {
         const r = await env.call("POST", path, { token: env.tokens.p1, body: { profile: "profile.agent-dev", inputs: { repo } } });
         expect(r.status, `${path} repo=${repo}: ${r.text}`).toBe(400);
@@ -64,23 +64,23 @@ describe("path inputs from a tenant", () => {
         expect(r.text).not.toContain(env.dir);
         expect(r.text).not.toContain(env.home.dir);
       }
-      expect(env.footprint(), `after repo=${repo}`).toBe(before);
+      expect(await env.footprint(), `after repo=${repo}`).toBe(before);
     }
   });
 
   it("the same through profile.local's optional repo and a restore with inputs", async () => {
     const snap = await env.call("POST", `/v1/sandboxes/${mine.id}/snapshots`, { token: env.tokens.p1, body: {} });
     expect(snap.status, snap.text).toBe(201);
-    const before = env.footprint();
+    const before = await env.footprint();
     const a = await env.call("POST", "/v1/sandboxes", { token: env.tokens.p1, body: { profile: "profile.local", inputs: { repo: "link-dir" } } });
     const b = await env.call("POST", `/v1/snapshots/${snap.body.id}/restore`, { token: env.tokens.p1, body: { inputs: { repo: env.outside } } });
     expect([a.status, b.status]).toEqual([400, 400]);
     expect(b.body.error?.message).toContain("input 'repo'");
-    expect(env.footprint()).toBe(before);
+    expect(await env.footprint()).toBe(before);
   });
 
   it("encoded dots and slashes in route params reach no other sandbox", async () => {
-    const before = env.footprint();
+    const before = await env.footprint();
     for (const path of [
       "/v1/sandboxes/%2e%2e",
       `/v1/sandboxes/%2e%2e%2f${theirs.id}`,
@@ -93,7 +93,7 @@ describe("path inputs from a tenant", () => {
       expect(r.text).not.toContain("p2 data");
       expect(r.text).not.toContain(theirs.id.slice(4) + '"');
     }
-    expect(env.footprint()).toBe(before);
+    expect(await env.footprint()).toBe(before);
   });
 
   it("the granted root works: a relative path from the tenant is copied in, and its record shows no server path", async () => {
@@ -106,7 +106,7 @@ describe("path inputs from a tenant", () => {
     const link = await env.call("POST", `/v1/sandboxes/${sb.id}/exec`, { token: env.tokens.p1, body: { command: ["cat", "/workspace/link-file"] } });
     expect(link.body.stdout).not.toContain("server secret");
     // The operator sees where it came from; the tenant does not.
-    expect(env.broker.get(sb.id).inputs.repo).toBe(join(env.root, "app"));
+    expect((await env.broker.get(sb.id)).inputs.repo).toBe(join(env.root, "app"));
     expect(sb.inputs.repo).toBe("(server path)");
   });
 

@@ -37,7 +37,7 @@ describe("profile access", () => {
   });
 
   it("create and plan of an adm-only profile: 403 SBX_FORBIDDEN naming the profile, nothing made", async () => {
-    const before = env.footprint();
+    const before = await env.footprint();
     for (const id of ADM_ONLY) {
       for (const path of ["/v1/sandboxes", "/v1/plan"]) {
         const r = await env.call("POST", path, { token: env.tokens.p1, body: { profile: id } });
@@ -48,18 +48,18 @@ describe("profile access", () => {
     }
     const p2 = await env.call("POST", "/v1/sandboxes", { token: env.tokens.p2, body: { profile: "profile.t-build", inputs: { packer_template: "ok" } } });
     expect(p2.status).toBe(403);
-    expect(env.footprint()).toBe(before);
+    expect(await env.footprint()).toBe(before);
   });
 
   it("a restore into an adm-only profile is refused like a create", async () => {
     const sb = await env.call("POST", "/v1/sandboxes", { token: env.tokens.p1, body: { profile: "profile.local" } });
     const snap = await env.call("POST", `/v1/sandboxes/${sb.body.id}/snapshots`, { token: env.tokens.p1, body: {} });
     expect(snap.status, snap.text).toBe(201);
-    const before = env.footprint();
+    const before = await env.footprint();
     const r = await env.call("POST", `/v1/snapshots/${snap.body.id}/restore`, { token: env.tokens.p1, body: { profile: "profile.t-hostnet" } });
     expect(r.status, r.text).toBe(403);
     expect(r.body.error?.message).toContain("profile 'profile.t-hostnet'");
-    expect(env.footprint()).toBe(before);
+    expect(await env.footprint()).toBe(before);
   });
 
   it("the operator may plan them", async () => {

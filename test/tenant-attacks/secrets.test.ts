@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Sandbox } from "../../src/types.js";
 import { type AttackEnv, attackEnv } from "./env.js";
+import { openStore } from "../helpers/store.js";
 
 let env: AttackEnv;
 const SECRET = `s3cr3t-${process.pid}-x'y"z $HOME`;
@@ -49,14 +50,14 @@ describe("secret inputs", () => {
     // Watch until the provisioner runs (its "started" line), scanning every process's argv all the while.
     for (let i = 0; i < 600; i++) {
       seen = seen.concat(argvWith(SECRET.slice(0, 16)));
-      const id = env.broker.list({}).find((s) => s.profile === "profile.t-build")?.id;
+      const id = (await env.broker.list({})).find((s) => s.profile === "profile.t-build")?.id;
       if (id) {
         try {
           varFileMode = statSync(join(stateRoot, id, "vars.pkrvars.hcl")).mode & 0o777;
         } catch {
           // not written yet, or already removed
         }
-        if (env.broker.events({ sandboxId: id }).some((e) => String(e.data.message ?? "").includes("started"))) break;
+        if ((await env.broker.events({ sandboxId: id })).some((e) => String(e.data.message ?? "").includes("started"))) break;
       }
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -89,20 +90,25 @@ describe("secret inputs", () => {
     }
     expect(env.log.join("\n")).not.toContain(SECRET.slice(0, 16));
     expect(readFileSync(join(env.home.dir, "home", "logs", "vm-packer", `${sb.id}.log`), "utf8")).not.toContain(SECRET.slice(0, 16));
-    const row = env.broker.store.db.prepare("SELECT inputs FROM sandboxes WHERE id = ?").get(sb.id) as { inputs: string };
-    expect(row.inputs).not.toContain(SECRET.slice(0, 16));
-    const events = env.broker.store.db.prepare("SELECT group_concat(data) AS d FROM events").get() as { d: string };
-    expect(events.d).not.toContain(SECRET.slice(0, 16));
+    const store = openStore(env.home.env);
+    try {
+      const row = await store.sandboxes.get(sb.id);
+      expect(JSON.stringify(row?.inputs)).not.toContain(SECRET.slice(0, 16));
+      const events = await store.events.list({ limit: 1_000_000 });
+      expect(events.map((e) => JSON.stringify(e.data)).join(",")).not.toContain(SECRET.slice(0, 16));
+    } finally {
+      await store.close();
+    }
   });
 
   it("recreate refuses (the value was never kept) before the old sandbox is touched", async () => {
-    const before = env.footprint();
+    const before = await env.footprint();
     const r = await env.call("POST", `/v1/sandboxes/${sb.id}/recreate`, { token: env.tokens.p1 });
     expect(r.status, r.text).toBe(400);
     expect(r.body.error?.code).toBe("SBX_INPUT_MISSING");
     expect(r.body.error?.message).toMatch(/input 'packer_var_tags'.*not kept on records/);
-    expect(env.broker.get(sb.id).state).toBe("ready");
-    expect(env.footprint()).toBe(before);
+    expect((await env.broker.get(sb.id)).state).toBe("ready");
+    expect(await env.footprint()).toBe(before);
   });
 
   it("an idempotent retry with the same secret is the same sandbox; another secret under the key is a conflict", { timeout: 120_000 }, async () => {

@@ -27,7 +27,7 @@ beforeAll(async () => {
   const w = await env.call("POST", `/v1/sandboxes/${mine.id}/exec`, { token: env.tokens.p1, body: { command: ["sh", "-c", 'mkdir -p /workspace/t && printf %s "$1" > /workspace/t/evil.pkr.hcl', "sh", evil] } });
   expect(w.body.exitCode, w.text).toBe(0);
   // What the tenant could only guess before: the operator's record names the workspace on the server.
-  evilDir = join(String(env.broker.get(mine.id).reachability?.workspace), "t");
+  evilDir = join(String((await env.broker.get(mine.id)).reachability?.workspace), "t");
   expect(existsSync(join(evilDir, "evil.pkr.hcl"))).toBe(true);
 }, 120_000);
 
@@ -38,7 +38,7 @@ afterAll(async () => {
 
 describe("packer_template from a tenant", () => {
   it("a path it wrote (file or directory), a path under its root, '~': refused before Packer runs", async () => {
-    const before = env.footprint();
+    const before = await env.footprint();
     for (const packer_template of [join(evilDir, "evil.pkr.hcl"), evilDir, join(env.root, "app"), "~/t", "t/evil.pkr.hcl", "nope"]) {
       for (const path of ["/v1/sandboxes", "/v1/plan"]) {
         const r = await env.call("POST", path, { token: env.tokens.p1, body: { profile: "profile.t-build", inputs: { packer_template } } });
@@ -49,7 +49,7 @@ describe("packer_template from a tenant", () => {
     }
     expect(existsSync(marker)).toBe(false);
     expect(processesIn(env.home.dir)).toEqual([]);
-    expect(env.footprint()).toBe(before);
+    expect(await env.footprint()).toBe(before);
   });
 
   it("packer_var_file is for operators only", async () => {
@@ -74,7 +74,7 @@ describe("packer_template from a tenant", () => {
 
 describe("vm from a tenant", () => {
   it("an alias outside the inventory and the port registry, localhost included: refused; the registry's VM passes", async () => {
-    const before = env.footprint();
+    const before = await env.footprint();
     for (const vm of ["localhost", "prod-db", "sandboxer01"]) {
       for (const path of ["/v1/sandboxes", "/v1/plan"]) {
         const r = await env.call("POST", path, { token: env.tokens.p1, body: { profile: "profile.t-attach", inputs: { vm } } });
@@ -86,7 +86,7 @@ describe("vm from a tenant", () => {
     expect(vmName.status).toBe(400);
     const sandboxPath = await env.call("POST", "/v1/plan", { token: env.tokens.p1, body: { profile: "profile.t-attach", inputs: { vm: "registry-vm", workspace_dir: "~/x" } } });
     expect(sandboxPath.body.error?.message).toContain("input 'workspace_dir'");
-    expect(env.footprint()).toBe(before);
+    expect(await env.footprint()).toBe(before);
     const ok = await env.call("POST", "/v1/plan", { token: env.tokens.p1, body: { profile: "profile.t-attach", inputs: { vm: "registry-vm" } } });
     expect(ok.status, ok.text).toBe(200);
   });

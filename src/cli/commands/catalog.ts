@@ -54,7 +54,7 @@ export async function hosts(cx: CliContext, argv: string[]): Promise<number> {
   const usage = "sandboxer hosts list [--json]";
   const { positionals } = parse(argv, {}, usage);
   if ((positionals[0] ?? "list") !== "list") throw new SandboxerError("SBX_USAGE", `usage: ${usage}`);
-  const config = cx.broker().config();
+  const config = await cx.broker().config();
   const all = [...config.hosts.values()];
   if (cx.out.json) cx.out.data(all);
   else cx.out.print(table(["NAME", "SSH", "COMPOSE", "WORKSPACE ROOT", "LABELS"], all.map((h) => [h.name, h.cluster ? `(cluster ${h.cluster.context ?? "current context"})` : h.ssh ? `${h.ssh.user ? `${h.ssh.user}@` : ""}${h.ssh.host}${h.ssh.port ? `:${h.ssh.port}` : ""}` : "(local)", h.compose ?? "-", h.workspaceRoot ?? "-", h.labels.join(",") || "-"])));

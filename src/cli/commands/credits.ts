@@ -1,8 +1,6 @@
 import { writeFileSync } from "node:fs";
-import { accountFor, addCredits, DEFAULT_ACCOUNT, getAccount, history, listAccounts, parseCredits } from "../../credits/index.js";
+import { accountFor, DEFAULT_ACCOUNT } from "../../credits/index.js";
 import { SandboxerError } from "../../errors.js";
-import { randomIds } from "../../ids.js";
-import { systemClock } from "../../types.js";
 import { noExtraPositionals, parse, requirePositional } from "../args.js";
 import type { CliContext } from "../context.js";
 import { table } from "../output.js";
@@ -29,29 +27,27 @@ function sinceIso(text: string | undefined): string {
   return new Date(ms).toISOString();
 }
 
-/** `credits show | add | history | export`: the ledger of src/credits/, read and written locally. */
+/** `credits show | add | history | export`: the broker's ledger, local or on the server (SANDBOXER_URL). */
 export async function credits(cx: CliContext, argv: string[]): Promise<number> {
-  if (cx.env.SANDBOXER_URL) return (await import("./credits-remote.js")).creditsRemote(cx, argv);
   const { values, positionals } = parse(
     argv,
     { project: { type: "string" }, all: { type: "boolean" }, note: { type: "string" }, limit: { type: "string" }, since: { type: "string" }, output: { type: "string" } },
     USAGE,
   );
   const sub = positionals[0] ?? "show";
-  const store = cx.broker().store;
-  const deps = { store, clock: systemClock, ids: randomIds };
+  const broker = cx.broker();
   if (sub === "show") {
     noExtraPositionals(positionals, 1, USAGE);
-    const accounts = values.all ? listAccounts(store) : [getAccount(store, projectAccount(values.project))];
+    const accounts = await broker.credits({ account: values.all ? undefined : projectAccount(values.project) });
     if (cx.out.json) cx.out.data(values.all ? accounts : accounts[0]);
     else cx.out.print(table(["ACCOUNT", "BALANCE", "RESERVED", "AVAILABLE"], accounts.map((a) => [a.account, String(a.balance), String(a.reserved), String(a.available)])));
     return 0;
   }
   if (sub === "add") {
     noExtraPositionals(positionals, 2, USAGE);
-    const micro = parseCredits(requirePositional(positionals, 1, "AMOUNT", USAGE));
+    const amount = requirePositional(positionals, 1, "AMOUNT", USAGE);
     const account = projectAccount(values.project);
-    const after = addCredits(deps, account, micro, values.note?.slice(0, 200));
+    const after = await broker.addCredits({ account, amount, note: values.note?.slice(0, 200) });
     if (cx.out.json) cx.out.data(after);
     else cx.out.print(`${account}: balance ${after.balance}, available ${after.available}${account === DEFAULT_ACCOUNT ? " (default account: sandboxes without --project)" : ""}`);
     return 0;
@@ -60,14 +56,14 @@ export async function credits(cx: CliContext, argv: string[]): Promise<number> {
     noExtraPositionals(positionals, 1, USAGE);
     const limit = values.limit === undefined ? 50 : Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new SandboxerError("SBX_USAGE", "limit: must be an integer from 1 to 100000", { details: { field: "limit" } });
-    const entries = history(store, { account: values.project ? projectAccount(values.project) : undefined, limit });
+    const entries = await broker.creditHistory({ account: values.project ? projectAccount(values.project) : undefined, limit });
     if (cx.out.json) cx.out.data(entries);
     else cx.out.print(table(["AT", "ACCOUNT", "KIND", "AMOUNT", "BALANCE", "RESERVED", "SANDBOX"], entries.map((e) => [e.at, e.account, e.kind, String(e.amount), String(e.balance), String(e.reserved), e.sandboxId ?? "-"])));
     return 0;
   }
   if (sub === "export") {
     noExtraPositionals(positionals, 1, USAGE);
-    const entries = history(store, { since: sinceIso(values.since), account: values.project ? projectAccount(values.project) : undefined });
+    const entries = await broker.creditHistory({ since: sinceIso(values.since), account: values.project ? projectAccount(values.project) : undefined });
     if (cx.out.json && !values.output) {
       cx.out.data(entries);
       return 0;

@@ -15,10 +15,10 @@ export async function events(cx: CliContext, argv: string[]): Promise<number> {
   noExtraPositionals(positionals, 1, USAGE);
   const sandboxId = positionals[0];
   const broker = cx.broker();
-  if (sandboxId) broker.get(sandboxId); // 404 early for an unknown id
+  if (sandboxId) await broker.get(sandboxId); // 404 early for an unknown id
   let after = Number(values["since-seq"] ?? 0) || 0;
   const limit = Math.min(Number(values.limit ?? 1000) || 1000, 100_000);
-  const batch = broker.events({ sandboxId, afterSeq: after, limit });
+  const batch = await broker.events({ sandboxId, afterSeq: after, limit });
   if (!values.follow) {
     if (cx.out.json) cx.out.data(batch);
     else for (const e of batch) cx.out.print(line(e));
@@ -36,7 +36,7 @@ export async function events(cx: CliContext, argv: string[]): Promise<number> {
   process.once("SIGTERM", onSignal);
   while (!stop) {
     await new Promise((r) => setTimeout(r, 150));
-    for (const e of broker.events({ sandboxId, afterSeq: after, limit: 1000 })) {
+    for (const e of await broker.events({ sandboxId, afterSeq: after, limit: 1000 })) {
       emit(e);
       after = e.seq;
     }
@@ -48,8 +48,7 @@ async function flush(cx: CliContext, argv: string[]): Promise<number> {
   const { values } = parse(argv, { budget: { type: "string" } }, "sandboxer events flush [--budget SECONDS] [--json]");
   const budgetMs = Math.max(1, Number(values.budget ?? 10) || 10) * 1000;
   const report = await cx.broker().flushEvents(budgetMs);
-  const stats = cx.broker().store.outboxStats();
-  const result = report ?? { delivered: 0, failed: 0, pending: stats.pending ?? 0, lastError: "no State Hub configured (SANDBOXER_STATE_HUB_URL)" };
+  const result = report ?? { delivered: 0, failed: 0, pending: (await cx.broker().outboxStats()).pending, lastError: "no State Hub configured (SANDBOXER_STATE_HUB_URL)" };
   if (cx.out.json) cx.out.data(result);
   else cx.out.print(`delivered ${result.delivered}, failed ${result.failed}, pending ${result.pending}${result.lastError ? ` (${result.lastError})` : ""}`);
   return report && report.pending > 0 ? 1 : 0;

@@ -1,8 +1,5 @@
+import type { StaleReport } from "../../broker.js";
 import { SandboxerError } from "../../errors.js";
-import { LIVE_STATES } from "../../lifecycle.js";
-import { HostSessions } from "../../telemetry/hosts.js";
-import { inspectHost, liveByHost } from "../../telemetry/inspect.js";
-import { findStale, reapStale, type StaleReport } from "../../telemetry/stale.js";
 import { noExtraPositionals, parse } from "../args.js";
 import type { CliContext } from "../context.js";
 import { table } from "../output.js";
@@ -16,49 +13,41 @@ export async function inspect(cx: CliContext, argv: string[]): Promise<number> {
   const { positionals, values } = parse(argv, { host: { type: "string" } }, usage);
   const sub = positionals[0];
   const broker = cx.broker();
-  const sessions = new HostSessions(broker, cx.env);
-  try {
-    if (sub === "host") {
-      noExtraPositionals(positionals, 2, usage);
-      const hosts = sessions.hosts(positionals[1]);
-      const live = liveByHost(broker.store.listSandboxes({ states: LIVE_STATES }));
-      const reports = [];
-      for (const h of hosts) reports.push(await inspectHost(sessions, h, live.get(h.name) ?? []));
-      if (cx.out.json) cx.out.data(positionals[1] ? reports[0] : reports);
-      else {
-        cx.out.print(
-          table(
-            ["HOST", "REACHABLE", "KERNEL", "CPUS", "MEM FREE/TOTAL", "DISK FREE", "COMPOSE", "RUNTIME", "RECORDS", "ON HOST"],
-            reports.map((r) => [
-              r.name,
-              r.reachable ? "yes" : "NO",
-              String(r.facts?.kernel ?? "-"),
-              String(r.facts?.cpus ?? "-"),
-              `${gib(r.facts?.memoryAvailableBytes ?? r.facts?.memoryFreeBytes)}/${gib(r.facts?.memoryBytes)}`,
-              gib(r.facts?.diskFreeBytes),
-              String(r.facts?.compose ?? "-"),
-              String(r.facts?.runtime ?? "-"),
-              String(r.sandboxes.byRecord.length),
-              String(r.sandboxes.byLabel.length),
-            ]),
-          ),
-        );
-        for (const r of reports) if (r.limits) cx.out.print(limitsLine(r.name, r.limits));
-        for (const r of reports) if (r.error) cx.out.note(`${r.name}: ${r.error}`);
-      }
-      return reports.some((r) => !r.reachable) && positionals[1] ? 1 : 0;
+  if (sub === "host") {
+    noExtraPositionals(positionals, 2, usage);
+    const reports = await broker.inspectHosts(positionals[1]);
+    if (cx.out.json) cx.out.data(positionals[1] ? reports[0] : reports);
+    else {
+      cx.out.print(
+        table(
+          ["HOST", "REACHABLE", "KERNEL", "CPUS", "MEM FREE/TOTAL", "DISK FREE", "COMPOSE", "RUNTIME", "RECORDS", "ON HOST"],
+          reports.map((r) => [
+            r.name,
+            r.reachable ? "yes" : "NO",
+            String(r.facts?.kernel ?? "-"),
+            String(r.facts?.cpus ?? "-"),
+            `${gib(r.facts?.memoryAvailableBytes ?? r.facts?.memoryFreeBytes)}/${gib(r.facts?.memoryBytes)}`,
+            gib(r.facts?.diskFreeBytes),
+            String(r.facts?.compose ?? "-"),
+            String(r.facts?.runtime ?? "-"),
+            String(r.sandboxes.byRecord.length),
+            String(r.sandboxes.byLabel.length),
+          ]),
+        ),
+      );
+      for (const r of reports) if (r.limits) cx.out.print(limitsLine(r.name, r.limits));
+      for (const r of reports) if (r.error) cx.out.note(`${r.name}: ${r.error}`);
     }
-    if (sub === "stale") {
-      noExtraPositionals(positionals, 1, usage);
-      const report = await findStale(broker, sessions, values.host);
-      if (cx.out.json) cx.out.data(report);
-      else printStale(cx, report);
-      return 0;
-    }
-    throw new SandboxerError("SBX_USAGE", `${sub ? `unknown subcommand '${sub.slice(0, 40)}'` : "missing subcommand"}\nusage: ${usage}`);
-  } finally {
-    await sessions.close();
+    return reports.some((r) => !r.reachable) && positionals[1] ? 1 : 0;
   }
+  if (sub === "stale") {
+    noExtraPositionals(positionals, 1, usage);
+    const report = await broker.inspectStale({ host: values.host });
+    if (cx.out.json) cx.out.data(report);
+    else printStale(cx, report);
+    return 0;
+  }
+  throw new SandboxerError("SBX_USAGE", `${sub ? `unknown subcommand '${sub.slice(0, 40)}'` : "missing subcommand"}\nusage: ${usage}`);
 }
 
 /** One line: which mechanism each ext.local limit would use on this host. */
@@ -89,27 +78,22 @@ export async function reapStaleCmd(cx: CliContext, argv: string[]): Promise<numb
   const { positionals, values } = parse(argv, { apply: { type: "boolean" }, host: { type: "string" } }, usage);
   noExtraPositionals(positionals, 0, usage);
   const broker = cx.broker();
-  const sessions = new HostSessions(broker, cx.env);
-  try {
-    const report = await findStale(broker, sessions, values.host);
-    if (!values.apply) {
-      if (cx.out.json) cx.out.data({ applied: false, ...report });
-      else {
-        printStale(cx, report);
-        if (report.orphans.length || report.ghosts.length) cx.out.print("dry run: nothing removed; run `sandboxer reap-stale --apply` to remove the above");
-      }
-      return 0;
-    }
-    const result = await reapStale(broker, sessions, report);
-    if (cx.out.json) cx.out.data({ applied: true, ...report, ...result });
+  if (!values.apply) {
+    const report = await broker.inspectStale({ host: values.host });
+    if (cx.out.json) cx.out.data({ applied: false, ...report });
     else {
-      for (const x of result.removed) cx.out.print(`removed  ${x.sandboxId} on ${x.host} (${x.extension})`);
-      for (const x of result.closed) cx.out.print(`closed   ${x.id} -> ${x.state}`);
-      for (const e of result.errors) cx.out.note(`error: ${e.ref}: ${e.message}`);
-      if (!result.removed.length && !result.closed.length && !result.errors.length) cx.out.print("nothing stale");
+      printStale(cx, report);
+      if (report.orphans.length || report.ghosts.length) cx.out.print("dry run: nothing removed; run `sandboxer reap-stale --apply` to remove the above");
     }
-    return result.errors.length ? 1 : 0;
-  } finally {
-    await sessions.close();
+    return 0;
   }
+  const result = await broker.reapStale({ host: values.host });
+  if (cx.out.json) cx.out.data({ applied: true, ...result });
+  else {
+    for (const x of result.removed) cx.out.print(`removed  ${x.sandboxId} on ${x.host} (${x.extension})`);
+    for (const x of result.closed) cx.out.print(`closed   ${x.id} -> ${x.state}`);
+    for (const e of result.errors) cx.out.note(`error: ${e.ref}: ${e.message}`);
+    if (!result.removed.length && !result.closed.length && !result.errors.length) cx.out.print("nothing stale");
+  }
+  return result.errors.length ? 1 : 0;
 }

@@ -12,7 +12,7 @@ export async function reachability(cx: CliContext, argv: string[]): Promise<numb
   const { positionals } = parse(argv, {}, USAGE);
   if (positionals[0] !== "show") throw new SandboxerError("SBX_USAGE", `unknown subcommand '${(positionals[0] ?? "").slice(0, 20)}'\nusage: ${USAGE}`);
   noExtraPositionals(positionals, 2, USAGE);
-  const sb = cx.reader().get(requirePositional(positionals, 1, "ID", USAGE));
+  const sb = await cx.reader().get(requirePositional(positionals, 1, "ID", USAGE));
   if (cx.out.json) {
     cx.out.data({ id: sb.id, state: sb.state, extension: sb.extension, mode: sb.mode, reachability: sb.reachability });
     return 0;

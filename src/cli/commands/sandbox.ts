@@ -43,7 +43,7 @@ export async function get(cx: CliContext, argv: string[]): Promise<number> {
   const usage = "sandboxer get ID [--json]";
   const { positionals } = parse(argv, {}, usage);
   noExtraPositionals(positionals, 1, usage);
-  const sb = cx.reader().get(requirePositional(positionals, 0, "ID", usage));
+  const sb = await cx.reader().get(requirePositional(positionals, 0, "ID", usage));
   if (cx.out.json) cx.out.data(sb);
   else cx.out.print(describe(sb));
   return 0;
@@ -66,7 +66,7 @@ export async function list(cx: CliContext, argv: string[]): Promise<number> {
     // Like `docker ps`: destroyed records are history; --all shows them.
     states = [...LIVE_STATES, "failed"];
   }
-  const rows = cx.reader().list({ states, profile: values.profile, project: values.project, extension: values.extension, host: values.host });
+  const rows = await cx.reader().list({ states, profile: values.profile, project: values.project, extension: values.extension, host: values.host });
   if (cx.out.json) {
     cx.out.data(rows);
     return 0;

@@ -41,9 +41,9 @@ function show(cx: CliContext, s: Snapshot): void {
   else cx.out.print(describe(s));
 }
 
-function remove(cx: CliContext, positionals: string[], usage: string): number {
+async function remove(cx: CliContext, positionals: string[], usage: string): Promise<number> {
   noExtraPositionals(positionals, 2, usage);
-  const s = cx.broker().deleteSnapshot(requirePositional(positionals, 1, "SNAPSHOT_ID", usage));
+  const s = await cx.broker().deleteSnapshot(requirePositional(positionals, 1, "SNAPSHOT_ID", usage));
   if (cx.out.json) cx.out.data(s);
   else cx.out.print(`${s.id}  deleted`);
   return 0;
@@ -71,13 +71,13 @@ export async function snapshots(cx: CliContext, argv: string[]): Promise<number>
   const sub = positionals[0] ?? "list";
   if (sub === "get") {
     noExtraPositionals(positionals, 2, SNAPSHOTS_USAGE);
-    show(cx, cx.broker().getSnapshot(requirePositional(positionals, 1, "SNAPSHOT_ID", SNAPSHOTS_USAGE)));
+    show(cx, await cx.broker().getSnapshot(requirePositional(positionals, 1, "SNAPSHOT_ID", SNAPSHOTS_USAGE)));
     return 0;
   }
   if (sub === "delete") return remove(cx, positionals, SNAPSHOTS_USAGE);
   if (sub !== "list") throw new SandboxerError("SBX_USAGE", `unknown subcommand '${sub.slice(0, 40)}'\nusage: ${SNAPSHOTS_USAGE}`);
   noExtraPositionals(positionals, 1, SNAPSHOTS_USAGE);
-  const all = cx.broker().snapshots({ sandboxId: values.sandbox, profile: values.profile, project: values.project });
+  const all = await cx.broker().snapshots({ sandboxId: values.sandbox, profile: values.profile, project: values.project });
   if (cx.out.json) {
     cx.out.data(all);
     return 0;

@@ -1,7 +1,4 @@
-import { TokenStore } from "../../api/tokens.js";
 import { SandboxerError } from "../../errors.js";
-import { resolvePaths } from "../../paths.js";
-import { SqliteStore } from "../../store/sqlite.js";
 import { noExtraPositionals, parse, requirePositional } from "../args.js";
 import type { CliContext } from "../context.js";
 import { table } from "../output.js";
@@ -16,43 +13,38 @@ export async function tokens(cx: CliContext, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { actor: { type: "string" }, project: { type: "string" }, name: { type: "string" } }, USAGE);
   const sub = positionals[0] ?? "list";
   if (cx.env.SANDBOXER_URL) throw new SandboxerError("SBX_USAGE", "tokens are managed on the server machine; unset SANDBOXER_URL", { details: { field: "SANDBOXER_URL" } });
-  const store = new SqliteStore(resolvePaths(cx.env).db);
-  try {
-    const ts = new TokenStore(store);
-    if (sub === "create") {
-      noExtraPositionals(positionals, 1, USAGE);
-      if (!values.actor) throw new SandboxerError("SBX_USAGE", `missing --actor\nusage: ${USAGE}`, { details: { field: "actor" } });
-      const { token, info } = ts.create({ actor: values.actor, project: values.project, name: values.name });
-      if (cx.out.json) cx.out.data({ ...info, token });
-      else {
-        cx.out.print(token);
-        cx.out.note(`${info.tokenId} (${info.actor}${info.project ? ` / ${info.project}` : ""}): shown once, store it now (only its hash is kept)`);
-      }
-      return 0;
+  const broker = cx.broker();
+  if (sub === "create") {
+    noExtraPositionals(positionals, 1, USAGE);
+    if (!values.actor) throw new SandboxerError("SBX_USAGE", `missing --actor\nusage: ${USAGE}`, { details: { field: "actor" } });
+    const { token, info } = await broker.createToken({ actor: values.actor, project: values.project, name: values.name });
+    if (cx.out.json) cx.out.data({ ...info, token });
+    else {
+      cx.out.print(token);
+      cx.out.note(`${info.tokenId} (${info.actor}${info.project ? ` / ${info.project}` : ""}): shown once, store it now (only its hash is kept)`);
     }
-    if (sub === "list") {
-      noExtraPositionals(positionals, 1, USAGE);
-      const all = ts.list();
-      if (cx.out.json) cx.out.data(all);
-      else if (!all.length) cx.out.note("no tokens (sandboxer tokens create --actor agt --project NAME)");
-      else
-        cx.out.print(
-          table(
-            ["ID", "ACTOR", "PROJECT", "NAME", "CREATED", "LAST USED", "REVOKED"],
-            all.map((t) => [t.tokenId, t.actor, t.project ?? "*", t.name ?? "-", t.createdAt, t.lastUsedAt ?? "-", t.revokedAt ?? "-"]),
-          ),
-        );
-      return 0;
-    }
-    if (sub === "revoke") {
-      noExtraPositionals(positionals, 2, USAGE);
-      const info = ts.revoke(requirePositional(positionals, 1, "ID", USAGE));
-      if (cx.out.json) cx.out.data(info);
-      else cx.out.print(`${info.tokenId}  revoked ${info.revokedAt}`);
-      return 0;
-    }
-    throw new SandboxerError("SBX_USAGE", `unknown subcommand '${sub.slice(0, 40)}'\nusage: ${USAGE}`);
-  } finally {
-    store.close();
+    return 0;
   }
+  if (sub === "list") {
+    noExtraPositionals(positionals, 1, USAGE);
+    const all = await broker.listTokens();
+    if (cx.out.json) cx.out.data(all);
+    else if (!all.length) cx.out.note("no tokens (sandboxer tokens create --actor agt --project NAME)");
+    else
+      cx.out.print(
+        table(
+          ["ID", "ACTOR", "PROJECT", "NAME", "CREATED", "LAST USED", "REVOKED"],
+          all.map((t) => [t.tokenId, t.actor, t.project ?? "*", t.name ?? "-", t.createdAt, t.lastUsedAt ?? "-", t.revokedAt ?? "-"]),
+        ),
+      );
+    return 0;
+  }
+  if (sub === "revoke") {
+    noExtraPositionals(positionals, 2, USAGE);
+    const info = await broker.revokeToken(requirePositional(positionals, 1, "ID", USAGE));
+    if (cx.out.json) cx.out.data(info);
+    else cx.out.print(`${info.tokenId}  revoked ${info.revokedAt}`);
+    return 0;
+  }
+  throw new SandboxerError("SBX_USAGE", `unknown subcommand '${sub.slice(0, 40)}'\nusage: ${USAGE}`);
 }

@@ -72,7 +72,7 @@ export async function reaper(cx: CliContext, argv: string[]): Promise<number> {
     const { createReaper } = await import("../../ttl/reaper.js");
     const r = createReaper(broker, { intervalMs });
     const pass = await r.tick();
-    broker.store.releaseLease("reaper", r.holder);
+    await broker.releaseLease("reaper", r.holder);
     if (cx.out.json) cx.out.data(pass);
     else cx.out.print(summary(pass));
     return pass.errors.length ? 1 : 0;

@@ -118,7 +118,7 @@ export default defineExtension({
       deadline: Date.now() + timeoutMs - Math.min(15_000, timeoutMs * 0.25),
     };
     // Checkpoint before anything exists on the host: a crash from here on leaves enough to tear down.
-    ctx.checkpoint(handle as unknown as Handle);
+    await ctx.checkpoint(handle as unknown as Handle);
     const argv = [...composeArgv(compose, id, handle.files), "up", "-d"];
     let root = workspaceRootOf(ctx.host);
     const upArgs = (mode: "tar" | "-") => [root, id, OVERRIDE, compose.cli, compose.flavor, mode, labelOverride(id, src.services), ...argv];
@@ -262,7 +262,7 @@ async function probe(ctx: ExtensionContext): Promise<Handle> {
   const compose = composeCommand(ctx.host, ctx.env);
   const workspace = workspaceOf(ctx, ctx.sandbox.id);
   const handle: ComposeHandle = { workspace, files: [], compose: compose.argv, cli: compose.cli, flavor: compose.flavor, services: [], deadline: 0, probe: true };
-  ctx.checkpoint(handle as unknown as Handle);
+  await ctx.checkpoint(handle as unknown as Handle);
   ctx.progress(`probing ${ctx.host.name}: workspace ${workspace}`);
   handle.workspace = await prepareWorkspace(ctx);
   const res = await sh(ctx.transport, 'printf "%s\\n" "$2" > "$1/.sandboxer/canary"', [handle.workspace, ctx.sandbox.id], { signal: ctx.signal });

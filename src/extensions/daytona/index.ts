@@ -85,7 +85,7 @@ export default defineExtension({
         { timeout: Math.max(1, Math.floor(envMs(ctx.env, "DAYTONA_START_TIMEOUT_MS", 120_000) / 1000)) },
       );
       const handle = { sandboxId: sb.id };
-      ctx.checkpoint(handle);
+      await ctx.checkpoint(handle);
       return handle;
     } catch (err) {
       throw vendorError("daytona", "create", err);

@@ -72,7 +72,7 @@ export default defineExtension({
         metadata: { sandboxerId: ctx.sandbox.id, profile: ctx.sandbox.profile },
       });
       const handle = { sandboxId: sb.sandboxId, template, ...(sb.sandboxDomain ? { domain: sb.sandboxDomain } : {}) };
-      ctx.checkpoint(handle);
+      await ctx.checkpoint(handle);
       return handle;
     } catch (err) {
       throw vendorError("e2b", "create", err);

@@ -98,7 +98,7 @@ export default defineExtension({
       resourceVersion: created.metadata?.resourceVersion ?? "",
       ...(settings.container ? { container: settings.container } : {}),
     };
-    ctx.checkpoint(toHandle(handle));
+    await ctx.checkpoint(toHandle(handle));
     return toHandle(handle);
   },
 

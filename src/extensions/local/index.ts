@@ -83,12 +83,12 @@ export default defineExtension({
     const handle: LocalHandle = { workspace, runDir, network };
     mkdirSync(workspace, { recursive: true, mode: 0o755 });
     mkdirSync(runDir, { recursive: true, mode: 0o700 });
-    ctx.checkpoint(handle as unknown as Handle);
+    await ctx.checkpoint(handle as unknown as Handle);
     // Cgroups and the workspace's own filesystem come first: the copy below already counts against them.
     const limits = resolveLimits(ctx.profile.limits).limits;
-    await confine(id, limits, where, ctx.signal, (c) => {
+    await confine(id, limits, where, ctx.signal, async (c) => {
       handle.limits = c;
-      ctx.checkpoint(handle as unknown as Handle);
+      await ctx.checkpoint(handle as unknown as Handle);
     });
     if (ctx.restoreFrom) {
       // A restore's workspace is the snapshot's: it already holds whatever `repo` put there.
@@ -106,7 +106,7 @@ export default defineExtension({
     handle.pid = started.pid;
     handle.childPid = started.childPid;
     handle.childStart = processStartTime(started.childPid) ?? undefined;
-    ctx.checkpoint(handle as unknown as Handle);
+    await ctx.checkpoint(handle as unknown as Handle);
     return handle as unknown as Handle;
   },
 

@@ -125,7 +125,7 @@ export default defineExtension({
       );
       const vendorExpiresAt = new Date(ctx.clock.now().getTime() + vendorSeconds * 1000).toISOString();
       const handle = { sandboxId: sb.sandboxId, image, vendorExpiresAt, ...(gpu ? { gpu } : {}) };
-      ctx.checkpoint(handle);
+      await ctx.checkpoint(handle);
       return handle;
     } catch (err) {
       throw vendorError("modal", "create", err);

@@ -71,7 +71,7 @@ export default defineExtension({
       createdAt: ctx.clock.now().toISOString(),
     };
     save(ctx, remote);
-    ctx.checkpoint({ remoteId: remote.remoteId });
+    await ctx.checkpoint({ remoteId: remote.remoteId });
     fault(ctx, "provision");
     return { remoteId: remote.remoteId };
   },

@@ -126,12 +126,12 @@ export async function provisionAttach(ctx: ExtensionContext, inputs: AttachInput
     const made = await t.run(script(MAKE_WORKSPACE, workspace, id, MARKER), { signal: ctx.signal });
     if (made.code === 4) throw invalid("workspace_dir", `${workspace} already exists on ${vm}; sand-boxer only removes what it created`);
     if (made.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot create ${workspace} on ${vm}: ${made.stderr.trim() || `exit ${made.code}`}`);
-    ctx.checkpoint(handle as unknown as Handle);
+    await ctx.checkpoint(handle as unknown as Handle);
     if (repo) {
       ctx.progress(`rsync ${inputs.repo} -> ${vm}:${workspace}`);
       const { method } = await t.copyTo(repo, workspace, { signal: ctx.signal });
       handle.copied = method;
-      ctx.checkpoint(handle as unknown as Handle);
+      await ctx.checkpoint(handle as unknown as Handle);
     }
     if (ctx.restoreFrom) {
       ctx.progress(`restoring ${ctx.restoreFrom.id} into ${vm}:${workspace}`);

@@ -141,7 +141,7 @@ export async function provisionBuild(ctx: ExtensionContext, inputs: BuildInputs)
   const handle: BuildHandle = { mode: "build", stateDir, pidFile: posix.join(stateDir, "packer.pgid"), log, template, workdir, vmName, artifacts: [] };
   const mk = await ctx.transport.run(["mkdir", "-p", "-m", "0700", stateDir]);
   if (mk.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot create ${stateDir} on ${ctx.host.name}: ${mk.stderr.trim()}`);
-  ctx.checkpoint(asHandle(handle));
+  await ctx.checkpoint(asHandle(handle));
   const generated = await writeVarFile(ctx, stateDir, inputs);
   try {
     return await runBuild(ctx, inputs, handle, packer, target, workdir, packerVarArgs(vmName, generated, varFile));
@@ -209,7 +209,7 @@ async function runBuild(ctx: ExtensionContext, inputs: BuildInputs, handle: Buil
   }
   // Packer reports files relative to where it ran; the record says where they are.
   handle.artifacts = stream.artifacts.map((a) => ({ ...a, files: a.files.map((f) => (posix.isAbsolute(f) ? f : posix.join(workdir, f))) }));
-  ctx.checkpoint(asHandle(handle));
+  await ctx.checkpoint(asHandle(handle));
   ctx.progress(`packer build finished: ${stream.artifacts.length} artifact(s)`);
   return asHandle(handle);
 }

@@ -54,7 +54,7 @@ export async function confine(
   limits: FullLimits,
   where: { home: string; env: Env; workspace: string; runDir: string },
   signal: AbortSignal,
-  checkpoint: (c: Confinement) => void,
+  checkpoint: (c: Confinement) => Promise<void> | void,
 ): Promise<Confinement> {
   const { ability, cgroups } = hostAbility(where.home, where.env);
   const dirs = new Set<string>();
@@ -69,11 +69,11 @@ export async function confine(
   }
   const plan = planLimits(limits, ability);
   const out: Confinement = { plan, cgroups: [...dirs], rlimits: rlimitsOf(plan, limits) };
-  checkpoint(out);
+  await checkpoint(out);
   if (plan.disk.enforcedBy === "loop-ext4") {
     out.image = join(where.runDir, "disk.img");
     out.diskBytes = limitAmount(limits.disk);
-    checkpoint(out);
+    await checkpoint(out);
     if (!claimSpare(dirname(where.runDir), out.diskBytes, out.image)) await makeImage(out.image, out.diskBytes, signal);
     await mountImage(out.image, where.workspace, signal);
   }

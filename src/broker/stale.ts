@@ -1,9 +1,15 @@
-import type { Broker } from "../broker.js";
+/**
+ * `inspect stale` and `reap-stale`: compare what exists on the hosts with the
+ * live records, then remove orphans and close ghost records.
+ */
 import { toSandboxerError } from "../errors.js";
 import { loadExtension } from "../extensions/index.js";
 import { LIVE_STATES } from "../lifecycle.js";
+import { extensionsOn, type HostSessions } from "../telemetry/hosts.js";
 import type { Host, Sandbox } from "../types.js";
-import { extensionsOn, type HostSessions } from "./hosts.js";
+import { applyDestroy } from "./destroy.js";
+import { type ReconcileReport, reconcile } from "./reconcile.js";
+import type { Runtime } from "./runtime.js";
 
 export interface Orphan {
   host: string;
@@ -32,9 +38,9 @@ export interface StaleReport {
 }
 
 /** Compare what exists on every reachable host with the live records. Changes nothing. */
-export async function findStale(broker: Broker, s: HostSessions, only?: string): Promise<StaleReport> {
+export async function findStale(rt: Runtime, s: HostSessions, only?: string): Promise<StaleReport> {
   const report: StaleReport = { hosts: [], orphans: [], ghosts: [] };
-  const live = broker.store.listSandboxes({ states: LIVE_STATES });
+  const live = await rt.store.sandboxes.list({ states: LIVE_STATES });
   const liveIds = new Set(live.map((r) => r.id));
   for (const host of s.hosts(only)) {
     const down = await s.probe(host);
@@ -51,7 +57,7 @@ export async function findStale(broker: Broker, s: HostSessions, only?: string):
     }
     for (const r of found) {
       if (liveIds.has(r.sandboxId)) continue;
-      report.orphans.push({ host: host.name, extension: r.extension, sandboxId: r.sandboxId, kind: r.kind, ref: r.ref, record: broker.store.getSandbox(r.sandboxId)?.state ?? null });
+      report.orphans.push({ host: host.name, extension: r.extension, sandboxId: r.sandboxId, kind: r.kind, ref: r.ref, record: (await rt.store.sandboxes.get(r.sandboxId))?.state ?? null });
     }
     const present = new Set(found.map((r) => r.sandboxId));
     for (const row of live) {
@@ -70,7 +76,7 @@ export interface ReapResult {
 }
 
 /** Remove orphans (the extension's idempotent teardown, by id) and close ghost records (reason `reap`). */
-export async function reapStale(broker: Broker, s: HostSessions, report: StaleReport): Promise<ReapResult> {
+export async function reapStale(rt: Runtime, s: HostSessions, report: StaleReport): Promise<ReapResult> {
   const out: ReapResult = { removed: [], closed: [], errors: [] };
   const done = new Set<string>();
   for (const o of report.orphans) {
@@ -80,7 +86,7 @@ export async function reapStale(broker: Broker, s: HostSessions, report: StaleRe
     try {
       const host = s.hosts(o.host)[0] as Host;
       const ext = await loadExtension(o.extension);
-      const row = broker.store.getSandbox(o.sandboxId);
+      const row = await rt.store.sandboxes.get(o.sandboxId);
       const sandbox = (row ?? { id: o.sandboxId, host: o.host, extension: o.extension, inputs: {} }) as Sandbox;
       await ext.teardown(s.context(host, sandbox, o.extension), null);
       out.removed.push({ host: o.host, sandboxId: o.sandboxId, extension: o.extension });
@@ -90,11 +96,12 @@ export async function reapStale(broker: Broker, s: HostSessions, report: StaleRe
   }
   if (report.ghosts.length) {
     // Deep reconcile closes ready records whose resources vanished (reason `reap`); destroy_failed ones are retried.
-    const rec = await broker.reconcile({ deep: true });
+    const rec: ReconcileReport = await reconcile(rt, { deep: true });
     for (const a of rec.actions) out.closed.push({ id: a.id, state: a.to });
     for (const g of report.ghosts.filter((x) => x.state === "destroy_failed")) {
       try {
-        const r = await broker.destroy(g.id);
+        await reconcile(rt);
+        const r = await applyDestroy(rt, g.id, "user");
         out.closed.push({ id: g.id, state: r.state });
       } catch (err) {
         out.errors.push({ ref: g.id, message: toSandboxerError(err).message });

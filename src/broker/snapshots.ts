@@ -1,9 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { applyCreate, planFor } from "../broker/create.js";
-import { getRow, hostOf, profileOf } from "../broker/destroy.js";
-import type { CreateRequest } from "../broker/plan.js";
-import { eventFor, extensionContext, nowIso, type Runtime } from "../broker/runtime.js";
 import { SandboxerError, toSandboxerError } from "../errors.js";
 import { loadExtension } from "../extensions/index.js";
 import { SNAPSHOT_ID_RE } from "../ids.js";
@@ -11,9 +7,13 @@ import { crashPoint } from "../faults.js";
 import { isSameProcessAlive } from "../proc.js";
 import { type Caller, isOperator } from "../tenancy/access.js";
 import type { ActorType, Sandbox } from "../types.js";
-import { ArchiveSink, hashFile } from "./archive.js";
-import { deleteSnapshotRow, getSnapshotRow, insertSnapshot, listSnapshotRows, type SnapshotFilter } from "./records.js";
-import type { Snapshot, SnapshotSource } from "./types.js";
+import { ArchiveSink, hashFile } from "../snapshots/archive.js";
+import type { Snapshot, SnapshotSource } from "../snapshots/types.js";
+import type { SnapshotFilter, StoredSnapshot } from "../store/types.js";
+import { applyCreate, planFor } from "./create.js";
+import { getRow, hostOf, profileOf } from "./destroy.js";
+import type { CreateRequest } from "./plan.js";
+import { eventFor, extensionContext, nowIso, type Runtime } from "./runtime.js";
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const EXT = { "tar+zstd": "tar.zst", "tar+gzip": "tar.gz" } as const;
@@ -33,14 +33,20 @@ export interface RestoreOptions {
   caller?: Caller | undefined;
 }
 
-export function getSnapshot(rt: Runtime, id: string): Snapshot {
-  const snap = SNAPSHOT_ID_RE.test(id) ? getSnapshotRow(rt.store, rt.paths.snapshots, id) : undefined;
-  if (!snap) throw new SandboxerError("SBX_NOT_FOUND", `no snapshot '${id.slice(0, 64)}' (see: sandboxer snapshots list)`, { details: { id } });
-  return snap;
+/** The record with its archive's absolute path (rows keep it relative to the snapshots directory). */
+function withPath(rt: Runtime, r: StoredSnapshot): Snapshot {
+  const { file, ...rest } = r;
+  return { ...rest, path: join(rt.paths.snapshots, file) };
 }
 
-export function listSnapshots(rt: Runtime, filter: SnapshotFilter = {}): Snapshot[] {
-  return listSnapshotRows(rt.store, rt.paths.snapshots, filter);
+export async function getSnapshot(rt: Runtime, id: string): Promise<Snapshot> {
+  const snap = SNAPSHOT_ID_RE.test(id) ? await rt.store.snapshots.get(id) : undefined;
+  if (!snap) throw new SandboxerError("SBX_NOT_FOUND", `no snapshot '${id.slice(0, 64)}' (see: sandboxer snapshots list)`, { details: { id } });
+  return withPath(rt, snap);
+}
+
+export async function listSnapshots(rt: Runtime, filter: SnapshotFilter = {}): Promise<Snapshot[]> {
+  return (await rt.store.snapshots.list(filter)).map((r) => withPath(rt, r));
 }
 
 /** Archives whose writer died mid-snapshot (crash, kill -9): `.snap-….<pid>.partial`. */
@@ -60,7 +66,7 @@ export async function createSnapshot(rt: Runtime, sandboxId: string, opts: { nam
   if (opts.name !== undefined && !NAME_RE.test(opts.name)) {
     throw new SandboxerError("SBX_USAGE", "name: 1-63 characters of [A-Za-z0-9_.-], starting with a letter or digit", { details: { field: "name" } });
   }
-  const row = getRow(rt, sandboxId);
+  const row = await getRow(rt, sandboxId);
   if (row.state !== "ready" || !row.handle) {
     throw new SandboxerError("SBX_INVALID_STATE", `${row.id} is ${row.state}; only a ready sandbox can be snapshotted`, { details: { id: row.id, state: row.state } });
   }
@@ -103,12 +109,13 @@ export async function createSnapshot(rt: Runtime, sandboxId: string, opts: { nam
       path: final,
       createdAt: nowIso(rt),
     };
-    rt.store.write(() => {
+    await rt.store.tx(async (t) => {
       // The sandbox may have been destroyed while we read it: a torn archive is no checkpoint.
-      const now = rt.store.getSandbox(row.id);
+      const now = await t.sandboxes.getForUpdate(row.id);
       if (now?.state !== "ready") throw new SandboxerError("SBX_INVALID_STATE", `${row.id} became ${now?.state ?? "missing"} while it was being snapshotted`, { details: { id: row.id } });
-      insertSnapshot(rt.store, snap, file);
-      rt.store.appendEvent(eventFor(rt, "snapshot.created", row, { snapshot: id, name: snap.name, sha256, sizeBytes, format }));
+      const { path: _p, ...stored } = snap;
+      await t.snapshots.insert({ ...stored, file });
+      await t.events.append(eventFor(rt, "snapshot.created", row, { snapshot: id, name: snap.name, sha256, sizeBytes, format }));
     });
     return snap;
   } catch (err) {
@@ -119,11 +126,11 @@ export async function createSnapshot(rt: Runtime, sandboxId: string, opts: { nam
   }
 }
 
-export function deleteSnapshot(rt: Runtime, id: string): Snapshot {
-  const snap = getSnapshot(rt, id);
-  rt.store.write(() => {
-    if (!deleteSnapshotRow(rt.store, snap.id)) return;
-    rt.store.appendEvent(eventFor(rt, "snapshot.deleted", { id: snap.sandboxId, actor: snap.actor as ActorType, project: snap.project }, { snapshot: snap.id }));
+export async function deleteSnapshot(rt: Runtime, id: string): Promise<Snapshot> {
+  const snap = await getSnapshot(rt, id);
+  await rt.store.tx(async (t) => {
+    if (!(await t.snapshots.delete(snap.id))) return;
+    await t.events.append(eventFor(rt, "snapshot.deleted", { id: snap.sandboxId, actor: snap.actor as ActorType, project: snap.project }, { snapshot: snap.id }));
   });
   // After the commit: a crash here leaves a file without a row, never a row without its file.
   rmSync(snap.path, { force: true });
@@ -152,7 +159,7 @@ export async function verifySnapshot(snap: Snapshot): Promise<SnapshotSource> {
  * starts; `snapshot.restored` is written in the same transaction as `ready`.
  */
 export async function restoreSnapshot(rt: Runtime, id: string, opts: RestoreOptions = {}): Promise<Sandbox> {
-  const snap = getSnapshot(rt, id);
+  const snap = await getSnapshot(rt, id);
   // Another project's snapshot does not exist for a tenant (the API checks first; this is the second lock).
   if (!isOperator(opts.caller) && snap.project !== opts.caller?.project) throw new SandboxerError("SBX_NOT_FOUND", `no snapshot '${id.slice(0, 64)}'`, { details: { id } });
   const sameProfile = opts.profile === undefined || opts.profile === snap.profile;
@@ -175,6 +182,6 @@ export async function restoreSnapshot(rt: Runtime, id: string, opts: RestoreOpti
   return applyCreate(rt, req, {
     ...(opts.signal ? { signal: opts.signal } : {}),
     restoreFrom: source,
-    onReady: (row) => rt.store.appendEvent(eventFor(rt, "snapshot.restored", row, { snapshot: snap.id, from: snap.sandboxId, sha256: snap.sha256 })),
+    onReady: (row, t) => t.events.append(eventFor(rt, "snapshot.restored", row, { snapshot: snap.id, from: snap.sandboxId, sha256: snap.sha256 })),
   });
 }

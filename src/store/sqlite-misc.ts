@@ -1,0 +1,143 @@
+import type { ArchiveFormat } from "../snapshots/types.js";
+import type { ActorType } from "../types.js";
+import type { Conn, Sync } from "./sqlite-conn.js";
+import type { IdempotencyRepo, LeaseRepo, SnapshotFilter, SnapshotRepo, StoredSnapshot, TokenRepo, TokenRow } from "./types.js";
+
+type Raw = Record<string, unknown>;
+
+function toSnapshot(r: Raw): StoredSnapshot {
+  return {
+    id: r.id as string,
+    name: (r.name as string | null) ?? null,
+    sandboxId: r.sandbox_id as string,
+    profile: r.profile as string,
+    profileVersion: r.profile_version as number,
+    extension: r.extension as string,
+    host: r.host as string,
+    inputs: JSON.parse(r.inputs as string) as Record<string, string>,
+    actor: r.actor as string,
+    project: (r.project as string | null) ?? null,
+    format: r.format as ArchiveFormat,
+    sha256: r.sha256 as string,
+    sizeBytes: r.size_bytes as number,
+    file: r.file as string,
+    createdAt: r.created_at as string,
+  };
+}
+
+export function sqliteSnapshots(c: Conn): Sync<SnapshotRepo> {
+  return {
+    insert(s) {
+      c.stmt(
+        `INSERT INTO snapshots (id, name, sandbox_id, profile, profile_version, extension, host, inputs, actor, project, format, sha256, size_bytes, file, created_at)
+         VALUES (@id, @name, @sandboxId, @profile, @profileVersion, @extension, @host, @inputs, @actor, @project, @format, @sha256, @sizeBytes, @file, @createdAt)`,
+      ).run({ ...s, inputs: JSON.stringify(s.inputs) });
+    },
+    get(id) {
+      const r = c.stmt("SELECT * FROM snapshots WHERE id = ?").get(id) as Raw | undefined;
+      return r ? toSnapshot(r) : undefined;
+    },
+    list(filter: SnapshotFilter = {}) {
+      const where: string[] = [];
+      const args: Record<string, unknown> = {};
+      for (const [key, col] of [
+        ["sandboxId", "sandbox_id"],
+        ["profile", "profile"],
+        ["project", "project"],
+      ] as const) {
+        if (!filter[key]) continue;
+        where.push(`${col} = @${key}`);
+        args[key] = filter[key];
+      }
+      const sql = `SELECT * FROM snapshots ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at, id`;
+      return (c.stmt(sql).all(args) as Raw[]).map(toSnapshot);
+    },
+    delete(id) {
+      return c.stmt("DELETE FROM snapshots WHERE id = ?").run(id).changes > 0;
+    },
+  };
+}
+
+type RawToken = { id: string; actor: string; project: string | null; name: string | null; created_at: string; last_used_at: string | null; revoked_at: string | null };
+
+const toToken = (r: RawToken): TokenRow => ({
+  id: r.id,
+  actor: r.actor as ActorType,
+  project: r.project,
+  name: r.name,
+  createdAt: r.created_at,
+  lastUsedAt: r.last_used_at,
+  revokedAt: r.revoked_at,
+});
+
+export function sqliteTokens(c: Conn): Sync<TokenRepo> {
+  // PRAGMA data_version changes when another connection (this process or another) commits;
+  // until it does, and until this connection revokes, the revocation count cannot have moved.
+  let seenVersion = -1;
+  let epoch: string | undefined;
+  return {
+    insert(t, secretHash) {
+      c.stmt("INSERT INTO api_tokens (id, secret_hash, actor, project, name, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(t.id, secretHash, t.actor, t.project, t.name, t.createdAt);
+    },
+    list() {
+      return (c.stmt("SELECT * FROM api_tokens ORDER BY created_at, id").all() as RawToken[]).map(toToken);
+    },
+    get(id) {
+      const r = c.stmt("SELECT * FROM api_tokens WHERE id = ?").get(id) as RawToken | undefined;
+      return r ? toToken(r) : undefined;
+    },
+    findByHash(hash) {
+      const r = c.stmt("SELECT * FROM api_tokens WHERE secret_hash = ?").get(hash) as RawToken | undefined;
+      return r ? toToken(r) : undefined;
+    },
+    revoke(id, at) {
+      c.stmt("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL").run(at, id);
+      epoch = undefined;
+    },
+    touch(id, at) {
+      c.stmt("UPDATE api_tokens SET last_used_at = ? WHERE id = ?").run(at, id);
+    },
+    revocationEpoch() {
+      const version = c.stmt("PRAGMA data_version").pluck().get() as number;
+      if (version !== seenVersion || epoch === undefined) {
+        seenVersion = version;
+        const r = c.stmt("SELECT COUNT(*) AS n, MAX(revoked_at) AS last FROM api_tokens WHERE revoked_at IS NOT NULL").get() as { n: number; last: string | null };
+        epoch = `${r.n}:${r.last ?? ""}`;
+      }
+      return epoch;
+    },
+  };
+}
+
+export function sqliteIdempotency(c: Conn): Sync<IdempotencyRepo> {
+  return {
+    get(key) {
+      const r = c.stmt("SELECT request_hash, sandbox_id FROM idempotency_keys WHERE key = ?").get(key) as { request_hash: string; sandbox_id: string } | undefined;
+      return r ? { requestHash: r.request_hash, sandboxId: r.sandbox_id } : undefined;
+    },
+    put(key, requestHash, sandboxId, at) {
+      c.stmt("INSERT INTO idempotency_keys (key, request_hash, sandbox_id, created_at) VALUES (?, ?, ?, ?)").run(key, requestHash, sandboxId, at);
+    },
+  };
+}
+
+export function sqliteLeases(c: Conn): Sync<LeaseRepo> {
+  const get = (name: string) => {
+    const r = c.stmt("SELECT holder, expires_at FROM leases WHERE name = ?").get(name) as { holder: string; expires_at: string } | undefined;
+    return r ? { holder: r.holder, expiresAt: r.expires_at } : undefined;
+  };
+  return {
+    acquire(name, holder, now, until) {
+      return c.atomic(() => {
+        const cur = get(name);
+        if (cur && cur.holder !== holder && cur.expiresAt > now) return false;
+        c.stmt("INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at").run(name, holder, until);
+        return true;
+      });
+    },
+    release(name, holder) {
+      c.stmt("DELETE FROM leases WHERE name = ? AND holder = ?").run(name, holder);
+    },
+    get,
+  };
+}

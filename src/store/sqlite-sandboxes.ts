@@ -1,0 +1,157 @@
+import { SandboxerError } from "../errors.js";
+import { assertTransition, LIVE_STATES } from "../lifecycle.js";
+import type { SandboxEvent } from "../types.js";
+import { fromRow, toColumns } from "./rows.js";
+import type { Conn, Sync } from "./sqlite-conn.js";
+import type { EventQuery, EventRepo, NewEvent, PendingEvent, SandboxFilter, SandboxRepo, SandboxUpdate } from "./types.js";
+
+type Raw = Record<string, unknown>;
+
+const LIVE_SQL = `SELECT extension, host, COUNT(*) AS n FROM sandboxes WHERE state IN (${LIVE_STATES.map(() => "?").join(", ")}) GROUP BY extension, host`;
+
+function columnsOf(patch: SandboxUpdate): Record<string, unknown> {
+  // The type keeps `state` out; this keeps out a cast that slips it back in.
+  if ("state" in patch) throw new SandboxerError("SBX_INVALID_STATE", "a record's state changes only through a transition (with its event)");
+  return toColumns(patch);
+}
+
+export function sqliteSandboxes(c: Conn, events: Sync<EventRepo>): Sync<SandboxRepo> {
+  const get = (id: string) => {
+    const r = c.stmt("SELECT * FROM sandboxes WHERE id = ?").get(id) as Raw | undefined;
+    return r ? fromRow(r) : undefined;
+  };
+  const update = (id: string, patch: SandboxUpdate) => {
+    const cols = columnsOf(patch);
+    const names = Object.keys(cols);
+    if (!names.length) return;
+    c.stmt(`UPDATE sandboxes SET ${names.map((n) => `${n} = @${n}`).join(", ")} WHERE id = @__id`).run({ ...cols, __id: id });
+  };
+  return {
+    insert(row, idempotencyKey) {
+      const cols = { ...toColumns(row), idempotency_key: idempotencyKey ?? null };
+      const names = Object.keys(cols);
+      c.stmt(`INSERT INTO sandboxes (${names.join(", ")}) VALUES (${names.map((n) => `@${n}`).join(", ")})`).run(cols);
+    },
+    get,
+    getForUpdate: get,
+    findByIdempotencyKey(key) {
+      const r = c.stmt("SELECT * FROM sandboxes WHERE idempotency_key = ?").get(key) as Raw | undefined;
+      return r ? fromRow(r) : undefined;
+    },
+    list(filter: SandboxFilter = {}) {
+      const where: string[] = [];
+      const args: Record<string, unknown> = {};
+      if (filter.states?.length) {
+        where.push(`state IN (${filter.states.map((_, i) => `@s${i}`).join(", ")})`);
+        filter.states.forEach((s, i) => {
+          args[`s${i}`] = s;
+        });
+      }
+      for (const col of ["profile", "project", "extension", "host"] as const) {
+        if (!filter[col]) continue;
+        where.push(`${col} = @${col}`);
+        args[col] = filter[col];
+      }
+      if (filter.notDestroyed) where.push("destroyed_at IS NULL");
+      if (filter.expiredBefore) {
+        where.push("expires_at IS NOT NULL AND expires_at <= @expiredBefore");
+        args.expiredBefore = filter.expiredBefore;
+      }
+      if (filter.after) {
+        // Row-value comparison: SQLite walks the created_at index from the cursor on, not from the start.
+        where.push("(created_at, id) > (@afterAt, @afterId)");
+        args.afterAt = filter.after.createdAt;
+        args.afterId = filter.after.id;
+      }
+      // The SQL text depends only on which filters are set (values are bound), so the statement cache stays small.
+      const sql = `SELECT * FROM sandboxes ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at, id${filter.limit ? " LIMIT @limit" : ""}`;
+      if (filter.limit) args.limit = Math.trunc(filter.limit);
+      return (c.stmt(sql).all(args) as Raw[]).map(fromRow);
+    },
+    transition(id, from, to, patch, event) {
+      return c.atomic(() => {
+        const cur = get(id);
+        if (!cur || !from.includes(cur.state)) return undefined;
+        assertTransition(id, cur.state, to);
+        const cols = { ...columnsOf(patch), state: to };
+        const names = Object.keys(cols);
+        c.stmt(`UPDATE sandboxes SET ${names.map((n) => `${n} = @${n}`).join(", ")} WHERE id = @__id`).run({ ...cols, __id: id });
+        if (event) events.append(event);
+        return get(id);
+      });
+    },
+    update,
+    liveCounts() {
+      return c.stmt(LIVE_SQL).all(...LIVE_STATES) as { extension: string; host: string; n: number }[];
+    },
+    recentReadySeconds(extension, host, limit) {
+      const sql =
+        "SELECT (julianday(ready_at) - julianday(created_at)) * 86400.0 AS s FROM sandboxes WHERE extension = ? AND host = ? AND ready_at IS NOT NULL ORDER BY created_at DESC LIMIT ?";
+      return (c.stmt(sql).all(extension, host, limit) as { s: number }[]).map((r) => r.s);
+    },
+    hostHealth(since) {
+      const sql =
+        "SELECT host, MAX(CASE WHEN state = 'failed' AND json_extract(error, '$.code') = 'SBX_HOST_UNREACHABLE' THEN created_at END) AS down, MAX(CASE WHEN ready_at IS NOT NULL THEN created_at END) AS up FROM sandboxes WHERE created_at >= ? GROUP BY host";
+      return c.stmt(sql).all(since) as { host: string; down: string | null; up: string | null }[];
+    },
+  };
+}
+
+function toEvent(r: Raw): SandboxEvent {
+  return {
+    seq: r.seq as number,
+    id: r.id as string,
+    type: r.type as string,
+    sandboxId: (r.sandbox_id as string | null) ?? null,
+    at: r.at as string,
+    actor: (r.actor as string | null) ?? null,
+    project: (r.project as string | null) ?? null,
+    data: JSON.parse(r.data as string),
+  };
+}
+
+export function sqliteEvents(c: Conn): Sync<EventRepo> {
+  const list = (opts: EventQuery = {}) => {
+    const sql = `SELECT seq, id, type, sandbox_id, at, actor, project, data FROM events WHERE seq > @after ${opts.sandboxId ? "AND sandbox_id = @sid" : ""} ORDER BY seq LIMIT @limit`;
+    return (c.stmt(sql).all({ after: opts.afterSeq ?? 0, sid: opts.sandboxId, limit: opts.limit ?? 1000 }) as Raw[]).map(toEvent);
+  };
+  return {
+    append(e: NewEvent) {
+      c.stmt(
+        "INSERT INTO events (id, type, sandbox_id, at, actor, project, data, next_attempt_at) VALUES (@id, @type, @sandboxId, @at, @actor, @project, @data, @at)",
+      ).run({ ...e, data: JSON.stringify(e.data) });
+    },
+    list,
+    claimPending(now, leaseUntil, limit): PendingEvent[] {
+      return c.atomic(() => {
+        const due = c.stmt("SELECT seq, attempts FROM events WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY seq LIMIT ?").all(now, limit) as { seq: number; attempts: number }[];
+        if (!due.length) return [];
+        const mark = c.stmt("UPDATE events SET next_attempt_at = ? WHERE seq = ?");
+        for (const d of due) mark.run(leaseUntil, d.seq);
+        const attempts = new Map(due.map((d) => [d.seq, d.attempts]));
+        const first = due[0]?.seq ?? 1;
+        const last = due.at(-1)?.seq ?? first;
+        return list({ afterSeq: first - 1, limit: last - first + 1 })
+          .filter((e) => attempts.has(e.seq))
+          .map((e) => ({ ...e, attempts: attempts.get(e.seq) ?? 0 }));
+      });
+    },
+    markDelivered(seq, at) {
+      c.stmt("UPDATE events SET delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE seq = ?").run(at, seq);
+    },
+    markFailed(seq, error, nextAttemptAt) {
+      c.stmt("UPDATE events SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE seq = ?").run(error.slice(0, 500), nextAttemptAt, seq);
+    },
+    reschedule(seq, nextAttemptAt) {
+      c.stmt("UPDATE events SET next_attempt_at = ? WHERE seq = ?").run(nextAttemptAt, seq);
+    },
+    stats() {
+      const r = c
+        .stmt(
+          "SELECT SUM(delivered_at IS NULL) AS pending, SUM(delivered_at IS NOT NULL) AS delivered, MIN(CASE WHEN delivered_at IS NULL THEN at END) AS oldestPending FROM events",
+        )
+        .get() as { pending: number | null; delivered: number | null; oldestPending: string | null };
+      return { pending: r.pending ?? 0, delivered: r.delivered ?? 0, oldestPending: r.oldestPending };
+    },
+  };
+}

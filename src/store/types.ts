@@ -1,0 +1,239 @@
+/**
+ * The Store contract: small async repositories and transactions. Only
+ * src/store/ holds SQL; everything above talks to these interfaces, so a
+ * second driver (PostgreSQL) is one more implementation of this file.
+ *
+ * Transactions: `store.tx(async (t) => ...)` runs `fn` in one transaction and
+ * hands it the repositories bound to it (`BEGIN ... COMMIT`, rolled back when
+ * `fn` throws). Inside `fn` use `t`, never `store` (on SQLite, `store` waits
+ * for the transaction to end); do no I/O but the store's (no extension calls,
+ * no network): a transaction holds the write lock. `t.tx(fn)` joins the
+ * transaction, so a helper that takes `Repos` works in and out of one.
+ * `getForUpdate` / `account` / `openReservation` read rows for a later write
+ * in the same transaction (Postgres: `SELECT ... FOR UPDATE`; SQLite holds the
+ * database write lock from `BEGIN IMMEDIATE` on).
+ */
+import type { Snapshot } from "../snapshots/types.js";
+import type { SandboxEvent, SandboxRow, SandboxState } from "../types.js";
+
+/**
+ * What a write may change on a record. `state` is not in it: a state changes
+ * only through `transition`, which checks the lifecycle table and writes the
+ * event in the same transaction.
+ */
+export type SandboxUpdate = Partial<Omit<SandboxRow, "id" | "state">>;
+
+export interface SandboxFilter {
+  states?: readonly SandboxState[];
+  profile?: string | undefined;
+  project?: string | undefined;
+  extension?: string | undefined;
+  host?: string | undefined;
+  expiredBefore?: string | undefined;
+  /** Only records whose resources are not yet known to be gone (destroyedAt unset). */
+  notDestroyed?: boolean | undefined;
+  /** Keyset paging: only records after this one in (createdAt, id) order. */
+  after?: { createdAt: string; id: string } | undefined;
+  limit?: number | undefined;
+}
+
+export interface NewEvent {
+  id: string;
+  type: string;
+  sandboxId: string | null;
+  at: string;
+  actor: string | null;
+  project: string | null;
+  data: Record<string, unknown>;
+}
+
+export interface EventQuery {
+  sandboxId?: string | undefined;
+  afterSeq?: number;
+  limit?: number;
+}
+
+export interface SandboxRepo {
+  insert(row: SandboxRow, idempotencyKey?: string): Promise<void>;
+  get(id: string): Promise<SandboxRow | undefined>;
+  /** `get`, locking the row until the transaction ends (use inside `tx`). */
+  getForUpdate(id: string): Promise<SandboxRow | undefined>;
+  findByIdempotencyKey(key: string): Promise<SandboxRow | undefined>;
+  list(filter?: SandboxFilter): Promise<SandboxRow[]>;
+  /**
+   * Compare-and-set state change plus its event, in one transaction. Returns
+   * the new row, or undefined when the row is missing or no longer in one of
+   * `from` (a race lost). Throws SBX_INVALID_STATE when src/lifecycle.ts does
+   * not allow the move from the current state to `to`.
+   */
+  transition(id: string, from: readonly SandboxState[], to: SandboxState, patch: SandboxUpdate, event: NewEvent | null): Promise<SandboxRow | undefined>;
+  /** Change fields other than `state` (handle checkpoints, owner, cost). */
+  update(id: string, patch: SandboxUpdate): Promise<void>;
+  /** Live records per extension and host (routing load). */
+  liveCounts(): Promise<{ extension: string; host: string; n: number }[]>;
+  /** Seconds from created to ready of the `limit` most recent ready records of one extension on one host. */
+  recentReadySeconds(extension: string, host: string, limit: number): Promise<number[]>;
+  /** Per host since `since`: the latest create that failed unreachable and the latest that became ready. */
+  hostHealth(since: string): Promise<{ host: string; down: string | null; up: string | null }[]>;
+}
+
+export interface PendingEvent extends SandboxEvent {
+  attempts: number;
+}
+
+export interface OutboxStats {
+  pending: number;
+  delivered: number;
+  oldestPending: string | null;
+}
+
+/** The events table is also the outbox delivered to the State Hub. */
+export interface EventRepo {
+  append(e: NewEvent): Promise<void>;
+  list(opts?: EventQuery): Promise<SandboxEvent[]>;
+  /** Claim up to `limit` undelivered events due at `now`, pushing their next attempt to `leaseUntil` (Postgres: SKIP LOCKED). */
+  claimPending(now: string, leaseUntil: string, limit: number): Promise<PendingEvent[]>;
+  markDelivered(seq: number, at: string): Promise<void>;
+  markFailed(seq: number, error: string, nextAttemptAt: string): Promise<void>;
+  /** Move an event's next attempt without counting an attempt (it was never sent). */
+  reschedule(seq: number, nextAttemptAt: string): Promise<void>;
+  stats(): Promise<OutboxStats>;
+}
+
+/** A snapshot row: `file` is relative to the snapshots directory, so a moved $SANDBOXER_HOME keeps working. */
+export type StoredSnapshot = Omit<Snapshot, "path"> & { file: string };
+
+export interface SnapshotFilter {
+  sandboxId?: string | undefined;
+  profile?: string | undefined;
+  project?: string | undefined;
+}
+
+export interface SnapshotRepo {
+  insert(snap: StoredSnapshot): Promise<void>;
+  get(id: string): Promise<StoredSnapshot | undefined>;
+  list(filter?: SnapshotFilter): Promise<StoredSnapshot[]>;
+  /** True when a row was deleted. */
+  delete(id: string): Promise<boolean>;
+}
+
+/** Amounts are integer micro-credits (src/credits/amount.ts). */
+export interface AccountRow {
+  account: string;
+  balanceMicro: number;
+  reservedMicro: number;
+  /** "" for an account never written. */
+  updatedAt: string;
+}
+
+export type LedgerKind = "add" | "reserve" | "debit" | "release";
+
+export interface NewLedgerEntry {
+  account: string;
+  sandboxId: string | null;
+  kind: LedgerKind;
+  amountMicro: number;
+  balanceMicro: number;
+  reservedMicro: number;
+  at: string;
+  data: Record<string, unknown>;
+}
+
+export interface LedgerRow extends NewLedgerEntry {
+  seq: number;
+}
+
+export interface ReservationRow {
+  sandboxId: string;
+  account: string;
+  amountMicro: number;
+  pricePerHour: number;
+  currency: string;
+  at: string;
+}
+
+export interface HistoryQuery {
+  account?: string | undefined;
+  since?: string | undefined;
+  /** Newest `limit` entries (oldest first), or with `since` the first `limit` after it. */
+  limit?: number | undefined;
+}
+
+export interface CreditRepo {
+  /** The account (zeros when it was never written), locked for the transaction's later write. */
+  account(account: string): Promise<AccountRow>;
+  saveAccount(row: AccountRow): Promise<void>;
+  accounts(): Promise<AccountRow[]>;
+  /** Available micro-credits (balance - reserved) per account. */
+  available(): Promise<Map<string, number>>;
+  appendEntry(e: NewLedgerEntry): Promise<void>;
+  history(q?: HistoryQuery): Promise<LedgerRow[]>;
+  /** The sandbox's unsettled reservation, locked for the transaction's later write. */
+  openReservation(sandboxId: string): Promise<ReservationRow | undefined>;
+  /** Insert or replace the sandbox's reservation (unsettled). */
+  putReservation(r: ReservationRow): Promise<void>;
+  deleteReservation(sandboxId: string): Promise<void>;
+  settleReservation(sandboxId: string, at: string, debitedMicro: number): Promise<void>;
+  growReservation(sandboxId: string, micro: number): Promise<void>;
+}
+
+export interface TokenRow {
+  id: string;
+  actor: string;
+  project: string | null;
+  name: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+export interface TokenRepo {
+  insert(row: TokenRow, secretHash: string): Promise<void>;
+  list(): Promise<TokenRow[]>;
+  get(id: string): Promise<TokenRow | undefined>;
+  findByHash(secretHash: string): Promise<TokenRow | undefined>;
+  revoke(id: string, at: string): Promise<void>;
+  touch(id: string, at: string): Promise<void>;
+  /**
+   * A value that changes whenever a token is revoked, by this process or any
+   * other on the same database. Cheap enough to ask on every request: caches
+   * of verified tokens compare it instead of re-reading the token.
+   */
+  revocationEpoch(): Promise<string>;
+}
+
+export interface IdempotencyRepo {
+  get(key: string): Promise<{ requestHash: string; sandboxId: string } | undefined>;
+  put(key: string, requestHash: string, sandboxId: string, at: string): Promise<void>;
+}
+
+export interface LeaseRepo {
+  /** Take or renew a named lease; false while someone else holds it unexpired. */
+  acquire(name: string, holder: string, now: string, until: string): Promise<boolean>;
+  release(name: string, holder: string): Promise<void>;
+  get(name: string): Promise<{ holder: string; expiresAt: string } | undefined>;
+}
+
+/** The repositories, either auto-committing (on `Store`) or bound to one transaction (`Tx`). */
+export interface Repos {
+  readonly sandboxes: SandboxRepo;
+  readonly events: EventRepo;
+  readonly snapshots: SnapshotRepo;
+  readonly credits: CreditRepo;
+  readonly tokens: TokenRepo;
+  readonly idempotency: IdempotencyRepo;
+  readonly leases: LeaseRepo;
+  /** Run `fn` in a transaction (on a `Tx`: in the same one). */
+  tx<T>(fn: (t: Tx) => Promise<T>): Promise<T>;
+}
+
+export interface Tx extends Repos {
+  readonly inTransaction: true;
+}
+
+export interface Store extends Repos {
+  /** "sqlite" or "postgres". */
+  readonly kind: string;
+  schemaVersion(): Promise<number>;
+  close(): Promise<void>;
+}
