@@ -24,7 +24,7 @@ import { type IdGen, randomIds } from "./ids.js";
 import { type Caller, isOperator } from "./tenancy/access.js";
 import type { Snapshot } from "./snapshots/types.js";
 import { publicRecord } from "./store/rows.js";
-import { SqliteStore } from "./store/sqlite.js";
+import { openStore } from "./store/open.js";
 import type { EventQuery, OutboxStats, SandboxFilter, SnapshotFilter, Store } from "./store/types.js";
 import type { HostReport } from "./telemetry/inspect.js";
 import { localTransport } from "./transport/local.js";
@@ -133,7 +133,7 @@ export interface Broker extends AgentsApi {
 export function createBroker(opts: BrokerOptions = {}): Broker {
   const env = opts.env ?? process.env;
   const paths = opts.paths ?? resolvePaths(env);
-  const store = opts.store ?? new SqliteStore(paths.db);
+  const store = opts.store ?? openStore(paths, env);
   let config: Config | undefined;
   let catalog: Promise<Catalog> | undefined;
   const transports = new Map<string, Transport>();

@@ -1,7 +1,7 @@
 import { SandboxerError } from "../errors.js";
 import { type Env, resolvePaths } from "../paths.js";
 import { publicRecord } from "../store/rows.js";
-import { SqliteStore } from "../store/sqlite.js";
+import { openStore } from "../store/open.js";
 import type { EventQuery, SandboxFilter } from "../store/types.js";
 import type { Sandbox, SandboxEvent } from "../types.js";
 
@@ -18,7 +18,7 @@ export interface Reader {
  * more than node itself (the catalog's yaml and zod are never loaded).
  */
 export function openReader(env: Env = process.env): Reader {
-  const store = new SqliteStore(resolvePaths(env).db);
+  const store = openStore(resolvePaths(env), env);
   return {
     async get(id) {
       const row = await store.sandboxes.get(id);
