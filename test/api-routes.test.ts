@@ -10,6 +10,7 @@ import { ROUTES } from "../src/api/app.js";
 import * as S from "../src/api/schemas.js";
 import type { Sandbox } from "../src/types.js";
 import { type ApiFixture, apiFixture } from "./helpers/api.js";
+import { runCli } from "./helpers/cli.js";
 
 let fx: ApiFixture;
 beforeAll(async () => {
@@ -87,6 +88,18 @@ describe("auth", () => {
       const r = await fx.call("GET", "/v1/sandboxes", { token });
       expect(r.status).toBe(401);
     }
+  });
+
+  it("a token revoked by another process (sandboxer tokens revoke) -> 401 on the very next request", async () => {
+    const { token, info } = await fx.broker.createToken({ actor: "agt", project: "p8" });
+    // Twice: the second answer comes from the server's cache of verified tokens.
+    expect((await fx.call("GET", "/v1/sandboxes", { token })).status).toBe(200);
+    expect((await fx.call("GET", "/v1/sandboxes", { token })).status).toBe(200);
+    const revoked = await runCli(["tokens", "revoke", info.tokenId, "--json"], fx.home.env);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const r = await fx.call("GET", "/v1/sandboxes", { token });
+    expect(r.status).toBe(401);
+    expect((await errorOf(r)).message).toContain("revoked");
   });
 
   it("a revoked token -> 401 at once", async () => {
