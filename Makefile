@@ -38,6 +38,7 @@ build: dist/cli.js
 
 lint: npm
 	npx biome check src test bench scripts
+	node scripts/check-imports.mjs
 
 typecheck: npm
 	npx tsc --noEmit -p .

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { createBroker } from "../src/broker.js";
 import { resolvePaths } from "../src/paths.js";
 import { SqliteStore } from "../src/store/sqlite.js";
-import { createReaper } from "../src/ttl/reaper.js";
+import { createReaper } from "../src/reaper.js";
 import type { SandboxRow } from "../src/types.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);

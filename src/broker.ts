@@ -26,13 +26,14 @@ import type { Snapshot } from "./snapshots/types.js";
 import { publicRecord } from "./store/rows.js";
 import { openStore } from "./store/open.js";
 import type { EventQuery, OutboxStats, SandboxFilter, SnapshotFilter, Store } from "./store/types.js";
-import type { HostReport } from "./telemetry/inspect.js";
+import type { HostReport } from "./broker/host-report.js";
 import { localTransport } from "./transport/local.js";
 import { sshTransport } from "./transport/ssh.js";
 import type { Transport } from "./transport/types.js";
 import { type Clock, type Host, type Sandbox, type SandboxEvent, systemClock } from "./types.js";
 
 export type { CreatePlan, CreateRequest } from "./broker/plan.js";
+export type { ProgressNote } from "./broker/runtime.js";
 export type { ReconcileReport } from "./broker/reconcile.js";
 export type { RestoreOptions } from "./broker/snapshots.js";
 export type { ReapResult, StaleReport } from "./broker/stale.js";
@@ -41,7 +42,7 @@ export type { ExpireReport, RetryReport } from "./broker/ttl.js";
 export type { Account, LedgerEntry } from "./credits/index.js";
 export type { DeliveryReport } from "./events/publisher.js";
 export type { EventQuery, OutboxStats, SandboxFilter, SnapshotFilter } from "./store/types.js";
-export type { HostReport } from "./telemetry/inspect.js";
+export type { HostReport } from "./broker/host-report.js";
 
 export type ExtensionInfo = Registration & { kind: ExtensionKind; capabilities: Capabilities };
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Broker } from "../src/broker.js";
 import type { SandboxerError } from "../src/errors.js";
-import { createReaper } from "../src/ttl/reaper.js";
+import { createReaper } from "../src/reaper.js";
 import { decideExtend, isExpired, nextWakeMs } from "../src/ttl/policy.js";
 import type { Clock, Sandbox } from "../src/types.js";
 import { runCli, spawnCli } from "./helpers/cli.js";

@@ -1,7 +1,7 @@
 /** Host inspection and stale detection, each with one transport per host for the whole call. */
 import { LIVE_STATES } from "../lifecycle.js";
-import { HostSessions } from "../telemetry/hosts.js";
-import { type HostReport, inspectHost, liveByHost } from "../telemetry/inspect.js";
+import { HostSessions } from "./host-sessions.js";
+import { type HostReport, inspectHost, liveByHost } from "./host-report.js";
 import type { Runtime } from "./runtime.js";
 import { findStale, type ReapResult, reapStale, type StaleReport } from "./stale.js";
 

@@ -5,7 +5,7 @@
 import { toSandboxerError } from "../errors.js";
 import { loadExtension } from "../extensions/index.js";
 import { LIVE_STATES } from "../lifecycle.js";
-import { extensionsOn, type HostSessions } from "../telemetry/hosts.js";
+import { extensionsOn, type HostSessions } from "./host-sessions.js";
 import type { Host, Sandbox } from "../types.js";
 import { applyDestroy } from "./destroy.js";
 import { type ReconcileReport, reconcile } from "./reconcile.js";

@@ -1,6 +1,5 @@
-import type { Broker } from "../broker.js";
+import type { Broker, ProgressNote } from "../broker.js";
 import type { Reader } from "../broker/read.js";
-import type { ProgressNote } from "../broker/runtime.js";
 import { remoteBroker } from "../client/remote-broker.js";
 import type { Env } from "../paths.js";
 import type { Out } from "./output.js";

@@ -1,4 +1,4 @@
-import type { CreateRequest } from "../broker/plan.js";
+import type { CreateRequest } from "../broker.js";
 import type { Sandbox } from "../types.js";
 import { parseInputs } from "./args.js";
 import type { CliContext } from "./context.js";

@@ -1,4 +1,4 @@
-import type { ProgressNote } from "../broker/runtime.js";
+import type { ProgressNote } from "../broker.js";
 
 const FRAMES = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 

@@ -45,7 +45,7 @@ export async function serve(cx: CliContext, argv: string[]): Promise<number> {
   const { startServer } = await import("../../api/server.js");
   const background: { stop(): Promise<void> }[] = [];
   if (!values["no-reaper"]) {
-    const { startReaper } = await import("../../ttl/reaper.js");
+    const { startReaper } = await import("../../reaper.js");
     background.push(startReaper(broker, reaperInterval ? { intervalMs: reaperInterval * 1000 } : {}));
   }
   const server = await startServer(broker, {

@@ -1,6 +1,6 @@
 import { parseDuration } from "../../duration.js";
 import { SandboxerError } from "../../errors.js";
-import { type ReaperPass, startReaper } from "../../ttl/reaper.js";
+import { type ReaperPass, startReaper } from "../../reaper.js";
 import { noExtraPositionals, parse, requirePositional } from "../args.js";
 import type { CliContext } from "../context.js";
 import { ago, table, until } from "../output.js";
@@ -69,7 +69,7 @@ export async function reaper(cx: CliContext, argv: string[]): Promise<number> {
   const broker = cx.broker();
   const emit = (p: ReaperPass) => (cx.out.json ? process.stdout.write(`${JSON.stringify(p)}\n`) : cx.out.print(summary(p)));
   if (values.once) {
-    const { createReaper } = await import("../../ttl/reaper.js");
+    const { createReaper } = await import("../../reaper.js");
     const r = createReaper(broker, { intervalMs });
     const pass = await r.tick();
     await broker.releaseLease("reaper", r.holder);

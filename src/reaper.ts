@@ -1,9 +1,9 @@
 import { hostname } from "node:os";
-import type { Broker, ExpireReport, ReconcileReport, RetryReport } from "../broker.js";
-import { toSandboxerError } from "../errors.js";
-import { base32 } from "../ids.js";
-import type { Clock } from "../types.js";
-import { nextWakeMs } from "./policy.js";
+import type { Broker, ExpireReport, ReconcileReport, RetryReport } from "./broker.js";
+import { toSandboxerError } from "./errors.js";
+import { base32 } from "./ids.js";
+import type { Clock } from "./types.js";
+import { nextWakeMs } from "./ttl/policy.js";
 
 export const REAPER_LEASE = "reaper";
 /** Floor between passes, so a sandbox that stays expired (teardown keeps failing) cannot spin the loop. */

@@ -3,9 +3,9 @@ import { enforcementReport } from "../extensions/local/limits/apply.js";
 import { LIVE_STATES } from "../lifecycle.js";
 import { resolvePaths } from "../paths.js";
 import type { Host, JsonObject } from "../types.js";
-import { localHostFacts } from "./host-facts.js";
-import type { HostSessions } from "./hosts.js";
-import { remoteFacts } from "./remote-facts.js";
+import { localHostFacts } from "../telemetry/host-facts.js";
+import type { HostSessions } from "./host-sessions.js";
+import { remoteFacts } from "../telemetry/remote-facts.js";
 
 export interface HostReport {
   name: string;
