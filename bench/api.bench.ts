@@ -2,6 +2,9 @@
  * API benchmark (issue 7). `sandboxer serve` runs as its own process (as
  * deployed); 16 concurrent clients drive it over loopback with keep-alive.
  *   GET /v1/sandboxes/{id}                     -> requests/s, p50/p99 latency
+ *   the same record from a bare Hono route      -> requests/s; ratio API / bare  target >= 0.5
+ *     (its own process, same Node adapter, no auth/store/log; the two alternate
+ *     in rounds with the same 16 keep-alive connections)
  *   create+destroy on ext.local, 16 clients   -> cycles/s through the API
  *   the same 16-way create+destroy in-process -> cycles/s calling the broker
  *   overhead ratio = in-process rate / API rate                  target <= 1.3
@@ -11,7 +14,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import http from "node:http";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -19,21 +22,28 @@ import { createBroker } from "../src/broker.js";
 import { SandboxerClient } from "../src/client/index.js";
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
-const GET_SECONDS = Number(process.env.BENCH_GET_SECONDS ?? 5);
+const GET_SECONDS = Number(process.env.BENCH_GET_SECONDS ?? 2);
+const READ_ROUNDS = Number(process.env.BENCH_READ_ROUNDS ?? 5);
 const CYCLES = Number(process.env.BENCH_CYCLES ?? 128);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
 const root = mkdtempSync(join(tmpdir(), "sbx-apibench-"));
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
+/** CPU seconds a process has used (user + system, /proc/PID/stat, clock ticks of 1/100 s). */
+const cpuSeconds = (pid: number | undefined) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? Number.NaN;
 
 function envFor(name: string): NodeJS.ProcessEnv {
   return { ...process.env, SANDBOXER_HOME: join(root, name), SANDBOXER_CONFIG: join(root, "none.yaml"), SANDBOXER_STATE_HUB_URL: "", SANDBOXER_URL: "" };
 }
 
-async function startServe(env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
+async function startServe(env: NodeJS.ProcessEnv, script?: string[]): Promise<{ url: string; child: ChildProcess }> {
   // From source (tsx), not dist/: a concurrent rebuild of dist/ must not break the run.
   const cli = join(import.meta.dirname, "..", "src", "cli", "main.ts");
-  const child = spawn(process.execPath, ["--import", "tsx", cli, "serve", "--port", "0", "--json", "--no-reaper", "--rate-limit", "0"], { env, stdio: ["ignore", "pipe", "ignore"] });
+  const args = script ?? [cli, "serve", "--port", "0", "--json", "--no-reaper", "--rate-limit", "0"];
+  const child = spawn(process.execPath, ["--import", "tsx", ...args], { env, stdio: ["ignore", "pipe", "ignore"] });
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).once("line", resolve);
     child.once("exit", (code) => reject(new Error(`serve exited ${code}`)));
@@ -69,15 +79,16 @@ async function main(): Promise<void> {
   const { token } = await minter.createToken({ actor: "agt", project: "bench" });
   await minter.close();
   const { url, child } = await startServe(env);
+  let bare: ChildProcess | undefined;
   try {
     const client = new SandboxerClient({ url, token });
     const probe = await client.createSandbox({ profile: "profile.local" });
     // The load generator is plain node:http with keep-alive (like autocannon): fetch costs the
     // client several times the server's work per request, and on 2 cores it would measure itself.
     const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
-    const raw = (method: string, path: string, body?: unknown) =>
+    const raw = (method: string, path: string, body?: unknown, base = url) =>
       new Promise<string>((resolve, reject) => {
-        const req = http.request(`${url}${path}`, { method, agent, headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" } }, (r) => {
+        const req = http.request(`${base}${path}`, { method, agent, headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" } }, (r) => {
           let text = "";
           r.on("data", (d: Buffer) => {
             text += d.toString();
@@ -103,7 +114,36 @@ async function main(): Promise<void> {
       );
       return { lat, secs: ms(t0) / 1000 };
     };
-    const { lat, secs: getSecs } = await drive(rawGet);
+    // Side by side: the API and a bare Hono route serving the same record, alternating rounds.
+    const recordFile = join(root, "record.json");
+    writeFileSync(recordFile, JSON.stringify(await client.getSandbox(probe.id)));
+    const bareServer = await startServe(env, [join(import.meta.dirname, "bare-hono.ts"), recordFile]);
+    bare = bareServer.child;
+    const bareGet = () => raw("GET", `/v1/sandboxes/${probe.id}`, undefined, bareServer.url);
+    await drive(rawGet);
+    await drive(bareGet);
+    const lat: number[] = [];
+    let getSecs = 0;
+    let bareCount = 0;
+    let bareSecs = 0;
+    // The ratio of each round (API, then bare right after), and their median: a load spike hits one round, not the figure.
+    // Also the server's CPU per request, which a busy machine disturbs far less than throughput.
+    const ratios: number[] = [];
+    let apiCpu = 0;
+    let bareCpu = 0;
+    for (let r = 0; r < READ_ROUNDS; r++) {
+      let c0 = cpuSeconds(child.pid);
+      const a = await drive(rawGet);
+      apiCpu += cpuSeconds(child.pid) - c0;
+      lat.push(...a.lat);
+      getSecs += a.secs;
+      c0 = cpuSeconds(bare.pid);
+      const b = await drive(bareGet);
+      bareCpu += cpuSeconds(bare.pid) - c0;
+      bareCount += b.lat.length;
+      bareSecs += b.secs;
+      ratios.push(a.lat.length / a.secs / (b.lat.length / b.secs));
+    }
     const viaClient = await drive(() => client.getSandbox(probe.id));
     await client.destroySandbox(probe.id);
     await client.destroySandbox((await client.createSandbox({ profile: "profile.local" })).id);
@@ -127,6 +167,11 @@ async function main(): Promise<void> {
       getPerSec: lat.length / getSecs,
       getP50Ms: pct(lat, 0.5),
       getP99Ms: pct(lat, 0.99),
+      bareHonoGetPerSec: bareCount / bareSecs,
+      apiVsBareHono: pct(ratios, 0.5),
+      apiVsBareHonoRounds: ratios,
+      apiCpuUsPerGet: (apiCpu * 1e6) / lat.length,
+      bareHonoCpuUsPerGet: (bareCpu * 1e6) / bareCount,
       typedClientGetPerSec: viaClient.lat.length / viaClient.secs,
       cycles,
       apiCreateDestroyPerSec: (cycles * 1000) / apiMs,
@@ -134,7 +179,10 @@ async function main(): Promise<void> {
       overheadRatio: apiMs / inprocMs,
     };
     const f = (x: number) => x.toFixed(2);
-    console.log(`GET /v1/sandboxes/{id}, ${CLIENTS} clients, ${GET_SECONDS}s   ${f(res.getPerSec)} req/s  (p50 ${f(res.getP50Ms)} ms, p99 ${f(res.getP99Ms)} ms)`);
+    console.log(`GET /v1/sandboxes/{id} with a token, ${CLIENTS} clients, ${READ_ROUNDS}x${GET_SECONDS}s   ${f(res.getPerSec)} req/s  (p50 ${f(res.getP50Ms)} ms, p99 ${f(res.getP99Ms)} ms)`);
+    console.log(`  a bare Hono route, the same record              ${f(res.bareHonoGetPerSec)} req/s`);
+    console.log(`  API / bare Hono                                 ${f(res.apiVsBareHono)}x (target >= 0.5; SQLite; median of rounds ${ratios.map(f).join(" ")})`);
+    console.log(`  server CPU per GET: API ${f(res.apiCpuUsPerGet)} µs, bare Hono ${f(res.bareHonoCpuUsPerGet)} µs (bare / API = ${f(res.bareHonoCpuUsPerGet / res.apiCpuUsPerGet)}x)`);
     console.log(`  the same through the typed client (fetch)      ${f(res.typedClientGetPerSec)} req/s`);
     console.log(`create+destroy through the API, ${CLIENTS} clients    ${f(res.apiCreateDestroyPerSec)} /s (${cycles} cycles, ${ROUNDS} rounds)`);
     console.log(`create+destroy in-process broker, ${CLIENTS} workers  ${f(res.inProcessCreateDestroyPerSec)} /s`);
@@ -142,8 +190,11 @@ async function main(): Promise<void> {
     if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify(res, null, 2));
   } finally {
     await broker.close();
-    child.kill("SIGTERM");
-    await new Promise((r) => child.once("exit", r));
+    for (const c of [child, bare]) {
+      if (!c || c.exitCode !== null) continue;
+      c.kill("SIGTERM");
+      await new Promise((r) => c.once("exit", r));
+    }
     const cleanup = createBroker({ env });
     for (const sb of await cleanup.list({ states: ["ready", "failed", "destroy_failed"] })) await cleanup.destroy(sb.id).catch(() => {});
     await cleanup.close();

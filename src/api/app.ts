@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { z } from "zod";
@@ -7,6 +6,7 @@ import { ERROR_CATALOG, SandboxerError, toSandboxerError } from "../errors.js";
 import { mountMcp } from "../mcp/http.js";
 import { redactText } from "../tenancy/view.js";
 import { dashboard } from "../ui/index.js";
+import { batchedLog, requestIds } from "./access-log.js";
 import { DOCS_HTML } from "./docs-page.js";
 import { openApiDocument } from "./openapi.js";
 import { RateLimiter } from "./rate-limit.js";
@@ -85,18 +85,29 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
     },
   };
   const limiter = new RateLimiter(state.options.rateLimit, state.options.rateBurst);
-  const log = state.options.accessLog ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const sink = state.options.accessLog ? undefined : batchedLog();
+  const log = state.options.accessLog ?? (sink as ReturnType<typeof batchedLog>).log;
+  const nextId = requestIds();
   const app = new Hono<Vars>();
   const inflight = new Set<Promise<unknown>>();
 
   // Access log: who did what, how long it took; never headers, bodies or query strings.
   app.use(async (c, next) => {
     const started = performance.now();
-    const reqId = c.req.header("X-Request-Id")?.match(/^[A-Za-z0-9_.-]{1,64}$/)?.[0] ?? randomBytes(8).toString("hex");
+    const reqId = c.req.header("X-Request-Id")?.match(/^[A-Za-z0-9_.-]{1,64}$/)?.[0] ?? nextId();
     c.set("reqId", reqId);
     c.set("principal", null);
-    await next();
+    // Before the response exists: a header set afterwards makes Hono rebuild the response as a stream.
     c.header("X-Request-Id", reqId);
+    await next();
+    // A handler that returns its own Response (MCP) bypasses the prepared headers: add it there, in place.
+    if (!c.res.headers.has("X-Request-Id")) {
+      try {
+        c.res.headers.set("X-Request-Id", reqId);
+      } catch {
+        // immutable headers (a proxied response): it goes without
+      }
+    }
     const p = c.get("principal");
     log(
       JSON.stringify({
@@ -121,7 +132,8 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
     onError: (c) => errorResponse(c, new SandboxerError("SBX_USAGE", `body: larger than the limit of ${state.options.bodyLimit} bytes`, { details: { field: "body" } })),
   });
   // File uploads stream to the sandbox under the profile's own limit (files.maxUpload); every other body keeps this one.
-  app.use("*", (c, next) => (STREAMED_BODY.test(c.req.path) && c.req.method === "PUT" ? next() : limitBody(c, next)));
+  // GET and HEAD carry no body; asking for one would make the Node adapter build a full Request per read.
+  app.use("*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" || (c.req.method === "PUT" && STREAMED_BODY.test(c.req.path)) ? next() : limitBody(c, next)));
 
   const authenticate: MiddlewareHandler<Vars> = async (c, next) => {
     const auth = c.req.header("Authorization") ?? "";
@@ -184,6 +196,7 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
     async shutdown() {
       controller.abort();
       await Promise.allSettled([...state.background, ...inflight, mcp.close()]);
+      sink?.flush();
     },
   };
 }

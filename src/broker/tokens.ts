@@ -41,14 +41,16 @@ const toInfo = (r: TokenRow): TokenInfo => ({
 /**
  * API bearer tokens: minted and revoked by `sandboxer tokens`, verified on
  * every API request. Verified tokens are cached with the store's revocation
- * epoch; each request compares the epoch (on SQLite a PRAGMA that changes only
- * when some connection commits, then one small count), so a revoke by this
- * process or any other process on the database applies to the very next
- * request, without re-reading the token each time.
+ * epoch; requests compare the epoch (on SQLite a PRAGMA that changes only
+ * when some connection commits, then one small count), read once per turn of
+ * the event loop and shared by the requests of that turn. So a revoke by this
+ * process applies at once, and one by any other process on the database to
+ * every request that starts after it commits, without re-reading the token.
  */
 export class Tokens {
   private readonly cache = new Map<string, { principal: Principal; epoch: string }>();
   private readonly lastTouched = new Map<string, number>();
+  private epoch: Promise<string> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -84,13 +86,24 @@ export class Tokens {
     const row = await this.store.tokens.get(id);
     if (!row) throw new SandboxerError("SBX_NOT_FOUND", `no token '${id.slice(0, 40)}' (see: sandboxer tokens list)`, { details: { id } });
     if (!row.revokedAt) await this.store.tokens.revoke(id, this.clock.now().toISOString());
+    this.epoch = undefined;
     for (const [k, v] of this.cache) if (v.principal.tokenId === id) this.cache.delete(k);
     return toInfo((await this.store.tokens.get(id)) as TokenRow);
   }
 
+  private currentEpoch(): Promise<string> {
+    if (!this.epoch) {
+      this.epoch = this.store.tokens.revocationEpoch();
+      setImmediate(() => {
+        this.epoch = undefined;
+      });
+    }
+    return this.epoch;
+  }
+
   /** The principal for a presented token, or undefined (unknown, malformed, revoked). */
   async verify(token: string): Promise<Principal | undefined> {
-    const epoch = await this.store.tokens.revocationEpoch();
+    const epoch = await this.currentEpoch();
     let hit = this.cache.get(token);
     if (!hit || hit.epoch !== epoch) {
       this.cache.delete(token);

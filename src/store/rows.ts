@@ -41,17 +41,28 @@ export function toColumns(patch: Partial<SandboxRow>): Record<string, unknown> {
   return out;
 }
 
-export function fromRow(r: Record<string, unknown>): SandboxRow {
+/** Field, column and whether it holds JSON, worked out once (every read of a record walks it). */
+const FIELDS = (Object.entries(COLUMNS) as [keyof SandboxRow, string][]).map(([key, col]) => [key, col, JSON_FIELDS.has(key)] as const);
+const PRIVATE = new Set<keyof SandboxRow>(["handle", "ownerPid", "ownerStart"]);
+const PUBLIC_FIELDS = FIELDS.filter(([key]) => !PRIVATE.has(key)).map(([key]) => key);
+
+/** The record's columns in FIELDS order: `SELECT ${SELECT_COLUMNS}` read in raw (array) mode feeds `fromValues`. */
+export const SELECT_COLUMNS = FIELDS.map(([, col]) => col).join(", ");
+
+/** A record from a raw row of SELECT_COLUMNS: arrays are cheaper to read than one object per row. */
+export function fromValues(v: readonly unknown[]): SandboxRow {
   const out: Record<string, unknown> = {};
-  for (const [key, col] of Object.entries(COLUMNS) as [keyof SandboxRow, string][]) {
-    const v = r[col] ?? null;
-    out[key] = JSON_FIELDS.has(key) && typeof v === "string" ? JSON.parse(v) : v;
+  for (let i = 0; i < FIELDS.length; i++) {
+    const [key, , json] = FIELDS[i] as (typeof FIELDS)[number];
+    const x = v[i] ?? null;
+    out[key] = json && typeof x === "string" ? JSON.parse(x) : x;
   }
   return out as unknown as SandboxRow;
 }
 
 /** The public record: the private crash-recovery columns are left out. */
 export function publicRecord(row: SandboxRow): Sandbox {
-  const { handle: _h, ownerPid: _p, ownerStart: _s, ...pub } = row;
-  return pub;
+  const pub: Record<string, unknown> = {};
+  for (const key of PUBLIC_FIELDS) pub[key] = row[key];
+  return pub as unknown as Sandbox;
 }

@@ -1,7 +1,7 @@
 import { SandboxerError } from "../errors.js";
 import { assertTransition, LIVE_STATES } from "../lifecycle.js";
 import type { SandboxEvent } from "../types.js";
-import { fromRow, toColumns } from "./rows.js";
+import { fromValues, SELECT_COLUMNS, toColumns } from "./rows.js";
 import type { Conn, Sync } from "./sqlite-conn.js";
 import type { EventQuery, EventRepo, NewEvent, PendingEvent, SandboxFilter, SandboxRepo, SandboxUpdate } from "./types.js";
 
@@ -16,9 +16,11 @@ function columnsOf(patch: SandboxUpdate): Record<string, unknown> {
 }
 
 export function sqliteSandboxes(c: Conn, events: Sync<EventRepo>): Sync<SandboxRepo> {
+  // Raw (array) rows of an explicit column list: the hot read path (every API GET) builds one object, not two.
+  const byId = c.stmt(`SELECT ${SELECT_COLUMNS} FROM sandboxes WHERE id = ?`).raw(true);
   const get = (id: string) => {
-    const r = c.stmt("SELECT * FROM sandboxes WHERE id = ?").get(id) as Raw | undefined;
-    return r ? fromRow(r) : undefined;
+    const v = byId.get(id) as unknown[] | undefined;
+    return v ? fromValues(v) : undefined;
   };
   const update = (id: string, patch: SandboxUpdate) => {
     const cols = columnsOf(patch);
@@ -35,8 +37,8 @@ export function sqliteSandboxes(c: Conn, events: Sync<EventRepo>): Sync<SandboxR
     get,
     getForUpdate: get,
     findByIdempotencyKey(key) {
-      const r = c.stmt("SELECT * FROM sandboxes WHERE idempotency_key = ?").get(key) as Raw | undefined;
-      return r ? fromRow(r) : undefined;
+      const v = c.stmt(`SELECT ${SELECT_COLUMNS} FROM sandboxes WHERE idempotency_key = ?`).raw(true).get(key) as unknown[] | undefined;
+      return v ? fromValues(v) : undefined;
     },
     list(filter: SandboxFilter = {}) {
       const where: string[] = [];
@@ -64,9 +66,9 @@ export function sqliteSandboxes(c: Conn, events: Sync<EventRepo>): Sync<SandboxR
         args.afterId = filter.after.id;
       }
       // The SQL text depends only on which filters are set (values are bound), so the statement cache stays small.
-      const sql = `SELECT * FROM sandboxes ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at, id${filter.limit ? " LIMIT @limit" : ""}`;
+      const sql = `SELECT ${SELECT_COLUMNS} FROM sandboxes ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at, id${filter.limit ? " LIMIT @limit" : ""}`;
       if (filter.limit) args.limit = Math.trunc(filter.limit);
-      return (c.stmt(sql).all(args) as Raw[]).map(fromRow);
+      return (c.stmt(sql).raw(true).all(args) as unknown[][]).map(fromValues);
     },
     transition(id, from, to, patch, event) {
       return c.atomic(() => {
