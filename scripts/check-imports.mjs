@@ -4,7 +4,7 @@
  * and test/imports.test.ts). Layers, from the bottom:
  *
  *   base       types, errors, ids, duration, faults, lifecycle, proc, paths, config
- *   helpers    store, transport, catalog, extensions, routing, credits, ttl, snapshots, events, telemetry
+ *   helpers    store, transport, catalog, extensions, routing, credits, ttl, snapshots, events, telemetry, tenancy
  *   core       broker.ts + broker/      (the only place that joins store and extensions)
  *   services   reaper.ts, api, cli, client, mcp, ui, index.ts   (call the broker's interface)
  *
@@ -22,14 +22,15 @@ import { dirname, join, relative, resolve } from "node:path";
 const SRC = resolve(process.argv[2] ?? join(import.meta.dirname, "..", "src"));
 
 const BASE = ["types.ts", "errors.ts", "ids.ts", "duration.ts", "faults.ts", "lifecycle.ts", "proc.ts", "paths.ts", "config.ts"];
-const HELPERS = ["store/", "transport/", "catalog/", "extensions/", "routing/", "credits/", "ttl/", "snapshots/", "events/", "telemetry/"];
+const HELPERS = ["store/", "transport/", "catalog/", "extensions/", "routing/", "credits/", "ttl/", "snapshots/", "events/", "telemetry/", "tenancy/"];
 const CORE = ["broker.ts", "broker/"];
 /** What services may use besides base and the Broker interface: pure vocabulary and decisions. */
-const SERVICE_SAFE = ["broker.ts", "credits/", "ttl/policy.ts", "snapshots/types.ts", "catalog/"];
+const SERVICE_SAFE = ["broker.ts", "credits/", "ttl/policy.ts", "snapshots/types.ts", "catalog/", "tenancy/"];
 
 /**
  * unit -> { may: path prefixes it may import (besides base and itself), why }.
- * A unit is a top-level file (`broker.ts`) or folder (`store/`).
+ * A unit is a top-level file (`broker.ts`) or folder (`store/`); a file may
+ * have a rule of its own (`tenancy/view.ts`), which then applies instead.
  */
 const RULES = {
   // base files may lean on each other (config reads paths and types), nothing above.
@@ -42,14 +43,17 @@ const RULES = {
   "snapshots/": { may: ["transport/"], why: "archives stream over a transport; records are the broker's" },
   "routing/": { may: ["catalog/", "credits/"], why: "routing decides from profiles, registrations and credits, changing nothing" },
   "catalog/": { may: ["extensions/index.ts", "extensions/define.ts"], why: "the catalog checks inputs against each extension's schema" },
-  "extensions/": { may: ["catalog/schema.ts", "snapshots/", "transport/", "telemetry/"], why: "extensions never import broker, store, api or cli" },
+  "extensions/": { may: ["catalog/schema.ts", "catalog/limits.ts", "snapshots/", "transport/", "telemetry/"], why: "extensions never import broker, store, api or cli" },
+  "tenancy/": { may: ["catalog/", "extensions/vm-packer/port-registry.ts"], why: "tenancy policy (who may use what, where inputs may point) decides; the broker applies it" },
+  "tenancy/view.ts": { may: [...SERVICE_SAFE, "tenancy/"], why: "what a tenant is shown: presentation for the API, MCP and the dashboard" },
   "telemetry/": { may: ["transport/"], why: "host facts are read over a transport; inspection that needs extensions and records is the broker's" },
   "broker.ts": { may: [...HELPERS, "broker/"], why: "the core joins the helpers" },
   "broker/": { may: [...HELPERS, "broker.ts"], why: "the core joins the helpers" },
   "reaper.ts": { may: [...SERVICE_SAFE], why: "the reaper drives the broker's interface" },
   "api/": { may: [...SERVICE_SAFE], why: "routes call the broker, not the store" },
+  "api/app.ts": { may: [...SERVICE_SAFE, "api/", "mcp/http.ts"], why: "the HTTP server mounts /mcp; routes call the broker, not the store" },
   "client/": { may: [...SERVICE_SAFE, "api/schemas.ts", "extensions/define.ts"], why: "the client speaks the API's wire contract and implements Broker" },
-  "cli/": { may: [...SERVICE_SAFE, "broker/read.ts", "api/", "client/", "reaper.ts"], why: "commands call the broker (or its light read side), not the store" },
+  "cli/": { may: [...SERVICE_SAFE, "broker/read.ts", "api/", "client/", "mcp/", "reaper.ts"], why: "commands call the broker (or its light read side), not the store" },
   "mcp/": { may: [...SERVICE_SAFE, "api/"], why: "MCP tools call the broker, not the store" },
   "ui/": { may: [...SERVICE_SAFE, "api/"], why: "the dashboard calls the broker, not the store" },
   "index.ts": { may: [...HELPERS, ...CORE, "reaper.ts", "api/", "client/", "cli/", "mcp/", "ui/"], why: "the package entry re-exports" },
@@ -85,7 +89,8 @@ const problems = [];
 for (const file of walk(SRC)) {
   const rel = relative(SRC, file);
   const unit = unitOf(rel);
-  const rule = RULES[unit];
+  const own = RULES[rel];
+  const rule = own ?? RULES[unit];
   if (!rule) {
     problems.push(`src/${rel}:1: no import rule for '${unit}': add one to scripts/check-imports.mjs (which layer is it?)`);
     continue;
@@ -97,7 +102,7 @@ for (const file of walk(SRC)) {
       continue;
     }
     const targetUnit = unitOf(target);
-    if (targetUnit === unit || BASE.includes(target)) continue;
+    if ((targetUnit === unit && !own) || BASE.includes(target)) continue;
     if (rule.may.some((p) => target === p || (p.endsWith("/") && target.startsWith(p)))) continue;
     problems.push(`src/${rel}:${line}: '${unit}' may not import '${spec}' (src/${target}): ${rule.why}`);
   }

@@ -39,6 +39,8 @@ export type { RestoreOptions } from "./broker/snapshots.js";
 export type { ReapResult, StaleReport } from "./broker/stale.js";
 export type { Principal, TokenInfo } from "./broker/tokens.js";
 export type { ExpireReport, RetryReport } from "./broker/ttl.js";
+export type { ExecIo, ExecOptions, ExecResult } from "./extensions/define.js";
+export { EXEC_CAPTURE_LIMIT } from "./extensions/exec-process.js";
 export type { Account, LedgerEntry } from "./credits/index.js";
 export type { DeliveryReport } from "./events/publisher.js";
 export type { EventQuery, OutboxStats, SandboxFilter, SnapshotFilter } from "./store/types.js";

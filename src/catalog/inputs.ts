@@ -1,7 +1,14 @@
 import { posix } from "node:path";
 import { SandboxerError } from "../errors.js";
-import { isSecretInput } from "../tenancy/secrets.js";
 import type { InputSpec } from "./schema.js";
+
+const PACKER_VAR = "packer_var_";
+
+/** Is the input `name` (declared by `spec`, possibly a prefix family) secret? (`secret: true`, and every `packer_var_*`; see src/tenancy/secrets.ts) */
+export function isSecretInput(name: string, spec: Pick<InputSpec, "secret"> | undefined): boolean {
+  if (spec?.secret) return true;
+  return name.startsWith(PACKER_VAR) && name.length > PACKER_VAR.length && name !== "packer_var_file";
+}
 
 /**
  * Typed input checks. Values arrive as strings (`--input k=v`, JSON bodies).

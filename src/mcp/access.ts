@@ -8,9 +8,8 @@ import type { CreateBodyT } from "../api/schemas.js";
 import { canSee, createRequestFor, visibleSandbox } from "../api/tenancy.js";
 import { notFound } from "../api/spec.js";
 import type { Principal } from "../api/tokens.js";
-import type { Broker, CreateRequest } from "../broker.js";
+import type { Broker, CreateRequest, ExecIo, ExecOptions, ExecResult } from "../broker.js";
 import { SandboxerError } from "../errors.js";
-import type { ExecIo, ExecOptions, ExecResult } from "../extensions/define.js";
 import type { Snapshot } from "../snapshots/types.js";
 import type { Sandbox } from "../types.js";
 

@@ -4,19 +4,16 @@
  * its events and snapshots carry a placeholder instead. Recreate and restore
  * cannot repeat a value that was never kept, so they ask for it again.
  */
+import { isSecretInput } from "../catalog/inputs.js";
 import type { InputSpec } from "../catalog/schema.js";
 import { SandboxerError } from "../errors.js";
+
+// Which inputs are secret is the catalog's to say (it checks them when inputs resolve); re-exported for policy code.
+export { isSecretInput };
 
 /** What a record holds in place of a secret value. */
 export const SECRET_PLACEHOLDER = "(secret)";
 
-const PACKER_VAR = "packer_var_";
-
-/** Is the input `name` (declared by `spec`, possibly a prefix family) secret? */
-export function isSecretInput(name: string, spec: Pick<InputSpec, "secret"> | undefined): boolean {
-  if (spec?.secret) return true;
-  return name.startsWith(PACKER_VAR) && name.length > PACKER_VAR.length && name !== "packer_var_file";
-}
 
 /** The spec that declares `name`: its own, or the family whose prefix it extends. */
 export function specOf(specs: Record<string, InputSpec>, name: string): InputSpec | undefined {

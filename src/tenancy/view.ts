@@ -5,7 +5,7 @@
  * process ids, host-side log paths, profile files. Pure functions: the API,
  * the dashboard and the MCP tools all answer through them.
  */
-import type { CreatePlan } from "../broker/plan.js";
+import type { CreatePlan } from "../broker.js";
 import type { Profile, Registration } from "../catalog/schema.js";
 import type { Snapshot } from "../snapshots/types.js";
 import type { Json, JsonObject, Sandbox, SandboxEvent } from "../types.js";

@@ -1,6 +1,5 @@
 import { z } from "zod";
-import type { ExecOptions } from "../../extensions/define.js";
-import { EXEC_CAPTURE_LIMIT } from "../../extensions/exec-process.js";
+import { EXEC_CAPTURE_LIMIT, type ExecOptions } from "../../broker.js";
 import { sandboxFor } from "../access.js";
 import { defineTool } from "../define.js";
 import { sandboxId, serviceArg } from "../records.js";
