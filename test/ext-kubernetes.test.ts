@@ -307,7 +307,7 @@ describe("ext.kubernetes: clusters in the inventory", () => {
     env.config("hosts:\n  kind: { cluster: { context: missing } }\n");
     await expect(env.home.broker().create(AGENT)).rejects.toMatchObject({ code: "SBX_CONFIG_INVALID", message: expect.stringContaining("context 'missing' is not in the kubeconfig") });
     env.config("hosts:\n  kind: { cluster: { namespace: sandboxes }, ssh: { host: example.org } }\n");
-    expect(() => env.home.broker().config()).toThrow(/either an SSH host or a cluster/);
+    await expect(env.home.broker().config()).rejects.toThrow(/either an SSH host or a cluster/);
     env.config("hosts:\n  kind: { cluster: { namespace: sandboxes } }\n");
   });
 
