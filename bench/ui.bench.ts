@@ -14,6 +14,8 @@ import { join } from "node:path";
 import { createApp } from "../src/api/app.js";
 import { startServer } from "../src/api/server.js";
 import { createBroker } from "../src/broker.js";
+import { resolvePaths } from "../src/paths.js";
+import { SqliteStore } from "../src/store/sqlite.js";
 import type { Sandbox, SandboxRow, SandboxState } from "../src/types.js";
 import { SeqTracker } from "../src/ui/seq.js";
 import { launchBrowser, signIn } from "../test/helpers/browser.js";
@@ -31,10 +33,11 @@ const B32 = "abcdefghijklmnopqrstuvwxyz234567";
 const benchId = (i: number) => `sbx-bench${Array.from({ length: 7 }, (_, k) => B32[Math.floor(i / 32 ** (6 - k)) % 32]).join("")}`;
 
 /** 10,000 history records written straight into the store (a real create costs ~30 ms each; the page only reads). */
-function seed(broker: ReturnType<typeof createBroker>): void {
+async function seed(): Promise<void> {
   const states: SandboxState[] = ["destroyed", "destroyed", "destroyed", "destroyed", "destroyed", "destroyed", "destroyed", "ready", "ready", "failed"];
   const t0 = Date.now() - RECORDS * 60_000;
-  broker.store.write(() => {
+  const store = new SqliteStore(resolvePaths(env).db);
+  await store.tx(async (t) => {
     for (let i = 0; i < RECORDS; i++) {
       const state = states[i % states.length] as SandboxState;
       const at = new Date(t0 + i * 60_000).toISOString();
@@ -66,9 +69,10 @@ function seed(broker: ReturnType<typeof createBroker>): void {
         ownerPid: null,
         ownerStart: null,
       };
-      broker.store.insertSandbox(row);
+      await t.sandboxes.insert(row);
     }
   });
+  await store.close();
 }
 
 async function login(app: ReturnType<typeof createApp>["app"], token: string): Promise<string> {
@@ -80,10 +84,10 @@ async function login(app: ReturnType<typeof createApp>["app"], token: string): P
 }
 
 async function pageVsApi(): Promise<Record<string, number>> {
+  await seed();
   const broker = createBroker({ env });
-  seed(broker);
   const created = createApp(broker, { accessLog: () => {}, rateLimit: 0 });
-  const token = created.state.tokens.create({ actor: "adm" }).token;
+  const { token } = await broker.createToken({ actor: "adm" });
   const cookie = await login(created.app, token);
   const time = async (path: string, headers: Record<string, string>) => {
     const t0 = performance.now();
@@ -137,7 +141,7 @@ async function readyToRow(): Promise<Record<string, number>> {
   const broker = createBroker({ env });
   const server = await startServer(broker, { port: 0, accessLog: () => {}, rateLimit: 0 });
   const created = createApp(broker, { accessLog: () => {} });
-  const token = created.state.tokens.create({ actor: "adm" }).token;
+  const { token } = await broker.createToken({ actor: "adm" });
   await created.shutdown();
   const browser = await launchBrowser();
   const apiSeen = new Map<string, number>();
@@ -179,7 +183,7 @@ async function readyToRow(): Promise<Record<string, number>> {
       await new Promise((r) => setTimeout(r, Math.random() * 250));
       const sb = await broker.create({ profile: "profile.local", project: "bench-live" });
       ids.push(sb);
-      const readyAt = Date.parse(broker.events({ sandboxId: sb.id }).find((e) => e.type === "sandbox.ready")?.at ?? "");
+      const readyAt = Date.parse((await broker.events({ sandboxId: sb.id })).find((e) => e.type === "sandbox.ready")?.at ?? "");
       await page.waitForFunction((id) => id in (window as unknown as { seen: Record<string, number> }).seen, sb.id, { timeout: 10_000 });
       const seenAt = await page.evaluate((id) => (window as unknown as { seen: Record<string, number> }).seen[id] ?? Number.NaN, sb.id);
       ui.push(seenAt - readyAt);

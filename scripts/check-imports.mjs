@@ -51,7 +51,7 @@ const RULES = {
   "broker/": { may: [...HELPERS, "broker.ts"], why: "the core joins the helpers" },
   "reaper.ts": { may: [...SERVICE_SAFE], why: "the reaper drives the broker's interface" },
   "api/": { may: [...SERVICE_SAFE], why: "routes call the broker, not the store" },
-  "api/app.ts": { may: [...SERVICE_SAFE, "api/", "mcp/http.ts"], why: "the HTTP server mounts /mcp; routes call the broker, not the store" },
+  "api/app.ts": { may: [...SERVICE_SAFE, "api/", "mcp/http.ts", "ui/index.ts"], why: "the HTTP server mounts /mcp and /ui; routes call the broker, not the store" },
   "client/": { may: [...SERVICE_SAFE, "api/schemas.ts", "extensions/define.ts"], why: "the client speaks the API's wire contract and implements Broker" },
   "cli/": { may: [...SERVICE_SAFE, "broker/read.ts", "api/", "client/", "mcp/", "reaper.ts"], why: "commands call the broker (or its light read side), not the store" },
   "mcp/": { may: [...SERVICE_SAFE, "api/"], why: "MCP tools call the broker, not the store" },

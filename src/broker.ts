@@ -5,8 +5,10 @@ import { applyDestroy, getRow } from "./broker/destroy.js";
 import { execIn } from "./broker/exec.js";
 import { inspectHosts, inspectStale, reapStaleNow } from "./broker/inspect.js";
 import { registerRuntime } from "./broker/internal.js";
+import { logTail } from "./broker/logs.js";
 import type { CreatePlan, CreateRequest } from "./broker/plan.js";
 import { type ReconcileReport, reconcile } from "./broker/reconcile.js";
+import { readRoutingStats } from "./broker/routing-inputs.js";
 import { defaultOwner, type ProgressNote, type Runtime } from "./broker/runtime.js";
 import { createSnapshot, deleteSnapshot, getSnapshot, listSnapshots, type RestoreOptions, restoreSnapshot } from "./broker/snapshots.js";
 import type { ReapResult, StaleReport } from "./broker/stale.js";
@@ -21,6 +23,7 @@ import { type DeliveryReport, deliverPending, type FetchLike } from "./events/pu
 import type { Capabilities, ExecIo, ExecOptions, ExecResult, ExtensionKind } from "./extensions/define.js";
 import { loadExtension } from "./extensions/index.js";
 import { type IdGen, randomIds } from "./ids.js";
+import type { ReadyStats } from "./routing/types.js";
 import { type Caller, isOperator } from "./tenancy/access.js";
 import type { Snapshot } from "./snapshots/types.js";
 import { publicRecord } from "./store/rows.js";
@@ -45,6 +48,7 @@ export type { Account, LedgerEntry } from "./credits/index.js";
 export type { DeliveryReport } from "./events/publisher.js";
 export type { EventQuery, OutboxStats, SandboxFilter, SnapshotFilter } from "./store/types.js";
 export type { HostReport } from "./broker/host-report.js";
+export type { ReadyStats } from "./routing/types.js";
 
 export type ExtensionInfo = Registration & { kind: ExtensionKind; capabilities: Capabilities };
 
@@ -129,6 +133,10 @@ export interface Broker extends AgentsApi {
   inspectStale(opts?: { host?: string | undefined }): Promise<StaleReport>;
   /** `reap-stale --apply`: what inspectStale finds, removed (orphans) and closed (ghosts). */
   reapStale(opts?: { host?: string | undefined }): Promise<StaleReport & ReapResult>;
+  /** Routing's measured time to ready (p50 of recent records), keyed `extension@host`, for these pairs. */
+  readyStats(pairs: readonly (readonly [string, string])[]): Promise<ReadonlyMap<string, ReadyStats>>;
+  /** The tail of a sandbox's server-side log (a Packer build's), or null; it names server paths (operators only). */
+  logTail(id: string, maxBytes?: number): Promise<string | null>;
   close(): Promise<void>;
 }
 
@@ -249,6 +257,8 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     inspectHosts: (name) => inspectHosts(rt, name),
     inspectStale: (o = {}) => inspectStale(rt, o.host),
     reapStale: (o = {}) => reapStaleNow(rt, o.host),
+    readyStats: async (pairs) => (await readRoutingStats(store, rt.clock, pairs, new Set())).readyStats,
+    logTail: (id, maxBytes) => logTail(rt, id, maxBytes),
     async close() {
       for (const t of transports.values()) await t.close();
       await store.close();

@@ -131,11 +131,11 @@ describe("operator (adm) in Chromium", () => {
   it("extends a TTL from the sandbox page", async () => {
     await page.click(`#row-${created} a`);
     await page.waitForURL(`${server.url}/ui/sandboxes/${created}`);
-    const before = Date.parse(broker.get(created).expiresAt ?? "");
+    const before = Date.parse((await broker.get(created)).expiresAt ?? "");
     await page.fill("input[name=duration]", "2h");
     await page.click("button:text('Extend')");
     await page.locator(".notice.ok", { hasText: "TTL extended." }).waitFor();
-    expect(Date.parse(broker.get(created).expiresAt ?? "")).toBeGreaterThan(before);
+    expect(Date.parse((await broker.get(created)).expiresAt ?? "")).toBeGreaterThan(before);
     await shot(page, "sandbox");
   }, 60_000);
 
@@ -145,12 +145,12 @@ describe("operator (adm) in Chromium", () => {
     await page.keyboard.press("Enter");
     await page.waitForURL(`${server.url}/ui/sandboxes/${created}/destroy`);
     await shot(page, "destroy-confirm", { keepFocus: true });
-    expect(broker.get(created).state).toBe("ready");
+    expect((await broker.get(created)).state).toBe("ready");
     // The confirm button has focus.
     await page.keyboard.press("Enter");
     await page.locator('.head [data-state="destroyed"]').waitFor({ timeout: 30_000 });
     expect(await page.locator("#record").textContent()).toContain("reason: user");
-    expect(broker.get(created).state).toBe("destroyed");
+    expect((await broker.get(created)).state).toBe("destroyed");
   }, 60_000);
 
   it("watches a Packer build's progress move", async () => {
@@ -164,7 +164,7 @@ describe("operator (adm) in Chromium", () => {
     let id = "";
     const end = Date.now() + 30_000;
     while (!id && Date.now() < end) {
-      id = broker.list({ profile: "profile.vm-packer-build" })[0]?.id ?? "";
+      id = (await broker.list({ profile: "profile.vm-packer-build" }))[0]?.id ?? "";
       if (!id) await new Promise((r) => setTimeout(r, 50));
     }
     expect(id).not.toBe("");
@@ -256,7 +256,7 @@ describe("tenant (agt of p1) in Chromium", () => {
       expect(destroy.status()).toBe(404);
       const ttl = await page.request.post(`${server.url}/ui/sandboxes/${other.id}/ttl`, { form: { _csrf: csrf, duration: "1h" } });
       expect(ttl.status()).toBe(404);
-      expect(broker.get(other.id).state).toBe("ready");
+      expect((await broker.get(other.id)).state).toBe("ready");
       const snaps = await page.goto(`${server.url}/ui/snapshots`);
       expect(snaps?.status()).toBe(200);
       expect(await page.content()).not.toContain("nightly");

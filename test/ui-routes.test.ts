@@ -109,10 +109,10 @@ describe("sign-in and sessions", () => {
     expect(out.headers.get("set-cookie")).toMatch(/sbx_ui=;/);
     expect((await s.get("/ui/sandboxes")).status).toBe(303);
 
-    const { token, info } = fx.created.state.tokens.create({ actor: "agt", project: "p1" });
+    const { token, info } = await fx.broker.createToken({ actor: "agt", project: "p1" });
     const t = await uiLogin(fx, token);
     expect((await t.get("/ui/sandboxes")).status).toBe(200);
-    fx.created.state.tokens.revoke(info.tokenId);
+    await fx.broker.revokeToken(info.tokenId);
     expect((await t.get("/ui/sandboxes")).status).toBe(303);
   });
 });
@@ -211,7 +211,7 @@ describe("every page and fragment (operator)", () => {
     expect(applied.status).toBe(200);
     expect(await text(applied)).toMatch(/Applied: 1 orphan\(s\) removed/);
     expect(existsSync(orphan)).toBe(false);
-    expect(fx.broker.get(mine.id).state).toBe("ready");
+    expect((await fx.broker.get(mine.id)).state).toBe("ready");
   });
 
   it("credits export: JSON lines of the ledger since a date", async () => {
@@ -251,21 +251,21 @@ describe("every page and fragment (operator)", () => {
 
 describe("actions (operator)", () => {
   it("a post without the CSRF value, with a wrong one, or from another site changes nothing", async () => {
-    const before = fx.broker.get(mine.id).expiresAt;
+    const before = (await fx.broker.get(mine.id)).expiresAt;
     expect((await adm.post(`/ui/sandboxes/${mine.id}/ttl`, { duration: "1h" }, { csrf: null })).status).toBe(403);
     expect((await adm.post(`/ui/sandboxes/${mine.id}/ttl`, { duration: "1h" }, { csrf: "x".repeat(43) })).status).toBe(403);
     expect((await adm.post(`/ui/sandboxes/${mine.id}/ttl`, { duration: "1h" }, { headers: { Origin: "https://evil.example" } })).status).toBe(403);
     expect((await adm.post(`/ui/sandboxes/${mine.id}/destroy`, {}, { csrf: null })).status).toBe(403);
-    expect(fx.broker.get(mine.id).expiresAt).toBe(before);
-    expect(fx.broker.get(mine.id).state).toBe("ready");
+    expect((await fx.broker.get(mine.id)).expiresAt).toBe(before);
+    expect((await fx.broker.get(mine.id)).state).toBe("ready");
   });
 
   it("extend TTL (form field or htmx header), snapshot, then destroy", async () => {
-    const before = Date.parse(fx.broker.get(mine.id).expiresAt ?? "");
+    const before = Date.parse((await fx.broker.get(mine.id)).expiresAt ?? "");
     const r = await adm.post(`/ui/sandboxes/${mine.id}/ttl`, { duration: "30m" });
     expect(r.status).toBe(303);
     expect(r.headers.get("location")).toBe(`/ui/sandboxes/${mine.id}?done=ttl`);
-    expect(Date.parse(fx.broker.get(mine.id).expiresAt ?? "")).toBeGreaterThan(before);
+    expect(Date.parse((await fx.broker.get(mine.id)).expiresAt ?? "")).toBeGreaterThan(before);
     expect(await text(adm.get(`/ui/sandboxes/${mine.id}?done=ttl`))).toContain("TTL extended.");
     const hx = await fx.app.request(`/ui/sandboxes/${mine.id}/ttl`, {
       method: "POST",
@@ -275,13 +275,13 @@ describe("actions (operator)", () => {
     expect(hx.status).toBe(303);
 
     // Bad input: the broker's message on the page (escaped), nothing changed.
-    const expires = fx.broker.get(mine.id).expiresAt;
+    const expires = (await fx.broker.get(mine.id)).expiresAt;
     const bad = await adm.post(`/ui/sandboxes/${mine.id}/ttl`, { duration: "<script>alert(1)</script>" });
     expect(bad.status).toBe(400);
     const badPage = await text(bad);
     expect(badPage).toMatch(/role="alert">ttl: /);
     expect(badPage).not.toContain("<script>alert");
-    expect(fx.broker.get(mine.id).expiresAt).toBe(expires);
+    expect((await fx.broker.get(mine.id)).expiresAt).toBe(expires);
     const badName = await adm.post(`/ui/sandboxes/${mine.id}/snapshot`, { name: "<img src=x onerror=alert(1)>" });
     expect(badName.status).toBe(400);
     expect(await text(badName)).not.toContain("<img src=x");
@@ -296,14 +296,14 @@ describe("actions (operator)", () => {
     const sb = await fx.broker.create({ profile: "profile.local", project: "p1" });
     const r = await adm.post(`/ui/sandboxes/${sb.id}/destroy`);
     expect(r.status).toBe(303);
-    expect(fx.broker.get(sb.id).state).toBe("destroyed");
+    expect((await fx.broker.get(sb.id)).state).toBe("destroyed");
     const page = await text(adm.get(`/ui/sandboxes/${sb.id}?done=destroyed`));
     expect(page).toContain('data-state="destroyed"');
     expect(page).toContain("Destroyed.");
     // Destroy is idempotent, as in the API: a second one leaves the record as it is.
-    const destroyedAt = fx.broker.get(sb.id).destroyedAt;
+    const destroyedAt = (await fx.broker.get(sb.id)).destroyedAt;
     expect((await adm.post(`/ui/sandboxes/${sb.id}/destroy`)).status).toBe(303);
-    expect(fx.broker.get(sb.id)).toMatchObject({ state: "destroyed", destroyedAt });
+    expect(await fx.broker.get(sb.id)).toMatchObject({ state: "destroyed", destroyedAt });
   });
 });
 

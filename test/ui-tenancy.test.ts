@@ -49,7 +49,7 @@ describe("tenant isolation (agt token of project p1)", () => {
   });
 
   it("actions on their sandbox are refused and change nothing", async () => {
-    const before = fx.broker.get(theirs.id);
+    const before = await fx.broker.get(theirs.id);
     for (const [path, form] of [
       [`/ui/sandboxes/${theirs.id}/destroy`, {}],
       [`/ui/sandboxes/${theirs.id}/ttl`, { duration: "1h" }],
@@ -57,7 +57,7 @@ describe("tenant isolation (agt token of project p1)", () => {
     ] as const) {
       expect((await p1.post(path, form)).status, path).toBe(404);
     }
-    const after = fx.broker.get(theirs.id);
+    const after = await fx.broker.get(theirs.id);
     expect(after.state).toBe("ready");
     expect(after.expiresAt).toBe(before.expiresAt);
     expect((await fx.broker.snapshots({ sandboxId: theirs.id })).map((s) => s.name)).toEqual(["p2-secret-snap"]);
@@ -77,10 +77,10 @@ describe("tenant isolation (agt token of project p1)", () => {
   });
 
   it("on its own sandbox the same actions work", async () => {
-    const before = Date.parse(fx.broker.get(mine.id).expiresAt ?? "");
+    const before = Date.parse((await fx.broker.get(mine.id)).expiresAt ?? "");
     const r = await p1.post(`/ui/sandboxes/${mine.id}/ttl`, { duration: "10m" });
     expect(r.status).toBe(303);
-    expect(Date.parse(fx.broker.get(mine.id).expiresAt ?? "")).toBeGreaterThan(before);
+    expect(Date.parse((await fx.broker.get(mine.id)).expiresAt ?? "")).toBeGreaterThan(before);
     expect(await text(p1.get(`/ui/sandboxes/${mine.id}?done=ttl`))).toContain("TTL extended.");
   });
 

@@ -177,6 +177,8 @@ export function remoteBroker(env: Env): Broker {
     inspectHosts: refuse("inspecting hosts"),
     inspectStale: refuse("inspecting hosts"),
     reapStale: refuse("reaping stale resources"),
+    readyStats: refuse("routing statistics"),
+    logTail: refuse("reading server logs"),
     close: async () => {},
   };
 }

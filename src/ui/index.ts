@@ -33,7 +33,7 @@ export function dashboard(state: AppState, opts: DashboardOptions = {}): Dashboa
   const deps: UiDeps = {
     state,
     env: opts.env ?? process.env,
-    sessions: new Sessions(state.tokens, opts.sessions),
+    sessions: new Sessions({ verify: (token) => state.broker.verifyToken(token) }, opts.sessions),
     seq: new SeqTracker((o) => state.broker.events(o)),
   };
   const ui = new Hono<UiEnv>();

@@ -57,7 +57,7 @@ async function sandboxView(d: UiDeps, p: Principal, id: string): Promise<Sandbox
     snapshots: snaps.filter((s) => canSee(p, s.project)).map((s) => viewOf(p, s)),
     canSnapshot: Boolean(ext?.capabilities.snapshot),
     // The log is a server file that names server paths: operators only.
-    log: p.actor === "adm" && sb.extension === "ext.vm-packer" && sb.mode === "build" ? buildLogTail(broker, sb) : null,
+    log: p.actor === "adm" && sb.extension === "ext.vm-packer" && sb.mode === "build" ? await buildLogTail(broker, sb) : null,
   };
 }
 
@@ -153,12 +153,12 @@ export function pageRoutes(ui: Hono<UiEnv>, d: UiDeps): void {
   ui.get("/hosts/stale", async (c) => {
     const v = c.get("viewer");
     admOnly(v.principal);
-    return send(c, stalePage(v, await staleReport(broker, d.env), null));
+    return send(c, stalePage(v, await staleReport(broker), null));
   });
   ui.post("/hosts/stale/apply", async (c) => {
     const v = c.get("viewer");
     admOnly(v.principal);
-    const r = await reapStaleNow(broker, d.env);
+    const r = await reapStaleNow(broker);
     return send(c, stalePage(v, r, r));
   });
 

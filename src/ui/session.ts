@@ -6,7 +6,7 @@
  * token ends its sessions at once, exactly as it ends API access.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import type { Principal, TokenStore } from "../api/tokens.js";
+import type { Principal } from "../api/tokens.js";
 
 export const SESSION_COOKIE = "sbx_ui";
 /** Pre-login double-submit cookie: a cross-site page cannot log a browser into someone else's token. */
@@ -47,7 +47,7 @@ export class Sessions {
   private readonly now: () => number;
 
   constructor(
-    private readonly tokens: Pick<TokenStore, "verify">,
+    private readonly tokens: { verify(token: string): Principal | undefined | Promise<Principal | undefined> },
     opts: SessionOptions = {},
   ) {
     this.idleMs = opts.idleMs ?? 12 * 3600_000;

@@ -92,7 +92,7 @@ export interface UiWorld {
 }
 
 export async function uiWorld(): Promise<UiWorld> {
-  const fx = apiFixture({ eventPollMs: 20 });
+  const fx = await apiFixture({ eventPollMs: 20 });
   for (const project of ["p1", "p2"]) {
     const r = await fx.call("POST", "/v1/credits", { body: { amount: 50, project } });
     if (r.status !== 200) throw new Error(`credits add: ${r.status}`);

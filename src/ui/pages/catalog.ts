@@ -1,7 +1,7 @@
 /** Snapshots, and the catalog: profiles and extensions (capabilities, price, time to ready). */
 import type { ExtensionInfo } from "../../broker.js";
 import type { Profile } from "../../catalog/schema.js";
-import type { ReadyStats } from "../../routing/types.js";
+import type { ReadyStats } from "../../broker.js";
 import { bytes, stamp } from "../format.js";
 import { type Html, html, raw } from "../html.js";
 import { page, type Viewer } from "../layout.js";

@@ -1,5 +1,5 @@
 /** Hosts: the inventory, each host's last canary facts and health; stale resources for operators. */
-import type { ReapResult, StaleReport } from "../../telemetry/stale.js";
+import type { ReapResult, StaleReport } from "../../broker.js";
 import type { Host, Sandbox } from "../../types.js";
 import { bytes, stamp } from "../format.js";
 import { type Html, html, raw } from "../html.js";
