@@ -100,8 +100,9 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
     // Before the response exists: a header set afterwards makes Hono rebuild the response as a stream.
     c.header("X-Request-Id", reqId);
     await next();
-    // A handler that returns its own Response (MCP) bypasses the prepared headers: add it there, in place.
-    if (!c.res.headers.has("X-Request-Id")) {
+    // /mcp returns the transport's own Response, which bypasses the prepared headers: add it there, in place.
+    // (Only there: asking any other response for its headers would build them again, on every read.)
+    if (c.req.path === "/mcp" && !c.res.headers.has("X-Request-Id")) {
       try {
         c.res.headers.set("X-Request-Id", reqId);
       } catch {
