@@ -184,7 +184,11 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
       return applyCreate(rt, req, o);
     },
     plan: (req) => planFor(rt, req),
-    get: async (id) => publicRecord(await getRow(rt, id)),
+    async get(id) {
+      const sb = await store.sandboxes.getPublic(id);
+      if (!sb) throw new SandboxerError("SBX_NOT_FOUND", `no sandbox '${id.slice(0, 64)}'`, { details: { id } });
+      return sb;
+    },
     list: async (filter = {}) => (await store.sandboxes.list(filter)).map(publicRecord),
     async destroy(id) {
       await reconcile(rt);

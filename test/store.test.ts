@@ -5,6 +5,7 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SandboxerError } from "../src/errors.js";
 import { canTransition } from "../src/lifecycle.js";
+import { publicRecord } from "../src/store/rows.js";
 import { Conn } from "../src/store/sqlite-conn.js";
 import { SqliteStore } from "../src/store/sqlite.js";
 import type { SandboxUpdate } from "../src/store/types.js";
@@ -127,6 +128,15 @@ describe("async transactions on a synchronous driver", () => {
       }),
     ).rejects.toThrow("outer fails");
     expect((await store.sandboxes.get(r.id))?.state).toBe("ready");
+  });
+
+  it("getPublic is get without the private columns (handle, owner)", async () => {
+    const r = { ...row("ready"), handle: { workspace: "/srv/x" }, ownerPid: 42, ownerStart: "t", reachability: { exec: "sandboxer exec" }, route: { chosen: "ext.local", strategy: "fixed", reason: "r", rejected: [] } };
+    await store.sandboxes.insert(r);
+    const full = await store.sandboxes.get(r.id);
+    expect(full).toMatchObject({ handle: { workspace: "/srv/x" }, ownerPid: 42 });
+    expect(await store.sandboxes.getPublic(r.id)).toEqual(publicRecord(full as SandboxRow));
+    expect(await store.sandboxes.getPublic("sbx-nonexistent")).toBeUndefined();
   });
 
   it("prepares each SQL text once", () => {

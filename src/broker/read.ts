@@ -21,9 +21,9 @@ export function openReader(env: Env = process.env): Reader {
   const store = openStore(resolvePaths(env), env);
   return {
     async get(id) {
-      const row = await store.sandboxes.get(id);
-      if (!row) throw new SandboxerError("SBX_NOT_FOUND", `no sandbox '${id.slice(0, 64)}'`, { details: { id } });
-      return publicRecord(row);
+      const sb = await store.sandboxes.getPublic(id);
+      if (!sb) throw new SandboxerError("SBX_NOT_FOUND", `no sandbox '${id.slice(0, 64)}'`, { details: { id } });
+      return sb;
     },
     list: async (filter = {}) => (await store.sandboxes.list(filter)).map(publicRecord),
     events: (opts = {}) => store.events.list(opts),

@@ -49,15 +49,28 @@ const PUBLIC_FIELDS = FIELDS.filter(([key]) => !PRIVATE.has(key)).map(([key]) =>
 /** The record's columns in FIELDS order: `SELECT ${SELECT_COLUMNS}` read in raw (array) mode feeds `fromValues`. */
 export const SELECT_COLUMNS = FIELDS.map(([, col]) => col).join(", ");
 
-/** A record from a raw row of SELECT_COLUMNS: arrays are cheaper to read than one object per row. */
-export function fromValues(v: readonly unknown[]): SandboxRow {
+/** The public record's columns in order (no handle, no owner): reads that only show a record skip parsing the rest. */
+const PUBLIC_FIELD_DEFS = FIELDS.filter(([key]) => !PRIVATE.has(key));
+export const PUBLIC_COLUMNS = PUBLIC_FIELD_DEFS.map(([, col]) => col).join(", ");
+
+function build(defs: typeof FIELDS, v: readonly unknown[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (let i = 0; i < FIELDS.length; i++) {
-    const [key, , json] = FIELDS[i] as (typeof FIELDS)[number];
+  for (let i = 0; i < defs.length; i++) {
+    const [key, , json] = defs[i] as (typeof FIELDS)[number];
     const x = v[i] ?? null;
     out[key] = json && typeof x === "string" ? JSON.parse(x) : x;
   }
-  return out as unknown as SandboxRow;
+  return out;
+}
+
+/** A record from a raw row of SELECT_COLUMNS: arrays are cheaper to read than one object per row. */
+export function fromValues(v: readonly unknown[]): SandboxRow {
+  return build(FIELDS, v) as unknown as SandboxRow;
+}
+
+/** A public record from a raw row of PUBLIC_COLUMNS. */
+export function publicFromValues(v: readonly unknown[]): Sandbox {
+  return build(PUBLIC_FIELD_DEFS, v) as unknown as Sandbox;
 }
 
 /** The public record: the private crash-recovery columns are left out. */

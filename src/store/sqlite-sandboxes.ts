@@ -1,7 +1,7 @@
 import { SandboxerError } from "../errors.js";
 import { assertTransition, LIVE_STATES } from "../lifecycle.js";
 import type { SandboxEvent } from "../types.js";
-import { fromValues, SELECT_COLUMNS, toColumns } from "./rows.js";
+import { fromValues, PUBLIC_COLUMNS, publicFromValues, SELECT_COLUMNS, toColumns } from "./rows.js";
 import type { Conn, Sync } from "./sqlite-conn.js";
 import type { EventQuery, EventRepo, NewEvent, PendingEvent, SandboxFilter, SandboxRepo, SandboxUpdate } from "./types.js";
 
@@ -22,6 +22,7 @@ export function sqliteSandboxes(c: Conn, events: Sync<EventRepo>): Sync<SandboxR
     const v = byId.get(id) as unknown[] | undefined;
     return v ? fromValues(v) : undefined;
   };
+  const publicById = c.stmt(`SELECT ${PUBLIC_COLUMNS} FROM sandboxes WHERE id = ?`).raw(true);
   const update = (id: string, patch: SandboxUpdate) => {
     const cols = columnsOf(patch);
     const names = Object.keys(cols);
@@ -35,6 +36,10 @@ export function sqliteSandboxes(c: Conn, events: Sync<EventRepo>): Sync<SandboxR
       c.stmt(`INSERT INTO sandboxes (${names.join(", ")}) VALUES (${names.map((n) => `@${n}`).join(", ")})`).run(cols);
     },
     get,
+    getPublic(id) {
+      const v = publicById.get(id) as unknown[] | undefined;
+      return v ? publicFromValues(v) : undefined;
+    },
     getForUpdate: get,
     findByIdempotencyKey(key) {
       const v = c.stmt(`SELECT ${SELECT_COLUMNS} FROM sandboxes WHERE idempotency_key = ?`).raw(true).get(key) as unknown[] | undefined;

@@ -14,7 +14,7 @@
  * database write lock from `BEGIN IMMEDIATE` on).
  */
 import type { Snapshot } from "../snapshots/types.js";
-import type { SandboxEvent, SandboxRow, SandboxState } from "../types.js";
+import type { Sandbox, SandboxEvent, SandboxRow, SandboxState } from "../types.js";
 
 /**
  * What a write may change on a record. `state` is not in it: a state changes
@@ -56,6 +56,8 @@ export interface EventQuery {
 export interface SandboxRepo {
   insert(row: SandboxRow, idempotencyKey?: string): Promise<void>;
   get(id: string): Promise<SandboxRow | undefined>;
+  /** The public record only (no handle, no owner): what reads that show a record need, read and parsed for less. */
+  getPublic(id: string): Promise<Sandbox | undefined>;
   /** `get`, locking the row until the transaction ends (use inside `tx`). */
   getForUpdate(id: string): Promise<SandboxRow | undefined>;
   findByIdempotencyKey(key: string): Promise<SandboxRow | undefined>;
