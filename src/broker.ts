@@ -37,6 +37,7 @@ import { type Clock, type Host, type Sandbox, type SandboxEvent, systemClock } f
 
 export type { CreatePlan, CreateRequest } from "./broker/plan.js";
 export type { ProgressNote } from "./broker/runtime.js";
+export type { FileEntry, FileListing, ProcessInfo, ProcessOutput } from "./broker/agents-api.js";
 export type { ReconcileReport } from "./broker/reconcile.js";
 export type { RestoreOptions } from "./broker/snapshots.js";
 export type { ReapResult, StaleReport } from "./broker/stale.js";

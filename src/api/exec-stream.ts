@@ -10,7 +10,7 @@ import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { Broker } from "../broker.js";
 import { toSandboxerError } from "../errors.js";
-import type { ExecOptions } from "../extensions/define.js";
+import type { ExecOptions } from "../broker.js";
 
 const STREAM_BACKLOG = 8 * 1024 * 1024;
 

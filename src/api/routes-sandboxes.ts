@@ -1,6 +1,6 @@
 import { parseDuration } from "../duration.js";
 import { SandboxerError } from "../errors.js";
-import type { ExecOptions } from "../extensions/define.js";
+import type { ExecOptions } from "../broker.js";
 import { streamExec } from "./exec-stream.js";
 import { LIVE_STATES } from "../lifecycle.js";
 import type { Sandbox, SandboxState } from "../types.js";

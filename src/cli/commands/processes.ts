@@ -1,5 +1,5 @@
 /** Detached processes: `ps ID`, `logs ID PID [--follow]`, `kill ID PID [--signal S]` (started by `exec --detach`). */
-import type { ProcessInfo } from "../../broker/processes.js";
+import type { ProcessInfo } from "../../broker.js";
 import { SandboxerError } from "../../errors.js";
 import { noExtraPositionals, parse, requirePositional } from "../args.js";
 import type { CliContext } from "../context.js";
