@@ -6,6 +6,8 @@ import { execIn } from "./broker/exec.js";
 import { inspectHosts, inspectStale, reapStaleNow } from "./broker/inspect.js";
 import { registerRuntime } from "./broker/internal.js";
 import { logTail } from "./broker/logs.js";
+import { type PoolSetting, type PoolStatus, poolStatus, setPool } from "./broker/pools.js";
+import { type DrainReport, drainPools, type RefillOptions, type RefillReport, refillPools } from "./broker/pools-refill.js";
 import type { CreatePlan, CreateRequest } from "./broker/plan.js";
 import { type ReconcileReport, reconcile } from "./broker/reconcile.js";
 import { readRoutingStats } from "./broker/routing-inputs.js";
@@ -50,6 +52,8 @@ export type { DeliveryReport } from "./events/publisher.js";
 export type { EventQuery, OutboxStats, SandboxFilter, SnapshotFilter } from "./store/types.js";
 export type { HostReport } from "./broker/host-report.js";
 export type { ReadyStats } from "./routing/types.js";
+export type { PoolSetting, PoolStatus } from "./broker/pools.js";
+export type { DrainReport, RefillOptions, RefillReport } from "./broker/pools-refill.js";
 
 export type ExtensionInfo = Registration & { kind: ExtensionKind; capabilities: Capabilities };
 
@@ -136,6 +140,14 @@ export interface Broker extends AgentsApi {
   reapStale(opts?: { host?: string | undefined }): Promise<StaleReport & ReapResult>;
   /** Routing's measured time to ready (p50 of recent records), keyed `extension@host`, for these pairs. */
   readyStats(pairs: readonly (readonly [string, string])[]): Promise<ReadonlyMap<string, ReadyStats>>;
+  /** Warm pools (docs/pools.md): size, ready, claimed, hit rate, refill lag of each. Operators only through the API. */
+  pools(): Promise<PoolStatus[]>;
+  /** `pools set PROFILE --size N [--input k=v]`: a run-time size (0 = off) for the pool of a profile and its shaping inputs. */
+  setPool(setting: PoolSetting): Promise<PoolStatus>;
+  /** `pools drain PROFILE`: size 0 for its pools (or the one of `inputs`) and their warm members destroyed. */
+  drainPool(profile: string, opts?: { inputs?: Record<string, string> | undefined }): Promise<DrainReport>;
+  /** One refill pass over every pool; the reaper runs these under its lease. */
+  refillPools(opts?: RefillOptions): Promise<RefillReport>;
   /** The tail of a sandbox's server-side log (a Packer build's), or null; it names server paths (operators only). */
   logTail(id: string, maxBytes?: number): Promise<string | null>;
   close(): Promise<void>;
@@ -190,7 +202,7 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
       if (!sb) throw new SandboxerError("SBX_NOT_FOUND", `no sandbox '${id.slice(0, 64)}'`, { details: { id } });
       return sb;
     },
-    list: async (filter = {}) => (await store.sandboxes.list(filter)).map(publicRecord),
+    list: async (filter = {}) => (await store.sandboxes.list({ ...filter, pool: "hide" })).map(publicRecord),
     async destroy(id) {
       await reconcile(rt);
       return applyDestroy(rt, id, "user");
@@ -215,7 +227,7 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
       return applyCreate(rt, req, { ...(o.signal ? { signal: o.signal } : {}), recreatedFrom: id });
     },
     exec: (id, argv, io, o = {}) => execIn(rt, id, argv, io, o),
-    events: (o = {}) => store.events.list(o),
+    events: (o = {}) => store.events.list({ ...o, pool: "hide" }),
     reconcile: (o = {}) => reconcile(rt, o),
     async flushEvents(budgetMs) {
       const url = rt.config().stateHubUrl;
@@ -264,6 +276,13 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     reapStale: (o = {}) => reapStaleNow(rt, o.host),
     readyStats: async (pairs) => (await readRoutingStats(store, rt.clock, pairs, new Set())).readyStats,
     logTail: (id, maxBytes) => logTail(rt, id, maxBytes),
+    pools: () => poolStatus(rt),
+    setPool: (setting) => setPool(rt, setting),
+    async drainPool(profile, o = {}) {
+      await reconcile(rt);
+      return drainPools(rt, profile, o.inputs);
+    },
+    refillPools: (o = {}) => refillPools(rt, o),
     async close() {
       for (const t of transports.values()) await t.close();
       await store.close();

@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import type { Broker, ExpireReport, ReconcileReport, RetryReport } from "./broker.js";
+import type { Broker, ExpireReport, ReconcileReport, RefillReport, RetryReport } from "./broker.js";
 import { toSandboxerError } from "./errors.js";
 import { base32 } from "./ids.js";
 import type { Clock } from "./types.js";
@@ -26,6 +26,13 @@ export interface ReaperOptions {
   /** Teardowns in flight at once (default 4). */
   concurrency?: number;
   onPass?: (pass: ReaperPass) => void;
+  /** Keep warm pools filled (docs/pools.md) under the same lease (default true). */
+  pools?: boolean;
+  /** How often the pool keeper looks for pools below their size (default 1 s; at once while one is short). */
+  poolIntervalMs?: number;
+  /** Refill creates in flight per pool (default 1). */
+  poolConcurrency?: number;
+  onRefill?: (report: RefillReport | { error: string }) => void;
 }
 
 export interface ReaperPass {
@@ -46,6 +53,8 @@ export interface Reaper {
   readonly holder: string;
   /** One pass now (also what the loop runs). */
   tick(): Promise<ReaperPass>;
+  /** One pool refill pass now, if this reaper holds (or can take) the lease. */
+  refill(): Promise<RefillReport | null>;
   /** Stop after the current pass and release the lease. */
   stop(): Promise<void>;
   /** Settles when the loop has stopped. */
@@ -78,6 +87,36 @@ export function createReaper(broker: Broker, opts: ReaperOptions = {}) {
     return broker.acquireLease(REAPER_LEASE, holder, now, new Date(now.getTime() + leaseMs));
   };
   const wake = async () => nextWakeMs(await broker.list({ states: ["ready"] }), clock.now(), intervalMs);
+  // Renew before each teardown or refill create: a long pass must not let a second reaper in behind it.
+  // After stop() no new one starts; those in flight finish, the rest wait for the next reaper.
+  const renew = async () => {
+    if (stopper.signal.aborted) throw new Error("reaper stopping; left for the next pass");
+    if (!(await lease())) throw new Error("reaper lease lost to another holder");
+  };
+
+  /** One refill pass over the pools, only while holding the lease: two processes never overfill a pool. */
+  async function refill(): Promise<RefillReport | null> {
+    if (!(await lease())) return null;
+    return broker.refillPools({ perPool: opts.poolConcurrency, beforeEach: renew });
+  }
+
+  /** The pool keeper: refill passes back to back while a pool is short, else every poolIntervalMs. */
+  async function keep(): Promise<void> {
+    const every = opts.poolIntervalMs ?? 1000;
+    while (!stopper.signal.aborted) {
+      let short = false;
+      try {
+        const r = await refill();
+        if (r) {
+          short = r.short;
+          opts.onRefill?.(r);
+        }
+      } catch (err) {
+        opts.onRefill?.({ error: toSandboxerError(err).message });
+      }
+      await sleep(short ? 0 : every, stopper.signal);
+    }
+  }
 
   async function tick(): Promise<ReaperPass> {
     const pass: ReaperPass = { at: clock.now().toISOString(), holder, acted: false, heldBy: null, expired: null, retried: null, reconciled: null, errors: [], nextInMs: intervalMs };
@@ -87,12 +126,6 @@ export function createReaper(broker: Broker, opts: ReaperOptions = {}) {
     }
     pass.acted = true;
     pass.heldBy = holder;
-    // Renew before each teardown: a long pass must not let a second reaper in behind it.
-    // After stop() no new teardown starts; the ones in flight finish, the rest wait for the next reaper.
-    const renew = async () => {
-      if (stopper.signal.aborted) throw new Error("reaper stopping; left for the next pass");
-      if (!(await lease())) throw new Error("reaper lease lost to another holder");
-    };
     const step = async <T>(name: string, fn: () => Promise<T>): Promise<T | null> => {
       try {
         await renew();
@@ -111,6 +144,7 @@ export function createReaper(broker: Broker, opts: ReaperOptions = {}) {
   }
 
   async function run(): Promise<void> {
+    const keeper = opts.pools === false ? Promise.resolve() : keep();
     try {
       while (!stopper.signal.aborted) {
         let pass: ReaperPass;
@@ -124,11 +158,12 @@ export function createReaper(broker: Broker, opts: ReaperOptions = {}) {
         await sleep(pass.acted ? Math.max(MIN_SLEEP_MS, pass.nextInMs) : intervalMs, stopper.signal);
       }
     } finally {
+      await keeper;
       await broker.releaseLease(REAPER_LEASE, holder);
     }
   }
 
-  return { holder, tick, run, stopper };
+  return { holder, tick, refill, run, stopper };
 }
 
 /** Start the reaper loop in the background; `serve` and `sandboxer reaper` call this. */
@@ -138,6 +173,7 @@ export function startReaper(broker: Broker, opts: ReaperOptions = {}): Reaper {
   return {
     holder: r.holder,
     tick: r.tick,
+    refill: r.refill,
     done,
     async stop() {
       r.stopper.abort();

@@ -36,6 +36,8 @@ export interface RouteEstimate {
   readySeconds: number;
   readySource: string;
   host?: string;
+  /** Warm pool members on this candidate: a create here is a claim. */
+  warm?: number;
 }
 
 /** One provision attempt that failed with a retryable error before the broker moved on. */
@@ -58,6 +60,18 @@ export interface RouteDecision {
   host?: string;
   /** Earlier candidates that failed to provision (retryable) on this record. */
   attempts?: RouteAttempt[];
+  /** The warm pool that matched this create (src/broker/pools-claim.ts): whether a member served it, and why not. */
+  pool?: RoutePool;
+}
+
+export interface RoutePool {
+  key: string;
+  /** Warm members per candidate extension when routing decided. */
+  warm: Record<string, number>;
+  /** A pool member served this create (set on the record at claim). */
+  served?: boolean;
+  claimedAt?: string;
+  why?: string;
 }
 
 export interface SandboxError {
@@ -96,7 +110,14 @@ export interface SandboxRow extends Sandbox {
   handle: Handle | null;
   ownerPid: number | null;
   ownerStart: string | null;
+  /** The warm pool this record belongs to (its key) until a create claims it; such records are never shown to consumers. */
+  pool?: string | null;
+  /** Where a pool member is: warming, warm (ready, unclaimed), claimed, applying (per-request work). */
+  poolStage?: PoolStage | null;
 }
+
+export const POOL_STAGES = ["warming", "warm", "claimed", "applying"] as const;
+export type PoolStage = (typeof POOL_STAGES)[number];
 
 export interface SandboxEvent {
   seq: number;

@@ -15,6 +15,7 @@ import { eventRoutes } from "./routes-events.js";
 import { fileRoutes } from "./routes-files.js";
 import { processRoutes } from "./routes-processes.js";
 import { otherRoutes } from "./routes-other.js";
+import { poolRoutes } from "./routes-pools.js";
 import { sandboxRoutes } from "./routes-sandboxes.js";
 import { snapshotRoutes } from "./routes-snapshots.js";
 import type { AnyRoute, ApiOptions, AppState } from "./spec.js";
@@ -23,7 +24,7 @@ import type { Principal } from "./tokens.js";
 export type { ApiOptions } from "./spec.js";
 
 /** Every route the server answers, in document order. */
-export const ROUTES: readonly AnyRoute[] = [...sandboxRoutes, ...fileRoutes, ...processRoutes, ...snapshotRoutes, ...creditRoutes, ...otherRoutes, ...eventRoutes];
+export const ROUTES: readonly AnyRoute[] = [...sandboxRoutes, ...fileRoutes, ...processRoutes, ...snapshotRoutes, ...creditRoutes, ...poolRoutes, ...otherRoutes, ...eventRoutes];
 
 /** The one route whose body is streamed, not held (PUT /v1/sandboxes/{id}/files). */
 const STREAMED_BODY = /^\/v1\/sandboxes\/[^/]+\/files$/;

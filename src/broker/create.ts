@@ -7,7 +7,11 @@ import type { SnapshotSource } from "../snapshots/types.js";
 import { localHostFacts } from "../telemetry/host-facts.js";
 import type { Handle, Sandbox, SandboxRow } from "../types.js";
 import type { Tx } from "../store/types.js";
+import { POOL_ACCOUNT } from "../credits/index.js";
 import { reserveCredits } from "./credits.js";
+import { claimFromPool } from "./pools-claim.js";
+import { MEMBER_GRACE_SECONDS, type PoolDef } from "./pools-plan.js";
+import { warmPool } from "./pools.js";
 import { failover } from "./failover.js";
 import { priorFor, rememberKey, requestFingerprint, settledPrior } from "./idempotency.js";
 import { confinePlanInputs } from "../tenancy/scope.js";
@@ -16,12 +20,18 @@ import { routingInputsFor } from "./routing-inputs.js";
 import { type CreatePlan, type CreateRequest, DEFAULT_PROFILE, planCreate } from "./plan.js";
 import { eventFor, extensionContext, nowIso, type Runtime, transition } from "./runtime.js";
 
-/** Resolve everything a create needs without side effects (also used by `route explain`). */
-export async function planFor(rt: Runtime, req: CreateRequest): Promise<CreatePlan> {
+/**
+ * Resolve everything a create needs without side effects (also used by `route explain`).
+ * A matching warm pool (`pool: false` for a refill's own create) feeds routing and is named on the route.
+ */
+export async function planFor(rt: Runtime, req: CreateRequest, o: { pool?: boolean } = {}): Promise<CreatePlan> {
   const catalog = await rt.catalog();
   const config = rt.config();
-  const routing = await routingInputsFor(rt.store, rt.clock, catalog.profiles, config.hosts, req.profile ?? config.defaults.profile ?? DEFAULT_PROFILE);
-  const plan = planCreate(req, { catalog, hosts: config.hosts, hostOverride: rt.env.SANDBOXER_HOST || undefined, defaults: config.defaults, routing });
+  const profileId = req.profile ?? config.defaults.profile ?? DEFAULT_PROFILE;
+  const routing = await routingInputsFor(rt.store, rt.clock, catalog.profiles, config.hosts, profileId);
+  const pool = routing && o.pool !== false ? await warmPool(rt, profileId, req.inputs ?? {}) : undefined;
+  const plan = planCreate(req, { catalog, hosts: config.hosts, hostOverride: rt.env.SANDBOXER_HOST || undefined, defaults: config.defaults, routing: routing && pool ? { ...routing, warm: pool.warm } : routing });
+  if (pool) plan.route.pool = { key: pool.key, warm: pool.byExtension };
   // Tenants' paths, templates and VMs are checked on this machine before anything exists.
   Object.assign(plan, confinePlanInputs(plan, req.caller, rt));
   const ext = await loadExtension(plan.route.chosen);
@@ -44,6 +54,8 @@ export interface CreateOptions {
   restoreFrom?: SnapshotSource | undefined;
   /** Runs inside the `ready` transaction, for events that must commit with it (`snapshot.restored`). */
   onReady?: ((row: SandboxRow, t: Tx) => Promise<void>) | undefined;
+  /** A refill: the record is a hidden member of this pool, its idle time on the pool account (src/broker/pools-refill.ts). */
+  pool?: PoolDef | undefined;
 }
 
 /**
@@ -52,18 +64,26 @@ export interface CreateOptions {
  * On any failure the extension's resources are torn down before `failed`.
  */
 export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateOptions = {}): Promise<Sandbox> {
-  const plan = await planFor(rt, req);
+  const member = opts.pool;
+  const plan = await planFor(rt, req, { pool: !member && !opts.restoreFrom });
   const fingerprint = req.idempotencyKey ? requestFingerprint(req) : "";
   if (req.idempotencyKey) {
     const prior = await priorFor(rt.store, req.idempotencyKey, fingerprint);
     if (prior) return settledPrior(rt.store, prior, opts);
   }
+  // A warm pool member, when one matches (src/broker/pools-claim.ts); otherwise a cold create.
+  const served = await claimFromPool(rt, req, plan, fingerprint, opts);
+  if (served) return served;
+  // A refill's crash points are its own (`refill-provisioning`...), so kill -9 tests can aim at either.
+  const crashAt = (name: string) => crashPoint(member ? `refill-${name}` : name);
   // An unreachable SSH host is skipped (recorded in route.rejected) when placement allows another.
   await placeOnReachableHost(rt, plan, req);
   let ext = await loadExtension(plan.route.chosen);
   let inputs = ext.inputs.parse(plan.inputs);
   const now = rt.clock.now();
   const at = now.toISOString();
+  // A member lives until maxIdle (the refill replaces it), plus grace: expiry is the safety net when no keeper runs.
+  const ttlSeconds = member ? member.maxIdleSeconds + MEMBER_GRACE_SECONDS : plan.ttlSeconds;
   const row: SandboxRow = {
     id: rt.ids("sbx"),
     profile: plan.profile.id,
@@ -77,7 +97,7 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
     inputs: plan.recorded,
     createdAt: at,
     readyAt: null,
-    expiresAt: new Date(now.getTime() + plan.ttlSeconds * 1000).toISOString(),
+    expiresAt: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
     destroyedAt: null,
     reason: null,
     reachability: null,
@@ -85,16 +105,17 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
     cost: { pricePerHour: plan.registration.pricePerHour, currency: plan.registration.currency, reserved: 0, settled: 0 },
     error: null,
     hostFacts: null,
-    ttlSeconds: plan.ttlSeconds,
+    ttlSeconds,
     updatedAt: at,
     handle: null,
     ownerPid: rt.owner.pid,
     ownerStart: rt.owner.start,
+    ...(member ? { pool: member.key, poolStage: "warming" as const } : {}),
   };
   try {
     await rt.store.tx(async (t) => {
       // Metered: hold price x TTL first; SBX_INSUFFICIENT_CREDITS rolls the whole insert back.
-      await reserveCredits(rt, t, row, plan.registration);
+      await reserveCredits(rt, t, row, plan.registration, ...(member ? [POOL_ACCOUNT] : []));
       await t.sandboxes.insert(row, req.idempotencyKey);
       if (req.idempotencyKey) await rememberKey(t, req.idempotencyKey, fingerprint, row.id, at);
       await t.events.append(eventFor(rt, "sandbox.requested", row, { profile: row.profile, extension: row.extension, host: row.host, route: plan.route, recreatedFrom: opts.recreatedFrom ?? null }));
@@ -105,9 +126,9 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
     if (prior) return settledPrior(rt.store, prior, opts);
     throw toSandboxerError(err, "SBX_STORE");
   }
-  crashPoint("requested");
+  crashAt("requested");
   let cur = (await transition(rt, row, ["requested"], "provisioning")) as SandboxRow;
-  crashPoint("provisioning");
+  crashAt("provisioning");
   opts.onRecord?.(publicRecord(cur));
   const controller = new AbortController();
   const timeoutMs = parseDuration(plan.profile.timeout, "profile timeout") * 1000;
@@ -141,7 +162,7 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
         const waiting = ext.waitReady(ctx, handle);
         inflight = waiting;
         const reachability = await raceAbort(waiting, controller.signal);
-        crashPoint("before-ready");
+        crashAt("before-ready");
         // Remote canaries report facts in their reachability; local ones are read here.
         const remoteFacts = reachability.facts && typeof reachability.facts === "object" && !Array.isArray(reachability.facts) ? reachability.facts : null;
         const hostFacts = !plan.profile.hostFacts ? null : plan.host.name === "localhost" ? localHostFacts(rt.paths.home) : remoteFacts;

@@ -51,14 +51,13 @@ export function addCredits(deps: LedgerDeps, db: Repos, account: string, amount:
  * Throws SBX_INSUFFICIENT_CREDITS (the transaction rolls back: no record).
  * Sets `row.cost`. Free sandboxes reserve nothing.
  */
-export async function reserveCredits(deps: LedgerDeps, t: Tx, row: SandboxRow, registration: { pricePerHour: number; currency: string }): Promise<number> {
+export async function reserveCredits(deps: LedgerDeps, t: Tx, row: SandboxRow, registration: { pricePerHour: number; currency: string }, account = accountFor(row.project)): Promise<number> {
   const { pricePerHour, currency } = registration;
   const ttl = row.ttlSeconds ?? 0;
   const micro = reservationFor(pricePerHour, ttl);
   row.cost = { ...(row.cost ?? {}), pricePerHour, currency, reserved: toCredits(micro), settled: 0 };
   if (micro <= 0) return 0;
   const at = deps.clock.now().toISOString();
-  const account = accountFor(row.project);
   const r = await t.credits.account(account);
   const available = r.balanceMicro - r.reservedMicro;
   if (available < micro) {
@@ -93,19 +92,35 @@ const CLOSING: readonly SandboxState[] = ["destroyed", "failed"];
  */
 export async function settleOnClose(deps: LedgerDeps, t: Tx, row: SandboxRow): Promise<void> {
   if (!CLOSING.includes(row.state)) return;
+  await settle(deps, t, row);
+}
+
+/**
+ * A warm pool member is claimed: its idle time so far is debited to the pool
+ * account (the hold made at refill closes), so the consumer's own hold, made
+ * next, is charged from the claim only. Inside the claim's transaction.
+ */
+export async function settleIdle(deps: LedgerDeps, t: Tx, row: SandboxRow): Promise<void> {
+  await settle(deps, t, row, { idle: true });
+  await t.credits.deleteReservation(row.id);
+}
+
+async function settle(deps: LedgerDeps, t: Tx, row: SandboxRow, note: Record<string, unknown> = {}): Promise<void> {
   const res = await t.credits.openReservation(row.id);
   if (!res) return;
   const now = deps.clock.now();
   const at = now.toISOString();
-  const s = settlement(res.amountMicro, res.pricePerHour, row.readyAt, now);
+  // Charged from ready, or from the hold when it came later (a pool member claimed after idling).
+  const from = row.readyAt && res.at > row.readyAt ? res.at : row.readyAt;
+  const s = settlement(res.amountMicro, res.pricePerHour, from, now);
   const r = await t.credits.account(res.account);
   r.reservedMicro -= res.amountMicro;
   r.balanceMicro -= s.debit;
   r.updatedAt = at;
   await t.credits.saveAccount(r);
   const entry = { account: r.account, sandboxId: row.id, balanceMicro: r.balanceMicro, reservedMicro: r.reservedMicro, at };
-  if (s.debit > 0) await t.credits.appendEntry({ ...entry, kind: "debit", amountMicro: s.debit, data: { seconds: s.seconds, pricePerHour: res.pricePerHour } });
-  if (s.release > 0) await t.credits.appendEntry({ ...entry, kind: "release", amountMicro: s.release, data: {} });
+  if (s.debit > 0) await t.credits.appendEntry({ ...entry, kind: "debit", amountMicro: s.debit, data: { seconds: s.seconds, pricePerHour: res.pricePerHour, ...note } });
+  if (s.release > 0) await t.credits.appendEntry({ ...entry, kind: "release", amountMicro: s.release, data: { ...note } });
   await t.credits.settleReservation(row.id, at, s.debit);
   await t.events.append({
     id: deps.ids("evt"),
@@ -114,8 +129,9 @@ export async function settleOnClose(deps: LedgerDeps, t: Tx, row: SandboxRow): P
     at,
     actor: row.actor,
     project: row.project,
-    data: { account: res.account, amount: toCredits(s.debit), seconds: s.seconds, pricePerHour: res.pricePerHour, released: toCredits(s.release), currency: res.currency },
+    data: { account: res.account, amount: toCredits(s.debit), seconds: s.seconds, pricePerHour: res.pricePerHour, released: toCredits(s.release), currency: res.currency, ...note },
   });
+  if (note.idle) return;
   const cost = { pricePerHour: res.pricePerHour, currency: res.currency, reserved: toCredits(res.amountMicro), settled: toCredits(s.debit), seconds: s.seconds };
   await t.sandboxes.update(row.id, { cost: { ...(row.cost ?? {}), ...cost } });
 }

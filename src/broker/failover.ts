@@ -5,6 +5,7 @@
  * for the old backend are released and the new one's reserved, in one
  * transaction (refused like a create when the account cannot cover it).
  */
+import { POOL_ACCOUNT } from "../credits/index.js";
 import { type SandboxerError, toSandboxerError } from "../errors.js";
 import type { Extension } from "../extensions/define.js";
 import { loadExtension } from "../extensions/index.js";
@@ -63,7 +64,8 @@ function move(rt: Runtime, row: SandboxRow, id: string, host: Host, route: Route
     if (cur?.state !== "provisioning") return undefined;
     await releaseReservation(rt, t, row.id, `failover from ${row.extension} to ${id}`);
     const next: SandboxRow = { ...cur, extension: id, host: host.name, route, handle: null, updatedAt: nowIso(rt) };
-    await reserveCredits(rt, t, next, reg);
+    // A refill's member keeps drawing on the pool account.
+    await reserveCredits(rt, t, next, reg, ...(cur.pool ? [POOL_ACCOUNT] : []));
     await t.sandboxes.update(row.id, { extension: id, host: host.name, route, handle: null, cost: next.cost, updatedAt: next.updatedAt });
     await t.events.append(eventFor(rt, "sandbox.route_failover", cur, { from: row.extension, to: id, code: err.code, error: attempt.message }));
     return t.sandboxes.get(row.id);

@@ -25,8 +25,8 @@ export function openReader(env: Env = process.env): Reader {
       if (!sb) throw new SandboxerError("SBX_NOT_FOUND", `no sandbox '${id.slice(0, 64)}'`, { details: { id } });
       return sb;
     },
-    list: async (filter = {}) => (await store.sandboxes.list(filter)).map(publicRecord),
-    events: (opts = {}) => store.events.list(opts),
+    list: async (filter = {}) => (await store.sandboxes.list({ ...filter, pool: "hide" })).map(publicRecord),
+    events: (opts = {}) => store.events.list({ ...opts, pool: "hide" }),
     close: () => store.close(),
   };
 }

@@ -5,6 +5,7 @@ import { isSameProcessAlive } from "../proc.js";
 import type { SandboxRow, SandboxState } from "../types.js";
 import { teardownQuietly } from "./create.js";
 import { finishDestroy, hostOf, profileOf } from "./destroy.js";
+import { reconcileClaims } from "./pools-claim.js";
 import { eventFor, extensionContext, nowIso, type Runtime, transition } from "./runtime.js";
 
 export interface ReconcileAction {
@@ -98,6 +99,8 @@ export async function reconcile(rt: Runtime, opts: { deep?: boolean } = {}): Pro
       report.errors.push({ id: row.id, message: toSandboxerError(err).message });
     }
   }
+  // Claims of warm pool members whose process died: back to the pool, or destroyed (src/broker/pools-claim.ts).
+  await reconcileClaims(rt, report);
   if (opts.deep) await deepCheck(rt, report);
   return report;
 }

@@ -65,7 +65,8 @@ async function followTtl(rt: Runtime, row: SandboxRow): Promise<void> {
 
 export async function listExpired(rt: Runtime): Promise<SandboxRow[]> {
   const now = rt.clock.now();
-  return (await rt.store.sandboxes.list({ states: ["ready"], expiredBefore: now.toISOString() })).filter((r) => isExpired(r, now));
+  // A pool member being claimed is the claim's: it gets the consumer's TTL or goes back to its pool.
+  return (await rt.store.sandboxes.list({ states: ["ready"], expiredBefore: now.toISOString() })).filter((r) => isExpired(r, now) && r.poolStage !== "claimed" && r.poolStage !== "applying");
 }
 
 /**

@@ -109,6 +109,8 @@ export const profileSchema = z
     limits: limitsSchema.default({}),
     /** Files in and out (`sandboxer cp`, `/files`): the largest upload, in bytes or as `512MiB`, `2GiB`. */
     files: z.strictObject({ maxUpload: z.union([z.number().int().positive(), z.string().regex(/^\d+(KiB|MiB|GiB|TiB)?$/, "a size like 1048576, 512MiB or 2GiB")]).optional() }).optional(),
+    /** A warm pool of ready members (docs/pools.md); `sandboxer pools set` overrides it at run time. */
+    pool: z.strictObject({ size: z.number().int().min(0).max(1000), maxIdle: duration.default("30m") }).optional(),
   })
   .refine((p) => Boolean(p.extension) !== Boolean(p.route), {
     message: "a profile names exactly one of 'extension' or 'route'",

@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import type * as S from "../api/schemas.js";
+import type { DrainReport, PoolSetting, PoolStatus } from "../broker.js";
 import { type ErrorCode, isErrorCode, SandboxerError } from "../errors.js";
 import { type SseMessage, sseMessages } from "./sse.js";
 
@@ -150,6 +151,16 @@ export class SandboxerClient {
   }
   addCredits(body: z.input<typeof S.CreditsAdd>): Promise<Credits> {
     return this.request("POST", "/v1/credits", { body });
+  }
+  /** Warm pools (adm tokens only). */
+  pools(): Promise<{ pools: PoolStatus[] }> {
+    return this.request("GET", "/v1/pools");
+  }
+  setPool(body: PoolSetting): Promise<PoolStatus> {
+    return this.request("POST", "/v1/pools", { body });
+  }
+  drainPool(body: { profile: string; inputs?: Record<string, string> | undefined }): Promise<DrainReport> {
+    return this.request("POST", "/v1/pools/drain", { body });
   }
   /** What a create with this body would do now, creating nothing (`sandboxer route explain`). */
   plan(body: CreateSandboxBody = {}): Promise<Plan> {

@@ -179,6 +179,10 @@ export function remoteBroker(env: Env): Broker {
     reapStale: refuse("reaping stale resources"),
     readyStats: refuse("routing statistics"),
     logTail: refuse("reading server logs"),
+    pools: async () => (await client.pools()).pools,
+    setPool: (setting) => client.setPool(setting),
+    drainPool: (profile, o = {}) => client.drainPool({ profile, ...(o.inputs ? { inputs: o.inputs } : {}) }),
+    refillPools: refuse("refilling pools (the server's reaper does it)"),
     close: async () => {},
   };
 }

@@ -4,5 +4,5 @@
  * transition that closes a sandbox (src/broker/credits.ts); docs/payments.md
  * describes the model.
  */
-export { accountFor, type Account, DEFAULT_ACCOUNT, type LedgerEntry, settlement, toAccount, toEntry } from "./ledger.js";
+export { accountFor, type Account, DEFAULT_ACCOUNT, type LedgerEntry, POOL_ACCOUNT, settlement, toAccount, toEntry } from "./ledger.js";
 export { costOf, formatCredits, MICRO, parseCredits, reservationFor, toCredits } from "./amount.js";

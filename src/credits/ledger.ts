@@ -8,6 +8,13 @@ import { costOf, toCredits } from "./amount.js";
 /** The account a sandbox without a project draws on. */
 export const DEFAULT_ACCOUNT = "default";
 
+/**
+ * The operator's account that idle warm pool members draw on (docs/pools.md):
+ * a consumer pays from its claim only. No project can be named so (project
+ * names start with a letter or digit).
+ */
+export const POOL_ACCOUNT = "_pool";
+
 export interface Account {
   account: string;
   balance: number;

@@ -165,6 +165,16 @@ export interface Extension<I extends Record<string, unknown> = Record<string, un
    */
   settingsProblems?(settings: Record<string, unknown>): { field: string; message: string }[];
   provision(ctx: ExtensionContext, inputs: I): Promise<Handle>;
+  /**
+   * Inputs that do not shape the sandbox, so a warm pool member made without
+   * them can take them at claim (docs/pools.md): `apply` puts them in (copies
+   * `repo` into the workspace); an input listed without `apply` is ignored by
+   * this extension anyway. Every other input keys the pool.
+   */
+  perRequest?: {
+    inputs: readonly (keyof I & string)[];
+    apply?(ctx: ExtensionContext, handle: Handle, inputs: I): Promise<void>;
+  };
   waitReady(ctx: ExtensionContext, handle: Handle): Promise<JsonObject>;
   /** Idempotent; `handle` is null when a crash happened before provision returned. */
   teardown(ctx: ExtensionContext, handle: Handle | null): Promise<void>;

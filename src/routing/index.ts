@@ -32,6 +32,8 @@ interface Usable {
   ready: number;
   readySource: string;
   host: string | undefined;
+  /** Warm pool members on this candidate (a claim, not a create). */
+  warm: number;
 }
 
 /** The hosts a self-hosted candidate could use, in placement order. */
@@ -59,11 +61,13 @@ function assess(profile: Profile, reg: Registration, inp: RoutingInputs | undefi
   for (const need of requiredCapabilities(profile)) {
     if (info && !info.capabilities[need]) return { why: `lacks capability '${need}'`, kind: "config" };
   }
+  // A warm member already holds its place: claiming it needs no room, only credits.
+  const warm = warmOn(inp, profile, req, id);
   const max = reg.limits.maxSandboxes;
   const live = inp?.liveByExtension.get(id) ?? 0;
-  if (max !== undefined && live >= max) return { why: `at its registration limit (${live}/${max} live)`, kind: "capacity" };
-  let host: string | undefined;
-  if (inp) {
+  if (!warm && max !== undefined && live >= max) return { why: `at its registration limit (${live}/${max} live)`, kind: "capacity" };
+  let host: string | undefined = warm?.host;
+  if (inp && !warm) {
     const candidates = placementHosts(profile, inp.hosts, req.host);
     if (selfHosted) {
       const notes: string[] = [];
@@ -87,8 +91,18 @@ function assess(profile: Profile, reg: Registration, inp: RoutingInputs | undefi
     const avail = inp.creditsAvailable.get(account) ?? 0;
     if (avail < need) return { why: `insufficient credits: needs ${formatCredits(need)}, account '${account}' has ${formatCredits(avail)}`, kind: "credits" };
   }
-  const est = readyEstimate(inp, reg, id, host);
-  return { id, index, selfHosted, price: reg.pricePerHour, ready: est.seconds, readySource: est.source, host };
+  const est = warm ? { seconds: 0, source: `warm pool (${warm.n} ready)` } : readyEstimate(inp, reg, id, host);
+  return { id, index, selfHosted, price: reg.pricePerHour, ready: est.seconds, readySource: est.source, host, warm: warm?.n ?? 0 };
+}
+
+/** The first placement host with warm pool members of this candidate, and how many. */
+function warmOn(inp: RoutingInputs | undefined, profile: Profile, req: RouteRequest, id: string): { host: string; n: number } | undefined {
+  if (!inp?.warm?.size) return undefined;
+  for (const host of placementHosts(profile, inp.hosts, req.host)) {
+    const n = inp.warm.get(`${id}@${host}`) ?? 0;
+    if (n > 0) return { host, n };
+  }
+  return undefined;
 }
 
 export function requiredCapabilities(profile: Profile): string[] {
@@ -97,17 +111,23 @@ export function requiredCapabilities(profile: Profile): string[] {
 }
 
 const byListed = (a: Usable, b: Usable) => a.index - b.index;
+/** With prefer-self-hosted and lowest-latency, a warm pool member on any candidate beats a cold create elsewhere. */
+const warmFirst = (a: Usable, b: Usable) => Number(b.warm > 0) - Number(a.warm > 0);
 const ORDER: Record<string, (a: Usable, b: Usable) => number> = {
   single: byListed,
   explicit: byListed,
-  "prefer-self-hosted": (a, b) => Number(b.selfHosted) - Number(a.selfHosted) || byListed(a, b),
+  "prefer-self-hosted": (a, b) => warmFirst(a, b) || Number(b.selfHosted) - Number(a.selfHosted) || byListed(a, b),
   "lowest-cost": (a, b) => a.price - b.price || a.ready - b.ready || byListed(a, b),
-  "lowest-latency": (a, b) => a.ready - b.ready || a.price - b.price || byListed(a, b),
+  "lowest-latency": (a, b) => warmFirst(a, b) || a.ready - b.ready || a.price - b.price || byListed(a, b),
 };
 
 function reasonFor(strategy: string, profileId: string, first: Usable, rest: Usable[]): string {
   const est = `${first.price}/h, ready ~${round(first.ready)}s (${first.readySource})`;
   const others = rest.length ? `; next: ${rest.map((u) => `${u.id} ${u.price}/h ~${round(u.ready)}s`).join(", ")}` : "";
+  if (first.warm > 0 && (strategy === "prefer-self-hosted" || strategy === "lowest-latency")) {
+    const cold = rest.filter((u) => u.warm === 0);
+    return `${strategy}: ${first.id} has ${first.warm} warm pool member(s)${first.host ? ` on ${first.host}` : ""}: a claim beats a cold create${cold.length ? ` on ${cold.map((u) => u.id).join(", ")}` : ""} (${est})${others}`;
+  }
   switch (strategy) {
     case "single":
       return `${profileId} names ${first.id} (${est})`;
@@ -166,8 +186,16 @@ export function decideRoute(profile: Profile, regs: ReadonlyMap<string, Registra
     const code: ErrorCode = kinds.has("credits") ? "SBX_INSUFFICIENT_CREDITS" : kinds.has("capacity") ? "SBX_NO_CAPACITY" : "SBX_EXTENSION_DISABLED";
     throw new SandboxerError(code, `no usable extension for ${profile.id} (${why})`, { details: { rejected } });
   }
-  const estimates: RouteEstimate[] = usable.map((u) => ({ extension: u.id, kind: u.selfHosted ? "self-hosted" : "metered", pricePerHour: u.price, readySeconds: round(u.ready), readySource: u.readySource, ...(u.host ? { host: u.host } : {}) }));
+  const estimates: RouteEstimate[] = usable.map((u) => ({
+    extension: u.id,
+    kind: u.selfHosted ? "self-hosted" : "metered",
+    pricePerHour: u.price,
+    readySeconds: round(u.ready),
+    readySource: u.readySource,
+    ...(u.host ? { host: u.host } : {}),
+    ...(u.warm ? { warm: u.warm } : {}),
+  }));
   const decision: RouteDecision = { chosen: first.id, strategy, reason: reasonFor(strategy, profile.id, first, rest), rejected, order: usable.map((u) => u.id), estimates };
-  if (first.host && inputs && first.selfHosted) decision.host = first.host;
+  if (first.host && inputs && (first.selfHosted || first.warm > 0)) decision.host = first.host;
   return decision;
 }

@@ -28,4 +28,6 @@ export interface RoutingInputs {
   downHosts: ReadonlyMap<string, string>;
   /** Available (balance - reserved) micro-credits per account. */
   creditsAvailable: ReadonlyMap<string, number>;
+  /** Warm pool members this create could claim, keyed `${extension}@${host}` (absent: no pool matched). */
+  warm?: ReadonlyMap<string, number> | undefined;
 }

@@ -26,6 +26,8 @@ const COLUMNS: Record<keyof SandboxRow, string> = {
   handle: "handle",
   ownerPid: "owner_pid",
   ownerStart: "owner_start",
+  pool: "pool",
+  poolStage: "pool_stage",
   updatedAt: "updated_at",
 };
 
@@ -43,7 +45,7 @@ export function toColumns(patch: Partial<SandboxRow>): Record<string, unknown> {
 
 /** Field, column and whether it holds JSON, worked out once (every read of a record walks it). */
 const FIELDS = (Object.entries(COLUMNS) as [keyof SandboxRow, string][]).map(([key, col]) => [key, col, JSON_FIELDS.has(key)] as const);
-const PRIVATE = new Set<keyof SandboxRow>(["handle", "ownerPid", "ownerStart"]);
+const PRIVATE = new Set<keyof SandboxRow>(["handle", "ownerPid", "ownerStart", "pool", "poolStage"]);
 const PUBLIC_FIELDS = FIELDS.filter(([key]) => !PRIVATE.has(key)).map(([key]) => key);
 
 /** The record's columns in FIELDS order: `SELECT ${SELECT_COLUMNS}` read in raw (array) mode feeds `fromValues`. */

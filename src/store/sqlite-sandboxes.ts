@@ -22,7 +22,8 @@ export function sqliteSandboxes(c: Conn, events: Sync<EventRepo>): Sync<SandboxR
     const v = byId.get(id) as unknown[] | undefined;
     return v ? fromValues(v) : undefined;
   };
-  const publicById = c.stmt(`SELECT ${PUBLIC_COLUMNS} FROM sandboxes WHERE id = ?`).raw(true);
+  // A warm pool member is nobody's record until claimed: never public (migration 014).
+  const publicById = c.stmt(`SELECT ${PUBLIC_COLUMNS} FROM sandboxes WHERE id = ? AND pool IS NULL`).raw(true);
   const update = (id: string, patch: SandboxUpdate) => {
     const cols = columnsOf(patch);
     const names = Object.keys(cols);
@@ -60,6 +61,8 @@ export function sqliteSandboxes(c: Conn, events: Sync<EventRepo>): Sync<SandboxR
         args[col] = filter[col];
       }
       if (filter.notDestroyed) where.push("destroyed_at IS NULL");
+      if (filter.pool === "hide") where.push("pool IS NULL");
+      else if (filter.pool === "only") where.push("pool IS NOT NULL");
       if (filter.expiredBefore) {
         where.push("expires_at IS NOT NULL AND expires_at <= @expiredBefore");
         args.expiredBefore = filter.expiredBefore;
@@ -119,13 +122,14 @@ function toEvent(r: Raw): SandboxEvent {
 
 export function sqliteEvents(c: Conn): Sync<EventRepo> {
   const list = (opts: EventQuery = {}) => {
-    const sql = `SELECT seq, id, type, sandbox_id, at, actor, project, data FROM events WHERE seq > @after ${opts.sandboxId ? "AND sandbox_id = @sid" : ""} ORDER BY seq LIMIT @limit`;
+    const sql = `SELECT seq, id, type, sandbox_id, at, actor, project, data FROM events WHERE seq > @after ${opts.sandboxId ? "AND sandbox_id = @sid" : ""} ${opts.pool === "hide" ? "AND pool IS NULL" : ""} ORDER BY seq LIMIT @limit`;
     return (c.stmt(sql).all({ after: opts.afterSeq ?? 0, sid: opts.sandboxId, limit: opts.limit ?? 1000 }) as Raw[]).map(toEvent);
   };
   return {
     append(e: NewEvent) {
       c.stmt(
-        "INSERT INTO events (id, type, sandbox_id, at, actor, project, data, next_attempt_at) VALUES (@id, @type, @sandboxId, @at, @actor, @project, @data, @at)",
+        // An event keeps its sandbox's pool at the time of writing: a member's refill history stays hidden (migration 014).
+        "INSERT INTO events (id, type, sandbox_id, at, actor, project, data, next_attempt_at, pool) VALUES (@id, @type, @sandboxId, @at, @actor, @project, @data, @at, (SELECT pool FROM sandboxes WHERE id = @sandboxId))",
       ).run({ ...e, data: JSON.stringify(e.data) });
     },
     list,

@@ -7,8 +7,9 @@ import { MIGRATIONS } from "./migrations/index.js";
 import { asAsync, Conn, type Sync } from "./sqlite-conn.js";
 import { sqliteCredits } from "./sqlite-credits.js";
 import { sqliteIdempotency, sqliteLeases, sqliteSnapshots, sqliteTokens } from "./sqlite-misc.js";
+import { sqlitePools } from "./sqlite-pools.js";
 import { sqliteEvents, sqliteSandboxes } from "./sqlite-sandboxes.js";
-import type { CreditRepo, EventRepo, IdempotencyRepo, LeaseRepo, Repos, SandboxRepo, SnapshotRepo, Store, TokenRepo, Tx } from "./types.js";
+import type { CreditRepo, EventRepo, IdempotencyRepo, LeaseRepo, PoolRepo, Repos, SandboxRepo, SnapshotRepo, Store, TokenRepo, Tx } from "./types.js";
 
 export type * from "./types.js";
 
@@ -20,6 +21,7 @@ type SyncRepos = {
   tokens: Sync<TokenRepo>;
   idempotency: Sync<IdempotencyRepo>;
   leases: Sync<LeaseRepo>;
+  pools: Sync<PoolRepo>;
 };
 
 type Runner = <R>(op: () => R) => Promise<R>;
@@ -33,6 +35,7 @@ function bind(sync: SyncRepos, run: Runner): Omit<Repos, "tx"> {
     tokens: asAsync<TokenRepo>(sync.tokens, run),
     idempotency: asAsync<IdempotencyRepo>(sync.idempotency, run),
     leases: asAsync<LeaseRepo>(sync.leases, run),
+    pools: asAsync<PoolRepo>(sync.pools, run),
   };
 }
 
@@ -61,6 +64,7 @@ export class SqliteStore implements Store {
   readonly tokens: TokenRepo;
   readonly idempotency: IdempotencyRepo;
   readonly leases: LeaseRepo;
+  readonly pools: PoolRepo;
   private readonly db: Database.Database;
   private readonly conn: Conn;
   private readonly gate: Gate;
@@ -91,6 +95,7 @@ export class SqliteStore implements Store {
       tokens: sqliteTokens(this.conn),
       idempotency: sqliteIdempotency(this.conn),
       leases: sqliteLeases(this.conn),
+      pools: sqlitePools(this.conn),
     };
     const { gate, done } = gateFor(path);
     this.gate = gate;
@@ -103,6 +108,7 @@ export class SqliteStore implements Store {
     this.tokens = auto.tokens;
     this.idempotency = auto.idempotency;
     this.leases = auto.leases;
+    this.pools = auto.pools;
     const txRepos: Tx = { ...bind(sync, direct), inTransaction: true, tx: (fn) => fn(txRepos) };
     this.txRepos = txRepos;
   }

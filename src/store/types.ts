@@ -35,7 +35,15 @@ export interface SandboxFilter {
   /** Keyset paging: only records after this one in (createdAt, id) order. */
   after?: { createdAt: string; id: string } | undefined;
   limit?: number | undefined;
+  /**
+   * Warm pool members (records with `pool` set): `all` (the default, what the
+   * broker's own bookkeeping needs), `hide` (what consumers are shown: the
+   * broker's list forces it), `only`.
+   */
+  pool?: PoolVisibility | undefined;
 }
+
+export type PoolVisibility = "all" | "hide" | "only";
 
 export interface NewEvent {
   id: string;
@@ -51,12 +59,14 @@ export interface EventQuery {
   sandboxId?: string | undefined;
   afterSeq?: number;
   limit?: number;
+  /** `hide` leaves out events written while their sandbox was a pool member (the broker forces it); default `all`. */
+  pool?: "all" | "hide" | undefined;
 }
 
 export interface SandboxRepo {
   insert(row: SandboxRow, idempotencyKey?: string): Promise<void>;
   get(id: string): Promise<SandboxRow | undefined>;
-  /** The public record only (no handle, no owner): what reads that show a record need, read and parsed for less. */
+  /** The public record only (no handle, no owner): what reads that show a record need, read and parsed for less. Undefined for a warm pool member (not public until claimed). */
   getPublic(id: string): Promise<Sandbox | undefined>;
   /** `get`, locking the row until the transaction ends (use inside `tx`). */
   getForUpdate(id: string): Promise<SandboxRow | undefined>;
@@ -216,6 +226,60 @@ export interface LeaseRepo {
   get(name: string): Promise<{ holder: string; expiresAt: string } | undefined>;
 }
 
+/** A pool's run-time setting (`pools set`, `pools drain`) and its counters. */
+export interface PoolRow {
+  /** `profile.x` or `profile.x?k=v&...` (src/broker/pools-plan.ts). */
+  key: string;
+  profile: string;
+  /** The inputs its members are made with (as given to `pools set`). */
+  inputs: Record<string, string>;
+  /** null: no run-time setting (the profile's `pool` applies); 0: drained. */
+  size: number | null;
+  maxIdleSeconds: number | null;
+  hits: number;
+  misses: number;
+  /** Since when the pool has had fewer ready-or-warming members than its size (null: full). */
+  shortSince: string | null;
+  lagMsSum: number;
+  lagCount: number;
+  lagMsLast: number | null;
+  updatedAt: string;
+}
+
+export interface PoolClaimQuery {
+  pool: string;
+  profileVersion: number;
+  /** Acceptable (extension, host) pairs, best first; host "*" = any. */
+  targets: readonly { extension: string; host: string }[];
+  /** Members that became ready before this are idle past maxIdle: never claimed. */
+  readyAfter?: string | undefined;
+}
+
+export interface PoolRepo {
+  /** Every pool row (settings and counters). */
+  list(): Promise<PoolRow[]>;
+  get(key: string): Promise<PoolRow | undefined>;
+  /** Set (or clear with size null) a pool's run-time setting, keeping its counters. */
+  put(setting: { key: string; profile: string; inputs: Record<string, string>; size: number | null; maxIdleSeconds: number | null }, at: string): Promise<void>;
+  /** Count a claim (hit) or an empty pool (miss); either starts `shortSince` if unset. */
+  count(key: string, profile: string, outcome: "hit" | "miss", at: string): Promise<void>;
+  /** A refilled member is ready: its lag is `at - shortSince`; `full` clears shortSince, else it restarts at `at`. */
+  refilled(key: string, at: string, full: boolean): Promise<void>;
+  /**
+   * Take one warm member for a create: the first of `targets` that has one,
+   * oldest ready first; it moves to stage `claimed` owned by `owner` (still
+   * hidden). Never the same member to two callers, across processes and
+   * replicas (Postgres: `FOR UPDATE SKIP LOCKED`). Undefined when none.
+   */
+  claim(q: PoolClaimQuery, owner: { pid: number; start: string | null }, at: string): Promise<SandboxRow | undefined>;
+  /** Hand a claimed member over to its consumer: `pool` and `pool_stage` cleared (shown from now on), the create's idempotency key set. */
+  handOver(id: string, idempotencyKey: string | null): Promise<void>;
+  /** Members of one pool (or all pools) that are not destroyed: any state but destroyed, destroyedAt unset. */
+  members(key?: string): Promise<SandboxRow[]>;
+  /** Warm, claimable members per `extension@host` of one pool at one profile version. */
+  warmCounts(key: string, profileVersion: number, readyAfter?: string): Promise<Map<string, number>>;
+}
+
 /** The repositories, either auto-committing (on `Store`) or bound to one transaction (`Tx`). */
 export interface Repos {
   readonly sandboxes: SandboxRepo;
@@ -225,6 +289,7 @@ export interface Repos {
   readonly tokens: TokenRepo;
   readonly idempotency: IdempotencyRepo;
   readonly leases: LeaseRepo;
+  readonly pools: PoolRepo;
   /** Run `fn` in a transaction (on a `Tx`: in the same one). */
   tx<T>(fn: (t: Tx) => Promise<T>): Promise<T>;
 }

@@ -1,13 +1,13 @@
 import { writeFileSync } from "node:fs";
-import { accountFor, DEFAULT_ACCOUNT } from "../../credits/index.js";
+import { accountFor, DEFAULT_ACCOUNT, POOL_ACCOUNT } from "../../credits/index.js";
 import { SandboxerError } from "../../errors.js";
 import { noExtraPositionals, parse, requirePositional } from "../args.js";
 import type { CliContext } from "../context.js";
 import { table } from "../output.js";
 
 const USAGE = [
-  "sandboxer credits show [--project P] [--all] [--json]",
-  "sandboxer credits add AMOUNT [--project P] [--note TEXT] [--json]",
+  "sandboxer credits show [--project P | --pool] [--all] [--json]",
+  "sandboxer credits add AMOUNT [--project P | --pool] [--note TEXT] [--json]",
   "sandboxer credits history [--project P] [--limit N] [--json]",
   "sandboxer credits export --since DATE [--output FILE]     (JSON lines)",
 ].join("\n       ");
@@ -31,22 +31,32 @@ function sinceIso(text: string | undefined): string {
 export async function credits(cx: CliContext, argv: string[]): Promise<number> {
   const { values, positionals } = parse(
     argv,
-    { project: { type: "string" }, all: { type: "boolean" }, note: { type: "string" }, limit: { type: "string" }, since: { type: "string" }, output: { type: "string" } },
+    { project: { type: "string" }, pool: { type: "boolean" }, all: { type: "boolean" }, note: { type: "string" }, limit: { type: "string" }, since: { type: "string" }, output: { type: "string" } },
     USAGE,
   );
   const sub = positionals[0] ?? "show";
   const broker = cx.broker();
+  // --pool: the operator's account that idle warm pool members draw on (docs/pools.md).
+  const accountOf = () => (values.pool ? POOL_ACCOUNT : projectAccount(values.project));
   if (sub === "show") {
     noExtraPositionals(positionals, 1, USAGE);
-    const accounts = await broker.credits({ account: values.all ? undefined : projectAccount(values.project) });
-    if (cx.out.json) cx.out.data(values.all ? accounts : accounts[0]);
-    else cx.out.print(table(["ACCOUNT", "BALANCE", "RESERVED", "AVAILABLE"], accounts.map((a) => [a.account, String(a.balance), String(a.reserved), String(a.available)])));
+    const accounts = await broker.credits({ account: values.all ? undefined : accountOf() });
+    if (cx.out.json) {
+      cx.out.data(values.all ? accounts : accounts[0]);
+      return 0;
+    }
+    // The default view names the pool account too once it has been used: idle members are the operator's cost.
+    if (!values.all && !values.project && !values.pool) {
+      const pool = (await broker.credits({ account: POOL_ACCOUNT }))[0];
+      if (pool?.updatedAt) accounts.push(pool);
+    }
+    cx.out.print(table(["ACCOUNT", "BALANCE", "RESERVED", "AVAILABLE"], accounts.map((a) => [a.account, String(a.balance), String(a.reserved), String(a.available)])));
     return 0;
   }
   if (sub === "add") {
     noExtraPositionals(positionals, 2, USAGE);
     const amount = requirePositional(positionals, 1, "AMOUNT", USAGE);
-    const account = projectAccount(values.project);
+    const account = accountOf();
     const after = await broker.addCredits({ account, amount, note: values.note?.slice(0, 200) });
     if (cx.out.json) cx.out.data(after);
     else cx.out.print(`${account}: balance ${after.balance}, available ${after.available}${account === DEFAULT_ACCOUNT ? " (default account: sandboxes without --project)" : ""}`);

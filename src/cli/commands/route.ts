@@ -27,5 +27,10 @@ export async function route(cx: CliContext, argv: string[]): Promise<number> {
     );
   }
   for (const r of decision.rejected) cx.out.print(`  rejected ${r.extension}: ${r.why}`);
+  if (decision.pool) {
+    const warm = Object.entries(decision.pool.warm);
+    const served = (decision.pool.warm[decision.chosen] ?? 0) > 0;
+    cx.out.print(`  pool ${decision.pool.key}: ${warm.length ? warm.map(([e, n]) => `${n} warm on ${e}`).join(", ") : "no warm member"}; ${served ? "a create now claims a warm member" : "a create now is cold"}`);
+  }
   return 0;
 }

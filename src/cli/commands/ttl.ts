@@ -72,10 +72,12 @@ export async function reaper(cx: CliContext, argv: string[]): Promise<number> {
     const { createReaper } = await import("../../reaper.js");
     const r = createReaper(broker, { intervalMs });
     const pass = await r.tick();
+    // One refill pass of the warm pools too, under the same lease (docs/pools.md).
+    const pools = pass.acted ? await r.refill() : null;
     await broker.releaseLease("reaper", r.holder);
-    if (cx.out.json) cx.out.data(pass);
-    else cx.out.print(summary(pass));
-    return pass.errors.length ? 1 : 0;
+    if (cx.out.json) cx.out.data({ ...pass, pools });
+    else cx.out.print(`${summary(pass)}${pools ? `; pools: ${pools.pools.map((p) => `${p.key} +${p.created.length} -${p.destroyed.length}`).join(", ") || "none"}` : ""}`);
+    return pass.errors.length || pools?.pools.some((p) => p.errors.length) ? 1 : 0;
   }
   const r = startReaper(broker, { intervalMs, onPass: emit });
   if (!cx.out.json) cx.out.note(`reaper ${r.holder} running every ${values.interval ?? "30s"} (Ctrl-C to stop)`);

@@ -60,6 +60,9 @@ export default defineExtension({
   capabilities: { snapshot: false, restore: false, build: false, exec: true },
   inputs,
 
+  // `repo` is never uploaded: a warm member serves any value of it.
+  perRequest: { inputs: ["repo"] },
+
   async provision(ctx, input) {
     const { Sandbox } = await load();
     const template = input.template ?? (typeof ctx.profile.settings.template === "string" ? ctx.profile.settings.template : "base");

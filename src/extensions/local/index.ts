@@ -110,6 +110,16 @@ export default defineExtension({
     return handle as unknown as Handle;
   },
 
+  // A warm pool member gets the consumer's repo at claim, the same copy provision makes.
+  perRequest: {
+    inputs: ["repo"],
+    async apply(ctx, raw, input) {
+      if (!input.repo) return;
+      ctx.progress(`copying ${input.repo} into the workspace`);
+      cpSync(expandHome(input.repo, ctx.env), (raw as unknown as LocalHandle).workspace, { recursive: true, verbatimSymlinks: true });
+    },
+  },
+
   async waitReady(ctx, raw) {
     const h = raw as unknown as LocalHandle;
     const pid = livePid(h);
