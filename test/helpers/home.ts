@@ -34,6 +34,8 @@ export function makeHome(extraEnv: Env = {}): TestHome {
     async cleanup() {
       // Tear down anything still live so no process outlives the test.
       const b = createBroker({ env });
+      // Warm pool members are hidden from list: drain every pool first (docs/pools.md).
+      for (const p of await b.pools().catch(() => [])) await b.drainPool(p.profile).catch(() => {});
       for (const sb of await b.list({ states: ["ready", "failed", "destroy_failed"] })) {
         await b.destroy(sb.id).catch(() => {});
       }
