@@ -40,7 +40,7 @@ export function testPoolStore(sut: PoolStoreUnderTest): void {
     let other: Store;
     let key = "";
     const fresh = () => {
-      key = `profile.local?k=${randomIds("x").slice(2, 10)}`;
+      key = `profile.local?k=${randomIds("evt").slice(4, 12)}`;
       return key;
     };
 

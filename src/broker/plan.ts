@@ -25,6 +25,8 @@ export interface CreateRequest {
    * follow the caller (src/tenancy/).
    */
   caller?: Caller | undefined;
+  /** Set by the broker only (never from a request body): a pool refill's hold draws on the pool account. */
+  account?: string | undefined;
 }
 
 export interface CreatePlan {
@@ -83,7 +85,7 @@ export function planCreate(req: CreateRequest, ctx: PlanContext): CreatePlan {
   const inputs = resolveInputs(profile.inputs, req.inputs ?? {});
   refuseUnkeptSecrets(profile.inputs, inputs);
   const ttlSeconds = planTtl(profile, req.ttl);
-  const route = decideRoute(profile, ctx.catalog.registrations, { extension: req.extension, strategy: req.route, host: req.host ?? ctx.hostOverride, ttlSeconds, project }, ctx.routing);
+  const route = decideRoute(profile, ctx.catalog.registrations, { extension: req.extension, strategy: req.route, host: req.host ?? ctx.hostOverride, ttlSeconds, project, account: req.account }, ctx.routing);
   const registration = ctx.catalog.registrations.get(route.chosen) as Registration;
   const host = pickHost(profile, ctx.hosts, req.host ?? ctx.hostOverride ?? route.host);
   const mode = inputs.mode ?? profile.mode ?? null;

@@ -9,6 +9,7 @@
  * `refill-provisioning`, `refill-before-ready`). The reaper runs passes under
  * its lease, so two processes never overfill (src/reaper.ts).
  */
+import { POOL_ACCOUNT } from "../credits/index.js";
 import { toSandboxerError } from "../errors.js";
 import { isSameProcessAlive } from "../proc.js";
 import type { SandboxRow } from "../types.js";
@@ -35,7 +36,7 @@ export interface RefillOptions {
 async function refillOne(rt: Runtime, def: PoolDef): Promise<string> {
   const sb = await applyCreate(
     rt,
-    { profile: def.profile, inputs: def.inputs, actor: "adm" },
+    { profile: def.profile, inputs: def.inputs, actor: "adm", account: POOL_ACCOUNT },
     {
       pool: def,
       onReady: async (row, t) => {

@@ -127,7 +127,12 @@ export async function setPool(rt: Runtime, s: PoolSetting): Promise<PoolStatus> 
   const catalog = await rt.catalog();
   const p = profileOrThrow(catalog, s.profile);
   if (!Number.isInteger(s.size) || s.size < 0 || s.size > 1000) throw new SandboxerError("SBX_USAGE", "size: must be a whole number from 0 to 1000", { details: { field: "size" } });
-  const maxIdleSeconds = s.maxIdle === undefined ? null : parseDuration(s.maxIdle, "maxIdle");
+  let maxIdleSeconds: number | null = null;
+  try {
+    if (s.maxIdle !== undefined) maxIdleSeconds = parseDuration(s.maxIdle, "maxIdle");
+  } catch {
+    throw new SandboxerError("SBX_USAGE", `maxIdle: '${s.maxIdle?.slice(0, 20)}' is not a duration like 90s, 30m or 2h`, { details: { field: "maxIdle" } });
+  }
   if (maxIdleSeconds !== null && maxIdleSeconds < 1) throw new SandboxerError("SBX_USAGE", "maxIdle: must be at least 1s", { details: { field: "maxIdle" } });
   const given = s.inputs ?? {};
   const per = await perRequestInputs(p);

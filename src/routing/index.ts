@@ -17,6 +17,8 @@ export interface RouteRequest {
   /** For the credits check: the reservation is price x TTL on the project's account. */
   ttlSeconds?: number | undefined;
   project?: string | null | undefined;
+  /** The account the hold draws on when it is not the project's (a pool refill: the pool account). */
+  account?: string | undefined;
 }
 
 /** Measured p50 needs this many samples before it outranks the registration's estimate. */
@@ -86,7 +88,7 @@ function assess(profile: Profile, reg: Registration, inp: RoutingInputs | undefi
     } else host = candidates[0];
   }
   if (reg.pricePerHour > 0 && inp && req.ttlSeconds !== undefined) {
-    const account = accountFor(req.project);
+    const account = req.account ?? accountFor(req.project);
     const need = reservationFor(reg.pricePerHour, req.ttlSeconds);
     const avail = inp.creditsAvailable.get(account) ?? 0;
     if (avail < need) return { why: `insufficient credits: needs ${formatCredits(need)}, account '${account}' has ${formatCredits(avail)}`, kind: "credits" };
