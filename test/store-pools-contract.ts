@@ -72,12 +72,16 @@ export function testPoolStore(sut: PoolStoreUnderTest): void {
       expect((await store.events.list({ sandboxId: m.id })).length).toBe(1);
       // The record reads back its pool fields (private: never on the public record).
       expect(await store.sandboxes.get(m.id)).toMatchObject({ pool, poolStage: "warm" });
+      // The public read never answers a member.
+      expect(await store.sandboxes.getPublic(m.id)).toBeUndefined();
+      expect((await store.sandboxes.getPublic(plain.id))?.id).toBe(plain.id);
 
       await store.tx(async (t) => {
         await t.pools.handOver(m.id, "_adm:key-1");
         await t.events.append(event(m.id, "sandbox.requested"));
       });
       expect(await store.sandboxes.get(m.id)).toMatchObject({ pool: null, poolStage: null });
+      expect((await store.sandboxes.getPublic(m.id))?.id).toBe(m.id);
       expect((await store.sandboxes.findByIdempotencyKey("_adm:key-1"))?.id).toBe(m.id);
       expect(await ids("hide")).toContain(m.id);
       expect((await store.events.list({ sandboxId: m.id, pool: "hide" })).map((e) => e.type)).toEqual(["sandbox.requested"]);
