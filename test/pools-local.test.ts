@@ -212,6 +212,16 @@ describe("warm pools on ext.local", () => {
     expect((await membersOf("profile.pooled"))?.size).toBe(2);
   });
 
+  it("a tenant's per-request input is confined before any member is touched: a path outside its roots is refused, the pool is unchanged", async () => {
+    const before = await membersOf("profile.pooled");
+    for (const repoPath of ["/etc", join(home.dir, "repos", "..", "profiles")]) {
+      const r = await call<{ error: { code: string } }>("POST", "/v1/sandboxes", tokens.p1, { profile: "profile.pooled", inputs: { repo: repoPath } });
+      expect(r.status, JSON.stringify(r.body)).toBeGreaterThanOrEqual(400);
+    }
+    expect(await membersOf("profile.pooled")).toMatchObject({ ready: before?.ready, claimed: before?.claimed, misses: before?.misses });
+    expect((await call<{ items: Sandbox[] }>("GET", "/v1/sandboxes", tokens.p1)).body.items.map((s) => s.id)).toEqual([claimed.id]);
+  });
+
   it("per-request work: the consumer's repo is copied into the claimed member's workspace", async () => {
     const sb = await broker.create({ profile: "profile.pooled", inputs: { repo }, actor: "agt", project: "p1", caller: { actor: "agt", project: "p1" } });
     expect(sb.route?.pool).toMatchObject({ served: true });

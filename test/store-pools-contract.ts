@@ -111,6 +111,8 @@ export function testPoolStore(sut: PoolStoreUnderTest): void {
       expect(await store.pools.claim({ ...q, targets: [{ extension: "ext.local", host: "localhost" }] }, owner, at(10))).toBeUndefined();
       expect((await store.pools.claim({ ...q, targets: [{ extension: "ext.local", host: "box1" }] }, owner, at(10)))?.id).toBe(boxed.id);
       expect((await store.pools.members(pool)).map((m) => m.poolStage).sort()).toEqual(["claimed", "claimed", "claimed", "claimed", "claimed", "warming"]);
+      expect((await store.pools.members(pool, ["warming"])).map((m) => m.id)).toEqual([warming.id]);
+      expect((await store.pools.members(undefined, ["warming"])).map((m) => m.id)).toContain(warming.id);
     });
 
     it("40 claims racing on two connections against 10 members: each member taken exactly once", async () => {

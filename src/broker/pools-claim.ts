@@ -169,7 +169,7 @@ export async function destroyMember(rt: Runtime, row: SandboxRow, why: string): 
  * destroyed. Run by every reconcile.
  */
 export async function reconcileClaims(rt: Runtime, report: ReconcileReport): Promise<void> {
-  const stuck = (await rt.store.pools.members()).filter(
+  const stuck = (await rt.store.pools.members(undefined, ["claimed", "applying"])).filter(
     (r) => r.state === "ready" && (r.poolStage === "claimed" || r.poolStage === "applying") && !isSameProcessAlive(r.ownerPid, r.ownerStart),
   );
   for (const r of stuck) {

@@ -80,9 +80,12 @@ export function sqlitePools(c: Conn): Sync<PoolRepo> {
     handOver(id, idempotencyKey) {
       c.stmt("UPDATE sandboxes SET pool = NULL, pool_stage = NULL, idempotency_key = ? WHERE id = ?").run(idempotencyKey, id);
     },
-    members(key) {
-      const sql = `SELECT ${SELECT_COLUMNS} FROM sandboxes WHERE pool ${key === undefined ? "IS NOT NULL" : "= ?"} AND destroyed_at IS NULL AND state != 'destroyed' ORDER BY created_at, id`;
-      return (c.stmt(sql).raw(true).all(...(key === undefined ? [] : [key])) as unknown[][]).map(fromValues);
+    members(key, stages) {
+      const args: unknown[] = key === undefined ? [] : [key];
+      const byStage = stages?.length ? ` AND pool_stage IN (${stages.map(() => "?").join(", ")})` : "";
+      if (stages?.length) args.push(...stages);
+      const sql = `SELECT ${SELECT_COLUMNS} FROM sandboxes WHERE pool ${key === undefined ? "IS NOT NULL" : "= ?"}${byStage} AND destroyed_at IS NULL AND state != 'destroyed' ORDER BY created_at, id`;
+      return (c.stmt(sql).raw(true).all(...args) as unknown[][]).map(fromValues);
     },
     warmCounts(key, version, readyAfter) {
       const sql =

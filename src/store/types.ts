@@ -14,7 +14,7 @@
  * database write lock from `BEGIN IMMEDIATE` on).
  */
 import type { Snapshot } from "../snapshots/types.js";
-import type { Sandbox, SandboxEvent, SandboxRow, SandboxState } from "../types.js";
+import type { PoolStage, Sandbox, SandboxEvent, SandboxRow, SandboxState } from "../types.js";
 
 /**
  * What a write may change on a record. `state` is not in it: a state changes
@@ -274,8 +274,8 @@ export interface PoolRepo {
   claim(q: PoolClaimQuery, owner: { pid: number; start: string | null }, at: string): Promise<SandboxRow | undefined>;
   /** Hand a claimed member over to its consumer: `pool` and `pool_stage` cleared (shown from now on), the create's idempotency key set. */
   handOver(id: string, idempotencyKey: string | null): Promise<void>;
-  /** Members of one pool (or all pools) that are not destroyed: any state but destroyed, destroyedAt unset. */
-  members(key?: string): Promise<SandboxRow[]>;
+  /** Members of one pool (or all pools; only those in `stages` when given) that are not destroyed: any state but destroyed, destroyedAt unset. */
+  members(key?: string, stages?: readonly PoolStage[]): Promise<SandboxRow[]>;
   /** Warm, claimable members per `extension@host` of one pool at one profile version. */
   warmCounts(key: string, profileVersion: number, readyAfter?: string): Promise<Map<string, number>>;
 }
