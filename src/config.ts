@@ -10,6 +10,13 @@ import { type Env, expandHome, type Paths } from "./paths.js";
 
 const NAME = /^[a-z0-9][a-z0-9_.-]*$/;
 
+/**
+ * Where workspaces go on an SSH host that names no `workspaceRoot`: in the SSH user's
+ * own home (`~/` is resolved by the host's shell), never under a world-writable
+ * directory where another user could make the root first. Created with mode 0700.
+ */
+export const DEFAULT_HOST_WORKSPACE_ROOT = "~/.local/share/sandboxer/stacks";
+
 const sshSchema = z.strictObject({
   host: z.string().min(1).max(253).regex(/^[A-Za-z0-9_.:-]+$/, "host name or address"),
   user: z.string().regex(/^[a-z_][a-z0-9_-]*$/).optional(),

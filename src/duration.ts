@@ -20,9 +20,15 @@ export function parseDuration(text: string, field: string): number {
   return total;
 }
 
+/** Seconds as the largest units that add up exactly (`6h15m`, `1d2h`, `90s` -> `1m30s`); parseDuration reads it back. */
 export function formatDuration(seconds: number): string {
-  if (seconds % 86400 === 0) return `${seconds / 86400}d`;
-  if (seconds % 3600 === 0) return `${seconds / 3600}h`;
-  if (seconds % 60 === 0) return `${seconds / 60}m`;
-  return `${seconds}s`;
+  let left = Math.max(0, Math.round(seconds));
+  if (left === 0) return "0s";
+  let out = "";
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]] as const) {
+    const n = Math.floor(left / size);
+    if (n > 0) out += `${n}${unit}`;
+    left -= n * size;
+  }
+  return out;
 }

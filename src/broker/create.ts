@@ -193,7 +193,8 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
         const message = teardownError ? `${err.message}; teardown also failed: ${teardownError}` : err.message;
         await transition(rt, cur, ["provisioning"], "failed", {
           error: { code: err.code, message },
-          reason: "failed-provision",
+          // Cancelled (destroy during provisioning, Ctrl-C) is the user's doing, not a provisioning failure.
+          reason: err.code === "SBX_CANCELLED" ? "user" : "failed-provision",
           destroyedAt: teardownError ? null : nowIso(rt),
           ownerPid: null,
           ownerStart: null,

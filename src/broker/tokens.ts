@@ -22,6 +22,7 @@ const PROJECT_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,63}$/;
 /** `sbx_` + token id + `_` + 43 base64url characters (256 random bits). */
 const TOKEN_RE = /^sbx_(tok-[a-z2-7]{12})_([A-Za-z0-9_-]{43})$/;
+const TOKEN_ID_RE = /^tok-[a-z2-7]{12}$/;
 /** Verified tokens kept in memory; beyond this the oldest is forgotten (and verified again when it returns). */
 const CACHE_SIZE = 4096;
 
@@ -82,9 +83,17 @@ export class Tokens {
     return (await this.store.tokens.list()).map(toInfo);
   }
 
-  async revoke(id: string): Promise<TokenInfo> {
+  /**
+   * Revoke by id, or by the whole token (which names its id). Anything that is
+   * not a well-formed id may be a (mistyped) secret, so it is never echoed.
+   */
+  async revoke(idOrToken: string): Promise<TokenInfo> {
+    const id = TOKEN_RE.exec(idOrToken)?.[1] ?? idOrToken;
+    if (!TOKEN_ID_RE.test(id)) {
+      throw new SandboxerError("SBX_USAGE", "token: give its id (tok- and 12 characters, see: sandboxer tokens list) or the whole token; the argument is not shown, it may be a secret", { details: { field: "id" } });
+    }
     const row = await this.store.tokens.get(id);
-    if (!row) throw new SandboxerError("SBX_NOT_FOUND", `no token '${id.slice(0, 40)}' (see: sandboxer tokens list)`, { details: { id } });
+    if (!row) throw new SandboxerError("SBX_NOT_FOUND", `no token '${id}' (see: sandboxer tokens list)`, { details: { id } });
     if (!row.revokedAt) await this.store.tokens.revoke(id, this.clock.now().toISOString());
     this.epoch = undefined;
     for (const [k, v] of this.cache) if (v.principal.tokenId === id) this.cache.delete(k);

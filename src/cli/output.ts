@@ -22,8 +22,14 @@ export function makeOut(json: boolean): Out {
   };
 }
 
+/** Anything shaped like an API token (`sbx_tok-…`, also mistyped) is cut before it reaches a terminal or a log. */
+export function redactTokens(text: string): string {
+  return text.replace(/sbx[_-]tok[_-][A-Za-z0-9_-]*/g, "sbx_tok-… (token not shown)");
+}
+
 export function formatError(err: SandboxerError, json: boolean): string {
-  return json ? JSON.stringify({ error: { code: err.code, message: err.message } }) : `error [${err.code}]: ${err.message}`;
+  const message = redactTokens(err.message);
+  return json ? JSON.stringify({ error: { code: err.code, message } }) : `error [${err.code}]: ${message}`;
 }
 
 /** Left-aligned columns, headers in capitals, like `docker ps`. */

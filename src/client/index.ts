@@ -82,7 +82,9 @@ export class SandboxerClient {
       res = await this.fetchImpl(url, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body), signal: opts.signal ?? null });
     } catch (err) {
       if (opts.signal?.aborted) throw new SandboxerError("SBX_CANCELLED", "request cancelled", { cause: err });
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      let cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      // fetch quotes a header it refuses: never let the token reach the message.
+      if (this.token && cause.includes(this.token.slice(0, 12))) cause = "the token is not a valid HTTP header value (not shown: it is a secret)";
       throw new SandboxerError("SBX_HOST_UNREACHABLE", `cannot reach the sand-boxer server at ${this.url}: ${cause}`, { cause: err });
     }
     return decodeResponse<T>(res.status, await res.text());

@@ -1,6 +1,8 @@
+import { resolvePaths } from "../../config.js";
 import { SandboxerError } from "../../errors.js";
 import { noExtraPositionals, parse, requirePositional } from "../args.js";
 import type { CliContext } from "../context.js";
+import { HOST_HEADERS, hostRows } from "../hosts-table.js";
 import { table } from "../output.js";
 
 function printDiagnostics(cx: CliContext, diags: { file: string; field: string; message: string }[], level: string): void {
@@ -57,7 +59,11 @@ export async function hosts(cx: CliContext, argv: string[]): Promise<number> {
   const config = await cx.broker().config();
   const all = [...config.hosts.values()];
   if (cx.out.json) cx.out.data(all);
-  else cx.out.print(table(["NAME", "SSH", "COMPOSE", "WORKSPACE ROOT", "LABELS"], all.map((h) => [h.name, h.cluster ? `(cluster ${h.cluster.context ?? "current context"})` : h.ssh ? `${h.ssh.user ? `${h.ssh.user}@` : ""}${h.ssh.host}${h.ssh.port ? `:${h.ssh.port}` : ""}` : "(local)", h.compose ?? "-", h.workspaceRoot ?? "-", h.labels.join(",") || "-"])));
+  else {
+    // Remote (SANDBOXER_URL): this machine's paths are not the server's.
+    const local = cx.env.SANDBOXER_URL ? "$SANDBOXER_HOME/workspaces on the server" : resolvePaths(cx.env).workspaces;
+    cx.out.print(table(HOST_HEADERS, hostRows(all, local)));
+  }
   return 0;
 }
 

@@ -1,6 +1,7 @@
 import { SandboxerError } from "../../errors.js";
 import { noExtraPositionals, parse, requirePositional } from "../args.js";
 import type { CliContext } from "../context.js";
+import { fieldRows } from "../fields.js";
 
 const USAGE = "sandboxer reachability show ID [--json]";
 
@@ -21,13 +22,9 @@ export async function reachability(cx: CliContext, argv: string[]): Promise<numb
     cx.out.print(`${sb.id}  ${sb.state}: no reachability (only ready sandboxes have one)`);
     return 0;
   }
-  const lines = [`${sb.id}  ${sb.state}  ${sb.extension}${sb.mode ? ` (${sb.mode})` : ""}`];
-  const blocks: [string, string][] = [];
-  for (const [k, v] of Object.entries(sb.reachability)) {
-    const text = typeof v === "string" ? v : JSON.stringify(v);
-    if (text.includes("\n")) blocks.push([k, text]);
-    else lines.push(`  ${k.padEnd(10)} ${text}`);
-  }
+  // Multi-line text (a tunnel snippet) goes last and verbatim, ready to copy; structures render as tables.
+  const blocks = Object.entries(sb.reachability).filter((e): e is [string, string] => typeof e[1] === "string" && e[1].includes("\n"));
+  const lines = [`${sb.id}  ${sb.state}  ${sb.extension}${sb.mode ? ` (${sb.mode})` : ""}`, ...fieldRows(sb.reachability, 10, { skip: blocks.map(([k]) => k) })];
   for (const [k, text] of blocks) lines.push("", `${k}:`, text);
   cx.out.print(lines.join("\n"));
   return 0;

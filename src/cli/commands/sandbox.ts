@@ -4,11 +4,18 @@ import { LIVE_STATES } from "../../lifecycle.js";
 import { SANDBOX_STATES, type Sandbox, type SandboxState } from "../../types.js";
 import { noExtraPositionals, parse, requirePositional, splitDoubleDash } from "../args.js";
 import type { CliContext } from "../context.js";
+import { fieldRows } from "../fields.js";
 import { ago, table, until } from "../output.js";
 import { REQUEST_FLAGS, requestFrom, withProgress } from "../long-work.js";
 
 const CREATE_USAGE =
   "sandboxer create [--profile ID] [--input k=v]... [--host NAME] [--ttl 2h] [--route STRATEGY] [--extension ID] [--actor adm|agt|atm] [--project NAME] [--idempotency-key KEY] [--json]";
+
+/** Only a sandbox that is (or is becoming) ready expires; a failed or destroyed record has nothing left to expire. */
+export function expiresIn(sb: Sandbox, now: Date = new Date()): string {
+  return EXPIRING.includes(sb.state) && !sb.destroyedAt ? until(sb.expiresAt, now) : "-";
+}
+const EXPIRING: readonly SandboxState[] = ["requested", "provisioning", "ready"];
 
 export function describe(sb: Sandbox): string {
   const lines = [`${sb.id}  ${sb.state}`];
@@ -21,10 +28,11 @@ export function describe(sb: Sandbox): string {
   if (Object.keys(sb.inputs).length) row("inputs", Object.entries(sb.inputs).map(([k, v]) => `${k}=${v}`).join(" "));
   row("created", sb.createdAt);
   if (sb.readyAt) row("ready", `${sb.readyAt} (${((Date.parse(sb.readyAt) - Date.parse(sb.createdAt)) / 1000).toFixed(2)}s)`);
-  row("expires", sb.expiresAt && !sb.destroyedAt ? `${sb.expiresAt} (${until(sb.expiresAt)})` : null);
+  row("expires", expiresIn(sb) === "-" ? null : `${sb.expiresAt} (${expiresIn(sb)})`);
   row("destroyed", sb.destroyedAt ? `${sb.destroyedAt} (${sb.reason})` : null);
-  if (sb.reachability) for (const [k, v] of Object.entries(sb.reachability)) row(k, typeof v === "string" ? v : JSON.stringify(v));
-  if (sb.hostFacts) row("host facts", Object.entries(sb.hostFacts).map(([k, v]) => `${k}=${v}`).join(" "));
+  // A remote canary's facts are also the record's host facts: shown once, below.
+  if (sb.reachability) lines.push(...fieldRows(sb.reachability, 12, { skip: sb.hostFacts ? ["facts"] : [] }));
+  if (sb.hostFacts) lines.push(...fieldRows({ "host facts": sb.hostFacts }, 12));
   if (sb.error) row("error", `[${sb.error.code}] ${sb.error.message}`);
   return lines.join("\n");
 }
@@ -79,7 +87,7 @@ export async function list(cx: CliContext, argv: string[]): Promise<number> {
   cx.out.print(
     table(
       ["ID", "STATE", "PROFILE", "EXTENSION", "HOST", "PROJECT", "CREATED", "EXPIRES"],
-      rows.map((r) => [r.id, r.state, r.profile, r.extension, r.host, r.project ?? "-", ago(r.createdAt, now), r.destroyedAt ? "-" : until(r.expiresAt, now)]),
+      rows.map((r) => [r.id, r.state, r.profile, r.extension, r.host, r.project ?? "-", ago(r.createdAt, now), expiresIn(r, now)]),
     ),
   );
   return 0;

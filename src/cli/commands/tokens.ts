@@ -1,9 +1,14 @@
 import { SandboxerError } from "../../errors.js";
-import { noExtraPositionals, parse, requirePositional } from "../args.js";
+import { parse, requirePositional } from "../args.js";
 import type { CliContext } from "../context.js";
 import { table } from "../output.js";
 
 const USAGE = "sandboxer tokens create --actor adm|agt|atm [--project NAME] [--name LABEL] | tokens list | tokens revoke ID [--json]";
+
+/** Like noExtraPositionals, without echoing: an extra argument here is most likely a pasted token. */
+function noExtra(positionals: string[], max: number): void {
+  if (positionals.length > max) throw new SandboxerError("SBX_USAGE", `${positionals.length - max} unexpected argument(s) (not shown: they may be secrets)\nusage: ${USAGE}`);
+}
 
 /**
  * API bearer tokens. Always against the local store (the server's machine):
@@ -15,7 +20,7 @@ export async function tokens(cx: CliContext, argv: string[]): Promise<number> {
   if (cx.env.SANDBOXER_URL) throw new SandboxerError("SBX_USAGE", "tokens are managed on the server machine; unset SANDBOXER_URL", { details: { field: "SANDBOXER_URL" } });
   const broker = cx.broker();
   if (sub === "create") {
-    noExtraPositionals(positionals, 1, USAGE);
+    noExtra(positionals, 1);
     if (!values.actor) throw new SandboxerError("SBX_USAGE", `missing --actor\nusage: ${USAGE}`, { details: { field: "actor" } });
     const { token, info } = await broker.createToken({ actor: values.actor, project: values.project, name: values.name });
     if (cx.out.json) cx.out.data({ ...info, token });
@@ -26,7 +31,7 @@ export async function tokens(cx: CliContext, argv: string[]): Promise<number> {
     return 0;
   }
   if (sub === "list") {
-    noExtraPositionals(positionals, 1, USAGE);
+    noExtra(positionals, 1);
     const all = await broker.listTokens();
     if (cx.out.json) cx.out.data(all);
     else if (!all.length) cx.out.note("no tokens (sandboxer tokens create --actor agt --project NAME)");
@@ -40,11 +45,12 @@ export async function tokens(cx: CliContext, argv: string[]): Promise<number> {
     return 0;
   }
   if (sub === "revoke") {
-    noExtraPositionals(positionals, 2, USAGE);
+    noExtra(positionals, 2);
     const info = await broker.revokeToken(requirePositional(positionals, 1, "ID", USAGE));
     if (cx.out.json) cx.out.data(info);
     else cx.out.print(`${info.tokenId}  revoked ${info.revokedAt}`);
     return 0;
   }
-  throw new SandboxerError("SBX_USAGE", `unknown subcommand '${sub.slice(0, 40)}'\nusage: ${USAGE}`);
+  // Not echoed: a token pasted in the wrong place must not reach the terminal or a log.
+  throw new SandboxerError("SBX_USAGE", `unknown subcommand (not shown: it may be a secret); expected create, list or revoke\nusage: ${USAGE}`);
 }

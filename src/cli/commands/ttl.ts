@@ -44,7 +44,8 @@ export async function expire(cx: CliContext, argv: string[]): Promise<number> {
   return report.errors.length ? 1 : 0;
 }
 
-function summary(p: ReaperPass): string {
+/** One line per pass; a daemon says when it runs next, a single pass (`--once`) does not. */
+function summary(p: ReaperPass, once = false): string {
   if (!p.acted) return `${p.at} standby: lease held by ${p.heldBy ?? "?"}`;
   const parts = [
     `expired ${p.expired?.destroyed.length ?? 0}`,
@@ -53,7 +54,7 @@ function summary(p: ReaperPass): string {
     `orphans ${p.reconciled?.orphans.length ?? 0}`,
   ];
   const errors = [...p.errors, ...(p.expired?.errors ?? []).map((e) => `${e.id}: ${e.message}`), ...(p.retried?.errors ?? []).map((e) => `${e.id}: ${e.message}`)];
-  return `${p.at} ${parts.join(", ")}${errors.length ? `; errors: ${errors.join("; ")}` : ""}; next in ${(p.nextInMs / 1000).toFixed(1)}s`;
+  return `${p.at} ${parts.join(", ")}${errors.length ? `; errors: ${errors.join("; ")}` : ""}${once ? "" : `; next in ${(p.nextInMs / 1000).toFixed(1)}s`}`;
 }
 
 /**
@@ -76,7 +77,7 @@ export async function reaper(cx: CliContext, argv: string[]): Promise<number> {
     const pools = pass.acted ? await r.refill() : null;
     await broker.releaseLease("reaper", r.holder);
     if (cx.out.json) cx.out.data({ ...pass, pools });
-    else cx.out.print(`${summary(pass)}${pools ? `; pools: ${pools.pools.map((p) => `${p.key} +${p.created.length} -${p.destroyed.length}`).join(", ") || "none"}` : ""}`);
+    else cx.out.print(`${summary(pass, true)}${pools ? `; pools: ${pools.pools.map((p) => `${p.key} +${p.created.length} -${p.destroyed.length}`).join(", ") || "none"}` : ""}`);
     return pass.errors.length || pools?.pools.some((p) => p.errors.length) ? 1 : 0;
   }
   const r = startReaper(broker, { intervalMs, onPass: emit });

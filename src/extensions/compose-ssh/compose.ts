@@ -1,17 +1,13 @@
 import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
-import { type Env, expandHome } from "../../config.js";
+import { DEFAULT_HOST_WORKSPACE_ROOT, type Env, expandHome } from "../../config.js";
 import { SandboxerError } from "../../errors.js";
 import type { Host } from "../../types.js";
 import { SERVICE_NAME_RE } from "../define.js";
 
-/**
- * Where workspaces go on a host that names no `workspaceRoot`: in the SSH user's
- * own home (`~/` is resolved by the host's shell), never under a world-writable
- * directory where another user could make the root first. Created with mode 0700.
- */
-export const DEFAULT_WORKSPACE_ROOT = "~/.local/share/sandboxer/stacks";
+/** Where workspaces go on a host that names no `workspaceRoot` (the inventory's default). */
+export const DEFAULT_WORKSPACE_ROOT = DEFAULT_HOST_WORKSPACE_ROOT;
 export const DEFAULT_COMPOSE = "docker compose";
 export const LABEL = "sandboxer.id";
 const COMPOSE_NAMES = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];

@@ -156,16 +156,19 @@ export async function attachReady(ctx: ExtensionContext, raw: Handle): Promise<J
   if (present.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `workspace ${h.workspace} is not present on ${h.vm}`);
   const sshBase = ["ssh", ...(ctx.env.SANDBOXER_SSH_CONFIG ? ["-F", ctx.env.SANDBOXER_SSH_CONFIG] : []), ...(h.port ? ["-p", String(h.port)] : []), h.vm];
   const registry = loadPortRegistry(ctx.paths, ctx.env);
+  // rsync reaches the VM exactly as the ssh line does (same config file and port).
+  const rsyncSsh = sshBase.length > 2 ? ["-e", shellJoin(sshBase.slice(0, -1))] : [];
   const reach: JsonObject = {
     kind: "vm-workspace",
     vm: h.vm,
-    port: h.port,
+    // Without a tunnel port the VM is reached on its ssh_config's port: no `port` at all rather than null.
+    ...(h.port ? { port: h.port } : {}),
     workspace: h.workspace,
     exec: `sandboxer exec ${ctx.sandbox.id} -- CMD...`,
     // Quoted twice on purpose: once for the remote shell (cd DIR), once for the local one.
     ssh: `${shellJoin(sshBase)} ${shellQuote(`cd ${shellQuote(h.workspace)} && ...`)}`,
     shell: `${shellJoin([...sshBase.slice(0, -1), "-t", h.vm])} ${shellQuote(`cd ${shellQuote(h.workspace)} && exec $SHELL -l`)}`,
-    rsync: `rsync -a ./ ${shellQuote(`${h.vm}:${h.workspace}/`)}`,
+    rsync: shellJoin(["rsync", "-a", ...rsyncSsh, "./", `${h.vm}:${h.workspace}/`]),
     note: "destroy removes this workspace only, never the VM",
   };
   if (h.port) reach.tunnel = tunnelSnippet(registry, h.vm, h.port);
