@@ -37,7 +37,8 @@ import { sshTransport } from "./transport/ssh.js";
 import type { Transport } from "./transport/types.js";
 import { type Clock, type Host, type Sandbox, type SandboxEvent, systemClock } from "./types.js";
 
-export type { CreatePlan, CreateRequest } from "./broker/plan.js";
+export type { CreatePlan, CreateRequest, Refusal } from "./broker/plan.js";
+export { refusalOf } from "./broker/plan.js";
 export type { ProgressNote } from "./broker/runtime.js";
 export type { FileEntry, FileListing, ProcessInfo, ProcessOutput } from "./broker/agents-api.js";
 export type { ReconcileReport } from "./broker/reconcile.js";

@@ -1,6 +1,6 @@
 import { parseDuration } from "../duration.js";
 import { SandboxerError } from "../errors.js";
-import type { ExecOptions } from "../broker.js";
+import { type ExecOptions, refusalOf } from "../broker.js";
 import { streamExec } from "./exec-stream.js";
 import { LIVE_STATES } from "../lifecycle.js";
 import type { Sandbox, SandboxState } from "../types.js";
@@ -95,8 +95,14 @@ export const sandboxRoutes: AnyRoute[] = [
     body: CreateBody,
     responses: { 200: { description: "the plan; `route` has the reasons for every rejected candidate", schema: PlanResult }, ...COMMON_ERRORS },
     async handle({ state, principal, body }) {
-      const plan = await state.broker.plan(createRequestFor(principal, body, undefined));
-      return { status: 200, body: planViewFor(principal, plan) };
+      try {
+        return { status: 200, body: planViewFor(principal, await state.broker.plan(createRequestFor(principal, body, undefined))) };
+      } catch (err) {
+        // A refused create (no credits, no capacity) is still explained: every candidate and why.
+        const r = refusalOf(err);
+        if (!r) throw err;
+        return { status: 200, body: { profile: { id: r.profile }, route: { chosen: null, strategy: r.strategy, reason: r.message, rejected: r.rejected }, ttlSeconds: r.ttlSeconds, project: r.project, refused: { code: r.code, message: r.message } } };
+      }
     },
   }),
   defineRoute({

@@ -213,14 +213,18 @@ export const CreditsAdd = z.strictObject({
 });
 export const PlanResult = z.object({
   profile: json,
-  registration: json,
+  registration: json.optional(),
   route: json,
-  host: json,
-  inputs: z.record(z.string(), z.string()),
+  host: json.optional(),
+  inputs: z.record(z.string(), z.string()).optional(),
   ttlSeconds: z.number().int(),
-  actor: z.string(),
+  actor: z.string().optional(),
   project: z.string().nullable(),
-  mode: z.string().nullable(),
+  mode: z.string().nullable().optional(),
+  refused: z
+    .object({ code: z.string(), message: z.string() })
+    .optional()
+    .describe("set when a create would be refused (no credits, no capacity): `route.rejected` says why for every candidate; the other plan fields are absent"),
 });
 export const CreditsQuery = z.strictObject({ project: shortText(63).optional().describe("adm only: one project's account") });
 

@@ -2,11 +2,11 @@ import { resolveInputs } from "../catalog/inputs.js";
 import type { Catalog } from "../catalog/load.js";
 import type { Profile, Registration } from "../catalog/schema.js";
 import { parseDuration } from "../duration.js";
-import { SandboxerError } from "../errors.js";
+import { type ErrorCode, SandboxerError } from "../errors.js";
 import { decideRoute, type RoutingInputs } from "../routing/index.js";
 import { type Caller, checkAccess } from "../tenancy/access.js";
 import { redactInputs, refuseUnkeptSecrets } from "../tenancy/secrets.js";
-import { ACTOR_TYPES, type ActorType, type Host, type RouteDecision } from "../types.js";
+import { ACTOR_TYPES, type ActorType, type Host, type RouteDecision, type RouteRejection } from "../types.js";
 
 /** What a consumer asks for: the CLI flags of `create`, the body of `POST /v1/sandboxes`. */
 export interface CreateRequest {
@@ -85,11 +85,45 @@ export function planCreate(req: CreateRequest, ctx: PlanContext): CreatePlan {
   const inputs = resolveInputs(profile.inputs, req.inputs ?? {});
   refuseUnkeptSecrets(profile.inputs, inputs);
   const ttlSeconds = planTtl(profile, req.ttl);
-  const route = decideRoute(profile, ctx.catalog.registrations, { extension: req.extension, strategy: req.route, host: req.host ?? ctx.hostOverride, ttlSeconds, project, account: req.account }, ctx.routing);
+  let route: RouteDecision;
+  try {
+    route = decideRoute(profile, ctx.catalog.registrations, { extension: req.extension, strategy: req.route, host: req.host ?? ctx.hostOverride, ttlSeconds, project, account: req.account }, ctx.routing);
+  } catch (err) {
+    throw asRefusal(err, profile.id, ttlSeconds, project);
+  }
   const registration = ctx.catalog.registrations.get(route.chosen) as Registration;
   const host = pickHost(profile, ctx.hosts, req.host ?? ctx.hostOverride ?? route.host);
   const mode = inputs.mode ?? profile.mode ?? null;
   return { profile, registration, route, host, inputs, recorded: redactInputs(profile.inputs, inputs), ttlSeconds, actor: actor as ActorType, project, mode };
+}
+
+/**
+ * A create the route refuses (no credits, no capacity, every candidate
+ * disabled) is still an answer for `route explain` and `POST /v1/plan`: the
+ * decision with every rejected candidate and why, and the refusal a create
+ * would get. The create itself throws it as usual.
+ */
+export interface Refusal {
+  code: ErrorCode;
+  message: string;
+  profile: string;
+  strategy: string;
+  ttlSeconds: number;
+  project: string | null;
+  rejected: RouteRejection[];
+}
+
+const REFUSALS: readonly ErrorCode[] = ["SBX_INSUFFICIENT_CREDITS", "SBX_NO_CAPACITY", "SBX_EXTENSION_DISABLED"];
+
+function asRefusal(err: unknown, profile: string, ttlSeconds: number, project: string | null): unknown {
+  if (!(err instanceof SandboxerError) || !REFUSALS.includes(err.code) || !Array.isArray(err.details?.rejected)) return err;
+  return new SandboxerError(err.code, err.message, { cause: err.cause, details: { ...err.details, refusal: { code: err.code, message: err.message, profile, strategy: String(err.details.strategy ?? ""), ttlSeconds, project, rejected: err.details.rejected } } });
+}
+
+/** The refusal a plan error carries, when routing refused the create (see Refusal). */
+export function refusalOf(err: unknown): Refusal | null {
+  const r = err instanceof SandboxerError ? err.details?.refusal : undefined;
+  return r && typeof r === "object" ? (r as Refusal) : null;
 }
 
 export function planTtl(profile: Profile, ttl: string | undefined): number {

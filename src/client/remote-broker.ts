@@ -2,7 +2,7 @@ import type { Account, Broker, CreatePlan, CreateRequest, EventQuery, ExtensionI
 import type { Catalog } from "../catalog/load.js";
 import type { Profile, Registration } from "../catalog/schema.js";
 import type { Config, Env } from "../config.js";
-import { SandboxerError } from "../errors.js";
+import { isErrorCode, SandboxerError } from "../errors.js";
 import type { ExecIo, ExecOptions, ExecResult } from "../extensions/define.js";
 import type { Snapshot } from "../snapshots/types.js";
 import { type Host, type Sandbox, type SandboxEvent, systemClock } from "../types.js";
@@ -44,9 +44,16 @@ export function remoteBroker(env: Env): Broker {
       o.onRecord?.(sb);
       return sb;
     },
-    plan(req: CreateRequest): Promise<CreatePlan> {
+    async plan(req: CreateRequest): Promise<CreatePlan> {
       const { idempotencyKey: _k, ...body } = req;
-      return client.plan(body as CreateSandboxBody) as unknown as Promise<CreatePlan>;
+      const plan = await client.plan(body as CreateSandboxBody);
+      // The server explains a refusal with 200; here it is the same refusal the local broker throws.
+      if (plan.refused) {
+        const route = plan.route as { strategy?: string; rejected?: unknown[] };
+        const refusal = { ...plan.refused, profile: String(plan.profile.id), strategy: route.strategy ?? "", ttlSeconds: plan.ttlSeconds, project: plan.project, rejected: route.rejected ?? [] };
+        throw new SandboxerError(isErrorCode(plan.refused.code) ? plan.refused.code : "SBX_INTERNAL", plan.refused.message, { details: { rejected: refusal.rejected, refusal } });
+      }
+      return plan as unknown as CreatePlan;
     },
     get: (id) => client.getSandbox(id) as Promise<Sandbox>,
     async list(filter: SandboxFilter = {}) {

@@ -186,7 +186,7 @@ export function decideRoute(profile: Profile, regs: ReadonlyMap<string, Registra
   if (!first) {
     const why = rejected.map((r) => `${r.extension}: ${r.why}`).join("; ");
     const code: ErrorCode = kinds.has("credits") ? "SBX_INSUFFICIENT_CREDITS" : kinds.has("capacity") ? "SBX_NO_CAPACITY" : "SBX_EXTENSION_DISABLED";
-    throw new SandboxerError(code, `no usable extension for ${profile.id} (${why})`, { details: { rejected } });
+    throw new SandboxerError(code, `no usable extension for ${profile.id} (${why})`, { details: { rejected, strategy } });
   }
   const estimates: RouteEstimate[] = usable.map((u) => ({
     extension: u.id,

@@ -1,3 +1,4 @@
+import { type CreatePlan, refusalOf } from "../../broker.js";
 import { SandboxerError } from "../../errors.js";
 import { noExtraPositionals, parse } from "../args.js";
 import type { CliContext } from "../context.js";
@@ -11,7 +12,20 @@ export async function route(cx: CliContext, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, REQUEST_FLAGS, USAGE);
   if ((positionals[0] ?? "explain") !== "explain") throw new SandboxerError("SBX_USAGE", `unknown subcommand '${positionals[0]}'\nusage: ${USAGE}`);
   noExtraPositionals(positionals, 1, USAGE);
-  const plan = await cx.broker().plan(requestFrom(values));
+  let plan: CreatePlan;
+  try {
+    plan = await cx.broker().plan(requestFrom(values));
+  } catch (err) {
+    // Refused (no credits, no capacity): the explain still answers, with every candidate's reason.
+    const refusal = refusalOf(err);
+    if (!refusal) throw err;
+    if (cx.out.json) cx.out.data({ profile: refusal.profile, host: null, ttlSeconds: refusal.ttlSeconds, project: refusal.project, chosen: null, strategy: refusal.strategy, reason: refusal.message, rejected: refusal.rejected, refused: { code: refusal.code, message: refusal.message } });
+    else {
+      cx.out.print(`${refusal.profile}: no usable extension (${refusal.strategy}); a create would be refused with ${refusal.code}`);
+      cx.out.print(table(["EXTENSION", "REJECTED BECAUSE"], refusal.rejected.map((r) => [r.extension, r.why])));
+    }
+    return 0;
+  }
   const decision = plan.route;
   if (cx.out.json) {
     cx.out.data({ profile: plan.profile.id, host: plan.host.name, ttlSeconds: plan.ttlSeconds, project: plan.project, ...decision });
