@@ -24,7 +24,7 @@ import { eventFor, extensionContext, nowIso, type Runtime, transition } from "./
  * Resolve everything a create needs without side effects (also used by `route explain`).
  * A matching warm pool (`pool: false` for a refill's own create) feeds routing and is named on the route.
  */
-export async function planFor(rt: Runtime, req: CreateRequest, o: { pool?: boolean } = {}): Promise<CreatePlan> {
+export async function planFor(rt: Runtime, req: CreateRequest, o: { pool?: boolean; restoring?: boolean } = {}): Promise<CreatePlan> {
   const catalog = await rt.catalog();
   const config = rt.config();
   const profileId = req.profile ?? config.defaults.profile ?? DEFAULT_PROFILE;
@@ -41,7 +41,7 @@ export async function planFor(rt: Runtime, req: CreateRequest, o: { pool?: boole
     const field = issue?.path.join(".") || "inputs";
     throw new SandboxerError("SBX_INPUT_INVALID", `input '${field}': ${issue?.message ?? "invalid"}`, { details: { field } });
   }
-  ext.preflight?.(parsed.data, rt.env, plan.profile);
+  await ext.preflight?.(parsed.data, rt.env, { profile: plan.profile, host: plan.host, mode: plan.mode, restoring: o.restoring ?? false, paths: rt.paths });
   return plan;
 }
 
@@ -65,7 +65,7 @@ export interface CreateOptions {
  */
 export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateOptions = {}): Promise<Sandbox> {
   const member = opts.pool;
-  const plan = await planFor(rt, req, { pool: !member && !opts.restoreFrom });
+  const plan = await planFor(rt, req, { pool: !member && !opts.restoreFrom, restoring: Boolean(opts.restoreFrom) });
   const fingerprint = req.idempotencyKey ? requestFingerprint(req) : "";
   if (req.idempotencyKey) {
     const prior = await priorFor(rt.store, req.idempotencyKey, fingerprint);
@@ -190,7 +190,7 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
           inflight = Promise.resolve();
           continue;
         }
-        const message = teardownError ? `${err.message}; teardown also failed: ${teardownError}` : err.message;
+        const message = failureMessage(err, teardownError, cur.extension, cur.host);
         await transition(rt, cur, ["provisioning"], "failed", {
           error: { code: err.code, message },
           // Cancelled (destroy during provisioning, Ctrl-C) is the user's doing, not a provisioning failure.
@@ -207,6 +207,19 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
     clearInterval(cancelWatch);
     opts.signal?.removeEventListener("abort", onOuterAbort);
   }
+}
+
+/**
+ * The failed record's message. Bad input only the backend could find (a path
+ * on the host, a template's variables on a remote build host) says so, since
+ * the plan-time checks passed and a record exists; a teardown that failed for
+ * the very same reason is not repeated.
+ */
+export function failureMessage(err: SandboxerError, teardownError: string | null, extension: string, host: string): string {
+  const late = err.code === "SBX_INPUT_INVALID" || err.code === "SBX_INPUT_MISSING" ? ` (found by ${extension} on ${host} after the record was made; the record stays as failed)` : "";
+  if (!teardownError) return `${err.message}${late}`;
+  if (teardownError === err.message) return `${err.message}${late}; teardown failed for the same reason`;
+  return `${err.message}${late}; teardown also failed: ${teardownError}`;
 }
 
 /** Stop waiting on an extension promise the moment the signal aborts (timeout, Ctrl-C). */

@@ -44,11 +44,15 @@ export async function gatherRoutingInputs(db: Repos, clock: Clock, profile: Prof
     const info = await candidateInfo(id);
     if (info) extensions.set(id, info);
   }
-  // Host load counts every self-hosted sandbox on the host, not only this profile's candidates.
+  // Host load counts every sandbox that runs on the host, not only this profile's candidates:
+  // metered ones and those that only nominally sit there (VM workspaces, image builds) do not.
   if (!meteredCache) {
-    const metered = new Set<string>();
-    for (const id of KNOWN_EXTENSIONS) if ((await candidateInfo(id))?.kind === "metered") metered.add(id);
-    meteredCache = metered;
+    const offHost = new Set<string>();
+    for (const id of KNOWN_EXTENSIONS) {
+      const ext = await loadExtension(id).catch(() => undefined);
+      if (ext && (ext.kind === "metered" || ext.offHost)) offHost.add(id);
+    }
+    meteredCache = offHost;
   }
   const hostNames = profile.placement.hosts.includes("*") ? [...hosts.keys()] : profile.placement.hosts;
   const pairs = ids.flatMap((id) => hostNames.map((h) => [id, h] as const));

@@ -12,7 +12,7 @@ import type { Snapshot, SnapshotSource } from "../snapshots/types.js";
 import type { SnapshotFilter, StoredSnapshot } from "../store/types.js";
 import { applyCreate, planFor } from "./create.js";
 import { getRow, hostOf, profileOf } from "./destroy.js";
-import type { CreateRequest } from "./plan.js";
+import { restoreRequest } from "./restore-plan.js";
 import { eventFor, extensionContext, nowIso, type Runtime } from "./runtime.js";
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -162,18 +162,8 @@ export async function restoreSnapshot(rt: Runtime, id: string, opts: RestoreOpti
   const snap = await getSnapshot(rt, id);
   // Another project's snapshot does not exist for a tenant (the API checks first; this is the second lock).
   if (!isOperator(opts.caller) && snap.project !== opts.caller?.project) throw new SandboxerError("SBX_NOT_FOUND", `no snapshot '${id.slice(0, 64)}'`, { details: { id } });
-  const sameProfile = opts.profile === undefined || opts.profile === snap.profile;
-  const req: CreateRequest = {
-    profile: opts.profile ?? snap.profile,
-    inputs: sameProfile ? { ...snap.inputs, ...opts.inputs } : (opts.inputs ?? {}),
-    host: opts.host,
-    ttl: opts.ttl,
-    extension: opts.extension,
-    actor: opts.actor ?? snap.actor,
-    project: opts.project ?? snap.project ?? undefined,
-    caller: opts.caller,
-  };
-  const plan = await planFor(rt, req);
+  const req = await restoreRequest(rt, snap, opts);
+  const plan = await planFor(rt, req, { restoring: true });
   const ext = await loadExtension(plan.route.chosen);
   if (!ext.capabilities.restore) {
     throw new SandboxerError("SBX_UNSUPPORTED", `${plan.route.chosen} cannot restore snapshots (capabilities.restore is false)`, { details: { extension: plan.route.chosen } });

@@ -56,6 +56,18 @@ export interface ExtensionContext {
   restoreFrom?: SnapshotSource;
 }
 
+/** What a plan-time check knows about the create besides its inputs. */
+export interface PreflightContext {
+  profile: Profile;
+  /** The placement host as planned (a fallback may still move an SSH create to the next host). */
+  host: Host;
+  /** The record's mode: the `mode` input, else the profile's. */
+  mode: string | null;
+  /** A restore: the workspace comes from a snapshot, so inputs that only seed it are not needed. */
+  restoring: boolean;
+  paths: Paths;
+}
+
 /** A resource found on a backend, for stale detection. */
 export interface BackendResource {
   sandboxId: string;
@@ -152,13 +164,20 @@ export interface Extension<I extends Record<string, unknown> = Record<string, un
   kind: ExtensionKind;
   description: string;
   capabilities: Capabilities;
+  /**
+   * Its sandboxes run elsewhere than the record's host (a workspace on a VM,
+   * an image a builder makes): they do not count against that host's
+   * `maxSandboxes`, as metered sandboxes do not.
+   */
+  offHost?: boolean;
   /** Validates the merged inputs (profile defaults + caller's), when the profile loads and at create. */
   inputs: z.ZodType<I>;
   /**
-   * Checks that need the local machine but change nothing (a repo path exists),
-   * run at plan time so bad input fails before any record exists.
+   * Checks that need the local machine but change nothing (a repo path exists,
+   * a Packer template declares a variable), run at plan time so bad input fails
+   * before any record exists. What only the backend can tell is left to provision.
    */
-  preflight?(inputs: I, env: Env, profile: Profile): void;
+  preflight?(inputs: I, env: Env, plan: PreflightContext): void | Promise<void>;
   /**
    * Problems with the profile's `settings` this extension reads (field paths from
    * `settings.`), reported when the catalog loads so a bad profile never serves a create.

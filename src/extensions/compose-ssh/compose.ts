@@ -10,7 +10,7 @@ import { SERVICE_NAME_RE } from "../define.js";
 export const DEFAULT_WORKSPACE_ROOT = DEFAULT_HOST_WORKSPACE_ROOT;
 export const DEFAULT_COMPOSE = "docker compose";
 export const LABEL = "sandboxer.id";
-const COMPOSE_NAMES = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
+export const COMPOSE_NAMES = ["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
 const WORD_RE = /^[A-Za-z0-9_./-]+$/;
 
 export type Flavor = "podman" | "docker";
@@ -100,15 +100,20 @@ export function resolveSource(input: { repo?: string | undefined; compose_file?:
 }
 
 function servicesOf(path: string): string[] {
+  return servicesIn(readFileSync(path, "utf8"), basename(path));
+}
+
+/** The services compose starts by default, from a compose file's text (`name` for messages). */
+export function servicesIn(text: string, name: string): string[] {
   let doc: unknown;
   try {
-    doc = parseYaml(readFileSync(path, "utf8"));
+    doc = parseYaml(text);
   } catch (err) {
-    throw inputError("compose_file", `${basename(path)} is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
+    throw inputError("compose_file", `${name} is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
   }
   const services = (doc as { services?: unknown } | null)?.services;
   if (!services || typeof services !== "object" || Array.isArray(services) || !Object.keys(services).length) {
-    throw inputError("compose_file", `${basename(path)} has no 'services' map`);
+    throw inputError("compose_file", `${name} has no 'services' map`);
   }
   const names: string[] = [];
   for (const [name, svc] of Object.entries(services as Record<string, unknown>)) {

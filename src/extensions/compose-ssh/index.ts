@@ -6,7 +6,7 @@ import { SANDBOX_ID_RE } from "../../ids.js";
 import type { RunResult, Transport } from "../../transport/types.js";
 import type { Handle, JsonObject } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
-import { type ComposeCommand, composeCommand, labelOverride, resolveSource, workspaceRootOf } from "./compose.js";
+import { type ComposeCommand, type ComposeSource, composeCommand, labelOverride, resolveSource, workspaceRootOf } from "./compose.js";
 import { archiveDir, extractArchive } from "../../snapshots/archive.js";
 import { remoteFacts } from "../../telemetry/remote-facts.js";
 import { composeExec, containerCommand } from "./exec.js";
@@ -18,24 +18,12 @@ import { type ContainerStatus, explainStartFailure, parsePs, readiness } from ".
 import { engineErrors, failedStarts } from "./up-errors.js";
 import { prepareWorkspace, resolvedWorkspace, rootRefused, workspaceOf } from "./workspace.js";
 
-const inputs = z
-  .object({
-    /** A local directory (the consumer's repo) copied to the host's workspace. */
-    repo: z.string().optional(),
-    /** The compose file: relative to `repo`, or a local file copied alone. */
-    compose_file: z.string().optional(),
-  })
-  .superRefine((v, ctx) => {
-    // Checked at plan time too, so a bad path fails with exit 2 before any record or remote call.
-    // Neither given is decided in provision: the canary's probe mode needs no stack.
-    if (!v.repo && !v.compose_file) return;
-    try {
-      resolveSource(v, process.env);
-    } catch (err) {
-      const field = ((err as SandboxerError).details?.field as string | undefined) ?? "repo";
-      ctx.addIssue({ code: "custom", path: [field], message: (err as Error).message.replace(/^input '[a-z_]+': /, "") });
-    }
-  });
+const inputs = z.object({
+  /** A local directory (the consumer's repo) copied to the host's workspace. */
+  repo: z.string().optional(),
+  /** The compose file: relative to `repo`, or a local file copied alone. */
+  compose_file: z.string().optional(),
+});
 
 interface ComposeHandle {
   workspace: string;
@@ -91,22 +79,29 @@ export default defineExtension({
   inputs,
   settingsProblems: policySettingsProblems,
 
-  preflight(input, env, profile) {
-    // At plan time: a stack the policy refuses leaves no record, no file on the host, no container.
-    if (!input.repo && !input.compose_file) return;
+  preflight(input, env, plan) {
+    // Plan time: a bad or missing stack, or one the policy refuses, fails with exit 2 before any record,
+    // file on the host or container. The canary probes without a stack; a restore's stack is the
+    // snapshot's (found and checked in the archive during provision).
+    if (plan.restoring || (!input.repo && !input.compose_file && plan.profile.settings.canary === true)) return;
     const src = resolveSource(input, env);
-    enforceComposePolicy(src.dir, src.file, profile, { single: src.single });
+    enforceComposePolicy(src.dir, src.file, plan.profile, { single: src.single });
   },
 
   async provision(ctx, input) {
     const id = ctx.sandbox.id;
     if (!input.repo && !input.compose_file && ctx.profile.settings.canary === true) return probe(ctx);
-    const src = resolveSource(input, ctx.env);
-    // Again just before the copy (the repo may have changed since the plan); a restore checks the archive's stack.
-    if (ctx.restoreFrom) await enforceOnArchive(ctx.restoreFrom, src.file, ctx.profile, ctx.signal);
-    else enforceComposePolicy(src.dir, src.file, ctx.profile, { single: src.single });
     const compose = composeCommand(ctx.host, ctx.env);
     const workspace = workspaceOf(ctx, id);
+    let src: ComposeSource;
+    if (ctx.restoreFrom) {
+      // Restore: the workspace and its stack come from the snapshot, checked in the archive before anything goes to the host.
+      src = { dir: workspace, single: false, ...(await enforceOnArchive(ctx.restoreFrom, input, ctx.profile, ctx.signal)) };
+    } else {
+      // Checked again just before the copy: the repo may have changed since the plan.
+      src = resolveSource(input, ctx.env);
+      enforceComposePolicy(src.dir, src.file, ctx.profile, { single: src.single });
+    }
     const timeoutMs = parseDuration(ctx.profile.timeout, "profile timeout") * 1000;
     const handle: ComposeHandle = {
       workspace,
@@ -125,10 +120,9 @@ export default defineExtension({
     const starting = `starting ${src.services.length} service(s) with ${compose.argv.join(" ")}`;
     let res: RunResult;
     if (ctx.restoreFrom) {
-      // Restore: the workspace comes from the snapshot (it holds the stack); the repo input names the compose file.
       handle.workspace = await prepareWorkspace(ctx);
       root = posix.dirname(handle.workspace);
-      ctx.checkpoint(handle as unknown as Handle);
+      await ctx.checkpoint(handle as unknown as Handle);
       ctx.progress(`restoring ${ctx.restoreFrom.id} into ${ctx.host.name}:${handle.workspace}`);
       await extractArchive(ctx.transport, handle.workspace, ctx.restoreFrom, ctx.signal);
       ctx.progress(starting);
@@ -267,6 +261,8 @@ async function probe(ctx: ExtensionContext): Promise<Handle> {
   handle.workspace = await prepareWorkspace(ctx);
   const res = await sh(ctx.transport, 'printf "%s\\n" "$2" > "$1/.sandboxer/canary"', [handle.workspace, ctx.sandbox.id], { signal: ctx.signal });
   if (res.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot write to ${handle.workspace} on ${ctx.host.name}: ${res.stderr.trim().slice(-300)}`);
+  // A canary restored onto an SSH host: its workspace holds the snapshot (no stack to start).
+  if (ctx.restoreFrom) await extractArchive(ctx.transport, handle.workspace, ctx.restoreFrom, ctx.signal);
   return handle as unknown as Handle;
 }
 

@@ -67,8 +67,9 @@ export default defineExtension({
   capabilities: { snapshot: true, restore: true, build: false, exec: true, limits: true, files: true, processes: true, pty: true },
   inputs,
 
-  preflight(input, env) {
-    if (!input.repo) return;
+  preflight(input, env, plan) {
+    // A restore's workspace is the snapshot's: `repo` is not copied, so it need not exist.
+    if (!input.repo || plan.restoring) return;
     const src = expandHome(input.repo, env);
     if (!existsSync(src) || !statSync(src).isDirectory()) {
       throw new SandboxerError("SBX_INPUT_INVALID", `input 'repo': ${input.repo} is not a directory on this machine`, { details: { field: "repo" } });

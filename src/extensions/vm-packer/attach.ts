@@ -116,7 +116,8 @@ export async function provisionAttach(ctx: ExtensionContext, inputs: AttachInput
   const id = ctx.sandbox.id;
   const { vm, port, root, workspace } = resolveAttach(ctx, inputs);
   let repo: string | null = null;
-  if (inputs.repo) {
+  // A restore's workspace is the snapshot's: it already holds what `repo` put there.
+  if (inputs.repo && !ctx.restoreFrom) {
     repo = resolve(expandHome(inputs.repo, ctx.env));
     if (!existsSync(repo) || !statSync(repo).isDirectory()) throw invalid("repo", `${inputs.repo} is not a directory on this machine`);
   }
@@ -183,7 +184,14 @@ export async function attachAlive(ctx: ExtensionContext, raw: Handle): Promise<b
 
 export async function teardownAttach(ctx: ExtensionContext, raw: Handle | null): Promise<void> {
   const h = (raw as unknown as AttachHandle | null) ?? { mode: "attach", ...resolveAttach(ctx, ctx.sandbox.inputs), copied: null };
-  const res = await withVm(ctx, h.vm, h.port, (t) => t.run(script(REMOVE_WORKSPACE, h.workspace, ctx.sandbox.id, MARKER)));
+  let res: Awaited<ReturnType<SshTransport["run"]>>;
+  try {
+    res = await withVm(ctx, h.vm, h.port, (t) => t.run(script(REMOVE_WORKSPACE, h.workspace, ctx.sandbox.id, MARKER)));
+  } catch (err) {
+    // No handle and an alias that does not even resolve: provision never reached the VM, so nothing is there.
+    if (raw === null && toSandboxerError(err).details?.field === "vm") return;
+    throw err;
+  }
   if (res.code === 4) {
     // Not ours (a crash before the marker, or someone else's dir): leave it, and say so.
     ctx.progress(`left ${h.workspace} on ${h.vm}: it does not carry ${ctx.sandbox.id}'s marker`);

@@ -8,6 +8,7 @@ import { SandboxerError } from "../../errors.js";
 import { type AttachHandle, attachAlive, attachReady, listAttach, provisionAttach, snapshotAttach, teardownAttach } from "./attach.js";
 import { buildAlive, buildReachability, provisionBuild, teardownBuild } from "./build.js";
 import { attachCommand, execAttach, scratchOf } from "./exec.js";
+import { preflightAttach, preflightBuild } from "./preflight.js";
 import { hclValue, packerVars } from "./var-file.js";
 
 export const MODES = ["attach", "build"] as const;
@@ -54,11 +55,16 @@ export default defineExtension<Inputs>({
   description: "attach: a workspace /build/<id>/ on a pre-built VM over SSH (repo rsync'd in); build: a Packer build with progress and artifacts",
   // Snapshot, restore and exec apply to attach workspaces; a build has no workspace to capture or run in.
   capabilities: { snapshot: true, restore: true, build: true, exec: true, files: true, processes: true, pty: true },
+  // A workspace lives on the VM and an image is made by Packer's builder: the placement host only runs the bookkeeping.
+  offHost: true,
   inputs,
 
-  preflight(input) {
+  async preflight(input, env, plan) {
     // A value that starts like an HCL list, map or quoted string must be one (refused before any record).
     for (const [key] of packerVars(input)) hclValue(key, input[key] as string);
+    const mode = input.mode ?? plan.mode;
+    if (mode === "build") preflightBuild(input, env, plan);
+    else await preflightAttach(input, env, plan);
   },
 
   provision(ctx, input) {
