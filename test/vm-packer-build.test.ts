@@ -194,7 +194,8 @@ describe("ext.vm-packer build mode (real packer)", () => {
     const d = await runCli(["destroy", id, "--json"], home.env, { timeoutMs: 150_000 });
     expect(d.stderr, d.stderr).toBe("");
     expect(d.code).toBe(0);
-    expect(d.json<{ state: string }>().state).toBe("destroyed");
+    // Cancelled by the user's destroy, not a failed provision.
+    expect(d.json<{ state: string; reason: string }>()).toMatchObject({ state: "destroyed", reason: "user" });
     expect(await exited).toBe(1);
     expect(stderr).toMatch(/SBX_CANCELLED.*cancelled by `destroy`/);
     const types = (await broker.events({ sandboxId: id })).map((e) => e.type);

@@ -135,6 +135,8 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
   const timer = setTimeout(() => controller.abort(new SandboxerError("SBX_READY_TIMEOUT", `not ready within ${plan.profile.timeout}`)), timeoutMs);
   const onOuterAbort = () => controller.abort(new SandboxerError("SBX_CANCELLED", "create cancelled"));
   opts.signal?.addEventListener("abort", onOuterAbort, { once: true });
+  // Aborted already (Ctrl-C right as the record appeared): the listener would never fire.
+  if (opts.signal?.aborted) onOuterAbort();
   // `destroy` from another process asks this owner to cancel with an event (see applyDestroy).
   let seenSeq = 0;
   const cancelWatch = setInterval(() => {
