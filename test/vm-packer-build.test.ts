@@ -97,13 +97,14 @@ describe("ext.vm-packer build mode (real packer)", () => {
     expect(existsSync(stateDir(id))).toBe(false);
   });
 
-  it("an undeclared packer_var_* names the input (exit 2), nothing left behind", async () => {
+  it("an undeclared packer_var_* names the input (exit 2) at plan time: no record", async () => {
+    const before = (await broker.list({ states: ["failed"] })).length;
     const err = await failure(broker.create({ profile: "profile.vm-packer-build", inputs: { packer_template: template("ok"), packer_var_nope: "1" } }));
     expect(err.code).toBe("SBX_INPUT_INVALID");
     expect(err.exitCode).toBe(2);
     expect(err.message).toMatch(/input 'packer_var_nope': the template declares no variable "nope"/);
-    expect((await broker.get(String(err.details?.id))).state).toBe("failed");
-    expect(existsSync(stateDir(String(err.details?.id)))).toBe(false);
+    expect(err.details?.id).toBeUndefined();
+    expect((await broker.list({ states: ["failed"] })).length).toBe(before);
   });
 
   it("a template directory without templates, and a missing template path", async () => {
@@ -111,7 +112,8 @@ describe("ext.vm-packer build mode (real packer)", () => {
     expect(empty.code).toBe("SBX_INPUT_INVALID");
     expect(empty.message).toMatch(/input 'packer_template': directory .* holds no \*\.pkr\.hcl/);
     const missing = await failure(broker.create({ profile: "profile.vm-packer-build", inputs: { packer_template: join(work, "nowhere") } }));
-    expect(missing.message).toMatch(/input 'packer_template': .*nowhere does not exist on host localhost/);
+    expect(missing.message).toMatch(/input 'packer_template': .*nowhere does not exist on this machine/);
+    expect(missing.details?.id).toBeUndefined();
   });
 
   it("build mode without a template is refused at plan time, on either profile", async () => {
