@@ -34,7 +34,11 @@ deps: apt npm
 dist/cli.js: node_modules/.package-lock.json $(shell find src -name '*.ts') scripts/build.mjs
 	node scripts/build.mjs
 
-build: dist/cli.js
+# Declarations for the package entry (the typed client and SDK); tsc takes about a minute.
+dist/types/index.d.ts: $(shell find src -name '*.ts') tsconfig.json tsconfig.types.json scripts/build-types.mjs | dist/cli.js
+	node scripts/build-types.mjs
+
+build: dist/cli.js dist/types/index.d.ts
 
 lint: npm
 	npx biome check src test bench scripts

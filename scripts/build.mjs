@@ -25,6 +25,8 @@ await build({
   logLevel: "warning",
 });
 
+// The declarations (scripts/build-types.mjs) are built apart: keep them across a bundle rebuild.
+if (existsSync("dist/types")) renameSync("dist/types", `${tmp}/types`);
 if (existsSync("dist")) renameSync("dist", old);
 renameSync(tmp, "dist");
 // The old build stays readable a little longer for processes that already started from it.
