@@ -26,7 +26,7 @@ const tscOutput = (project: string) =>
   );
 
 /** The ```ts blocks of a Markdown file. */
-export function tsBlocks(markdown: string): string[] {
+function tsBlocks(markdown: string): string[] {
   return [...markdown.matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1] as string);
 }
 
