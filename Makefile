@@ -53,7 +53,7 @@ test: deps build
 check: lint typecheck test
 
 bench: deps build
-	npx tsx bench/run.ts
+	npx tsx bench/run.ts $(ARGS)
 
 # The operators' remote-build shim, proven against a loopback "VM" (sshd on 127.0.0.1).
 verify-remote-build: deps build
