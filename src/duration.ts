@@ -20,12 +20,17 @@ export function parseDuration(text: string, field: string): number {
   return total;
 }
 
-/** Seconds as the largest units that add up exactly (`6h15m`, `1d2h`, `90s` -> `1m30s`); parseDuration reads it back. */
+/**
+ * Seconds in one style everywhere, units that add up exactly (`6h15m`, `30h`,
+ * `90s` -> `1m30s`); days only from two days on (`3d2h`), so a day's TTL reads
+ * `24h` beside `30h`. parseDuration reads it back.
+ */
 export function formatDuration(seconds: number): string {
   let left = Math.max(0, Math.round(seconds));
   if (left === 0) return "0s";
   let out = "";
-  for (const [unit, size] of [["d", 86400], ["h", 3600], ["m", 60], ["s", 1]] as const) {
+  const units = left >= 2 * 86400 ? ([["d", 86400], ["h", 3600], ["m", 60], ["s", 1]] as const) : ([["h", 3600], ["m", 60], ["s", 1]] as const);
+  for (const [unit, size] of units) {
     const n = Math.floor(left / size);
     if (n > 0) out += `${n}${unit}`;
     left -= n * size;

@@ -151,7 +151,7 @@ describe("small truths", () => {
     try {
       const over = await cli("extend-ttl", sb.id, "--duration", "18h15m");
       expect(over.code).toBe(2);
-      expect(over.stderr).toMatch(/by 18h15m would give it a lifetime of 1d15m, over the maximum 1d of profile.local; at most 18h more is allowed/);
+      expect(over.stderr).toMatch(/by 18h15m would give it a lifetime of 24h15m, over the maximum 24h of profile.local; at most 18h more is allowed/);
     } finally {
       await cli("destroy", sb.id);
     }

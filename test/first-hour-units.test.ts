@@ -52,8 +52,9 @@ describe("durations read in one unit system", () => {
     [22_500, "6h15m"],
     [21_600, "6h"],
     [90, "1m30s"],
-    [90_061, "1d1h1m1s"],
+    [90_061, "25h1m1s"],
     [3 * 86_400, "3d"],
+    [3 * 86_400 + 7_200, "3d2h"],
   ])("%i s -> %s, and parseDuration reads it back", (s, text) => {
     expect(formatDuration(s)).toBe(text);
     expect(parseDuration(text, "x")).toBe(s);
