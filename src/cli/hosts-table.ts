@@ -4,8 +4,7 @@ import type { Host } from "../types.js";
 /** How the broker reaches a host: this machine, an SSH target (explicit, or the name as an ssh_config alias), or a cluster. */
 export function reachedBy(h: Host): string {
   // Cluster hosts (ext.kubernetes) carry a `cluster` entry and are never reached over SSH.
-  const cluster = (h as Host & { cluster?: { context?: string | undefined } }).cluster;
-  if (cluster) return `(cluster ${cluster.context ?? "current context"})`;
+  if (h.cluster) return `(cluster ${h.cluster.context ?? "current context"})`;
   if (h.ssh) return `ssh ${h.ssh.user ? `${h.ssh.user}@` : ""}${h.ssh.host}${h.ssh.port ? `:${h.ssh.port}` : ""}`;
   if (h.name === "localhost") return "(this machine)";
   return `ssh ${h.name} (ssh_config alias)`;
@@ -13,7 +12,7 @@ export function reachedBy(h: Host): string {
 
 /** The workspace root a host uses, with the default spelled out when the inventory names none. */
 export function workspaceRootShown(h: Host, localWorkspaces: string): string {
-  if ((h as Host & { cluster?: unknown }).cluster) return "-";
+  if (h.cluster) return "-";
   if (h.workspaceRoot) return h.workspaceRoot;
   return `${h.name === "localhost" ? localWorkspaces : DEFAULT_HOST_WORKSPACE_ROOT} (default)`;
 }
