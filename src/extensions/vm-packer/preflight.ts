@@ -13,6 +13,7 @@ import { type Env, expandHome } from "../../config.js";
 import { SandboxerError } from "../../errors.js";
 import type { PreflightContext } from "../define.js";
 import { PACKER_VAR_PREFIX } from "./var-file.js";
+import { loadPortRegistry } from "./port-registry.js";
 import { declaredVariables, templateFiles } from "./template-vars.js";
 
 const run = promisify(execFile);
@@ -68,6 +69,8 @@ export async function preflightAttach(input: PreflightInputs, env: Env, plan: Pr
   const vm = input.vm ?? input.vm_name;
   if (!vm) throw missing("vm", "the VM's ssh alias in attach mode");
   if (input.repo && !plan.restoring) localDir("repo", input.repo, env);
+  // A VM of the port registry is the operator's own declaration (reached through the bridge's tunnel): provision tells.
+  if (loadPortRegistry(plan.paths, env)?.slots.some((s) => s.vm === vm)) return;
   const config = env.SANDBOXER_SSH_CONFIG ? expandHome(env.SANDBOXER_SSH_CONFIG, env) : undefined;
   let resolved: Record<string, string>;
   try {
