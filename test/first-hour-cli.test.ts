@@ -139,7 +139,7 @@ describe("small truths", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^NAME\s+REACHED BY\s+COMPOSE\s+WORKSPACE ROOT\s+MAX SANDBOXES\s+LABELS$/m);
     expect(r.stdout).toMatch(/^localhost\s+\(this machine\)\s+-\s+\S+\/workspaces \(default\)\s+3\s+local$/m);
-    expect(r.stdout).toMatch(/^sandboxer01\s+ssh sandboxer01 \(ssh_config alias\)\s+podman-compose\s+\/var\/tmp\/sandboxer \(default\)\s+-\s+-$/m);
+    expect(r.stdout).toMatch(/^sandboxer01\s+ssh sandboxer01 \(ssh_config alias\)\s+podman-compose\s+~\/\.local\/share\/sandboxer\/stacks \(default\)\s+-\s+-$/m);
   });
 
   it("reaper --once reports its pass without a next run; extend-ttl speaks one unit system", async () => {

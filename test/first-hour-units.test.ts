@@ -109,7 +109,7 @@ describe("hosts list", () => {
     ];
     const rows = hostRows(hosts, "/home/u/.local/share/sandboxer/workspaces");
     expect(rows[0]).toEqual(["localhost", "(this machine)", "-", "/home/u/.local/share/sandboxer/workspaces (default)", "4", "local"]);
-    expect(rows[1]).toEqual(["alias-only", "ssh alias-only (ssh_config alias)", "-", "/var/tmp/sandboxer (default)", "-", "-"]);
+    expect(rows[1]).toEqual(["alias-only", "ssh alias-only (ssh_config alias)", "-", "~/.local/share/sandboxer/stacks (default)", "-", "-"]);
     expect(rows[2]).toEqual(["explicit", "ssh sbx@10.0.0.1:2222", "-", "/srv/sbx", "-", "a"]);
     expect(rows[3]).toEqual(["cluster-1", "(cluster kind)", "-", "-", "-", "kubernetes"]);
     expect(reachedBy({ name: "alias-only", labels: [] })).not.toMatch(/local/);
