@@ -22,6 +22,7 @@ const sshSchema = z.strictObject({
   user: z.string().regex(/^[a-z_][a-z0-9_-]*$/).optional(),
   port: z.number().int().min(1).max(65535).optional(),
   identityFile: z.string().min(1).optional(),
+  certificate: z.string().min(1).optional(),
 });
 
 /** A Kubernetes namespace or kubeconfig context name (RFC 1123 label / kubeconfig names). */
@@ -91,7 +92,13 @@ export function loadConfig(paths: Paths, env: Env = process.env): Config {
   for (const [name, h] of Object.entries(parsed.data.hosts)) {
     hosts.set(name, {
       name,
-      ssh: h.ssh ? { ...h.ssh, identityFile: h.ssh.identityFile ? expandHome(h.ssh.identityFile, env) : undefined } : undefined,
+      ssh: h.ssh
+        ? {
+            ...h.ssh,
+            identityFile: h.ssh.identityFile ? expandHome(h.ssh.identityFile, env) : undefined,
+            certificate: h.ssh.certificate ? expandHome(h.ssh.certificate, env) : undefined,
+          }
+        : undefined,
       compose: h.compose,
       workspaceRoot: h.workspaceRoot,
       labels: h.cluster && !h.labels.includes(CLUSTER_LABEL) ? [...h.labels, CLUSTER_LABEL] : h.labels,

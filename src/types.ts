@@ -141,6 +141,8 @@ export interface SshTarget {
   user?: string | undefined;
   port?: number | undefined;
   identityFile?: string | undefined;
+  /** An SSH user certificate (ops-warden), passed to ssh as CertificateFile. */
+  certificate?: string | undefined;
 }
 
 /** A Kubernetes cluster as a placement target (ext.kubernetes): reached with a kubeconfig, never over SSH. */

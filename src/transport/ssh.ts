@@ -3,11 +3,12 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Env, expandHome } from "../config.js";
+import type { Env } from "../config.js";
 import { SandboxerError } from "../errors.js";
 import type { Host } from "../types.js";
 import { runProcess } from "./local.js";
 import { shellJoin } from "./quote.js";
+import { loginOptions } from "./ssh-target.js";
 import { type StreamOptions, streamProcess } from "./stream.js";
 import type { RunOptions, RunResult, Transport } from "./types.js";
 
@@ -76,10 +77,8 @@ export function sshTransport(opts: SshTransportOptions): SshTransport {
   const { host, env } = opts;
   const target = host.ssh?.host ?? host.name;
   const dir = controlDir(opts.runDir);
-  const config = env.SANDBOXER_SSH_CONFIG ? expandHome(env.SANDBOXER_SSH_CONFIG, env) : undefined;
   const base = (): string[] => {
-    const a = ["ssh"];
-    if (config) a.push("-F", config);
+    const a = ["ssh", ...loginOptions(host, env)];
     a.push(
       "-o", "ControlMaster=auto",
       "-o", `ControlPath=${join(dir, "%C")}`,
@@ -88,9 +87,6 @@ export function sshTransport(opts: SshTransportOptions): SshTransport {
       "-o", "ConnectTimeout=10",
       "-o", "ServerAliveInterval=15",
     );
-    if (host.ssh?.port) a.push("-p", String(host.ssh.port));
-    if (host.ssh?.user) a.push("-l", host.ssh.user);
-    if (host.ssh?.identityFile) a.push("-i", expandHome(host.ssh.identityFile, env), "-o", "IdentitiesOnly=yes");
     return a;
   };
   const ensureDir = () => {

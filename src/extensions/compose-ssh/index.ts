@@ -3,6 +3,7 @@ import { z } from "zod";
 import { parseDuration } from "../../duration.js";
 import { SandboxerError } from "../../errors.js";
 import { SANDBOX_ID_RE } from "../../ids.js";
+import { resolveSshTarget } from "../../transport/ssh-target.js";
 import type { RunResult, Transport } from "../../transport/types.js";
 import type { Handle, JsonObject } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
@@ -176,7 +177,7 @@ export default defineExtension({
       firstStatus.delete(ctx.sandbox.id);
       const containers = early ?? (await status(ctx, h, checks));
       const r = readiness(h.services, containers);
-      if (r.kind === "ready") return reachability(ctx, h, containers);
+      if (r.kind === "ready") return { ...reachability(ctx, h, containers), ...(await remoteDir(ctx, h.workspace)) };
       if (r.kind === "failed") {
         throw new SandboxerError("SBX_PROVISION_FAILED", `${r.why}; logs:\n${await logsTail(ctx, h.cli)}`);
       }
@@ -271,7 +272,7 @@ async function probeReady(ctx: ExtensionContext, h: ComposeHandle): Promise<Json
   if (facts.runtimeOk !== true) {
     throw new SandboxerError("SBX_PROVISION_FAILED", `${h.cli} does not answer on ${ctx.host.name} (\`${h.cli} ps\` failed); runtime: ${String(facts.runtime ?? "not installed")}`);
   }
-  return { kind: "host-probe", host: ctx.host.name, address: ctx.host.ssh?.host ?? ctx.host.name, workspace: h.workspace, facts };
+  return { kind: "host-probe", host: ctx.host.name, address: ctx.host.ssh?.host ?? ctx.host.name, workspace: h.workspace, ...(await remoteDir(ctx, h.workspace)), facts };
 }
 
 function reachability(ctx: ExtensionContext, h: ComposeHandle, containers: ContainerStatus[]): JsonObject {
@@ -291,6 +292,16 @@ function reachability(ctx: ExtensionContext, h: ComposeHandle, containers: Conta
   }
   const exec = `sandboxer exec ${ctx.sandbox.id} [--service NAME] -- CMD...`;
   return { kind: "compose", host: ctx.host.name, address, project: ctx.sandbox.id, workspace: h.workspace, services, ports, urls, exec };
+}
+
+/**
+ * `remote_dir` (the stack's directory on its host) and the SSH target it is
+ * reached with, for consumers that run their own commands there over SSH
+ * (docs/integrations/wise-validator.md). On localhost there is no SSH: null.
+ */
+async function remoteDir(ctx: ExtensionContext, dir: string): Promise<JsonObject> {
+  const target = ctx.host.name === "localhost" ? null : await resolveSshTarget(ctx.host, ctx.env, ctx.signal);
+  return { remote_dir: dir, ssh_target: target as unknown as JsonObject | null };
 }
 
 function tailLines(text: string, n: number): string {

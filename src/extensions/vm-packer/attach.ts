@@ -12,6 +12,7 @@ import { SandboxerError, toSandboxerError } from "../../errors.js";
 import { archiveDir, extractArchive } from "../../snapshots/archive.js";
 import { shellJoin, shellQuote } from "../../transport/quote.js";
 import { type SshTransport, sshTransport } from "../../transport/ssh.js";
+import { resolveSshTarget } from "../../transport/ssh-target.js";
 import type { Handle, JsonObject } from "../../types.js";
 import type { ExtensionContext } from "../define.js";
 import { script } from "./host-shell.js";
@@ -77,8 +78,11 @@ function portOf(raw: string | undefined, source: string): number | null {
   return n;
 }
 
+/** A VM as an SSH host: its alias, and the tunnel port when one is known. */
+const vmHost = (vm: string, port: number | null) => ({ name: vm, ssh: { host: vm, ...(port ? { port } : {}) }, labels: [] });
+
 export function vmTransport(ctx: Pick<ExtensionContext, "env" | "paths">, vm: string, port: number | null): SshTransport {
-  return sshTransport({ host: { name: vm, ssh: { host: vm, ...(port ? { port } : {}) }, labels: [] }, env: ctx.env, runDir: ctx.paths.run, persistSeconds: 30 });
+  return sshTransport({ host: vmHost(vm, port), env: ctx.env, runDir: ctx.paths.run, persistSeconds: 30 });
 }
 
 /** Open VM connections in this process, shared by concurrent calls (refcounted). */
@@ -171,6 +175,9 @@ export async function attachReady(ctx: ExtensionContext, raw: Handle): Promise<J
     shell: `${shellJoin([...sshBase.slice(0, -1), "-t", h.vm])} ${shellQuote(`cd ${shellQuote(h.workspace)} && exec $SHELL -l`)}`,
     rsync: shellJoin(["rsync", "-a", ...rsyncSsh, "./", `${h.vm}:${h.workspace}/`]),
     note: "destroy removes this workspace only, never the VM",
+    // For consumers that ssh in themselves (docs/integrations/wise-validator.md).
+    remote_dir: h.workspace,
+    ssh_target: (await resolveSshTarget(vmHost(h.vm, h.port), ctx.env, ctx.signal)) as unknown as JsonObject,
   };
   if (h.port) reach.tunnel = tunnelSnippet(registry, h.vm, h.port);
   return reach;
