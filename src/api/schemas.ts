@@ -39,6 +39,35 @@ export const SandboxRecord = z.object({
   updatedAt: iso,
 });
 
+/** `reachability.ssh_target`: how a consumer reaches the host itself (docs/integrations/wise-validator.md). */
+export const SshTarget = z.object({
+  host: z.string().describe("address ssh connects to (ssh_config's HostName when the inventory names an alias)"),
+  user: z.string().nullable(),
+  port: z.number().int().nullable(),
+  alias: z.string().describe("the name given to ssh"),
+  argv: z.array(z.string()).describe("ssh argv without the remote command; append it as one argument"),
+  command: z.string().describe("argv quoted for a POSIX shell"),
+});
+
+/** What every backend with a directory on an SSH host adds to `reachability` (ext.compose-ssh, ext.vm-packer attach). */
+export const RemoteReachability = z.looseObject({
+  kind: z.string(),
+  remote_dir: z.string().describe("the sandbox's directory on its host; run commands there"),
+  ssh_target: SshTarget.nullable().describe("null: the directory is on the machine running sand-boxer"),
+  workspace: z.string().describe("same as remote_dir (older name, kept)"),
+});
+
+/** One event as POSTed to the State Hub (header Idempotency-Key: its id); the outbox seq stays here. */
+export const HubEvent = z.object({
+  id: z.string().describe("evt-...; also the Idempotency-Key header"),
+  type: z.string().describe("sandbox.requested, sandbox.provisioning, sandbox.progress, sandbox.ready, sandbox.destroyed, ..."),
+  sandboxId: z.string().nullable(),
+  at: iso,
+  actor: z.string().nullable(),
+  project: z.string().nullable(),
+  data: json,
+});
+
 export const CreateBody = z.strictObject({
   profile: shortText(100).optional().describe("profile id; default profile.sandbox-canary"),
   inputs: z
@@ -263,6 +292,9 @@ export const Health = z.object({ ok: z.boolean(), version: z.string(), schemaVer
 export const COMPONENTS = {
   Error: ErrorBody,
   Sandbox: SandboxRecord,
+  SshTarget,
+  RemoteReachability,
+  HubEvent,
   SandboxList,
   CreateSandbox: CreateBody,
   ExtendTtl: TtlBody,

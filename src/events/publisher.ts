@@ -74,7 +74,8 @@ export async function deliverPending(opts: {
 }
 
 async function postEvent(send: FetchLike, url: string, e: SandboxEvent, timeoutMs: number): Promise<string | null> {
-  const { seq: _seq, ...body } = e;
+  // The outbox's seq and attempt count are ours: a retry must send the very same body.
+  const { seq: _seq, attempts: _attempts, ...body } = e as SandboxEvent & { attempts?: number };
   try {
     const res = await send(url, {
       method: "POST",

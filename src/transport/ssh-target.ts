@@ -18,7 +18,7 @@ export interface SshTargetView {
   port: number | null;
   /** The name given to ssh (inventory address or ssh_config alias). */
   alias: string;
-  /** `ssh ... alias`: append the remote command as ONE argument. */
+  /** `ssh ... -o BatchMode=yes alias`: append the remote command as ONE argument. */
   argv: string[];
   /** The same argv, quoted for a POSIX shell. */
   command: string;
@@ -53,7 +53,8 @@ export function parseSshG(text: string): { hostname?: string; user?: string; por
 /** The argv and the inventory's values, before ssh_config is consulted (pure). */
 export function sshTargetOf(host: Host, env: Env, resolved: { hostname?: string; user?: string; port?: number } = {}): SshTargetView {
   const alias = host.ssh?.host ?? host.name;
-  const argv = ["ssh", ...loginOptions(host, env), alias];
+  // BatchMode: an automated consumer gets an error, never a password prompt that hangs it.
+  const argv = ["ssh", ...loginOptions(host, env), "-o", "BatchMode=yes", alias];
   return {
     host: resolved.hostname ?? alias,
     user: resolved.user ?? host.ssh?.user ?? null,

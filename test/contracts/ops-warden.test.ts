@@ -97,8 +97,8 @@ describe("ops-warden SSH certificates on a host of the inventory", { timeout: 12
     expect(parseSshG("user root\nhostname 10.0.0.7\nport 2201\nidentityfile ~/.ssh/id\n")).toEqual({ hostname: "10.0.0.7", user: "root", port: 2201 });
     const t = sshTargetOf({ name: "h", ssh: { host: "h.example", user: "sbx", port: 2222, certificate: "/etc/warden/h.cert" }, labels: [] }, {});
     expect(t).toMatchObject({ host: "h.example", user: "sbx", port: 2222, alias: "h.example" });
-    expect(t.argv).toEqual(["ssh", "-p", "2222", "-l", "sbx", "-o", "CertificateFile=/etc/warden/h.cert", "h.example"]);
-    expect(t.command).toBe("ssh -p 2222 -l sbx -o CertificateFile=/etc/warden/h.cert h.example");
+    expect(t.argv).toEqual(["ssh", "-p", "2222", "-l", "sbx", "-o", "CertificateFile=/etc/warden/h.cert", "-o", "BatchMode=yes", "h.example"]);
+    expect(t.command).toBe("ssh -p 2222 -l sbx -o CertificateFile=/etc/warden/h.cert -o BatchMode=yes h.example");
   });
 
   it("a certificate that is not a string is bad config naming the field", async () => {
