@@ -4,7 +4,7 @@ APT_PACKAGES := bubblewrap util-linux e2fsprogs openssh-server openssh-client rs
   postgresql chromium b3sum tmux openssl
 PREFIX ?= /usr/local
 
-.PHONY: all setup deps apt npm build check lint typecheck test bench demo install clean smoke-remote verify-remote-build
+.PHONY: all setup deps apt npm build check lint typecheck test bench demo install clean smoke-remote verify-remote-build registry examples
 
 all: build
 
@@ -58,6 +58,16 @@ bench: deps build
 # The operators' remote-build shim, proven against a loopback "VM" (sshd on 127.0.0.1).
 verify-remote-build: deps build
 	sh integrations/custodian/verify-remote-build.sh
+
+# The capability registry's machine-readable twin, regenerated from the code
+# (registry/capabilities/execution.sandbox-provision.yaml; test/contracts/registry.test.ts checks it).
+registry: build
+	npx tsx scripts/registry.ts
+
+# The JSON examples of docs/integrations/, produced by the contract tests and copied into the pages.
+examples: deps build
+	SANDBOXER_WRITE_EXAMPLES=1 npx vitest run test/contracts
+	node scripts/integration-examples.mjs
 
 demo: deps build
 	@bash scripts/demo.sh

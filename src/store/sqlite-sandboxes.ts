@@ -135,7 +135,15 @@ export function sqliteEvents(c: Conn): Sync<EventRepo> {
     list,
     claimPending(now, leaseUntil, limit): PendingEvent[] {
       return c.atomic(() => {
-        const due = c.stmt("SELECT seq, attempts FROM events WHERE delivered_at IS NULL AND next_attempt_at <= ? ORDER BY seq LIMIT ?").all(now, limit) as { seq: number; attempts: number }[];
+        // Per-sandbox order (docs/integrations/state-hub.md): an event waits while an earlier one of the
+        // same sandbox is undelivered and not due (backing off, or leased to another deliverer).
+        const due = c
+          .stmt(
+            `SELECT seq, attempts FROM events e WHERE delivered_at IS NULL AND next_attempt_at <= @now
+               AND NOT EXISTS (SELECT 1 FROM events p WHERE p.sandbox_id IS e.sandbox_id AND p.seq < e.seq AND p.delivered_at IS NULL AND p.next_attempt_at > @now)
+             ORDER BY seq LIMIT @limit`,
+          )
+          .all({ now, limit }) as { seq: number; attempts: number }[];
         if (!due.length) return [];
         const mark = c.stmt("UPDATE events SET next_attempt_at = ? WHERE seq = ?");
         for (const d of due) mark.run(leaseUntil, d.seq);

@@ -103,7 +103,11 @@ export interface OutboxStats {
 export interface EventRepo {
   append(e: NewEvent): Promise<void>;
   list(opts?: EventQuery): Promise<SandboxEvent[]>;
-  /** Claim up to `limit` undelivered events due at `now`, pushing their next attempt to `leaseUntil` (Postgres: SKIP LOCKED). */
+  /**
+   * Claim up to `limit` undelivered events due at `now`, in seq order, pushing their next attempt to
+   * `leaseUntil` (Postgres: SKIP LOCKED). An event whose sandbox has an earlier undelivered event that
+   * is not due (backing off, or leased) is not claimed: the hub gets each sandbox's events in order.
+   */
   claimPending(now: string, leaseUntil: string, limit: number): Promise<PendingEvent[]>;
   markDelivered(seq: number, at: string): Promise<void>;
   markFailed(seq: number, error: string, nextAttemptAt: string): Promise<void>;

@@ -67,9 +67,11 @@ describe("ops-warden SSH certificates on a host of the inventory", { timeout: 12
     expect(report).toMatchObject({ name: "warden-host", reachable: true });
     expect(report.facts.kernel).toEqual(expect.any(String));
     expect(readFileSync(sshd.logFile, "utf8")).toMatch(/Accepted publickey for root .*ID sbx-ops-warden-test/);
-    // The host record names the certificate as a server path: what an operator checks with `hosts list`.
-    const cfg = loadConfig(resolvePaths(env), env);
-    recordExample("ops-warden-inventory-host", { name: "warden-host", ssh: cfg.hosts.get("warden-host")?.ssh ?? null });
+    // The host as loaded, certificate included: what an operator checks with `hosts list --json`.
+    const hosts = (await runCli(["hosts", "list", "--json"], env)).json<{ name: string; ssh?: { certificate?: string } }[]>();
+    const host = hosts.find((h) => h.name === "warden-host");
+    expect(host?.ssh?.certificate).toBe(cert);
+    recordExample("ops-warden-inventory-host", host);
   });
 
   it("is refused without the certificate, and with one from another CA", async () => {

@@ -65,6 +65,8 @@ describe("the-custodian: make remote-build (attach mode)", { timeout: 300_000 },
     expect(reach.ssh_target).toMatchObject({ host: "127.0.0.1", port: vm.sshd.port, alias: vm.alias });
     expect(sb.reachability?.tunnel).toMatch(new RegExp(`RemoteForward ${vm.sshd.port} localhost:22`));
     recordExample("the-custodian-attach", sb);
+    const { kind, vm: name, port, tunnel } = sb.reachability as Record<string, unknown>;
+    recordExample("ops-bridge-tunnel", { kind, vm: name, port, tunnel });
 
     const destroyed = await runCli(["destroy", id, "--json"], vm.home.env);
     expect(destroyed.code).toBe(0);
