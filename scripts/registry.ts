@@ -2,9 +2,10 @@
  * The machine-readable twin of registry/capabilities/execution.sandbox-provision.md,
  * generated from the running code: the CLI's commands (from the built
  * `sandboxer --help`), the HTTP routes (the table the server serves, with their
- * OpenAPI operation ids and schema names), and the request/response JSON
- * schemas from our zod schemas (src/api/schemas.ts, zod 4's z.toJSONSchema, the
- * same conversion the OpenAPI document uses).
+ * OpenAPI operation ids and schema names), the MCP tools (src/mcp/registry.ts,
+ * with the argument and result schemas the MCP server announces), and the
+ * request/response JSON schemas from our zod schemas (src/api/schemas.ts, zod
+ * 4's z.toJSONSchema, the same conversion the OpenAPI document uses).
  *
  *   make registry            (= node scripts/build.mjs && npx tsx scripts/registry.ts)
  *   npx tsx scripts/registry.ts --check    exit 1 when the committed file is stale
@@ -18,6 +19,7 @@ import { stringify } from "yaml";
 import { z } from "zod";
 import { ROUTES } from "../src/api/app.js";
 import { COMPONENTS } from "../src/api/schemas.js";
+import { TOOLS } from "../src/mcp/registry.js";
 
 const ROOT = join(import.meta.dirname, "..");
 export const REGISTRY_FILE = join(ROOT, "registry", "capabilities", "execution.sandbox-provision.yaml");
@@ -61,6 +63,18 @@ export function httpPaths(): Record<string, unknown>[] {
     }));
 }
 
+/** Every MCP tool as `tools/list` announces it: name, title, hints, argument and result JSON Schemas. */
+export function mcpTools(): Record<string, unknown>[] {
+  const target = { target: "draft-2020-12" } as const;
+  return TOOLS.map((t) => ({
+    name: t.name,
+    title: t.title,
+    readOnly: t.annotations.readOnlyHint === true,
+    input: t.input["~standard"].jsonSchema.input(target),
+    output: t.output["~standard"].jsonSchema.output(target),
+  }));
+}
+
 export function capabilityRegistry(help?: string): Record<string, unknown> {
   const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
   return {
@@ -78,6 +92,7 @@ export function capabilityRegistry(help?: string): Record<string, unknown> {
     interfaces: {
       cli: { command: "sandboxer", output: "--json: one JSON document on stdout; errors {error:{code,message}} on stderr", exitCodes: { 0: "ok", 1: "failed", 2: "bad input", 3: "not found", 4: "refused" }, commands: cliCommands(help) },
       http: { server: "sandboxer serve", openapi: "/openapi.json", auth: "Authorization: Bearer <token from `sandboxer tokens create`>", paths: httpPaths() },
+      mcp: { stdio: "sandboxer mcp", http: "/mcp on sandboxer serve (same bearer tokens and tenancy as /v1)", tools: mcpTools() },
       events: { delivery: "POST JSON to SANDBOXER_STATE_HUB_URL, header Idempotency-Key: <event id>; at least once, in outbox order; 2xx or 409 = delivered", schema: "HubEvent" },
     },
     schemas: schemas(),

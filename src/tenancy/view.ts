@@ -50,6 +50,23 @@ export function scrubJson(value: Json): Json | undefined {
 
 const scrubObject = (o: JsonObject | null): JsonObject | null => (o === null ? null : (scrubJson(o) as JsonObject));
 
+/**
+ * A reachability as a tenant sees it. `remote_dir` and where to log in
+ * (`ssh_target` user, host, port, alias) stay when the directory is on an SSH
+ * host: it is the sandbox's own directory on the machine the tenant is about to
+ * log in to, not a path of this server, and a consumer such as wise-validator
+ * cannot run its tests without it; whether it may log in is that host's sshd's
+ * call. The ssh argv carries this server's ssh_config and key paths: removed.
+ * On localhost (`ssh_target: null`) the directory is the server's: removed.
+ */
+function reachabilityFor(r: JsonObject | null): JsonObject | null {
+  const scrubbed = scrubObject(r);
+  const t = r?.ssh_target;
+  if (!scrubbed || typeof r?.remote_dir !== "string" || !t || typeof t !== "object" || Array.isArray(t)) return scrubbed;
+  const { host = null, user = null, port = null, alias = null } = t;
+  return { ...scrubbed, remote_dir: r.remote_dir, ssh_target: { host, user, port, alias } };
+}
+
 /** Inputs as a tenant sees them: a path value on the server is shown as `(server path)`. */
 export function inputsFor(caller: Caller | undefined, inputs: Record<string, string>): Record<string, string> {
   if (isOperator(caller)) return inputs;
@@ -61,7 +78,7 @@ export function recordFor(caller: Caller | undefined, sb: Sandbox): Sandbox {
   return {
     ...sb,
     inputs: inputsFor(caller, sb.inputs),
-    reachability: scrubObject(sb.reachability),
+    reachability: reachabilityFor(sb.reachability),
     hostFacts: scrubObject(sb.hostFacts),
     route: sb.route === null ? null : (scrubJson(sb.route as unknown as JsonObject) as unknown as Sandbox["route"]),
     error: sb.error === null ? null : { code: sb.error.code, message: redactText(sb.error.message) },
@@ -70,7 +87,11 @@ export function recordFor(caller: Caller | undefined, sb: Sandbox): Sandbox {
 
 export function eventFor(caller: Caller | undefined, e: SandboxEvent): SandboxEvent {
   if (isOperator(caller)) return e;
-  return { ...e, data: scrubJson(e.data) as JsonObject };
+  const data = scrubJson(e.data) as JsonObject;
+  const r = e.data.reachability;
+  // sandbox.ready carries the reachability: the same view as the record's.
+  if (r && typeof r === "object" && !Array.isArray(r)) data.reachability = reachabilityFor(r);
+  return { ...e, data };
 }
 
 /** The archive path is the server's; tenants get the rest. */

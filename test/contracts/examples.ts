@@ -4,9 +4,10 @@
  * SANDBOXER_WRITE_EXAMPLES=1, which writes each example to
  * docs/integrations/examples/<name>.json (scripts/integration-examples.mjs
  * then copies them into the pages). Every other run checks that what the test
- * just produced still has the committed example's shape: same keys, same JSON
- * types, same values for the enumerated fields (kind, state, type, ...). A
- * change that renames or drops a field a neighbour reads fails here.
+ * just produced still holds everything the committed example shows: every key,
+ * with the same JSON type, and the same value for the enumerated fields (kind,
+ * state, type, ...). New fields are allowed (additions do not break a
+ * neighbour); a change that renames, drops or retypes a field fails here.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -51,5 +52,18 @@ export function recordExample(name: string, value: unknown): void {
   }
   expect(existsSync(file), `${file} is missing: run \`make examples\``).toBe(true);
   const committed = JSON.parse(readFileSync(file, "utf8")) as unknown;
-  expect(shapeOf(value), `the example ${name}.json no longer matches what the code produces (a neighbour's contract changed?); if intended, run \`make examples\``).toEqual(shapeOf(committed));
+  const lost = missing(shapeOf(committed), shapeOf(value), name);
+  expect(lost, `the code no longer produces what examples/${name}.json shows (a neighbour's contract changed?); if intended, run \`make examples\``).toEqual([]);
+}
+
+/** Where `produced` lacks something `shown` has: a key, a type, an enumerated value, an array element's shape. */
+export function missing(shown: Shape, produced: Shape, at: string): string[] {
+  if (typeof shown === "string") return shown === produced ? [] : [`${at}: ${shown}, now ${JSON.stringify(produced)}`];
+  if (Array.isArray(shown)) {
+    if (!Array.isArray(produced)) return [`${at}: an array, now ${JSON.stringify(produced)}`];
+    // Each kind of element shown must still be produced (empty arrays show nothing).
+    return shown.flatMap((s, i) => (produced.some((p) => missing(s, p, at).length === 0) ? [] : [`${at}[${i}]: no element of this shape any more`]));
+  }
+  if (typeof produced !== "object" || Array.isArray(produced)) return [`${at}: an object, now ${JSON.stringify(produced)}`];
+  return Object.entries(shown).flatMap(([k, s]) => (k in produced ? missing(s, produced[k] as Shape, `${at}.${k}`) : [`${at}.${k}: gone`]));
 }

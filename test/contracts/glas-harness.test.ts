@@ -3,12 +3,15 @@
  * tenant token (`sandboxer tokens create --actor agt --project glas`), the
  * harness creates profile.agent-dev through the HTTP API of a real `sandboxer
  * serve`, runs its agent's commands with POST /v1/sandboxes/{id}/exec, and
- * destroys. Another project's token sees nothing of it (404, never 403).
+ * destroys; the same run over MCP (`/mcp` on the same server, same token).
+ * Another project's token sees nothing of it (404, never 403), and a repo
+ * outside the roots the operator granted the project is refused.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorBody, ExecResult, SandboxRecord } from "../../src/api/schemas.js";
 import { CLI, runCli } from "../helpers/cli.js";
@@ -26,6 +29,9 @@ beforeAll(async () => {
   home = makeHome({ SANDBOXER_URL: "" });
   repo = join(home.dir, "repos", "agent-task");
   mkdirSync(repo, { recursive: true });
+  // The operator grants the project its repositories' root; tenants name paths only under it.
+  writeFileSync(home.env.SANDBOXER_CONFIG as string, `projects:\n  glas: { roots: [${join(home.dir, "repos")}] }\n`);
+  mkdirSync(join(home.dir, "elsewhere"));
   writeFileSync(join(repo, "TASK.md"), "fix the failing test\n");
   const mint = async (project: string) => (await runCli(["tokens", "create", "--actor", "agt", "--project", project, "--json"], home.env)).json<{ token: string }>().token;
   glas = await mint("glas");
@@ -78,6 +84,36 @@ describe("glas-harness: profile.agent-dev through the API with a tenant token", 
     const del = await call(glas, "DELETE", `/v1/sandboxes/${sb.id}`);
     expect(del.status).toBe(200);
     expect(SandboxRecord.parse(await del.json())).toMatchObject({ state: "destroyed", reason: "user" });
+  });
+
+  it("the same run through /mcp with the same token: create_sandbox, exec_command, destroy_sandbox", async () => {
+    const client = new Client({ name: "glas-harness", version: "1" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${glas}` } } }));
+    try {
+      const ok = async (name: string, args: Record<string, unknown>) => {
+        const r = await client.callTool({ name, arguments: args });
+        expect(r.isError, `${name}: ${JSON.stringify(r.content)}`).toBeFalsy();
+        return r.structuredContent as Record<string, unknown>;
+      };
+      const sb = SandboxRecord.parse(await ok("create_sandbox", { profile: "profile.agent-dev", inputs: { repo } }));
+      expect([sb.state, sb.actor, sb.project]).toEqual(["ready", "agt", "glas"]);
+      const out = await ok("exec_command", { id: sb.id, argv: ["cat", "/workspace/TASK.md"] });
+      expect(out).toMatchObject({ exitCode: 0, stdout: "fix the failing test\n" });
+      recordExample("glas-harness-mcp-exec", out);
+      expect(SandboxRecord.parse(await ok("destroy_sandbox", { id: sb.id })).state).toBe("destroyed");
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("a repo outside the project's roots is refused (400, naming the input) and creates nothing", async () => {
+    const before = ((await (await call(glas, "GET", "/v1/sandboxes?all=true")).json()) as { items: unknown[] }).items.length;
+    for (const bad of [join(home.dir, "elsewhere"), "/etc", `${join(home.dir, "repos")}/../elsewhere`]) {
+      const r = await call(glas, "POST", "/v1/sandboxes", { profile: "profile.agent-dev", inputs: { repo: bad } });
+      expect(r.status, bad).toBe(400);
+      expect(ErrorBody.parse(await r.json()).error.message).toMatch(/repo/);
+    }
+    expect(((await (await call(glas, "GET", "/v1/sandboxes?all=true")).json()) as { items: unknown[] }).items.length).toBe(before);
   });
 
   it("another project's token gets 404 for every way in; no token is 401; the answers are {error:{code,message}}", async () => {

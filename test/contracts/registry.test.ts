@@ -7,6 +7,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Client } from "@modelcontextprotocol/client";
+import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import { parse } from "yaml";
 import { capabilityRegistry, REGISTRY_FILE, render } from "../../scripts/registry.js";
 import { createApp } from "../../src/api/app.js";
@@ -23,6 +25,7 @@ interface Registry {
   interfaces: {
     cli: { commands: string[] };
     http: { paths: { method: string; path: string; operationId: string; request: string | null; responses: Record<string, string | null> }[] };
+    mcp: { tools: { name: string; readOnly: boolean; input: Record<string, unknown>; output: Record<string, unknown> }[] };
     events: { schema: string };
   };
   schemas: Record<string, unknown>;
@@ -73,6 +76,28 @@ describe("registry/capabilities/execution.sandbox-provision.yaml", () => {
       expect(res.status, `${p.method} ${p.path}`).not.toBe(405);
     }
   });
+
+  it("lists every MCP tool a real `sandboxer mcp` announces, with the same argument and result schemas", async () => {
+    const transport = new StdioClientTransport({ command: CLI, args: ["mcp"], env: home.env as Record<string, string>, stderr: "pipe" });
+    const client = new Client({ name: "registry-test", version: "1" });
+    await client.connect(transport);
+    try {
+      const { tools } = await client.listTools();
+      expect(committed.interfaces.mcp.tools.map((t) => t.name)).toEqual(tools.map((t) => t.name));
+      const noDialect = (o: Record<string, unknown> | undefined) => {
+        const { $schema: _s, ...rest } = o ?? {};
+        return rest;
+      };
+      for (const t of tools) {
+        const listed = committed.interfaces.mcp.tools.find((x) => x.name === t.name);
+        expect(noDialect(listed?.input), `${t.name} input`).toEqual(noDialect(t.inputSchema as Record<string, unknown>));
+        expect(noDialect(listed?.output), `${t.name} output`).toEqual(noDialect(t.outputSchema as Record<string, unknown>));
+        expect(listed?.readOnly, `${t.name} readOnly`).toBe(t.annotations?.readOnlyHint === true);
+      }
+    } finally {
+      await client.close();
+    }
+  }, 60_000);
 
   it("its schemas are the server's OpenAPI components, and every name it uses is one of them", () => {
     const rewritten = JSON.parse(JSON.stringify(served.components.schemas).replaceAll("#/components/schemas/", "#/schemas/")) as Record<string, unknown>;

@@ -10,7 +10,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createApp } from "../../src/api/app.js";
 import { RemoteReachability, SandboxRecord } from "../../src/api/schemas.js";
+import { createBroker } from "../../src/broker.js";
 import { shellQuote } from "../../src/transport/quote.js";
 import type { Sandbox } from "../../src/types.js";
 import { type PodmanFixture, podmanAvailable, startPodman, TEST_IMAGE } from "../fixtures/podman.js";
@@ -117,6 +119,23 @@ describe.skipIf(skip)("wise-validator: create a compose stack, run test_command 
       { encoding: "utf8", timeout: 60_000 },
     );
     expect([own.status, own.stdout]).toEqual([0, "compose.yaml\n"]);
+
+    // The same record through the API with a tenant token of the project: remote_dir and where
+    // to log in stay, this server's ssh_config path does not.
+    const token = (await runCli(["tokens", "create", "--actor", "atm", "--project", "wv", "--json"], env)).json<{ token: string }>().token;
+    const broker = createBroker({ env });
+    const api = createApp(broker, { accessLog: () => {} });
+    try {
+      const res = await api.app.request(`/v1/sandboxes/${sb.id}`, { headers: { authorization: `Bearer ${token}` } });
+      const seen = SandboxRecord.parse(await res.json());
+      expect(seen.reachability).toMatchObject({ remote_dir: reach.remote_dir, ssh_target: { host: "127.0.0.1", user: "root", port: sshd.port, alias: "sbx-wv-host" } });
+      expect(seen.reachability?.ssh_target).not.toHaveProperty("argv");
+      expect(JSON.stringify(seen)).not.toContain(sshd.configFile);
+      recordExample("wise-validator-tenant-view", seen);
+    } finally {
+      await api.shutdown();
+      await broker.close();
+    }
 
     const destroyed = await runCli(["destroy", sb.id, "--json"], env, { timeoutMs: 120_000 });
     expect(destroyed.code).toBe(0);
