@@ -170,6 +170,8 @@ export default defineExtension({
   async waitReady(ctx, raw) {
     const h = raw as unknown as ComposeHandle;
     if (h.probe) return probeReady(ctx, h);
+    // Resolved while the stack comes up (a local `ssh -G`, never rejects).
+    const remote = remoteDir(ctx, h.workspace);
     let checks: string[] = [];
     let last = "";
     for (let delay = 250; ; delay = Math.min(delay * 2, 2000)) {
@@ -177,7 +179,7 @@ export default defineExtension({
       firstStatus.delete(ctx.sandbox.id);
       const containers = early ?? (await status(ctx, h, checks));
       const r = readiness(h.services, containers);
-      if (r.kind === "ready") return { ...reachability(ctx, h, containers), ...(await remoteDir(ctx, h.workspace)) };
+      if (r.kind === "ready") return { ...reachability(ctx, h, containers), ...(await remote) };
       if (r.kind === "failed") {
         throw new SandboxerError("SBX_PROVISION_FAILED", `${r.why}; logs:\n${await logsTail(ctx, h.cli)}`);
       }
