@@ -82,6 +82,9 @@ describe("structured fields render as tables and lines, not JSON", () => {
   it("facts as aligned key/value lines; null fields are left out", () => {
     expect(fieldLines({ kernel: "6.1.0", runtime: "podman version 4.3.1", runtimeOk: true })).toEqual(["kernel     6.1.0", "runtime    podman version 4.3.1", "runtimeOk  true"]);
     expect(fieldRows({ port: null, vm: "v" }, 10)).toEqual(["  vm         v"]);
+    // reachability.ssh_target: its argv on one line, no JSON.
+    const target = { host: "10.0.0.1", user: "sbx", port: 2222, alias: "h1", argv: ["ssh", "-p", "2222", "h1"], command: "ssh -p 2222 h1" };
+    expect(fieldLines(target)).toEqual(["host     10.0.0.1", "user     sbx", "port     2222", "alias    h1", "argv     ssh -p 2222 h1", "command  ssh -p 2222 h1"]);
   });
 
   it("`get` of an SSH canary prints its facts once (they are the record's host facts)", () => {

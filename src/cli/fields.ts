@@ -40,9 +40,10 @@ export function fieldLines(value: unknown, name = "name"): string[] {
       const keys = columns(entries.map(([, v]) => v as Record<string, unknown>));
       return table([header(name), ...keys.map(header)], entries.map(([k, v]) => [k, ...keys.map((c) => cell((v as Record<string, unknown>)[c]))])).split("\n");
     }
-    if (isFlat(value)) {
+    // Key/value lines; a list of scalars (an argv) on its key's line, space-separated.
+    if (entries.every(([, v]) => v === null || isScalar(v) || (Array.isArray(v) && v.every(isScalar)))) {
       const width = Math.max(...entries.map(([k]) => k.length));
-      return entries.map(([k, v]) => `${k.padEnd(width)}  ${cell(v)}`);
+      return entries.map(([k, v]) => `${k.padEnd(width)}  ${Array.isArray(v) ? v.join(" ") || "-" : cell(v)}`);
     }
   }
   return [JSON.stringify(value)];

@@ -49,11 +49,14 @@ describe("snuggle-inventor: a Packer image build through the CLI", { timeout: 30
     expect(existsSync(join(template, "out", "snug.img"))).toBe(true);
   });
 
-  it("a variable the template does not declare is exit 2 naming packer_var_<name>", async () => {
+  it("a variable the template does not declare is exit 2 naming packer_var_<name>, before any record", async () => {
+    const before = (await runCli(["list", "--all", "--json"], home.env)).json<unknown[]>().length;
     const r = await runCli(["create", "--profile", "profile.vm-packer-build", "--input", `packer_template=${template}`, "--input", "packer_var_nope=1", "--json"], home.env, { timeoutMs: 120_000 });
     expect(r.code).toBe(2);
     const err = ErrorBody.parse(JSON.parse(r.stderr));
     expect(err.error.message).toMatch(/packer_var_nope/);
+    // Checked at plan time: nothing is built and no record is left.
+    expect((await runCli(["list", "--all", "--json"], home.env)).json<unknown[]>()).toHaveLength(before);
     recordExample("snuggle-inventor-error", err);
   });
 });
