@@ -95,8 +95,11 @@ export interface Broker extends AgentsApi {
   exec(id: string, argv: string[], io: ExecIo, opts?: ExecOptions): Promise<ExecResult>;
   events(opts?: EventQuery): Promise<SandboxEvent[]>;
   reconcile(opts?: { deep?: boolean }): Promise<ReconcileReport>;
-  /** Deliver pending events to the State Hub within the budget; null when no hub is configured. */
-  flushEvents(budgetMs: number): Promise<DeliveryReport | null>;
+  /**
+   * Deliver pending events to the State Hub within the budget; null when no hub is configured.
+   * `all`: every undelivered event now, ignoring the backoff schedule (`events flush`).
+   */
+  flushEvents(budgetMs: number, opts?: { all?: boolean }): Promise<DeliveryReport | null>;
   outboxStats(): Promise<OutboxStats>;
   catalog(): Promise<Catalog>;
   /** Registrations joined with what the code declares (kind, capabilities): `extensions list`, `GET /v1/extensions`. */
@@ -230,10 +233,10 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     exec: (id, argv, io, o = {}) => execIn(rt, id, argv, io, o),
     events: (o = {}) => store.events.list({ ...o, pool: "hide" }),
     reconcile: (o = {}) => reconcile(rt, o),
-    async flushEvents(budgetMs) {
+    async flushEvents(budgetMs, o = {}) {
       const url = rt.config().stateHubUrl;
       if (!url) return null;
-      return deliverPending({ outbox: store.events, url, clock: rt.clock, budgetMs, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
+      return deliverPending({ outbox: store.events, url, clock: rt.clock, budgetMs, ignoreSchedule: o.all === true, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
     },
     outboxStats: () => store.events.stats(),
     catalog: () => rt.catalog(),

@@ -76,17 +76,26 @@ describe("State Hub delivery", () => {
     const sb = created.json<Sandbox>();
     const destroyed = await runCli(["destroy", sb.id, "--json"], env);
     expect(destroyed.code).toBe(0);
+    // The hub is down: flush says what could not be delivered, and why, with exit 1.
     const pending = await runCli(["events", "flush", "--json", "--budget", "1"], env);
+    expect(pending.code).toBe(1);
+    expect(pending.json<{ pending: number; why: string }>()).toMatchObject({ pending: expect.any(Number), why: expect.stringContaining("hub unreachable") });
     expect(pending.json<{ pending: number }>().pending).toBeGreaterThan(0);
+    const human = await runCli(["events", "flush", "--budget", "1"], env);
+    expect(human.code).toBe(1);
+    expect(human.stderr).toMatch(/event\(s\) not delivered: hub unreachable/);
 
+    // The hub is back: flush delivers everything now, although backoff put the next attempts in the future.
     const hub = await startHub(port);
     servers.push(hub.server);
-    // Backoff may have pushed next attempts into the future: flush with a clock past them.
     const b = openStore(home.env);
     stores.push(b);
-    const report = await deliverPending({ outbox: b.events, url: hub.url, clock: { now: () => new Date(Date.now() + 3600_000) }, budgetMs: 10_000 });
-    expect(report.failed).toBe(0);
-    expect(report.pending).toBe(0);
+    const flushed = await runCli(["events", "flush", "--json"], env);
+    expect(flushed.code, flushed.stderr).toBe(0);
+    expect(flushed.json<{ pending: number; failed: number }>()).toMatchObject({ pending: 0, failed: 0 });
+    // Nothing left: flushing again is a quiet success.
+    const again = await runCli(["events", "flush"], env);
+    expect([again.code, again.stdout.trim()]).toEqual([0, "delivered 0, pending 0"]);
     const all = await b.events.list({ sandboxId: sb.id });
     const seen = new Set(hub.got.map((g) => g.body.id));
     for (const e of all) expect(seen.has(e.id), `${e.type} of ${e.sandboxId} not delivered`).toBe(true);

@@ -3,7 +3,7 @@ import type { Catalog } from "../catalog/load.js";
 import type { Profile, Registration } from "../catalog/schema.js";
 import { parseDuration } from "../duration.js";
 import { type ErrorCode, SandboxerError } from "../errors.js";
-import { decideRoute, type RoutingInputs } from "../routing/index.js";
+import { decideRoute, registrationMaxTtl, type RoutingInputs } from "../routing/index.js";
 import { type Caller, checkAccess } from "../tenancy/access.js";
 import { redactInputs, refuseUnkeptSecrets } from "../tenancy/secrets.js";
 import { ACTOR_TYPES, type ActorType, type Host, type RouteDecision, type RouteRejection } from "../types.js";
@@ -84,15 +84,21 @@ export function planCreate(req: CreateRequest, ctx: PlanContext): CreatePlan {
   }
   const inputs = resolveInputs(profile.inputs, req.inputs ?? {});
   refuseUnkeptSecrets(profile.inputs, inputs);
-  const ttlSeconds = planTtl(profile, req.ttl);
+  let ttlSeconds = planTtl(profile, req.ttl);
   let route: RouteDecision;
   try {
-    route = decideRoute(profile, ctx.catalog.registrations, { extension: req.extension, strategy: req.route, host: req.host ?? ctx.hostOverride, ttlSeconds, project, account: req.account }, ctx.routing);
+    route = decideRoute(profile, ctx.catalog.registrations, { extension: req.extension, strategy: req.route, host: req.host ?? ctx.hostOverride, ttlSeconds, ttlExplicit: req.ttl !== undefined, project, account: req.account }, ctx.routing);
   } catch (err) {
     throw asRefusal(err, profile.id, ttlSeconds, project);
   }
   const registration = ctx.catalog.registrations.get(route.chosen) as Registration;
-  const host = pickHost(profile, ctx.hosts, req.host ?? ctx.hostOverride ?? route.host);
+  // A default TTL longer than the chosen extension allows is cut to its limits.maxTtl (an asked-for one was refused above).
+  ttlSeconds = Math.min(ttlSeconds, registrationMaxTtl(registration) ?? ttlSeconds);
+  const named = req.host ?? ctx.hostOverride;
+  const host = pickHost(profile, ctx.hosts, named ?? route.host, req.host !== undefined ? "--host" : "SANDBOXER_HOST");
+  if (named !== undefined && !inPlacement(profile, host)) {
+    route.reason = `${route.reason}; on ${host.name} by ${req.host !== undefined ? "--host" : "SANDBOXER_HOST"}, overriding the placement (${profile.placement.hosts.join(", ")})`;
+  }
   const mode = inputs.mode ?? profile.mode ?? null;
   return { profile, registration, route, host, inputs, recorded: redactInputs(profile.inputs, inputs), ttlSeconds, actor: actor as ActorType, project, mode };
 }
@@ -136,24 +142,34 @@ export function planTtl(profile: Profile, ttl: string | undefined): number {
   return seconds;
 }
 
-/** The requested host, or the first placement host that exists and carries the required labels. */
-export function pickHost(profile: Profile, hosts: ReadonlyMap<string, Host>, requested: string | undefined): Host {
-  const labelsOk = (h: Host) => profile.placement.labels.every((l) => h.labels.includes(l));
+/** Is `h` one of the profile's placement hosts, with the labels it requires? */
+export function inPlacement(profile: Profile, h: Host): boolean {
+  const listed = profile.placement.hosts.includes("*") || profile.placement.hosts.includes(h.name);
+  return listed && profile.placement.labels.every((l) => h.labels.includes(l));
+}
+
+/**
+ * The requested host, or the first placement host that exists and carries the
+ * required labels. A requested host (`--host`, SANDBOXER_HOST) overrides the
+ * placement: any inventory host may be named, unless the profile says
+ * `placement: { locked: true }`. Only inventory names are ever accepted.
+ */
+export function pickHost(profile: Profile, hosts: ReadonlyMap<string, Host>, requested: string | undefined, source = "--host"): Host {
   if (requested !== undefined) {
     const h = hosts.get(requested);
     if (!h) {
       throw new SandboxerError("SBX_HOST_NOT_FOUND", `host: '${requested.slice(0, 64)}' is not in the hosts inventory (see: sandboxer hosts list)`, { details: { field: "host" } });
     }
-    const allowed = profile.placement.hosts.includes("*") || profile.placement.hosts.includes(h.name);
-    if (!allowed || !labelsOk(h)) {
-      throw new SandboxerError("SBX_HOST_NOT_FOUND", `host: '${h.name}' is not allowed by the placement of ${profile.id} (${profile.placement.hosts.join(", ")})`, { details: { field: "host" } });
+    if (profile.placement.locked && !inPlacement(profile, h)) {
+      const where = `${profile.placement.hosts.join(", ")}${profile.placement.labels.length ? ` with labels ${profile.placement.labels.join(", ")}` : ""}`;
+      throw new SandboxerError("SBX_HOST_NOT_FOUND", `host: '${h.name}' (${source}) is refused: ${profile.id} is locked to its placement (${where}; placement.locked)`, { details: { field: "host" } });
     }
     return h;
   }
   const order = profile.placement.hosts.includes("*") ? [...hosts.keys()] : profile.placement.hosts;
   for (const name of order) {
     const h = hosts.get(name);
-    if (h && labelsOk(h)) return h;
+    if (h && inPlacement(profile, h)) return h;
   }
   throw new SandboxerError("SBX_HOST_NOT_FOUND", `no host in the inventory satisfies the placement of ${profile.id}`, { details: { field: "host" } });
 }

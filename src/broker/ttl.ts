@@ -8,6 +8,7 @@ import { parseDuration } from "../duration.js";
 import { SandboxerError, toSandboxerError } from "../errors.js";
 import { loadExtension } from "../extensions/index.js";
 import { publicRecord } from "../store/rows.js";
+import { registrationMaxTtl } from "../routing/index.js";
 import { decideExtend, isExpired } from "../ttl/policy.js";
 import type { Sandbox, SandboxRow } from "../types.js";
 import { holdForExtension } from "./credits.js";
@@ -33,12 +34,18 @@ export interface RetryReport {
 /** Apply an extension decided by `decideExtend`, re-reading the row inside the write lock. */
 export async function extendTtl(rt: Runtime, id: string, duration: string): Promise<Sandbox> {
   const add = parseDuration(duration, "duration");
-  const profile = await profileOf(rt, await getRow(rt, id));
-  const max = parseDuration(profile.ttl.max, "profile ttl.max");
+  const current = await getRow(rt, id);
+  const profile = await profileOf(rt, current);
+  // The lifetime is bounded by the profile's ttl.max and by the extension registration's limits.maxTtl, whichever is lower.
+  const profileMax = parseDuration(profile.ttl.max, "profile ttl.max");
+  const reg = (await rt.catalog()).registrations.get(current.extension);
+  const regMax = reg ? registrationMaxTtl(reg) : null;
+  const max = Math.min(profileMax, regMax ?? profileMax);
+  const maxOf = regMax !== null && regMax < profileMax ? `${current.extension} (limits.maxTtl)` : current.profile;
   const done = await rt.store.tx(async (t) => {
     const row = await t.sandboxes.getForUpdate(id);
     if (!row) throw new SandboxerError("SBX_NOT_FOUND", `no sandbox '${id.slice(0, 64)}'`, { details: { id } });
-    const d = decideExtend(row, add, max, rt.clock.now());
+    const d = decideExtend(row, add, max, rt.clock.now(), maxOf);
     // Metered: the reservation grows with the TTL, refused like a create.
     await holdForExtension(rt, t, row, d.ttlSeconds);
     await t.sandboxes.update(id, { expiresAt: d.expiresAt, ttlSeconds: d.ttlSeconds, updatedAt: nowIso(rt) });

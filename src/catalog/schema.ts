@@ -93,8 +93,10 @@ export const profileSchema = z
         hosts: z.array(z.string()).default(["localhost"]),
         labels: z.array(z.string()).default([]),
         fallback: z.boolean().default(true),
+        /** `--host` / SANDBOXER_HOST may name any inventory host unless the profile is locked to its placement. */
+        locked: z.boolean().default(false),
       })
-      .default({ hosts: ["localhost"], labels: [], fallback: true }),
+      .default({ hosts: ["localhost"], labels: [], fallback: true, locked: false }),
     ttl: z.strictObject({ default: duration, max: duration }).default({ default: "1h", max: "24h" }),
     timeout: duration.default("2m"),
     network: z.enum(["none", "host"]).default("none"),

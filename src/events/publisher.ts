@@ -18,6 +18,9 @@ export interface DeliveryReport {
   lastError: string | null;
 }
 
+/** A claim time after every schedule: every undelivered event is due by it. */
+const EVERYTHING_DUE = "9999-12-31T23:59:59.999Z";
+
 /** Exponential backoff: 1s, 2s, 4s ... capped at 5 minutes. */
 export function backoffSeconds(attempts: number): number {
   return Math.min(300, 2 ** Math.min(attempts, 9));
@@ -35,6 +38,13 @@ export async function deliverPending(opts: {
   budgetMs: number;
   fetch?: FetchLike;
   batch?: number;
+  /**
+   * Deliver everything undelivered now, ignoring the backoff schedule
+   * (`events flush`: the operator says the hub is back). An event another
+   * process holds under its delivery lease may then be sent twice, which
+   * at-least-once delivery allows (the hub drops repeats by Idempotency-Key).
+   */
+  ignoreSchedule?: boolean;
 }): Promise<DeliveryReport> {
   const send = opts.fetch ?? (globalThis.fetch as unknown as FetchLike);
   const deadline = Date.now() + opts.budgetMs;
@@ -44,7 +54,7 @@ export async function deliverPending(opts: {
   while (Date.now() < deadline) {
     const now = opts.clock.now();
     const lease = new Date(now.getTime() + 30_000).toISOString();
-    const events = await opts.outbox.claimPending(now.toISOString(), lease, opts.batch ?? 50);
+    const events = await opts.outbox.claimPending(opts.ignoreSchedule ? EVERYTHING_DUE : now.toISOString(), lease, opts.batch ?? 50);
     if (!events.length) break;
     let stop = false;
     let retryAt = now.toISOString();

@@ -1,4 +1,5 @@
 import { ROUTE_STRATEGIES, type Profile, type Registration } from "../catalog/schema.js";
+import { formatDuration, parseDuration } from "../duration.js";
 import { accountFor } from "../credits/ledger.js";
 import { formatCredits, reservationFor } from "../credits/amount.js";
 import { type ErrorCode, SandboxerError } from "../errors.js";
@@ -16,6 +17,8 @@ export interface RouteRequest {
   host?: string | undefined;
   /** For the credits check: the reservation is price x TTL on the project's account. */
   ttlSeconds?: number | undefined;
+  /** The TTL was asked for (`--ttl`): a registration's `limits.maxTtl` below it rejects the candidate (a default TTL is clamped instead). */
+  ttlExplicit?: boolean | undefined;
   project?: string | null | undefined;
   /** The account the hold draws on when it is not the project's (a pool refill: the pool account). */
   account?: string | undefined;
@@ -24,7 +27,12 @@ export interface RouteRequest {
 /** Measured p50 needs this many samples before it outranks the registration's estimate. */
 export const MIN_SAMPLES = 3;
 
-type Why = { why: string; kind: "credits" | "capacity" | "config" };
+type Why = { why: string; kind: "credits" | "capacity" | "config" | "ttl" };
+
+/** A registration's `limits.maxTtl` in seconds, or null when it sets none. */
+export function registrationMaxTtl(reg: Registration): number | null {
+  return reg.limits.maxTtl ? parseDuration(reg.limits.maxTtl, `${reg.id} limits.maxTtl`) : null;
+}
 
 interface Usable {
   id: string;
@@ -68,6 +76,10 @@ function assess(profile: Profile, reg: Registration, inp: RoutingInputs | undefi
   const max = reg.limits.maxSandboxes;
   const live = inp?.liveByExtension.get(id) ?? 0;
   if (!warm && max !== undefined && live >= max) return { why: `at its registration limit (${live}/${max} live)`, kind: "capacity" };
+  const maxTtl = registrationMaxTtl(reg);
+  if (req.ttlExplicit && req.ttlSeconds !== undefined && maxTtl !== null && req.ttlSeconds > maxTtl) {
+    return { why: `ttl ${formatDuration(req.ttlSeconds)} is over its registration's limits.maxTtl ${reg.limits.maxTtl} (${reg.file})`, kind: "ttl" };
+  }
   let host: string | undefined = warm?.host;
   if (inp && !warm) {
     const candidates = placementHosts(profile, inp.hosts, req.host);
@@ -185,6 +197,10 @@ export function decideRoute(profile: Profile, regs: ReadonlyMap<string, Registra
   const [first, ...rest] = usable;
   if (!first) {
     const why = rejected.map((r) => `${r.extension}: ${r.why}`).join("; ");
+    // Only the TTL stands in the way: bad input, named as such (exit 2), not a refusal.
+    if (kinds.size === 1 && kinds.has("ttl")) {
+      throw new SandboxerError("SBX_TTL_INVALID", `ttl: over what ${profile.id}'s extensions allow (${why})`, { details: { field: "ttl", rejected } });
+    }
     const code: ErrorCode = kinds.has("credits") ? "SBX_INSUFFICIENT_CREDITS" : kinds.has("capacity") ? "SBX_NO_CAPACITY" : "SBX_EXTENSION_DISABLED";
     throw new SandboxerError(code, `no usable extension for ${profile.id} (${why})`, { details: { rejected, strategy } });
   }

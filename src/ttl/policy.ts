@@ -24,7 +24,7 @@ type TtlFields = Pick<Sandbox, "id" | "state" | "createdAt" | "expiresAt" | "pro
  * profile maximum bounds the whole lifetime counted from createdAt, so repeated
  * extensions cannot keep a sandbox alive past what its profile allows.
  */
-export function decideExtend(sb: TtlFields, addSeconds: number, maxSeconds: number, now: Date): ExtendDecision {
+export function decideExtend(sb: TtlFields, addSeconds: number, maxSeconds: number, now: Date, maxOf: string = sb.profile): ExtendDecision {
   if (!EXTENDABLE.includes(sb.state)) {
     throw new SandboxerError("SBX_INVALID_STATE", `${sb.id} is ${sb.state}; only a live sandbox's TTL can be extended`, { details: { id: sb.id, state: sb.state } });
   }
@@ -38,7 +38,7 @@ export function decideExtend(sb: TtlFields, addSeconds: number, maxSeconds: numb
     const hint = room > 0 ? `at most ${formatDuration(room)} more is allowed` : "it is already at its maximum";
     throw new SandboxerError(
       "SBX_TTL_INVALID",
-      `duration: extending ${sb.id} by ${formatDuration(addSeconds)} would give it a lifetime of ${formatDuration(lifetime)}, over the maximum ${formatDuration(maxSeconds)} of ${sb.profile}; ${hint}`,
+      `duration: extending ${sb.id} by ${formatDuration(addSeconds)} would give it a lifetime of ${formatDuration(lifetime)}, over the maximum ${formatDuration(maxSeconds)} of ${maxOf}; ${hint}`,
       { details: { field: "duration", maxSeconds, roomSeconds: Math.max(0, room) } },
     );
   }

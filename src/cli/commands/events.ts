@@ -44,12 +44,27 @@ export async function events(cx: CliContext, argv: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * `events flush`: deliver every undelivered event now, whatever its backoff
+ * says (an operator flushes because the hub is back). Exit 0 when nothing is
+ * left; 1 when something could not be delivered, saying why.
+ */
 async function flush(cx: CliContext, argv: string[]): Promise<number> {
   const { values } = parse(argv, { budget: { type: "string" } }, "sandboxer events flush [--budget SECONDS] [--json]");
-  const budgetMs = Math.max(1, Number(values.budget ?? 10) || 10) * 1000;
-  const report = await cx.broker().flushEvents(budgetMs);
-  const result = report ?? { delivered: 0, failed: 0, pending: (await cx.broker().outboxStats()).pending, lastError: "no State Hub configured (SANDBOXER_STATE_HUB_URL)" };
-  if (cx.out.json) cx.out.data(result);
-  else cx.out.print(`delivered ${result.delivered}, failed ${result.failed}, pending ${result.pending}${result.lastError ? ` (${result.lastError})` : ""}`);
-  return report && report.pending > 0 ? 1 : 0;
+  const seconds = Math.max(1, Number(values.budget ?? 30) || 30);
+  const report = await cx.broker().flushEvents(seconds * 1000, { all: true });
+  if (!report) {
+    const pending = (await cx.broker().outboxStats()).pending;
+    const result = { delivered: 0, failed: 0, pending, lastError: null, note: "no State Hub configured (SANDBOXER_STATE_HUB_URL): events stay in the outbox" };
+    if (cx.out.json) cx.out.data(result);
+    else cx.out.print(`no State Hub configured (SANDBOXER_STATE_HUB_URL); ${pending} event(s) stay in the outbox`);
+    return 0;
+  }
+  const why = report.failed > 0 ? report.lastError : report.pending > 0 ? `the ${seconds}s budget ran out (--budget SECONDS for longer)` : null;
+  if (cx.out.json) cx.out.data({ ...report, ...(why ? { why } : {}) });
+  else {
+    cx.out.print(`delivered ${report.delivered}, pending ${report.pending}`);
+    if (why) process.stderr.write(`error: ${report.pending} event(s) not delivered: ${why}\n`);
+  }
+  return report.pending > 0 ? 1 : 0;
 }

@@ -10,7 +10,9 @@ import { expandHome } from "../../config.js";
 import { SandboxerError } from "../../errors.js";
 import type { Handle, JsonObject } from "../../types.js";
 import type { ExtensionContext } from "../define.js";
-import { GROUP_ALIVE, missingCommand, PROBE_TEMPLATE, RUN_IN_GROUP, script, stopGroup } from "./host-shell.js";
+import { GROUP_ALIVE, markerOf, RUN_IN_GROUP, stopGroup } from "./build-group.js";
+import { missingCommand, PROBE_TEMPLATE, script } from "./host-shell.js";
+import { initPlugins } from "./packer-init.js";
 import { type PackerArtifact, PackerStream } from "./packer-stream.js";
 import { PACKER_VAR_PREFIX, varFileText } from "./var-file.js";
 
@@ -101,16 +103,16 @@ function undeclaredVar(lines: string[], inputs: BuildInputs): SandboxerError | n
   return null;
 }
 
-async function probeTemplate(ctx: ExtensionContext, template: string): Promise<{ target: string; workdir: string }> {
+async function probeTemplate(ctx: ExtensionContext, template: string): Promise<{ target: string; workdir: string; files: string[] }> {
   const res = await ctx.transport.run(script(PROBE_TEMPLATE, template));
   const [kind, ...files] = res.stdout.trim().split("\n").filter(Boolean);
   if (kind === "missing" || !kind) throw invalid("packer_template", `${template} does not exist on host ${ctx.host.name}`);
   if (kind === "file") {
     if (!/\.pkr\.(hcl|json)$/.test(template)) throw invalid("packer_template", `${template} is not a Packer HCL2 template (*.pkr.hcl or *.pkr.json)`);
-    return { target: template, workdir: dirname(template) };
+    return { target: template, workdir: dirname(template), files: [template] };
   }
   if (!files.length) throw invalid("packer_template", `directory ${template} holds no *.pkr.hcl or *.pkr.json template`);
-  return { target: ".", workdir: template };
+  return { target: ".", workdir: template, files };
 }
 
 /** Map a failed `packer validate` to the input at fault when the message names one. */
@@ -133,7 +135,7 @@ export async function provisionBuild(ctx: ExtensionContext, inputs: BuildInputs)
   const template = hostPath(ctx, inputs.packer_template);
   const vmName = inputs.vm_name ?? inputs.vm ?? null;
   const varFile = inputs.packer_var_file ? hostPath(ctx, inputs.packer_var_file) : null;
-  const { target, workdir } = await probeTemplate(ctx, template);
+  const { target, workdir, files } = await probeTemplate(ctx, template);
 
   const stateDir = stateDirFor(ctx, id);
   const log = buildLogPath(ctx, id);
@@ -144,21 +146,25 @@ export async function provisionBuild(ctx: ExtensionContext, inputs: BuildInputs)
   await ctx.checkpoint(asHandle(handle));
   const generated = await writeVarFile(ctx, stateDir, inputs);
   try {
-    return await runBuild(ctx, inputs, handle, packer, target, workdir, packerVarArgs(vmName, generated, varFile));
+    return await runBuild(ctx, inputs, handle, packer, target, workdir, files, packerVarArgs(vmName, generated, varFile));
   } finally {
     // The values are needed only while Packer runs; teardown removes the state dir too.
     if (generated) await ctx.transport.run(["rm", "-f", "--", generated]).catch(() => undefined);
   }
 }
 
-async function runBuild(ctx: ExtensionContext, inputs: BuildInputs, handle: BuildHandle, packer: string, target: string, workdir: string, vars: string[]): Promise<Handle> {
+async function runBuild(ctx: ExtensionContext, inputs: BuildInputs, handle: BuildHandle, packer: string, target: string, workdir: string, files: string[], vars: string[]): Promise<Handle> {
   const { stateDir, log, vmName } = handle;
+  const id = ctx.sandbox.id;
 
+  // Packer leaves packer-log*/packer-shell* temp files when interrupted: keep them in the state dir teardown removes.
+  // The marker lets teardown tell this build's processes from a recycled process group (./build-group.ts).
+  const tmpEnv = ["env", `TMPDIR=${stateDir}`, markerOf(id)];
+  // required_plugins: `packer init` first, or a clear refusal when this Packer cannot (before anything is built).
+  await initPlugins(ctx, { packer, template: inputs.packer_template as string, files, target, workdir, env: tmpEnv, onLine: (line) => appendFileSync(log, `${line}\n`) });
   ctx.progress(`packer validate ${inputs.packer_template}`);
   const checked = new PackerStream();
   const validateLines: string[] = [];
-  // Packer leaves packer-log*/packer-shell* temp files when interrupted: keep them in the state dir teardown removes.
-  const tmpEnv = ["env", `TMPDIR=${stateDir}`];
   const val = await runPacker(ctx, [...tmpEnv, packer, "validate", "-machine-readable", ...vars, target], workdir, (line) => {
     checked.push(line);
     validateLines.push(line);
@@ -189,7 +195,7 @@ async function runBuild(ctx: ExtensionContext, inputs: BuildInputs, handle: Buil
   // Cancel (Ctrl-C, destroy, timeout): SIGINT the build's process group and let Packer clean up.
   const onAbort = () => {
     ctx.progress("cancelling packer build (SIGINT)");
-    stopGroup(ctx.transport, handle.pidFile, CANCEL_GRACE_MS).catch(() => undefined);
+    stopGroup(ctx.transport, handle.pidFile, markerOf(id), CANCEL_GRACE_MS).catch(() => undefined);
   };
   ctx.signal.addEventListener("abort", onAbort, { once: true });
   let res: Awaited<ReturnType<typeof runPacker>>;
@@ -244,12 +250,13 @@ export async function buildAlive(ctx: ExtensionContext, raw: Handle): Promise<bo
   // A finished build stays "alive" (its image exists regardless); an interrupted one is not.
   const h = raw as unknown as BuildHandle;
   if (h.artifacts?.length) return true;
-  return (await ctx.transport.run(script(GROUP_ALIVE, h.pidFile))).code === 0;
+  return (await ctx.transport.run(script(GROUP_ALIVE, h.pidFile, markerOf(ctx.sandbox.id)))).code === 0;
 }
 
 export async function teardownBuild(ctx: ExtensionContext, raw: Handle | null): Promise<void> {
   const stateDir = (raw as unknown as BuildHandle | null)?.stateDir ?? stateDirFor(ctx, ctx.sandbox.id);
-  await stopGroup(ctx.transport, posix.join(stateDir, "packer.pgid"), CANCEL_GRACE_MS);
+  const stopped = await stopGroup(ctx.transport, posix.join(stateDir, "packer.pgid"), markerOf(ctx.sandbox.id), CANCEL_GRACE_MS);
+  if (stopped === "not-ours") ctx.progress("the saved process group id now belongs to other processes (pid reused): not signalled");
   const rm = await ctx.transport.run(["rm", "-rf", "--", stateDir]);
   if (rm.code !== 0) throw new SandboxerError("SBX_TEARDOWN_FAILED", `cannot remove ${stateDir} on ${ctx.host.name}: ${rm.stderr.trim()}`);
   if (ctx.host.name === "localhost") rmSync(stateDir, { recursive: true, force: true });
