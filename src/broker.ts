@@ -21,6 +21,7 @@ import type { Registration } from "./catalog/schema.js";
 import { type Config, type Env, loadConfig, type Paths, resolvePaths } from "./config.js";
 import type { Account, LedgerEntry } from "./credits/index.js";
 import { SandboxerError } from "./errors.js";
+import { LiveDelivery } from "./events/live.js";
 import { type DeliveryReport, deliverPending, type FetchLike } from "./events/publisher.js";
 import type { Capabilities, ExecIo, ExecOptions, ExecResult, ExtensionKind } from "./extensions/define.js";
 import { loadExtension } from "./extensions/index.js";
@@ -190,6 +191,25 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
       }),
     onProgress: opts.onProgress,
     owner: defaultOwner(),
+    eventsWritten: () => liveDelivery()?.kick(),
+  };
+  // With a State Hub configured, events go out as they are written (a long build's progress during the build).
+  let live: LiveDelivery | null | undefined;
+  const hubUrl = (): string | undefined => {
+    try {
+      return rt.config().stateHubUrl;
+    } catch {
+      return undefined;
+    }
+  };
+  const deliver = (url: string, budgetMs: number, all = false) =>
+    deliverPending({ outbox: store.events, url, clock: rt.clock, budgetMs, ignoreSchedule: all, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
+  const liveDelivery = (): LiveDelivery | null => {
+    if (live === undefined) {
+      const url = hubUrl();
+      live = url ? new LiveDelivery({ deliver: (budgetMs) => deliver(url, budgetMs) }) : null;
+    }
+    return live;
   };
   // Tokens carry wall-clock times whatever clock drives TTLs.
   const tokens = new Tokens(store, systemClock);
@@ -236,7 +256,10 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     async flushEvents(budgetMs, o = {}) {
       const url = rt.config().stateHubUrl;
       if (!url) return null;
-      return deliverPending({ outbox: store.events, url, clock: rt.clock, budgetMs, ignoreSchedule: o.all === true, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
+      // One deliverer at a time in this process keeps the hub's view in outbox order.
+      const started = Date.now();
+      await live?.idle(budgetMs);
+      return deliver(url, Math.max(1, budgetMs - (Date.now() - started)), o.all === true);
     },
     outboxStats: () => store.events.stats(),
     catalog: () => rt.catalog(),
@@ -288,6 +311,7 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     },
     refillPools: (o = {}) => refillPools(rt, o),
     async close() {
+      await live?.stop(2000);
       for (const t of transports.values()) await t.close();
       await store.close();
     },

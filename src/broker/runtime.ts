@@ -29,6 +29,8 @@ export interface Runtime {
   onProgress?: ((note: ProgressNote) => void) | undefined;
   /** Who owns in-flight records written by this process (pid + start time). */
   owner: { pid: number; start: string | null };
+  /** Events were stored: deliver them to the State Hub soon (src/events/live.ts); never waits, never throws. */
+  eventsWritten?: (() => void) | undefined;
 }
 
 export const defaultOwner = (): { pid: number; start: string | null } => ({ pid: SELF.pid, start: SELF.start });
@@ -58,13 +60,20 @@ export function transition(
 ): Promise<SandboxRow | undefined> {
   const at = nowIso(rt);
   const event = eventFor(rt, `sandbox.${to}`, row, { from: row.state, ...data });
-  if (to !== "destroyed" && to !== "failed") return db.sandboxes.transition(row.id, from, to, { ...patch, updatedAt: at }, event);
-  return db.tx(async (t) => {
-    const done = await t.sandboxes.transition(row.id, from, to, { ...patch, updatedAt: at }, event);
-    if (!done) return undefined;
-    await settleOnClose(rt, t, done);
-    return t.sandboxes.get(done.id);
-  });
+  const written = <T>(r: T): T => {
+    // Inside a caller's transaction the event is not committed yet: its commit (or the command's end) delivers it.
+    if (db === rt.store) rt.eventsWritten?.();
+    return r;
+  };
+  if (to !== "destroyed" && to !== "failed") return db.sandboxes.transition(row.id, from, to, { ...patch, updatedAt: at }, event).then(written);
+  return db
+    .tx(async (t) => {
+      const done = await t.sandboxes.transition(row.id, from, to, { ...patch, updatedAt: at }, event);
+      if (!done) return undefined;
+      await settleOnClose(rt, t, done);
+      return t.sandboxes.get(done.id);
+    })
+    .then(written);
 }
 
 export function extensionContext(rt: Runtime, row: SandboxRow, profile: Profile, host: Host, signal: AbortSignal): ExtensionContext {
@@ -82,7 +91,10 @@ export function extensionContext(rt: Runtime, row: SandboxRow, profile: Profile,
       const data: Record<string, unknown> = { message };
       if (opts?.percent !== undefined) data.percent = opts.percent;
       // Not awaited: notes are written in order (the store runs them in turn) and never hold up the extension.
-      rt.store.events.append(eventFor(rt, "sandbox.progress", row, data)).catch(() => {});
+      rt.store.events.append(eventFor(rt, "sandbox.progress", row, data)).then(
+        () => rt.eventsWritten?.(),
+        () => {},
+      );
       rt.onProgress?.({ sandboxId: row.id, message, percent: opts?.percent });
     },
     async checkpoint(handle: Handle) {
