@@ -7,7 +7,8 @@
 #   integrations/custodian/verify-remote-build.sh      (from the repo, after `make build`)
 #
 # Exit 0 = the shim created a workspace, built in it over SSH, and removed it;
-# the legacy target printed its deprecation notice. Everything it started or
+# MODE=build ran a Packer build and listed its artifact; the legacy target
+# printed its deprecation notice. Everything it started or
 # wrote is removed on exit.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -90,6 +91,44 @@ if make --no-print-directory -f "$here/remote-build.mk" remote-build SANDBOXER="
 fi
 [ -z "$(ls -A "$tmp/build")" ] || fail "failed build left its workspace: $(ls "$tmp/build")"
 
+# Build mode: the shim runs a Packer build (Debian's packer, a null + file builder, no VM needed).
+mkdir -p "$tmp/image"
+cat > "$tmp/image/image.pkr.hcl" <<'HCL'
+variable "vm_name" {
+  type = string
+}
+variable "greeting" {
+  type    = string
+  default = "hello"
+}
+source "file" "image" {
+  content = "${var.greeting} from ${var.vm_name}"
+  target  = "out/${var.vm_name}.img"
+}
+build {
+  sources = ["source.file.image"]
+}
+HCL
+out=$(make --no-print-directory -f "$here/remote-build.mk" remote-build MODE=build SANDBOXER="$SANDBOXER" \
+  PROJECT=demo TEMPLATE="$tmp/image" VM_NAME=demo-vm PACKER_VARS="greeting=hi" 2>"$tmp/err") \
+  || fail "make remote-build MODE=build exited $?: $(cat "$tmp/err")"
+echo "$out" | grep -qx "remote-build: artifact file.image: $tmp/image/out/demo-vm.img" || fail "no artifact line: $out"
+[ "$(cat "$tmp/image/out/demo-vm.img")" = "hi from demo-vm" ] || fail "image content: $(cat "$tmp/image/out/demo-vm.img")"
+grep -q "record closed, image kept" "$tmp/err" || fail "build record not closed: $(cat "$tmp/err")"
+builds=$("$SANDBOXER" list --all --profile profile.vm-packer-build --json | node -e 'const r=JSON.parse(require("fs").readFileSync(0,"utf8")); console.log(r.map(s=>`${s.state}/${s.actor}/${s.project}/${s.inputs.vm_name}`).join(","))')
+[ "$builds" = "destroyed/atm/demo/demo-vm" ] || fail "unexpected build records: $builds"
+# A broken template fails make, with Packer's error.
+printf 'build {\n  sources = ["source.file.missing"]\n}\n' > "$tmp/image/image.pkr.hcl"
+if make --no-print-directory -f "$here/remote-build.mk" remote-build MODE=build SANDBOXER="$SANDBOXER" \
+  PROJECT=demo TEMPLATE="$tmp/image" >/dev/null 2>"$tmp/err"; then
+  fail "a broken template did not fail make"
+fi
+grep -q "SBX_INPUT_INVALID" "$tmp/err" || fail "no Packer error for a broken template: $(cat "$tmp/err")"
+# MODE is checked; TEMPLATE is required in build mode.
+make --no-print-directory -f "$here/remote-build.mk" remote-build MODE=nope >/dev/null 2>&1 && fail "MODE=nope accepted"
+make --no-print-directory -f "$here/remote-build.mk" remote-build MODE=build SANDBOXER="$SANDBOXER" >/dev/null 2>"$tmp/err" && fail "MODE=build without TEMPLATE accepted"
+grep -q "needs TEMPLATE" "$tmp/err" || fail "no TEMPLATE message: $(cat "$tmp/err")"
+
 # The legacy path still works, and says it is deprecated.
 made_build=""
 [ -d /build ] || { mkdir /build 2>/dev/null && made_build=1; } || true
@@ -102,4 +141,4 @@ if [ -w /build ]; then
   [ -z "$made_build" ] || rmdir /build 2>/dev/null || true
   grep -q "DEPRECATED" "$tmp/err" || fail "legacy path printed no deprecation notice"
 fi
-echo "verify-remote-build: OK (workspace created, built over SSH on port $port, destroyed; legacy path deprecated)"
+echo "verify-remote-build: OK (workspace created, built over SSH on port $port, destroyed; MODE=build ran packer, artifact listed, record closed; legacy path deprecated)"
