@@ -58,6 +58,43 @@ describe("port registry", () => {
     expect(err(() => registry("slots:\n  - { slot: 1, port: 12221, vm: 'Bad Name' }\n")).message).toMatch(/slots\.0\.vm/);
   });
 
+  it("reads the documented shape: ports 12221-12230 as VM slots, range and bridge optional", () => {
+    const reg = registry("# the-custodian port-registry.yml\nrange: [12221, 12230]\nslots:\n  - { slot: 1, port: 12221, vm: packer-builder }\n  - slot: 10\n    port: 12230\n    vm: win-build\n    description: last slot\n");
+    expect(reg?.slots.map((s) => [s.slot, s.port, s.vm])).toEqual([
+      [1, 12221, "packer-builder"],
+      [10, 12230, "win-build"],
+    ]);
+    expect(registry("slots: []\n")?.range).toEqual([12221, 12230]);
+  });
+
+  it("refuses anything else, naming the line and the field of each problem", () => {
+    const file = join(dir, "port-registry.yml");
+    const cases: [string, RegExp[]][] = [
+      // An unknown top-level key (another tool's shape) and an unknown slot field.
+      ["ports:\n  12221: haskell-build\n", [/:1: ports: not a field of port-registry\.yml/]],
+      ["slots:\n  - slot: 1\n    port: 12221\n    vm: a\n    host: b\n", [/:5: slots\.0\.host: not a field/]],
+      // Wrong types and missing fields.
+      ["slots:\n  - { slot: 1, port: '12221', vm: a }\n", [/:2: slots\.0\.port: /]],
+      ["slots:\n  - { slot: 1, vm: a }\n", [/:2: slots\.0\.port: /]],
+      ["range: [12221]\n", [/:1: range/]],
+      ["- 12221\n- 12222\n", [/:1: \(root\): /]],
+      // Duplicate keys are a YAML error with their line.
+      ["slots: []\nslots: []\n", [/:2: \(yaml\): Map keys must be unique/]],
+      // Several problems at once, each at its own line.
+      [
+        "slots:\n  - { slot: 1, port: 12221, vm: a }\n  - { slot: 1, port: 12221, vm: a }\n  - { slot: 3, port: 13000, vm: c }\n",
+        [/:3: slots\.1\.port: 12221 is already slot 1/, /:3: slots\.1\.slot: slot 1 appears twice/, /:3: slots\.1\.vm: VM 'a' already has slot 1/, /:4: slots\.2\.port: 13000 is outside the tunnel range 12221-12230/],
+      ],
+      ["range: [12230, 12221]\n", [/:1: range: \[12230, 12221\] is empty/]],
+    ];
+    for (const [text, expected] of cases) {
+      const e = err(() => registry(text));
+      expect(e.code, text).toBe("SBX_CONFIG_INVALID");
+      for (const re of expected) expect(e.message, text).toMatch(re);
+      for (const line of e.message.split("\n")) expect(line.startsWith(`${file}:`), line).toBe(true);
+    }
+  });
+
   it("prints the ops-bridge tunnel snippet for a slot", () => {
     const snippet = tunnelSnippet(registry(GOOD), "haskell-build", 12222);
     expect(snippet).toContain("slot 2, tunnel port 12222 -> haskell-build:22");

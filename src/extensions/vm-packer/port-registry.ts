@@ -12,10 +12,10 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { type Env, expandHome, type Paths } from "../../config.js";
 import { SandboxerError } from "../../errors.js";
+import { parseLocated } from "./yaml-lines.js";
 
 const NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 const port = z.number().int().min(1).max(65535);
@@ -49,33 +49,50 @@ export function registryPath(paths: Pick<Paths, "configFile">, env: Env): string
   return env.SANDBOXER_PORT_REGISTRY ? expandHome(env.SANDBOXER_PORT_REGISTRY, env) : join(dirname(paths.configFile), "port-registry.yml");
 }
 
-/** Load and check the registry; absent = null (no tunnel policy). Every problem names its field. */
+/**
+ * Load and check the registry; absent = null (no tunnel policy). Only the
+ * documented shape is read (docs/migration-build-machines.md): anything else
+ * is refused, every problem as `FILE:LINE: FIELD: why`, all at once.
+ */
 export function loadPortRegistry(paths: Pick<Paths, "configFile">, env: Env): PortRegistry | null {
   const file = registryPath(paths, env);
   if (!existsSync(file)) return null;
-  let raw: unknown;
-  try {
-    raw = parseYaml(readFileSync(file, "utf8")) ?? {};
-  } catch (err) {
-    throw new SandboxerError("SBX_CONFIG_INVALID", `${file}: ${(err as Error).message.split("\n")[0]}`, { details: { file } });
-  }
-  const res = registrySchema.safeParse(raw);
+  const refuse = (problems: string[]) => new SandboxerError("SBX_CONFIG_INVALID", problems.map((p) => `${file}:${p}`).join("\n"), { details: { file } });
+  const yaml = parseLocated(readFileSync(file, "utf8"));
+  if (yaml.errors.length) throw refuse(yaml.errors.map((e) => `${e.line}: (yaml): ${e.message}`));
+  const res = registrySchema.safeParse(yaml.value ?? {});
   if (!res.success) {
-    throw new SandboxerError("SBX_CONFIG_INVALID", res.error.issues.map((i) => `${file}: ${i.path.join(".") || "(root)"}: ${i.message}`).join("\n"), { details: { file } });
+    const problems: string[] = [];
+    for (const i of res.error.issues) {
+      // An unknown key is reported at its own line, under its own name.
+      const keys = i.code === "unrecognized_keys" ? i.keys : [null];
+      for (const k of keys) {
+        const path = k === null ? i.path : [...i.path, k];
+        const field = path.map(String).join(".") || "(root)";
+        const why = k === null ? i.message : "not a field of port-registry.yml (see docs/migration-build-machines.md)";
+        problems.push(`${yaml.lineOf(path, { key: k !== null })}: ${field}: ${why}`);
+      }
+    }
+    throw refuse(problems);
   }
   const reg = { ...res.data, file };
   const problems: string[] = [];
+  const at = (path: (string | number)[], why: string) => problems.push(`${yaml.lineOf(path)}: ${path.join(".")}: ${why}`);
   const [lo, hi] = reg.range;
+  if (lo > hi) at(["range"], `[${lo}, ${hi}] is empty (the first port must not be above the last)`);
   const seenPorts = new Map<number, number>();
   const seenSlots = new Set<number>();
+  const seenVms = new Map<string, number>();
   reg.slots.forEach((s, i) => {
-    if (s.port < lo || s.port > hi) problems.push(`slots.${i}.port: ${s.port} is outside the tunnel range ${lo}-${hi}`);
-    if (seenPorts.has(s.port)) problems.push(`slots.${i}.port: ${s.port} is already slot ${seenPorts.get(s.port)}`);
-    if (seenSlots.has(s.slot)) problems.push(`slots.${i}.slot: slot ${s.slot} appears twice`);
+    if (s.port < lo || s.port > hi) at(["slots", i, "port"], `${s.port} is outside the tunnel range ${lo}-${hi}`);
+    if (seenPorts.has(s.port)) at(["slots", i, "port"], `${s.port} is already slot ${seenPorts.get(s.port)}`);
+    if (seenSlots.has(s.slot)) at(["slots", i, "slot"], `slot ${s.slot} appears twice`);
+    if (seenVms.has(s.vm)) at(["slots", i, "vm"], `VM '${s.vm}' already has slot ${seenVms.get(s.vm)} (one tunnel port per VM)`);
     seenPorts.set(s.port, s.slot);
     seenSlots.add(s.slot);
+    seenVms.set(s.vm, s.slot);
   });
-  if (problems.length) throw new SandboxerError("SBX_CONFIG_INVALID", problems.map((p) => `${file}: ${p}`).join("\n"), { details: { file } });
+  if (problems.length) throw refuse(problems);
   return reg;
 }
 
