@@ -35,7 +35,7 @@ export const ERROR_CATALOG = {
   SBX_CANCELLED: { exit: 1, http: 499, summary: "The operation was cancelled (signal or destroy) and cleaned up." },
   SBX_EXEC_FAILED: { exit: 1, http: 502, summary: "The command could not be started inside the sandbox." },
   SBX_SNAPSHOT_FAILED: { exit: 1, http: 502, summary: "The workspace could not be archived; no snapshot was recorded." },
-  SBX_SNAPSHOT_CORRUPT: { exit: 1, http: 422, summary: "A snapshot archive is missing or fails its sha256 check; restore refused, nothing created." },
+  SBX_SNAPSHOT_CORRUPT: { exit: 1, http: 422, summary: "A snapshot archive is missing or fails its digest check (BLAKE3, or SHA-256 for older snapshots); restore refused, nothing created." },
   SBX_STORE: { exit: 1, http: 500, summary: "The state store failed (locked, corrupt or unwritable)." },
   SBX_INTERNAL: { exit: 1, http: 500, summary: "An unexpected error; please report it." },
 } as const satisfies Record<string, { exit: number; http: number; summary: string }>;

@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ArchiveSink, archiveDir, extractArchive, hashFile } from "../src/snapshots/archive.js";
+import { ArchiveSink, archiveDir, extractArchive } from "../src/snapshots/archive.js";
+import { formatDigest, hashFile } from "../src/snapshots/digest.js";
 import { sshTransport } from "../src/transport/ssh.js";
 import type { Host } from "../src/types.js";
 import { type Sshd, startSshd } from "./fixtures/sshd.js";
@@ -42,10 +43,11 @@ describe("workspace archives over SSH", () => {
       await archiveDir(t, remote, sink);
       const made = sink.result();
       expect(made.format).toBe("tar+zstd");
-      expect(await hashFile(file)).toEqual({ sha256: made.sha256, sizeBytes: made.sizeBytes });
+      expect(made.digest.algorithm).toBe("blake3");
+      expect(await hashFile(file, "blake3")).toEqual({ ...made.digest, sizeBytes: made.sizeBytes });
 
       const into = join(dir, "host", "restored; rm -rf /tmp/x");
-      await extractArchive(t, into, { id: "snap-test", format: "tar+zstd", sha256: made.sha256, sizeBytes: made.sizeBytes, path: file });
+      await extractArchive(t, into, { id: "snap-test", format: "tar+zstd", digest: formatDigest(made.digest), sizeBytes: made.sizeBytes, path: file });
       const diff = execFileSync("diff", ["-r", remote, into]).toString();
       expect(diff).toBe("");
       expect(sshd.handshakes() - before).toBeLessThanOrEqual(1);

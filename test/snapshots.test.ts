@@ -1,4 +1,6 @@
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Broker } from "../src/broker.js";
@@ -6,6 +8,7 @@ import { resolvePaths } from "../src/paths.js";
 import { SandboxerError } from "../src/errors.js";
 import { runCli } from "./helpers/cli.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
+import { openStore } from "./helpers/store.js";
 
 /** Snapshots and restore on real bubblewrap sandboxes (ext.local). */
 describe("snapshots: ext.local on real bwrap", () => {
@@ -34,7 +37,10 @@ describe("snapshots: ext.local on real bwrap", () => {
     const snap = await broker.snapshot(src.id, { name: "first" });
     expect(snap.id).toMatch(/^snap-[a-z2-7]{12}$/);
     expect(snap).toMatchObject({ name: "first", sandboxId: src.id, profile: "profile.local", extension: "ext.local", host: "localhost", format: "tar+zstd" });
-    expect(snap.sha256).toMatch(/^[0-9a-f]{64}$/);
+    // BLAKE3 (b3sum) for new archives; the algorithm is part of the recorded digest.
+    expect(snap.digest).toMatch(/^blake3:[0-9a-f]{64}$/);
+    expect(snap.digest).toBe(`blake3:${execFileSync("b3sum", ["--no-names", snap.path]).toString().trim()}`);
+    expect(snap.sha256).toBeNull();
     expect(snap.sizeBytes).toBeGreaterThan(0);
     expect(existsSync(snap.path)).toBe(true);
     expect(snap.path.startsWith(join(resolvePaths(home.env).snapshots, ""))).toBe(true);
@@ -53,7 +59,69 @@ describe("snapshots: ext.local on real bwrap", () => {
     // Committed with the ready transition: right after it, nothing in between.
     expect(types.indexOf("snapshot.restored")).toBe(types.indexOf("sandbox.ready") + 1);
     expect((await broker.snapshots()).map((s) => s.id)).toContain(snap.id);
-    expect((await broker.getSnapshot(snap.id)).sha256).toBe(snap.sha256);
+    expect((await broker.getSnapshot(snap.id)).digest).toBe(snap.digest);
+  });
+
+  it("a same-size corruption (bytes flipped inside the archive) is refused too", async () => {
+    const src = await broker.create({ profile: "profile.local" });
+    await sh(src.id, "head -c 200000 /dev/urandom > r");
+    const snap = await broker.snapshot(src.id);
+    await broker.destroy(src.id);
+    const bytes = readFileSync(snap.path);
+    const mid = Math.floor(bytes.length / 2);
+    bytes[mid] = (bytes[mid] as number) ^ 0xff;
+    writeFileSync(snap.path, bytes);
+    const err = (await broker.restore(snap.id).catch((e: unknown) => e)) as SandboxerError;
+    expect(err.code).toBe("SBX_SNAPSHOT_CORRUPT");
+    expect(err.message).toMatch(/blake3 [0-9a-f]{12}… of \d+ bytes, expected [0-9a-f]{12}…/);
+  });
+
+  it("snapshots recorded with SHA-256 (before BLAKE3, or where b3sum is missing) still restore, and are still verified", async () => {
+    // An older record: the row's digest column holds a bare sha256 hex, as earlier versions wrote it.
+    const src = await broker.create({ profile: "profile.local" });
+    await sh(src.id, "echo from-an-old-version > old.txt");
+    const made = await broker.snapshot(src.id);
+    await broker.destroy(src.id);
+    const store = openStore(home.env);
+    try {
+      const row = await store.snapshots.get(made.id);
+      const oldId = "snap-oldoldoldold";
+      const oldFile = `${oldId}.tar.zst`;
+      copyFileSync(made.path, join(resolvePaths(home.env).snapshots, oldFile));
+      const hex = createHash("sha256").update(readFileSync(made.path)).digest("hex");
+      await store.snapshots.insert({ ...(row as NonNullable<typeof row>), id: oldId, sha256: hex, file: oldFile });
+    } finally {
+      await store.close();
+    }
+    const old = await broker.getSnapshot("snap-oldoldoldold");
+    expect(old.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(old.sha256).toBe(old.digest.slice("sha256:".length));
+    const restored = await broker.restore(old.id);
+    expect(await sh(restored.id, "cat old.txt")).toBe("from-an-old-version\n");
+    await broker.destroy(restored.id);
+    // Verified with its own algorithm: a changed archive is refused.
+    writeFileSync(old.path, "tampered");
+    expect(((await broker.restore(old.id).catch((e: unknown) => e)) as SandboxerError).code).toBe("SBX_SNAPSHOT_CORRUPT");
+
+    // Without b3sum on the PATH a new snapshot is hashed with SHA-256, recorded as such, and restores.
+    const bin = join(home.dir, "bin-without-b3sum");
+    mkdirSync(bin);
+    for (const dir of ["/usr/local/bin", "/usr/bin", "/bin"]) {
+      if (!existsSync(dir)) continue;
+      for (const f of readdirSync(dir)) if (f !== "b3sum" && !existsSync(join(bin, f))) symlinkSync(join(dir, f), join(bin, f));
+    }
+    const env = { ...home.env, PATH: `${bin}:/usr/local/sbin:/usr/sbin:/sbin` };
+    const id = (await runCli(["create", "--profile", "profile.local", "--json"], env)).json<{ id: string }>().id;
+    const taken = await runCli(["snapshot", id, "--json"], env);
+    expect(taken.code, taken.stderr).toBe(0);
+    const snap = taken.json<{ id: string; digest: string; sha256: string }>();
+    expect(snap.digest).toBe(`sha256:${snap.sha256}`);
+    const back = await runCli(["restore", snap.id, "--json"], env);
+    expect(back.code, back.stderr).toBe(0);
+    // A BLAKE3 snapshot cannot be verified without b3sum: refused, saying what to install.
+    const noTool = await runCli(["restore", made.id], env);
+    expect(noTool.code).toBe(1);
+    expect(noTool.stderr).toMatch(/SBX_DEPENDENCY_MISSING.*apt-get install b3sum/);
   });
 
   it("a corrupted archive: restore refuses with a clear error and creates no sandbox, record or directory", async () => {
@@ -96,7 +164,7 @@ describe("snapshots: ext.local on real bwrap", () => {
 
     const taken = await runCli(["snapshot", id, "--name", "cli-1", "--json"], home.env);
     expect(taken.code, taken.stderr).toBe(0);
-    const snap = taken.json<{ id: string; sha256: string }>();
+    const snap = taken.json<{ id: string; digest: string }>();
 
     const listed = await runCli(["snapshots", "list", "--sandbox", id, "--json"], home.env);
     expect(listed.json<{ id: string }[]>().map((s) => s.id)).toEqual([snap.id]);
@@ -105,7 +173,7 @@ describe("snapshots: ext.local on real bwrap", () => {
     expect(human.stdout).toContain("cli-1");
 
     const got = await runCli(["snapshots", "get", snap.id, "--json"], home.env);
-    expect(got.json<{ sha256: string }>().sha256).toBe(snap.sha256);
+    expect(got.json<{ digest: string }>().digest).toBe(snap.digest);
 
     const restored = await runCli(["restore", snap.id, "--json"], home.env);
     expect(restored.code, restored.stderr).toBe(0);

@@ -7,7 +7,8 @@ import { crashPoint } from "../faults.js";
 import { isSameProcessAlive } from "../proc.js";
 import { type Caller, isOperator } from "../tenancy/access.js";
 import type { ActorType, Sandbox } from "../types.js";
-import { ArchiveSink, hashFile } from "../snapshots/archive.js";
+import { ArchiveSink } from "../snapshots/archive.js";
+import { formatDigest, hashFile, parseDigest } from "../snapshots/digest.js";
 import type { Snapshot, SnapshotSource } from "../snapshots/types.js";
 import type { SnapshotFilter, StoredSnapshot } from "../store/types.js";
 import { applyCreate, planFor } from "./create.js";
@@ -35,8 +36,9 @@ export interface RestoreOptions {
 
 /** The record with its archive's absolute path (rows keep it relative to the snapshots directory). */
 function withPath(rt: Runtime, r: StoredSnapshot): Snapshot {
-  const { file, ...rest } = r;
-  return { ...rest, path: join(rt.paths.snapshots, file) };
+  const { file, sha256: stored, ...rest } = r;
+  const d = parseDigest(stored);
+  return { ...rest, digest: formatDigest(d), sha256: d.algorithm === "sha256" ? d.hex : null, path: join(rt.paths.snapshots, file) };
 }
 
 export async function getSnapshot(rt: Runtime, id: string): Promise<Snapshot> {
@@ -87,7 +89,8 @@ export async function createSnapshot(rt: Runtime, sandboxId: string, opts: { nam
     await ext.snapshot(ctx, row.handle, sink);
     if (!sink.writableFinished) await new Promise<void>((resolve, reject) => sink.once("error", reject).end(resolve));
     crashPoint("snapshot-archived");
-    const { sha256, sizeBytes, format } = sink.result();
+    const { digest: d, sizeBytes, format } = sink.result();
+    const digest = formatDigest(d);
     if (!format) throw new SandboxerError("SBX_SNAPSHOT_FAILED", `${row.extension} produced no zstd or gzip archive (${sizeBytes} bytes)`);
     const file = `${id}.${EXT[format]}`;
     final = join(dir, file);
@@ -104,7 +107,8 @@ export async function createSnapshot(rt: Runtime, sandboxId: string, opts: { nam
       actor: row.actor,
       project: row.project,
       format,
-      sha256,
+      digest,
+      sha256: d.algorithm === "sha256" ? d.hex : null,
       sizeBytes,
       path: final,
       createdAt: nowIso(rt),
@@ -113,9 +117,10 @@ export async function createSnapshot(rt: Runtime, sandboxId: string, opts: { nam
       // The sandbox may have been destroyed while we read it: a torn archive is no checkpoint.
       const now = await t.sandboxes.getForUpdate(row.id);
       if (now?.state !== "ready") throw new SandboxerError("SBX_INVALID_STATE", `${row.id} became ${now?.state ?? "missing"} while it was being snapshotted`, { details: { id: row.id } });
-      const { path: _p, ...stored } = snap;
-      await t.snapshots.insert({ ...stored, file });
-      await t.events.append(eventFor(rt, "snapshot.created", row, { snapshot: id, name: snap.name, sha256, sizeBytes, format }));
+      const { path: _p, digest: _d, ...stored } = snap;
+      // The row's digest column keeps the algorithm with the hex (src/store/types.ts).
+      await t.snapshots.insert({ ...stored, sha256: digest, file });
+      await t.events.append(eventFor(rt, "snapshot.created", row, { snapshot: id, name: snap.name, digest, sizeBytes, format }));
     });
     return snap;
   } catch (err) {
@@ -142,15 +147,16 @@ export async function verifySnapshot(snap: Snapshot): Promise<SnapshotSource> {
   if (!existsSync(snap.path)) {
     throw new SandboxerError("SBX_SNAPSHOT_CORRUPT", `snapshot ${snap.id}: archive ${snap.path} is missing; refusing to restore`, { details: { id: snap.id } });
   }
-  const { sha256, sizeBytes } = await hashFile(snap.path);
-  if (sha256 !== snap.sha256 || sizeBytes !== snap.sizeBytes) {
+  const want = parseDigest(snap.digest);
+  const got = await hashFile(snap.path, want.algorithm);
+  if (got.hex !== want.hex || got.sizeBytes !== snap.sizeBytes) {
     throw new SandboxerError(
       "SBX_SNAPSHOT_CORRUPT",
-      `snapshot ${snap.id}: archive ${snap.path} does not match its record (sha256 ${sha256.slice(0, 12)}… of ${sizeBytes} bytes, expected ${snap.sha256.slice(0, 12)}… of ${snap.sizeBytes}); refusing to restore`,
+      `snapshot ${snap.id}: archive ${snap.path} does not match its record (${want.algorithm} ${got.hex.slice(0, 12)}… of ${got.sizeBytes} bytes, expected ${want.hex.slice(0, 12)}… of ${snap.sizeBytes}); refusing to restore`,
       { details: { id: snap.id } },
     );
   }
-  return { id: snap.id, format: snap.format, sha256, sizeBytes, path: snap.path };
+  return { id: snap.id, format: snap.format, digest: snap.digest, sizeBytes: got.sizeBytes, path: snap.path };
 }
 
 /**
@@ -172,6 +178,6 @@ export async function restoreSnapshot(rt: Runtime, id: string, opts: RestoreOpti
   return applyCreate(rt, req, {
     ...(opts.signal ? { signal: opts.signal } : {}),
     restoreFrom: source,
-    onReady: (row, t) => t.events.append(eventFor(rt, "snapshot.restored", row, { snapshot: snap.id, from: snap.sandboxId, sha256: snap.sha256 })),
+    onReady: (row, t) => t.events.append(eventFor(rt, "snapshot.restored", row, { snapshot: snap.id, from: snap.sandboxId, digest: snap.digest })),
   });
 }

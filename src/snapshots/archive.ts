@@ -1,9 +1,9 @@
-import { createHash } from "node:crypto";
-import { close, createReadStream, open, write } from "node:fs";
+import { close, open, write } from "node:fs";
 import { Writable } from "node:stream";
 import { SandboxerError } from "../errors.js";
 import type { StreamOptions } from "../transport/stream.js";
 import type { RunResult, Transport } from "../transport/types.js";
+import { type Digest, type HashAlgorithm, preferredAlgorithm, StreamHasher } from "./digest.js";
 import type { ArchiveFormat, SnapshotSource } from "./types.js";
 
 /**
@@ -67,7 +67,7 @@ export function formatOf(head: Buffer): ArchiveFormat | null {
 }
 
 export interface SinkResult {
-  sha256: string;
+  digest: Digest;
   sizeBytes: number;
   format: ArchiveFormat | null;
 }
@@ -75,18 +75,24 @@ export interface SinkResult {
 /**
  * A Writable that hashes, counts and writes the archive to `path` (created
  * exclusively, 0600), so no archive is ever held whole in memory and its hash
- * costs no second read. No fsync, like the raw `tar | zstd > file`: an archive
- * lost to a power cut fails its sha256 check at restore (SBX_SNAPSHOT_CORRUPT),
- * it never restores silently wrong.
+ * costs no second read. The hash (BLAKE3 in a `b3sum` child where installed,
+ * see ./digest.ts) runs beside the file write. No fsync, like the raw
+ * `tar | zstd > file`: an archive lost to a power cut fails its check at
+ * restore (SBX_SNAPSHOT_CORRUPT), it never restores silently wrong.
  */
 export class ArchiveSink extends Writable {
-  private readonly hash = createHash("sha256");
+  private readonly hasher: StreamHasher;
   private size = 0;
   private head = Buffer.alloc(0);
   private fd: number | null = null;
+  private digest: Digest | null = null;
 
-  constructor(private readonly path: string) {
+  constructor(
+    private readonly path: string,
+    algorithm: HashAlgorithm = preferredAlgorithm(),
+  ) {
     super({ highWaterMark: 1 << 20 });
+    this.hasher = new StreamHasher(algorithm);
   }
 
   override _construct(cb: (err?: Error | null) => void): void {
@@ -97,10 +103,23 @@ export class ArchiveSink extends Writable {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.hash.update(chunk);
+    const hashed = this.hasher.update(chunk);
     this.size += chunk.length;
     if (this.head.length < 4) this.head = Buffer.concat([this.head, chunk.subarray(0, 4)]);
-    this.writeAll(chunk, 0, cb);
+    this.writeAll(chunk, 0, (err) => {
+      if (err || !hashed) cb(err);
+      else hashed.then(() => cb(), cb);
+    });
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.hasher.digest().then(
+      (d) => {
+        this.digest = d;
+        cb();
+      },
+      (err: Error) => cb(err),
+    );
   }
 
   private writeAll(chunk: Buffer, offset: number, cb: (err?: Error | null) => void): void {
@@ -112,29 +131,16 @@ export class ArchiveSink extends Writable {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (!this.digest) this.hasher.abort();
     const fd = this.fd;
     this.fd = null;
     if (fd === null) cb(err);
     else close(fd, (closeErr) => cb(err ?? closeErr));
   }
 
+  /** After `finish`: the digest, size and format of what was written. */
   result(): SinkResult {
-    return { sha256: this.hash.digest("hex"), sizeBytes: this.size, format: formatOf(this.head) };
+    if (!this.digest) throw new SandboxerError("SBX_SNAPSHOT_FAILED", "the archive was not finished");
+    return { digest: this.digest, sizeBytes: this.size, format: formatOf(this.head) };
   }
-}
-
-/** Stream a file through sha256 (restore verifies before it creates anything). */
-export function hashFile(path: string): Promise<{ sha256: string; sizeBytes: number }> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash("sha256");
-    let size = 0;
-    createReadStream(path, { highWaterMark: 1 << 20 })
-      .on("data", (d) => {
-        const b = d as Buffer;
-        hash.update(b);
-        size += b.length;
-      })
-      .on("error", reject)
-      .on("end", () => resolve({ sha256: hash.digest("hex"), sizeBytes: size }));
-  });
 }

@@ -19,8 +19,13 @@ export interface Snapshot {
   actor: string;
   project: string | null;
   format: ArchiveFormat;
-  /** Hex sha256 of the archive file, verified before every restore. */
-  sha256: string;
+  /**
+   * The archive's digest, `<algorithm>:<hex>`, verified before every restore:
+   * `blake3:…` (b3sum), or `sha256:…` (snapshots made before BLAKE3, or where b3sum is missing).
+   */
+  digest: string;
+  /** The hex SHA-256 when that is the digest's algorithm, else null (kept for readers of older records). */
+  sha256: string | null;
   sizeBytes: number;
   /** Absolute path of the archive under $SANDBOXER_HOME/snapshots/. */
   path: string;
@@ -36,7 +41,8 @@ export interface Snapshot {
 export interface SnapshotSource {
   id: string;
   format: ArchiveFormat;
-  sha256: string;
+  /** `<algorithm>:<hex>` of the archive, already verified. */
+  digest: string;
   sizeBytes: number;
   /** Local path of the archive (streamed to remote hosts over the host's transport). */
   path: string;

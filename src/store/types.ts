@@ -116,8 +116,13 @@ export interface EventRepo {
   stats(): Promise<OutboxStats>;
 }
 
-/** A snapshot row: `file` is relative to the snapshots directory, so a moved $SANDBOXER_HOME keeps working. */
-export type StoredSnapshot = Omit<Snapshot, "path"> & { file: string };
+/**
+ * A snapshot row: `file` is relative to the snapshots directory, so a moved
+ * $SANDBOXER_HOME keeps working. The `sha256` column holds the archive's
+ * digest as `<algorithm>:<hex>`, or a bare hex for rows made before BLAKE3
+ * (SHA-256); src/snapshots/digest.ts reads both.
+ */
+export type StoredSnapshot = Omit<Snapshot, "path" | "digest" | "sha256"> & { file: string; sha256: string };
 
 export interface SnapshotFilter {
   sandboxId?: string | undefined;

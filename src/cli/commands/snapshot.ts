@@ -30,7 +30,7 @@ function describe(s: Snapshot): string {
     ["extension", `${s.extension} on ${s.host}`],
     ["actor", `${s.actor}${s.project ? ` / ${s.project}` : ""}`],
     ["archive", `${s.path} (${s.format}, ${bytes(s.sizeBytes)})`],
-    ["sha256", s.sha256],
+    ["digest", s.digest],
     ["created", s.createdAt],
   ];
   return [s.id, ...rows.map(([k, v]) => `  ${k.padEnd(10)} ${v}`)].join("\n");
