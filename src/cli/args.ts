@@ -5,13 +5,36 @@ type Options = NonNullable<ParseArgsConfig["options"]>;
 
 export const JSON_FLAG = { json: { type: "boolean" } } as const satisfies Options;
 
-/** parseArgs that reports unknown flags and missing values as SBX_USAGE (exit 2). */
+/**
+ * `--help` on a command: thrown by `parse` before the command does anything,
+ * carrying the command's own flag table (so help and completion list exactly
+ * the flags the command accepts) and what was parsed (`create --profile P --help`).
+ */
+export class HelpRequest extends Error {
+  constructor(
+    readonly usage: string,
+    readonly options: Options,
+    readonly values: Record<string, unknown>,
+    readonly positionals: string[],
+  ) {
+    super("help requested");
+    this.name = "HelpRequest";
+  }
+}
+
+/** parseArgs that reports unknown flags and missing values as SBX_USAGE (exit 2); `--help` throws a HelpRequest. */
 export function parse<O extends Options>(argv: string[], options: O, usage: string) {
+  const all = { ...JSON_FLAG, help: { type: "boolean", short: "h" }, ...options } as const;
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof all; allowPositionals: true; strict: true }>>;
   try {
-    return parseArgs({ args: argv, options: { ...JSON_FLAG, help: { type: "boolean", short: "h" }, ...options }, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: all, allowPositionals: true, strict: true });
   } catch (err) {
+    // A half-typed command line still gets its help.
+    if (argv.includes("--help") || argv.includes("-h")) throw new HelpRequest(usage, all, {}, []);
     throw new SandboxerError("SBX_USAGE", `${(err as Error).message.replace(/\. To specify a positional.*$/s, "")}\nusage: ${usage}`);
   }
+  if ((parsed.values as { help?: boolean }).help) throw new HelpRequest(usage, all, parsed.values as Record<string, unknown>, parsed.positionals);
+  return parsed;
 }
 
 export function requirePositional(positionals: string[], index: number, name: string, usage: string): string {

@@ -1,4 +1,5 @@
 import { SandboxerError, toSandboxerError } from "../errors.js";
+import { HelpRequest } from "./args.js";
 import { type CliContext, makeContext } from "./context.js";
 import { formatError, makeOut } from "./output.js";
 
@@ -37,6 +38,7 @@ const COMMANDS: Record<string, { run: () => Promise<Command>; writes: boolean; s
   tokens: { run: async () => (await import("./commands/tokens.js")).tokens, writes: false, summary: "API bearer tokens: tokens create --actor agt --project P | list | revoke ID" },
   pools: { run: async () => (await import("./commands/pools.js")).pools, writes: true, summary: "warm pools: pools list | set PROFILE --size N [--input k=v] | drain PROFILE" },
   mcp: { run: async () => (await import("./commands/mcp.js")).mcp, writes: true, summary: "MCP server over stdio for agents (docs/agents.md); a tenant of SANDBOXER_URL when set" },
+  completion: { run: async () => (await import("./commands/completion.js")).completion, writes: false, summary: "print a shell completion script: completion bash|zsh|fish", light: true },
 };
 
 function help(): string {
@@ -53,6 +55,19 @@ function help(): string {
   ].join("\n");
 }
 
+/** `COMMAND --help`: the command's parser stopped before doing anything and handed over its flags. */
+async function printHelp(cx: CliContext, name: string, summary: string, req: HelpRequest): Promise<number> {
+  const help = await import("./help.js");
+  cx.out.print(help.commandHelp(name, summary, req));
+  const profile = req.values.profile;
+  if (typeof profile === "string" && (name === "create" || name === "route" || name === "restore")) {
+    const p = (await cx.broker().catalog()).profiles.get(profile);
+    if (!p) throw new SandboxerError("SBX_PROFILE_NOT_FOUND", `profile '${profile.slice(0, 64)}' does not exist (see: sandboxer profiles list)`, { details: { field: "profile" } });
+    cx.out.print(`\n${help.profileInputsHelp(p)}`);
+  }
+  return 0;
+}
+
 /** The one error boundary: everything below throws SandboxerError; only here is an exit code chosen. */
 export async function main(argv: string[]): Promise<number> {
   const dd = argv.indexOf("--");
@@ -63,6 +78,13 @@ export async function main(argv: string[]): Promise<number> {
     out.print(help());
     return name ? 0 : 2;
   }
+  if (name === "__complete") {
+    // The completion scripts' callback: candidates one per line, nothing else, always exit 0.
+    const { complete } = await import("./complete.js");
+    const [cword, ...words] = rest;
+    for (const c of await complete(COMMANDS, Number(cword), words, process.env)) process.stdout.write(`${c}\n`);
+    return 0;
+  }
   if (name === "--version" || name === "version") {
     out.print(json ? JSON.stringify({ version: "0.1.0" }) : "sandboxer 0.1.0");
     return 0;
@@ -72,16 +94,17 @@ export async function main(argv: string[]): Promise<number> {
   const light = entry?.light && !process.env.SANDBOXER_URL;
   // Remote mode (SANDBOXER_URL) needs neither: the context hands out the API-backed broker.
   const local = entry && !process.env.SANDBOXER_URL;
+  let helped = false;
   const cx = makeContext(out, process.env, light ? { read: await import("../broker/read.js") } : local ? { broker: await import("../broker.js") } : {});
   try {
     if (!entry) throw new SandboxerError("SBX_USAGE", `unknown command '${name.slice(0, 40)}' (see: sandboxer --help)`);
-    const ours = dd < 0 ? rest : argv.slice(1, dd);
-    if (ours.includes("--help") || ours.includes("-h")) {
-      out.print(`sandboxer ${name}: ${entry.summary}`);
-      return 0;
+    try {
+      return await (await entry.run())(cx, rest);
+    } catch (err) {
+      if (!(err instanceof HelpRequest)) throw err;
+      helped = true;
+      return await printHelp(cx, name, entry.summary, err);
     }
-    const code = await (await entry.run())(cx, rest);
-    return code;
   } catch (err) {
     const e = toSandboxerError(err);
     process.stderr.write(`${formatError(e, json)}\n`);
@@ -91,7 +114,7 @@ export async function main(argv: string[]): Promise<number> {
     const broker = cx.opened();
     if (broker) {
       // Writing commands try to deliver pending events, bounded so a down hub never slows them much.
-      if (COMMANDS[name]?.writes) await broker.flushEvents(1000).catch(() => null);
+      if (COMMANDS[name]?.writes && !helped) await broker.flushEvents(1000).catch(() => null);
     }
     await cx.close();
   }

@@ -86,8 +86,13 @@ export class StreamHasher {
     const stdin = this.child?.stdin;
     if (!stdin || stdin.write(chunk)) return undefined;
     return new Promise((resolve) => {
-      stdin.once("drain", resolve);
-      stdin.once("close", resolve);
+      const done = () => {
+        stdin.off("drain", done);
+        stdin.off("close", done);
+        resolve();
+      };
+      stdin.on("drain", done);
+      stdin.on("close", done);
     });
   }
 
