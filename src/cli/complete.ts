@@ -173,8 +173,10 @@ export function completionScript(shell: string): string | null {
         "# sandboxer bash completion: eval \"$(sandboxer completion bash)\" (e.g. in ~/.bashrc)",
         "_sandboxer() {",
         "  local IFS=$'\\n'",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a JS template
         '  COMPREPLY=($("${COMP_WORDS[0]}" __complete "$COMP_CWORD" "${COMP_WORDS[@]}" 2>/dev/null))',
         "  # A value ending in '=' (--input NAME=) is not finished: no space after it.",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a JS template
         '  if [ "${#COMPREPLY[@]}" -eq 1 ] && [ "${COMPREPLY[0]%=}" != "${COMPREPLY[0]}" ]; then compopt -o nospace 2>/dev/null; fi',
         "}",
         "complete -o default -F _sandboxer sandboxer",
@@ -186,6 +188,7 @@ export function completionScript(shell: string): string | null {
         "# sandboxer zsh completion: source <(sandboxer completion zsh) after compinit (e.g. in ~/.zshrc)",
         "_sandboxer() {",
         "  local -a cands",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a JS template
         '  cands=("${(@f)$("${words[1]}" __complete $((CURRENT - 1)) "${words[@]}" 2>/dev/null)}")',
         "  compadd -a cands",
         "}",
