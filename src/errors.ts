@@ -13,7 +13,7 @@ export const ERROR_CATALOG = {
   SBX_INPUT_MISSING: { exit: 2, http: 400, summary: "A required input was not given." },
   SBX_INPUT_INVALID: { exit: 2, http: 400, summary: "An input value fails its type or safety check." },
   SBX_TTL_INVALID: { exit: 2, http: 400, summary: "A TTL or duration is malformed or above the profile maximum." },
-  SBX_HOST_NOT_FOUND: { exit: 2, http: 400, summary: "The host is not in the inventory or not allowed by placement." },
+  SBX_HOST_NOT_FOUND: { exit: 2, http: 400, summary: "The host is not in the inventory, or outside the placement of a locked profile." },
   SBX_CONFIG_INVALID: { exit: 2, http: 500, summary: "The config file fails validation." },
   SBX_UNSUPPORTED: { exit: 2, http: 422, summary: "The extension lacks the capability asked for." },
   SBX_NOT_FOUND: { exit: 3, http: 404, summary: "No sandbox (or snapshot, event) with that id." },
