@@ -15,6 +15,7 @@ import { missingCommand, PROBE_TEMPLATE, script } from "./host-shell.js";
 import { initPlugins } from "./packer-init.js";
 import { type PackerArtifact, PackerStream } from "./packer-stream.js";
 import { PACKER_VAR_PREFIX, varFileText } from "./var-file.js";
+import { packerVarValues, secretMask } from "./redact.js";
 
 /** SIGINT grace before SIGKILL: Packer cleans up (temp VMs, disks) on interrupt. */
 const CANCEL_GRACE_MS = 60_000;
@@ -165,11 +166,18 @@ async function runBuild(ctx: ExtensionContext, inputs: BuildInputs, handle: Buil
   ctx.progress(`packer validate ${inputs.packer_template}`);
   const checked = new PackerStream();
   const validateLines: string[] = [];
-  const val = await runPacker(ctx, [...tmpEnv, packer, "validate", "-machine-readable", ...vars, target], workdir, (line) => {
-    checked.push(line);
-    validateLines.push(line);
-    appendFileSync(log, `${line}\n`);
-  });
+  const mask = secretMask(packerVarValues(inputs));
+  const val = await runPacker(
+    ctx,
+    [...tmpEnv, packer, "validate", "-machine-readable", ...vars, target],
+    workdir,
+    (line) => {
+      checked.push(line);
+      validateLines.push(line);
+      appendFileSync(log, `${line}\n`);
+    },
+    mask,
+  );
   if (val.code !== 0) throw missingCommand(val) ? packerMissing(ctx, packer) : validateError(checked, inputs);
   const undeclared = undeclaredVar(validateLines, inputs);
   if (undeclared) throw undeclared;
@@ -200,7 +208,7 @@ async function runBuild(ctx: ExtensionContext, inputs: BuildInputs, handle: Buil
   ctx.signal.addEventListener("abort", onAbort, { once: true });
   let res: Awaited<ReturnType<typeof runPacker>>;
   try {
-    res = await runPacker(ctx, ["setsid", "-w", ...script(RUN_IN_GROUP, handle.pidFile, workdir, ...tmpEnv, packer, "build", "-machine-readable", ...vars, target)], undefined, onLine);
+    res = await runPacker(ctx, ["setsid", "-w", ...script(RUN_IN_GROUP, handle.pidFile, workdir, ...tmpEnv, packer, "build", "-machine-readable", ...vars, target)], undefined, onLine, mask);
   } finally {
     ctx.signal.removeEventListener("abort", onAbort);
   }
@@ -224,9 +232,18 @@ function packerMissing(ctx: ExtensionContext, packer: string): SandboxerError {
   return new SandboxerError("SBX_DEPENDENCY_MISSING", `${packer} is not installed on host ${ctx.host.name} (apt-get install packer, or set SANDBOXER_PACKER)`);
 }
 
-async function runPacker(ctx: ExtensionContext, argv: string[], cwd: string | undefined, onLine: (line: string) => void) {
+/** Packer's output reaches the log, progress and errors only through `mask` (packer_var_* values hidden, ./redact.ts). */
+async function runPacker(ctx: ExtensionContext, argv: string[], cwd: string | undefined, onLine: (line: string) => void, mask: (line: string) => string) {
   try {
-    return await ctx.transport.run(argv, { ...(cwd ? { cwd } : {}), onLine: (line, stream) => (stream === "stdout" ? onLine(line) : appendFileSync(buildLogPath(ctx, ctx.sandbox.id), `[stderr] ${line}\n`)) });
+    const res = await ctx.transport.run(argv, {
+      ...(cwd ? { cwd } : {}),
+      onLine: (raw, stream) => {
+        const line = mask(raw);
+        if (stream === "stdout") onLine(line);
+        else appendFileSync(buildLogPath(ctx, ctx.sandbox.id), `[stderr] ${line}\n`);
+      },
+    });
+    return { ...res, stdout: mask(res.stdout), stderr: mask(res.stderr) };
   } catch (err) {
     if (err instanceof SandboxerError && err.code === "SBX_DEPENDENCY_MISSING" && argv[0] === packerCmd(ctx)) throw packerMissing(ctx, argv[0]);
     throw err;
