@@ -6,7 +6,7 @@
  * Ratio = raw time / our time (1.0 = as fast as the raw tool).
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createBroker } from "../src/broker.js";
@@ -19,6 +19,15 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const TOTAL = Number(process.env.BENCH_SNAPSHOT_MIB ?? 512) * 1024 * 1024;
 const REAP_N = Number(process.env.BENCH_REAP_N ?? 1000);
 const root = mkdtempSync(join(tmpdir(), "sbx-bench-snap-"));
+/**
+ * CPU seconds used so far by this process and its waited-for children (tar,
+ * zstd, b3sum): /proc/self/stat utime+stime+cutime+cstime. Unlike wall time it
+ * hardly moves with the machine's load, so it shows what hashing costs.
+ */
+function cpuSeconds(): number {
+  const f = readFileSync("/proc/self/stat", "utf8").split(") ")[1]?.split(" ") ?? [];
+  return [11, 12, 13, 14].reduce((sum, i) => sum + Number(f[i] ?? 0), 0) / 100;
+}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 
@@ -92,6 +101,8 @@ async function snapshotBench(env: NodeJS.ProcessEnv) {
   sh('tar -C "$1" -cf - . > /dev/null', ws);
   const raw: number[] = [];
   const ours: number[] = [];
+  const rawCpu: number[] = [];
+  const oursCpu: number[] = [];
   const rawX: number[] = [];
   const oursX: number[] = [];
   const phases: { verifyMs: number; fillMs: number; startMs: number }[] = [];
@@ -104,13 +115,17 @@ async function snapshotBench(env: NodeJS.ProcessEnv) {
     const rawSnap = () => {
       rmSync(rawArchive, { force: true });
       settle();
+      const c0 = cpuSeconds();
       raw.push(sh('tar --numeric-owner -C "$1" -cf - . | zstd -q -T0 -c > "$2"', ws, rawArchive));
+      rawCpu.push(cpuSeconds() - c0);
     };
     const oursSnap = async () => {
       settle();
+      const c0 = cpuSeconds();
       const t0 = process.hrtime.bigint();
       const snap = await broker.snapshot(sb.id);
       ours.push(ms(t0));
+      oursCpu.push(cpuSeconds() - c0);
       archiveBytes = snap.sizeBytes;
       return snap;
     };
@@ -159,6 +174,8 @@ async function snapshotBench(env: NodeJS.ProcessEnv) {
     rawSnapshotMiBps: mib / (median(raw) / 1000),
     snapshotMiBps: mib / (median(ours) / 1000),
     snapshotRatio: median(raw) / median(ours),
+    rawSnapshotCpuS: median(rawCpu),
+    snapshotCpuS: median(oursCpu),
     rawRestoreMs: median(rawX),
     restoreMs: median(oursX),
     rawRestoreMiBps: mib / (median(rawX) / 1000),
@@ -223,6 +240,7 @@ async function main(): Promise<void> {
   console.log(`workspace: ${snap.workspaceMiB} MiB in ${snap.files} files -> ${snap.archiveMiB} MiB tar+zstd; median of ${RUNS}`);
   console.log(`raw tar | zstd -T0            ${f(snap.rawSnapshotMs)} ms  ${f(snap.rawSnapshotMiBps)} MiB/s`);
   console.log(`sandboxer snapshot            ${f(snap.snapshotMs)} ms  ${f(snap.snapshotMiBps)} MiB/s   ratio ${f(snap.snapshotRatio)} (target >= 0.9)`);
+  console.log(`  CPU seconds (process + children, steadier than wall time under load): raw ${f(snap.rawSnapshotCpuS)} s, snapshot ${f(snap.snapshotCpuS)} s (+${f(snap.snapshotCpuS - snap.rawSnapshotCpuS)} s)`);
   console.log(`raw zstd -d | tar -x          ${f(snap.rawRestoreMs)} ms  ${f(snap.rawRestoreMiBps)} MiB/s`);
   console.log(`sandboxer restore (to ready)  ${f(snap.restoreMs)} ms  ${f(snap.restoreMiBps)} MiB/s   ratio ${f(snap.restoreRatio)} (target >= 0.8)`);
   const list = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(", ");

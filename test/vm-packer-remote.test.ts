@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
+import { createBroker } from "../src/broker.js";
 import { SandboxerError } from "../src/errors.js";
 import { processesIn } from "./helpers/assert.js";
 import { type Sshd, startSshd } from "./fixtures/sshd.js";
@@ -57,6 +58,26 @@ describe("ext.vm-packer build mode over SSH", () => {
     await b.destroy(sb.id);
     expect(existsSync(join(root(), ".vm-packer", sb.id))).toBe(false);
     expect(existsSync(join(dir, "out", "remote.img"))).toBe(true);
+  });
+
+  it("--host overrides a placement that names only localhost: the build runs on the named inventory host", async () => {
+    const profiles = mkdtempSync(join(work, "profiles-"));
+    writeFileSync(
+      join(profiles, "profile.t-here.yaml"),
+      stringify({ id: "profile.t-here", version: 1, extension: "ext.vm-packer", mode: "build", placement: { hosts: ["localhost"] }, inputs: { packer_template: { type: "path" } } }),
+    );
+    const dir = mkdtempSync(join(work, "ok-"));
+    cpSync(join(FIX, "ok"), dir, { recursive: true });
+    const b = createBroker({ env: { ...home.env, SANDBOXER_PROFILES_DIR: profiles } });
+    try {
+      const sb = await b.create({ profile: "profile.t-here", host: "build-host", inputs: { packer_template: dir } });
+      expect(sb.host).toBe("build-host");
+      expect(sb.route?.reason).toContain("on build-host by --host, overriding the placement (localhost)");
+      expect(existsSync(join(root(), ".vm-packer", sb.id, "packer.pgid"))).toBe(true);
+      await b.destroy(sb.id);
+    } finally {
+      await b.close();
+    }
   });
 
   it("SSH dropping mid-build -> failed record with SBX_HOST_UNREACHABLE", async () => {
