@@ -24,6 +24,11 @@
 SANDBOXER            ?= sandboxer
 REMOTE_BUILD_PROFILE ?= profile.vm-haskell-build
 REMOTE_IMAGE_PROFILE ?= profile.vm-packer-build
+# MODE is asked for on the command line (`make remote-build MODE=build`); a MODE
+# in the environment (test runners and shells set one) is not ours.
+ifeq ($(origin MODE),environment)
+MODE                 := attach
+endif
 MODE                 ?= attach
 TEMPLATE             ?=
 VM_NAME              ?=
