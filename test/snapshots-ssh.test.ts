@@ -1,4 +1,7 @@
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -58,6 +61,20 @@ describe("workspace archives over SSH", () => {
       sink2.destroy();
     } finally {
       await t.close();
+    }
+  });
+
+  it("a sink fed by a writer rather than a command hashes as it writes, with either algorithm", async () => {
+    const data = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(5 * 1024 * 1024, 3)]);
+    for (const algorithm of ["blake3", "sha256"] as const) {
+      const file = join(dir, `written-${algorithm}.bin`);
+      const sink = new ArchiveSink(file, algorithm);
+      await pipeline(Readable.from([data.subarray(0, 1000), data.subarray(1000)]), sink);
+      const made = sink.result();
+      expect(made).toMatchObject({ sizeBytes: data.length, format: "tar+zstd", digest: { algorithm } });
+      expect(await hashFile(file, algorithm)).toEqual({ ...made.digest, sizeBytes: data.length });
+      const expected = algorithm === "sha256" ? createHash("sha256").update(data).digest("hex") : execFileSync("b3sum", ["--no-names", file]).toString().trim();
+      expect(made.digest.hex).toBe(expected);
     }
   });
 });

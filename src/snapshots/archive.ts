@@ -1,9 +1,10 @@
 import { close, open, write } from "node:fs";
+import { open as openFile } from "node:fs/promises";
 import { Writable } from "node:stream";
 import { SandboxerError } from "../errors.js";
-import type { StreamOptions } from "../transport/stream.js";
+import type { FileBackedWritable, StreamOptions } from "../transport/stream.js";
 import type { RunResult, Transport } from "../transport/types.js";
-import { type Digest, type HashAlgorithm, preferredAlgorithm, StreamHasher } from "./digest.js";
+import { type Digest, type HashAlgorithm, hashFile, preferredAlgorithm, StreamHasher } from "./digest.js";
 import type { ArchiveFormat, SnapshotSource } from "./types.js";
 
 /**
@@ -11,7 +12,8 @@ import type { ArchiveFormat, SnapshotSource } from "./types.js";
  * owners), compressed ON the host that holds the workspace (zstd, gzip where
  * zstd is missing) and streamed back over the host's transport. Running the
  * same `tar | zstd` pipeline the raw tool would run is what keeps snapshots
- * close to raw throughput; node only hashes and writes the bytes.
+ * close to raw throughput; the command writes the archive file itself
+ * (ArchiveSink below), node only hashes it afterwards.
  *
  * bash for `pipefail`: a tar failure must fail the snapshot, not hide behind
  * the compressor's exit status. `cd ... || exit`: without it a missing
@@ -73,36 +75,56 @@ export interface SinkResult {
 }
 
 /**
- * A Writable that hashes, counts and writes the archive to `path` (created
- * exclusively, 0600), so no archive is ever held whole in memory and its hash
- * costs no second read. The hash (BLAKE3 in a `b3sum` child where installed,
- * see ./digest.ts) runs beside the file write. No fsync, like the raw
- * `tar | zstd > file`: an archive lost to a power cut fails its check at
- * restore (SBX_SNAPSHOT_CORRUPT), it never restores silently wrong.
+ * Where an archive is written: a file created exclusively (0600), never held
+ * whole in memory. Two ways in:
+ *  - direct (what `archiveDir` does through `Transport.stream`): the command's
+ *    stdout IS the file (`fileDescriptor()`), so the bytes never pass through
+ *    node, exactly like the raw `tar | zstd > file`; when it ends, the file is
+ *    hashed by `b3sum` reading it (mmap, every core: a small fraction of the
+ *    compression's CPU) and its size and format read back;
+ *  - written (any other writer): chunks are hashed beside the file write.
+ * BLAKE3 where `b3sum` is installed, else SHA-256 (./digest.ts). No fsync, like
+ * the raw pipeline: an archive lost to a power cut fails its check at restore
+ * (SBX_SNAPSHOT_CORRUPT), it never restores silently wrong.
  */
-export class ArchiveSink extends Writable {
-  private readonly hasher: StreamHasher;
+export class ArchiveSink extends Writable implements FileBackedWritable {
+  private hasher: StreamHasher | null = null;
   private size = 0;
   private head = Buffer.alloc(0);
   private fd: number | null = null;
   private digest: Digest | null = null;
+  private readonly opened: Promise<number>;
+  private resolveOpened!: (fd: number) => void;
+  private rejectOpened!: (err: Error) => void;
 
   constructor(
     private readonly path: string,
-    algorithm: HashAlgorithm = preferredAlgorithm(),
+    private readonly algorithm: HashAlgorithm = preferredAlgorithm(),
   ) {
     super({ highWaterMark: 1 << 20 });
-    this.hasher = new StreamHasher(algorithm);
+    this.opened = new Promise((resolve, reject) => {
+      this.resolveOpened = resolve;
+      this.rejectOpened = reject;
+    });
+    this.opened.catch(() => undefined);
   }
 
   override _construct(cb: (err?: Error | null) => void): void {
     open(this.path, "wx", 0o600, (err, fd) => {
       this.fd = fd;
+      if (err) this.rejectOpened(err);
+      else this.resolveOpened(fd);
       cb(err);
     });
   }
 
+  /** The file's descriptor, for a command to write the archive into directly. */
+  fileDescriptor(): Promise<number> {
+    return this.opened;
+  }
+
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.hasher ??= new StreamHasher(this.algorithm);
     const hashed = this.hasher.update(chunk);
     this.size += chunk.length;
     if (this.head.length < 4) this.head = Buffer.concat([this.head, chunk.subarray(0, 4)]);
@@ -113,13 +135,29 @@ export class ArchiveSink extends Writable {
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    this.hasher.digest().then(
-      (d) => {
-        this.digest = d;
-        cb();
-      },
+    this.finish().then(
+      () => cb(),
       (err: Error) => cb(err),
     );
+  }
+
+  private async finish(): Promise<void> {
+    if (this.hasher) {
+      this.digest = await this.hasher.digest();
+      return;
+    }
+    // Written directly by a command: read back what it wrote.
+    const file = await hashFile(this.path, this.algorithm);
+    this.digest = { algorithm: file.algorithm, hex: file.hex };
+    this.size = file.sizeBytes;
+    // The sink's own descriptor is write-only: read the magic through another.
+    const f = await openFile(this.path, "r");
+    try {
+      const { buffer, bytesRead } = await f.read(Buffer.alloc(4), 0, 4, 0);
+      this.head = buffer.subarray(0, bytesRead);
+    } finally {
+      await f.close();
+    }
   }
 
   private writeAll(chunk: Buffer, offset: number, cb: (err?: Error | null) => void): void {
@@ -131,7 +169,7 @@ export class ArchiveSink extends Writable {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (!this.digest) this.hasher.abort();
+    if (!this.digest) this.hasher?.abort();
     const fd = this.fd;
     this.fd = null;
     if (fd === null) cb(err);

@@ -19,18 +19,35 @@ export interface StreamOptions {
 const STDERR_KEEP = 8192;
 
 /**
+ * A Writable backed by a file the command may write to itself: its stdout
+ * becomes that file's descriptor, so the bytes never pass through node (a
+ * workspace archive: what keeps `snapshot` at the raw `tar | zstd > file`'s
+ * speed). The Writable is ended once the command exits, and finishes its own
+ * bookkeeping (the archive's digest) from the file.
+ */
+export interface FileBackedWritable extends Writable {
+  fileDescriptor(): Promise<number>;
+}
+
+function fileBacked(w: Writable | undefined): w is FileBackedWritable {
+  return typeof (w as Partial<FileBackedWritable> | undefined)?.fileDescriptor === "function";
+}
+
+/**
  * Spawn argv without a shell and stream stdin/stdout through node streams with
  * back-pressure. Resolves with the exit status once the process has exited and
  * `stdout` has been flushed; stderr is kept (its tail) for error messages.
  * Shared by the local transport and, wrapped in `ssh ... --`, by remote ones.
  */
-export function streamProcess(argv: readonly string[], opts: StreamOptions = {}): Promise<RunResult> {
+export async function streamProcess(argv: readonly string[], opts: StreamOptions = {}): Promise<RunResult> {
   const [cmd, ...args] = argv;
-  if (!cmd) return Promise.reject(new SandboxerError("SBX_INTERNAL", "empty argv"));
+  if (!cmd) throw new SandboxerError("SBX_INTERNAL", "empty argv");
+  const out = opts.stdout;
+  const outFd = fileBacked(out) ? await out.fileDescriptor() : null;
   const fd = opts.stdinFile ? openSync(opts.stdinFile, "r") : null;
   let child: ReturnType<typeof spawn>;
   try {
-    child = spawn(cmd, args, { stdio: [fd ?? (opts.stdin ? "pipe" : "ignore"), opts.stdout ? "pipe" : "ignore", "pipe"] });
+    child = spawn(cmd, args, { stdio: [fd ?? (opts.stdin ? "pipe" : "ignore"), outFd ?? (out ? "pipe" : "ignore"), "pipe"] });
   } finally {
     // The child holds its own copy of the descriptor.
     if (fd !== null) closeSync(fd);
@@ -53,7 +70,10 @@ export function streamProcess(argv: readonly string[], opts: StreamOptions = {})
     // A command that exits early closes its stdin (EPIPE): its exit status tells the story.
     flows.push(pipeline(opts.stdin, child.stdin).catch(() => {}));
   }
-  if (opts.stdout && child.stdout) flows.push(pipeline(child.stdout, opts.stdout));
+  if (out && outFd !== null) {
+    // The command wrote the file itself: once it has exited, the Writable finishes from the file.
+    flows.push(exited.then(() => new Promise<void>((resolve, reject) => out.once("error", reject).end((err?: Error | null) => (err ? reject(err) : resolve())))));
+  } else if (out && child.stdout) flows.push(pipeline(child.stdout, out));
   return Promise.all(flows).then(
     ([result]) => result as RunResult,
     (err) => {
