@@ -1,7 +1,7 @@
 # sand-boxer: every target works on a fresh Debian machine where you are root.
 SHELL := /bin/bash
 APT_PACKAGES := bubblewrap util-linux e2fsprogs openssh-server openssh-client rsync zstd podman podman-compose runc packer busybox-static \
-  postgresql chromium b3sum tmux openssl
+  postgresql chromium b3sum tmux openssl zsh fish
 PREFIX ?= /usr/local
 
 .PHONY: all setup deps apt npm build check lint typecheck test bench demo install clean smoke-remote verify-remote-build registry examples
