@@ -70,6 +70,13 @@ describe("COMMAND --help", () => {
     expect(existsSync(join(home.dir, "never-made"))).toBe(false);
   });
 
+  it("`help COMMAND` is `COMMAND --help`", async () => {
+    const a = await runCli(["help", "events"], home.env);
+    const b = await runCli(["events", "--help"], home.env);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+  });
+
   it("lists the flags each command really takes (subcommands too)", async () => {
     const expected: [string[], string[]][] = [
       [["create"], ["profile", "input", "host", "ttl", "route", "extension", "actor", "project", "idempotency-key"]],

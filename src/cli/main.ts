@@ -50,7 +50,8 @@ function help(): string {
     "",
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
     "",
-    "Every command takes --json. Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 refused.",
+    "Every command takes --json and --help (every flag; `create --profile P --help`: the profile's inputs).",
+    "Exit codes: 0 ok, 1 failed, 2 bad input, 3 not found, 4 refused. Completion: sandboxer completion bash|zsh|fish.",
     "State: $SANDBOXER_HOME (default ~/.local/share/sandboxer). Docs: README.md, docs/.",
   ].join("\n");
 }
@@ -73,7 +74,8 @@ export async function main(argv: string[]): Promise<number> {
   const dd = argv.indexOf("--");
   const json = (dd < 0 ? argv : argv.slice(0, dd)).includes("--json");
   const out = makeOut(json);
-  const [name, ...rest] = argv;
+  // `help COMMAND` is `COMMAND --help`.
+  const [name, ...rest] = argv[0] === "help" && argv[1] && COMMANDS[argv[1]] ? [argv[1], "--help"] : argv;
   if (!name || name === "--help" || name === "-h" || name === "help") {
     out.print(help());
     return name ? 0 : 2;
