@@ -241,7 +241,7 @@ describe("view: what a tenant sees", () => {
     const e: SandboxEvent = { seq: 1, id: "evt-1", type: "sandbox.progress", sandboxId: sb.id, at: sb.createdAt, actor: "agt", project: "web", data: { message: "copying /srv/repos/web/app into the workspace", reachability: sb.reachability } };
     expect(JSON.stringify(eventFor(WEB, e))).not.toMatch(/\/srv|\/home/);
     expect(eventFor(ADM, e)).toBe(e);
-    const snap = { id: "snap-aaaaaaaaaaaa", name: null, sandboxId: sb.id, profile: sb.profile, profileVersion: 1, extension: "ext.local", host: "localhost", inputs: sb.inputs, actor: "agt", project: "web", format: "tar+zstd" as const, sha256: "0", sizeBytes: 1, path: "/home/sbx/snapshots/snap-aaaaaaaaaaaa.tar.zst", createdAt: sb.createdAt };
+    const snap = { id: "snap-aaaaaaaaaaaa", name: null, sandboxId: sb.id, profile: sb.profile, profileVersion: 1, extension: "ext.local", host: "localhost", inputs: sb.inputs, actor: "agt", project: "web", format: "tar+zstd" as const, digest: "sha256:0", sha256: "0", sizeBytes: 1, path: "/home/sbx/snapshots/snap-aaaaaaaaaaaa.tar.zst", createdAt: sb.createdAt };
     expect(snapshotFor(WEB, snap)).not.toHaveProperty("path");
     expect(JSON.stringify(snapshotFor(WEB, snap))).not.toContain("/srv/");
     expect(snapshotFor(ADM, snap).path).toBe(snap.path);

@@ -1,6 +1,6 @@
 /**
- * `packer_var_*` values are secrets (src/tenancy/secrets.ts on the tenancy
- * branch: every one is): they stay off argv, records and events. Packer itself
+ * `packer_var_*` values are secrets (src/tenancy/secrets.ts: every one is):
+ * they stay off argv (./var-file.ts), records and events. Packer itself
  * can still print them: a provisioner that echoes a variable, or a diagnostic
  * that quotes the var-file line it rejects (`1: token = "..."`). Every line
  * Packer writes passes through this mask before it reaches the build log,
@@ -15,7 +15,7 @@
 export const MASK = "(secret)";
 /** Shorter values (a `cpus=4`) would mask ordinary output. */
 export const MIN_SECRET = 4;
-/** The var file the build writes with the values (the tenancy branch's var-file.ts). */
+/** The var file the build writes with the values (build.ts, ./var-file.ts). */
 const VAR_FILE_NAME = "vars.pkrvars.hcl";
 
 const PACKER_VAR_PREFIX = "packer_var_";
