@@ -83,7 +83,8 @@ describe("COMMAND --help", () => {
       [["list"], ["state", "profile", "project", "extension", "host", "all"]],
       [["events"], ["follow", "since-seq", "limit"]],
       [["events", "flush"], ["budget"]],
-      [["exec"], ["service"]],
+      [["exec"], ["service", "timeout", "detach", "interactive", "tty", "cwd"]],
+      [["kill"], ["signal"]],
       [["restore"], ["host", "ttl", "profile", "input", "extension", "actor", "project"]],
     ];
     for (const [argv, want] of expected) {
