@@ -133,6 +133,8 @@ describe("completion", () => {
     expect(await bashComplete(["sandboxer", "events", "flush", "--"])).toEqual(["--budget", "--help", "--json"]);
     expect(await bashComplete(["sandboxer", "profiles", "show", "profile.lo"])).toEqual(["profile.local"]);
     expect(await bashComplete(["sandboxer", "completion", ""])).toEqual(["bash", "fish", "zsh"]);
+    expect(await bashComplete(["sandboxer", "ps", ""])).toEqual([sandbox.id]);
+    expect(await bashComplete(["sandboxer", "pools", "set", "profile.loc"])).toEqual(["profile.local"]);
     // After `--` an exec's own command line is the shell's business.
     expect(await bashComplete(["sandboxer", "exec", sandbox.id, "--", "l"])).toEqual([]);
   });

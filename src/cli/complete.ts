@@ -31,6 +31,7 @@ const SUBCOMMANDS: Record<string, string[]> = {
   snapshots: ["list", "get", "delete"],
   tokens: ["create", "list", "revoke"],
   completion: ["bash", "zsh", "fish"],
+  pools: ["set", "list", "drain"],
 };
 const POSITIONAL: Record<string, Kind> = {
   get: "sandbox",
@@ -40,6 +41,12 @@ const POSITIONAL: Record<string, Kind> = {
   events: "sandbox",
   snapshot: "sandbox",
   "extend-ttl": "sandbox",
+  ps: "sandbox",
+  logs: "sandbox",
+  kill: "sandbox",
+  shell: "sandbox",
+  "pools set": "profile",
+  "pools drain": "profile",
   "reachability show": "sandbox",
   "profiles show": "profile",
   "inspect host": "host",
