@@ -61,7 +61,7 @@ json=$("$sandboxer" create --profile "$profile" --input vm="$vm" --input repo="$
 # sandboxer runs on node, so node is here to read its JSON.
 fields=$(printf '%s' "$json" | node -e '
   const r = JSON.parse(require("fs").readFileSync(0, "utf8"));
-  process.stdout.write([r.id, r.reachability.workspace, r.reachability.port ?? ""].join("\n"));')
+  process.stdout.write([r.id, r.reachability.remote_dir ?? r.reachability.workspace, r.reachability.port ?? ""].join("\n"));')
 id=$(printf '%s\n' "$fields" | sed -n 1p)
 ws=$(printf '%s\n' "$fields" | sed -n 2p)
 port=$(printf '%s\n' "$fields" | sed -n 3p)

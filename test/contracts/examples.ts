@@ -36,7 +36,8 @@ export function shapeOf(value: unknown, key = ""): Shape {
     for (const k of Object.keys(value as object).sort()) out[k] = shapeOf((value as Record<string, unknown>)[k], k);
     return out;
   }
-  if (typeof value === "string" && LITERAL_KEYS.has(key)) return `string:${value}`;
+  // An enumerated value is one token (`user`, `ext.local`); free text under the same key (route.reason) is not.
+  if (typeof value === "string" && LITERAL_KEYS.has(key) && /^[A-Za-z0-9_.:-]+$/.test(value)) return `string:${value}`;
   return typeof value;
 }
 
