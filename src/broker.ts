@@ -95,6 +95,12 @@ export interface Broker extends AgentsApi {
   recreate(id: string, opts?: { signal?: AbortSignal; caller?: Caller | undefined }): Promise<Sandbox>;
   exec(id: string, argv: string[], io: ExecIo, opts?: ExecOptions): Promise<ExecResult>;
   events(opts?: EventQuery): Promise<SandboxEvent[]>;
+  /**
+   * Every event, warm pool members' included (`events` leaves those out).
+   * Operators' views only: the dashboard's pools page follows refills and
+   * drains with it; nothing a tenant reads may come from here.
+   */
+  allEvents(opts?: Omit<EventQuery, "pool">): Promise<SandboxEvent[]>;
   reconcile(opts?: { deep?: boolean }): Promise<ReconcileReport>;
   /**
    * Deliver pending events to the State Hub within the budget; null when no hub is configured.
@@ -252,6 +258,7 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     },
     exec: (id, argv, io, o = {}) => execIn(rt, id, argv, io, o),
     events: (o = {}) => store.events.list({ ...o, pool: "hide" }),
+    allEvents: (o = {}) => store.events.list({ ...o, pool: "all" }),
     reconcile: (o = {}) => reconcile(rt, o),
     async flushEvents(budgetMs, o = {}) {
       const url = rt.config().stateHubUrl;

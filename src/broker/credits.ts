@@ -105,9 +105,11 @@ export async function settleIdle(deps: LedgerDeps, t: Tx, row: SandboxRow): Prom
   await t.credits.deleteReservation(row.id);
 }
 
-async function settle(deps: LedgerDeps, t: Tx, row: SandboxRow, note: Record<string, unknown> = {}): Promise<void> {
+async function settle(deps: LedgerDeps, t: Tx, row: SandboxRow, given: Record<string, unknown> = {}): Promise<void> {
   const res = await t.credits.openReservation(row.id);
   if (!res) return;
+  // A warm member's idle time names its pool, so the pool account's spend can be told apart per pool (the dashboard's pools page).
+  const note = row.pool ? { ...given, pool: row.pool } : given;
   const now = deps.clock.now();
   const at = now.toISOString();
   // Charged from ready, or from the hold when it came later (a pool member claimed after idling).

@@ -93,6 +93,7 @@ export function remoteBroker(env: Env): Broker {
     async events(o: EventQuery = {}) {
       return (await client.events({ sandbox: o.sandboxId, after: o.afterSeq, limit: o.limit })).items as SandboxEvent[];
     },
+    allEvents: refuse("pool members' events (the server's dashboard reads them)"),
     reconcile: async () => (await client.reconcile()) as unknown as ReconcileReport,
     // Event delivery to the State Hub is the server's job.
     flushEvents: async () => null,

@@ -13,6 +13,7 @@ import { loginRoutes, logoutRoute, requireSession, securityHeaders, themeOf } fr
 import type { UiDeps, UiEnv } from "./deps.js";
 import { errorPage } from "./pages/login.js";
 import { pageRoutes } from "./routes.js";
+import { poolRoutes } from "./routes-pools.js";
 import { SeqTracker } from "./seq.js";
 import { type SessionOptions, Sessions } from "./session.js";
 import { streamHandler } from "./stream.js";
@@ -57,6 +58,7 @@ export function dashboard(state: AppState, opts: DashboardOptions = {}): Dashboa
   logoutRoute(ui, deps);
   ui.get("/stream", (c) => streamHandler(deps, c));
   pageRoutes(ui, deps);
+  poolRoutes(ui, deps);
   ui.all("*", () => {
     throw new SandboxerError("SBX_NOT_FOUND", "no such page");
   });

@@ -11,13 +11,15 @@ export interface Viewer {
   theme: string | undefined;
 }
 
-const NAV: [string, string][] = [
-  ["/ui/sandboxes", "Sandboxes"],
-  ["/ui/hosts", "Hosts"],
-  ["/ui/credits", "Credits"],
-  ["/ui/snapshots", "Snapshots"],
-  ["/ui/catalog", "Profiles & extensions"],
-  ["/ui/events", "Events"],
+/** [href, label, operators only]: pools belong to no project, so tenants have no such page. */
+const NAV: [string, string, boolean][] = [
+  ["/ui/sandboxes", "Sandboxes", false],
+  ["/ui/hosts", "Hosts", false],
+  ["/ui/pools", "Pools", true],
+  ["/ui/credits", "Credits", false],
+  ["/ui/snapshots", "Snapshots", false],
+  ["/ui/catalog", "Profiles & extensions", false],
+  ["/ui/events", "Events", false],
 ];
 
 /** htmx without eval and without the inline style it would inject (the CSP allows neither). */
@@ -61,7 +63,7 @@ export function page(v: Viewer, title: string, body: Html, opts: PageOptions): H
 <header class="top">
   <a class="brand" href="/ui/sandboxes"><span class="logo" aria-hidden="true"></span>sand-boxer</a>
   <nav class="nav" aria-label="Sections">
-    ${NAV.map(([href, label]) => html`<a href="${href}"${href === opts.section ? raw(' aria-current="page"') : ""}>${label}</a>`)}
+    ${NAV.filter(([, , adm]) => !adm || v.principal.actor === "adm").map(([href, label]) => html`<a href="${href}"${href === opts.section ? raw(' aria-current="page"') : ""}>${label}</a>`)}
   </nav>
   <div class="who">
     <span class="live-ind" title="Following the event stream">live</span>

@@ -5,6 +5,7 @@
  *   view=table    `row`     {id, html, match}: a sandboxes-table row after each change
  *   view=sandbox  `event`   {sandboxId, html}: a timeline entry; `sandbox` {id}: re-fetch the panes
  *   view=events   `event`   {html}: an events-tail entry
+ *   view=pools    `pools`   {html}: the pools page's live part (operators only; src/ui/stream-pools.ts)
  * Resumable with Last-Event-ID; ends when the session ends or the server stops.
  */
 import type { Context } from "hono";
@@ -15,12 +16,13 @@ import type { SandboxEvent } from "../types.js";
 import type { UiDeps, UiEnv } from "./deps.js";
 import { tailItem, timelineItem } from "./pages/events.js";
 import { matches, parseTableQuery, sandboxRow } from "./pages/sandboxes.js";
+import { poolsStream } from "./stream-pools.js";
 import { viewOf } from "./view.js";
 
 const BATCH = 500;
 const HEARTBEAT_MS = 15_000;
 const SESSION_CHECK_MS = 5_000;
-const VIEWS = ["table", "sandbox", "events"] as const;
+const VIEWS = ["table", "sandbox", "events", "pools"] as const;
 
 function seqParam(text: string | undefined, field: string): number | undefined {
   if (text === undefined || text === "") return undefined;
@@ -32,7 +34,8 @@ export async function streamHandler(d: UiDeps, c: Context<UiEnv>): Promise<Respo
   const broker = d.state.broker;
   const { view: rawView, sandbox, after: afterText, ...filters } = c.req.query();
   const view = (VIEWS as readonly string[]).includes(rawView ?? "") ? (rawView as (typeof VIEWS)[number]) : undefined;
-  if (!view) throw new SandboxerError("SBX_USAGE", "view: one of table, sandbox, events", { details: { field: "view" } });
+  if (!view) throw new SandboxerError("SBX_USAGE", "view: one of table, sandbox, events, pools", { details: { field: "view" } });
+  if (view === "pools") return poolsStream(d, c, seqParam(c.req.header("Last-Event-ID"), "Last-Event-ID") ?? seqParam(afterText, "after") ?? (await d.seq.latest()));
   const q = parseTableQuery({ ...filters });
   let principal = c.get("viewer").principal;
   if (view === "sandbox") {

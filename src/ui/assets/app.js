@@ -89,6 +89,18 @@
     }, 40);
   }
 
+  // The pools page: the server re-renders its live part after pool activity.
+  // A focused link keeps its focus (found again by its href) for keyboard users.
+  function onPools(ev) {
+    const msg = JSON.parse(ev.data);
+    const old = document.getElementById("pools-live");
+    const el = fromHtml(msg.html);
+    if (!old || !el) return;
+    const focused = old.contains(document.activeElement) ? document.activeElement.getAttribute("href") : null;
+    old.replaceWith(el);
+    if (focused) [...el.querySelectorAll("a[href]")].find((a) => a.getAttribute("href") === focused)?.focus();
+  }
+
   function connect() {
     const host = document.querySelector("[data-stream]");
     const url = host ? host.dataset.stream : "";
@@ -101,6 +113,7 @@
     source.addEventListener("row", onRow);
     source.addEventListener("event", onEvent);
     source.addEventListener("sandbox", onSandbox);
+    source.addEventListener("pools", onPools);
     source.addEventListener("open", () => document.body.classList.add("live"));
     source.addEventListener("error", () => document.body.classList.remove("live"));
   }
