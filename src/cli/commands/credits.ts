@@ -8,8 +8,8 @@ import { table } from "../output.js";
 const USAGE = [
   "sandboxer credits show [--project P | --pool] [--all] [--json]",
   "sandboxer credits add AMOUNT [--project P | --pool] [--note TEXT] [--json]",
-  "sandboxer credits history [--project P] [--limit N] [--json]",
-  "sandboxer credits export --since DATE [--output FILE]     (JSON lines)",
+  "sandboxer credits history [--project P | --pool] [--limit N] [--json]",
+  "sandboxer credits export --since DATE [--project P | --pool] [--output FILE]     (JSON lines)",
 ].join("\n       ");
 const PROJECT_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 
@@ -27,6 +27,11 @@ function sinceIso(text: string | undefined): string {
   return new Date(ms).toISOString();
 }
 
+const notFoundAsNone = (err: unknown): undefined => {
+  if (err instanceof SandboxerError && err.code === "SBX_NOT_FOUND") return undefined;
+  throw err;
+};
+
 /** `credits show | add | history | export`: the broker's ledger, local or on the server (SANDBOXER_URL). */
 export async function credits(cx: CliContext, argv: string[]): Promise<number> {
   const { values, positionals } = parse(
@@ -35,6 +40,7 @@ export async function credits(cx: CliContext, argv: string[]): Promise<number> {
     USAGE,
   );
   const sub = positionals[0] ?? "show";
+  if (values.pool && values.project !== undefined) throw new SandboxerError("SBX_USAGE", `--project and --pool name two different accounts; give one\nusage: ${USAGE}`, { details: { field: "pool" } });
   const broker = cx.broker();
   // --pool: the operator's account that idle warm pool members draw on (docs/pools.md).
   const accountOf = () => (values.pool ? POOL_ACCOUNT : projectAccount(values.project));
@@ -46,9 +52,10 @@ export async function credits(cx: CliContext, argv: string[]): Promise<number> {
       return 0;
     }
     // The default view names the pool account too once it has been used: idle members are the operator's cost.
+    // A tenant token (remote) is not shown it (SBX_NOT_FOUND): its view is its own account.
     if (!values.all && !values.project && !values.pool) {
-      const pool = (await broker.credits({ account: POOL_ACCOUNT }))[0];
-      if (pool?.updatedAt) accounts.push(pool);
+      const pool = (await broker.credits({ account: POOL_ACCOUNT }).catch(notFoundAsNone))?.[0];
+      if (pool?.updatedAt && !accounts.some((a) => a.account === POOL_ACCOUNT)) accounts.push(pool);
     }
     cx.out.print(table(["ACCOUNT", "BALANCE", "RESERVED", "AVAILABLE"], accounts.map((a) => [a.account, String(a.balance), String(a.reserved), String(a.available)])));
     return 0;
@@ -66,14 +73,14 @@ export async function credits(cx: CliContext, argv: string[]): Promise<number> {
     noExtraPositionals(positionals, 1, USAGE);
     const limit = values.limit === undefined ? 50 : Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new SandboxerError("SBX_USAGE", "limit: must be an integer from 1 to 100000", { details: { field: "limit" } });
-    const entries = await broker.creditHistory({ account: values.project ? projectAccount(values.project) : undefined, limit });
+    const entries = await broker.creditHistory({ account: values.project || values.pool ? accountOf() : undefined, limit });
     if (cx.out.json) cx.out.data(entries);
     else cx.out.print(table(["AT", "ACCOUNT", "KIND", "AMOUNT", "BALANCE", "RESERVED", "SANDBOX"], entries.map((e) => [e.at, e.account, e.kind, String(e.amount), String(e.balance), String(e.reserved), e.sandboxId ?? "-"])));
     return 0;
   }
   if (sub === "export") {
     noExtraPositionals(positionals, 1, USAGE);
-    const entries = await broker.creditHistory({ since: sinceIso(values.since), account: values.project ? projectAccount(values.project) : undefined });
+    const entries = await broker.creditHistory({ since: sinceIso(values.since), account: values.project || values.pool ? accountOf() : undefined });
     if (cx.out.json && !values.output) {
       cx.out.data(entries);
       return 0;
