@@ -7,6 +7,7 @@ import { inspectHosts, inspectStale, reapStaleNow } from "./broker/inspect.js";
 import { registerRuntime } from "./broker/internal.js";
 import { logTail } from "./broker/logs.js";
 import { type PoolSetting, type PoolStatus, poolStatus, setPool } from "./broker/pools.js";
+import { openTerminal, type TerminalOptions, type TerminalSession } from "./broker/terminal.js";
 import { type DrainReport, drainPools, type RefillOptions, type RefillReport, refillPools } from "./broker/pools-refill.js";
 import type { CreatePlan, CreateRequest } from "./broker/plan.js";
 import { type ReconcileReport, reconcile } from "./broker/reconcile.js";
@@ -55,6 +56,7 @@ export type { EventQuery, OutboxStats, SandboxFilter, SnapshotFilter } from "./s
 export type { HostReport } from "./broker/host-report.js";
 export type { ReadyStats } from "./routing/types.js";
 export type { PoolSetting, PoolStatus } from "./broker/pools.js";
+export type { TerminalOptions, TerminalSession } from "./broker/terminal.js";
 export type { DrainReport, RefillOptions, RefillReport } from "./broker/pools-refill.js";
 
 export type ExtensionInfo = Registration & { kind: ExtensionKind; capabilities: Capabilities };
@@ -94,6 +96,8 @@ export interface Broker extends AgentsApi {
   /** `caller`: who asks (API principal); its access and confinement apply as for a create. */
   recreate(id: string, opts?: { signal?: AbortSignal; caller?: Caller | undefined }): Promise<Sandbox>;
   exec(id: string, argv: string[], io: ExecIo, opts?: ExecOptions): Promise<ExecResult>;
+  /** An interactive terminal on a pty of this machine, for callers that are not terminals (the API's WebSocket exec). */
+  terminal(id: string, argv: string[], opts: TerminalOptions): Promise<TerminalSession>;
   events(opts?: EventQuery): Promise<SandboxEvent[]>;
   /**
    * Every event, warm pool members' included (`events` leaves those out).
@@ -257,6 +261,7 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
       return applyCreate(rt, req, { ...(o.signal ? { signal: o.signal } : {}), recreatedFrom: id });
     },
     exec: (id, argv, io, o = {}) => execIn(rt, id, argv, io, o),
+    terminal: (id, argv, o) => openTerminal(rt, id, argv, o),
     events: (o = {}) => store.events.list({ ...o, pool: "hide" }),
     allEvents: (o = {}) => store.events.list({ ...o, pool: "all" }),
     reconcile: (o = {}) => reconcile(rt, o),

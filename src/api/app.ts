@@ -18,13 +18,14 @@ import { otherRoutes } from "./routes-other.js";
 import { poolRoutes } from "./routes-pools.js";
 import { sandboxRoutes } from "./routes-sandboxes.js";
 import { snapshotRoutes } from "./routes-snapshots.js";
+import { terminalRoutes } from "./routes-terminal.js";
 import type { AnyRoute, ApiOptions, AppState } from "./spec.js";
 import type { Principal } from "./tokens.js";
 
 export type { ApiOptions } from "./spec.js";
 
 /** Every route the server answers, in document order. */
-export const ROUTES: readonly AnyRoute[] = [...sandboxRoutes, ...fileRoutes, ...processRoutes, ...snapshotRoutes, ...creditRoutes, ...poolRoutes, ...otherRoutes, ...eventRoutes];
+export const ROUTES: readonly AnyRoute[] = [...sandboxRoutes, ...terminalRoutes, ...fileRoutes, ...processRoutes, ...snapshotRoutes, ...creditRoutes, ...poolRoutes, ...otherRoutes, ...eventRoutes];
 
 /** The one route whose body is streamed, not held (PUT /v1/sandboxes/{id}/files). */
 const STREAMED_BODY = /^\/v1\/sandboxes\/[^/]+\/files$/;

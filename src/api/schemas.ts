@@ -329,3 +329,19 @@ export type ExecBodyT = z.infer<typeof ExecBody>;
 export type ListQueryT = z.input<typeof ListQuery>;
 export type EventT = z.infer<typeof EventRecord>;
 export type HostT = z.infer<typeof HostRecord>;
+
+/**
+ * Terminal WebSocket messages (GET /v1/sandboxes/{id}/exec upgraded; docs/api.md
+ * "Interactive terminals"). Binary frames carry the terminal's bytes both ways;
+ * text frames carry these JSON control messages: the client sends `resize`, the
+ * server ends with `exit` (close 1000) or `error` (close 1011).
+ */
+export const TerminalClientMessage = z.discriminatedUnion("type", [z.strictObject({ type: z.literal("resize"), cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) })]);
+export type TerminalClientMessageT = z.infer<typeof TerminalClientMessage>;
+
+export type TerminalServerMessage = { type: "exit"; exitCode: number } | { type: "error"; code: string; message: string };
+
+/** Largest control message a client may send (a resize is ~40 bytes). */
+export const TERMINAL_MAX_CONTROL_BYTES = 256;
+/** Largest binary frame accepted from a client (keys and pastes). */
+export const TERMINAL_MAX_INPUT_FRAME = 64 * 1024;

@@ -4,6 +4,7 @@ import { createAdaptorServer } from "@hono/node-server";
 import type { Broker } from "../broker.js";
 import { SandboxerError } from "../errors.js";
 import { type ApiOptions, createApp } from "./app.js";
+import { terminalUpgrades } from "./terminal-ws.js";
 
 export interface ServeOptions extends ApiOptions {
   /** Default 127.0.0.1: exposing the API beyond loopback is a deliberate choice (docs/security.md). */
@@ -27,6 +28,8 @@ export async function startServer(broker: Broker, opts: ServeOptions = {}): Prom
   const host = opts.host ?? "127.0.0.1";
   const created = createApp(broker, opts);
   const server = createAdaptorServer({ fetch: created.app.fetch, hostname: host }) as Server;
+  // Terminals (GET /v1/sandboxes/{id}/exec) are WebSockets: the upgrade goes through the app's checks first.
+  server.on("upgrade", terminalUpgrades(created.app));
   // Bounded so a slow client cannot hold a socket forever; SSE streams keep theirs alive with heartbeats.
   server.headersTimeout = 30_000;
   server.requestTimeout = 0;

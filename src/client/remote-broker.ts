@@ -8,6 +8,7 @@ import type { Snapshot } from "../snapshots/types.js";
 import { type Host, type Sandbox, type SandboxEvent, systemClock } from "../types.js";
 import { Readable } from "node:stream";
 import { remoteFiles } from "./files.js";
+import { remoteTerminal } from "./terminal.js";
 import { type CreateSandboxBody, SandboxerClient } from "./index.js";
 
 /** Archive paths are shown to adm tokens only; say where the archive is rather than print nothing. */
@@ -78,7 +79,8 @@ export function remoteBroker(env: Env): Broker {
     destroy: (id) => client.destroySandbox(id) as Promise<Sandbox>,
     recreate: (id) => client.recreateSandbox(id) as Promise<Sandbox>,
     async exec(id: string, argv: string[], io: ExecIo, opts: ExecOptions = {}): Promise<ExecResult> {
-      if (opts.tty) throw remoteOnly("an interactive terminal");
+      // A terminal: the server's WebSocket exec (src/client/terminal.ts), as kubectl exec -it.
+      if (opts.tty) return remoteTerminal(client, id, argv, { service: opts.service });
       if (opts.stdin !== undefined && !Buffer.isBuffer(opts.stdin)) throw remoteOnly("streaming stdin into exec");
       const body = {
         ...(opts.service === undefined ? {} : { service: opts.service }),
@@ -93,6 +95,7 @@ export function remoteBroker(env: Env): Broker {
     async events(o: EventQuery = {}) {
       return (await client.events({ sandbox: o.sandboxId, after: o.afterSeq, limit: o.limit })).items as SandboxEvent[];
     },
+    terminal: refuse("a terminal on the server's own pty (the CLI's exec -it uses the terminal WebSocket)"),
     allEvents: refuse("pool members' events (the server's dashboard reads them)"),
     reconcile: async () => (await client.reconcile()) as unknown as ReconcileReport,
     // Event delivery to the State Hub is the server's job.
