@@ -131,6 +131,8 @@ describe("the terminal WebSocket", () => {
     const marker = `tty=1&cmd=touch&cmd=${encodeURIComponent("/workspace/marker")}`;
     expect((await connect(wsUrl(mine.id, marker), null)).status).toBe(401);
     expect((await connect(wsUrl(mine.id, marker), "sbx_tok-forged")).status).toBe(401);
+    // No other route upgrades.
+    expect((await connect(`${server.url.replace(/^http/, "ws")}/v1/sandboxes`, tokens.p1)).status).toBe(404);
     const plain = await fetch(`${server.url}/v1/sandboxes/${mine.id}/exec?${marker}`, { headers: { Authorization: `Bearer ${tokens.p1}` } });
     expect(plain.status).toBe(400);
     expect(((await plain.json()) as { error: { message: string } }).error.message).toContain("WebSocket");
