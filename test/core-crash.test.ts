@@ -81,7 +81,7 @@ describe("kill -9 at each step, then reconcile", () => {
     expect(after).toMatchObject({ state: "failed", reason: "failed-provision", error: { code: "SBX_CANCELLED" } });
     expect(after.destroyedAt).not.toBeNull();
     await expectTruthful();
-  });
+  }, 120_000);
 
   it("destroy killed after `destroying` -> reconcile finishes it", async () => {
     const sb = (await cli("create", "--profile", "profile.local", "--json")).json<Sandbox>();
@@ -98,14 +98,16 @@ describe("kill -9 at each step, then reconcile", () => {
   it("kill -9 at arbitrary moments of real creates: the store stays truthful", async () => {
     for (const delay of [5, 40, 80, 120, 200, 320]) {
       const child = spawnCli(["create", "--profile", "profile.local", "--json"], home.env);
+      // Listen first: on a fast machine the create can finish (and close) before the kill.
+      const closed = new Promise((r) => child.on("close", r));
       await new Promise((r) => setTimeout(r, delay));
       child.kill("SIGKILL");
-      await new Promise((r) => child.on("close", r));
+      await closed;
     }
     await cli("reconcile");
     const rows = await expectTruthful();
     for (const sb of rows.filter((s) => s.state === "ready")) await cli("destroy", sb.id);
-  });
+  }, 180_000);
 
   it("a sandbox whose init vanished is closed by reconcile", async () => {
     const sb = (await cli("create", "--profile", "profile.local", "--json")).json<Sandbox>();
