@@ -84,8 +84,12 @@ describe.each<[string, { tls: boolean; execProtocols?: string[] }]>([
     const ctl = await watch(list.metadata.resourceVersion);
     await api.createNamespacedCustomObject({ ...SB, body: sandbox("w2") });
     await api.deleteNamespacedCustomObject({ ...SB, name: "w2" });
+    // Bounded so a lost event fails with what did arrive instead of hanging the file.
     const until = async (pred: () => boolean) => {
-      while (!pred()) await new Promise((r) => setTimeout(r, 10));
+      for (let i = 0; !pred(); i++) {
+        if (i > 3000) throw new Error(`watch events so far: ${JSON.stringify({ events, errors })}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
     };
     await until(() => events.includes("DELETED w2"));
     // w1's status updates by the controller come too; w2 comes and goes.
