@@ -18,8 +18,18 @@ export interface Served {
 /** `sandboxer serve` on 127.0.0.1 and a free port, until `stop()`. */
 export async function startServe(cli: PrivateCli, env: Env, extra: string[] = []): Promise<Served> {
   const child = cli.spawn(["serve", "--port", "0", "--json", "--no-reaper", "--rate-limit", "0", ...extra], env);
-  child.stderr?.resume();
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  // Kept (bounded) so a server that dies mid-file says why in the test log.
+  let tail = "";
+  child.stderr?.on("data", (d: Buffer) => {
+    tail = (tail + d.toString()).slice(-4000);
+  });
+  let stopping = false;
+  const exited = new Promise<void>((r) =>
+    child.once("exit", (code, signal) => {
+      if (!stopping) console.error(`sandboxer serve exited early (code ${code}, signal ${signal}); its stderr:\n${tail}`);
+      r();
+    }),
+  );
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).once("line", resolve);
     child.once("exit", (code) => reject(new Error(`serve exited ${code}`)));
@@ -28,6 +38,7 @@ export async function startServe(cli: PrivateCli, env: Env, extra: string[] = []
     url: (JSON.parse(line) as { url: string }).url,
     child,
     async stop() {
+      stopping = true;
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await exited;
     },
