@@ -37,6 +37,8 @@ export function serveWatch(o: WatchOptions): void {
   const rv = o.query.get("resourceVersion") ?? "";
   const timeoutSeconds = Number(o.query.get("timeoutSeconds") ?? 0);
   res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked", "cache-control": "no-cache, private" });
+  // As the API server does: the headers go out now, so a client's watch call returns before the first event.
+  res.flushHeaders();
   const send = (type: string, object: unknown) => res.write(`${JSON.stringify({ type, object })}\n`);
   const visible = (obj: KObject) => (o.namespace === undefined || obj.metadata.namespace === o.namespace) && matches(obj, o.selector);
   let closed = false;
