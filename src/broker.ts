@@ -12,7 +12,7 @@ import { type DrainReport, drainPools, type RefillOptions, type RefillReport, re
 import type { CreatePlan, CreateRequest } from "./broker/plan.js";
 import { type ReconcileReport, reconcile } from "./broker/reconcile.js";
 import { readRoutingStats } from "./broker/routing-inputs.js";
-import { defaultOwner, type ProgressNote, type Runtime } from "./broker/runtime.js";
+import { defaultOwner, extensionOf, type ProgressNote, type Runtime } from "./broker/runtime.js";
 import { createSnapshot, deleteSnapshot, getSnapshot, listSnapshots, type RestoreOptions, restoreSnapshot } from "./broker/snapshots.js";
 import type { ReapResult, StaleReport } from "./broker/stale.js";
 import { type Principal, type TokenInfo, Tokens } from "./broker/tokens.js";
@@ -24,8 +24,7 @@ import type { Account, LedgerEntry } from "./credits/index.js";
 import { SandboxerError } from "./errors.js";
 import { LiveDelivery } from "./events/live.js";
 import { type DeliveryReport, deliverPending, type FetchLike } from "./events/publisher.js";
-import type { Capabilities, ExecIo, ExecOptions, ExecResult, ExtensionKind } from "./extensions/define.js";
-import { loadExtension } from "./extensions/index.js";
+import type { Capabilities, ExecIo, ExecOptions, ExecResult, ExtensionKind, Placement } from "./extensions/define.js";
 import { type IdGen, randomIds } from "./ids.js";
 import type { ReadyStats } from "./routing/types.js";
 import { type Caller, isOperator } from "./tenancy/access.js";
@@ -34,8 +33,7 @@ import { publicRecord } from "./store/rows.js";
 import { openStore } from "./store/open.js";
 import type { EventQuery, OutboxStats, SandboxFilter, SnapshotFilter, Store } from "./store/types.js";
 import type { HostReport } from "./broker/host-report.js";
-import { localTransport } from "./transport/local.js";
-import { sshTransport } from "./transport/ssh.js";
+import { transportForHost } from "./transport/for-host.js";
 import type { Transport } from "./transport/types.js";
 import { type Clock, type Host, type Sandbox, type SandboxEvent, systemClock } from "./types.js";
 
@@ -59,7 +57,7 @@ export type { PoolSetting, PoolStatus } from "./broker/pools.js";
 export type { TerminalOptions, TerminalSession } from "./broker/terminal.js";
 export type { DrainReport, RefillOptions, RefillReport } from "./broker/pools-refill.js";
 
-export type ExtensionInfo = Registration & { kind: ExtensionKind; capabilities: Capabilities };
+export type ExtensionInfo = Registration & { kind: ExtensionKind; capabilities: Capabilities; placement?: Placement };
 
 export interface Health {
   ok: boolean;
@@ -194,8 +192,7 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
       opts.transportFor ??
       ((host) => {
         // One transport per host per broker: for SSH hosts that is one ControlMaster, one handshake.
-        // A cluster (ext.kubernetes) has no shell to reach: its extension talks to the API server itself.
-        const t = transports.get(host.name) ?? (host.name === "localhost" || host.cluster ? localTransport() : sshTransport({ host, env, runDir: paths.run }));
+        const t = transports.get(host.name) ?? transportForHost(host, env, paths.run);
         transports.set(host.name, t);
         return t;
       }),
@@ -278,8 +275,8 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     async extensions() {
       const rows: ExtensionInfo[] = [];
       for (const reg of (await rt.catalog()).registrations.values()) {
-        const ext = await loadExtension(reg.id);
-        rows.push({ ...reg, kind: ext.kind, capabilities: ext.capabilities });
+        const ext = await extensionOf(rt, reg.id);
+        rows.push({ ...reg, kind: ext.kind, capabilities: ext.capabilities, placement: ext.placement });
       }
       return rows;
     },

@@ -8,6 +8,7 @@ export const ERROR_CATALOG = {
   SBX_PROFILE_NOT_FOUND: { exit: 2, http: 400, summary: "No profile with that id." },
   SBX_PROFILE_INVALID: { exit: 2, http: 400, summary: "A profile file fails validation." },
   SBX_EXTENSION_NOT_FOUND: { exit: 2, http: 400, summary: "No extension with that id." },
+  SBX_EXTENSION_INVALID: { exit: 2, http: 500, summary: "An extension's definition contradicts itself (a capability without its method, a bad placement) or its module cannot be loaded; it is not used." },
   SBX_EXTENSION_DISABLED: { exit: 4, http: 403, summary: "The extension is disabled in its registration." },
   SBX_INPUT_UNKNOWN: { exit: 2, http: 400, summary: "An input the profile does not declare." },
   SBX_INPUT_MISSING: { exit: 2, http: 400, summary: "A required input was not given." },
@@ -36,6 +37,7 @@ export const ERROR_CATALOG = {
   SBX_EXEC_FAILED: { exit: 1, http: 502, summary: "The command could not be started inside the sandbox." },
   SBX_SNAPSHOT_FAILED: { exit: 1, http: 502, summary: "The workspace could not be archived; no snapshot was recorded." },
   SBX_SNAPSHOT_CORRUPT: { exit: 1, http: 422, summary: "A snapshot archive is missing or fails its digest check (BLAKE3, or SHA-256 for older snapshots); restore refused, nothing created." },
+  SBX_HANDLE_INVALID: { exit: 1, http: 500, summary: "A record's stored handle does not parse with its extension's handle schema (written by another version?); nothing was run." },
   SBX_STORE: { exit: 1, http: 500, summary: "The state store failed (locked, corrupt or unwritable)." },
   SBX_INTERNAL: { exit: 1, http: 500, summary: "An unexpected error; please report it." },
 } as const satisfies Record<string, { exit: number; http: number; summary: string }>;
@@ -70,6 +72,14 @@ export class SandboxerError extends Error {
 /** Wrap anything thrown into a SandboxerError, keeping codes already assigned. */
 export function toSandboxerError(err: unknown, fallback: ErrorCode = "SBX_INTERNAL"): SandboxerError {
   if (err instanceof SandboxerError) return err;
+  // An operator's extension built against another copy of this package throws that copy's class.
+  if (err instanceof Error && err.name === "SandboxerError") {
+    const { code, details } = err as Error & { code?: unknown; details?: unknown };
+    if (typeof code === "string" && isErrorCode(code)) {
+      const safe = typeof details === "object" && details !== null ? (details as Record<string, unknown>) : undefined;
+      return new SandboxerError(code, err.message, { cause: err, ...(safe ? { details: safe } : {}) });
+    }
+  }
   const message = err instanceof Error ? err.message : String(err);
   return new SandboxerError(fallback, message, { cause: err });
 }

@@ -17,6 +17,8 @@ export interface Paths {
   builtinProfiles: string;
   builtinExtensions: string;
   extraProfiles: string | undefined;
+  /** Operators' registrations (`SANDBOXER_EXTENSIONS_DIR`): extensions from `module:`, or overrides of built-in ones. */
+  extraExtensions?: string | undefined;
 }
 
 /** Package root: dist/ and src/ both sit one level below it. */
@@ -42,6 +44,7 @@ export function resolvePaths(env: Env = process.env): Paths {
     builtinProfiles: join(PACKAGE_ROOT, "profiles"),
     builtinExtensions: join(PACKAGE_ROOT, "extensions"),
     extraProfiles: env.SANDBOXER_PROFILES_DIR ? resolve(expandHome(env.SANDBOXER_PROFILES_DIR, env)) : undefined,
+    extraExtensions: env.SANDBOXER_EXTENSIONS_DIR ? resolve(expandHome(env.SANDBOXER_EXTENSIONS_DIR, env)) : undefined,
   };
 }
 

@@ -23,6 +23,11 @@ export type JsonObject = { [key: string]: Json };
 /** Opaque, JSON-serialisable handle an extension returns from provision. */
 export type Handle = JsonObject;
 
+/** A plain-data value (typed records, interfaces without index signatures) as JSON: undefined fields dropped. */
+export function jsonObject(value: object): JsonObject {
+  return JSON.parse(JSON.stringify(value)) as JsonObject;
+}
+
 export interface RouteRejection {
   extension: string;
   why: string;

@@ -1,6 +1,5 @@
 import { parseDuration } from "../duration.js";
 import { SandboxerError, toSandboxerError } from "../errors.js";
-import { loadExtension } from "../extensions/index.js";
 import { crashPoint } from "../faults.js";
 import { publicRecord } from "../store/rows.js";
 import type { SnapshotSource } from "../snapshots/types.js";
@@ -18,7 +17,8 @@ import { confinePlanInputs } from "../tenancy/scope.js";
 import { placeOnReachableHost } from "./placement.js";
 import { routingInputsFor } from "./routing-inputs.js";
 import { type CreatePlan, type CreateRequest, DEFAULT_PROFILE, planCreate } from "./plan.js";
-import { eventFor, extensionContext, nowIso, type Runtime, transition } from "./runtime.js";
+import { eventFor, extensionContext, extensionOf, nowIso, type Runtime, transition } from "./runtime.js";
+import type { Extension, ExtensionContext } from "../extensions/define.js";
 
 /**
  * Resolve everything a create needs without side effects (also used by `route explain`).
@@ -28,13 +28,13 @@ export async function planFor(rt: Runtime, req: CreateRequest, o: { pool?: boole
   const catalog = await rt.catalog();
   const config = rt.config();
   const profileId = req.profile ?? config.defaults.profile ?? DEFAULT_PROFILE;
-  const routing = await routingInputsFor(rt.store, rt.clock, catalog.profiles, config.hosts, profileId);
+  const routing = await routingInputsFor(rt.store, rt.clock, catalog.profiles, config.hosts, profileId, catalog.registrations);
   const pool = routing && o.pool !== false ? await warmPool(rt, profileId, req.inputs ?? {}) : undefined;
   const plan = planCreate(req, { catalog, hosts: config.hosts, hostOverride: rt.env.SANDBOXER_HOST || undefined, defaults: config.defaults, routing: routing && pool ? { ...routing, warm: pool.warm } : routing });
   if (pool) plan.route.pool = { key: pool.key, warm: pool.byExtension };
   // Tenants' paths, templates and VMs are checked on this machine before anything exists.
   Object.assign(plan, confinePlanInputs(plan, req.caller, rt));
-  const ext = await loadExtension(plan.route.chosen);
+  const ext = await extensionOf(rt, plan.route.chosen);
   const parsed = ext.inputs.safeParse(plan.inputs);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -78,7 +78,7 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
   const crashAt = (name: string) => crashPoint(member ? `refill-${name}` : name);
   // An unreachable SSH host is skipped (recorded in route.rejected) when placement allows another.
   await placeOnReachableHost(rt, plan, req);
-  let ext = await loadExtension(plan.route.chosen);
+  let ext = await extensionOf(rt, plan.route.chosen);
   let inputs = ext.inputs.parse(plan.inputs);
   const now = rt.clock.now();
   const at = now.toISOString();
@@ -235,8 +235,8 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 export async function teardownQuietly(
-  ext: Awaited<ReturnType<typeof loadExtension>>,
-  ctx: Parameters<typeof ext.teardown>[0],
+  ext: Extension,
+  ctx: ExtensionContext,
   handle: Handle | null,
 ): Promise<string | null> {
   try {

@@ -1,6 +1,5 @@
 import { profileSchema, type Profile } from "../catalog/schema.js";
 import { SandboxerError } from "../errors.js";
-import { loadExtension } from "../extensions/index.js";
 import { crashPoint } from "../faults.js";
 import { DESTROYABLE } from "../lifecycle.js";
 import { isSameProcessAlive } from "../proc.js";
@@ -8,7 +7,7 @@ import { publicRecord } from "../store/rows.js";
 import type { SandboxUpdate } from "../store/types.js";
 import { type DestroyReason, type Host, LOCALHOST, type Sandbox, type SandboxRow } from "../types.js";
 import { teardownQuietly } from "./create.js";
-import { eventFor, extensionContext, nowIso, type Runtime, transition } from "./runtime.js";
+import { eventFor, extensionContext, nowIso, type Runtime, transition, extensionOf } from "./runtime.js";
 
 /** How long `destroy` waits for a live owner to cancel a provisioning sandbox (Packer gets 60s to clean up). */
 const CANCEL_WAIT_MS = 120_000;
@@ -39,7 +38,7 @@ export function hostOf(rt: Runtime, row: SandboxRow): Host {
  * `destroyed` (or `destroy_failed`, which reap retries).
  */
 export async function finishDestroy(rt: Runtime, row: SandboxRow, reason: DestroyReason, note?: string): Promise<SandboxRow> {
-  const ext = await loadExtension(row.extension);
+  const ext = await extensionOf(rt, row.extension);
   const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
   const failure = await teardownQuietly(ext, ctx, row.handle);
   if (failure) {

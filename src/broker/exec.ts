@@ -1,9 +1,8 @@
 import { SandboxerError } from "../errors.js";
 import { type ExecIo, type ExecOptions, type ExecResult, SERVICE_NAME_RE } from "../extensions/define.js";
-import { loadExtension } from "../extensions/index.js";
 import { checkExecExtras } from "./agents-api.js";
 import { getRow, hostOf, profileOf } from "./destroy.js";
-import { extensionContext, type Runtime } from "./runtime.js";
+import { extensionContext, type Runtime, extensionOf } from "./runtime.js";
 
 /** Run argv (no shell) inside a ready sandbox through its extension. */
 export async function execIn(rt: Runtime, id: string, argv: string[], io: ExecIo, opts: ExecOptions = {}): Promise<ExecResult> {
@@ -11,7 +10,7 @@ export async function execIn(rt: Runtime, id: string, argv: string[], io: ExecIo
   if (row.state !== "ready" || !row.handle) {
     throw new SandboxerError("SBX_INVALID_STATE", `${id} is ${row.state}; exec needs a ready sandbox`, { details: { id, state: row.state } });
   }
-  const ext = await loadExtension(row.extension);
+  const ext = await extensionOf(rt, row.extension);
   if (!ext.exec) throw new SandboxerError("SBX_UNSUPPORTED", `${row.extension} cannot run commands in its sandboxes`);
   if (!argv.length) throw new SandboxerError("SBX_USAGE", "exec needs a command after --");
   if (opts.service !== undefined) {

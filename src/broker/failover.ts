@@ -8,12 +8,11 @@
 import { POOL_ACCOUNT } from "../credits/index.js";
 import { type SandboxerError, toSandboxerError } from "../errors.js";
 import type { Extension } from "../extensions/define.js";
-import { loadExtension } from "../extensions/index.js";
 import { RETRYABLE, remainingCandidates } from "../routing/failover.js";
 import { type Host, LOCALHOST, type RouteAttempt, type RouteDecision, type SandboxRow } from "../types.js";
 import { releaseReservation, reserveCredits } from "./credits.js";
 import type { CreatePlan } from "./plan.js";
-import { eventFor, nowIso, type Runtime } from "./runtime.js";
+import { eventFor, nowIso, type Runtime, extensionOf } from "./runtime.js";
 
 export interface NextAttempt {
   ext: Extension;
@@ -35,7 +34,7 @@ export async function failover(rt: Runtime, row: SandboxRow, plan: CreatePlan, e
     let inputs: Record<string, unknown>;
     const reg = (await rt.catalog()).registrations.get(id);
     try {
-      ext = await loadExtension(id);
+      ext = await extensionOf(rt, id);
       inputs = ext.inputs.parse(plan.inputs);
       if (!reg) throw new Error(`no registration for ${id}`);
     } catch {

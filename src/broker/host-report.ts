@@ -2,6 +2,7 @@ import { composeCommand, workspaceRootOf } from "../extensions/compose-ssh/compo
 import { enforcementReport } from "../extensions/local/limits/apply.js";
 import { LIVE_STATES } from "../lifecycle.js";
 import { resolvePaths } from "../paths.js";
+import { hostKind } from "../transport/for-host.js";
 import type { Host, JsonObject } from "../types.js";
 import { localHostFacts } from "../telemetry/host-facts.js";
 import type { HostSessions } from "./host-sessions.js";
@@ -27,7 +28,7 @@ export interface HostReport {
 }
 
 function sshOf(h: Host): string | null {
-  if (h.name === "localhost" || h.cluster) return null;
+  if (hostKind(h) !== "ssh") return null;
   const s = h.ssh;
   return s ? `${s.user ? `${s.user}@` : ""}${s.host}${s.port ? `:${s.port}` : ""}` : `${h.name} (ssh_config alias)`;
 }
@@ -54,16 +55,18 @@ export async function inspectHost(s: HostSessions, host: Host, liveOnHost: strin
   }
   report.reachable = true;
   try {
-    if (host.cluster) {
-      // A cluster has no kernel or disk of its own to report: its sandboxes are what its API lists.
-      report.facts = { cluster: { ...host.cluster } };
+    // A host no extension reaches by shell (a cluster) has no kernel or disk to report: its extension says what it is.
+    const placed = s.placedOn(host);
+    const described = placed.some((e) => e.placement.shell) ? undefined : placed.find((e) => e.hostFacts);
+    if (described?.hostFacts) {
+      report.facts = await described.hostFacts(s.context(host, undefined, described.id));
     } else if (host.name === "localhost") {
       report.facts = { ...localHostFacts(s.env.SANDBOXER_HOME ? root || "/" : "/"), ...(await remoteFacts(s.transport(host), { workspaceRoot: root || "/", cli: compose.cli, compose: compose.argv })) };
       report.limits = enforcementReport(resolvePaths(s.env).home, s.env) as JsonObject;
     } else {
       report.facts = await remoteFacts(s.transport(host), { workspaceRoot: root, cli: compose.cli, compose: compose.argv });
     }
-    report.sandboxes.byLabel = [...new Set((await s.resources(host)).map((r) => r.sandboxId))].sort();
+    report.sandboxes.byLabel = [...new Set((await s.list(host, { remote: false })).found.map((r) => r.sandboxId))].sort();
   } catch (err) {
     report.error = (err as Error).message;
   }

@@ -1,12 +1,12 @@
 /** Host inspection and stale detection, each with one transport per host for the whole call. */
 import { LIVE_STATES } from "../lifecycle.js";
-import { HostSessions } from "./host-sessions.js";
+import { HostSessions, registeredExtensions } from "./host-sessions.js";
 import { type HostReport, inspectHost, liveByHost } from "./host-report.js";
 import type { Runtime } from "./runtime.js";
 import { findStale, type ReapResult, reapStale, type StaleReport } from "./stale.js";
 
 async function withSessions<T>(rt: Runtime, fn: (s: HostSessions) => Promise<T>): Promise<T> {
-  const sessions = new HostSessions(rt.config().hosts, rt.paths, rt.env);
+  const sessions = new HostSessions(rt.config().hosts, rt.paths, rt.env, await registeredExtensions(rt));
   try {
     return await fn(sessions);
   } finally {

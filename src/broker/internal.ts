@@ -6,10 +6,9 @@
 import type { Broker } from "../broker.js";
 import { SandboxerError } from "../errors.js";
 import type { Extension, ExtensionContext } from "../extensions/define.js";
-import { loadExtension } from "../extensions/index.js";
 import type { SandboxRow } from "../types.js";
 import { getRow, hostOf, profileOf } from "./destroy.js";
-import { extensionContext, type Runtime } from "./runtime.js";
+import { extensionContext, type Runtime, extensionOf } from "./runtime.js";
 
 const runtimes = new WeakMap<Broker, Runtime>();
 
@@ -27,7 +26,7 @@ export function runtimeOf(broker: Broker): Runtime {
 export async function contextFor(broker: Broker, id: string): Promise<{ row: SandboxRow; extension: Extension; ctx: ExtensionContext }> {
   const rt = runtimeOf(broker);
   const row = await getRow(rt, id);
-  const extension = await loadExtension(row.extension);
+  const extension = await extensionOf(rt, row.extension);
   const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
   return { row, extension, ctx };
 }

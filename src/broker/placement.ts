@@ -1,8 +1,10 @@
 import { SandboxerError, toSandboxerError } from "../errors.js";
+import type { Extension } from "../extensions/define.js";
+import { hostKind } from "../transport/for-host.js";
 import { isSshTransport } from "../transport/ssh.js";
 import type { Host } from "../types.js";
 import { type CreatePlan, type CreateRequest, pickHost } from "./plan.js";
-import type { Runtime } from "./runtime.js";
+import { extensionOf, type Runtime } from "./runtime.js";
 
 export interface SkippedHost {
   host: string;
@@ -10,11 +12,13 @@ export interface SkippedHost {
 }
 
 /**
- * Can we run a command on the host? For SSH hosts this opens the ControlMaster the create then reuses.
- * A cluster is not probed: ext.kubernetes's create is its first request, and answers SBX_HOST_UNREACHABLE itself.
+ * Can the extension reach the host? Only an extension that runs commands there
+ * (`placement.shell`) has the host probed: for SSH hosts that opens the
+ * ControlMaster the create then reuses. The others (a cluster's API) answer
+ * with their first request, SBX_HOST_UNREACHABLE included.
  */
-export async function probeHost(rt: Runtime, host: Host, timeoutMs = 15_000): Promise<string | null> {
-  if (host.name === "localhost" || host.cluster) return null;
+export async function probeHost(rt: Runtime, host: Host, ext: Pick<Extension, "placement">, timeoutMs = 15_000): Promise<string | null> {
+  if (hostKind(host) === "localhost" || !ext.placement.shell) return null;
   try {
     const t = rt.transportFor(host);
     // SSH: open the master the create then reuses (no remote shell started); others run `true`.
@@ -42,7 +46,7 @@ export async function placeOnReachableHost(rt: Runtime, plan: CreatePlan, req: C
   const remaining = new Map(rt.config().hosts);
   let host = plan.host;
   for (;;) {
-    const why = await probeHost(rt, host);
+    const why = await probeHost(rt, host, await extensionOf(rt, plan.route.chosen));
     if (!why) break;
     skipped.push({ host: host.name, why });
     remaining.delete(host.name);
@@ -56,7 +60,7 @@ export async function placeOnReachableHost(rt: Runtime, plan: CreatePlan, req: C
       throw new SandboxerError("SBX_HOST_UNREACHABLE", `no reachable host for ${plan.profile.id} (${all})`, { details: { field: "host", skipped } });
     }
   }
-  if (host.name !== "localhost" && !host.cluster) await useSshExtension(rt, plan, host);
+  await useSshExtension(rt, plan, host);
   if (skipped.length) {
     plan.host = host;
     plan.route = {
@@ -71,11 +75,13 @@ export async function placeOnReachableHost(rt: Runtime, plan: CreatePlan, req: C
 /**
  * A profile that runs on this machine by default may name, in `settings.sshExtension`,
  * the extension that serves it on an SSH host (profile.sandbox-canary: ext.local here,
- * ext.compose-ssh's probe mode on `--host NAME`). Recorded in the route's reason.
+ * ext.compose-ssh's probe mode on `--host NAME`): used when the chosen extension does
+ * not place on hosts of that kind. Recorded in the route's reason.
  */
 async function useSshExtension(rt: Runtime, plan: CreatePlan, host: Host): Promise<void> {
   const alt = plan.profile.settings.sshExtension;
-  if (typeof alt !== "string" || alt === plan.route.chosen) return;
+  if (typeof alt !== "string" || alt === plan.route.chosen || hostKind(host) !== "ssh") return;
+  if ((await extensionOf(rt, plan.route.chosen)).placement.hosts.includes("ssh")) return;
   const reg = (await rt.catalog()).registrations.get(alt);
   if (!reg?.enabled) throw new SandboxerError("SBX_EXTENSION_DISABLED", `${plan.profile.id}: settings.sshExtension '${alt}' is not a usable extension`, { details: { field: "extension" } });
   plan.route = {

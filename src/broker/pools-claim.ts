@@ -12,7 +12,6 @@
  * work under way: reconcile destroys the member, the refill replaces it).
  */
 import { toSandboxerError } from "../errors.js";
-import { loadExtension } from "../extensions/index.js";
 import { crashPoint } from "../faults.js";
 import { isSameProcessAlive } from "../proc.js";
 import { publicRecord } from "../store/rows.js";
@@ -24,7 +23,7 @@ import { priorFor, rememberKey, settledPrior } from "./idempotency.js";
 import type { CreatePlan, CreateRequest } from "./plan.js";
 import { loadDefs } from "./pools.js";
 import type { ReconcileReport } from "./reconcile.js";
-import { eventFor, extensionContext, nowIso, type Runtime, transition } from "./runtime.js";
+import { eventFor, extensionContext, nowIso, type Runtime, transition, extensionOf } from "./runtime.js";
 
 interface Claim {
   req: CreateRequest;
@@ -87,7 +86,7 @@ export async function claimFromPool(rt: Runtime, req: CreateRequest, plan: Creat
   const def = (await loadDefs(rt)).find((d) => d.key === pool.key && d.size > 0);
   if (!def) return undefined;
   const c: Claim = { req, plan, fingerprint, pool };
-  const ext = await loadExtension(plan.route.chosen);
+  const ext = await extensionOf(rt, plan.route.chosen);
   const apply = ext.perRequest?.apply ? ext.perRequest.inputs.some((k) => plan.inputs[k] !== undefined) : false;
   const work = apply || Boolean(ext.extendTtl);
   const now = rt.clock.now();

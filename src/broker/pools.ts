@@ -9,9 +9,8 @@ import type { Catalog } from "../catalog/load.js";
 import type { Profile } from "../catalog/schema.js";
 import { parseDuration } from "../duration.js";
 import { SandboxerError } from "../errors.js";
-import { loadExtension } from "../extensions/index.js";
 import { type PoolDef, perRequestOf, poolDefs, poolKey, shapingOf } from "./pools-plan.js";
-import type { Runtime } from "./runtime.js";
+import { extensionOf, type Runtime } from "./runtime.js";
 
 export interface PoolStatus {
   key: string;
@@ -53,14 +52,14 @@ function profileOrThrow(catalog: Catalog, id: string): Profile {
 const candidatesOf = (p: Profile) => (p.extension ? [p.extension] : (p.route?.candidates ?? []));
 
 /** Inputs every candidate of the profile takes at claim rather than at provision. */
-export async function perRequestInputs(p: Profile): Promise<string[]> {
-  return perRequestOf(await Promise.all(candidatesOf(p).map((id) => loadExtension(id))));
+export async function perRequestInputs(rt: Pick<Runtime, "catalog">, p: Profile): Promise<string[]> {
+  return perRequestOf(await Promise.all(candidatesOf(p).map((id) => extensionOf(rt, id))));
 }
 
 /** The canonical key of a profile and inputs: resolved with defaults, per-request inputs dropped, then defaults dropped again (a pool named with a default is the plain pool). */
-async function canonical(p: Profile, given: Record<string, string>): Promise<{ key: string; shaping: Record<string, string> }> {
+async function canonical(rt: Pick<Runtime, "catalog">, p: Profile, given: Record<string, string>): Promise<{ key: string; shaping: Record<string, string> }> {
   const resolved = resolveInputs(p.inputs, given);
-  const shaping = shapingOf(resolved, await perRequestInputs(p));
+  const shaping = shapingOf(resolved, await perRequestInputs(rt, p));
   const defaults = resolveInputs(p.inputs, {});
   const named = Object.fromEntries(Object.entries(shaping).filter(([k, v]) => defaults[k] !== v));
   return { key: poolKey(p.id, named), shaping: named };
@@ -85,7 +84,7 @@ export async function matchPool(rt: Runtime, profileId: string, inputs: Record<s
   if (Object.keys(inputs).some((k) => isSecretInput(k, p.inputs[k]))) return undefined;
   let key: string;
   try {
-    key = (await canonical(p, inputs)).key;
+    key = (await canonical(rt, p, inputs)).key;
   } catch {
     return undefined;
   }
@@ -135,16 +134,16 @@ export async function setPool(rt: Runtime, s: PoolSetting): Promise<PoolStatus> 
   }
   if (maxIdleSeconds !== null && maxIdleSeconds < 1) throw new SandboxerError("SBX_USAGE", "maxIdle: must be at least 1s", { details: { field: "maxIdle" } });
   const given = s.inputs ?? {};
-  const per = await perRequestInputs(p);
+  const per = await perRequestInputs(rt, p);
   for (const k of Object.keys(given)) {
     if (per.includes(k)) throw new SandboxerError("SBX_INPUT_INVALID", `input '${k}': applied per request at claim (it does not shape the sandbox); a pool cannot fix it`, { details: { field: k } });
     if (isSecretInput(k, p.inputs[k])) throw new SandboxerError("SBX_INPUT_INVALID", `input '${k}': secret inputs cannot key a pool (they would be kept with its setting)`, { details: { field: k } });
   }
-  const { key, shaping } = await canonical(p, given);
+  const { key, shaping } = await canonical(rt, p, given);
   // Every candidate must accept the inputs, as at a create's plan.
   const resolved = resolveInputs(p.inputs, given);
   for (const id of candidatesOf(p)) {
-    const parsed = (await loadExtension(id)).inputs.safeParse(resolved);
+    const parsed = (await extensionOf(rt, id)).inputs.safeParse(resolved);
     if (!parsed.success) {
       const field = parsed.error.issues[0]?.path.join(".") || "inputs";
       throw new SandboxerError("SBX_INPUT_INVALID", `input '${field}': ${parsed.error.issues[0]?.message ?? "invalid"} (${id})`, { details: { field } });
@@ -161,7 +160,7 @@ export async function poolsToDrain(rt: Runtime, profile: string, inputs: Record<
   const p = profileOrThrow(await rt.catalog(), profile);
   const defs = (await loadDefs(rt)).filter((d) => d.profile === p.id);
   if (inputs === undefined) return defs;
-  const { key } = await canonical(p, inputs);
+  const { key } = await canonical(rt, p, inputs);
   const one = defs.find((d) => d.key === key);
   if (!one) throw new SandboxerError("SBX_NOT_FOUND", `no pool '${key}' (see: sandboxer pools list)`, { details: { field: "inputs" } });
   return [one];

@@ -1,12 +1,12 @@
 import { toSandboxerError } from "../errors.js";
-import { loadExtension } from "../extensions/index.js";
 import { IN_FLIGHT_STATES, LIVE_STATES } from "../lifecycle.js";
 import { isSameProcessAlive } from "../proc.js";
-import type { SandboxRow, SandboxState } from "../types.js";
+import type { JsonObject, SandboxRow, SandboxState } from "../types.js";
+import { HostSessions, registeredExtensions } from "./host-sessions.js";
 import { teardownQuietly } from "./create.js";
 import { finishDestroy, hostOf, profileOf } from "./destroy.js";
 import { reconcileClaims } from "./pools-claim.js";
-import { eventFor, extensionContext, nowIso, type Runtime, transition } from "./runtime.js";
+import { eventFor, extensionContext, nowIso, type Runtime, transition, extensionOf } from "./runtime.js";
 
 export interface ReconcileAction {
   id: string;
@@ -19,6 +19,7 @@ export interface Orphan {
   sandboxId: string;
   kind: string;
   ref: string;
+  detail?: JsonObject | undefined;
   host: string;
   extension: string;
 }
@@ -44,7 +45,7 @@ function claim(rt: Runtime, row: SandboxRow): Promise<SandboxRow | undefined> {
 }
 
 async function recover(rt: Runtime, row: SandboxRow, report: ReconcileReport): Promise<void> {
-  const ext = await loadExtension(row.extension);
+  const ext = await extensionOf(rt, row.extension);
   const why = `owner process ${row.ownerPid ?? "?"} died while ${row.state}`;
   if (row.state === "destroying") {
     await finishDestroy(rt, row, row.reason ?? "user");
@@ -67,7 +68,7 @@ async function recover(rt: Runtime, row: SandboxRow, report: ReconcileReport): P
 
 /** A failed record whose teardown failed earlier still holds resources: try again. */
 async function cleanFailed(rt: Runtime, row: SandboxRow, report: ReconcileReport): Promise<void> {
-  const ext = await loadExtension(row.extension);
+  const ext = await extensionOf(rt, row.extension);
   const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
   const failure = await teardownQuietly(ext, ctx, row.handle);
   if (failure) throw new Error(failure);
@@ -109,7 +110,7 @@ async function deepCheck(rt: Runtime, report: ReconcileReport): Promise<void> {
   const live = await rt.store.sandboxes.list({ states: LIVE_STATES });
   const liveIds = new Set(live.map((r) => r.id));
   for (const row of live.filter((r) => r.state === "ready")) {
-    const ext = await loadExtension(row.extension);
+    const ext = await extensionOf(rt, row.extension);
     if (!ext.alive || !row.handle) continue;
     try {
       const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
@@ -122,11 +123,17 @@ async function deepCheck(rt: Runtime, report: ReconcileReport): Promise<void> {
       report.errors.push({ id: row.id, message: toSandboxerError(err).message });
     }
   }
-  // Local backends only here; remote hosts are inspected by `inspect stale`.
-  const local = await loadExtension("ext.local");
-  if (!local.list) return;
-  const base = { host: hostOf(rt, { host: "localhost" } as SandboxRow), transport: rt.transportFor(hostOf(rt, { host: "localhost" } as SandboxRow)), paths: rt.paths, env: rt.env, clock: rt.clock, signal: new AbortController().signal, progress() {}, async checkpoint() {} };
-  for (const res of await local.list(base)) {
-    if (!liveIds.has(res.sandboxId)) report.orphans.push({ ...res, host: "localhost", extension: "ext.local" });
+  // Orphans wherever the extensions say their resources live: hosts, clusters, vendor accounts, VMs.
+  // Unreachable places are skipped here (`inspect stale` reports them).
+  const s = new HostSessions(rt.config().hosts, rt.paths, rt.env, await registeredExtensions(rt));
+  try {
+    for (const host of s.hosts()) {
+      if (await s.probe(host)) continue;
+      for (const res of (await s.list(host, { remote: true })).found) {
+        if (!liveIds.has(res.sandboxId)) report.orphans.push({ sandboxId: res.sandboxId, kind: res.kind, ref: res.ref, detail: res.detail, host: host.name, extension: res.extension });
+      }
+    }
+  } finally {
+    await s.close();
   }
 }

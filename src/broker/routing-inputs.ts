@@ -1,5 +1,5 @@
 import type { Profile } from "../catalog/schema.js";
-import { KNOWN_EXTENSIONS, loadExtension } from "../extensions/index.js";
+import { BUILTIN_EXTENSIONS, loadExtension, type ModuleRef } from "../extensions/index.js";
 import { DOWN_WINDOW_MS, downHostsOf, liveLoad, readyStatsOf, STATS_WINDOW } from "../routing/inputs.js";
 import type { CandidateInfo, ReadyStats, RoutingInputs } from "../routing/types.js";
 import type { Repos } from "../store/types.js";
@@ -24,39 +24,44 @@ export async function readRoutingStats(db: Repos, clock: Clock, pairs: readonly 
 }
 
 /** Kinds and capabilities are code, fixed for the life of the process: look them up once. */
-const infoCache = new Map<string, CandidateInfo | null>();
-let meteredCache: Set<string> | undefined;
+type Info = CandidateInfo & { offHost?: boolean };
+const infoCache = new Map<string, Info | null>();
 
-async function candidateInfo(id: string): Promise<CandidateInfo | null> {
-  if (infoCache.has(id)) return infoCache.get(id) ?? null;
-  const ext = await loadExtension(id).catch(() => undefined);
+async function candidateInfo(id: string, registrations: ReadonlyMap<string, ModuleRef>): Promise<Info | null> {
+  const reg = registrations.get(id);
+  const key = `${id}\0${reg?.module ?? ""}\0${reg?.module ? reg.file : ""}`;
+  if (infoCache.has(key)) return infoCache.get(key) ?? null;
+  const ext = await loadExtension(id, reg).catch(() => undefined);
   // Unknown extensions are rejected by decideRoute with their own reason.
-  const info = ext ? { kind: ext.kind, capabilities: ext.capabilities as unknown as Record<string, boolean> } : null;
-  infoCache.set(id, info);
+  const info: Info | null = ext ? { kind: ext.kind, capabilities: { ...ext.capabilities }, ...(ext.offHost ? { offHost: true } : {}) } : null;
+  infoCache.set(key, info);
   return info;
 }
 
-/** Load each candidate's kind and capabilities (cached) and read the store. */
-export async function gatherRoutingInputs(db: Repos, clock: Clock, profile: Profile, hosts: ReadonlyMap<string, Host>): Promise<RoutingInputs> {
+/** Load each candidate's kind and capabilities (cached) and read the store. `registrations` finds extensions from modules. */
+export async function gatherRoutingInputs(
+  db: Repos,
+  clock: Clock,
+  profile: Profile,
+  hosts: ReadonlyMap<string, Host>,
+  registrations: ReadonlyMap<string, ModuleRef> = new Map(),
+): Promise<RoutingInputs> {
   const ids = profile.extension ? [profile.extension] : (profile.route?.candidates ?? []);
   const extensions = new Map<string, CandidateInfo>();
   for (const id of ids) {
-    const info = await candidateInfo(id);
+    const info = await candidateInfo(id, registrations);
     if (info) extensions.set(id, info);
   }
   // Host load counts every sandbox that runs on the host, not only this profile's candidates:
   // metered ones and those that only nominally sit there (VM workspaces, image builds) do not.
-  if (!meteredCache) {
-    const offHost = new Set<string>();
-    for (const id of KNOWN_EXTENSIONS) {
-      const ext = await loadExtension(id).catch(() => undefined);
-      if (ext && (ext.kind === "metered" || ext.offHost)) offHost.add(id);
-    }
-    meteredCache = offHost;
+  const offHost = new Set<string>();
+  for (const id of new Set([...BUILTIN_EXTENSIONS, ...registrations.keys()])) {
+    const info = await candidateInfo(id, registrations);
+    if (info && (info.kind === "metered" || info.offHost)) offHost.add(id);
   }
   const hostNames = profile.placement.hosts.includes("*") ? [...hosts.keys()] : profile.placement.hosts;
   const pairs = ids.flatMap((id) => hostNames.map((h) => [id, h] as const));
-  return { extensions, hosts, ...(await readRoutingStats(db, clock, pairs, meteredCache)) };
+  return { extensions, hosts, ...(await readRoutingStats(db, clock, pairs, offHost)) };
 }
 
 /** The routing inputs for the profile a request resolves to (undefined when it does not resolve: planCreate reports that). */
@@ -66,7 +71,8 @@ export async function routingInputsFor(
   profiles: ReadonlyMap<string, Profile>,
   hosts: ReadonlyMap<string, Host>,
   profileId: string,
+  registrations: ReadonlyMap<string, ModuleRef> = new Map(),
 ): Promise<RoutingInputs | undefined> {
   const profile = profiles.get(profileId);
-  return profile ? gatherRoutingInputs(db, clock, profile, hosts) : undefined;
+  return profile ? gatherRoutingInputs(db, clock, profile, hosts, registrations) : undefined;
 }

@@ -1,7 +1,8 @@
 import type { Catalog } from "../catalog/load.js";
 import type { Profile } from "../catalog/schema.js";
 import type { Config, Env, Paths } from "../config.js";
-import type { ExtensionContext } from "../extensions/define.js";
+import type { Extension, ExtensionContext } from "../extensions/define.js";
+import { BUILTIN_EXTENSIONS, loadExtension } from "../extensions/index.js";
 import type { IdGen } from "../ids.js";
 import { crashPoint } from "../faults.js";
 import { SELF } from "../proc.js";
@@ -74,6 +75,12 @@ export function transition(
       return t.sandboxes.get(done.id);
     })
     .then(written);
+}
+
+/** The extension `id`: built in, or the module its registration in the catalog names. */
+export async function extensionOf(rt: Pick<Runtime, "catalog">, id: string): Promise<Extension> {
+  if (BUILTIN_EXTENSIONS.includes(id)) return loadExtension(id);
+  return loadExtension(id, (await rt.catalog()).registrations.get(id));
 }
 
 export function extensionContext(rt: Runtime, row: SandboxRow, profile: Profile, host: Host, signal: AbortSignal): ExtensionContext {

@@ -8,12 +8,11 @@ import type { Readable, Writable } from "node:stream";
 import type { Profile } from "../catalog/schema.js";
 import { SandboxerError } from "../errors.js";
 import { type Extension, type ExtensionContext, SERVICE_NAME_RE } from "../extensions/define.js";
-import { loadExtension } from "../extensions/index.js";
 import type { SandboxRunner } from "../sandbox-shell/files.js";
 import { streamProcess } from "../transport/stream.js";
 import type { Handle, SandboxRow } from "../types.js";
 import { getRow, hostOf, profileOf } from "./destroy.js";
-import { extensionContext, type Runtime } from "./runtime.js";
+import { extensionContext, type Runtime, extensionOf } from "./runtime.js";
 
 export interface OpenSandbox {
   row: SandboxRow;
@@ -33,7 +32,7 @@ export async function openSandbox(rt: Runtime, id: string, feature: Feature, ser
   if (row.state !== "ready" || !row.handle) {
     throw new SandboxerError("SBX_INVALID_STATE", `${id} is ${row.state}; ${FEATURE_WORDS[feature]} need a ready sandbox`, { details: { id, state: row.state } });
   }
-  const ext = await loadExtension(row.extension);
+  const ext = await extensionOf(rt, row.extension);
   const able = ext.capabilities[feature] === true && (feature === "files" ? Boolean(ext.files || ext.sandboxCommand) : Boolean(ext.sandboxCommand));
   if (!able) throw new SandboxerError("SBX_UNSUPPORTED", `${row.extension} does not offer ${FEATURE_WORDS[feature]} for its sandboxes`, { details: { extension: row.extension } });
   checkService(ext, row.extension, service);

@@ -1,7 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { SandboxerError, toSandboxerError } from "../errors.js";
-import { loadExtension } from "../extensions/index.js";
 import { SNAPSHOT_ID_RE } from "../ids.js";
 import { crashPoint } from "../faults.js";
 import { isSameProcessAlive } from "../proc.js";
@@ -14,7 +13,7 @@ import type { SnapshotFilter, StoredSnapshot } from "../store/types.js";
 import { applyCreate, planFor } from "./create.js";
 import { getRow, hostOf, profileOf } from "./destroy.js";
 import { restoreRequest } from "./restore-plan.js";
-import { eventFor, extensionContext, nowIso, type Runtime } from "./runtime.js";
+import { eventFor, extensionContext, extensionOf, nowIso, type Runtime } from "./runtime.js";
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const EXT = { "tar+zstd": "tar.zst", "tar+gzip": "tar.gz" } as const;
@@ -72,7 +71,7 @@ export async function createSnapshot(rt: Runtime, sandboxId: string, opts: { nam
   if (row.state !== "ready" || !row.handle) {
     throw new SandboxerError("SBX_INVALID_STATE", `${row.id} is ${row.state}; only a ready sandbox can be snapshotted`, { details: { id: row.id, state: row.state } });
   }
-  const ext = await loadExtension(row.extension);
+  const ext = await extensionOf(rt, row.extension);
   if (!ext.capabilities.snapshot || !ext.snapshot) {
     throw new SandboxerError("SBX_UNSUPPORTED", `${row.extension} cannot snapshot its sandboxes (capabilities.snapshot is false)`, { details: { extension: row.extension } });
   }
@@ -170,7 +169,7 @@ export async function restoreSnapshot(rt: Runtime, id: string, opts: RestoreOpti
   if (!isOperator(opts.caller) && snap.project !== opts.caller?.project) throw new SandboxerError("SBX_NOT_FOUND", `no snapshot '${id.slice(0, 64)}'`, { details: { id } });
   const req = await restoreRequest(rt, snap, opts);
   const plan = await planFor(rt, req, { restoring: true });
-  const ext = await loadExtension(plan.route.chosen);
+  const ext = await extensionOf(rt, plan.route.chosen);
   if (!ext.capabilities.restore) {
     throw new SandboxerError("SBX_UNSUPPORTED", `${plan.route.chosen} cannot restore snapshots (capabilities.restore is false)`, { details: { extension: plan.route.chosen } });
   }

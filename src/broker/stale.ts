@@ -3,13 +3,12 @@
  * live records, then remove orphans and close ghost records.
  */
 import { toSandboxerError } from "../errors.js";
-import { loadExtension } from "../extensions/index.js";
 import { LIVE_STATES } from "../lifecycle.js";
-import { extensionsOn, type HostSessions } from "./host-sessions.js";
+import type { HostSessions } from "./host-sessions.js";
 import type { Host, Sandbox } from "../types.js";
 import { applyDestroy } from "./destroy.js";
 import { type ReconcileReport, reconcile } from "./reconcile.js";
-import type { Runtime } from "./runtime.js";
+import { extensionOf, type Runtime } from "./runtime.js";
 
 export interface Orphan {
   host: string;
@@ -31,13 +30,18 @@ export interface Ghost {
 
 export interface StaleReport {
   hosts: { name: string; reachable: boolean; error: string | null }[];
-  /** Resources on hosts with no live record. */
+  /** Resources on hosts (or in vendor accounts, on VMs) with no live record. */
   orphans: Orphan[];
   /** Live records whose resources are gone from their host. */
   ghosts: Ghost[];
+  /** Places an extension could not list (its host answered; its own list failed): nothing there was judged. */
+  unlisted?: { host: string; extension: string; message: string }[];
 }
 
-/** Compare what exists on every reachable host with the live records. Changes nothing. */
+/**
+ * Compare what exists on every reachable host, and in every remote place the
+ * extensions declare (listed from localhost), with the live records. Changes nothing.
+ */
 export async function findStale(rt: Runtime, s: HostSessions, only?: string): Promise<StaleReport> {
   const report: StaleReport = { hosts: [], orphans: [], ghosts: [] };
   const live = await rt.store.sandboxes.list({ states: LIVE_STATES });
@@ -46,24 +50,20 @@ export async function findStale(rt: Runtime, s: HostSessions, only?: string): Pr
     const down = await s.probe(host);
     report.hosts.push({ name: host.name, reachable: !down, error: down });
     if (down) continue;
-    let found: Awaited<ReturnType<HostSessions["resources"]>>;
-    try {
-      found = await s.resources(host);
-    } catch (err) {
-      // A cluster is not probed first (no SSH): its list failing to connect is what "unreachable" means there.
-      const e = toSandboxerError(err);
-      report.hosts[report.hosts.length - 1] = { name: host.name, reachable: e.code !== "SBX_HOST_UNREACHABLE", error: e.message };
-      continue;
-    }
-    for (const r of found) {
+    const listing = await s.list(host, { remote: true });
+    // A host not probed first (a cluster: no shell) is unreachable when its extension's list cannot connect.
+    const lost = listing.errors.find((e) => e.where === "host" && e.error.code === "SBX_HOST_UNREACHABLE");
+    if (lost) report.hosts[report.hosts.length - 1] = { name: host.name, reachable: false, error: lost.error.message };
+    for (const e of listing.errors) if (e !== lost) (report.unlisted ??= []).push({ host: host.name, extension: e.extension, message: e.error.message });
+    for (const r of listing.found) {
       if (liveIds.has(r.sandboxId)) continue;
       report.orphans.push({ host: host.name, extension: r.extension, sandboxId: r.sandboxId, kind: r.kind, ref: r.ref, record: (await rt.store.sandboxes.get(r.sandboxId))?.state ?? null });
     }
-    const present = new Set(found.map((r) => r.sandboxId));
+    const present = new Set(listing.found.map((r) => `${r.extension}\0${r.sandboxId}`));
     for (const row of live) {
       if (row.host !== host.name || !["ready", "destroy_failed"].includes(row.state)) continue;
-      if (!extensionsOn(host).includes(row.extension)) continue;
-      if (!present.has(row.id)) report.ghosts.push({ id: row.id, host: host.name, extension: row.extension, state: row.state, why: "no container, workspace or process carries its id" });
+      if (!listing.listed.has(row.extension)) continue;
+      if (!present.has(`${row.extension}\0${row.id}`)) report.ghosts.push({ id: row.id, host: host.name, extension: row.extension, state: row.state, why: "no container, workspace, object or process carries its id" });
     }
   }
   return report;
@@ -85,7 +85,7 @@ export async function reapStale(rt: Runtime, s: HostSessions, report: StaleRepor
     done.add(key);
     try {
       const host = s.hosts(o.host)[0] as Host;
-      const ext = await loadExtension(o.extension);
+      const ext = await extensionOf(rt, o.extension);
       const row = await rt.store.sandboxes.get(o.sandboxId);
       const sandbox = (row ?? { id: o.sandboxId, host: o.host, extension: o.extension, inputs: {} }) as Sandbox;
       await ext.teardown(s.context(host, sandbox, o.extension), null);

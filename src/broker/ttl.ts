@@ -6,14 +6,13 @@
  */
 import { parseDuration } from "../duration.js";
 import { SandboxerError, toSandboxerError } from "../errors.js";
-import { loadExtension } from "../extensions/index.js";
 import { publicRecord } from "../store/rows.js";
 import { registrationMaxTtl } from "../routing/index.js";
 import { decideExtend, isExpired } from "../ttl/policy.js";
 import type { Sandbox, SandboxRow } from "../types.js";
 import { holdForExtension } from "./credits.js";
 import { finishDestroy, getRow, hostOf, profileOf } from "./destroy.js";
-import { eventFor, extensionContext, nowIso, type Runtime, transition } from "./runtime.js";
+import { eventFor, extensionContext, nowIso, type Runtime, transition, extensionOf } from "./runtime.js";
 
 export interface ExpireReport {
   /** Expired at the time of the call (all of them, applied or not). */
@@ -59,7 +58,7 @@ export async function extendTtl(rt: Runtime, id: string, duration: string): Prom
 /** After the record is extended: tell the backend, when it keeps an expiry of its own. */
 async function followTtl(rt: Runtime, row: SandboxRow): Promise<void> {
   if (row.state !== "ready" || !row.handle || !row.expiresAt) return;
-  const ext = await loadExtension(row.extension);
+  const ext = await extensionOf(rt, row.extension);
   if (!ext.extendTtl) return;
   const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
   try {

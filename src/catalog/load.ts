@@ -3,7 +3,8 @@ import { basename, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import type { Paths } from "../config.js";
-import { KNOWN_EXTENSIONS, loadExtension } from "../extensions/index.js";
+import { BUILTIN_EXTENSIONS, loadExtension } from "../extensions/index.js";
+import { toSandboxerError } from "../errors.js";
 import { type LimitCap, resolveLimits } from "./limits.js";
 import { type Diagnostic, type Profile, profileSchema, type Registration, registrationSchema } from "./schema.js";
 
@@ -43,12 +44,22 @@ export async function loadCatalog(paths: Paths): Promise<Catalog> {
   const errors: Diagnostic[] = [];
   const warnings: Diagnostic[] = [];
   const registrations = new Map<string, Registration>();
-  for (const file of yamlFiles(paths.builtinExtensions)) {
+  // An operator's directory comes last: its registration of an id replaces the built-in one.
+  for (const file of [...yamlFiles(paths.builtinExtensions), ...yamlFiles(paths.extraExtensions)]) {
     const reg = parseFile(file, registrationSchema, errors);
     if (!reg) continue;
-    if (!KNOWN_EXTENSIONS.includes(reg.id)) {
-      warnings.push({ file, field: "id", message: `no extension '${reg.id}' in this build; registration ignored` });
+    if (!reg.module && !BUILTIN_EXTENSIONS.includes(reg.id)) {
+      warnings.push({ file, field: "id", message: `no extension '${reg.id}' in this build and no module: to load it from; registration ignored` });
       continue;
+    }
+    if (reg.module) {
+      // Loaded now, so a module that does not load or contradicts itself is a catalog error, never a failed create.
+      try {
+        await loadExtension(reg.id, { module: reg.module, file });
+      } catch (err) {
+        errors.push({ file, field: "module", message: toSandboxerError(err).message });
+        continue;
+      }
     }
     registrations.set(reg.id, { ...reg, file });
   }
@@ -68,18 +79,28 @@ export async function loadCatalog(paths: Paths): Promise<Catalog> {
   return { profiles, registrations, errors, warnings };
 }
 
+/** The fields of an object schema (zod's `shape`), or null for other schemas. */
+function shapeOf(schema: z.ZodType): Record<string, z.ZodType> | null {
+  const shape: unknown = "shape" in schema ? schema.shape : undefined;
+  return typeof shape === "object" && shape !== null ? (shape as Record<string, z.ZodType>) : null;
+}
+
 /** A profile's extensions must exist, and each must accept the profile's inputs and defaults. */
 async function checkProfileExtensions(p: Profile, regs: Map<string, Registration>, errors: Diagnostic[]): Promise<void> {
   const ids = p.extension ? [p.extension] : (p.route?.candidates ?? []);
   for (const id of ids) {
     const field = p.extension ? "extension" : "route.candidates";
-    if (!KNOWN_EXTENSIONS.includes(id) || !regs.has(id)) {
+    const reg = regs.get(id);
+    if (!reg) {
       errors.push({ file: p.file, field, message: `unknown extension '${id}'` });
       continue;
     }
-    const ext = await loadExtension(id);
+    const ext = await loadExtension(id, reg);
     for (const problem of ext.settingsProblems?.(p.settings) ?? []) errors.push({ file: p.file, ...problem });
-    const shape = (ext.inputs as unknown as { shape?: Record<string, z.ZodType> }).shape;
+    if (p.mode !== undefined && !ext.modes?.includes(p.mode)) {
+      errors.push({ file: p.file, field: "mode", message: ext.modes ? `${id} has no mode '${p.mode}' (modes: ${ext.modes.join(", ")})` : `${id} has no modes` });
+    }
+    const shape = shapeOf(ext.inputs);
     if (!shape) continue;
     for (const [name, spec] of Object.entries(p.inputs)) {
       const accepts = shape[name];
@@ -100,11 +121,11 @@ async function checkProfileExtensions(p: Profile, regs: Map<string, Registration
  * in a profile whose extensions do not enforce them are kept, with a warning.
  */
 async function limitsOf(p: Profile, regs: Map<string, Registration>, errors: Diagnostic[], warnings: Diagnostic[]): Promise<Profile["limits"]> {
-  const ids = (p.extension ? [p.extension] : (p.route?.candidates ?? [])).filter((id) => KNOWN_EXTENSIONS.includes(id) && regs.has(id));
+  const ids = (p.extension ? [p.extension] : (p.route?.candidates ?? [])).filter((id) => regs.has(id));
   const caps: LimitCap[] = [];
   for (const id of ids) {
-    if (!(await loadExtension(id)).capabilities.limits) continue;
     const reg = regs.get(id) as Registration;
+    if (!(await loadExtension(id, reg)).capabilities.limits) continue;
     caps.push({ extension: id, file: reg.file, limits: reg.limits });
   }
   if (!caps.length) {

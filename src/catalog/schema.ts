@@ -122,6 +122,11 @@ export type Profile = z.infer<typeof profileSchema> & { file: string };
 
 export const registrationSchema = z.strictObject({
   id: z.string().regex(/^ext\.[a-z0-9-]+$/),
+  /**
+   * The extension's code when it is not built in: a path (relative to this file)
+   * or a package name whose default export is `defineExtension({...})`.
+   */
+  module: z.string().min(1).max(4096).optional(),
   enabled: z.boolean().default(true),
   description: z.string().default(""),
   pricePerHour: z.number().nonnegative().default(0),

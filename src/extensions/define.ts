@@ -1,30 +1,73 @@
-import type { Readable, Writable } from "node:stream";
+/**
+ * The extension contract (docs/extension-sdk.md). An extension folder, or an
+ * operator's package named by a registration's `module:`, default-exports
+ * `defineExtension({...})`. The definition is typed end to end: `inputs` and
+ * `handle` are zod schemas, and the broker parses the stored handle with the
+ * extension's schema before every call (src/extensions/bind.ts), so no
+ * extension casts what it gets back. What it declares is checked against what
+ * it implements when it is defined (src/extensions/check.ts).
+ */
+import type { Writable } from "node:stream";
 import type { z } from "zod";
 import type { Profile } from "../catalog/schema.js";
 import type { Env, Paths } from "../config.js";
 import type { SnapshotSource } from "../snapshots/types.js";
+import type { HostKind } from "../transport/for-host.js";
 import type { Transport } from "../transport/types.js";
 import type { Clock, Handle, Host, JsonObject, Sandbox } from "../types.js";
+import { checkDefinition } from "./check.js";
+import type { ExecIo, ExecOptions, ExecResult, FileOps, SandboxCommandOptions } from "./io-types.js";
+
+export * from "./io-types.js";
 
 export type ExtensionKind = "self-hosted" | "metered";
 
+/** What an extension offers. Each flag is checked against the methods when it is defined. */
 export interface Capabilities {
+  /** `snapshot` method: archives the workspace. */
   snapshot: boolean;
+  /** `provision` fills the new workspace from `ctx.restoreFrom` (the one way to restore); needs `snapshot`. */
   restore: boolean;
+  /** A `build` mode in `modes` (a build-style provision, e.g. Packer): profiles may say `mode: build`. */
   build: boolean;
+  /** `exec` method: argv in the ready sandbox. */
   exec: boolean;
-  /** `exec --service NAME` picks the container (compose stacks); others refuse the option. */
+  /** `exec --service NAME` picks the container (compose stacks); needs `exec`. Others refuse the option. */
   execService?: boolean;
   /** GPU sandboxes (profiles ask with `settings.requires: [gpu]`). */
   gpu?: boolean;
-  /** Enforces the profile's `limits` (processes, memory, disk, cpu); see src/catalog/limits.ts. */
+  /** Enforces the profile's `limits` (processes, memory, disk, cpu) in provision; see src/catalog/limits.ts. Self-hosted only. */
   limits?: boolean;
-  /** Files in and out (`sandboxer cp`, `/files`): `sandboxCommand` or the `files` methods. */
+  /** Files in and out (`sandboxer cp`, `/files`): the `files` methods or `sandboxCommand`. */
   files?: boolean;
   /** Detached processes (`exec --detach`, `ps`, `logs`, `kill`): needs `sandboxCommand`. */
   processes?: boolean;
-  /** An interactive terminal (`exec -it`, `shell`): `sandboxCommand` with `tty`. */
+  /** An interactive terminal (`exec -it`, `shell`): needs `sandboxCommand`. */
   pty?: boolean;
+}
+
+export type { HostKind } from "../transport/for-host.js";
+
+/**
+ * Where an extension's sandboxes are placed and where its resources live, so
+ * placement, host probing and stale detection ask the right extension about
+ * the right place without knowing any backend by name.
+ */
+export interface Placement {
+  /** Inventory hosts it places sandboxes on; `list(ctx, "host")` is asked on each. Metered vendors: `[]`. */
+  hosts: readonly HostKind[];
+  /**
+   * It runs commands on those hosts through `ctx.transport` (local processes,
+   * the host's SSH master), so the broker probes the host before a create.
+   * Without it the extension talks to its own API (a cluster's API server) and
+   * its first request answers for reachability; `ctx.transport` then refuses.
+   */
+  shell: boolean;
+  /**
+   * Resources outside the inventory (a vendor account, VMs reached by their own
+   * alias), in words for reports; `list(ctx, "remote")` is asked once, from this machine.
+   */
+  remote?: string;
 }
 
 export interface ProgressOptions {
@@ -32,10 +75,11 @@ export interface ProgressOptions {
 }
 
 /** What the broker hands every extension call. Extensions never touch the store or events. */
-export interface ExtensionContext {
+export interface ExtensionContext<H = Handle> {
   sandbox: Sandbox;
   profile: Profile;
   host: Host;
+  /** Commands on the placement host (extensions with `placement.shell`). */
   transport: Transport;
   paths: Paths;
   env: Env;
@@ -44,14 +88,16 @@ export interface ExtensionContext {
   progress(message: string, opts?: ProgressOptions): void;
   /**
    * Persist a partial handle as soon as a resource exists, so a crash between
-   * "created" and "ready" leaves the broker enough to tear it down.
+   * "created" and "ready" leaves the broker enough to tear it down. It must
+   * parse with the extension's `handle` schema.
    */
-  checkpoint(handle: Handle): Promise<void>;
+  checkpoint(handle: H): Promise<void>;
   /**
    * Set when the broker creates this sandbox from a snapshot (`sandboxer restore`):
    * a verified archive on this machine. An extension with `capabilities.restore`
    * fills its workspace from it in `provision`, before it starts anything
    * (`extractArchive` in src/snapshots/archive.ts streams it over ctx.transport).
+   * This is the only way to restore: there is no `restore` method.
    */
   restoreFrom?: SnapshotSource;
 }
@@ -68,6 +114,12 @@ export interface PreflightContext {
   paths: Paths;
 }
 
+/** The context of `list`: no record (it may be lost) and nothing to checkpoint. */
+export type ListContext = Omit<ExtensionContext, "sandbox" | "profile" | "checkpoint">;
+
+/** Which of the places in `placement` a `list` call is about. */
+export type ListWhere = "host" | "remote";
+
 /** A resource found on a backend, for stale detection. */
 export interface BackendResource {
   sandboxId: string;
@@ -76,94 +128,16 @@ export interface BackendResource {
   detail?: JsonObject;
 }
 
-export interface ExecIo {
-  stdin: "inherit" | "ignore";
-  stdout: "inherit" | "pipe";
-  stderr: "inherit" | "pipe";
-}
-
 /** A compose service name as sand-boxer accepts it (also what `exec --service` takes). */
 export const SERVICE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
-export interface ExecOptions {
-  /** The service whose container runs the command (extensions with `capabilities.execService`). */
-  service?: string;
-  /** Kill the command's whole process group (inside the sandbox) after this long; the result says `timedOut`. */
-  timeoutMs?: number;
-  /** Bytes for the command's stdin (the API's exec body); io.stdin is then ignored. */
-  stdin?: Readable | Buffer;
-  /** Every chunk of output as it arrives (streaming exec), whatever io says. */
-  onOutput?: (stream: "stdout" | "stderr", chunk: Buffer) => void;
-  /** A pseudo-terminal for an interactive session (`exec -it`): io must inherit all three streams. */
-  tty?: boolean;
-}
-
-export interface ExecResult {
-  exitCode: number;
-  stdout?: string;
-  stderr?: string;
-  /** Captured output hit the extension's limit and was cut. */
-  truncated?: boolean;
-  /** Processes the kernel's OOM killer ended in the sandbox while the command ran (at its memory limit). */
-  oomKilled?: number;
-  /** `timeoutMs` passed and the command's process group was killed (exitCode is then 124). */
-  timedOut?: boolean;
-}
-
-/** Options of `sandboxCommand`: how the local argv it returns will be run. */
-export interface SandboxCommandOptions {
-  service?: string | undefined;
-  /** The caller feeds stdin (else it is /dev/null on the far side). */
-  stdin: boolean;
-  /** Allocate a terminal (`ssh -t`, `podman exec -t`); stdio is then the caller's terminal. */
-  tty?: boolean;
-}
-
-/** One entry of a directory listing (`sandboxer cp`, `GET /files?list=1`). */
-export interface FileEntry {
-  name: string;
-  path: string;
-  type: "file" | "dir" | "symlink" | "other";
-  size: number;
-  /** Permission bits in octal, "0644". */
-  mode: string;
-  /** ISO 8601. */
-  mtime: string;
-  /** A symlink's target, as stored (never followed). */
-  target?: string;
-}
-
-export interface FileListing {
-  entries: FileEntry[];
-  truncated: boolean;
-  total: number;
-}
-
-/**
- * Files for backends without a local command into the sandbox (vendor SDKs).
- * Paths are inside the sandbox: absolute, or relative to its working directory.
- * Writes land whole or not at all: a failed or oversized upload leaves nothing.
- */
-export interface FileOps {
-  /** Extract a tar stream into the directory `dest` (created if missing). */
-  putArchive(ctx: ExtensionContext, handle: Handle, dest: string, tar: Readable): Promise<void>;
-  /** A tar of `path` (a file or a directory) with one top entry named after it, written to `out` (the caller ends `out`). */
-  getArchive(ctx: ExtensionContext, handle: Handle, path: string, out: Writable): Promise<void>;
-  writeFile(ctx: ExtensionContext, handle: Handle, path: string, data: Readable, mode: number | undefined): Promise<void>;
-  /** The bytes (at most maxBytes) written to `out`, which the caller ends; the size; null when there is no regular file at `path`. */
-  readFile(ctx: ExtensionContext, handle: Handle, path: string, out: Writable, maxBytes: number): Promise<{ size: number } | null>;
-  /** A directory's children (or the file itself), at most `limit`; null when nothing is at `path`. */
-  list(ctx: ExtensionContext, handle: Handle, path: string, limit: number): Promise<FileListing | null>;
-  /** The entry at `path` itself (not followed), or null. */
-  stat(ctx: ExtensionContext, handle: Handle, path: string): Promise<FileEntry | null>;
-  remove(ctx: ExtensionContext, handle: Handle, path: string, recursive: boolean): Promise<void>;
-}
-
-export interface Extension<I extends Record<string, unknown> = Record<string, unknown>> {
+/** What an extension author writes; `I` is the inputs' type, `H` the handle's (both from their schemas). */
+export interface ExtensionDefinition<I extends Record<string, unknown> = Record<string, unknown>, H extends object = Handle> {
   id: string;
   kind: ExtensionKind;
   description: string;
   capabilities: Capabilities;
+  placement: Placement;
   /**
    * Its sandboxes run elsewhere than the record's host (a workspace on a VM,
    * an image a builder makes): they do not count against that host's
@@ -173,9 +147,16 @@ export interface Extension<I extends Record<string, unknown> = Record<string, un
   /** Validates the merged inputs (profile defaults + caller's), when the profile loads and at create. */
   inputs: z.ZodType<I>;
   /**
-   * Checks that need the local machine but change nothing (a repo path exists,
-   * a Packer template declares a variable), run at plan time so bad input fails
-   * before any record exists. What only the backend can tell is left to provision.
+   * The handle: what provision returns and checkpoints (JSON), parsed back from
+   * the record with this schema before every later call. Partial checkpoints
+   * must parse too (make late fields optional). No transforms: what is stored is what is read.
+   */
+  handle: z.ZodType<H>;
+  /** The values a profile's `mode` (or a `mode` input) may take; `build` here is `capabilities.build`. */
+  modes?: readonly string[];
+  /**
+   * Checks that need the local machine but change nothing (a repo path exists),
+   * run at plan time so bad input fails before any record exists.
    */
   preflight?(inputs: I, env: Env, plan: PreflightContext): void | Promise<void>;
   /**
@@ -183,7 +164,7 @@ export interface Extension<I extends Record<string, unknown> = Record<string, un
    * `settings.`), reported when the catalog loads so a bad profile never serves a create.
    */
   settingsProblems?(settings: Record<string, unknown>): { field: string; message: string }[];
-  provision(ctx: ExtensionContext, inputs: I): Promise<Handle>;
+  provision(ctx: ExtensionContext<H>, inputs: I): Promise<H>;
   /**
    * Inputs that do not shape the sandbox, so a warm pool member made without
    * them can take them at claim (docs/pools.md): `apply` puts them in (copies
@@ -192,43 +173,64 @@ export interface Extension<I extends Record<string, unknown> = Record<string, un
    */
   perRequest?: {
     inputs: readonly (keyof I & string)[];
-    apply?(ctx: ExtensionContext, handle: Handle, inputs: I): Promise<void>;
+    apply?(ctx: ExtensionContext<H>, handle: H, inputs: I): Promise<void>;
   };
-  waitReady(ctx: ExtensionContext, handle: Handle): Promise<JsonObject>;
-  /** Idempotent; `handle` is null when a crash happened before provision returned. */
-  teardown(ctx: ExtensionContext, handle: Handle | null): Promise<void>;
+  waitReady(ctx: ExtensionContext<H>, handle: H): Promise<JsonObject>;
+  /** Idempotent; `handle` is null when a crash happened before provision returned (find what carries the id). */
+  teardown(ctx: ExtensionContext<H>, handle: H | null): Promise<void>;
   /** Is the provisioned resource still there? Used by reconcile to keep records true. */
-  alive?(ctx: ExtensionContext, handle: Handle): Promise<boolean>;
+  alive?(ctx: ExtensionContext<H>, handle: H): Promise<boolean>;
   /** The backend's own expiry follows the record's (metered SaaS timeouts); called after `extend-ttl`. */
-  extendTtl?(ctx: ExtensionContext, handle: Handle, expiresAt: Date): Promise<void>;
+  extendTtl?(ctx: ExtensionContext<H>, handle: H, expiresAt: Date): Promise<void>;
   /**
    * With `capabilities.exec`: run argv (no shell) in the ready sandbox, in its
    * workspace, with the caller's stdio choices; captured output is capped
    * (EXEC_CAPTURE_LIMIT, src/extensions/exec-process.ts). The exit code is the command's.
    */
-  exec?(ctx: ExtensionContext, handle: Handle, argv: string[], io: ExecIo, opts: ExecOptions): Promise<ExecResult>;
-  list?(ctx: Omit<ExtensionContext, "sandbox" | "profile">): Promise<BackendResource[]>;
+  exec?(ctx: ExtensionContext<H>, handle: H, argv: string[], io: ExecIo, opts: ExecOptions): Promise<ExecResult>;
+  /**
+   * Resources that carry a sandbox id, for stale detection: on `ctx.host` (one
+   * of `placement.hosts`) when `where` is "host", elsewhere (`placement.remote`) when "remote".
+   */
+  list?(ctx: ListContext, where: ListWhere): Promise<BackendResource[]>;
+  /** Facts for `inspect host` on a host without a shell (`placement.shell: false`), e.g. a cluster's. */
+  hostFacts?(ctx: ListContext): Promise<JsonObject>;
   /**
    * The local argv that runs `argv` (no shell) inside the sandbox, in its
    * working directory (nsenter, `ssh host podman exec`, `ssh vm`). With it the
    * broker gives the sandbox files, detached processes, exec timeouts, stdin
    * and terminals through fixed scripts run there (src/sandbox-shell/).
    */
-  sandboxCommand?(ctx: ExtensionContext, handle: Handle, argv: string[], opts: SandboxCommandOptions): Promise<string[]>;
+  sandboxCommand?(ctx: ExtensionContext<H>, handle: H, argv: string[], opts: SandboxCommandOptions): Promise<string[]>;
   /** Where those scripts may keep small state inside the sandbox (pid files); default /tmp/.sandboxer. */
-  scratchDir?(ctx: ExtensionContext, handle: Handle): string;
+  scratchDir?(ctx: ExtensionContext<H>, handle: H): string;
   /** Confine file paths to this directory inside the sandbox (shared VMs); resolved there, links included. */
-  fileRoot?(ctx: ExtensionContext, handle: Handle): string | null;
+  fileRoot?(ctx: ExtensionContext<H>, handle: H): string | null;
   /** Files through the backend's own API (vendors); preferred over `sandboxCommand` when both exist. */
-  files?: FileOps;
+  files?: FileOps<H>;
   /**
    * With `capabilities.snapshot`: write a zstd- or gzip-compressed tar of the
    * workspace's contents into `dest` (`archiveDir` in src/snapshots/archive.ts
    * does it over ctx.transport). The broker hashes, stores and records it.
    */
-  snapshot?(ctx: ExtensionContext, handle: Handle, dest: Writable): Promise<void>;
+  snapshot?(ctx: ExtensionContext<H>, handle: H, dest: Writable): Promise<void>;
 }
 
-export function defineExtension<I extends Record<string, unknown>>(ext: Extension<I>): Extension<I> {
+/**
+ * An extension as the broker holds it (src/extensions/bind.ts): handles are the
+ * records' JSON, parsed with the extension's schema inside each call, and
+ * `list` without `where` asks every place that fits `ctx.host`.
+ */
+export type Extension = Omit<ExtensionDefinition<Record<string, unknown>, Handle>, "list"> & {
+  list?(ctx: ListContext, where?: ListWhere): Promise<BackendResource[]>;
+};
+
+/**
+ * Define an extension: its declarations are checked against its methods now
+ * (SBX_EXTENSION_INVALID naming the extension and the capability), and again
+ * when the broker loads it.
+ */
+export function defineExtension<I extends Record<string, unknown>, H extends object>(ext: ExtensionDefinition<I, H>): ExtensionDefinition<I, H> {
+  checkDefinition(ext);
   return ext;
 }

@@ -107,8 +107,11 @@ export function profileFor<P extends Pick<Profile, "file">>(caller: Caller | und
   return rest;
 }
 
-export function registrationFor<R extends Pick<Registration, "file">>(caller: Caller | undefined, r: R): Omit<R, "file"> & { file?: string } {
-  return profileFor(caller, r);
+/** A registration as shown: for tenants without its file, nor its `module:` (a server path or package). */
+export function registrationFor<R extends Pick<Registration, "file" | "module">>(caller: Caller | undefined, r: R): Omit<R, "file" | "module"> & { file?: string; module?: string } {
+  if (isOperator(caller)) return r;
+  const { file: _f, module: _m, ...rest } = r;
+  return rest;
 }
 
 /** A plan as answered (`POST /v1/plan`): never the secret values the extension would get; for tenants no server paths. */

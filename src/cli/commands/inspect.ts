@@ -60,6 +60,7 @@ function limitsLine(host: string, l: Record<string, unknown>): string {
 
 function printStale(cx: CliContext, r: StaleReport): void {
   for (const h of r.hosts) if (h.error) cx.out.note(`${h.name}: ${h.reachable ? "" : "unreachable: "}${h.error}`);
+  for (const u of r.unlisted ?? []) cx.out.note(`${u.host}: ${u.extension} could not list its resources (not judged): ${u.message}`);
   if (!r.orphans.length && !r.ghosts.length) {
     cx.out.print("nothing stale");
     return;

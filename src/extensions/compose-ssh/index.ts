@@ -5,7 +5,7 @@ import { SandboxerError } from "../../errors.js";
 import { SANDBOX_ID_RE } from "../../ids.js";
 import { resolveSshTarget } from "../../transport/ssh-target.js";
 import type { RunResult, Transport } from "../../transport/types.js";
-import type { Handle, JsonObject } from "../../types.js";
+import { type JsonObject, jsonObject } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
 import { type ComposeCommand, type ComposeSource, composeCommand, labelOverride, resolveSource, workspaceRootOf } from "./compose.js";
 import { archiveDir, extractArchive } from "../../snapshots/archive.js";
@@ -26,18 +26,20 @@ const inputs = z.object({
   compose_file: z.string().optional(),
 });
 
-interface ComposeHandle {
-  workspace: string;
-  files: string[];
-  compose: string[];
-  cli: string;
-  flavor: "podman" | "docker";
-  services: string[];
+const composeHandle = z.object({
+  /** The workspace as the host resolved it. */
+  workspace: z.string(),
+  files: z.array(z.string()),
+  compose: z.array(z.string()),
+  cli: z.string(),
+  flavor: z.enum(["podman", "docker"]),
+  services: z.array(z.string()),
   /** ms since epoch: our own ready deadline, a little before the broker's, so the error can carry the logs. */
-  deadline: number;
+  deadline: z.number(),
   /** Canary probe: a workspace and a runtime check, no stack. */
-  probe?: boolean;
-}
+  probe: z.boolean().optional(),
+});
+type ComposeHandle = z.infer<typeof composeHandle>;
 
 const OVERRIDE = ".sandboxer/compose.override.yaml";
 /** The status printed by the `up` session, handed from provision to waitReady in this process. */
@@ -77,7 +79,10 @@ export default defineExtension({
   kind: "self-hosted",
   description: "Compose stack (docker compose / podman-compose) on a placement host over SSH, every container labelled sandboxer.id",
   capabilities: { snapshot: true, restore: true, build: false, exec: true, execService: true, files: true, processes: true, pty: true },
+  // Containers and workspaces on SSH hosts, driven over each host's SSH master.
+  placement: { hosts: ["ssh"], shell: true },
   inputs,
+  handle: composeHandle,
   settingsProblems: policySettingsProblems,
 
   preflight(input, env, plan) {
@@ -114,7 +119,7 @@ export default defineExtension({
       deadline: Date.now() + timeoutMs - Math.min(15_000, timeoutMs * 0.25),
     };
     // Checkpoint before anything exists on the host: a crash from here on leaves enough to tear down.
-    await ctx.checkpoint(handle as unknown as Handle);
+    await ctx.checkpoint(handle);
     const argv = [...composeArgv(compose, id, handle.files), "up", "-d"];
     let root = workspaceRootOf(ctx.host);
     const upArgs = (mode: "tar" | "-") => [root, id, OVERRIDE, compose.cli, compose.flavor, mode, labelOverride(id, src.services), ...argv];
@@ -123,7 +128,7 @@ export default defineExtension({
     if (ctx.restoreFrom) {
       handle.workspace = await prepareWorkspace(ctx);
       root = posix.dirname(handle.workspace);
-      await ctx.checkpoint(handle as unknown as Handle);
+      await ctx.checkpoint(handle);
       ctx.progress(`restoring ${ctx.restoreFrom.id} into ${ctx.host.name}:${handle.workspace}`);
       await extractArchive(ctx.transport, handle.workspace, ctx.restoreFrom, ctx.signal);
       ctx.progress(starting);
@@ -164,11 +169,10 @@ export default defineExtension({
       const why = engineErrors(res.stderr).join("\n") || tailLines(res.stderr, 4) || "the engine printed no reason";
       throw new SandboxerError("SBX_PROVISION_FAILED", `service ${names.join(", ")} could not start (\`${compose.argv.join(" ")} up\` reported exit ${stuck.map((f) => f.exitCode).join(", ")}):\n${why}`);
     }
-    return handle as unknown as Handle;
+    return handle;
   },
 
-  async waitReady(ctx, raw) {
-    const h = raw as unknown as ComposeHandle;
+  async waitReady(ctx, h) {
     if (h.probe) return probeReady(ctx, h);
     // Resolved while the stack comes up (a local `ssh -G`, never rejects).
     const remote = remoteDir(ctx, h.workspace);
@@ -194,28 +198,25 @@ export default defineExtension({
     }
   },
 
-  async alive(ctx, raw) {
-    const h = raw as unknown as ComposeHandle;
+  async alive(ctx, h) {
     if (!h.cli) return false;
     if (h.probe) return (await ctx.transport.run(["test", "-d", h.workspace])).code === 0;
     return (await status(ctx, h)).some((c) => c.state === "running");
   },
 
-  async teardown(ctx, raw) {
-    const h = raw as unknown as Partial<ComposeHandle> | null;
+  async teardown(ctx, h) {
     const id = ctx.sandbox.id;
-    const compose = h?.compose && h.cli && h.flavor ? { argv: h.compose, cli: h.cli, flavor: h.flavor } : composeCommand(ctx.host, ctx.env);
+    const compose = h ? { argv: h.compose, cli: h.cli, flavor: h.flavor } : composeCommand(ctx.host, ctx.env);
     // The handle's workspace is the one the host resolved; before that (a crash mid-provision) the configured spec.
-    const workspace = typeof h?.workspace === "string" && posix.basename(h.workspace) === id ? h.workspace : workspaceOf(ctx, id);
+    const workspace = h && posix.basename(h.workspace) === id ? h.workspace : workspaceOf(ctx, id);
     const stopTimeout = settingNumber(ctx, "stopTimeoutSeconds", 10);
     const res = await sh(ctx.transport, TEARDOWN, [id, workspace, compose.cli, compose.flavor, String(stopTimeout)], { timeoutMs: 120_000 + stopTimeout * 1000 });
     if (res.code !== 0) throw new SandboxerError("SBX_TEARDOWN_FAILED", `teardown of ${id} on ${ctx.host.name} exited ${res.code}: ${res.stderr.trim().slice(-400)}`);
   },
 
-  async snapshot(ctx, raw, dest) {
+  async snapshot(ctx, h, dest) {
     // The workspace on the host, with the stack's named volumes exported into it, archived
     // there and streamed back over the same SSH master. Volumes are read live, not quiesced.
-    const h = raw as unknown as ComposeHandle;
     const vols = await sh(ctx.transport, EXPORT_VOLUMES, [h.workspace, h.cli, ctx.sandbox.id, h.flavor], { signal: ctx.signal, timeoutMs: 600_000 });
     try {
       if (vols.code !== 0) throw new SandboxerError("SBX_SNAPSHOT_FAILED", `exporting the named volumes of ${ctx.sandbox.id} failed: ${vols.stderr.trim().slice(-300)}`);
@@ -225,14 +226,12 @@ export default defineExtension({
     }
   },
 
-  exec(ctx, raw, argv, io, opts) {
-    const h = raw as unknown as ComposeHandle;
+  exec(ctx, h, argv, io, opts) {
     if (h.probe) throw new SandboxerError("SBX_UNSUPPORTED", `${ctx.sandbox.id} is a host probe (canary) with no containers to run a command in`);
     return composeExec(ctx, h, argv, io, opts);
   },
 
-  async sandboxCommand(ctx, raw, argv, opts) {
-    const h = raw as unknown as ComposeHandle;
+  async sandboxCommand(ctx, h, argv, opts) {
     if (h.probe) throw new SandboxerError("SBX_UNSUPPORTED", `${ctx.sandbox.id} is a host probe (canary) with no containers`);
     return containerCommand(ctx, h, argv, opts);
   },
@@ -255,18 +254,18 @@ export default defineExtension({
  * a writable workspace root and a container runtime that answers, and records the
  * host's facts, without needing any image on the host.
  */
-async function probe(ctx: ExtensionContext): Promise<Handle> {
+async function probe(ctx: ExtensionContext<ComposeHandle>): Promise<ComposeHandle> {
   const compose = composeCommand(ctx.host, ctx.env);
   const workspace = workspaceOf(ctx, ctx.sandbox.id);
   const handle: ComposeHandle = { workspace, files: [], compose: compose.argv, cli: compose.cli, flavor: compose.flavor, services: [], deadline: 0, probe: true };
-  await ctx.checkpoint(handle as unknown as Handle);
+  await ctx.checkpoint(handle);
   ctx.progress(`probing ${ctx.host.name}: workspace ${workspace}`);
   handle.workspace = await prepareWorkspace(ctx);
   const res = await sh(ctx.transport, 'printf "%s\\n" "$2" > "$1/.sandboxer/canary"', [handle.workspace, ctx.sandbox.id], { signal: ctx.signal });
   if (res.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot write to ${handle.workspace} on ${ctx.host.name}: ${res.stderr.trim().slice(-300)}`);
   // A canary restored onto an SSH host: its workspace holds the snapshot (no stack to start).
   if (ctx.restoreFrom) await extractArchive(ctx.transport, handle.workspace, ctx.restoreFrom, ctx.signal);
-  return handle as unknown as Handle;
+  return handle;
 }
 
 async function probeReady(ctx: ExtensionContext, h: ComposeHandle): Promise<JsonObject> {
@@ -303,7 +302,7 @@ function reachability(ctx: ExtensionContext, h: ComposeHandle, containers: Conta
  */
 async function remoteDir(ctx: ExtensionContext, dir: string): Promise<JsonObject> {
   const target = ctx.host.name === "localhost" ? null : await resolveSshTarget(ctx.host, ctx.env, ctx.signal);
-  return { remote_dir: dir, ssh_target: target as unknown as JsonObject | null };
+  return { remote_dir: dir, ssh_target: target ? jsonObject(target) : null };
 }
 
 function tailLines(text: string, n: number): string {

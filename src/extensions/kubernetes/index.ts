@@ -5,7 +5,7 @@ import { type BackendResource, defineExtension, type ExtensionContext } from "..
 import { type Cluster, clusterClient } from "./client.js";
 import { apiError, isNotFound, statusOf } from "./errors.js";
 import { execInPod } from "./exec.js";
-import { buildObject, fromHandle, ID_LABEL, inputs, type K8sHandle, KINDS, type Kind, parseSettings, shutdownTimeOf, toHandle } from "./objects.js";
+import { buildObject, ID_LABEL, inputs, type K8sHandle, k8sHandle, KINDS, type Kind, parseSettings, shutdownTimeOf } from "./objects.js";
 import { type KObject, readiness, untilReady } from "./ready.js";
 import { clusterOf, namespaceFor, namespacesOf } from "./target.js";
 
@@ -72,7 +72,15 @@ export default defineExtension({
   kind: "self-hosted",
   description: "agent-sandbox Sandbox / SandboxClaim objects on a Kubernetes cluster (@kubernetes/client-node)",
   capabilities: { snapshot: false, restore: false, build: false, exec: true },
+  // Clusters of the inventory, through their API server: no shell, no SSH; the create answers for reachability.
+  placement: { hosts: ["cluster"], shell: false },
   inputs,
+  handle: k8sHandle,
+
+  async hostFacts(ctx) {
+    // A cluster has no kernel or disk of its own to report: its sandboxes are what its API lists.
+    return { cluster: { ...clusterOf(ctx.host) } };
+  },
 
   async provision(ctx, input) {
     const settings = parseSettings(ctx.profile.id, ctx.profile.settings);
@@ -98,21 +106,17 @@ export default defineExtension({
       resourceVersion: created.metadata?.resourceVersion ?? "",
       ...(settings.container ? { container: settings.container } : {}),
     };
-    await ctx.checkpoint(toHandle(handle));
-    return toHandle(handle);
+    await ctx.checkpoint(handle);
+    return handle;
   },
 
-  async waitReady(ctx, raw) {
-    const h = fromHandle(raw);
-    if (!h) throw new SandboxerError("SBX_INTERNAL", `${ctx.sandbox.id}: not an ext.kubernetes handle`);
+  async waitReady(ctx, h) {
     const c = await client(ctx);
     const o = await untilReady({ cluster: c, kind: h.kind, namespace: h.namespace, name: h.name, signal: ctx.signal, progress: (m) => ctx.progress(m) }, h.resourceVersion);
     return reachabilityOf(ctx.host, h, o);
   },
 
-  async alive(ctx, raw) {
-    const h = fromHandle(raw);
-    if (!h) return false;
+  async alive(ctx, h) {
     const c = await client(ctx);
     try {
       const o = (await c.api.getNamespacedCustomObject({ ...KINDS[h.kind], namespace: h.namespace, name: h.name })) as KObject;
@@ -123,9 +127,8 @@ export default defineExtension({
     }
   },
 
-  async teardown(ctx, raw) {
+  async teardown(ctx, h) {
     const c = await client(ctx);
-    const h = fromHandle(raw);
     if (h) return remove(c, h.kind, h.namespace, h.name, h.uid || undefined);
     // No handle (a crash before provision returned, a lost record): whatever carries our id is ours.
     // A record without a project (lost, reaped by id) may be in any of the cluster's namespaces; a project
@@ -146,9 +149,7 @@ export default defineExtension({
     }
   },
 
-  async extendTtl(ctx, raw, expiresAt) {
-    const h = fromHandle(raw);
-    if (!h) return;
+  async extendTtl(ctx, h, expiresAt) {
     const c = await client(ctx);
     const path = h.kind === "Sandbox" ? "/spec/shutdownTime" : "/spec/lifecycle/shutdownTime";
     try {
@@ -158,9 +159,7 @@ export default defineExtension({
     }
   },
 
-  async exec(ctx, raw, argv, io) {
-    const h = fromHandle(raw);
-    if (!h) throw new SandboxerError("SBX_INTERNAL", `${ctx.sandbox.id}: not an ext.kubernetes handle`);
+  async exec(ctx, h, argv, io) {
     return execInPod({ cluster: await client(ctx), namespace: h.namespace, pod: podOf(h, ctx.sandbox.reachability), container: h.container }, argv, io);
   },
 

@@ -8,7 +8,7 @@
  */
 import { z } from "zod";
 import { SandboxerError } from "../../errors.js";
-import type { Handle, Sandbox } from "../../types.js";
+import type { Sandbox } from "../../types.js";
 
 export const AGENTS = { group: "agents.x-k8s.io", version: "v1beta1" } as const;
 export const EXTENSIONS = { group: "extensions.agents.x-k8s.io", version: "v1beta1" } as const;
@@ -113,7 +113,8 @@ export function shutdownTimeOf(expiresAt: Date): string {
   return `${expiresAt.toISOString().slice(0, 19)}Z`;
 }
 
-const handleSchema = z.object({
+/** What provision returns and the broker stores: enough to watch, exec into and delete the object. */
+export const k8sHandle = z.object({
   kind: z.enum(["Sandbox", "SandboxClaim"]),
   cluster: z.string(),
   namespace: z.string().regex(DNS_LABEL),
@@ -122,12 +123,4 @@ const handleSchema = z.object({
   resourceVersion: z.string(),
   container: z.string().optional(),
 });
-/** What provision returns and the broker stores: enough to watch, exec into and delete the object. */
-export type K8sHandle = z.infer<typeof handleSchema>;
-
-export const toHandle = (h: K8sHandle): Handle => ({ ...h });
-/** The typed handle, or null for one that is not ours (a crash before provision returned stores none). */
-export function fromHandle(h: Handle | null): K8sHandle | null {
-  const parsed = handleSchema.safeParse(h ?? undefined);
-  return parsed.success ? parsed.data : null;
-}
+export type K8sHandle = z.infer<typeof k8sHandle>;

@@ -1,10 +1,10 @@
 import { SandboxerError } from "../../errors.js";
 import { isSameProcessAlive } from "../../proc.js";
 import { shellJoin } from "../../transport/quote.js";
-import type { Handle } from "../../types.js";
 import type { ExtensionContext, SandboxCommandOptions } from "../define.js";
 import { SANDBOX_PATH } from "./bwrap.js";
-import { type Confinement, procsFiles } from "./limits/apply.js";
+import type { LocalHandle } from "./handle.js";
+import { procsFiles } from "./limits/apply.js";
 import { confinedArgv } from "./limits/plan.js";
 
 /**
@@ -19,8 +19,7 @@ import { confinedArgv } from "./limits/plan.js";
  * restores the terminal on exit. The sandbox holds only the pty's far end,
  * never the caller's own terminal, so it cannot push input into it.
  */
-export function localCommand(ctx: ExtensionContext, raw: Handle, argv: string[], opts: Pick<SandboxCommandOptions, "tty">): string[] {
-  const h = raw as { childPid?: number; childStart?: string; limits?: Pick<Confinement, "cgroups" | "rlimits"> };
+export function localCommand(ctx: Pick<ExtensionContext, "sandbox">, h: Pick<LocalHandle, "childPid" | "childStart" | "limits">, argv: string[], opts: Pick<SandboxCommandOptions, "tty">): string[] {
   if (!h.childPid || !isSameProcessAlive(h.childPid, h.childStart ?? null)) {
     throw new SandboxerError("SBX_INVALID_STATE", "the sandbox's init process is gone; run `sandboxer reconcile`");
   }

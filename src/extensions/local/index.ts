@@ -6,13 +6,14 @@ import { SandboxerError } from "../../errors.js";
 import { SANDBOX_ID_RE } from "../../ids.js";
 import { childrenOf, findProcesses, isSameProcessAlive, processStartTime, readCmdline } from "../../proc.js";
 import { archiveDir, extractArchive } from "../../snapshots/archive.js";
-import type { Handle, JsonObject } from "../../types.js";
+import { jsonObject } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
 import { limitAmount, resolveLimits } from "../../catalog/limits.js";
 import { runInSandbox } from "../../sandbox-shell/exec.js";
 import { bwrapArgv, INIT_ARGV, isSandboxArgv } from "./bwrap.js";
 import { localCommand } from "./command.js";
-import { type Confinement, confine, oomKills, procsFiles, release } from "./limits/apply.js";
+import { confine, oomKills, procsFiles, release } from "./limits/apply.js";
+import { type LocalHandle, localHandle } from "./handle.js";
 import { cgroupHost, listCgroups } from "./limits/cgroups.js";
 import { confinedArgv } from "./limits/plan.js";
 import { startDetached } from "./spawn.js";
@@ -21,17 +22,6 @@ const inputs = z.object({
   /** A local directory copied into the workspace before the sandbox starts. */
   repo: z.string().optional(),
 });
-
-interface LocalHandle {
-  workspace: string;
-  runDir: string;
-  pid?: number;
-  childPid?: number;
-  childStart?: string;
-  network: "none" | "host";
-  /** Cgroups, rlimits and workspace image that enforce the profile's limits (src/extensions/local/limits/). */
-  limits?: Confinement;
-}
 
 function dirs(ctx: Pick<ExtensionContext, "paths" | "env">, id: string) {
   return { workspace: join(ctx.paths.workspaces, id), runDir: join(ctx.paths.run, id), home: ctx.paths.home, env: ctx.env };
@@ -46,7 +36,7 @@ function nsOf(pid: number | string, ns: string): string | null {
 }
 
 /** The sandbox's pid-1, if it is still the process we started. */
-function livePid(h: Partial<LocalHandle> | null): number | null {
+function livePid(h: Pick<LocalHandle, "childPid" | "childStart"> | null): number | null {
   if (!h?.childPid) return null;
   return isSameProcessAlive(h.childPid, h.childStart ?? null) ? h.childPid : null;
 }
@@ -65,7 +55,10 @@ export default defineExtension({
   kind: "self-hosted",
   description: "Namespace sandbox on this machine (bubblewrap): workspace at /workspace, read-only system, no network unless the profile allows",
   capabilities: { snapshot: true, restore: true, build: false, exec: true, limits: true, files: true, processes: true, pty: true },
+  // Processes, cgroups and directories on this machine only.
+  placement: { hosts: ["localhost"], shell: true },
   inputs,
+  handle: localHandle,
 
   preflight(input, env, plan) {
     // A restore's workspace is the snapshot's: `repo` is not copied, so it need not exist.
@@ -84,12 +77,12 @@ export default defineExtension({
     const handle: LocalHandle = { workspace, runDir, network };
     mkdirSync(workspace, { recursive: true, mode: 0o755 });
     mkdirSync(runDir, { recursive: true, mode: 0o700 });
-    await ctx.checkpoint(handle as unknown as Handle);
+    await ctx.checkpoint(handle);
     // Cgroups and the workspace's own filesystem come first: the copy below already counts against them.
     const limits = resolveLimits(ctx.profile.limits).limits;
     await confine(id, limits, where, ctx.signal, async (c) => {
       handle.limits = c;
-      await ctx.checkpoint(handle as unknown as Handle);
+      await ctx.checkpoint(handle);
     });
     if (ctx.restoreFrom) {
       // A restore's workspace is the snapshot's: it already holds whatever `repo` put there.
@@ -107,22 +100,21 @@ export default defineExtension({
     handle.pid = started.pid;
     handle.childPid = started.childPid;
     handle.childStart = processStartTime(started.childPid) ?? undefined;
-    await ctx.checkpoint(handle as unknown as Handle);
-    return handle as unknown as Handle;
+    await ctx.checkpoint(handle);
+    return handle;
   },
 
   // A warm pool member gets the consumer's repo at claim, the same copy provision makes.
   perRequest: {
     inputs: ["repo"],
-    async apply(ctx, raw, input) {
+    async apply(ctx, h, input) {
       if (!input.repo) return;
       ctx.progress(`copying ${input.repo} into the workspace`);
-      cpSync(expandHome(input.repo, ctx.env), (raw as unknown as LocalHandle).workspace, { recursive: true, verbatimSymlinks: true });
+      cpSync(expandHome(input.repo, ctx.env), h.workspace, { recursive: true, verbatimSymlinks: true });
     },
   },
 
-  async waitReady(ctx, raw) {
-    const h = raw as unknown as LocalHandle;
+  async waitReady(ctx, h) {
     const pid = livePid(h);
     if (!pid) throw new SandboxerError("SBX_PROVISION_FAILED", `sandbox init process exited: ${tail(join(h.runDir, "bwrap.log"))}`);
     // bwrap reports its pid 1 right after clone, before it has built the sandbox's root:
@@ -150,16 +142,15 @@ export default defineExtension({
       pid,
       exec: `sandboxer exec ${ctx.sandbox.id} -- CMD...`,
       // Which mechanism enforces each limit (and what it leaves out): for operators, without server paths.
-      ...(h.limits ? { limits: h.limits.plan as unknown as JsonObject } : {}),
+      ...(h.limits ? { limits: jsonObject(h.limits.plan) } : {}),
     };
   },
 
-  async alive(_ctx, raw) {
-    return livePid(raw as unknown as LocalHandle) !== null;
+  async alive(_ctx, h) {
+    return livePid(h) !== null;
   },
 
-  async teardown(ctx, raw) {
-    const h = (raw as unknown as LocalHandle | null) ?? null;
+  async teardown(ctx, h) {
     const id = ctx.sandbox.id;
     const where = dirs(ctx, id);
     const { workspace, runDir } = where;
@@ -183,16 +174,15 @@ export default defineExtension({
     rmSync(runDir, { recursive: true, force: true });
   },
 
-  async snapshot(ctx, raw, dest) {
-    await archiveDir(ctx.transport, (raw as unknown as LocalHandle).workspace, dest, ctx.signal);
+  async snapshot(ctx, h, dest) {
+    await archiveDir(ctx.transport, h.workspace, dest, ctx.signal);
   },
 
-  async exec(ctx, raw, argv, io, opts) {
-    const h = raw as unknown as LocalHandle;
+  async exec(ctx, h, argv, io, opts) {
     const confined = h.limits ?? { cgroups: [], rlimits: [] };
     // localCommand joins the sandbox's namespaces, cgroups and rlimits: nothing exec starts is outside its limits.
     const oomBefore = oomKills(confined);
-    const result = await runInSandbox(argv, io, opts, async (a, o) => localCommand(ctx, raw, a, o));
+    const result = await runInSandbox(argv, io, opts, async (a, o) => localCommand(ctx, h, a, o));
     const killed = oomKills(confined) - oomBefore;
     if (killed > 0) {
       const note = `sandboxer: the sandbox reached its memory limit (${h.limits?.plan.memory.limit}); the kernel's OOM killer ended ${killed} process(es)
@@ -204,8 +194,8 @@ export default defineExtension({
     return result;
   },
 
-  async sandboxCommand(ctx, raw, argv, opts) {
-    return localCommand(ctx, raw, argv, opts);
+  async sandboxCommand(ctx, h, argv, opts) {
+    return localCommand(ctx, h, argv, opts);
   },
 
   async list(ctx) {

@@ -13,7 +13,8 @@ import { archiveDir, extractArchive } from "../../snapshots/archive.js";
 import { shellJoin, shellQuote } from "../../transport/quote.js";
 import { type SshTransport, sshTransport } from "../../transport/ssh.js";
 import { resolveSshTarget } from "../../transport/ssh-target.js";
-import type { Handle, JsonObject } from "../../types.js";
+import { type JsonObject, jsonObject } from "../../types.js";
+import type { AttachHandle } from "./handle.js";
 import type { ExtensionContext } from "../define.js";
 import { script } from "./host-shell.js";
 import { chooseTunnelPort, loadPortRegistry, type PortRegistry, tunnelSnippet } from "./port-registry.js";
@@ -29,14 +30,7 @@ export interface AttachInputs {
   workspace_dir?: string | undefined;
 }
 
-export interface AttachHandle {
-  mode: "attach";
-  vm: string;
-  port: number | null;
-  root: string;
-  workspace: string;
-  copied: "rsync" | "tar" | null;
-}
+export type { AttachHandle } from "./handle.js";
 
 type Ctx = Pick<ExtensionContext, "sandbox" | "profile" | "paths" | "env">;
 
@@ -116,7 +110,7 @@ export async function withVm<T>(ctx: Pick<ExtensionContext, "env" | "paths">, vm
   }
 }
 
-export async function provisionAttach(ctx: ExtensionContext, inputs: AttachInputs): Promise<Handle> {
+export async function provisionAttach(ctx: ExtensionContext<AttachHandle>, inputs: AttachInputs): Promise<AttachHandle> {
   const id = ctx.sandbox.id;
   const { vm, port, root, workspace } = resolveAttach(ctx, inputs);
   let repo: string | null = null;
@@ -131,12 +125,12 @@ export async function provisionAttach(ctx: ExtensionContext, inputs: AttachInput
     const made = await t.run(script(MAKE_WORKSPACE, workspace, id, MARKER), { signal: ctx.signal });
     if (made.code === 4) throw invalid("workspace_dir", `${workspace} already exists on ${vm}; sand-boxer only removes what it created`);
     if (made.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot create ${workspace} on ${vm}: ${made.stderr.trim() || `exit ${made.code}`}`);
-    await ctx.checkpoint(handle as unknown as Handle);
+    await ctx.checkpoint(handle);
     if (repo) {
       ctx.progress(`rsync ${inputs.repo} -> ${vm}:${workspace}`);
       const { method } = await t.copyTo(repo, workspace, { signal: ctx.signal });
       handle.copied = method;
-      await ctx.checkpoint(handle as unknown as Handle);
+      await ctx.checkpoint(handle);
     }
     if (ctx.restoreFrom) {
       ctx.progress(`restoring ${ctx.restoreFrom.id} into ${vm}:${workspace}`);
@@ -146,17 +140,15 @@ export async function provisionAttach(ctx: ExtensionContext, inputs: AttachInput
       if (mark.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot mark ${workspace} on ${vm}: ${mark.stderr.trim()}`);
     }
   }, true);
-  return handle as unknown as Handle;
+  return handle;
 }
 
 /** Archive the attach workspace on the VM, streamed back over its SSH connection. */
-export async function snapshotAttach(ctx: ExtensionContext, raw: Handle, dest: Writable): Promise<void> {
-  const h = raw as unknown as AttachHandle;
+export async function snapshotAttach(ctx: ExtensionContext, h: AttachHandle, dest: Writable): Promise<void> {
   await withVm(ctx, h.vm, h.port, (t) => archiveDir(t, h.workspace, dest, ctx.signal));
 }
 
-export async function attachReady(ctx: ExtensionContext, raw: Handle): Promise<JsonObject> {
-  const h = raw as unknown as AttachHandle;
+export async function attachReady(ctx: ExtensionContext, h: AttachHandle): Promise<JsonObject> {
   const present = await withVm(ctx, h.vm, h.port, (t) => t.run(script(WORKSPACE_PRESENT, h.workspace, ctx.sandbox.id, MARKER)));
   if (present.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `workspace ${h.workspace} is not present on ${h.vm}`);
   const sshBase = ["ssh", ...(ctx.env.SANDBOXER_SSH_CONFIG ? ["-F", ctx.env.SANDBOXER_SSH_CONFIG] : []), ...(h.port ? ["-p", String(h.port)] : []), h.vm];
@@ -177,26 +169,25 @@ export async function attachReady(ctx: ExtensionContext, raw: Handle): Promise<J
     note: "destroy removes this workspace only, never the VM",
     // For consumers that ssh in themselves (docs/integrations/wise-validator.md).
     remote_dir: h.workspace,
-    ssh_target: (await resolveSshTarget(vmHost(h.vm, h.port), ctx.env, ctx.signal)) as unknown as JsonObject,
+    ssh_target: jsonObject(await resolveSshTarget(vmHost(h.vm, h.port), ctx.env, ctx.signal)),
   };
   if (h.port) reach.tunnel = tunnelSnippet(registry, h.vm, h.port);
   return reach;
 }
 
-export async function attachAlive(ctx: ExtensionContext, raw: Handle): Promise<boolean> {
-  const h = raw as unknown as AttachHandle;
+export async function attachAlive(ctx: ExtensionContext, h: AttachHandle): Promise<boolean> {
   const res = await withVm(ctx, h.vm, h.port, (t) => t.run(script(WORKSPACE_PRESENT, h.workspace, ctx.sandbox.id, MARKER)));
   return res.code === 0;
 }
 
-export async function teardownAttach(ctx: ExtensionContext, raw: Handle | null): Promise<void> {
-  const h = (raw as unknown as AttachHandle | null) ?? { mode: "attach", ...resolveAttach(ctx, ctx.sandbox.inputs), copied: null };
+export async function teardownAttach(ctx: ExtensionContext, handle: AttachHandle | null): Promise<void> {
+  const h = handle ?? { mode: "attach", ...resolveAttach(ctx, ctx.sandbox.inputs), copied: null };
   let res: Awaited<ReturnType<SshTransport["run"]>>;
   try {
     res = await withVm(ctx, h.vm, h.port, (t) => t.run(script(REMOVE_WORKSPACE, h.workspace, ctx.sandbox.id, MARKER)));
   } catch (err) {
     // No handle and an alias that does not even resolve: provision never reached the VM, so nothing is there.
-    if (raw === null && toSandboxerError(err).details?.field === "vm") return;
+    if (handle === null && toSandboxerError(err).details?.field === "vm") return;
     throw err;
   }
   if (res.code === 4) {
@@ -207,18 +198,34 @@ export async function teardownAttach(ctx: ExtensionContext, raw: Handle | null):
   if (res.code !== 0) throw new SandboxerError("SBX_TEARDOWN_FAILED", `cannot remove ${h.workspace} on ${h.vm}: ${res.stderr.trim() || `exit ${res.code}`}`);
 }
 
-/** Workspaces on the VMs named in the port registry (VMs not in it are not scanned). */
-export async function listAttach(ctx: Pick<ExtensionContext, "env" | "paths">): Promise<{ sandboxId: string; vm: string; ref: string }[]> {
+/**
+ * Workspaces on the VMs named in the port registry (VMs not in it are not
+ * scanned). An unreachable VM fails the listing after the others were tried
+ * (SBX_HOST_UNREACHABLE naming it): a workspace not seen is never called gone.
+ */
+export async function listAttach(ctx: Pick<ExtensionContext, "env" | "paths">): Promise<{ sandboxId: string; vm: string; ref: string; root: string; port: number | null }[]> {
   const reg = loadPortRegistry(ctx.paths, ctx.env);
-  const out: { sandboxId: string; vm: string; ref: string }[] = [];
+  const out: { sandboxId: string; vm: string; ref: string; root: string; port: number | null }[] = [];
+  const down: string[] = [];
   for (const s of reg?.slots ?? []) {
     const root = s.workspaceRoot ?? DEFAULT_WORKSPACE_ROOT;
     try {
       const res = await withVm(ctx, s.vm, s.port, (t) => t.run(script(LIST_WORKSPACES, root, MARKER)));
-      for (const name of res.stdout.split("\n").filter(Boolean)) out.push({ sandboxId: name, vm: s.vm, ref: `${s.vm}:${posix.join(root, name)}` });
-    } catch {
-      // An unreachable VM lists nothing; `inspect host` is where reachability is reported.
+      for (const name of res.stdout.split("\n").filter(Boolean)) out.push({ sandboxId: name, vm: s.vm, ref: `${s.vm}:${posix.join(root, name)}`, root, port: s.port });
+    } catch (err) {
+      down.push(`${s.vm}: ${toSandboxerError(err).message}`);
     }
   }
+  if (down.length) throw new SandboxerError("SBX_HOST_UNREACHABLE", `VMs of the port registry not listed: ${down.join("; ")}`);
   return out;
+}
+
+/** An orphan with no record: its workspace, on whichever registry VM carries the id's marker. */
+export async function teardownAttachById(ctx: ExtensionContext): Promise<void> {
+  const reg = loadPortRegistry(ctx.paths, ctx.env);
+  for (const s of reg?.slots ?? []) {
+    const root = s.workspaceRoot ?? DEFAULT_WORKSPACE_ROOT;
+    const workspace = posix.join(root, ctx.sandbox.id);
+    await teardownAttach(ctx, { mode: "attach", vm: s.vm, port: s.port, root, workspace, copied: null });
+  }
 }

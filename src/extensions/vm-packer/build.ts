@@ -8,12 +8,13 @@ import { appendFileSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join, posix, resolve } from "node:path";
 import { expandHome } from "../../config.js";
 import { SandboxerError } from "../../errors.js";
-import type { Handle, JsonObject } from "../../types.js";
+import { type JsonObject, jsonObject } from "../../types.js";
+import type { BuildHandle } from "./handle.js";
 import type { ExtensionContext } from "../define.js";
 import { GROUP_ALIVE, markerOf, RUN_IN_GROUP, stopGroup } from "./build-group.js";
 import { missingCommand, PROBE_TEMPLATE, script } from "./host-shell.js";
 import { initPlugins } from "./packer-init.js";
-import { type PackerArtifact, PackerStream } from "./packer-stream.js";
+import { PackerStream } from "./packer-stream.js";
 import { PACKER_VAR_PREFIX, varFileText } from "./var-file.js";
 import { packerVarValues, secretMask } from "./redact.js";
 
@@ -31,29 +32,21 @@ export interface BuildInputs {
   [k: string]: unknown;
 }
 
-export interface BuildHandle {
-  mode: "build";
-  /** Where the process-group id lives, on the placement host. */
-  stateDir: string;
-  pidFile: string;
-  /** Build log on the sandboxer machine. */
-  log: string;
-  template: string;
-  workdir: string;
-  vmName: string | null;
-  artifacts: PackerArtifact[];
-}
-
-const asHandle = (h: BuildHandle) => h as unknown as Handle;
+export type { BuildHandle } from "./handle.js";
 
 function packerCmd(ctx: ExtensionContext): string {
   const s = ctx.profile.settings.packer;
   return ctx.env.SANDBOXER_PACKER || (typeof s === "string" && s) || "packer";
 }
 
+/** Where builds keep their state on the placement host: one directory per sandbox id under it. */
+export function stateRootFor(ctx: Pick<ExtensionContext, "host" | "paths">): string {
+  if (ctx.host.name === "localhost") return join(ctx.paths.run, "vm-packer");
+  return posix.join(ctx.host.workspaceRoot ?? "/tmp/sandboxer", ".vm-packer");
+}
+
 function stateDirFor(ctx: Pick<ExtensionContext, "host" | "paths">, id: string): string {
-  if (ctx.host.name === "localhost") return join(ctx.paths.run, "vm-packer", id);
-  return posix.join(ctx.host.workspaceRoot ?? "/tmp/sandboxer", ".vm-packer", id);
+  return posix.join(stateRootFor(ctx), id);
 }
 
 export function buildLogPath(ctx: Pick<ExtensionContext, "paths">, id: string): string {
@@ -129,7 +122,7 @@ function validateError(stream: PackerStream, inputs: BuildInputs): SandboxerErro
   return invalid("packer_template", `packer validate failed: ${stream.summary()}`);
 }
 
-export async function provisionBuild(ctx: ExtensionContext, inputs: BuildInputs): Promise<Handle> {
+export async function provisionBuild(ctx: ExtensionContext<BuildHandle>, inputs: BuildInputs): Promise<BuildHandle> {
   const id = ctx.sandbox.id;
   if (!inputs.packer_template) throw new SandboxerError("SBX_INPUT_MISSING", "input 'packer_template' is required in build mode", { details: { field: "packer_template" } });
   const packer = packerCmd(ctx);
@@ -144,7 +137,7 @@ export async function provisionBuild(ctx: ExtensionContext, inputs: BuildInputs)
   const handle: BuildHandle = { mode: "build", stateDir, pidFile: posix.join(stateDir, "packer.pgid"), log, template, workdir, vmName, artifacts: [] };
   const mk = await ctx.transport.run(["mkdir", "-p", "-m", "0700", stateDir]);
   if (mk.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot create ${stateDir} on ${ctx.host.name}: ${mk.stderr.trim()}`);
-  await ctx.checkpoint(asHandle(handle));
+  await ctx.checkpoint(handle);
   const generated = await writeVarFile(ctx, stateDir, inputs);
   try {
     return await runBuild(ctx, inputs, handle, packer, target, workdir, files, packerVarArgs(vmName, generated, varFile));
@@ -154,7 +147,7 @@ export async function provisionBuild(ctx: ExtensionContext, inputs: BuildInputs)
   }
 }
 
-async function runBuild(ctx: ExtensionContext, inputs: BuildInputs, handle: BuildHandle, packer: string, target: string, workdir: string, files: string[], vars: string[]): Promise<Handle> {
+async function runBuild(ctx: ExtensionContext<BuildHandle>, inputs: BuildInputs, handle: BuildHandle, packer: string, target: string, workdir: string, files: string[], vars: string[]): Promise<BuildHandle> {
   const { stateDir, log, vmName } = handle;
   const id = ctx.sandbox.id;
 
@@ -223,9 +216,9 @@ async function runBuild(ctx: ExtensionContext, inputs: BuildInputs, handle: Buil
   }
   // Packer reports files relative to where it ran; the record says where they are.
   handle.artifacts = stream.artifacts.map((a) => ({ ...a, files: a.files.map((f) => (posix.isAbsolute(f) ? f : posix.join(workdir, f))) }));
-  await ctx.checkpoint(asHandle(handle));
+  await ctx.checkpoint(handle);
   ctx.progress(`packer build finished: ${stream.artifacts.length} artifact(s)`);
-  return asHandle(handle);
+  return handle;
 }
 
 function packerMissing(ctx: ExtensionContext, packer: string): SandboxerError {
@@ -250,28 +243,26 @@ async function runPacker(ctx: ExtensionContext, argv: string[], cwd: string | un
   }
 }
 
-export function buildReachability(ctx: ExtensionContext, raw: Handle): JsonObject {
-  const h = raw as unknown as BuildHandle;
+export function buildReachability(ctx: ExtensionContext, h: BuildHandle): JsonObject {
   return {
     kind: "packer-build",
     host: ctx.host.name,
     template: h.template,
     vmName: h.vmName,
-    artifacts: h.artifacts as unknown as JsonObject[],
+    artifacts: h.artifacts.map(jsonObject),
     log: h.log,
     note: "destroy forgets this record only; the built image and artifacts stay",
   };
 }
 
-export async function buildAlive(ctx: ExtensionContext, raw: Handle): Promise<boolean> {
+export async function buildAlive(ctx: ExtensionContext, h: BuildHandle): Promise<boolean> {
   // A finished build stays "alive" (its image exists regardless); an interrupted one is not.
-  const h = raw as unknown as BuildHandle;
   if (h.artifacts?.length) return true;
   return (await ctx.transport.run(script(GROUP_ALIVE, h.pidFile, markerOf(ctx.sandbox.id)))).code === 0;
 }
 
-export async function teardownBuild(ctx: ExtensionContext, raw: Handle | null): Promise<void> {
-  const stateDir = (raw as unknown as BuildHandle | null)?.stateDir ?? stateDirFor(ctx, ctx.sandbox.id);
+export async function teardownBuild(ctx: ExtensionContext, h: BuildHandle | null): Promise<void> {
+  const stateDir = h?.stateDir ?? stateDirFor(ctx, ctx.sandbox.id);
   const stopped = await stopGroup(ctx.transport, posix.join(stateDir, "packer.pgid"), markerOf(ctx.sandbox.id), CANCEL_GRACE_MS);
   if (stopped === "not-ours") ctx.progress("the saved process group id now belongs to other processes (pid reused): not signalled");
   const rm = await ctx.transport.run(["rm", "-rf", "--", stateDir]);

@@ -5,10 +5,10 @@
  * the transport, so spaces, quotes, `$VAR` and `;` arrive as the caller typed them.
  */
 import { SandboxerError } from "../../errors.js";
-import type { Handle } from "../../types.js";
 import { runInSandbox } from "../../sandbox-shell/exec.js";
 import type { ExecIo, ExecOptions, ExecResult, ExtensionContext, SandboxCommandOptions } from "../define.js";
-import { type AttachHandle, vmTransport, withVm } from "./attach.js";
+import { vmTransport, withVm } from "./attach.js";
+import type { AttachHandle } from "./handle.js";
 import { script } from "./host-shell.js";
 
 /** Exit 125 (as `env`/`nice` use for "could not run it"): the workspace is not there. */
@@ -16,8 +16,7 @@ const EXEC_IN_WORKSPACE = 'cd "$1" 2>/dev/null || exit 125; shift; exec "$@"';
 const WORKSPACE_GONE = 125;
 const IS_DIR = '[ -d "$1" ]';
 
-export async function execAttach(ctx: ExtensionContext, raw: Handle, argv: string[], io: ExecIo, opts: ExecOptions = {}): Promise<ExecResult> {
-  const h = raw as unknown as AttachHandle;
+export async function execAttach(ctx: ExtensionContext, h: AttachHandle, argv: string[], io: ExecIo, opts: ExecOptions = {}): Promise<ExecResult> {
   // withVm stops the ControlMaster (`ssh -O stop`) as soon as the command ends,
   // so an exec leaves no connection behind. We keep attach's ControlPersist of
   // 30 s rather than a shorter one: it only matters when this process dies
@@ -51,8 +50,7 @@ export const scratchOf = (h: Pick<AttachHandle, "workspace">) => `${h.workspace}
  * processes, terminals). Its ssh master is opened here and outlives the call
  * by attach's ControlPersist (30 s), so a burst of file calls shares one handshake.
  */
-export async function attachCommand(ctx: ExtensionContext, raw: Handle, argv: string[], opts: SandboxCommandOptions): Promise<string[]> {
-  const h = raw as unknown as AttachHandle;
+export async function attachCommand(ctx: ExtensionContext, h: AttachHandle, argv: string[], opts: SandboxCommandOptions): Promise<string[]> {
   const t = vmTransport(ctx, h.vm, h.port);
   await t.connect();
   return t.commandArgv(script(EXEC_IN_WORKSPACE, h.workspace, ...argv), { stdin: opts.stdin, tty: opts.tty ?? false });

@@ -1,0 +1,90 @@
+/**
+ * What exec and file operations exchange with an extension (argv, stdio,
+ * results, directory listings). Re-exported by define.ts.
+ */
+import type { Readable, Writable } from "node:stream";
+import type { Handle } from "../types.js";
+import type { ExtensionContext } from "./define.js";
+
+export interface ExecIo {
+  stdin: "inherit" | "ignore";
+  stdout: "inherit" | "pipe";
+  stderr: "inherit" | "pipe";
+}
+
+/** A compose service name as sand-boxer accepts it (also what `exec --service` takes). */
+export const SERVICE_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+export interface ExecOptions {
+  /** The service whose container runs the command (extensions with `capabilities.execService`). */
+  service?: string;
+  /** Kill the command's whole process group (inside the sandbox) after this long; the result says `timedOut`. */
+  timeoutMs?: number;
+  /** Bytes for the command's stdin (the API's exec body); io.stdin is then ignored. */
+  stdin?: Readable | Buffer;
+  /** Every chunk of output as it arrives (streaming exec), whatever io says. */
+  onOutput?: (stream: "stdout" | "stderr", chunk: Buffer) => void;
+  /** A pseudo-terminal for an interactive session (`exec -it`): io must inherit all three streams. */
+  tty?: boolean;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout?: string;
+  stderr?: string;
+  /** Captured output hit the extension's limit and was cut. */
+  truncated?: boolean;
+  /** Processes the kernel's OOM killer ended in the sandbox while the command ran (at its memory limit). */
+  oomKilled?: number;
+  /** `timeoutMs` passed and the command's process group was killed (exitCode is then 124). */
+  timedOut?: boolean;
+}
+
+/** Options of `sandboxCommand`: how the local argv it returns will be run. */
+export interface SandboxCommandOptions {
+  service?: string | undefined;
+  /** The caller feeds stdin (else it is /dev/null on the far side). */
+  stdin: boolean;
+  /** Allocate a terminal (`ssh -t`, `podman exec -t`); stdio is then the caller's terminal. */
+  tty?: boolean;
+}
+
+/** One entry of a directory listing (`sandboxer cp`, `GET /files?list=1`). */
+export interface FileEntry {
+  name: string;
+  path: string;
+  type: "file" | "dir" | "symlink" | "other";
+  size: number;
+  /** Permission bits in octal, "0644". */
+  mode: string;
+  /** ISO 8601. */
+  mtime: string;
+  /** A symlink's target, as stored (never followed). */
+  target?: string;
+}
+
+export interface FileListing {
+  entries: FileEntry[];
+  truncated: boolean;
+  total: number;
+}
+
+/**
+ * Files for backends without a local command into the sandbox (vendor SDKs).
+ * Paths are inside the sandbox: absolute, or relative to its working directory.
+ * Writes land whole or not at all: a failed or oversized upload leaves nothing.
+ */
+export interface FileOps<H = Handle> {
+  /** Extract a tar stream into the directory `dest` (created if missing). */
+  putArchive(ctx: ExtensionContext<H>, handle: H, dest: string, tar: Readable): Promise<void>;
+  /** A tar of `path` (a file or a directory) with one top entry named after it, written to `out` (the caller ends `out`). */
+  getArchive(ctx: ExtensionContext<H>, handle: H, path: string, out: Writable): Promise<void>;
+  writeFile(ctx: ExtensionContext<H>, handle: H, path: string, data: Readable, mode: number | undefined): Promise<void>;
+  /** The bytes (at most maxBytes) written to `out`, which the caller ends; the size; null when there is no regular file at `path`. */
+  readFile(ctx: ExtensionContext<H>, handle: H, path: string, out: Writable, maxBytes: number): Promise<{ size: number } | null>;
+  /** A directory's children (or the file itself), at most `limit`; null when nothing is at `path`. */
+  list(ctx: ExtensionContext<H>, handle: H, path: string, limit: number): Promise<FileListing | null>;
+  /** The entry at `path` itself (not followed), or null. */
+  stat(ctx: ExtensionContext<H>, handle: H, path: string): Promise<FileEntry | null>;
+  remove(ctx: ExtensionContext<H>, handle: H, path: string, recursive: boolean): Promise<void>;
+}
