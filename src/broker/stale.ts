@@ -54,7 +54,8 @@ export async function findStale(rt: Runtime, s: HostSessions, only?: string): Pr
     // A host not probed first (a cluster: no shell) is unreachable when its extension's list cannot connect.
     const lost = listing.errors.find((e) => e.where === "host" && e.error.code === "SBX_HOST_UNREACHABLE");
     if (lost) report.hosts[report.hosts.length - 1] = { name: host.name, reachable: false, error: lost.error.message };
-    for (const e of listing.errors) if (e !== lost) (report.unlisted ??= []).push({ host: host.name, extension: e.extension, message: e.error.message });
+    const unlisted = listing.errors.filter((e) => e !== lost).map((e) => ({ host: host.name, extension: e.extension, message: e.error.message }));
+    if (unlisted.length) report.unlisted = [...(report.unlisted ?? []), ...unlisted];
     for (const r of listing.found) {
       if (liveIds.has(r.sandboxId)) continue;
       report.orphans.push({ host: host.name, extension: r.extension, sandboxId: r.sandboxId, kind: r.kind, ref: r.ref, record: (await rt.store.sandboxes.get(r.sandboxId))?.state ?? null });

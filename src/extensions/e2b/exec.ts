@@ -5,7 +5,6 @@
  */
 import { SandboxerError } from "../../errors.js";
 import { shellJoin } from "../../transport/quote.js";
-import type { Handle } from "../../types.js";
 import type { ExecIo, ExecOptions, ExecResult } from "../define.js";
 import { ExecOutput, execResult } from "../exec-process.js";
 import { vendorError } from "../saas/vendor.js";
@@ -52,8 +51,7 @@ async function explain(sdk: E2bSdk, sandboxerId: string, sandboxId: string, conn
  * our argv quoted once by shellJoin (never concatenated), so every argument
  * arrives intact. Stdin is not forwarded (E2B's run has no stdin stream).
  */
-export async function execInSandbox(sdk: E2bSdk, sandboxerId: string, handle: Handle, argv: string[], io: ExecIo, conn: ConnOpts, onOutput?: ExecOptions["onOutput"]): Promise<ExecResult> {
-  const sandboxId = String(handle.sandboxId);
+export async function execInSandbox(sdk: E2bSdk, sandboxerId: string, sandboxId: string, argv: string[], io: ExecIo, conn: ConnOpts, onOutput?: ExecOptions["onOutput"]): Promise<ExecResult> {
   const cmd = shellJoin(argv);
   const out = new ExecOutput(io.stdout, process.stdout, onOutput && ((c) => onOutput("stdout", c)));
   const err = new ExecOutput(io.stderr, process.stderr, onOutput && ((c) => onOutput("stderr", c)));

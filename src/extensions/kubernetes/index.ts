@@ -1,4 +1,4 @@
-import { SandboxerError } from "../../errors.js";
+
 import { crashPoint } from "../../faults.js";
 import type { Host, JsonObject } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";

@@ -2,9 +2,9 @@ import { z } from "zod";
 import type { Env } from "../../config.js";
 import { parseDuration } from "../../duration.js";
 import { SandboxerError } from "../../errors.js";
-import type { Handle } from "../../types.js";
-import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
+import type { ExtensionContext } from "../define.js";
 import { ExecOutput, execResult } from "../exec-process.js";
+import { defineMeteredExtension, lazy } from "../saas/metered.js";
 import { envMs, requireEnv, vendorError } from "../saas/vendor.js";
 
 /**
@@ -20,13 +20,8 @@ import { envMs, requireEnv, vendorError } from "../saas/vendor.js";
  * argv as argv, no shell; stdout and stderr stream apart as they come, in the
  * image's working directory; stdin is closed at once (not forwarded).
  */
-type Sdk = typeof import("modal");
-let sdk: Promise<Sdk> | undefined;
-const load = (): Promise<Sdk> => {
-  sdk ??= import("modal");
-  return sdk;
-};
-type Client = InstanceType<Sdk["ModalClient"]>;
+const load = lazy(() => import("modal"));
+type Client = InstanceType<Awaited<ReturnType<typeof load>>["ModalClient"]>;
 
 /**
  * The SDK reads its endpoint and image-builder version from process.env when a
@@ -75,15 +70,6 @@ const inputs = z.object({
 const APP = "sandboxer";
 const setting = (ctx: Pick<ExtensionContext, "profile">, key: string) => (typeof ctx.profile.settings[key] === "string" ? (ctx.profile.settings[key] as string) : undefined);
 
-async function ourIds(m: Client, env: Env, sandboxerId?: string): Promise<{ id: string; sandboxerId: string }[]> {
-  const out: { id: string; sandboxerId: string }[] = [];
-  for await (const sb of m.sandboxes.list(sandboxerId ? { tags: { sandboxerId } } : {})) {
-    const owner = sandboxerId ?? (await deadline(env, sb.getTags())).sandboxerId;
-    if (owner) out.push({ id: sb.sandboxId, sandboxerId: owner });
-  }
-  return out;
-}
-
 const isNotFound = (err: unknown) => (err as { code?: unknown }).code === 5 || (err as Error).name === "NotFoundError" || /not found/i.test((err as Error).message);
 
 /** A vendor failure during exec: a sandbox Modal no longer runs is a state problem, the rest map as for create. */
@@ -97,89 +83,60 @@ function execError(id: string, err: unknown): SandboxerError {
   return new SandboxerError("SBX_EXEC_FAILED", e.message, { cause: err, ...(e.details ? { details: e.details } : {}) });
 }
 
-export default defineExtension({
-  id: "ext.modal",
-  kind: "metered",
-  description: "Modal sandboxes over gRPC (official modal 0.x SDK), GPUs available; tag sandboxerId on each",
-  capabilities: { snapshot: false, restore: false, build: false, exec: true, gpu: true },
-  inputs,
+const handle = z.object({ sandboxId: z.string(), image: z.string(), vendorExpiresAt: z.string(), gpu: z.string().optional() });
 
-  async provision(ctx, input) {
-    const m = await client(ctx.env);
+export default defineMeteredExtension({
+  id: "ext.modal",
+  description: "Modal sandboxes over gRPC (official modal 0.x SDK), GPUs available; tag sandboxerId on each",
+  vendor: "modal",
+  account: "the Modal workspace of MODAL_TOKEN_ID",
+  resourceKind: "modal-sandbox",
+  gpu: true,
+  inputs,
+  handle,
+  connect: (ctx) => client(ctx.env),
+  disconnect: (m) => m.close(),
+  isNotFound,
+  remoteId: (h) => h.sandboxId,
+  removeVerb: "terminate",
+  // Modal cannot extend a running sandbox's timeout, so it is set to the profile's ttl.max:
+  // `extend-ttl` up to that maximum then never outlives the vendor, and the reaper still ends
+  // the sandbox at the record's expiry.
+  timeoutSeconds: (ctx) => Math.min(parseDuration(ctx.profile.ttl.max, "profile ttl.max"), 24 * 3600),
+
+  async create(m, ctx, input, req) {
     const image = input.image ?? setting(ctx, "image") ?? "python:3.12-slim";
     const gpu = input.gpu ?? setting(ctx, "gpu");
     ctx.progress(`creating Modal sandbox from ${image}${gpu ? ` with GPU ${gpu}` : ""}`);
-    try {
-      const app = await deadline(ctx.env, m.apps.fromName(APP, { createIfMissing: true }));
-      // Modal cannot extend a running sandbox's timeout, so it is set to the profile's ttl.max:
-      // `extend-ttl` up to that maximum then never outlives the vendor, and the reaper still ends
-      // the sandbox at the record's expiry.
-      const vendorSeconds = Math.min(parseDuration(ctx.profile.ttl.max, "profile ttl.max"), 24 * 3600);
-      const sb = await deadline(
-        ctx.env,
-        m.sandboxes.create(app, m.images.fromRegistry(image), {
-          timeoutMs: vendorSeconds * 1000,
-          tags: { sandboxerId: ctx.sandbox.id, profile: ctx.sandbox.profile },
-          ...(gpu ? { gpu } : {}),
-        }),
-      );
-      const vendorExpiresAt = new Date(ctx.clock.now().getTime() + vendorSeconds * 1000).toISOString();
-      const handle = { sandboxId: sb.sandboxId, image, vendorExpiresAt, ...(gpu ? { gpu } : {}) };
-      await ctx.checkpoint(handle);
-      return handle;
-    } catch (err) {
-      throw vendorError("modal", "create", err);
-    } finally {
-      m.close();
+    const app = await deadline(ctx.env, m.apps.fromName(APP, { createIfMissing: true }));
+    const sb = await deadline(ctx.env, m.sandboxes.create(app, m.images.fromRegistry(image), { timeoutMs: req.timeoutSeconds * 1000, tags: req.tags, ...(gpu ? { gpu } : {}) }));
+    const vendorExpiresAt = new Date(ctx.clock.now().getTime() + req.timeoutSeconds * 1000).toISOString();
+    return { sandboxId: sb.sandboxId, image, vendorExpiresAt, ...(gpu ? { gpu } : {}) };
+  },
+
+  // sandboxes.create returns once Modal scheduled the sandbox (it has a task): it runs.
+  ready: async (_m, _ctx, h) => ({ kind: "saas", provider: "modal", sandboxId: h.sandboxId, image: h.image, ...(h.gpu ? { gpu: h.gpu } : {}) }),
+
+  async extendTtl(_ctx, h, expiresAt) {
+    if (expiresAt.getTime() > Date.parse(h.vendorExpiresAt)) {
+      throw new SandboxerError("SBX_UNSUPPORTED", `modal: a running sandbox cannot outlive the timeout it was created with (${h.vendorExpiresAt})`);
     }
   },
 
-  async waitReady(_ctx, handle) {
-    // sandboxes.create returns once Modal scheduled the sandbox (it has a task): it runs.
-    return { kind: "saas", provider: "modal", sandboxId: String(handle.sandboxId), image: String(handle.image), ...(handle.gpu ? { gpu: String(handle.gpu) } : {}) };
-  },
+  running: async (m, ctx, h) => (await deadline(ctx.env, (await m.sandboxes.fromId(h.sandboxId)).poll())) === null,
+  remove: async (m, ctx, ref) => deadline(ctx.env, (await m.sandboxes.fromId(ref)).terminate()),
 
-  async extendTtl(_ctx, handle, expiresAt) {
-    const limit = Date.parse(String(handle.vendorExpiresAt));
-    if (expiresAt.getTime() > limit) {
-      throw new SandboxerError("SBX_UNSUPPORTED", `modal: a running sandbox cannot outlive the timeout it was created with (${String(handle.vendorExpiresAt)})`);
+  async find(m, ctx, sandboxerId) {
+    const out: { ref: string; sandboxerId: string }[] = [];
+    for await (const sb of m.sandboxes.list(sandboxerId ? { tags: { sandboxerId } } : {})) {
+      const owner = sandboxerId ?? (await deadline(ctx.env, sb.getTags())).sandboxerId;
+      if (owner) out.push({ ref: sb.sandboxId, sandboxerId: owner });
     }
+    return out;
   },
 
-  async alive(ctx, handle) {
-    const m = await client(ctx.env);
-    try {
-      const sb = await m.sandboxes.fromId(String(handle.sandboxId));
-      return (await deadline(ctx.env, sb.poll())) === null;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw vendorError("modal", "wait", err);
-    } finally {
-      m.close();
-    }
-  },
-
-  async teardown(ctx, handle: Handle | null) {
-    const m = await client(ctx.env);
-    try {
-      const ids = handle?.sandboxId ? [String(handle.sandboxId)] : (await ourIds(m, ctx.env, ctx.sandbox.id)).map((s) => s.id);
-      for (const id of ids) {
-        try {
-          await deadline(ctx.env, (await m.sandboxes.fromId(id)).terminate());
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-        }
-      }
-    } catch (err) {
-      throw new SandboxerError("SBX_TEARDOWN_FAILED", vendorError("modal", "terminate", err).message, { cause: err });
-    } finally {
-      m.close();
-    }
-  },
-
-  async exec(ctx, handle, argv, io, opts) {
-    const m = await client(ctx.env);
-    const id = String(handle.sandboxId);
+  async exec(m, ctx, h, argv, io, opts) {
+    const id = h.sandboxId;
     let sb: Awaited<ReturnType<Client["sandboxes"]["fromId"]>> | undefined;
     try {
       sb = await m.sandboxes.fromId(id);
@@ -199,16 +156,6 @@ export default defineExtension({
       throw execError(id, err);
     } finally {
       sb?.detach();
-      m.close();
-    }
-  },
-
-  async list(ctx) {
-    const m = await client(ctx.env);
-    try {
-      return (await ourIds(m, ctx.env)).map((s): BackendResource => ({ sandboxId: s.sandboxerId, kind: "modal-sandbox", ref: s.id }));
-    } finally {
-      m.close();
     }
   },
 });

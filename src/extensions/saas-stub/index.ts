@@ -3,8 +3,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { join } from "node:path";
 import { z } from "zod";
 import { SandboxerError } from "../../errors.js";
-import type { Handle } from "../../types.js";
-import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
+import type { ExtensionContext } from "../define.js";
+import { defineMeteredExtension } from "../saas/metered.js";
 
 /**
  * A metered backend with no server: its "remote" sandboxes are JSON files
@@ -26,10 +26,11 @@ interface Remote {
   createdAt: string;
 }
 
-const dir = (ctx: Pick<ExtensionContext, "paths">) => join(ctx.paths.home, "saas-stub");
-const fileOf = (ctx: Pick<ExtensionContext, "paths">, remoteId: string) => join(dir(ctx), `${remoteId}.json`);
+type Where = { paths: ExtensionContext["paths"] };
+const dir = (ctx: Where) => join(ctx.paths.home, "saas-stub");
+const fileOf = (ctx: Where, remoteId: string) => join(dir(ctx), `${remoteId}.json`);
 
-function readAll(ctx: Pick<ExtensionContext, "paths">): Remote[] {
+function readAll(ctx: Where): Remote[] {
   if (!existsSync(dir(ctx))) return [];
   const out: Remote[] = [];
   for (const f of readdirSync(dir(ctx))) {
@@ -43,27 +44,35 @@ function readAll(ctx: Pick<ExtensionContext, "paths">): Remote[] {
   return out;
 }
 
-function save(ctx: Pick<ExtensionContext, "paths">, r: Remote): void {
+function save(ctx: Where, r: Remote): void {
   mkdirSync(dir(ctx), { recursive: true, mode: 0o700 });
   const tmp = `${fileOf(ctx, r.remoteId)}.tmp`;
   writeFileSync(tmp, JSON.stringify(r));
   renameSync(tmp, fileOf(ctx, r.remoteId));
 }
 
-function fault(ctx: ExtensionContext, step: "provision" | "ready"): void {
+function fault(ctx: Pick<ExtensionContext, "env">, step: "provision" | "ready"): void {
   if (ctx.env.SANDBOXER_SAAS_STUB_FAIL === step) {
     throw new SandboxerError("SBX_PROVISION_FAILED", `saas-stub: injected ${step} failure (SANDBOXER_SAAS_STUB_FAIL=${step})`);
   }
 }
 
-export default defineExtension({
-  id: "ext.saas-stub",
-  kind: "metered",
-  description: "Metered stand-in with a price, no network: for routing, payments and demos",
-  capabilities: { snapshot: false, restore: false, build: false, exec: false },
-  inputs,
+const handle = z.object({ remoteId: z.string() });
 
-  async provision(ctx) {
+export default defineMeteredExtension({
+  id: "ext.saas-stub",
+  description: "Metered stand-in with a price, no network: for routing, payments and demos",
+  vendor: "saas-stub",
+  account: "files under $SANDBOXER_HOME/saas-stub",
+  resourceKind: "saas-sandbox",
+  inputs,
+  handle,
+  // The "vendor" is a directory of this home; nothing to load.
+  connect: async () => undefined,
+  isNotFound: (err) => (err as NodeJS.ErrnoException).code === "ENOENT",
+  remoteId: (h) => h.remoteId,
+
+  async create(_c, ctx) {
     const remote: Remote = {
       remoteId: `stub-${randomBytes(6).toString("hex")}`,
       metadata: { sandboxerId: ctx.sandbox.id },
@@ -71,13 +80,12 @@ export default defineExtension({
       createdAt: ctx.clock.now().toISOString(),
     };
     save(ctx, remote);
-    await ctx.checkpoint({ remoteId: remote.remoteId });
+    // After the remote exists, as a vendor's lost answer would: teardown finds it by its tag.
     fault(ctx, "provision");
     return { remoteId: remote.remoteId };
   },
 
-  async waitReady(ctx, handle) {
-    const remoteId = String(handle.remoteId);
+  async ready(_c, ctx, { remoteId }) {
     const delay = Number(ctx.env.SANDBOXER_SAAS_STUB_DELAY_MS ?? 0);
     if (delay > 0) await new Promise((r) => setTimeout(r, Math.min(delay, 60_000)));
     fault(ctx, "ready");
@@ -88,17 +96,10 @@ export default defineExtension({
     return { kind: "saas", provider: "saas-stub", remoteId, url: `stub://${remoteId}` };
   },
 
-  async alive(ctx, handle) {
-    return existsSync(fileOf(ctx, String(handle.remoteId)));
-  },
-
-  async teardown(ctx, handle: Handle | null) {
-    // Without a handle (crash before checkpoint), find it by metadata like a real vendor.
-    const ids = handle?.remoteId ? [String(handle.remoteId)] : readAll(ctx).filter((r) => r.metadata.sandboxerId === ctx.sandbox.id).map((r) => r.remoteId);
-    for (const id of ids) rmSync(fileOf(ctx, id), { force: true });
-  },
-
-  async list(ctx) {
-    return readAll(ctx).map((r): BackendResource => ({ sandboxId: r.metadata.sandboxerId, kind: "saas-sandbox", ref: r.remoteId, detail: { state: r.state } }));
-  },
+  running: async (_c, ctx, h) => existsSync(fileOf(ctx, h.remoteId)),
+  remove: async (_c, ctx, ref) => rmSync(fileOf(ctx, ref), { force: true }),
+  find: async (_c, ctx, sandboxerId) =>
+    readAll(ctx)
+      .filter((r) => sandboxerId === undefined || r.metadata.sandboxerId === sandboxerId)
+      .map((r) => ({ ref: r.remoteId, sandboxerId: r.metadata.sandboxerId, state: r.state })),
 });
