@@ -1,7 +1,8 @@
 /**
  * One contract suite for every extension (STYLE.md #3): provision -> ready ->
- * exec (when the extension declares it) -> teardown -> teardown again -> stale
- * detection, on the real component.
+ * declarations and handle -> exec (when the extension declares it) -> teardown
+ * -> teardown again -> stale detection, on the real component. Extensions from
+ * a registration's `module:` run it too (test/ext-scratch.test.ts).
  * Use from a `*.test.ts`:
  *
  *   testExtension({ name: "ext.local", make: async () => ({ home, request: { profile: "profile.local" } }) });
@@ -9,8 +10,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Broker, CreateRequest } from "../src/broker.js";
 import { contextFor } from "../src/broker/internal.js";
+import { definitionProblems } from "../src/extensions/check.js";
 import { EXEC_CAPTURE_LIMIT } from "../src/extensions/exec-process.js";
-import { loadExtension } from "../src/extensions/index.js";
 import type { Sandbox } from "../src/types.js";
 import type { TestHome } from "./helpers/home.js";
 import { walkTo } from "./helpers/store.js";
@@ -36,6 +37,11 @@ function skipped(opts: ContractOptions, t: ContractTest): boolean {
 
 async function directContext(broker: Broker, sb: Sandbox) {
   return contextFor(broker, sb.id);
+}
+
+/** The extension as the broker loaded it (built in, or from its registration's module). */
+async function extensionOf(broker: Broker, sb: Sandbox) {
+  return (await contextFor(broker, sb.id)).extension;
 }
 
 export function testExtension(opts: ContractOptions): void {
@@ -65,15 +71,20 @@ export function testExtension(opts: ContractOptions): void {
       expect(types).toEqual(expect.arrayContaining(["sandbox.requested", "sandbox.provisioning", "sandbox.ready"]));
     });
 
+    it.skipIf(skipped(opts, "provision"))("declares what it implements, and its stored handle parses with its own handle schema", async () => {
+      const { row, extension: ext } = await directContext(broker, sb);
+      expect(definitionProblems(ext)).toEqual([]);
+      expect(ext.handle.safeParse(row.handle).success).toBe(true);
+    });
+
     it.skipIf(skipped(opts, "alive"))("reports its resources alive, and lists them labelled with the id", async () => {
-      const ext = await loadExtension(opts.name);
-      const { row, ctx } = await directContext(broker, sb);
+      const { row, ctx, extension: ext } = await directContext(broker, sb);
       if (ext.alive) expect(await ext.alive(ctx, row.handle ?? {})).toBe(true);
       if (ext.list) expect((await ext.list(ctx)).map((r) => r.sandboxId)).toContain(sb.id);
     });
 
     it.skipIf(skipped(opts, "exec"))("exec (if declared): argv arrives intact, stdout and stderr apart, the command's exit code", async () => {
-      const ext = await loadExtension(opts.name);
+      const ext = await extensionOf(broker, sb);
       const pipe = { stdin: "ignore", stdout: "pipe", stderr: "pipe" } as const;
       if (!ext.capabilities.exec) {
         await expect(broker.exec(sb.id, ["true"], pipe)).rejects.toMatchObject({ code: "SBX_UNSUPPORTED" });
@@ -88,8 +99,8 @@ export function testExtension(opts: ContractOptions): void {
       expect([big.exitCode, big.truncated, big.stdout?.length, big.stderr]).toEqual([0, true, EXEC_CAPTURE_LIMIT, "done\n"]);
     });
 
-    it.skipIf(skipped(opts, "stale"))("stale detection: a resource whose record is gone shows as an orphan", async () => {
-      const ext = await loadExtension(opts.name);
+    it.skipIf(skipped(opts, "stale"))("stale detection: a resource whose record is gone shows as an orphan, wherever the extension says its resources live", async () => {
+      const ext = await extensionOf(broker, sb);
       if (!ext.list) return;
       const extra = await broker.create(setup.request);
       // Simulate a lost record: the backend still has the resource, the store says destroyed.
@@ -98,7 +109,8 @@ export function testExtension(opts: ContractOptions): void {
       const { row, ctx } = await directContext(broker, extra);
       const listed = (await ext.list(ctx)).map((r) => r.sandboxId);
       expect(listed).toContain(extra.id);
-      if (opts.name === "ext.local") expect(report.orphans.map((o) => o.sandboxId)).toContain(extra.id);
+      // Deep reconcile scans every place the extensions declare (hosts, clusters, accounts, VMs), naming none.
+      expect(report.orphans.filter((o) => o.extension === opts.name).map((o) => o.sandboxId)).toContain(extra.id);
       await ext.teardown(ctx, row.handle);
       expect((await ext.list(ctx)).map((r) => r.sandboxId)).not.toContain(extra.id);
     });
@@ -108,15 +120,13 @@ export function testExtension(opts: ContractOptions): void {
       expect(done.state).toBe("destroyed");
       expect(done.reason).toBe("user");
       expect(done.destroyedAt).not.toBeNull();
-      const ext = await loadExtension(opts.name);
-      const { row, ctx } = await directContext(broker, sb);
+      const { row, ctx, extension: ext } = await directContext(broker, sb);
       if (ext.alive && row.handle) expect(await ext.alive(ctx, row.handle)).toBe(false);
       if (ext.list) expect((await ext.list(ctx)).map((r) => r.sandboxId)).not.toContain(sb.id);
     });
 
     it.skipIf(skipped(opts, "teardown-again"))("teardown is idempotent (twice, and with no handle)", async () => {
-      const ext = await loadExtension(opts.name);
-      const { row, ctx } = await directContext(broker, sb);
+      const { row, ctx, extension: ext } = await directContext(broker, sb);
       await ext.teardown(ctx, row.handle);
       await ext.teardown(ctx, null);
       const again = await broker.destroy(sb.id);
