@@ -48,7 +48,7 @@ function capabilityProblems(def: Loose): string[] {
   const has = (m: string) => isFn(def[m]);
   const both = (cap: string, method: string) => {
     if (caps[cap] === true && !has(method)) out.push(`capabilities.${cap} is true but it has no ${method} method`);
-    if (caps[cap] !== true && has(method)) out.push(`capabilities.${cap} is not declared but it has a ${method} method`);
+    if (caps[cap] !== true && has(method)) out.push(`capabilities.${cap} is not declared but it implements ${method}`);
   };
   both("exec", "exec");
   both("snapshot", "snapshot");
