@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Broker } from "../src/broker.js";
+import { testExtension } from "./extension-contract.js";
 import { failure, processesIn } from "./helpers/assert.js";
 import { runCli, spawnCli } from "./helpers/cli.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
@@ -60,6 +61,25 @@ afterAll(async () => {
     }
   }
   rmSync(work, { recursive: true, force: true });
+});
+
+// Build mode through the shared contract suite: provision is the build, list finds its state dir.
+let contractWork = "";
+testExtension({
+  name: "ext.vm-packer",
+  make: async () => {
+    contractWork = mkdtempSync(join(tmpdir(), "sbx-packer-contract-"));
+    cpSync(join(FIX, "ok"), contractWork, { recursive: true });
+    return {
+      home: makeHome(),
+      request: { profile: "profile.vm-packer-build", inputs: { packer_template: contractWork, vm_name: "contract" } },
+      cleanup: async () => rmSync(contractWork, { recursive: true, force: true }),
+    };
+  },
+  skip: [
+    { reason: "a Packer build has no workspace to run commands in: exec answers SBX_UNSUPPORTED in build mode (tested in vm-packer-exec)", tests: ["exec"] },
+    { reason: "a finished build stays alive after destroy: its image outlives the record by design", tests: ["alive-after-teardown"] },
+  ],
 });
 
 describe("ext.vm-packer build mode (real packer)", () => {
