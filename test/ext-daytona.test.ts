@@ -6,9 +6,10 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { accountOf } from "./helpers/store.js";
-import { SandboxerError } from "../src/errors.js";
+import type { SandboxerError } from "../src/errors.js";
 import type { ExecIo } from "../src/extensions/define.js";
 import { testExtension } from "./extension-contract.js";
+import { testVendor } from "./vendor-contract.js";
 import { type DaytonaFake, startDaytonaFake } from "./fakes/daytona-server.js";
 import { runCli } from "./helpers/cli.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
@@ -32,6 +33,33 @@ testExtension({
   make: async () => {
     contractFake = await startDaytonaFake();
     return { home: await daytonaHome(contractFake), request: REQUEST, cleanup: () => contractFake.close() };
+  },
+});
+
+testVendor({
+  name: "ext.daytona",
+  vendor: "daytona",
+  request: REQUEST,
+  gone: /no longer exists at Daytona/,
+  start: async () => {
+    const fake = await startDaytonaFake();
+    return {
+      home: (extra = {}) => daytonaHome(fake, { DAYTONA_REQUEST_TIMEOUT_MS: "1500", DAYTONA_START_TIMEOUT_MS: "2000", ...extra }),
+      failCreate: (status) => fake.fail("create", { status }),
+      slowCreate: (slowMs) => fake.fail("create", { slowMs }),
+      liveOf: (id) => [...fake.sandboxes.values()].filter((x) => x.labels.sandboxerId === id),
+      // As Daytona's dashboard would; its toolbox directory goes with it.
+      killRemote: async (remoteId) => {
+        const gone = fake.sandboxes.get(remoteId);
+        const res = await fetch(`${fake.url}/sandbox/${remoteId}`, { method: "DELETE", headers: { authorization: `Bearer ${fake.apiKey}` } });
+        expect(res.status).toBe(200);
+        expect(existsSync(gone?.toolbox.dir ?? "/nonexistent")).toBe(false);
+      },
+      wrongCredentials: { DAYTONA_API_KEY: "dtn_wrong" },
+      credentialVar: "DAYTONA_API_KEY",
+      sawCredentials: () => fake.requests.some((r) => r.auth === "Bearer dtn_wrong"),
+      close: () => fake.close(),
+    };
   },
 });
 
@@ -71,22 +99,6 @@ describe("ext.daytona on the Daytona wire contract", () => {
     expect((await accountOf(broker, "default")).reserved).toBe(0);
   });
 
-  it.each([
-    [401, /credentials rejected \(401\)/],
-    [429, /rate limited \(429\)/],
-    [500, /server error \(500\)/],
-  ])("vendor answers %i at create: clear error, record failed, nothing left remote", async (status, pattern) => {
-    const broker = home.broker();
-    fake.fail("create", { status });
-    const before = fake.sandboxes.size;
-    const err = await broker.create(REQUEST).catch((e: unknown) => e);
-    expect((err as SandboxerError).code).toBe("SBX_PROVISION_FAILED");
-    expect((err as Error).message).toMatch(pattern);
-    expect((err as Error).message).toMatch(/daytona create: /);
-    expect((await broker.get((err as SandboxerError).details?.id as string)).state).toBe("failed");
-    expect(fake.sandboxes.size).toBe(before);
-  });
-
   it("a sandbox that ends in state error fails the create and is deleted", async () => {
     const broker = home.broker();
     fake.fail("create", { startError: "no runner available" });
@@ -96,26 +108,6 @@ describe("ext.daytona on the Daytona wire contract", () => {
     expect([...fake.sandboxes.values()].filter((s) => s.labels.sandboxerId === id)).toEqual([]);
   });
 
-  it("timeout: the create answer never comes; teardown finds the sandbox by label and deletes it", async () => {
-    const broker = home.broker();
-    fake.fail("create", { slowMs: 4000 });
-    const err = await broker.create(REQUEST).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(SandboxerError);
-    expect((err as Error).message).toMatch(/no answer in time \(timeout\)/);
-    const id = (err as SandboxerError).details?.id as string;
-    expect([...fake.sandboxes.values()].filter((s) => s.labels.sandboxerId === id)).toEqual([]);
-    expect((await broker.get(id)).state).toBe("failed");
-  });
-
-  it("a missing API key names the variable", async () => {
-    const bare = await daytonaHome(fake, { DAYTONA_API_KEY: "" });
-    try {
-      const err = await bare.broker().create(REQUEST).catch((e: unknown) => e);
-      expect((err as Error).message).toMatch(/DAYTONA_API_KEY is not set/);
-    } finally {
-      await bare.cleanup();
-    }
-  });
 });
 
 describe("ext.daytona exec through Daytona's toolbox sessions", () => {
@@ -174,19 +166,5 @@ describe("ext.daytona exec through Daytona's toolbox sessions", () => {
       .catch((e: unknown) => e);
     expect((err as SandboxerError).code).toBe("SBX_EXEC_FAILED");
     expect((err as Error).message).toMatch(pattern);
-  });
-
-  it("a sandbox deleted on Daytona's side: SBX_INVALID_STATE with a clear message", async () => {
-    const broker = home.broker();
-    const other = await broker.create(REQUEST);
-    const gone = remote(other.id);
-    const res = await fetch(`${fake.url}/sandbox/${gone?.id}`, { method: "DELETE", headers: { authorization: `Bearer ${fake.apiKey}` } });
-    expect(res.status).toBe(200);
-    expect(existsSync(gone?.toolbox.dir ?? "/nonexistent")).toBe(false);
-    const err = await broker.exec(other.id, ["true"], PIPE).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(SandboxerError);
-    expect((err as SandboxerError).code).toBe("SBX_INVALID_STATE");
-    expect((err as Error).message).toMatch(/no longer exists at Daytona/);
-    expect((await broker.destroy(other.id)).state).toBe("destroyed");
   });
 });

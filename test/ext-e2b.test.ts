@@ -4,8 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { accountOf } from "./helpers/store.js";
-import { SandboxerError } from "../src/errors.js";
+import type { SandboxerError } from "../src/errors.js";
 import { testExtension } from "./extension-contract.js";
+import { testVendor } from "./vendor-contract.js";
 import { type E2bFake, startE2bFake } from "./fakes/e2b-server.js";
 import { runCli } from "./helpers/cli.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
@@ -25,6 +26,36 @@ testExtension({
     const home = makeHome({ E2B_API_URL: contractFake.url, E2B_SANDBOX_URL: contractFake.sandboxUrl, E2B_API_KEY: contractFake.apiKey });
     await fund(home);
     return { home, request: REQUEST, cleanup: () => contractFake.close() };
+  },
+});
+
+testVendor({
+  name: "ext.e2b",
+  vendor: "e2b",
+  request: REQUEST,
+  gone: /^sbx-[a-z2-7]{12}: the E2B sandbox \S+ no longer runs on E2B/,
+  start: async () => {
+    const fake = await startE2bFake();
+    return {
+      home: async (extra = {}) => {
+        const home = makeHome({ E2B_API_URL: fake.url, E2B_SANDBOX_URL: fake.sandboxUrl, E2B_API_KEY: fake.apiKey, E2B_REQUEST_TIMEOUT_MS: "1500", ...extra });
+        await fund(home);
+        return home;
+      },
+      failCreate: (status) => fake.fail("create", { status }),
+      slowCreate: (slowMs) => fake.fail("create", { slowMs }),
+      liveOf: (id) => [...fake.sandboxes.values()].filter((x) => x.metadata.sandboxerId === id),
+      // As E2B would (expiry, dashboard, another client): a DELETE on the control plane.
+      killRemote: async (remoteId) => {
+        const r = await fetch(`${fake.url}/sandboxes/${remoteId}`, { method: "DELETE", headers: { "X-API-Key": fake.apiKey } });
+        expect(r.status).toBe(204);
+      },
+      wrongCredentials: { E2B_API_KEY: "e2b_wrong" },
+      credentialVar: "E2B_API_KEY",
+      // The SDK sends the key as X-API-Key.
+      sawCredentials: () => fake.requests.some((r) => r.apiKey === "e2b_wrong"),
+      close: () => fake.close(),
+    };
   },
 });
 
@@ -64,60 +95,6 @@ describe("ext.e2b on the E2B wire contract", () => {
     expect(done.state).toBe("destroyed");
     expect(fake.sandboxes.has(remote?.sandboxID ?? "")).toBe(false);
     expect((await accountOf(broker, "default")).reserved).toBe(0);
-  });
-
-  it.each([
-    [401, /credentials rejected \(401\)/],
-    [429, /rate limited \(429\)/],
-    [500, /server error \(500\)/],
-  ])("vendor answers %i at create: clear error, record failed, nothing left remote", async (status, pattern) => {
-    const broker = home.broker();
-    fake.fail("create", { status });
-    const before = fake.sandboxes.size;
-    const err = await broker.create(REQUEST).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(SandboxerError);
-    expect((err as SandboxerError).code).toBe("SBX_PROVISION_FAILED");
-    expect((err as Error).message).toMatch(pattern);
-    expect((err as Error).message).toMatch(/^sbx-[a-z2-7]{12}: e2b create: /);
-    const failed = await broker.get((err as SandboxerError).details?.id as string);
-    expect(failed.state).toBe("failed");
-    expect(failed.destroyedAt).not.toBeNull();
-    expect(fake.sandboxes.size).toBe(before);
-  });
-
-  it("a wrong API key is a 401 the SDK sends as X-API-Key, not a crash", async () => {
-    const wrong = makeHome({ E2B_API_URL: fake.url, E2B_API_KEY: "e2b_wrong" });
-    try {
-      await fund(wrong);
-      const err = await wrong.broker().create(REQUEST).catch((e: unknown) => e);
-      expect((err as Error).message).toMatch(/credentials rejected \(401\)/);
-      expect(fake.requests.some((r) => r.apiKey === "e2b_wrong")).toBe(true);
-    } finally {
-      await wrong.cleanup();
-    }
-  });
-
-  it("timeout: the create answer never comes; teardown finds the remote sandbox by metadata and kills it", async () => {
-    const broker = home.broker();
-    fake.fail("create", { slowMs: 4000 });
-    const err = await broker.create(REQUEST).catch((e: unknown) => e);
-    expect((err as SandboxerError).code).toBe("SBX_PROVISION_FAILED");
-    expect((err as Error).message).toMatch(/no answer in time \(timeout\)/);
-    const id = (err as SandboxerError).details?.id as string;
-    // The fake made the sandbox before answering late: the metadata sweep must have removed it.
-    expect([...fake.sandboxes.values()].filter((s) => s.metadata.sandboxerId === id)).toEqual([]);
-    expect((await broker.get(id)).state).toBe("failed");
-  });
-
-  it("a missing API key names the variable", async () => {
-    const bare = makeHome({ E2B_API_URL: fake.url, E2B_API_KEY: "" });
-    try {
-      await fund(bare);
-      const err = await bare.broker().create(REQUEST).catch((e: unknown) => e);
-      expect((err as Error).message).toMatch(/E2B_API_KEY is not set/);
-    } finally {
-      await bare.cleanup();
-    }
   });
 
   it("burst: ext.local first; E2B when localhost is full", async () => {
@@ -195,21 +172,6 @@ describe("exec in E2B sandboxes (envd's process.Process/Start, commands really r
     expect(j.json()).toMatchObject({ id: sb.id, exitCode: 3, stdout: "out\n", stderr: "err\n", truncated: false });
     const plain = await runCli(["exec", sb.id, "--", "sh", "-c", "echo out; echo err >&2; exit 3"], home.env);
     expect(plain).toMatchObject({ code: 3, stdout: "out\n", stderr: "err\n" });
-    await broker.destroy(sb.id);
-  });
-
-  it("sandbox killed on E2B's side before exec: SBX_INVALID_STATE with a clear message", async () => {
-    const broker = home.broker();
-    const sb = await broker.create(REQUEST);
-    await killRemote(remoteOf(sb));
-    const err = await broker.exec(sb.id, ["true"], PIPE).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(SandboxerError);
-    expect((err as SandboxerError).code).toBe("SBX_INVALID_STATE");
-    expect((err as Error).message).toMatch(new RegExp(`^${sb.id}: the E2B sandbox ${remoteOf(sb)} no longer runs on E2B`));
-    const cli = await runCli(["exec", sb.id, "--json", "--", "true"], home.env);
-    expect(cli.code).toBe(4);
-    expect(cli.stdout).toBe("");
-    expect(JSON.parse(cli.stderr)).toMatchObject({ error: { code: "SBX_INVALID_STATE", message: expect.stringMatching(/no longer runs on E2B/) } });
     await broker.destroy(sb.id);
   });
 

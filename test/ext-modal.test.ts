@@ -5,9 +5,10 @@
 import { existsSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SandboxerError } from "../src/errors.js";
+import type { SandboxerError } from "../src/errors.js";
 import type { ExecIo } from "../src/extensions/define.js";
 import { testExtension } from "./extension-contract.js";
+import { testVendor } from "./vendor-contract.js";
 import { type ModalFake, startModalFake } from "./fakes/modal-server.js";
 import { runCli } from "./helpers/cli.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
@@ -26,6 +27,48 @@ testExtension({
   make: async () => {
     contractFake = await startModalFake();
     return { home: await modalHome(contractFake), request: REQUEST, cleanup: () => contractFake.close() };
+  },
+});
+
+/** Terminate a sandbox over the wire, as Modal's dashboard or its timeout would. */
+async function terminateAtModal(fake: ModalFake, remoteId: string): Promise<void> {
+  const { ModalClient } = await import("modal");
+  const saved = process.env.MODAL_SERVER_URL;
+  process.env.MODAL_SERVER_URL = fake.url;
+  const m = new ModalClient({ tokenId: fake.tokenId, tokenSecret: fake.tokenSecret, logLevel: "error" });
+  if (saved === undefined) delete process.env.MODAL_SERVER_URL;
+  else process.env.MODAL_SERVER_URL = saved;
+  try {
+    await (await m.sandboxes.fromId(remoteId)).terminate();
+  } finally {
+    m.close();
+  }
+  const gone = fake.sandboxes.get(remoteId);
+  expect(gone?.terminated).toBe(true);
+  expect(existsSync(gone?.dir ?? "/nonexistent")).toBe(false);
+}
+
+const GRPC: Record<401 | 429 | 500, grpc.status> = { 401: grpc.status.UNAUTHENTICATED, 429: grpc.status.RESOURCE_EXHAUSTED, 500: grpc.status.INTERNAL };
+
+testVendor({
+  name: "ext.modal",
+  vendor: "modal",
+  request: REQUEST,
+  gone: /no longer running at Modal/,
+  start: async () => {
+    const fake = await startModalFake();
+    return {
+      home: (extra = {}) => modalHome(fake, { MODAL_REQUEST_TIMEOUT_MS: "1500", ...extra }),
+      // Enough failures to outlast the SDK's own retries of transient codes.
+      failCreate: (status) => fake.fail("SandboxCreate", { code: GRPC[status] }, 10),
+      slowCreate: (slowMs) => fake.fail("SandboxCreate", { slowMs }),
+      clearFaults: () => fake.clearFaults(),
+      liveOf: (id) => [...fake.sandboxes.values()].filter((x) => x.tags.sandboxerId === id && !x.terminated),
+      killRemote: (remoteId) => terminateAtModal(fake, remoteId),
+      wrongCredentials: { MODAL_TOKEN_SECRET: "as-wrong" },
+      credentialVar: "MODAL_TOKEN_ID",
+      close: () => fake.close(),
+    };
   },
 });
 
@@ -60,45 +103,6 @@ describe("ext.modal on Modal's gRPC contract", () => {
     expect(Date.parse(extended.expiresAt ?? "") - Date.parse(sb.expiresAt ?? "")).toBe(3 * 3600 * 1000);
     expect((await broker.destroy(sb.id)).state).toBe("destroyed");
     expect(remote?.terminated).toBe(true);
-  });
-
-  it.each([
-    [grpc.status.UNAUTHENTICATED, /credentials rejected \(401\)/],
-    [grpc.status.RESOURCE_EXHAUSTED, /rate limited \(429\)/],
-    [grpc.status.INTERNAL, /server error \(500\)/],
-  ])("vendor answers gRPC status %i at create: clear error, record failed, nothing left remote", async (code, pattern) => {
-    const broker = home.broker();
-    // Enough failures to outlast the SDK's own retries of transient codes.
-    fake.fail("SandboxCreate", { code }, 10);
-    const before = [...fake.sandboxes.values()].filter((s) => !s.terminated).length;
-    const err = await broker.create(REQUEST).catch((e: unknown) => e);
-    fake.clearFaults();
-    expect((err as SandboxerError).code).toBe("SBX_PROVISION_FAILED");
-    expect((err as Error).message).toMatch(pattern);
-    expect((err as Error).message).toMatch(/modal create: /);
-    expect((await broker.get((err as SandboxerError).details?.id as string)).state).toBe("failed");
-    expect([...fake.sandboxes.values()].filter((s) => !s.terminated).length).toBe(before);
-  });
-
-  it("timeout: the create answer comes too late; teardown finds the sandbox by tag and terminates it", async () => {
-    const broker = home.broker();
-    fake.fail("SandboxCreate", { slowMs: 4000 });
-    const err = await broker.create(REQUEST).catch((e: unknown) => e);
-    expect((err as Error).message).toMatch(/no answer in time \(timeout\)/);
-    const id = (err as SandboxerError).details?.id as string;
-    // The late answer's sandbox exists on the server; it must be terminated, not running.
-    await new Promise((r) => setTimeout(r, 100));
-    expect([...fake.sandboxes.values()].filter((s) => s.tags.sandboxerId === id && !s.terminated)).toEqual([]);
-  });
-
-  it("wrong tokens: UNAUTHENTICATED becomes a clear error", async () => {
-    const wrong = await modalHome(fake, { MODAL_TOKEN_SECRET: "as-wrong" });
-    try {
-      const err = await wrong.broker().create(REQUEST).catch((e: unknown) => e);
-      expect((err as Error).message).toMatch(/credentials rejected \(401\)/);
-    } finally {
-      await wrong.cleanup();
-    }
   });
 
   it("routing: a GPU profile rejects candidates without the gpu capability", async () => {
@@ -167,31 +171,5 @@ describe("ext.modal exec through the task command router", () => {
     fake.clearFaults();
     expect((err as SandboxerError).code).toBe("SBX_EXEC_FAILED");
     expect((err as Error).message).toMatch(pattern);
-  });
-
-  it("a sandbox terminated on Modal's side: SBX_INVALID_STATE with a clear message", async () => {
-    const broker = home.broker();
-    const other = await broker.create(REQUEST);
-    const gone = remote(other.id);
-    expect((await broker.exec(other.id, ["true"], PIPE)).exitCode).toBe(0);
-    // Terminate it over the wire, as Modal's dashboard or its timeout would.
-    const { ModalClient } = await import("modal");
-    const saved = process.env.MODAL_SERVER_URL;
-    process.env.MODAL_SERVER_URL = fake.url;
-    const m = new ModalClient({ tokenId: fake.tokenId, tokenSecret: fake.tokenSecret, logLevel: "error" });
-    if (saved === undefined) delete process.env.MODAL_SERVER_URL;
-    else process.env.MODAL_SERVER_URL = saved;
-    try {
-      await (await m.sandboxes.fromId(gone?.id ?? "")).terminate();
-    } finally {
-      m.close();
-    }
-    expect(gone?.terminated).toBe(true);
-    expect(existsSync(gone?.dir ?? "/nonexistent")).toBe(false);
-    const err = await broker.exec(other.id, ["true"], PIPE).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(SandboxerError);
-    expect((err as SandboxerError).code).toBe("SBX_INVALID_STATE");
-    expect((err as Error).message).toMatch(/no longer running at Modal/);
-    expect((await broker.destroy(other.id)).state).toBe("destroyed");
   });
 });
