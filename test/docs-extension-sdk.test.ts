@@ -40,10 +40,10 @@ beforeAll(() => {
     mkdirSync(dirname(join(copy, path)), { recursive: true });
     writeFileSync(join(copy, path), text);
   }
-  // The registry line goes into LOADERS, where the doc says.
+  // The registry line goes into BUILTIN, where the doc says.
   const index = join(copy, "src", "extensions", "index.ts");
   const registry = readFileSync(index, "utf8");
-  const at = registry.indexOf("= {\n", registry.indexOf("const LOADERS")) + 4;
+  const at = registry.indexOf("= {\n", registry.indexOf("const BUILTIN")) + 4;
   writeFileSync(index, registry.slice(0, at) + (blocks.get("src/extensions/index.ts") ?? "") + registry.slice(at));
 });
 afterAll(() => {
@@ -67,7 +67,7 @@ describe("docs/extension-sdk.md", () => {
   it("its skeleton passes the contract suite the doc tells you to run", { timeout: 300_000 }, async () => {
     const vitest = join(dirname(require.resolve("vitest/package.json")), "vitest.mjs");
     const r = await outcome(run(process.execPath, [vitest, "run", "test/ext-example.test.ts"], { cwd: copy, env: { ...process.env, CI: "1", NO_COLOR: "1", FORCE_COLOR: "0" }, maxBuffer: 16 * 1024 * 1024 }));
-    expect(r.out).toMatch(/Tests {2}6 passed \(6\)/);
+    expect(r.out).toMatch(/Tests {2}7 passed \(7\)/);
     expect(r.code).toBe(0);
   });
 });
