@@ -77,7 +77,7 @@ function placementProblems(def: Loose): string[] {
   if (!isObject(p)) return ["placement: missing ({ hosts: [...], shell: true|false })"];
   const out: string[] = [];
   const hosts = Array.isArray(p.hosts) ? (p.hosts as unknown[]) : null;
-  if (!hosts || !hosts.every((h) => typeof h === "string" && HOST_KINDS.has(h))) out.push(`placement.hosts: a list of ${[...HOST_KINDS].join(", ")}`);
+  if (!hosts?.every((h) => typeof h === "string" && HOST_KINDS.has(h))) out.push(`placement.hosts: a list of ${[...HOST_KINDS].join(", ")}`);
   if (typeof p.shell !== "boolean") out.push("placement.shell: required (true or false)");
   if (p.remote !== undefined && (typeof p.remote !== "string" || !p.remote)) out.push("placement.remote: a description of where, or absent");
   if (p.shell === true && hosts?.length === 0) out.push("placement.shell is true but it places on no hosts");
