@@ -4,7 +4,7 @@ APT_PACKAGES := bubblewrap util-linux e2fsprogs openssh-server openssh-client rs
   postgresql chromium b3sum tmux openssl zsh fish
 PREFIX ?= /usr/local
 
-.PHONY: all setup deps apt npm build check lint typecheck test bench demo install clean smoke-remote verify-remote-build registry examples
+.PHONY: all setup deps apt npm build check lint typecheck test bench demo install clean smoke-remote verify-remote-build registry examples screenshots
 
 all: build
 
@@ -68,6 +68,10 @@ registry: build
 examples: deps build
 	SANDBOXER_WRITE_EXAMPLES=1 npx vitest run test/contracts
 	node scripts/integration-examples.mjs
+
+# The dashboard screenshots of docs/ui/, taken by the browser tests.
+screenshots: deps build
+	SANDBOXER_WRITE_SCREENSHOTS=1 npx vitest run test/ui-browser.test.ts test/ui-pools-browser.test.ts
 
 demo: deps build
 	@bash scripts/demo.sh

@@ -18,7 +18,8 @@ import { type Browser, launchBrowser, signIn } from "./helpers/browser.js";
 import { runCli } from "./helpers/cli.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
 
-const SHOTS = join(import.meta.dirname, "..", "docs", "ui");
+// `make screenshots` writes them into docs/ui/; plain test runs into a temp dir, leaving the work tree clean.
+const SHOTS = process.env.SANDBOXER_WRITE_SCREENSHOTS ? join(import.meta.dirname, "..", "docs", "ui") : join(tmpdir(), "sandboxer-ui-shots");
 let home: TestHome;
 let broker: Broker;
 let server: RunningServer;

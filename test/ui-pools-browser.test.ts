@@ -7,6 +7,7 @@
  * Writes docs/ui/pools.png and docs/ui/pools-drain-confirm.png.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,7 +18,8 @@ import type { Clock } from "../src/types.js";
 import { type Browser, launchBrowser, signIn } from "./helpers/browser.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
 
-const SHOTS = join(import.meta.dirname, "..", "docs", "ui");
+// `make screenshots` writes them into docs/ui/; plain test runs into a temp dir, leaving the work tree clean.
+const SHOTS = process.env.SANDBOXER_WRITE_SCREENSHOTS ? join(import.meta.dirname, "..", "docs", "ui") : join(tmpdir(), "sandboxer-ui-shots");
 let home: TestHome;
 let broker: Broker;
 let reaper: Reaper;
