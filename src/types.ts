@@ -115,6 +115,10 @@ export interface SandboxRow extends Sandbox {
   handle: Handle | null;
   ownerPid: number | null;
   ownerStart: string | null;
+  /** The replica (SANDBOXER_REPLICA_ID, default the host name) of the owner process; null for records from before replicas. */
+  ownerReplica?: string | null;
+  /** The owner's last heartbeat: replicas judge another replica's owner by its age. */
+  ownerBeatAt?: string | null;
   /** The warm pool this record belongs to (its key) until a create claims it; such records are never shown to consumers. */
   pool?: string | null;
   /** Where a pool member is: warming, warm (ready, unclaimed), claimed, applying (per-request work). */

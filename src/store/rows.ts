@@ -26,6 +26,8 @@ const COLUMNS: Record<keyof SandboxRow, string> = {
   handle: "handle",
   ownerPid: "owner_pid",
   ownerStart: "owner_start",
+  ownerReplica: "owner_replica",
+  ownerBeatAt: "owner_beat_at",
   pool: "pool",
   poolStage: "pool_stage",
   updatedAt: "updated_at",
@@ -45,7 +47,7 @@ export function toColumns(patch: Partial<SandboxRow>): Record<string, unknown> {
 
 /** Field, column and whether it holds JSON, worked out once (every read of a record walks it). */
 const FIELDS = (Object.entries(COLUMNS) as [keyof SandboxRow, string][]).map(([key, col]) => [key, col, JSON_FIELDS.has(key)] as const);
-const PRIVATE = new Set<keyof SandboxRow>(["handle", "ownerPid", "ownerStart", "pool", "poolStage"]);
+const PRIVATE = new Set<keyof SandboxRow>(["handle", "ownerPid", "ownerStart", "ownerReplica", "ownerBeatAt", "pool", "poolStage"]);
 const PUBLIC_FIELDS = FIELDS.filter(([key]) => !PRIVATE.has(key)).map(([key]) => key);
 
 /** The record's columns in FIELDS order: `SELECT ${SELECT_COLUMNS}` read in raw (array) mode feeds `fromValues`. */
@@ -73,6 +75,16 @@ export function fromValues(v: readonly unknown[]): SandboxRow {
 /** A public record from a raw row of PUBLIC_COLUMNS. */
 export function publicFromValues(v: readonly unknown[]): Sandbox {
   return build(PUBLIC_FIELD_DEFS, v) as unknown as Sandbox;
+}
+
+/** A record from a row of named columns (drivers that return objects: Postgres). */
+export function fromRow(r: Record<string, unknown>): SandboxRow {
+  const out: Record<string, unknown> = {};
+  for (const [key, col, json] of FIELDS) {
+    const x = r[col] ?? null;
+    out[key] = json && typeof x === "string" ? JSON.parse(x) : x;
+  }
+  return out as unknown as SandboxRow;
 }
 
 /** The public record: the private crash-recovery columns are left out. */

@@ -63,6 +63,13 @@ export interface EventQuery {
   pool?: "all" | "hide" | undefined;
 }
 
+/** Who owns in-flight records: a replica (machine or container), and a process on it. */
+export interface OwnerRef {
+  replica: string;
+  pid: number;
+  start: string | null;
+}
+
 export interface SandboxRepo {
   insert(row: SandboxRow, idempotencyKey?: string): Promise<void>;
   get(id: string): Promise<SandboxRow | undefined>;
@@ -81,6 +88,8 @@ export interface SandboxRepo {
   transition(id: string, from: readonly SandboxState[], to: SandboxState, patch: SandboxUpdate, event: NewEvent | null): Promise<SandboxRow | undefined>;
   /** Change fields other than `state` (handle checkpoints, owner, cost). */
   update(id: string, patch: SandboxUpdate): Promise<void>;
+  /** Stamp `at` as the heartbeat of every record `owner` still holds; returns how many. */
+  heartbeat(owner: OwnerRef, at: string): Promise<number>;
   /** Live records per extension and host (routing load). */
   liveCounts(): Promise<{ extension: string; host: string; n: number }[]>;
   /** Seconds from created to ready of the `limit` most recent ready records of one extension on one host. */
@@ -311,5 +320,12 @@ export interface Store extends Repos {
   /** "sqlite" or "postgres". */
   readonly kind: string;
   schemaVersion(): Promise<number>;
+  /**
+   * Hear of every commit that wrote events, from any process on the database
+   * (Postgres: LISTEN/NOTIFY). `onCommit(seq)` gets the highest seq written,
+   * or null after a reconnect (notifications may have been missed: read
+   * again). Absent where the store cannot tell (SQLite): callers poll.
+   */
+  watchEvents?(onCommit: (seq: number | null) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }

@@ -7,6 +7,7 @@ import { m002 } from "./002-snapshots.js";
 import { m003 } from "./003-credits.js";
 import { m004 } from "./004-api.js";
 import { m005 } from "./005-reconcile-index.js";
+import { m010 } from "./010-replica-owner.js";
 import { m014 } from "./014-pools.js";
 
 export interface Migration {
@@ -15,4 +16,4 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m014];
+export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m010, m014];

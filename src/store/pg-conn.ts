@@ -1,0 +1,97 @@
+import postgres from "postgres";
+import { SandboxerError } from "../errors.js";
+import type { NewEvent } from "./types.js";
+
+export type Row = Record<string, unknown>;
+
+/** int8 (BIGINT, COUNT(*)) comes back as a number: our amounts stay far below 2^53. */
+const INT8 = { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) };
+
+export type Sql = postgres.Sql<{ int8: number }>;
+
+/** Channel that carries the highest `seq` of each commit that wrote events (payload: the seq). */
+export const EVENTS_CHANNEL = "sandboxer_events";
+
+/**
+ * The one lock every event-writing transaction takes, last, just before it
+ * commits (see ./pg-tx.ts): event seqs are then handed out in commit order, so
+ * a reader that saw seq N has seen every event below N (Last-Event-ID is exact).
+ */
+export const EVENTS_LOCK = 7428_0001;
+
+/** The URL with its password replaced, for messages and logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "postgres://(unparseable URL)";
+  }
+}
+
+export function connect(url: string, opts: { max?: number } = {}): Sql {
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    throw new SandboxerError("SBX_CONFIG_INVALID", `SANDBOXER_DATABASE_URL: '${redactUrl(url)}' is not a postgres:// URL`, { details: { field: "SANDBOXER_DATABASE_URL" } });
+  }
+  return postgres(url, {
+    max: opts.max ?? 10,
+    types: { int8: INT8 },
+    onnotice: () => {},
+    connect_timeout: 10,
+    // Idle connections go after a while, so a quiet replica does not pin server slots.
+    idle_timeout: 60,
+    connection: { application_name: "sandboxer" },
+  });
+}
+
+const UNREACHABLE = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "ECONNRESET", "EPIPE", "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED"];
+
+/**
+ * A driver or server error as SBX_STORE naming the server (never its
+ * password); anything else (a SandboxerError or an error thrown by the
+ * caller's transaction body) passes through untouched.
+ */
+export function storeError(err: unknown, url: string): unknown {
+  const e = err as { name?: string; code?: string; message?: string };
+  if (err instanceof SandboxerError) return err;
+  if (e?.code && UNREACHABLE.includes(e.code)) return new SandboxerError("SBX_STORE", `cannot reach PostgreSQL at ${redactUrl(url)} (${e.code})`, { cause: err });
+  if (e?.name === "PostgresError") return new SandboxerError("SBX_STORE", `PostgreSQL: ${e.message}`, { cause: err, details: { sqlstate: e.code } });
+  return err;
+}
+
+/** `$1, $2, ...` from `start` for `n` values. */
+export function params(n: number, start = 1): string {
+  return Array.from({ length: n }, (_, i) => `$${start + i}`).join(", ");
+}
+
+const EVENT_COLS = ["id", "type", "sandbox_id", "at", "actor", "project", "data", "next_attempt_at"] as const;
+
+function eventValues(events: readonly NewEvent[], start: number): { sql: string; args: unknown[] } {
+  const args: unknown[] = [];
+  const rows = events.map((e) => {
+    const at = args.length + start;
+    args.push(e.id, e.type, e.sandboxId, e.at, e.actor, e.project, JSON.stringify(e.data), e.at);
+    return `(${params(EVENT_COLS.length, at)})`;
+  });
+  return { sql: `VALUES ${rows.join(", ")}`, args };
+}
+
+/**
+ * One statement that takes the events lock after `source` has produced its
+ * rows, inserts `events` and notifies listeners at commit. `source` is a CTE
+ * body (an UPDATE ... RETURNING, or `SELECT 1`) whose rows gate the insert:
+ * no row, no event. Its parameters come first.
+ */
+export function withEvents(source: string, sourceArgs: unknown[], events: readonly NewEvent[], columns = "main.*"): { sql: string; args: unknown[] } {
+  const v = eventValues(events, sourceArgs.length + 1);
+  const cols = EVENT_COLS.join(", ");
+  // Data-modifying CTEs always run; `lk` reads `main`, so the lock comes after its row locks (never before:
+  // a transaction holding the events lock must not wait for anything else, or two could deadlock).
+  const sql = `WITH main AS (${source}),
+lk AS MATERIALIZED (SELECT pg_advisory_xact_lock(${EVENTS_LOCK}) AS l FROM (SELECT 1 FROM main LIMIT 1) m),
+ins AS (INSERT INTO events (${cols}) SELECT v.* FROM lk, (${v.sql}) AS v(${cols}) RETURNING seq),
+nt AS MATERIALIZED (SELECT pg_notify('${EVENTS_CHANNEL}', MAX(seq)::text) AS n FROM ins HAVING COUNT(*) > 0)
+SELECT ${columns} FROM main LEFT JOIN nt ON true`;
+  return { sql, args: [...sourceArgs, ...v.args] };
+}

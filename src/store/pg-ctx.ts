@@ -1,0 +1,84 @@
+import { type Row, type Sql, storeError, withEvents } from "./pg-conn.js";
+import type { NewEvent } from "./types.js";
+
+/**
+ * How the Postgres repositories reach the database: auto-committing on the
+ * pool, or inside one transaction on its reserved connection.
+ *
+ * Events: a transaction keeps the events it appends and writes them last,
+ * just before COMMIT, under the events lock (./pg-conn.ts withEvents). The
+ * lock is then always the last one a transaction takes and is held only for
+ * one statement and the commit: seqs follow commit order, and no two
+ * transactions can deadlock over it.
+ */
+export interface PgCtx {
+  readonly inTx: boolean;
+  q(text: string, args?: unknown[]): Promise<Row[]>;
+  /** `fn` atomically: in the open transaction, or in a new one. */
+  atomic<T>(fn: (c: PgCtx) => Promise<T>): Promise<T>;
+  /** Append events (in a transaction: at its commit). */
+  emit(events: readonly NewEvent[]): Promise<void>;
+  /** Run `source` (an UPDATE ... RETURNING); the events are written only when it returned rows, atomically with it. */
+  gated(source: string, args: unknown[], events: readonly NewEvent[]): Promise<Row[]>;
+}
+
+export function autoCtx(sql: Sql, url: string, ready: () => Promise<void> | undefined): PgCtx {
+  const q = async (text: string, args: unknown[] = []): Promise<Row[]> => {
+    const wait = ready();
+    if (wait) await wait;
+    try {
+      return (await sql.unsafe(text, args as never[], { prepare: true })) as unknown as Row[];
+    } catch (err) {
+      throw storeError(err, url);
+    }
+  };
+  const ctx: PgCtx = {
+    inTx: false,
+    q,
+    atomic: (fn) => transaction(sql, url, ready, fn),
+    async emit(events) {
+      if (!events.length) return;
+      const s = withEvents("SELECT 1", [], events, "1 AS ok");
+      await q(s.sql, s.args);
+    },
+    async gated(source, args, events) {
+      if (!events.length) return q(source, args);
+      const s = withEvents(source, args, events);
+      return q(s.sql, s.args);
+    },
+  };
+  return ctx;
+}
+
+/** BEGIN ... COMMIT on a reserved connection; ROLLBACK (by postgres.js) when `fn` throws. */
+export async function transaction<T>(sql: Sql, url: string, ready: () => Promise<void> | undefined, fn: (c: PgCtx) => Promise<T>): Promise<T> {
+  const wait = ready();
+  if (wait) await wait;
+  try {
+    return (await sql.begin(async (tsql) => {
+      const pending: NewEvent[] = [];
+      const q = async (text: string, args: unknown[] = []): Promise<Row[]> => (await tsql.unsafe(text, args as never[], { prepare: true })) as unknown as Row[];
+      const ctx: PgCtx = {
+        inTx: true,
+        q,
+        atomic: (inner) => inner(ctx),
+        async emit(events) {
+          pending.push(...events);
+        },
+        async gated(source, args, events) {
+          const rows = await q(source, args);
+          if (rows.length) pending.push(...events);
+          return rows;
+        },
+      };
+      const out = await fn(ctx);
+      if (pending.length) {
+        const s = withEvents("SELECT 1", [], pending, "1 AS ok");
+        await q(s.sql, s.args);
+      }
+      return out;
+    })) as T;
+  } catch (err) {
+    throw storeError(err, url);
+  }
+}

@@ -1,0 +1,129 @@
+import type { ArchiveFormat } from "../snapshots/types.js";
+import type { ActorType } from "../types.js";
+import type { Row } from "./pg-conn.js";
+import type { PgCtx } from "./pg-ctx.js";
+import type { IdempotencyRepo, LeaseRepo, SnapshotFilter, SnapshotRepo, StoredSnapshot, TokenRepo, TokenRow } from "./types.js";
+
+function toSnapshot(r: Row): StoredSnapshot {
+  return {
+    id: r.id as string,
+    name: (r.name as string | null) ?? null,
+    sandboxId: r.sandbox_id as string,
+    profile: r.profile as string,
+    profileVersion: r.profile_version as number,
+    extension: r.extension as string,
+    host: r.host as string,
+    inputs: JSON.parse(r.inputs as string) as Record<string, string>,
+    actor: r.actor as string,
+    project: (r.project as string | null) ?? null,
+    format: r.format as ArchiveFormat,
+    sha256: r.sha256 as string,
+    sizeBytes: r.size_bytes as number,
+    file: r.file as string,
+    createdAt: r.created_at as string,
+  };
+}
+
+export function pgSnapshots(c: PgCtx): SnapshotRepo {
+  return {
+    async insert(s) {
+      await c.q(
+        `INSERT INTO snapshots (id, name, sandbox_id, profile, profile_version, extension, host, inputs, actor, project, format, sha256, size_bytes, file, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+        [s.id, s.name, s.sandboxId, s.profile, s.profileVersion, s.extension, s.host, JSON.stringify(s.inputs), s.actor, s.project, s.format, s.sha256, s.sizeBytes, s.file, s.createdAt],
+      );
+    },
+    async get(id) {
+      const [r] = await c.q("SELECT * FROM snapshots WHERE id = $1", [id]);
+      return r ? toSnapshot(r) : undefined;
+    },
+    async list(filter: SnapshotFilter = {}) {
+      const where: string[] = [];
+      const args: unknown[] = [];
+      for (const [key, col] of [
+        ["sandboxId", "sandbox_id"],
+        ["profile", "profile"],
+        ["project", "project"],
+      ] as const) {
+        if (!filter[key]) continue;
+        args.push(filter[key]);
+        where.push(`${col} = $${args.length}`);
+      }
+      return (await c.q(`SELECT * FROM snapshots ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at, id`, args)).map(toSnapshot);
+    },
+    async delete(id) {
+      return (await c.q("DELETE FROM snapshots WHERE id = $1 RETURNING id", [id])).length > 0;
+    },
+  };
+}
+
+const toToken = (r: Row): TokenRow => ({
+  id: r.id as string,
+  actor: r.actor as ActorType,
+  project: (r.project as string | null) ?? null,
+  name: (r.name as string | null) ?? null,
+  createdAt: r.created_at as string,
+  lastUsedAt: (r.last_used_at as string | null) ?? null,
+  revokedAt: (r.revoked_at as string | null) ?? null,
+});
+
+export function pgTokens(c: PgCtx): TokenRepo {
+  const one = async (text: string, arg: string) => {
+    const [r] = await c.q(text, [arg]);
+    return r ? toToken(r) : undefined;
+  };
+  return {
+    async insert(t, secretHash) {
+      await c.q("INSERT INTO api_tokens (id, secret_hash, actor, project, name, created_at) VALUES ($1, $2, $3, $4, $5, $6)", [t.id, secretHash, t.actor, t.project, t.name, t.createdAt]);
+    },
+    async list() {
+      return (await c.q("SELECT * FROM api_tokens ORDER BY created_at, id")).map(toToken);
+    },
+    get: (id) => one("SELECT * FROM api_tokens WHERE id = $1", id),
+    findByHash: (hash) => one("SELECT * FROM api_tokens WHERE secret_hash = $1", hash),
+    async revoke(id, at) {
+      await c.q("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", [at, id]);
+    },
+    async touch(id, at) {
+      await c.q("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2", [at, id]);
+    },
+    async revocationEpoch() {
+      // One index-only read per request (api_tokens_revoked): a revoke on any replica counts on the next request.
+      const [r] = await c.q("SELECT COUNT(*) AS n, MAX(revoked_at) AS last FROM api_tokens WHERE revoked_at IS NOT NULL");
+      return `${r?.n ?? 0}:${(r?.last as string | null) ?? ""}`;
+    },
+  };
+}
+
+export function pgIdempotency(c: PgCtx): IdempotencyRepo {
+  return {
+    async get(key) {
+      const [r] = await c.q("SELECT request_hash, sandbox_id FROM idempotency_keys WHERE key = $1", [key]);
+      return r ? { requestHash: r.request_hash as string, sandboxId: r.sandbox_id as string } : undefined;
+    },
+    async put(key, requestHash, sandboxId, at) {
+      await c.q("INSERT INTO idempotency_keys (key, request_hash, sandbox_id, created_at) VALUES ($1, $2, $3, $4)", [key, requestHash, sandboxId, at]);
+    },
+  };
+}
+
+export function pgLeases(c: PgCtx): LeaseRepo {
+  return {
+    async acquire(name, holder, now, until) {
+      // One statement: the upsert locks the row, so of two replicas racing for an expired lease one gets it.
+      const rows = await c.q(
+        `INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+         WHERE leases.holder = excluded.holder OR leases.expires_at <= $4 RETURNING holder`,
+        [name, holder, until, now],
+      );
+      return rows.length > 0;
+    },
+    async release(name, holder) {
+      await c.q("DELETE FROM leases WHERE name = $1 AND holder = $2", [name, holder]);
+    },
+    async get(name) {
+      const [r] = await c.q("SELECT holder, expires_at FROM leases WHERE name = $1", [name]);
+      return r ? { holder: r.holder as string, expiresAt: r.expires_at as string } : undefined;
+    },
+  };
+}
