@@ -55,7 +55,7 @@ const RULES = {
   "api/": { may: [...SERVICE_SAFE], why: "routes call the broker, not the store" },
   "api/app.ts": { may: [...SERVICE_SAFE, "api/", "mcp/http.ts", "ui/index.ts"], why: "the HTTP server mounts /mcp and /ui; routes call the broker, not the store" },
   "client/": { may: [...SERVICE_SAFE, "api/schemas.ts", "extensions/define.ts"], why: "the client speaks the API's wire contract and implements Broker" },
-  "cli/": { may: [...SERVICE_SAFE, "broker/read.ts", "api/", "client/", "mcp/", "reaper.ts"], why: "commands call the broker (or its light read side), not the store" },
+  "cli/": { may: [...SERVICE_SAFE, "broker/read.ts", "broker/db.ts", "api/", "client/", "mcp/", "reaper.ts"], why: "commands call the broker (or its light read side, or `db` administration), not the store" },
   "mcp/": { may: [...SERVICE_SAFE, "api/"], why: "MCP tools call the broker, not the store" },
   "ui/": { may: [...SERVICE_SAFE, "api/"], why: "the dashboard calls the broker, not the store" },
   "index.ts": { may: [...HELPERS, ...CORE, "reaper.ts", "api/", "client/", "cli/", "mcp/", "ui/"], why: "the package entry re-exports" },

@@ -11,8 +11,10 @@ import { openTerminal, type TerminalOptions, type TerminalSession } from "./brok
 import { type DrainReport, drainPools, type RefillOptions, type RefillReport, refillPools } from "./broker/pools-refill.js";
 import type { CreatePlan, CreateRequest } from "./broker/plan.js";
 import { type ReconcileReport, reconcile } from "./broker/reconcile.js";
+import { EventWatch } from "./broker/event-watch.js";
+import { ownerFromEnv, startHeartbeat } from "./broker/owner.js";
 import { readRoutingStats } from "./broker/routing-inputs.js";
-import { defaultOwner, extensionOf, type ProgressNote, type Runtime } from "./broker/runtime.js";
+import { extensionOf, type ProgressNote, type Runtime } from "./broker/runtime.js";
 import { createSnapshot, deleteSnapshot, getSnapshot, listSnapshots, type RestoreOptions, restoreSnapshot } from "./broker/snapshots.js";
 import type { ReapResult, StaleReport } from "./broker/stale.js";
 import { type Principal, type TokenInfo, Tokens } from "./broker/tokens.js";
@@ -20,6 +22,7 @@ import { type ExpireReport, expire, extendTtl, type RetryReport, retryDestroyFai
 import { type Catalog, loadCatalog } from "./catalog/load.js";
 import type { Registration } from "./catalog/schema.js";
 import { type Config, type Env, loadConfig, type Paths, resolvePaths } from "./config.js";
+import { toSandboxerError } from "./errors.js";
 import type { Account, LedgerEntry } from "./credits/index.js";
 import { SandboxerError } from "./errors.js";
 import { LiveDelivery } from "./events/live.js";
@@ -60,9 +63,16 @@ export type { DrainReport, RefillOptions, RefillReport } from "./broker/pools-re
 export type ExtensionInfo = Registration & { kind: ExtensionKind; capabilities: Capabilities; placement?: Placement };
 
 export interface Health {
+  /** The store answered (within a few seconds). */
   ok: boolean;
   version: string;
   schemaVersion: number;
+  /** "sqlite" or "postgres". */
+  store?: string | undefined;
+  /** This process's replica id (SANDBOXER_REPLICA_ID). */
+  replica?: string | undefined;
+  /** Why the store did not answer. */
+  error?: string | undefined;
 }
 
 export const VERSION = "0.1.0";
@@ -103,6 +113,12 @@ export interface Broker extends AgentsApi {
    * drains with it; nothing a tenant reads may come from here.
    */
   allEvents(opts?: Omit<EventQuery, "pool">): Promise<SandboxEvent[]>;
+  /**
+   * Resolve once an event after `afterSeq` may have been committed (by any
+   * process or replica on the store), or after about `pollMs` (longer on a
+   * store that notifies), or on `signal`. Followers call `events` again then.
+   */
+  awaitEvents(afterSeq: number, pollMs: number, signal?: AbortSignal): Promise<void>;
   reconcile(opts?: { deep?: boolean }): Promise<ReconcileReport>;
   /**
    * Deliver pending events to the State Hub within the budget; null when no hub is configured.
@@ -139,7 +155,7 @@ export interface Broker extends AgentsApi {
   revokeToken(id: string): Promise<TokenInfo>;
   /** The principal a presented token stands for; undefined when unknown, malformed or revoked. */
   verifyToken(token: string): Promise<Principal | undefined>;
-  /** Liveness: the store answers. */
+  /** Liveness: whether the store answers (never throws: `ok: false` with the reason). */
   health(): Promise<Health>;
   /** Named leases (one reaper at a time): take or renew until `until`; false while another holder has it. */
   acquireLease(name: string, holder: string, now: Date, until: Date): Promise<boolean>;
@@ -197,7 +213,7 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
         return t;
       }),
     onProgress: opts.onProgress,
-    owner: defaultOwner(),
+    owner: ownerFromEnv(env),
     eventsWritten: () => liveDelivery()?.kick(),
   };
   // With a State Hub configured, events go out as they are written (a long build's progress during the build).
@@ -218,6 +234,9 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     }
     return live;
   };
+  // Replicas elsewhere judge this process's in-flight records by this heartbeat (src/broker/owner.ts).
+  const heartbeat = startHeartbeat(store, rt.owner);
+  const watch = new EventWatch(store);
   // Tokens carry wall-clock times whatever clock drives TTLs.
   const tokens = new Tokens(store, systemClock);
 
@@ -261,6 +280,7 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     terminal: (id, argv, o) => openTerminal(rt, id, argv, o),
     events: (o = {}) => store.events.list({ ...o, pool: "hide" }),
     allEvents: (o = {}) => store.events.list({ ...o, pool: "all" }),
+    awaitEvents: (afterSeq, pollMs, signal) => watch.wait(afterSeq, pollMs, signal),
     reconcile: (o = {}) => reconcile(rt, o),
     async flushEvents(budgetMs, o = {}) {
       const url = rt.config().stateHubUrl;
@@ -303,7 +323,20 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     listTokens: () => tokens.list(),
     revokeToken: (id) => tokens.revoke(id),
     verifyToken: (token) => tokens.verify(token),
-    health: async () => ({ ok: true, version: VERSION, schemaVersion: await store.schemaVersion() }),
+    async health() {
+      const base = { version: VERSION, store: store.kind, replica: rt.owner.replica };
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("the store did not answer within 3s")), 3000);
+      });
+      try {
+        return { ok: true, ...base, schemaVersion: await Promise.race([store.schemaVersion(), late]) };
+      } catch (err) {
+        return { ok: false, ...base, schemaVersion: 0, error: toSandboxerError(err).message };
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     acquireLease: (name, holder, now, until) => store.leases.acquire(name, holder, now.toISOString(), until.toISOString()),
     releaseLease: (name, holder) => store.leases.release(name, holder),
     leaseHolder: async (name) => (await store.leases.get(name))?.holder ?? null,
@@ -320,6 +353,8 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     },
     refillPools: (o = {}) => refillPools(rt, o),
     async close() {
+      heartbeat.stop();
+      await watch.close();
       await live?.stop(2000);
       for (const t of transports.values()) await t.close();
       await store.close();

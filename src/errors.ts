@@ -39,6 +39,7 @@ export const ERROR_CATALOG = {
   SBX_SNAPSHOT_CORRUPT: { exit: 1, http: 422, summary: "A snapshot archive is missing or fails its digest check (BLAKE3, or SHA-256 for older snapshots); restore refused, nothing created." },
   SBX_HANDLE_INVALID: { exit: 1, http: 500, summary: "A record's stored handle does not parse with its extension's handle schema (written by another version?); nothing was run." },
   SBX_STORE: { exit: 1, http: 500, summary: "The state store failed (locked, corrupt or unwritable)." },
+  SBX_STORE_NOT_EMPTY: { exit: 4, http: 409, summary: "`db copy` refused: the target database already holds records (--replace overwrites them)." },
   SBX_INTERNAL: { exit: 1, http: 500, summary: "An unexpected error; please report it." },
 } as const satisfies Record<string, { exit: number; http: number; summary: string }>;
 

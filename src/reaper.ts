@@ -181,3 +181,35 @@ export function startReaper(broker: Broker, opts: ReaperOptions = {}): Reaper {
     },
   };
 }
+
+/**
+ * The outbox publisher of one `serve` replica: every replica runs one, and
+ * their claims never overlap (Postgres: SKIP LOCKED; SQLite: its write lock),
+ * so each event is posted by one of them. Woken by new events (from any
+ * replica where the store notifies) or every `intervalMs` for retries that
+ * fall due. Stops by itself when no State Hub is configured.
+ */
+export function startPublisher(broker: Broker, opts: { intervalMs?: number; budgetMs?: number } = {}): { stop(): Promise<void>; readonly done: Promise<void> } {
+  const stopper = new AbortController();
+  const intervalMs = opts.intervalMs ?? 1000;
+  const done = (async () => {
+    let after = 0;
+    while (!stopper.signal.aborted) {
+      try {
+        if ((await broker.flushEvents(opts.budgetMs ?? 5000)) === null) return;
+        const seen = await broker.events({ afterSeq: after, limit: 1000 });
+        after = seen.at(-1)?.seq ?? after;
+      } catch {
+        // The store or the hub is down: the events wait in the outbox; try again next round.
+      }
+      await broker.awaitEvents(after, intervalMs, stopper.signal);
+    }
+  })();
+  return {
+    done,
+    async stop() {
+      stopper.abort();
+      await done;
+    },
+  };
+}

@@ -330,7 +330,7 @@ function testRest(get: () => { store: Store; other: Store }): void {
 
   it("snapshots: insert, get, filter, delete", async () => {
     const { store, other } = get();
-    const snap = { id: `snap-${randomIds("snap").slice(5)}`, name: "n", sandboxId: "sbx-aaaaaaaaaaaa", profile: "profile.local", profileVersion: 2, extension: "ext.local", host: "localhost", inputs: { a: "1" }, actor: "agt", project: "p1", format: "tar.zst" as const, sha256: "ab", sizeBytes: 5_000_000_000, file: "x.tar.zst", createdAt: new Date().toISOString() };
+    const snap = { id: `snap-${randomIds("snap").slice(5)}`, name: "n", sandboxId: "sbx-aaaaaaaaaaaa", profile: "profile.local", profileVersion: 2, extension: "ext.local", host: "localhost", inputs: { a: "1" }, actor: "agt", project: "p1", format: "tar+zstd" as const, sha256: "ab", sizeBytes: 5_000_000_000, file: "x.tar.zst", createdAt: new Date().toISOString() };
     await store.snapshots.insert(snap);
     expect(await other.snapshots.get(snap.id)).toEqual(snap);
     expect((await other.snapshots.list({ project: "p1", sandboxId: snap.sandboxId })).map((s) => s.id)).toContain(snap.id);

@@ -45,10 +45,18 @@ export const eventRoutes: AnyRoute[] = [
       c.header("X-Accel-Buffering", "no");
       return streamSSE(c, async (stream) => {
         let lastBeat = Date.now();
-        const stop = () => stream.abort();
+        const ended = new AbortController();
+        const stop = () => {
+          ended.abort();
+          stream.abort();
+        };
         state.shutdown.addEventListener("abort", stop, { once: true });
-        stream.onAbort(() => state.shutdown.removeEventListener("abort", stop));
-        // Poll the store: events are also written by other processes (CLI, reaper), not only by us.
+        stream.onAbort(() => {
+          ended.abort();
+          state.shutdown.removeEventListener("abort", stop);
+        });
+        // Events are also written by other processes and replicas: read the store whenever it says
+        // something was committed after our cursor (Postgres: LISTEN/NOTIFY), or poll (SQLite).
         while (!stream.aborted && !state.shutdown.aborted) {
           const batch = await state.broker.events({ sandboxId, afterSeq: after, limit: BATCH });
           for (const e of batch) {
@@ -62,7 +70,7 @@ export const eventRoutes: AnyRoute[] = [
             await stream.write(": keep-alive\n\n");
             lastBeat = Date.now();
           }
-          await stream.sleep(state.options.eventPollMs);
+          await state.broker.awaitEvents(after, state.options.eventPollMs, ended.signal);
         }
       });
     },

@@ -4,6 +4,7 @@ import {
   Health,
   HostList,
   ProfileList,
+  Ready,
   ReconcileReport,
 } from "./schemas.js";
 import { mayUse } from "../tenancy/access.js";
@@ -79,10 +80,27 @@ export const otherRoutes: AnyRoute[] = [
     method: "get",
     path: "/healthz",
     operationId: "health",
-    summary: "Liveness: the store answers",
+    summary: "Liveness, and whether the store answers (503 when it does not)",
     tag: "operations",
     auth: "none",
-    responses: { 200: { description: "alive", schema: Health } },
-    handle: async ({ state }) => ({ status: 200, body: await state.broker.health() }),
+    responses: { 200: { description: "alive, store reachable", schema: Health }, 503: { description: "the store does not answer", schema: Health } },
+    async handle({ state }) {
+      const h = await state.broker.health();
+      return { status: h.ok ? 200 : 503, body: h };
+    },
+  }),
+  defineRoute({
+    method: "get",
+    path: "/readyz",
+    operationId: "ready",
+    summary: "Readiness for load balancers: 200 while this replica takes requests (store reachable, not shutting down)",
+    tag: "operations",
+    auth: "none",
+    responses: { 200: { description: "ready", schema: Ready }, 503: { description: "not ready: take it out of rotation", schema: Ready } },
+    async handle({ state }) {
+      if (state.shutdown.aborted) return { status: 503, body: { ready: false, reason: "shutting down" } };
+      const h = await state.broker.health();
+      return h.ok ? { status: 200, body: { ready: true } } : { status: 503, body: { ready: false, reason: h.error ?? "store unreachable" } };
+    },
   }),
 ];

@@ -287,7 +287,15 @@ export const HostList = z.array(HostRecord);
 export const ProfileList = z.object({ profiles: z.array(json), errors: z.array(json), warnings: z.array(json) });
 export const ExtensionList = z.array(json);
 export const ReconcileReport = z.object({ actions: z.array(json), orphans: z.array(json), errors: z.array(json) });
-export const Health = z.object({ ok: z.boolean(), version: z.string(), schemaVersion: z.number().int() });
+export const Health = z.object({
+  ok: z.boolean(),
+  version: z.string(),
+  schemaVersion: z.number().int(),
+  store: z.string().optional(),
+  replica: z.string().optional(),
+  error: z.string().optional(),
+});
+export const Ready = z.object({ ready: z.boolean(), reason: z.string().optional() });
 
 /** Named schemas that become `#/components/schemas/<name>` in the OpenAPI document. */
 export const COMPONENTS = {
@@ -321,6 +329,7 @@ export const COMPONENTS = {
   AddCredits: CreditsAdd,
   Plan: PlanResult,
   Health,
+  Ready,
 } as const;
 
 export type SandboxT = z.infer<typeof SandboxRecord>;

@@ -14,6 +14,7 @@ import { warmPool } from "./pools.js";
 import { failover } from "./failover.js";
 import { priorFor, rememberKey, requestFingerprint, settledPrior } from "./idempotency.js";
 import { confinePlanInputs } from "../tenancy/scope.js";
+import { NO_OWNER, ownedBy, ownerAlive } from "./owner.js";
 import { placeOnReachableHost } from "./placement.js";
 import { routingInputsFor } from "./routing-inputs.js";
 import { type CreatePlan, type CreateRequest, DEFAULT_PROFILE, planCreate } from "./plan.js";
@@ -69,7 +70,7 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
   const fingerprint = req.idempotencyKey ? requestFingerprint(req) : "";
   if (req.idempotencyKey) {
     const prior = await priorFor(rt.store, req.idempotencyKey, fingerprint);
-    if (prior) return settledPrior(rt.store, prior, opts);
+    if (prior) return settledPrior(rt.store, prior, opts, (r) => ownerAlive(rt.owner, r));
   }
   // A warm pool member, when one matches (src/broker/pools-claim.ts); otherwise a cold create.
   const served = await claimFromPool(rt, req, plan, fingerprint, opts);
@@ -108,8 +109,7 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
     ttlSeconds,
     updatedAt: at,
     handle: null,
-    ownerPid: rt.owner.pid,
-    ownerStart: rt.owner.start,
+    ...ownedBy(rt.owner),
     ...(member ? { pool: member.key, poolStage: "warming" as const } : {}),
   };
   try {
@@ -123,7 +123,7 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
   } catch (err) {
     // Two concurrent creates with one idempotency key: the loser returns the winner's record.
     const prior = req.idempotencyKey ? await priorFor(rt.store, req.idempotencyKey, fingerprint) : undefined;
-    if (prior) return settledPrior(rt.store, prior, opts);
+    if (prior) return settledPrior(rt.store, prior, opts, (r) => ownerAlive(rt.owner, r));
     throw toSandboxerError(err, "SBX_STORE");
   }
   crashAt("requested");
@@ -170,7 +170,7 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
         const hostFacts = !plan.profile.hostFacts ? null : plan.host.name === "localhost" ? localHostFacts(rt.paths.home) : remoteFacts;
         const readyAt = nowIso(rt);
         const done = await rt.store.tx(async (t) => {
-          const r = await transition(rt, cur, ["provisioning"], "ready", { readyAt, reachability, handle, hostFacts, ownerPid: null, ownerStart: null }, { reachability }, t);
+          const r = await transition(rt, cur, ["provisioning"], "ready", { readyAt, reachability, handle, hostFacts, ...NO_OWNER }, { reachability }, t);
           if (r) await opts.onReady?.(r, t);
           return r;
         });
@@ -198,8 +198,7 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
           // Cancelled (destroy during provisioning, Ctrl-C) is the user's doing, not a provisioning failure.
           reason: err.code === "SBX_CANCELLED" ? "user" : "failed-provision",
           destroyedAt: teardownError ? null : nowIso(rt),
-          ownerPid: null,
-          ownerStart: null,
+          ...NO_OWNER,
         });
         throw new SandboxerError(err.code, `${row.id}: ${message}`, { cause: err, details: { id: row.id } });
       }

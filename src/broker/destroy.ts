@@ -2,11 +2,11 @@ import { profileSchema, type Profile } from "../catalog/schema.js";
 import { SandboxerError } from "../errors.js";
 import { crashPoint } from "../faults.js";
 import { DESTROYABLE } from "../lifecycle.js";
-import { isSameProcessAlive } from "../proc.js";
 import { publicRecord } from "../store/rows.js";
 import type { SandboxUpdate } from "../store/types.js";
 import { type DestroyReason, type Host, LOCALHOST, type Sandbox, type SandboxRow } from "../types.js";
 import { teardownQuietly } from "./create.js";
+import { NO_OWNER, ownedBy, ownerAlive } from "./owner.js";
 import { eventFor, extensionContext, nowIso, type Runtime, transition, extensionOf } from "./runtime.js";
 
 /** How long `destroy` waits for a live owner to cancel a provisioning sandbox (Packer gets 60s to clean up). */
@@ -42,10 +42,10 @@ export async function finishDestroy(rt: Runtime, row: SandboxRow, reason: Destro
   const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
   const failure = await teardownQuietly(ext, ctx, row.handle);
   if (failure) {
-    const failed = await transition(rt, row, ["destroying"], "destroy_failed", { error: { code: "SBX_TEARDOWN_FAILED", message: failure }, ownerPid: null, ownerStart: null }, { reason, error: failure });
+    const failed = await transition(rt, row, ["destroying"], "destroy_failed", { error: { code: "SBX_TEARDOWN_FAILED", message: failure }, ...NO_OWNER }, { reason, error: failure });
     throw new SandboxerError("SBX_TEARDOWN_FAILED", `${row.id}: teardown failed: ${failure} (reap retries it)`, { details: { id: row.id, state: failed?.state ?? null } });
   }
-  const patch: SandboxUpdate = { destroyedAt: row.destroyedAt ?? nowIso(rt), reason: row.reason === "failed-provision" ? "failed-provision" : reason, ownerPid: null, ownerStart: null };
+  const patch: SandboxUpdate = { destroyedAt: row.destroyedAt ?? nowIso(rt), reason: row.reason === "failed-provision" ? "failed-provision" : reason, ...NO_OWNER };
   if (note) patch.error = { code: "SBX_NOT_FOUND", message: note };
   const done = await transition(rt, row, ["destroying"], "destroyed", patch, { reason: patch.reason });
   return done ?? getRow(rt, row.id);
@@ -55,13 +55,13 @@ export async function applyDestroy(rt: Runtime, id: string, reason: DestroyReaso
   const row = await getRow(rt, id);
   if (row.state === "destroyed") return publicRecord(row);
   if (!DESTROYABLE.includes(row.state)) {
-    if (isSameProcessAlive(row.ownerPid, row.ownerStart)) {
+    if (ownerAlive(rt.owner, row)) {
       if (row.state === "provisioning" && (await cancelOwner(rt, row))) return applyDestroy(rt, id, reason);
-      throw new SandboxerError("SBX_BUSY", `${id} is ${row.state}, owned by live process ${row.ownerPid}; retry when it settles`, { details: { id, state: row.state } });
+      throw new SandboxerError("SBX_BUSY", `${id} is ${row.state}, owned by live process ${row.ownerPid} on ${row.ownerReplica ?? "this machine"}; retry when it settles`, { details: { id, state: row.state } });
     }
     throw new SandboxerError("SBX_INVALID_STATE", `${id} is ${row.state} and its owner died; run \`sandboxer reconcile\``, { details: { id, state: row.state } });
   }
-  const claimed = await transition(rt, row, DESTROYABLE, "destroying", { ownerPid: rt.owner.pid, ownerStart: rt.owner.start, reason: row.reason ?? reason }, { reason });
+  const claimed = await transition(rt, row, DESTROYABLE, "destroying", { ...ownedBy(rt.owner), reason: row.reason ?? reason }, { reason });
   if (!claimed) {
     throw new SandboxerError("SBX_BUSY", `${id} changed state under us (another destroy?); look again with \`sandboxer get ${id}\``, { details: { id } });
   }
@@ -81,7 +81,7 @@ async function cancelOwner(rt: Runtime, row: SandboxRow): Promise<boolean> {
     await new Promise((r) => setTimeout(r, 200));
     const cur = await rt.store.sandboxes.get(row.id);
     if (!cur || (cur.state !== "provisioning" && cur.state !== "requested")) return true;
-    if (!isSameProcessAlive(cur.ownerPid, cur.ownerStart)) return false;
+    if (!ownerAlive(rt.owner, cur)) return false;
   }
   return false;
 }

@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
 import { isErrorCode, SandboxerError } from "../errors.js";
-import { isSameProcessAlive } from "../proc.js";
 import { publicRecord } from "../store/rows.js";
 import type { Repos } from "../store/types.js";
 import type { Sandbox, SandboxRow, SandboxState } from "../types.js";
@@ -43,14 +42,19 @@ const SETTLING: readonly SandboxState[] = ["requested", "provisioning"];
 /**
  * Answer a retry the way the first call was answered: the earlier create's
  * record once it has settled. Another process (or request) may still be
- * provisioning it, so wait, reading the store, while its owner lives; a prior
+ * provisioning it (on this replica or another), so wait, reading the store, while its owner lives; a prior
  * that failed answers with its error. `onRecord` hears the record at once
  * (`POST ?wait=false` answers 202 with it).
  */
-export async function settledPrior(db: Repos, prior: SandboxRow, opts: { signal?: AbortSignal | undefined; onRecord?: ((sb: Sandbox) => void) | undefined }): Promise<Sandbox> {
+export async function settledPrior(
+  db: Repos,
+  prior: SandboxRow,
+  opts: { signal?: AbortSignal | undefined; onRecord?: ((sb: Sandbox) => void) | undefined },
+  ownerAlive: (row: SandboxRow) => boolean,
+): Promise<Sandbox> {
   opts.onRecord?.(publicRecord(prior));
   let cur = prior;
-  while (SETTLING.includes(cur.state) && isSameProcessAlive(cur.ownerPid, cur.ownerStart) && !opts.signal?.aborted) {
+  while (SETTLING.includes(cur.state) && ownerAlive(cur) && !opts.signal?.aborted) {
     await new Promise((r) => setTimeout(r, 100));
     cur = (await db.sandboxes.get(prior.id)) ?? cur;
   }

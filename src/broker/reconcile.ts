@@ -1,10 +1,10 @@
 import { toSandboxerError } from "../errors.js";
 import { IN_FLIGHT_STATES, LIVE_STATES } from "../lifecycle.js";
-import { isSameProcessAlive } from "../proc.js";
 import type { JsonObject, SandboxRow, SandboxState } from "../types.js";
 import { HostSessions, registeredExtensions } from "./host-sessions.js";
 import { teardownQuietly } from "./create.js";
 import { finishDestroy, hostOf, profileOf } from "./destroy.js";
+import { NO_OWNER, ownedBy, ownerAlive, sameOwner } from "./owner.js";
 import { reconcileClaims } from "./pools-claim.js";
 import { eventFor, extensionContext, nowIso, type Runtime, transition, extensionOf } from "./runtime.js";
 
@@ -37,16 +37,17 @@ export interface ReconcileReport {
 function claim(rt: Runtime, row: SandboxRow): Promise<SandboxRow | undefined> {
   return rt.store.tx(async (t) => {
     const cur = await t.sandboxes.getForUpdate(row.id);
-    if (!cur || cur.state !== row.state || cur.ownerPid !== row.ownerPid || cur.ownerStart !== row.ownerStart) return undefined;
-    if (isSameProcessAlive(cur.ownerPid, cur.ownerStart)) return undefined;
-    await t.sandboxes.update(row.id, { ownerPid: rt.owner.pid, ownerStart: rt.owner.start, updatedAt: nowIso(rt) });
+    if (!cur || cur.state !== row.state || !sameOwner(cur, row)) return undefined;
+    // Judged again under the lock: a heartbeat may have come in since the list was read.
+    if (ownerAlive(rt.owner, cur)) return undefined;
+    await t.sandboxes.update(row.id, { ...ownedBy(rt.owner), updatedAt: nowIso(rt) });
     return t.sandboxes.get(row.id);
   });
 }
 
 async function recover(rt: Runtime, row: SandboxRow, report: ReconcileReport): Promise<void> {
   const ext = await extensionOf(rt, row.extension);
-  const why = `owner process ${row.ownerPid ?? "?"} died while ${row.state}`;
+  const why = `owner process ${row.ownerPid ?? "?"}${row.ownerReplica && row.ownerReplica !== rt.owner.replica ? ` on replica ${row.ownerReplica}` : ""} died while ${row.state}`;
   if (row.state === "destroying") {
     await finishDestroy(rt, row, row.reason ?? "user");
     report.actions.push({ id: row.id, from: "destroying", to: "destroyed", why });
@@ -60,8 +61,7 @@ async function recover(rt: Runtime, row: SandboxRow, report: ReconcileReport): P
     error: { code: "SBX_CANCELLED", message },
     reason: "failed-provision",
     destroyedAt: failure ? null : nowIso(rt),
-    ownerPid: null,
-    ownerStart: null,
+    ...NO_OWNER,
   });
   report.actions.push({ id: row.id, from: row.state, to: "failed", why });
 }
@@ -73,7 +73,7 @@ async function cleanFailed(rt: Runtime, row: SandboxRow, report: ReconcileReport
   const failure = await teardownQuietly(ext, ctx, row.handle);
   if (failure) throw new Error(failure);
   await rt.store.tx(async (t) => {
-    await t.sandboxes.update(row.id, { destroyedAt: nowIso(rt), ownerPid: null, ownerStart: null, updatedAt: nowIso(rt) });
+    await t.sandboxes.update(row.id, { destroyedAt: nowIso(rt), ...NO_OWNER, updatedAt: nowIso(rt) });
     await t.events.append(eventFor(rt, "sandbox.cleaned", row, { why: "teardown of a failed provision completed" }));
   });
   report.actions.push({ id: row.id, from: "failed", to: "failed", why: "resources of a failed provision removed" });
@@ -89,14 +89,14 @@ export async function reconcile(rt: Runtime, opts: { deep?: boolean } = {}): Pro
   const suspects = await rt.store.sandboxes.list({ states: IN_FLIGHT_STATES });
   const failed = await rt.store.sandboxes.list({ states: ["failed"], notDestroyed: true });
   for (const row of [...suspects, ...failed]) {
-    if (isSameProcessAlive(row.ownerPid, row.ownerStart)) continue;
+    if (ownerAlive(rt.owner, row)) continue;
     const mine = await claim(rt, row);
     if (!mine) continue;
     try {
       if (mine.state === "failed") await cleanFailed(rt, mine, report);
       else await recover(rt, mine, report);
     } catch (err) {
-      await rt.store.sandboxes.update(mine.id, { ownerPid: null, ownerStart: null });
+      await rt.store.sandboxes.update(mine.id, NO_OWNER);
       report.errors.push({ id: row.id, message: toSandboxerError(err).message });
     }
   }
@@ -115,7 +115,7 @@ async function deepCheck(rt: Runtime, report: ReconcileReport): Promise<void> {
     try {
       const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
       if (await ext.alive(ctx, row.handle)) continue;
-      const claimed = await transition(rt, row, ["ready"], "destroying", { ownerPid: rt.owner.pid, ownerStart: rt.owner.start, reason: "reap" }, { reason: "reap", why: "resources vanished" });
+      const claimed = await transition(rt, row, ["ready"], "destroying", { ...ownedBy(rt.owner), reason: "reap" }, { reason: "reap", why: "resources vanished" });
       if (!claimed) continue;
       await finishDestroy(rt, claimed, "reap", "its resources vanished outside sand-boxer; the record was closed by reconcile");
       report.actions.push({ id: row.id, from: "ready", to: "destroyed", why: "resources vanished" });

@@ -5,11 +5,11 @@ import type { Extension, ExtensionContext } from "../extensions/define.js";
 import { BUILTIN_EXTENSIONS, loadExtension } from "../extensions/index.js";
 import type { IdGen } from "../ids.js";
 import { crashPoint } from "../faults.js";
-import { SELF } from "../proc.js";
 import type { NewEvent, Repos, SandboxUpdate, Store } from "../store/types.js";
 import type { Transport } from "../transport/types.js";
 import type { Clock, Handle, Host, Sandbox, SandboxRow, SandboxState } from "../types.js";
 import { settleOnClose } from "./credits.js";
+import type { Owner } from "./owner.js";
 
 export interface ProgressNote {
   sandboxId: string;
@@ -28,13 +28,11 @@ export interface Runtime {
   catalog(): Promise<Catalog>;
   transportFor(host: Host): Transport;
   onProgress?: ((note: ProgressNote) => void) | undefined;
-  /** Who owns in-flight records written by this process (pid + start time). */
-  owner: { pid: number; start: string | null };
+  /** Who owns in-flight records written by this process (replica + pid + start time; ./owner.ts). */
+  owner: Owner;
   /** Events were stored: deliver them to the State Hub soon (src/events/live.ts); never waits, never throws. */
   eventsWritten?: (() => void) | undefined;
 }
-
-export const defaultOwner = (): { pid: number; start: string | null } => ({ pid: SELF.pid, start: SELF.start });
 
 export function nowIso(rt: Pick<Runtime, "clock">): string {
   return rt.clock.now().toISOString();

@@ -12,6 +12,7 @@ import { decideExtend, isExpired } from "../ttl/policy.js";
 import type { Sandbox, SandboxRow } from "../types.js";
 import { holdForExtension } from "./credits.js";
 import { finishDestroy, getRow, hostOf, profileOf } from "./destroy.js";
+import { ownedBy } from "./owner.js";
 import { eventFor, extensionContext, nowIso, type Runtime, transition, extensionOf } from "./runtime.js";
 
 export interface ExpireReport {
@@ -82,7 +83,7 @@ export async function listExpired(rt: Runtime): Promise<SandboxRow[]> {
  */
 async function expireOne(rt: Runtime, row: SandboxRow): Promise<"destroyed" | "skipped"> {
   const claimed = await rt.store.tx(async (t) => {
-    const c = await transition(rt, row, ["ready"], "destroying", { ownerPid: rt.owner.pid, ownerStart: rt.owner.start, reason: "ttl" }, { reason: "ttl" }, t);
+    const c = await transition(rt, row, ["ready"], "destroying", { ...ownedBy(rt.owner), reason: "ttl" }, { reason: "ttl" }, t);
     if (c) await t.events.append(eventFor(rt, "sandbox.expired", row, { expiresAt: row.expiresAt, ttlSeconds: row.ttlSeconds }));
     return c;
   });
@@ -124,7 +125,7 @@ export async function retryDestroyFailed(rt: Runtime, opts: { concurrency?: numb
     try {
       await opts.beforeEach?.();
       const reason = row.reason ?? "reap";
-      const claimed = await transition(rt, row, ["destroy_failed"], "destroying", { ownerPid: rt.owner.pid, ownerStart: rt.owner.start, reason }, { reason, retry: true });
+      const claimed = await transition(rt, row, ["destroy_failed"], "destroying", { ...ownedBy(rt.owner), reason }, { reason, retry: true });
       if (!claimed) {
         report.skipped.push(row.id);
         return;

@@ -35,6 +35,7 @@ const COMMANDS: Record<string, { run: () => Promise<Command>; writes: boolean; s
   expire: { run: async () => (await import("./commands/ttl.js")).expire, writes: true, summary: "list expired sandboxes; --apply destroys them (reason ttl)" },
   reaper: { run: async () => (await import("./commands/ttl.js")).reaper, writes: true, summary: "foreground daemon: expire on schedule, retry destroy_failed, reconcile" },
   serve: { run: async () => (await import("./commands/serve.js")).serve, writes: false, summary: "HTTP API (+ TTL reaper): serve [--port N] [--host 127.0.0.1]" },
+  db: { run: async () => (await import("./commands/db.js")).db, writes: false, summary: "db status | db migrate | db copy --to postgres://...: the store's schema; SQLite into PostgreSQL" },
   tokens: { run: async () => (await import("./commands/tokens.js")).tokens, writes: false, summary: "API bearer tokens: tokens create --actor agt --project P | list | revoke ID" },
   pools: { run: async () => (await import("./commands/pools.js")).pools, writes: true, summary: "warm pools: pools list | set PROFILE --size N [--input k=v] | drain PROFILE" },
   mcp: { run: async () => (await import("./commands/mcp.js")).mcp, writes: true, summary: "MCP server over stdio for agents (docs/agents.md); a tenant of SANDBOXER_URL when set" },

@@ -97,6 +97,15 @@ export function remoteBroker(env: Env): Broker {
     },
     terminal: refuse("a terminal on the server's own pty (the CLI's exec -it uses the terminal WebSocket)"),
     allEvents: refuse("pool members' events (the server's dashboard reads them)"),
+    // The server streams events; a remote follower polls.
+    awaitEvents: (_after, pollMs, signal) =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, pollMs);
+        signal?.addEventListener("abort", () => {
+          clearTimeout(t);
+          resolve();
+        });
+      }),
     reconcile: async () => (await client.reconcile()) as unknown as ReconcileReport,
     // Event delivery to the State Hub is the server's job.
     flushEvents: async () => null,

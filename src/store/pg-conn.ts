@@ -39,6 +39,8 @@ export function connect(url: string, opts: { max?: number } = {}): Sql {
     types: { int8: INT8 },
     onnotice: () => {},
     connect_timeout: 10,
+    // No array types are used: skip the type lookup on every new connection.
+    fetch_types: false,
     // Idle connections go after a while, so a quiet replica does not pin server slots.
     idle_timeout: 60,
     connection: { application_name: "sandboxer" },

@@ -52,7 +52,8 @@ export class PostgresStore implements Store {
   readonly idempotency: IdempotencyRepo;
   readonly leases: LeaseRepo;
   private readonly sql: Sql;
-  private ready: Promise<void> | undefined;
+  private migrated: boolean;
+  private migrating: Promise<void> | undefined;
   private closed = false;
 
   constructor(
@@ -60,15 +61,8 @@ export class PostgresStore implements Store {
     opts: PostgresStoreOptions = {},
   ) {
     this.sql = connect(url, opts);
-    if (opts.migrate !== false) {
-      const done = this.migrate().then(() => {
-        this.ready = undefined;
-      });
-      // Every statement awaits `ready` and sees its error; nobody may be listening yet.
-      done.catch(() => {});
-      this.ready = done;
-    }
-    const auto = reposOn(autoCtx(this.sql, url, () => this.ready));
+    this.migrated = opts.migrate === false;
+    const auto = reposOn(autoCtx(this.sql, url, () => this.ready()));
     this.sandboxes = auto.sandboxes;
     this.events = auto.events;
     this.snapshots = auto.snapshots;
@@ -83,8 +77,26 @@ export class PostgresStore implements Store {
     return redactUrl(this.url);
   }
 
+  /**
+   * Pending migrations run before the first statement (once; a failure, e.g.
+   * the server not up yet, is tried again by the next statement).
+   */
+  private ready(): Promise<void> | undefined {
+    if (this.migrated) return undefined;
+    this.migrating ??= this.migrate().then(
+      () => {
+        this.migrated = true;
+      },
+      (err) => {
+        this.migrating = undefined;
+        throw err;
+      },
+    );
+    return this.migrating;
+  }
+
   tx<T>(fn: (t: Tx) => Promise<T>): Promise<T> {
-    return transaction(this.sql, this.url, () => this.ready, (c) => {
+    return transaction(this.sql, this.url, () => this.ready(), (c) => {
       const t: Tx = { ...reposOn(c), inTransaction: true, tx: (inner) => inner(t) };
       return fn(t);
     });
@@ -131,7 +143,7 @@ export class PostgresStore implements Store {
   }
 
   async schemaVersion(): Promise<number> {
-    if (this.ready) await this.ready;
+    await this.ready();
     return Math.max(0, ...(await this.appliedVersions()));
   }
 
@@ -148,7 +160,7 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.ready?.catch(() => {});
+    await this.migrating?.catch(() => {});
     await this.sql.end({ timeout: 5 });
   }
 }

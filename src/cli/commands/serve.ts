@@ -44,10 +44,10 @@ export async function serve(cx: CliContext, argv: string[]): Promise<number> {
   const broker = cx.broker();
   const { startServer } = await import("../../api/server.js");
   const background: { stop(): Promise<void> }[] = [];
-  if (!values["no-reaper"]) {
-    const { startReaper } = await import("../../reaper.js");
-    background.push(startReaper(broker, reaperInterval ? { intervalMs: reaperInterval * 1000 } : {}));
-  }
+  const { startPublisher, startReaper } = await import("../../reaper.js");
+  if (!values["no-reaper"]) background.push(startReaper(broker, reaperInterval ? { intervalMs: reaperInterval * 1000 } : {}));
+  // Every replica publishes the outbox to the State Hub (claims never overlap); idle without a hub.
+  background.push(startPublisher(broker));
   const server = await startServer(broker, {
     host,
     port,
@@ -55,7 +55,8 @@ export async function serve(cx: CliContext, argv: string[]): Promise<number> {
     ...(rateLimit !== undefined ? { rateLimit } : {}),
     ...(bodyLimit !== undefined ? { bodyLimit } : {}),
   });
-  if (cx.out.json) cx.out.print(JSON.stringify({ url: server.url, host: server.host, port: server.port, pid: process.pid, reaper: !values["no-reaper"] }));
+  const health = await broker.health();
+  if (cx.out.json) cx.out.print(JSON.stringify({ url: server.url, host: server.host, port: server.port, pid: process.pid, reaper: !values["no-reaper"], store: health.store, replica: health.replica }));
   else cx.out.note(`sandboxer API listening on ${server.url} (docs: ${server.url}/docs; Ctrl-C stops)`);
   if (!["127.0.0.1", "::1", "localhost"].includes(host)) cx.out.note(`warning: listening on ${host}, beyond loopback: put TLS in front (see docs/security.md)`);
 
