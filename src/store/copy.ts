@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import Database from "better-sqlite3";
-import postgres from "postgres";
+import type postgres from "postgres";
 import { SandboxerError } from "../errors.js";
 import { crashPoint } from "../faults.js";
 import { connect, redactUrl, storeError } from "./pg-conn.js";
