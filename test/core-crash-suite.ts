@@ -1,0 +1,128 @@
+/**
+ * The kill -9 tests (src/faults.ts crash points) as one suite, run on each
+ * store: test/core-crash.test.ts (SQLite) and test/core-crash-postgres.test.ts.
+ * `extraEnv` gives the store (e.g. SANDBOXER_DATABASE_URL of a fresh database).
+ */
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Env } from "../src/config.js";
+import { isSandboxArgv } from "../src/extensions/local/bwrap.js";
+import { findProcesses } from "../src/proc.js";
+import type { Sandbox, SandboxEvent } from "../src/types.js";
+import { runCli, spawnCli } from "./helpers/cli.js";
+import { makeHome, type TestHome } from "./helpers/home.js";
+
+export function crashSuite(name: string, store: { env(): Promise<Env>; cleanup?(): Promise<void> } = { env: async () => ({}) }): void {
+  let home: TestHome;
+  beforeAll(async () => {
+    home = makeHome(await store.env());
+  });
+  afterAll(async () => {
+    await home?.cleanup();
+    await store.cleanup?.();
+  });
+
+  const cli = (...args: string[]) => runCli(args, home.env);
+  const all = async () => (await cli("list", "--all", "--json")).json<Sandbox[]>();
+  const dirs = (sub: string) => {
+    const d = join(home.env.SANDBOXER_HOME as string, sub);
+    return existsSync(d) ? readdirSync(d) : [];
+  };
+  const procs = (id?: string) => findProcesses((a) => isSandboxArgv(a, id) !== null && a.join(" ").includes(home.env.SANDBOXER_HOME as string));
+
+  /** Every record is in a settled state, and resources exist exactly for the ready ones. */
+  async function expectTruthful(): Promise<Sandbox[]> {
+    const rows = await all();
+    for (const sb of rows) {
+      expect(["ready", "failed", "destroyed"], `${sb.id} is ${sb.state}`).toContain(sb.state);
+      const hasDir = dirs("workspaces").includes(sb.id);
+      const hasProc = procs(sb.id).length > 0;
+      expect({ id: sb.id, hasDir, hasProc }).toEqual({ id: sb.id, hasDir: sb.state === "ready", hasProc: sb.state === "ready" });
+    }
+    const ids = new Set(rows.map((r) => r.id));
+    for (const d of dirs("workspaces")) expect(ids.has(d), `workspace ${d} has no record`).toBe(true);
+    return rows;
+  }
+
+  describe(`concurrency (${name})`, () => {
+    it("30 creates from parallel processes all land as records, none lost", async () => {
+      const results = await Promise.all(Array.from({ length: 30 }, (_, i) => cli("create", "--profile", "profile.local", "--project", `p${i % 3}`, "--json")));
+      for (const r of results) expect(r.stderr).toBe("");
+      const ids = results.map((r) => r.json<Sandbox>().id);
+      expect(new Set(ids).size).toBe(30);
+      const rows = await all();
+      for (const id of ids) expect(rows.find((r) => r.id === id)?.state).toBe("ready");
+      const events = (await cli("events", "--json", "--limit", "10000")).json<SandboxEvent[]>();
+      for (const id of ids) {
+        expect(events.filter((e) => e.sandboxId === id && e.type === "sandbox.ready")).toHaveLength(1);
+      }
+      const destroyed = await Promise.all(ids.map((id) => cli("destroy", id, "--json")));
+      for (const r of destroyed) expect(r.code).toBe(0);
+      expect(procs()).toEqual([]);
+      await expectTruthful();
+    }, 180_000);
+
+    it("two destroys racing on one sandbox: one tears down, the other is told, one destroyed event", async () => {
+      const sb = (await cli("create", "--profile", "profile.local", "--json")).json<Sandbox>();
+      const [a, b] = await Promise.all([cli("destroy", sb.id), cli("destroy", sb.id)]);
+      expect([a.code, b.code].sort()).toEqual(a.code === 0 && b.code === 0 ? [0, 0] : [0, 4]);
+      const events = (await cli("events", sb.id, "--json")).json<SandboxEvent[]>();
+      expect(events.filter((e) => e.type === "sandbox.destroyed")).toHaveLength(1);
+      await expectTruthful();
+    });
+  });
+
+  describe(`kill -9 at each step, then reconcile (${name})`, () => {
+    const points = ["requested", "provisioning", "checkpoint-1", "checkpoint-2", "before-ready"];
+
+    it.each(points)("create killed at %s -> reconcile leaves a failed record and nothing running", async (point) => {
+      const r = await runCli(["create", "--profile", "profile.local", "--json"], { ...home.env, SANDBOXER_CRASH_AT: point });
+      expect(r.code).not.toBe(0);
+      const stuck = (await all()).find((s) => s.state === "requested" || s.state === "provisioning");
+      expect(stuck, "the killed create left an in-flight record").toBeTruthy();
+      const rec = await cli("reconcile", "--json");
+      expect(rec.code).toBe(0);
+      const report = rec.json<{ actions: { id: string; to: string }[] }>();
+      expect(report.actions).toContainEqual(expect.objectContaining({ id: stuck?.id, to: "failed" }));
+      const after = (await cli("get", stuck?.id as string, "--json")).json<Sandbox>();
+      expect(after).toMatchObject({ state: "failed", reason: "failed-provision", error: { code: "SBX_CANCELLED" } });
+      expect(after.destroyedAt).not.toBeNull();
+      await expectTruthful();
+    });
+
+    it("destroy killed after `destroying` -> reconcile finishes it", async () => {
+      const sb = (await cli("create", "--profile", "profile.local", "--json")).json<Sandbox>();
+      const r = await runCli(["destroy", sb.id], { ...home.env, SANDBOXER_CRASH_AT: "destroying" });
+      expect(r.code).not.toBe(0);
+      expect((await cli("get", sb.id, "--json")).json<Sandbox>().state).toBe("destroying");
+      // Any writing command reconciles first: here, another create.
+      const other = (await cli("create", "--profile", "profile.local", "--json")).json<Sandbox>();
+      expect((await cli("get", sb.id, "--json")).json<Sandbox>()).toMatchObject({ state: "destroyed", reason: "user" });
+      await cli("destroy", other.id);
+      await expectTruthful();
+    });
+
+    it("kill -9 at arbitrary moments of real creates: the store stays truthful", async () => {
+      for (const delay of [5, 40, 80, 120, 200, 320]) {
+        const child = spawnCli(["create", "--profile", "profile.local", "--json"], home.env);
+        await new Promise((r) => setTimeout(r, delay));
+        child.kill("SIGKILL");
+        await new Promise((r) => child.on("close", r));
+      }
+      await cli("reconcile");
+      const rows = await expectTruthful();
+      for (const sb of rows.filter((s) => s.state === "ready")) await cli("destroy", sb.id);
+    });
+
+    it("a sandbox whose init vanished is closed by reconcile", async () => {
+      const sb = (await cli("create", "--profile", "profile.local", "--json")).json<Sandbox>();
+      for (const pid of procs(sb.id)) process.kill(pid, "SIGKILL");
+      await new Promise((r) => setTimeout(r, 100));
+      const report = (await cli("reconcile", "--json")).json<{ actions: { id: string; to: string }[] }>();
+      expect(report.actions).toContainEqual(expect.objectContaining({ id: sb.id, to: "destroyed" }));
+      expect((await cli("get", sb.id, "--json")).json<Sandbox>()).toMatchObject({ state: "destroyed", reason: "reap" });
+      await expectTruthful();
+    });
+  });
+}
