@@ -45,9 +45,10 @@ function claim(rt: Runtime, row: SandboxRow): Promise<SandboxRow | undefined> {
   });
 }
 
-async function recover(rt: Runtime, row: SandboxRow, report: ReconcileReport): Promise<void> {
+/** `row` is claimed (owned by us now); `was` is how it was found, with the owner that died. */
+async function recover(rt: Runtime, row: SandboxRow, was: SandboxRow, report: ReconcileReport): Promise<void> {
   const ext = await extensionOf(rt, row.extension);
-  const why = `owner process ${row.ownerPid ?? "?"}${row.ownerReplica && row.ownerReplica !== rt.owner.replica ? ` on replica ${row.ownerReplica}` : ""} died while ${row.state}`;
+  const why = `owner process ${was.ownerPid ?? "?"}${was.ownerReplica && was.ownerReplica !== rt.owner.replica ? ` on replica ${was.ownerReplica}` : ""} died while ${row.state}`;
   if (row.state === "destroying") {
     await finishDestroy(rt, row, row.reason ?? "user");
     report.actions.push({ id: row.id, from: "destroying", to: "destroyed", why });
@@ -94,7 +95,7 @@ export async function reconcile(rt: Runtime, opts: { deep?: boolean } = {}): Pro
     if (!mine) continue;
     try {
       if (mine.state === "failed") await cleanFailed(rt, mine, report);
-      else await recover(rt, mine, report);
+      else await recover(rt, mine, row, report);
     } catch (err) {
       await rt.store.sandboxes.update(mine.id, NO_OWNER);
       report.errors.push({ id: row.id, message: toSandboxerError(err).message });
