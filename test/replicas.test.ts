@@ -143,6 +143,56 @@ describe("three replicas on one PostgreSQL", { timeout: 300_000 }, () => {
     }
   });
 
+  it("a tenant following events on B sees its own project's creates made through A, never another project's", async () => {
+    const minted = await runCli(["tokens", "create", "--actor", "agt", "--project", "tenant-a", "--json"], env);
+    const tenant = minted.json<{ token: string }>().token;
+    expect((await runCli(["credits", "add", "10", "--project", "tenant-a"], env)).code).toBe(0);
+    expect((await runCli(["credits", "add", "10", "--project", "tenant-b"], env)).code).toBe(0);
+    const last = (await store.events.list({ limit: 100_000 })).at(-1)?.seq ?? 0;
+    const onB = follow(b(), tenant, last);
+    await onB.opened;
+    try {
+      const theirs = await api<Sandbox>(a(), token, "POST", "/v1/sandboxes", { profile: "profile.saas-stub", project: "tenant-b" });
+      const mine = await api<Sandbox>(a(), tenant, "POST", "/v1/sandboxes", { profile: "profile.saas-stub" });
+      expect([theirs.status, mine.status]).toEqual([201, 201]);
+      await until("the tenant's ready event", () => (onB.events.some((e) => e.sandboxId === mine.body.id && e.type === "sandbox.ready") ? true : undefined), 30_000);
+      expect(onB.events.filter((e) => e.sandboxId === theirs.body.id)).toEqual([]);
+      // Another project's record is not found through any replica.
+      for (const r of replicas) expect((await api(r, tenant, "GET", `/v1/sandboxes/${theirs.body.id}`)).status).toBe(404);
+    } finally {
+      onB.close();
+    }
+  });
+
+  it("a create slower than the owner lease is not taken from a live replica: its heartbeat keeps it", async () => {
+    const slow = await startReplica({ ...env, SANDBOXER_REPLICA_ID: "r5", SANDBOXER_SAAS_STUB_DELAY_MS: "7000" }, ["--no-reaper"]);
+    try {
+      const made = await api<Sandbox>(slow, token, "POST", "/v1/sandboxes", { profile: "profile.saas-stub" });
+      expect(made.status).toBe(201);
+      expect(made.body.state).toBe("ready");
+      const events = (await store.events.list({ sandboxId: made.body.id })).map((e) => e.type);
+      expect(events).not.toContain("sandbox.failed");
+    } finally {
+      await slow.stop();
+    }
+  });
+
+  it("a replica whose database is unreachable says so: /healthz 503 (no password in it), /readyz 503", async () => {
+    const lost = await startReplica({ ...env, SANDBOXER_REPLICA_ID: "r6", SANDBOXER_DATABASE_URL: "postgres://sbx:hunter2@127.0.0.1:9/gone" }, ["--no-reaper"]);
+    try {
+      const h = await fetch(`${lost.url}/healthz`);
+      expect(h.status).toBe(503);
+      const body = await h.text();
+      expect(JSON.parse(body)).toMatchObject({ ok: false, store: "postgres", replica: "r6", error: expect.stringMatching(/cannot reach PostgreSQL at postgres:\/\/sbx:\*\*\*@127\.0\.0\.1:9\/gone/) });
+      expect(body).not.toContain("hunter2");
+      const ready = await fetch(`${lost.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ ready: false });
+    } finally {
+      await lost.stop();
+    }
+  });
+
   it("credits for N, concurrent creates through different replicas: exactly N", async () => {
     const N = 4;
     expect((await runCli(["credits", "add", String(N), "--project", "cred"], env)).code).toBe(0);
