@@ -55,7 +55,8 @@ beforeAll(async () => {
     SANDBOXER_STATE_HUB_URL: hub.url,
     SANDBOXER_HOST: "",
     SANDBOXER_URL: "",
-    SANDBOXER_OWNER_LEASE: "3",
+    // Long enough that a replica busy on a loaded machine is not judged dead; the kill test waits it out.
+    SANDBOXER_OWNER_LEASE: "10",
   };
   const minted = await runCli(["tokens", "create", "--actor", "adm", "--json"], env);
   expect(minted.code, minted.stderr).toBe(0);
@@ -165,7 +166,7 @@ describe("three replicas on one PostgreSQL", { timeout: 300_000 }, () => {
   });
 
   it("a create slower than the owner lease is not taken from a live replica: its heartbeat keeps it", async () => {
-    const slow = await startReplica({ ...env, SANDBOXER_REPLICA_ID: "r5", SANDBOXER_SAAS_STUB_DELAY_MS: "7000" }, ["--no-reaper"]);
+    const slow = await startReplica({ ...env, SANDBOXER_REPLICA_ID: "r5", SANDBOXER_SAAS_STUB_DELAY_MS: "16000" }, ["--no-reaper"]);
     try {
       const made = await api<Sandbox>(slow, token, "POST", "/v1/sandboxes", { profile: "profile.saas-stub" });
       expect(made.status).toBe(201);
@@ -221,8 +222,8 @@ describe("three replicas on one PostgreSQL", { timeout: 300_000 }, () => {
   });
 
   it("kill -9 of a replica in the middle of creates: another reconciles them once its heartbeat is stale", async () => {
-    // The victim provisions slowly (creates in flight for 4s) and holds no reaper lease.
-    const victim = await startReplica({ ...env, SANDBOXER_REPLICA_ID: "r4", SANDBOXER_SAAS_STUB_DELAY_MS: "4000" }, ["--no-reaper"]);
+    // The victim provisions slowly (creates in flight for 30s) and holds no reaper lease.
+    const victim = await startReplica({ ...env, SANDBOXER_REPLICA_ID: "r4", SANDBOXER_SAAS_STUB_DELAY_MS: "30000" }, ["--no-reaper"]);
     const accepted = await Promise.all(Array.from({ length: 8 }, () => api<Sandbox>(victim, token, "POST", "/v1/sandboxes?wait=false", { profile: "profile.saas-stub" })));
     expect(accepted.map((x) => x.status)).toEqual(Array(8).fill(202));
     const ids = accepted.map((x) => x.body.id);
@@ -242,5 +243,28 @@ describe("three replicas on one PostgreSQL", { timeout: 300_000 }, () => {
     const live = new Set((await store.sandboxes.list({ states: ["ready"] })).map((r) => r.id));
     for (const id of stubResources().keys()) expect(live.has(id), `resource of ${id}`).toBe(true);
     for (const id of live) expect(stubResources().has(id), `record ${id}`).toBe(true);
+  });
+
+  it("a replica paused past the owner lease (SIGSTOP) loses its create to another, and cannot make it ready when it wakes", async () => {
+    const paused = await startReplica({ ...env, SANDBOXER_REPLICA_ID: "r7", SANDBOXER_SAAS_STUB_DELAY_MS: "3000" }, ["--no-reaper"]);
+    try {
+      const made = await api<Sandbox>(paused, token, "POST", "/v1/sandboxes?wait=false", { profile: "profile.saas-stub" });
+      expect(made.status).toBe(202);
+      paused.child.kill("SIGSTOP");
+      const taken = await until("taken over", async () => {
+        const r = await store.sandboxes.get(made.body.id);
+        return r?.state === "failed" ? r : undefined;
+      });
+      expect(taken.error?.message).toMatch(/on replica r7 died while provisioning/);
+      paused.child.kill("SIGCONT");
+      // Its create wakes, finds the record is no longer its own, and settles without resurrecting it.
+      await until("the woken create settles", async () => ((await store.events.list({ sandboxId: made.body.id })).some((e) => e.type === "sandbox.progress" && String(e.data.message).includes("provision failed")) ? true : undefined), 30_000);
+      expect(await store.sandboxes.get(made.body.id)).toMatchObject({ state: "failed" });
+      expect((await store.events.list({ sandboxId: made.body.id })).map((e) => e.type)).not.toContain("sandbox.ready");
+      expect(stubResources().has(made.body.id)).toBe(false);
+    } finally {
+      paused.child.kill("SIGCONT");
+      await paused.stop();
+    }
   });
 });

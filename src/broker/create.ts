@@ -14,7 +14,7 @@ import { warmPool } from "./pools.js";
 import { failover } from "./failover.js";
 import { priorFor, rememberKey, requestFingerprint, settledPrior } from "./idempotency.js";
 import { confinePlanInputs } from "../tenancy/scope.js";
-import { NO_OWNER, ownedBy, ownerAlive } from "./owner.js";
+import { NO_OWNER, ownedBy, ownerAlive, ownsRecord } from "./owner.js";
 import { placeOnReachableHost } from "./placement.js";
 import { routingInputsFor } from "./routing-inputs.js";
 import { type CreatePlan, type CreateRequest, DEFAULT_PROFILE, planCreate } from "./plan.js";
@@ -170,6 +170,12 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
         const hostFacts = !plan.profile.hostFacts ? null : plan.host.name === "localhost" ? localHostFacts(rt.paths.home) : remoteFacts;
         const readyAt = nowIso(rt);
         const done = await rt.store.tx(async (t) => {
+          // Still ours? Another replica that judged this one dead (heartbeat older than the lease) may have
+          // taken the record over and be tearing it down: then this create is cancelled, never `ready`.
+          const now = await t.sandboxes.getForUpdate(row.id);
+          if (now && !ownsRecord(rt.owner, now)) {
+            throw new SandboxerError("SBX_CANCELLED", `taken over by ${now.ownerReplica ?? "another process"} (process ${now.ownerPid ?? "?"}) while provisioning: this replica's heartbeat was older than the owner lease`);
+          }
           const r = await transition(rt, cur, ["provisioning"], "ready", { readyAt, reachability, handle, hostFacts, ...NO_OWNER }, { reachability }, t);
           if (r) await opts.onReady?.(r, t);
           return r;

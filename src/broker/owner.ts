@@ -53,6 +53,11 @@ export function ownerAlive(me: Owner, row: SandboxRow, now: number = Date.now())
   return Number.isFinite(beat) && now - beat < me.leaseMs;
 }
 
+/** Is `row` owned by this very process? */
+export function ownsRecord(me: Owner, row: SandboxRow): boolean {
+  return row.ownerPid === me.pid && row.ownerStart === me.start && (row.ownerReplica ?? me.replica) === me.replica;
+}
+
 /** Same owner columns: nobody took the record over since it was read. */
 export function sameOwner(a: SandboxRow, b: SandboxRow): boolean {
   return a.ownerPid === b.ownerPid && a.ownerStart === b.ownerStart && (a.ownerReplica ?? null) === (b.ownerReplica ?? null);

@@ -1,0 +1,219 @@
+/**
+ * Store benchmark (issue 13): SQLite against PostgreSQL 15 on loopback (a
+ * throwaway server: test/fixtures/postgres.ts, fsync off like the tests).
+ *   database time per create         in-process broker, one create at a time, profile.local;
+ *                                     time spent waiting on the store       target: Postgres <= 2x SQLite
+ *   creates/s and p99 through serve   ext.local, 16 clients: 1 replica on SQLite, 1 and 3 on Postgres
+ *   failover                          kill -9 of a replica with creates in flight -> all of them
+ *                                     reconciled by another (owner lease 5 s, reaper every 1 s)
+ *   event fan-out                     commit by a store client -> the SSE line on a replica, p50/p99
+ *                                     (Postgres: LISTEN/NOTIFY; SQLite: the 100 ms poll)  target p99 < 50 ms
+ * Prints figures; asserts nothing.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createBroker } from "../src/broker.js";
+import type { Env } from "../src/config.js";
+import { PostgresStore } from "../src/store/postgres.js";
+import { SqliteStore } from "../src/store/sqlite.js";
+import type { Repos, Store } from "../src/store/types.js";
+import { freshDatabase, makeTemplate, startPostgres } from "../test/fixtures/postgres.js";
+import { api, follow, type Replica, startReplica } from "../test/fixtures/replicas.js";
+
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
+const CREATES = Number(process.env.BENCH_STORE_CREATES ?? 40);
+const API_CREATES = Number(process.env.BENCH_API_CREATES ?? 96);
+const FANOUT = Number(process.env.BENCH_FANOUT ?? 200);
+const root = mkdtempSync(join(tmpdir(), "sbx-storebench-"));
+const CLI = join(import.meta.dirname, "..", "dist", "cli.js");
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? Number.NaN;
+const f = (x: number) => x.toFixed(2);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function envFor(name: string, extra: Env = {}): Env {
+  return { ...process.env, SANDBOXER_HOME: join(root, name), SANDBOXER_CONFIG: join(root, "none.yaml"), SANDBOXER_STATE_HUB_URL: "", SANDBOXER_URL: "", SANDBOXER_HOST: "", ...extra };
+}
+
+/** A store whose auto-committing calls and transactions add up the time spent waiting on them. */
+function timed(store: Store): { store: Store; ms: () => number } {
+  let total = 0;
+  const clock = <T>(p: Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    return p.finally(() => {
+      total += performance.now() - t0;
+    });
+  };
+  const wrap = <R extends object>(repo: R): R =>
+    new Proxy(repo, { get: (t, k) => (typeof (t as Record<string | symbol, unknown>)[k] === "function" ? (...a: unknown[]) => clock(((t as Record<string | symbol, unknown>)[k] as (...x: unknown[]) => Promise<unknown>)(...a)) : (t as Record<string | symbol, unknown>)[k]) });
+  const repos: (keyof Repos)[] = ["sandboxes", "events", "snapshots", "credits", "tokens", "idempotency", "leases"];
+  const proxy = new Proxy(store, {
+    get(t, k) {
+      if (repos.includes(k as keyof Repos)) return wrap(t[k as keyof Repos] as object);
+      if (k === "tx") return <T>(fn: (tx: Parameters<Parameters<Store["tx"]>[0]>[0]) => Promise<T>) => clock(t.tx(fn));
+      const v = (t as unknown as Record<string | symbol, unknown>)[k];
+      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+    },
+  });
+  return { store: proxy, ms: () => total };
+}
+
+async function dbTimePerCreate(name: string, store: Store, env: Env): Promise<number> {
+  const t = timed(store);
+  const broker = createBroker({ env, store: t.store });
+  try {
+    await broker.destroy((await broker.create({ profile: "profile.local" })).id);
+    const ids: string[] = [];
+    const start = t.ms();
+    for (let i = 0; i < CREATES; i++) ids.push((await broker.create({ profile: "profile.local" })).id);
+    const per = (t.ms() - start) / CREATES;
+    for (const id of ids) await broker.destroy(id);
+    console.log(`database time per create, ${name.padEnd(8)}  ${f(per)} ms  (${CREATES} creates, one at a time)`);
+    return per;
+  } finally {
+    await broker.close();
+  }
+}
+
+async function mintToken(env: Env): Promise<string> {
+  const b = createBroker({ env });
+  try {
+    return (await b.createToken({ actor: "adm" })).token;
+  } finally {
+    await b.close();
+  }
+}
+
+async function throughput(label: string, env: Env, replicas: number): Promise<{ perSec: number; p99: number; p50: number }> {
+  const token = await mintToken(env);
+  const servers: Replica[] = [];
+  try {
+    for (let i = 0; i < replicas; i++) servers.push(await startReplica({ ...env, SANDBOXER_REPLICA_ID: `bench-${i}` }, ["--no-reaper"], { cli: CLI }));
+    const lat: number[] = [];
+    const ids: string[] = [];
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async () => {
+        while (next < API_CREATES) {
+          const i = next++;
+          const s = performance.now();
+          const r = await api<{ id: string }>(servers[i % replicas] as Replica, token, "POST", "/v1/sandboxes", { profile: "profile.local" });
+          if (r.status !== 201) throw new Error(`create: ${r.status} ${JSON.stringify(r.body)}`);
+          lat.push(performance.now() - s);
+          ids.push(r.body.id);
+        }
+      }),
+    );
+    const secs = (performance.now() - t0) / 1000;
+    let d = 0;
+    await Promise.all(Array.from({ length: CLIENTS }, async () => {
+      while (d < ids.length) await api(servers[d % replicas] as Replica, token, "DELETE", `/v1/sandboxes/${ids[d++]}`);
+    }));
+    const res = { perSec: API_CREATES / secs, p50: pct(lat, 0.5), p99: pct(lat, 0.99) };
+    console.log(`creates through serve, ${label.padEnd(22)} ${f(res.perSec)} /s  (p50 ${f(res.p50)} ms, p99 ${f(res.p99)} ms; ${API_CREATES} creates, ${CLIENTS} clients)`);
+    return res;
+  } finally {
+    for (const s of servers) await s.stop();
+  }
+}
+
+async function failover(env: Env): Promise<number> {
+  const token = await mintToken(env);
+  const leaseEnv = { ...env, SANDBOXER_OWNER_LEASE: "5" };
+  const admin = createBroker({ env });
+  await admin.addCredits({ account: "default", amount: 1000 });
+  await admin.close();
+  const survivors = [await startReplica({ ...leaseEnv, SANDBOXER_REPLICA_ID: "survivor-1" }, ["--reaper-interval", "1"], { cli: CLI })];
+  const victim = await startReplica({ ...leaseEnv, SANDBOXER_REPLICA_ID: "victim", SANDBOXER_SAAS_STUB_DELAY_MS: "60000" }, ["--no-reaper"], { cli: CLI });
+  const store = new PostgresStore(env.SANDBOXER_DATABASE_URL as string);
+  try {
+    const made = await Promise.all(Array.from({ length: 8 }, () => api<{ id: string }>(victim, token, "POST", "/v1/sandboxes?wait=false", { profile: "profile.saas-stub" })));
+    const ids = made.map((m) => m.body.id);
+    await sleep(500);
+    const t0 = performance.now();
+    await victim.kill();
+    for (;;) {
+      const rows = await Promise.all(ids.map((id) => store.sandboxes.get(id)));
+      if (rows.every((r) => r?.state === "failed")) break;
+      await sleep(50);
+    }
+    const secs = (performance.now() - t0) / 1000;
+    console.log(`failover: kill -9 -> its 8 in-flight creates reconciled by another replica   ${f(secs)} s  (owner lease 5 s, reaper every 1 s)`);
+    return secs;
+  } finally {
+    await store.close();
+    for (const s of survivors) await s.stop();
+  }
+}
+
+async function fanout(label: string, env: Env, writer: Store): Promise<{ p50: number; p99: number }> {
+  const token = await mintToken(env);
+  const b = await startReplica({ ...env, SANDBOXER_REPLICA_ID: "reader" }, ["--no-reaper"], { cli: CLI });
+  try {
+    const last = (await writer.events.list({ limit: 1_000_000 })).at(-1)?.seq ?? 0;
+    const stream = follow(b, token, last);
+    await stream.opened;
+    const lat: number[] = [];
+    for (let i = 0; i < FANOUT; i++) {
+      const id = `evt-fanout${String(i).padStart(10, "0")}`;
+      const before = stream.events.length;
+      await writer.events.append({ id, type: "bench.fanout", sandboxId: null, at: new Date().toISOString(), actor: "adm", project: null, data: { i } });
+      const t0 = performance.now();
+      while (stream.events.length === before) await sleep(0.2);
+      lat.push(performance.now() - t0);
+      await sleep(5);
+    }
+    stream.close();
+    const res = { p50: pct(lat, 0.5), p99: pct(lat, 0.99) };
+    console.log(`event fan-out, commit -> SSE line on a replica, ${label.padEnd(10)} p50 ${f(res.p50)} ms, p99 ${f(res.p99)} ms  (${FANOUT} events)`);
+    return res;
+  } finally {
+    await b.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const pg = await startPostgres();
+  try {
+    await makeTemplate(pg.adminUrl);
+    const db = async () => (await freshDatabase(pg.adminUrl)).url;
+
+    const sqliteEnv = envFor("dbtime-sqlite");
+    const pgUrl = await db();
+    const sqliteMs = await dbTimePerCreate("SQLite", new SqliteStore(join(root, "dbtime-sqlite", "sandboxer.db")), sqliteEnv);
+    const pgMs = await dbTimePerCreate("Postgres", new PostgresStore(pgUrl), envFor("dbtime-pg", { SANDBOXER_DATABASE_URL: pgUrl }));
+    console.log(`  Postgres / SQLite                   ${f(pgMs / sqliteMs)}x (target <= 2)`);
+
+    const one = await throughput("1 replica, SQLite", envFor("tp-sqlite"), 1);
+    const pgOne = await throughput("1 replica, Postgres", envFor("tp-pg1", { SANDBOXER_DATABASE_URL: await db() }), 1);
+    const pgThree = await throughput("3 replicas, Postgres", envFor("tp-pg3", { SANDBOXER_DATABASE_URL: await db() }), 3);
+
+    const failoverSecs = await failover(envFor("failover", { SANDBOXER_DATABASE_URL: await db() }));
+
+    const fanUrl = await db();
+    const pgWriter = new PostgresStore(fanUrl);
+    const pgFan = await fanout("Postgres", envFor("fan-pg", { SANDBOXER_DATABASE_URL: fanUrl }), pgWriter);
+    await pgWriter.close();
+    const sqliteWriter = new SqliteStore(join(root, "fan-sqlite", "sandboxer.db"));
+    const sqliteFan = await fanout("SQLite", envFor("fan-sqlite"), sqliteWriter);
+    await sqliteWriter.close();
+
+    const res = {
+      dbMsPerCreate: { sqlite: sqliteMs, postgres: pgMs, ratio: pgMs / sqliteMs },
+      createsThroughServe: { sqlite1: one, postgres1: pgOne, postgres3: pgThree },
+      failoverSeconds: failoverSecs,
+      fanout: { postgres: pgFan, sqlite: sqliteFan },
+    };
+    if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify(res, null, 2));
+  } finally {
+    await pg.stop();
+  }
+}
+
+main()
+  .catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(() => rmSync(root, { recursive: true, force: true }));
