@@ -5,6 +5,8 @@
  *   the same record from a bare Hono route      -> requests/s; ratio API / bare  target >= 0.5
  *     (its own process, same Node adapter, no auth/store/log; the two alternate
  *     in rounds with the same 16 keep-alive connections)
+ *   the same GET with the store on PostgreSQL   -> requests/s beside SQLite's, and its ratio to bare Hono
+ *     (a throwaway PostgreSQL 15 on loopback: test/fixtures/postgres.ts)
  *   create+destroy on ext.local, 16 clients   -> cycles/s through the API
  *   the same 16-way create+destroy in-process -> cycles/s calling the broker
  *   overhead ratio = in-process rate / API rate                  target <= 1.3
@@ -20,6 +22,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { createBroker } from "../src/broker.js";
 import { SandboxerClient } from "../src/client/index.js";
+import { freshDatabase, makeTemplate, type PgServer, startPostgres } from "../test/fixtures/postgres.js";
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
 const GET_SECONDS = Number(process.env.BENCH_GET_SECONDS ?? 2);
@@ -80,15 +83,17 @@ async function main(): Promise<void> {
   await minter.close();
   const { url, child } = await startServe(env);
   let bare: ChildProcess | undefined;
+  let pgChild: ChildProcess | undefined;
+  let pg: PgServer | undefined;
   try {
     const client = new SandboxerClient({ url, token });
     const probe = await client.createSandbox({ profile: "profile.local" });
     // The load generator is plain node:http with keep-alive (like autocannon): fetch costs the
     // client several times the server's work per request, and on 2 cores it would measure itself.
     const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
-    const raw = (method: string, path: string, body?: unknown, base = url) =>
+    const raw = (method: string, path: string, body?: unknown, base = url, bearer = token) =>
       new Promise<string>((resolve, reject) => {
-        const req = http.request(`${base}${path}`, { method, agent, headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" } }, (r) => {
+        const req = http.request(`${base}${path}`, { method, agent, headers: { Authorization: `Bearer ${bearer}`, "Content-Type": "application/json" } }, (r) => {
           let text = "";
           r.on("data", (d: Buffer) => {
             text += d.toString();
@@ -144,6 +149,30 @@ async function main(): Promise<void> {
       bareSecs += b.secs;
       ratios.push(a.lat.length / a.secs / (b.lat.length / b.secs));
     }
+    // The same read with the store on PostgreSQL (SANDBOXER_DATABASE_URL), against the same bare route.
+    pg = await startPostgres();
+    await makeTemplate(pg.adminUrl);
+    const pgEnv = { ...envFor("api-pg"), SANDBOXER_DATABASE_URL: (await freshDatabase(pg.adminUrl)).url };
+    const pgMinter = createBroker({ env: pgEnv });
+    const pgToken = (await pgMinter.createToken({ actor: "agt", project: "bench" })).token;
+    await pgMinter.close();
+    const pgServer = await startServe(pgEnv);
+    pgChild = pgServer.child;
+    const pgClient = new SandboxerClient({ url: pgServer.url, token: pgToken });
+    const pgProbe = await pgClient.createSandbox({ profile: "profile.local" });
+    const pgGet = () => raw("GET", `/v1/sandboxes/${pgProbe.id}`, undefined, pgServer.url, pgToken);
+    await drive(pgGet);
+    const pgLat: number[] = [];
+    let pgSecs = 0;
+    const pgRatios: number[] = [];
+    for (let r = 0; r < READ_ROUNDS; r++) {
+      const a = await drive(pgGet);
+      pgLat.push(...a.lat);
+      pgSecs += a.secs;
+      const b = await drive(bareGet);
+      pgRatios.push(a.lat.length / a.secs / (b.lat.length / b.secs));
+    }
+    await pgClient.destroySandbox(pgProbe.id);
     const viaClient = await drive(() => client.getSandbox(probe.id));
     await client.destroySandbox(probe.id);
     await client.destroySandbox((await client.createSandbox({ profile: "profile.local" })).id);
@@ -173,6 +202,10 @@ async function main(): Promise<void> {
       apiCpuUsPerGet: (apiCpu * 1e6) / lat.length,
       bareHonoCpuUsPerGet: (bareCpu * 1e6) / bareCount,
       typedClientGetPerSec: viaClient.lat.length / viaClient.secs,
+      postgresGetPerSec: pgLat.length / pgSecs,
+      postgresGetP50Ms: pct(pgLat, 0.5),
+      postgresGetP99Ms: pct(pgLat, 0.99),
+      postgresVsBareHono: pct(pgRatios, 0.5),
       cycles,
       apiCreateDestroyPerSec: (cycles * 1000) / apiMs,
       inProcessCreateDestroyPerSec: (cycles * 1000) / inprocMs,
@@ -183,6 +216,7 @@ async function main(): Promise<void> {
     console.log(`  a bare Hono route, the same record              ${f(res.bareHonoGetPerSec)} req/s`);
     console.log(`  API / bare Hono                                 ${f(res.apiVsBareHono)}x (target >= 0.5; SQLite; median of rounds ${ratios.map(f).join(" ")})`);
     console.log(`  server CPU per GET: API ${f(res.apiCpuUsPerGet)} µs, bare Hono ${f(res.bareHonoCpuUsPerGet)} µs (bare / API = ${f(res.bareHonoCpuUsPerGet / res.apiCpuUsPerGet)}x)`);
+    console.log(`  the same with the store on PostgreSQL          ${f(res.postgresGetPerSec)} req/s  (p50 ${f(res.postgresGetP50Ms)} ms, p99 ${f(res.postgresGetP99Ms)} ms; / bare Hono ${f(res.postgresVsBareHono)}x)`);
     console.log(`  the same through the typed client (fetch)      ${f(res.typedClientGetPerSec)} req/s`);
     console.log(`create+destroy through the API, ${CLIENTS} clients    ${f(res.apiCreateDestroyPerSec)} /s (${cycles} cycles, ${ROUNDS} rounds)`);
     console.log(`create+destroy in-process broker, ${CLIENTS} workers  ${f(res.inProcessCreateDestroyPerSec)} /s`);
@@ -190,7 +224,7 @@ async function main(): Promise<void> {
     if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify(res, null, 2));
   } finally {
     await broker.close();
-    for (const c of [child, bare]) {
+    for (const c of [child, bare, pgChild]) {
       if (!c || c.exitCode !== null) continue;
       c.kill("SIGTERM");
       await new Promise((r) => c.once("exit", r));
@@ -198,6 +232,7 @@ async function main(): Promise<void> {
     const cleanup = createBroker({ env });
     for (const sb of await cleanup.list({ states: ["ready", "failed", "destroy_failed"] })) await cleanup.destroy(sb.id).catch(() => {});
     await cleanup.close();
+    await pg?.stop();
   }
 }
 
