@@ -38,7 +38,7 @@ export interface ReaperOptions {
 export interface ReaperPass {
   at: string;
   holder: string;
-  /** false when another reaper holds the lease: this pass did nothing. */
+  /** false when another reaper holds the lease: this pass only took over the in-flight records of dead owners. */
   acted: boolean;
   heldBy: string | null;
   expired: ExpireReport | null;
@@ -122,6 +122,14 @@ export function createReaper(broker: Broker, opts: ReaperOptions = {}) {
     const pass: ReaperPass = { at: clock.now().toISOString(), holder, acted: false, heldBy: null, expired: null, retried: null, reconciled: null, errors: [], nextInMs: intervalMs };
     if (!(await lease())) {
       pass.heldBy = await broker.leaseHolder(REAPER_LEASE);
+      // The in-flight records of a dead replica need not wait for the reaper lease (it may be the dead one's):
+      // every replica takes them over once their owner is judged gone, each a compare-and-set.
+      if (opts.reconcile ?? true) {
+        pass.reconciled = await broker.reconcile().catch((err) => {
+          pass.errors.push(`reconcile: ${toSandboxerError(err).message}`);
+          return null;
+        });
+      }
       return pass;
     }
     pass.acted = true;
