@@ -87,8 +87,7 @@ async function cleanFailed(rt: Runtime, row: SandboxRow, report: ReconcileReport
  */
 export async function reconcile(rt: Runtime, opts: { deep?: boolean } = {}): Promise<ReconcileReport> {
   const report: ReconcileReport = { actions: [], orphans: [], errors: [] };
-  const suspects = await rt.store.sandboxes.list({ states: IN_FLIGHT_STATES });
-  const failed = await rt.store.sandboxes.list({ states: ["failed"], notDestroyed: true });
+  const [suspects, failed] = await Promise.all([rt.store.sandboxes.list({ states: IN_FLIGHT_STATES }), rt.store.sandboxes.list({ states: ["failed"], notDestroyed: true })]);
   for (const row of [...suspects, ...failed]) {
     if (ownerAlive(rt.owner, row)) continue;
     const mine = await claim(rt, row);

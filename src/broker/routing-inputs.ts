@@ -12,15 +12,20 @@ import type { Clock, Host } from "../types.js";
  * sandboxes_ready_stats), recently unreachable hosts, and credit balances.
  */
 export async function readRoutingStats(db: Repos, clock: Clock, pairs: readonly (readonly [string, string])[], metered: ReadonlySet<string>) {
-  const load = liveLoad(await db.sandboxes.liveCounts(), metered);
-  const readyStats = new Map<string, ReadyStats>();
-  for (const [ext, host] of pairs) {
-    const stats = readyStatsOf(await db.sandboxes.recentReadySeconds(ext, host, STATS_WINDOW));
-    if (stats) readyStats.set(`${ext}@${host}`, stats);
-  }
   const since = new Date(clock.now().getTime() - DOWN_WINDOW_MS).toISOString();
-  const downHosts = downHostsOf(await db.sandboxes.hostHealth(since));
-  return { ...load, readyStats, downHosts, creditsAvailable: await db.credits.available() };
+  // Independent reads, asked at once: on a networked store (Postgres) they overlap instead of queueing round trips.
+  const [live, ready, health, creditsAvailable] = await Promise.all([
+    db.sandboxes.liveCounts(),
+    Promise.all(pairs.map(([ext, host]) => db.sandboxes.recentReadySeconds(ext, host, STATS_WINDOW))),
+    db.sandboxes.hostHealth(since),
+    db.credits.available(),
+  ]);
+  const readyStats = new Map<string, ReadyStats>();
+  pairs.forEach(([ext, host], i) => {
+    const stats = readyStatsOf(ready[i] ?? []);
+    if (stats) readyStats.set(`${ext}@${host}`, stats);
+  });
+  return { ...liveLoad(live, metered), readyStats, downHosts: downHostsOf(health), creditsAvailable };
 }
 
 /** Kinds and capabilities are code, fixed for the life of the process: look them up once. */
