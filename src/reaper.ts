@@ -205,8 +205,12 @@ export function startPublisher(broker: Broker, opts: { intervalMs?: number; budg
     while (!stopper.signal.aborted) {
       try {
         if ((await broker.flushEvents(opts.budgetMs ?? 5000)) === null) return;
-        const seen = await broker.events({ afterSeq: after, limit: 1000 });
-        after = seen.at(-1)?.seq ?? after;
+        // Follow the newest seq, so the wait below ends when a newer event is committed (at start: skip the history).
+        for (;;) {
+          const page = await broker.events({ afterSeq: after, limit: 1000 });
+          after = page.at(-1)?.seq ?? after;
+          if (page.length < 1000) break;
+        }
       } catch {
         // The store or the hub is down: the events wait in the outbox; try again next round.
       }
