@@ -58,14 +58,16 @@ function timed(store: Store): { store: Store; ms: () => number } {
   return { store: proxy, ms: () => total };
 }
 
-async function dbTimePerCreate(name: string, store: Store, env: Env): Promise<number> {
+async function dbTimePerCreate(name: string, store: Store, env: Env, mark: (phase: "start" | "end") => void = () => {}): Promise<number> {
   const t = timed(store);
   const broker = createBroker({ env, store: t.store });
   try {
     await broker.destroy((await broker.create({ profile: "profile.local" })).id);
     const ids: string[] = [];
     const start = t.ms();
+    mark("start");
     for (let i = 0; i < CREATES; i++) ids.push((await broker.create({ profile: "profile.local" })).id);
+    mark("end");
     const per = (t.ms() - start) / CREATES;
     for (const id of ids) await broker.destroy(id);
     console.log(`database time per create, ${name.padEnd(8)}  ${f(per)} ms  (${CREATES} creates, one at a time)`);
@@ -182,8 +184,15 @@ async function main(): Promise<void> {
     const sqliteEnv = envFor("dbtime-sqlite");
     const pgUrl = await db();
     const sqliteMs = await dbTimePerCreate("SQLite", new SqliteStore(join(root, "dbtime-sqlite", "sandboxer.db")), sqliteEnv);
-    const pgMs = await dbTimePerCreate("Postgres", new PostgresStore(pgUrl), envFor("dbtime-pg", { SANDBOXER_DATABASE_URL: pgUrl }));
+    let statements = 0;
+    const counting = new PostgresStore(pgUrl, { onStatement: () => statements++ });
+    const mark = { start: 0, end: 0 };
+    const pgMs = await dbTimePerCreate("Postgres", counting, envFor("dbtime-pg", { SANDBOXER_DATABASE_URL: pgUrl }), (phase) => {
+      mark[phase] = statements;
+    });
+    const perCreate = (mark.end - mark.start) / CREATES;
     console.log(`  Postgres / SQLite                   ${f(pgMs / sqliteMs)}x (target <= 2)`);
+    console.log(`  Postgres statements per create      ${f(perCreate)} (BEGIN and COMMIT pipelined; each one a loopback round trip: ${f(pgMs / perCreate)} ms here)`);
 
     const one = await throughput("1 replica, SQLite", envFor("tp-sqlite"), 1);
     const pgOne = await throughput("1 replica, Postgres", envFor("tp-pg1", { SANDBOXER_DATABASE_URL: await db() }), 1);
@@ -200,7 +209,7 @@ async function main(): Promise<void> {
     await sqliteWriter.close();
 
     const res = {
-      dbMsPerCreate: { sqlite: sqliteMs, postgres: pgMs, ratio: pgMs / sqliteMs },
+      dbMsPerCreate: { sqlite: sqliteMs, postgres: pgMs, ratio: pgMs / sqliteMs, postgresStatementsPerCreate: perCreate },
       createsThroughServe: { sqlite1: one, postgres1: pgOne, postgres3: pgThree },
       failoverSeconds: failoverSecs,
       fanout: { postgres: pgFan, sqlite: sqliteFan },

@@ -30,7 +30,7 @@ export function redactUrl(url: string): string {
   }
 }
 
-export function connect(url: string, opts: { max?: number } = {}): Sql {
+export function connect(url: string, opts: { max?: number; onStatement?: ((sql: string) => void) | undefined } = {}): Sql {
   if (!/^postgres(ql)?:\/\//.test(url)) {
     throw new SandboxerError("SBX_CONFIG_INVALID", `SANDBOXER_DATABASE_URL: '${redactUrl(url)}' is not a postgres:// URL`, { details: { field: "SANDBOXER_DATABASE_URL" } });
   }
@@ -44,6 +44,7 @@ export function connect(url: string, opts: { max?: number } = {}): Sql {
     // Idle connections go after a while, so a quiet replica does not pin server slots.
     idle_timeout: 60,
     connection: { application_name: "sandboxer" },
+    ...(opts.onStatement ? { debug: (_conn: number, query: string) => opts.onStatement?.(query) } : {}),
   });
 }
 

@@ -11,6 +11,8 @@ export interface PostgresStoreOptions {
   migrate?: boolean;
   /** Pool size (default 10). */
   max?: number;
+  /** Hears every statement sent (benchmarks count round trips with it). */
+  onStatement?: (sql: string) => void;
 }
 
 export interface AppliedMigration {
