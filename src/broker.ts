@@ -22,9 +22,8 @@ import { type ExpireReport, expire, extendTtl, type RetryReport, retryDestroyFai
 import { type Catalog, loadCatalog } from "./catalog/load.js";
 import type { Registration } from "./catalog/schema.js";
 import { type Config, type Env, loadConfig, type Paths, resolvePaths } from "./config.js";
-import { toSandboxerError } from "./errors.js";
 import type { Account, LedgerEntry } from "./credits/index.js";
-import { SandboxerError } from "./errors.js";
+import { SandboxerError, toSandboxerError } from "./errors.js";
 import { LiveDelivery } from "./events/live.js";
 import { type DeliveryReport, deliverPending, type FetchLike } from "./events/publisher.js";
 import type { Capabilities, ExecIo, ExecOptions, ExecResult, ExtensionKind, Placement } from "./extensions/define.js";
