@@ -35,13 +35,19 @@ function envFor(name: string, extra: Env = {}): Env {
   return { ...process.env, SANDBOXER_HOME: join(root, name), SANDBOXER_CONFIG: join(root, "none.yaml"), SANDBOXER_STATE_HUB_URL: "", SANDBOXER_URL: "", SANDBOXER_HOST: "", ...extra };
 }
 
-/** A store whose auto-committing calls and transactions add up the time spent waiting on them. */
+/**
+ * A store that adds up the time during which at least one of its calls or
+ * transactions is in flight (overlapping reads count once, as the wall time
+ * the broker waits on the store).
+ */
 function timed(store: Store): { store: Store; ms: () => number } {
   let total = 0;
+  let active = 0;
+  let since = 0;
   const clock = <T>(p: Promise<T>): Promise<T> => {
-    const t0 = performance.now();
+    if (active++ === 0) since = performance.now();
     return p.finally(() => {
-      total += performance.now() - t0;
+      if (--active === 0) total += performance.now() - since;
     });
   };
   const wrap = <R extends object>(repo: R): R =>
