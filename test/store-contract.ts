@@ -377,6 +377,16 @@ function testRest(get: () => { store: Store; other: Store }): void {
     expect(await store.sandboxes.hostHealth(iso(0))).toContainEqual({ host, down: iso(2), up: iso(3) });
   });
 
+  it("getPublic reads the public record only: what get returns, without handle and owner", async () => {
+    const { store, other } = get();
+    const r = row("provisioning", { handle: { secret: "x" }, ownerPid: 7, ownerStart: "1", ownerReplica: "r", ownerBeatAt: "2026-01-01T00:00:00.000Z", inputs: { a: "1" }, cost: { reserved: 1 } });
+    await store.sandboxes.insert(r);
+    const pub = await other.sandboxes.getPublic(r.id);
+    const { handle: _h, ownerPid: _p, ownerStart: _s, ownerReplica: _r, ownerBeatAt: _b, ...expected } = r;
+    expect(pub).toEqual(expected);
+    expect(await other.sandboxes.getPublic("sbx-nonexistent")).toBeUndefined();
+  });
+
   it("a heartbeat stamps exactly the records its owner still holds", async () => {
     const { store, other } = get();
     const owner = { replica: `r-${randomIds("evt").slice(4, 10)}`, pid: 4242, start: "777" };

@@ -3,7 +3,7 @@ import { assertTransition, canTransition, LIVE_STATES } from "../lifecycle.js";
 import type { SandboxEvent, SandboxState } from "../types.js";
 import { params, type Row } from "./pg-conn.js";
 import type { PgCtx } from "./pg-ctx.js";
-import { fromRow, toColumns } from "./rows.js";
+import { fromRow, PUBLIC_COLUMNS, publicFromValues, toColumns } from "./rows.js";
 import type { EventQuery, EventRepo, OwnerRef, PendingEvent, SandboxFilter, SandboxRepo, SandboxUpdate } from "./types.js";
 
 function columnsOf(patch: SandboxUpdate): Record<string, unknown> {
@@ -16,6 +16,8 @@ function assignments(cols: Record<string, unknown>, start = 1): { set: string; a
   const names = Object.keys(cols);
   return { set: names.map((n, i) => `${n} = $${start + i}`).join(", "), args: names.map((n) => cols[n]) };
 }
+
+const PUBLIC_LIST = PUBLIC_COLUMNS.split(", ");
 
 /** Owned rows of a process are in flight or failed with resources: the partial index of undestroyed rows finds them. */
 const OWNED_STATES = ["requested", "provisioning", "destroying", "failed"];
@@ -32,6 +34,11 @@ export function pgSandboxes(c: PgCtx): SandboxRepo {
       await c.q(`INSERT INTO sandboxes (${names.join(", ")}) VALUES (${params(names.length)})`, Object.values(cols));
     },
     get: (id) => one("SELECT * FROM sandboxes WHERE id = $1", [id]),
+    async getPublic(id) {
+      // Only the public columns: the handle is neither sent nor parsed.
+      const [r] = await c.q(`SELECT ${PUBLIC_COLUMNS} FROM sandboxes WHERE id = $1`, [id]);
+      return r ? publicFromValues(PUBLIC_LIST.map((col) => r[col])) : undefined;
+    },
     getForUpdate: (id) => one(`SELECT * FROM sandboxes WHERE id = $1${c.inTx ? " FOR UPDATE" : ""}`, [id]),
     findByIdempotencyKey: (key) => one("SELECT * FROM sandboxes WHERE idempotency_key = $1", [key]),
     async list(filter: SandboxFilter = {}) {
