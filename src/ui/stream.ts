@@ -89,7 +89,8 @@ export async function streamHandler(d: UiDeps, c: Context<UiEnv>): Promise<Respo
         await stream.write(": keep-alive\n\n");
         lastBeat = Date.now();
       }
-      await stream.sleep(d.state.options.eventPollMs);
+      // Woken by a commit on any replica (Postgres LISTEN/NOTIFY), else the poll interval (SQLite).
+      await broker.awaitEvents(after, d.state.options.eventPollMs);
     }
   });
 }
