@@ -1,9 +1,9 @@
 /**
  * The pool repository's contract, for every store driver (issue 14): run by
- * test/store-pools-sqlite.test.ts, and by a PostgreSQL runner once that
- * driver implements `PoolRepo` (same shape as test/store-contract.ts on the
- * postgres branch: `database()` makes an empty migrated database, `open()`
- * one more connection to it, as another process or replica would hold).
+ * test/store-pools-sqlite.test.ts and test/store-pools-postgres.test.ts
+ * (same shape as test/store-contract.ts: `database()` makes an empty
+ * migrated database, `open()` one more connection to it, as another process
+ * or replica would hold).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomIds } from "../src/ids.js";
@@ -31,7 +31,7 @@ const member = (over: Partial<SandboxRow> = {}, state: SandboxState = "ready"): 
   ...over,
 });
 const event = (sandboxId: string, type: string): NewEvent => ({ id: randomIds("evt"), type, sandboxId, at: at(1), actor: "adm", project: null, data: {} });
-const owner = { pid: 4242, start: "s" };
+const owner = { replica: "r1", pid: 4242, start: "s" };
 
 export function testPoolStore(sut: PoolStoreUnderTest): void {
   describe(`pool repository contract: ${sut.name}`, () => {
@@ -98,7 +98,8 @@ export function testPoolStore(sut: PoolStoreUnderTest): void {
       expect(Object.fromEntries(await store.pools.warmCounts(pool, 1))).toEqual({ "ext.local@localhost": 2, "ext.e2b@localhost": 1 });
       const q = { pool, profileVersion: 1, targets: [{ extension: "ext.local", host: "*" }, { extension: "ext.e2b", host: "*" }] };
       const first = await store.pools.claim(q, owner, at(10));
-      expect(first).toMatchObject({ id: old.id, poolStage: "claimed", ownerPid: 4242, ownerStart: "s", pool });
+      // Owned like an in-flight create: replica, pid, start and a first heartbeat (other replicas judge the claim by it).
+      expect(first).toMatchObject({ id: old.id, poolStage: "claimed", ownerPid: 4242, ownerStart: "s", ownerReplica: "r1", ownerBeatAt: at(10), pool });
       // Idle cut: the remaining local member became ready at :05; readyAfter :06 leaves only e2b's... which is older still.
       expect(await store.pools.claim({ ...q, readyAfter: at(6) }, owner, at(10))).toBeUndefined();
       expect((await store.pools.claim(q, owner, at(10)))?.id).toBe(newer.id);
@@ -120,7 +121,7 @@ export function testPoolStore(sut: PoolStoreUnderTest): void {
       const rows = Array.from({ length: 10 }, (_, i) => member({ pool, readyAt: at(i) }));
       for (const r of rows) await store.sandboxes.insert(r);
       const q = { pool, profileVersion: 1, targets: [{ extension: "ext.local", host: "*" }] };
-      const got = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? other : store).pools.claim(q, { pid: i, start: null }, at(20))));
+      const got = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? other : store).pools.claim(q, { replica: `r${i % 2}`, pid: i, start: null }, at(20))));
       const taken = got.filter((r): r is SandboxRow => r !== undefined).map((r) => r.id);
       expect(taken).toHaveLength(10);
       expect(new Set(taken).size).toBe(10);
@@ -144,6 +145,36 @@ export function testPoolStore(sut: PoolStoreUnderTest): void {
       await other.pools.count(byProfile, "profile.local", "miss", at(7));
       expect(await store.pools.get(byProfile)).toMatchObject({ size: null, misses: 1 });
       expect((await store.pools.list()).map((p) => p.key)).toEqual(expect.arrayContaining([pool, byProfile]));
+    });
+
+    it("the owner's heartbeat reaches the members it claimed (claimed, applying), not warm ones or another owner's", async () => {
+      const pool = fresh();
+      const [a, b, c] = [member({ pool }), member({ pool }), member({ pool })];
+      for (const r of [a, b, c]) await store.sandboxes.insert(r);
+      const q = { pool, profileVersion: 1, targets: [{ extension: "ext.local", host: "*" }] };
+      const mine = { replica: "r-beat", pid: 777, start: "s7" };
+      const first = await store.pools.claim(q, mine, at(1));
+      const second = await other.pools.claim(q, mine, at(1));
+      const theirs = await store.pools.claim(q, { ...mine, replica: "r-other" }, at(1));
+      expect(new Set([first?.id, second?.id, theirs?.id]).size).toBe(3);
+      await store.sandboxes.update(second?.id as string, { poolStage: "applying" });
+      expect(await store.sandboxes.heartbeat(mine, at(30))).toBe(2);
+      expect((await store.sandboxes.get(first?.id as string))?.ownerBeatAt).toBe(at(30));
+      expect((await store.sandboxes.get(second?.id as string))?.ownerBeatAt).toBe(at(30));
+      expect((await store.sandboxes.get(theirs?.id as string))?.ownerBeatAt).toBe(at(1));
+    });
+
+    it("events a transaction appended before the hand-over keep the member's pool (hidden); those after it are shown", async () => {
+      const pool = fresh();
+      const m = member({ pool });
+      await store.sandboxes.insert(m);
+      await store.tx(async (t) => {
+        await t.events.append(event(m.id, "credits.debited"));
+        await t.pools.handOver(m.id, null);
+        await t.events.append(event(m.id, "sandbox.ready"));
+      });
+      expect((await store.events.list({ sandboxId: m.id })).map((e) => e.type)).toEqual(["credits.debited", "sandbox.ready"]);
+      expect((await store.events.list({ sandboxId: m.id, pool: "hide" })).map((e) => e.type)).toEqual(["sandbox.ready"]);
     });
 
     it("a claim inside a transaction that rolls back leaves the member warm", async () => {

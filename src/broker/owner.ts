@@ -58,6 +58,11 @@ export function ownsRecord(me: Owner, row: SandboxRow): boolean {
   return row.ownerPid === me.pid && row.ownerStart === me.start && (row.ownerReplica ?? me.replica) === me.replica;
 }
 
+/** Does this process (replica, pid and start) own `row`? */
+export function ownedByMe(me: Owner, row: SandboxRow): boolean {
+  return row.ownerPid === me.pid && (row.ownerStart ?? null) === me.start && (row.ownerReplica ?? null) === me.replica;
+}
+
 /** Same owner columns: nobody took the record over since it was read. */
 export function sameOwner(a: SandboxRow, b: SandboxRow): boolean {
   return a.ownerPid === b.ownerPid && a.ownerStart === b.ownerStart && (a.ownerReplica ?? null) === (b.ownerReplica ?? null);

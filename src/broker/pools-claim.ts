@@ -13,13 +13,13 @@
  */
 import { toSandboxerError } from "../errors.js";
 import { crashPoint } from "../faults.js";
-import { isSameProcessAlive } from "../proc.js";
 import { publicRecord } from "../store/rows.js";
 import type { Tx } from "../store/types.js";
 import type { RoutePool, Sandbox, SandboxRow } from "../types.js";
 import { reserveCredits, settleIdle } from "./credits.js";
 import { finishDestroy, hostOf } from "./destroy.js";
 import { priorFor, rememberKey, settledPrior } from "./idempotency.js";
+import { NO_OWNER, ownedBy, ownedByMe, ownerAlive, sameOwner } from "./owner.js";
 import type { CreatePlan, CreateRequest } from "./plan.js";
 import { loadDefs } from "./pools.js";
 import type { ReconcileReport } from "./reconcile.js";
@@ -39,7 +39,8 @@ interface Claim {
  */
 async function handOver(rt: Runtime, t: Tx, id: string, c: Claim): Promise<SandboxRow> {
   const cur = await t.sandboxes.getForUpdate(id);
-  if (!cur?.pool || cur.state !== "ready" || cur.ownerPid !== rt.owner.pid) throw new Error(`pool member ${id} changed under its claim`);
+  // Another replica may have judged this claim dead (its heartbeat stale) and returned the member: then it is not ours to hand over.
+  if (!cur?.pool || cur.state !== "ready" || !ownedByMe(rt.owner, cur)) throw new Error(`pool member ${id} changed under its claim`);
   await settleIdle(rt, t, cur);
   const now = rt.clock.now();
   const at = now.toISOString();
@@ -65,7 +66,7 @@ async function handOver(rt: Runtime, t: Tx, id: string, c: Claim): Promise<Sandb
   await reserveCredits(rt, t, row, plan.registration);
   await t.pools.handOver(id, c.req.idempotencyKey ?? null);
   const { actor, project, inputs, ttlSeconds, expiresAt, cost } = row;
-  await t.sandboxes.update(id, { actor, project, inputs, ttlSeconds, expiresAt, route, cost, ownerPid: null, ownerStart: null, updatedAt: at });
+  await t.sandboxes.update(id, { actor, project, inputs, ttlSeconds, expiresAt, route, cost, ...NO_OWNER, updatedAt: at });
   if (c.req.idempotencyKey) await rememberKey(t, c.req.idempotencyKey, c.fingerprint, id, at);
   await t.events.append(eventFor(rt, "sandbox.requested", row, { profile: row.profile, extension: row.extension, host: row.host, route, recreatedFrom: null, pooled: true }));
   await t.events.append(eventFor(rt, "sandbox.ready", row, { from: "requested", reachability: cur.reachability, pooled: true }));
@@ -76,7 +77,7 @@ async function handOver(rt: Runtime, t: Tx, id: string, c: Claim): Promise<Sandb
 async function priorInstead(rt: Runtime, c: Claim, opts: { signal?: AbortSignal | undefined; onRecord?: ((sb: Sandbox) => void) | undefined }): Promise<Sandbox | undefined> {
   if (!c.req.idempotencyKey) return undefined;
   const prior = await priorFor(rt.store, c.req.idempotencyKey, c.fingerprint);
-  return prior ? settledPrior(rt.store, prior, opts) : undefined;
+  return prior ? settledPrior(rt.store, prior, opts, (r) => ownerAlive(rt.owner, r)) : undefined;
 }
 
 /** Serve a create from its pool; undefined when the pool has no warm member for it (the route says why). */
@@ -155,7 +156,7 @@ export async function destroyMember(rt: Runtime, row: SandboxRow, why: string): 
   const claimed = await rt.store.tx(async (t) => {
     const cur = await t.sandboxes.getForUpdate(row.id);
     if (!cur?.pool || cur.state !== "ready" || cur.poolStage !== row.poolStage) return undefined;
-    return transition(rt, cur, ["ready"], "destroying", { ownerPid: rt.owner.pid, ownerStart: rt.owner.start, reason: "reap" }, { reason: "reap", why, pool: cur.pool }, t);
+    return transition(rt, cur, ["ready"], "destroying", { ...ownedBy(rt.owner), reason: "reap" }, { reason: "reap", why, pool: cur.pool }, t);
   });
   if (!claimed) return false;
   await finishDestroy(rt, claimed, "reap");
@@ -165,28 +166,31 @@ export async function destroyMember(rt: Runtime, row: SandboxRow, why: string): 
 /**
  * Claims whose process died: a member taken but not yet touched goes back to
  * its pool (nobody ever had it); one whose per-request work had begun is
- * destroyed. Run by every reconcile.
+ * destroyed. Run by every reconcile. Judged like a create's owner
+ * (./owner.ts): by the pid on the same replica, by the heartbeat's age from
+ * another one.
  */
 export async function reconcileClaims(rt: Runtime, report: ReconcileReport): Promise<void> {
   const stuck = (await rt.store.pools.members(undefined, ["claimed", "applying"])).filter(
-    (r) => r.state === "ready" && (r.poolStage === "claimed" || r.poolStage === "applying") && !isSameProcessAlive(r.ownerPid, r.ownerStart),
+    (r) => r.state === "ready" && (r.poolStage === "claimed" || r.poolStage === "applying") && !ownerAlive(rt.owner, r),
   );
   for (const r of stuck) {
-    const why = `claiming process ${r.ownerPid ?? "?"} died`;
+    const why = `claiming process ${r.ownerPid ?? "?"}${r.ownerReplica && r.ownerReplica !== rt.owner.replica ? ` on replica ${r.ownerReplica}` : ""} died`;
     try {
       const outcome = await rt.store.tx(async (t) => {
         const cur = await t.sandboxes.getForUpdate(r.id);
-        if (!cur || cur.poolStage !== r.poolStage || cur.ownerPid !== r.ownerPid || cur.ownerStart !== r.ownerStart) return "skip";
+        // Judged again under the lock: a heartbeat may have come in since the list was read.
+        if (!cur || cur.poolStage !== r.poolStage || !sameOwner(cur, r) || ownerAlive(rt.owner, cur)) return "skip";
         if (cur.poolStage === "claimed") {
-          await t.sandboxes.update(r.id, { poolStage: "warm", ownerPid: null, ownerStart: null, updatedAt: nowIso(rt) });
+          await t.sandboxes.update(r.id, { poolStage: "warm", ...NO_OWNER, updatedAt: nowIso(rt) });
           await t.events.append(eventFor(rt, "pool.member_returned", cur, { why, pool: cur.pool ?? null }));
           return "returned";
         }
-        await t.sandboxes.update(r.id, { ownerPid: rt.owner.pid, ownerStart: rt.owner.start });
+        await t.sandboxes.update(r.id, ownedBy(rt.owner));
         return "destroy";
       });
       if (outcome === "returned") report.actions.push({ id: r.id, from: "ready", to: "ready", why: `${why} before applying anything: returned to pool ${r.pool}` });
-      if (outcome === "destroy" && (await destroyMember(rt, { ...r, ownerPid: rt.owner.pid, ownerStart: rt.owner.start }, `${why} during per-request work`))) {
+      if (outcome === "destroy" && (await destroyMember(rt, { ...r, ...ownedBy(rt.owner) }, `${why} during per-request work`))) {
         report.actions.push({ id: r.id, from: "ready", to: "destroyed", why: `${why} during per-request work: member destroyed` });
       }
     } catch (err) {

@@ -11,9 +11,9 @@
  */
 import { POOL_ACCOUNT } from "../credits/index.js";
 import { toSandboxerError } from "../errors.js";
-import { isSameProcessAlive } from "../proc.js";
 import type { SandboxRow } from "../types.js";
 import { applyCreate } from "./create.js";
+import { ownerAlive } from "./owner.js";
 import { destroyMember } from "./pools-claim.js";
 import { decideRefill, type PoolDef } from "./pools-plan.js";
 import { loadDefs, poolsToDrain } from "./pools.js";
@@ -56,7 +56,8 @@ export async function refillPools(rt: Runtime, opts: RefillOptions = {}): Promis
   const keys = [...new Set([...defs.map((d) => d.key), ...members.map((m) => m.pool as string)])].sort();
   const now = rt.clock.now();
   const report: RefillReport = { pools: [], short: false };
-  const alive = (r: SandboxRow) => isSameProcessAlive(r.ownerPid, r.ownerStart);
+  // A warming member's refill runs while its owner lives (another replica's: while its heartbeat is fresh).
+  const alive = (r: SandboxRow) => ownerAlive(rt.owner, r);
   // Pools refill side by side; within a pool at most perPool creates run at once.
   await Promise.all(
     keys.map(async (key) => {

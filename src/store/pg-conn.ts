@@ -70,12 +70,20 @@ export function params(n: number, start = 1): string {
 
 const EVENT_COLS = ["id", "type", "sandbox_id", "at", "actor", "project", "data", "next_attempt_at"] as const;
 
-function eventValues(events: readonly NewEvent[], start: number): { sql: string; args: unknown[] } {
+/**
+ * An event on its way to the table. `pool` is its sandbox's pool when the
+ * event was appended, pinned only when the transaction changed that pool
+ * afterwards (a hand-over); unpinned, the sandbox's pool as the insert sees
+ * it is the same thing.
+ */
+export type OutgoingEvent = NewEvent & { pool?: string | null };
+
+function eventValues(events: readonly OutgoingEvent[], start: number): { sql: string; args: unknown[] } {
   const args: unknown[] = [];
   const rows = events.map((e) => {
     const at = args.length + start;
-    args.push(e.id, e.type, e.sandboxId, e.at, e.actor, e.project, JSON.stringify(e.data), e.at);
-    return `(${params(EVENT_COLS.length, at)})`;
+    args.push(e.id, e.type, e.sandboxId, e.at, e.actor, e.project, JSON.stringify(e.data), e.at, e.pool ?? null);
+    return `(${params(EVENT_COLS.length + 1, at)})`;
   });
   return { sql: `VALUES ${rows.join(", ")}`, args };
 }
@@ -86,14 +94,16 @@ function eventValues(events: readonly NewEvent[], start: number): { sql: string;
  * body (an UPDATE ... RETURNING, or `SELECT 1`) whose rows gate the insert:
  * no row, no event. Its parameters come first.
  */
-export function withEvents(source: string, sourceArgs: unknown[], events: readonly NewEvent[], columns = "main.*"): { sql: string; args: unknown[] } {
+export function withEvents(source: string, sourceArgs: unknown[], events: readonly OutgoingEvent[], columns = "main.*"): { sql: string; args: unknown[] } {
   const v = eventValues(events, sourceArgs.length + 1);
   const cols = EVENT_COLS.join(", ");
+  // An event keeps its sandbox's pool (migration 014): a warm member's history stays hidden after its hand-over.
+  const pool = "COALESCE(v.pinned, (SELECT s.pool FROM sandboxes s WHERE s.id = v.sandbox_id))";
   // Data-modifying CTEs always run; `lk` reads `main`, so the lock comes after its row locks (never before:
   // a transaction holding the events lock must not wait for anything else, or two could deadlock).
   const sql = `WITH main AS (${source}),
 lk AS MATERIALIZED (SELECT pg_advisory_xact_lock(${EVENTS_LOCK}) AS l FROM (SELECT 1 FROM main LIMIT 1) m),
-ins AS (INSERT INTO events (${cols}) SELECT v.* FROM lk, (${v.sql}) AS v(${cols}) RETURNING seq),
+ins AS (INSERT INTO events (${cols}, pool) SELECT ${EVENT_COLS.map((c) => `v.${c}`).join(", ")}, ${pool} FROM lk, (${v.sql}) AS v(${cols}, pinned) RETURNING seq),
 nt AS MATERIALIZED (SELECT pg_notify('${EVENTS_CHANNEL}', MAX(seq)::text) AS n FROM ins HAVING COUNT(*) > 0)
 SELECT ${columns} FROM main LEFT JOIN nt ON true`;
   return { sql, args: [...sourceArgs, ...v.args] };

@@ -1,5 +1,5 @@
 import { SandboxerError } from "../errors.js";
-import { type Row, type Sql, storeError, withEvents } from "./pg-conn.js";
+import { type OutgoingEvent, type Row, type Sql, storeError, withEvents } from "./pg-conn.js";
 import type { NewEvent } from "./types.js";
 
 /**
@@ -21,6 +21,11 @@ export interface PgCtx {
   emit(events: readonly NewEvent[]): Promise<void>;
   /** Run `source` (an UPDATE ... RETURNING); the events are written only when it returned rows, atomically with it. */
   gated(source: string, args: unknown[], events: readonly NewEvent[]): Promise<Row[]>;
+  /**
+   * The sandbox's pool is about to change (was `pool`): events already
+   * appended for it in this transaction keep `pool`, as if written now.
+   */
+  pinPool(sandboxId: string, pool: string | null): void;
 }
 
 export function autoCtx(sql: Sql, url: string, ready: () => Promise<void> | undefined): PgCtx {
@@ -47,6 +52,8 @@ export function autoCtx(sql: Sql, url: string, ready: () => Promise<void> | unde
       const s = withEvents(source, args, events);
       return q(s.sql, s.args);
     },
+    // Nothing waits here: every event was written by the statement that appended it.
+    pinPool() {},
   };
   return ctx;
 }
@@ -69,18 +76,22 @@ export async function transaction<T>(sql: Sql, url: string, ready: () => Promise
   const q = async (text: string, args: unknown[] = []): Promise<Row[]> => (await conn.unsafe(text, args as never[], { prepare: true })) as unknown as Row[];
   const begun = q("BEGIN");
   begun.catch(() => {});
-  const pending: NewEvent[] = [];
+  const pending: OutgoingEvent[] = [];
   const ctx: PgCtx = {
     inTx: true,
     q,
     atomic: (inner) => inner(ctx),
     async emit(events) {
-      pending.push(...events);
+      // Copies: pinPool marks them, never the caller's objects.
+      pending.push(...events.map((e) => ({ ...e })));
     },
     async gated(source, args, events) {
       const rows = await q(source, args);
-      if (rows.length) pending.push(...events);
+      if (rows.length) pending.push(...events.map((e) => ({ ...e })));
       return rows;
+    },
+    pinPool(sandboxId, pool) {
+      for (const e of pending) if (e.sandboxId === sandboxId && e.pool === undefined) e.pool = pool;
     },
   };
   try {

@@ -19,7 +19,7 @@ function assignments(cols: Record<string, unknown>, start = 1): { set: string; a
 
 const PUBLIC_LIST = PUBLIC_COLUMNS.split(", ");
 
-/** Owned rows of a process are in flight or failed with resources: the partial index of undestroyed rows finds them. */
+/** Owned rows of a process are in flight, failed with resources, or pool members it claimed: the partial index of undestroyed rows finds them. */
 const OWNED_STATES = ["requested", "provisioning", "destroying", "failed"];
 
 export function pgSandboxes(c: PgCtx): SandboxRepo {
@@ -36,7 +36,8 @@ export function pgSandboxes(c: PgCtx): SandboxRepo {
     get: (id) => one("SELECT * FROM sandboxes WHERE id = $1", [id]),
     async getPublic(id) {
       // Only the public columns: the handle is neither sent nor parsed.
-      const [r] = await c.q(`SELECT ${PUBLIC_COLUMNS} FROM sandboxes WHERE id = $1`, [id]);
+      // A warm pool member is nobody's record until claimed: never public (migration 014).
+      const [r] = await c.q(`SELECT ${PUBLIC_COLUMNS} FROM sandboxes WHERE id = $1 AND pool IS NULL`, [id]);
       return r ? publicFromValues(PUBLIC_LIST.map((col) => r[col])) : undefined;
     },
     getForUpdate: (id) => one(`SELECT * FROM sandboxes WHERE id = $1${c.inTx ? " FOR UPDATE" : ""}`, [id]),
@@ -53,6 +54,8 @@ export function pgSandboxes(c: PgCtx): SandboxRepo {
         if (filter[col]) where.push(`${col} = ${arg(filter[col])}`);
       }
       if (filter.notDestroyed) where.push("destroyed_at IS NULL");
+      if (filter.pool === "hide") where.push("pool IS NULL");
+      else if (filter.pool === "only") where.push("pool IS NOT NULL");
       if (filter.expiredBefore) where.push(`expires_at IS NOT NULL AND expires_at <= ${arg(filter.expiredBefore)}`);
       if (filter.after) where.push(`(created_at, id) > (${arg(filter.after.createdAt)}, ${arg(filter.after.id)})`);
       const limit = filter.limit ? ` LIMIT ${arg(Math.trunc(filter.limit))}` : "";
@@ -85,7 +88,7 @@ export function pgSandboxes(c: PgCtx): SandboxRepo {
     },
     async heartbeat(owner: OwnerRef, at: string) {
       const rows = await c.q(
-        `UPDATE sandboxes SET owner_beat_at = $1 WHERE destroyed_at IS NULL AND state IN (${params(OWNED_STATES.length, 5)}) AND owner_replica = $2 AND owner_pid = $3 AND owner_start IS NOT DISTINCT FROM $4 RETURNING id`,
+        `UPDATE sandboxes SET owner_beat_at = $1 WHERE destroyed_at IS NULL AND (state IN (${params(OWNED_STATES.length, 5)}) OR pool_stage IN ('claimed', 'applying')) AND owner_replica = $2 AND owner_pid = $3 AND owner_start IS NOT DISTINCT FROM $4 RETURNING id`,
         [at, owner.replica, owner.pid, owner.start, ...OWNED_STATES],
       );
       return rows.length;
@@ -126,7 +129,7 @@ export function pgEvents(c: PgCtx): EventRepo {
   return {
     append: (e) => c.emit([e]),
     async list(opts: EventQuery = {}) {
-      const bySandbox = opts.sandboxId ? " AND sandbox_id = $3" : "";
+      const bySandbox = `${opts.sandboxId ? " AND sandbox_id = $3" : ""}${opts.pool === "hide" ? " AND pool IS NULL" : ""}`;
       const args: unknown[] = [opts.afterSeq ?? 0, opts.limit ?? 1000];
       if (opts.sandboxId) args.push(opts.sandboxId);
       return (await c.q(`SELECT ${EVENT_FIELDS} FROM events WHERE seq > $1${bySandbox} ORDER BY seq LIMIT $2`, args)).map(toEvent);

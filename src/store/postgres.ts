@@ -3,8 +3,9 @@ import { autoCtx, type PgCtx, transaction } from "./pg-ctx.js";
 import { pgCredits } from "./pg-credits.js";
 import { PG_MIGRATIONS } from "./pg-migrations/index.js";
 import { pgIdempotency, pgLeases, pgSnapshots, pgTokens } from "./pg-misc.js";
+import { pgPools } from "./pg-pools.js";
 import { pgEvents, pgSandboxes } from "./pg-sandboxes.js";
-import type { CreditRepo, EventRepo, IdempotencyRepo, LeaseRepo, Repos, SandboxRepo, SnapshotRepo, Store, TokenRepo, Tx } from "./types.js";
+import type { CreditRepo, EventRepo, IdempotencyRepo, LeaseRepo, PoolRepo, Repos, SandboxRepo, SnapshotRepo, Store, TokenRepo, Tx } from "./types.js";
 
 export interface PostgresStoreOptions {
   /** Apply pending migrations before the first statement (default true; `db status` reads without). */
@@ -33,6 +34,7 @@ function reposOn(c: PgCtx): Omit<Repos, "tx"> {
     tokens: pgTokens(c),
     idempotency: pgIdempotency(c),
     leases: pgLeases(c),
+    pools: pgPools(c),
   };
 }
 
@@ -53,6 +55,7 @@ export class PostgresStore implements Store {
   readonly tokens: TokenRepo;
   readonly idempotency: IdempotencyRepo;
   readonly leases: LeaseRepo;
+  readonly pools: PoolRepo;
   private readonly sql: Sql;
   private migrated: boolean;
   private migrating: Promise<void> | undefined;
@@ -72,6 +75,7 @@ export class PostgresStore implements Store {
     this.tokens = auto.tokens;
     this.idempotency = auto.idempotency;
     this.leases = auto.leases;
+    this.pools = auto.pools;
   }
 
   /** Where this store lives, without its password. */

@@ -70,7 +70,14 @@ export function sqlitePools(c: Conn): Sync<PoolRepo> {
         for (const t of q.targets) {
           const m = rows.find((r) => r.extension === t.extension && (t.host === "*" || r.host === t.host));
           if (!m) continue;
-          c.stmt("UPDATE sandboxes SET pool_stage = 'claimed', owner_pid = ?, owner_start = ?, updated_at = ? WHERE id = ? AND pool_stage = 'warm'").run(owner.pid, owner.start, at, m.id);
+          c.stmt("UPDATE sandboxes SET pool_stage = 'claimed', owner_pid = ?, owner_start = ?, owner_replica = ?, owner_beat_at = ?, updated_at = ? WHERE id = ? AND pool_stage = 'warm'").run(
+            owner.pid,
+            owner.start,
+            owner.replica,
+            at,
+            at,
+            m.id,
+          );
           const v = c.stmt(`SELECT ${SELECT_COLUMNS} FROM sandboxes WHERE id = ?`).raw(true).get(m.id) as unknown[];
           return fromValues(v);
         }

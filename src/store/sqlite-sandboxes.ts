@@ -92,9 +92,9 @@ export function sqliteSandboxes(c: Conn, events: Sync<EventRepo>): Sync<SandboxR
     },
     update,
     heartbeat(owner, at) {
-      // Owned rows are in flight, or failed with resources left: all in the partial index of undestroyed rows.
+      // Owned rows are in flight, failed with resources left, or pool members being claimed: all in the partial index of undestroyed rows.
       const sql =
-        "UPDATE sandboxes SET owner_beat_at = ? WHERE destroyed_at IS NULL AND state IN ('requested', 'provisioning', 'destroying', 'failed') AND owner_replica = ? AND owner_pid = ? AND owner_start IS ?";
+        "UPDATE sandboxes SET owner_beat_at = ? WHERE destroyed_at IS NULL AND (state IN ('requested', 'provisioning', 'destroying', 'failed') OR pool_stage IN ('claimed', 'applying')) AND owner_replica = ? AND owner_pid = ? AND owner_start IS ?";
       return c.stmt(sql).run(at, owner.replica, owner.pid, owner.start).changes;
     },
     liveCounts() {

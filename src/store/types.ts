@@ -88,7 +88,7 @@ export interface SandboxRepo {
   transition(id: string, from: readonly SandboxState[], to: SandboxState, patch: SandboxUpdate, event: NewEvent | null): Promise<SandboxRow | undefined>;
   /** Change fields other than `state` (handle checkpoints, owner, cost). */
   update(id: string, patch: SandboxUpdate): Promise<void>;
-  /** Stamp `at` as the heartbeat of every record `owner` still holds; returns how many. */
+  /** Stamp `at` as the heartbeat of every record `owner` still holds (in flight, failed with resources, or a pool member it claimed); returns how many. */
   heartbeat(owner: OwnerRef, at: string): Promise<number>;
   /** Live records per extension and host (routing load). */
   liveCounts(): Promise<{ extension: string; host: string; n: number }[]>;
@@ -286,10 +286,12 @@ export interface PoolRepo {
   /**
    * Take one warm member for a create: the first of `targets` that has one,
    * oldest ready first; it moves to stage `claimed` owned by `owner` (still
-   * hidden). Never the same member to two callers, across processes and
-   * replicas (Postgres: `FOR UPDATE SKIP LOCKED`). Undefined when none.
+   * hidden), `at` its first heartbeat (`heartbeat` keeps it fresh, so other
+   * replicas judge a claim as they judge a create). Never the same member to
+   * two callers, across processes and replicas (Postgres: `FOR UPDATE SKIP
+   * LOCKED`). Undefined when none.
    */
-  claim(q: PoolClaimQuery, owner: { pid: number; start: string | null }, at: string): Promise<SandboxRow | undefined>;
+  claim(q: PoolClaimQuery, owner: OwnerRef, at: string): Promise<SandboxRow | undefined>;
   /** Hand a claimed member over to its consumer: `pool` and `pool_stage` cleared (shown from now on), the create's idempotency key set. */
   handOver(id: string, idempotencyKey: string | null): Promise<void>;
   /** Members of one pool (or all pools; only those in `stages` when given) that are not destroyed: any state but destroyed, destroyedAt unset. */

@@ -183,4 +183,30 @@ CREATE INDEX api_tokens_revoked ON api_tokens(revoked_at) WHERE revoked_at IS NO
 `,
 };
 
-export const PG_MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m010];
+const m014: Migration = {
+  version: 14,
+  name: "warm pools",
+  sql: `
+ALTER TABLE sandboxes ADD COLUMN pool TEXT;
+ALTER TABLE sandboxes ADD COLUMN pool_stage TEXT;
+CREATE INDEX sandboxes_pool ON sandboxes(pool, pool_stage, state) WHERE pool IS NOT NULL;
+ALTER TABLE events ADD COLUMN pool TEXT;
+
+CREATE TABLE pools (
+  key TEXT PRIMARY KEY,
+  profile TEXT NOT NULL,
+  inputs TEXT NOT NULL,
+  size INTEGER CHECK (size IS NULL OR size >= 0),
+  max_idle_seconds INTEGER,
+  hits INTEGER NOT NULL DEFAULT 0,
+  misses INTEGER NOT NULL DEFAULT 0,
+  short_since TEXT,
+  lag_ms_sum BIGINT NOT NULL DEFAULT 0,
+  lag_count INTEGER NOT NULL DEFAULT 0,
+  lag_ms_last BIGINT,
+  updated_at TEXT NOT NULL
+);
+`,
+};
+
+export const PG_MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m010, m014];
