@@ -3,14 +3,14 @@ import type { Env } from "../../src/config.js";
 import { randomIds } from "../../src/ids.js";
 import { canTransition } from "../../src/lifecycle.js";
 import { resolvePaths } from "../../src/paths.js";
-import { SqliteStore } from "../../src/store/sqlite.js";
-import type { SandboxUpdate } from "../../src/store/types.js";
+import { openStore as storeFor } from "../../src/store/open.js";
+import type { SandboxUpdate, Store } from "../../src/store/types.js";
 import { SANDBOX_STATES, type SandboxRow, type SandboxState } from "../../src/types.js";
 import { runtimeOf } from "../../src/broker/internal.js";
 
-/** A store of the test's own on a home's database (tests never reach into a broker's). */
-export function openStore(env: Env): SqliteStore {
-  return new SqliteStore(resolvePaths(env).db);
+/** A store of the test's own on a home's database, SQLite or SANDBOXER_DATABASE_URL's (tests never reach into a broker's). */
+export function openStore(env: Env): Store {
+  return storeFor(resolvePaths(env), env);
 }
 
 /** The shortest path of allowed transitions from one state to another. */
