@@ -6,6 +6,9 @@
  *   compose stack over loopback sshd: claim vs cold, through the API        target claim p50 <= 20 ms
  *   a burst of 100 creates against a pool of 20 with the keeper refilling:
  *     hit rate and refill lag
+ *   the same claims and burst with the store on PostgreSQL 15 on loopback (a
+ *     throwaway server: test/fixtures/postgres.ts): claims take their member
+ *     with FOR UPDATE SKIP LOCKED
  * BENCH_N (default 30 local claims), BENCH_COMPOSE_N (default 6 compose claims).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -17,6 +20,7 @@ import { bwrapArgv } from "../src/extensions/local/bwrap.js";
 import { startDetached } from "../src/extensions/local/spawn.js";
 import { isSameProcessAlive } from "../src/proc.js";
 import { startReaper } from "../src/reaper.js";
+import { freshDatabase, makeTemplate, startPostgres } from "../test/fixtures/postgres.js";
 import { startComposeEnv } from "../test/helpers/compose-env.js";
 
 const N = Number(process.env.BENCH_N ?? 30);
@@ -56,13 +60,75 @@ async function destroyAll(broker: Broker): Promise<void> {
   for (const sb of await broker.list()) await broker.destroy(sb.id).catch(() => {});
 }
 
-async function local(): Promise<void> {
+/** N creates one at a time, each served by a warm member; their times (ms). */
+async function claims(broker: Broker): Promise<number[]> {
+  await broker.setPool({ profile: "profile.bench-pool", size: N });
+  while ((await broker.pools())[0]?.ready !== N) await broker.refillPools({ perPool: 4 });
+  const claim: number[] = [];
+  const claimed: string[] = [];
+  for (let i = 0; i < N; i++) {
+    const t0 = performance.now();
+    const sb = await broker.create({ profile: "profile.bench-pool" });
+    claim.push(performance.now() - t0);
+    if (!sb.route?.pool?.served) throw new Error("a bench claim was not served by the pool");
+    claimed.push(sb.id);
+  }
+  for (const id of claimed) await broker.destroy(id);
+  return claim;
+}
+
+/** The same through the API on loopback (POST, then GET). */
+async function apiClaims(broker: Broker, url: string, token: string): Promise<number[]> {
+  while ((await broker.pools())[0]?.ready !== N) await broker.refillPools({ perPool: 4 });
+  const out: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const r = await apiCreate(url, token, { profile: "profile.bench-pool" });
+    if (!r.pooled) throw new Error("an API bench claim was not served by the pool");
+    out.push(r.ms);
+  }
+  return out;
+}
+
+async function burst(broker: Broker, label = ""): Promise<unknown> {
+  // A burst of 100 creates (10 at a time) against a pool of 20, the keeper refilling (one at a time) as in `serve`.
+  await broker.setPool({ profile: "profile.bench-pool", size: 20 });
+  while ((await broker.pools())[0]?.ready !== 20) await broker.refillPools({ perPool: 4 });
+  const reaper = startReaper(broker, { intervalMs: 60_000, poolIntervalMs: 20, reconcile: false });
+  const made: string[] = [];
+  let next = 0;
+  let hits = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: 10 }, async () => {
+      while (next < 100) {
+        next++;
+        const sb = await broker.create({ profile: "profile.bench-pool" });
+        if (sb.route?.pool?.served) hits++;
+        made.push(sb.id);
+      }
+    }),
+  );
+  const burstMs = performance.now() - t0;
+  await reaper.stop();
+  const st = (await broker.pools())[0];
+  console.log(`${label}burst of 100 creates (10 in flight) against a pool of 20: ${hits} served warm (hit rate ${hits}%), ${Math.round(burstMs)} ms in all; refill lag mean ${st?.refillLagMs?.mean ?? "-"} ms, last ${st?.refillLagMs?.last ?? "-"} ms over ${st?.refillLagMs?.samples ?? 0} refills`);
+  for (const id of made) await broker.destroy(id).catch(() => {});
+  return { hits, total: 100, burstMs: Math.round(burstMs), refillLagMs: st?.refillLagMs ?? null };
+}
+
+let sqliteClaims: number[] = [];
+
+/** ext.local with the bench profile; SQLite unless `databaseUrl`. */
+function localEnv(home: string, databaseUrl = ""): NodeJS.ProcessEnv {
   const profiles = join(root, "profiles");
   mkdirSync(profiles, { recursive: true });
   // The default limits: a cold create makes and loop-mounts a disk image, as a real one does.
   writeFileSync(join(profiles, "profile.bench-pool.yaml"), "id: profile.bench-pool\nversion: 1\nextension: ext.local\nplacement: { hosts: [localhost] }\n");
-  const env = { ...process.env, SANDBOXER_HOME: join(root, "home"), SANDBOXER_CONFIG: join(root, "none.yaml"), SANDBOXER_PROFILES_DIR: profiles, SANDBOXER_STATE_HUB_URL: "", SANDBOXER_HOST: "" };
-  const broker = createBroker({ env });
+  return { ...process.env, SANDBOXER_HOME: join(root, home), SANDBOXER_CONFIG: join(root, "none.yaml"), SANDBOXER_PROFILES_DIR: profiles, SANDBOXER_STATE_HUB_URL: "", SANDBOXER_HOST: "", SANDBOXER_DATABASE_URL: databaseUrl };
+}
+
+async function local(): Promise<void> {
+  const broker = createBroker({ env: localEnv("home") });
   try {
     await rawBwrapMs(0);
     await broker.destroy((await broker.create({ profile: "profile.bench-pool" })).id);
@@ -75,30 +141,15 @@ async function local(): Promise<void> {
       cold.push(performance.now() - t0);
       await broker.destroy(sb.id);
     }
-    await broker.setPool({ profile: "profile.bench-pool", size: N });
-    while ((await broker.pools())[0]?.ready !== N) await broker.refillPools({ perPool: 4 });
-    const claim: number[] = [];
-    const claimed: string[] = [];
-    for (let i = 0; i < N; i++) {
-      const t0 = performance.now();
-      const sb = await broker.create({ profile: "profile.bench-pool" });
-      claim.push(performance.now() - t0);
-      if (!sb.route?.pool?.served) throw new Error("a bench claim was not served by the pool");
-      claimed.push(sb.id);
-    }
-    for (const id of claimed) await broker.destroy(id);
+    const claim = await claims(broker);
+    sqliteClaims = claim;
     // Through the API on loopback: POST, then GET.
     const token = (await broker.createToken({ actor: "adm" })).token;
     const server = await startServer(broker, { port: 0, rateLimit: 0, accessLog: () => {} });
-    const apiClaim: number[] = [];
+    let apiClaim: number[] = [];
     const apiCold: number[] = [];
     try {
-      while ((await broker.pools())[0]?.ready !== N) await broker.refillPools({ perPool: 4 });
-      for (let i = 0; i < N; i++) {
-        const r = await apiCreate(server.url, token, { profile: "profile.bench-pool" });
-        if (!r.pooled) throw new Error("an API bench claim was not served by the pool");
-        apiClaim.push(r.ms);
-      }
+      apiClaim = await apiClaims(broker, server.url, token);
       await destroyAll(broker);
       await broker.drainPool("profile.bench-pool");
       for (let i = 0; i < 10; i++) {
@@ -117,35 +168,46 @@ async function local(): Promise<void> {
     show("  claim from a warm pool, API (POST + GET)", apiClaim);
     console.log(`  claim vs cold: ${(q(cold, 0.5) / q(claim, 0.5)).toFixed(0)}x faster in process; claim vs raw bwrap spawn: ${(q(claim, 0.5) / q(raw, 0.5)).toFixed(2)}x (target claim p50 <= 2 ms)`);
     results.local = { rawBwrap: stat(raw), cold: stat(cold), claim: stat(claim), apiCold: stat(apiCold), apiClaim: stat(apiClaim) };
-
-    // A burst of 100 creates (10 at a time) against a pool of 20, the keeper refilling (one at a time) as in `serve`.
-    await broker.setPool({ profile: "profile.bench-pool", size: 20 });
-    while ((await broker.pools())[0]?.ready !== 20) await broker.refillPools({ perPool: 4 });
-    const reaper = startReaper(broker, { intervalMs: 60_000, poolIntervalMs: 20, reconcile: false });
-    const made: string[] = [];
-    let next = 0;
-    let hits = 0;
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: 10 }, async () => {
-        while (next < 100) {
-          next++;
-          const sb = await broker.create({ profile: "profile.bench-pool" });
-          if (sb.route?.pool?.served) hits++;
-          made.push(sb.id);
-        }
-      }),
-    );
-    const burstMs = performance.now() - t0;
-    await reaper.stop();
-    const st = (await broker.pools())[0];
-    console.log(`burst of 100 creates (10 in flight) against a pool of 20: ${hits} served warm (hit rate ${hits}%), ${Math.round(burstMs)} ms in all; refill lag mean ${st?.refillLagMs?.mean ?? "-"} ms, last ${st?.refillLagMs?.last ?? "-"} ms over ${st?.refillLagMs?.samples ?? 0} refills`);
-    results.burst = { hits, total: 100, burstMs: Math.round(burstMs), refillLagMs: st?.refillLagMs ?? null };
-    for (const id of made) await broker.destroy(id).catch(() => {});
+    results.burst = await burst(broker);
     await broker.drainPool("profile.bench-pool");
   } finally {
     await destroyAll(broker);
     await broker.close();
+  }
+}
+
+/** The claims and the burst again with the store on PostgreSQL: members taken with FOR UPDATE SKIP LOCKED. */
+async function onPostgres(): Promise<void> {
+  const pg = await startPostgres();
+  try {
+    await makeTemplate(pg.adminUrl);
+    const db = await freshDatabase(pg.adminUrl);
+    const broker = createBroker({ env: localEnv("home-pg", db.url) });
+    try {
+      await broker.destroy((await broker.create({ profile: "profile.bench-pool" })).id);
+      const claim = await claims(broker);
+      const token = (await broker.createToken({ actor: "adm" })).token;
+      const server = await startServer(broker, { port: 0, rateLimit: 0, accessLog: () => {} });
+      let apiClaim: number[] = [];
+      try {
+        apiClaim = await apiClaims(broker, server.url, token);
+        await destroyAll(broker);
+      } finally {
+        await server.close();
+      }
+      console.log("ext.local with the store on PostgreSQL (loopback)");
+      show("  claim from a warm pool, in process", claim);
+      show("  claim from a warm pool, API (POST + GET)", apiClaim);
+      console.log(`  claim p50 on PostgreSQL vs SQLite: ${(q(claim, 0.5) / q(sqliteClaims, 0.5)).toFixed(2)}x`);
+      results.postgres = { claim: stat(claim), apiClaim: stat(apiClaim), burst: await burst(broker, "  ") };
+      await broker.drainPool("profile.bench-pool");
+    } finally {
+      await destroyAll(broker);
+      await broker.close();
+      await db.drop();
+    }
+  } finally {
+    await pg.stop();
   }
 }
 
@@ -192,6 +254,7 @@ async function compose(): Promise<void> {
 
 try {
   await local();
+  await onPostgres();
   await compose();
   if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify(results, null, 2));
 } finally {
