@@ -208,7 +208,9 @@ export function testStore(sut: StoreUnderTest): void {
     describe("events and the outbox", () => {
       it("two publishers claiming at once never get the same event", async () => {
         const before = (await store.events.list({ afterSeq: 0, limit: 100000 })).at(-1)?.seq ?? 0;
-        for (let i = 0; i < 60; i++) await store.events.append(event(null, "test.claim", { i }));
+        // One sandbox each: none waits behind another's lease (per-sandbox order is the next test's).
+        const tag = randomIds("sbx").slice(4, 10);
+        for (let i = 0; i < 60; i++) await store.events.append(event(`sbx-claim${tag}${i}`, "test.claim", { i }));
         const now = new Date(Date.now() + 1000).toISOString();
         const until = new Date(Date.now() + 60_000).toISOString();
         const claimed: number[][] = [[], []];
@@ -226,8 +228,56 @@ export function testStore(sut: StoreUnderTest): void {
         expect(all.length).toBeGreaterThanOrEqual(60);
       });
 
+      it("each sandbox's events are claimed in order: one backing off or leased holds back the later ones of its sandbox only", async () => {
+        const tag = randomIds("sbx").slice(4, 10);
+        const [a, b] = [`sbx-a${tag}`, `sbx-b${tag}`];
+        const mine = new Set<string>();
+        const ev = (sandboxId: string) => {
+          const e = { ...event(sandboxId, "test.order"), at: "2020-01-01T00:00:00.000Z" };
+          mine.add(e.id);
+          return e;
+        };
+        const [a1, b1, a2, b2] = [ev(a), ev(b), ev(a), ev(b)];
+        for (const e of [a1, b1, a2, b2]) await store.events.append(e);
+        const claim = async (now: string, lease: string) => (await store.events.claimPending(now, lease, 1000)).filter((e) => mine.has(e.id));
+        const first = await claim("2020-01-01T00:00:00.000Z", "2020-01-01T00:00:30.000Z");
+        expect(first.map((e) => e.id)).toEqual([a1.id, b1.id, a2.id, b2.id]);
+        // a1 failed: it backs off; a2 waits behind it, b's go on once their lease is over.
+        await store.events.markFailed(first[0]?.seq as number, "hub answered HTTP 500", "2020-01-01T00:01:00.000Z");
+        for (const e of first.slice(1)) await store.events.reschedule(e.seq, "2020-01-01T00:00:00.000Z");
+        expect((await claim("2020-01-01T00:00:40.000Z", "2020-01-01T00:05:00.000Z")).map((e) => e.id)).toEqual([b1.id, b2.id]);
+        // a1 due again: both of a's, in order (b's are leased now).
+        expect((await claim("2020-01-01T00:01:00.000Z", "2020-01-01T00:05:00.000Z")).map((e) => e.id)).toEqual([a1.id, a2.id]);
+      });
+
+      it("claims racing on two connections hand out each sandbox's events one at a time: only its first is ever out", async () => {
+        const tag = randomIds("sbx").slice(4, 10);
+        const firsts = new Map<string, string>();
+        const mine = new Set<string>();
+        for (let i = 0; i < 3; i++) {
+          for (let k = 0; k < 20; k++) {
+            const e = { ...event(`sbx-r${tag}${k}`, "test.race", { i }), at: "2020-01-01T00:00:00.000Z" };
+            if (i === 0) firsts.set(e.sandboxId as string, e.id);
+            mine.add(e.id);
+            await store.events.append(e);
+          }
+        }
+        const got: string[] = [];
+        await Promise.all(
+          [store, other].map(async (s) => {
+            for (;;) {
+              const batch = await s.events.claimPending("2020-01-01T00:00:01.000Z", "2999-01-01T00:00:00.000Z", 1);
+              if (!batch.length) break;
+              got.push(...batch.filter((e) => mine.has(e.id)).map((e) => e.id));
+            }
+          }),
+        );
+        // Every sandbox's first event went out, once; none of its later ones overtook it.
+        expect(got.sort()).toEqual([...firsts.values()].sort());
+      });
+
       it("delivery bookkeeping: delivered, failed with a next attempt, rescheduled, stats", async () => {
-        const e = event(null, "test.outbox");
+        const e = event(`sbx-book${randomIds("sbx").slice(4, 10)}`, "test.outbox");
         await store.events.append(e);
         const [mine] = (await store.events.list({ afterSeq: 0, limit: 100000 })).filter((x) => x.id === e.id);
         const seq = mine?.seq as number;

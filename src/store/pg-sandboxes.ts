@@ -125,6 +125,9 @@ function toEvent(r: Row): SandboxEvent {
 
 const EVENT_FIELDS = "seq, id, type, sandbox_id, at, actor, project, data";
 
+/** Serialises outbox claims (see claimPending). */
+const OUTBOX_LOCK = 7428_0003;
+
 export function pgEvents(c: PgCtx): EventRepo {
   return {
     append: (e) => c.emit([e]),
@@ -134,14 +137,26 @@ export function pgEvents(c: PgCtx): EventRepo {
       if (opts.sandboxId) args.push(opts.sandboxId);
       return (await c.q(`SELECT ${EVENT_FIELDS} FROM events WHERE seq > $1${bySandbox} ORDER BY seq LIMIT $2`, args)).map(toEvent);
     },
-    async claimPending(now, leaseUntil, limit): Promise<PendingEvent[]> {
-      // SKIP LOCKED: publishers on other replicas claim other events instead of waiting for these.
-      const rows = await c.q(
-        `UPDATE events e SET next_attempt_at = $2 FROM (SELECT seq FROM events WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED) d
-         WHERE e.seq = d.seq RETURNING e.seq, e.id, e.type, e.sandbox_id, e.at, e.actor, e.project, e.data, e.attempts`,
-        [now, leaseUntil, limit],
-      );
-      return rows.map((r) => ({ ...toEvent(r), attempts: r.attempts as number })).sort((a, b) => a.seq - b.seq);
+    claimPending(now, leaseUntil, limit): Promise<PendingEvent[]> {
+      return c.atomic(async (a) => {
+        // One claimer at a time across replicas: the per-sandbox check below must see every lease already
+        // taken, and a concurrent claim's lease is invisible to this statement's snapshot until it commits.
+        // The lock comes first, so the next statement's snapshot has them all. Claims are one short statement.
+        await a.q(`SELECT pg_advisory_xact_lock(${OUTBOX_LOCK})`);
+        // Per-sandbox order (docs/integrations/state-hub.md): an event waits while an earlier one of the same
+        // sandbox (or, unattached, an earlier unattached one) is undelivered and not due (backing off, or leased).
+        // SKIP LOCKED: an event whose delivery is being marked right now is passed over, not waited for.
+        const rows = await a.q(
+          `UPDATE events e SET next_attempt_at = $2 FROM (
+             SELECT seq FROM events x WHERE delivered_at IS NULL AND next_attempt_at <= $1
+               AND NOT EXISTS (SELECT 1 FROM events p WHERE p.delivered_at IS NULL AND p.seq < x.seq AND p.next_attempt_at > $1
+                               AND (p.sandbox_id = x.sandbox_id OR (p.sandbox_id IS NULL AND x.sandbox_id IS NULL)))
+             ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED) d
+           WHERE e.seq = d.seq RETURNING e.seq, e.id, e.type, e.sandbox_id, e.at, e.actor, e.project, e.data, e.attempts`,
+          [now, leaseUntil, limit],
+        );
+        return rows.map((r) => ({ ...toEvent(r), attempts: r.attempts as number })).sort((x, y) => x.seq - y.seq);
+      });
     },
     async markDelivered(seq, at) {
       await c.q("UPDATE events SET delivered_at = $1, attempts = attempts + 1, last_error = NULL WHERE seq = $2", [at, seq]);
