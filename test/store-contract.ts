@@ -109,6 +109,29 @@ export function testStore(sut: StoreUnderTest): void {
         expect(await eventsOf(r.id)).toEqual([]);
       });
 
+      it("a write that fails inside a transaction fails it with its own error (at its next statement or at commit), keeping nothing", async () => {
+        const r = row("ready");
+        await store.sandboxes.insert(r);
+        const fresh = row("requested");
+        // Failing write, then only the commit (its events): the duplicate is the error, nothing of the transaction stays.
+        const atCommit = store.tx(async (t) => {
+          await t.sandboxes.insert(fresh);
+          await t.sandboxes.insert(r);
+          await t.events.append(event(fresh.id, "sandbox.requested"));
+        });
+        await expect(atCommit).rejects.toThrow(/unique|duplicate/i);
+        // Failing write, then a read: the read reports the duplicate, not a vague "transaction aborted".
+        const atRead = store.tx(async (t) => {
+          await t.sandboxes.update(r.id, { updatedAt: "2020-01-01T00:00:00.000Z" });
+          await t.sandboxes.insert(r);
+          await t.sandboxes.get(r.id);
+        });
+        await expect(atRead).rejects.toThrow(/unique|duplicate/i);
+        expect(await store.sandboxes.get(fresh.id)).toBeUndefined();
+        expect(await store.sandboxes.get(r.id)).toMatchObject({ updatedAt: r.updatedAt });
+        expect(await eventsOf(fresh.id)).toEqual([]);
+      });
+
       it("a committed transaction's writes and events are all visible to another connection", async () => {
         const r = row("requested");
         await store.tx(async (t) => {

@@ -15,6 +15,14 @@ import type { NewEvent } from "./types.js";
 export interface PgCtx {
   readonly inTx: boolean;
   q(text: string, args?: unknown[]): Promise<Row[]>;
+  /**
+   * A write whose result nobody reads (an INSERT or UPDATE without RETURNING).
+   * In a transaction it is sent and not waited for: it rides along with the
+   * next statement or COMMIT (one round trip fewer), and its error surfaces
+   * there, failing the transaction as it would have anyway (Postgres aborts a
+   * transaction at its first failed statement). Outside one it is awaited.
+   */
+  send(text: string, args?: unknown[]): Promise<void>;
   /** `fn` atomically: in the open transaction, or in a new one. */
   atomic<T>(fn: (c: PgCtx) => Promise<T>): Promise<T>;
   /** Append events (in a transaction: at its commit). */
@@ -41,6 +49,9 @@ export function autoCtx(sql: Sql, url: string, ready: () => Promise<void> | unde
   const ctx: PgCtx = {
     inTx: false,
     q,
+    send: async (text, args) => {
+      await q(text, args);
+    },
     atomic: (fn) => transaction(sql, url, ready, fn),
     async emit(events) {
       if (!events.length) return;
@@ -60,9 +71,10 @@ export function autoCtx(sql: Sql, url: string, ready: () => Promise<void> | unde
 
 /**
  * BEGIN ... COMMIT on a reserved connection, ROLLBACK when `fn` throws.
- * BEGIN goes out with the transaction's first statement, and the events
- * with COMMIT (postgres.js pipelines queries on one connection): two round
- * trips fewer than awaiting each.
+ * BEGIN goes out with the transaction's first statement, writes whose result
+ * nobody reads (`send`) with the next one, and the events with COMMIT
+ * (postgres.js pipelines queries on one connection): a create's first
+ * transaction (insert the record, its event) is one round trip.
  */
 export async function transaction<T>(sql: Sql, url: string, ready: () => Promise<void> | undefined, fn: (c: PgCtx) => Promise<T>): Promise<T> {
   const wait = ready();
@@ -73,13 +85,36 @@ export async function transaction<T>(sql: Sql, url: string, ready: () => Promise
   } catch (err) {
     throw storeError(err, url);
   }
-  const q = async (text: string, args: unknown[] = []): Promise<Row[]> => (await conn.unsafe(text, args as never[], { prepare: true })) as unknown as Row[];
-  const begun = q("BEGIN");
-  begun.catch(() => {});
+  // Started at once (postgres.js starts a query when first awaited): the connection gets them in call order.
+  const raw = (text: string, args: unknown[] = []) => conn.unsafe(text, args as never[], { prepare: true }).execute() as unknown as Promise<Row[]>;
+  // Sent, not yet waited for (BEGIN, `send` writes): settled before any later result is handed out or the commit.
+  const unread: Promise<unknown>[] = [];
+  const defer = (p: Promise<unknown>) => {
+    p.catch(() => {});
+    unread.push(p);
+  };
+  /** The first failure among the unread statements (the cause; what follows it only says "transaction aborted"). */
+  const settleUnread = async () => {
+    const settled = await Promise.allSettled(unread.splice(0));
+    const failed = settled.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  };
+  const q = async (text: string, args: unknown[] = []): Promise<Row[]> => {
+    const p = raw(text, args);
+    if (unread.length) {
+      p.catch(() => {});
+      await settleUnread();
+    }
+    return p;
+  };
+  defer(raw("BEGIN"));
   const pending: OutgoingEvent[] = [];
   const ctx: PgCtx = {
     inTx: true,
     q,
+    async send(text, args) {
+      defer(raw(text, args));
+    },
     atomic: (inner) => inner(ctx),
     async emit(events) {
       // Copies: pinPool marks them, never the caller's objects.
@@ -96,17 +131,13 @@ export async function transaction<T>(sql: Sql, url: string, ready: () => Promise
   };
   try {
     const out = await fn(ctx);
-    await begun;
-    const last: Promise<Row[]>[] = [];
     if (pending.length) {
       const s = withEvents("SELECT 1", [], pending, "1 AS ok");
-      last.push(q(s.sql, s.args));
+      defer(raw(s.sql, s.args));
     }
-    const commit = conn.unsafe("COMMIT");
-    last.push(commit as unknown as Promise<Row[]>);
-    const settled = await Promise.allSettled(last);
-    const failed = settled.find((r) => r.status === "rejected");
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    const commit = conn.unsafe("COMMIT").execute();
+    defer(commit as unknown as Promise<unknown>);
+    await settleUnread();
     // COMMIT of a transaction in which a statement failed (and `fn` swallowed the error) is a ROLLBACK.
     if ((await commit).command !== "COMMIT") throw new SandboxerError("SBX_STORE", "PostgreSQL rolled the transaction back: one of its statements failed");
     return out;

@@ -102,7 +102,7 @@ export function pgIdempotency(c: PgCtx): IdempotencyRepo {
       return r ? { requestHash: r.request_hash as string, sandboxId: r.sandbox_id as string } : undefined;
     },
     async put(key, requestHash, sandboxId, at) {
-      await c.q("INSERT INTO idempotency_keys (key, request_hash, sandbox_id, created_at) VALUES ($1, $2, $3, $4)", [key, requestHash, sandboxId, at]);
+      await c.send("INSERT INTO idempotency_keys (key, request_hash, sandbox_id, created_at) VALUES ($1, $2, $3, $4)", [key, requestHash, sandboxId, at]);
     },
   };
 }

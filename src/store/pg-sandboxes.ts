@@ -31,7 +31,7 @@ export function pgSandboxes(c: PgCtx): SandboxRepo {
     async insert(row, idempotencyKey) {
       const cols = { ...toColumns(row), idempotency_key: idempotencyKey ?? null };
       const names = Object.keys(cols);
-      await c.q(`INSERT INTO sandboxes (${names.join(", ")}) VALUES (${params(names.length)})`, Object.values(cols));
+      await c.send(`INSERT INTO sandboxes (${names.join(", ")}) VALUES (${params(names.length)})`, Object.values(cols));
     },
     get: (id) => one("SELECT * FROM sandboxes WHERE id = $1", [id]),
     async getPublic(id) {
@@ -84,7 +84,7 @@ export function pgSandboxes(c: PgCtx): SandboxRepo {
       const cols = columnsOf(patch);
       if (!Object.keys(cols).length) return;
       const { set, args } = assignments(cols);
-      await c.q(`UPDATE sandboxes SET ${set} WHERE id = $${args.length + 1}`, [...args, id]);
+      await c.send(`UPDATE sandboxes SET ${set} WHERE id = $${args.length + 1}`, [...args, id]);
     },
     async heartbeat(owner: OwnerRef, at: string) {
       const rows = await c.q(
