@@ -21,13 +21,17 @@ export interface DeliveryReport {
 /** A claim time after every schedule: every undelivered event is due by it. */
 const EVERYTHING_DUE = "9999-12-31T23:59:59.999Z";
 
+/** How long one post may take (docs/integrations/state-hub.md: a timeout of 5 s is a failed attempt). */
+const POST_TIMEOUT_MS = 5000;
+
 /** Exponential backoff: 1s, 2s, 4s ... capped at 5 minutes. */
 export function backoffSeconds(attempts: number): number {
   return Math.min(300, 2 ** Math.min(attempts, 9));
 }
 
 /**
- * Deliver due outbox events to the State Hub, oldest first, within `budgetMs`.
+ * Deliver due outbox events to the State Hub, oldest first; no post starts
+ * after `budgetMs` (one already started may take its 5 s timeout beyond it).
  * At-least-once: the event id goes in `Idempotency-Key`, so the hub drops repeats.
  * Never throws: a down hub just leaves events pending with their next attempt time.
  */
@@ -65,7 +69,10 @@ export async function deliverPending(opts: {
         await opts.outbox.reschedule(e.seq, retryAt);
         continue;
       }
-      const err = await postEvent(send, opts.url, e, Math.min(left, 5000));
+      // The budget decides whether a post starts, never cuts one short: the hub may already hold an event
+      // whose answer we stopped waiting for, so a post aborted early would be sent again (a duplicate, and a
+      // backoff for a hub that was fine). A started post gets the full delivery timeout.
+      const err = await postEvent(send, opts.url, e, POST_TIMEOUT_MS);
       if (err === null) {
         await opts.outbox.markDelivered(e.seq, opts.clock.now().toISOString());
         delivered++;
@@ -91,7 +98,7 @@ async function postEvent(send: FetchLike, url: string, e: SandboxEvent, timeoutM
       method: "POST",
       headers: { "content-type": "application/json", "idempotency-key": e.id },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(Math.max(50, timeoutMs)),
+      signal: AbortSignal.timeout(timeoutMs),
     });
     // 409 = the hub already has this event id: delivered.
     if (res.ok || res.status === 409) return null;
