@@ -192,7 +192,7 @@ export function startReaper(broker: Broker, opts: ReaperOptions = {}): Reaper {
 
 /**
  * The outbox publisher of one `serve` replica: every replica runs one, and
- * their claims never overlap (Postgres: SKIP LOCKED; SQLite: its write lock),
+ * their claims never overlap (Postgres: an advisory lock per claim; SQLite: its write lock),
  * so each event is posted by one of them. Woken by new events (from any
  * replica where the store notifies) or every `intervalMs` for retries that
  * fall due. Stops by itself when no State Hub is configured.

@@ -43,7 +43,7 @@ function reposOn(c: PgCtx): Omit<Repos, "tx"> {
  * Transactions run at READ COMMITTED; where SQLite relies on its database-wide
  * write lock this store locks what it reads for a write (`getForUpdate`,
  * `openReservation`: FOR UPDATE; `account`: an advisory lock per account),
- * claims outbox events with SKIP LOCKED, takes leases with one upsert, and
+ * claims outbox events one claim at a time (an advisory lock: per-sandbox order), takes leases with one upsert, and
  * writes events under one lock at commit so their seqs follow commit order.
  */
 export class PostgresStore implements Store {
