@@ -85,18 +85,18 @@ describe("three replicas on one PostgreSQL", { timeout: 300_000 }, () => {
 
   it("200 creates spread over them (some repeating an Idempotency-Key): the right number of sandboxes, no duplicate events, every event delivered to the hub once", async () => {
     const jobs = Array.from({ length: 200 }, (_, i) => ({ i, key: i < 50 ? `key-${i % 10}` : undefined }));
-    const results: { i: number; key?: string | undefined; status: number; id: string }[] = [];
+    const results: { i: number; key?: string | undefined; status: number; id: string; body: unknown }[] = [];
     let next = 0;
     await Promise.all(
       Array.from({ length: 16 }, async () => {
         while (next < jobs.length) {
           const job = jobs[next++] as (typeof jobs)[number];
           const r = await api<Sandbox>(replicas[job.i % 3] as Replica, token, "POST", "/v1/sandboxes", { profile: "profile.saas-stub" }, job.key ? { "Idempotency-Key": job.key } : {});
-          results.push({ ...job, status: r.status, id: r.body.id });
+          results.push({ ...job, status: r.status, id: r.body.id, body: r.body });
         }
       }),
     );
-    expect(results.filter((r) => r.status !== 201)).toEqual([]);
+    expect(results.filter((r) => r.status !== 201).map((r) => `${r.status} ${JSON.stringify(r.body)}`)).toEqual([]);
     for (let k = 0; k < 10; k++) expect(new Set(results.filter((r) => r.key === `key-${k}`).map((r) => r.id)).size).toBe(1);
     const ids = new Set(results.map((r) => r.id));
     expect(ids.size).toBe(160);
