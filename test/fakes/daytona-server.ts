@@ -17,6 +17,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { serveFiles } from "./daytona-files.js";
 import { newToolbox, readBody, removeToolbox, serveToolbox, type Toolbox, type ToolboxOp, toolboxOp } from "./daytona-toolbox.js";
 import { faultQueue } from "./faults.js";
 
@@ -129,8 +130,9 @@ export async function startDaytonaFake(opts: { apiKey?: string; startPolls?: num
         const body = await readBody(req);
         const labels = (body.labels ?? {}) as Record<string, string>;
         if (typeof labels !== "object") return error(res, 400, "labels must be an object");
+        const newId = randomUUID();
         const created: DaytonaSandbox = {
-          id: randomUUID(),
+          id: newId,
           labels,
           state: "creating",
           autoStopInterval: typeof body.autoStopInterval === "number" ? body.autoStopInterval : 15,
@@ -138,7 +140,7 @@ export async function startDaytonaFake(opts: { apiKey?: string; startPolls?: num
           createdAt: new Date().toISOString(),
           pollsLeft: opts.startPolls ?? 2,
           ...(fault && "startError" in fault ? { errorReason: fault.startError } : {}),
-          toolbox: newToolbox(),
+          toolbox: newToolbox(newId),
         };
         sandboxes.set(created.id, created);
         return later(() => send(res, 200, dto(created)));
@@ -176,6 +178,12 @@ export async function startDaytonaFake(opts: { apiKey?: string; startPolls?: num
   };
 
   const toolboxRequest = async (req: IncomingMessage, res: ServerResponse, id: string, path: string) => {
+    if (path.startsWith("/files/")) {
+      const sb = sandboxes.get(id);
+      if (!sb) return error(res, 404, `Sandbox with ID or name ${id} not found`);
+      if (sb.state !== "started") return error(res, 400, `Sandbox ${id} is not started`);
+      return serveFiles(await sb.toolbox.vm, req, res, path, (status, message) => error(res, status, message));
+    }
     const route = toolboxOp(req.method, path);
     if (!route) return error(res, 404, `Cannot ${req.method} ${path}`);
     const fault = faults.take(route.op);

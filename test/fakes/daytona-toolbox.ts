@@ -5,31 +5,37 @@
  *   POST   /process/session                 {sessionId}                   201
  *   POST   /process/session/{sid}/exec      {command, runAsync?, async?}  200 {cmdId, exitCode, output, stdout, stderr}
  *   DELETE /process/session/{sid}                                          204
+ *   POST   /files/bulk-upload   multipart: `files[N].path` fields and `files[N].file` parts   200
+ *   POST   /files/bulk-download {paths}  200 multipart/form-data: a `file` part per path
+ *                               (filename = the path asked), or an `error` part with JSON {message, statusCode, code}
  * Daytona's daemon runs a session command as shell text in the session's
  * shell, in the sandbox's working directory, and reports stdout and stderr
  * apart (`output` is both, in order). The fake runs each command for real
- * with `sh -c COMMAND` in a temp directory the sandbox owns, with a clean
- * environment. Not modelled: shell state kept between commands of one
- * session (ext.daytona uses one session per command), runAsync + logs.
+ * with `sh -c COMMAND` in a small VM per sandbox (test/fakes/vm.ts, working
+ * directory /home/daytona) with a clean environment; the file routes read and
+ * write the same files, paths resolved inside the VM. Not modelled: shell
+ * state kept between commands of one session (ext.daytona uses one session
+ * per command), runAsync + logs.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { constants, tmpdir } from "node:os";
-import { join } from "node:path";
+import { constants } from "node:os";
+import { type FakeVm, startVm } from "./vm.js";
 
 /** What a fake sandbox holds for its toolbox: its workdir, sessions and running commands. */
 export interface Toolbox {
-  dir: string;
+  vm: Promise<FakeVm>;
   sessions: Set<string>;
   children: Set<ChildProcess>;
 }
 
 export type ToolboxOp = "session-create" | "session-exec" | "session-delete";
 
-export function newToolbox(): Toolbox {
-  return { dir: mkdtempSync(join(tmpdir(), "daytona-fake-sb-")), sessions: new Set(), children: new Set() };
+export function newToolbox(id: string): Toolbox {
+  const vm = startVm(`daytona-${id.slice(0, 8)}`, "/home/daytona");
+  vm.catch(() => {});
+  return { vm, sessions: new Set(), children: new Set() };
 }
 
 /** The sandbox is gone: stop what runs in it and remove its directory. */
@@ -37,7 +43,7 @@ export function removeToolbox(t: Toolbox): void {
   for (const c of t.children) c.kill("SIGKILL");
   t.children.clear();
   t.sessions.clear();
-  rmSync(t.dir, { recursive: true, force: true });
+  t.vm.then((vm) => vm.kill()).catch(() => {});
 }
 
 /** Which toolbox operation a request is, or undefined for an unknown route. */
@@ -70,28 +76,28 @@ export async function serveToolbox(t: Toolbox, op: ToolboxOp, sessionId: string 
       const command = body.command;
       if (typeof command !== "string" || !command.trim()) return reply(400, "command cannot be empty");
       if (body.runAsync || body.async) return reply(400, "runAsync is not supported by this fake");
-      const r = await run(t, command, res);
+      const r = await run(t, await t.vm, command, res);
       return reply(200, { cmdId: randomUUID(), exitCode: r.exitCode, output: r.output, stdout: r.stdout, stderr: r.stderr });
     }
   }
 }
 
-function run(t: Toolbox, command: string, res: ServerResponse): Promise<{ exitCode: number; output: string; stdout: string; stderr: string }> {
+function run(t: Toolbox, vm: FakeVm, command: string, res: ServerResponse): Promise<{ exitCode: number; output: string; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn("sh", ["-c", command], { cwd: t.dir, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: t.dir }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = vm.spawn(["sh", "-c", command]);
     t.children.add(child);
     // A client that gave up (timeout) leaves nothing running behind it.
     res.on("close", () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(-child.pid, "SIGKILL");
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     const both: Buffer[] = [];
-    child.stdout.on("data", (d: Buffer) => {
+    child.stdout?.on("data", (d: Buffer) => {
       out.push(d);
       both.push(d);
     });
-    child.stderr.on("data", (d: Buffer) => {
+    child.stderr?.on("data", (d: Buffer) => {
       err.push(d);
       both.push(d);
     });

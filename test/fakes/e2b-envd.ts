@@ -14,25 +14,30 @@
  *               {event: {end: {exitCode, exited, status, error?}}}, then the end-of-stream
  *               envelope (flag 0x02) `{}` or `{"error": {code, message}}`.
  *   Envelope: 1 byte flags (0x01 compressed, 0x02 end of stream) + 4 bytes big-endian length + message.
+ *   GET  /files?path=&username=     200 the file's bytes | 404 {code, message} | 400 for a directory
+ *   POST /files?path=&username=     application/octet-stream body (envd >= 0.5.7; the SDK streams a
+ *                                   ReadableStream this way): 200 [{name, type: "file", path}]; parents made
  * `X-Access-Token` must be the token the control plane handed out for the sandbox.
  *
- * Commands REALLY run (the requested cmd/args, E2B's `/bin/bash -l -c CMD`), in a
- * temp dir per sandbox that stands for /home/user; the fake owns and removes it.
- * A killed sandbox SIGKILLs its process groups and cuts its open streams, as a VM
- * going away does.
+ * Commands REALLY run (the requested cmd/args, E2B's `/bin/bash -l -c CMD`) in a
+ * small VM per sandbox (test/fakes/vm.ts) whose /home/user and /tmp are temp
+ * dirs the fake owns and removes; /files reads and writes the same files,
+ * paths resolved inside the VM. A killed sandbox ends the VM and cuts its open
+ * streams, as a VM going away does.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { createReadStream, createWriteStream, mkdirSync, statSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { type FakeVm, startVm } from "./vm.js";
 
 const HOME = "/home/user";
 
 interface EnvdState {
-  dir: string;
+  vm: Promise<FakeVm>;
   token: string;
   procs: Set<ChildProcess>;
   streams: Set<ServerResponse>;
@@ -89,14 +94,46 @@ interface StartRequest {
   stdin?: boolean;
 }
 
-/** `/home/user[/…]` inside the sandbox is the sandbox's temp dir here; nothing else exists. */
-function hostPath(st: EnvdState, cwd: string | undefined): string | null {
-  if (cwd === undefined || cwd === "" || cwd === HOME) return st.dir;
-  if (cwd.startsWith(`${HOME}/`) && !cwd.split("/").includes("..")) return join(st.dir, cwd.slice(HOME.length + 1));
-  return null;
+/** A directory inside the VM to start a command in (default /home/user), or null when there is none. */
+function cwdOf(vm: FakeVm, cwd: string | undefined): string | null {
+  if (cwd === undefined || cwd === "") return HOME;
+  const host = vm.resolve(cwd);
+  try {
+    return host && statSync(host).isDirectory() ? cwd : null;
+  } catch {
+    return null;
+  }
 }
 
-function start(st: EnvdState, sandboxId: string, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+async function readFileRoute(vm: FakeVm, path: string, res: ServerResponse): Promise<void> {
+  const host = vm.resolve(path);
+  let size: number;
+  try {
+    const st = host ? statSync(host) : null;
+    if (!st) return plain(res, 404, { code: 404, message: `path '${path}' does not exist` });
+    if (st.isDirectory()) return plain(res, 400, { code: 400, message: `path '${path}' is a directory` });
+    size = st.size;
+  } catch {
+    return plain(res, 404, { code: 404, message: `path '${path}' does not exist` });
+  }
+  res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(size) });
+  await pipeline(createReadStream(host as string), res);
+}
+
+async function writeFileRoute(vm: FakeVm, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (!/^application\/octet-stream/.test(req.headers["content-type"] ?? "")) return plain(res, 415, { code: 415, message: "this fake takes application/octet-stream uploads only" });
+  const host = vm.resolve(path);
+  if (!host) return plain(res, 403, { code: 403, message: `permission denied: ${path}` });
+  try {
+    mkdirSync(dirname(host), { recursive: true });
+    await pipeline(req, createWriteStream(host));
+  } catch (err) {
+    return plain(res, 400, { code: 400, message: `error writing ${path}: ${(err as Error).message}` });
+  }
+  plain(res, 200, [{ name: basename(path), type: "file", path: path.startsWith("/") ? path : `${HOME}/${path}` }]);
+}
+
+function start(st: EnvdState, vm: FakeVm, sandboxId: string, req: IncomingMessage, res: ServerResponse, body: Buffer): void {
   const frames = unframe(body);
   const first = frames?.[0];
   res.writeHead(200, { "content-type": "application/connect+json" });
@@ -114,7 +151,7 @@ function start(st: EnvdState, sandboxId: string, req: IncomingMessage, res: Serv
     finish({ code: "invalid_argument", message: "process.cmd is required" });
     return;
   }
-  const cwd = hostPath(st, p.cwd);
+  const cwd = cwdOf(vm, p.cwd);
   if (!cwd) {
     finish({ code: "invalid_argument", message: `cwd ${p.cwd} does not exist` });
     return;
@@ -122,13 +159,7 @@ function start(st: EnvdState, sandboxId: string, req: IncomingMessage, res: Serv
   const event = (e: unknown) => {
     if (live()) res.write(envelope(0, { event: e }));
   };
-  const child = spawn(p.cmd, p.args ?? [], {
-    cwd,
-    env: { PATH: "/usr/local/bin:/usr/bin:/bin", HOME: st.dir, USER: "user", LANG: "C.UTF-8", E2B_SANDBOX: "true", E2B_SANDBOX_ID: sandboxId, ...p.envs },
-    // Own process group: a killed sandbox takes the command's children with it.
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = vm.spawn([p.cmd, ...(p.args ?? [])], { cwd, env: { USER: "user", LANG: "C.UTF-8", E2B_SANDBOX: "true", E2B_SANDBOX_ID: sandboxId, ...p.envs } });
   st.procs.add(child);
   st.streams.add(res);
   const pingSec = Number(req.headers["keepalive-ping-interval"]);
@@ -169,29 +200,36 @@ export async function startEnvdFake(isLive: (sandboxId: string) => boolean): Pro
       }
     }
     for (const r of st.streams) r.destroy();
-    rmSync(st.dir, { recursive: true, force: true });
+    st.vm.then((vm) => vm.kill()).catch(() => {});
   };
 
   const server: Server = createServer((req, res) => {
     const id = String(req.headers["e2b-sandbox-id"] ?? "");
     const st = states.get(id);
     const path = new URL(req.url ?? "/", "http://x").pathname;
-    readBody(req)
-      .then((body) => {
-        if (!id) return plain(res, 400, { code: 400, message: "missing E2b-Sandbox-Id header" });
-        if (!st || !isLive(id)) return plain(res, 502, { code: 502, message: "The sandbox was not found", sandboxId: id });
-        if (req.headers["x-access-token"] !== st.token) return plain(res, 401, { code: "unauthenticated", message: "invalid access token" });
-        if (req.method === "GET" && path === "/health") return plain(res, 204);
-        if (req.method === "POST" && path === "/process.Process/Start") {
-          if (!/^application\/connect\+json/.test(req.headers["content-type"] ?? "")) return plain(res, 415);
-          return start(st, id, req, res, body);
-        }
-        return plain(res, 404, { code: "unimplemented", message: `${req.method} ${path} is not served by this fake` });
-      })
-      .catch((err: unknown) => {
-        if (!res.headersSent) plain(res, 500, { code: "internal", message: String(err) });
-        else res.destroy();
-      });
+    const serve = async () => {
+      if (!id) return plain(res, 400, { code: 400, message: "missing E2b-Sandbox-Id header" });
+      if (!st || !isLive(id)) return plain(res, 502, { code: 502, message: "The sandbox was not found", sandboxId: id });
+      if (req.headers["x-access-token"] !== st.token) return plain(res, 401, { code: "unauthenticated", message: "invalid access token" });
+      const vm = await st.vm;
+      if (path === "/files") {
+        const file = new URL(req.url ?? "/", "http://x").searchParams.get("path");
+        if (!file) return plain(res, 400, { code: 400, message: "path is required" });
+        if (req.method === "GET") return readFileRoute(vm, file, res);
+        if (req.method === "POST") return writeFileRoute(vm, file, req, res);
+      }
+      const body = await readBody(req);
+      if (req.method === "GET" && path === "/health") return plain(res, 204);
+      if (req.method === "POST" && path === "/process.Process/Start") {
+        if (!/^application\/connect\+json/.test(req.headers["content-type"] ?? "")) return plain(res, 415);
+        return start(st, vm, id, req, res, body);
+      }
+      return plain(res, 404, { code: "unimplemented", message: `${req.method} ${path} is not served by this fake` });
+    };
+    serve().catch((err: unknown) => {
+      if (!res.headersSent) plain(res, 500, { code: "internal", message: String(err) });
+      else res.destroy();
+    });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const { port } = server.address() as AddressInfo;
@@ -199,7 +237,9 @@ export async function startEnvdFake(isLive: (sandboxId: string) => boolean): Pro
     url: `http://127.0.0.1:${port}`,
     add(id) {
       const token = randomBytes(16).toString("hex");
-      states.set(id, { dir: mkdtempSync(join(tmpdir(), `e2b-fake-${id}-`)), token, procs: new Set(), streams: new Set() });
+      const vm = startVm(`e2b-${id.slice(0, 12)}`, HOME);
+      vm.catch(() => {});
+      states.set(id, { vm, token, procs: new Set(), streams: new Set() });
       return { token };
     },
     remove,

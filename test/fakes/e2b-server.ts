@@ -63,7 +63,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 function detail(s: E2bSandbox) {
-  return { ...s, clientID: "6532622b", cpuCount: 2, memoryMB: 512, diskSizeMB: 1024, envdVersion: "0.2.4", alias: s.templateID };
+  return { ...s, clientID: "6532622b", cpuCount: 2, memoryMB: 512, diskSizeMB: 1024, envdVersion: "0.5.7", alias: s.templateID };
 }
 
 /** `latencyMs`: added to every answer, to model a real control plane's round trip in benchmarks. */
@@ -76,7 +76,7 @@ export async function startE2bFake(opts: { apiKey?: string; latencyMs?: number }
   const envd = await startEnvdFake((id) => sandboxes.get(id)?.state === "running");
   const tokens = new Map<string, string>();
   /** The create/connect answer: where and how the SDK reaches the sandbox's envd. */
-  const answer = (s: E2bSandbox) => ({ sandboxID: s.sandboxID, templateID: s.templateID, clientID: "6532622b", envdVersion: "0.2.4", envdAccessToken: tokens.get(s.sandboxID), domain: null });
+  const answer = (s: E2bSandbox) => ({ sandboxID: s.sandboxID, templateID: s.templateID, clientID: "6532622b", envdVersion: "0.5.7", envdAccessToken: tokens.get(s.sandboxID), domain: null });
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://x");

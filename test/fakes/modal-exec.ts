@@ -10,14 +10,15 @@
  *   TaskExecWait       {task_id, exec_id} -> oneof {code, signal}, once the process ended
  *   TaskExecPoll       {task_id, exec_id} -> the same, or empty while it runs
  * Field numbers follow modal_proto/task_command_router.proto as compiled into
- * the SDK. The argv really runs, without a shell, in the sandbox's own temp
- * directory with a clean environment. Not modelled: workdir, timeout_secs,
+ * the SDK. The argv really runs, without a shell, in the sandbox's small VM
+ * (test/fakes/vm.ts, working directory /root) with a clean environment. Not modelled: workdir, timeout_secs,
  * PTYs, secrets, streamed stdin.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { constants } from "node:os";
 import * as grpc from "@grpc/grpc-js";
 import protobuf from "protobufjs";
+import type { FakeVm } from "./vm.js";
 
 const PROTO = `
 syntax = "proto3";
@@ -59,8 +60,8 @@ export interface ModalExec {
 }
 
 export interface RouterOptions {
-  /** The workdir of the live (not terminated) sandbox running this task, if any. */
-  dirOfTask(taskId: string): string | undefined;
+  /** The VM of the live (not terminated) sandbox running this task, if any. */
+  vmOfTask(taskId: string): Promise<FakeVm> | undefined;
   /** Is this a router JWT the control plane handed out? */
   tokenOk(token: string): boolean;
   fault(method: RouterMethod): Fault;
@@ -81,15 +82,15 @@ export function addCommandRouter(server: grpc.Server, opts: RouterOptions) {
   };
   const exitOf = (e: ModalExec) => e.exit ?? {};
 
-  const start = (r: Req): Req => {
+  const start = async (r: Req): Promise<Req> => {
     const taskId = String(r.taskId);
-    const dir = opts.dirOfTask(taskId);
-    if (!dir) throw status(grpc.status.NOT_FOUND, `task ${taskId} not found or finished`);
+    const vm = await opts.vmOfTask(taskId);
+    if (!vm) throw status(grpc.status.NOT_FOUND, `task ${taskId} not found or finished`);
     const argv = (r.commandArgs as string[] | undefined) ?? [];
     if (!argv[0]) throw status(grpc.status.INVALID_ARGUMENT, "command_args is empty");
     if (execs.has(String(r.execId))) throw status(grpc.status.ALREADY_EXISTS, `exec ${String(r.execId)} exists`);
     const pipe = (c: unknown) => (c === CONFIG_PIPE ? "pipe" : "ignore");
-    const child = spawn(argv[0], argv.slice(1), { cwd: dir, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir }, stdio: ["pipe", pipe(r.stdoutConfig), pipe(r.stderrConfig)] });
+    const child = vm.spawn(argv, { stdio: ["pipe", pipe(r.stdoutConfig), pipe(r.stderrConfig)] });
     const output = (): Output => ({ chunks: [], ended: false, wake: new Set() });
     const e: ModalExec = { execId: String(r.execId), taskId, argv, child, out: [output(), output()], stdinWritten: 0, onExit: new Set() };
     execs.set(e.execId, e);
@@ -130,7 +131,7 @@ export function addCommandRouter(server: grpc.Server, opts: RouterOptions) {
     return {};
   };
 
-  const unary: Record<Exclude<RouterMethod, "TaskExecStdioRead" | "TaskExecWait">, (r: Req) => Req> = {
+  const unary: Record<Exclude<RouterMethod, "TaskExecStdioRead" | "TaskExecWait">, (r: Req) => Req | Promise<Req>> = {
     TaskExecStart: start,
     TaskExecStdinWrite: stdinWrite,
     TaskExecPoll: (r) => exitOf(find(r)),
@@ -166,13 +167,15 @@ export function addCommandRouter(server: grpc.Server, opts: RouterOptions) {
     impl[method] = (call: grpc.ServerUnaryCall<Req, Req>, cb: grpc.sendUnaryData<Req>) => {
       const f = check(method, call.metadata);
       if (failed(f)) return cb(asError(f));
-      try {
-        const res = unary[method](call.request);
-        if (f && "slowMs" in f) setTimeout(() => cb(null, res), f.slowMs);
-        else cb(null, res);
-      } catch (err) {
-        cb(err as grpc.ServiceError);
-      }
+      Promise.resolve()
+        .then(() => unary[method](call.request))
+        .then(
+          (res) => {
+            if (f && "slowMs" in f) setTimeout(() => cb(null, res), f.slowMs);
+            else cb(null, res);
+          },
+          (err) => cb(err as grpc.ServiceError),
+        );
     };
   }
   impl.TaskExecWait = (call: grpc.ServerUnaryCall<Req, Req>, cb: grpc.sendUnaryData<Req>) => {

@@ -15,17 +15,15 @@
  * `sandbox.exec` goes through the task's command router, which this server
  * also serves (test/fakes/modal-exec.ts): TaskGetCommandRouterAccess hands out
  * a JWT and `https://127.0.0.1:<port>` (the SDK speaks plaintext to a router
- * when its server URL is localhost). Each sandbox owns a temp directory, its
- * workdir, removed with its processes at terminate and at close.
+ * when its server URL is localhost). Each sandbox runs a small VM
+ * (test/fakes/vm.ts), ended with its processes at terminate and at close.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import protobuf from "protobufjs";
 import { faultQueue } from "./faults.js";
 import { addCommandRouter, type ModalExec, type RouterMethod } from "./modal-exec.js";
+import { type FakeVm, startVm } from "./vm.js";
 
 const PROTO = `
 syntax = "proto3";
@@ -69,8 +67,8 @@ export interface ModalSandbox {
   gpu: { type: number; count: number; gpuType: string } | null;
   createdAt: number;
   terminated: boolean;
-  /** The sandbox's workdir, where exec'd commands run; removed at terminate. */
-  dir: string;
+  /** The sandbox's VM (test/fakes/vm.ts, workdir /root), where exec'd commands run; ended at terminate. */
+  vm: Promise<FakeVm>;
 }
 
 export type ModalMethod =
@@ -145,7 +143,7 @@ export async function startModalFake(): Promise<ModalFake> {
 
   const server = new grpc.Server();
   const router = addCommandRouter(server, {
-    dirOfTask: (taskId) => liveByTask(taskId)?.dir,
+    vmOfTask: (taskId) => liveByTask(taskId)?.vm,
     tokenOk: (t) => routerTokens.has(t),
     fault: (method) => faults.take(method),
     calls: routerCalls,
@@ -153,7 +151,7 @@ export async function startModalFake(): Promise<ModalFake> {
   const end = (sb: ModalSandbox) => {
     sb.terminated = true;
     router.kill(taskOf(sb));
-    rmSync(sb.dir, { recursive: true, force: true });
+    sb.vm.then((vm) => vm.kill()).catch(() => {});
   };
 
   const handlers: Record<Exclude<ModalMethod, RouterMethod>, (req: Req) => Req> = {
@@ -178,7 +176,9 @@ export async function startModalFake(): Promise<ModalFake> {
         gpu: g && (g.count || g.gpuType) ? { type: g.type ?? 0, count: g.count ?? 0, gpuType: g.gpuType ?? "" } : null,
         createdAt: Date.now() / 1000,
         terminated: false,
-        dir: mkdtempSync(join(tmpdir(), "modal-fake-sb-")),
+        vm: startVm("modal-sb", "/root").catch((err: unknown) => {
+          throw err;
+        }),
       };
       sandboxes.set(sb.id, sb);
       return { sandboxId: sb.id, metadata: { appId: sb.appId } };
