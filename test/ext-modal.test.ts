@@ -119,7 +119,6 @@ describe("ext.modal exec through the task command router", () => {
   let fake: ModalFake;
   let home: TestHome;
   let id: string;
-  const remote = (sandboxerId = id) => [...fake.sandboxes.values()].find((s) => s.tags.sandboxerId === sandboxerId);
 
   beforeAll(async () => {
     fake = await startModalFake();

@@ -25,7 +25,7 @@
  * paths resolved inside the VM. A killed sandbox ends the VM and cuts its open
  * streams, as a VM going away does.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream, mkdirSync, statSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
