@@ -33,7 +33,8 @@ export async function openSandbox(rt: Runtime, id: string, feature: Feature, ser
     throw new SandboxerError("SBX_INVALID_STATE", `${id} is ${row.state}; ${FEATURE_WORDS[feature]} need a ready sandbox`, { details: { id, state: row.state } });
   }
   const ext = await extensionOf(rt, row.extension);
-  const able = ext.capabilities[feature] === true && (feature === "files" ? Boolean(ext.files || ext.sandboxCommand) : Boolean(ext.sandboxCommand));
+  const own = feature === "files" ? ext.files : feature === "processes" ? ext.processes : undefined;
+  const able = ext.capabilities[feature] === true && Boolean(own || ext.sandboxCommand);
   if (!able) throw new SandboxerError("SBX_UNSUPPORTED", `${row.extension} does not offer ${FEATURE_WORDS[feature]} for its sandboxes`, { details: { extension: row.extension } });
   checkService(ext, row.extension, service);
   const profile = await profileOf(rt, row);

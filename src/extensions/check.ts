@@ -6,10 +6,11 @@
  */
 import { SandboxerError } from "../errors.js";
 
-const CAPABILITIES = ["snapshot", "restore", "build", "exec", "execService", "gpu", "limits", "files", "processes", "pty"] as const;
+const CAPABILITIES = ["snapshot", "restore", "build", "exec", "execService", "gpu", "limits", "files", "processes", "pty", "execTimeout"] as const;
 const REQUIRED_CAPABILITIES = new Set(["snapshot", "restore", "build", "exec"]);
 const HOST_KINDS = new Set(["localhost", "ssh", "cluster"]);
 const FILE_OPS = ["putArchive", "getArchive", "writeFile", "readFile", "list", "stat", "remove"] as const;
+const PROCESS_OPS = ["start", "state", "output", "kill"] as const;
 const OPTIONAL_METHODS = ["preflight", "settingsProblems", "alive", "extendTtl", "exec", "list", "hostFacts", "sandboxCommand", "scratchDir", "fileRoot", "snapshot"] as const;
 const ID_RE = /^ext\.[a-z0-9-]+$/;
 const MODE_RE = /^[a-z][a-z0-9-]*$/;
@@ -65,9 +66,15 @@ function capabilityProblems(def: Loose): string[] {
   }
   if (caps.files === true && files === undefined && !has("sandboxCommand")) out.push("capabilities.files is true but it has neither files methods nor a sandboxCommand method");
   if (caps.files !== true && files !== undefined) out.push("capabilities.files is not declared but it has files methods");
-  for (const cap of ["processes", "pty"] as const) {
-    if (caps[cap] === true && !has("sandboxCommand")) out.push(`capabilities.${cap} is true but it has no sandboxCommand method`);
+  const procs = def.processes;
+  if (procs !== undefined) {
+    if (!isObject(procs)) out.push("processes: not an object of process methods");
+    else for (const op of PROCESS_OPS) if (!isFn(procs[op])) out.push(`processes.${op}: missing (the processes methods come as a set)`);
   }
+  if (caps.processes === true && procs === undefined && !has("sandboxCommand")) out.push("capabilities.processes is true but it has neither processes methods nor a sandboxCommand method");
+  if (caps.processes !== true && procs !== undefined) out.push("capabilities.processes is not declared but it has processes methods");
+  if (caps.pty === true && !has("sandboxCommand")) out.push("capabilities.pty is true but it has no sandboxCommand method");
+  if (caps.execTimeout === true && caps.exec !== true) out.push("capabilities.execTimeout needs capabilities.exec");
   if (caps.limits === true && def.kind !== "self-hosted") out.push("capabilities.limits applies to self-hosted extensions only");
   return out;
 }

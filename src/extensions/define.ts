@@ -16,7 +16,7 @@ import type { HostKind } from "../transport/for-host.js";
 import type { Transport } from "../transport/types.js";
 import type { Clock, Handle, Host, JsonObject, Sandbox } from "../types.js";
 import { checkDefinition } from "./check.js";
-import type { ExecIo, ExecOptions, ExecResult, FileOps, SandboxCommandOptions } from "./io-types.js";
+import type { ExecIo, ExecOptions, ExecResult, FileOps, ProcessOps, SandboxCommandOptions } from "./io-types.js";
 
 export * from "./io-types.js";
 
@@ -40,8 +40,10 @@ export interface Capabilities {
   limits?: boolean;
   /** Files in and out (`sandboxer cp`, `/files`): the `files` methods or `sandboxCommand`. */
   files?: boolean;
-  /** Detached processes (`exec --detach`, `ps`, `logs`, `kill`): needs `sandboxCommand`. */
+  /** Detached processes (`exec --detach`, `ps`, `logs`, `kill`): `sandboxCommand` or the `processes` methods. */
   processes?: boolean;
+  /** `exec` honours `timeoutMs` itself (kills the command's process group); implied by `sandboxCommand`. */
+  execTimeout?: boolean;
   /** An interactive terminal (`exec -it`, `shell`): needs `sandboxCommand`. */
   pty?: boolean;
 }
@@ -208,6 +210,8 @@ export interface ExtensionDefinition<I extends Record<string, unknown> = Record<
   fileRoot?(ctx: ExtensionContext<H>, handle: H): string | null;
   /** Files through the backend's own API (vendors); preferred over `sandboxCommand` when both exist. */
   files?: FileOps<H>;
+  /** Detached processes kept inside the sandbox (vendors); only used without `sandboxCommand`. */
+  processes?: ProcessOps<H>;
   /**
    * With `capabilities.snapshot`: write a zstd- or gzip-compressed tar of the
    * workspace's contents into `dest` (`archiveDir` in src/snapshots/archive.ts

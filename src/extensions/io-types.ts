@@ -88,3 +88,28 @@ export interface FileOps<H = Handle> {
   stat(ctx: ExtensionContext<H>, handle: H, path: string): Promise<FileEntry | null>;
   remove(ctx: ExtensionContext<H>, handle: H, path: string, recursive: boolean): Promise<void>;
 }
+
+/** A detached process as the sandbox knows it (ProcessOps). */
+export interface RemoteProcessState {
+  /** "lost": it is neither running nor has a recorded exit (the sandbox restarted). */
+  state: "running" | "exited" | "lost";
+  exitCode: number | null;
+  /** ISO 8601, when it ended. */
+  endedAt: string | null;
+}
+
+/**
+ * Detached processes for backends without a local command into the sandbox
+ * (vendor SDKs): the process, its process group and its output ring live
+ * inside the sandbox, under a process id the broker chose.
+ */
+export interface ProcessOps<H = Handle> {
+  /** Start argv detached (its own process group), output in a ring of `ringBytes` there; returns once its group exists. */
+  start(ctx: ExtensionContext<H>, handle: H, pid: string, argv: string[], opts: { cwd?: string; ringBytes: number }): Promise<void>;
+  /** The state of each process asked for (absent: no such process there). */
+  state(ctx: ExtensionContext<H>, handle: H, pids: string[]): Promise<Record<string, RemoteProcessState>>;
+  /** Output from `offset` (at most maxBytes), the bytes no longer held before it, the total so far, and the state read first. */
+  output(ctx: ExtensionContext<H>, handle: H, pid: string, offset: number, maxBytes: number): Promise<{ data: Buffer; offset: number; dropped: number; total: number; state: RemoteProcessState } | null>;
+  /** Signal the process's whole group; false when there is no such group any more. */
+  kill(ctx: ExtensionContext<H>, handle: H, pid: string, signal: string): Promise<boolean>;
+}

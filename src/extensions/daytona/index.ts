@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { SandboxerError } from "../../errors.js";
 import { shellJoin } from "../../transport/quote.js";
@@ -18,6 +19,8 @@ import { envMs, requireEnv, vendorError } from "../saas/vendor.js";
  * `exec` runs one command in a fresh toolbox session (create, execute, delete):
  * Daytona's session execute answers stdout and stderr apart with the exit code,
  * once the command ended (output is not streamed; stdin is not forwarded).
+ * Files travel through the toolbox's streamed upload and download
+ * (`fs.uploadFileStream`, `fs.downloadFileStream`); see saas/vendor-io.ts.
  */
 type Client = InstanceType<typeof import("@daytonaio/sdk").Daytona>;
 const sdk = lazy(() => import("@daytonaio/sdk"));
@@ -101,6 +104,23 @@ export default defineMeteredExtension({
 
   setTimeout: async (d, _ctx, h, seconds) => {
     await (await d.get(h.sandboxId)).setAutostopInterval(minutes(seconds));
+  },
+
+  transfer: {
+    async upload(d, _ctx, h, path, src) {
+      try {
+        await (await d.get(h.sandboxId)).fs.uploadFileStream(src, path);
+      } catch (err) {
+        throw execError(h.sandboxId, err);
+      }
+    },
+    async download(d, _ctx, h, path, out) {
+      try {
+        await pipeline(await (await d.get(h.sandboxId)).fs.downloadFileStream(path, { timeout: 0 }), out, { end: false });
+      } catch (err) {
+        throw execError(h.sandboxId, err);
+      }
+    },
   },
 
   async exec(d, ctx, h, argv, io, opts) {

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { defineMeteredExtension, lazy, remainingSeconds, type VendorContext } from "../saas/metered.js";
 import { envMs, requireEnv } from "../saas/vendor.js";
 import { type E2bSdk, execInSandbox } from "./exec.js";
+import { download, upload } from "./transfer.js";
 
 /**
  * E2B sandboxes through E2B's control-plane API with the official `e2b` SDK,
@@ -32,6 +33,12 @@ function conn(ctx: VendorContext) {
     requestTimeoutMs: envMs(ctx.env, "E2B_REQUEST_TIMEOUT_MS", 30_000),
     signal: ctx.signal,
   };
+}
+
+/** E2B's connect extends the vendor timeout to at least this (300 s when omitted): keep it at the record's expiry. */
+function atExpiry<T extends object>(conn: T, ctx: Parameters<typeof remainingSeconds>[0]): T & { timeoutMs?: number } {
+  const left = remainingSeconds(ctx);
+  return { ...conn, ...(left ? { timeoutMs: left * 1000 } : {}) };
 }
 
 export default defineMeteredExtension({
@@ -83,8 +90,11 @@ export default defineMeteredExtension({
   },
 
   async exec({ sdk: e2b, conn }, ctx, h, argv, io, opts) {
-    // E2B's connect extends the vendor timeout to at least this (300 s when omitted): keep it at the record's expiry.
-    const left = remainingSeconds(ctx);
-    return execInSandbox(e2b, ctx.sandbox.id, h.sandboxId, argv, io, { ...conn, ...(left ? { timeoutMs: left * 1000 } : {}) }, opts.onOutput);
+    return execInSandbox(e2b, ctx.sandbox.id, h.sandboxId, argv, io, atExpiry(conn, ctx), opts.onOutput);
+  },
+
+  transfer: {
+    upload: ({ sdk: e2b, conn }, ctx, h, path, src) => upload(e2b, h.sandboxId, atExpiry(conn, ctx), path, src),
+    download: ({ sdk: e2b, conn }, ctx, h, path, out) => download(e2b, h.sandboxId, atExpiry(conn, ctx), path, out),
   },
 });

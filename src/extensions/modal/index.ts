@@ -6,6 +6,7 @@ import type { ExtensionContext } from "../define.js";
 import { ExecOutput, execResult } from "../exec-process.js";
 import { defineMeteredExtension, lazy } from "../saas/metered.js";
 import { envMs, requireEnv, vendorError } from "../saas/vendor.js";
+import { download, upload } from "./transfer.js";
 
 /**
  * Modal sandboxes through Modal's gRPC control plane with the official
@@ -133,6 +134,33 @@ export default defineMeteredExtension({
       if (owner) out.push({ ref: sb.sandboxId, sandboxerId: owner });
     }
     return out;
+  },
+
+  transfer: {
+    async upload(m, _ctx, h, path, src) {
+      const sb = await m.sandboxes.fromId(h.sandboxId).catch((err: unknown) => {
+        throw execError(h.sandboxId, err);
+      });
+      try {
+        await upload(sb, path, src);
+      } catch (err) {
+        throw execError(h.sandboxId, err);
+      } finally {
+        sb.detach();
+      }
+    },
+    async download(m, _ctx, h, path, out) {
+      const sb = await m.sandboxes.fromId(h.sandboxId).catch((err: unknown) => {
+        throw execError(h.sandboxId, err);
+      });
+      try {
+        await download(sb, path, out);
+      } catch (err) {
+        throw execError(h.sandboxId, err);
+      } finally {
+        sb.detach();
+      }
+    },
   },
 
   async exec(m, ctx, h, argv, io, opts) {

@@ -8,10 +8,14 @@
  * the account's tagged sandboxes for stale detection, and keeps the vendor's
  * own timeout at the record's remaining TTL.
  */
+import type { Readable, Writable } from "node:stream";
 import type { z } from "zod";
 import { SandboxerError } from "../../errors.js";
 import type { JsonObject } from "../../types.js";
-import { type BackendResource, defineExtension, type ExecIo, type ExecOptions, type ExecResult, type ExtensionContext, type ExtensionDefinition, type FileOps } from "../define.js";
+import { type BackendResource, defineExtension, type ExecIo, type ExecOptions, type ExecResult, type ExtensionContext, type ExtensionDefinition } from "../define.js";
+import { timedExec } from "./timed-exec.js";
+import { type VendorIo, vendorFiles } from "./vendor-io.js";
+import { vendorProcesses } from "./vendor-procs.js";
 import { vendorError } from "./vendor.js";
 
 /** What a vendor call needs from the context (list and teardown run without a record). */
@@ -73,7 +77,15 @@ export interface MeteredDefinition<I extends Record<string, unknown>, H extends 
   extendTtl?(ctx: ExtensionContext<H>, h: H, expiresAt: Date): Promise<void>;
   /** Errors are the vendor's to map (SBX_INVALID_STATE when it no longer runs, SBX_EXEC_FAILED otherwise). */
   exec?(c: C, ctx: ExtensionContext<H>, h: H, argv: string[], io: ExecIo, opts: ExecOptions): Promise<ExecResult>;
-  files?: FileOps<H>;
+  /**
+   * Bytes to and from a path in the sandbox through the vendor's file API. With
+   * `exec`, they give files in and out, detached processes and exec timeouts
+   * (vendor-io.ts, vendor-procs.ts, timed-exec.ts); errors are the vendor's to map, as for exec.
+   */
+  transfer?: {
+    upload(c: C, ctx: ExtensionContext<H>, h: H, path: string, src: Readable): Promise<void>;
+    download(c: C, ctx: ExtensionContext<H>, h: H, path: string, out: Writable): Promise<void>;
+  };
 }
 
 /** An SDK import made once, on first use. */
@@ -113,7 +125,21 @@ export function defineMeteredExtension<I extends Record<string, unknown>, H exte
     }
   };
   const exec = m.exec;
+  const transfer = m.transfer;
   const setTimeoutAt = m.setTimeout;
+  const PIPE: ExecIo = { stdin: "ignore", stdout: "pipe", stderr: "pipe" };
+  const run = exec && ((ctx: ExtensionContext<H>, h: H, argv: string[], opts: ExecOptions = {}, io: ExecIo = PIPE) => withClient(ctx, (c) => exec(c, ctx, h, argv, io, opts)));
+  const io: VendorIo<H> | undefined =
+    run && transfer
+      ? {
+          run: async (ctx, h, argv) => {
+            const r = await run(ctx, h, argv);
+            return { exitCode: r.exitCode, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+          },
+          upload: (ctx, h, path, src) => withClient(ctx, (c) => transfer.upload(c, ctx, h, path, src)),
+          download: (ctx, h, path, out) => withClient(ctx, (c) => transfer.download(c, ctx, h, path, out)),
+        }
+      : undefined;
   const extendTtl =
     m.extendTtl ??
     (setTimeoutAt
@@ -132,12 +158,12 @@ export function defineMeteredExtension<I extends Record<string, unknown>, H exte
     kind: "metered",
     description: m.description,
     // What a vendor SDK gives: commands (when exec is written) and GPUs; no workspace to snapshot or build.
-    capabilities: { snapshot: false, restore: false, build: false, exec: Boolean(exec), ...(m.gpu ? { gpu: true } : {}), ...(m.files ? { files: true } : {}) },
+    capabilities: { snapshot: false, restore: false, build: false, exec: Boolean(exec), ...(m.gpu ? { gpu: true } : {}), ...(io ? { files: true, processes: true, execTimeout: true } : {}) },
     placement: { hosts: [], shell: false, remote: m.account },
     inputs: m.inputs,
     handle: m.handle,
     ...(m.perRequest ? { perRequest: m.perRequest } : {}),
-    ...(m.files ? { files: m.files } : {}),
+    ...(io ? { files: vendorFiles(io), processes: vendorProcesses(io) } : {}),
 
     async provision(ctx, input) {
       const timeoutSeconds = m.timeoutSeconds?.(ctx) ?? ctx.sandbox.ttlSeconds ?? 3600;
@@ -187,7 +213,7 @@ export function defineMeteredExtension<I extends Record<string, unknown>, H exte
     },
 
     ...(extendTtl ? { extendTtl } : {}),
-    ...(exec ? { exec: (ctx, h, argv, io, opts) => withClient(ctx, (c) => exec(c, ctx, h, argv, io, opts)) } : {}),
+    ...(run ? { exec: (ctx, h, argv, stdio, opts) => (opts.timeoutMs !== undefined && io ? timedExec(run, ctx, h, argv, stdio, opts) : run(ctx, h, argv, opts, stdio)) } : {}),
 
     list: (ctx) =>
       withClient(ctx, async (c) => {
