@@ -17,6 +17,7 @@ import { DEFAULT_SCRATCH, groupKillArgv, groupName, groupRunArgv, SIGNALS } from
 import { DEFAULT_RING_BYTES, readRing, SUPERVISOR_JS } from "../sandbox-shell/ring.js";
 import { runProcess } from "../transport/local.js";
 import { getRow } from "./destroy.js";
+import { remoteKill, remoteOutput, remoteRunning, startRemote } from "./processes-remote.js";
 import type { Runtime } from "./runtime.js";
 import { checkPath, type OpenSandbox, openSandbox } from "./sandbox-access.js";
 
@@ -75,8 +76,9 @@ function readJsonText(file: string): string {
   }
 }
 
-function info(dir: string): ProcessInfo | null {
-  const spec = readJson<Spec>(join(dir, "spec.json"));
+/** `running`: what the sandbox said of a process kept there (processes-remote.ts). */
+function info(dir: string, running = false): ProcessInfo | null {
+  const spec = readJson<Spec & { remote?: true }>(join(dir, "spec.json"));
   if (!spec) return null;
   const exit = readJson<{ exitCode: number | null; signal: string | null; endedAt: string }>(join(dir, "exit.json"));
   const killed = readJson<{ signal: string }>(join(dir, "killed.json"));
@@ -85,6 +87,7 @@ function info(dir: string): ProcessInfo | null {
   if (exit) {
     return { ...base, endedAt: exit.endedAt, exitCode: exit.exitCode, signal: exit.signal ?? (killed ? `SIG${killed.signal}` : null), state: killed ? "killed" : "exited" };
   }
+  if (spec.remote) return { ...base, endedAt: null, exitCode: null, signal: null, state: running ? "running" : killed ? "killed" : "exited" };
   if (sup && isSameProcessAlive(sup.pid, sup.start)) return { ...base, endedAt: null, exitCode: null, signal: null, state: "running" };
   // The supervisor is gone without a word (this machine rebooted, it was killed): the end is unknown.
   return { ...base, endedAt: null, exitCode: null, signal: null, state: killed ? "killed" : "exited" };
@@ -114,6 +117,11 @@ export async function startProcess(rt: Runtime, id: string, argv: string[], opts
   const ringBytes = opts.ringBytes ?? DEFAULT_RING_BYTES;
   if (!Number.isInteger(ringBytes) || ringBytes < 4096 || ringBytes > 256 * 1024 * 1024) throw new SandboxerError("SBX_INPUT_INVALID", "ringBytes: 4096 to 256 MiB", { details: { field: "ringBytes" } });
   const s = await openSandbox(rt, id, "processes", opts.service);
+  if (!s.ext.sandboxCommand && s.ext.processes) {
+    const spec = await startRemote(s, (p) => join(procsDir(rt, id), p), argv, { ...(cwd ? { cwd } : {}), ringBytes });
+    const dir = join(procsDir(rt, id), spec.pid);
+    return info(dir, (await remoteRunning(rt, id, new Map([[spec.pid, dir]]))).has(spec.pid)) as ProcessInfo;
+  }
   const pid = `proc-${base32(10)}`;
   const scratch = s.ext.scratchDir?.(s.ctx, s.handle) ?? DEFAULT_SCRATCH;
   const pidFile = groupName(pid);
@@ -148,10 +156,12 @@ export async function listProcesses(rt: Runtime, id: string): Promise<ProcessInf
   await getRow(rt, id);
   const root = procsDir(rt, id);
   if (!existsSync(root)) return [];
+  const names = readdirSync(root).filter((n) => PROCESS_ID_RE.test(n));
+  const remote = new Map(names.filter((n) => readJson<{ remote?: true }>(join(root, n, "spec.json"))?.remote).map((n) => [n, join(root, n)]));
+  const live = remote.size ? await remoteRunning(rt, id, remote) : new Set<string>();
   const out: ProcessInfo[] = [];
-  for (const name of readdirSync(root)) {
-    if (!PROCESS_ID_RE.test(name)) continue;
-    const i = info(join(root, name));
+  for (const name of names) {
+    const i = info(join(root, name), live.has(name));
     if (i) out.push(i);
   }
   return out.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
@@ -164,6 +174,7 @@ export async function processOutput(rt: Runtime, id: string, pid: string, opts: 
   const maxBytes = opts.maxBytes ?? 64 * 1024;
   if (!Number.isSafeInteger(offset) || offset < 0) throw new SandboxerError("SBX_INPUT_INVALID", "offset: a byte offset >= 0", { details: { field: "offset" } });
   if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > 16 * 1024 * 1024) throw new SandboxerError("SBX_INPUT_INVALID", "maxBytes: 1 to 16 MiB", { details: { field: "maxBytes" } });
+  if (readJson<{ remote?: true }>(join(dir, "spec.json"))?.remote) return remoteOutput(rt, id, pid, dir, offset, maxBytes);
   // State first: output read after the end was seen is complete.
   const state = info(dir) as ProcessInfo;
   const r = readRing(join(dir, "output"), offset, maxBytes);
@@ -181,6 +192,7 @@ export async function killProcess(rt: Runtime, id: string, pid: string, signal?:
   const sig = normalSignal(signal);
   await getRow(rt, id);
   const dir = dirOf(rt, id, pid);
+  if (readJson<{ remote?: true }>(join(dir, "spec.json"))?.remote) return killRemote(rt, id, pid, dir, sig);
   const before = info(dir) as ProcessInfo;
   // Ended with an exit recorded: nothing to signal. Ended without one (its supervisor died), the
   // command may still run inside the sandbox: its group is signalled all the same.
@@ -205,4 +217,19 @@ export async function killProcess(rt: Runtime, id: string, pid: string, signal?:
   }
   if (TERMINATING.has(sig) && before.state === "running") await waitFor(() => existsSync(join(dir, "exit.json")), sig === "KILL" ? 5000 : 2000);
   return info(dir) as ProcessInfo;
+}
+
+/** kill of a process kept in the sandbox: its group is signalled there, and a terminating signal is waited for. */
+async function killRemote(rt: Runtime, id: string, pid: string, dir: string, sig: string): Promise<ProcessInfo> {
+  const one = new Map([[pid, dir]]);
+  if (!(await remoteRunning(rt, id, one)).has(pid)) return info(dir) as ProcessInfo;
+  if (TERMINATING.has(sig)) writeFileSync(join(dir, "killed.json"), JSON.stringify({ signal: sig, at: new Date().toISOString() }));
+  await remoteKill(rt, id, pid, sig);
+  let running = true;
+  const until = Date.now() + (TERMINATING.has(sig) ? 5000 : 0);
+  do {
+    running = (await remoteRunning(rt, id, one)).has(pid);
+    if (running && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+  } while (running && Date.now() < until);
+  return info(dir, running) as ProcessInfo;
 }

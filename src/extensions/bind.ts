@@ -9,7 +9,7 @@ import { SandboxerError } from "../errors.js";
 import { hostKind, refusingTransport } from "../transport/for-host.js";
 import type { Handle } from "../types.js";
 import { checkDefinition } from "./check.js";
-import type { Extension, ExtensionContext, ExtensionDefinition, FileOps, ListContext, ListWhere } from "./define.js";
+import type { Extension, ExtensionContext, ExtensionDefinition, FileOps, ListContext, ListWhere, ProcessOps } from "./define.js";
 
 type Def = ExtensionDefinition<Record<string, unknown>, object>;
 type Ctx = ExtensionContext<Handle>;
@@ -60,6 +60,16 @@ function boundFiles(def: Def, files: FileOps<object>): FileOps {
     list: (ctx, raw, path, limit) => files.list(typed(def, ctx), h(ctx, raw), path, limit),
     stat: (ctx, raw, path) => files.stat(typed(def, ctx), h(ctx, raw), path),
     remove: (ctx, raw, path, recursive) => files.remove(typed(def, ctx), h(ctx, raw), path, recursive),
+  };
+}
+
+function boundProcesses(def: Def, p: ProcessOps<object>): ProcessOps {
+  const h = (ctx: Ctx, raw: Handle) => parseHandle(def, ctx.sandbox.id, raw);
+  return {
+    start: (ctx, raw, pid, argv, opts) => p.start(typed(def, ctx), h(ctx, raw), pid, argv, opts),
+    state: (ctx, raw, pids) => p.state(typed(def, ctx), h(ctx, raw), pids),
+    output: (ctx, raw, pid, offset, max) => p.output(typed(def, ctx), h(ctx, raw), pid, offset, max),
+    kill: (ctx, raw, pid, signal) => p.kill(typed(def, ctx), h(ctx, raw), pid, signal),
   };
 }
 
@@ -115,6 +125,7 @@ export function bindExtension(raw: unknown, where?: string): Extension {
   if (scratchDir) ext.scratchDir = (ctx, r) => scratchDir.call(def, typed(def, ctx), h(ctx, r));
   if (fileRoot) ext.fileRoot = (ctx, r) => fileRoot.call(def, typed(def, ctx), h(ctx, r));
   if (def.files) ext.files = boundFiles(def, def.files);
+  if (def.processes) ext.processes = boundProcesses(def, def.processes);
   if (def.perRequest) {
     const { inputs, apply } = def.perRequest;
     ext.perRequest = { inputs, ...(apply ? { apply: (ctx, r, values) => apply.call(def.perRequest, typed(def, ctx), h(ctx, r), values) } : {}) };

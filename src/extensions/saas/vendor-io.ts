@@ -13,6 +13,7 @@ import type { Readable, Writable } from "node:stream";
 import type { Handle } from "../../types.js";
 import * as shell from "../../sandbox-shell/files.js";
 import type { SandboxRunner } from "../../sandbox-shell/files.js";
+import { FAILED } from "../../sandbox-shell/file-scripts.js";
 import type { ExtensionContext, FileOps } from "../define.js";
 
 /** A command's result with its output kept (small: listings, states). */
@@ -56,8 +57,10 @@ export function vendorRunner<H>(io: VendorIo<H>, ctx: ExtensionContext<H>, h: H)
         try {
           await io.upload(ctx, h, input, opts.stdin);
         } catch (err) {
+          // The script never runs, so nothing is staged; the caller learns why from its source
+          // (over the limit, the client gone) or from this answer.
           await clean(input);
-          throw err;
+          return { code: FAILED, signal: null, stdout: "", stderr: `uploading to the sandbox failed: ${(err as Error)?.message ?? String(err)}` };
         }
       }
       const r = await io.run(ctx, h, ["sh", "-c", WITH_FILES, "sh", input, output, ...argv]).catch(async (err: unknown) => {
