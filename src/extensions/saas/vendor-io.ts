@@ -9,7 +9,7 @@
  * never reaches the script: nothing half written.
  */
 import { randomBytes } from "node:crypto";
-import type { Readable, Writable } from "node:stream";
+import { PassThrough, type Readable, type Writable } from "node:stream";
 import type { Handle } from "../../types.js";
 import * as shell from "../../sandbox-shell/files.js";
 import type { SandboxRunner } from "../../sandbox-shell/files.js";
@@ -44,6 +44,25 @@ const WITH_FILES = [
   "exit $rc",
 ].join("\n");
 
+/**
+ * The source as a stream that always ends normally: a source that fails (over
+ * the limit, the client gone) just ends early. Vendor SDKs handle a failing
+ * request body badly (one retries a consumed body, one never ends the
+ * request); the caller learns of the failure from its source and discards
+ * what the shorter upload staged.
+ */
+function cutCleanly(src: Readable): Readable {
+  const body = new PassThrough();
+  const stop = () => {
+    src.unpipe(body);
+    if (!body.writableEnded) body.end();
+  };
+  src.once("error", stop);
+  src.once("close", stop);
+  src.pipe(body);
+  return body;
+}
+
 export function vendorRunner<H>(io: VendorIo<H>, ctx: ExtensionContext<H>, h: H): SandboxRunner {
   return {
     sandboxId: ctx.sandbox.id,
@@ -55,7 +74,7 @@ export function vendorRunner<H>(io: VendorIo<H>, ctx: ExtensionContext<H>, h: H)
       const clean = (...files: string[]) => io.run(ctx, h, ["rm", "-f", "--", ...files]).catch(() => undefined);
       if (opts.stdin) {
         try {
-          await io.upload(ctx, h, input, opts.stdin);
+          await io.upload(ctx, h, input, cutCleanly(opts.stdin));
         } catch (err) {
           // The script never runs, so nothing is staged; the caller learns why from its source
           // (over the limit, the client gone) or from this answer.
