@@ -149,9 +149,10 @@ describe("exec in E2B sandboxes (envd's process.Process/Start, commands really r
     await broker.exec(sb.id, ["sh", "-c", "echo one; echo two >&2"], PIPE, { onOutput: (which, c) => chunks.push(`${which}:${c}`) });
     expect(chunks.sort()).toEqual(["stderr:two\n", "stdout:one\n"]);
     // What E2B's API cannot do is refused, never silently ignored.
-    await expect(broker.exec(sb.id, ["true"], PIPE, { timeoutMs: 1000 })).rejects.toMatchObject({ code: "SBX_UNSUPPORTED" });
-    await expect(broker.writeFile(sb.id, "f", "x")).rejects.toMatchObject({ code: "SBX_UNSUPPORTED" });
-    await expect(broker.startProcess(sb.id, ["true"])).rejects.toMatchObject({ code: "SBX_UNSUPPORTED" });
+    await expect(broker.exec(sb.id, ["cat"], PIPE, { stdin: Buffer.from("x") })).rejects.toMatchObject({ code: "SBX_UNSUPPORTED" });
+    await expect(broker.exec(sb.id, ["sh"], { stdin: "inherit", stdout: "inherit", stderr: "inherit" }, { tty: true })).rejects.toMatchObject({ code: "SBX_UNSUPPORTED" });
+    // What it can: a timeout ends the command's group (test/files-vendors.test.ts covers files and processes).
+    expect(await broker.exec(sb.id, ["sleep", "30"], PIPE, { timeoutMs: 500 })).toMatchObject({ exitCode: 124, timedOut: true });
     await broker.destroy(sb.id);
   });
 

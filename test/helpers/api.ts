@@ -1,6 +1,7 @@
 import { createApp } from "../../src/api/app.js";
 import type { ApiOptions } from "../../src/api/spec.js";
 import type { Broker } from "../../src/broker.js";
+import type { Env } from "../../src/config.js";
 import { type TestHome, makeHome } from "./home.js";
 
 /** A test home, its broker, an in-process API app and tokens for three tenants. */
@@ -16,8 +17,9 @@ export interface ApiFixture {
   cleanup(): Promise<void>;
 }
 
-export async function apiFixture(opts: ApiOptions = {}): Promise<ApiFixture> {
-  const home = makeHome();
+/** `env`: added to the home's environment (a vendor fake's URL and credentials). */
+export async function apiFixture(opts: ApiOptions = {}, env: Env = {}): Promise<ApiFixture> {
+  const home = makeHome(env);
   const broker = home.broker();
   const log: string[] = [];
   const created = createApp(broker, { accessLog: (l) => log.push(l), ...opts });

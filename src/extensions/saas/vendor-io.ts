@@ -38,7 +38,7 @@ const ioName = () => `/tmp/.sandboxer-io-${randomBytes(8).toString("hex")}`;
 
 /** `$1` stdin file or "", `$2` stdout file or "", then the command; the stdin file is removed after. */
 const WITH_FILES = [
-  'i=${1:-/dev/null}; o=${2:-/dev/null}; shift 2',
+  'i=$1; o=$2; shift 2; [ -n "$i" ] || i=/dev/null; [ -n "$o" ] || o=/dev/null',
   '"$@" <"$i" >"$o"; rc=$?',
   '[ "$i" = /dev/null ] || rm -f -- "$i"',
   "exit $rc",
