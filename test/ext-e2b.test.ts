@@ -150,8 +150,7 @@ describe("exec in E2B sandboxes (envd's process.Process/Start, commands really r
     expect(chunks.sort()).toEqual(["stderr:two\n", "stdout:one\n"]);
     // What E2B's API cannot do is refused, never silently ignored.
     await expect(broker.exec(sb.id, ["cat"], PIPE, { stdin: Buffer.from("x") })).rejects.toMatchObject({ code: "SBX_UNSUPPORTED" });
-    await expect(broker.exec(sb.id, ["sh"], { stdin: "inherit", stdout: "inherit", stderr: "inherit" }, { tty: true })).rejects.toMatchObject({ code: "SBX_UNSUPPORTED" });
-    // What it can: a timeout ends the command's group (test/files-vendors.test.ts covers files and processes).
+    // What it can: a timeout ends the command's group (test/files-vendors.test.ts covers files and processes, test/pty-vendors.test.ts terminals).
     expect(await broker.exec(sb.id, ["sleep", "30"], PIPE, { timeoutMs: 500 })).toMatchObject({ exitCode: 124, timedOut: true });
     await broker.destroy(sb.id);
   });

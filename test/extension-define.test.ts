@@ -49,7 +49,7 @@ describe("defineExtension checks what an extension declares against what it impl
     ["processes methods, not declared", (d) => Object.assign(d, { processes: { start: fn, state: fn, output: fn, kill: fn } }), /capabilities\.processes is not declared but it has processes methods/],
     ["processes methods half written", (d) => Object.assign(d, { processes: { start: fn } }), /processes\.state: missing/],
     ["execTimeout without exec", (d) => Object.assign(d.capabilities as object, { execTimeout: true }), /capabilities\.execTimeout needs capabilities\.exec/],
-    ["pty without sandboxCommand", (d) => Object.assign(d.capabilities as object, { pty: true }), /capabilities\.pty is true but it has no sandboxCommand method/],
+    ["pty without sandboxCommand or exec", (d) => Object.assign(d.capabilities as object, { pty: true }), /capabilities\.pty is true but it has neither a sandboxCommand method nor an exec method/],
     ["limits on a metered extension", (d) => Object.assign(d, { kind: "metered", placement: { hosts: [], shell: false, remote: "acct" }, capabilities: { ...(d.capabilities as object), limits: true } }), /capabilities\.limits applies to self-hosted/],
     ["an unknown capability", (d) => Object.assign(d.capabilities as object, { snapshots: true }), /capabilities\.snapshots: not a capability/],
     ["a missing required capability", (d) => delete (d.capabilities as Record<string, unknown>).exec, /capabilities\.exec: required/],

@@ -73,7 +73,7 @@ function capabilityProblems(def: Loose): string[] {
   }
   if (caps.processes === true && procs === undefined && !has("sandboxCommand")) out.push("capabilities.processes is true but it has neither processes methods nor a sandboxCommand method");
   if (caps.processes !== true && procs !== undefined) out.push("capabilities.processes is not declared but it has processes methods");
-  if (caps.pty === true && !has("sandboxCommand")) out.push("capabilities.pty is true but it has no sandboxCommand method");
+  if (caps.pty === true && !has("sandboxCommand") && !has("exec")) out.push("capabilities.pty is true but it has neither a sandboxCommand method nor an exec method");
   if (caps.execTimeout === true && caps.exec !== true) out.push("capabilities.execTimeout needs capabilities.exec");
   if (caps.limits === true && def.kind !== "self-hosted") out.push("capabilities.limits applies to self-hosted extensions only");
   return out;

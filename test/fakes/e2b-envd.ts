@@ -14,6 +14,7 @@
  *               {event: {end: {exitCode, exited, status, error?}}}, then the end-of-stream
  *               envelope (flag 0x02) `{}` or `{"error": {code, message}}`.
  *   Envelope: 1 byte flags (0x01 compressed, 0x02 end of stream) + 4 bytes big-endian length + message.
+ *   POST /process.Process/SendInput, /process.Process/Update: terminals (test/fakes/e2b-pty.ts)
  *   GET  /files?path=&username=     200 the file's bytes | 404 {code, message} | 400 for a directory
  *   POST /files?path=&username=     application/octet-stream body (envd >= 0.5.7; the SDK streams a
  *                                   ReadableStream this way): 200 [{name, type: "file", path}]; parents made
@@ -32,6 +33,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { basename, dirname } from "node:path";
 import { pipeline } from "node:stream/promises";
+import { type FakePty, ptyArgv, servePtyUnary } from "./e2b-pty.js";
 import { type FakeVm, startVm } from "./vm.js";
 
 const HOME = "/home/user";
@@ -40,6 +42,7 @@ interface EnvdState {
   vm: Promise<FakeVm>;
   token: string;
   procs: Set<ChildProcess>;
+  ptys: Map<number, FakePty>;
   streams: Set<ServerResponse>;
 }
 
@@ -92,6 +95,7 @@ function plain(res: ServerResponse, status: number, body?: unknown): void {
 interface StartRequest {
   process?: { cmd?: string; args?: string[]; envs?: Record<string, string>; cwd?: string };
   stdin?: boolean;
+  pty?: { size?: { cols?: number; rows?: number } };
 }
 
 /** A directory inside the VM to start a command in (default /home/user), or null when there is none. */
@@ -159,18 +163,22 @@ function start(st: EnvdState, vm: FakeVm, sandboxId: string, req: IncomingMessag
   const event = (e: unknown) => {
     if (live()) res.write(envelope(0, { event: e }));
   };
-  const child = vm.spawn([p.cmd, ...(p.args ?? [])], { cwd, env: { USER: "user", LANG: "C.UTF-8", E2B_SANDBOX: "true", E2B_SANDBOX_ID: sandboxId, ...p.envs } });
+  const term = msg.pty ? ptyArgv(p.cmd, p.args ?? [], msg.pty.size ?? {}) : null;
+  const env = { USER: "user", LANG: "C.UTF-8", E2B_SANDBOX: "true", E2B_SANDBOX_ID: sandboxId, ...p.envs };
+  const child = vm.spawn(term ? term.argv : [p.cmd, ...(p.args ?? [])], { cwd, env, ...(term ? { stdio: ["pipe", "pipe", "pipe"] as const } : {}) });
+  if (term && child.pid) st.ptys.set(child.pid, { child, ttyFile: term.ttyFile });
   st.procs.add(child);
   st.streams.add(res);
   const pingSec = Number(req.headers["keepalive-ping-interval"]);
   const ping = pingSec > 0 ? setInterval(() => event({ keepalive: {} }), pingSec * 1000) : undefined;
   const done = () => {
     clearInterval(ping);
+    if (child.pid) st.ptys.delete(child.pid);
     st.procs.delete(child);
     st.streams.delete(res);
   };
   child.on("spawn", () => event({ start: { pid: child.pid } }));
-  child.stdout?.on("data", (d: Buffer) => event({ data: { stdout: d.toString("base64") } }));
+  child.stdout?.on("data", (d: Buffer) => event({ data: term ? { pty: d.toString("base64") } : { stdout: d.toString("base64") } }));
   child.stderr?.on("data", (d: Buffer) => event({ data: { stderr: d.toString("base64") } }));
   child.on("error", (err) => {
     done();
@@ -220,6 +228,7 @@ export async function startEnvdFake(isLive: (sandboxId: string) => boolean): Pro
       }
       const body = await readBody(req);
       if (req.method === "GET" && path === "/health") return plain(res, 204);
+      if (req.method === "POST" && (await servePtyUnary(vm, st.ptys, path, body, res))) return;
       if (req.method === "POST" && path === "/process.Process/Start") {
         if (!/^application\/connect\+json/.test(req.headers["content-type"] ?? "")) return plain(res, 415);
         return start(st, vm, id, req, res, body);
@@ -239,7 +248,7 @@ export async function startEnvdFake(isLive: (sandboxId: string) => boolean): Pro
       const token = randomBytes(16).toString("hex");
       const vm = startVm(`e2b-${id.slice(0, 12)}`, HOME);
       vm.catch(() => {});
-      states.set(id, { vm, token, procs: new Set(), streams: new Set() });
+      states.set(id, { vm, token, procs: new Set(), ptys: new Map(), streams: new Set() });
       return { token };
     },
     remove,

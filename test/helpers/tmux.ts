@@ -2,7 +2,7 @@
  * Drive an interactive CLI session under tmux as a person would: keys in with
  * send-keys, the screen read with capture-pane, a window resize, and the
  * caller's terminal settings compared before and after (test/pty.test.ts,
- * test/pty-remote.test.ts).
+ * test/pty-remote.test.ts, test/pty-vendors.test.ts).
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -20,7 +20,8 @@ export const hasTmux = spawnSync("tmux", ["-V"]).status === 0;
 export function tmuxSession(env: Env, dir: string) {
   const socket = `sbx-pty-${randomBytes(4).toString("hex")}`;
   const tmux = (...args: string[]) => execFileSync("tmux", ["-L", socket, ...args], { encoding: "utf8" });
-  const vars = Object.entries(env).filter(([k, v]) => k.startsWith("SANDBOXER_") && v !== undefined).map(([k, v]) => `${k}=${v}`);
+  // The vendors' settings too: their fakes' URLs and keys (test/pty-vendors.test.ts).
+  const vars = Object.entries(env).filter(([k, v]) => /^(SANDBOXER|E2B|DAYTONA|MODAL)_/.test(k) && v !== undefined).map(([k, v]) => `${k}=${v}`);
   tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "t", shellJoin(["env", ...vars, `PATH=${process.env.PATH}`, "PS1=host$ ", "sh"]));
   const screen = () => tmux("capture-pane", "-p", "-t", "t");
   return {

@@ -46,6 +46,8 @@ export interface MeteredDefinition<I extends Record<string, unknown>, H extends 
   resourceKind: string;
   /** GPU sandboxes (profiles ask with `settings.requires: [gpu]`). */
   gpu?: boolean;
+  /** `exec` gives a terminal when asked (`opts.tty`, io inheriting all three streams): `exec -it`, `shell`. */
+  pty?: boolean;
   inputs: z.ZodType<I>;
   handle: z.ZodType<H>;
   perRequest?: ExtensionDefinition<I, H>["perRequest"];
@@ -158,7 +160,7 @@ export function defineMeteredExtension<I extends Record<string, unknown>, H exte
     kind: "metered",
     description: m.description,
     // What a vendor SDK gives: commands (when exec is written) and GPUs; no workspace to snapshot or build.
-    capabilities: { snapshot: false, restore: false, build: false, exec: Boolean(exec), ...(m.gpu ? { gpu: true } : {}), ...(io ? { files: true, processes: true, execTimeout: true } : {}) },
+    capabilities: { snapshot: false, restore: false, build: false, exec: Boolean(exec), ...(m.gpu ? { gpu: true } : {}), ...(io ? { files: true, processes: true, execTimeout: true } : {}), ...(exec && m.pty ? { pty: true } : {}) },
     placement: { hosts: [], shell: false, remote: m.account },
     inputs: m.inputs,
     handle: m.handle,
