@@ -6,6 +6,9 @@
  * `sandboxCommand` and keeps its output in a bounded ring, and the exit once
  * it ends. Inside the sandbox the command is its own process group with its
  * pid in a file (sandbox-shell/group.ts), so `kill` reaches everything it started.
+ * Backends without a local command (metered vendors) keep the process, its
+ * group and its ring inside the sandbox instead (processes-remote.ts); the
+ * directory here then holds the spec and, once seen, the end.
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
