@@ -30,7 +30,11 @@ export async function openTerminal(rt: Runtime, id: string, argv: string[], opts
   const size = checkSize({ cols: opts.cols, rows: opts.rows });
   const ext = await loadExtension(row.extension);
   checkExecExtras(ext, row.extension, { tty: true });
-  if (!ext.sandboxCommand) throw new SandboxerError("SBX_UNSUPPORTED", `${row.extension} cannot give a command a terminal`, { details: { field: "tty" } });
+  if (!ext.sandboxCommand) {
+    // E2B's terminals come from its own PTY API, driven by the local CLI's exec -it (src/extensions/e2b/pty.ts).
+    const why = ext.capabilities.pty ? "gives terminals to the local CLI only (its vendor's PTY API), not through a server" : "cannot give a command a terminal";
+    throw new SandboxerError("SBX_UNSUPPORTED", `${row.extension} ${why}`, { details: { field: "tty" } });
+  }
   if (opts.service !== undefined) {
     if (!ext.capabilities.execService) throw new SandboxerError("SBX_INPUT_INVALID", `service: ${row.extension} sandboxes have no services; service applies to compose stacks`, { details: { field: "service" } });
     if (!SERVICE_NAME_RE.test(opts.service)) throw new SandboxerError("SBX_INPUT_INVALID", `service: '${opts.service.slice(0, 40)}' is not a service name`, { details: { field: "service" } });
