@@ -20,6 +20,7 @@ import { DEFAULT_LIMITS, type FullLimits } from "../src/catalog/limits.js";
 import { bwrapArgv, INIT_ARGV } from "../src/extensions/local/bwrap.js";
 import { confine, procsFiles, release } from "../src/extensions/local/limits/apply.js";
 import { confinedArgv } from "../src/extensions/local/limits/plan.js";
+import { removeSpares } from "../src/extensions/local/limits/spares.js";
 import { startDetached } from "../src/extensions/local/spawn.js";
 import { childrenOf, isSameProcessAlive, readCmdline } from "../src/proc.js";
 
@@ -97,11 +98,18 @@ async function main(): Promise<void> {
   console.log(`broker create->ready, defaults without disk      ${f(res.brokerReadyNoDiskMs)} ms`);
   console.log(`broker create->ready, defaults (profile.local)   ${f(res.brokerReadyDefaultsMs)} ms`);
   if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify(res, null, 2));
+  await cleanup();
+}
+
+/** Spare workspace filesystems stay mounted for the next create: unmount them before removing the tree. */
+async function cleanup(): Promise<void> {
+  await removeSpares(join(root, "run"));
+  await removeSpares(join(root, "bhome", "run"));
   rmSync(root, { recursive: true, force: true });
 }
 
-main().catch((err) => {
+main().catch(async (err) => {
   console.error(err);
-  rmSync(root, { recursive: true, force: true });
+  await cleanup().catch(() => {});
   process.exit(1);
 });

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Broker, type BrokerOptions, createBroker } from "../../src/broker.js";
-import type { Env } from "../../src/config.js";
+import { type Env, resolvePaths } from "../../src/config.js";
+import { removeSpares } from "../../src/extensions/local/limits/spares.js";
 
 /** A private SANDBOXER_HOME (and config dir) per test, removed afterwards. */
 export interface TestHome {
@@ -42,6 +43,8 @@ export function makeHome(extraEnv: Env = {}): TestHome {
       await b.reconcile().catch(() => {});
       await b.close();
       for (const x of brokers) await x.close().catch(() => {});
+      // Spare workspace filesystems stay mounted for the next create (src/extensions/local/limits/spares.ts).
+      await removeSpares(resolvePaths(env).run);
       rmSync(dir, { recursive: true, force: true });
     },
   };

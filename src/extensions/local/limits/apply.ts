@@ -1,12 +1,13 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { type FullLimits, LIMIT_NAMES, limitAmount } from "../../../catalog/limits.js";
 import type { Env } from "../../../config.js";
 import { SandboxerError } from "../../../errors.js";
 import { canUse, type CgroupHost, cgroupHost, listCgroups, makeCgroup, removeCgroups } from "./cgroups.js";
-import { isMounted, loopDiskAbility, makeImage, mountImage, removeImage } from "./disk.js";
+import { crashPoint } from "../../../faults.js";
+import { attachMount, loopDiskAbility, makeImage, mountImage, mountsUnder, removeImage, unmountUnder } from "./disk.js";
 import { type Controller, CONTROLLERS } from "./layout.js";
-import { claimSpare, refillSpares } from "./spares.js";
+import { claimSpare, listSpares, refillSpares } from "./spares.js";
 import { type HostAbility, type LimitsPlan, planLimits, rlimitsOf } from "./plan.js";
 
 /**
@@ -74,26 +75,49 @@ export async function confine(
     out.image = join(where.runDir, "disk.img");
     out.diskBytes = limitAmount(limits.disk);
     await checkpoint(out);
-    if (!claimSpare(dirname(where.runDir), out.diskBytes, out.image)) await makeImage(out.image, out.diskBytes, signal);
-    await mountImage(out.image, where.workspace, signal);
+    // A spare made at an earlier teardown (src/extensions/local/limits/spares.ts): one rename and one mount move.
+    const spare = join(where.runDir, "spare");
+    if (claimSpare(dirname(where.runDir), out.diskBytes, spare)) {
+      crashPoint("disk-spare-claimed");
+      renameSync(join(spare, "disk.img"), out.image);
+      if ((await attachMount(join(spare, "mnt"), where.workspace, signal)) === "moved") {
+        rmdirSync(join(spare, "mnt"));
+        rmdirSync(spare);
+      }
+    } else {
+      await makeImage(out.image, out.diskBytes, signal);
+      await mountImage(out.image, where.workspace, signal);
+    }
   }
   return out;
 }
 
-/** `cgroup.procs` of each of the sandbox's cgroups: where a new process writes its pid to join. */
+/**
+ * The file of each of the sandbox's cgroups a new process writes `0` to, to
+ * join it. v1: `tasks`, which moves the writing thread alone (the joining sh
+ * has one) without the kernel's global threadgroup lock, whose first taking
+ * waits out an RCU grace period (10-15 ms on this host); `cgroup.procs`
+ * (v2, and v1 without `tasks`) moves the whole process and does wait.
+ */
 export function procsFiles(c: Pick<Confinement, "cgroups">): string[] {
-  return c.cgroups.map((d) => join(d, "cgroup.procs"));
+  return c.cgroups.map((d) => join(d, existsSync(join(d, "tasks")) ? "tasks" : "cgroup.procs"));
 }
 
-/** Kill what is left in the sandbox's cgroups, remove them, unmount and delete its image. Idempotent. */
+/**
+ * Kill what is left in the sandbox's cgroups, remove them, unmount everything
+ * under its workspace and run directory (the workspace filesystem, and a spare
+ * claimed or being made when a crash came between) and delete its image.
+ * Then make the next create's spare, while nobody waits on it. Idempotent.
+ */
 export async function release(id: string, known: Partial<Confinement> | undefined, where: { home: string; env: Env; workspace: string; runDir: string }): Promise<void> {
   const found = listCgroups(cgroupHost(where.home, where.env)).get(id) ?? [];
   const left = await removeCgroups([...new Set([...(known?.cgroups ?? []), ...found])]);
   if (left.length) throw new SandboxerError("SBX_TEARDOWN_FAILED", `cgroups of ${id} still hold processes: ${left.join(", ")}`);
-  if (isMounted(where.workspace) || known?.image) {
-    await removeImage(known?.image ?? join(where.runDir, "disk.img"), where.workspace);
-    // Format the next create's image now, while nobody waits on it (src/extensions/local/limits/spares.ts).
-    if (known?.diskBytes && loopDiskAbility() === true) await refillSpares(dirname(where.runDir), known.diskBytes, new AbortController().signal);
+  if (!mountsUnder([where.workspace, where.runDir]).length && !known?.image) return;
+  await removeImage(known?.image ?? join(where.runDir, "disk.img"), where.workspace);
+  await unmountUnder([where.runDir]);
+  if (known?.diskBytes && loopDiskAbility() === true && existsSync(where.runDir)) {
+    await refillSpares(dirname(where.runDir), known.diskBytes, where.runDir, new AbortController().signal);
   }
 }
 
@@ -134,6 +158,7 @@ export function enforcementReport(home: string, env: Env): Record<string, unknow
     cgroups: { version: cgroups.version, controllers },
     // Fallbacks: set with prlimit on each sandbox process; they cannot exceed our own hard limits.
     rlimits: { tool: "prlimit", hard, rootExemptFromNproc: ability.root },
-    disk: ability.loopDisk === true ? { mechanism: "loop-ext4" } : { mechanism: "rlimit", why: ability.loopDisk },
+    // Spare workspace filesystems kept mounted for the next creates: how many, of which sizes (bytes).
+    disk: ability.loopDisk === true ? { mechanism: "loop-ext4", spares: listSpares(join(home, "run")).map((s) => ({ bytes: s.bytes, mounted: s.mounted })) } : { mechanism: "rlimit", why: ability.loopDisk },
   };
 }

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, rmdirSync, rmSync } from "node:fs";
+import { dirname } from "node:path";
 import { promisify } from "node:util";
 import { SandboxerError } from "../../../errors.js";
 
@@ -30,11 +31,13 @@ export async function makeImage(image: string, bytes: number, signal: AbortSigna
   await run("mkfs.ext4", ["-q", "-F", "-m", "0", "-O", "^has_journal,^resize_inode", "-E", "nodiscard,lazy_itable_init=1", image], { signal });
 }
 
+const stderrOf = (err: unknown) => (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
+
 export async function mountImage(image: string, at: string, signal: AbortSignal): Promise<void> {
   try {
     await run("mount", ["-t", "ext4", "-o", "loop,nosuid,nodev,noinit_itable", image, at], { signal });
   } catch (err) {
-    throw new SandboxerError("SBX_PROVISION_FAILED", `cannot mount the workspace image: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`, { cause: err });
+    throw new SandboxerError("SBX_PROVISION_FAILED", `cannot mount the workspace image: ${stderrOf(err)}`, { cause: err });
   }
   // mkfs leaves lost+found; the workspace starts empty as it does without a disk limit.
   try {
@@ -42,16 +45,57 @@ export async function mountImage(image: string, at: string, signal: AbortSignal)
   } catch {}
 }
 
-/** Is `path` a mount point in our mount namespace? */
-export function isMounted(path: string): boolean {
-  const esc = path.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
-  return readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .some((l) => l.split(" ")[4] === esc);
+interface MountLine {
+  /** Mount point, unescaped. */
+  at: string;
+  /** Propagation tags (`shared:N`, `master:N`), empty when private. */
+  tags: string[];
 }
 
-/** Unmount (lazily if something still holds it) and delete the image; idempotent. */
-export async function removeImage(image: string, at: string): Promise<void> {
+const unoctal = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+
+function mounts(): MountLine[] {
+  const out: MountLine[] = [];
+  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const [left] = line.split(" - ");
+    const f = left?.split(" ") ?? [];
+    if (f.length >= 6) out.push({ at: unoctal(f[4] as string), tags: f.slice(6) });
+  }
+  return out;
+}
+
+/** Is `path` a mount point in our mount namespace? */
+export function isMounted(path: string): boolean {
+  return mounts().some((m) => m.at === path);
+}
+
+/** Mount points at or below any of `roots`, deepest first (the order to unmount them in). */
+export function mountsUnder(roots: string[]): string[] {
+  const hit = (at: string) => roots.some((r) => at === r || at.startsWith(`${r}/`));
+  return [...new Set(mounts().map((m) => m.at).filter(hit))].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Put the mounted filesystem at `from` onto `to`. A move when it can: the
+ * kernel refuses to move a mount whose parent mount is shared (systemd makes
+ * `/` shared), so there it is bound instead and `from` stays mounted (its
+ * parent directory is the sandbox's run directory, unmounted with it).
+ */
+export async function attachMount(from: string, to: string, signal: AbortSignal): Promise<"moved" | "bound"> {
+  const parent = mounts()
+    .filter((m) => dirname(from) === m.at || dirname(from).startsWith(m.at === "/" ? "/" : `${m.at}/`))
+    .sort((a, b) => b.at.length - a.at.length)[0];
+  const how = parent?.tags.some((t) => t.startsWith("shared:")) ? "bound" : "moved";
+  try {
+    await run("mount", [how === "moved" ? "--move" : "--bind", from, to], { signal });
+  } catch (err) {
+    throw new SandboxerError("SBX_PROVISION_FAILED", `cannot mount the workspace filesystem: ${stderrOf(err)}`, { cause: err });
+  }
+  return how;
+}
+
+/** Unmount `at` (lazily if something still holds it); idempotent. */
+export async function unmount(at: string): Promise<void> {
   for (let i = 0; i < 20 && isMounted(at); i++) {
     try {
       await run("umount", [at]);
@@ -61,6 +105,16 @@ export async function removeImage(image: string, at: string): Promise<void> {
       else await new Promise((r) => setTimeout(r, 20));
     }
   }
-  if (isMounted(at)) throw new SandboxerError("SBX_TEARDOWN_FAILED", `the workspace ${at} is still mounted`);
+  if (isMounted(at)) throw new SandboxerError("SBX_TEARDOWN_FAILED", `${at} is still mounted`);
+}
+
+/** Unmount everything at or below `roots`, deepest first; idempotent. */
+export async function unmountUnder(roots: string[]): Promise<void> {
+  for (const at of mountsUnder(roots)) await unmount(at);
+}
+
+/** Unmount the workspace (and anything under it) and delete the image; idempotent. */
+export async function removeImage(image: string, at: string): Promise<void> {
+  await unmountUnder([at]);
   rmSync(image, { force: true });
 }

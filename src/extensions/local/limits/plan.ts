@@ -82,11 +82,12 @@ export function rlimitsOf(plan: LimitsPlan, limits: FullLimits): [string, number
 
 /**
  * Joining happens before the command runs, so nothing it starts can escape:
- * a tiny sh moves itself into each cgroup (one `cgroup.procs` per hierarchy),
+ * a tiny sh moves itself into each cgroup (writes 0, "me", to its `tasks` or
+ * `cgroup.procs`, one per hierarchy: see procsFiles),
  * then execs prlimit (which sets the rlimits on itself) and prlimit execs the
  * command. Same pid all the way; every child is born inside.
  */
-const JOIN = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || { echo "sandboxer: cannot join cgroup $1" >&2; exit 125; }; shift; n=$((n-1)); done; exec "$@"';
+const JOIN = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo 0 > "$1" || { echo "sandboxer: cannot join cgroup $1" >&2; exit 125; }; shift; n=$((n-1)); done; exec "$@"';
 
 export function confinedArgv(procsFiles: string[], rlimits: [string, number][], argv: string[]): string[] {
   const limited = rlimits.length ? ["prlimit", ...rlimits.map(([flag, v]) => `${flag}=${v}`), "--", ...argv] : argv;
