@@ -16,13 +16,14 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import http from "node:http";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { createBroker } from "../src/broker.js";
 import { SandboxerClient } from "../src/client/index.js";
 import { freshDatabase, makeTemplate, type PgServer, startPostgres } from "../test/fixtures/postgres.js";
+import { removeTree } from "../test/helpers/home.js";
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
 const GET_SECONDS = Number(process.env.BENCH_GET_SECONDS ?? 2);
@@ -241,4 +242,4 @@ main()
     console.error(err);
     process.exitCode = 1;
   })
-  .finally(() => rmSync(root, { recursive: true, force: true }));
+  .finally(() => removeTree(root));

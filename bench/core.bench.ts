@@ -15,6 +15,7 @@ import { SqliteStore } from "../src/store/sqlite.js";
 import { bwrapArgv } from "../src/extensions/local/bwrap.js";
 import { startDetached } from "../src/extensions/local/spawn.js";
 import { isSameProcessAlive } from "../src/proc.js";
+import { removeTree } from "../test/helpers/home.js";
 
 const N = Number(process.env.BENCH_N ?? 20);
 const root = mkdtempSync(join(tmpdir(), "sbx-bench-"));
@@ -101,11 +102,11 @@ async function main(): Promise<void> {
   console.log(`node -e 0 (cold)                         ${f(res.nodeColdMs)} ms`);
   console.log(`sandboxer list --json (cold)             ${f(res.listColdMs)} ms   ratio ${f(res.coldListRatio)}x (target <= 2.5)`);
   if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify(res, null, 2));
-  rmSync(root, { recursive: true, force: true });
+  await removeTree(root);
 }
 
-main().catch((err) => {
+main().catch(async (err) => {
   console.error(err);
-  rmSync(root, { recursive: true, force: true });
+  await removeTree(root);
   process.exit(1);
 });

@@ -6,7 +6,7 @@
  *                    vs `ssh host podman exec CONTAINER true` (one handshake each)
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createBroker } from "../src/broker.js";
@@ -15,6 +15,7 @@ import { SANDBOX_PATH } from "../src/extensions/local/bwrap.js";
 import { shellJoin } from "../src/transport/quote.js";
 import { CLI } from "../test/helpers/cli.js";
 import { startComposeEnv } from "../test/helpers/compose-env.js";
+import { removeTree } from "../test/helpers/home.js";
 
 const N = Number(process.env.BENCH_N ?? 15);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
@@ -54,7 +55,7 @@ async function local(): Promise<Record<string, number>> {
     return { rawMs: median(raw), oursMs: median(ours), ratio: median(ours) / median(raw) };
   } finally {
     await broker.close();
-    rmSync(root, { recursive: true, force: true });
+    await removeTree(root);
   }
 }
 

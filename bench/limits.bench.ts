@@ -20,7 +20,7 @@ import { DEFAULT_LIMITS, type FullLimits } from "../src/catalog/limits.js";
 import { bwrapArgv, INIT_ARGV } from "../src/extensions/local/bwrap.js";
 import { confine, procsFiles, release } from "../src/extensions/local/limits/apply.js";
 import { confinedArgv } from "../src/extensions/local/limits/plan.js";
-import { removeSpares } from "../src/extensions/local/limits/spares.js";
+import { removeTree } from "../test/helpers/home.js";
 import { startDetached } from "../src/extensions/local/spawn.js";
 import { childrenOf, isSameProcessAlive, readCmdline } from "../src/proc.js";
 
@@ -103,9 +103,7 @@ async function main(): Promise<void> {
 
 /** Spare workspace filesystems stay mounted for the next create: unmount them before removing the tree. */
 async function cleanup(): Promise<void> {
-  await removeSpares(join(root, "run"));
-  await removeSpares(join(root, "bhome", "run"));
-  rmSync(root, { recursive: true, force: true });
+  await removeTree(root);
 }
 
 main().catch(async (err) => {

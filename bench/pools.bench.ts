@@ -22,6 +22,7 @@ import { isSameProcessAlive } from "../src/proc.js";
 import { startReaper } from "../src/reaper.js";
 import { freshDatabase, makeTemplate, startPostgres } from "../test/fixtures/postgres.js";
 import { startComposeEnv } from "../test/helpers/compose-env.js";
+import { removeTree } from "../test/helpers/home.js";
 
 const N = Number(process.env.BENCH_N ?? 30);
 const NC = Number(process.env.BENCH_COMPOSE_N ?? 6);
@@ -258,5 +259,5 @@ try {
   await compose();
   if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify(results, null, 2));
 } finally {
-  rmSync(root, { recursive: true, force: true });
+  await removeTree(root);
 }

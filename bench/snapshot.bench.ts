@@ -14,6 +14,7 @@ import { resolvePaths } from "../src/paths.js";
 import { SqliteStore } from "../src/store/sqlite.js";
 import { createReaper } from "../src/reaper.js";
 import type { SandboxRow } from "../src/types.js";
+import { removeTree } from "../test/helpers/home.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const TOTAL = Number(process.env.BENCH_SNAPSHOT_MIB ?? 512) * 1024 * 1024;
@@ -251,11 +252,11 @@ async function main(): Promise<void> {
   console.log(`reaper: ${reap.reapDestroyed}/${reap.reapN} expired ext.local records destroyed in ${f(reap.reapMs)} ms (${f(reap.reapPerSandboxMs)} ms each, ${f(reap.reapPerSec)}/s; ${reap.reapExpiredEvents} sandbox.expired events)`);
   console.log("  (records written to the store directly with their directories; no bwrap processes: see the comment in this file)");
   if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify({ ...snap, ...reap }, null, 2));
-  rmSync(root, { recursive: true, force: true });
+  await removeTree(root);
 }
 
-main().catch((err) => {
+main().catch(async (err) => {
   console.error(err);
-  rmSync(root, { recursive: true, force: true });
+  await removeTree(root);
   process.exit(1);
 });

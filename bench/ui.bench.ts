@@ -8,7 +8,7 @@
  *      against a raw GET /v1/events SSE client on the same server: target < 200 ms
  * Prints figures; asserts nothing.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createApp } from "../src/api/app.js";
@@ -19,6 +19,7 @@ import { SqliteStore } from "../src/store/sqlite.js";
 import type { Sandbox, SandboxRow, SandboxState } from "../src/types.js";
 import { SeqTracker } from "../src/ui/seq.js";
 import { launchBrowser, signIn } from "../test/helpers/browser.js";
+import { removeTree } from "../test/helpers/home.js";
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 10_000);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 200);
@@ -215,4 +216,4 @@ main()
     console.error(err);
     process.exitCode = 1;
   })
-  .finally(() => rmSync(root, { recursive: true, force: true }));
+  .finally(() => removeTree(root));

@@ -22,6 +22,7 @@ import type { Broker, CreateRequest } from "../src/broker.js";
 import type { Sandbox } from "../src/types.js";
 import { runCli } from "./helpers/cli.js";
 import type { TestHome } from "./helpers/home.js";
+import { LocalCommandOutput } from "../src/transport/pipe-into.js";
 
 export type FilesTest = "big" | "tree" | "links" | "limit" | "detach" | "logs" | "kill" | "timeout";
 
@@ -171,6 +172,11 @@ export function testFilesContract(opts: FilesOptions): void {
       // Writes through the links land inside the sandbox, never on the host.
       await broker.writeFile(sb.id, `esc/tmp/${marker}`, "x", svc()).catch(() => undefined);
       await broker.writeFile(sb.id, `esc/up/tmp/${marker}`, "x", svc()).catch(() => undefined);
+      // So do directories cp'd through them (tar, dd and the sandbox's tar in one pipeline: extraction is still inside).
+      const up = join(tmp, `up-${marker}`);
+      mkdirSync(up, { recursive: true });
+      writeFileSync(join(up, marker), "x");
+      for (const dst of ["esc/tmp", "esc/up/tmp"]) await runCli(["cp", ...svcFlag(), up, `${sb.id}:${dst}`], setup.home.env);
       expect(existsSync(`/tmp/${marker}`)).toBe(false);
       // cp of the link itself brings back a link, and cp out through `up` reads the sandbox's tree.
       const out = join(tmp, "shadow-link");
@@ -202,10 +208,26 @@ export function testFilesContract(opts: FilesOptions): void {
         const cli = await runCli(["cp", ...svcFlag(), "-", `${small.id}:lim2`], setup.home.env, { input: tarred.toString("latin1") });
         expect(cli.code).toBe(4);
         expect(cli.stderr).toContain("SBX_TOO_LARGE");
-        const left = await broker.exec(small.id, ["sh", "-c", "ls -A lim lim2 2>/dev/null; true"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, svc());
+        // A local directory: its tar, dd counting on this host and the sandbox's side run as one pipeline; the same limit.
+        const dir = await runCli(["cp", ...svcFlag(), src, `${small.id}:lim3`], setup.home.env);
+        expect(dir.code).toBe(4);
+        expect(dir.stderr).toContain("SBX_TOO_LARGE");
+        // A packing command that fails midway (after bytes went) writes nothing either.
+        const broken = new LocalCommandOutput(["sh", "-c", 'tar -C "$0" -cf - . | head -c 20000; exit 2', src]);
+        await expect(broker.putFiles(small.id, "lim4", broken, svc())).rejects.toMatchObject({ code: "SBX_EXEC_FAILED", message: expect.stringContaining("exited 2") });
+        const left = await broker.exec(small.id, ["sh", "-c", "ls -A lim lim2 lim3 lim4 2>/dev/null; true"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, svc());
         expect(left.stdout?.trim() ?? "").not.toMatch(/file\.bin|a\.bin|sbx-upload/);
-        // Under the limit it lands.
+        // Under the limit it lands; through the pipeline, with the tar's exact size.
         expect((await broker.writeFile(small.id, "lim/ok.txt", "fine", svc())).bytes).toBe(4);
+        writeFileSync(join(src, "a.bin"), big.subarray(0, 1000));
+        const size = (await new Promise<Buffer>((ok) => {
+          const t = spawn("tar", ["-C", src, "-cf", "-", "."]);
+          const parts: Buffer[] = [];
+          t.stdout.on("data", (d: Buffer) => parts.push(d));
+          t.on("close", () => ok(Buffer.concat(parts)));
+        })).length;
+        expect((await broker.putFiles(small.id, "lim5", new LocalCommandOutput(["tar", "-C", src, "-cf", "-", "."]), svc())).bytes).toBe(size);
+        expect((await broker.readFile(small.id, "lim5/a.bin", svc())).data).toEqual(big.subarray(0, 1000));
       } finally {
         await broker.destroy(small.id);
       }

@@ -9,6 +9,7 @@ import type { Profile } from "../catalog/schema.js";
 import { SandboxerError } from "../errors.js";
 import type { FileEntry, FileListing } from "../extensions/define.js";
 import * as shell from "../sandbox-shell/files.js";
+import { LocalCommandOutput } from "../transport/pipe-into.js";
 import type { Runtime } from "./runtime.js";
 import { checkPath, type OpenSandbox, openSandbox, runnerFor } from "./sandbox-access.js";
 
@@ -31,13 +32,16 @@ export function maxUpload(profile: Pick<Profile, "files">): number {
   return m ? Number(m[1]) * (UNITS[m[2] ?? ""] ?? 1) : DEFAULT_MAX_UPLOAD;
 }
 
+const tooLarge = (what: string, max: number) =>
+  new SandboxerError("SBX_TOO_LARGE", `${what} is larger than this profile's upload limit of ${max} bytes (files.maxUpload); nothing was written`, { details: { limit: max } });
+
 /** Passes bytes through and fails the stream once more than `max` went by. */
 export function byteLimit(max: number, what: string): Transform & { bytes: number } {
   const t = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       t.bytes += chunk.length;
       if (t.bytes > max) {
-        cb(new SandboxerError("SBX_TOO_LARGE", `${what} is larger than this profile's upload limit of ${max} bytes (files.maxUpload); nothing was written`, { details: { limit: max } }));
+        cb(tooLarge(what, max));
         return;
       }
       cb(null, chunk);
@@ -67,7 +71,13 @@ type Svc = { service?: string | undefined };
 export async function putFiles(rt: Runtime, id: string, dest: string, tar: Readable, opts: Svc = {}): Promise<{ bytes: number }> {
   const path = checkPath(dest, "dest");
   const s = await open(rt, id, opts.service);
-  const limit = byteLimit(maxUpload(s.profile), "the upload");
+  const max = maxUpload(s.profile);
+  // A tar made by a command on this host (the CLI's `tar -c`) goes straight into the sandbox, counted by dd, not by node.
+  if (tar instanceof LocalCommandOutput && !s.ext.files && s.ext.sandboxCommand) {
+    const runner = runnerFor(s, opts.service) as shell.SandboxRunner & Required<Pick<shell.SandboxRunner, "pipe">>;
+    return { bytes: await shell.putArchiveFrom(runner, path, tar.argv, max, () => tooLarge("the upload", max)) };
+  }
+  const limit = byteLimit(max, "the upload");
   const src = tar.pipe(limit);
   tar.on("error", (e) => limit.destroy(e));
   if (s.ext.files) await s.ext.files.putArchive(s.ctx, s.handle, path, src);

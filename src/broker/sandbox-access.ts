@@ -9,6 +9,7 @@ import type { Profile } from "../catalog/schema.js";
 import { SandboxerError } from "../errors.js";
 import { type Extension, type ExtensionContext, SERVICE_NAME_RE } from "../extensions/define.js";
 import type { SandboxRunner } from "../sandbox-shell/files.js";
+import { pipeInto } from "../transport/pipe-into.js";
 import { streamProcess } from "../transport/stream.js";
 import type { Handle, SandboxRow } from "../types.js";
 import { getRow, hostOf, profileOf } from "./destroy.js";
@@ -75,6 +76,14 @@ export function runnerFor(s: OpenSandbox, service: string | undefined): SandboxR
     async stream(argv: string[], opts: { stdin?: Readable; stdout?: Writable }) {
       const local = await command.call(s.ext, s.ctx, s.handle, argv, { service, stdin: Boolean(opts.stdin) });
       const res = await streamProcess(local, opts);
+      if (res.code === 255 && /ssh|connection|Connection/.test(res.stderr)) {
+        throw new SandboxerError("SBX_HOST_UNREACHABLE", `${s.row.id} on ${s.row.host}: ${res.stderr.trim().split("\n").slice(-2).join("; ")}`, { details: { host: s.row.host } });
+      }
+      return res;
+    },
+    async pipe(producer: readonly string[], argv: string[], limit: number) {
+      const local = await command.call(s.ext, s.ctx, s.handle, argv, { service, stdin: true });
+      const res = await pipeInto(producer, local, { limit });
       if (res.code === 255 && /ssh|connection|Connection/.test(res.stderr)) {
         throw new SandboxerError("SBX_HOST_UNREACHABLE", `${s.row.id} on ${s.row.host}: ${res.stderr.trim().split("\n").slice(-2).join("; ")}`, { details: { host: s.row.host } });
       }

@@ -10,6 +10,7 @@ import { type Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { SandboxerError } from "../errors.js";
 import type { FileEntry, FileListing } from "../extensions/define.js";
+import type { PipedResult } from "../transport/pipe-into.js";
 import type { RunResult } from "../transport/types.js";
 import * as S from "./file-scripts.js";
 
@@ -19,6 +20,8 @@ export interface SandboxRunner {
   /** Confinement root inside the sandbox, or null. */
   readonly root: string | null;
   stream(argv: string[], opts: { stdin?: Readable; stdout?: Writable }): Promise<RunResult>;
+  /** Run argv with stdin from a command on this host, in one pipeline counted by dd (transport/pipe-into.ts). */
+  pipe?(producer: readonly string[], argv: string[], limit: number): Promise<PipedResult>;
 }
 
 const run = (r: SandboxRunner, script: string, args: string[], opts: { stdin?: Readable; stdout?: Writable } = {}) =>
@@ -106,6 +109,30 @@ export async function putArchive(r: SandboxRunner, dest: string, tar: Readable):
   }
   const done = await run(r, S.PUT_COMMIT, [dest, stage]);
   check(r, done, dest, "moving the upload into");
+}
+
+/**
+ * putArchive with the tar made by a command on this host (`tar -c` of a local
+ * directory): one pipeline from it into the sandbox, no byte through node.
+ * The same two phases: staged, then moved into place only when the producer
+ * succeeded and no more than `max` bytes came; else discarded. Returns the size.
+ */
+export async function putArchiveFrom(r: SandboxRunner & Required<Pick<SandboxRunner, "pipe">>, dest: string, producer: readonly string[], max: number, tooLarge: () => Error): Promise<number> {
+  const stage = stageName();
+  const res = await r.pipe(producer, ["sh", "-c", S.PUT_STAGE, "sh", r.root ?? "", dest, stage], max);
+  const failed =
+    res.bytes > max
+      ? tooLarge()
+      : res.producerCode !== 0
+        ? new SandboxerError("SBX_EXEC_FAILED", `${producer[0]} (packing the upload) exited ${res.producerCode}: ${res.producerStderr.trim().slice(-400) || "no message"}; nothing was written`)
+        : null;
+  if (failed || res.code !== 0) {
+    if (res.code !== S.OUTSIDE && res.code !== S.WRONG_KIND) await run(r, S.DISCARD, [`${dest.replace(/\/+$/, "") || "/"}/${stage}`]).catch(() => undefined);
+    if (failed) throw failed;
+    check(r, res, dest, "extracting an upload into");
+  }
+  check(r, await run(r, S.PUT_COMMIT, [dest, stage]), dest, "moving the upload into");
+  return res.bytes;
 }
 
 export async function writeFile(r: SandboxRunner, path: string, data: Readable, mode: number | undefined): Promise<number> {

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Broker, type BrokerOptions, createBroker } from "../../src/broker.js";
 import { type Env, resolvePaths } from "../../src/config.js";
+import { unmountUnder } from "../../src/extensions/local/limits/disk.js";
 import { removeSpares } from "../../src/extensions/local/limits/spares.js";
 
 /** A private SANDBOXER_HOME (and config dir) per test, removed afterwards. */
@@ -48,4 +49,14 @@ export function makeHome(extraEnv: Env = {}): TestHome {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Remove a directory tree that may hold SANDBOXER_HOMEs: unmount what is
+ * mounted below it first (spare workspace filesystems, a workspace a crash
+ * left), deepest first, so the delete never fails on a busy mount point.
+ */
+export async function removeTree(dir: string): Promise<void> {
+  await unmountUnder([dir]).catch(() => {});
+  rmSync(dir, { recursive: true, force: true });
 }

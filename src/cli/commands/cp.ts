@@ -11,6 +11,7 @@ import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { SandboxerError } from "../../errors.js";
+import { LocalCommandOutput } from "../../transport/pipe-into.js";
 import { noExtraPositionals, parse, requirePositional } from "../args.js";
 import type { CliContext } from "../context.js";
 
@@ -26,12 +27,6 @@ function remoteOf(arg: string): Remote | null {
   const m = REMOTE_RE.exec(arg);
   if (!m) return null;
   return { id: m[1] as string, path: m[2] === "" ? "." : (m[2] as string) };
-}
-
-/** Local `tar` with its stdout as a stream; its exit is checked by `done`. */
-function tarOut(args: string[]): { stream: Readable; done: () => Promise<void> } {
-  const child = spawn("tar", args, { stdio: ["ignore", "pipe", "pipe"] });
-  return { stream: child.stdout as Readable, done: () => exited(child, "tar (packing)") };
 }
 
 function exited(child: ChildProcess, what: string): Promise<void> {
@@ -78,9 +73,9 @@ async function upload(cx: CliContext, src: string, to: Remote, svc: { service?: 
   }
   if (link && !intoDir) throw new SandboxerError("SBX_USAGE", `'${src}' is a link: copy it into an existing directory, or follow it with -L`);
   // A directory: into an existing directory under its own name, else it becomes DST.
-  const tar = intoDir ? tarOut(["-C", dirname(local), "-cf", "-", "--", basename(local)]) : tarOut(["-C", local, "-cf", "-", "."]);
-  const [put] = await Promise.all([broker.putFiles(to.id, to.path, tar.stream, svc), tar.done()]);
-  return put.bytes;
+  // Started by whoever reads it; a local broker runs it in one pipeline with the sandbox's side (transport/pipe-into.ts).
+  const tar = new LocalCommandOutput(intoDir ? ["tar", "-C", dirname(local), "-cf", "-", "--", basename(local)] : ["tar", "-C", local, "-cf", "-", "."]);
+  return (await broker.putFiles(to.id, to.path, tar, svc)).bytes;
 }
 
 /**
