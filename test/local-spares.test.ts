@@ -7,7 +7,7 @@
  * with it. Real loop devices, mounts and bubblewrap; root only.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,14 +15,15 @@ import type { Broker } from "../src/broker.js";
 import { resolvePaths } from "../src/config.js";
 import { hostAbility } from "../src/extensions/local/limits/apply.js";
 import { isMounted, mountsUnder } from "../src/extensions/local/limits/disk.js";
-import { KEEP, listSpares, MAX_SIZES, removeSpares, sparesDir } from "../src/extensions/local/limits/spares.js";
+import { KEEP, linkWorkspace, listSpares, MAX_SIZES, removeSpares, sparesDir } from "../src/extensions/local/limits/spares.js";
 import type { Sandbox } from "../src/types.js";
 import { runCli } from "./helpers/cli.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
 
 const PIPE = { stdin: "ignore", stdout: "pipe", stderr: "pipe" } as const;
 const MIB = 1024 ** 2;
-const profile = (id: string, disk: string) => `id: ${id}\nversion: 1\nextension: ext.local\ntimeout: 60s\nlimits: { processes: 100, memory: 256m, disk: ${disk}, cpu: 1 }\n`;
+const profile = (id: string, disk: string) =>
+  `id: ${id}\nversion: 1\nextension: ext.local\ntimeout: 60s\nlimits: { processes: 100, memory: 256m, disk: ${disk}, cpu: 1 }\ninputs: { repo: { type: path } }\n`;
 
 const loopDisk = process.getuid?.() === 0 && hostAbility("/nonexistent-home", process.env).ability.loopDisk === true;
 
@@ -41,6 +42,16 @@ function setup(dir?: string): { home: TestHome; broker: Broker; run: string; ws:
   writeFileSync(join(home.env.SANDBOXER_PROFILES_DIR, "profile.d64.yaml"), profile("profile.d64", "64m"));
   const paths = resolvePaths(home.env);
   return { home, broker: home.broker(), run: paths.run, ws: (id) => join(paths.workspaces, id), cli: (...a) => runCli(a, home.env) };
+}
+
+/** Is there anything at `p`, a dangling link included? */
+function lstatExists(p: string): boolean {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Nothing is mounted under the home but its ready spares. */
@@ -70,18 +81,20 @@ describe.skipIf(!loopDisk)("spare workspace filesystems (root, loop devices)", (
     expect(spareUuid).not.toBe(uuidA);
 
     const b = await t.broker.create({ profile: "profile.d32" });
-    // B took the spare (its filesystem, moved onto the workspace) and the spare is gone from the set.
+    // B took the spare (its workspace path is a link to that filesystem) and the spare is gone from the set.
     expect(uuidAt(t.ws(b.id))).toBe(spareUuid);
+    expect(lstatSync(t.ws(b.id)).isSymbolicLink()).toBe(true);
+    expect(realpathSync(t.ws(b.id))).toBe(join(t.run, b.id, "spare", "mnt"));
     expect(listSpares(t.run)).toEqual([]);
     const inside = await t.broker.exec(b.id, ["sh", "-c", "ls -A /workspace; df -k /workspace | tail -1"], PIPE);
     expect(inside.exitCode).toBe(0);
     const lines = (inside.stdout ?? "").trim().split("\n");
     expect(lines).toHaveLength(1); // no file, no lost+found: only df's line
     expect(Number(lines[0]?.split(/\s+/)[1])).toBeLessThanOrEqual(32 * 1024);
-    // The image is where it always was, the staging directory is gone.
+    // The image is where it always was.
     expect(existsSync(join(t.run, b.id, "disk.img"))).toBe(true);
-    expect(existsSync(join(t.run, b.id, "spare"))).toBe(false);
     await t.broker.destroy(b.id);
+    expect(lstatExists(t.ws(b.id))).toBe(false);
     const next = listSpares(t.run);
     expect(next).toHaveLength(1);
     expect([uuidA, spareUuid]).not.toContain(uuidAt(join(next[0]?.dir as string, "mnt")));
@@ -102,6 +115,30 @@ describe.skipIf(!loopDisk)("spare workspace filesystems (root, loop devices)", (
     onlySpares(t.home);
   });
 
+  it("a repo copy, a snapshot and a restore fill a workspace that is a link to a spare, inside its limit", async () => {
+    const repo = join(t.home.dir, "repo");
+    mkdirSync(join(repo, "sub"), { recursive: true });
+    writeFileSync(join(repo, "sub", "hello.txt"), "hello\n");
+    await t.broker.destroy((await t.broker.create({ profile: "profile.d32" })).id);
+    expect(listSpares(t.run).some((s) => s.bytes === 32 * MIB)).toBe(true);
+    const a = await t.broker.create({ profile: "profile.d32", inputs: { repo } });
+    expect(lstatSync(t.ws(a.id)).isSymbolicLink()).toBe(true);
+    // The copy landed on the sandbox's own filesystem, not beside the link.
+    expect(readFileSync(join(t.run, a.id, "spare", "mnt", "sub", "hello.txt"), "utf8")).toBe("hello\n");
+    expect((await t.broker.exec(a.id, ["cat", "/workspace/sub/hello.txt"], PIPE)).stdout).toBe("hello\n");
+    const full = await t.broker.exec(a.id, ["sh", "-c", "dd if=/dev/zero of=/workspace/big bs=1M count=64 2>&1; echo rc=$?"], PIPE);
+    expect(full.stdout).toMatch(/No space left on device/);
+    expect(await t.broker.exec(a.id, ["rm", "/workspace/big"], PIPE)).toMatchObject({ exitCode: 0 });
+    const snap = await t.broker.snapshot(a.id);
+    await t.broker.destroy(a.id);
+    expect(listSpares(t.run).some((s) => s.bytes === 32 * MIB)).toBe(true);
+    const b = await t.broker.restore(snap.id);
+    expect(lstatSync(t.ws(b.id)).isSymbolicLink()).toBe(true);
+    expect((await t.broker.exec(b.id, ["cat", "/workspace/sub/hello.txt"], PIPE)).stdout).toBe("hello\n");
+    await t.broker.destroy(b.id);
+    onlySpares(t.home);
+  });
+
   it("inspect host counts the spares, without paths", async () => {
     const r = await t.cli("inspect", "host", "localhost", "--json");
     const disk = r.json<{ limits: { disk: { mechanism: string; spares: { bytes: number; mounted: boolean }[] } } }>().limits.disk;
@@ -109,10 +146,10 @@ describe.skipIf(!loopDisk)("spare workspace filesystems (root, loop devices)", (
     expect(JSON.stringify(disk)).not.toContain(t.run);
   });
 
-  it("create killed -9 right after claiming a spare: reconcile fails the record and unmounts it", async () => {
+  it.each(["disk-spare-claimed", "disk-spare-linked"])("create killed -9 at %s: reconcile fails the record and unmounts the spare", async (point) => {
     await t.broker.destroy((await t.broker.create({ profile: "profile.d32" })).id);
     expect(listSpares(t.run).some((s) => s.bytes === 32 * MIB)).toBe(true);
-    const r = await runCli(["create", "--profile", "profile.d32", "--json"], { ...t.home.env, SANDBOXER_CRASH_AT: "disk-spare-claimed" });
+    const r = await runCli(["create", "--profile", "profile.d32", "--json"], { ...t.home.env, SANDBOXER_CRASH_AT: point });
     expect(r.code).not.toBe(0);
     const stuck = (await t.broker.list({ states: ["provisioning"] }))[0] as Sandbox;
     expect(stuck).toBeTruthy();
@@ -121,6 +158,7 @@ describe.skipIf(!loopDisk)("spare workspace filesystems (root, loop devices)", (
     const rec = await t.cli("reconcile", "--json");
     expect(rec.json<{ actions: { id: string; to: string }[] }>().actions).toContainEqual(expect.objectContaining({ id: stuck.id, to: "failed" }));
     expect(existsSync(join(t.run, stuck.id))).toBe(false);
+    expect(lstatExists(t.ws(stuck.id))).toBe(false);
     onlySpares(t.home);
   });
 
@@ -143,11 +181,14 @@ describe.skipIf(!loopDisk)("spare workspace filesystems (root, loop devices)", (
     const ghost = "sbx-aaaaaaaaaaaa";
     mkdirSync(join(t.run, ghost));
     renameSync(spare.dir, join(t.run, ghost, "spare"));
+    mkdirSync(t.ws(ghost));
+    linkWorkspace(join(t.run, ghost, "spare"), t.ws(ghost));
     const report = await t.broker.inspectStale({ host: "localhost" });
     expect(report.orphans).toContainEqual(expect.objectContaining({ sandboxId: ghost, kind: "directory" }));
     const reaped = await t.broker.reapStale({ host: "localhost" });
     expect(reaped.errors).toEqual([]);
     expect(existsSync(join(t.run, ghost))).toBe(false);
+    expect(lstatExists(t.ws(ghost))).toBe(false);
     onlySpares(t.home);
   });
 
@@ -170,7 +211,7 @@ describe.skipIf(!loopDisk)("spare workspace filesystems (root, loop devices)", (
   });
 });
 
-describe.skipIf(!loopDisk)("spares under a shared mount (systemd makes / shared; the kernel will not move a mount out of one)", () => {
+describe.skipIf(!loopDisk)("spares under a shared mount (systemd makes / shared: mounts there propagate to peers)", () => {
   let dir: string;
   let t: ReturnType<typeof setup> | undefined;
   beforeAll(() => {
@@ -185,7 +226,7 @@ describe.skipIf(!loopDisk)("spares under a shared mount (systemd makes / shared;
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("the spare is bound onto the workspace instead, still fresh, and teardown unmounts both", async () => {
+  it("the spare is claimed the same way (renames and a link, no mount moved), still fresh, and teardown unmounts it", async () => {
     if (!t) throw new Error("no setup");
     await t.broker.destroy((await t.broker.create({ profile: "profile.d32" })).id);
     const spare = listSpares(t.run)[0];
@@ -193,7 +234,7 @@ describe.skipIf(!loopDisk)("spares under a shared mount (systemd makes / shared;
     const uuid = uuidAt(join(spare.dir, "mnt"));
     const sb = await t.broker.create({ profile: "profile.d32" });
     expect(uuidAt(t.ws(sb.id))).toBe(uuid);
-    // Bound, not moved: the staging mount stays in the sandbox's run directory until teardown.
+    // The claimed mount stays in the sandbox's run directory until teardown.
     expect(isMounted(join(t.run, sb.id, "spare", "mnt"))).toBe(true);
     expect((await t.broker.exec(sb.id, ["ls", "-A", "/workspace"], PIPE)).stdout).toBe("");
     await t.broker.destroy(sb.id);

@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { expandHome } from "../../config.js";
@@ -90,7 +90,8 @@ export default defineExtension({
       await extractArchive(ctx.transport, workspace, ctx.restoreFrom, ctx.signal);
     } else if (input.repo) {
       ctx.progress(`copying ${input.repo} into the workspace`);
-      cpSync(expandHome(input.repo, ctx.env), workspace, { recursive: true, verbatimSymlinks: true });
+      // realpath: the workspace may be a link to a spare filesystem (limits/spares.ts), and cpSync will not copy a directory onto a link.
+      cpSync(expandHome(input.repo, ctx.env), realpathSync(workspace), { recursive: true, verbatimSymlinks: true });
     }
     ctx.progress("starting bubblewrap");
     const memory = limitAmount(limits.memory);
@@ -110,7 +111,7 @@ export default defineExtension({
     async apply(ctx, h, input) {
       if (!input.repo) return;
       ctx.progress(`copying ${input.repo} into the workspace`);
-      cpSync(expandHome(input.repo, ctx.env), h.workspace, { recursive: true, verbatimSymlinks: true });
+      cpSync(expandHome(input.repo, ctx.env), realpathSync(h.workspace), { recursive: true, verbatimSymlinks: true });
     },
   },
 

@@ -1,13 +1,13 @@
-import { existsSync, readFileSync, renameSync, rmdirSync } from "node:fs";
+import { existsSync, readFileSync, renameSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { type FullLimits, LIMIT_NAMES, limitAmount } from "../../../catalog/limits.js";
 import type { Env } from "../../../config.js";
 import { SandboxerError } from "../../../errors.js";
 import { canUse, type CgroupHost, cgroupHost, listCgroups, makeCgroup, removeCgroups } from "./cgroups.js";
 import { crashPoint } from "../../../faults.js";
-import { attachMount, loopDiskAbility, makeImage, mountImage, mountsUnder, removeImage, unmountUnder } from "./disk.js";
+import { loopDiskAbility, makeImage, mountImage, mountsUnder, removeImage, unmountUnder } from "./disk.js";
 import { type Controller, CONTROLLERS } from "./layout.js";
-import { claimSpare, listSpares, refillSpares } from "./spares.js";
+import { claimSpare, linkWorkspace, listSpares, refillSpares } from "./spares.js";
 import { type HostAbility, type LimitsPlan, planLimits, rlimitsOf } from "./plan.js";
 
 /**
@@ -75,15 +75,13 @@ export async function confine(
     out.image = join(where.runDir, "disk.img");
     out.diskBytes = limitAmount(limits.disk);
     await checkpoint(out);
-    // A spare made at an earlier teardown (src/extensions/local/limits/spares.ts): one rename and one mount move.
+    // A spare made at an earlier teardown (src/extensions/local/limits/spares.ts): two renames and a link, no process.
     const spare = join(where.runDir, "spare");
     if (claimSpare(dirname(where.runDir), out.diskBytes, spare)) {
       crashPoint("disk-spare-claimed");
       renameSync(join(spare, "disk.img"), out.image);
-      if ((await attachMount(join(spare, "mnt"), where.workspace, signal)) === "moved") {
-        rmdirSync(join(spare, "mnt"));
-        rmdirSync(spare);
-      }
+      linkWorkspace(spare, where.workspace);
+      crashPoint("disk-spare-linked");
     } else {
       await makeImage(out.image, out.diskBytes, signal);
       await mountImage(out.image, where.workspace, signal);

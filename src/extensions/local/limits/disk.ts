@@ -1,6 +1,5 @@
 import { execFile } from "node:child_process";
 import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, rmdirSync, rmSync } from "node:fs";
-import { dirname } from "node:path";
 import { promisify } from "node:util";
 import { SandboxerError } from "../../../errors.js";
 
@@ -45,21 +44,15 @@ export async function mountImage(image: string, at: string, signal: AbortSignal)
   } catch {}
 }
 
-interface MountLine {
-  /** Mount point, unescaped. */
-  at: string;
-  /** Propagation tags (`shared:N`, `master:N`), empty when private. */
-  tags: string[];
-}
-
 const unoctal = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
 
-function mounts(): MountLine[] {
-  const out: MountLine[] = [];
+/** Mount points of our mount namespace, unescaped. */
+function mounts(): { at: string }[] {
+  const out: { at: string }[] = [];
   for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
     const [left] = line.split(" - ");
     const f = left?.split(" ") ?? [];
-    if (f.length >= 6) out.push({ at: unoctal(f[4] as string), tags: f.slice(6) });
+    if (f.length >= 6) out.push({ at: unoctal(f[4] as string) });
   }
   return out;
 }
@@ -73,25 +66,6 @@ export function isMounted(path: string): boolean {
 export function mountsUnder(roots: string[]): string[] {
   const hit = (at: string) => roots.some((r) => at === r || at.startsWith(`${r}/`));
   return [...new Set(mounts().map((m) => m.at).filter(hit))].sort((a, b) => b.length - a.length);
-}
-
-/**
- * Put the mounted filesystem at `from` onto `to`. A move when it can: the
- * kernel refuses to move a mount whose parent mount is shared (systemd makes
- * `/` shared), so there it is bound instead and `from` stays mounted (its
- * parent directory is the sandbox's run directory, unmounted with it).
- */
-export async function attachMount(from: string, to: string, signal: AbortSignal): Promise<"moved" | "bound"> {
-  const parent = mounts()
-    .filter((m) => dirname(from) === m.at || dirname(from).startsWith(m.at === "/" ? "/" : `${m.at}/`))
-    .sort((a, b) => b.at.length - a.at.length)[0];
-  const how = parent?.tags.some((t) => t.startsWith("shared:")) ? "bound" : "moved";
-  try {
-    await run("mount", [how === "moved" ? "--move" : "--bind", from, to], { signal });
-  } catch (err) {
-    throw new SandboxerError("SBX_PROVISION_FAILED", `cannot mount the workspace filesystem: ${stderrOf(err)}`, { cause: err });
-  }
-  return how;
 }
 
 /** Unmount `at` (lazily if something still holds it); idempotent. */
