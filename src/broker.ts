@@ -50,6 +50,8 @@ export type { Principal, TokenInfo } from "./broker/tokens.js";
 export type { ExpireReport, RetryReport } from "./broker/ttl.js";
 export type { ExecIo, ExecOptions, ExecResult } from "./extensions/define.js";
 export { EXEC_CAPTURE_LIMIT } from "./extensions/exec-process.js";
+/** A tar (or any command) on this host whose output an upload takes: a local broker runs it in one kernel pipeline with the sandbox's side. */
+export { LocalCommandOutput } from "./transport/pipe-into.js";
 export type { Account, LedgerEntry } from "./credits/index.js";
 export type { DeliveryReport } from "./events/publisher.js";
 export type { EventQuery, OutboxStats, SandboxFilter, SnapshotFilter } from "./store/types.js";

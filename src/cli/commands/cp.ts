@@ -11,7 +11,7 @@ import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { SandboxerError } from "../../errors.js";
-import { LocalCommandOutput } from "../../transport/pipe-into.js";
+import { LocalCommandOutput } from "../../broker.js";
 import { noExtraPositionals, parse, requirePositional } from "../args.js";
 import type { CliContext } from "../context.js";
 
