@@ -279,7 +279,7 @@ describe("ext.kubernetes: clusters in the inventory", () => {
     await env?.cleanup();
   });
 
-  it("per-project namespaces: a project lands in its own; a project without one is refused and nothing reaches the cluster", async () => {
+  it("per-project namespaces: a project lands in its own; a project without one is refused before any record, and nothing reaches the cluster", async () => {
     env.config("hosts:\n  kind: { cluster: { namespaces: { team-a: team-a } } }\n");
     const broker = env.home.broker();
     const sb = await broker.create({ ...AGENT, project: "team-a" });
@@ -292,7 +292,9 @@ describe("ext.kubernetes: clusters in the inventory", () => {
     expect(err.code).toBe("SBX_FORBIDDEN");
     expect(err.message).toContain("cluster 'kind' has no namespace for project 'team-b'");
     expect(env.fake.since(mark)).toEqual([]);
-    expect(await broker.get(err.details?.id as string)).toMatchObject({ state: "failed", error: { code: "SBX_FORBIDDEN" } });
+    // Refused at plan time: no record either.
+    expect(err.details?.id).toBeUndefined();
+    expect(await broker.list({ project: "team-b" })).toEqual([]);
     env.config("hosts:\n  kind: { cluster: { namespace: sandboxes } }\n");
   });
 

@@ -42,7 +42,7 @@ export async function planFor(rt: Runtime, req: CreateRequest, o: { pool?: boole
     const field = issue?.path.join(".") || "inputs";
     throw new SandboxerError("SBX_INPUT_INVALID", `input '${field}': ${issue?.message ?? "invalid"}`, { details: { field } });
   }
-  await ext.preflight?.(parsed.data, rt.env, { profile: plan.profile, host: plan.host, mode: plan.mode, restoring: o.restoring ?? false, paths: rt.paths });
+  await ext.preflight?.(parsed.data, rt.env, { profile: plan.profile, host: plan.host, mode: plan.mode, restoring: o.restoring ?? false, paths: rt.paths, project: plan.project });
   return plan;
 }
 

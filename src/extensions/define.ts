@@ -114,6 +114,8 @@ export interface PreflightContext {
   /** A restore: the workspace comes from a snapshot, so inputs that only seed it are not needed. */
   restoring: boolean;
   paths: Paths;
+  /** The record's project (null: none), for placement rules that depend on it. */
+  project: string | null;
 }
 
 /** The context of `list`: no record (it may be lost) and nothing to checkpoint. */

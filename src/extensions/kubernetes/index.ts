@@ -77,6 +77,12 @@ export default defineExtension({
   inputs,
   handle: k8sHandle,
 
+  preflight(_inputs, _env, plan) {
+    // A project the cluster has no namespace for is refused before any record exists (the kubeconfig's
+    // own namespace only matters when the inventory names none, and then nothing is refused).
+    namespaceFor(plan.host, plan.project, undefined);
+  },
+
   async hostFacts(ctx) {
     // A cluster has no kernel or disk of its own to report: its sandboxes are what its API lists.
     return { cluster: { ...clusterOf(ctx.host) } };
