@@ -64,6 +64,8 @@ export const FLAG_DOCS: Record<string, FlagDoc> = {
   "pools.input": { arg: "NAME=VALUE", text: "an input every member is made with; repeat for more" },
   "credits.pool": { text: "the operator's pool account (what idle warm members draw on), not a project's" },
   "credits.all": { text: "every account" },
+  "db.to": { arg: "URL", text: "the PostgreSQL store to copy into (postgres://...; default SANDBOXER_DATABASE_URL)" },
+  "db.replace": { text: "empty a target that already holds data before copying (else SBX_STORE_NOT_EMPTY)" },
   "serve.host": { arg: "ADDRESS", text: "address to listen on (default 127.0.0.1)" },
   "inspect.host": { arg: "NAME", text: "only this inventory host" },
   "reap-stale.host": { arg: "NAME", text: "only this inventory host" },

@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Broker, type BrokerOptions, createBroker } from "../../src/broker.js";
 import { type Env, resolvePaths } from "../../src/config.js";
+import { cgroupHost } from "../../src/extensions/local/limits/cgroups.js";
 import { unmountUnder } from "../../src/extensions/local/limits/disk.js";
 import { removeSpares } from "../../src/extensions/local/limits/spares.js";
 
@@ -46,6 +47,12 @@ export function makeHome(extraEnv: Env = {}): TestHome {
       for (const x of brokers) await x.close().catch(() => {});
       // Spare workspace filesystems stay mounted for the next create (src/extensions/local/limits/spares.ts).
       await removeSpares(resolvePaths(env).run);
+      // This home's (now empty) cgroup parents: a server keeps its own for life; tests make one per home.
+      for (const p of Object.values(cgroupHost(env.SANDBOXER_HOME as string, env).placements)) {
+        try {
+          if (p) rmdirSync(p.parent);
+        } catch {}
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };
