@@ -80,8 +80,14 @@ export async function putFiles(rt: Runtime, id: string, dest: string, tar: Reada
   const limit = byteLimit(max, "the upload");
   const src = tar.pipe(limit);
   tar.on("error", (e) => limit.destroy(e));
-  if (s.ext.files) await s.ext.files.putArchive(s.ctx, s.handle, path, src);
-  else await shell.putArchive(runnerFor(s, opts.service), path, src);
+  try {
+    if (s.ext.files) await s.ext.files.putArchive(s.ctx, s.handle, path, src);
+    else await shell.putArchive(runnerFor(s, opts.service), path, src);
+  } finally {
+    // A refused or failed upload stops reading: a local `tar -c` we started must not stay behind it,
+    // blocked on its full pipe and keeping the CLI alive. (A caller's stream, e.g. a request body, is the caller's.)
+    if (tar instanceof LocalCommandOutput && !tar.destroyed) tar.destroy();
+  }
   return { bytes: limit.bytes };
 }
 
