@@ -8,7 +8,7 @@ import type { CreateBodyT } from "../api/schemas.js";
 import { canSee, createRequestFor, visibleSandbox } from "../api/tenancy.js";
 import { notFound } from "../api/spec.js";
 import type { Principal } from "../api/tokens.js";
-import type { Broker, CreateRequest, ExecIo, ExecOptions, ExecResult } from "../broker.js";
+import type { Broker, CreateRequest, ExecIo, ExecOptions, ExecResult, FileEntry, ProcessInfo } from "../broker.js";
 import { SandboxerError } from "../errors.js";
 import type { Snapshot } from "../snapshots/types.js";
 import type { Sandbox } from "../types.js";
@@ -38,27 +38,6 @@ export async function snapshotFor(broker: Broker, p: Principal, id: string): Pro
 export function requestFor(p: Principal, body: CreateBodyT): CreateRequest {
   const { caller, ...req } = createRequestFor(p, body, undefined);
   return p.actor === "adm" ? req : { ...req, caller };
-}
-
-export interface ProcessInfo {
-  pid: string;
-  argv: string[];
-  service?: string;
-  startedAt: string;
-  endedAt: string | null;
-  exitCode: number | null;
-  signal: string | null;
-  state: "running" | "exited" | "killed";
-}
-
-export interface FileEntry {
-  name: string;
-  path: string;
-  type: "file" | "dir" | "symlink" | "other";
-  size: number;
-  mode: string;
-  mtime: string;
-  target?: string;
 }
 
 /** The broker's file and process operations (docs/agents.md "Files and processes"), as the tools call them. */
