@@ -13,7 +13,7 @@ import { drive, hasTmux } from "./helpers/tmux.js";
 import { VENDORS, vendorProfiles } from "./helpers/vendors.js";
 
 for (const row of VENDORS) {
-  const pty = row.extension === "ext.e2b";
+  const pty = row.extension === "ext.e2b" || row.extension === "ext.daytona";
   describe.skipIf(!hasTmux && pty)(`terminals on ${row.extension}`, { timeout: 180_000 }, () => {
     let home: TestHome;
     let fake: { close(): Promise<void> };

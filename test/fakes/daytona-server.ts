@@ -12,12 +12,15 @@
  * `{statusCode, message, error}`. Each Sandbox carries the required
  * `toolboxProxyUrl` (`{url}/toolbox`), under which `/toolbox/{id}/process/...`
  * serves the daemon's command sessions (test/fakes/daytona-toolbox.ts): they
- * really run, in a temp directory per sandbox that delete and close remove.
+ * really run, in a temp directory per sandbox that delete and close remove;
+ * `/toolbox/{id}/process/pty/...` serves its terminals (test/fakes/daytona-pty.ts).
  */
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { serveFiles } from "./daytona-files.js";
+import { ptyUpgrade, servePtyRest } from "./daytona-pty.js";
 import { newToolbox, readBody, removeToolbox, serveToolbox, type Toolbox, type ToolboxOp, toolboxOp } from "./daytona-toolbox.js";
 import { faultQueue } from "./faults.js";
 
@@ -184,6 +187,12 @@ export async function startDaytonaFake(opts: { apiKey?: string; startPolls?: num
       if (sb.state !== "started") return error(res, 400, `Sandbox ${id} is not started`);
       return serveFiles(await sb.toolbox.vm, req, res, path, (status, message) => error(res, status, message));
     }
+    if (path.startsWith("/process/pty/")) {
+      const sb = sandboxes.get(id);
+      if (!sb) return error(res, 404, `Sandbox with ID or name ${id} not found`);
+      const reply = (status: number, payload?: unknown) => (status >= 400 ? error(res, status, String(payload)) : payload === undefined ? res.writeHead(status).end() : send(res, status, payload));
+      if (await servePtyRest(sb.toolbox, await sb.toolbox.vm, req.method, path, await readBody(req), reply)) return;
+    }
     const route = toolboxOp(req.method, path);
     if (!route) return error(res, 404, `Cannot ${req.method} ${path}`);
     const fault = faults.take(route.op);
@@ -201,6 +210,16 @@ export async function startDaytonaFake(opts: { apiKey?: string; startPolls?: num
 
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((err) => error(res, 500, String(err)));
+  });
+  // The toolbox's PTY WebSocket (test/fakes/daytona-pty.ts): same key, a started sandbox.
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const u = new URL(req.url ?? "/", "http://x");
+    const m = u.pathname.match(/^\/toolbox\/([^/]+)\/process\/pty\/create-connect$/);
+    requests.push({ method: "WS", path: u.pathname, auth: req.headers.authorization });
+    const sb = m?.[1] ? sandboxes.get(decodeURIComponent(m[1])) : undefined;
+    const status = req.headers.authorization !== `Bearer ${apiKey}` ? "401 Unauthorized" : !sb ? "404 Not Found" : sb.state !== "started" ? "400 Bad Request" : "";
+    if (status || !sb) return socket.end(`HTTP/1.1 ${status} \r\ncontent-length: 0\r\n\r\n`);
+    ptyUpgrade(sb.toolbox, req, socket, head, u.searchParams).catch(() => socket.destroy());
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -21,6 +21,7 @@ import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { constants } from "node:os";
+import type { DaytonaPty } from "./daytona-pty.js";
 import { type FakeVm, startVm } from "./vm.js";
 
 /** What a fake sandbox holds for its toolbox: its workdir, sessions and running commands. */
@@ -28,6 +29,8 @@ export interface Toolbox {
   vm: Promise<FakeVm>;
   sessions: Set<string>;
   children: Set<ChildProcess>;
+  /** PTY sessions by id (test/fakes/daytona-pty.ts). */
+  ptys: Map<string, DaytonaPty>;
 }
 
 export type ToolboxOp = "session-create" | "session-exec" | "session-delete";
@@ -35,7 +38,7 @@ export type ToolboxOp = "session-create" | "session-exec" | "session-delete";
 export function newToolbox(id: string): Toolbox {
   const vm = startVm(`daytona-${id.slice(0, 8)}`, "/home/daytona");
   vm.catch(() => {});
-  return { vm, sessions: new Set(), children: new Set() };
+  return { vm, sessions: new Set(), children: new Set(), ptys: new Map() };
 }
 
 /** The sandbox is gone: stop what runs in it and remove its directory. */

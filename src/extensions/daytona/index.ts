@@ -6,6 +6,7 @@ import { shellJoin } from "../../transport/quote.js";
 import { ExecOutput, execResult } from "../exec-process.js";
 import { defineMeteredExtension, lazy, remainingSeconds, type VendorContext } from "../saas/metered.js";
 import { envMs, requireEnv, vendorError } from "../saas/vendor.js";
+import { ptyInDaytona } from "./pty.js";
 
 /**
  * Daytona sandboxes through Daytona's REST API with the official
@@ -19,6 +20,7 @@ import { envMs, requireEnv, vendorError } from "../saas/vendor.js";
  * `exec` runs one command in a fresh toolbox session (create, execute, delete):
  * Daytona's session execute answers stdout and stderr apart with the exit code,
  * once the command ended (output is not streamed; stdin is not forwarded).
+ * `exec -it` and `shell` use the toolbox's PTY API (daytona/pty.ts).
  * Files travel through the toolbox's streamed upload and download
  * (`fs.uploadFileStream`, `fs.downloadFileStream`); see saas/vendor-io.ts.
  */
@@ -56,6 +58,15 @@ function execError(id: string, err: unknown): SandboxerError {
   }
   const e = vendorError("daytona", "exec", err);
   return new SandboxerError("SBX_EXEC_FAILED", e.message, { cause: err, ...(e.details ? { details: e.details } : {}) });
+}
+
+/** The sandbox, when it runs (exec needs it started). */
+async function started(d: Client, id: string) {
+  const sb = await d.get(id);
+  if (sb.state !== "started") {
+    throw new SandboxerError("SBX_INVALID_STATE", `daytona: sandbox ${id} is ${sb.state}, not started (auto-stop ends it at the TTL); exec needs a running sandbox`, { details: { vendor: "daytona", sandboxId: id, state: String(sb.state) } });
+  }
+  return sb;
 }
 
 const handle = z.object({ sandboxId: z.string() });
@@ -123,15 +134,22 @@ export default defineMeteredExtension({
     },
   },
 
+  // The toolbox's PTY API: `exec -it` and `shell` (daytona/pty.ts).
+  pty: true,
+
   async exec(d, ctx, h, argv, io, opts) {
     const id = h.sandboxId;
+    if (opts.tty) {
+      try {
+        return { exitCode: await ptyInDaytona(await started(d, id), argv) };
+      } catch (err) {
+        throw execError(id, err);
+      }
+    }
     const session = `sandboxer-exec-${randomUUID()}`;
     let sb: Awaited<ReturnType<Client["get"]>> | undefined;
     try {
-      sb = await d.get(id);
-      if (sb.state !== "started") {
-        throw new SandboxerError("SBX_INVALID_STATE", `daytona: sandbox ${id} is ${sb.state}, not started (auto-stop ends it at the TTL); exec needs a running sandbox`, { details: { vendor: "daytona", sandboxId: id, state: String(sb.state) } });
-      }
+      sb = await started(d, id);
       await sb.process.createSession(session);
     } catch (err) {
       throw execError(id, err);
