@@ -4,26 +4,30 @@
  * command router (`ModalClient/TaskGetCommandRouterAccess` -> {jwt, url}), then
  * talks gRPC to `modal.task_command_router.TaskCommandRouter` at that url with
  * `authorization: Bearer <jwt>`:
- *   TaskExecStart      {task_id, exec_id, command_args, stdout_config, stderr_config}
+ *   TaskExecStart      {task_id, exec_id, command_args, stdout_config, stderr_config, pty_info?}
  *   TaskExecStdioRead  {task_id, exec_id, offset, file_descriptor}  -> stream {data} until the fd closes
  *   TaskExecStdinWrite {task_id, exec_id, offset, data, eof}
  *   TaskExecWait       {task_id, exec_id} -> oneof {code, signal}, once the process ended
  *   TaskExecPoll       {task_id, exec_id} -> the same, or empty while it runs
  * Field numbers follow modal_proto/task_command_router.proto as compiled into
  * the SDK. The argv really runs, without a shell, in the sandbox's small VM
- * (test/fakes/vm.ts, working directory /root) with a clean environment. Not modelled: workdir, timeout_secs,
- * PTYs, secrets, streamed stdin.
+ * (test/fakes/vm.ts, working directory /root) with a clean environment. With
+ * `pty_info` it runs on a real terminal of that size (util-linux `script`,
+ * test/fakes/e2b-pty.ts), TERM from `env_term`, all output on stdout, keys
+ * from stdin. Not modelled: workdir, timeout_secs, secrets.
  */
 import type { ChildProcess } from "node:child_process";
 import { constants } from "node:os";
 import * as grpc from "@grpc/grpc-js";
 import protobuf from "protobufjs";
+import { ptyArgv } from "./e2b-pty.js";
 import type { FakeVm } from "./vm.js";
 
 const PROTO = `
 syntax = "proto3";
 package modal.task_command_router;
-message TaskExecStartRequest { string task_id = 1; string exec_id = 2; repeated string command_args = 3; int32 stdout_config = 4; int32 stderr_config = 5; }
+message PTYInfo { bool enabled = 1; uint32 winsz_rows = 2; uint32 winsz_cols = 3; string env_term = 4; }
+message TaskExecStartRequest { string task_id = 1; string exec_id = 2; repeated string command_args = 3; int32 stdout_config = 4; int32 stderr_config = 5; PTYInfo pty_info = 9; }
 message TaskExecStartResponse {}
 message TaskExecStdioReadRequest { string task_id = 1; string exec_id = 2; uint64 offset = 3; int32 file_descriptor = 4; }
 message TaskExecStdioReadResponse { bytes data = 1; }
@@ -90,7 +94,10 @@ export function addCommandRouter(server: grpc.Server, opts: RouterOptions) {
     if (!argv[0]) throw status(grpc.status.INVALID_ARGUMENT, "command_args is empty");
     if (execs.has(String(r.execId))) throw status(grpc.status.ALREADY_EXISTS, `exec ${String(r.execId)} exists`);
     const pipe = (c: unknown) => (c === CONFIG_PIPE ? "pipe" : "ignore");
-    const child = vm.spawn(argv, { stdio: ["pipe", pipe(r.stdoutConfig), pipe(r.stderrConfig)] });
+    const pty = r.ptyInfo as { winszRows?: number; winszCols?: number; envTerm?: string } | undefined;
+    const child = pty
+      ? vm.spawn(ptyArgv(argv[0], argv.slice(1), { cols: pty.winszCols, rows: pty.winszRows }).argv, { env: { TERM: pty.envTerm || "xterm" }, stdio: ["pipe", pipe(r.stdoutConfig), "ignore"] })
+      : vm.spawn(argv, { stdio: ["pipe", pipe(r.stdoutConfig), pipe(r.stderrConfig)] });
     const output = (): Output => ({ chunks: [], ended: false, wake: new Set() });
     const e: ModalExec = { execId: String(r.execId), taskId, argv, child, out: [output(), output()], stdinWritten: 0, onExit: new Set() };
     execs.set(e.execId, e);

@@ -6,6 +6,7 @@ import type { ExtensionContext } from "../define.js";
 import { ExecOutput, execResult } from "../exec-process.js";
 import { defineMeteredExtension, lazy } from "../saas/metered.js";
 import { envMs, requireEnv, vendorError } from "../saas/vendor.js";
+import { ptyInModal } from "./pty.js";
 import { download, upload } from "./transfer.js";
 
 /**
@@ -20,6 +21,8 @@ import { download, upload } from "./transfer.js";
  * `exec` is the SDK's `sandbox.exec(argv)` (Modal's task command router):
  * argv as argv, no shell; stdout and stderr stream apart as they come, in the
  * image's working directory; stdin is closed at once (not forwarded).
+ * `exec -it` and `shell` run it with the SDK's `pty` (modal/pty.ts): the
+ * initial window size is passed, later resizes are not (the SDK cannot).
  */
 const load = lazy(() => import("modal"));
 type Client = InstanceType<Awaited<ReturnType<typeof load>>["ModalClient"]>;
@@ -163,11 +166,16 @@ export default defineMeteredExtension({
     },
   },
 
+  // The SDK's `exec` with `pty`: `exec -it` and `shell` (modal/pty.ts).
+  pty: true,
+
   async exec(m, ctx, h, argv, io, opts) {
     const id = h.sandboxId;
     let sb: Awaited<ReturnType<Client["sandboxes"]["fromId"]>> | undefined;
     try {
       sb = await m.sandboxes.fromId(id);
+      // Only the start has a deadline: the session lasts as long as the user keeps it.
+      if (opts.tty) return { exitCode: await ptyInModal(sb, argv, (p) => deadline(ctx.env, p)) };
       // Only the start has a deadline: the command itself may run as long as the sandbox does.
       const proc = await deadline(ctx.env, sb.exec(argv, { mode: "binary", stdout: "pipe", stderr: "pipe" }));
       // EOF on stdin, so a command that reads it ends instead of waiting for input that never comes.
