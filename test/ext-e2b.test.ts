@@ -148,9 +148,9 @@ describe("exec in E2B sandboxes (envd's process.Process/Start, commands really r
     const chunks: string[] = [];
     await broker.exec(sb.id, ["sh", "-c", "echo one; echo two >&2"], PIPE, { onOutput: (which, c) => chunks.push(`${which}:${c}`) });
     expect(chunks.sort()).toEqual(["stderr:two\n", "stdout:one\n"]);
-    // What E2B's API cannot do is refused, never silently ignored.
-    await expect(broker.exec(sb.id, ["cat"], PIPE, { stdin: Buffer.from("x") })).rejects.toMatchObject({ code: "SBX_UNSUPPORTED" });
-    // What it can: a timeout ends the command's group (test/files-vendors.test.ts covers files and processes, test/pty-vendors.test.ts terminals).
+    // Stdin goes through envd's SendInput, then CloseStdin (test/exec-stdin-vendors.test.ts covers the API and the CLI).
+    expect(await broker.exec(sb.id, ["cat"], PIPE, { stdin: Buffer.from("x") })).toMatchObject({ exitCode: 0, stdout: "x" });
+    // A timeout ends the command's group (test/files-vendors.test.ts covers files and processes, test/pty-vendors.test.ts terminals).
     expect(await broker.exec(sb.id, ["sleep", "30"], PIPE, { timeoutMs: 500 })).toMatchObject({ exitCode: 124, timedOut: true });
     await broker.destroy(sb.id);
   });

@@ -44,7 +44,9 @@ export interface Capabilities {
   processes?: boolean;
   /** `exec` honours `timeoutMs` itself (kills the command's process group); implied by `sandboxCommand`. */
   execTimeout?: boolean;
-  /** An interactive terminal (`exec -it`, `shell`): needs `sandboxCommand`. */
+  /** `exec` feeds `opts.stdin` (the API's body) to the command itself; implied by `sandboxCommand`. */
+  execStdin?: boolean;
+  /** An interactive terminal (`exec -it`, `shell`): `sandboxCommand`, or an `exec` that honours `opts.tty`. */
   pty?: boolean;
 }
 

@@ -14,7 +14,8 @@
  *               {event: {end: {exitCode, exited, status, error?}}}, then the end-of-stream
  *               envelope (flag 0x02) `{}` or `{"error": {code, message}}`.
  *   Envelope: 1 byte flags (0x01 compressed, 0x02 end of stream) + 4 bytes big-endian length + message.
- *   POST /process.Process/SendInput, /process.Process/Update: terminals (test/fakes/e2b-pty.ts)
+ *   POST /process.Process/SendInput, /process.Process/Update, /process.Process/CloseStdin:
+ *        terminals, and the stdin of commands started with `stdin: true` (test/fakes/e2b-pty.ts)
  *   GET  /files?path=&username=     200 the file's bytes | 404 {code, message} | 400 for a directory
  *   POST /files?path=&username=     application/octet-stream body (envd >= 0.5.7; the SDK streams a
  *                                   ReadableStream this way): 200 [{name, type: "file", path}]; parents made
@@ -165,8 +166,11 @@ function start(st: EnvdState, vm: FakeVm, sandboxId: string, req: IncomingMessag
   };
   const term = msg.pty ? ptyArgv(p.cmd, p.args ?? [], msg.pty.size ?? {}) : null;
   const env = { USER: "user", LANG: "C.UTF-8", E2B_SANDBOX: "true", E2B_SANDBOX_ID: sandboxId, ...p.envs };
-  const child = vm.spawn(term ? term.argv : [p.cmd, ...(p.args ?? [])], { cwd, env, ...(term ? { stdio: ["pipe", "pipe", "pipe"] as const } : {}) });
-  if (term && child.pid) st.ptys.set(child.pid, { child, ttyFile: term.ttyFile });
+  const input = Boolean(term || msg.stdin);
+  const child = vm.spawn(term ? term.argv : [p.cmd, ...(p.args ?? [])], { cwd, env, ...(input ? { stdio: ["pipe", "pipe", "pipe"] as const } : {}) });
+  child.stdin?.on("error", () => {});
+  // Terminals, and commands started with `stdin: true`, take SendInput (and CloseStdin).
+  if (input && child.pid) st.ptys.set(child.pid, { child, ttyFile: term?.ttyFile ?? "" });
   st.procs.add(child);
   st.streams.add(res);
   const pingSec = Number(req.headers["keepalive-ping-interval"]);

@@ -5,6 +5,9 @@
  *                                     its output comes as `{event: {data: {pty: base64}}}`
  *   POST /process.Process/SendInput  unary, application/json {process: {pid}, input: {pty: base64}} -> {}
  *   POST /process.Process/Update     unary, application/json {process: {pid}, pty: {size: {cols, rows}}} -> {}
+ *   POST /process.Process/CloseStdin unary, application/json {process: {pid}} -> {} (EOF)
+ * SendInput with `input.stdin` and CloseStdin serve commands started with `stdin: true` too (the map
+ * holds them with no tty file).
  * The terminal is util-linux `script` inside the sandbox's VM; the command
  * first writes its tty's name to a file, so a resize is `stty -F TTY` there
  * (the kernel then signals SIGWINCH, as envd's resize does).
@@ -38,7 +41,7 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 
 /** SendInput and Update for a terminal process; false when the path is neither. */
 export async function servePtyUnary(vm: FakeVm, ptys: Map<number, FakePty>, path: string, body: Buffer, res: ServerResponse): Promise<boolean> {
-  if (path !== "/process.Process/SendInput" && path !== "/process.Process/Update") return false;
+  if (path !== "/process.Process/SendInput" && path !== "/process.Process/Update" && path !== "/process.Process/CloseStdin") return false;
   const msg = JSON.parse(body.toString() || "{}") as { process?: { pid?: number }; input?: { pty?: string; stdin?: string }; pty?: { size?: { cols?: number; rows?: number } } };
   const pty = ptys.get(Number(msg.process?.pid));
   if (!pty) {
@@ -48,7 +51,9 @@ export async function servePtyUnary(vm: FakeVm, ptys: Map<number, FakePty>, path
   if (path === "/process.Process/SendInput") {
     const data = msg.input?.pty ?? msg.input?.stdin;
     if (data) pty.child.stdin?.write(Buffer.from(data, "base64"));
-  } else if (msg.pty?.size) {
+  } else if (path === "/process.Process/CloseStdin") {
+    pty.child.stdin?.end();
+  } else if (msg.pty?.size && pty.ttyFile) {
     const host = vm.resolve(pty.ttyFile);
     const tty = host ? readFileSync(host, "utf8").trim() : "";
     if (tty) {

@@ -7,6 +7,7 @@ import { SandboxerError } from "../../errors.js";
 import { shellJoin } from "../../transport/quote.js";
 import type { ExecIo, ExecOptions, ExecResult } from "../define.js";
 import { ExecOutput, execResult } from "../exec-process.js";
+import { feedStdin, stdinOf } from "../saas/exec-stdin.js";
 import { vendorError } from "../saas/vendor.js";
 
 /** The parts of the `e2b` SDK the extension uses (loaded lazily by index.ts). */
@@ -49,9 +50,13 @@ async function explain(sdk: E2bSdk, sandboxerId: string, sandboxId: string, conn
  * Run argv in the E2B sandbox named by the handle. E2B takes one command
  * string and runs it as `/bin/bash -l -c CMD` in the user's home; the string is
  * our argv quoted once by shellJoin (never concatenated), so every argument
- * arrives intact. Stdin is not forwarded (E2B's run has no stdin stream).
+ * arrives intact. With stdin (saas/exec-stdin.ts) the command starts with
+ * `stdin: true` in the background and its input goes by `sendStdin`, then
+ * `closeStdin` (EOF); without, envd gives it none.
  */
-export async function execInSandbox(sdk: E2bSdk, sandboxerId: string, sandboxId: string, argv: string[], io: ExecIo, conn: ConnOpts, onOutput?: ExecOptions["onOutput"]): Promise<ExecResult> {
+export async function execInSandbox(sdk: E2bSdk, sandboxerId: string, sandboxId: string, argv: string[], io: ExecIo, conn: ConnOpts, opts: ExecOptions = {}): Promise<ExecResult> {
+  const onOutput = opts.onOutput;
+  const input = stdinOf(io, opts);
   const cmd = shellJoin(argv);
   const out = new ExecOutput(io.stdout, process.stdout, onOutput && ((c) => onOutput("stdout", c)));
   const err = new ExecOutput(io.stderr, process.stderr, onOutput && ((c) => onOutput("stderr", c)));
@@ -62,17 +67,27 @@ export async function execInSandbox(sdk: E2bSdk, sandboxerId: string, sandboxId:
     // which is a secret and so never stored in the handle.
     const sb = await sdk.Sandbox.connect(sandboxId, conn);
     connected = true;
-    const r = await sb.commands.run(cmd, {
+    const runOpts = {
       // The SDK awaits these: waiting for an inherited write gives the stream backpressure.
-      onStdout: (s) => out.push(s),
-      onStderr: (s) => err.push(s),
+      onStdout: (s: string) => out.push(s),
+      onStderr: (s: string) => err.push(s),
       // The command runs as long as it needs (the SDK's default cuts it at 60 s);
       // requestTimeoutMs still bounds the wait for envd to start it.
       timeoutMs: 0,
       ...(conn.requestTimeoutMs ? { requestTimeoutMs: conn.requestTimeoutMs } : {}),
       ...(conn.signal ? { signal: conn.signal } : {}),
-    });
-    exitCode = r.exitCode;
+    };
+    if (input) {
+      const handle = await sb.commands.run(cmd, { ...runOpts, background: true, stdin: true });
+      const feeding = feedStdin(input, (d) => handle.sendStdin(d), () => handle.closeStdin());
+      try {
+        exitCode = (await handle.wait()).exitCode;
+      } finally {
+        feeding.stop();
+      }
+    } else {
+      exitCode = (await sb.commands.run(cmd, runOpts)).exitCode;
+    }
   } catch (e) {
     // A non-zero exit is the command's answer, not a failure of exec.
     if (e instanceof sdk.CommandExitError) exitCode = e.exitCode;

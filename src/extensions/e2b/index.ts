@@ -92,6 +92,8 @@ export default defineMeteredExtension({
 
   // envd's PTY API: `exec -it` and `shell` (e2b/pty.ts).
   pty: true,
+  // envd's SendInput / CloseStdin: stdin for exec (e2b/exec.ts).
+  stdin: true,
 
   async exec({ sdk: e2b, conn }, ctx, h, argv, io, opts) {
     if (opts.tty) {
@@ -99,7 +101,7 @@ export default defineMeteredExtension({
         throw vendorError("e2b", "pty", err);
       });
     }
-    return execInSandbox(e2b, ctx.sandbox.id, h.sandboxId, argv, io, atExpiry(conn, ctx), opts.onOutput);
+    return execInSandbox(e2b, ctx.sandbox.id, h.sandboxId, argv, io, atExpiry(conn, ctx), opts);
   },
 
   transfer: {

@@ -4,6 +4,7 @@ import { parseDuration } from "../../duration.js";
 import { SandboxerError } from "../../errors.js";
 import type { ExtensionContext } from "../define.js";
 import { ExecOutput, execResult } from "../exec-process.js";
+import { feedStdin, stdinOf } from "../saas/exec-stdin.js";
 import { defineMeteredExtension, lazy } from "../saas/metered.js";
 import { envMs, requireEnv, vendorError } from "../saas/vendor.js";
 import { ptyInModal } from "./pty.js";
@@ -20,7 +21,8 @@ import { download, upload } from "./transfer.js";
  *
  * `exec` is the SDK's `sandbox.exec(argv)` (Modal's task command router):
  * argv as argv, no shell; stdout and stderr stream apart as they come, in the
- * image's working directory; stdin is closed at once (not forwarded).
+ * image's working directory; stdin (the API's body, the CLI's piped stdin)
+ * is written to the command's, then closed (saas/exec-stdin.ts).
  * `exec -it` and `shell` run it with the SDK's `pty` (modal/pty.ts): the
  * initial window size is passed, later resizes are not (the SDK cannot).
  */
@@ -168,6 +170,8 @@ export default defineMeteredExtension({
 
   // The SDK's `exec` with `pty`: `exec -it` and `shell` (modal/pty.ts).
   pty: true,
+  // The exec's stdin stream (TaskExecStdinWrite).
+  stdin: true,
 
   async exec(m, ctx, h, argv, io, opts) {
     const id = h.sandboxId;
@@ -178,16 +182,23 @@ export default defineMeteredExtension({
       if (opts.tty) return { exitCode: await ptyInModal(sb, argv, (p) => deadline(ctx.env, p)) };
       // Only the start has a deadline: the command itself may run as long as the sandbox does.
       const proc = await deadline(ctx.env, sb.exec(argv, { mode: "binary", stdout: "pipe", stderr: "pipe" }));
-      // EOF on stdin, so a command that reads it ends instead of waiting for input that never comes.
-      await deadline(ctx.env, proc.stdin.close());
+      // Stdin when given (saas/exec-stdin.ts), then EOF; with none, EOF at once, so a command
+      // that reads it ends instead of waiting for input that never comes.
+      const input = stdinOf(io, opts);
+      if (!input) await deadline(ctx.env, proc.stdin.close());
+      const feeding = input ? feedStdin(input, (d) => proc.stdin.writeBytes(d), () => proc.stdin.close()) : undefined;
       const out = new ExecOutput(io.stdout, process.stdout, opts.onOutput && ((c) => opts.onOutput?.("stdout", c)));
       const err = new ExecOutput(io.stderr, process.stderr, opts.onOutput && ((c) => opts.onOutput?.("stderr", c)));
       // Both streams are read to the end, so the command never blocks on a full pipe.
       const drain = async (from: AsyncIterable<Uint8Array>, to: ExecOutput) => {
         for await (const chunk of from) await to.push(chunk);
       };
-      const [, , exitCode] = await Promise.all([drain(proc.stdout, out), drain(proc.stderr, err), proc.wait()]);
-      return execResult(exitCode, out, err);
+      try {
+        const [, , exitCode] = await Promise.all([drain(proc.stdout, out), drain(proc.stderr, err), proc.wait()]);
+        return execResult(exitCode, out, err);
+      } finally {
+        feeding?.stop();
+      }
     } catch (err) {
       throw execError(id, err);
     } finally {

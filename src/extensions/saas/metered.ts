@@ -48,6 +48,8 @@ export interface MeteredDefinition<I extends Record<string, unknown>, H extends 
   gpu?: boolean;
   /** `exec` gives a terminal when asked (`opts.tty`, io inheriting all three streams): `exec -it`, `shell`. */
   pty?: boolean;
+  /** `exec` feeds `opts.stdin` (and the CLI's piped stdin) to the command (saas/exec-stdin.ts). */
+  stdin?: boolean;
   inputs: z.ZodType<I>;
   handle: z.ZodType<H>;
   perRequest?: ExtensionDefinition<I, H>["perRequest"];
@@ -160,7 +162,7 @@ export function defineMeteredExtension<I extends Record<string, unknown>, H exte
     kind: "metered",
     description: m.description,
     // What a vendor SDK gives: commands (when exec is written) and GPUs; no workspace to snapshot or build.
-    capabilities: { snapshot: false, restore: false, build: false, exec: Boolean(exec), ...(m.gpu ? { gpu: true } : {}), ...(io ? { files: true, processes: true, execTimeout: true } : {}), ...(exec && m.pty ? { pty: true } : {}) },
+    capabilities: { snapshot: false, restore: false, build: false, exec: Boolean(exec), ...(m.gpu ? { gpu: true } : {}), ...(io ? { files: true, processes: true, execTimeout: true } : {}), ...(exec && m.pty ? { pty: true } : {}), ...(exec && m.stdin ? { execStdin: true } : {}) },
     placement: { hosts: [], shell: false, remote: m.account },
     inputs: m.inputs,
     handle: m.handle,
