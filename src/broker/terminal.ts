@@ -2,13 +2,15 @@
  * An interactive terminal for a caller that is not itself a terminal (the
  * API's WebSocket exec, `exec -it` through SANDBOXER_URL): the extension's
  * terminal argv (`sandboxCommand` with `tty`), run on a pty of this machine
- * (src/sandbox-shell/pty.ts). The same checks as exec: a ready sandbox that
+ * (src/sandbox-shell/pty.ts), or the backend's own terminal API (the vendors',
+ * broker/terminal-vendor.ts). The same checks as exec: a ready sandbox that
  * is no pool member, a backend with `capabilities.pty`, a valid service.
  */
 import { SandboxerError } from "../errors.js";
 import { SERVICE_NAME_RE } from "../extensions/define.js";
 import { loadExtension } from "../extensions/index.js";
 import { type PtySession, type PtySize, checkSize, startPty } from "../sandbox-shell/pty.js";
+import { vendorSession } from "./terminal-vendor.js";
 import { checkExecExtras } from "./agents-api.js";
 import { getRow, hostOf, profileOf } from "./destroy.js";
 import { extensionContext, type Runtime } from "./runtime.js";
@@ -30,16 +32,12 @@ export async function openTerminal(rt: Runtime, id: string, argv: string[], opts
   const size = checkSize({ cols: opts.cols, rows: opts.rows });
   const ext = await loadExtension(row.extension);
   checkExecExtras(ext, row.extension, { tty: true });
-  if (!ext.sandboxCommand) {
-    // E2B's terminals come from its own PTY API, driven by the local CLI's exec -it (src/extensions/e2b/pty.ts).
-    const why = ext.capabilities.pty ? "gives terminals to the local CLI only (its vendor's PTY API), not through a server" : "cannot give a command a terminal";
-    throw new SandboxerError("SBX_UNSUPPORTED", `${row.extension} ${why}`, { details: { field: "tty" } });
-  }
   if (opts.service !== undefined) {
     if (!ext.capabilities.execService) throw new SandboxerError("SBX_INPUT_INVALID", `service: ${row.extension} sandboxes have no services; service applies to compose stacks`, { details: { field: "service" } });
     if (!SERVICE_NAME_RE.test(opts.service)) throw new SandboxerError("SBX_INPUT_INVALID", `service: '${opts.service.slice(0, 40)}' is not a service name`, { details: { field: "service" } });
   }
   const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
-  const local = await ext.sandboxCommand(ctx, row.handle, argv, { service: opts.service, stdin: true, tty: true });
-  return startPty(local, size);
+  if (ext.sandboxCommand) return startPty(await ext.sandboxCommand(ctx, row.handle, argv, { service: opts.service, stdin: true, tty: true }), size);
+  if (!ext.terminal) throw new SandboxerError("SBX_UNSUPPORTED", `${row.extension} cannot give a command a terminal`, { details: { field: "tty" } });
+  return vendorSession(ext.terminal.bind(ext), ctx, row.handle, argv, size);
 }

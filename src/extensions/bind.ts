@@ -116,12 +116,13 @@ export function bindExtension(raw: unknown, where?: string): Extension {
       await def.teardown(typed(def, ctx), handle);
     },
   };
-  const { alive, extendTtl, exec, snapshot, sandboxCommand, scratchDir, fileRoot } = def;
+  const { alive, extendTtl, exec, snapshot, sandboxCommand, scratchDir, fileRoot, terminal } = def;
   if (alive) ext.alive = (ctx, r) => alive.call(def, typed(def, ctx), h(ctx, r));
   if (extendTtl) ext.extendTtl = (ctx, r, at) => extendTtl.call(def, typed(def, ctx), h(ctx, r), at);
   if (exec) ext.exec = (ctx, r, argv, io, opts) => exec.call(def, typed(def, ctx), h(ctx, r), argv, io, opts);
   if (snapshot) ext.snapshot = (ctx, r, dest) => snapshot.call(def, typed(def, ctx), h(ctx, r), dest);
   if (sandboxCommand) ext.sandboxCommand = (ctx, r, argv, opts) => sandboxCommand.call(def, typed(def, ctx), h(ctx, r), argv, opts);
+  if (terminal) ext.terminal = (ctx, r, argv, size, onData) => terminal.call(def, typed(def, ctx), h(ctx, r), argv, size, onData);
   if (scratchDir) ext.scratchDir = (ctx, r) => scratchDir.call(def, typed(def, ctx), h(ctx, r));
   if (fileRoot) ext.fileRoot = (ctx, r) => fileRoot.call(def, typed(def, ctx), h(ctx, r));
   if (def.files) ext.files = boundFiles(def, def.files);

@@ -74,6 +74,7 @@ function capabilityProblems(def: Loose): string[] {
   if (caps.processes === true && procs === undefined && !has("sandboxCommand")) out.push("capabilities.processes is true but it has neither processes methods nor a sandboxCommand method");
   if (caps.processes !== true && procs !== undefined) out.push("capabilities.processes is not declared but it has processes methods");
   if (caps.pty === true && !has("sandboxCommand") && !has("exec")) out.push("capabilities.pty is true but it has neither a sandboxCommand method nor an exec method");
+  if (has("terminal") && caps.pty !== true) out.push("capabilities.pty is not declared but it has a terminal method");
   if (caps.execTimeout === true && caps.exec !== true) out.push("capabilities.execTimeout needs capabilities.exec");
   if (caps.execStdin === true && caps.exec !== true) out.push("capabilities.execStdin needs capabilities.exec");
   if (caps.limits === true && def.kind !== "self-hosted") out.push("capabilities.limits applies to self-hosted extensions only");

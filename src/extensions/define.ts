@@ -16,7 +16,7 @@ import type { HostKind } from "../transport/for-host.js";
 import type { Transport } from "../transport/types.js";
 import type { Clock, Handle, Host, JsonObject, Sandbox } from "../types.js";
 import { checkDefinition } from "./check.js";
-import type { ExecIo, ExecOptions, ExecResult, FileOps, ProcessOps, SandboxCommandOptions } from "./io-types.js";
+import type { BackendTerminal, ExecIo, ExecOptions, ExecResult, FileOps, ProcessOps, SandboxCommandOptions, TerminalSize } from "./io-types.js";
 
 export * from "./io-types.js";
 
@@ -208,6 +208,13 @@ export interface ExtensionDefinition<I extends Record<string, unknown> = Record<
    * and terminals through fixed scripts run there (src/sandbox-shell/).
    */
   sandboxCommand?(ctx: ExtensionContext<H>, handle: H, argv: string[], opts: SandboxCommandOptions): Promise<string[]>;
+  /**
+   * With `capabilities.pty` and no `sandboxCommand`: a terminal through the
+   * backend's own API running argv, of `size`, its output to `onData` (awaited:
+   * backpressure). The server's terminal WebSocket uses it; `exec` with `tty`
+   * is the local CLI's way to the same terminal.
+   */
+  terminal?(ctx: ExtensionContext<H>, handle: H, argv: string[], size: TerminalSize, onData: (chunk: Uint8Array) => Promise<void>): Promise<BackendTerminal>;
   /** Where those scripts may keep small state inside the sandbox (pid files); default /tmp/.sandboxer. */
   scratchDir?(ctx: ExtensionContext<H>, handle: H): string;
   /** Confine file paths to this directory inside the sandbox (shared VMs); resolved there, links included. */

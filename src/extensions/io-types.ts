@@ -40,6 +40,24 @@ export interface ExecResult {
   timedOut?: boolean;
 }
 
+/** A terminal's size in character cells. */
+export interface TerminalSize {
+  cols: number;
+  rows: number;
+}
+
+/** A terminal open through a backend's own API (vendors' PTY APIs): `terminal` in define.ts. */
+export interface BackendTerminal {
+  /** Keys, in order (raw bytes: the far end's terminal echoes and signals). */
+  send(data: Uint8Array): Promise<unknown>;
+  /** Absent when the backend cannot change a running terminal's size. */
+  resize?(size: TerminalSize): Promise<unknown>;
+  /** The command's exit code, once the session ends. */
+  wait(): Promise<number>;
+  /** End the session early (the caller went away); nothing is left running where the backend can say so. */
+  close(): Promise<void>;
+}
+
 /** Options of `sandboxCommand`: how the local argv it returns will be run. */
 export interface SandboxCommandOptions {
   service?: string | undefined;

@@ -6,7 +6,7 @@ import { shellJoin } from "../../transport/quote.js";
 import { ExecOutput, execResult } from "../exec-process.js";
 import { defineMeteredExtension, lazy, remainingSeconds, type VendorContext } from "../saas/metered.js";
 import { envMs, requireEnv, vendorError } from "../saas/vendor.js";
-import { ptyInDaytona } from "./pty.js";
+import { daytonaTerminal } from "./pty.js";
 
 /**
  * Daytona sandboxes through Daytona's REST API with the official
@@ -134,18 +134,17 @@ export default defineMeteredExtension({
     },
   },
 
-  // The toolbox's PTY API: `exec -it` and `shell` (daytona/pty.ts).
-  pty: true,
+  // The toolbox's PTY API: `exec -it`, `shell` and the server's terminals (daytona/pty.ts).
+  async terminal(d, _ctx, h, argv, size, onData) {
+    try {
+      return await daytonaTerminal(await started(d, h.sandboxId), argv, size, onData);
+    } catch (err) {
+      throw execError(h.sandboxId, err);
+    }
+  },
 
   async exec(d, ctx, h, argv, io, opts) {
     const id = h.sandboxId;
-    if (opts.tty) {
-      try {
-        return { exitCode: await ptyInDaytona(await started(d, id), argv) };
-      } catch (err) {
-        throw execError(id, err);
-      }
-    }
     const session = `sandboxer-exec-${randomUUID()}`;
     let sb: Awaited<ReturnType<Client["get"]>> | undefined;
     try {

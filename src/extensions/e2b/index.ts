@@ -2,7 +2,7 @@ import { z } from "zod";
 import { defineMeteredExtension, lazy, remainingSeconds, type VendorContext } from "../saas/metered.js";
 import { envMs, requireEnv, vendorError } from "../saas/vendor.js";
 import { type E2bSdk, execInSandbox } from "./exec.js";
-import { ptyInSandbox } from "./pty.js";
+import { e2bTerminal } from "./pty.js";
 import { download, upload } from "./transfer.js";
 
 /**
@@ -90,17 +90,15 @@ export default defineMeteredExtension({
     await Sandbox.setTimeout(h.sandboxId, seconds * 1000, conn);
   },
 
-  // envd's PTY API: `exec -it` and `shell` (e2b/pty.ts).
-  pty: true,
+  // envd's PTY API: `exec -it`, `shell` and the server's terminals (e2b/pty.ts).
+  terminal: ({ sdk: e2b, conn }, ctx, h, argv, size, onData) =>
+    e2bTerminal(e2b, h.sandboxId, argv, atExpiry(conn, ctx), size, onData).catch((err: unknown) => {
+      throw vendorError("e2b", "pty", err);
+    }),
   // envd's SendInput / CloseStdin: stdin for exec (e2b/exec.ts).
   stdin: true,
 
   async exec({ sdk: e2b, conn }, ctx, h, argv, io, opts) {
-    if (opts.tty) {
-      return ptyInSandbox(e2b, h.sandboxId, argv, atExpiry(conn, ctx)).catch((err: unknown) => {
-        throw vendorError("e2b", "pty", err);
-      });
-    }
     return execInSandbox(e2b, ctx.sandbox.id, h.sandboxId, argv, io, atExpiry(conn, ctx), opts);
   },
 

@@ -7,7 +7,7 @@ import { ExecOutput, execResult } from "../exec-process.js";
 import { feedStdin, stdinOf } from "../saas/exec-stdin.js";
 import { defineMeteredExtension, lazy } from "../saas/metered.js";
 import { envMs, requireEnv, vendorError } from "../saas/vendor.js";
-import { ptyInModal } from "./pty.js";
+import { modalTerminal } from "./pty.js";
 import { download, upload } from "./transfer.js";
 
 /**
@@ -168,8 +168,14 @@ export default defineMeteredExtension({
     },
   },
 
-  // The SDK's `exec` with `pty`: `exec -it` and `shell` (modal/pty.ts).
-  pty: true,
+  // The SDK's `exec` with `pty`: `exec -it`, `shell` and the server's terminals (modal/pty.ts).
+  async terminal(m, ctx, h, argv, size, onData) {
+    try {
+      return await modalTerminal(await m.sandboxes.fromId(h.sandboxId), argv, size, onData, (p) => deadline(ctx.env, p));
+    } catch (err) {
+      throw execError(h.sandboxId, err);
+    }
+  },
   // The exec's stdin stream (TaskExecStdinWrite).
   stdin: true,
 
@@ -178,8 +184,6 @@ export default defineMeteredExtension({
     let sb: Awaited<ReturnType<Client["sandboxes"]["fromId"]>> | undefined;
     try {
       sb = await m.sandboxes.fromId(id);
-      // Only the start has a deadline: the session lasts as long as the user keeps it.
-      if (opts.tty) return { exitCode: await ptyInModal(sb, argv, (p) => deadline(ctx.env, p)) };
       // Only the start has a deadline: the command itself may run as long as the sandbox does.
       const proc = await deadline(ctx.env, sb.exec(argv, { mode: "binary", stdout: "pipe", stderr: "pipe" }));
       // Stdin when given (saas/exec-stdin.ts), then EOF; with none, EOF at once, so a command

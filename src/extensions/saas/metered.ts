@@ -12,7 +12,8 @@ import type { Readable, Writable } from "node:stream";
 import type { z } from "zod";
 import { SandboxerError } from "../../errors.js";
 import type { JsonObject } from "../../types.js";
-import { type BackendResource, defineExtension, type ExecIo, type ExecOptions, type ExecResult, type ExtensionContext, type ExtensionDefinition } from "../define.js";
+import { type BackendResource, type BackendTerminal, defineExtension, type TerminalSize, type ExecIo, type ExecOptions, type ExecResult, type ExtensionContext, type ExtensionDefinition } from "../define.js";
+import { attachTerminal } from "./terminal.js";
 import { timedExec } from "./timed-exec.js";
 import { type VendorIo, vendorFiles } from "./vendor-io.js";
 import { vendorProcesses } from "./vendor-procs.js";
@@ -46,8 +47,12 @@ export interface MeteredDefinition<I extends Record<string, unknown>, H extends 
   resourceKind: string;
   /** GPU sandboxes (profiles ask with `settings.requires: [gpu]`). */
   gpu?: boolean;
-  /** `exec` gives a terminal when asked (`opts.tty`, io inheriting all three streams): `exec -it`, `shell`. */
-  pty?: boolean;
+  /**
+   * A terminal through the vendor's PTY API running argv (saas/terminal.ts);
+   * with it, `exec -it`, `shell` and the server's terminal WebSocket work
+   * (capabilities.pty). The client stays open until the session ends.
+   */
+  terminal?(c: C, ctx: ExtensionContext<H>, h: H, argv: string[], size: TerminalSize, onData: (d: Uint8Array) => Promise<void>): Promise<BackendTerminal>;
   /** `exec` feeds `opts.stdin` (and the CLI's piped stdin) to the command (saas/exec-stdin.ts). */
   stdin?: boolean;
   inputs: z.ZodType<I>;
@@ -130,9 +135,32 @@ export function defineMeteredExtension<I extends Record<string, unknown>, H exte
   };
   const exec = m.exec;
   const transfer = m.transfer;
+  const openTerminal = m.terminal;
+  // The client lives as long as the session: released once it ends, or if opening fails.
+  const terminal =
+    openTerminal &&
+    (async (ctx: ExtensionContext<H>, h: H, argv: string[], size: TerminalSize, onData: (d: Uint8Array) => Promise<void>): Promise<BackendTerminal> => {
+      const c = await m.connect(ctx);
+      let t: BackendTerminal;
+      try {
+        t = await openTerminal(c, ctx, h, argv, size, onData);
+      } catch (err) {
+        m.disconnect?.(c);
+        throw err;
+      }
+      const ended = t.wait().finally(() => m.disconnect?.(c));
+      ended.catch(() => {});
+      return { ...t, wait: () => ended };
+    });
   const setTimeoutAt = m.setTimeout;
   const PIPE: ExecIo = { stdin: "ignore", stdout: "pipe", stderr: "pipe" };
-  const run = exec && ((ctx: ExtensionContext<H>, h: H, argv: string[], opts: ExecOptions = {}, io: ExecIo = PIPE) => withClient(ctx, (c) => exec(c, ctx, h, argv, io, opts)));
+  const run =
+    exec &&
+    ((ctx: ExtensionContext<H>, h: H, argv: string[], opts: ExecOptions = {}, io: ExecIo = PIPE): Promise<ExecResult> => {
+      // `exec -it` from the local CLI: the vendor's terminal wired to ours.
+      if (opts.tty && terminal) return attachTerminal((size, onData) => terminal(ctx, h, argv, size, onData)).then((exitCode) => ({ exitCode }));
+      return withClient(ctx, (c) => exec(c, ctx, h, argv, io, opts));
+    });
   const io: VendorIo<H> | undefined =
     run && transfer
       ? {
@@ -162,12 +190,13 @@ export function defineMeteredExtension<I extends Record<string, unknown>, H exte
     kind: "metered",
     description: m.description,
     // What a vendor SDK gives: commands (when exec is written) and GPUs; no workspace to snapshot or build.
-    capabilities: { snapshot: false, restore: false, build: false, exec: Boolean(exec), ...(m.gpu ? { gpu: true } : {}), ...(io ? { files: true, processes: true, execTimeout: true } : {}), ...(exec && m.pty ? { pty: true } : {}), ...(exec && m.stdin ? { execStdin: true } : {}) },
+    capabilities: { snapshot: false, restore: false, build: false, exec: Boolean(exec), ...(m.gpu ? { gpu: true } : {}), ...(io ? { files: true, processes: true, execTimeout: true } : {}), ...(exec && terminal ? { pty: true } : {}), ...(exec && m.stdin ? { execStdin: true } : {}) },
     placement: { hosts: [], shell: false, remote: m.account },
     inputs: m.inputs,
     handle: m.handle,
     ...(m.perRequest ? { perRequest: m.perRequest } : {}),
     ...(io ? { files: vendorFiles(io), processes: vendorProcesses(io) } : {}),
+    ...(exec && terminal ? { terminal } : {}),
 
     async provision(ctx, input) {
       const timeoutSeconds = m.timeoutSeconds?.(ctx) ?? ctx.sandbox.ttlSeconds ?? 3600;
