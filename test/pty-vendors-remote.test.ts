@@ -5,8 +5,9 @@
  * envd, Daytona's toolbox, Modal's exec with `pty`), each SDK against its
  * local wire-contract fake whose terminals are real ones in the sandbox's VM.
  * Under tmux as a remote CLI, then the socket itself: the asked size, a resize
- * passed on (not on Modal: its SDK cannot), the exit code; another project's
- * sandbox is the 404 of an unknown id and nothing runs in it.
+ * passed on (not on Modal: its SDK cannot), the exit code; closing the socket
+ * ends the session at the vendor; another project's sandbox is the 404 of an
+ * unknown id and nothing runs in it.
  */
 import { rmSync } from "node:fs";
 import { join } from "node:path";
@@ -102,6 +103,21 @@ for (const row of VENDORS) {
       expect(r.output).toMatch(/^20 90\r?$/m);
       if (resize) expect(r.output).toMatch(/^33 101\r?$/m);
       expect(r.exit).toEqual({ type: "exit", exitCode: 7 });
+    });
+
+    it("closing the socket ends the session at the vendor: nothing is left running", async () => {
+      const running = async () => (await broker.exec(mine.id, ["sh", "-c", "ps -eo args | grep -c '^sleep 3001' || true"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" })).stdout?.trim();
+      const r = await connect(wsUrl(mine.id, `tty=1&cmd=sh&cmd=-c&cmd=${encodeURIComponent("echo READY; exec sleep 3001")}`), tokens.p1, (ws, output) => {
+        if (/READY/.test(output)) ws.close();
+      });
+      expect(r.output).toContain("READY");
+      // The vendor ends it after the socket closed: wait (bounded) for the process to go.
+      let left = await running();
+      for (let i = 0; i < 100 && left !== "0"; i++) {
+        await new Promise((ok) => setTimeout(ok, 200));
+        left = await running();
+      }
+      expect(left).toBe("0");
     });
 
     it("another project's sandbox is the 404 of an unknown id, and nothing runs in it", async () => {

@@ -6,6 +6,8 @@
  *   POST /process.Process/SendInput  unary, application/json {process: {pid}, input: {pty: base64}} -> {}
  *   POST /process.Process/Update     unary, application/json {process: {pid}, pty: {size: {cols, rows}}} -> {}
  *   POST /process.Process/CloseStdin unary, application/json {process: {pid}} -> {} (EOF)
+ *   POST /process.Process/SendSignal unary, application/json {process: {pid}, signal: "SIGNAL_SIGKILL"} -> {}
+ *        (the SDK's `pty.kill`; served here for terminals and stdin commands only)
  * SendInput with `input.stdin` and CloseStdin serve commands started with `stdin: true` too (the map
  * holds them with no tty file).
  * The terminal is util-linux `script` inside the sandbox's VM; the command
@@ -41,6 +43,15 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 
 /** SendInput and Update for a terminal process; false when the path is neither. */
 export async function servePtyUnary(vm: FakeVm, ptys: Map<number, FakePty>, path: string, body: Buffer, res: ServerResponse): Promise<boolean> {
+  if (path === "/process.Process/SendSignal") {
+    const pid = Number((JSON.parse(body.toString() || "{}") as { process?: { pid?: number } }).process?.pid);
+    const pty = ptys.get(pid);
+    if (!pty) return false;
+    // The terminal's side on this machine dies; its far end in the VM gets the hangup a closing terminal gives.
+    if (pty.child.pid && pty.child.exitCode === null) process.kill(-pty.child.pid, "SIGKILL");
+    json(res, 200, {});
+    return true;
+  }
   if (path !== "/process.Process/SendInput" && path !== "/process.Process/Update" && path !== "/process.Process/CloseStdin") return false;
   const msg = JSON.parse(body.toString() || "{}") as { process?: { pid?: number }; input?: { pty?: string; stdin?: string }; pty?: { size?: { cols?: number; rows?: number } } };
   const pty = ptys.get(Number(msg.process?.pid));

@@ -136,7 +136,7 @@ export function defineMeteredExtension<I extends Record<string, unknown>, H exte
   const exec = m.exec;
   const transfer = m.transfer;
   const openTerminal = m.terminal;
-  // The client lives as long as the session: released once it ends, or if opening fails.
+  // The client lives as long as the session: released once it is closed, or if opening fails.
   const terminal =
     openTerminal &&
     (async (ctx: ExtensionContext<H>, h: H, argv: string[], size: TerminalSize, onData: (d: Uint8Array) => Promise<void>): Promise<BackendTerminal> => {
@@ -148,9 +148,13 @@ export function defineMeteredExtension<I extends Record<string, unknown>, H exte
         m.disconnect?.(c);
         throw err;
       }
-      const ended = t.wait().finally(() => m.disconnect?.(c));
-      ended.catch(() => {});
-      return { ...t, wait: () => ended };
+      // Both callers (attachTerminal, the terminal WebSocket) close every session, ended or not.
+      let closing: Promise<void> | undefined;
+      const close = () => {
+        closing ??= t.close().finally(() => m.disconnect?.(c));
+        return closing;
+      };
+      return { ...t, close };
     });
   const setTimeoutAt = m.setTimeout;
   const PIPE: ExecIo = { stdin: "ignore", stdout: "pipe", stderr: "pipe" };
