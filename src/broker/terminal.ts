@@ -8,12 +8,11 @@
  */
 import { SandboxerError } from "../errors.js";
 import { SERVICE_NAME_RE } from "../extensions/define.js";
-import { loadExtension } from "../extensions/index.js";
 import { type PtySession, type PtySize, checkSize, startPty } from "../sandbox-shell/pty.js";
 import { vendorSession } from "./terminal-vendor.js";
 import { checkExecExtras } from "./agents-api.js";
 import { getRow, hostOf, profileOf } from "./destroy.js";
-import { extensionContext, type Runtime } from "./runtime.js";
+import { extensionContext, extensionOf, type Runtime } from "./runtime.js";
 
 export type TerminalSession = PtySession;
 
@@ -30,7 +29,8 @@ export async function openTerminal(rt: Runtime, id: string, argv: string[], opts
   }
   if (!argv.length) throw new SandboxerError("SBX_USAGE", "a terminal needs a command (e.g. sh)", { details: { field: "cmd" } });
   const size = checkSize({ cols: opts.cols, rows: opts.rows });
-  const ext = await loadExtension(row.extension);
+  // Through the catalog: an extension registered with `module:` gives terminals too.
+  const ext = await extensionOf(rt, row.extension);
   checkExecExtras(ext, row.extension, { tty: true });
   if (opts.service !== undefined) {
     if (!ext.capabilities.execService) throw new SandboxerError("SBX_INPUT_INVALID", `service: ${row.extension} sandboxes have no services; service applies to compose stacks`, { details: { field: "service" } });
