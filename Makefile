@@ -4,7 +4,7 @@ APT_PACKAGES := bubblewrap util-linux e2fsprogs openssh-server openssh-client rs
   postgresql chromium b3sum tmux openssl zsh fish
 PREFIX ?= /usr/local
 
-.PHONY: all setup deps apt npm build check lint typecheck test bench demo install clean smoke-remote verify-remote-build registry examples screenshots
+.PHONY: all setup deps apt npm build check lint format typecheck test bench demo install clean smoke-remote verify-remote-build registry examples screenshots
 
 all: build
 
@@ -43,6 +43,10 @@ build: dist/cli.js dist/types/index.d.ts
 lint: npm
 	npx biome check src test bench scripts
 	node scripts/check-imports.mjs
+
+# The formatter (biome; `make lint` checks it).
+format: npm
+	npx biome format --write src test bench scripts
 
 typecheck: npm
 	npx tsc --noEmit -p .

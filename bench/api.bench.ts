@@ -94,13 +94,17 @@ async function main(): Promise<void> {
     const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
     const raw = (method: string, path: string, body?: unknown, base = url, bearer = token) =>
       new Promise<string>((resolve, reject) => {
-        const req = http.request(`${base}${path}`, { method, agent, headers: { Authorization: `Bearer ${bearer}`, "Content-Type": "application/json" } }, (r) => {
-          let text = "";
-          r.on("data", (d: Buffer) => {
-            text += d.toString();
-          });
-          r.on("end", () => ((r.statusCode ?? 500) < 300 ? resolve(text) : reject(new Error(`${method} ${path}: ${r.statusCode} ${text}`))));
-        });
+        const req = http.request(
+          `${base}${path}`,
+          { method, agent, headers: { Authorization: `Bearer ${bearer}`, "Content-Type": "application/json" } },
+          (r) => {
+            let text = "";
+            r.on("data", (d: Buffer) => {
+              text += d.toString();
+            });
+            r.on("end", () => ((r.statusCode ?? 500) < 300 ? resolve(text) : reject(new Error(`${method} ${path}: ${r.statusCode} ${text}`))));
+          },
+        );
         req.on("error", reject);
         req.end(body === undefined ? undefined : JSON.stringify(body));
       });
@@ -213,11 +217,19 @@ async function main(): Promise<void> {
       overheadRatio: apiMs / inprocMs,
     };
     const f = (x: number) => x.toFixed(2);
-    console.log(`GET /v1/sandboxes/{id} with a token, ${CLIENTS} clients, ${READ_ROUNDS}x${GET_SECONDS}s   ${f(res.getPerSec)} req/s  (p50 ${f(res.getP50Ms)} ms, p99 ${f(res.getP99Ms)} ms)`);
+    console.log(
+      `GET /v1/sandboxes/{id} with a token, ${CLIENTS} clients, ${READ_ROUNDS}x${GET_SECONDS}s   ${f(res.getPerSec)} req/s  (p50 ${f(res.getP50Ms)} ms, p99 ${f(res.getP99Ms)} ms)`,
+    );
     console.log(`  a bare Hono route, the same record              ${f(res.bareHonoGetPerSec)} req/s`);
-    console.log(`  API / bare Hono                                 ${f(res.apiVsBareHono)}x (target >= 0.5; SQLite; median of rounds ${ratios.map(f).join(" ")})`);
-    console.log(`  server CPU per GET: API ${f(res.apiCpuUsPerGet)} µs, bare Hono ${f(res.bareHonoCpuUsPerGet)} µs (bare / API = ${f(res.bareHonoCpuUsPerGet / res.apiCpuUsPerGet)}x)`);
-    console.log(`  the same with the store on PostgreSQL          ${f(res.postgresGetPerSec)} req/s  (p50 ${f(res.postgresGetP50Ms)} ms, p99 ${f(res.postgresGetP99Ms)} ms; / bare Hono ${f(res.postgresVsBareHono)}x)`);
+    console.log(
+      `  API / bare Hono                                 ${f(res.apiVsBareHono)}x (target >= 0.5; SQLite; median of rounds ${ratios.map(f).join(" ")})`,
+    );
+    console.log(
+      `  server CPU per GET: API ${f(res.apiCpuUsPerGet)} µs, bare Hono ${f(res.bareHonoCpuUsPerGet)} µs (bare / API = ${f(res.bareHonoCpuUsPerGet / res.apiCpuUsPerGet)}x)`,
+    );
+    console.log(
+      `  the same with the store on PostgreSQL          ${f(res.postgresGetPerSec)} req/s  (p50 ${f(res.postgresGetP50Ms)} ms, p99 ${f(res.postgresGetP99Ms)} ms; / bare Hono ${f(res.postgresVsBareHono)}x)`,
+    );
     console.log(`  the same through the typed client (fetch)      ${f(res.typedClientGetPerSec)} req/s`);
     console.log(`create+destroy through the API, ${CLIENTS} clients    ${f(res.apiCreateDestroyPerSec)} /s (${cycles} cycles, ${ROUNDS} rounds)`);
     console.log(`create+destroy in-process broker, ${CLIENTS} workers  ${f(res.inProcessCreateDestroyPerSec)} /s`);

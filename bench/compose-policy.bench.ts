@@ -73,10 +73,26 @@ try {
   const check = percentiles(c.wall);
   const parse = percentiles(p.wall);
   const fmt = (ms: number) => `${ms.toFixed(2)} ms`;
-  console.log(`compose policy check, ${SERVICES} services (real files, both dialects), ${RUNS} runs: p50 ${fmt(check.p50)}, p99 ${fmt(check.p99)}, CPU ${fmt(c.cpuMs)}/run (target < 20 ms)`);
+  console.log(
+    `compose policy check, ${SERVICES} services (real files, both dialects), ${RUNS} runs: p50 ${fmt(check.p50)}, p99 ${fmt(check.p99)}, CPU ${fmt(c.cpuMs)}/run (target < 20 ms)`,
+  );
   console.log(`plain YAML read + parse of the same compose file:             p50 ${fmt(parse.p50)}, p99 ${fmt(parse.p99)}, CPU ${fmt(p.cpuMs)}/run`);
-  console.log(`ratio check / parse: p50 ${(check.p50 / parse.p50).toFixed(1)}x, CPU ${(c.cpuMs / p.cpuMs).toFixed(1)}x; load average ${loadavg()[0]?.toFixed(1)}`);
-  const results = { services: SERVICES, runs: RUNS, checkP50Ms: check.p50, checkP99Ms: check.p99, checkCpuMs: c.cpuMs, parseP50Ms: parse.p50, parseP99Ms: parse.p99, parseCpuMs: p.cpuMs, ratioP50: check.p50 / parse.p50, ratioCpu: c.cpuMs / p.cpuMs, loadAverage: loadavg()[0] };
+  console.log(
+    `ratio check / parse: p50 ${(check.p50 / parse.p50).toFixed(1)}x, CPU ${(c.cpuMs / p.cpuMs).toFixed(1)}x; load average ${loadavg()[0]?.toFixed(1)}`,
+  );
+  const results = {
+    services: SERVICES,
+    runs: RUNS,
+    checkP50Ms: check.p50,
+    checkP99Ms: check.p99,
+    checkCpuMs: c.cpuMs,
+    parseP50Ms: parse.p50,
+    parseP99Ms: parse.p99,
+    parseCpuMs: p.cpuMs,
+    ratioP50: check.p50 / parse.p50,
+    ratioCpu: c.cpuMs / p.cpuMs,
+    loadAverage: loadavg()[0],
+  };
   if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify(results, null, 2));
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -56,10 +56,18 @@ try {
     mkdirSync(dir, { recursive: true });
     cpSync(join(repo, "compose.yaml"), join(dir, "compose.yaml"));
     const t1 = performance.now();
-    const up = spawnSync("ssh", ["-F", f.host1.configFile, "sbx-test-host", shellJoin(["sh", "-c", 'cd "$1" && podman-compose -p "$2" up -d', "sh", dir, project])], { encoding: "utf8" });
+    const up = spawnSync(
+      "ssh",
+      ["-F", f.host1.configFile, "sbx-test-host", shellJoin(["sh", "-c", 'cd "$1" && podman-compose -p "$2" up -d', "sh", dir, project])],
+      { encoding: "utf8" },
+    );
     raw.push(performance.now() - t1);
     if (up.status !== 0) throw new Error(`raw up failed: ${up.stderr.slice(-500)}`);
-    spawnSync("ssh", ["-F", f.host1.configFile, "sbx-test-host", shellJoin(["sh", "-c", 'cd "$1" && podman-compose -p "$2" down -v -t 0', "sh", dir, project])], { encoding: "utf8" });
+    spawnSync(
+      "ssh",
+      ["-F", f.host1.configFile, "sbx-test-host", shellJoin(["sh", "-c", 'cd "$1" && podman-compose -p "$2" down -v -t 0', "sh", dir, project])],
+      { encoding: "utf8" },
+    );
     f.podman.podman(["network", "rm", "-f", `${project}_default`]);
   }
   const summary = {

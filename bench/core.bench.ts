@@ -31,11 +31,17 @@ async function killAndWait(pid: number): Promise<void> {
 
 /** The same sandbox the extension makes, started by hand: mkdir, bwrap, wait for its pid-1. */
 async function rawBwrap(i: number): Promise<{ spawnMs: number; cycleMs: number }> {
-  const id = `sbx-raw${String(i).padStart(9, "a").replace(/[^a-z2-7]/g, "a")}`.slice(0, 16);
+  const id = `sbx-raw${String(i)
+    .padStart(9, "a")
+    .replace(/[^a-z2-7]/g, "a")}`.slice(0, 16);
   const ws = join(root, "raw", id);
   const t0 = process.hrtime.bigint();
   mkdirSync(ws, { recursive: true });
-  const started = await startDetached(bwrapArgv({ sandboxId: id, workspace: ws, network: "none", infoFd: 3 }), join(root, `${id}.log`), new AbortController().signal);
+  const started = await startDetached(
+    bwrapArgv({ sandboxId: id, workspace: ws, network: "none", infoFd: 3 }),
+    join(root, `${id}.log`),
+    new AbortController().signal,
+  );
   const spawnMs = ms(t0);
   await killAndWait(started.childPid);
   rmSync(ws, { recursive: true, force: true });
@@ -72,7 +78,10 @@ async function main(): Promise<void> {
   // Cold CLI: a store with 200 records so `list` reads something real.
   const cliEnv = { ...env, SANDBOXER_HOME: join(root, "cli-home") };
   const seed = new SqliteStore(resolvePaths(cliEnv).db);
-  for (let i = 0; i < 200; i++) await seed.tx((t) => t.events.append({ id: `evt-seed${i}`, type: "bench", sandboxId: null, at: new Date().toISOString(), actor: null, project: null, data: {} }));
+  for (let i = 0; i < 200; i++)
+    await seed.tx((t) =>
+      t.events.append({ id: `evt-seed${i}`, type: "bench", sandboxId: null, at: new Date().toISOString(), actor: null, project: null, data: {} }),
+    );
   await seed.close();
   const cli = join(import.meta.dirname, "..", "dist", "cli.js");
   const nodeMs: number[] = [];

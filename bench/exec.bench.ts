@@ -37,7 +37,25 @@ async function local(): Promise<Record<string, number>> {
     const sb = await broker.create({ profile: "profile.local" });
     const { row } = await contextFor(broker, sb.id);
     const pid = String((row.handle as { childPid: number }).childPid);
-    const nsenter = ["nsenter", "--target", pid, "--user", "--preserve-credentials", "--mount", "--uts", "--ipc", "--net", "--pid", "--root", "--wd", "--", "/usr/bin/env", "-i", `PATH=${SANDBOX_PATH}`, "true"];
+    const nsenter = [
+      "nsenter",
+      "--target",
+      pid,
+      "--user",
+      "--preserve-credentials",
+      "--mount",
+      "--uts",
+      "--ipc",
+      "--net",
+      "--pid",
+      "--root",
+      "--wd",
+      "--",
+      "/usr/bin/env",
+      "-i",
+      `PATH=${SANDBOX_PATH}`,
+      "true",
+    ];
     const raw: number[] = [];
     const ours: number[] = [];
     for (let i = 0; i < N + 1; i++) {

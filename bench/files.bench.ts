@@ -88,8 +88,16 @@ if (!only || only === "local") {
       await broker.deleteFile(sb.id, `raw${i}`, { recursive: true });
     }
     const r = median(ours) / median(raw);
-    console.log(`local: sandboxer cp ${Math.round(median(ours))} ms vs raw tar | nsenter tar ${Math.round(median(raw))} ms: ratio ${r.toFixed(2)} (target <= 1.2); ${(mib / (median(ours) / 1000)).toFixed(0)} MiB/s`);
-    summary.local = { oursMs: Math.round(median(ours)), rawMs: Math.round(median(raw)), ratio: Number(r.toFixed(2)), ours: ours.map(Math.round), raw: raw.map(Math.round) };
+    console.log(
+      `local: sandboxer cp ${Math.round(median(ours))} ms vs raw tar | nsenter tar ${Math.round(median(raw))} ms: ratio ${r.toFixed(2)} (target <= 1.2); ${(mib / (median(ours) / 1000)).toFixed(0)} MiB/s`,
+    );
+    summary.local = {
+      oursMs: Math.round(median(ours)),
+      rawMs: Math.round(median(raw)),
+      ratio: Number(r.toFixed(2)),
+      ours: ours.map(Math.round),
+      raw: raw.map(Math.round),
+    };
     await broker.destroy(sb.id);
   } finally {
     await broker.close();
@@ -112,13 +120,24 @@ if (!only || only === "compose") {
       const remote = shellJoin(["podman", "exec", "-i", container, "sh", "-c", 'mkdir -p "$1" && tar -C "$1" -xf -', "sh", `/tmp/raw${i}`]);
       const pipe = `tar -C ${shellJoin([src])} -cf - . | ssh -F ${shellJoin([f.host1.configFile])} sbx-test-host ${shellJoin([remote])}`;
       // Turns about, as for the local sandbox: neither always runs right after the previous round's rm -rf.
-      const pair = [() => ours.push(timed([CLI, "cp", "--service", "worker", src, `${sb.id}:/tmp/ours${i}`], env)), () => raw.push(timed(["sh", "-c", pipe], env))];
+      const pair = [
+        () => ours.push(timed([CLI, "cp", "--service", "worker", src, `${sb.id}:/tmp/ours${i}`], env)),
+        () => raw.push(timed(["sh", "-c", pipe], env)),
+      ];
       for (const run of i % 2 ? pair.reverse() : pair) run();
       await broker.exec(sb.id, ["rm", "-rf", `/tmp/ours${i}`, `/tmp/raw${i}`], { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, { service: "worker" });
     }
     const r = median(ours) / median(raw);
-    console.log(`compose over SSH: sandboxer cp ${Math.round(median(ours))} ms vs raw tar | ssh podman exec -i tar ${Math.round(median(raw))} ms: ratio ${r.toFixed(2)} (target <= 1.2)`);
-    summary.compose = { oursMs: Math.round(median(ours)), rawMs: Math.round(median(raw)), ratio: Number(r.toFixed(2)), ours: ours.map(Math.round), raw: raw.map(Math.round) };
+    console.log(
+      `compose over SSH: sandboxer cp ${Math.round(median(ours))} ms vs raw tar | ssh podman exec -i tar ${Math.round(median(raw))} ms: ratio ${r.toFixed(2)} (target <= 1.2)`,
+    );
+    summary.compose = {
+      oursMs: Math.round(median(ours)),
+      rawMs: Math.round(median(raw)),
+      ratio: Number(r.toFixed(2)),
+      ours: ours.map(Math.round),
+      raw: raw.map(Math.round),
+    };
     await broker.destroy(sb.id);
   } finally {
     await broker.close();

@@ -20,7 +20,14 @@ const round = (x: number) => Math.round(x * 10) / 10;
 
 /** The hand-written baseline: create the same Sandbox, watch it from the create's resourceVersion until Ready=True. */
 async function rawCreateReady(kc: k8s.KubeConfig, api: k8s.CustomObjectsApi, name: string, body: Record<string, unknown>): Promise<void> {
-  const created = (await api.createNamespacedCustomObject({ group: "agents.x-k8s.io", version: "v1beta1", namespace: "sandboxes", plural: "sandboxes", body: { ...body, metadata: { name, labels: { "sandboxer.id": name } } }, fieldValidation: "Strict" })) as { metadata: { resourceVersion: string } };
+  const created = (await api.createNamespacedCustomObject({
+    group: "agents.x-k8s.io",
+    version: "v1beta1",
+    namespace: "sandboxes",
+    plural: "sandboxes",
+    body: { ...body, metadata: { name, labels: { "sandboxer.id": name } } },
+    fieldValidation: "Strict",
+  })) as { metadata: { resourceVersion: string } };
   await new Promise<void>((resolve, reject) => {
     let ctl: AbortController | undefined;
     let done = false;
@@ -75,7 +82,15 @@ async function run(delayMs: number) {
       raw.push(performance.now() - t1);
       await api.deleteNamespacedCustomObject({ group: "agents.x-k8s.io", version: "v1beta1", namespace: "sandboxes", plural: "sandboxes", name: `raw-${i}` });
     }
-    const res = { delayMs, n: N, rawMs: round(median(raw)), oursMs: round(median(ours)), ratio: Math.round((median(ours) / median(raw)) * 100) / 100, requestsPerCreate: median(requests), requestsMax: Math.max(...requests) };
+    const res = {
+      delayMs,
+      n: N,
+      rawMs: round(median(raw)),
+      oursMs: round(median(ours)),
+      ratio: Math.round((median(ours) / median(raw)) * 100) / 100,
+      requestsPerCreate: median(requests),
+      requestsMax: Math.max(...requests),
+    };
     console.log(
       `controller delay ${delayMs} ms: create->ready raw client-node ${res.rawMs} ms, ext.kubernetes ${res.oursMs} ms, ratio ${res.ratio}x (target <= 1.2); API requests per create: ${res.requestsPerCreate} (max ${res.requestsMax}; target 2)`,
     );

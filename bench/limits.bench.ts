@@ -39,7 +39,9 @@ const VARIANTS: Record<string, FullLimits | null> = {
 
 /** One sandbox as ext.local makes it, timed from mkdir to "init is running"; then removed. */
 async function sandbox(i: number, limits: FullLimits | null): Promise<number> {
-  const id = `sbx-bench${String(i).padStart(7, "a").replace(/[^a-z2-7]/g, "b")}`.slice(0, 16);
+  const id = `sbx-bench${String(i)
+    .padStart(7, "a")
+    .replace(/[^a-z2-7]/g, "b")}`.slice(0, 16);
   const where = { home: join(root, "home"), env: process.env, workspace: join(root, "ws", id), runDir: join(root, "run", id) };
   const t0 = process.hrtime.bigint();
   mkdirSync(where.workspace, { recursive: true });
@@ -71,7 +73,13 @@ async function main(): Promise<void> {
   const profiles = join(root, "profiles");
   mkdirSync(profiles);
   writeFileSync(join(profiles, "profile.bench-nodisk.yaml"), "id: profile.bench-nodisk\nversion: 1\nextension: ext.local\nlimits: { disk: unlimited }\n");
-  const env = { ...process.env, SANDBOXER_HOME: join(root, "bhome"), SANDBOXER_CONFIG: join(root, "none.yaml"), SANDBOXER_STATE_HUB_URL: "", SANDBOXER_PROFILES_DIR: profiles };
+  const env = {
+    ...process.env,
+    SANDBOXER_HOME: join(root, "bhome"),
+    SANDBOXER_CONFIG: join(root, "none.yaml"),
+    SANDBOXER_STATE_HUB_URL: "",
+    SANDBOXER_PROFILES_DIR: profiles,
+  };
   const broker = createBroker({ env });
   const ready: Record<string, number[]> = { "profile.bench-nodisk": [], "profile.local": [] };
   for (let i = -1; i < N; i++) {

@@ -28,7 +28,10 @@ const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(
 async function startServe(): Promise<{ url: string; child: ChildProcess }> {
   // From source (tsx), not dist/: a concurrent rebuild of dist/ must not break the run.
   const cli = join(import.meta.dirname, "..", "src", "cli", "main.ts");
-  const child = spawn(process.execPath, ["--import", "tsx", cli, "serve", "--port", "0", "--json", "--no-reaper", "--rate-limit", "0"], { env, stdio: ["ignore", "pipe", "ignore"] });
+  const child = spawn(process.execPath, ["--import", "tsx", cli, "serve", "--port", "0", "--json", "--no-reaper", "--rate-limit", "0"], {
+    env,
+    stdio: ["ignore", "pipe", "ignore"],
+  });
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).once("line", resolve);
     child.once("exit", (code) => reject(new Error(`serve exited ${code}`)));

@@ -28,7 +28,8 @@ const N = Number(process.env.BENCH_N ?? 30);
 const NC = Number(process.env.BENCH_COMPOSE_N ?? 6);
 const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? Number.NaN;
 const stat = (xs: number[]) => ({ p50: Number(q(xs, 0.5).toFixed(2)), p99: Number(q(xs, 0.99).toFixed(2)), n: xs.length });
-const show = (label: string, xs: number[]) => console.log(`${label.padEnd(58)} p50 ${q(xs, 0.5).toFixed(2).padStart(8)} ms   p99 ${q(xs, 0.99).toFixed(2).padStart(8)} ms   (n=${xs.length})`);
+const show = (label: string, xs: number[]) =>
+  console.log(`${label.padEnd(58)} p50 ${q(xs, 0.5).toFixed(2).padStart(8)} ms   p99 ${q(xs, 0.99).toFixed(2).padStart(8)} ms   (n=${xs.length})`);
 const root = mkdtempSync(join(tmpdir(), "sbx-bench-pools-"));
 const results: Record<string, unknown> = {};
 
@@ -37,7 +38,11 @@ async function rawBwrapMs(i: number): Promise<number> {
   const ws = join(root, "raw", id);
   const t0 = performance.now();
   mkdirSync(ws, { recursive: true });
-  const started = await startDetached(bwrapArgv({ sandboxId: id, workspace: ws, network: "none", infoFd: 3 }), join(root, `${id}.log`), new AbortController().signal);
+  const started = await startDetached(
+    bwrapArgv({ sandboxId: id, workspace: ws, network: "none", infoFd: 3 }),
+    join(root, `${id}.log`),
+    new AbortController().signal,
+  );
   const took = performance.now() - t0;
   process.kill(started.childPid, "SIGKILL");
   while (isSameProcessAlive(started.childPid, null)) await new Promise((r) => setTimeout(r, 2));
@@ -112,7 +117,9 @@ async function burst(broker: Broker, label = ""): Promise<unknown> {
   const burstMs = performance.now() - t0;
   await reaper.stop();
   const st = (await broker.pools())[0];
-  console.log(`${label}burst of 100 creates (10 in flight) against a pool of 20: ${hits} served warm (hit rate ${hits}%), ${Math.round(burstMs)} ms in all; refill lag mean ${st?.refillLagMs?.mean ?? "-"} ms, last ${st?.refillLagMs?.last ?? "-"} ms over ${st?.refillLagMs?.samples ?? 0} refills`);
+  console.log(
+    `${label}burst of 100 creates (10 in flight) against a pool of 20: ${hits} served warm (hit rate ${hits}%), ${Math.round(burstMs)} ms in all; refill lag mean ${st?.refillLagMs?.mean ?? "-"} ms, last ${st?.refillLagMs?.last ?? "-"} ms over ${st?.refillLagMs?.samples ?? 0} refills`,
+  );
   for (const id of made) await broker.destroy(id).catch(() => {});
   return { hits, total: 100, burstMs: Math.round(burstMs), refillLagMs: st?.refillLagMs ?? null };
 }
@@ -125,7 +132,15 @@ function localEnv(home: string, databaseUrl = ""): NodeJS.ProcessEnv {
   mkdirSync(profiles, { recursive: true });
   // The default limits: a cold create makes and loop-mounts a disk image, as a real one does.
   writeFileSync(join(profiles, "profile.bench-pool.yaml"), "id: profile.bench-pool\nversion: 1\nextension: ext.local\nplacement: { hosts: [localhost] }\n");
-  return { ...process.env, SANDBOXER_HOME: join(root, home), SANDBOXER_CONFIG: join(root, "none.yaml"), SANDBOXER_PROFILES_DIR: profiles, SANDBOXER_STATE_HUB_URL: "", SANDBOXER_HOST: "", SANDBOXER_DATABASE_URL: databaseUrl };
+  return {
+    ...process.env,
+    SANDBOXER_HOME: join(root, home),
+    SANDBOXER_CONFIG: join(root, "none.yaml"),
+    SANDBOXER_PROFILES_DIR: profiles,
+    SANDBOXER_STATE_HUB_URL: "",
+    SANDBOXER_HOST: "",
+    SANDBOXER_DATABASE_URL: databaseUrl,
+  };
 }
 
 async function local(): Promise<void> {
@@ -167,7 +182,9 @@ async function local(): Promise<void> {
     show("  claim from a warm pool, in process", claim);
     show("  cold create, API (POST + GET)", apiCold);
     show("  claim from a warm pool, API (POST + GET)", apiClaim);
-    console.log(`  claim vs cold: ${(q(cold, 0.5) / q(claim, 0.5)).toFixed(0)}x faster in process; claim vs raw bwrap spawn: ${(q(claim, 0.5) / q(raw, 0.5)).toFixed(2)}x (target claim p50 <= 2 ms)`);
+    console.log(
+      `  claim vs cold: ${(q(cold, 0.5) / q(claim, 0.5)).toFixed(0)}x faster in process; claim vs raw bwrap spawn: ${(q(claim, 0.5) / q(raw, 0.5)).toFixed(2)}x (target claim p50 <= 2 ms)`,
+    );
     results.local = { rawBwrap: stat(raw), cold: stat(cold), claim: stat(claim), apiCold: stat(apiCold), apiClaim: stat(apiClaim) };
     results.burst = await burst(broker);
     await broker.drainPool("profile.bench-pool");

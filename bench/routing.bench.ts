@@ -35,20 +35,49 @@ async function routingDecision(): Promise<void> {
     const store = new SqliteStore(join(dir, "sandboxer.db"));
     const ids = ["ext.local", "ext.saas-stub", "ext.e2b", "ext.daytona"];
     const candidates = Array.from({ length: 10 }, (_, i) => ids[i % ids.length] as string);
-    const regs = new Map<string, Registration>(ids.map((id, i) => [id, { ...registrationSchema.parse({ id, pricePerHour: i * 0.3, expectedReadySeconds: 1 + i, limits: { maxSandboxes: 100_000 } }), file: "" }]));
+    const regs = new Map<string, Registration>(
+      ids.map((id, i) => [
+        id,
+        { ...registrationSchema.parse({ id, pricePerHour: i * 0.3, expectedReadySeconds: 1 + i, limits: { maxSandboxes: 100_000 } }), file: "" },
+      ]),
+    );
     // Ten distinct candidate names over four real registrations: the decision walks all ten.
     const names = candidates.map((id, i) => (i < ids.length ? id : `${id}-${i}`));
     for (const [i, n] of names.entries()) if (!regs.has(n)) regs.set(n, { ...(regs.get(candidates[i] as string) as Registration), id: n });
-    const profile: Profile = { ...profileSchema.parse({ id: "profile.bench", version: 1, route: { strategy: "lowest-latency", candidates: names } }), file: "" };
+    const profile: Profile = {
+      ...profileSchema.parse({ id: "profile.bench", version: 1, route: { strategy: "lowest-latency", candidates: names } }),
+      file: "",
+    };
     const now = Date.now();
     await store.tx(async (t) => {
       for (let i = 0; i < 10_000; i++) {
         const created = new Date(now - (10_000 - i) * 1000).toISOString();
         const row: SandboxRow = {
-          id: randomIds("sbx"), profile: "profile.bench", profileVersion: 1, extension: names[i % 10] as string, mode: null, host: "localhost",
-          state: i % 50 === 0 ? "ready" : "destroyed", actor: "adm", project: null, inputs: {}, createdAt: created,
-          readyAt: new Date(Date.parse(created) + 50 + (i % 7) * 100).toISOString(), expiresAt: null, destroyedAt: null, reason: null,
-          reachability: null, route: null, cost: null, error: null, hostFacts: null, ttlSeconds: 3600, updatedAt: created, handle: null, ownerPid: null, ownerStart: null,
+          id: randomIds("sbx"),
+          profile: "profile.bench",
+          profileVersion: 1,
+          extension: names[i % 10] as string,
+          mode: null,
+          host: "localhost",
+          state: i % 50 === 0 ? "ready" : "destroyed",
+          actor: "adm",
+          project: null,
+          inputs: {},
+          createdAt: created,
+          readyAt: new Date(Date.parse(created) + 50 + (i % 7) * 100).toISOString(),
+          expiresAt: null,
+          destroyedAt: null,
+          reason: null,
+          reachability: null,
+          route: null,
+          cost: null,
+          error: null,
+          hostFacts: null,
+          ttlSeconds: 3600,
+          updatedAt: created,
+          handle: null,
+          ownerPid: null,
+          ownerStart: null,
         };
         await t.sandboxes.insert(row);
       }
@@ -74,7 +103,15 @@ async function routingDecision(): Promise<void> {
 async function brokerOverhead(latencyMs: number, n: number): Promise<void> {
   const fake = await startE2bFake({ latencyMs });
   const dir = mkdtempSync(join(tmpdir(), "sbx-bench-e2b-"));
-  const env = { ...process.env, SANDBOXER_HOME: join(dir, "home"), SANDBOXER_CONFIG: join(dir, "config.yaml"), SANDBOXER_STATE_HUB_URL: "", SANDBOXER_HOST: "", E2B_API_URL: fake.url, E2B_API_KEY: fake.apiKey };
+  const env = {
+    ...process.env,
+    SANDBOXER_HOME: join(dir, "home"),
+    SANDBOXER_CONFIG: join(dir, "config.yaml"),
+    SANDBOXER_STATE_HUB_URL: "",
+    SANDBOXER_HOST: "",
+    E2B_API_URL: fake.url,
+    E2B_API_KEY: fake.apiKey,
+  };
   writeFileSync(env.SANDBOXER_CONFIG, "");
   const { Sandbox } = await import("e2b");
   const broker = createBroker({ env });

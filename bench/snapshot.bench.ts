@@ -47,7 +47,38 @@ function rng(seed: number): () => number {
 
 /** Source-code-like text (compresses ~3-4x with zstd), to slice files from. */
 function textPool(bytes: number, rand: () => number): Buffer {
-  const words = ["const", "return", "function", "import", "export", "sandbox", "workspace", "if", "else", "await", "async", "string", "number", "=>", "{", "}", "(", ")", ";", "\n", "  ", "snapshot", "restore", "value", "error", "type", "interface", "let", "for", "of"];
+  const words = [
+    "const",
+    "return",
+    "function",
+    "import",
+    "export",
+    "sandbox",
+    "workspace",
+    "if",
+    "else",
+    "await",
+    "async",
+    "string",
+    "number",
+    "=>",
+    "{",
+    "}",
+    "(",
+    ")",
+    ";",
+    "\n",
+    "  ",
+    "snapshot",
+    "restore",
+    "value",
+    "error",
+    "type",
+    "interface",
+    "let",
+    "for",
+    "of",
+  ];
   const buf = Buffer.alloc(bytes);
   let off = 0;
   while (off < bytes) {
@@ -146,7 +177,11 @@ async function snapshotBench(env: NodeJS.ProcessEnv) {
       const when = (pred: (e: (typeof ev)[number]) => boolean) => Date.parse(ev.find(pred)?.at ?? "");
       const fillAt = when((e) => e.type === "sandbox.progress" && String(e.data.message).startsWith("restoring"));
       const startAt = when((e) => e.type === "sandbox.progress" && String(e.data.message).startsWith("starting"));
-      phases.push({ verifyMs: when((e) => e.type === "sandbox.requested") - wall, fillMs: startAt - fillAt, startMs: when((e) => e.type === "sandbox.ready") - startAt });
+      phases.push({
+        verifyMs: when((e) => e.type === "sandbox.requested") - wall,
+        fillMs: startAt - fillAt,
+        startMs: when((e) => e.type === "sandbox.ready") - startAt,
+      });
       await broker.destroy(restored.id);
     };
     if (i % 2 === 0) {
@@ -210,9 +245,31 @@ async function reaperBench(env: NodeJS.ProcessEnv) {
       mkdirSync(runDir, { recursive: true });
       writeFileSync(join(workspace, "file.txt"), "x");
       const row: SandboxRow = {
-        id, profile: "profile.local", profileVersion: 1, extension: "ext.local", mode: null, host: "localhost", state: "ready", actor: "atm", project: "bench",
-        inputs: {}, createdAt: past, readyAt: past, expiresAt: past, destroyedAt: null, reason: null, reachability: {}, route: null, cost: null, error: null,
-        hostFacts: null, ttlSeconds: 1, updatedAt: past, handle: { workspace, runDir, network: "none" }, ownerPid: null, ownerStart: null,
+        id,
+        profile: "profile.local",
+        profileVersion: 1,
+        extension: "ext.local",
+        mode: null,
+        host: "localhost",
+        state: "ready",
+        actor: "atm",
+        project: "bench",
+        inputs: {},
+        createdAt: past,
+        readyAt: past,
+        expiresAt: past,
+        destroyedAt: null,
+        reason: null,
+        reachability: {},
+        route: null,
+        cost: null,
+        error: null,
+        hostFacts: null,
+        ttlSeconds: 1,
+        updatedAt: past,
+        handle: { workspace, runDir, network: "none" },
+        ownerPid: null,
+        ownerStart: null,
       };
       await t.sandboxes.insert(row);
       ids.push(id);
@@ -227,29 +284,55 @@ async function reaperBench(env: NodeJS.ProcessEnv) {
   await store.close();
   await broker.releaseLease("reaper", "bench");
   await broker.close();
-  return { reapN: REAP_N, reapDestroyed: destroyed, reapExpiredEvents: expiredEvents, reapMs: total, reapPerSandboxMs: total / REAP_N, reapPerSec: REAP_N / (total / 1000) };
+  return {
+    reapN: REAP_N,
+    reapDestroyed: destroyed,
+    reapExpiredEvents: expiredEvents,
+    reapMs: total,
+    reapPerSandboxMs: total / REAP_N,
+    reapPerSec: REAP_N / (total / 1000),
+  };
 }
 
 async function main(): Promise<void> {
   const profiles = join(root, "profiles");
   mkdirSync(profiles);
   // profile.local with room for a 512 MiB restore inside the create timeout.
-  writeFileSync(join(profiles, "profile.bench-snapshot.yaml"), "id: profile.bench-snapshot\nversion: 1\nextension: ext.local\nplacement: { hosts: [localhost] }\nttl: { default: 1h, max: 2h }\ntimeout: 10m\nnetwork: none\n");
-  const env = { ...process.env, SANDBOXER_HOME: join(root, "home"), SANDBOXER_CONFIG: join(root, "none.yaml"), SANDBOXER_STATE_HUB_URL: "", SANDBOXER_PROFILES_DIR: profiles };
+  writeFileSync(
+    join(profiles, "profile.bench-snapshot.yaml"),
+    "id: profile.bench-snapshot\nversion: 1\nextension: ext.local\nplacement: { hosts: [localhost] }\nttl: { default: 1h, max: 2h }\ntimeout: 10m\nnetwork: none\n",
+  );
+  const env = {
+    ...process.env,
+    SANDBOXER_HOME: join(root, "home"),
+    SANDBOXER_CONFIG: join(root, "none.yaml"),
+    SANDBOXER_STATE_HUB_URL: "",
+    SANDBOXER_PROFILES_DIR: profiles,
+  };
   const snap = await snapshotBench(env);
   const f = (x: number) => x.toFixed(2);
   console.log(`workspace: ${snap.workspaceMiB} MiB in ${snap.files} files -> ${snap.archiveMiB} MiB tar+zstd; median of ${RUNS}`);
   console.log(`raw tar | zstd -T0            ${f(snap.rawSnapshotMs)} ms  ${f(snap.rawSnapshotMiBps)} MiB/s`);
   console.log(`sandboxer snapshot            ${f(snap.snapshotMs)} ms  ${f(snap.snapshotMiBps)} MiB/s   ratio ${f(snap.snapshotRatio)} (target >= 0.9)`);
-  console.log(`  CPU seconds (process + children, steadier than wall time under load): raw ${f(snap.rawSnapshotCpuS)} s, snapshot ${f(snap.snapshotCpuS)} s (+${f(snap.snapshotCpuS - snap.rawSnapshotCpuS)} s)`);
+  console.log(
+    `  CPU seconds (process + children, steadier than wall time under load): raw ${f(snap.rawSnapshotCpuS)} s, snapshot ${f(snap.snapshotCpuS)} s (+${f(snap.snapshotCpuS - snap.rawSnapshotCpuS)} s)`,
+  );
   console.log(`raw zstd -d | tar -x          ${f(snap.rawRestoreMs)} ms  ${f(snap.rawRestoreMiBps)} MiB/s`);
   console.log(`sandboxer restore (to ready)  ${f(snap.restoreMs)} ms  ${f(snap.restoreMiBps)} MiB/s   ratio ${f(snap.restoreRatio)} (target >= 0.8)`);
   const list = (xs: number[]) => xs.map((x) => x.toFixed(0)).join(", ");
-  console.log(`  per run (ms): raw snapshot ${list(snap.runs.rawSnapshotMs)} | snapshot ${list(snap.runs.snapshotMs)} | raw restore ${list(snap.runs.rawRestoreMs)} | restore ${list(snap.runs.restoreMs)}`);
-  console.log(`  load average at the end: ${loadavg().map((x) => x.toFixed(1)).join(" ")} on ${cpus().length} cpus (figures are only as steady as the machine)`);
+  console.log(
+    `  per run (ms): raw snapshot ${list(snap.runs.rawSnapshotMs)} | snapshot ${list(snap.runs.snapshotMs)} | raw restore ${list(snap.runs.rawRestoreMs)} | restore ${list(snap.runs.restoreMs)}`,
+  );
+  console.log(
+    `  load average at the end: ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(" ")} on ${cpus().length} cpus (figures are only as steady as the machine)`,
+  );
   console.log(`  restore phases: verify+plan ${f(snap.restoreVerifyMs)} ms, fill ${f(snap.restoreFillMs)} ms, start+ready ${f(snap.restoreStartMs)} ms`);
   const reap = await reaperBench({ ...env, SANDBOXER_HOME: join(root, "reap-home") });
-  console.log(`reaper: ${reap.reapDestroyed}/${reap.reapN} expired ext.local records destroyed in ${f(reap.reapMs)} ms (${f(reap.reapPerSandboxMs)} ms each, ${f(reap.reapPerSec)}/s; ${reap.reapExpiredEvents} sandbox.expired events)`);
+  console.log(
+    `reaper: ${reap.reapDestroyed}/${reap.reapN} expired ext.local records destroyed in ${f(reap.reapMs)} ms (${f(reap.reapPerSandboxMs)} ms each, ${f(reap.reapPerSec)}/s; ${reap.reapExpiredEvents} sandbox.expired events)`,
+  );
   console.log("  (records written to the store directly with their directories; no bwrap processes: see the comment in this file)");
   if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify({ ...snap, ...reap }, null, 2));
   await removeTree(root);

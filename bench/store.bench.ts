@@ -33,7 +33,15 @@ const f = (x: number) => x.toFixed(2);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function envFor(name: string, extra: Env = {}): Env {
-  return { ...process.env, SANDBOXER_HOME: join(root, name), SANDBOXER_CONFIG: join(root, "none.yaml"), SANDBOXER_STATE_HUB_URL: "", SANDBOXER_URL: "", SANDBOXER_HOST: "", ...extra };
+  return {
+    ...process.env,
+    SANDBOXER_HOME: join(root, name),
+    SANDBOXER_CONFIG: join(root, "none.yaml"),
+    SANDBOXER_STATE_HUB_URL: "",
+    SANDBOXER_URL: "",
+    SANDBOXER_HOST: "",
+    ...extra,
+  };
 }
 
 /**
@@ -147,11 +155,15 @@ async function throughput(label: string, env: Env, replicas: number): Promise<{ 
     );
     const secs = (performance.now() - t0) / 1000;
     let d = 0;
-    await Promise.all(Array.from({ length: CLIENTS }, async () => {
-      while (d < ids.length) await api(servers[d % replicas] as Replica, token, "DELETE", `/v1/sandboxes/${ids[d++]}`);
-    }));
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async () => {
+        while (d < ids.length) await api(servers[d % replicas] as Replica, token, "DELETE", `/v1/sandboxes/${ids[d++]}`);
+      }),
+    );
     const res = { perSec: API_CREATES / secs, p50: pct(lat, 0.5), p99: pct(lat, 0.99) };
-    console.log(`creates through serve, ${label.padEnd(22)} ${f(res.perSec)} /s  (p50 ${f(res.p50)} ms, p99 ${f(res.p99)} ms; ${API_CREATES} creates, ${CLIENTS} clients)`);
+    console.log(
+      `creates through serve, ${label.padEnd(22)} ${f(res.perSec)} /s  (p50 ${f(res.p50)} ms, p99 ${f(res.p99)} ms; ${API_CREATES} creates, ${CLIENTS} clients)`,
+    );
     return res;
   } finally {
     for (const s of servers) await s.stop();
@@ -168,7 +180,9 @@ async function failover(env: Env): Promise<number> {
   const victim = await startReplica({ ...leaseEnv, SANDBOXER_REPLICA_ID: "victim", SANDBOXER_SAAS_STUB_DELAY_MS: "60000" }, ["--no-reaper"], { cli: CLI });
   const store = new PostgresStore(env.SANDBOXER_DATABASE_URL as string);
   try {
-    const made = await Promise.all(Array.from({ length: 8 }, () => api<{ id: string }>(victim, token, "POST", "/v1/sandboxes?wait=false", { profile: "profile.saas-stub" })));
+    const made = await Promise.all(
+      Array.from({ length: 8 }, () => api<{ id: string }>(victim, token, "POST", "/v1/sandboxes?wait=false", { profile: "profile.saas-stub" })),
+    );
     const ids = made.map((m) => m.body.id);
     await sleep(500);
     const t0 = performance.now();
@@ -246,7 +260,9 @@ async function main(): Promise<void> {
     const tripsPerCreate = ((mark.end[1] ?? 0) - (mark.start[1] ?? 0)) / CREATES;
     console.log(`  Postgres / SQLite                   ${f(pgMs / sqliteMs)}x (target <= 2)`);
     const bare = await bareRoundTrip(pgUrl);
-    console.log(`  Postgres statements per create      ${f(perCreate)} in ${f(tripsPerCreate)} round trips (progress notes included; ${f(pgMs / tripsPerCreate)} ms per round trip here)`);
+    console.log(
+      `  Postgres statements per create      ${f(perCreate)} in ${f(tripsPerCreate)} round trips (progress notes included; ${f(pgMs / tripsPerCreate)} ms per round trip here)`,
+    );
     console.log(`  bare SELECT 1 round trip, same driver ${f(bare)} ms (p50 of 200): the create's Postgres time is ${f(pgMs / bare)} of them`);
 
     const one = await throughput("1 replica, SQLite", envFor("tp-sqlite"), 1);
@@ -264,7 +280,14 @@ async function main(): Promise<void> {
     await sqliteWriter.close();
 
     const res = {
-      dbMsPerCreate: { sqlite: sqliteMs, postgres: pgMs, ratio: pgMs / sqliteMs, postgresStatementsPerCreate: perCreate, postgresRoundTripsPerCreate: tripsPerCreate, bareRoundTripMs: bare },
+      dbMsPerCreate: {
+        sqlite: sqliteMs,
+        postgres: pgMs,
+        ratio: pgMs / sqliteMs,
+        postgresStatementsPerCreate: perCreate,
+        postgresRoundTripsPerCreate: tripsPerCreate,
+        bareRoundTripMs: bare,
+      },
       createsThroughServe: { sqlite1: one, postgres1: pgOne, postgres3: pgThree },
       failoverSeconds: failoverSecs,
       fanout: { postgres: pgFan, sqlite: sqliteFan },

@@ -80,8 +80,17 @@ async function login(app: ReturnType<typeof createApp>["app"], token: string): P
   const form = await app.request("/ui/login");
   const loginCookie = (form.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
   const csrf = /name="_csrf" value="([^"]+)"/.exec(await form.text())?.[1] ?? "";
-  const r = await app.request("/ui/login", { method: "POST", headers: { Cookie: loginCookie, "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ _csrf: csrf, token }).toString() });
-  return (r.headers.get("set-cookie") ?? "").split(/,\s*/).find((c) => c.startsWith("sbx_ui="))?.split(";")[0] ?? "";
+  const r = await app.request("/ui/login", {
+    method: "POST",
+    headers: { Cookie: loginCookie, "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ _csrf: csrf, token }).toString(),
+  });
+  return (
+    (r.headers.get("set-cookie") ?? "")
+      .split(/,\s*/)
+      .find((c) => c.startsWith("sbx_ui="))
+      ?.split(";")[0] ?? ""
+  );
 }
 
 async function pageVsApi(): Promise<Record<string, number>> {
@@ -115,7 +124,9 @@ async function pageVsApi(): Promise<Record<string, number>> {
       a.push(await time(api, { Authorization: `Bearer ${token}` }));
     }
     const ratio = pct(u, 0.5) / pct(a, 0.5);
-    console.log(`${label.padEnd(40)} page ${f(pct(u, 0.5))} ms (p90 ${f(pct(u, 0.9))})  API ${f(pct(a, 0.5))} ms (p90 ${f(pct(a, 0.9))})  ratio ${f(ratio)}x (target <= 1.5)`);
+    console.log(
+      `${label.padEnd(40)} page ${f(pct(u, 0.5))} ms (p90 ${f(pct(u, 0.9))})  API ${f(pct(a, 0.5))} ms (p90 ${f(pct(a, 0.9))})  ratio ${f(ratio)}x (target <= 1.5)`,
+    );
     out[`${label} pageMs`] = pct(u, 0.5);
     out[`${label} apiMs`] = pct(a, 0.5);
     out[`${label} ratio`] = ratio;
@@ -163,7 +174,12 @@ async function readyToRow(): Promise<Record<string, number>> {
           const block = buf.slice(0, i);
           buf = buf.slice(i + 2);
           if (!block.includes("event: sandbox.ready")) continue;
-          const data = JSON.parse(block.split("\n").find((l) => l.startsWith("data:"))?.slice(5) ?? "{}") as { sandboxId: string };
+          const data = JSON.parse(
+            block
+              .split("\n")
+              .find((l) => l.startsWith("data:"))
+              ?.slice(5) ?? "{}",
+          ) as { sandboxId: string };
           apiSeen.set(data.sandboxId, Date.now());
         }
       }
@@ -193,8 +209,12 @@ async function readyToRow(): Promise<Record<string, number>> {
     }
     for (const sb of ids) await broker.destroy(sb.id);
     const r = { rowMedianMs: pct(ui, 0.5), rowP90Ms: pct(ui, 0.9), rowMaxMs: Math.max(...ui), apiSseMedianMs: pct(api, 0.5), apiSseP90Ms: pct(api, 0.9) };
-    console.log(`ready -> row changed in Chromium (${TRANSITIONS} creates)   median ${f(r.rowMedianMs)} ms, p90 ${f(r.rowP90Ms)} ms, max ${f(r.rowMaxMs)} ms (target < 200)`);
-    console.log(`ready -> event on a raw GET /v1/events client        median ${f(r.apiSseMedianMs)} ms, p90 ${f(r.apiSseP90Ms)} ms (both poll the store every 100 ms)`);
+    console.log(
+      `ready -> row changed in Chromium (${TRANSITIONS} creates)   median ${f(r.rowMedianMs)} ms, p90 ${f(r.rowP90Ms)} ms, max ${f(r.rowMaxMs)} ms (target < 200)`,
+    );
+    console.log(
+      `ready -> event on a raw GET /v1/events client        median ${f(r.apiSseMedianMs)} ms, p90 ${f(r.apiSseP90Ms)} ms (both poll the store every 100 ms)`,
+    );
     return r;
   } finally {
     abort.abort();

@@ -68,8 +68,12 @@ async function main(): Promise<void> {
       buildRatio: median(build) / median(rawBuild),
     };
     const f = (x: number) => x.toFixed(0);
-    console.log(`attach: raw ssh+rsync+rm ${f(summary.attachRawMs)} ms, sandboxer create+destroy ${f(summary.attachCycleMs)} ms, ratio ${summary.attachRatio.toFixed(2)}x (median of ${N})`);
-    console.log(`build:  raw packer build ${f(summary.buildRawMs)} ms, sandboxer create (validate+build) ${f(summary.buildMs)} ms, ratio ${summary.buildRatio.toFixed(2)}x (median of ${N})`);
+    console.log(
+      `attach: raw ssh+rsync+rm ${f(summary.attachRawMs)} ms, sandboxer create+destroy ${f(summary.attachCycleMs)} ms, ratio ${summary.attachRatio.toFixed(2)}x (median of ${N})`,
+    );
+    console.log(
+      `build:  raw packer build ${f(summary.buildRawMs)} ms, sandboxer create (validate+build) ${f(summary.buildMs)} ms, ratio ${summary.buildRatio.toFixed(2)}x (median of ${N})`,
+    );
     if (process.env.BENCH_OUT) writeFileSync(process.env.BENCH_OUT, JSON.stringify(summary, null, 2));
   } finally {
     await vm.home.cleanup();

@@ -22,7 +22,20 @@ import { dirname, join, relative, resolve } from "node:path";
 const SRC = resolve(process.argv[2] ?? join(import.meta.dirname, "..", "src"));
 
 const BASE = ["types.ts", "errors.ts", "ids.ts", "duration.ts", "faults.ts", "lifecycle.ts", "proc.ts", "paths.ts", "config.ts"];
-const HELPERS = ["store/", "transport/", "catalog/", "extensions/", "sandbox-shell/", "routing/", "credits/", "ttl/", "snapshots/", "events/", "telemetry/", "tenancy/"];
+const HELPERS = [
+  "store/",
+  "transport/",
+  "catalog/",
+  "extensions/",
+  "sandbox-shell/",
+  "routing/",
+  "credits/",
+  "ttl/",
+  "snapshots/",
+  "events/",
+  "telemetry/",
+  "tenancy/",
+];
 const CORE = ["broker.ts", "broker/"];
 /** What services may use besides base and the Broker interface: pure vocabulary and decisions. */
 const SERVICE_SAFE = ["broker.ts", "credits/", "ttl/policy.ts", "snapshots/types.ts", "catalog/", "tenancy/"];
@@ -43,19 +56,34 @@ const RULES = {
   "snapshots/": { may: ["transport/"], why: "archives stream over a transport; records are the broker's" },
   "routing/": { may: ["catalog/", "credits/"], why: "routing decides from profiles, registrations and credits, changing nothing" },
   "catalog/": { may: ["extensions/index.ts", "extensions/define.ts"], why: "the catalog checks inputs against each extension's schema" },
-  "extensions/": { may: ["catalog/schema.ts", "catalog/limits.ts", "snapshots/", "transport/", "telemetry/", "sandbox-shell/"], why: "extensions never import broker, store, api or cli" },
+  "extensions/": {
+    may: ["catalog/schema.ts", "catalog/limits.ts", "snapshots/", "transport/", "telemetry/", "sandbox-shell/"],
+    why: "extensions never import broker, store, api or cli",
+  },
   // Scripts run inside a sandbox over an extension's sandboxCommand: extension support, beside exec-process.ts.
-  "sandbox-shell/": { may: ["extensions/define.ts", "extensions/exec-process.ts", "transport/"], why: "sandbox-side scripts know the extension contract's types, nothing above it" },
-  "tenancy/": { may: ["catalog/", "extensions/vm-packer/port-registry.ts"], why: "tenancy policy (who may use what, where inputs may point) decides; the broker applies it" },
+  "sandbox-shell/": {
+    may: ["extensions/define.ts", "extensions/exec-process.ts", "transport/"],
+    why: "sandbox-side scripts know the extension contract's types, nothing above it",
+  },
+  "tenancy/": {
+    may: ["catalog/", "extensions/vm-packer/port-registry.ts"],
+    why: "tenancy policy (who may use what, where inputs may point) decides; the broker applies it",
+  },
   "tenancy/view.ts": { may: [...SERVICE_SAFE, "tenancy/"], why: "what a tenant is shown: presentation for the API, MCP and the dashboard" },
   "telemetry/": { may: ["transport/"], why: "host facts are read over a transport; inspection that needs extensions and records is the broker's" },
   "broker.ts": { may: [...HELPERS, "broker/"], why: "the core joins the helpers" },
   "broker/": { may: [...HELPERS, "broker.ts"], why: "the core joins the helpers" },
   "reaper.ts": { may: [...SERVICE_SAFE], why: "the reaper drives the broker's interface" },
   "api/": { may: [...SERVICE_SAFE], why: "routes call the broker, not the store" },
-  "api/app.ts": { may: [...SERVICE_SAFE, "api/", "mcp/http.ts", "ui/index.ts"], why: "the HTTP server mounts /mcp and /ui; routes call the broker, not the store" },
+  "api/app.ts": {
+    may: [...SERVICE_SAFE, "api/", "mcp/http.ts", "ui/index.ts"],
+    why: "the HTTP server mounts /mcp and /ui; routes call the broker, not the store",
+  },
   "client/": { may: [...SERVICE_SAFE, "api/schemas.ts", "extensions/define.ts"], why: "the client speaks the API's wire contract and implements Broker" },
-  "cli/": { may: [...SERVICE_SAFE, "broker/read.ts", "broker/db.ts", "api/", "client/", "mcp/", "reaper.ts"], why: "commands call the broker (or its light read side, or `db` administration), not the store" },
+  "cli/": {
+    may: [...SERVICE_SAFE, "broker/read.ts", "broker/db.ts", "api/", "client/", "mcp/", "reaper.ts"],
+    why: "commands call the broker (or its light read side, or `db` administration), not the store",
+  },
   "mcp/": { may: [...SERVICE_SAFE, "api/"], why: "MCP tools call the broker, not the store" },
   "ui/": { may: [...SERVICE_SAFE, "api/"], why: "the dashboard calls the broker, not the store" },
   "index.ts": { may: [...HELPERS, ...CORE, "reaper.ts", "api/", "client/", "cli/", "mcp/", "ui/"], why: "the package entry re-exports" },

@@ -59,7 +59,12 @@ export function httpPaths(): Record<string, unknown>[] {
       operationId: r.operationId,
       auth: r.auth,
       request: nameOf(r.body),
-      responses: Object.fromEntries(Object.entries(r.responses).map(([status, spec]) => [status, spec.sse ? "text/event-stream" : (nameOf(spec.schema) ?? (Number(status) >= 400 ? "Error" : null))])),
+      responses: Object.fromEntries(
+        Object.entries(r.responses).map(([status, spec]) => [
+          status,
+          spec.sse ? "text/event-stream" : (nameOf(spec.schema) ?? (Number(status) >= 400 ? "Error" : null)),
+        ]),
+      ),
     }));
 }
 
@@ -82,7 +87,8 @@ export function capabilityRegistry(help?: string): Record<string, unknown> {
     version: pkg.version,
     status: "beta",
     owners: ["sand-boxer"],
-    summary: "Establish, track and remove sandboxes by profile: local namespaces, compose stacks over SSH, VM workspaces, Packer builds, Kubernetes, metered SaaS.",
+    summary:
+      "Establish, track and remove sandboxes by profile: local namespaces, compose stacks over SSH, VM workspaces, Packer builds, Kubernetes, metered SaaS.",
     docs: {
       capability: "registry/capabilities/execution.sandbox-provision.md",
       integrations: "docs/integrations/",
@@ -90,10 +96,18 @@ export function capabilityRegistry(help?: string): Record<string, unknown> {
       api: "docs/api.md",
     },
     interfaces: {
-      cli: { command: "sandboxer", output: "--json: one JSON document on stdout; errors {error:{code,message}} on stderr", exitCodes: { 0: "ok", 1: "failed", 2: "bad input", 3: "not found", 4: "refused" }, commands: cliCommands(help) },
+      cli: {
+        command: "sandboxer",
+        output: "--json: one JSON document on stdout; errors {error:{code,message}} on stderr",
+        exitCodes: { 0: "ok", 1: "failed", 2: "bad input", 3: "not found", 4: "refused" },
+        commands: cliCommands(help),
+      },
       http: { server: "sandboxer serve", openapi: "/openapi.json", auth: "Authorization: Bearer <token from `sandboxer tokens create`>", paths: httpPaths() },
       mcp: { stdio: "sandboxer mcp", http: "/mcp on sandboxer serve (same bearer tokens and tenancy as /v1)", tools: mcpTools() },
-      events: { delivery: "POST JSON to SANDBOXER_STATE_HUB_URL, header Idempotency-Key: <event id>; at least once, in outbox order; 2xx or 409 = delivered", schema: "HubEvent" },
+      events: {
+        delivery: "POST JSON to SANDBOXER_STATE_HUB_URL, header Idempotency-Key: <event id>; at least once, in outbox order; 2xx or 409 = delivered",
+        schema: "HubEvent",
+      },
     },
     schemas: schemas(),
   };

@@ -261,7 +261,8 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     async recreate(id, o = {}) {
       await reconcile(rt);
       const old = await getRow(rt, id);
-      if (!isOperator(o.caller) && old.project !== o.caller?.project) throw new SandboxerError("SBX_NOT_FOUND", `no sandbox '${id.slice(0, 64)}'`, { details: { id } });
+      if (!isOperator(o.caller) && old.project !== o.caller?.project)
+        throw new SandboxerError("SBX_NOT_FOUND", `no sandbox '${id.slice(0, 64)}'`, { details: { id } });
       const req: CreateRequest = {
         profile: old.profile,
         inputs: old.inputs,

@@ -18,8 +18,15 @@ const NAME = /^[a-z0-9][a-z0-9_.-]*$/;
 export const DEFAULT_HOST_WORKSPACE_ROOT = "~/.local/share/sandboxer/stacks";
 
 const sshSchema = z.strictObject({
-  host: z.string().min(1).max(253).regex(/^[A-Za-z0-9_.:-]+$/, "host name or address"),
-  user: z.string().regex(/^[a-z_][a-z0-9_-]*$/).optional(),
+  host: z
+    .string()
+    .min(1)
+    .max(253)
+    .regex(/^[A-Za-z0-9_.:-]+$/, "host name or address"),
+  user: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]*$/)
+    .optional(),
   port: z.number().int().min(1).max(65535).optional(),
   identityFile: z.string().min(1).optional(),
   certificate: z.string().min(1).optional(),
@@ -28,24 +35,43 @@ const sshSchema = z.strictObject({
 /** A Kubernetes namespace or kubeconfig context name (RFC 1123 label / kubeconfig names). */
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const clusterSchema = z.strictObject({
-  context: z.string().min(1).max(253).regex(/^[A-Za-z0-9_.:@/-]+$/, "a kubeconfig context name").optional(),
+  context: z
+    .string()
+    .min(1)
+    .max(253)
+    .regex(/^[A-Za-z0-9_.:@/-]+$/, "a kubeconfig context name")
+    .optional(),
   namespace: z.string().regex(DNS_LABEL, "a Kubernetes namespace (lowercase RFC 1123 label)").optional(),
-  namespaces: z.record(z.string().regex(NAME, "project names are lowercase [a-z0-9_.-]"), z.string().regex(DNS_LABEL, "a Kubernetes namespace (lowercase RFC 1123 label)")).optional(),
+  namespaces: z
+    .record(z.string().regex(NAME, "project names are lowercase [a-z0-9_.-]"), z.string().regex(DNS_LABEL, "a Kubernetes namespace (lowercase RFC 1123 label)"))
+    .optional(),
 });
 
 /** Hosts with a `cluster` entry carry this label, so profiles place on "any cluster" by label. */
 export const CLUSTER_LABEL = "kubernetes";
 
-const hostSchema = z.strictObject({
-  ssh: sshSchema.optional(),
-  cluster: clusterSchema.optional(),
-  compose: z.string().regex(/^[a-z][a-z0-9 -]*$/, "a compose command such as 'docker compose' or 'podman-compose'").optional(),
-  workspaceRoot: z.string().regex(/^\/[A-Za-z0-9_./-]*$/, "an absolute path").optional(),
-  labels: z.array(z.string().regex(NAME)).default([]),
-  maxSandboxes: z.number().int().positive().optional(),
-}).refine((h) => !(h.ssh && h.cluster), { message: "a host is either an SSH host or a cluster, not both", path: ["cluster"] });
+const hostSchema = z
+  .strictObject({
+    ssh: sshSchema.optional(),
+    cluster: clusterSchema.optional(),
+    compose: z
+      .string()
+      .regex(/^[a-z][a-z0-9 -]*$/, "a compose command such as 'docker compose' or 'podman-compose'")
+      .optional(),
+    workspaceRoot: z
+      .string()
+      .regex(/^\/[A-Za-z0-9_./-]*$/, "an absolute path")
+      .optional(),
+    labels: z.array(z.string().regex(NAME)).default([]),
+    maxSandboxes: z.number().int().positive().optional(),
+  })
+  .refine((h) => !(h.ssh && h.cluster), { message: "a host is either an SSH host or a cluster, not both", path: ["cluster"] });
 
-const absPath = z.string().min(1).max(4096).regex(/^(\/|~\/)/, "an absolute path (or ~/...)");
+const absPath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .regex(/^(\/|~\/)/, "an absolute path (or ~/...)");
 
 const configSchema = z.strictObject({
   hosts: z.record(z.string().regex(NAME, "host names are lowercase [a-z0-9_.-]"), hostSchema).default({}),

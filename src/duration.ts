@@ -29,7 +29,19 @@ export function formatDuration(seconds: number): string {
   let left = Math.max(0, Math.round(seconds));
   if (left === 0) return "0s";
   let out = "";
-  const units = left >= 2 * 86400 ? ([["d", 86400], ["h", 3600], ["m", 60], ["s", 1]] as const) : ([["h", 3600], ["m", 60], ["s", 1]] as const);
+  const units =
+    left >= 2 * 86400
+      ? ([
+          ["d", 86400],
+          ["h", 3600],
+          ["m", 60],
+          ["s", 1],
+        ] as const)
+      : ([
+          ["h", 3600],
+          ["m", 60],
+          ["s", 1],
+        ] as const);
   for (const [unit, size] of units) {
     const n = Math.floor(left / size);
     if (n > 0) out += `${n}${unit}`;

@@ -21,7 +21,15 @@ export {
   type Placement,
   SERVICE_NAME_RE,
 } from "./extensions/define.js";
-export { type CreateRequest as VendorCreateRequest, defineMeteredExtension, lazy, type MeteredDefinition, type RemoteSandbox, remainingSeconds, type VendorContext } from "./extensions/saas/metered.js";
+export {
+  type CreateRequest as VendorCreateRequest,
+  defineMeteredExtension,
+  lazy,
+  type MeteredDefinition,
+  type RemoteSandbox,
+  remainingSeconds,
+  type VendorContext,
+} from "./extensions/saas/metered.js";
 export { envMs, requireEnv, vendorError } from "./extensions/saas/vendor.js";
 export { EXEC_CAPTURE_LIMIT, ExecOutput, execResult, spawnExec } from "./extensions/exec-process.js";
 /** The zod an extension's `inputs` and `handle` schemas are written with (one copy with the broker's). */

@@ -47,4 +47,3 @@ export function resolvePaths(env: Env = process.env): Paths {
     extraExtensions: env.SANDBOXER_EXTENSIONS_DIR ? resolve(expandHome(env.SANDBOXER_EXTENSIONS_DIR, env)) : undefined,
   };
 }
-

@@ -119,7 +119,17 @@ export function createReaper(broker: Broker, opts: ReaperOptions = {}) {
   }
 
   async function tick(): Promise<ReaperPass> {
-    const pass: ReaperPass = { at: clock.now().toISOString(), holder, acted: false, heldBy: null, expired: null, retried: null, reconciled: null, errors: [], nextInMs: intervalMs };
+    const pass: ReaperPass = {
+      at: clock.now().toISOString(),
+      holder,
+      acted: false,
+      heldBy: null,
+      expired: null,
+      retried: null,
+      reconciled: null,
+      errors: [],
+      nextInMs: intervalMs,
+    };
     if (!(await lease())) {
       pass.heldBy = await broker.leaseHolder(REAPER_LEASE);
       // The in-flight records of a dead replica need not wait for the reaper lease (it may be the dead one's):
@@ -159,7 +169,17 @@ export function createReaper(broker: Broker, opts: ReaperOptions = {}) {
         try {
           pass = await tick();
         } catch (err) {
-          pass = { at: clock.now().toISOString(), holder, acted: false, heldBy: null, expired: null, retried: null, reconciled: null, errors: [toSandboxerError(err).message], nextInMs: intervalMs };
+          pass = {
+            at: clock.now().toISOString(),
+            holder,
+            acted: false,
+            heldBy: null,
+            expired: null,
+            retried: null,
+            reconciled: null,
+            errors: [toSandboxerError(err).message],
+            nextInMs: intervalMs,
+          };
         }
         opts.onPass?.(pass);
         // A reaper without the lease polls on the interval, ready to take over when the holder stops.

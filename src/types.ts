@@ -1,14 +1,6 @@
 /** Shared vocabulary. Names here are the public contract in DESIGN.md. */
 
-export const SANDBOX_STATES = [
-  "requested",
-  "provisioning",
-  "ready",
-  "failed",
-  "destroying",
-  "destroyed",
-  "destroy_failed",
-] as const;
+export const SANDBOX_STATES = ["requested", "provisioning", "ready", "failed", "destroying", "destroyed", "destroy_failed"] as const;
 export type SandboxState = (typeof SANDBOX_STATES)[number];
 
 export const ACTOR_TYPES = ["adm", "agt", "atm"] as const;

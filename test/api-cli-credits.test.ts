@@ -6,7 +6,7 @@
  * even when a profile's `access` admits the tenant and it has claimed a
  * member of that profile's pool, and never reads another project's account.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -128,6 +128,12 @@ describe("credits --pool through the remote client", () => {
     // The table shows its account once, and no pool account.
     const table = await run(["credits", "show"], remote(tokens.p1));
     expect(table.code, table.stderr).toBe(0);
-    expect(table.stdout.trim().split("\n").slice(1).map((l) => l.split(/\s+/)[0])).toEqual(["p1"]);
+    expect(
+      table.stdout
+        .trim()
+        .split("\n")
+        .slice(1)
+        .map((l) => l.split(/\s+/)[0]),
+    ).toEqual(["p1"]);
   }, 60_000);
 });

@@ -28,7 +28,8 @@ beforeAll(async () => {
     server?.once("exit", (code) => reject(new Error(`serve exited ${code}`)));
   });
   url = (JSON.parse(first) as { url: string }).url;
-  const mint = async (project: string) => (await runCli(["tokens", "create", "--actor", "agt", "--project", project, "--json"], home.env)).json<{ token: string }>().token;
+  const mint = async (project: string) =>
+    (await runCli(["tokens", "create", "--actor", "agt", "--project", project, "--json"], home.env)).json<{ token: string }>().token;
   p1 = await mint("p1");
   p2 = await mint("p2");
   const made = await runCli(["create", "--profile", "profile.local", "--json"], as(p1));
@@ -89,7 +90,13 @@ describe("remote CLI: files and processes", { timeout: 120_000 }, () => {
 
   it("another project's token finds nothing: cp, ps, logs, kill exit 3", async () => {
     const pid = (await runCli(["exec", "--detach", id, "--", "sleep", "300"], as(p1))).stdout.trim();
-    for (const args of [["cp", `${id}:tree`, join(home.dir, "stolen")], ["cp", join(home.dir, "one.txt"), `${id}:planted.txt`], ["ps", id], ["logs", id, pid], ["kill", id, pid]]) {
+    for (const args of [
+      ["cp", `${id}:tree`, join(home.dir, "stolen")],
+      ["cp", join(home.dir, "one.txt"), `${id}:planted.txt`],
+      ["ps", id],
+      ["logs", id, pid],
+      ["kill", id, pid],
+    ]) {
       const r = await runCli(args, as(p2));
       expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(3);
       expect(r.stderr).toContain("SBX_NOT_FOUND");

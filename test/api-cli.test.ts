@@ -46,7 +46,10 @@ beforeAll(async () => {
     logLevel: "warning",
   });
   home = makeHome();
-  server = spawn(process.execPath, [CLI, "serve", "--port", "0", "--json", "--reaper-interval", "1"], { env: home.env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+  server = spawn(process.execPath, [CLI, "serve", "--port", "0", "--json", "--reaper-interval", "1"], {
+    env: home.env as NodeJS.ProcessEnv,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   serverExit = new Promise((r) => server?.on("exit", (code) => r(code)));
   const first = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: server?.stdout as NodeJS.ReadableStream });

@@ -51,9 +51,17 @@ describe("files over the API", () => {
     expect(get.headers.get("content-type")).toBe("application/octet-stream");
     expect(Buffer.from(await get.arrayBuffer()).equals(data)).toBe(true);
     const list = await send("GET", url(sb.id, { path: "up", list: "1" }), fx.tokens.p1);
-    expect(await list.json()).toMatchObject({ total: 1, truncated: false, entries: [{ name: "data.bin", path: "up/data.bin", type: "file", size: data.length, mode: "0640" }] });
+    expect(await list.json()).toMatchObject({
+      total: 1,
+      truncated: false,
+      entries: [{ name: "data.bin", path: "up/data.bin", type: "file", size: data.length, mode: "0640" }],
+    });
     // Other routes keep the JSON body limit.
-    const big = await fx.call("POST", `/v1/sandboxes/${sb.id}/exec`, { token: fx.tokens.p1, raw: JSON.stringify({ command: ["true", "x".repeat(70_000)] }), headers: { "Content-Type": "application/json" } });
+    const big = await fx.call("POST", `/v1/sandboxes/${sb.id}/exec`, {
+      token: fx.tokens.p1,
+      raw: JSON.stringify({ command: ["true", "x".repeat(70_000)] }),
+      headers: { "Content-Type": "application/json" },
+    });
     expect(big.status).toBe(400);
     const del = await send("DELETE", url(sb.id, { path: "up" }), fx.tokens.p1);
     expect(del.status).toBe(400);
@@ -95,7 +103,10 @@ describe("files over the API", () => {
   });
 
   it("links pointing out never serve the host's files; .. climbing out is refused", async () => {
-    const mk = await fx.call("POST", `/v1/sandboxes/${sb.id}/exec`, { token: fx.tokens.p1, body: { command: ["sh", "-c", "ln -sfn /etc/shadow shadow && ln -sfn ../../ up"] } });
+    const mk = await fx.call("POST", `/v1/sandboxes/${sb.id}/exec`, {
+      token: fx.tokens.p1,
+      body: { command: ["sh", "-c", "ln -sfn /etc/shadow shadow && ln -sfn ../../ up"] },
+    });
     expect(mk.status).toBe(200);
     const host = existsSync("/etc/shadow") ? readFileSync("/etc/shadow", "utf8").split("\n")[0] : null;
     for (const path of ["shadow", "up/etc/shadow"]) {
@@ -123,13 +134,22 @@ describe("processes and streaming exec over the API", () => {
       if (!out.done) await new Promise((ok) => setTimeout(ok, 50));
     }
     expect(seen).toBe("one\ntwo\n");
-    const list = (await (await fx.call("GET", `/v1/sandboxes/${sb.id}/processes`, { token: fx.tokens.p1 })).json()) as { pid: string; state: string; exitCode: number }[];
+    const list = (await (await fx.call("GET", `/v1/sandboxes/${sb.id}/processes`, { token: fx.tokens.p1 })).json()) as {
+      pid: string;
+      state: string;
+      exitCode: number;
+    }[];
     expect(list.find((x) => x.pid === p.pid)).toMatchObject({ state: "exited", exitCode: 0 });
-    const long = (await (await fx.call("POST", `/v1/sandboxes/${sb.id}/processes`, { token: fx.tokens.p1, body: { command: ["sleep", "300"] } })).json()) as { pid: string };
+    const long = (await (await fx.call("POST", `/v1/sandboxes/${sb.id}/processes`, { token: fx.tokens.p1, body: { command: ["sleep", "300"] } })).json()) as {
+      pid: string;
+    };
     const k = await fx.call("POST", `/v1/sandboxes/${sb.id}/processes/${long.pid}/kill`, { token: fx.tokens.p1, body: { signal: "KILL" } });
     expect(await k.json()).toMatchObject({ pid: long.pid });
     // The answer may come before the end is recorded on a busy machine: the listing says it soon after.
-    const state = async () => ((await (await fx.call("GET", `/v1/sandboxes/${sb.id}/processes`, { token: fx.tokens.p1 })).json()) as { pid: string; state: string }[]).find((x) => x.pid === long.pid)?.state;
+    const state = async () =>
+      ((await (await fx.call("GET", `/v1/sandboxes/${sb.id}/processes`, { token: fx.tokens.p1 })).json()) as { pid: string; state: string }[]).find(
+        (x) => x.pid === long.pid,
+      )?.state;
     for (let i = 0; i < 300 && (await state()) !== "killed"; i++) await new Promise((ok) => setTimeout(ok, 100));
     expect(await state()).toBe("killed");
     const bad = await fx.call("POST", `/v1/sandboxes/${sb.id}/processes/${long.pid}/kill`, { token: fx.tokens.p1, body: { signal: "BOGUS" } });
@@ -167,7 +187,10 @@ describe("processes and streaming exec over the API", () => {
   it("stdin in the body reaches the command; a timeout kills it with 124", async () => {
     const r = await fx.call("POST", `/v1/sandboxes/${sb.id}/exec`, { token: fx.tokens.p1, body: { command: ["sh", "-c", "tr a-z A-Z"], stdin: "hello\n" } });
     expect(await r.json()).toMatchObject({ exitCode: 0, stdout: "HELLO\n" });
-    const b = await fx.call("POST", `/v1/sandboxes/${sb.id}/exec`, { token: fx.tokens.p1, body: { command: ["wc", "-c"], stdinBase64: Buffer.from([0, 1, 2]).toString("base64") } });
+    const b = await fx.call("POST", `/v1/sandboxes/${sb.id}/exec`, {
+      token: fx.tokens.p1,
+      body: { command: ["wc", "-c"], stdinBase64: Buffer.from([0, 1, 2]).toString("base64") },
+    });
     expect(((await b.json()) as { stdout: string }).stdout.trim()).toBe("3");
     const t = await fx.call("POST", `/v1/sandboxes/${sb.id}/exec`, { token: fx.tokens.p1, body: { command: ["sleep", "300"], timeout: "1s" } });
     expect(await t.json()).toMatchObject({ exitCode: 124, timedOut: true });
@@ -176,7 +199,9 @@ describe("processes and streaming exec over the API", () => {
 
 describe("tenancy: another project's sandbox is 404 on every files/processes route", () => {
   it("p2 cannot read, write, list, delete, start, list, read or kill in p1's sandbox", async () => {
-    const p = (await (await fx.call("POST", `/v1/sandboxes/${sb.id}/processes`, { token: fx.tokens.p1, body: { command: ["sleep", "300"] } })).json()) as { pid: string };
+    const p = (await (await fx.call("POST", `/v1/sandboxes/${sb.id}/processes`, { token: fx.tokens.p1, body: { command: ["sleep", "300"] } })).json()) as {
+      pid: string;
+    };
     await send("PUT", url(sb.id, { path: "secret.txt" }), fx.tokens.p1, "p1 only");
     const t = fx.tokens.p2;
     const attempts: Response[] = [

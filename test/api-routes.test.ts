@@ -51,7 +51,27 @@ describe("public routes and the OpenAPI document", () => {
       .map((x) => `${x.method.toLowerCase()} ${x.path.replace(/:(\w+)/g, "{$1}")}`);
     const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`));
     expect(new Set(registered.filter((x) => !x.startsWith("all ")))).toEqual(new Set(documented));
-    for (const needed of ["post /v1/sandboxes", "get /v1/sandboxes", "get /v1/sandboxes/{id}", "delete /v1/sandboxes/{id}", "post /v1/sandboxes/{id}/recreate", "post /v1/sandboxes/{id}/ttl", "post /v1/sandboxes/{id}/snapshots", "get /v1/snapshots", "post /v1/snapshots/{id}/restore", "post /v1/expire", "get /v1/credits", "get /v1/credits/history", "post /v1/credits", "post /v1/plan", "get /v1/hosts", "get /v1/profiles", "get /v1/events", "get /healthz", "get /readyz"]) {
+    for (const needed of [
+      "post /v1/sandboxes",
+      "get /v1/sandboxes",
+      "get /v1/sandboxes/{id}",
+      "delete /v1/sandboxes/{id}",
+      "post /v1/sandboxes/{id}/recreate",
+      "post /v1/sandboxes/{id}/ttl",
+      "post /v1/sandboxes/{id}/snapshots",
+      "get /v1/snapshots",
+      "post /v1/snapshots/{id}/restore",
+      "post /v1/expire",
+      "get /v1/credits",
+      "get /v1/credits/history",
+      "post /v1/credits",
+      "post /v1/plan",
+      "get /v1/hosts",
+      "get /v1/profiles",
+      "get /v1/events",
+      "get /healthz",
+      "get /readyz",
+    ]) {
       expect(documented).toContain(needed);
     }
     expect(ROUTES.length).toBe(documented.length);

@@ -80,7 +80,9 @@ describe("typed client over a real server", () => {
     expect((await p1.extensions()).length).toBeGreaterThan(0);
     expect((await adm.reconcile()).errors).toEqual([]);
     const events = await p1.events({ sandbox: sb.id });
-    expect(events.items.map((e) => e.type)).toEqual(expect.arrayContaining(["sandbox.requested", "sandbox.provisioning", "sandbox.ready", "sandbox.destroyed"]));
+    expect(events.items.map((e) => e.type)).toEqual(
+      expect.arrayContaining(["sandbox.requested", "sandbox.provisioning", "sandbox.ready", "sandbox.destroyed"]),
+    );
   });
 
   it("no token and a wrong token are refused", async () => {
@@ -114,7 +116,11 @@ describe("idempotent create under concurrency", () => {
 
 describe("SSE event stream", () => {
   /** Read messages from one SSE connection until `until` says stop; then drop the connection. */
-  async function readUntil(after: { lastEventId?: string; after?: number }, until: (e: SandboxEvent) => boolean, onOpen?: () => Promise<void>): Promise<SandboxEvent[]> {
+  async function readUntil(
+    after: { lastEventId?: string; after?: number },
+    until: (e: SandboxEvent) => boolean,
+    onOpen?: () => Promise<void>,
+  ): Promise<SandboxEvent[]> {
     const controller = new AbortController();
     const { url, headers } = adm.prepare("/v1/events", { query: after.after !== undefined ? { after: after.after } : {} });
     headers.Accept = "text/event-stream";

@@ -64,7 +64,10 @@ describe("COMMAND --help", () => {
       expect(r.code, `${name}: ${r.stderr}`).toBe(0);
       expect(r.stdout, name).toMatch(new RegExp(`^sandboxer ${name}: .+\\n\\nusage: sandboxer ${name}`));
       const listed = flags(r.stdout);
-      expect(listed.map((f) => f.name), name).toEqual(expect.arrayContaining(["json", "help"]));
+      expect(
+        listed.map((f) => f.name),
+        name,
+      ).toEqual(expect.arrayContaining(["json", "help"]));
       for (const f of listed) expect(f.described, `${name} --${f.name} has no description`).toBe(true);
     }
     expect(existsSync(join(home.dir, "never-made"))).toBe(false);
@@ -90,7 +93,12 @@ describe("COMMAND --help", () => {
     for (const [argv, want] of expected) {
       const r = await runCli([...argv, "--help"], home.env);
       expect(r.code).toBe(0);
-      expect(flags(r.stdout).map((f) => f.name).sort(), argv.join(" ")).toEqual([...want, "json", "help"].sort());
+      expect(
+        flags(r.stdout)
+          .map((f) => f.name)
+          .sort(),
+        argv.join(" "),
+      ).toEqual([...want, "json", "help"].sort());
     }
   });
 
@@ -153,7 +161,11 @@ describe("completion", () => {
     const file = join(home.dir, "sandboxer.fish");
     writeFileSync(file, script);
     const env = { ...home.env, PATH: `${dirname(CLI)}:${process.env.PATH}` } as NodeJS.ProcessEnv;
-    const ask = async (line: string) => (await run("fish", ["--no-config", "-c", `source ${file}; complete -C ${JSON.stringify(line)}`], { env })).stdout.split("\n").filter(Boolean).map((l) => l.split("\t")[0]);
+    const ask = async (line: string) =>
+      (await run("fish", ["--no-config", "-c", `source ${file}; complete -C ${JSON.stringify(line)}`], { env })).stdout
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.split("\t")[0]);
     expect(await ask("sandboxer cre")).toEqual(["create", "credits"]);
     expect(await ask("sandboxer list --st")).toEqual(["--state"]);
     expect(await ask("sandboxer get ")).toEqual([sandbox.id]);
@@ -164,7 +176,11 @@ describe("completion", () => {
     const file = join(home.dir, "_sandboxer");
     writeFileSync(file, script);
     expect((await run("zsh", ["-n", file])).stderr).toBe("");
-    const r = await run("zsh", ["-f", "-c", `autoload -Uz compinit && compinit -u -d ${join(home.dir, "zcompdump")}; source ${file}; print -r -- $_comps[sandboxer]`]);
+    const r = await run("zsh", [
+      "-f",
+      "-c",
+      `autoload -Uz compinit && compinit -u -d ${join(home.dir, "zcompdump")}; source ${file}; print -r -- $_comps[sandboxer]`,
+    ]);
     expect(r.stdout.trim()).toBe("_sandboxer");
   });
 

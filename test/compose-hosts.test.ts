@@ -114,7 +114,10 @@ describe("hosts: inspect host, inspect stale, reap-stale, kill -9 during up", { 
 
   it("host down mid-create: the record keeps what it could not remove, reconcile finishes once the host is back", async () => {
     const broker = home.broker();
-    const repo = f.writeRepo("slow", `services:\n  app:\n    image: ${f.podman.image}\n    command: ["sleep", "3600"]\n    healthcheck:\n      test: ["CMD", "false"]\n      interval: 1s\n`);
+    const repo = f.writeRepo(
+      "slow",
+      `services:\n  app:\n    image: ${f.podman.image}\n    command: ["sleep", "3600"]\n    healthcheck:\n      test: ["CMD", "false"]\n      interval: 1s\n`,
+    );
     const creating = broker.create({ profile: "profile.compose-short", inputs: { repo } }).then(
       () => null,
       (e: unknown) => e as { code: string; message: string; details: { id: string } },

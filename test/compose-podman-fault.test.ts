@@ -28,7 +28,12 @@ describe.skipIf(!reproducible)("podman that cannot start containers: the error e
     );
     mkdirSync(join(dir, "repo"));
     writeFileSync(join(dir, "repo", "compose.yaml"), `services:\n  app:\n    image: ${podman.image}\n    command: ["sleep", "3600"]\n`);
-    home = makeHome({ SANDBOXER_CONFIG: join(dir, "config.yaml"), SANDBOXER_PROFILES_DIR: join(dir, "profiles"), SANDBOXER_SSH_CONFIG: sshd.configFile, SANDBOXER_COMPOSE_CMD: "" });
+    home = makeHome({
+      SANDBOXER_CONFIG: join(dir, "config.yaml"),
+      SANDBOXER_PROFILES_DIR: join(dir, "profiles"),
+      SANDBOXER_SSH_CONFIG: sshd.configFile,
+      SANDBOXER_COMPOSE_CMD: "",
+    });
   });
   afterAll(async () => {
     await home?.cleanup();

@@ -25,7 +25,12 @@ describe("compose policy and workspace roots through the CLI, sshd and podman", 
     const file = join(f.dir, `config-${name}.yaml`);
     writeFileSync(
       file,
-      ["hosts:", `  sbx-test-host: { compose: podman-compose, workspaceRoot: ${root}, labels: [compose] }`, "  sbx-home-host: { compose: podman-compose }", ""].join("\n"),
+      [
+        "hosts:",
+        `  sbx-test-host: { compose: podman-compose, workspaceRoot: ${root}, labels: [compose] }`,
+        "  sbx-home-host: { compose: podman-compose }",
+        "",
+      ].join("\n"),
     );
     return { ...home.env, SANDBOXER_CONFIG: file };
   };
@@ -42,7 +47,17 @@ describe("compose policy and workspace roots through the CLI, sshd and podman", 
     homeHost = await startSshd({ alias: "sbx-home-host", setEnv: { ...f.podman.env, HOME: sshHome(), EVIL: "/" }, sshConfig: f.host1.configFile });
     writeFileSync(
       join(f.env.SANDBOXER_PROFILES_DIR as string, "profile.compose-home.yaml"),
-      ["id: profile.compose-home", "version: 1", "extension: ext.compose-ssh", "placement: { hosts: [sbx-home-host] }", "timeout: 90s", "settings: { stopTimeoutSeconds: 1 }", "inputs:", "  repo: { type: path }", ""].join("\n"),
+      [
+        "id: profile.compose-home",
+        "version: 1",
+        "extension: ext.compose-ssh",
+        "placement: { hosts: [sbx-home-host] }",
+        "timeout: 90s",
+        "settings: { stopTimeoutSeconds: 1 }",
+        "inputs:",
+        "  repo: { type: path }",
+        "",
+      ].join("\n"),
     );
     home = makeHome(f.env);
   });
@@ -62,8 +77,14 @@ describe("compose policy and workspace roots through the CLI, sshd and podman", 
     const interpolated = f.writeRepo("interpolated", `services:\n  app:\n${image}    privileged: \${PRIV}\n`);
     writeFileSync(join(interpolated, ".env"), "PRIV=true\n");
     const stacks: [string, RegExp][] = [
-      [f.writeRepo("privileged", `services:\n  web:\n${image}    privileged: true\n  db:\n${image}    network_mode: host\n    cap_add: [SYS_ADMIN]\n`), /service 'web': privileged: true is not allowed; service 'db': cap_add: \[SYS_ADMIN\] is not allowed; service 'db': network_mode: host is not allowed \(profile\.compose-test allows: none\)/],
-      [f.writeRepo("bind-root", `services:\n  app:\n${image}    volumes: ["/:/host", "../../..:/up"]\n`), /service 'app': volumes: bind mount '\/' is an absolute path on the host.*bind mount '\.\.\/\.\.\/\.\.' resolves outside/],
+      [
+        f.writeRepo("privileged", `services:\n  web:\n${image}    privileged: true\n  db:\n${image}    network_mode: host\n    cap_add: [SYS_ADMIN]\n`),
+        /service 'web': privileged: true is not allowed; service 'db': cap_add: \[SYS_ADMIN\] is not allowed; service 'db': network_mode: host is not allowed \(profile\.compose-test allows: none\)/,
+      ],
+      [
+        f.writeRepo("bind-root", `services:\n  app:\n${image}    volumes: ["/:/host", "../../..:/up"]\n`),
+        /service 'app': volumes: bind mount '\/' is an absolute path on the host.*bind mount '\.\.\/\.\.\/\.\.' resolves outside/,
+      ],
       [symlinked, /service 'app': volumes: bind mount '\.\/hostroot' resolves outside the stack directory/],
       [interpolated, /service 'app': privileged: true is not allowed/],
     ];
@@ -96,7 +117,9 @@ describe("compose policy and workspace roots through the CLI, sshd and podman", 
     );
     mkdirSync(join(repo, "data"));
     writeFileSync(join(repo, "data", "hello.txt"), "hello from inside the stack\n");
-    const r = await cli.run(["create", "--profile", "profile.compose-test", "--host", "sbx-test-host", "--input", `repo=${repo}`, "--json"], env, { timeoutMs: 240_000 });
+    const r = await cli.run(["create", "--profile", "profile.compose-test", "--host", "sbx-test-host", "--input", `repo=${repo}`, "--json"], env, {
+      timeoutMs: 240_000,
+    });
     expect(r.code, r.stderr).toBe(0);
     const sb = r.json<{ id: string; state: string; reachability: { workspace: string } }>();
     expect(sb.state).toBe("ready");
@@ -124,7 +147,9 @@ describe("compose policy and workspace roots through the CLI, sshd and podman", 
     ];
     for (const [root, message] of cases) {
       const env = withRoot(root.endsWith("foreign-root") ? "foreign" : "open", root);
-      const r = await cli.run(["create", "--profile", "profile.compose-test", "--host", "sbx-test-host", "--input", `repo=${f.repo}`, "--json"], env, { timeoutMs: 120_000 });
+      const r = await cli.run(["create", "--profile", "profile.compose-test", "--host", "sbx-test-host", "--input", `repo=${f.repo}`, "--json"], env, {
+        timeoutMs: 120_000,
+      });
       expect(r.code, r.stderr).toBe(1);
       const err = errorOf(r.stderr);
       expect(err.code).toBe("SBX_PROVISION_FAILED");
@@ -154,7 +179,10 @@ describe("compose policy and workspace roots through the CLI, sshd and podman", 
 
   it("compose interpolates with the stack's .env only: a host variable cannot turn a checked bind into another", async () => {
     const env = withRoot("evil", join(f.dir, "unused"));
-    const repo = f.writeRepo("host-var", `services:\n  app:\n    image: ${TEST_IMAGE}\n    command: ["sleep", "3600"]\n    volumes: ["\${EVIL:-./data}:/data:ro"]\n    environment: { SEEN: "\${EVIL:-unset}" }\n`);
+    const repo = f.writeRepo(
+      "host-var",
+      `services:\n  app:\n    image: ${TEST_IMAGE}\n    command: ["sleep", "3600"]\n    volumes: ["\${EVIL:-./data}:/data:ro"]\n    environment: { SEEN: "\${EVIL:-unset}" }\n`,
+    );
     mkdirSync(join(repo, "data"));
     writeFileSync(join(repo, "data", "mine.txt"), "the stack's own data\n");
     const r = await cli.run(["create", "--profile", "profile.compose-home", "--input", `repo=${repo}`, "--json"], env, { timeoutMs: 240_000 });
@@ -179,7 +207,9 @@ describe("compose policy and workspace roots through the CLI, sshd and podman", 
       await broker.destroy(local.id);
       const sessions = f.host1.sessions();
       const err = await broker.restore(snap.id, { profile: "profile.compose-test", inputs: { repo: f.repo }, host: "sbx-test-host" }).then(
-        () => { throw new Error("expected a refusal"); },
+        () => {
+          throw new Error("expected a refusal");
+        },
         (e: unknown) => e as { code: string; message: string; details: { id?: string } },
       );
       expect(err.code).toBe("SBX_POLICY_DENIED");

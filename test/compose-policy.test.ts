@@ -68,8 +68,19 @@ const CASES: Case[] = [
     },
     want: [],
   },
-  { name: "privileged: true", tree: { "compose.yaml": web("privileged: true") }, want: [{ rule: "privileged", service: "web", match: /^privileged: true is not allowed$/ }] },
-  { name: "privileged: yes / on (YAML 1.1 booleans)", tree: { "compose.yaml": `${web("privileged: yes")}  b:\n    privileged: on\n  c:\n    privileged: off\n` }, want: [{ rule: "privileged", service: "web", match: /privileged: yes is not allowed/ }, { rule: "privileged", service: "b", match: /privileged: on is not allowed/ }] },
+  {
+    name: "privileged: true",
+    tree: { "compose.yaml": web("privileged: true") },
+    want: [{ rule: "privileged", service: "web", match: /^privileged: true is not allowed$/ }],
+  },
+  {
+    name: "privileged: yes / on (YAML 1.1 booleans)",
+    tree: { "compose.yaml": `${web("privileged: yes")}  b:\n    privileged: on\n  c:\n    privileged: off\n` },
+    want: [
+      { rule: "privileged", service: "web", match: /privileged: yes is not allowed/ },
+      { rule: "privileged", service: "b", match: /privileged: on is not allowed/ },
+    ],
+  },
   { name: "privileged: false is fine", tree: { "compose.yaml": web("privileged: false") }, want: [] },
   {
     name: "privileged: ${P} interpolated from the stack's .env",
@@ -84,7 +95,7 @@ const CASES: Case[] = [
   },
   {
     name: ".env values refer to earlier keys and defaults",
-    tree: { "compose.yaml": web("privileged: ${P}"), ".env": "# comment\nBASE=${NOPE:-true}\nexport P=\"${BASE}\"\n" },
+    tree: { "compose.yaml": web("privileged: ${P}"), ".env": '# comment\nBASE=${NOPE:-true}\nexport P="${BASE}"\n' },
     want: [{ rule: "privileged", match: /privileged: true/ }],
   },
   {
@@ -100,10 +111,18 @@ const CASES: Case[] = [
     tree: { "compose.yaml": web('volumes: ["./$$HOME:/h", "./$${X}:/x"]') },
     want: [],
   },
-  { name: "cap_add", tree: { "compose.yaml": web("cap_add: [SYS_ADMIN, NET_ADMIN]") }, want: [{ rule: "cap_add", match: /cap_add: \[SYS_ADMIN, NET_ADMIN\] is not allowed/ }] },
+  {
+    name: "cap_add",
+    tree: { "compose.yaml": web("cap_add: [SYS_ADMIN, NET_ADMIN]") },
+    want: [{ rule: "cap_add", match: /cap_add: \[SYS_ADMIN, NET_ADMIN\] is not allowed/ }],
+  },
   {
     name: "devices, gpus, device cgroup rules, device reservations",
-    tree: { "compose.yaml": web('devices: ["/dev/sda:/dev/sda"]\ngpus: all\ndevice_cgroup_rules: ["c 1:3 mr"]\ndeploy: { resources: { reservations: { devices: [{ capabilities: [gpu] }] } } }') },
+    tree: {
+      "compose.yaml": web(
+        'devices: ["/dev/sda:/dev/sda"]\ngpus: all\ndevice_cgroup_rules: ["c 1:3 mr"]\ndeploy: { resources: { reservations: { devices: [{ capabilities: [gpu] }] } } }',
+      ),
+    },
     want: [
       { rule: "devices", match: /^devices: / },
       { rule: "devices", match: /^gpus: / },
@@ -111,9 +130,21 @@ const CASES: Case[] = [
       { rule: "devices", match: /^deploy\.resources\.reservations\.devices: / },
     ],
   },
-  { name: "network_mode: host", tree: { "compose.yaml": web("network_mode: host") }, want: [{ rule: "network_mode", match: /network_mode: host is not allowed/ }] },
-  { name: "network_mode: container:x points outside", tree: { "compose.yaml": web('network_mode: "container:other"') }, want: [{ rule: "network_mode", match: /container:other points outside the stack/ }] },
-  { name: "network_mode: ns:/proc/1/ns/net", tree: { "compose.yaml": web('network_mode: "ns:/proc/1/ns/net"') }, want: [{ rule: "network_mode", match: /points outside the stack/ }] },
+  {
+    name: "network_mode: host",
+    tree: { "compose.yaml": web("network_mode: host") },
+    want: [{ rule: "network_mode", match: /network_mode: host is not allowed/ }],
+  },
+  {
+    name: "network_mode: container:x points outside",
+    tree: { "compose.yaml": web('network_mode: "container:other"') },
+    want: [{ rule: "network_mode", match: /container:other points outside the stack/ }],
+  },
+  {
+    name: "network_mode: ns:/proc/1/ns/net",
+    tree: { "compose.yaml": web('network_mode: "ns:/proc/1/ns/net"') },
+    want: [{ rule: "network_mode", match: /points outside the stack/ }],
+  },
   {
     name: "network_mode / pid / ipc: service:NAME in the stack is fine, outside it is not",
     tree: { "compose.yaml": `${web('network_mode: "service:db"\npid: "service:db"\nipc: "service:ghost"')}  db:\n    image: localhost/db\n` },
@@ -135,14 +166,40 @@ const CASES: Case[] = [
   { name: "ipc: shareable and userns_mode: keep-id are fine", tree: { "compose.yaml": web("ipc: shareable\nuserns_mode: keep-id") }, want: [] },
   {
     name: "security_opt entries that disable confinement",
-    tree: { "compose.yaml": web('security_opt: ["seccomp:unconfined", "apparmor=unconfined", "label:disable", "label=type:spc_t", "no-new-privileges=false", "systempaths=unconfined", "no-new-privileges"]') },
-    want: [{ rule: "security_opt", match: /'seccomp:unconfined', 'apparmor=unconfined', 'label:disable', 'label=type:spc_t', 'no-new-privileges=false', 'systempaths=unconfined' are not allowed/ }],
+    tree: {
+      "compose.yaml": web(
+        'security_opt: ["seccomp:unconfined", "apparmor=unconfined", "label:disable", "label=type:spc_t", "no-new-privileges=false", "systempaths=unconfined", "no-new-privileges"]',
+      ),
+    },
+    want: [
+      {
+        rule: "security_opt",
+        match:
+          /'seccomp:unconfined', 'apparmor=unconfined', 'label:disable', 'label=type:spc_t', 'no-new-privileges=false', 'systempaths=unconfined' are not allowed/,
+      },
+    ],
   },
-  { name: "bind mount ../ out of the stack", tree: { "compose.yaml": web('volumes: ["../secrets:/s"]') }, want: [{ rule: "bind_mounts", match: /bind mount '\.\.\/secrets' resolves outside the stack directory/ }] },
-  { name: "bind mount of an absolute host path", tree: { "compose.yaml": web('volumes: ["/:/host"]') }, want: [{ rule: "bind_mounts", match: /bind mount '\/' is an absolute path on the host/ }] },
+  {
+    name: "bind mount ../ out of the stack",
+    tree: { "compose.yaml": web('volumes: ["../secrets:/s"]') },
+    want: [{ rule: "bind_mounts", match: /bind mount '\.\.\/secrets' resolves outside the stack directory/ }],
+  },
+  {
+    name: "bind mount of an absolute host path",
+    tree: { "compose.yaml": web('volumes: ["/:/host"]') },
+    want: [{ rule: "bind_mounts", match: /bind mount '\/' is an absolute path on the host/ }],
+  },
   { name: "bind mount of ~", tree: { "compose.yaml": web('volumes: ["~/.ssh:/k"]') }, want: [{ rule: "bind_mounts", match: /engine user's home/ }] },
-  { name: "long-syntax bind out of the stack", tree: { "compose.yaml": web("volumes: [{ type: bind, source: ../../etc, target: /etc2 }]") }, want: [{ rule: "bind_mounts", match: /'\.\.\/\.\.\/etc' resolves outside/ }] },
-  { name: "long syntax without type, path source", tree: { "compose.yaml": web("volumes: [{ source: /var/run/docker.sock, target: /s }]") }, want: [{ rule: "bind_mounts", match: /absolute path/ }] },
+  {
+    name: "long-syntax bind out of the stack",
+    tree: { "compose.yaml": web("volumes: [{ type: bind, source: ../../etc, target: /etc2 }]") },
+    want: [{ rule: "bind_mounts", match: /'\.\.\/\.\.\/etc' resolves outside/ }],
+  },
+  {
+    name: "long syntax without type, path source",
+    tree: { "compose.yaml": web("volumes: [{ source: /var/run/docker.sock, target: /s }]") },
+    want: [{ rule: "bind_mounts", match: /absolute path/ }],
+  },
   {
     name: "a symlink in the repo pointing out, used as a bind source",
     tree: { "compose.yaml": web('volumes: ["./data:/d", "./deep/x:/x"]'), data: { link: "/etc" }, deep: { link: "../.." } },
@@ -158,7 +215,9 @@ const CASES: Case[] = [
   },
   {
     name: "a bind inside another service's writable bind (a link put there would redirect it)",
-    tree: { "compose.yaml": `${web('volumes: ["./shared:/s"]')}  b:\n    image: x\n    volumes: ["./shared/sub:/x:ro", "./other:/o"]\n  c:\n    image: x\n    volumes: [".:/app", "./other/deep:/d"]\n` },
+    tree: {
+      "compose.yaml": `${web('volumes: ["./shared:/s"]')}  b:\n    image: x\n    volumes: ["./shared/sub:/x:ro", "./other:/o"]\n  c:\n    image: x\n    volumes: [".:/app", "./other/deep:/d"]\n`,
+    },
     want: [
       { rule: "bind_mounts", service: "b", match: /bind mount '\.\/shared\/sub' lies inside '\.\/shared', which service 'web' mounts writable/ },
       { rule: "bind_mounts", service: "b", match: /bind mount '\.\/other' lies inside '\.', which service 'c' mounts writable/ },
@@ -171,8 +230,16 @@ const CASES: Case[] = [
     tree: { "compose.yaml": web('volumes: [{ type: bind, source: ., target: /app, read_only: true }, "./data:/data", "./src:/src:ro,z"]') },
     want: [],
   },
-  { name: "sand-boxer's own .sandboxer directory is not a bind source", tree: { "compose.yaml": web('volumes: ["./.sandboxer:/s"]') }, want: [{ rule: "bind_mounts", match: /sand-boxer's own directory/ }] },
-  { name: "npipe mounts", tree: { "compose.yaml": web("volumes: [{ type: npipe, source: x, target: /x }]") }, want: [{ rule: "bind_mounts", match: /mount type 'npipe'/ }] },
+  {
+    name: "sand-boxer's own .sandboxer directory is not a bind source",
+    tree: { "compose.yaml": web('volumes: ["./.sandboxer:/s"]') },
+    want: [{ rule: "bind_mounts", match: /sand-boxer's own directory/ }],
+  },
+  {
+    name: "npipe mounts",
+    tree: { "compose.yaml": web("volumes: [{ type: npipe, source: x, target: /x }]") },
+    want: [{ rule: "bind_mounts", match: /mount type 'npipe'/ }],
+  },
   {
     name: "named volumes: undeclared, external, renamed, bound by driver_opts",
     tree: {
@@ -198,7 +265,10 @@ const CASES: Case[] = [
   },
   {
     name: "env_file outside the stack (string, list, object, through a symlink)",
-    tree: { "compose.yaml": web("env_file: [../server.env, /etc/environment, { path: ./link.env, required: false }]"), "link.env": { link: "/root/.aws/credentials" } },
+    tree: {
+      "compose.yaml": web("env_file: [../server.env, /etc/environment, { path: ./link.env, required: false }]"),
+      "link.env": { link: "/root/.aws/credentials" },
+    },
     want: [
       { rule: "env_file", match: /'\.\.\/server\.env' resolves outside/ },
       { rule: "env_file", match: /'\/etc\/environment' is an absolute path/ },
@@ -222,10 +292,19 @@ const CASES: Case[] = [
       { rule: "build", match: /build\.entitlements/ },
     ],
   },
-  { name: "build context outside; a git URL is fine", tree: { "compose.yaml": `${web("build: ..")}  b:\n    build: https://github.com/example/app.git\n` }, want: [{ rule: "build", match: /context '\.\.' resolves outside/ }] },
+  {
+    name: "build context outside; a git URL is fine",
+    tree: { "compose.yaml": `${web("build: ..")}  b:\n    build: https://github.com/example/app.git\n` },
+    want: [{ rule: "build", match: /context '\.\.' resolves outside/ }],
+  },
   {
     name: "configs and secrets read host files or the engine's environment",
-    tree: { "compose.yaml": web("restart: always", "secrets:\n  key: { file: ../id_rsa }\n  tok: { environment: HOME }\n  ok: { file: ./secret.txt }\nconfigs:\n  conf: { file: /etc/passwd }\n") },
+    tree: {
+      "compose.yaml": web(
+        "restart: always",
+        "secrets:\n  key: { file: ../id_rsa }\n  tok: { environment: HOME }\n  ok: { file: ./secret.txt }\nconfigs:\n  conf: { file: /etc/passwd }\n",
+      ),
+    },
     want: [
       { rule: "secrets", match: /'key' file '\.\.\/id_rsa' resolves outside/ },
       { rule: "secrets", match: /'tok' reads 'HOME' from the engine's environment/ },
@@ -253,7 +332,9 @@ const CASES: Case[] = [
   },
   {
     name: "remote includes and extends (content the checker cannot see)",
-    tree: { "compose.yaml": `include:\n  - oci://registry.example/stack:1\n  - git@github.com:org/stack.git\n${web("extends: { file: 'https://example.com/base.yaml', service: base }")}` },
+    tree: {
+      "compose.yaml": `include:\n  - oci://registry.example/stack:1\n  - git@github.com:org/stack.git\n${web("extends: { file: 'https://example.com/base.yaml', service: base }")}`,
+    },
     want: [
       { rule: "include", match: /'oci:\/\/registry\.example\/stack:1' is a remote file/ },
       { rule: "include", match: /'git@github\.com:org\/stack\.git' is a remote file/ },
@@ -262,7 +343,7 @@ const CASES: Case[] = [
   },
   {
     name: "a runtime given as a path, podman-compose extensions",
-    tree: { "compose.yaml": web('runtime: ./tools/evil-runtime\nx-podman.rootfs: /\n', "x-podman:\n  pod_args: ['--volume=/:/host']\n") },
+    tree: { "compose.yaml": web("runtime: ./tools/evil-runtime\nx-podman.rootfs: /\n", "x-podman:\n  pod_args: ['--volume=/:/host']\n") },
     want: [
       { rule: "runtime", match: /runtime: \.\/tools\/evil-runtime is not a runtime name/ },
       { rule: "x-podman", match: /^x-podman\.rootfs: / },
@@ -270,7 +351,11 @@ const CASES: Case[] = [
     ],
   },
   { name: "a runtime name is fine", tree: { "compose.yaml": web("runtime: runc") }, want: [] },
-  { name: "extends.file outside the stack", tree: { "compose.yaml": web("extends: { file: ../other/compose.yaml, service: x }") }, want: [{ rule: "extends", match: /extends\.file: '\.\.\/other\/compose\.yaml' resolves outside/ }] },
+  {
+    name: "extends.file outside the stack",
+    tree: { "compose.yaml": web("extends: { file: ../other/compose.yaml, service: x }") },
+    want: [{ rule: "extends", match: /extends\.file: '\.\.\/other\/compose\.yaml' resolves outside/ }],
+  },
   {
     name: "include: outside the stack, and an included service with a forbidden key",
     tree: {
@@ -291,10 +376,18 @@ const CASES: Case[] = [
       { rule: "dotenv", match: /sets CONTAINERS_CONF/ },
     ],
   },
-  { name: "a .env that is a symlink out of the stack", tree: { "compose.yaml": web("restart: always"), ".env": { link: "/etc/environment" } }, want: [{ rule: "dotenv", match: /^\.env: \.env resolves outside/ }] },
+  {
+    name: "a .env that is a symlink out of the stack",
+    tree: { "compose.yaml": web("restart: always"), ".env": { link: "/etc/environment" } },
+    want: [{ rule: "dotenv", match: /^\.env: \.env resolves outside/ }],
+  },
   {
     name: "logging to a host path, runtime annotations, the API socket, provider services",
-    tree: { "compose.yaml": web("logging: { driver: k8s-file, options: { path: /etc/cron.d/x } }\nannotations: { io.podman.annotations.label: disable, app: ok }\nuse_api_socket: true\nprovider: { type: model }") },
+    tree: {
+      "compose.yaml": web(
+        "logging: { driver: k8s-file, options: { path: /etc/cron.d/x } }\nannotations: { io.podman.annotations.label: disable, app: ok }\nuse_api_socket: true\nprovider: { type: model }",
+      ),
+    },
     want: [
       { rule: "logging", match: /writes the log to a host path/ },
       { rule: "annotations", match: /'io\.podman\.annotations\.label'/ },
@@ -305,7 +398,10 @@ const CASES: Case[] = [
   {
     name: "networks: external, renamed, undeclared, non-bridge drivers",
     tree: {
-      "compose.yaml": web("networks: [front, hostnet, nope]", "networks:\n  front: { driver: macvlan, driver_opts: { parent: eth0 } }\n  hostnet: { external: true, name: host }\n"),
+      "compose.yaml": web(
+        "networks: [front, hostnet, nope]",
+        "networks:\n  front: { driver: macvlan, driver_opts: { parent: eth0 } }\n  hostnet: { external: true, name: host }\n",
+      ),
     },
     want: [
       { rule: "networks", match: /'front' uses network driver 'macvlan'/ },
@@ -343,7 +439,10 @@ describe("compose policy: the checker over parsed stacks", () => {
     }
     // Nothing more than expected (each finding matched by some expectation).
     for (const v of got) {
-      expect(want.some((w) => w.rule === v.rule && w.match.test(`${v.key}: ${v.message}`)), `unexpected: ${v.rule} ${v.key}: ${v.message}`).toBe(true);
+      expect(
+        want.some((w) => w.rule === v.rule && w.match.test(`${v.key}: ${v.message}`)),
+        `unexpected: ${v.rule} ${v.key}: ${v.message}`,
+      ).toBe(true);
     }
   });
 
@@ -436,7 +535,9 @@ describe("compose policy on real files", () => {
     const cat = await loadCatalog(resolvePaths({ HOME: tmp, SANDBOXER_PROFILES_DIR: dir }));
     expect(cat.profiles.has("profile.relaxed")).toBe(true);
     expect(cat.profiles.has("profile.typo")).toBe(false);
-    expect(cat.errors).toContainEqual(expect.objectContaining({ field: "settings.composePolicy.allow.1", message: expect.stringMatching(/unknown compose policy rule 'priviledged'/) }));
+    expect(cat.errors).toContainEqual(
+      expect.objectContaining({ field: "settings.composePolicy.allow.1", message: expect.stringMatching(/unknown compose policy rule 'priviledged'/) }),
+    );
     expect(cat.errors).toContainEqual(expect.objectContaining({ field: "settings.composePolicy", message: expect.stringMatching(/must be a map/) }));
   });
 
@@ -447,7 +548,10 @@ describe("compose policy on real files", () => {
       join(profiles, "profile.compose-api.yaml"),
       "id: profile.compose-api\nversion: 1\nextension: ext.compose-ssh\nplacement: { hosts: [far] }\ninputs:\n  repo: { type: path }\n",
     );
-    writeFileSync(join(tmp, "api-config.yaml"), "hosts:\n  far: { ssh: { host: 127.0.0.1, port: 9 }, compose: podman-compose, workspaceRoot: /nonexistent/sbx }\n");
+    writeFileSync(
+      join(tmp, "api-config.yaml"),
+      "hosts:\n  far: { ssh: { host: 127.0.0.1, port: 9 }, compose: podman-compose, workspaceRoot: /nonexistent/sbx }\n",
+    );
     write("api-repo/compose.yaml", web("privileged: true"));
     const home = makeHome({ SANDBOXER_PROFILES_DIR: profiles, SANDBOXER_CONFIG: join(tmp, "api-config.yaml") });
     const broker = home.broker();
@@ -455,7 +559,11 @@ describe("compose policy on real files", () => {
     try {
       const { token } = await broker.createToken({ actor: "adm" });
       const headers = { Authorization: `Bearer ${token}`, "Content-Type": "application/json" };
-      const r = await api.app.request("/v1/sandboxes", { method: "POST", headers, body: JSON.stringify({ profile: "profile.compose-api", inputs: { repo: join(tmp, "api-repo") } }) });
+      const r = await api.app.request("/v1/sandboxes", {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ profile: "profile.compose-api", inputs: { repo: join(tmp, "api-repo") } }),
+      });
       expect(r.status).toBe(403);
       const body = (await r.json()) as { error: { code: string; message: string } };
       expect(body.error.code).toBe("SBX_POLICY_DENIED");

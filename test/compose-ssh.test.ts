@@ -92,7 +92,9 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
     writeFileSync(root, "a file where the workspace root should be\n");
     try {
       const err = await broker.create({ profile: "profile.compose-test", host: "sbx-test-host2", inputs: { repo: f.repo } }).then(
-        () => { throw new Error("expected a failure"); },
+        () => {
+          throw new Error("expected a failure");
+        },
         (e: unknown) => e as { code: string; message: string; details: { id: string } },
       );
       expect(err.code).toBe("SBX_PROVISION_FAILED");
@@ -136,10 +138,14 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
     const broker = home.broker();
     const sb = await broker.create({ profile: "profile.compose-fallback", inputs: { repo: f.repo } });
     expect(sb.host).toBe("sbx-test-host2");
-    expect(sb.route?.rejected).toEqual(expect.arrayContaining([expect.objectContaining({ extension: "ext.compose-ssh@sbx-down", why: expect.stringMatching(/unreachable/) })]));
+    expect(sb.route?.rejected).toEqual(
+      expect.arrayContaining([expect.objectContaining({ extension: "ext.compose-ssh@sbx-down", why: expect.stringMatching(/unreachable/) })]),
+    );
     await broker.destroy(sb.id);
     const n = (await broker.list({})).length;
-    await expect(broker.create({ profile: "profile.compose-fallback", inputs: { repo: f.repo }, host: "sbx-down" })).rejects.toMatchObject({ code: "SBX_HOST_UNREACHABLE" });
+    await expect(broker.create({ profile: "profile.compose-fallback", inputs: { repo: f.repo }, host: "sbx-down" })).rejects.toMatchObject({
+      code: "SBX_HOST_UNREACHABLE",
+    });
     expect((await broker.list({})).length).toBe(n);
     await broker.close();
   });
@@ -155,7 +161,10 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
       { inputs: { repo: f.writeRepo("broken-yaml", "services: [\n") }, field: "compose_file" },
     ];
     for (const b of bad) {
-      await expect(broker.create({ profile: "profile.compose-test", inputs: b.inputs })).rejects.toMatchObject({ code: "SBX_INPUT_INVALID", details: { field: b.field } });
+      await expect(broker.create({ profile: "profile.compose-test", inputs: b.inputs })).rejects.toMatchObject({
+        code: "SBX_INPUT_INVALID",
+        details: { field: b.field },
+      });
     }
     expect((await broker.list({})).length).toBe(n);
     await expect(broker.create({ profile: "profile.compose-test", inputs: {} })).rejects.toMatchObject({ code: "SBX_INPUT_MISSING" });
@@ -181,7 +190,12 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
   it("a service that exits fails the create at once, with its log tail, and leaves nothing", async () => {
     const broker = home.broker();
     const repo = f.writeRepo("crashing", `services:\n  app:\n    image: ${f.podman.image}\n    command: ["sh", "-c", "echo boom-from-app; exit 3"]\n`);
-    const err = await broker.create({ profile: "profile.compose-test", inputs: { repo } }).then(() => { throw new Error("expected a failure"); }, (e: unknown) => e as { code: string; message: string; details: { id: string } });
+    const err = await broker.create({ profile: "profile.compose-test", inputs: { repo } }).then(
+      () => {
+        throw new Error("expected a failure");
+      },
+      (e: unknown) => e as { code: string; message: string; details: { id: string } },
+    );
     expect(err).toMatchObject({ code: "SBX_PROVISION_FAILED" });
     expect(err.message).toMatch(/exited with code 3/);
     expect(err.message).toContain("boom-from-app");
@@ -202,7 +216,12 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
         "port-taken",
         `services:\n  web:\n    image: ${f.podman.image}\n    command: ["sleep", "3600"]\n    ports: ["127.0.0.1:${port}:8080"]\n  other:\n    image: ${f.podman.image}\n    command: ["sleep", "3600"]\n`,
       );
-      const err = await broker.create({ profile: "profile.compose-test", inputs: { repo } }).then(() => { throw new Error("expected a failure"); }, (e: unknown) => e as { code: string; message: string; details: { id: string } });
+      const err = await broker.create({ profile: "profile.compose-test", inputs: { repo } }).then(
+        () => {
+          throw new Error("expected a failure");
+        },
+        (e: unknown) => e as { code: string; message: string; details: { id: string } },
+      );
       expect(err.code).toBe("SBX_PROVISION_FAILED");
       expect(err.message).toMatch(/service 'web' could not start \(`podman-compose up` reported exit 125\)/);
       expect(err.message).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}: bind: address already in use`));
@@ -223,7 +242,12 @@ describe("ext.compose-ssh on loopback sshd + podman-compose", { timeout: 240_000
       "never-ready",
       `services:\n  app:\n    image: ${f.podman.image}\n    command: ["sh", "-c", "echo still-starting; sleep 3600"]\n    healthcheck:\n      test: ["CMD", "false"]\n      interval: 1s\n`,
     );
-    const err = await broker.create({ profile: "profile.compose-short", inputs: { repo } }).then(() => { throw new Error("expected a failure"); }, (e: unknown) => e as { code: string; message: string; details: { id: string } });
+    const err = await broker.create({ profile: "profile.compose-short", inputs: { repo } }).then(
+      () => {
+        throw new Error("expected a failure");
+      },
+      (e: unknown) => e as { code: string; message: string; details: { id: string } },
+    );
     expect(err).toMatchObject({ code: "SBX_READY_TIMEOUT" });
     expect(err.message).toContain("still-starting");
     expect(err.message).toMatch(/--- \S+_app_1 \(running\)\nstill-starting/);

@@ -43,7 +43,14 @@ describe("compose source checks", () => {
 
 describe("status parsing and readiness", () => {
   const podman = JSON.stringify([
-    { Id: "1", Names: ["p_web_1"], State: "running", Status: "Up 3 seconds ago (healthy)", Labels: { "com.docker.compose.service": "web", "sandboxer.id": "sbx-x" }, Ports: [{ host_ip: "127.0.0.1", host_port: 4000, container_port: 80, protocol: "tcp" }] },
+    {
+      Id: "1",
+      Names: ["p_web_1"],
+      State: "running",
+      Status: "Up 3 seconds ago (healthy)",
+      Labels: { "com.docker.compose.service": "web", "sandboxer.id": "sbx-x" },
+      Ports: [{ host_ip: "127.0.0.1", host_port: 4000, container_port: 80, protocol: "tcp" }],
+    },
     { Id: "2", Names: ["p_db_1"], State: "running", Status: "Up 3 seconds ago (starting)", Labels: { "com.docker.compose.service": "db" }, Ports: null },
   ]);
   const docker = `{"ID":"3","Names":"p-web-1","State":"exited","Status":"Exited (2) 1 second ago","Labels":"com.docker.compose.service=web,sandboxer.id=sbx-x","Ports":""}\n`;
@@ -59,7 +66,8 @@ describe("status parsing and readiness", () => {
     expect(readiness(["web", "migrate"], parsePs("podman", podman).slice(0, 1))).toMatchObject({ kind: "waiting", why: "migrate: no container yet" });
   });
   it("explains podman start failures seen on cgroup v1 hosts", () => {
-    const rlimit = "Error: runc: runc create failed: unable to start container process: error during container init: error setting rlimits for ready process: error setting rlimit type 7: operation not permitted: OCI permission denied";
+    const rlimit =
+      "Error: runc: runc create failed: unable to start container process: error during container init: error setting rlimits for ready process: error setting rlimit type 7: operation not permitted: OCI permission denied";
     expect(explainStartFailure(rlimit)).toMatch(/ulimits/);
     expect(explainStartFailure("Error: initializing source docker://x: pinging container registry localhost")).toMatch(/fully qualified/);
     expect(explainStartFailure("all good")).toBeNull();
@@ -77,21 +85,33 @@ describe("podman-compose up transcripts", () => {
   // Shapes podman-compose 1.0.3 prints (stdout) around each podman call, as captured on the loopback fixture.
   const run = (name: string) => `podman run --name=${name} -d --label sandboxer.id=sbx-aaaaaaaaaaaa --net sbx-aaaaaaaaaaaa_default localhost/x sleep 3600`;
   const table: [string, string, { container: string; exitCode: number }[]][] = [
-    ["all started", `['podman', 'network', 'exists', 'n']\n${run("sbx-aaaaaaaaaaaa_web_1")}\nexit code: 0\n${run("sbx-aaaaaaaaaaaa_db_1")}\nexit code: 0\n`, []],
+    [
+      "all started",
+      `['podman', 'network', 'exists', 'n']\n${run("sbx-aaaaaaaaaaaa_web_1")}\nexit code: 0\n${run("sbx-aaaaaaaaaaaa_db_1")}\nexit code: 0\n`,
+      [],
+    ],
     [
       "run failed, start failed too",
       `${run("sbx-aaaaaaaaaaaa_web_1")}\nexit code: 126\npodman start sbx-aaaaaaaaaaaa_web_1\nexit code: 125\n${run("sbx-aaaaaaaaaaaa_db_1")}\nexit code: 0\n`,
       [{ container: "sbx-aaaaaaaaaaaa_web_1", exitCode: 125 }],
     ],
     ["run failed, the retried start worked", `${run("sbx-aaaaaaaaaaaa_web_1")}\nexit code: 126\npodman start sbx-aaaaaaaaaaaa_web_1\nexit code: 0\n`, []],
-    ["the list form of an echoed command", `['podman', 'run', '--name=sbx-aaaaaaaaaaaa_x_1', '-d', 'img']\nexit code: 1\n`, [{ container: "sbx-aaaaaaaaaaaa_x_1", exitCode: 1 }]],
+    [
+      "the list form of an echoed command",
+      `['podman', 'run', '--name=sbx-aaaaaaaaaaaa_x_1', '-d', 'img']\nexit code: 1\n`,
+      [{ container: "sbx-aaaaaaaaaaaa_x_1", exitCode: 1 }],
+    ],
   ];
   it.each(table)("%s", (_name, stdout, want) => {
     expect(failedStarts(stdout)).toEqual(want);
   });
 
   it("keeps the engine's own error lines, once each", () => {
-    const stderr = "\nError: cannot listen on the TCP port: listen tcp4 127.0.0.1:1: bind: address already in use\nError: unable to start container \"5\": cannot listen\nError: cannot listen on the TCP port: listen tcp4 127.0.0.1:1: bind: address already in use\nnoise\n";
-    expect(engineErrors(stderr)).toEqual(["Error: cannot listen on the TCP port: listen tcp4 127.0.0.1:1: bind: address already in use", 'Error: unable to start container "5": cannot listen']);
+    const stderr =
+      '\nError: cannot listen on the TCP port: listen tcp4 127.0.0.1:1: bind: address already in use\nError: unable to start container "5": cannot listen\nError: cannot listen on the TCP port: listen tcp4 127.0.0.1:1: bind: address already in use\nnoise\n';
+    expect(engineErrors(stderr)).toEqual([
+      "Error: cannot listen on the TCP port: listen tcp4 127.0.0.1:1: bind: address already in use",
+      'Error: unable to start container "5": cannot listen',
+    ]);
   });
 });

@@ -9,8 +9,25 @@ import { runCli } from "./helpers/cli.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
 
 const RECORD_FIELDS = [
-  "id", "profile", "profileVersion", "extension", "mode", "host", "state", "actor", "project", "inputs",
-  "createdAt", "readyAt", "expiresAt", "destroyedAt", "reason", "reachability", "route", "cost", "error",
+  "id",
+  "profile",
+  "profileVersion",
+  "extension",
+  "mode",
+  "host",
+  "state",
+  "actor",
+  "project",
+  "inputs",
+  "createdAt",
+  "readyAt",
+  "expiresAt",
+  "destroyedAt",
+  "reason",
+  "reachability",
+  "route",
+  "cost",
+  "error",
 ];
 
 let home: TestHome;
@@ -41,7 +58,12 @@ describe("sandbox lifecycle through the CLI (real bubblewrap)", () => {
     for (const f of RECORD_FIELDS) expect(sb).toHaveProperty(f);
     expect(sb).toMatchObject({ profile: "profile.sandbox-canary", extension: "ext.local", host: "localhost", state: "ready", actor: "agt", project: "demo" });
     expect(Date.parse(sb.expiresAt ?? "") - Date.parse(sb.createdAt)).toBe(600_000);
-    expect(sb.hostFacts).toMatchObject({ kernel: expect.any(String), cpus: expect.any(Number), memoryBytes: expect.any(Number), diskFreeBytes: expect.any(Number) });
+    expect(sb.hostFacts).toMatchObject({
+      kernel: expect.any(String),
+      cpus: expect.any(Number),
+      memoryBytes: expect.any(Number),
+      diskFreeBytes: expect.any(Number),
+    });
     expect(existsSync(join(home.env.SANDBOXER_HOME as string, "workspaces", sb.id))).toBe(true);
   });
 
@@ -110,7 +132,11 @@ describe("isolation", () => {
 
   it("has no network interface but loopback", async () => {
     const r = await cli("exec", id, "--", "cat", "/proc/net/dev");
-    const ifaces = r.stdout.split("\n").slice(2).filter(Boolean).map((l) => l.split(":")[0]?.trim());
+    const ifaces = r.stdout
+      .split("\n")
+      .slice(2)
+      .filter(Boolean)
+      .map((l) => l.split(":")[0]?.trim());
     expect(ifaces).toEqual(["lo"]);
   });
 

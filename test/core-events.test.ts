@@ -65,7 +65,12 @@ describe("State Hub delivery", () => {
     for (const g of mine) expect(g.key).toBe(g.body.id);
     expect(mine[0]?.body).toMatchObject({ sandboxId: sb.id, actor: "adm", at: expect.any(String), data: expect.any(Object) });
     await runCli(["destroy", sb.id], env);
-    expect(hub.got.filter((g) => g.body.sandboxId === sb.id).map((g) => g.body.type).slice(-2)).toEqual(["sandbox.destroying", "sandbox.destroyed"]);
+    expect(
+      hub.got
+        .filter((g) => g.body.sandboxId === sb.id)
+        .map((g) => g.body.type)
+        .slice(-2),
+    ).toEqual(["sandbox.destroying", "sandbox.destroyed"]);
   });
 
   it("a down hub never fails a create; events wait and go out on flush, in order, none lost", async () => {
@@ -146,7 +151,12 @@ describe("events --follow", () => {
     for (let i = 0; i < 50 && !lines.some((e) => e.sandboxId === sb.id && e.type === "sandbox.ready"); i++) await new Promise((r) => setTimeout(r, 100));
     follower.kill("SIGTERM");
     await new Promise((r) => follower.on("close", r));
-    expect(lines.filter((e) => e.sandboxId === sb.id).map((e) => e.type)).toEqual(["sandbox.requested", "sandbox.provisioning", "sandbox.progress", "sandbox.ready"]);
+    expect(lines.filter((e) => e.sandboxId === sb.id).map((e) => e.type)).toEqual([
+      "sandbox.requested",
+      "sandbox.provisioning",
+      "sandbox.progress",
+      "sandbox.ready",
+    ]);
     await runCli(["destroy", sb.id], home.env);
   });
 });

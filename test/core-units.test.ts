@@ -204,9 +204,31 @@ describe("store: keyset paging", () => {
         for (let i = 0; i < 50; i++) {
           await t.sandboxes.insert({
             // ids run against insert order, so records sharing a createdAt must come back sorted by id.
-            id: `sbx-page-${String(99 - i)}`, profile: "profile.local", profileVersion: 1, extension: "ext.local", mode: null, host: "localhost",
-            state: i % 5 === 0 ? "failed" : "ready", actor: "adm", project: null, inputs: {}, createdAt: at(i), readyAt: null, expiresAt: null, destroyedAt: null, reason: null,
-            reachability: null, route: null, cost: null, error: null, hostFacts: null, ttlSeconds: 3600, updatedAt: at(i), handle: null, ownerPid: null, ownerStart: null,
+            id: `sbx-page-${String(99 - i)}`,
+            profile: "profile.local",
+            profileVersion: 1,
+            extension: "ext.local",
+            mode: null,
+            host: "localhost",
+            state: i % 5 === 0 ? "failed" : "ready",
+            actor: "adm",
+            project: null,
+            inputs: {},
+            createdAt: at(i),
+            readyAt: null,
+            expiresAt: null,
+            destroyedAt: null,
+            reason: null,
+            reachability: null,
+            route: null,
+            cost: null,
+            error: null,
+            hostFacts: null,
+            ttlSeconds: 3600,
+            updatedAt: at(i),
+            handle: null,
+            ownerPid: null,
+            ownerStart: null,
           });
         }
       });

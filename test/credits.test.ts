@@ -39,11 +39,17 @@ describe("credits ledger through the CLI", { timeout: 240_000 }, () => {
     expect(r.stderr).toMatch(/error \[SBX_INSUFFICIENT_CREDITS\]: .*account 'default' has 0/);
     const list = await cli.run(["list", "--all", "--json"], home.env);
     expect(list.json<Sandbox[]>()).toEqual([]);
-    expect(existsSync(join(home.env.SANDBOXER_HOME as string, "saas-stub")) ? readdirSync(join(home.env.SANDBOXER_HOME as string, "saas-stub")) : []).toEqual([]);
+    expect(existsSync(join(home.env.SANDBOXER_HOME as string, "saas-stub")) ? readdirSync(join(home.env.SANDBOXER_HOME as string, "saas-stub")) : []).toEqual(
+      [],
+    );
   });
 
   it("add, reserve at create, settle per second at destroy, history and export", async () => {
-    expect((await cli.run(["credits", "add", "3", "--project", "alpha", "--json"], home.env)).json()).toMatchObject({ account: "alpha", balance: 3, available: 3 });
+    expect((await cli.run(["credits", "add", "3", "--project", "alpha", "--json"], home.env)).json()).toMatchObject({
+      account: "alpha",
+      balance: 3,
+      available: 3,
+    });
     const bad = await cli.run(["credits", "add", "-5"], home.env);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/SBX_USAGE/);
@@ -65,7 +71,10 @@ describe("credits ledger through the CLI", { timeout: 240_000 }, () => {
     const hist = (await cli.run(["credits", "history", "--project", "alpha", "--json"], home.env)).json<{ kind: string }[]>();
     expect(hist.map((h) => h.kind)).toEqual(["add", "reserve", "debit", "release"]);
     const exported = await cli.run(["credits", "export", "--since", "2000-01-01"], home.env);
-    const lines = exported.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const lines = exported.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(lines.filter((l) => l.account === "alpha").map((l) => l.kind)).toEqual(["add", "reserve", "debit", "release"]);
     const none = await cli.run(["credits", "export", "--since", "2999-01-01"], home.env);
     expect(none.stdout).toBe("");
@@ -125,7 +134,9 @@ describe("balances never go negative under concurrent creates", () => {
   it("50 concurrent metered creates from separate processes against credits for 10: exactly 10 succeed", { timeout: 300_000 }, async () => {
     // 1 credit/h x 1h TTL = 1 credit per create.
     expect((await cli.run(["credits", "add", "10"], home.env)).code).toBe(0);
-    const results = await Promise.all(Array.from({ length: 50 }, () => cli.run(["create", "--profile", "profile.saas-stub", "--ttl", "1h", "--json"], home.env, { timeoutMs: 240_000 })));
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => cli.run(["create", "--profile", "profile.saas-stub", "--ttl", "1h", "--json"], home.env, { timeoutMs: 240_000 })),
+    );
     const ok = results.filter((r) => r.code === 0);
     const refused = results.filter((r) => r.code === 4);
     expect(ok).toHaveLength(10);
@@ -140,7 +151,9 @@ describe("balances never go negative under concurrent creates", () => {
       expect(e.balance).toBeGreaterThanOrEqual(0);
       expect(e.reserved).toBeLessThanOrEqual(e.balance);
     }
-    const remote = readdirSync(join(home.env.SANDBOXER_HOME as string, "saas-stub")).map((f) => JSON.parse(readFileSync(join(home.env.SANDBOXER_HOME as string, "saas-stub", f), "utf8")).metadata.sandboxerId);
+    const remote = readdirSync(join(home.env.SANDBOXER_HOME as string, "saas-stub")).map(
+      (f) => JSON.parse(readFileSync(join(home.env.SANDBOXER_HOME as string, "saas-stub", f), "utf8")).metadata.sandboxerId,
+    );
     expect(remote.sort()).toEqual(ok.map((r) => r.json<Sandbox>().id).sort());
   });
 });

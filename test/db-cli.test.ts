@@ -31,7 +31,8 @@ const counts = async (url: string) => {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
     const out: Record<string, number> = {};
-    for (const t of ["sandboxes", "events", "credit_accounts", "credit_ledger", "api_tokens"]) out[t] = Number((await sql.unsafe(`SELECT COUNT(*) AS n FROM ${t}`))[0]?.n);
+    for (const t of ["sandboxes", "events", "credit_accounts", "credit_ledger", "api_tokens"])
+      out[t] = Number((await sql.unsafe(`SELECT COUNT(*) AS n FROM ${t}`))[0]?.n);
     return out;
   } finally {
     await sql.end();
@@ -54,10 +55,14 @@ describe("migrations: one list per store", () => {
     for (const m of MIGRATIONS) sqlite.exec(m.sql);
     const sql = postgres(url, { max: 1, onnotice: () => {} });
     try {
-      const tables = (sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[]).map((r) => r.name);
+      const tables = (sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[]).map(
+        (r) => r.name,
+      );
       for (const t of tables) {
         const cols = (sqlite.prepare(`PRAGMA table_info(${t})`).all() as { name: string }[]).map((c) => c.name).sort();
-        const pgCols = (await sql.unsafe("SELECT column_name FROM information_schema.columns WHERE table_name = $1", [t])).map((r) => r.column_name as string).sort();
+        const pgCols = (await sql.unsafe("SELECT column_name FROM information_schema.columns WHERE table_name = $1", [t]))
+          .map((r) => r.column_name as string)
+          .sort();
         expect(pgCols, t).toEqual(cols);
       }
     } finally {
@@ -109,11 +114,28 @@ describe("db copy: SQLite into PostgreSQL with nothing lost", { timeout: 240_000
     const r = await cli(["db", "copy", "--to", url, "--json"]);
     expect(r.code, r.stderr).toBe(0);
     const { tables } = r.json<Copied>();
-    expect(tables.map((t) => t.table)).toEqual(expect.arrayContaining(["sandboxes", "events", "credit_accounts", "credit_ledger", "credit_reservations", "api_tokens", "idempotency_keys", "snapshots", "leases"]));
+    expect(tables.map((t) => t.table)).toEqual(
+      expect.arrayContaining([
+        "sandboxes",
+        "events",
+        "credit_accounts",
+        "credit_ledger",
+        "credit_reservations",
+        "api_tokens",
+        "idempotency_keys",
+        "snapshots",
+        "leases",
+      ]),
+    );
     for (const t of tables) expect(t.targetChecksum, t.table).toBe(t.checksum);
     expect(tables.find((t) => t.table === "sandboxes")?.rows).toBe(2);
     const onPg = { SANDBOXER_DATABASE_URL: url };
-    for (const args of [["list", "--all", "--json"], ["credits", "show", "--project", "alpha", "--json"], ["credits", "history", "--json"], ["tokens", "list", "--json"]]) {
+    for (const args of [
+      ["list", "--all", "--json"],
+      ["credits", "show", "--project", "alpha", "--json"],
+      ["credits", "history", "--json"],
+      ["tokens", "list", "--json"],
+    ]) {
       expect((await cli(args, onPg)).json(), args.join(" ")).toEqual((await cli(args)).json());
     }
     const events = (await cli(["events", "--json", "--limit", "10000"])).json<SandboxEvent[]>();

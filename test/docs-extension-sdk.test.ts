@@ -33,7 +33,8 @@ let blocks: Map<string, string>;
 beforeAll(() => {
   blocks = fileBlocks(readFileSync(join(ROOT, "docs", "extension-sdk.md"), "utf8"));
   copy = mkdtempSync(join(tmpdir(), "sbx-sdk-"));
-  for (const part of ["src", "test", "profiles", "extensions", "scripts", "package.json", "tsconfig.json", "vitest.config.ts"]) cpSync(join(ROOT, part), join(copy, part), { recursive: true });
+  for (const part of ["src", "test", "profiles", "extensions", "scripts", "package.json", "tsconfig.json", "vitest.config.ts"])
+    cpSync(join(ROOT, part), join(copy, part), { recursive: true });
   symlinkSync(join(ROOT, "node_modules"), join(copy, "node_modules"));
   for (const [path, text] of blocks) {
     if (path === "src/extensions/index.ts") continue;
@@ -53,12 +54,25 @@ afterAll(() => {
 describe("docs/extension-sdk.md", () => {
   it("shows every file a new extension needs", () => {
     expect([...blocks.keys()].sort()).toEqual(
-      ["extensions/example.yaml", "src/extensions/example/index.ts", "src/extensions/index.ts", "test/ext-example.test.ts", "test/fixtures/example-profiles/profile.example.yaml"].sort(),
+      [
+        "extensions/example.yaml",
+        "src/extensions/example/index.ts",
+        "src/extensions/index.ts",
+        "test/ext-example.test.ts",
+        "test/fixtures/example-profiles/profile.example.yaml",
+      ].sort(),
     );
   });
 
   it("its skeleton and test type-check in the tree", { timeout: 300_000 }, async () => {
-    writeFileSync(join(copy, "tsconfig.sdk.json"), JSON.stringify({ extends: "./tsconfig.json", include: [], files: ["src/extensions/example/index.ts", "src/extensions/index.ts", "test/ext-example.test.ts"] }));
+    writeFileSync(
+      join(copy, "tsconfig.sdk.json"),
+      JSON.stringify({
+        extends: "./tsconfig.json",
+        include: [],
+        files: ["src/extensions/example/index.ts", "src/extensions/index.ts", "test/ext-example.test.ts"],
+      }),
+    );
     const r = await outcome(run(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", "tsconfig.sdk.json"], { cwd: copy }));
     expect(r.out).toBe("");
     expect(r.code).toBe(0);
@@ -66,7 +80,13 @@ describe("docs/extension-sdk.md", () => {
 
   it("its skeleton passes the contract suite the doc tells you to run", { timeout: 300_000 }, async () => {
     const vitest = join(dirname(require.resolve("vitest/package.json")), "vitest.mjs");
-    const r = await outcome(run(process.execPath, [vitest, "run", "test/ext-example.test.ts"], { cwd: copy, env: { ...process.env, CI: "1", NO_COLOR: "1", FORCE_COLOR: "0" }, maxBuffer: 16 * 1024 * 1024 }));
+    const r = await outcome(
+      run(process.execPath, [vitest, "run", "test/ext-example.test.ts"], {
+        cwd: copy,
+        env: { ...process.env, CI: "1", NO_COLOR: "1", FORCE_COLOR: "0" },
+        maxBuffer: 16 * 1024 * 1024,
+      }),
+    );
     expect(r.out).toMatch(/Tests {2}7 passed \(7\)/);
     expect(r.code).toBe(0);
   });

@@ -48,7 +48,11 @@ afterAll(() => {
 
 describe("the package's declarations and the docs' TypeScript", () => {
   it("package.json points types and exports at the emitted declarations", () => {
-    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { types: string; exports: Record<string, { types: string; default: string }>; files: string[] };
+    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+      types: string;
+      exports: Record<string, { types: string; default: string }>;
+      files: string[];
+    };
     expect(pkg.types).toBe("dist/types/index.d.ts");
     expect(pkg.exports["."]).toEqual({ types: "./dist/types/index.d.ts", default: "./dist/index.js" });
     expect(pkg.files).toEqual(expect.arrayContaining(["bin", "dist", "profiles", "extensions"]));
@@ -69,11 +73,22 @@ describe("the package's declarations and the docs' TypeScript", () => {
     expect(files.some((f) => f.startsWith("README"))).toBe(true);
     expect(files.some((f) => f.startsWith("docs-api"))).toBe(true);
     // One compile (tsc is slow here): the snippets must bring no error, the misuse must (the check has teeth).
-    writeFileSync(join(dir, "wrong.ts"), 'import { SandboxerClient } from "sand-boxer";\nconst c = new SandboxerClient({ url: 1 });\nawait c.createSandbox({ profile: 2 });\nexport {};\n');
+    writeFileSync(
+      join(dir, "wrong.ts"),
+      'import { SandboxerClient } from "sand-boxer";\nconst c = new SandboxerClient({ url: 1 });\nawait c.createSandbox({ profile: 2 });\nexport {};\n',
+    );
     writeFileSync(
       join(dir, "tsconfig.json"),
       JSON.stringify({
-        compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, noUncheckedIndexedAccess: true, noEmit: true, types: ["node"] },
+        compilerOptions: {
+          target: "ES2022",
+          module: "NodeNext",
+          moduleResolution: "NodeNext",
+          strict: true,
+          noUncheckedIndexedAccess: true,
+          noEmit: true,
+          types: ["node"],
+        },
         files: [...files, "wrong.ts"],
       }),
     );

@@ -4,9 +4,7 @@ import { ERROR_CATALOG } from "../src/errors.js";
 
 describe("docs/errors.md", () => {
   const doc = readFileSync(new URL("../docs/errors.md", import.meta.url), "utf8");
-  const rows = new Map(
-    [...doc.matchAll(/^\| `(SBX_[A-Z_]+)` \| (\d) \| (\d{3}) \|/gm)].map((m) => [m[1], { exit: Number(m[2]), http: Number(m[3]) }]),
-  );
+  const rows = new Map([...doc.matchAll(/^\| `(SBX_[A-Z_]+)` \| (\d) \| (\d{3}) \|/gm)].map((m) => [m[1], { exit: Number(m[2]), http: Number(m[3]) }]));
 
   it("documents every code in src/errors.ts with its exit code and HTTP status", () => {
     for (const [code, spec] of Object.entries(ERROR_CATALOG)) {

@@ -42,7 +42,9 @@ function startHub(opts: { onEvent?: (e: SandboxEvent) => void; hang?: boolean } 
       res.writeHead(201).end();
     });
   });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`, got })));
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`, got })),
+  );
 }
 
 let home: TestHome;
@@ -89,7 +91,11 @@ describe("progress reaches the State Hub while a packer build runs", () => {
     });
     servers.push(hub.server);
     const env = { ...home.env, SANDBOXER_STATE_HUB_URL: hub.url };
-    const r = await runCli(["create", "--profile", "profile.vm-packer-build", "--input", `packer_template=${template()}`, "--input", `packer_var_flag=${flag}`, "--json"], env, { timeoutMs: 110_000 });
+    const r = await runCli(
+      ["create", "--profile", "profile.vm-packer-build", "--input", `packer_template=${template()}`, "--input", `packer_var_flag=${flag}`, "--json"],
+      env,
+      { timeoutMs: 110_000 },
+    );
     const exited = Date.now();
     expect(r.code, r.stderr).toBe(0);
     const sb = r.json<Sandbox>();
@@ -116,7 +122,11 @@ describe("progress reaches the State Hub while a packer build runs", () => {
       const flag = join(work, `flag-${servers.length}-${url.length}`);
       writeFileSync(flag, "1"); // the build need not wait here
       const env = { ...home.env, SANDBOXER_STATE_HUB_URL: url };
-      const r = await runCli(["create", "--profile", "profile.vm-packer-build", "--input", `packer_template=${template()}`, "--input", `packer_var_flag=${flag}`, "--json"], env, { timeoutMs: 110_000 });
+      const r = await runCli(
+        ["create", "--profile", "profile.vm-packer-build", "--input", `packer_template=${template()}`, "--input", `packer_var_flag=${flag}`, "--json"],
+        env,
+        { timeoutMs: 110_000 },
+      );
       expect(r.code, r.stderr).toBe(0);
       expect(r.json<Sandbox>().state).toBe("ready");
       const stats = await runCli(["events", "flush", "--budget", "1", "--json"], env);

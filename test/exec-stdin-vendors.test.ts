@@ -47,7 +47,11 @@ for (const row of VENDORS) {
       // A command that never reads its stdin still ends, with its own exit code.
       expect(await (await exec({ command: ["sh", "-c", "exit 5"], stdin: "x".repeat(40_000) })).json()).toMatchObject({ exitCode: 5 });
       // With a timeout too (the command runs in its own group, stdin still reaches it).
-      expect(await (await exec({ command: ["cat"], stdin: "timed\n", timeout: "60s" })).json()).toMatchObject({ exitCode: 0, stdout: "timed\n", timedOut: false });
+      expect(await (await exec({ command: ["cat"], stdin: "timed\n", timeout: "60s" })).json()).toMatchObject({
+        exitCode: 0,
+        stdout: "timed\n",
+        timedOut: false,
+      });
     });
 
     it.runIf(takesStdin)("CLI: piped stdin reaches the command, 1 MiB intact", async () => {

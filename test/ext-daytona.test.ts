@@ -20,7 +20,10 @@ async function daytonaHome(fake: DaytonaFake, extra: Record<string, string> = {}
   const home = makeHome({ DAYTONA_API_URL: fake.url, DAYTONA_API_KEY: fake.apiKey, ...extra });
   const dir = join(home.dir, "profiles");
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "profile.daytona-test.yaml"), "id: profile.daytona-test\nversion: 1\nextension: ext.daytona\nttl: { default: 30m, max: 4h }\ntimeout: 30s\n");
+  writeFileSync(
+    join(dir, "profile.daytona-test.yaml"),
+    "id: profile.daytona-test\nversion: 1\nextension: ext.daytona\nttl: { default: 30m, max: 4h }\ntimeout: 30s\n",
+  );
   home.env.SANDBOXER_PROFILES_DIR = dir;
   const b = home.broker();
   await b.addCredits({ account: "default", amount: 100 });
@@ -109,7 +112,6 @@ describe("ext.daytona on the Daytona wire contract", () => {
     const id = (err as SandboxerError).details?.id as string;
     expect([...fake.sandboxes.values()].filter((s) => s.labels.sandboxerId === id)).toEqual([]);
   });
-
 });
 
 describe("ext.daytona exec through Daytona's toolbox sessions", () => {
@@ -135,7 +137,11 @@ describe("ext.daytona exec through Daytona's toolbox sessions", () => {
     expect(r.json()).toMatchObject({ id, exitCode: 3, stdout: "out\n", stderr: "err\n", truncated: false });
     expect(remote()?.toolbox.sessions.size).toBe(0);
     const paths = fake.requests.filter((q) => q.path.startsWith(`/toolbox/${remote()?.id}/`)).map((q) => `${q.method} ${q.path.split("/process")[1]}`);
-    expect(paths).toEqual(["POST /session", expect.stringMatching(/^POST \/session\/sandboxer-exec-[\w-]+\/exec$/), expect.stringMatching(/^DELETE \/session\//)]);
+    expect(paths).toEqual([
+      "POST /session",
+      expect.stringMatching(/^POST \/session\/sandboxer-exec-[\w-]+\/exec$/),
+      expect.stringMatching(/^DELETE \/session\//),
+    ]);
     // Without --json the output passes through to the CLI's own stdout and stderr.
     const plain = await runCli(["exec", id, "--", "sh", "-c", "echo out; echo err >&2; exit 3"], home.env);
     expect(plain).toMatchObject({ code: 3, stdout: "out\n", stderr: "err\n" });

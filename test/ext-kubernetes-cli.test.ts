@@ -51,12 +51,19 @@ describe("sandboxer CLI on a Kubernetes cluster (agent-sandbox)", () => {
       metadata: { name: lost, namespace: "sandboxes", labels: { "sandboxer.id": lost } },
       spec: { podTemplate: { spec: { containers: [{ name: "agent", image: "busybox" }] } } },
     });
-    const host = (await cli("inspect", "host", "kind", "--json")).json<{ reachable: boolean; facts: unknown; sandboxes: { byRecord: string[]; byLabel: string[] } }>();
+    const host = (await cli("inspect", "host", "kind", "--json")).json<{
+      reachable: boolean;
+      facts: unknown;
+      sandboxes: { byRecord: string[]; byLabel: string[] };
+    }>();
     expect(host).toMatchObject({ reachable: true, facts: { cluster: { namespace: "sandboxes" } } });
     expect(host?.sandboxes.byRecord).toEqual([live.id]);
     expect(host?.sandboxes.byLabel).toEqual(expect.arrayContaining([live.id, lost]));
 
-    const stale = (await cli("inspect", "stale", "--json")).json<{ orphans: { host: string; extension: string; sandboxId: string; record: string | null }[]; ghosts: unknown[] }>();
+    const stale = (await cli("inspect", "stale", "--json")).json<{
+      orphans: { host: string; extension: string; sandboxId: string; record: string | null }[];
+      ghosts: unknown[];
+    }>();
     expect(stale.orphans).toEqual([expect.objectContaining({ host: "kind", extension: "ext.kubernetes", sandboxId: lost, record: null })]);
     expect(stale.ghosts).toEqual([]);
 

@@ -49,10 +49,19 @@ describe("ext.kubernetes on the Kubernetes API contract", () => {
     expect(obj?.spec.shutdownPolicy).toBe("Delete");
     expect(Date.parse(obj?.spec.shutdownTime)).toBe(Math.floor(Date.parse(sb.expiresAt ?? "") / 1000) * 1000);
     expect(sb.host).toBe("kind");
-    expect(sb.reachability).toMatchObject({ kind: "kubernetes", cluster: "kind", namespace: "sandboxes", object: `Sandbox/${sb.id}`, pod: sb.id, podIPs: ["127.0.0.1"] });
+    expect(sb.reachability).toMatchObject({
+      kind: "kubernetes",
+      cluster: "kind",
+      namespace: "sandboxes",
+      object: `Sandbox/${sb.id}`,
+      pod: sb.id,
+      podIPs: ["127.0.0.1"],
+    });
 
     const extended = await broker.extendTtl(sb.id, "2h");
-    expect(Date.parse(env.fake.store.get("sandboxes", "sandboxes", sb.id)?.spec.shutdownTime)).toBe(Math.floor(Date.parse(extended.expiresAt ?? "") / 1000) * 1000);
+    expect(Date.parse(env.fake.store.get("sandboxes", "sandboxes", sb.id)?.spec.shutdownTime)).toBe(
+      Math.floor(Date.parse(extended.expiresAt ?? "") / 1000) * 1000,
+    );
     await broker.destroy(sb.id);
     expect(env.fake.store.get("sandboxes", "sandboxes", sb.id)).toBeUndefined();
     await until(() => !env.fake.store.get("pods", "sandboxes", sb.id), "the pod to be collected");
@@ -68,9 +77,17 @@ describe("ext.kubernetes on the Kubernetes API contract", () => {
     // The controller reports progress (an event the watch sees).
     const cur = env.fake.store.get("sandboxes", "sandboxes", name);
     if (!cur) throw new Error("no sandbox");
-    const pending = env.fake.store.update("sandboxes", { ...cur, status: { conditions: [{ type: "Ready", status: "False", reason: "DependenciesNotReady", message: "Pod is pending", lastTransitionTime: "2026-01-01T00:00:00Z" }] } });
+    const pending = env.fake.store.update("sandboxes", {
+      ...cur,
+      status: {
+        conditions: [{ type: "Ready", status: "False", reason: "DependenciesNotReady", message: "Pod is pending", lastTransitionTime: "2026-01-01T00:00:00Z" }],
+      },
+    });
     // Once the watch has seen it (the extension reports it as progress), the connection drops.
-    await until(async () => (await broker.events({ sandboxId: name })).some((e) => /DependenciesNotReady/.test(String(e.data.message))), "the watch to see the event");
+    await until(
+      async () => (await broker.events({ sandboxId: name })).some((e) => /DependenciesNotReady/.test(String(e.data.message))),
+      "the watch to see the event",
+    );
     env.fake.interruptWatches();
     const second = await env.fake.waitForWatch((w) => w !== first && w.resource === "sandboxes");
     expect(second.query.get("resourceVersion")).toBe(pending.metadata.resourceVersion);
@@ -100,10 +117,16 @@ describe("ext.kubernetes on the Kubernetes API contract", () => {
   });
 
   it("never ready within the profile timeout: SBX_READY_TIMEOUT, the watch is closed and the object deleted", async () => {
-    env.profile("profile.k8s-quick", "id: profile.k8s-quick\nversion: 1\nextension: ext.kubernetes\ntimeout: 2s\nplacement: { hosts: ['*'], labels: [kubernetes] }\nsettings:\n  podTemplate:\n    spec:\n      containers: [{ name: agent, image: busybox }]\n");
+    env.profile(
+      "profile.k8s-quick",
+      "id: profile.k8s-quick\nversion: 1\nextension: ext.kubernetes\ntimeout: 2s\nplacement: { hosts: ['*'], labels: [kubernetes] }\nsettings:\n  podTemplate:\n    spec:\n      containers: [{ name: agent, image: busybox }]\n",
+    );
     env.fake.controller.hold();
     try {
-      const err = (await env.home.broker().create({ profile: "profile.k8s-quick" }).catch((e: unknown) => e)) as SandboxerError;
+      const err = (await env.home
+        .broker()
+        .create({ profile: "profile.k8s-quick" })
+        .catch((e: unknown) => e)) as SandboxerError;
       expect(err.code).toBe("SBX_READY_TIMEOUT");
       expect(env.fake.store.get("sandboxes", "sandboxes", err.details?.id as string)).toBeUndefined();
       await until(() => env.fake.openWatches().length === 0, "the watch to close");
@@ -133,7 +156,9 @@ describe("ext.kubernetes on the Kubernetes API contract", () => {
     try {
       const err = (await broker.create(AGENT).catch((e: unknown) => e)) as SandboxerError;
       expect(err.code).toBe("SBX_FORBIDDEN");
-      expect(err.message).toMatch(/cluster 'kind' refused to create sandboxes\.agents\.x-k8s\.io in namespace 'sandboxes' \(403 Forbidden: .*cannot create resource "sandboxes"/);
+      expect(err.message).toMatch(
+        /cluster 'kind' refused to create sandboxes\.agents\.x-k8s\.io in namespace 'sandboxes' \(403 Forbidden: .*cannot create resource "sandboxes"/,
+      );
       expect(err.message).toContain('docs/kubernetes.md ("RBAC")');
       expect((await broker.get(err.details?.id as string)).state).toBe("failed");
       expect(env.fake.store.list("sandboxes", "sandboxes", { labels: [], fields: [] }).filter((o) => o.metadata.name === err.details?.id)).toEqual([]);
@@ -174,11 +199,17 @@ describe("ext.kubernetes on the Kubernetes API contract", () => {
     expect(r.exitCode).toBe(7);
     expect(r.stdout).toBe("a b'c\"$d");
     expect(r.stderr).toMatch(new RegExp(`/sandboxes/${sb.id}\\n$`));
-    await expect(broker.exec(sb.id, ["no-such-command-xyz"], PIPE)).rejects.toMatchObject({ code: "SBX_EXEC_FAILED", message: expect.stringMatching(/executable file not found/) });
+    await expect(broker.exec(sb.id, ["no-such-command-xyz"], PIPE)).rejects.toMatchObject({
+      code: "SBX_EXEC_FAILED",
+      message: expect.stringMatching(/executable file not found/),
+    });
     const { extension, row, ctx } = await contextFor(broker, sb.id);
     expect(await extension.alive?.(ctx, row.handle ?? {})).toBe(true);
     env.fake.controller.pods.kill("sandboxes", sb.id);
-    await until(() => env.fake.store.get("sandboxes", "sandboxes", sb.id)?.status?.conditions?.some((c: { reason: string }) => c.reason === "PodFailed") === true, "the pod to fail");
+    await until(
+      () => env.fake.store.get("sandboxes", "sandboxes", sb.id)?.status?.conditions?.some((c: { reason: string }) => c.reason === "PodFailed") === true,
+      "the pod to fail",
+    );
     expect(await extension.alive?.(ctx, row.handle ?? {})).toBe(false);
     await broker.destroy(sb.id);
   });
@@ -188,7 +219,10 @@ describe("ext.kubernetes on the Kubernetes API contract", () => {
     const sb = await broker.create(AGENT);
     const undo = env.fake.forbid("create", "pods/exec");
     try {
-      await expect(broker.exec(sb.id, ["true"], PIPE)).rejects.toMatchObject({ code: "SBX_FORBIDDEN", message: expect.stringMatching(/refused to create pods\/exec in namespace 'sandboxes' \(403 Forbidden/) });
+      await expect(broker.exec(sb.id, ["true"], PIPE)).rejects.toMatchObject({
+        code: "SBX_FORBIDDEN",
+        message: expect.stringMatching(/refused to create pods\/exec in namespace 'sandboxes' \(403 Forbidden/),
+      });
     } finally {
       undo();
       await broker.destroy(sb.id);
@@ -230,7 +264,11 @@ describe("ext.kubernetes claims on warm pools", () => {
     const broker = env.home.broker();
     const sb = await broker.create({ profile: "profile.k8s-pool" });
     const claim = env.fake.store.get("sandboxclaims", "sandboxes", sb.id);
-    expect(claim?.spec).toMatchObject({ warmPoolRef: { name: "sandboxer-agents" }, lifecycle: { shutdownPolicy: "Delete" }, additionalPodMetadata: { labels: { "sandboxer.id": sb.id } } });
+    expect(claim?.spec).toMatchObject({
+      warmPoolRef: { name: "sandboxer-agents" },
+      lifecycle: { shutdownPolicy: "Delete" },
+      additionalPodMetadata: { labels: { "sandboxer.id": sb.id } },
+    });
     const cold = env.fake.store.get("sandboxes", "sandboxes", sb.id);
     expect(cold?.metadata.labels?.["agents.x-k8s.io/launch-type"]).toBe("cold");
     expect(sb.reachability).toMatchObject({ object: `SandboxClaim/${sb.id}`, pod: sb.id });
@@ -242,8 +280,15 @@ describe("ext.kubernetes claims on warm pools", () => {
 
   it("a warm pool: the claim adopts a ready member (exec runs in that pod), the pool refills", async () => {
     env.pool(1);
-    const member = () => env.fake.store.list("sandboxes", "sandboxes", { labels: [{ key: "agents.x-k8s.io/warm-pool-sandbox", op: "=", values: ["sandboxer-agents"] }], fields: [] });
-    await until(() => member().some((s) => s.status?.conditions?.some((c: { type: string; status: string }) => c.type === "Ready" && c.status === "True")), "a ready pool member");
+    const member = () =>
+      env.fake.store.list("sandboxes", "sandboxes", {
+        labels: [{ key: "agents.x-k8s.io/warm-pool-sandbox", op: "=", values: ["sandboxer-agents"] }],
+        fields: [],
+      });
+    await until(
+      () => member().some((s) => s.status?.conditions?.some((c: { type: string; status: string }) => c.type === "Ready" && c.status === "True")),
+      "a ready pool member",
+    );
     const warm = member()[0]?.metadata.name as string;
     const broker = env.home.broker();
     const sb = await broker.create({ profile: "profile.k8s-pool" });
@@ -260,9 +305,16 @@ describe("ext.kubernetes claims on warm pools", () => {
     ["a pool that does not exist", "profile.k8s-nopool", "warmPool: nope", "WarmPoolNotFound", 'SandboxWarmPool "nope" not found'],
     ["a claim the controller expires", "profile.k8s-pool", "", "ClaimExpired", "Claim expired"],
   ])("%s: the create fails with the controller's reason", async (_what, profile, settings, reason, message) => {
-    if (settings) env.profile(profile, `id: ${profile}\nversion: 1\nextension: ext.kubernetes\nplacement: { hosts: ['*'], labels: [kubernetes] }\nsettings: { ${settings} }\n`);
+    if (settings)
+      env.profile(
+        profile,
+        `id: ${profile}\nversion: 1\nextension: ext.kubernetes\nplacement: { hosts: ['*'], labels: [kubernetes] }\nsettings: { ${settings} }\n`,
+      );
     else env.fake.failNext("sandboxclaims", reason, message);
-    const err = (await env.home.broker().create({ profile }).catch((e: unknown) => e)) as SandboxerError;
+    const err = (await env.home
+      .broker()
+      .create({ profile })
+      .catch((e: unknown) => e)) as SandboxerError;
     expect(err.code).toBe("SBX_PROVISION_FAILED");
     expect(err.message).toContain(`SandboxClaim sandboxes/${err.details?.id} on cluster 'kind' failed: ${reason}: ${message}`);
     expect(env.fake.store.get("sandboxclaims", "sandboxes", err.details?.id as string)).toBeUndefined();
@@ -307,7 +359,10 @@ describe("ext.kubernetes: clusters in the inventory", () => {
     expect(err.message).toMatch(/cluster 'down': the API server https:\/\/127\.0\.0\.1:9 is unreachable/);
     expect((await broker.get(err.details?.id as string)).state).toBe("failed");
     env.config("hosts:\n  kind: { cluster: { context: missing } }\n");
-    await expect(env.home.broker().create(AGENT)).rejects.toMatchObject({ code: "SBX_CONFIG_INVALID", message: expect.stringContaining("context 'missing' is not in the kubeconfig") });
+    await expect(env.home.broker().create(AGENT)).rejects.toMatchObject({
+      code: "SBX_CONFIG_INVALID",
+      message: expect.stringContaining("context 'missing' is not in the kubeconfig"),
+    });
     env.config("hosts:\n  kind: { cluster: { namespace: sandboxes }, ssh: { host: example.org } }\n");
     await expect(env.home.broker().config()).rejects.toThrow(/either an SSH host or a cluster/);
     env.config("hosts:\n  kind: { cluster: { namespace: sandboxes } }\n");

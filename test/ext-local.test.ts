@@ -55,13 +55,17 @@ describe("ext.local stale detection is per SANDBOXER_HOME", () => {
   it("exec --service is refused for a sandbox without services, naming the field", async () => {
     const ba = a.broker();
     const sb = await ba.create({ profile: "profile.local" });
-    await expect(ba.exec(sb.id, ["true"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, { service: "web" })).rejects.toMatchObject({ code: "SBX_INPUT_INVALID", details: { field: "service" } });
+    await expect(ba.exec(sb.id, ["true"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, { service: "web" })).rejects.toMatchObject({
+      code: "SBX_INPUT_INVALID",
+      details: { field: "service" },
+    });
   });
 });
 
 // Most operators are not root. As root we can play one: uid 65534 (nobody), if it can reach the CLI.
 const NOBODY = 65534;
-const canDropToNobody = process.getuid?.() === 0 && spawnSync("setpriv", [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--", "test", "-x", CLI]).status === 0;
+const canDropToNobody =
+  process.getuid?.() === 0 && spawnSync("setpriv", [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--", "test", "-x", CLI]).status === 0;
 
 describe.skipIf(!canDropToNobody)("ext.local for an unprivileged operator (uid 65534)", () => {
   let home: TestHome;

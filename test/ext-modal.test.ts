@@ -16,7 +16,13 @@ import { makeHome, type TestHome } from "./helpers/home.js";
 const REQUEST = { profile: "profile.modal-gpu" };
 
 async function modalHome(fake: ModalFake, extra: Record<string, string> = {}): Promise<TestHome> {
-  const home = makeHome({ MODAL_SERVER_URL: fake.url, MODAL_TOKEN_ID: fake.tokenId, MODAL_TOKEN_SECRET: fake.tokenSecret, MODAL_CONFIG_PATH: "/nonexistent", ...extra });
+  const home = makeHome({
+    MODAL_SERVER_URL: fake.url,
+    MODAL_TOKEN_ID: fake.tokenId,
+    MODAL_TOKEN_SECRET: fake.tokenSecret,
+    MODAL_CONFIG_PATH: "/nonexistent",
+    ...extra,
+  });
   await home.broker().addCredits({ account: "default", amount: 100 });
   return home;
 }

@@ -26,16 +26,19 @@ testExtension({
 });
 
 describe("ext.saas-stub faults", () => {
-  it.each(["provision", "ready"])("an injected %s failure: SBX_PROVISION_FAILED, the record failed, nothing left at the 'vendor' (found by its tag)", async (step) => {
-    const home = await funded({ SANDBOXER_SAAS_STUB_FAIL: step });
-    try {
-      const b = home.broker();
-      const err = await b.create({ profile: "profile.saas-stub" }).catch((e: unknown) => e);
-      expect(err).toMatchObject({ code: "SBX_PROVISION_FAILED", message: expect.stringMatching(`injected ${step} failure`) });
-      expect((await b.list({ states: ["failed"] })).length).toBe(1);
-      expect(remotes(home)).toEqual([]);
-    } finally {
-      await home.cleanup();
-    }
-  });
+  it.each(["provision", "ready"])(
+    "an injected %s failure: SBX_PROVISION_FAILED, the record failed, nothing left at the 'vendor' (found by its tag)",
+    async (step) => {
+      const home = await funded({ SANDBOXER_SAAS_STUB_FAIL: step });
+      try {
+        const b = home.broker();
+        const err = await b.create({ profile: "profile.saas-stub" }).catch((e: unknown) => e);
+        expect(err).toMatchObject({ code: "SBX_PROVISION_FAILED", message: expect.stringMatching(`injected ${step} failure`) });
+        expect((await b.list({ states: ["failed"] })).length).toBe(1);
+        expect(remotes(home)).toEqual([]);
+      } finally {
+        await home.cleanup();
+      }
+    },
+  );
 });

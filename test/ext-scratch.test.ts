@@ -47,7 +47,10 @@ describe("extensions from a registration's module:", () => {
       const b = home.broker();
       const ext = (await b.extensions()).find((e) => e.id === "ext.scratch");
       expect(ext).toMatchObject({ kind: "self-hosted", capabilities: { exec: true, snapshot: false }, placement: { hosts: ["localhost"], shell: false } });
-      const sb = (await runCli(["create", "--profile", "profile.scratch", "--input", "greeting=hello there", "--json"], home.env)).json<{ id: string; reachability: { workspace: string } }>();
+      const sb = (await runCli(["create", "--profile", "profile.scratch", "--input", "greeting=hello there", "--json"], home.env)).json<{
+        id: string;
+        reachability: { workspace: string };
+      }>();
       const r = await runCli(["exec", sb.id, "--json", "--", "cat", "greeting.txt"], home.env);
       expect(r.json()).toMatchObject({ exitCode: 0, stdout: "hello there\n" });
       expect((await runCli(["destroy", sb.id, "--json"], home.env)).code).toBe(0);
@@ -114,7 +117,10 @@ describe("extensions from a registration's module:", () => {
       const workspace = String((sb.reachability as { workspace: string }).workspace);
       await runtimeOf(b).store.sandboxes.update(sb.id, { handle: { workspace: 42 } });
       const err = await b.exec(sb.id, ["true"], PIPE).catch((e: unknown) => e);
-      expect(err).toMatchObject({ code: "SBX_HANDLE_INVALID", message: expect.stringMatching(new RegExp(`^${sb.id}: its stored handle does not fit ext\\.scratch's handle schema \\(workspace: `)) });
+      expect(err).toMatchObject({
+        code: "SBX_HANDLE_INVALID",
+        message: expect.stringMatching(new RegExp(`^${sb.id}: its stored handle does not fit ext\\.scratch's handle schema \\(workspace: `)),
+      });
       expect((await contextFor(b, sb.id)).row.handle).toEqual({ workspace: 42 });
       expect(existsSync(workspace)).toBe(true);
       expect((await b.destroy(sb.id)).state).toBe("destroyed");

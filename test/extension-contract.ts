@@ -100,21 +100,24 @@ export function testExtension(opts: ContractOptions): void {
       expect([big.exitCode, big.truncated, big.stdout?.length, big.stderr]).toEqual([0, true, EXEC_CAPTURE_LIMIT, "done\n"]);
     });
 
-    it.skipIf(skipped(opts, "stale"))("stale detection: a resource whose record is gone shows as an orphan, wherever the extension says its resources live", async () => {
-      const ext = await extensionOf(broker, sb);
-      if (!ext.list) return;
-      const extra = await broker.create(setup.request);
-      // Simulate a lost record: the backend still has the resource, the store says destroyed.
-      await walkTo(setup.home.env, extra.id, "destroyed", { destroyedAt: new Date().toISOString(), reason: "user" });
-      const report = await broker.reconcile({ deep: true });
-      const { row, ctx } = await directContext(broker, extra);
-      const listed = (await ext.list(ctx)).map((r) => r.sandboxId);
-      expect(listed).toContain(extra.id);
-      // Deep reconcile scans every place the extensions declare (hosts, clusters, accounts, VMs), naming none.
-      expect(report.orphans.filter((o) => o.extension === opts.name).map((o) => o.sandboxId)).toContain(extra.id);
-      await ext.teardown(ctx, row.handle);
-      expect((await ext.list(ctx)).map((r) => r.sandboxId)).not.toContain(extra.id);
-    });
+    it.skipIf(skipped(opts, "stale"))(
+      "stale detection: a resource whose record is gone shows as an orphan, wherever the extension says its resources live",
+      async () => {
+        const ext = await extensionOf(broker, sb);
+        if (!ext.list) return;
+        const extra = await broker.create(setup.request);
+        // Simulate a lost record: the backend still has the resource, the store says destroyed.
+        await walkTo(setup.home.env, extra.id, "destroyed", { destroyedAt: new Date().toISOString(), reason: "user" });
+        const report = await broker.reconcile({ deep: true });
+        const { row, ctx } = await directContext(broker, extra);
+        const listed = (await ext.list(ctx)).map((r) => r.sandboxId);
+        expect(listed).toContain(extra.id);
+        // Deep reconcile scans every place the extensions declare (hosts, clusters, accounts, VMs), naming none.
+        expect(report.orphans.filter((o) => o.extension === opts.name).map((o) => o.sandboxId)).toContain(extra.id);
+        await ext.teardown(ctx, row.handle);
+        expect((await ext.list(ctx)).map((r) => r.sandboxId)).not.toContain(extra.id);
+      },
+    );
 
     it.skipIf(skipped(opts, "teardown"))("tears down: record destroyed, resources gone", async () => {
       const done = await broker.destroy(sb.id);

@@ -12,7 +12,18 @@
  */
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -131,7 +142,12 @@ export function testFilesContract(opts: FilesOptions): void {
       const ran = await sh("./tree/run.sh && cat tree/link && [ -d tree/empty ] && [ -L tree/link ] && echo ok");
       expect(ran.stdout).toBe("ran-inside\ndata\nok\n");
       const listing = await broker.listFiles(sb.id, "tree", svc());
-      expect(listing.entries.map((e) => [e.name, e.type])).toEqual([["empty", "dir"], ["link", "symlink"], ["run.sh", "file"], ["sub", "dir"]]);
+      expect(listing.entries.map((e) => [e.name, e.type])).toEqual([
+        ["empty", "dir"],
+        ["link", "symlink"],
+        ["run.sh", "file"],
+        ["sub", "dir"],
+      ]);
       expect(listing.entries.find((e) => e.name === "link")?.target).toBe("sub/data.txt");
       expect(listing.entries.find((e) => e.name === "run.sh")?.mode).toBe("0755");
       const out = join(tmp, "tree-back");
@@ -193,7 +209,9 @@ export function testFilesContract(opts: FilesOptions): void {
       const small = await broker.create(setup.small);
       try {
         const big = randomBytes(2 * 1024 * 1024);
-        await expect(broker.writeFile(small.id, "lim/file.bin", Readable.from([big.subarray(0, 1 << 20), big.subarray(1 << 20)]), svc())).rejects.toMatchObject({ code: "SBX_TOO_LARGE" });
+        await expect(broker.writeFile(small.id, "lim/file.bin", Readable.from([big.subarray(0, 1 << 20), big.subarray(1 << 20)]), svc())).rejects.toMatchObject(
+          { code: "SBX_TOO_LARGE" },
+        );
         // A tar over the limit, through the CLI's `-`.
         const src = join(tmp, "limit-src");
         mkdirSync(src, { recursive: true });
@@ -214,18 +232,28 @@ export function testFilesContract(opts: FilesOptions): void {
         expect(dir.stderr).toContain("SBX_TOO_LARGE");
         // A packing command that fails midway (after bytes went) writes nothing either.
         const broken = new LocalCommandOutput(["sh", "-c", 'tar -C "$0" -cf - . | head -c 20000; exit 2', src]);
-        await expect(broker.putFiles(small.id, "lim4", broken, svc())).rejects.toMatchObject({ code: "SBX_EXEC_FAILED", message: expect.stringContaining("exited 2") });
-        const left = await broker.exec(small.id, ["sh", "-c", "ls -A lim lim2 lim3 lim4 2>/dev/null; true"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, svc());
+        await expect(broker.putFiles(small.id, "lim4", broken, svc())).rejects.toMatchObject({
+          code: "SBX_EXEC_FAILED",
+          message: expect.stringContaining("exited 2"),
+        });
+        const left = await broker.exec(
+          small.id,
+          ["sh", "-c", "ls -A lim lim2 lim3 lim4 2>/dev/null; true"],
+          { stdin: "ignore", stdout: "pipe", stderr: "pipe" },
+          svc(),
+        );
         expect(left.stdout?.trim() ?? "").not.toMatch(/file\.bin|a\.bin|sbx-upload/);
         // Under the limit it lands; through the pipeline, with the tar's exact size.
         expect((await broker.writeFile(small.id, "lim/ok.txt", "fine", svc())).bytes).toBe(4);
         writeFileSync(join(src, "a.bin"), big.subarray(0, 1000));
-        const size = (await new Promise<Buffer>((ok) => {
-          const t = spawn("tar", ["-C", src, "-cf", "-", "."]);
-          const parts: Buffer[] = [];
-          t.stdout.on("data", (d: Buffer) => parts.push(d));
-          t.on("close", () => ok(Buffer.concat(parts)));
-        })).length;
+        const size = (
+          await new Promise<Buffer>((ok) => {
+            const t = spawn("tar", ["-C", src, "-cf", "-", "."]);
+            const parts: Buffer[] = [];
+            t.stdout.on("data", (d: Buffer) => parts.push(d));
+            t.on("close", () => ok(Buffer.concat(parts)));
+          })
+        ).length;
         expect((await broker.putFiles(small.id, "lim5", new LocalCommandOutput(["tar", "-C", src, "-cf", "-", "."]), svc())).bytes).toBe(size);
         expect((await broker.readFile(small.id, "lim5/a.bin", svc())).data).toEqual(big.subarray(0, 1000));
       } finally {
@@ -282,7 +310,9 @@ export function testFilesContract(opts: FilesOptions): void {
     });
 
     it.skipIf(skip("timeout"))("exec --timeout kills the command's whole process group: exit 124, no orphan", async () => {
-      const r = await runCli(["exec", ...svcFlag(), "--timeout", "2s", sb.id, "--", "sh", "-c", "sleep 421 & sleep 422 & wait"], setup.home.env, { timeoutMs: 60_000 });
+      const r = await runCli(["exec", ...svcFlag(), "--timeout", "2s", sb.id, "--", "sh", "-c", "sleep 421 & sleep 422 & wait"], setup.home.env, {
+        timeoutMs: 60_000,
+      });
       expect(r.code).toBe(124);
       expect(r.stderr).toContain("timed out");
       expect(await until(async () => !/sleep 42[12]/.test((await sh("ps -o args 2>/dev/null || ps")).stdout ?? ""), 15_000)).toBe(true);

@@ -28,7 +28,12 @@ function tarHeader(name: string, size: number): Buffer {
   h.write("0000000\0", 108);
   h.write("0000000\0", 116);
   h.write(`${size.toString(8).padStart(11, "0")}\0`, 124);
-  h.write(`${Math.floor(Date.now() / 1000).toString(8).padStart(11, "0")}\0`, 136);
+  h.write(
+    `${Math.floor(Date.now() / 1000)
+      .toString(8)
+      .padStart(11, "0")}\0`,
+    136,
+  );
   h.write("0", 156);
   h.write("ustar\0", 257);
   h.write("00", 263);

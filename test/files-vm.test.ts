@@ -10,7 +10,16 @@ import { processesIn } from "./helpers/assert.js";
 function smallProfile(dir: string): void {
   writeFileSync(
     join(dir, "profile.vm-files-small.yaml"),
-    ["id: profile.vm-files-small", "version: 1", "extension: ext.vm-packer", "mode: attach", "files: { maxUpload: 1MiB }", "inputs:", "  vm: { type: name }", ""].join("\n"),
+    [
+      "id: profile.vm-files-small",
+      "version: 1",
+      "extension: ext.vm-packer",
+      "mode: attach",
+      "files: { maxUpload: 1MiB }",
+      "inputs:",
+      "  vm: { type: name }",
+      "",
+    ].join("\n"),
   );
 }
 

@@ -36,13 +36,41 @@ describe("everything checkable without side effects is refused before the record
     return dir;
   };
   it.each([
-    ["a -var the template does not declare", ["--profile", "profile.vm-packer-build", "--input", `packer_template=${PACKER}/ok`, "--input", "packer_var_nope=1"], /SBX_INPUT_INVALID.*input 'packer_var_nope': the template declares no variable "nope" \(it declares: greeting, vm_name\)/],
-    ["a packer_template that is no template", ["--profile", "profile.vm-packer-build", "--input", "packer_template=NOT_A_TEMPLATE"], /SBX_INPUT_INVALID.*packer_template.*holds no \*\.pkr\.hcl/],
-    ["a missing vm_name the template needs", ["--profile", "profile.vm-packer-build", "--input", `packer_template=${PACKER}/fail`], /SBX_INPUT_MISSING.*input 'vm_name' is required: the template's variable "vm_name" has no default/],
-    ["vm_name for a template without it", ["--profile", "profile.vm-packer-build", "--input", `packer_template=${PACKER}/empty`], /SBX_INPUT_INVALID.*packer_template/],
-    ["a VM alias that does not resolve", ["--profile", "profile.vm-haskell-build", "--input", "vm=nosuchvm"], /SBX_INPUT_INVALID.*input 'vm': 'nosuchvm' is not a host alias in .* and does not resolve/],
-    ["a repo that is not there", ["--profile", "profile.vm-haskell-build", "--input", "vm=localhost", "--input", "repo=~/nope-not-here"], /SBX_INPUT_INVALID.*input 'repo': ~\/nope-not-here is not a directory on this machine/],
-    ["a compose stack without a stack", ["--profile", "profile.compose-e2e", "--host", "sandboxer01"], /SBX_INPUT_MISSING.*input 'repo' or 'compose_file' is required/],
+    [
+      "a -var the template does not declare",
+      ["--profile", "profile.vm-packer-build", "--input", `packer_template=${PACKER}/ok`, "--input", "packer_var_nope=1"],
+      /SBX_INPUT_INVALID.*input 'packer_var_nope': the template declares no variable "nope" \(it declares: greeting, vm_name\)/,
+    ],
+    [
+      "a packer_template that is no template",
+      ["--profile", "profile.vm-packer-build", "--input", "packer_template=NOT_A_TEMPLATE"],
+      /SBX_INPUT_INVALID.*packer_template.*holds no \*\.pkr\.hcl/,
+    ],
+    [
+      "a missing vm_name the template needs",
+      ["--profile", "profile.vm-packer-build", "--input", `packer_template=${PACKER}/fail`],
+      /SBX_INPUT_MISSING.*input 'vm_name' is required: the template's variable "vm_name" has no default/,
+    ],
+    [
+      "vm_name for a template without it",
+      ["--profile", "profile.vm-packer-build", "--input", `packer_template=${PACKER}/empty`],
+      /SBX_INPUT_INVALID.*packer_template/,
+    ],
+    [
+      "a VM alias that does not resolve",
+      ["--profile", "profile.vm-haskell-build", "--input", "vm=nosuchvm"],
+      /SBX_INPUT_INVALID.*input 'vm': 'nosuchvm' is not a host alias in .* and does not resolve/,
+    ],
+    [
+      "a repo that is not there",
+      ["--profile", "profile.vm-haskell-build", "--input", "vm=localhost", "--input", "repo=~/nope-not-here"],
+      /SBX_INPUT_INVALID.*input 'repo': ~\/nope-not-here is not a directory on this machine/,
+    ],
+    [
+      "a compose stack without a stack",
+      ["--profile", "profile.compose-e2e", "--host", "sandboxer01"],
+      /SBX_INPUT_MISSING.*input 'repo' or 'compose_file' is required/,
+    ],
   ])("%s", async (_what, args, pattern) => {
     const argv = args.map((a) => a.replace("NOT_A_TEMPLATE", notATemplate()));
     const r = await cli("create", ...argv);
@@ -62,7 +90,9 @@ describe("everything checkable without side effects is refused before the record
     // Onto an SSH host its own profile cannot use: the profiles that can are named.
     const onto = await cli("restore", snap.id, "--host", "sandboxer01");
     expect(onto.code).toBe(2);
-    expect(onto.stderr).toMatch(/SBX_HOST_NOT_FOUND.*is of profile.local, which cannot restore onto sandboxer01 \(its placement is localhost\); restore with --profile one of: .*profile.compose-e2e/);
+    expect(onto.stderr).toMatch(
+      /SBX_HOST_NOT_FOUND.*is of profile.local, which cannot restore onto sandboxer01 \(its placement is localhost\); restore with --profile one of: .*profile.compose-e2e/,
+    );
     expect(onto.stderr).not.toMatch(/profile.vm-packer-build/);
     // Into a build profile: nothing to restore into, said before any record.
     const build = await cli("restore", snap.id, "--profile", "profile.vm-packer-build", "--input", `packer_template=${PACKER}/ok`);
@@ -81,7 +111,12 @@ describe("route explain answers even when a create would be refused", () => {
     expect(human.stdout).toMatch(/^EXTENSION\s+REJECTED BECAUSE$/m);
     expect(human.stdout).toMatch(/^ext.saas-stub\s+insufficient credits: needs 1, account 'default' has 0$/m);
     const json = (await cli("route", "explain", "--profile", "profile.saas-stub", "--json")).json<Record<string, unknown>>();
-    expect(json).toMatchObject({ profile: "profile.saas-stub", chosen: null, refused: { code: "SBX_INSUFFICIENT_CREDITS" }, rejected: [{ extension: "ext.saas-stub" }] });
+    expect(json).toMatchObject({
+      profile: "profile.saas-stub",
+      chosen: null,
+      refused: { code: "SBX_INSUFFICIENT_CREDITS" },
+      rejected: [{ extension: "ext.saas-stub" }],
+    });
     const create = await cli("create", "--profile", "profile.saas-stub");
     expect(create.code).toBe(4);
     expect(await records()).toEqual((await records()).filter((r) => r.profile !== "profile.saas-stub"));
@@ -93,7 +128,10 @@ describe("route explain answers even when a create would be refused", () => {
     try {
       const res = await fx.call("POST", "/v1/plan", { body: { profile: "profile.saas-stub" } });
       expect(res.status).toBe(200);
-      expect(await res.json()).toMatchObject({ refused: { code: "SBX_INSUFFICIENT_CREDITS" }, route: { chosen: null, rejected: [{ extension: "ext.saas-stub", why: expect.stringMatching(/insufficient credits/) }] } });
+      expect(await res.json()).toMatchObject({
+        refused: { code: "SBX_INSUFFICIENT_CREDITS" },
+        route: { chosen: null, rejected: [{ extension: "ext.saas-stub", why: expect.stringMatching(/insufficient credits/) }] },
+      });
       await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       const r = await runCli(["route", "explain", "--profile", "profile.saas-stub"], { ...fx.home.env, SANDBOXER_URL: url, SANDBOXER_TOKEN: fx.tokens.p1 });
@@ -139,7 +177,9 @@ describe("small truths", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^NAME\s+REACHED BY\s+COMPOSE\s+WORKSPACE ROOT\s+MAX SANDBOXES\s+LABELS$/m);
     expect(r.stdout).toMatch(/^localhost\s+\(this machine\)\s+-\s+\S+\/workspaces \(default\)\s+3\s+local$/m);
-    expect(r.stdout).toMatch(/^sandboxer01\s+ssh sandboxer01 \(ssh_config alias\)\s+podman-compose\s+~\/\.local\/share\/sandboxer\/stacks \(default\)\s+-\s+-$/m);
+    expect(r.stdout).toMatch(
+      /^sandboxer01\s+ssh sandboxer01 \(ssh_config alias\)\s+podman-compose\s+~\/\.local\/share\/sandboxer\/stacks \(default\)\s+-\s+-$/m,
+    );
   });
 
   it("reaper --once reports its pass without a next run; extend-ttl speaks one unit system", async () => {
@@ -161,7 +201,9 @@ describe("small truths", () => {
     const b = home.broker();
     const controller = new AbortController();
     // Cancelled once the record exists (as `destroy` or Ctrl-C would, mid-provisioning).
-    const pending = b.create({ profile: "profile.local" }, { signal: controller.signal, onRecord: () => controller.abort() }).catch((e: unknown) => e as { code: string; details?: { id?: string } });
+    const pending = b
+      .create({ profile: "profile.local" }, { signal: controller.signal, onRecord: () => controller.abort() })
+      .catch((e: unknown) => e as { code: string; details?: { id?: string } });
     const err = (await pending) as { code: string; details?: { id?: string } };
     expect(err.code).toBe("SBX_CANCELLED");
     const rec = await b.get(String(err.details?.id));

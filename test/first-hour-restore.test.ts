@@ -76,7 +76,12 @@ describe("restore onto another host and extension", { timeout: 300_000 }, () => 
 describe("SSH hosts in the human output", { timeout: 180_000 }, () => {
   it("hosts list: an inventory host without `ssh:` is reached over SSH by its alias", async () => {
     const r = await cli("hosts", "list");
-    expect(r.stdout).toMatch(new RegExp(`^sbx-test-host\\s+ssh sbx-test-host \\(ssh_config alias\\)\\s+podman-compose\\s+${f.workspaceRoot("sbx-test-host").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\s+-\\s+compose$`, "m"));
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `^sbx-test-host\\s+ssh sbx-test-host \\(ssh_config alias\\)\\s+podman-compose\\s+${f.workspaceRoot("sbx-test-host").replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\s+-\\s+compose$`,
+        "m",
+      ),
+    );
     expect(r.stdout).not.toMatch(/\(local\)/);
   });
 
@@ -93,4 +98,3 @@ describe("SSH hosts in the human output", { timeout: 180_000 }, () => {
     }
   });
 });
-

@@ -64,7 +64,10 @@ describe("durations read in one unit system", () => {
 describe("structured fields render as tables and lines, not JSON", () => {
   const reach = {
     kind: "compose",
-    services: { web: { container: "sbx-a-web-1", state: "running", health: "healthy" }, worker: { container: "sbx-a-worker-1", state: "running", health: null } },
+    services: {
+      web: { container: "sbx-a-web-1", state: "running", health: "healthy" },
+      worker: { container: "sbx-a-worker-1", state: "running", health: null },
+    },
     ports: [{ service: "web", containerPort: 8080, hostPort: 41234, hostIp: "127.0.0.1", protocol: "tcp" }],
     urls: ["http://127.0.0.1:41234"],
   };
@@ -80,11 +83,22 @@ describe("structured fields render as tables and lines, not JSON", () => {
   });
 
   it("facts as aligned key/value lines; null fields are left out", () => {
-    expect(fieldLines({ kernel: "6.1.0", runtime: "podman version 4.3.1", runtimeOk: true })).toEqual(["kernel     6.1.0", "runtime    podman version 4.3.1", "runtimeOk  true"]);
+    expect(fieldLines({ kernel: "6.1.0", runtime: "podman version 4.3.1", runtimeOk: true })).toEqual([
+      "kernel     6.1.0",
+      "runtime    podman version 4.3.1",
+      "runtimeOk  true",
+    ]);
     expect(fieldRows({ port: null, vm: "v" }, 10)).toEqual(["  vm         v"]);
     // reachability.ssh_target: its argv on one line, no JSON.
     const target = { host: "10.0.0.1", user: "sbx", port: 2222, alias: "h1", argv: ["ssh", "-p", "2222", "h1"], command: "ssh -p 2222 h1" };
-    expect(fieldLines(target)).toEqual(["host     10.0.0.1", "user     sbx", "port     2222", "alias    h1", "argv     ssh -p 2222 h1", "command  ssh -p 2222 h1"]);
+    expect(fieldLines(target)).toEqual([
+      "host     10.0.0.1",
+      "user     sbx",
+      "port     2222",
+      "alias    h1",
+      "argv     ssh -p 2222 h1",
+      "command  ssh -p 2222 h1",
+    ]);
   });
 
   it("`get` of an SSH canary prints its facts once (they are the record's host facts)", () => {
@@ -153,7 +167,7 @@ describe("Packer template variables, read without running Packer", () => {
       "  type = string",
       "}",
       'variable "greeting" {',
-      '  type    = string',
+      "  type    = string",
       '  default = "hello, {world}"',
       "}",
       'variable "tags" {',
@@ -168,7 +182,15 @@ describe("Packer template variables, read without running Packer", () => {
       "  sizes = { small = 1 }",
       "}",
     ].join("\n");
-    expect(hclVariables(hcl)).toEqual(new Map([["vm_name", false], ["greeting", true], ["tags", false], ["region", true], ["sizes", true]]));
+    expect(hclVariables(hcl)).toEqual(
+      new Map([
+        ["vm_name", false],
+        ["greeting", true],
+        ["tags", false],
+        ["region", true],
+        ["sizes", true],
+      ]),
+    );
   });
 
   it("agrees with `packer inspect` on the fixture templates", () => {
@@ -194,7 +216,12 @@ describe("Packer template variables, read without running Packer", () => {
     const dir = join(tmp, "json-template");
     mkdirSync(dir);
     writeFileSync(join(dir, "t.pkr.json"), JSON.stringify({ variable: { a: { type: "string" }, b: { default: "x" } } }));
-    expect(declaredVariables(templateFiles(dir, dir))).toEqual(new Map([["a", false], ["b", true]]));
+    expect(declaredVariables(templateFiles(dir, dir))).toEqual(
+      new Map([
+        ["a", false],
+        ["b", true],
+      ]),
+    );
   });
 });
 

@@ -55,7 +55,9 @@ describe("VM attach: reachability and capacity", { timeout: 180_000 }, () => {
       const shown = await runCli(["reachability", "show", sb.id], env);
       expect(shown.stdout).not.toMatch(/null/);
       expect(String(sb.reachability?.rsync)).toContain(`-e 'ssh -F ${vm.sshd.configFile}'`);
-      expect(execFileSync("sh", ["-c", String(sb.reachability?.ssh).replace("...", "pwd")], { encoding: "utf8" }).trim()).toBe(String(sb.reachability?.workspace));
+      expect(execFileSync("sh", ["-c", String(sb.reachability?.ssh).replace("...", "pwd")], { encoding: "utf8" }).trim()).toBe(
+        String(sb.reachability?.workspace),
+      );
     } finally {
       await runCli(["destroy", sb.id], env);
     }

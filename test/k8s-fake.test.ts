@@ -57,30 +57,49 @@ describe.each<[string, { tls: boolean; execProtocols?: string[] }]>([
   });
 
   it("validates like the API server: strict unknown fields (400), types and names (422), conflicts (409), 404 on delete", async () => {
-    const unknown = await api.createNamespacedCustomObject({ ...SB, body: sandbox("a", { shutdownPolicyy: "Delete" }), fieldValidation: "Strict" }).catch(statusOf);
-    expect(unknown).toMatchObject({ code: 400, body: { kind: "Status", reason: "BadRequest", message: 'strict decoding error: unknown field "spec.shutdownPolicyy"' } });
+    const unknown = await api
+      .createNamespacedCustomObject({ ...SB, body: sandbox("a", { shutdownPolicyy: "Delete" }), fieldValidation: "Strict" })
+      .catch(statusOf);
+    expect(unknown).toMatchObject({
+      code: 400,
+      body: { kind: "Status", reason: "BadRequest", message: 'strict decoding error: unknown field "spec.shutdownPolicyy"' },
+    });
     const bad = await api.createNamespacedCustomObject({ ...SB, body: { ...sandbox("Bad_Name"), spec: { shutdownPolicy: "Never" } } }).catch(statusOf);
     expect(bad.code).toBe(422);
     expect(bad.body.details.causes.map((c: { field: string }) => c.field).sort()).toEqual(["metadata.name", "spec.podTemplate", "spec.shutdownPolicy"]);
     // Warn (the default): stored without the unknown field.
     const pruned = (await api.createNamespacedCustomObject({ ...SB, body: sandbox("a", { extra: 1 }) })) as { spec: Record<string, unknown> };
     expect(pruned.spec.extra).toBeUndefined();
-    expect(await api.createNamespacedCustomObject({ ...SB, body: sandbox("a") }).catch(statusOf)).toMatchObject({ code: 409, body: { reason: "AlreadyExists" } });
+    expect(await api.createNamespacedCustomObject({ ...SB, body: sandbox("a") }).catch(statusOf)).toMatchObject({
+      code: 409,
+      body: { reason: "AlreadyExists" },
+    });
     await api.deleteNamespacedCustomObject({ ...SB, name: "a" });
-    expect(await api.deleteNamespacedCustomObject({ ...SB, name: "a" }).catch(statusOf)).toMatchObject({ code: 404, body: { reason: "NotFound", message: 'sandboxes.agents.x-k8s.io "a" not found' } });
+    expect(await api.deleteNamespacedCustomObject({ ...SB, name: "a" }).catch(statusOf)).toMatchObject({
+      code: 404,
+      body: { reason: "NotFound", message: 'sandboxes.agents.x-k8s.io "a" not found' },
+    });
   });
 
   it("lists by label, watches from a resourceVersion, and answers 410 Expired once the history is compacted", async () => {
     await api.createNamespacedCustomObject({ ...SB, body: sandbox("w1") });
-    const list = (await api.listNamespacedCustomObject({ ...SB, labelSelector: "sandboxer.id in (w1,w2)" })) as { metadata: { resourceVersion: string }; items: unknown[] };
+    const list = (await api.listNamespacedCustomObject({ ...SB, labelSelector: "sandboxer.id in (w1,w2)" })) as {
+      metadata: { resourceVersion: string };
+      items: unknown[];
+    };
     expect(list.items).toHaveLength(1);
     const events: string[] = [];
     const errors: number[] = [];
     const watch = (rv: string) =>
-      new k8s.Watch(kc).watch("/apis/agents.x-k8s.io/v1beta1/namespaces/sandboxes/sandboxes", { resourceVersion: rv }, (type, obj) => {
-        if (type === "ERROR") errors.push(obj.code);
-        else events.push(`${type} ${obj.metadata.name}`);
-      }, () => {});
+      new k8s.Watch(kc).watch(
+        "/apis/agents.x-k8s.io/v1beta1/namespaces/sandboxes/sandboxes",
+        { resourceVersion: rv },
+        (type, obj) => {
+          if (type === "ERROR") errors.push(obj.code);
+          else events.push(`${type} ${obj.metadata.name}`);
+        },
+        () => {},
+      );
     const ctl = await watch(list.metadata.resourceVersion);
     await api.createNamespacedCustomObject({ ...SB, body: sandbox("w2") });
     await api.deleteNamespacedCustomObject({ ...SB, name: "w2" });
@@ -105,19 +124,36 @@ describe.each<[string, { tls: boolean; execProtocols?: string[] }]>([
     await api.createNamespacedCustomObject({ ...SB, body: sandbox("e1") });
     while (!fake.controller.pods.dirOf("sandboxes", "e1")) await new Promise((r) => setTimeout(r, 10));
     const r = await execIn(kc, "e1", ["sh", "-c", "echo out; echo err >&2; exit 5"]);
-    expect(r).toMatchObject({ stdout: "out\n", stderr: "err\n", status: { status: "Failure", reason: "NonZeroExitCode", details: { causes: [{ reason: "ExitCode", message: "5" }] } } });
+    expect(r).toMatchObject({
+      stdout: "out\n",
+      stderr: "err\n",
+      status: { status: "Failure", reason: "NonZeroExitCode", details: { causes: [{ reason: "ExitCode", message: "5" }] } },
+    });
     expect(r.protocol).toBe(opts.execProtocols?.[0] ?? "v5.channel.k8s.io");
     expect((await execIn(kc, "e1", ["true"])).status).toMatchObject({ status: "Success" });
     const undo = fake.forbid("delete", "sandboxes");
     const denied = await api.deleteNamespacedCustomObject({ ...SB, name: "e1" }).catch(statusOf);
     undo();
-    expect(denied).toMatchObject({ code: 403, body: { reason: "Forbidden", message: expect.stringContaining('cannot delete resource "sandboxes" in API group "agents.x-k8s.io" in the namespace "sandboxes"') } });
+    expect(denied).toMatchObject({
+      code: 403,
+      body: {
+        reason: "Forbidden",
+        message: expect.stringContaining('cannot delete resource "sandboxes" in API group "agents.x-k8s.io" in the namespace "sandboxes"'),
+      },
+    });
     const wrongToken = new k8s.KubeConfig();
     wrongToken.loadFromString(kc.exportConfig().replace(fake.token, "nope"));
     // client-node keeps only the code of a 401 on get.
-    expect(await wrongToken.makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({ ...SB, name: "e1" }).catch((e: { code: number }) => e.code)).toBe(401);
+    expect(
+      await wrongToken
+        .makeApiClient(k8s.CustomObjectsApi)
+        .getNamespacedCustomObject({ ...SB, name: "e1" })
+        .catch((e: { code: number }) => e.code),
+    ).toBe(401);
     // Foreground deletion: the object lingers (deletionTimestamp) until its pod is gone.
-    const marked = (await api.deleteNamespacedCustomObject({ ...SB, name: "e1", propagationPolicy: "Foreground" })) as { metadata: { deletionTimestamp?: string } };
+    const marked = (await api.deleteNamespacedCustomObject({ ...SB, name: "e1", propagationPolicy: "Foreground" })) as {
+      metadata: { deletionTimestamp?: string };
+    };
     expect(marked.metadata.deletionTimestamp).toBeDefined();
     while (fake.store.get("sandboxes", "sandboxes", "e1")) await new Promise((r) => setTimeout(r, 10));
     expect(fake.store.get("pods", "sandboxes", "e1")).toBeUndefined();
@@ -145,7 +181,10 @@ describe("ext.kubernetes decisions", () => {
   it.each([
     [{ status: "Success" }, 0],
     [{ status: "Failure", reason: "NonZeroExitCode", details: { causes: [{ reason: "ExitCode", message: "42" }] } }, 42],
-    [{ status: "Failure", reason: "InternalError", message: 'exec: "x": executable file not found in $PATH' }, { error: 'exec: "x": executable file not found in $PATH' }],
+    [
+      { status: "Failure", reason: "InternalError", message: 'exec: "x": executable file not found in $PATH' },
+      { error: 'exec: "x": executable file not found in $PATH' },
+    ],
     [{ status: "Failure", reason: "NonZeroExitCode", details: { causes: [{ reason: "ExitCode", message: "x" }] }, message: "odd" }, { error: "odd" }],
   ])("exitCodeOf(%j) = %j", (s, want) => {
     expect(exitCodeOf(s)).toEqual(want);

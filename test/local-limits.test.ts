@@ -58,9 +58,14 @@ describe("limits in profiles", () => {
     const cat = await loadCatalog(resolvePaths(home.env));
     for (const [id, [, field]] of Object.entries(bad)) {
       expect(cat.profiles.has(id), id).toBe(false);
-      expect(cat.errors.map((e) => `${e.file.split("/").pop()}:${e.field}`), id).toContain(`${id}.yaml:${field}`);
+      expect(
+        cat.errors.map((e) => `${e.file.split("/").pop()}:${e.field}`),
+        id,
+      ).toContain(`${id}.yaml:${field}`);
     }
-    expect(cat.errors.find((e) => e.file.endsWith("profile.over-cap.yaml"))?.message).toMatch(/above ext\.local's cap of \d+g \(.*local\.yaml: limits\.memory\)/);
+    expect(cat.errors.find((e) => e.file.endsWith("profile.over-cap.yaml"))?.message).toMatch(
+      /above ext\.local's cap of \d+g \(.*local\.yaml: limits\.memory\)/,
+    );
     expect(cat.profiles.get("profile.tight")?.limits).toEqual({ processes: 40, memory: "64m", disk: "32m", cpu: 0.5 });
     // A profile that says nothing gets the defaults.
     expect(cat.profiles.get("profile.local")?.limits).toEqual(DEFAULT_LIMITS);
@@ -69,7 +74,10 @@ describe("limits in profiles", () => {
   it("creating with such a profile is refused naming the field, and leaves no record", async () => {
     const r = await runCli(["create", "--profile", "profile.bad-memory", "--json"], home.env);
     expect(r.code).toBe(2);
-    expect((JSON.parse(r.stderr) as { error: { code: string; message: string } }).error).toMatchObject({ code: "SBX_PROFILE_INVALID", message: expect.stringContaining("limits.memory") });
+    expect((JSON.parse(r.stderr) as { error: { code: string; message: string } }).error).toMatchObject({
+      code: "SBX_PROFILE_INVALID",
+      message: expect.stringContaining("limits.memory"),
+    });
     expect(await home.broker().list()).toEqual([]);
   });
 
@@ -94,7 +102,12 @@ describe("cgroup layout (pure)", () => {
   it("v2 only: every controller the unified root offers goes under our own cgroup (or SANDBOXER_CGROUP_ROOT)", () => {
     const self = parseProcCgroup("0::/system.slice/sandboxer.service/supervisor\n");
     const p = placements(parseMountinfo(V2_ONLY), self, ["cpu", "memory", "pids", "io"], "/h");
-    expect(p.pids).toEqual({ version: 2, mountPoint: "/sys/fs/cgroup", base: "/system.slice/sandboxer.service/supervisor", parent: `/sys/fs/cgroup/system.slice/sandboxer.service/supervisor/sandboxer/${homeTag("/h")}` });
+    expect(p.pids).toEqual({
+      version: 2,
+      mountPoint: "/sys/fs/cgroup",
+      base: "/system.slice/sandboxer.service/supervisor",
+      parent: `/sys/fs/cgroup/system.slice/sandboxer.service/supervisor/sandboxer/${homeTag("/h")}`,
+    });
     const rooted = placements(parseMountinfo(V2_ONLY), self, ["cpu", "memory", "pids"], "/h", "/system.slice/sandboxer.service");
     expect(rooted.memory?.parent).toBe(`/sys/fs/cgroup/system.slice/sandboxer.service/sandboxer/${homeTag("/h")}`);
   });
@@ -111,8 +124,14 @@ describe("cgroup layout (pure)", () => {
   });
 
   it("limit files per version: swap never stretches memory, cpu is a quota of a 100ms period", () => {
-    expect(limitFiles(1, "memory", 1024)).toEqual([["memory.limit_in_bytes", "1024"], ["memory.memsw.limit_in_bytes", "1024"]]);
-    expect(limitFiles(2, "memory", 1024)).toEqual([["memory.max", "1024"], ["memory.swap.max", "0"]]);
+    expect(limitFiles(1, "memory", 1024)).toEqual([
+      ["memory.limit_in_bytes", "1024"],
+      ["memory.memsw.limit_in_bytes", "1024"],
+    ]);
+    expect(limitFiles(2, "memory", 1024)).toEqual([
+      ["memory.max", "1024"],
+      ["memory.swap.max", "0"],
+    ]);
     expect(limitFiles(2, "cpu", 0.5)).toEqual([["cpu.max", "50000 100000"]]);
     expect(limitFiles(1, "pids", 40)).toEqual([["pids.max", "40"]]);
   });
@@ -120,7 +139,8 @@ describe("cgroup layout (pure)", () => {
 
 const ability = process.getuid?.() === 0 ? hostAbility("/nonexistent-home", process.env).ability : null;
 const loopDisk = ability?.loopDisk === true;
-const cgroupsUsable = ability !== null && ["pids", "memory", "cpu"].every((c) => ability.cgroups[c as "pids"] && "version" in (ability.cgroups[c as "pids"] ?? {}));
+const cgroupsUsable =
+  ability !== null && ["pids", "memory", "cpu"].every((c) => ability.cgroups[c as "pids"] && "version" in (ability.cgroups[c as "pids"] ?? {}));
 
 /** The sandbox's cgroup directory for a controller, from its handle. */
 async function cgroupOf(broker: Broker, id: string, file: string): Promise<string> {
@@ -157,7 +177,13 @@ describe.skipIf(!cgroupsUsable)("ext.local enforces limits with cgroups and a wo
 
   it("inspect host shows what this host can enforce", async () => {
     const r = await runCli(["inspect", "host", "localhost", "--json"], home.env);
-    const limits = r.json<{ limits: { cgroups: { version: string; controllers: Record<string, { writable: boolean }> }; disk: { mechanism: string }; rlimits: { hard: Record<string, string> } } }>().limits;
+    const limits = r.json<{
+      limits: {
+        cgroups: { version: string; controllers: Record<string, { writable: boolean }> };
+        disk: { mechanism: string };
+        rlimits: { hard: Record<string, string> };
+      };
+    }>().limits;
     expect(["v1", "v2", "hybrid"]).toContain(limits.cgroups.version);
     for (const c of ["pids", "memory", "cpu"]) expect(limits.cgroups.controllers[c]?.writable, c).toBe(true);
     expect(limits.disk.mechanism).toBe(loopDisk ? "loop-ext4" : "rlimit");
@@ -193,7 +219,10 @@ describe.skipIf(!cgroupsUsable)("ext.local enforces limits with cgroups and a wo
   });
 
   it("a fork bomb stays at its process limit while a real `sandboxer serve` keeps answering another tenant", async () => {
-    serve = spawn(CLI, ["serve", "--port", "0", "--json", "--no-reaper", "--rate-limit", "0"], { env: home.env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "inherit"] });
+    serve = spawn(CLI, ["serve", "--port", "0", "--json", "--no-reaper", "--rate-limit", "0"], {
+      env: home.env as NodeJS.ProcessEnv,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     const url = await new Promise<string>((resolve, reject) => {
       let out = "";
       serve?.stdout?.on("data", (d: Buffer) => {
@@ -236,7 +265,7 @@ describe.skipIf(!cgroupsUsable)("ext.local enforces limits with cgroups and a wo
 
   it("a memory hog is OOM-killed at its limit, the cgroup's usage never passes it, and exec reports it", async () => {
     const sb = await broker.create({ profile: "profile.tight" });
-    const memDir = await cgroupOf(broker, sb.id, "memory.oom_control") ?? await cgroupOf(broker, sb.id, "memory.events");
+    const memDir = (await cgroupOf(broker, sb.id, "memory.oom_control")) ?? (await cgroupOf(broker, sb.id, "memory.events"));
     const limit = 64 * 1024 ** 2;
     // tail keeps a newline-free stream in memory: 300 MiB of it, against 64m.
     const r = await broker.exec(sb.id, ["sh", "-c", "head -c 300m /dev/zero | tail; echo tail-exit=$? >&2"], PIPE);
@@ -247,7 +276,12 @@ describe.skipIf(!cgroupsUsable)("ext.local enforces limits with cgroups and a wo
     expect(readNum(peak)).toBeLessThanOrEqual(limit);
     // Each tmpfs is capped at the memory limit too (what bounds RAM in /tmp when rlimits stand in for cgroups).
     const tmp = await broker.exec(sb.id, ["sh", "-c", "df -k /tmp /run | tail -2"], PIPE);
-    expect(tmp.stdout?.split("\n").filter(Boolean).map((l) => l.split(/\s+/)[1])).toEqual(["65536", "65536"]);
+    expect(
+      tmp.stdout
+        ?.split("\n")
+        .filter(Boolean)
+        .map((l) => l.split(/\s+/)[1]),
+    ).toEqual(["65536", "65536"]);
     // The sandbox survives its hog.
     expect(await broker.exec(sb.id, ["echo", "alive"], PIPE)).toMatchObject({ exitCode: 0, stdout: "alive\n" });
     await broker.destroy(sb.id);
@@ -270,7 +304,10 @@ describe.skipIf(!cgroupsUsable)("ext.local enforces limits with cgroups and a wo
     expectGone(home, sb);
     // The next sandbox gets a freshly formatted image (a spare made at teardown), never a used one.
     const next = await broker.create({ profile: "profile.tight" });
-    expect(await broker.exec(next.id, ["sh", "-c", "ls -A /workspace; df -k /workspace | tail -1"], PIPE)).toMatchObject({ exitCode: 0, stdout: expect.not.stringContaining("big") });
+    expect(await broker.exec(next.id, ["sh", "-c", "ls -A /workspace; df -k /workspace | tail -1"], PIPE)).toMatchObject({
+      exitCode: 0,
+      stdout: expect.not.stringContaining("big"),
+    });
     await broker.destroy(next.id);
     expectGone(home, next);
   });
@@ -291,7 +328,8 @@ describe.skipIf(!cgroupsUsable)("ext.local enforces limits with cgroups and a wo
 
 // As root we can play an unprivileged operator: uid 65534, no delegated cgroup, no loop mounts.
 const NOBODY = 65534;
-const canDropToNobody = process.getuid?.() === 0 && spawnSync("setpriv", [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--", "test", "-x", CLI]).status === 0;
+const canDropToNobody =
+  process.getuid?.() === 0 && spawnSync("setpriv", [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "--", "test", "-x", CLI]).status === 0;
 
 describe.skipIf(!canDropToNobody)("ext.local limits for an unprivileged operator (uid 65534)", () => {
   let home: TestHome;
@@ -305,7 +343,13 @@ describe.skipIf(!canDropToNobody)("ext.local limits for an unprivileged operator
     writeProfiles(join(dir, "profiles"), { "profile.tight": TIGHT });
     spawnSync("chown", ["-R", `${NOBODY}:${NOBODY}`, dir]);
     chownSync(dir, NOBODY, NOBODY);
-    env = { ...home.env, HOME: dir, SANDBOXER_HOME: join(dir, "home"), SANDBOXER_CONFIG: join(dir, "config.yaml"), SANDBOXER_PROFILES_DIR: join(dir, "profiles") };
+    env = {
+      ...home.env,
+      HOME: dir,
+      SANDBOXER_HOME: join(dir, "home"),
+      SANDBOXER_CONFIG: join(dir, "config.yaml"),
+      SANDBOXER_PROFILES_DIR: join(dir, "profiles"),
+    };
   });
   afterAll(async () => {
     const left = await cli("list", "--json").catch(() => null);

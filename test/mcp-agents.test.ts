@@ -58,10 +58,11 @@ describe.runIf(HAS_AGENT_OPS)("files and processes over MCP", () => {
     cli?.cleanup();
   });
 
-  const each = () => [
-    ["HTTP", () => p1],
-    ["stdio", () => clients[2] as Client],
-  ] as const;
+  const each = () =>
+    [
+      ["HTTP", () => p1],
+      ["stdio", () => clients[2] as Client],
+    ] as const;
 
   it.each(each())("write, list and read files (%s)", async (_name, get) => {
     const c = get();
@@ -70,16 +71,27 @@ describe.runIf(HAS_AGENT_OPS)("files and processes over MCP", () => {
       expect(await callOk(c, "write_file", { id: sb.id, path: "/workspace/dir/hello.txt", content: "héllo\n" })).toMatchObject({ bytes: 7 });
       const binary = Buffer.from([0, 255, 1, 254, 10]);
       await callOk(c, "write_file", { id: sb.id, path: "/workspace/dir/bin", content: binary.toString("base64"), encoding: "base64", mode: "755" });
-      expect(await callOk(c, "read_file", { id: sb.id, path: "/workspace/dir/hello.txt" })).toMatchObject({ content: "héllo\n", encoding: "text", size: 7, truncated: false });
+      expect(await callOk(c, "read_file", { id: sb.id, path: "/workspace/dir/hello.txt" })).toMatchObject({
+        content: "héllo\n",
+        encoding: "text",
+        size: 7,
+        truncated: false,
+      });
       // Not UTF-8: comes back as base64 even when text was asked for, never mangled.
       const back = await callOk<{ content: string; encoding: string }>(c, "read_file", { id: sb.id, path: "/workspace/dir/bin" });
       expect(back.encoding).toBe("base64");
       expect(Buffer.from(back.content, "base64")).toEqual(binary);
       expect(await callOk(c, "read_file", { id: sb.id, path: "/workspace/dir/hello.txt", maxBytes: 2 })).toMatchObject({ size: 7, truncated: true });
-      expect(await callOk(c, "exec_command", { id: sb.id, command: "stat -c %a /workspace/dir/bin; cat /workspace/dir/hello.txt" })).toMatchObject({ stdout: "755\nhéllo\n" });
+      expect(await callOk(c, "exec_command", { id: sb.id, command: "stat -c %a /workspace/dir/bin; cat /workspace/dir/hello.txt" })).toMatchObject({
+        stdout: "755\nhéllo\n",
+      });
 
       await callOk(c, "exec_command", { id: sb.id, command: "mkdir -p /workspace/many && cd /workspace/many && for i in $(seq 1 30); do : > f$i; done" });
-      const some = await callOk<{ entries: { name: string; type: string }[]; truncated: boolean; total: number }>(c, "list_files", { id: sb.id, path: "/workspace/many", limit: 10 });
+      const some = await callOk<{ entries: { name: string; type: string }[]; truncated: boolean; total: number }>(c, "list_files", {
+        id: sb.id,
+        path: "/workspace/many",
+        limit: 10,
+      });
       expect(some).toMatchObject({ truncated: true, total: 30 });
       expect(some.entries).toHaveLength(10);
       const dir = await callOk<{ entries: { name: string; type: string }[] }>(c, "list_files", { id: sb.id, path: "/workspace/dir" });

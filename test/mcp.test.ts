@@ -171,7 +171,9 @@ describe("tenancy through MCP", () => {
       expect(e.code, tool).toBe("SBX_NOT_FOUND");
       // The same words as an id that does not exist: nothing tells the two apart.
       const unknown = await callErr(p2, tool, args("sbx-aaaaaaaaaaaa", "snap-aaaaaaaaaaaa"));
-      expect(e.text.replace(theirs.id, "ID").replace(theirSnap, "ID"), tool).toBe(unknown.text.replace("sbx-aaaaaaaaaaaa", "ID").replace("snap-aaaaaaaaaaaa", "ID"));
+      expect(e.text.replace(theirs.id, "ID").replace(theirSnap, "ID"), tool).toBe(
+        unknown.text.replace("sbx-aaaaaaaaaaaa", "ID").replace("snap-aaaaaaaaaaaa", "ID"),
+      );
     }
     expect((await callOk<{ sandboxes: Rec[] }>(p2, "list_sandboxes", { all: true })).sandboxes.map((s) => s.id)).not.toContain(theirs.id);
     expect((await callOk<Rec>(p1, "get_sandbox", { id: theirs.id })).state).toBe("ready");
@@ -188,7 +190,11 @@ describe("tenancy through MCP", () => {
       ["POST", "/v1/expire"],
       ["POST", "/v1/reconcile"],
     ] as const) {
-      const r = await fetch(`${served.url}${path}`, { method, headers: { Authorization: `Bearer ${tokens.p2}`, "Content-Type": "application/json" }, body: "{}" });
+      const r = await fetch(`${served.url}${path}`, {
+        method,
+        headers: { Authorization: `Bearer ${tokens.p2}`, "Content-Type": "application/json" },
+        body: "{}",
+      });
       expect(r.status, path).toBe(403);
     }
   });
@@ -239,7 +245,12 @@ describe("tenancy through MCP", () => {
     const huge = await fetch(`${served.url}/mcp`, { method: "POST", headers, body: JSON.stringify({ pad: "x".repeat(6 * 1024 * 1024) }) });
     expect(huge.status).toBe(413);
     // Under the body limit but over write_file's own: refused before anything is written.
-    const e = await callErr(p1, "write_file", { id: theirs.id, path: "/workspace/big", content: Buffer.alloc(4 * 1024 * 1024 + 1).toString("base64"), encoding: "base64" });
+    const e = await callErr(p1, "write_file", {
+      id: theirs.id,
+      path: "/workspace/big",
+      content: Buffer.alloc(4 * 1024 * 1024 + 1).toString("base64"),
+      encoding: "base64",
+    });
     expect(e.code).toBe("SBX_USAGE");
     expect(e.text).toContain("content");
   });

@@ -34,9 +34,18 @@ beforeAll(() => {
   cpSync(join(FIX, "ok"), join(work, "ok"), { recursive: true });
   // A build profile placed on box1 only, its locked twin, and one with a default TTL over ext.vm-packer's limits.maxTtl (7d).
   const base = { version: 1, extension: "ext.vm-packer", mode: "build", inputs: { packer_template: { type: "path" } } };
-  writeFileSync(join(profiles, "profile.t-box1.yaml"), stringify({ id: "profile.t-box1", ...base, placement: { hosts: ["box1"] }, ttl: { default: "1h", max: "14d" } }));
-  writeFileSync(join(profiles, "profile.t-locked.yaml"), stringify({ id: "profile.t-locked", ...base, placement: { hosts: ["box1"], locked: true }, ttl: { default: "1h", max: "14d" } }));
-  writeFileSync(join(profiles, "profile.t-long.yaml"), stringify({ id: "profile.t-long", ...base, placement: { hosts: ["localhost"] }, ttl: { default: "10d", max: "14d" } }));
+  writeFileSync(
+    join(profiles, "profile.t-box1.yaml"),
+    stringify({ id: "profile.t-box1", ...base, placement: { hosts: ["box1"] }, ttl: { default: "1h", max: "14d" } }),
+  );
+  writeFileSync(
+    join(profiles, "profile.t-locked.yaml"),
+    stringify({ id: "profile.t-locked", ...base, placement: { hosts: ["box1"], locked: true }, ttl: { default: "1h", max: "14d" } }),
+  );
+  writeFileSync(
+    join(profiles, "profile.t-long.yaml"),
+    stringify({ id: "profile.t-long", ...base, placement: { hosts: ["localhost"] }, ttl: { default: "10d", max: "14d" } }),
+  );
   home = makeHome({ SANDBOXER_PROFILES_DIR: profiles });
   writeFileSync(home.env.SANDBOXER_CONFIG as string, stringify(INVENTORY));
 });
@@ -71,7 +80,10 @@ describe("--host / SANDBOXER_HOST override the placement", () => {
   it("a locked profile refuses a host outside its placement (either source), naming the field; its own host is fine", async () => {
     const r = await explain(["--profile", "profile.t-locked", "--host", "box2"]);
     expect(r.code).toBe(2);
-    expect(JSON.parse(r.stderr).error).toMatchObject({ code: "SBX_HOST_NOT_FOUND", message: expect.stringMatching(/^host: 'box2' \(--host\) is refused: profile\.t-locked is locked to its placement \(box1; placement\.locked\)/) });
+    expect(JSON.parse(r.stderr).error).toMatchObject({
+      code: "SBX_HOST_NOT_FOUND",
+      message: expect.stringMatching(/^host: 'box2' \(--host\) is refused: profile\.t-locked is locked to its placement \(box1; placement\.locked\)/),
+    });
     const env = await explain(["--profile", "profile.t-locked"], { ...home.env, SANDBOXER_HOST: "box2" });
     expect(env.code).toBe(2);
     expect(env.stderr).toContain("(SANDBOXER_HOST) is refused");
@@ -109,11 +121,16 @@ describe("--host / SANDBOXER_HOST override the placement", () => {
 
 describe("limits.maxTtl of a registration", () => {
   it("an asked-for ttl over it is refused at plan time, naming ttl and the limit; nothing is recorded", async () => {
-    const r = await runCli(["create", "--profile", "profile.vm-packer-build", "--ttl", "8d", "--input", `packer_template=${join(work, "ok")}`, "--json"], home.env);
+    const r = await runCli(
+      ["create", "--profile", "profile.vm-packer-build", "--ttl", "8d", "--input", `packer_template=${join(work, "ok")}`, "--json"],
+      home.env,
+    );
     expect(r.code).toBe(2);
     const err = JSON.parse(r.stderr).error;
     expect(err.code).toBe("SBX_TTL_INVALID");
-    expect(err.message).toMatch(/^ttl: over what profile\.vm-packer-build's extensions allow \(ext\.vm-packer: ttl 8d is over its registration's limits\.maxTtl 7d/);
+    expect(err.message).toMatch(
+      /^ttl: over what profile\.vm-packer-build's extensions allow \(ext\.vm-packer: ttl 8d is over its registration's limits\.maxTtl 7d/,
+    );
     expect((await runCli(["list", "--all", "--json"], home.env)).json<Sandbox[]>()).toEqual([]);
     // Within the profile's own max (14d) but the registration's 7d is what counts; 7d itself is fine.
     expect((await explain(["--profile", "profile.vm-packer-build", "--ttl", "7d"])).json<{ ttlSeconds: number }>().ttlSeconds).toBe(7 * D);
@@ -124,7 +141,11 @@ describe("limits.maxTtl of a registration", () => {
   });
 
   it("extend-ttl cannot take a real build's lifetime past it", { timeout: 120_000 }, async () => {
-    const created = await runCli(["create", "--profile", "profile.vm-packer-build", "--ttl", "6d", "--input", `packer_template=${join(work, "ok")}`, "--json"], home.env, { timeoutMs: 110_000 });
+    const created = await runCli(
+      ["create", "--profile", "profile.vm-packer-build", "--ttl", "6d", "--input", `packer_template=${join(work, "ok")}`, "--json"],
+      home.env,
+      { timeoutMs: 110_000 },
+    );
     expect(created.code, created.stderr).toBe(0);
     const sb = created.json<Sandbox>();
     const over = await runCli(["extend-ttl", sb.id, "--duration", "2d", "--json"], home.env);
@@ -140,7 +161,10 @@ describe("limits.maxTtl of a registration", () => {
       ["ext.e2b", reg("ext.e2b", { limits: { maxTtl: "24h" } })],
       ["ext.saas-stub", reg("ext.saas-stub", {})],
     ]);
-    const p: Profile = { ...profileSchema.parse({ id: "profile.t", version: 1, route: { strategy: "explicit", candidates: ["ext.e2b", "ext.saas-stub"] } }), file: "t.yaml" };
+    const p: Profile = {
+      ...profileSchema.parse({ id: "profile.t", version: 1, route: { strategy: "explicit", candidates: ["ext.e2b", "ext.saas-stub"] } }),
+      file: "t.yaml",
+    };
     const d = decideRoute(p, regs, { ttlSeconds: 2 * D, ttlExplicit: true });
     expect(d.chosen).toBe("ext.saas-stub");
     expect(d.rejected).toEqual([{ extension: "ext.e2b", why: "ttl 2d is over its registration's limits.maxTtl 24h (extensions/ext.e2b.yaml)" }]);

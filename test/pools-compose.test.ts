@@ -33,7 +33,10 @@ describe("warm pools on ext.compose-ssh", { timeout: 240_000 }, () => {
     expect(f.containersOf(member)).toHaveLength(2);
     expect(await broker.list()).toEqual([]);
     await expect(broker.get(member)).rejects.toMatchObject({ code: "SBX_NOT_FOUND" });
-    expect((await broker.plan({ profile: "profile.compose-test", inputs: { repo: f.repo } })).route.pool).toMatchObject({ key: set.key, warm: { "ext.compose-ssh": 1 } });
+    expect((await broker.plan({ profile: "profile.compose-test", inputs: { repo: f.repo } })).route.pool).toMatchObject({
+      key: set.key,
+      warm: { "ext.compose-ssh": 1 },
+    });
 
     const handshakes = f.host1.handshakes() + f.host2.handshakes();
     const sb = await broker.create({ profile: "profile.compose-test", inputs: { repo: f.repo }, actor: "agt", project: "web" });

@@ -86,7 +86,9 @@ export function poolsCrashSuite(name: string, store: { env(): Promise<Env>; clea
       await broker.refillPools({ perPool: 10 });
       const members = await warm();
       expect(members).toHaveLength(10);
-      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => cli("create", "--profile", "profile.pooled", "--project", `p${i % 5}`, "--actor", "agt", "--json")));
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => cli("create", "--profile", "profile.pooled", "--project", `p${i % 5}`, "--actor", "agt", "--json")),
+      );
       for (const r of results) expect(r.stderr).toBe("");
       const made = results.map((r) => r.json<Sandbox>());
       expect(new Set(made.map((s) => s.id)).size).toBe(50);
@@ -141,27 +143,33 @@ export function poolsCrashSuite(name: string, store: { env(): Promise<Env>; clea
       await expectTruthful();
       const pass = await cli("reaper", "--once", "--json");
       expect(pass.code).toBe(0);
-      expect(pass.json<{ pools: { pools: { key: string; created: string[] }[] } }>().pools.pools.find((p) => p.key === "profile.pooled")?.created).toHaveLength(1);
+      expect(pass.json<{ pools: { pools: { key: string; created: string[] }[] } }>().pools.pools.find((p) => p.key === "profile.pooled")?.created).toHaveLength(
+        1,
+      );
       expect(await warm()).toHaveLength(before.length);
     }, 120_000);
 
-    it.each(["refill-requested", "refill-provisioning", "refill-before-ready"])("a refill killed at %s: reconcile tears the half-made member down; nobody ever sees it", async (point) => {
-      await broker.drainPool("profile.pooled");
-      await broker.setPool({ profile: "profile.pooled", size: 1 });
-      const r = await crashing(point, "reaper", "--once", "--json");
-      expect(r.code).not.toBe(0);
-      const half = (await rows()).find((x) => x.poolStage === "warming" && (x.state === "requested" || x.state === "provisioning"));
-      expect(half, "the killed refill left an in-flight member").toBeTruthy();
-      expect((await cli("list", "--all", "--json")).json<Sandbox[]>().map((s) => s.id)).not.toContain(half?.id);
-      const rec = (await cli("reconcile", "--json")).json<{ actions: { id: string; to: string }[] }>();
-      expect(rec.actions).toContainEqual(expect.objectContaining({ id: half?.id, to: "failed" }));
-      await expectTruthful();
-      // The dead reaper's lease would run out in a minute or so; here it is let go at once.
-      await expireLease();
-      // The next pass makes a good one.
-      expect((await cli("reaper", "--once", "--json")).code).toBe(0);
-      expect(await warm()).toHaveLength(1);
-      await expectTruthful();
-    }, 120_000);
+    it.each(["refill-requested", "refill-provisioning", "refill-before-ready"])(
+      "a refill killed at %s: reconcile tears the half-made member down; nobody ever sees it",
+      async (point) => {
+        await broker.drainPool("profile.pooled");
+        await broker.setPool({ profile: "profile.pooled", size: 1 });
+        const r = await crashing(point, "reaper", "--once", "--json");
+        expect(r.code).not.toBe(0);
+        const half = (await rows()).find((x) => x.poolStage === "warming" && (x.state === "requested" || x.state === "provisioning"));
+        expect(half, "the killed refill left an in-flight member").toBeTruthy();
+        expect((await cli("list", "--all", "--json")).json<Sandbox[]>().map((s) => s.id)).not.toContain(half?.id);
+        const rec = (await cli("reconcile", "--json")).json<{ actions: { id: string; to: string }[] }>();
+        expect(rec.actions).toContainEqual(expect.objectContaining({ id: half?.id, to: "failed" }));
+        await expectTruthful();
+        // The dead reaper's lease would run out in a minute or so; here it is let go at once.
+        await expireLease();
+        // The next pass makes a good one.
+        expect((await cli("reaper", "--once", "--json")).code).toBe(0);
+        expect(await warm()).toHaveLength(1);
+        await expectTruthful();
+      },
+      120_000,
+    );
   });
 }

@@ -278,7 +278,10 @@ describe("warm pools on ext.local", () => {
     const set = await b2.setPool({ profile: "profile.pooled", size: 1 });
     expect(set).toMatchObject({ key: "profile.pooled", size: 1, source: "set" });
     const r = await b2.refillPools({ perPool: 2 });
-    expect(r.pools.find((p) => p.key === "profile.pooled")).toMatchObject({ destroyed: [{ id: expect.any(String), why: expect.stringContaining("beyond") }], created: [] });
+    expect(r.pools.find((p) => p.key === "profile.pooled")).toMatchObject({
+      destroyed: [{ id: expect.any(String), why: expect.stringContaining("beyond") }],
+      created: [],
+    });
     const d = await b2.drainPool("profile.pooled");
     expect(d).toMatchObject({ pools: ["profile.pooled"], destroyed: [expect.stringMatching(/^sbx-/)], errors: [] });
     expect(await membersOf("profile.pooled")).toMatchObject({ size: 0, ready: 0, source: "drained" });
@@ -294,7 +297,10 @@ describe("warm pools on ext.local", () => {
     await b2.addCredits({ account: "_pool", amount: 10 });
     await b2.addCredits({ account: "p1", amount: 10 });
     const filled = await b2.refillPools();
-    expect(filled.pools.find((p) => p.key === "profile.metered-pool"), JSON.stringify(filled)).toMatchObject({ created: [expect.any(String)], errors: [] });
+    expect(
+      filled.pools.find((p) => p.key === "profile.metered-pool"),
+      JSON.stringify(filled),
+    ).toMatchObject({ created: [expect.any(String)], errors: [] });
     expect(await membersOf("profile.metered-pool")).toMatchObject({ ready: 1 });
     const pool0 = (await b2.credits({ account: "_pool" }))[0];
     expect(pool0?.reserved).toBeGreaterThan(1);

@@ -20,7 +20,10 @@ beforeAll(() => {
   home = makeHome();
   const profiles = join(home.dir, "profiles");
   mkdirSync(profiles, { recursive: true });
-  writeFileSync(join(profiles, "profile.kept.yaml"), "id: profile.kept\nversion: 1\nextension: ext.local\nplacement: { hosts: [localhost] }\nlimits: { disk: unlimited }\npool: { size: 3 }\n");
+  writeFileSync(
+    join(profiles, "profile.kept.yaml"),
+    "id: profile.kept\nversion: 1\nextension: ext.local\nplacement: { hosts: [localhost] }\nlimits: { disk: unlimited }\npool: { size: 3 }\n",
+  );
   home.env.SANDBOXER_PROFILES_DIR = profiles;
   a = home.broker();
   b = home.broker();
@@ -50,8 +53,13 @@ async function members() {
 describe("the pool keeper in the reaper", () => {
   it("two reapers: only the lease holder refills, the pool reaches its size and never more; a claim is replaced", async () => {
     const reports: { who: string; r: RefillReport }[] = [];
-    for (const [who, broker] of [["a", a], ["b", b]] as const) {
-      reapers.push(startReaper(broker, { intervalMs: 60_000, poolIntervalMs: 20, reconcile: false, onRefill: (r) => "pools" in r && reports.push({ who, r }) }));
+    for (const [who, broker] of [
+      ["a", a],
+      ["b", b],
+    ] as const) {
+      reapers.push(
+        startReaper(broker, { intervalMs: 60_000, poolIntervalMs: 20, reconcile: false, onRefill: (r) => "pools" in r && reports.push({ who, r }) }),
+      );
     }
     await until("3 warm members", async () => (await a.pools())[0]?.ready === 3);
     const made = reports.flatMap((x) => x.r.pools.flatMap((p) => p.created.map((id) => ({ who: x.who, id }))));

@@ -94,7 +94,13 @@ describe("kill -9 of a replica during a claim, judged by another replica", { tim
       // Its heartbeat stops (older than the lease): returned to the pool, untouched.
       await store.sandboxes.update(taken?.id as string, { ownerBeatAt: new Date(Date.now() - 3_600_000).toISOString() });
       const stale = await judge.reconcile();
-      expect(stale.actions).toContainEqual(expect.objectContaining({ id: taken?.id, to: "ready", why: expect.stringMatching(/on replica far-away died before applying anything: returned to pool/) }));
+      expect(stale.actions).toContainEqual(
+        expect.objectContaining({
+          id: taken?.id,
+          to: "ready",
+          why: expect.stringMatching(/on replica far-away died before applying anything: returned to pool/),
+        }),
+      );
       expect(await store.sandboxes.get(taken?.id as string)).toMatchObject({ poolStage: "warm", ownerPid: null, ownerReplica: null, ownerBeatAt: null });
     } finally {
       await judge.close();
@@ -115,7 +121,9 @@ describe("kill -9 of a replica during a claim, judged by another replica", { tim
     });
     expect(back).toMatchObject({ pool: "profile.pooled", state: "ready", ownerPid: null, ownerReplica: null });
     // Once (the survivor's reconcile runs every second; the compare-and-set lets one pass act).
-    const returned = (await store.events.list({ sandboxId: back.id, limit: 1000 })).filter((e) => e.type === "pool.member_returned" && String(e.data.why).includes("replica rA"));
+    const returned = (await store.events.list({ sandboxId: back.id, limit: 1000 })).filter(
+      (e) => e.type === "pool.member_returned" && String(e.data.why).includes("replica rA"),
+    );
     expect(returned).toHaveLength(1);
     expect(String(returned[0]?.data.why)).toMatch(/claiming process \d+ on replica rA died/);
     // Nobody ever had it: the next create through the survivor is served by it (or by its sibling).

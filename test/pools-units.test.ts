@@ -77,7 +77,17 @@ describe("a refill pass", () => {
   const def: PoolDef = { key: "profile.a", profile: "profile.a", inputs: {}, size: 3, maxIdleSeconds: 600, source: "set" };
   let n = 0;
   const member = (over: Partial<SandboxRow>): SandboxRow =>
-    ({ id: `sbx-m${n++}`, state: "ready", pool: "profile.a", poolStage: "warm", profileVersion: 2, readyAt: "2030-01-01T11:59:00Z", ownerPid: null, ownerStart: null, ...over }) as SandboxRow;
+    ({
+      id: `sbx-m${n++}`,
+      state: "ready",
+      pool: "profile.a",
+      poolStage: "warm",
+      profileVersion: 2,
+      readyAt: "2030-01-01T11:59:00Z",
+      ownerPid: null,
+      ownerStart: null,
+      ...over,
+    }) as SandboxRow;
   const alive = () => true;
 
   const cases: { name: string; def?: PoolDef; members: Partial<SandboxRow>[]; perPool?: number; destroy: string[]; create: number; short: number }[] = [
@@ -88,9 +98,22 @@ describe("a refill pass", () => {
     { name: "idle past maxIdle: destroyed and replaced", members: [{ readyAt: "2030-01-01T11:40:00Z" }, {}, {}], destroy: ["idle"], create: 1, short: 0 },
     { name: "an old profile version: destroyed and replaced", members: [{ profileVersion: 1 }, {}, {}], destroy: ["version 1"], create: 1, short: 0 },
     { name: "beyond the size: the newest go", members: [{}, {}, {}, { readyAt: "2030-01-01T11:59:30Z" }], destroy: ["beyond"], create: 0, short: 0 },
-    { name: "drained: every warm member goes, nothing is made", def: { ...def, size: 0, source: "drained" }, members: [{}, {}], destroy: ["drained", "drained"], create: 0, short: 0 },
+    {
+      name: "drained: every warm member goes, nothing is made",
+      def: { ...def, size: 0, source: "drained" },
+      members: [{}, {}],
+      destroy: ["drained", "drained"],
+      create: 0,
+      short: 0,
+    },
     { name: "a pool that no longer exists: its members go", def: undefined, members: [{}], destroy: ["no longer"], create: 0, short: 0 },
-    { name: "claimed members are the claim's, not the refill's", members: [{ poolStage: "claimed" }, { poolStage: "applying" }], destroy: [], create: 1, short: 2 },
+    {
+      name: "claimed members are the claim's, not the refill's",
+      members: [{ poolStage: "claimed" }, { poolStage: "applying" }],
+      destroy: [],
+      create: 1,
+      short: 2,
+    },
   ];
 
   it.each(cases)("$name", (c) => {

@@ -28,7 +28,11 @@ const remote = (token: string): Env => ({ ...home.env, SANDBOXER_URL: server.url
 const wsUrl = (id: string, q: string) => `${server.url.replace(/^http/, "ws")}/v1/sandboxes/${id}/exec?${q}`;
 
 /** Open the terminal socket; resolves with what happened before or after the upgrade. */
-function connect(url: string, token: string | null, onOpen?: (ws: WebSocket) => void): Promise<{ status: number; body: string; output: string; exit?: { type: string; exitCode?: number; code?: string } }> {
+function connect(
+  url: string,
+  token: string | null,
+  onOpen?: (ws: WebSocket) => void,
+): Promise<{ status: number; body: string; output: string; exit?: { type: string; exitCode?: number; code?: string } }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
     let output = "";
@@ -146,15 +150,19 @@ describe("the terminal WebSocket", () => {
 
   it("a control message that is not a resize is answered with an error and changes nothing; the session goes on", async () => {
     const texts: string[] = [];
-    const r = await connect(wsUrl(mine.id, `tty=1&cols=80&rows=24&cmd=sh&cmd=-c&cmd=${encodeURIComponent("read line; stty size; exit 5")}`), tokens.p1, (ws) => {
-      ws.on("message", (d: Buffer, binary: boolean) => {
-        if (!binary) texts.push(d.toString());
-      });
-      ws.send(JSON.stringify({ type: "resize", cols: 0, rows: 99999 }));
-      ws.send("not json");
-      ws.send(JSON.stringify({ type: "exec", cmd: ["rm", "-rf", "/"] }));
-      setTimeout(() => ws.send(Buffer.from("go\r"), { binary: true }), 300);
-    });
+    const r = await connect(
+      wsUrl(mine.id, `tty=1&cols=80&rows=24&cmd=sh&cmd=-c&cmd=${encodeURIComponent("read line; stty size; exit 5")}`),
+      tokens.p1,
+      (ws) => {
+        ws.on("message", (d: Buffer, binary: boolean) => {
+          if (!binary) texts.push(d.toString());
+        });
+        ws.send(JSON.stringify({ type: "resize", cols: 0, rows: 99999 }));
+        ws.send("not json");
+        ws.send(JSON.stringify({ type: "exec", cmd: ["rm", "-rf", "/"] }));
+        setTimeout(() => ws.send(Buffer.from("go\r"), { binary: true }), 300);
+      },
+    );
     expect(texts.filter((t) => t.includes('"error"'))).toHaveLength(3);
     expect(r.output).toMatch(/^24 80\r?$/m);
     expect(r.exit).toEqual({ type: "exit", exitCode: 5 });

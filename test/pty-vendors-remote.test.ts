@@ -61,7 +61,8 @@ for (const row of VENDORS) {
     const tokens = { p1: "" };
     const remote = (): Env => ({ ...home.env, SANDBOXER_URL: server.url, SANDBOXER_TOKEN: tokens.p1 });
     const wsUrl = (id: string, q: string) => `${server.url.replace(/^http/, "ws")}/v1/sandboxes/${id}/exec?${q}`;
-    const exists = async (id: string, path: string) => (await broker.exec(id, ["test", "-e", path], { stdin: "ignore", stdout: "pipe", stderr: "pipe" })).exitCode === 0;
+    const exists = async (id: string, path: string) =>
+      (await broker.exec(id, ["test", "-e", path], { stdin: "ignore", stdout: "pipe", stderr: "pipe" })).exitCode === 0;
 
     beforeAll(async () => {
       const started = await row.start();
@@ -106,7 +107,10 @@ for (const row of VENDORS) {
     });
 
     it("closing the socket ends the session at the vendor: nothing is left running", async () => {
-      const running = async () => (await broker.exec(mine.id, ["sh", "-c", "ps -eo args | grep -c '^sleep 3001' || true"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" })).stdout?.trim();
+      const running = async () =>
+        (
+          await broker.exec(mine.id, ["sh", "-c", "ps -eo args | grep -c '^sleep 3001' || true"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" })
+        ).stdout?.trim();
       const r = await connect(wsUrl(mine.id, `tty=1&cmd=sh&cmd=-c&cmd=${encodeURIComponent("echo READY; exec sleep 3001")}`), tokens.p1, (ws, output) => {
         if (/READY/.test(output)) ws.close();
       });

@@ -91,7 +91,14 @@ describe("three replicas on one PostgreSQL", { timeout: 300_000 }, () => {
       Array.from({ length: 16 }, async () => {
         while (next < jobs.length) {
           const job = jobs[next++] as (typeof jobs)[number];
-          const r = await api<Sandbox>(replicas[job.i % 3] as Replica, token, "POST", "/v1/sandboxes", { profile: "profile.saas-stub" }, job.key ? { "Idempotency-Key": job.key } : {});
+          const r = await api<Sandbox>(
+            replicas[job.i % 3] as Replica,
+            token,
+            "POST",
+            "/v1/sandboxes",
+            { profile: "profile.saas-stub" },
+            job.key ? { "Idempotency-Key": job.key } : {},
+          );
           results.push({ ...job, status: r.status, id: r.body.id, body: r.body });
         }
       }),
@@ -107,7 +114,11 @@ describe("three replicas on one PostgreSQL", { timeout: 300_000 }, () => {
     expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
     for (const id of ids) {
       const types = events.filter((e) => e.sandboxId === id).map((e) => e.type);
-      for (const t of ["sandbox.requested", "sandbox.provisioning", "sandbox.ready"]) expect(types.filter((x) => x === t), `${id} ${t}`).toHaveLength(1);
+      for (const t of ["sandbox.requested", "sandbox.provisioning", "sandbox.ready"])
+        expect(
+          types.filter((x) => x === t),
+          `${id} ${t}`,
+        ).toHaveLength(1);
     }
     // Every replica publishes; claims never overlap, so the hub hears each event once.
     await until("every event at the hub", async () => ((await store.events.stats()).pending === 0 ? true : undefined), 120_000);
@@ -123,7 +134,11 @@ describe("three replicas on one PostgreSQL", { timeout: 300_000 }, () => {
     try {
       const made = await api<Sandbox>(a(), token, "POST", "/v1/sandboxes", { profile: "profile.saas-stub" });
       expect(made.status).toBe(201);
-      await until("the ready event on B", () => (onB.events.some((e) => e.sandboxId === made.body.id && e.type === "sandbox.ready") ? true : undefined), 30_000);
+      await until(
+        "the ready event on B",
+        () => (onB.events.some((e) => e.sandboxId === made.body.id && e.type === "sandbox.ready") ? true : undefined),
+        30_000,
+      );
       const mine = onB.events.filter((e) => e.sandboxId === made.body.id).map((e) => e.type);
       expect(mine[0]).toBe("sandbox.requested");
       expect(mine.indexOf("sandbox.provisioning")).toBeGreaterThan(0);
@@ -156,7 +171,11 @@ describe("three replicas on one PostgreSQL", { timeout: 300_000 }, () => {
       const theirs = await api<Sandbox>(a(), token, "POST", "/v1/sandboxes", { profile: "profile.saas-stub", project: "tenant-b" });
       const mine = await api<Sandbox>(a(), tenant, "POST", "/v1/sandboxes", { profile: "profile.saas-stub" });
       expect([theirs.status, mine.status]).toEqual([201, 201]);
-      await until("the tenant's ready event", () => (onB.events.some((e) => e.sandboxId === mine.body.id && e.type === "sandbox.ready") ? true : undefined), 30_000);
+      await until(
+        "the tenant's ready event",
+        () => (onB.events.some((e) => e.sandboxId === mine.body.id && e.type === "sandbox.ready") ? true : undefined),
+        30_000,
+      );
       expect(onB.events.filter((e) => e.sandboxId === theirs.body.id)).toEqual([]);
       // Another project's record is not found through any replica.
       for (const r of replicas) expect((await api(r, tenant, "GET", `/v1/sandboxes/${theirs.body.id}`)).status).toBe(404);
@@ -184,7 +203,12 @@ describe("three replicas on one PostgreSQL", { timeout: 300_000 }, () => {
       const h = await fetch(`${lost.url}/healthz`);
       expect(h.status).toBe(503);
       const body = await h.text();
-      expect(JSON.parse(body)).toMatchObject({ ok: false, store: "postgres", replica: "r6", error: expect.stringMatching(/cannot reach PostgreSQL at postgres:\/\/sbx:\*\*\*@127\.0\.0\.1:9\/gone/) });
+      expect(JSON.parse(body)).toMatchObject({
+        ok: false,
+        store: "postgres",
+        replica: "r6",
+        error: expect.stringMatching(/cannot reach PostgreSQL at postgres:\/\/sbx:\*\*\*@127\.0\.0\.1:9\/gone/),
+      });
       expect(body).not.toContain("hunter2");
       const ready = await fetch(`${lost.url}/readyz`);
       expect(ready.status).toBe(503);
@@ -197,7 +221,11 @@ describe("three replicas on one PostgreSQL", { timeout: 300_000 }, () => {
   it("credits for N, concurrent creates through different replicas: exactly N", async () => {
     const N = 4;
     expect((await runCli(["credits", "add", String(N), "--project", "cred"], env)).code).toBe(0);
-    const tries = await Promise.all(Array.from({ length: 3 * N }, (_, i) => api<Sandbox>(replicas[i % 3] as Replica, token, "POST", "/v1/sandboxes", { profile: "profile.saas-stub", project: "cred", ttl: "1h" })));
+    const tries = await Promise.all(
+      Array.from({ length: 3 * N }, (_, i) =>
+        api<Sandbox>(replicas[i % 3] as Replica, token, "POST", "/v1/sandboxes", { profile: "profile.saas-stub", project: "cred", ttl: "1h" }),
+      ),
+    );
     expect(tries.filter((t) => t.status === 201)).toHaveLength(N);
     expect(tries.filter((t) => t.status === 402)).toHaveLength(2 * N);
     const acct = await store.credits.account("cred");
@@ -206,7 +234,11 @@ describe("three replicas on one PostgreSQL", { timeout: 300_000 }, () => {
   });
 
   it("two reapers on two replicas destroy each expired sandbox once", async () => {
-    const made = await Promise.all(Array.from({ length: 6 }, (_, i) => api<Sandbox>(replicas[i % 2] as Replica, token, "POST", "/v1/sandboxes", { profile: "profile.saas-stub", ttl: "2s" })));
+    const made = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        api<Sandbox>(replicas[i % 2] as Replica, token, "POST", "/v1/sandboxes", { profile: "profile.saas-stub", ttl: "2s" }),
+      ),
+    );
     const ids = made.map((m) => m.body.id);
     await until("all expired and destroyed", async () => {
       const rows = await Promise.all(ids.map((id) => store.sandboxes.get(id)));
@@ -224,7 +256,9 @@ describe("three replicas on one PostgreSQL", { timeout: 300_000 }, () => {
   it("kill -9 of a replica in the middle of creates: another reconciles them once its heartbeat is stale", async () => {
     // The victim provisions slowly (creates in flight for 30s) and holds no reaper lease.
     const victim = await startReplica({ ...env, SANDBOXER_REPLICA_ID: "r4", SANDBOXER_SAAS_STUB_DELAY_MS: "30000" }, ["--no-reaper"]);
-    const accepted = await Promise.all(Array.from({ length: 8 }, () => api<Sandbox>(victim, token, "POST", "/v1/sandboxes?wait=false", { profile: "profile.saas-stub" })));
+    const accepted = await Promise.all(
+      Array.from({ length: 8 }, () => api<Sandbox>(victim, token, "POST", "/v1/sandboxes?wait=false", { profile: "profile.saas-stub" })),
+    );
     expect(accepted.map((x) => x.status)).toEqual(Array(8).fill(202));
     const ids = accepted.map((x) => x.body.id);
     await until("the victim's resources exist", () => (ids.every((id) => stubResources().has(id)) ? true : undefined), 30_000);
@@ -258,7 +292,16 @@ describe("three replicas on one PostgreSQL", { timeout: 300_000 }, () => {
       expect(taken.error?.message).toMatch(/on replica r7 died while provisioning/);
       paused.child.kill("SIGCONT");
       // Its create wakes, finds the record is no longer its own, and settles without resurrecting it.
-      await until("the woken create settles", async () => ((await store.events.list({ sandboxId: made.body.id })).some((e) => e.type === "sandbox.progress" && String(e.data.message).includes("provision failed")) ? true : undefined), 30_000);
+      await until(
+        "the woken create settles",
+        async () =>
+          (await store.events.list({ sandboxId: made.body.id })).some(
+            (e) => e.type === "sandbox.progress" && String(e.data.message).includes("provision failed"),
+          )
+            ? true
+            : undefined,
+        30_000,
+      );
       expect(await store.sandboxes.get(made.body.id)).toMatchObject({ state: "failed" });
       expect((await store.events.list({ sandboxId: made.body.id })).map((e) => e.type)).not.toContain("sandbox.ready");
       expect(stubResources().has(made.body.id)).toBe(false);

@@ -24,7 +24,9 @@ describe("route explain and routed creates through the CLI", { timeout: 240_000 
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(/profile.burst-sandbox: ext.local on localhost \(prefer-self-hosted\)/);
     expect(human.stdout).toMatch(/rejected ext.saas-stub: insufficient credits: needs 1, account 'default' has 0/);
-    const json = (await cli.run(["route", "explain", "--profile", "profile.burst-sandbox", "--route", "lowest-latency", "--json"], home.env)).json<RouteDecision & { profile: string }>();
+    const json = (await cli.run(["route", "explain", "--profile", "profile.burst-sandbox", "--route", "lowest-latency", "--json"], home.env)).json<
+      RouteDecision & { profile: string }
+    >();
     expect(json).toMatchObject({ profile: "profile.burst-sandbox", chosen: "ext.local", strategy: "lowest-latency" });
     const list = await cli.run(["list", "--all", "--json"], home.env);
     expect(list.json<Sandbox[]>()).toEqual([]);

@@ -21,7 +21,10 @@ describe("failover from E2B to Daytona", () => {
     home = makeHome({ E2B_API_URL: e2b.url, E2B_API_KEY: e2b.apiKey, DAYTONA_API_URL: daytona.url, DAYTONA_API_KEY: daytona.apiKey });
     const dir = join(home.dir, "profiles");
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, "profile.saas-any.yaml"), "id: profile.saas-any\nversion: 1\nroute: { strategy: explicit, candidates: [ext.e2b, ext.daytona] }\nttl: { default: 1h, max: 4h }\ntimeout: 30s\n");
+    writeFileSync(
+      join(dir, "profile.saas-any.yaml"),
+      "id: profile.saas-any\nversion: 1\nroute: { strategy: explicit, candidates: [ext.e2b, ext.daytona] }\nttl: { default: 1h, max: 4h }\ntimeout: 30s\n",
+    );
     home.env.SANDBOXER_PROFILES_DIR = dir;
     await home.broker().addCredits({ account: "default", amount: 10 });
   });
@@ -37,7 +40,9 @@ describe("failover from E2B to Daytona", () => {
     const sb = await broker.create({ profile: "profile.saas-any" });
     expect(sb.state).toBe("ready");
     expect(sb.extension).toBe("ext.daytona");
-    expect(sb.route?.attempts).toEqual([expect.objectContaining({ extension: "ext.e2b", code: "SBX_PROVISION_FAILED", message: expect.stringMatching(/e2b create: server error \(500\)/) })]);
+    expect(sb.route?.attempts).toEqual([
+      expect.objectContaining({ extension: "ext.e2b", code: "SBX_PROVISION_FAILED", message: expect.stringMatching(/e2b create: server error \(500\)/) }),
+    ]);
     expect(sb.cost).toMatchObject({ pricePerHour: 0.3, reserved: 0.3 });
     expect((await accountOf(broker, "default")).reserved).toBeCloseTo(0.3, 6);
     const failover = (await broker.events({ sandboxId: sb.id })).find((e) => e.type === "sandbox.route_failover");

@@ -23,7 +23,14 @@ const REGS = new Map<string, Registration>([
   ["ext.off", reg("ext.off", { enabled: false })],
 ]);
 
-const KINDS: Record<string, "self-hosted" | "metered"> = { "ext.local": "self-hosted", "ext.compose-ssh": "self-hosted", "ext.saas-stub": "metered", "ext.e2b": "metered", "ext.modal": "metered", "ext.off": "metered" };
+const KINDS: Record<string, "self-hosted" | "metered"> = {
+  "ext.local": "self-hosted",
+  "ext.compose-ssh": "self-hosted",
+  "ext.saas-stub": "metered",
+  "ext.e2b": "metered",
+  "ext.modal": "metered",
+  "ext.off": "metered",
+};
 
 function inputs(over: Partial<{ [K in keyof RoutingInputs]: RoutingInputs[K] }> = {}): RoutingInputs {
   const hosts = new Map<string, Host>([
@@ -57,12 +64,42 @@ function codeOf(fn: () => unknown): string {
 }
 
 describe("routing table", () => {
-  const cases: { name: string; p: Profile; req?: Parameters<typeof decideRoute>[2]; inp?: RoutingInputs; chosen: string; order?: string[]; rejected?: string[] }[] = [
+  const cases: {
+    name: string;
+    p: Profile;
+    req?: Parameters<typeof decideRoute>[2];
+    inp?: RoutingInputs;
+    chosen: string;
+    order?: string[];
+    rejected?: string[];
+  }[] = [
     { name: "prefer-self-hosted: local while there is room", p: burst, inp: inputs(), chosen: "ext.local", order: ["ext.local", "ext.saas-stub", "ext.e2b"] },
-    { name: "prefer-self-hosted: bursts when localhost is full", p: burst, inp: inputs({ liveByHost: new Map([["localhost", 2]]) }), chosen: "ext.saas-stub", rejected: ["ext.local"] },
-    { name: "prefer-self-hosted: bursts when the host is down", p: burst, inp: inputs({ downHosts: new Map([["localhost", "unreachable"]]) }), chosen: "ext.saas-stub", rejected: ["ext.local"] },
-    { name: "prefer-self-hosted: skips a full host for one with room", p: anyHost, inp: inputs({ liveByHost: new Map([["box1", 5]]) }), chosen: "ext.compose-ssh" },
-    { name: "registration limit counts live sandboxes", p: burst, inp: inputs({ liveByExtension: new Map([["ext.saas-stub", 1000]]), liveByHost: new Map([["localhost", 2]]) }), chosen: "ext.e2b" },
+    {
+      name: "prefer-self-hosted: bursts when localhost is full",
+      p: burst,
+      inp: inputs({ liveByHost: new Map([["localhost", 2]]) }),
+      chosen: "ext.saas-stub",
+      rejected: ["ext.local"],
+    },
+    {
+      name: "prefer-self-hosted: bursts when the host is down",
+      p: burst,
+      inp: inputs({ downHosts: new Map([["localhost", "unreachable"]]) }),
+      chosen: "ext.saas-stub",
+      rejected: ["ext.local"],
+    },
+    {
+      name: "prefer-self-hosted: skips a full host for one with room",
+      p: anyHost,
+      inp: inputs({ liveByHost: new Map([["box1", 5]]) }),
+      chosen: "ext.compose-ssh",
+    },
+    {
+      name: "registration limit counts live sandboxes",
+      p: burst,
+      inp: inputs({ liveByExtension: new Map([["ext.saas-stub", 1000]]), liveByHost: new Map([["localhost", 2]]) }),
+      chosen: "ext.e2b",
+    },
     { name: "lowest-cost: the free one", p: all, inp: inputs(), chosen: "ext.local", order: ["ext.local", "ext.e2b", "ext.saas-stub", "ext.modal"] },
     { name: "lowest-latency: registration estimates", p: all, req: { strategy: "lowest-latency" }, inp: inputs(), chosen: "ext.local" },
     {
@@ -72,8 +109,21 @@ describe("routing table", () => {
       inp: inputs({ readyStats: new Map([["ext.local@localhost", { p50Seconds: 4, samples: 10 }]]) }),
       chosen: "ext.e2b",
     },
-    { name: "lowest-latency: too few samples keep the estimate", p: all, req: { strategy: "lowest-latency" }, inp: inputs({ readyStats: new Map([["ext.local@localhost", { p50Seconds: 4, samples: 2 }]]) }), chosen: "ext.local" },
-    { name: "explicit: --extension pins", p: all, req: { extension: "ext.modal" }, inp: inputs(), chosen: "ext.modal", rejected: ["ext.saas-stub", "ext.e2b", "ext.local"] },
+    {
+      name: "lowest-latency: too few samples keep the estimate",
+      p: all,
+      req: { strategy: "lowest-latency" },
+      inp: inputs({ readyStats: new Map([["ext.local@localhost", { p50Seconds: 4, samples: 2 }]]) }),
+      chosen: "ext.local",
+    },
+    {
+      name: "explicit: --extension pins",
+      p: all,
+      req: { extension: "ext.modal" },
+      inp: inputs(),
+      chosen: "ext.modal",
+      rejected: ["ext.saas-stub", "ext.e2b", "ext.local"],
+    },
     { name: "explicit strategy: listed order", p: all, req: { strategy: "explicit" }, inp: inputs(), chosen: "ext.saas-stub" },
     {
       name: "credits: metered candidates the account cannot cover are rejected",
@@ -83,9 +133,27 @@ describe("routing table", () => {
       chosen: "ext.e2b",
       rejected: ["ext.saas-stub", "ext.modal"],
     },
-    { name: "credits are per project", p: all, req: { ttlSeconds: 3600, strategy: "explicit", project: "rich" }, inp: inputs({ creditsAvailable: new Map([["rich", 10_000_000]]) }), chosen: "ext.saas-stub" },
-    { name: "capability: gpu", p: profile({ route: { strategy: "lowest-cost", candidates: ["ext.e2b", "ext.modal"] }, settings: { requires: ["gpu"] } }), inp: inputs(), chosen: "ext.modal", rejected: ["ext.e2b"] },
-    { name: "disabled registration", p: profile({ route: { strategy: "explicit", candidates: ["ext.off", "ext.e2b"] } }), inp: inputs(), chosen: "ext.e2b", rejected: ["ext.off"] },
+    {
+      name: "credits are per project",
+      p: all,
+      req: { ttlSeconds: 3600, strategy: "explicit", project: "rich" },
+      inp: inputs({ creditsAvailable: new Map([["rich", 10_000_000]]) }),
+      chosen: "ext.saas-stub",
+    },
+    {
+      name: "capability: gpu",
+      p: profile({ route: { strategy: "lowest-cost", candidates: ["ext.e2b", "ext.modal"] }, settings: { requires: ["gpu"] } }),
+      inp: inputs(),
+      chosen: "ext.modal",
+      rejected: ["ext.e2b"],
+    },
+    {
+      name: "disabled registration",
+      p: profile({ route: { strategy: "explicit", candidates: ["ext.off", "ext.e2b"] } }),
+      inp: inputs(),
+      chosen: "ext.e2b",
+      rejected: ["ext.off"],
+    },
     { name: "no inputs: registrations only (old behaviour)", p: burst, chosen: "ext.local" },
   ];
   it.each(cases)("$name", ({ p, req, inp, chosen, order, rejected }) => {
@@ -187,7 +255,15 @@ describe("routing against the store and real backends", () => {
 
   it("measures time-to-ready from the store for lowest-latency", async () => {
     const store = openStore(home.env);
-    const stats = await readRoutingStats(store, systemClock, [["ext.local", "localhost"], ["ext.saas-stub", "localhost"]], new Set(["ext.saas-stub"])).finally(() => store.close());
+    const stats = await readRoutingStats(
+      store,
+      systemClock,
+      [
+        ["ext.local", "localhost"],
+        ["ext.saas-stub", "localhost"],
+      ],
+      new Set(["ext.saas-stub"]),
+    ).finally(() => store.close());
     expect(stats.readyStats.get("ext.local@localhost")?.samples).toBeGreaterThanOrEqual(2);
     expect(stats.readyStats.get("ext.local@localhost")?.p50Seconds).toBeGreaterThan(0);
     expect(stats.liveByHost.get("localhost") ?? 0).toBe(0);

@@ -34,7 +34,11 @@ describe.skipIf(!ready)("snapshots: ext.local -> ext.compose-ssh over SSH", { ti
   it("restores a local workspace into a compose stack on another host, files intact", async () => {
     // The local sandbox starts from the compose repo, so its snapshot carries a runnable stack.
     const local = await broker.create({ profile: "profile.local", inputs: { repo: f.repo } });
-    const r = await broker.exec(local.id, ["sh", "-c", "mkdir -p data && echo 'made in bwrap' > data/note.txt"], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const r = await broker.exec(local.id, ["sh", "-c", "mkdir -p data && echo 'made in bwrap' > data/note.txt"], {
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     expect(r.exitCode, r.stderr).toBe(0);
     const snap = await broker.snapshot(local.id);
     await broker.destroy(local.id);
@@ -62,7 +66,7 @@ describe.skipIf(!ready)("snapshots: ext.local -> ext.compose-ssh over SSH", { ti
       `    image: ${TEST_IMAGE}`,
       // The first start seeds the volume with a unique value; a restored volume must keep it.
       `    command: ["sh", "-c", "[ -f /data/seed ] || cat /proc/sys/kernel/random/uuid > /data/seed; sleep 3600"]`,
-      "    volumes: [\"state:/data\"]",
+      '    volumes: ["state:/data"]',
       "volumes:",
       "  state: {}",
       "",

@@ -31,7 +31,10 @@ describe("snapshots: ext.local on real bwrap", () => {
 
   it("write files, snapshot, destroy, restore into a NEW sandbox, read them back", async () => {
     const src = await broker.create({ profile: "profile.local" });
-    await sh(src.id, "mkdir -p a/b && printf 'hello snapshot\\n' > a/b/c.txt && seq 1 5000 > nums && ln -s a/b/c.txt link && chmod 751 a && head -c 300000 /dev/urandom > blob");
+    await sh(
+      src.id,
+      "mkdir -p a/b && printf 'hello snapshot\\n' > a/b/c.txt && seq 1 5000 > nums && ln -s a/b/c.txt link && chmod 751 a && head -c 300000 /dev/urandom > blob",
+    );
     const before = await sh(src.id, "sha256sum a/b/c.txt nums blob && stat -c '%a %N' a link");
 
     const snap = await broker.snapshot(src.id, { name: "first" });

@@ -31,14 +31,41 @@ export const row = (state: SandboxState, over: Partial<SandboxRow> = {}): Sandbo
   const at = new Date().toISOString();
   return {
     id: `sbx-${randomIds("sbx").slice(4, 12)}${String(n++ % 10000).padStart(4, "0")}`,
-    profile: "profile.local", profileVersion: 1, extension: "ext.local", mode: null, host: "localhost", state, actor: "adm", project: null,
-    inputs: {}, createdAt: at, readyAt: null, expiresAt: null, destroyedAt: null, reason: null, reachability: null, route: null, cost: null,
-    error: null, hostFacts: null, ttlSeconds: 60, updatedAt: at, handle: null, ownerPid: null, ownerStart: null,
+    profile: "profile.local",
+    profileVersion: 1,
+    extension: "ext.local",
+    mode: null,
+    host: "localhost",
+    state,
+    actor: "adm",
+    project: null,
+    inputs: {},
+    createdAt: at,
+    readyAt: null,
+    expiresAt: null,
+    destroyedAt: null,
+    reason: null,
+    reachability: null,
+    route: null,
+    cost: null,
+    error: null,
+    hostFacts: null,
+    ttlSeconds: 60,
+    updatedAt: at,
+    handle: null,
+    ownerPid: null,
+    ownerStart: null,
     ...over,
   };
 };
 export const event = (sandboxId: string | null, type: string, data: Record<string, unknown> = {}): NewEvent => ({
-  id: randomIds("evt"), type, sandboxId, at: new Date().toISOString(), actor: "adm", project: null, data,
+  id: randomIds("evt"),
+  type,
+  sandboxId,
+  at: new Date().toISOString(),
+  actor: "adm",
+  project: null,
+  data,
 });
 const deps = { clock: { now: () => new Date() }, ids: randomIds };
 
@@ -165,10 +192,14 @@ export function testStore(sut: StoreUnderTest): void {
         const key = `idem-${randomIds("evt")}`;
         const a = row("requested");
         const b = row("requested");
-        const results = await Promise.allSettled([a, b].map((r, i) => (i ? other : store).tx(async (t) => {
-          await t.sandboxes.insert(r, key);
-          await t.idempotency.put(key, "hash", r.id, r.createdAt);
-        })));
+        const results = await Promise.allSettled(
+          [a, b].map((r, i) =>
+            (i ? other : store).tx(async (t) => {
+              await t.sandboxes.insert(r, key);
+              await t.idempotency.put(key, "hash", r.id, r.createdAt);
+            }),
+          ),
+        );
         expect(results.filter((x) => x.status === "fulfilled")).toHaveLength(1);
         const winner = await store.sandboxes.findByIdempotencyKey(key);
         expect([a.id, b.id]).toContain(winner?.id);
@@ -216,13 +247,30 @@ export function testStore(sut: StoreUnderTest): void {
       it("reservations: put, grow, settle, history order", async () => {
         const id = row("ready").id;
         await store.tx(async (t) => {
-          await t.credits.putReservation({ sandboxId: id, account: "r1", amountMicro: 5, pricePerHour: 0.5, currency: "credits", at: "2026-01-01T00:00:00.000Z" });
+          await t.credits.putReservation({
+            sandboxId: id,
+            account: "r1",
+            amountMicro: 5,
+            pricePerHour: 0.5,
+            currency: "credits",
+            at: "2026-01-01T00:00:00.000Z",
+          });
           await t.credits.growReservation(id, 3);
           expect(await t.credits.openReservation(id)).toMatchObject({ amountMicro: 8, pricePerHour: 0.5 });
           await t.credits.settleReservation(id, "2026-01-01T01:00:00.000Z", 4);
         });
         expect(await store.credits.openReservation(id)).toBeUndefined();
-        for (const k of [1, 2, 3]) await store.credits.appendEntry({ account: "r1", sandboxId: id, kind: "add", amountMicro: k, balanceMicro: k, reservedMicro: 0, at: `2026-01-0${k}T00:00:00.000Z`, data: { k } });
+        for (const k of [1, 2, 3])
+          await store.credits.appendEntry({
+            account: "r1",
+            sandboxId: id,
+            kind: "add",
+            amountMicro: k,
+            balanceMicro: k,
+            reservedMicro: 0,
+            at: `2026-01-0${k}T00:00:00.000Z`,
+            data: { k },
+          });
         expect((await store.credits.history({ account: "r1", limit: 2 })).map((e) => e.amountMicro)).toEqual([2, 3]);
         expect((await store.credits.history({ account: "r1", since: "2026-01-02T00:00:00.000Z" })).map((e) => e.data)).toEqual([{ k: 2 }, { k: 3 }]);
       });
@@ -363,10 +411,12 @@ export function testStore(sut: StoreUnderTest): void {
         const heard: (number | null)[] = [];
         const stop = await (store.watchEvents as NonNullable<Store["watchEvents"]>)((seq) => heard.push(seq));
         try {
-          await other.tx(async (t) => {
-            await t.events.append(event(null, "test.rolled-back"));
-            throw new Error("no");
-          }).catch(() => {});
+          await other
+            .tx(async (t) => {
+              await t.events.append(event(null, "test.rolled-back"));
+              throw new Error("no");
+            })
+            .catch(() => {});
           await other.events.append(event(null, "test.notified"));
           const [last] = (await store.events.list({ afterSeq: 0, limit: 100000 })).slice(-1);
           for (let i = 0; i < 200 && !heard.includes(last?.seq ?? -1); i++) await new Promise((r) => setTimeout(r, 10));
@@ -403,7 +453,23 @@ function testRest(get: () => { store: Store; other: Store }): void {
 
   it("snapshots: insert, get, filter, delete", async () => {
     const { store, other } = get();
-    const snap = { id: `snap-${randomIds("snap").slice(5)}`, name: "n", sandboxId: "sbx-aaaaaaaaaaaa", profile: "profile.local", profileVersion: 2, extension: "ext.local", host: "localhost", inputs: { a: "1" }, actor: "agt", project: "p1", format: "tar+zstd" as const, sha256: "ab", sizeBytes: 5_000_000_000, file: "x.tar.zst", createdAt: new Date().toISOString() };
+    const snap = {
+      id: `snap-${randomIds("snap").slice(5)}`,
+      name: "n",
+      sandboxId: "sbx-aaaaaaaaaaaa",
+      profile: "profile.local",
+      profileVersion: 2,
+      extension: "ext.local",
+      host: "localhost",
+      inputs: { a: "1" },
+      actor: "agt",
+      project: "p1",
+      format: "tar+zstd" as const,
+      sha256: "ab",
+      sizeBytes: 5_000_000_000,
+      file: "x.tar.zst",
+      createdAt: new Date().toISOString(),
+    };
     await store.snapshots.insert(snap);
     expect(await other.snapshots.get(snap.id)).toEqual(snap);
     expect((await other.snapshots.list({ project: "p1", sandboxId: snap.sandboxId })).map((s) => s.id)).toContain(snap.id);
@@ -452,7 +518,15 @@ function testRest(get: () => { store: Store; other: Store }): void {
 
   it("getPublic reads the public record only: what get returns, without handle and owner", async () => {
     const { store, other } = get();
-    const r = row("provisioning", { handle: { secret: "x" }, ownerPid: 7, ownerStart: "1", ownerReplica: "r", ownerBeatAt: "2026-01-01T00:00:00.000Z", inputs: { a: "1" }, cost: { reserved: 1 } });
+    const r = row("provisioning", {
+      handle: { secret: "x" },
+      ownerPid: 7,
+      ownerStart: "1",
+      ownerReplica: "r",
+      ownerBeatAt: "2026-01-01T00:00:00.000Z",
+      inputs: { a: "1" },
+      cost: { reserved: 1 },
+    });
     await store.sandboxes.insert(r);
     const pub = await other.sandboxes.getPublic(r.id);
     const { handle: _h, ownerPid: _p, ownerStart: _s, ownerReplica: _r, ownerBeatAt: _b, ...expected } = r;

@@ -24,10 +24,32 @@ let n = 0;
 const at = (s: number) => new Date(Date.UTC(2030, 0, 1, 12, 0, s)).toISOString();
 const member = (over: Partial<SandboxRow> = {}, state: SandboxState = "ready"): SandboxRow => ({
   id: `sbx-${randomIds("sbx").slice(4, 12)}${String(n++ % 10000).padStart(4, "0")}`,
-  profile: "profile.local", profileVersion: 1, extension: "ext.local", mode: null, host: "localhost", state, actor: "adm", project: null,
-  inputs: {}, createdAt: at(n % 50), readyAt: state === "ready" ? at(n % 50) : null, expiresAt: null, destroyedAt: null, reason: null, reachability: null,
-  route: null, cost: null, error: null, hostFacts: null, ttlSeconds: 60, updatedAt: at(0), handle: null, ownerPid: null, ownerStart: null,
-  pool: "profile.local", poolStage: state === "ready" ? "warm" : "warming",
+  profile: "profile.local",
+  profileVersion: 1,
+  extension: "ext.local",
+  mode: null,
+  host: "localhost",
+  state,
+  actor: "adm",
+  project: null,
+  inputs: {},
+  createdAt: at(n % 50),
+  readyAt: state === "ready" ? at(n % 50) : null,
+  expiresAt: null,
+  destroyedAt: null,
+  reason: null,
+  reachability: null,
+  route: null,
+  cost: null,
+  error: null,
+  hostFacts: null,
+  ttlSeconds: 60,
+  updatedAt: at(0),
+  handle: null,
+  ownerPid: null,
+  ownerStart: null,
+  pool: "profile.local",
+  poolStage: state === "ready" ? "warm" : "warming",
   ...over,
 });
 const event = (sandboxId: string, type: string): NewEvent => ({ id: randomIds("evt"), type, sandboxId, at: at(1), actor: "adm", project: null, data: {} });
@@ -96,7 +118,14 @@ export function testPoolStore(sut: PoolStoreUnderTest): void {
       const warming = member({ pool }, "provisioning");
       for (const r of [old, newer, e2b, v2, warming]) await store.sandboxes.insert(r);
       expect(Object.fromEntries(await store.pools.warmCounts(pool, 1))).toEqual({ "ext.local@localhost": 2, "ext.e2b@localhost": 1 });
-      const q = { pool, profileVersion: 1, targets: [{ extension: "ext.local", host: "*" }, { extension: "ext.e2b", host: "*" }] };
+      const q = {
+        pool,
+        profileVersion: 1,
+        targets: [
+          { extension: "ext.local", host: "*" },
+          { extension: "ext.e2b", host: "*" },
+        ],
+      };
       const first = await store.pools.claim(q, owner, at(10));
       // Owned like an in-flight create: replica, pid, start and a first heartbeat (other replicas judge the claim by it).
       expect(first).toMatchObject({ id: old.id, poolStage: "claimed", ownerPid: 4242, ownerStart: "s", ownerReplica: "r1", ownerBeatAt: at(10), pool });
@@ -121,7 +150,9 @@ export function testPoolStore(sut: PoolStoreUnderTest): void {
       const rows = Array.from({ length: 10 }, (_, i) => member({ pool, readyAt: at(i) }));
       for (const r of rows) await store.sandboxes.insert(r);
       const q = { pool, profileVersion: 1, targets: [{ extension: "ext.local", host: "*" }] };
-      const got = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? other : store).pools.claim(q, { replica: `r${i % 2}`, pid: i, start: null }, at(20))));
+      const got = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => (i % 2 ? other : store).pools.claim(q, { replica: `r${i % 2}`, pid: i, start: null }, at(20))),
+      );
       const taken = got.filter((r): r is SandboxRow => r !== undefined).map((r) => r.id);
       expect(taken).toHaveLength(10);
       expect(new Set(taken).size).toBe(10);

@@ -19,12 +19,41 @@ const row = (state: SandboxState): SandboxRow => {
   const at = new Date().toISOString();
   return {
     id: `sbx-store${String(n++).padStart(7, "0")}`,
-    profile: "profile.local", profileVersion: 1, extension: "ext.local", mode: null, host: "localhost", state, actor: "adm", project: null,
-    inputs: {}, createdAt: at, readyAt: null, expiresAt: null, destroyedAt: null, reason: null, reachability: null, route: null, cost: null,
-    error: null, hostFacts: null, ttlSeconds: 60, updatedAt: at, handle: null, ownerPid: null, ownerStart: null,
+    profile: "profile.local",
+    profileVersion: 1,
+    extension: "ext.local",
+    mode: null,
+    host: "localhost",
+    state,
+    actor: "adm",
+    project: null,
+    inputs: {},
+    createdAt: at,
+    readyAt: null,
+    expiresAt: null,
+    destroyedAt: null,
+    reason: null,
+    reachability: null,
+    route: null,
+    cost: null,
+    error: null,
+    hostFacts: null,
+    ttlSeconds: 60,
+    updatedAt: at,
+    handle: null,
+    ownerPid: null,
+    ownerStart: null,
   };
 };
-const event = (id: string, type: string) => ({ id: `evt-${id}-${type}`, type, sandboxId: id, at: new Date().toISOString(), actor: "adm", project: null, data: {} });
+const event = (id: string, type: string) => ({
+  id: `evt-${id}-${type}`,
+  type,
+  sandboxId: id,
+  at: new Date().toISOString(),
+  actor: "adm",
+  project: null,
+  data: {},
+});
 const eventsOf = async (id: string) => (await store.events.list({ sandboxId: id })).map((e) => e.type);
 
 beforeAll(() => {
@@ -131,7 +160,14 @@ describe("async transactions on a synchronous driver", () => {
   });
 
   it("getPublic is get without the private columns (handle, owner)", async () => {
-    const r = { ...row("ready"), handle: { workspace: "/srv/x" }, ownerPid: 42, ownerStart: "t", reachability: { exec: "sandboxer exec" }, route: { chosen: "ext.local", strategy: "fixed", reason: "r", rejected: [] } };
+    const r = {
+      ...row("ready"),
+      handle: { workspace: "/srv/x" },
+      ownerPid: 42,
+      ownerStart: "t",
+      reachability: { exec: "sandboxer exec" },
+      route: { chosen: "ext.local", strategy: "fixed", reason: "r", rejected: [] },
+    };
     await store.sandboxes.insert(r);
     const full = await store.sandboxes.get(r.id);
     expect(full).toMatchObject({ handle: { workspace: "/srv/x" }, ownerPid: 42 });

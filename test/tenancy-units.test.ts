@@ -22,7 +22,10 @@ const WEB: Caller = { actor: "agt", project: "web" };
 const WEB_ATM: Caller = { actor: "atm", project: "web" };
 const OPS: Caller = { actor: "agt", project: "ops" };
 
-const profile = (over: Record<string, unknown>): Profile => ({ ...profileSchema.parse({ id: "profile.t", version: 1, extension: "ext.local", ...over }), file: "/srv/profiles/profile.t.yaml" });
+const profile = (over: Record<string, unknown>): Profile => ({
+  ...profileSchema.parse({ id: "profile.t", version: 1, extension: "ext.local", ...over }),
+  file: "/srv/profiles/profile.t.yaml",
+});
 
 function fail(fn: () => unknown): SandboxerError {
   try {
@@ -158,7 +161,11 @@ describe("confine: where a tenant's inputs may point", () => {
   });
 
   it("operators are not confined", () => {
-    expect(as(undefined, { repo: "~/.ssh", vm: "localhost", packer_var_file: "/x" }).inputs).toEqual({ repo: "~/.ssh", vm: "localhost", packer_var_file: "/x" });
+    expect(as(undefined, { repo: "~/.ssh", vm: "localhost", packer_var_file: "/x" }).inputs).toEqual({
+      repo: "~/.ssh",
+      vm: "localhost",
+      packer_var_file: "/x",
+    });
   });
 
   it("the record keeps secrets as a placeholder; the extension gets the value", () => {
@@ -230,7 +237,13 @@ describe("view: what a tenant sees", () => {
     const v = recordFor(WEB, sb);
     const text = JSON.stringify(v);
     for (const leak of ["/home/sbx", "/srv/", "/etc/", "-F", "4242"]) expect(text).not.toContain(leak);
-    expect(v.reachability).toEqual({ kind: "namespace", mountedAt: "/workspace", artifacts: [{ files: [], id: "File" }], urls: ["http://sandboxer01.example:8080/"], exec: "sandboxer exec sbx-aaaaaaaaaaaa -- CMD..." });
+    expect(v.reachability).toEqual({
+      kind: "namespace",
+      mountedAt: "/workspace",
+      artifacts: [{ files: [], id: "File" }],
+      urls: ["http://sandboxer01.example:8080/"],
+      exec: "sandboxer exec sbx-aaaaaaaaaaaa -- CMD...",
+    });
     expect(v.inputs).toEqual({ repo: SERVER_PATH, name: "x", packer_var_pw: SECRET_PLACEHOLDER });
     expect(v.error?.message).toBe(`sandbox init process exited: bwrap: cannot open ${SERVER_PATH}: EACCES`);
     expect(v.hostFacts).toEqual({ cpus: 2 });
@@ -238,10 +251,36 @@ describe("view: what a tenant sees", () => {
   });
 
   it("events, snapshots and plans", () => {
-    const e: SandboxEvent = { seq: 1, id: "evt-1", type: "sandbox.progress", sandboxId: sb.id, at: sb.createdAt, actor: "agt", project: "web", data: { message: "copying /srv/repos/web/app into the workspace", reachability: sb.reachability } };
+    const e: SandboxEvent = {
+      seq: 1,
+      id: "evt-1",
+      type: "sandbox.progress",
+      sandboxId: sb.id,
+      at: sb.createdAt,
+      actor: "agt",
+      project: "web",
+      data: { message: "copying /srv/repos/web/app into the workspace", reachability: sb.reachability },
+    };
     expect(JSON.stringify(eventFor(WEB, e))).not.toMatch(/\/srv|\/home/);
     expect(eventFor(ADM, e)).toBe(e);
-    const snap = { id: "snap-aaaaaaaaaaaa", name: null, sandboxId: sb.id, profile: sb.profile, profileVersion: 1, extension: "ext.local", host: "localhost", inputs: sb.inputs, actor: "agt", project: "web", format: "tar+zstd" as const, digest: "sha256:0", sha256: "0", sizeBytes: 1, path: "/home/sbx/snapshots/snap-aaaaaaaaaaaa.tar.zst", createdAt: sb.createdAt };
+    const snap = {
+      id: "snap-aaaaaaaaaaaa",
+      name: null,
+      sandboxId: sb.id,
+      profile: sb.profile,
+      profileVersion: 1,
+      extension: "ext.local",
+      host: "localhost",
+      inputs: sb.inputs,
+      actor: "agt",
+      project: "web",
+      format: "tar+zstd" as const,
+      digest: "sha256:0",
+      sha256: "0",
+      sizeBytes: 1,
+      path: "/home/sbx/snapshots/snap-aaaaaaaaaaaa.tar.zst",
+      createdAt: sb.createdAt,
+    };
     expect(snapshotFor(WEB, snap)).not.toHaveProperty("path");
     expect(JSON.stringify(snapshotFor(WEB, snap))).not.toContain("/srv/");
     expect(snapshotFor(ADM, snap).path).toBe(snap.path);
@@ -279,7 +318,7 @@ describe("packer var file: any HCL literal, written back quoted", () => {
 
   it("nothing is interpolated: ${ and %{ in plain text are escaped; a template in a literal must be doubled", () => {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: HCL template syntax, on purpose
-    expect(hclValue("packer_var_a", "${file(\"/etc/passwd\")}")).toBe('"$${file(\\"/etc/passwd\\")}"');
+    expect(hclValue("packer_var_a", '${file("/etc/passwd")}')).toBe('"$${file(\\"/etc/passwd\\")}"');
     // biome-ignore lint/suspicious/noTemplateCurlyInString: HCL template syntax, on purpose
     const e = fail(() => hclValue("packer_var_a", '["${var.x}"]'));
     expect([e.code, e.details?.field]).toEqual(["SBX_INPUT_INVALID", "packer_var_a"]);

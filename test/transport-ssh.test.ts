@@ -24,7 +24,7 @@ describe("SSH transport over a loopback sshd", () => {
   it("runs many commands over one handshake, argv quoted once", async () => {
     const t = sshTransport({ host, env: env(), runDir: join(dir, "run") });
     const before = sshd.handshakes();
-    const tricky = "it's $HOME; `id` && echo \"x\" | cat > /tmp/no";
+    const tricky = 'it\'s $HOME; `id` && echo "x" | cat > /tmp/no';
     const r1 = await t.run(["printf", "%s", tricky]);
     expect(r1.stdout).toBe(tricky);
     const r2 = await t.run(["sh", "-c", 'echo "$SBX_FIXTURE $X"'], { env: { X: "a b" } });

@@ -22,10 +22,20 @@ function fakeClock(start: string): Clock & { advance(seconds: number): void } {
 }
 
 describe("TTL policy (pure, fake clock)", () => {
-  const sb = { id: "sbx-aaaaaaaaaaaa", profile: "profile.local", state: "ready" as const, createdAt: "2026-01-01T00:00:00.000Z", expiresAt: "2026-01-01T01:00:00.000Z" };
+  const sb = {
+    id: "sbx-aaaaaaaaaaaa",
+    profile: "profile.local",
+    state: "ready" as const,
+    createdAt: "2026-01-01T00:00:00.000Z",
+    expiresAt: "2026-01-01T01:00:00.000Z",
+  };
 
   it("extends from the current expiry, counting the lifetime from createdAt", () => {
-    expect(decideExtend(sb, 2 * H, 24 * H, at("2026-01-01T00:30:00Z"))).toEqual({ expiresAt: "2026-01-01T03:00:00.000Z", ttlSeconds: 3 * H, addedSeconds: 2 * H });
+    expect(decideExtend(sb, 2 * H, 24 * H, at("2026-01-01T00:30:00Z"))).toEqual({
+      expiresAt: "2026-01-01T03:00:00.000Z",
+      ttlSeconds: 3 * H,
+      addedSeconds: 2 * H,
+    });
   });
 
   it("extends from now when the expiry already passed (the reaper has not acted yet)", () => {
@@ -42,7 +52,9 @@ describe("TTL policy (pure, fake clock)", () => {
     })();
     expect(err?.code).toBe("SBX_TTL_INVALID");
     expect(err?.exitCode).toBe(2);
-    expect(err?.message).toMatch(/^duration: extending sbx-aaaaaaaaaaaa by 30h would give it a lifetime of 30h30m|^duration: extending sbx-aaaaaaaaaaaa by 30h/);
+    expect(err?.message).toMatch(
+      /^duration: extending sbx-aaaaaaaaaaaa by 30h would give it a lifetime of 30h30m|^duration: extending sbx-aaaaaaaaaaaa by 30h/,
+    );
     expect(err?.message).toContain("at most 23h more is allowed");
     expect(err?.details).toMatchObject({ field: "duration", roomSeconds: 23 * H });
     // Exactly to the maximum is fine.
@@ -179,7 +191,12 @@ describe("TTL through the CLI, real clock", () => {
 
   it("two reapers at once: every expired sandbox is destroyed exactly once (counted in events)", async () => {
     const made = await Promise.all([createWithTtl("1s"), createWithTtl("1s"), createWithTtl("1s")]);
-    await waitPast(made.map((s) => s.expiresAt ?? "").sort().at(-1) ?? null);
+    await waitPast(
+      made
+        .map((s) => s.expiresAt ?? "")
+        .sort()
+        .at(-1) ?? null,
+    );
     // Two daemons plus a one-shot racing the same store.
     const daemons = [spawnCli(["reaper", "--interval", "1s", "--json"], home.env), spawnCli(["reaper", "--interval", "1s", "--json"], home.env)];
     const once = await runCli(["reaper", "--once", "--json"], home.env);

@@ -40,7 +40,16 @@ async function shot(page: Page, name: string, opts: { keepFocus?: boolean } = {}
 async function pastSpend(): Promise<void> {
   let now = Date.now() - 12 * 86_400_000;
   const past = home.broker({ clock: { now: () => new Date(now) } });
-  for (const [daysAgo, hours] of [[12, 3], [10, 6], [9, 2], [7, 9], [5, 4], [4, 7], [2, 5], [1, 8]] as const) {
+  for (const [daysAgo, hours] of [
+    [12, 3],
+    [10, 6],
+    [9, 2],
+    [7, 9],
+    [5, 4],
+    [4, 7],
+    [2, 5],
+    [1, 8],
+  ] as const) {
     now = Date.now() - daysAgo * 86_400_000;
     const sb = await past.create({ profile: "profile.saas-stub", project: "p1", ttl: "12h" });
     now += hours * 3600_000;

@@ -139,7 +139,10 @@ describe("pools page in Chromium", () => {
     // The drain destroys what it finds; the reaper may take one beyond the new size 0 first, so the count is not fixed.
     await page.locator(".notice.ok", { hasText: "Pool drained." }).waitFor({ timeout: 30_000 });
     expect(await pool("profile.local-pool")).toMatchObject({ size: 0, source: "drained" });
-    await until("no member of the drained pool left", async () => (await pool("profile.local-pool"))?.ready === 0 && (await pool("profile.local-pool"))?.warming === 0);
+    await until(
+      "no member of the drained pool left",
+      async () => (await pool("profile.local-pool"))?.ready === 0 && (await pool("profile.local-pool"))?.warming === 0,
+    );
     expect((await pool("profile.metered-pool"))?.size).toBe(2);
     await page.close();
     expect(problems).toEqual([]);

@@ -30,7 +30,8 @@ const profile = (id: string, ext: string, pool: string) =>
   `id: ${id}\nversion: 1\nextension: ${ext}\nplacement: { hosts: [localhost] }\nttl: { default: 1h, max: 4h }\ntimeout: 60s\n${pool}`;
 
 /** The pools of the broker by key, for before/after comparisons. */
-const poolsNow = async () => Object.fromEntries((await broker.pools()).map((p) => [p.key, { size: p.size, ready: p.ready, maxIdleSeconds: p.maxIdleSeconds, source: p.source }]));
+const poolsNow = async () =>
+  Object.fromEntries((await broker.pools()).map((p) => [p.key, { size: p.size, ready: p.ready, maxIdleSeconds: p.maxIdleSeconds, source: p.source }]));
 
 beforeAll(async () => {
   home = makeHome();
@@ -92,12 +93,16 @@ describe("pools page (adm)", () => {
     expect(set.headers.get("location")).toBe("/ui/pools?done=set");
     expect(await poolsNow()).toMatchObject({ "profile.local-pool": { size: 2, maxIdleSeconds: 900, source: "set" } });
     const filled = broker.refillPools({ perPool: 2 });
-    const text = await readSse(await stream, (t) => sseMessages<{ html: string }>(t, "pools").some((m) => /pool-profile.local-pool"[\s\S]*?data-col="idle">2</.test(m.html)), 30_000);
+    const text = await readSse(
+      await stream,
+      (t) => sseMessages<{ html: string }>(t, "pools").some((m) => /pool-profile.local-pool"[\s\S]*?data-col="idle">2</.test(m.html)),
+      30_000,
+    );
     await filled;
     const msgs = sseMessages<{ html: string }>(text, "pools");
     expect(msgs.at(-1)?.html).toMatch(/pool-profile.local-pool"[\s\S]*?data-col="idle">2</);
     expect(msgs.at(-1)?.html.startsWith('<div id="pools-live">')).toBe(true);
-    expect((await (await adm.get("/ui/pools?done=set")).text())).toContain("Pool size set");
+    expect(await (await adm.get("/ui/pools?done=set")).text()).toContain("Pool size set");
   }, 60_000);
 
   it("bad input is shown on the edit page, escaped, and changes nothing", async () => {
@@ -159,7 +164,13 @@ describe("pools page (adm)", () => {
 
 describe("pools page (tenant session of p1)", () => {
   it("is not there: pages, forms, the stream and the nav entry", async () => {
-    for (const path of ["/ui/pools", "/ui/pools/edit?pool=profile.metered-pool", "/ui/pools/edit?profile=profile.local-pool", "/ui/pools/drain?pool=profile.metered-pool", "/ui/stream?view=pools"]) {
+    for (const path of [
+      "/ui/pools",
+      "/ui/pools/edit?pool=profile.metered-pool",
+      "/ui/pools/edit?profile=profile.local-pool",
+      "/ui/pools/drain?pool=profile.metered-pool",
+      "/ui/stream?view=pools",
+    ]) {
       const r = await p1.get(path);
       expect(r.status, path).toBe(404);
       expect(await r.text()).not.toContain("profile.metered-pool");

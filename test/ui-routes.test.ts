@@ -49,7 +49,11 @@ describe("sign-in and sessions", () => {
     const cookie = (form.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
     const csrf = /name="_csrf" value="([^"]+)"/.exec(body)?.[1] ?? "";
     const post = (next: string) =>
-      fx.app.request("/ui/login", { method: "POST", headers: { Cookie: cookie, "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ _csrf: csrf, token: fx.tokens.adm, next }).toString() });
+      fx.app.request("/ui/login", {
+        method: "POST",
+        headers: { Cookie: cookie, "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ _csrf: csrf, token: fx.tokens.adm, next }).toString(),
+      });
     expect((await post(`/ui/sandboxes/${mine.id}`)).headers.get("location")).toBe(`/ui/sandboxes/${mine.id}`);
     for (const evil of ["https://evil.example/", "//evil.example/ui/", "/ui//evil.example", "/v1/sandboxes", "javascript:alert(1)"]) {
       expect((await post(evil)).headers.get("location"), evil).toBe("/ui/sandboxes");
@@ -84,7 +88,11 @@ describe("sign-in and sessions", () => {
     const csrf = /name="_csrf" value="([^"]+)"/.exec(await form.text())?.[1] ?? "";
     const bogus = "sbx_tok-aaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     const send = (body: Record<string, string>, headers: Record<string, string> = {}) =>
-      fx.app.request("/ui/login", { method: "POST", headers: { Cookie: cookie, "Content-Type": "application/x-www-form-urlencoded", ...headers }, body: new URLSearchParams(body).toString() });
+      fx.app.request("/ui/login", {
+        method: "POST",
+        headers: { Cookie: cookie, "Content-Type": "application/x-www-form-urlencoded", ...headers },
+        body: new URLSearchParams(body).toString(),
+      });
     const wrong = await send({ _csrf: csrf, token: bogus });
     expect(wrong.status).toBe(401);
     const page = await text(wrong);
@@ -159,7 +167,7 @@ describe("every page and fragment (operator)", () => {
     expect(sb).toContain(`href="/ui/sandboxes/${mine.id}/destroy"`);
     expect(await text(adm.get(`/ui/sandboxes/${mine.id}/destroy`))).toContain(`action="/ui/sandboxes/${mine.id}/destroy"`);
     const credits = await text(adm.get("/ui/credits"));
-    expect(credits).toContain("<svg class=\"chart\"");
+    expect(credits).toContain('<svg class="chart"');
     expect(credits).toMatch(/>p1</);
     expect(credits).toMatch(/>p2</);
     expect(credits).toContain('action="/ui/credits/export"');
@@ -219,7 +227,10 @@ describe("every page and fragment (operator)", () => {
     const r = await adm.get(`/ui/credits/export?since=${day}`);
     expect(r.status).toBe(200);
     expect(r.headers.get("content-disposition")).toContain("attachment");
-    const lines = (await r.text()).trim().split("\n").map((l) => JSON.parse(l) as { account: string; kind: string });
+    const lines = (await r.text())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { account: string; kind: string });
     expect(new Set(lines.map((l) => l.account))).toEqual(new Set(["p1", "p2"]));
     expect((await adm.get("/ui/credits/export?since=yesterday")).status).toBe(400);
   });
@@ -313,7 +324,9 @@ describe("the live stream", () => {
     expect(res.headers.get("content-type")).toContain("text/event-stream");
     const created = fx.broker.create({ profile: "profile.local", project: "p1" });
     const sb = await created;
-    const text = await readSse(res, (t) => sseMessages<{ id: string; html: string }>(t, "row").some((m) => m.id === sb.id && m.html.includes('data-state="ready"')));
+    const text = await readSse(res, (t) =>
+      sseMessages<{ id: string; html: string }>(t, "row").some((m) => m.id === sb.id && m.html.includes('data-state="ready"')),
+    );
     const rows = sseMessages<{ id: string; html: string; match: boolean }>(text, "row").filter((m) => m.id === sb.id);
     expect(rows.at(-1)?.html).toContain('data-state="ready"');
     expect(rows.at(-1)?.match).toBe(true);

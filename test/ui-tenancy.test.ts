@@ -39,7 +39,16 @@ describe("tenant isolation (agt token of project p1)", () => {
   });
 
   it("their pages and fragments are 404, the same as an unknown id", async () => {
-    for (const path of [`/ui/sandboxes/${theirs.id}`, `/ui/sandboxes/${theirs.id}/fragments/record`, `/ui/sandboxes/${theirs.id}/fragments/progress`, `/ui/sandboxes/${theirs.id}/fragments/snapshots`, `/ui/sandboxes/${theirs.id}/fragments/state`, `/ui/sandboxes/${theirs.id}/fragments/all`, `/ui/sandboxes/${theirs.id}/destroy`, `/ui/stream?view=sandbox&sandbox=${theirs.id}`]) {
+    for (const path of [
+      `/ui/sandboxes/${theirs.id}`,
+      `/ui/sandboxes/${theirs.id}/fragments/record`,
+      `/ui/sandboxes/${theirs.id}/fragments/progress`,
+      `/ui/sandboxes/${theirs.id}/fragments/snapshots`,
+      `/ui/sandboxes/${theirs.id}/fragments/state`,
+      `/ui/sandboxes/${theirs.id}/fragments/all`,
+      `/ui/sandboxes/${theirs.id}/destroy`,
+      `/ui/stream?view=sandbox&sandbox=${theirs.id}`,
+    ]) {
       const r = await p1.get(path);
       expect(r.status, path).toBe(404);
       const body = await text(r);
@@ -99,7 +108,10 @@ describe("tenant isolation (agt token of project p1)", () => {
     expect(credits).toMatch(/>p1</);
     expect(credits).not.toMatch(/>p2</);
     const day = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
-    const lines = (await (await p1.get(`/ui/credits/export?since=${day}`)).text()).trim().split("\n").map((l) => JSON.parse(l) as { account: string });
+    const lines = (await (await p1.get(`/ui/credits/export?since=${day}`)).text())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { account: string });
     expect(lines.length).toBeGreaterThan(0);
     expect(new Set(lines.map((l) => l.account))).toEqual(new Set(["p1"]));
     const events = await text(p1.get("/ui/events"));

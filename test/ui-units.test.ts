@@ -19,7 +19,9 @@ import { sameSecret, Sessions } from "../src/ui/session.js";
 describe("html", () => {
   it("escapes every interpolated string, attribute-safe; nests Html and arrays; drops null/false", () => {
     const evil = `"><script>alert('x')</script>&`;
-    expect(html`<a title="${evil}">${evil}</a>`.value).toBe(`<a title="&quot;&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;">&quot;&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;</a>`);
+    expect(html`<a title="${evil}">${evil}</a>`.value).toBe(
+      `<a title="&quot;&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;">&quot;&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;</a>`,
+    );
     expect(html`<ul>${["a<", "b"].map((x) => html`<li>${x}</li>`)}</ul>`.value).toBe("<ul><li>a&lt;</li><li>b</li></ul>");
     expect(html`${null}${undefined}${false}${0}${raw("<b>")}`.value).toBe("0<b>");
     expect(jsonText({ a: "</script>" })).toBe('{"a":"\\u003c/script>"}');
@@ -28,11 +30,22 @@ describe("html", () => {
 
 describe("formatting", () => {
   it("durations: two units at most", () => {
-    expect([0, 59_000, 60_000, 3_599_000, 3_600_000, 5_400_000, 47 * 3_600_000, 49 * 3_600_000, 72 * 3_600_000].map(duration)).toEqual(["0s", "59s", "1m", "59m", "1h", "1h 30m", "47h", "2d 1h", "3d"]);
+    expect([0, 59_000, 60_000, 3_599_000, 3_600_000, 5_400_000, 47 * 3_600_000, 49 * 3_600_000, 72 * 3_600_000].map(duration)).toEqual([
+      "0s",
+      "59s",
+      "1m",
+      "59m",
+      "1h",
+      "1h 30m",
+      "47h",
+      "2d 1h",
+      "3d",
+    ]);
   });
 
   const now = new Date("2026-01-01T12:00:00Z");
-  const sb = (o: Partial<Sandbox>): Sandbox => ({ state: "ready", readyAt: "2026-01-01T11:00:00Z", expiresAt: "2026-01-01T13:00:00Z", destroyedAt: null, cost: null, ...o }) as Sandbox;
+  const sb = (o: Partial<Sandbox>): Sandbox =>
+    ({ state: "ready", readyAt: "2026-01-01T11:00:00Z", expiresAt: "2026-01-01T13:00:00Z", destroyedAt: null, cost: null, ...o }) as Sandbox;
 
   it("TTL left: time to expiry, 'expired' once past, '-' when closed or without a TTL", () => {
     expect(ttlLeft(sb({}), now)).toBe("1h");
@@ -51,13 +64,23 @@ describe("formatting", () => {
   });
 
   it("state colours", () => {
-    expect(["ready", "provisioning", "destroying", "failed", "destroy_failed", "destroyed"].map(stateTone)).toEqual(["ok", "busy", "busy", "bad", "bad", "off"]);
+    expect(["ready", "provisioning", "destroying", "failed", "destroy_failed", "destroyed"].map(stateTone)).toEqual([
+      "ok",
+      "busy",
+      "busy",
+      "bad",
+      "bad",
+      "off",
+    ]);
   });
 
   it("host health from the last canary", () => {
     expect(health(null).text).toBe("no canary");
     expect(health(sb({})).tone).toBe("ok");
-    expect(health(sb({ state: "failed", readyAt: null, error: { code: "SBX_HOST_UNREACHABLE", message: "" } }))).toEqual({ tone: "bad", text: "SBX_HOST_UNREACHABLE" });
+    expect(health(sb({ state: "failed", readyAt: null, error: { code: "SBX_HOST_UNREACHABLE", message: "" } }))).toEqual({
+      tone: "bad",
+      text: "SBX_HOST_UNREACHABLE",
+    });
   });
 
   it("Packer's machine-readable log reads as lines of text", () => {
@@ -111,7 +134,10 @@ describe("newest event seq", () => {
     let calls = 0;
     const fn = ({ afterSeq, limit }: { afterSeq: number; limit: number }) => {
       calls++;
-      return seqs.filter((s) => s > afterSeq).slice(0, limit).map((seq) => ({ seq }) as SandboxEvent);
+      return seqs
+        .filter((s) => s > afterSeq)
+        .slice(0, limit)
+        .map((seq) => ({ seq }) as SandboxEvent);
     };
     return { fn, calls: () => calls };
   };

@@ -52,7 +52,8 @@ export interface VendorSuite {
 export type VendorTest = "statuses" | "timeout" | "credentials" | "killed";
 
 const PIPE = { stdin: "ignore", stdout: "pipe", stderr: "pipe" } as const;
-const remoteOf = (sb: Sandbox) => String((sb.reachability as { sandboxId?: unknown; remoteId?: unknown }).sandboxId ?? (sb.reachability as { remoteId?: unknown }).remoteId);
+const remoteOf = (sb: Sandbox) =>
+  String((sb.reachability as { sandboxId?: unknown; remoteId?: unknown }).sandboxId ?? (sb.reachability as { remoteId?: unknown }).remoteId);
 
 async function createFails(broker: Broker, req: CreateRequest): Promise<SandboxerError> {
   const err = await broker.create(req).catch((e: unknown) => e);
@@ -94,18 +95,21 @@ export function testVendor(s: VendorSuite): void {
       expect(v.liveOf(id)).toEqual([]);
     });
 
-    it.skipIf(skipped("timeout"))("the create's answer never comes in time: teardown finds the remote sandbox by its sandboxerId tag and removes it", async () => {
-      const broker = home.broker();
-      v.slowCreate(4000);
-      const err = await createFails(broker, s.request);
-      v.clearFaults?.();
-      expect(err.code).toBe("SBX_PROVISION_FAILED");
-      expect(err.message).toMatch(/no answer in time \(timeout\)/);
-      const id = err.details?.id as string;
-      // The vendor made the sandbox before answering late: the tag sweep must have removed it.
-      await expect.poll(() => v.liveOf(id), { timeout: 10_000 }).toEqual([]);
-      expect((await broker.get(id)).state).toBe("failed");
-    });
+    it.skipIf(skipped("timeout"))(
+      "the create's answer never comes in time: teardown finds the remote sandbox by its sandboxerId tag and removes it",
+      async () => {
+        const broker = home.broker();
+        v.slowCreate(4000);
+        const err = await createFails(broker, s.request);
+        v.clearFaults?.();
+        expect(err.code).toBe("SBX_PROVISION_FAILED");
+        expect(err.message).toMatch(/no answer in time \(timeout\)/);
+        const id = err.details?.id as string;
+        // The vendor made the sandbox before answering late: the tag sweep must have removed it.
+        await expect.poll(() => v.liveOf(id), { timeout: 10_000 }).toEqual([]);
+        expect((await broker.get(id)).state).toBe("failed");
+      },
+    );
 
     it.skipIf(skipped("credentials"))("wrong credentials are a clear 401; missing ones name the variable", async () => {
       const wrong = await v.home(v.wrongCredentials);
@@ -126,23 +130,26 @@ export function testVendor(s: VendorSuite): void {
       }
     });
 
-    it.skipIf(skipped("killed"))("a sandbox killed on the vendor's side: exec says so (exit 4), reconcile closes the record, destroy is idempotent", async () => {
-      const broker = home.broker();
-      const sb = await broker.create(s.request);
-      await v.killRemote(remoteOf(sb));
-      const err = await broker.exec(sb.id, ["true"], PIPE).catch((e: unknown) => e);
-      expect(err).toMatchObject({ code: "SBX_INVALID_STATE", message: expect.stringMatching(s.gone) });
-      const cli = await runCli(["exec", sb.id, "--json", "--", "true"], home.env);
-      expect(cli.code).toBe(4);
-      expect(JSON.parse(cli.stderr)).toMatchObject({ error: { code: "SBX_INVALID_STATE" } });
-      expect((await broker.destroy(sb.id)).state).toBe("destroyed");
+    it.skipIf(skipped("killed"))(
+      "a sandbox killed on the vendor's side: exec says so (exit 4), reconcile closes the record, destroy is idempotent",
+      async () => {
+        const broker = home.broker();
+        const sb = await broker.create(s.request);
+        await v.killRemote(remoteOf(sb));
+        const err = await broker.exec(sb.id, ["true"], PIPE).catch((e: unknown) => e);
+        expect(err).toMatchObject({ code: "SBX_INVALID_STATE", message: expect.stringMatching(s.gone) });
+        const cli = await runCli(["exec", sb.id, "--json", "--", "true"], home.env);
+        expect(cli.code).toBe(4);
+        expect(JSON.parse(cli.stderr)).toMatchObject({ error: { code: "SBX_INVALID_STATE" } });
+        expect((await broker.destroy(sb.id)).state).toBe("destroyed");
 
-      // Killed while nobody looks: deep reconcile asks the vendor (alive) and closes the record.
-      const other = await broker.create(s.request);
-      await v.killRemote(remoteOf(other));
-      const report = await broker.reconcile({ deep: true });
-      expect(report.actions).toContainEqual(expect.objectContaining({ id: other.id, to: "destroyed" }));
-      expect(await broker.get(other.id)).toMatchObject({ state: "destroyed", reason: "reap" });
-    });
+        // Killed while nobody looks: deep reconcile asks the vendor (alive) and closes the record.
+        const other = await broker.create(s.request);
+        await v.killRemote(remoteOf(other));
+        const report = await broker.reconcile({ deep: true });
+        expect(report.actions).toContainEqual(expect.objectContaining({ id: other.id, to: "destroyed" }));
+        expect(await broker.get(other.id)).toMatchObject({ state: "destroyed", reason: "reap" });
+      },
+    );
   });
 }

@@ -160,7 +160,11 @@ describe("ext.vm-packer build mode (real packer)", () => {
     const dir = template("slow");
     const controller = new AbortController();
     let started = false;
-    const b = home.broker({ onProgress: (n) => { if (n.message.includes("started")) started = true; } });
+    const b = home.broker({
+      onProgress: (n) => {
+        if (n.message.includes("started")) started = true;
+      },
+    });
     const pending = failure(b.create({ profile: "profile.vm-packer-build", inputs: { packer_template: dir } }, { signal: controller.signal }));
     await until(() => started);
     controller.abort();
@@ -178,7 +182,9 @@ describe("ext.vm-packer build mode (real packer)", () => {
     const dir = template("slow");
     const follow = spawnCli(["events", "--follow", "--json"], home.env);
     let out = "";
-    follow.stdout?.on("data", (d: Buffer) => { out += d.toString(); });
+    follow.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
     const followDone = new Promise((r) => follow.on("close", r));
     const controller = new AbortController();
     const pending = failure(home.broker().create({ profile: "profile.vm-packer-build", inputs: { packer_template: dir } }, { signal: controller.signal }));
@@ -198,7 +204,9 @@ describe("ext.vm-packer build mode (real packer)", () => {
     const dir = template("slow");
     const child = spawnCli(["create", "--profile", "profile.vm-packer-build", "--input", `packer_template=${dir}`, "--json"], home.env);
     let stderr = "";
-    child.stderr?.on("data", (d: Buffer) => { stderr += d.toString(); });
+    child.stderr?.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
     const exited = new Promise<number>((r) => child.on("close", (code) => r(code ?? 137)));
     const id = await buildStarted(dir);
     child.kill("SIGINT");
@@ -212,7 +220,9 @@ describe("ext.vm-packer build mode (real packer)", () => {
     const dir = template("slow");
     const child = spawnCli(["create", "--profile", "profile.vm-packer-build", "--input", `packer_template=${dir}`], home.env);
     let stderr = "";
-    child.stderr?.on("data", (d: Buffer) => { stderr += d.toString(); });
+    child.stderr?.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
     const exited = new Promise<number>((r) => child.on("close", (code) => r(code ?? 137)));
     const id = await buildStarted(dir);
     const d = await runCli(["destroy", id, "--json"], home.env, { timeoutMs: 150_000 });

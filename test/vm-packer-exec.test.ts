@@ -102,7 +102,9 @@ describe("ext.vm-packer attach mode: exec", () => {
     rmSync(join(vm.root, sb.id), { recursive: true, force: true });
     const err = await failure(broker.exec(sb.id, ["true"], PIPED));
     expect(err.code).toBe("SBX_INVALID_STATE");
-    expect(err.message).toBe(`workspace ${join(vm.root, sb.id)} is gone on VM sbx-exec-vm (removed outside sand-boxer); run \`sandboxer reconcile\` to close the record`);
+    expect(err.message).toBe(
+      `workspace ${join(vm.root, sb.id)} is gone on VM sbx-exec-vm (removed outside sand-boxer); run \`sandboxer reconcile\` to close the record`,
+    );
     const cli = await runCli(["exec", sb.id, "--", "true"], vm.home.env);
     expect(cli.code).toBe(4);
     expect(cli.stderr).toMatch(/^error \[SBX_INVALID_STATE\]: workspace .* is gone on VM sbx-exec-vm/);
@@ -134,7 +136,7 @@ describe("ext.vm-packer attach mode: exec", () => {
       await vm.sshd.restart();
     }
     const started = join(ws, "started");
-    const run = broker.exec(id, ["sh", "-c", 'touch started; exec sleep 600'], PIPED);
+    const run = broker.exec(id, ["sh", "-c", "touch started; exec sleep 600"], PIPED);
     try {
       await until(() => existsSync(started));
       await vm.sshd.kill();

@@ -41,7 +41,9 @@ function fakePacker(log: string, failInit: boolean): string {
       `log=${q(log)}`,
       'if [ "$1" = -machine-readable ] && [ "$2" = version ]; then echo "$*" >> "$log"; echo "1700000000,,version,1.9.4"; echo "1700000000,,version-prelease,"; exit 0; fi',
       'if [ "$1" = init ]; then echo "init $2 in $(pwd)" >> "$log";',
-      failInit ? '  echo \'Failed getting the "github.com/hashicorp/docker" plugin: 404 Not Found\' >&2; exit 1; fi' : '  echo "Installed plugin github.com/hashicorp/docker v1.0.8 in ..."; exit 0; fi',
+      failInit
+        ? "  echo 'Failed getting the \"github.com/hashicorp/docker\" plugin: 404 Not Found' >&2; exit 1; fi"
+        : '  echo "Installed plugin github.com/hashicorp/docker v1.0.8 in ..."; exit 0; fi',
       'echo "$1" >> "$log"',
       // validate/build: the real 1.6.6, on a copy without the block it cannot read.
       'tmp=$(mktemp -d) && cp -R . "$tmp"/ && rm -f "$tmp/plugins.pkr.hcl" && cd "$tmp" && exec packer "$@"',

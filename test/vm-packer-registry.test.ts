@@ -59,7 +59,9 @@ describe("port registry", () => {
   });
 
   it("reads the documented shape: ports 12221-12230 as VM slots, range and bridge optional", () => {
-    const reg = registry("# the-custodian port-registry.yml\nrange: [12221, 12230]\nslots:\n  - { slot: 1, port: 12221, vm: packer-builder }\n  - slot: 10\n    port: 12230\n    vm: win-build\n    description: last slot\n");
+    const reg = registry(
+      "# the-custodian port-registry.yml\nrange: [12221, 12230]\nslots:\n  - { slot: 1, port: 12221, vm: packer-builder }\n  - slot: 10\n    port: 12230\n    vm: win-build\n    description: last slot\n",
+    );
     expect(reg?.slots.map((s) => [s.slot, s.port, s.vm])).toEqual([
       [1, 12221, "packer-builder"],
       [10, 12230, "win-build"],
@@ -83,7 +85,12 @@ describe("port registry", () => {
       // Several problems at once, each at its own line.
       [
         "slots:\n  - { slot: 1, port: 12221, vm: a }\n  - { slot: 1, port: 12221, vm: a }\n  - { slot: 3, port: 13000, vm: c }\n",
-        [/:3: slots\.1\.port: 12221 is already slot 1/, /:3: slots\.1\.slot: slot 1 appears twice/, /:3: slots\.1\.vm: VM 'a' already has slot 1/, /:4: slots\.2\.port: 13000 is outside the tunnel range 12221-12230/],
+        [
+          /:3: slots\.1\.port: 12221 is already slot 1/,
+          /:3: slots\.1\.slot: slot 1 appears twice/,
+          /:3: slots\.1\.vm: VM 'a' already has slot 1/,
+          /:4: slots\.2\.port: 13000 is outside the tunnel range 12221-12230/,
+        ],
       ],
       ["range: [12230, 12221]\n", [/:1: range: \[12230, 12221\] is empty/]],
     ];
@@ -105,7 +112,12 @@ describe("port registry", () => {
 
 describe("attach workspace resolution", () => {
   const ctx = (settings: Record<string, unknown> = {}, env: Record<string, string> = {}) =>
-    ({ sandbox: { id: "sbx-abcdefghijkl" }, profile: { settings }, paths: { ...paths, configFile: join(dir, "nocfg", "config.yaml") }, env }) as unknown as Parameters<typeof resolveAttach>[0];
+    ({
+      sandbox: { id: "sbx-abcdefghijkl" },
+      profile: { settings },
+      paths: { ...paths, configFile: join(dir, "nocfg", "config.yaml") },
+      env,
+    }) as unknown as Parameters<typeof resolveAttach>[0];
 
   it("defaults to /build/<id>, the root configurable per profile", () => {
     expect(resolveAttach(ctx(), { vm: "haskell-build" }).workspace).toBe("/build/sbx-abcdefghijkl");
@@ -138,7 +150,9 @@ describe("packer variable arguments", () => {
 describe("SANDBOXER_VM_TUNNEL_PORT with a registry", () => {
   it("the global default yields to the VM's slot; an explicit input is still checked", () => {
     registry(GOOD);
-    const c = { sandbox: { id: "sbx-abcdefghijkl" }, profile: { settings: {} }, paths, env: { SANDBOXER_VM_TUNNEL_PORT: "12221" } } as unknown as Parameters<typeof resolveAttach>[0];
+    const c = { sandbox: { id: "sbx-abcdefghijkl" }, profile: { settings: {} }, paths, env: { SANDBOXER_VM_TUNNEL_PORT: "12221" } } as unknown as Parameters<
+      typeof resolveAttach
+    >[0];
     expect(resolveAttach(c, { vm: "haskell-build" }).port).toBe(12222);
     expect(resolveAttach(c, { vm: "haskell-build" }).workspace).toBe("/srv/build/sbx-abcdefghijkl");
     expect(resolveAttach(c, { vm: "packer-builder" }).port).toBe(12221);

@@ -45,7 +45,11 @@ describe("ext.vm-packer build mode over SSH", () => {
     const dir = mkdtempSync(join(work, "ok-"));
     cpSync(join(FIX, "ok"), dir, { recursive: true });
     const b = home.broker();
-    const sb = await b.create({ profile: "profile.vm-packer-build", host: "build-host", inputs: { packer_template: dir, vm_name: "remote", packer_var_greeting: "hi remote" } });
+    const sb = await b.create({
+      profile: "profile.vm-packer-build",
+      host: "build-host",
+      inputs: { packer_template: dir, vm_name: "remote", packer_var_greeting: "hi remote" },
+    });
     expect(sb.host).toBe("build-host");
     // The value went over SSH in a var file (0600, removed after the build), not in argv; the record keeps none.
     expect(sb.inputs.packer_var_greeting).toBe("(secret)");
@@ -66,7 +70,14 @@ describe("ext.vm-packer build mode over SSH", () => {
     const profiles = mkdtempSync(join(work, "profiles-"));
     writeFileSync(
       join(profiles, "profile.t-here.yaml"),
-      stringify({ id: "profile.t-here", version: 1, extension: "ext.vm-packer", mode: "build", placement: { hosts: ["localhost"] }, inputs: { packer_template: { type: "path" } } }),
+      stringify({
+        id: "profile.t-here",
+        version: 1,
+        extension: "ext.vm-packer",
+        mode: "build",
+        placement: { hosts: ["localhost"] },
+        inputs: { packer_template: { type: "path" } },
+      }),
     );
     const dir = mkdtempSync(join(work, "ok-"));
     cpSync(join(FIX, "ok"), dir, { recursive: true });
@@ -86,7 +97,11 @@ describe("ext.vm-packer build mode over SSH", () => {
     const dir = mkdtempSync(join(work, "slow-"));
     cpSync(join(FIX, "slow"), dir, { recursive: true });
     let started = false;
-    const b = home.broker({ onProgress: (n) => { if (n.message.includes("started")) started = true; } });
+    const b = home.broker({
+      onProgress: (n) => {
+        if (n.message.includes("started")) started = true;
+      },
+    });
     const pending = b.create({ profile: "profile.vm-packer-build", host: "build-host", inputs: { packer_template: dir } }).then(
       () => null,
       (err: unknown) => err,

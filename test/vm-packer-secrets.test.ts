@@ -64,7 +64,9 @@ describe("packer_var_* values in Packer's output", () => {
 
   it("a value Packer rejects: the record's error and the log name the input, not the value", { timeout: 120_000 }, async () => {
     const bad = `not-a-number-${process.pid}`;
-    const err = (await broker.create({ profile: "profile.vm-packer-build", inputs: { packer_template: template(), packer_var_count: bad } }).catch((e: unknown) => e)) as SandboxerError;
+    const err = (await broker
+      .create({ profile: "profile.vm-packer-build", inputs: { packer_template: template(), packer_var_count: bad } })
+      .catch((e: unknown) => e)) as SandboxerError;
     expect(err).toBeInstanceOf(SandboxerError);
     expect(err.message).not.toContain(bad);
     const rec = await broker.get(String(err.details?.id));

@@ -8,7 +8,9 @@ const lines = (name: string) => readFileSync(join(REC, name), "utf8").split("\n"
 
 function feed(name: string) {
   const s = new PackerStream();
-  const notes = lines(name).map((l) => s.push(l)).filter((n) => n !== null);
+  const notes = lines(name)
+    .map((l) => s.push(l))
+    .filter((n) => n !== null);
   return { s, notes };
 }
 

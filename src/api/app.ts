@@ -25,7 +25,17 @@ import type { Principal } from "./tokens.js";
 export type { ApiOptions } from "./spec.js";
 
 /** Every route the server answers, in document order. */
-export const ROUTES: readonly AnyRoute[] = [...sandboxRoutes, ...terminalRoutes, ...fileRoutes, ...processRoutes, ...snapshotRoutes, ...creditRoutes, ...poolRoutes, ...otherRoutes, ...eventRoutes];
+export const ROUTES: readonly AnyRoute[] = [
+  ...sandboxRoutes,
+  ...terminalRoutes,
+  ...fileRoutes,
+  ...processRoutes,
+  ...snapshotRoutes,
+  ...creditRoutes,
+  ...poolRoutes,
+  ...otherRoutes,
+  ...eventRoutes,
+];
 
 /** The one route whose body is streamed, not held (PUT /v1/sandboxes/{id}/files). */
 const STREAMED_BODY = /^\/v1\/sandboxes\/[^/]+\/files$/;
@@ -132,11 +142,14 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
 
   const limitBody = bodyLimit({
     maxSize: state.options.bodyLimit,
-    onError: (c) => errorResponse(c, new SandboxerError("SBX_USAGE", `body: larger than the limit of ${state.options.bodyLimit} bytes`, { details: { field: "body" } })),
+    onError: (c) =>
+      errorResponse(c, new SandboxerError("SBX_USAGE", `body: larger than the limit of ${state.options.bodyLimit} bytes`, { details: { field: "body" } })),
   });
   // File uploads stream to the sandbox under the profile's own limit (files.maxUpload); every other body keeps this one.
   // GET and HEAD carry no body; asking for one would make the Node adapter build a full Request per read.
-  app.use("*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" || (c.req.method === "PUT" && STREAMED_BODY.test(c.req.path)) ? next() : limitBody(c, next)));
+  app.use("*", (c, next) =>
+    c.req.method === "GET" || c.req.method === "HEAD" || (c.req.method === "PUT" && STREAMED_BODY.test(c.req.path)) ? next() : limitBody(c, next),
+  );
 
   const authenticate: MiddlewareHandler<Vars> = async (c, next) => {
     const auth = c.req.header("Authorization") ?? "";
@@ -148,7 +161,12 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
     if (!principal) throw new SandboxerError("SBX_UNAUTHORIZED", "the bearer token is unknown or revoked");
     c.set("principal", principal);
     const wait = limiter.take(principal.tokenId);
-    if (wait > 0) return errorResponse(c, new SandboxerError("SBX_RATE_LIMITED", `rate limit of ${state.options.rateLimit} requests/s for this token exceeded; retry in ${wait}s`), { "Retry-After": String(wait) });
+    if (wait > 0)
+      return errorResponse(
+        c,
+        new SandboxerError("SBX_RATE_LIMITED", `rate limit of ${state.options.rateLimit} requests/s for this token exceeded; retry in ${wait}s`),
+        { "Retry-After": String(wait) },
+      );
     await next();
   };
   app.use("/v1/*", authenticate);
@@ -157,7 +175,8 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
     const honoPath = route.path.replace(/\{(\w+)\}/g, ":$1");
     app.on(route.method.toUpperCase(), honoPath, async (c) => {
       const principal = c.get("principal");
-      if (route.auth === "adm" && principal?.actor !== "adm") throw new SandboxerError("SBX_FORBIDDEN", `${route.operationId} is for operator (adm) tokens only`);
+      if (route.auth === "adm" && principal?.actor !== "adm")
+        throw new SandboxerError("SBX_FORBIDDEN", `${route.operationId} is for operator (adm) tokens only`);
       const params = parse("path", route.params, c.req.param());
       const query = parse("query", route.query, c.req.query());
       const body = route.body ? parse("body", route.body, await readJson(c)) : undefined;
@@ -185,7 +204,15 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
   app.onError((err, c) => {
     const e = toSandboxerError(err);
     if (e.code === "SBX_INTERNAL") {
-      log(JSON.stringify({ at: new Date().toISOString(), reqId: c.get("reqId"), level: "error", message: e.message, stack: (err as Error).stack?.split("\n").slice(0, 6) }));
+      log(
+        JSON.stringify({
+          at: new Date().toISOString(),
+          reqId: c.get("reqId"),
+          level: "error",
+          message: e.message,
+          stack: (err as Error).stack?.split("\n").slice(0, 6),
+        }),
+      );
       return errorResponse(c, new SandboxerError("SBX_INTERNAL", `internal error (request ${c.get("reqId")}); see the server log`));
     }
     // Tenants get error messages without server paths (a failed provision may quote a log or a directory).

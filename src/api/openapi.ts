@@ -26,7 +26,9 @@ export function openApiDocument(routes: readonly AnyRoute[], serverUrl?: string)
   for (const [name, s] of Object.entries(generated.schemas)) components[name] = strip(s as JsonSchema);
   const ref = (schema: z.ZodType): JsonSchema => {
     const name = names.get(schema);
-    return name ? { $ref: `#/components/schemas/${name}` } : strip(z.toJSONSchema(schema, { target: "draft-2020-12", io: "input", unrepresentable: "any" }) as JsonSchema);
+    return name
+      ? { $ref: `#/components/schemas/${name}` }
+      : strip(z.toJSONSchema(schema, { target: "draft-2020-12", io: "input", unrepresentable: "any" }) as JsonSchema);
   };
 
   const paths: Record<string, Record<string, unknown>> = {};
@@ -34,10 +36,19 @@ export function openApiDocument(routes: readonly AnyRoute[], serverUrl?: string)
     const parameters: unknown[] = [];
     const addObject = (where: "path" | "query", schema: z.ZodType | undefined) => {
       if (!schema) return;
-      const js = z.toJSONSchema(schema, { target: "draft-2020-12", io: "input", unrepresentable: "any" }) as { properties?: Record<string, JsonSchema>; required?: string[] };
+      const js = z.toJSONSchema(schema, { target: "draft-2020-12", io: "input", unrepresentable: "any" }) as {
+        properties?: Record<string, JsonSchema>;
+        required?: string[];
+      };
       for (const [name, prop] of Object.entries(js.properties ?? {})) {
         const { description, ...rest } = prop;
-        parameters.push({ name, in: where, required: where === "path" || (js.required ?? []).includes(name), ...(description ? { description } : {}), schema: rest });
+        parameters.push({
+          name,
+          in: where,
+          required: where === "path" || (js.required ?? []).includes(name),
+          ...(description ? { description } : {}),
+          schema: rest,
+        });
       }
     };
     addObject("path", r.params);
@@ -58,7 +69,16 @@ export function openApiDocument(routes: readonly AnyRoute[], serverUrl?: string)
       tags: [r.tag],
       ...(parameters.length ? { parameters } : {}),
       ...(r.body ? { requestBody: { required: true, content: { "application/json": { schema: ref(r.body) } } } } : {}),
-      ...(r.rawBody ? { requestBody: { required: true, content: Object.fromEntries(Object.entries(r.rawBody).map(([type, description]) => [type, { schema: { type: "string", format: "binary", description } }])) } } : {}),
+      ...(r.rawBody
+        ? {
+            requestBody: {
+              required: true,
+              content: Object.fromEntries(
+                Object.entries(r.rawBody).map(([type, description]) => [type, { schema: { type: "string", format: "binary", description } }]),
+              ),
+            },
+          }
+        : {}),
       responses,
       ...(r.auth === "none" ? { security: [] } : {}),
     };

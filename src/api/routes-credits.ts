@@ -21,9 +21,13 @@ import type { Principal } from "./tokens.js";
 function accountOf(p: Principal, project: string | undefined): string | undefined {
   if (p.actor !== "adm") {
     if (project === POOL_ACCOUNT) {
-      throw new SandboxerError("SBX_NOT_FOUND", `no credit account '${POOL_ACCOUNT}' for this token: the warm pools' account is the operator's; yours is '${accountFor(p.project)}'`, {
-        details: { field: "project" },
-      });
+      throw new SandboxerError(
+        "SBX_NOT_FOUND",
+        `no credit account '${POOL_ACCOUNT}' for this token: the warm pools' account is the operator's; yours is '${accountFor(p.project)}'`,
+        {
+          details: { field: "project" },
+        },
+      );
     }
     return accountFor(p.project);
   }
@@ -39,7 +43,11 @@ export const creditRoutes: AnyRoute[] = [
     tag: "credits",
     auth: "token",
     query: CreditsQuery,
-    responses: { 200: { description: "balances in credits", schema: Credits }, ...COMMON_ERRORS, 404: { description: "a tenant named the pool account (_pool)", schema: ErrorBody } },
+    responses: {
+      200: { description: "balances in credits", schema: Credits },
+      ...COMMON_ERRORS,
+      404: { description: "a tenant named the pool account (_pool)", schema: ErrorBody },
+    },
     async handle({ state, principal, query }) {
       return { status: 200, body: { accounts: await state.broker.credits({ account: accountOf(principal, query.project) }) } };
     },
@@ -52,7 +60,11 @@ export const creditRoutes: AnyRoute[] = [
     tag: "credits",
     auth: "token",
     query: CreditHistoryQuery,
-    responses: { 200: { description: "entries, oldest first", schema: CreditHistory }, ...COMMON_ERRORS, 404: { description: "a tenant named the pool account (_pool)", schema: ErrorBody } },
+    responses: {
+      200: { description: "entries, oldest first", schema: CreditHistory },
+      ...COMMON_ERRORS,
+      404: { description: "a tenant named the pool account (_pool)", schema: ErrorBody },
+    },
     async handle({ state, principal, query }) {
       const since = query.since ? new Date(query.since.length === 10 ? `${query.since}T00:00:00Z` : query.since).toISOString() : undefined;
       const limit = query.limit ?? (since ? undefined : 50);
@@ -67,15 +79,26 @@ export const creditRoutes: AnyRoute[] = [
     tag: "credits",
     auth: "adm",
     body: CreditsAdd,
-    responses: { 200: { description: "the account after the top-up", schema: Credits }, ...COMMON_ERRORS, 403: { description: "operators only", schema: ErrorBody } },
+    responses: {
+      200: { description: "the account after the top-up", schema: Credits },
+      ...COMMON_ERRORS,
+      403: { description: "operators only", schema: ErrorBody },
+    },
     async handle({ state, body }) {
       // `_pool` is the warm pools' account (`credits add --pool`); every other name is a project's.
       if (body.project !== undefined && body.project !== POOL_ACCOUNT && !/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(body.project)) {
-        throw new SandboxerError("SBX_USAGE", `body.project: must be a name of lowercase letters, digits, '_', '.', '-' (at most 63), or ${POOL_ACCOUNT} (the warm pools' account)`, {
-          details: { field: "project" },
-        });
+        throw new SandboxerError(
+          "SBX_USAGE",
+          `body.project: must be a name of lowercase letters, digits, '_', '.', '-' (at most 63), or ${POOL_ACCOUNT} (the warm pools' account)`,
+          {
+            details: { field: "project" },
+          },
+        );
       }
-      return { status: 200, body: { accounts: [await state.broker.addCredits({ account: accountFor(body.project ?? null), amount: body.amount, note: body.note })] } };
+      return {
+        status: 200,
+        body: { accounts: [await state.broker.addCredits({ account: accountFor(body.project ?? null), amount: body.amount, note: body.note })] },
+      };
     },
   }),
 ];

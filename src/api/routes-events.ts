@@ -11,7 +11,8 @@ const BATCH = 500;
 
 function lastEventId(header: string | undefined): number | undefined {
   if (header === undefined || header === "") return undefined;
-  if (!/^\d{1,15}$/.test(header)) throw new SandboxerError("SBX_USAGE", "Last-Event-ID: must be the numeric id of an event this server sent", { details: { field: "Last-Event-ID" } });
+  if (!/^\d{1,15}$/.test(header))
+    throw new SandboxerError("SBX_USAGE", "Last-Event-ID: must be the numeric id of an event this server sent", { details: { field: "Last-Event-ID" } });
   return Number(header);
 }
 

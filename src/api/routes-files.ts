@@ -48,7 +48,11 @@ export const fileRoutes: AnyRoute[] = [
     params: IdParams,
     query: FilesPutQuery,
     rawBody: { "application/octet-stream": "the file's bytes", [TAR]: "a tar extracted into `path` (a directory, made if missing)" },
-    responses: { 200: { description: "written", schema: FileWritten }, ...FILE_ERRORS, 413: err("larger than the profile's files.maxUpload (SBX_TOO_LARGE); nothing was written") },
+    responses: {
+      200: { description: "written", schema: FileWritten },
+      ...FILE_ERRORS,
+      413: err("larger than the profile's files.maxUpload (SBX_TOO_LARGE); nothing was written"),
+    },
     async handle({ c, state, principal, params, query }) {
       await visibleSandbox(state.broker, principal, params.id);
       const body = bodyStream(c.req.raw);
@@ -72,7 +76,11 @@ export const fileRoutes: AnyRoute[] = [
     query: FilesGetQuery,
     headers: [{ name: "Accept", description: "application/x-tar: a tar even for a single file" }],
     responses: {
-      200: { description: "the listing (list=1; stat=1: one FileEntry), the file, or a tar", schema: FileList, raw: { "application/octet-stream": "a regular file's bytes", [TAR]: "a tar with one top entry named after the path" } },
+      200: {
+        description: "the listing (list=1; stat=1: one FileEntry), the file, or a tar",
+        schema: FileList,
+        raw: { "application/octet-stream": "a regular file's bytes", [TAR]: "a tar with one top entry named after the path" },
+      },
       ...FILE_ERRORS,
     },
     async handle({ c, state, principal, params, query }) {
@@ -80,15 +88,21 @@ export const fileRoutes: AnyRoute[] = [
       const o = svc(query.service);
       if (yes(query.stat)) {
         const entry = await state.broker.statFile(params.id, query.path, o);
-        if (!entry) throw new SandboxerError("SBX_NOT_FOUND", `no file or directory '${query.path.slice(0, 200)}' in ${params.id}`, { details: { field: "path" } });
+        if (!entry)
+          throw new SandboxerError("SBX_NOT_FOUND", `no file or directory '${query.path.slice(0, 200)}' in ${params.id}`, { details: { field: "path" } });
         return { status: 200, body: entry };
       }
-      if (yes(query.list)) return { status: 200, body: await state.broker.listFiles(params.id, query.path, { ...o, ...(query.limit === undefined ? {} : { limit: query.limit }) }) };
+      if (yes(query.list))
+        return {
+          status: 200,
+          body: await state.broker.listFiles(params.id, query.path, { ...o, ...(query.limit === undefined ? {} : { limit: query.limit }) }),
+        };
       const name = query.path.replace(/\/+$/, "").split("/").pop() ?? "file";
       const asTar = (c.req.header("Accept") ?? "").includes(TAR);
       if (!asTar) {
         const entry = await state.broker.statFile(params.id, query.path, o);
-        if (!entry) throw new SandboxerError("SBX_NOT_FOUND", `no file or directory '${query.path.slice(0, 200)}' in ${params.id}`, { details: { field: "path" } });
+        if (!entry)
+          throw new SandboxerError("SBX_NOT_FOUND", `no file or directory '${query.path.slice(0, 200)}' in ${params.id}`, { details: { field: "path" } });
         if (entry.type !== "dir") {
           try {
             return streamed(await state.broker.openFile(params.id, query.path, o), "application/octet-stream", name);

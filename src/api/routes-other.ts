@@ -1,12 +1,4 @@
-import {
-  ErrorBody,
-  ExtensionList,
-  Health,
-  HostList,
-  ProfileList,
-  Ready,
-  ReconcileReport,
-} from "./schemas.js";
+import { ErrorBody, ExtensionList, Health, HostList, ProfileList, Ready, ReconcileReport } from "./schemas.js";
 import { mayUse } from "../tenancy/access.js";
 import { profileFor, registrationFor } from "../tenancy/view.js";
 import { type AnyRoute, COMMON_ERRORS, defineRoute } from "./spec.js";

@@ -7,7 +7,8 @@ import { type AnyRoute, COMMON_ERRORS, defineRoute } from "./spec.js";
  * create claims one, so no tenant sees a pool, its members or its counters.
  */
 const inputs = z.record(z.string().max(64), z.union([z.string().max(4096), z.number(), z.boolean()]));
-const asStrings = (v: Record<string, string | number | boolean> | undefined) => (v ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, String(x)])) : undefined);
+const asStrings = (v: Record<string, string | number | boolean> | undefined) =>
+  v ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, String(x)])) : undefined;
 
 export const PoolRecord = z.object({
   key: z.string().describe("profile id, with ?k=v&... for the shaping inputs of a pool set with --input"),
@@ -35,7 +36,11 @@ export const PoolDrainBody = z.strictObject({
   profile: z.string().min(1).max(100),
   inputs: inputs.optional().describe("only the pool of these inputs; default every pool of the profile"),
 });
-export const DrainResult = z.object({ pools: z.array(z.string()), destroyed: z.array(z.string()), errors: z.array(z.object({ id: z.string(), message: z.string() })) });
+export const DrainResult = z.object({
+  pools: z.array(z.string()),
+  destroyed: z.array(z.string()),
+  errors: z.array(z.object({ id: z.string(), message: z.string() })),
+});
 
 const admOnly = { 403: { description: "operators (adm tokens) only", schema: ErrorBody } };
 
@@ -58,8 +63,16 @@ export const poolRoutes: AnyRoute[] = [
     tag: "pools",
     auth: "adm",
     body: PoolSetBody,
-    responses: { 200: { description: "the pool; refill follows in the background", schema: PoolRecord }, ...COMMON_ERRORS, ...admOnly, 404: { description: "no such profile", schema: ErrorBody } },
-    handle: async ({ state, body }) => ({ status: 200, body: await state.broker.setPool({ profile: body.profile, size: body.size, maxIdle: body.maxIdle, inputs: asStrings(body.inputs) }) }),
+    responses: {
+      200: { description: "the pool; refill follows in the background", schema: PoolRecord },
+      ...COMMON_ERRORS,
+      ...admOnly,
+      404: { description: "no such profile", schema: ErrorBody },
+    },
+    handle: async ({ state, body }) => ({
+      status: 200,
+      body: await state.broker.setPool({ profile: body.profile, size: body.size, maxIdle: body.maxIdle, inputs: asStrings(body.inputs) }),
+    }),
   }),
   defineRoute({
     method: "post",
@@ -69,7 +82,12 @@ export const poolRoutes: AnyRoute[] = [
     tag: "pools",
     auth: "adm",
     body: PoolDrainBody,
-    responses: { 200: { description: "the pools drained and the members destroyed", schema: DrainResult }, ...COMMON_ERRORS, ...admOnly, 404: { description: "no such profile or pool", schema: ErrorBody } },
+    responses: {
+      200: { description: "the pools drained and the members destroyed", schema: DrainResult },
+      ...COMMON_ERRORS,
+      ...admOnly,
+      404: { description: "no such profile or pool", schema: ErrorBody },
+    },
     handle: async ({ state, body }) => ({ status: 200, body: await state.broker.drainPool(body.profile, { inputs: asStrings(body.inputs) }) }),
   }),
 ];

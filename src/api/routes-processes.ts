@@ -3,7 +3,17 @@
  * agent can poll), kill. Scoped by the sandbox: a process id is only looked
  * up under a sandbox the token can see.
  */
-import { ErrorBody, IdParams, KillBody, ProcessList, ProcessOutputQuery, ProcessOutputRecord, ProcessParams, ProcessRecord, StartProcessBody } from "./schemas.js";
+import {
+  ErrorBody,
+  IdParams,
+  KillBody,
+  ProcessList,
+  ProcessOutputQuery,
+  ProcessOutputRecord,
+  ProcessParams,
+  ProcessRecord,
+  StartProcessBody,
+} from "./schemas.js";
 import { type AnyRoute, COMMON_ERRORS, defineRoute } from "./spec.js";
 import { visibleSandbox } from "./tenancy.js";
 
@@ -20,10 +30,19 @@ export const processRoutes: AnyRoute[] = [
     auth: "token",
     params: IdParams,
     body: StartProcessBody,
-    responses: { 201: { description: "started", schema: ProcessRecord }, ...COMMON_ERRORS, ...NOT_FOUND, 409: err("the sandbox is not ready"), 422: err("the extension cannot run detached processes") },
+    responses: {
+      201: { description: "started", schema: ProcessRecord },
+      ...COMMON_ERRORS,
+      ...NOT_FOUND,
+      409: err("the sandbox is not ready"),
+      422: err("the extension cannot run detached processes"),
+    },
     async handle({ state, principal, params, body }) {
       await visibleSandbox(state.broker, principal, params.id);
-      const p = await state.broker.startProcess(params.id, body.command, { ...(body.service === undefined ? {} : { service: body.service }), ...(body.cwd === undefined ? {} : { cwd: body.cwd }) });
+      const p = await state.broker.startProcess(params.id, body.command, {
+        ...(body.service === undefined ? {} : { service: body.service }),
+        ...(body.cwd === undefined ? {} : { cwd: body.cwd }),
+      });
       return { status: 201, body: p };
     },
   }),

@@ -25,7 +25,8 @@ const err = (description: string) => ({ description, schema: ErrorBody });
 
 /** The broker options an exec body asks for (timeout parsed, stdin decoded). */
 function execOptions(body: ExecBodyT): ExecOptions {
-  if (body.stdin !== undefined && body.stdinBase64 !== undefined) throw new SandboxerError("SBX_USAGE", "body: give stdin or stdinBase64, not both", { details: { field: "stdin" } });
+  if (body.stdin !== undefined && body.stdinBase64 !== undefined)
+    throw new SandboxerError("SBX_USAGE", "body: give stdin or stdinBase64, not both", { details: { field: "stdin" } });
   const stdin = body.stdin !== undefined ? Buffer.from(body.stdin) : body.stdinBase64 !== undefined ? Buffer.from(body.stdinBase64, "base64") : undefined;
   return {
     ...(body.service === undefined ? {} : { service: body.service }),
@@ -52,7 +53,9 @@ export const sandboxRoutes: AnyRoute[] = [
     auth: "token",
     query: CreateQuery,
     body: CreateBody,
-    headers: [{ name: "Idempotency-Key", description: "retry-safe create: the same key and body return the same sandbox, provisioned once; another body -> 409" }],
+    headers: [
+      { name: "Idempotency-Key", description: "retry-safe create: the same key and body return the same sandbox, provisioned once; another body -> 409" },
+    ],
     responses: {
       201: { description: "ready (or the earlier sandbox for this idempotency key)", schema: SandboxRecord },
       202: { description: "accepted with wait=false: the record, still provisioning", schema: SandboxRecord },
@@ -72,10 +75,12 @@ export const sandboxRoutes: AnyRoute[] = [
           announce = r;
         });
         const running = state.broker.create(req, { signal: controller.signal, onRecord: (sb) => announce(sb) });
-        const tracked = running.catch(() => {}).finally(() => {
-          state.background.delete(tracked);
-          state.shutdown.removeEventListener("abort", onShutdown);
-        });
+        const tracked = running
+          .catch(() => {})
+          .finally(() => {
+            state.background.delete(tracked);
+            state.shutdown.removeEventListener("abort", onShutdown);
+          });
         state.background.add(tracked);
         const first = await Promise.race([early, running]);
         return { status: 202, body: recordFor(principal, await state.broker.get(first.id)) };
@@ -101,7 +106,16 @@ export const sandboxRoutes: AnyRoute[] = [
         // A refused create (no credits, no capacity) is still explained: every candidate and why.
         const r = refusalOf(err);
         if (!r) throw err;
-        return { status: 200, body: { profile: { id: r.profile }, route: { chosen: null, strategy: r.strategy, reason: r.message, rejected: r.rejected }, ttlSeconds: r.ttlSeconds, project: r.project, refused: { code: r.code, message: r.message } } };
+        return {
+          status: 200,
+          body: {
+            profile: { id: r.profile },
+            route: { chosen: null, strategy: r.strategy, reason: r.message, rejected: r.rejected },
+            ttlSeconds: r.ttlSeconds,
+            project: r.project,
+            refused: { code: r.code, message: r.message },
+          },
+        };
       }
     },
   }),
@@ -127,7 +141,13 @@ export const sandboxRoutes: AnyRoute[] = [
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       // The project filter above already keeps other projects out; canSee is the second lock.
-      return { status: 200, body: { items: page.filter((sb) => canSee(principal, sb.project)).map((sb) => recordFor(principal, sb)), nextCursor: rows.length > limit && last ? cursorOf(last) : null } };
+      return {
+        status: 200,
+        body: {
+          items: page.filter((sb) => canSee(principal, sb.project)).map((sb) => recordFor(principal, sb)),
+          nextCursor: rows.length > limit && last ? cursorOf(last) : null,
+        },
+      };
     },
   }),
   defineRoute({
@@ -184,7 +204,11 @@ export const sandboxRoutes: AnyRoute[] = [
     params: IdParams,
     body: ExecBody,
     responses: {
-      200: { description: "the command ran (see exitCode); with stream: true, text/event-stream of stdout/stderr events then exit", schema: ExecResult, sse: true },
+      200: {
+        description: "the command ran (see exitCode); with stream: true, text/event-stream of stdout/stderr events then exit",
+        schema: ExecResult,
+        sse: true,
+      },
       ...COMMON_ERRORS,
       404: err("no such sandbox visible to this token"),
       409: err("the sandbox is not ready"),
@@ -194,10 +218,22 @@ export const sandboxRoutes: AnyRoute[] = [
       const sb = await visibleSandbox(state.broker, principal, params.id);
       const opts = execOptions(body);
       // Refused before the stream starts, so the status code says it.
-      if (sb.state !== "ready") throw new SandboxerError("SBX_INVALID_STATE", `${sb.id} is ${sb.state}; exec needs a ready sandbox`, { details: { id: sb.id, state: sb.state } });
+      if (sb.state !== "ready")
+        throw new SandboxerError("SBX_INVALID_STATE", `${sb.id} is ${sb.state}; exec needs a ready sandbox`, { details: { id: sb.id, state: sb.state } });
       if (body.stream) return streamExec(c, state.broker, params.id, body.command, opts, state.shutdown);
       const r = await state.broker.exec(params.id, body.command, { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, opts);
-      return { status: 200, body: { id: params.id, command: body.command, exitCode: r.exitCode, stdout: r.stdout ?? "", stderr: r.stderr ?? "", truncated: r.truncated ?? false, ...(opts.timeoutMs === undefined ? {} : { timedOut: r.timedOut ?? false }) } };
+      return {
+        status: 200,
+        body: {
+          id: params.id,
+          command: body.command,
+          exitCode: r.exitCode,
+          stdout: r.stdout ?? "",
+          stderr: r.stderr ?? "",
+          truncated: r.truncated ?? false,
+          ...(opts.timeoutMs === undefined ? {} : { timedOut: r.timedOut ?? false }),
+        },
+      };
     },
   }),
 ];

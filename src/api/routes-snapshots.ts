@@ -1,7 +1,19 @@
 import type { Broker } from "../broker.js";
 import { SandboxerError } from "../errors.js";
 import type { Snapshot } from "../snapshots/types.js";
-import { ErrorBody, ExpireBody, ExpireReport, IdParams, RestoreBody, SandboxRecord, SnapshotBody, SnapshotList, SnapshotQuery, SnapshotRecord, TtlBody } from "./schemas.js";
+import {
+  ErrorBody,
+  ExpireBody,
+  ExpireReport,
+  IdParams,
+  RestoreBody,
+  SandboxRecord,
+  SnapshotBody,
+  SnapshotList,
+  SnapshotQuery,
+  SnapshotRecord,
+  TtlBody,
+} from "./schemas.js";
 import { type AnyRoute, COMMON_ERRORS, defineRoute, notFound } from "./spec.js";
 import { recordFor, snapshotFor } from "../tenancy/view.js";
 import { canSee, createRequestFor, listScope, visibleSandbox } from "./tenancy.js";

@@ -53,9 +53,13 @@ export const terminalRoutes: AnyRoute[] = [
       await visibleSandbox(state.broker, principal, params.id);
       const slot = upgradeSlotOf(c.env);
       if (!slot) {
-        throw new SandboxerError("SBX_USAGE", "GET /v1/sandboxes/{id}/exec is a WebSocket: send Connection: Upgrade and Upgrade: websocket (`sandboxer exec -it` does); POST .../exec runs a command without a terminal", {
-          details: { field: "Upgrade" },
-        });
+        throw new SandboxerError(
+          "SBX_USAGE",
+          "GET /v1/sandboxes/{id}/exec is a WebSocket: send Connection: Upgrade and Upgrade: websocket (`sandboxer exec -it` does); POST .../exec runs a command without a terminal",
+          {
+            details: { field: "Upgrade" },
+          },
+        );
       }
       const argv = c.req.queries("cmd") ?? ["sh"];
       if (argv.length > MAX_ARGS || argv.some((a) => a.length === 0 || a.length > 4096)) {

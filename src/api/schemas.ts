@@ -31,7 +31,9 @@ export const SandboxRecord = z.object({
   destroyedAt: iso.nullable(),
   reason: z.enum(DESTROY_REASONS).nullable(),
   reachability: json.nullable(),
-  route: z.object({ chosen: z.string(), strategy: z.string(), reason: z.string(), rejected: z.array(z.object({ extension: z.string(), why: z.string() })) }).nullable(),
+  route: z
+    .object({ chosen: z.string(), strategy: z.string(), reason: z.string(), rejected: z.array(z.object({ extension: z.string(), why: z.string() })) })
+    .nullable(),
   cost: json.nullable(),
   error: z.object({ code: z.string(), message: z.string() }).nullable(),
   hostFacts: json.nullable(),
@@ -111,10 +113,23 @@ export const ExpireBody = z.strictObject({ apply: z.boolean().optional().describ
 export const ExecBody = z.strictObject({
   command: z.array(z.string().max(4096)).min(1).max(256).describe("argv; never passed through a shell"),
   service: z.string().max(128).optional().describe("compose stacks: the service whose container runs the command (default: the first)"),
-  stream: z.boolean().optional().describe("true: answer text/event-stream - `stdout`/`stderr` events ({data}) as output arrives, then one `exit` event ({exitCode, timedOut}) or `error` ({code, message})"),
+  stream: z
+    .boolean()
+    .optional()
+    .describe(
+      "true: answer text/event-stream - `stdout`/`stderr` events ({data}) as output arrives, then one `exit` event ({exitCode, timedOut}) or `error` ({code, message})",
+    ),
   timeout: shortText(20).optional().describe("kill the command's whole process group after this long (90s, 5m); exitCode is then 124 and timedOut true"),
-  stdin: z.string().max(48 * 1024).optional().describe("text for the command's stdin (backends with a command into the sandbox)"),
-  stdinBase64: z.string().max(64 * 1024).optional().describe("bytes for stdin, base64 (instead of stdin)"),
+  stdin: z
+    .string()
+    .max(48 * 1024)
+    .optional()
+    .describe("text for the command's stdin (backends with a command into the sandbox)"),
+  stdinBase64: z
+    .string()
+    .max(64 * 1024)
+    .optional()
+    .describe("bytes for stdin, base64 (instead of stdin)"),
 });
 export const ExecResult = z.object({
   id: z.string(),
@@ -137,7 +152,11 @@ export const FilesGetQuery = z.strictObject({
 });
 export const FilesPutQuery = z.strictObject({
   path: sandboxPath.describe("raw bytes: the file to write; a tar: the directory to extract it into"),
-  mode: z.string().regex(/^0?[0-7]{3,4}$/, "octal permission bits like 0644 or 755").optional().describe("raw bytes: the file's mode (default 0644 less the umask)"),
+  mode: z
+    .string()
+    .regex(/^0?[0-7]{3,4}$/, "octal permission bits like 0644 or 755")
+    .optional()
+    .describe("raw bytes: the file's mode (default 0644 less the umask)"),
   service: z.string().max(128).optional(),
 });
 export const FilesDeleteQuery = z.strictObject({
@@ -177,7 +196,13 @@ export const StartProcessBody = z.strictObject({
 export const ProcessParams = z.object({ id: shortText(80), pid: shortText(40) });
 export const ProcessOutputQuery = z.strictObject({
   offset: z.coerce.number().int().min(0).optional().describe("byte offset into the process's whole output (nextOffset of the previous read)"),
-  maxBytes: z.coerce.number().int().min(1).max(16 * 1024 * 1024).optional().describe("default 64 KiB"),
+  maxBytes: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(16 * 1024 * 1024)
+    .optional()
+    .describe("default 64 KiB"),
 });
 export const ProcessOutputRecord = z.object({
   data: z.string().describe("stdout and stderr interleaved, UTF-8"),
@@ -217,7 +242,13 @@ export const ExpireReport = z.object({
   skipped: z.array(z.string()),
   errors: z.array(z.object({ id: z.string(), message: z.string() })),
 });
-export const CreditAccount = z.object({ account: z.string(), balance: z.number(), reserved: z.number(), available: z.number(), updatedAt: z.string().nullable() });
+export const CreditAccount = z.object({
+  account: z.string(),
+  balance: z.number(),
+  reserved: z.number(),
+  available: z.number(),
+  updatedAt: z.string().nullable(),
+});
 export const Credits = z.object({ accounts: z.array(CreditAccount) });
 export const CreditEntry = z.object({
   seq: z.number().int(),
@@ -233,11 +264,14 @@ export const CreditEntry = z.object({
 export const CreditHistory = z.array(CreditEntry);
 export const CreditHistoryQuery = z.strictObject({
   project: shortText(63).optional().describe("adm only: one project's account"),
-  since: z.string().regex(/^\d{4}-\d{2}-\d{2}(T[\d:.]+Z)?$/, "a date like 2026-01-01 or 2026-01-01T00:00:00Z").optional(),
+  since: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}(T[\d:.]+Z)?$/, "a date like 2026-01-01 or 2026-01-01T00:00:00Z")
+    .optional(),
   limit: z.coerce.number().int().min(1).max(100_000).optional().describe("latest N entries (default 50; all with since)"),
 });
 export const CreditsAdd = z.strictObject({
-  amount: z.union([z.number().positive(), z.string().min(1).max(30)]).describe("credits to add, e.g. 25 or \"12.5\""),
+  amount: z.union([z.number().positive(), z.string().min(1).max(30)]).describe('credits to add, e.g. 25 or "12.5"'),
   project: shortText(63).optional().describe("the account; default the `default` account"),
   note: z.string().max(200).optional(),
 });
@@ -345,7 +379,9 @@ export type HostT = z.infer<typeof HostRecord>;
  * text frames carry these JSON control messages: the client sends `resize`, the
  * server ends with `exit` (close 1000) or `error` (close 1011).
  */
-export const TerminalClientMessage = z.discriminatedUnion("type", [z.strictObject({ type: z.literal("resize"), cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) })]);
+export const TerminalClientMessage = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("resize"), cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) }),
+]);
 export type TerminalClientMessageT = z.infer<typeof TerminalClientMessage>;
 
 export type TerminalServerMessage = { type: "exit"; exitCode: number } | { type: "error"; code: string; message: string };

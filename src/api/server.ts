@@ -35,7 +35,12 @@ export async function startServer(broker: Broker, opts: ServeOptions = {}): Prom
   server.requestTimeout = 0;
   await new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) =>
-      reject(new SandboxerError("SBX_USAGE", `cannot listen on ${host}:${opts.port ?? 7070}: ${err.code ?? err.message}`, { cause: err, details: { field: "port" } })),
+      reject(
+        new SandboxerError("SBX_USAGE", `cannot listen on ${host}:${opts.port ?? 7070}: ${err.code ?? err.message}`, {
+          cause: err,
+          details: { field: "port" },
+        }),
+      ),
     );
     server.listen(opts.port ?? 7070, host, () => resolve());
   });

@@ -12,7 +12,12 @@ import type { Duplex } from "node:stream";
 import { type WebSocket, WebSocketServer } from "ws";
 import type { TerminalSession } from "../broker.js";
 import { toSandboxerError } from "../errors.js";
-import { TERMINAL_MAX_CONTROL_BYTES as MAX_CONTROL_BYTES, TERMINAL_MAX_INPUT_FRAME as MAX_INPUT_FRAME, TerminalClientMessage as ClientMessage, type TerminalServerMessage as ServerMessage } from "./schemas.js";
+import {
+  TERMINAL_MAX_CONTROL_BYTES as MAX_CONTROL_BYTES,
+  TERMINAL_MAX_INPUT_FRAME as MAX_INPUT_FRAME,
+  TerminalClientMessage as ClientMessage,
+  type TerminalServerMessage as ServerMessage,
+} from "./schemas.js";
 
 /** Handed to the app in the request's env; the terminal route accepts it once its checks pass. */
 export interface UpgradeSlot {
@@ -80,7 +85,12 @@ function headersOf(req: IncomingMessage): Headers {
 }
 
 function answer(socket: Duplex, res: { status: number; headers: Headers }, body: Buffer): void {
-  const lines = [`HTTP/1.1 ${res.status} ${STATUS_CODES[res.status] ?? ""}`, `Content-Type: ${res.headers.get("content-type") ?? "application/json"}`, `Content-Length: ${body.length}`, "Connection: close"];
+  const lines = [
+    `HTTP/1.1 ${res.status} ${STATUS_CODES[res.status] ?? ""}`,
+    `Content-Type: ${res.headers.get("content-type") ?? "application/json"}`,
+    `Content-Length: ${body.length}`,
+    "Connection: close",
+  ];
   const reqId = res.headers.get("x-request-id");
   if (reqId) lines.push(`X-Request-Id: ${reqId}`);
   socket.end(Buffer.concat([Buffer.from(`${lines.join("\r\n")}\r\n\r\n`), body]));
@@ -91,8 +101,10 @@ export function terminalUpgrades(app: FetchApp): (req: IncomingMessage, socket: 
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_INPUT_FRAME });
   return (req, socket, head) => {
     socket.on("error", () => socket.destroy());
-    const refuse = (status: number, code: string, message: string) => answer(socket, { status, headers: new Headers() }, Buffer.from(JSON.stringify({ error: { code, message } })));
-    if (req.method !== "GET" || !TERMINAL_PATH.test(req.url ?? "")) return refuse(404, "SBX_NOT_FOUND", "no WebSocket route here (terminals: GET /v1/sandboxes/{id}/exec)");
+    const refuse = (status: number, code: string, message: string) =>
+      answer(socket, { status, headers: new Headers() }, Buffer.from(JSON.stringify({ error: { code, message } })));
+    if (req.method !== "GET" || !TERMINAL_PATH.test(req.url ?? ""))
+      return refuse(404, "SBX_NOT_FOUND", "no WebSocket route here (terminals: GET /v1/sandboxes/{id}/exec)");
     let request: Request;
     try {
       request = new Request(new URL(req.url ?? "/", "http://localhost"), { method: "GET", headers: headersOf(req) });

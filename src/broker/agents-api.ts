@@ -56,9 +56,13 @@ export function agentsApi(rt: Runtime): AgentsApi {
 export function checkExecExtras(ext: Extension, extensionId: string, opts: ExecOptions): void {
   const shell = Boolean(ext.sandboxCommand);
   if (opts.timeoutMs !== undefined) {
-    if (!Number.isInteger(opts.timeoutMs) || opts.timeoutMs < 1) throw new SandboxerError("SBX_INPUT_INVALID", "timeout: a positive duration", { details: { field: "timeout" } });
-    if (!shell && !ext.capabilities.execTimeout) throw new SandboxerError("SBX_UNSUPPORTED", `${extensionId} cannot stop a command's process group on a timeout`, { details: { field: "timeout" } });
+    if (!Number.isInteger(opts.timeoutMs) || opts.timeoutMs < 1)
+      throw new SandboxerError("SBX_INPUT_INVALID", "timeout: a positive duration", { details: { field: "timeout" } });
+    if (!shell && !ext.capabilities.execTimeout)
+      throw new SandboxerError("SBX_UNSUPPORTED", `${extensionId} cannot stop a command's process group on a timeout`, { details: { field: "timeout" } });
   }
-  if (opts.stdin !== undefined && !shell && !ext.capabilities.execStdin) throw new SandboxerError("SBX_UNSUPPORTED", `${extensionId} cannot pass stdin to a command`, { details: { field: "stdin" } });
-  if (opts.tty && !ext.capabilities.pty) throw new SandboxerError("SBX_UNSUPPORTED", `${extensionId} cannot give a command a terminal`, { details: { field: "tty" } });
+  if (opts.stdin !== undefined && !shell && !ext.capabilities.execStdin)
+    throw new SandboxerError("SBX_UNSUPPORTED", `${extensionId} cannot pass stdin to a command`, { details: { field: "stdin" } });
+  if (opts.tty && !ext.capabilities.pty)
+    throw new SandboxerError("SBX_UNSUPPORTED", `${extensionId} cannot give a command a terminal`, { details: { field: "tty" } });
 }

@@ -31,7 +31,13 @@ export async function planFor(rt: Runtime, req: CreateRequest, o: { pool?: boole
   const profileId = req.profile ?? config.defaults.profile ?? DEFAULT_PROFILE;
   const routing = await routingInputsFor(rt.store, rt.clock, catalog.profiles, config.hosts, profileId, catalog.registrations);
   const pool = routing && o.pool !== false ? await warmPool(rt, profileId, req.inputs ?? {}) : undefined;
-  const plan = planCreate(req, { catalog, hosts: config.hosts, hostOverride: rt.env.SANDBOXER_HOST || undefined, defaults: config.defaults, routing: routing && pool ? { ...routing, warm: pool.warm } : routing });
+  const plan = planCreate(req, {
+    catalog,
+    hosts: config.hosts,
+    hostOverride: rt.env.SANDBOXER_HOST || undefined,
+    defaults: config.defaults,
+    routing: routing && pool ? { ...routing, warm: pool.warm } : routing,
+  });
   if (pool) plan.route.pool = { key: pool.key, warm: pool.byExtension };
   // Tenants' paths, templates and VMs are checked on this machine before anything exists.
   Object.assign(plan, confinePlanInputs(plan, req.caller, rt));
@@ -42,7 +48,14 @@ export async function planFor(rt: Runtime, req: CreateRequest, o: { pool?: boole
     const field = issue?.path.join(".") || "inputs";
     throw new SandboxerError("SBX_INPUT_INVALID", `input '${field}': ${issue?.message ?? "invalid"}`, { details: { field } });
   }
-  await ext.preflight?.(parsed.data, rt.env, { profile: plan.profile, host: plan.host, mode: plan.mode, restoring: o.restoring ?? false, paths: rt.paths, project: plan.project });
+  await ext.preflight?.(parsed.data, rt.env, {
+    profile: plan.profile,
+    host: plan.host,
+    mode: plan.mode,
+    restoring: o.restoring ?? false,
+    paths: rt.paths,
+    project: plan.project,
+  });
   return plan;
 }
 
@@ -118,7 +131,15 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
       await reserveCredits(rt, t, row, plan.registration, ...(member ? [POOL_ACCOUNT] : []));
       await t.sandboxes.insert(row, req.idempotencyKey);
       if (req.idempotencyKey) await rememberKey(t, req.idempotencyKey, fingerprint, row.id, at);
-      await t.events.append(eventFor(rt, "sandbox.requested", row, { profile: row.profile, extension: row.extension, host: row.host, route: plan.route, recreatedFrom: opts.recreatedFrom ?? null }));
+      await t.events.append(
+        eventFor(rt, "sandbox.requested", row, {
+          profile: row.profile,
+          extension: row.extension,
+          host: row.host,
+          route: plan.route,
+          recreatedFrom: opts.recreatedFrom ?? null,
+        }),
+      );
     });
   } catch (err) {
     // Two concurrent creates with one idempotency key: the loser returns the winner's record.
@@ -174,7 +195,10 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
           // taken the record over and be tearing it down: then this create is cancelled, never `ready`.
           const now = await t.sandboxes.getForUpdate(row.id);
           if (now && !ownsRecord(rt.owner, now)) {
-            throw new SandboxerError("SBX_CANCELLED", `taken over by ${now.ownerReplica ?? "another process"} (process ${now.ownerPid ?? "?"}) while provisioning: this replica's heartbeat was older than the owner lease`);
+            throw new SandboxerError(
+              "SBX_CANCELLED",
+              `taken over by ${now.ownerReplica ?? "another process"} (process ${now.ownerPid ?? "?"}) while provisioning: this replica's heartbeat was older than the owner lease`,
+            );
           }
           const r = await transition(rt, cur, ["provisioning"], "ready", { readyAt, reachability, handle, hostFacts, ...NO_OWNER }, { reachability }, t);
           if (r) await opts.onReady?.(r, t);
@@ -183,7 +207,10 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
         if (!done) throw new SandboxerError("SBX_INVALID_STATE", `sandbox ${row.id} changed state while provisioning`);
         return publicRecord(done);
       } catch (raw) {
-        const err = toSandboxerError(controller.signal.aborted && controller.signal.reason instanceof SandboxerError ? controller.signal.reason : raw, "SBX_PROVISION_FAILED");
+        const err = toSandboxerError(
+          controller.signal.aborted && controller.signal.reason instanceof SandboxerError ? controller.signal.reason : raw,
+          "SBX_PROVISION_FAILED",
+        );
         // Let an aborted extension call settle first, so teardown sees everything it made.
         await Promise.race([inflight.catch(() => {}), new Promise((r) => setTimeout(r, 10_000).unref())]);
         cur = (await rt.store.sandboxes.get(row.id)) ?? cur;
@@ -223,7 +250,10 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
  * the very same reason is not repeated.
  */
 export function failureMessage(err: SandboxerError, teardownError: string | null, extension: string, host: string): string {
-  const late = err.code === "SBX_INPUT_INVALID" || err.code === "SBX_INPUT_MISSING" ? ` (found by ${extension} on ${host} after the record was made; the record stays as failed)` : "";
+  const late =
+    err.code === "SBX_INPUT_INVALID" || err.code === "SBX_INPUT_MISSING"
+      ? ` (found by ${extension} on ${host} after the record was made; the record stays as failed)`
+      : "";
   if (!teardownError) return `${err.message}${late}`;
   if (teardownError === err.message) return `${err.message}${late}; teardown failed for the same reason`;
   return `${err.message}${late}; teardown also failed: ${teardownError}`;
@@ -239,11 +269,7 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-export async function teardownQuietly(
-  ext: Extension,
-  ctx: ExtensionContext,
-  handle: Handle | null,
-): Promise<string | null> {
+export async function teardownQuietly(ext: Extension, ctx: ExtensionContext, handle: Handle | null): Promise<string | null> {
   try {
     await ext.teardown(ctx, handle);
     return null;

@@ -5,7 +5,19 @@
  * Every function takes the transaction it must run in (or opens one), so a
  * reservation commits or rolls back with the record it pays for.
  */
-import { type Account, accountFor, DEFAULT_ACCOUNT, formatCredits, type LedgerEntry, parseCredits, reservationFor, settlement, toAccount, toCredits, toEntry } from "../credits/index.js";
+import {
+  type Account,
+  accountFor,
+  DEFAULT_ACCOUNT,
+  formatCredits,
+  type LedgerEntry,
+  parseCredits,
+  reservationFor,
+  settlement,
+  toAccount,
+  toCredits,
+  toEntry,
+} from "../credits/index.js";
 import { SandboxerError } from "../errors.js";
 import type { IdGen } from "../ids.js";
 import type { AccountRow, LedgerKind, Repos, Tx } from "../store/types.js";
@@ -16,7 +28,15 @@ export interface LedgerDeps {
   ids: IdGen;
 }
 
-async function save(t: Tx, r: AccountRow, kind: LedgerKind, amountMicro: number, sandboxId: string | null, at: string, data: Record<string, unknown> = {}): Promise<void> {
+async function save(
+  t: Tx,
+  r: AccountRow,
+  kind: LedgerKind,
+  amountMicro: number,
+  sandboxId: string | null,
+  at: string,
+  data: Record<string, unknown> = {},
+): Promise<void> {
   r.updatedAt = at;
   await t.credits.saveAccount(r);
   await t.credits.appendEntry({ account: r.account, sandboxId, kind, amountMicro, balanceMicro: r.balanceMicro, reservedMicro: r.reservedMicro, at, data });
@@ -27,7 +47,10 @@ export async function creditAccounts(db: Repos, account?: string): Promise<Accou
   return (await db.credits.accounts()).map(toAccount);
 }
 
-export async function creditHistory(db: Repos, q: { account?: string | undefined; since?: string | undefined; limit?: number | undefined } = {}): Promise<LedgerEntry[]> {
+export async function creditHistory(
+  db: Repos,
+  q: { account?: string | undefined; since?: string | undefined; limit?: number | undefined } = {},
+): Promise<LedgerEntry[]> {
   return (await db.credits.history(q)).map(toEntry);
 }
 
@@ -39,7 +62,15 @@ export function addCredits(deps: LedgerDeps, db: Repos, account: string, amount:
     const r = await t.credits.account(account);
     r.balanceMicro += micro;
     await save(t, r, "add", micro, null, at, note ? { note } : {});
-    await t.events.append({ id: deps.ids("evt"), type: "credits.added", sandboxId: null, at, actor: "adm", project: account === DEFAULT_ACCOUNT ? null : account, data: { account, amount: toCredits(micro), balance: toCredits(r.balanceMicro) } });
+    await t.events.append({
+      id: deps.ids("evt"),
+      type: "credits.added",
+      sandboxId: null,
+      at,
+      actor: "adm",
+      project: account === DEFAULT_ACCOUNT ? null : account,
+      data: { account, amount: toCredits(micro), balance: toCredits(r.balanceMicro) },
+    });
     return toAccount(r);
   });
 }
@@ -51,7 +82,13 @@ export function addCredits(deps: LedgerDeps, db: Repos, account: string, amount:
  * Throws SBX_INSUFFICIENT_CREDITS (the transaction rolls back: no record).
  * Sets `row.cost`. Free sandboxes reserve nothing.
  */
-export async function reserveCredits(deps: LedgerDeps, t: Tx, row: SandboxRow, registration: { pricePerHour: number; currency: string }, account = accountFor(row.project)): Promise<number> {
+export async function reserveCredits(
+  deps: LedgerDeps,
+  t: Tx,
+  row: SandboxRow,
+  registration: { pricePerHour: number; currency: string },
+  account = accountFor(row.project),
+): Promise<number> {
   const { pricePerHour, currency } = registration;
   const ttl = row.ttlSeconds ?? 0;
   const micro = reservationFor(pricePerHour, ttl);
@@ -121,7 +158,8 @@ async function settle(deps: LedgerDeps, t: Tx, row: SandboxRow, given: Record<st
   r.updatedAt = at;
   await t.credits.saveAccount(r);
   const entry = { account: r.account, sandboxId: row.id, balanceMicro: r.balanceMicro, reservedMicro: r.reservedMicro, at };
-  if (s.debit > 0) await t.credits.appendEntry({ ...entry, kind: "debit", amountMicro: s.debit, data: { seconds: s.seconds, pricePerHour: res.pricePerHour, ...note } });
+  if (s.debit > 0)
+    await t.credits.appendEntry({ ...entry, kind: "debit", amountMicro: s.debit, data: { seconds: s.seconds, pricePerHour: res.pricePerHour, ...note } });
   if (s.release > 0) await t.credits.appendEntry({ ...entry, kind: "release", amountMicro: s.release, data: { ...note } });
   await t.credits.settleReservation(row.id, at, s.debit);
   await t.events.append({
@@ -131,10 +169,24 @@ async function settle(deps: LedgerDeps, t: Tx, row: SandboxRow, given: Record<st
     at,
     actor: row.actor,
     project: row.project,
-    data: { account: res.account, amount: toCredits(s.debit), seconds: s.seconds, pricePerHour: res.pricePerHour, released: toCredits(s.release), currency: res.currency, ...note },
+    data: {
+      account: res.account,
+      amount: toCredits(s.debit),
+      seconds: s.seconds,
+      pricePerHour: res.pricePerHour,
+      released: toCredits(s.release),
+      currency: res.currency,
+      ...note,
+    },
   });
   if (note.idle) return;
-  const cost = { pricePerHour: res.pricePerHour, currency: res.currency, reserved: toCredits(res.amountMicro), settled: toCredits(s.debit), seconds: s.seconds };
+  const cost = {
+    pricePerHour: res.pricePerHour,
+    currency: res.currency,
+    reserved: toCredits(res.amountMicro),
+    settled: toCredits(s.debit),
+    seconds: s.seconds,
+  };
   await t.sandboxes.update(row.id, { cost: { ...(row.cost ?? {}), ...cost } });
 }
 
@@ -147,7 +199,11 @@ export async function holdForExtension(deps: LedgerDeps, t: Tx, row: SandboxRow,
   const micro = reservationFor(res.pricePerHour, extraSeconds);
   const r = await t.credits.account(res.account);
   if (r.balanceMicro - r.reservedMicro < micro) {
-    throw new SandboxerError("SBX_INSUFFICIENT_CREDITS", `account '${res.account}' cannot cover ${formatCredits(micro)} more credits for ${extraSeconds}s of ${row.id}`, { details: { account: res.account } });
+    throw new SandboxerError(
+      "SBX_INSUFFICIENT_CREDITS",
+      `account '${res.account}' cannot cover ${formatCredits(micro)} more credits for ${extraSeconds}s of ${row.id}`,
+      { details: { account: res.account } },
+    );
   }
   r.reservedMicro += micro;
   await save(t, r, "reserve", micro, row.id, deps.clock.now().toISOString(), { extendSeconds: extraSeconds });

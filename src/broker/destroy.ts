@@ -42,10 +42,23 @@ export async function finishDestroy(rt: Runtime, row: SandboxRow, reason: Destro
   const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
   const failure = await teardownQuietly(ext, ctx, row.handle);
   if (failure) {
-    const failed = await transition(rt, row, ["destroying"], "destroy_failed", { error: { code: "SBX_TEARDOWN_FAILED", message: failure }, ...NO_OWNER }, { reason, error: failure });
-    throw new SandboxerError("SBX_TEARDOWN_FAILED", `${row.id}: teardown failed: ${failure} (reap retries it)`, { details: { id: row.id, state: failed?.state ?? null } });
+    const failed = await transition(
+      rt,
+      row,
+      ["destroying"],
+      "destroy_failed",
+      { error: { code: "SBX_TEARDOWN_FAILED", message: failure }, ...NO_OWNER },
+      { reason, error: failure },
+    );
+    throw new SandboxerError("SBX_TEARDOWN_FAILED", `${row.id}: teardown failed: ${failure} (reap retries it)`, {
+      details: { id: row.id, state: failed?.state ?? null },
+    });
   }
-  const patch: SandboxUpdate = { destroyedAt: row.destroyedAt ?? nowIso(rt), reason: row.reason === "failed-provision" ? "failed-provision" : reason, ...NO_OWNER };
+  const patch: SandboxUpdate = {
+    destroyedAt: row.destroyedAt ?? nowIso(rt),
+    reason: row.reason === "failed-provision" ? "failed-provision" : reason,
+    ...NO_OWNER,
+  };
   if (note) patch.error = { code: "SBX_NOT_FOUND", message: note };
   const done = await transition(rt, row, ["destroying"], "destroyed", patch, { reason: patch.reason });
   return done ?? getRow(rt, row.id);
@@ -57,9 +70,15 @@ export async function applyDestroy(rt: Runtime, id: string, reason: DestroyReaso
   if (!DESTROYABLE.includes(row.state)) {
     if (ownerAlive(rt.owner, row)) {
       if (row.state === "provisioning" && (await cancelOwner(rt, row))) return applyDestroy(rt, id, reason);
-      throw new SandboxerError("SBX_BUSY", `${id} is ${row.state}, owned by live process ${row.ownerPid} on ${row.ownerReplica ?? "this machine"}; retry when it settles`, { details: { id, state: row.state } });
+      throw new SandboxerError(
+        "SBX_BUSY",
+        `${id} is ${row.state}, owned by live process ${row.ownerPid} on ${row.ownerReplica ?? "this machine"}; retry when it settles`,
+        { details: { id, state: row.state } },
+      );
     }
-    throw new SandboxerError("SBX_INVALID_STATE", `${id} is ${row.state} and its owner died; run \`sandboxer reconcile\``, { details: { id, state: row.state } });
+    throw new SandboxerError("SBX_INVALID_STATE", `${id} is ${row.state} and its owner died; run \`sandboxer reconcile\``, {
+      details: { id, state: row.state },
+    });
   }
   const claimed = await transition(rt, row, DESTROYABLE, "destroying", { ...ownedBy(rt.owner), reason: row.reason ?? reason }, { reason });
   if (!claimed) {

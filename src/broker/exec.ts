@@ -14,8 +14,12 @@ export async function execIn(rt: Runtime, id: string, argv: string[], io: ExecIo
   if (!ext.exec) throw new SandboxerError("SBX_UNSUPPORTED", `${row.extension} cannot run commands in its sandboxes`);
   if (!argv.length) throw new SandboxerError("SBX_USAGE", "exec needs a command after --");
   if (opts.service !== undefined) {
-    if (!ext.capabilities.execService) throw new SandboxerError("SBX_INPUT_INVALID", `service: ${row.extension} sandboxes have no services; --service applies to compose stacks`, { details: { field: "service" } });
-    if (!SERVICE_NAME_RE.test(opts.service)) throw new SandboxerError("SBX_INPUT_INVALID", `service: '${opts.service.slice(0, 40)}' is not a service name`, { details: { field: "service" } });
+    if (!ext.capabilities.execService)
+      throw new SandboxerError("SBX_INPUT_INVALID", `service: ${row.extension} sandboxes have no services; --service applies to compose stacks`, {
+        details: { field: "service" },
+      });
+    if (!SERVICE_NAME_RE.test(opts.service))
+      throw new SandboxerError("SBX_INPUT_INVALID", `service: '${opts.service.slice(0, 40)}' is not a service name`, { details: { field: "service" } });
   }
   checkExecExtras(ext, row.extension, opts);
   const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);

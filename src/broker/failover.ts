@@ -57,7 +57,16 @@ export async function failover(rt: Runtime, row: SandboxRow, plan: CreatePlan, e
   return null;
 }
 
-function move(rt: Runtime, row: SandboxRow, id: string, host: Host, route: RouteDecision, reg: { pricePerHour: number; currency: string }, err: SandboxerError, attempt: RouteAttempt): Promise<SandboxRow | undefined> {
+function move(
+  rt: Runtime,
+  row: SandboxRow,
+  id: string,
+  host: Host,
+  route: RouteDecision,
+  reg: { pricePerHour: number; currency: string },
+  err: SandboxerError,
+  attempt: RouteAttempt,
+): Promise<SandboxRow | undefined> {
   return rt.store.tx(async (t) => {
     const cur = await t.sandboxes.getForUpdate(row.id);
     if (cur?.state !== "provisioning") return undefined;

@@ -33,7 +33,9 @@ export function maxUpload(profile: Pick<Profile, "files">): number {
 }
 
 const tooLarge = (what: string, max: number) =>
-  new SandboxerError("SBX_TOO_LARGE", `${what} is larger than this profile's upload limit of ${max} bytes (files.maxUpload); nothing was written`, { details: { limit: max } });
+  new SandboxerError("SBX_TOO_LARGE", `${what} is larger than this profile's upload limit of ${max} bytes (files.maxUpload); nothing was written`, {
+    details: { limit: max },
+  });
 
 /** Passes bytes through and fails the stream once more than `max` went by. */
 export function byteLimit(max: number, what: string): Transform & { bytes: number } {
@@ -58,7 +60,8 @@ function asReadable(data: Readable | Uint8Array | string): Readable {
 
 function checkMode(mode: number | undefined): number | undefined {
   if (mode === undefined) return undefined;
-  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new SandboxerError("SBX_INPUT_INVALID", "mode: permission bits 0-07777 (e.g. 0o755)", { details: { field: "mode" } });
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)
+    throw new SandboxerError("SBX_INPUT_INVALID", "mode: permission bits 0-07777 (e.g. 0o755)", { details: { field: "mode" } });
   return mode;
 }
 
@@ -91,7 +94,13 @@ export async function putFiles(rt: Runtime, id: string, dest: string, tar: Reada
   return { bytes: limit.bytes };
 }
 
-export async function writeFile(rt: Runtime, id: string, path: string, data: Readable | Uint8Array | string, opts: Svc & { mode?: number } = {}): Promise<{ path: string; bytes: number }> {
+export async function writeFile(
+  rt: Runtime,
+  id: string,
+  path: string,
+  data: Readable | Uint8Array | string,
+  opts: Svc & { mode?: number } = {},
+): Promise<{ path: string; bytes: number }> {
   const p = checkPath(path);
   if (p === "." || p === "/") throw new SandboxerError("SBX_INPUT_INVALID", "path: names a directory, not a file", { details: { field: "path" } });
   const mode = checkMode(opts.mode);
@@ -163,7 +172,12 @@ function readInto(s: OpenSandbox, p: string, out: Writable, max: number, service
   return s.ext.files ? s.ext.files.readFile(s.ctx, s.handle, p, out, max) : shell.readFile(runnerFor(s, service), p, out, max);
 }
 
-export async function readFile(rt: Runtime, id: string, path: string, opts: Svc & { maxBytes?: number } = {}): Promise<{ data: Buffer; size: number; truncated: boolean }> {
+export async function readFile(
+  rt: Runtime,
+  id: string,
+  path: string,
+  opts: Svc & { maxBytes?: number } = {},
+): Promise<{ data: Buffer; size: number; truncated: boolean }> {
   const max = opts.maxBytes ?? DEFAULT_READ_BYTES;
   if (!Number.isInteger(max) || max < 0) throw new SandboxerError("SBX_INPUT_INVALID", "maxBytes: a whole number of bytes", { details: { field: "maxBytes" } });
   const p = checkPath(path);
@@ -184,7 +198,8 @@ export async function readFile(rt: Runtime, id: string, path: string, opts: Svc 
 export async function listFiles(rt: Runtime, id: string, path: string, opts: Svc & { limit?: number } = {}): Promise<FileListing> {
   const p = checkPath(path);
   const limit = opts.limit ?? DEFAULT_LIST_LIMIT;
-  if (!Number.isInteger(limit) || limit < 0 || limit > MAX_LIST_LIMIT) throw new SandboxerError("SBX_INPUT_INVALID", `limit: 0-${MAX_LIST_LIMIT}`, { details: { field: "limit" } });
+  if (!Number.isInteger(limit) || limit < 0 || limit > MAX_LIST_LIMIT)
+    throw new SandboxerError("SBX_INPUT_INVALID", `limit: 0-${MAX_LIST_LIMIT}`, { details: { field: "limit" } });
   const s = await open(rt, id, opts.service);
   const r = s.ext.files ? await s.ext.files.list(s.ctx, s.handle, p, limit) : await shell.list(runnerFor(s, opts.service), p, limit);
   if (!r) throw new SandboxerError("SBX_NOT_FOUND", `no file or directory '${p.slice(0, 200)}' in ${id}`, { details: { field: "path" } });
@@ -200,7 +215,10 @@ export async function statFile(rt: Runtime, id: string, path: string, opts: Svc 
 
 export async function deleteFile(rt: Runtime, id: string, path: string, opts: Svc & { recursive?: boolean } = {}): Promise<void> {
   const p = checkPath(path);
-  if (p === "." || p === "/") throw new SandboxerError("SBX_INPUT_INVALID", `path: '${p}' is the sandbox's root or workspace itself; delete what is in it`, { details: { field: "path" } });
+  if (p === "." || p === "/")
+    throw new SandboxerError("SBX_INPUT_INVALID", `path: '${p}' is the sandbox's root or workspace itself; delete what is in it`, {
+      details: { field: "path" },
+    });
   const s = await open(rt, id, opts.service);
   if (s.ext.files) await s.ext.files.remove(s.ctx, s.handle, p, opts.recursive === true);
   else await shell.remove(runnerFor(s, opts.service), p, opts.recursive === true);

@@ -36,7 +36,7 @@ function sshOf(h: Host): string | null {
 /** Reachability, kernel, cpus, memory, disk free under the workspace root, compose/runtime versions, sandboxes. */
 export async function inspectHost(s: HostSessions, host: Host, liveOnHost: string[]): Promise<HostReport> {
   const compose = composeCommand(host, s.env);
-  const root = host.name === "localhost" ? host.workspaceRoot ?? "" : workspaceRootOf(host);
+  const root = host.name === "localhost" ? (host.workspaceRoot ?? "") : workspaceRootOf(host);
   const report: HostReport = {
     name: host.name,
     ssh: sshOf(host),
@@ -61,7 +61,10 @@ export async function inspectHost(s: HostSessions, host: Host, liveOnHost: strin
     if (described?.hostFacts) {
       report.facts = await described.hostFacts(s.context(host, undefined, described.id));
     } else if (host.name === "localhost") {
-      report.facts = { ...localHostFacts(s.env.SANDBOXER_HOME ? root || "/" : "/"), ...(await remoteFacts(s.transport(host), { workspaceRoot: root || "/", cli: compose.cli, compose: compose.argv })) };
+      report.facts = {
+        ...localHostFacts(s.env.SANDBOXER_HOME ? root || "/" : "/"),
+        ...(await remoteFacts(s.transport(host), { workspaceRoot: root || "/", cli: compose.cli, compose: compose.argv })),
+      };
       report.limits = enforcementReport(resolvePaths(s.env).home, s.env) as JsonObject;
     } else {
       report.facts = await remoteFacts(s.transport(host), { workspaceRoot: root, cli: compose.cli, compose: compose.argv });

@@ -47,7 +47,10 @@ export class HostSessions {
     const all = [...this.inventory.values()];
     if (name === undefined) return all;
     const h = all.find((x) => x.name === name);
-    if (!h) throw new SandboxerError("SBX_HOST_NOT_FOUND", `host: '${name.slice(0, 64)}' is not in the hosts inventory (see: sandboxer hosts list)`, { details: { field: "host" } });
+    if (!h)
+      throw new SandboxerError("SBX_HOST_NOT_FOUND", `host: '${name.slice(0, 64)}' is not in the hosts inventory (see: sandboxer hosts list)`, {
+        details: { field: "host" },
+      });
     return [h];
   }
 

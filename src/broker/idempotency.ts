@@ -25,9 +25,13 @@ export async function priorFor(db: Repos, key: string, fingerprint: string): Pro
   const kept = await db.idempotency.get(key);
   // Records made before fingerprints were kept cannot be compared: treat them as the same request.
   if (kept && kept.requestHash !== fingerprint) {
-    throw new SandboxerError("SBX_IDEMPOTENCY_CONFLICT", `idempotency key '${key}' was already used for a different request (sandbox ${prior.id}); use a new key`, {
-      details: { field: "idempotencyKey" },
-    });
+    throw new SandboxerError(
+      "SBX_IDEMPOTENCY_CONFLICT",
+      `idempotency key '${key}' was already used for a different request (sandbox ${prior.id}); use a new key`,
+      {
+        details: { field: "idempotencyKey" },
+      },
+    );
   }
   return prior;
 }

@@ -27,7 +27,9 @@ const REPLICA_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/;
 export function ownerFromEnv(env: Env): Owner {
   const replica = env.SANDBOXER_REPLICA_ID || hostname() || "localhost";
   if (!REPLICA_RE.test(replica)) {
-    throw new SandboxerError("SBX_CONFIG_INVALID", `SANDBOXER_REPLICA_ID: '${replica.slice(0, 40)}' must be 1-100 letters, digits, '.', '_', ':', '-'`, { details: { field: "SANDBOXER_REPLICA_ID" } });
+    throw new SandboxerError("SBX_CONFIG_INVALID", `SANDBOXER_REPLICA_ID: '${replica.slice(0, 40)}' must be 1-100 letters, digits, '.', '_', ':', '-'`, {
+      details: { field: "SANDBOXER_REPLICA_ID" },
+    });
   }
   const lease = env.SANDBOXER_OWNER_LEASE ? Number(env.SANDBOXER_OWNER_LEASE) : 30;
   if (!Number.isFinite(lease) || lease < 1 || lease > 3600) {

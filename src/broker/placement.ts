@@ -83,7 +83,10 @@ async function useSshExtension(rt: Runtime, plan: CreatePlan, host: Host): Promi
   if (typeof alt !== "string" || alt === plan.route.chosen || hostKind(host) !== "ssh") return;
   if ((await extensionOf(rt, plan.route.chosen)).placement.hosts.includes("ssh")) return;
   const reg = (await rt.catalog()).registrations.get(alt);
-  if (!reg?.enabled) throw new SandboxerError("SBX_EXTENSION_DISABLED", `${plan.profile.id}: settings.sshExtension '${alt}' is not a usable extension`, { details: { field: "extension" } });
+  if (!reg?.enabled)
+    throw new SandboxerError("SBX_EXTENSION_DISABLED", `${plan.profile.id}: settings.sshExtension '${alt}' is not a usable extension`, {
+      details: { field: "extension" },
+    });
   plan.route = {
     ...plan.route,
     chosen: alt,

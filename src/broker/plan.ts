@@ -67,8 +67,13 @@ export function planCreate(req: CreateRequest, ctx: PlanContext): CreatePlan {
   const profile = ctx.catalog.profiles.get(profileId);
   if (!profile) {
     const bad = ctx.catalog.errors.find((e) => e.file.endsWith(`${profileId}.yaml`));
-    if (bad) throw new SandboxerError("SBX_PROFILE_INVALID", `profile '${profileId}' is invalid: ${bad.file}: ${bad.field}: ${bad.message}`, { details: { field: "profile" } });
-    throw new SandboxerError("SBX_PROFILE_NOT_FOUND", `profile '${profileId}' does not exist (see: sandboxer profiles list)`, { details: { field: "profile" } });
+    if (bad)
+      throw new SandboxerError("SBX_PROFILE_INVALID", `profile '${profileId}' is invalid: ${bad.file}: ${bad.field}: ${bad.message}`, {
+        details: { field: "profile" },
+      });
+    throw new SandboxerError("SBX_PROFILE_NOT_FOUND", `profile '${profileId}' does not exist (see: sandboxer profiles list)`, {
+      details: { field: "profile" },
+    });
   }
   checkAccess(profile, req.caller);
   const actor = req.actor ?? ctx.defaults?.actor ?? "adm";
@@ -77,7 +82,9 @@ export function planCreate(req: CreateRequest, ctx: PlanContext): CreatePlan {
   }
   const project = req.project ?? ctx.defaults?.project ?? null;
   if (project !== null && !PROJECT_RE.test(project)) {
-    throw new SandboxerError("SBX_USAGE", "project: must be a name of lowercase letters, digits, '_', '.', '-' (at most 63)", { details: { field: "project" } });
+    throw new SandboxerError("SBX_USAGE", "project: must be a name of lowercase letters, digits, '_', '.', '-' (at most 63)", {
+      details: { field: "project" },
+    });
   }
   if (req.idempotencyKey !== undefined && !IDEMPOTENCY_RE.test(req.idempotencyKey)) {
     throw new SandboxerError("SBX_USAGE", "idempotency key: 1-128 characters of [A-Za-z0-9_.:-]", { details: { field: "idempotencyKey" } });
@@ -87,7 +94,20 @@ export function planCreate(req: CreateRequest, ctx: PlanContext): CreatePlan {
   let ttlSeconds = planTtl(profile, req.ttl);
   let route: RouteDecision;
   try {
-    route = decideRoute(profile, ctx.catalog.registrations, { extension: req.extension, strategy: req.route, host: req.host ?? ctx.hostOverride, ttlSeconds, ttlExplicit: req.ttl !== undefined, project, account: req.account }, ctx.routing);
+    route = decideRoute(
+      profile,
+      ctx.catalog.registrations,
+      {
+        extension: req.extension,
+        strategy: req.route,
+        host: req.host ?? ctx.hostOverride,
+        ttlSeconds,
+        ttlExplicit: req.ttl !== undefined,
+        project,
+        account: req.account,
+      },
+      ctx.routing,
+    );
   } catch (err) {
     throw asRefusal(err, profile.id, ttlSeconds, project);
   }
@@ -123,7 +143,21 @@ const REFUSALS: readonly ErrorCode[] = ["SBX_INSUFFICIENT_CREDITS", "SBX_NO_CAPA
 
 function asRefusal(err: unknown, profile: string, ttlSeconds: number, project: string | null): unknown {
   if (!(err instanceof SandboxerError) || !REFUSALS.includes(err.code) || !Array.isArray(err.details?.rejected)) return err;
-  return new SandboxerError(err.code, err.message, { cause: err.cause, details: { ...err.details, refusal: { code: err.code, message: err.message, profile, strategy: String(err.details.strategy ?? ""), ttlSeconds, project, rejected: err.details.rejected } } });
+  return new SandboxerError(err.code, err.message, {
+    cause: err.cause,
+    details: {
+      ...err.details,
+      refusal: {
+        code: err.code,
+        message: err.message,
+        profile,
+        strategy: String(err.details.strategy ?? ""),
+        ttlSeconds,
+        project,
+        rejected: err.details.rejected,
+      },
+    },
+  });
 }
 
 /** The refusal a plan error carries, when routing refused the create (see Refusal). */
@@ -158,11 +192,17 @@ export function pickHost(profile: Profile, hosts: ReadonlyMap<string, Host>, req
   if (requested !== undefined) {
     const h = hosts.get(requested);
     if (!h) {
-      throw new SandboxerError("SBX_HOST_NOT_FOUND", `host: '${requested.slice(0, 64)}' is not in the hosts inventory (see: sandboxer hosts list)`, { details: { field: "host" } });
+      throw new SandboxerError("SBX_HOST_NOT_FOUND", `host: '${requested.slice(0, 64)}' is not in the hosts inventory (see: sandboxer hosts list)`, {
+        details: { field: "host" },
+      });
     }
     if (profile.placement.locked && !inPlacement(profile, h)) {
       const where = `${profile.placement.hosts.join(", ")}${profile.placement.labels.length ? ` with labels ${profile.placement.labels.join(", ")}` : ""}`;
-      throw new SandboxerError("SBX_HOST_NOT_FOUND", `host: '${h.name}' (${source}) is refused: ${profile.id} is locked to its placement (${where}; placement.locked)`, { details: { field: "host" } });
+      throw new SandboxerError(
+        "SBX_HOST_NOT_FOUND",
+        `host: '${h.name}' (${source}) is refused: ${profile.id} is locked to its placement (${where}; placement.locked)`,
+        { details: { field: "host" } },
+      );
     }
     return h;
   }

@@ -68,20 +68,32 @@ async function handOver(rt: Runtime, t: Tx, id: string, c: Claim): Promise<Sandb
   const { actor, project, inputs, ttlSeconds, expiresAt, cost } = row;
   await t.sandboxes.update(id, { actor, project, inputs, ttlSeconds, expiresAt, route, cost, ...NO_OWNER, updatedAt: at });
   if (c.req.idempotencyKey) await rememberKey(t, c.req.idempotencyKey, c.fingerprint, id, at);
-  await t.events.append(eventFor(rt, "sandbox.requested", row, { profile: row.profile, extension: row.extension, host: row.host, route, recreatedFrom: null, pooled: true }));
+  await t.events.append(
+    eventFor(rt, "sandbox.requested", row, { profile: row.profile, extension: row.extension, host: row.host, route, recreatedFrom: null, pooled: true }),
+  );
   await t.events.append(eventFor(rt, "sandbox.ready", row, { from: "requested", reachability: cur.reachability, pooled: true }));
   return (await t.sandboxes.get(id)) as SandboxRow;
 }
 
 /** The record an earlier create with this key made, when a race on the key is why a hand-over failed. */
-async function priorInstead(rt: Runtime, c: Claim, opts: { signal?: AbortSignal | undefined; onRecord?: ((sb: Sandbox) => void) | undefined }): Promise<Sandbox | undefined> {
+async function priorInstead(
+  rt: Runtime,
+  c: Claim,
+  opts: { signal?: AbortSignal | undefined; onRecord?: ((sb: Sandbox) => void) | undefined },
+): Promise<Sandbox | undefined> {
   if (!c.req.idempotencyKey) return undefined;
   const prior = await priorFor(rt.store, c.req.idempotencyKey, c.fingerprint);
   return prior ? settledPrior(rt.store, prior, opts, (r) => ownerAlive(rt.owner, r)) : undefined;
 }
 
 /** Serve a create from its pool; undefined when the pool has no warm member for it (the route says why). */
-export async function claimFromPool(rt: Runtime, req: CreateRequest, plan: CreatePlan, fingerprint: string, opts: { signal?: AbortSignal | undefined; onRecord?: ((sb: Sandbox) => void) | undefined } = {}): Promise<Sandbox | undefined> {
+export async function claimFromPool(
+  rt: Runtime,
+  req: CreateRequest,
+  plan: CreatePlan,
+  fingerprint: string,
+  opts: { signal?: AbortSignal | undefined; onRecord?: ((sb: Sandbox) => void) | undefined } = {},
+): Promise<Sandbox | undefined> {
   const pool = plan.route.pool;
   if (!pool) return undefined;
   const def = (await loadDefs(rt)).find((d) => d.key === pool.key && d.size > 0);
@@ -125,7 +137,13 @@ export async function claimFromPool(rt: Runtime, req: CreateRequest, plan: Creat
   crashPoint("pool-applying");
   const expiresAt = new Date(rt.clock.now().getTime() + plan.ttlSeconds * 1000);
   try {
-    const ctx = extensionContext(rt, { ...taken, expiresAt: expiresAt.toISOString(), ttlSeconds: plan.ttlSeconds }, plan.profile, hostOf(rt, taken), opts.signal ?? new AbortController().signal);
+    const ctx = extensionContext(
+      rt,
+      { ...taken, expiresAt: expiresAt.toISOString(), ttlSeconds: plan.ttlSeconds },
+      plan.profile,
+      hostOf(rt, taken),
+      opts.signal ?? new AbortController().signal,
+    );
     if (apply && taken.handle) await ext.perRequest?.apply?.(ctx, taken.handle, ext.inputs.parse(plan.inputs));
     if (ext.extendTtl && taken.handle) await ext.extendTtl(ctx, taken.handle, expiresAt);
   } catch (err) {
@@ -189,7 +207,8 @@ export async function reconcileClaims(rt: Runtime, report: ReconcileReport): Pro
         await t.sandboxes.update(r.id, ownedBy(rt.owner));
         return "destroy";
       });
-      if (outcome === "returned") report.actions.push({ id: r.id, from: "ready", to: "ready", why: `${why} before applying anything: returned to pool ${r.pool}` });
+      if (outcome === "returned")
+        report.actions.push({ id: r.id, from: "ready", to: "ready", why: `${why} before applying anything: returned to pool ${r.pool}` });
       if (outcome === "destroy" && (await destroyMember(rt, { ...r, ...ownedBy(rt.owner) }, `${why} during per-request work`))) {
         report.actions.push({ id: r.id, from: "ready", to: "destroyed", why: `${why} during per-request work: member destroyed` });
       }

@@ -55,7 +55,14 @@ export function poolDefs(profiles: ReadonlyMap<string, Pick<Profile, "id" | "poo
   const defs = new Map<string, PoolDef>();
   for (const p of profiles.values()) {
     if (!p.pool) continue;
-    defs.set(p.id, { key: p.id, profile: p.id, inputs: {}, size: p.pool.size, maxIdleSeconds: parseDuration(p.pool.maxIdle, "pool.maxIdle"), source: "profile" });
+    defs.set(p.id, {
+      key: p.id,
+      profile: p.id,
+      inputs: {},
+      size: p.pool.size,
+      maxIdleSeconds: parseDuration(p.pool.maxIdle, "pool.maxIdle"),
+      source: "profile",
+    });
   }
   for (const r of rows) {
     const profile = profiles.get(r.profile);
@@ -81,7 +88,14 @@ export interface RefillDecision {
  * `alive(row)` tells whether a warming member's refill is still running
  * (a dead one is reconcile's to clean up, and is not counted).
  */
-export function decideRefill(def: PoolDef | undefined, members: readonly SandboxRow[], profileVersion: number | undefined, now: Date, perPool: number, alive: (r: SandboxRow) => boolean): RefillDecision {
+export function decideRefill(
+  def: PoolDef | undefined,
+  members: readonly SandboxRow[],
+  profileVersion: number | undefined,
+  now: Date,
+  perPool: number,
+  alive: (r: SandboxRow) => boolean,
+): RefillDecision {
   const destroy: { id: string; why: string }[] = [];
   const warm = members.filter((m) => m.poolStage === "warm" && m.state === "ready").sort((a, b) => ((a.readyAt ?? "") < (b.readyAt ?? "") ? -1 : 1));
   const warming = members.filter((m) => m.poolStage === "warming" && (m.state === "requested" || m.state === "provisioning") && alive(m));
@@ -89,7 +103,8 @@ export function decideRefill(def: PoolDef | undefined, members: readonly Sandbox
   const idleCut = def ? now.getTime() - def.maxIdleSeconds * 1000 : 0;
   for (const m of warm) {
     if (!def) destroy.push({ id: m.id, why: "its pool no longer exists" });
-    else if (profileVersion !== undefined && m.profileVersion !== profileVersion) destroy.push({ id: m.id, why: `made from version ${m.profileVersion}; ${def.profile} is at version ${profileVersion}` });
+    else if (profileVersion !== undefined && m.profileVersion !== profileVersion)
+      destroy.push({ id: m.id, why: `made from version ${m.profileVersion}; ${def.profile} is at version ${profileVersion}` });
     else if (m.readyAt && Date.parse(m.readyAt) < idleCut) destroy.push({ id: m.id, why: `idle past maxIdle (${def.maxIdleSeconds}s)` });
     else keep.push(m);
   }

@@ -45,7 +45,10 @@ export interface PoolSetting {
 
 function profileOrThrow(catalog: Catalog, id: string): Profile {
   const p = catalog.profiles.get(id);
-  if (!p) throw new SandboxerError("SBX_PROFILE_NOT_FOUND", `profile '${id.slice(0, 100)}' does not exist (see: sandboxer profiles list)`, { details: { field: "profile" } });
+  if (!p)
+    throw new SandboxerError("SBX_PROFILE_NOT_FOUND", `profile '${id.slice(0, 100)}' does not exist (see: sandboxer profiles list)`, {
+      details: { field: "profile" },
+    });
   return p;
 }
 
@@ -99,7 +102,10 @@ export async function poolStatus(rt: Runtime): Promise<PoolStatus[]> {
   return (await loadDefs(rt)).map((d) => {
     const version = catalog.profiles.get(d.profile)?.version;
     const mine = members.filter((m) => m.pool === d.key);
-    const ready = mine.filter((m) => m.poolStage === "warm" && m.state === "ready" && m.profileVersion === version && m.readyAt && Date.parse(m.readyAt) >= now - d.maxIdleSeconds * 1000);
+    const ready = mine.filter(
+      (m) =>
+        m.poolStage === "warm" && m.state === "ready" && m.profileVersion === version && m.readyAt && Date.parse(m.readyAt) >= now - d.maxIdleSeconds * 1000,
+    );
     const row = rows.get(d.key);
     const hits = row?.hits ?? 0;
     const misses = row?.misses ?? 0;
@@ -125,7 +131,8 @@ export async function poolStatus(rt: Runtime): Promise<PoolStatus[]> {
 export async function setPool(rt: Runtime, s: PoolSetting): Promise<PoolStatus> {
   const catalog = await rt.catalog();
   const p = profileOrThrow(catalog, s.profile);
-  if (!Number.isInteger(s.size) || s.size < 0 || s.size > 1000) throw new SandboxerError("SBX_USAGE", "size: must be a whole number from 0 to 1000", { details: { field: "size" } });
+  if (!Number.isInteger(s.size) || s.size < 0 || s.size > 1000)
+    throw new SandboxerError("SBX_USAGE", "size: must be a whole number from 0 to 1000", { details: { field: "size" } });
   let maxIdleSeconds: number | null = null;
   try {
     if (s.maxIdle !== undefined) maxIdleSeconds = parseDuration(s.maxIdle, "maxIdle");
@@ -136,8 +143,14 @@ export async function setPool(rt: Runtime, s: PoolSetting): Promise<PoolStatus> 
   const given = s.inputs ?? {};
   const per = await perRequestInputs(rt, p);
   for (const k of Object.keys(given)) {
-    if (per.includes(k)) throw new SandboxerError("SBX_INPUT_INVALID", `input '${k}': applied per request at claim (it does not shape the sandbox); a pool cannot fix it`, { details: { field: k } });
-    if (isSecretInput(k, p.inputs[k])) throw new SandboxerError("SBX_INPUT_INVALID", `input '${k}': secret inputs cannot key a pool (they would be kept with its setting)`, { details: { field: k } });
+    if (per.includes(k))
+      throw new SandboxerError("SBX_INPUT_INVALID", `input '${k}': applied per request at claim (it does not shape the sandbox); a pool cannot fix it`, {
+        details: { field: k },
+      });
+    if (isSecretInput(k, p.inputs[k]))
+      throw new SandboxerError("SBX_INPUT_INVALID", `input '${k}': secret inputs cannot key a pool (they would be kept with its setting)`, {
+        details: { field: k },
+      });
   }
   const { key, shaping } = await canonical(rt, p, given);
   // Every candidate must accept the inputs, as at a create's plan.
@@ -167,7 +180,11 @@ export async function poolsToDrain(rt: Runtime, profile: string, inputs: Record<
 }
 
 /** The pool a create would claim from and its claimable members per `extension@host` (routing) and per extension (the record). */
-export async function warmPool(rt: Runtime, profileId: string, inputs: Record<string, string>): Promise<{ key: string; warm: Map<string, number>; byExtension: Record<string, number> } | undefined> {
+export async function warmPool(
+  rt: Runtime,
+  profileId: string,
+  inputs: Record<string, string>,
+): Promise<{ key: string; warm: Map<string, number>; byExtension: Record<string, number> } | undefined> {
   const def = await matchPool(rt, profileId, inputs);
   const version = (await rt.catalog()).profiles.get(profileId)?.version;
   if (!def || version === undefined) return undefined;

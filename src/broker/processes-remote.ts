@@ -40,7 +40,12 @@ function asked(pid: string, what: string, err: unknown): SandboxerError {
   return new SandboxerError("SBX_EXEC_FAILED", `${what} ${pid}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
 }
 
-export async function startRemote(s: OpenSandbox, dirOf: (pid: string) => string, argv: string[], opts: { cwd?: string; ringBytes: number }): Promise<RemoteSpec> {
+export async function startRemote(
+  s: OpenSandbox,
+  dirOf: (pid: string) => string,
+  argv: string[],
+  opts: { cwd?: string; ringBytes: number },
+): Promise<RemoteSpec> {
   const pid = `proc-${base32(10)}`;
   const dir = dirOf(pid);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -73,7 +78,11 @@ export async function remoteRunning(rt: Runtime, id: string, dirs: Map<string, s
   const s = await openSandbox(rt, id, "processes").catch(() => null);
   if (!s) return new Set();
   const states = await ops(s)
-    .state(s.ctx, s.handle, open.map(([pid]) => pid))
+    .state(
+      s.ctx,
+      s.handle,
+      open.map(([pid]) => pid),
+    )
     .catch((err: unknown) => {
       throw asked(open.map(([p]) => p).join(", "), "reading the state of", err);
     });
@@ -88,7 +97,11 @@ export async function remoteRunning(rt: Runtime, id: string, dirs: Map<string, s
 
 export async function remoteOutput(rt: Runtime, id: string, pid: string, dir: string, offset: number, maxBytes: number): Promise<ProcessOutput> {
   const s = await openSandbox(rt, id, "processes").catch(() => null);
-  const r = s ? await ops(s).output(s.ctx, s.handle, pid, offset, Math.min(maxBytes, MAX_READ)).catch((err: unknown) => Promise.reject(asked(pid, "reading the output of", err))) : null;
+  const r = s
+    ? await ops(s)
+        .output(s.ctx, s.handle, pid, offset, Math.min(maxBytes, MAX_READ))
+        .catch((err: unknown) => Promise.reject(asked(pid, "reading the output of", err)))
+    : null;
   if (!r) {
     // The sandbox (and the output with it) is gone: what is known here is the end, if it was seen.
     const exit = existsSync(join(dir, "exit.json")) ? (JSON.parse(readFileSync(join(dir, "exit.json"), "utf8")) as { exitCode: number | null }) : null;
@@ -96,7 +109,14 @@ export async function remoteOutput(rt: Runtime, id: string, pid: string, dir: st
   }
   settle(dir, r.state);
   const nextOffset = r.offset + r.data.length;
-  return { data: r.data.toString("utf8"), offset: r.offset, nextOffset, dropped: r.dropped, done: r.state.state !== "running" && nextOffset >= r.total, exitCode: r.state.exitCode };
+  return {
+    data: r.data.toString("utf8"),
+    offset: r.offset,
+    nextOffset,
+    dropped: r.dropped,
+    done: r.state.state !== "running" && nextOffset >= r.total,
+    exitCode: r.state.exitCode,
+  };
 }
 
 /** Signal the group in the sandbox; true when it was there to signal. */

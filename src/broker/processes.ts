@@ -88,7 +88,13 @@ function info(dir: string, running = false): ProcessInfo | null {
   const sup = readJson<{ pid: number; start: string | null }>(join(dir, "supervisor.json"));
   const base = { pid: spec.pid, argv: spec.argv, ...(spec.service ? { service: spec.service } : {}), startedAt: spec.startedAt };
   if (exit) {
-    return { ...base, endedAt: exit.endedAt, exitCode: exit.exitCode, signal: exit.signal ?? (killed ? `SIG${killed.signal}` : null), state: killed ? "killed" : "exited" };
+    return {
+      ...base,
+      endedAt: exit.endedAt,
+      exitCode: exit.exitCode,
+      signal: exit.signal ?? (killed ? `SIG${killed.signal}` : null),
+      state: killed ? "killed" : "exited",
+    };
   }
   if (spec.remote) return { ...base, endedAt: null, exitCode: null, signal: null, state: running ? "running" : killed ? "killed" : "exited" };
   if (sup && isSameProcessAlive(sup.pid, sup.start)) return { ...base, endedAt: null, exitCode: null, signal: null, state: "running" };
@@ -99,7 +105,8 @@ function info(dir: string, running = false): ProcessInfo | null {
 function dirOf(rt: Runtime, id: string, pid: string): string {
   if (!PROCESS_ID_RE.test(pid)) throw new SandboxerError("SBX_NOT_FOUND", `no process '${pid.slice(0, 40)}' in ${id}`, { details: { field: "pid" } });
   const dir = join(procsDir(rt, id), pid);
-  if (!existsSync(join(dir, "spec.json"))) throw new SandboxerError("SBX_NOT_FOUND", `no process '${pid}' in ${id} (see: sandboxer ps ${id})`, { details: { field: "pid" } });
+  if (!existsSync(join(dir, "spec.json")))
+    throw new SandboxerError("SBX_NOT_FOUND", `no process '${pid}' in ${id} (see: sandboxer ps ${id})`, { details: { field: "pid" } });
   return dir;
 }
 
@@ -112,13 +119,19 @@ async function waitFor(test: () => boolean, ms: number): Promise<boolean> {
   return test();
 }
 
-export async function startProcess(rt: Runtime, id: string, argv: string[], opts: { service?: string; cwd?: string; ringBytes?: number } = {}): Promise<ProcessInfo> {
+export async function startProcess(
+  rt: Runtime,
+  id: string,
+  argv: string[],
+  opts: { service?: string; cwd?: string; ringBytes?: number } = {},
+): Promise<ProcessInfo> {
   if (!Array.isArray(argv) || !argv.length || argv.some((a) => typeof a !== "string" || a.includes("\0"))) {
     throw new SandboxerError("SBX_USAGE", "argv: a command (one or more strings, no NUL) is required", { details: { field: "argv" } });
   }
   const cwd = opts.cwd === undefined ? undefined : checkPath(opts.cwd, "cwd");
   const ringBytes = opts.ringBytes ?? DEFAULT_RING_BYTES;
-  if (!Number.isInteger(ringBytes) || ringBytes < 4096 || ringBytes > 256 * 1024 * 1024) throw new SandboxerError("SBX_INPUT_INVALID", "ringBytes: 4096 to 256 MiB", { details: { field: "ringBytes" } });
+  if (!Number.isInteger(ringBytes) || ringBytes < 4096 || ringBytes > 256 * 1024 * 1024)
+    throw new SandboxerError("SBX_INPUT_INVALID", "ringBytes: 4096 to 256 MiB", { details: { field: "ringBytes" } });
   const s = await openSandbox(rt, id, "processes", opts.service);
   if (!s.ext.sandboxCommand && s.ext.processes) {
     const spec = await startRemote(s, (p) => join(procsDir(rt, id), p), argv, { ...(cwd ? { cwd } : {}), ringBytes });
@@ -132,7 +145,17 @@ export async function startProcess(rt: Runtime, id: string, argv: string[], opts
   const local = await commandOf(s, groupRunArgv(scratch, pidFile, inner), opts.service);
   const dir = join(procsDir(rt, id), pid);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const spec: Spec = { pid, argv, ...(opts.service ? { service: opts.service } : {}), ...(cwd ? { cwd } : {}), startedAt: new Date().toISOString(), scratch, pidFile, ringBytes, local };
+  const spec: Spec = {
+    pid,
+    argv,
+    ...(opts.service ? { service: opts.service } : {}),
+    ...(cwd ? { cwd } : {}),
+    startedAt: new Date().toISOString(),
+    scratch,
+    pidFile,
+    ringBytes,
+    local,
+  };
   writeFileSync(join(dir, "spec.json"), JSON.stringify(spec), { mode: 0o600 });
   // Detached, its own session, no stdio of ours: it outlives the CLI or request that started it.
   const sup = spawn(process.execPath, ["-e", SUPERVISOR_JS, dir], { detached: true, stdio: "ignore", cwd: dir, env: supervisorEnv() });
@@ -175,19 +198,29 @@ export async function processOutput(rt: Runtime, id: string, pid: string, opts: 
   const dir = dirOf(rt, id, pid);
   const offset = opts.offset ?? 0;
   const maxBytes = opts.maxBytes ?? 64 * 1024;
-  if (!Number.isSafeInteger(offset) || offset < 0) throw new SandboxerError("SBX_INPUT_INVALID", "offset: a byte offset >= 0", { details: { field: "offset" } });
-  if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > 16 * 1024 * 1024) throw new SandboxerError("SBX_INPUT_INVALID", "maxBytes: 1 to 16 MiB", { details: { field: "maxBytes" } });
+  if (!Number.isSafeInteger(offset) || offset < 0)
+    throw new SandboxerError("SBX_INPUT_INVALID", "offset: a byte offset >= 0", { details: { field: "offset" } });
+  if (!Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > 16 * 1024 * 1024)
+    throw new SandboxerError("SBX_INPUT_INVALID", "maxBytes: 1 to 16 MiB", { details: { field: "maxBytes" } });
   if (readJson<{ remote?: true }>(join(dir, "spec.json"))?.remote) return remoteOutput(rt, id, pid, dir, offset, maxBytes);
   // State first: output read after the end was seen is complete.
   const state = info(dir) as ProcessInfo;
   const r = readRing(join(dir, "output"), offset, maxBytes);
   const nextOffset = r.offset + r.data.length;
-  return { data: r.data.toString("utf8"), offset: r.offset, nextOffset, dropped: r.dropped, done: state.state !== "running" && nextOffset >= r.total, exitCode: state.exitCode };
+  return {
+    data: r.data.toString("utf8"),
+    offset: r.offset,
+    nextOffset,
+    dropped: r.dropped,
+    done: state.state !== "running" && nextOffset >= r.total,
+    exitCode: state.exitCode,
+  };
 }
 
 export function normalSignal(signal: string | undefined): string {
   const s = (signal ?? "TERM").toUpperCase().replace(/^SIG/, "");
-  if (!(SIGNALS as readonly string[]).includes(s)) throw new SandboxerError("SBX_INPUT_INVALID", `signal: one of ${SIGNALS.join(", ")}`, { details: { field: "signal" } });
+  if (!(SIGNALS as readonly string[]).includes(s))
+    throw new SandboxerError("SBX_INPUT_INVALID", `signal: one of ${SIGNALS.join(", ")}`, { details: { field: "signal" } });
   return s;
 }
 

@@ -87,7 +87,10 @@ async function cleanFailed(rt: Runtime, row: SandboxRow, report: ReconcileReport
  */
 export async function reconcile(rt: Runtime, opts: { deep?: boolean } = {}): Promise<ReconcileReport> {
   const report: ReconcileReport = { actions: [], orphans: [], errors: [] };
-  const [suspects, failed] = await Promise.all([rt.store.sandboxes.list({ states: IN_FLIGHT_STATES }), rt.store.sandboxes.list({ states: ["failed"], notDestroyed: true })]);
+  const [suspects, failed] = await Promise.all([
+    rt.store.sandboxes.list({ states: IN_FLIGHT_STATES }),
+    rt.store.sandboxes.list({ states: ["failed"], notDestroyed: true }),
+  ]);
   for (const row of [...suspects, ...failed]) {
     if (ownerAlive(rt.owner, row)) continue;
     const mine = await claim(rt, row);
@@ -115,7 +118,14 @@ async function deepCheck(rt: Runtime, report: ReconcileReport): Promise<void> {
     try {
       const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
       if (await ext.alive(ctx, row.handle)) continue;
-      const claimed = await transition(rt, row, ["ready"], "destroying", { ...ownedBy(rt.owner), reason: "reap" }, { reason: "reap", why: "resources vanished" });
+      const claimed = await transition(
+        rt,
+        row,
+        ["ready"],
+        "destroying",
+        { ...ownedBy(rt.owner), reason: "reap" },
+        { reason: "reap", why: "resources vanished" },
+      );
       if (!claimed) continue;
       await finishDestroy(rt, claimed, "reap", "its resources vanished outside sand-boxer; the record was closed by reconcile");
       report.actions.push({ id: row.id, from: "ready", to: "destroyed", why: "resources vanished" });
@@ -130,7 +140,8 @@ async function deepCheck(rt: Runtime, report: ReconcileReport): Promise<void> {
     for (const host of s.hosts()) {
       if (await s.probe(host)) continue;
       for (const res of (await s.list(host, { remote: true })).found) {
-        if (!liveIds.has(res.sandboxId)) report.orphans.push({ sandboxId: res.sandboxId, kind: res.kind, ref: res.ref, detail: res.detail, host: host.name, extension: res.extension });
+        if (!liveIds.has(res.sandboxId))
+          report.orphans.push({ sandboxId: res.sandboxId, kind: res.kind, ref: res.ref, detail: res.detail, host: host.name, extension: res.extension });
       }
     }
   } finally {

@@ -38,7 +38,12 @@ export function nowIso(rt: Pick<Runtime, "clock">): string {
   return rt.clock.now().toISOString();
 }
 
-export function eventFor(rt: Pick<Runtime, "clock" | "ids">, type: string, sb: Pick<Sandbox, "id" | "actor" | "project">, data: Record<string, unknown> = {}): NewEvent {
+export function eventFor(
+  rt: Pick<Runtime, "clock" | "ids">,
+  type: string,
+  sb: Pick<Sandbox, "id" | "actor" | "project">,
+  data: Record<string, unknown> = {},
+): NewEvent {
   return { id: rt.ids("evt"), type, sandboxId: sb.id, at: nowIso(rt), actor: sb.actor, project: sb.project, data };
 }
 

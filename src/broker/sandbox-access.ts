@@ -31,12 +31,17 @@ const FEATURE_WORDS: Record<Feature, string> = { files: "files in and out", proc
 export async function openSandbox(rt: Runtime, id: string, feature: Feature, service?: string): Promise<OpenSandbox> {
   const row = await getRow(rt, id);
   if (row.state !== "ready" || !row.handle) {
-    throw new SandboxerError("SBX_INVALID_STATE", `${id} is ${row.state}; ${FEATURE_WORDS[feature]} need a ready sandbox`, { details: { id, state: row.state } });
+    throw new SandboxerError("SBX_INVALID_STATE", `${id} is ${row.state}; ${FEATURE_WORDS[feature]} need a ready sandbox`, {
+      details: { id, state: row.state },
+    });
   }
   const ext = await extensionOf(rt, row.extension);
   const own = feature === "files" ? ext.files : feature === "processes" ? ext.processes : undefined;
   const able = ext.capabilities[feature] === true && Boolean(own || ext.sandboxCommand);
-  if (!able) throw new SandboxerError("SBX_UNSUPPORTED", `${row.extension} does not offer ${FEATURE_WORDS[feature]} for its sandboxes`, { details: { extension: row.extension } });
+  if (!able)
+    throw new SandboxerError("SBX_UNSUPPORTED", `${row.extension} does not offer ${FEATURE_WORDS[feature]} for its sandboxes`, {
+      details: { extension: row.extension },
+    });
   checkService(ext, row.extension, service);
   const profile = await profileOf(rt, row);
   const ctx = extensionContext(rt, row, profile, hostOf(rt, row), new AbortController().signal);
@@ -45,8 +50,12 @@ export async function openSandbox(rt: Runtime, id: string, feature: Feature, ser
 
 export function checkService(ext: Extension, extensionId: string, service: string | undefined): void {
   if (service === undefined) return;
-  if (!ext.capabilities.execService) throw new SandboxerError("SBX_INPUT_INVALID", `service: ${extensionId} sandboxes have no services; --service applies to compose stacks`, { details: { field: "service" } });
-  if (!SERVICE_NAME_RE.test(service)) throw new SandboxerError("SBX_INPUT_INVALID", `service: '${service.slice(0, 40)}' is not a service name`, { details: { field: "service" } });
+  if (!ext.capabilities.execService)
+    throw new SandboxerError("SBX_INPUT_INVALID", `service: ${extensionId} sandboxes have no services; --service applies to compose stacks`, {
+      details: { field: "service" },
+    });
+  if (!SERVICE_NAME_RE.test(service))
+    throw new SandboxerError("SBX_INPUT_INVALID", `service: '${service.slice(0, 40)}' is not a service name`, { details: { field: "service" } });
 }
 
 /**
@@ -61,7 +70,11 @@ export function checkPath(raw: unknown, field = "path"): string {
   if (/[\0\n\r]/.test(raw)) throw new SandboxerError("SBX_INPUT_INVALID", `${field}: may not contain NUL or line breaks`, { details: { field } });
   const norm = posix.normalize(raw);
   if (norm === ".." || norm.startsWith("../")) {
-    throw new SandboxerError("SBX_INPUT_INVALID", `${field}: '${raw.slice(0, 200)}' climbs out of the workspace with '..'; give an absolute path inside the sandbox`, { details: { field } });
+    throw new SandboxerError(
+      "SBX_INPUT_INVALID",
+      `${field}: '${raw.slice(0, 200)}' climbs out of the workspace with '..'; give an absolute path inside the sandbox`,
+      { details: { field } },
+    );
   }
   return norm.length > 1 ? norm.replace(/\/+$/, "") : norm;
 }
@@ -77,7 +90,9 @@ export function runnerFor(s: OpenSandbox, service: string | undefined): SandboxR
       const local = await command.call(s.ext, s.ctx, s.handle, argv, { service, stdin: Boolean(opts.stdin) });
       const res = await streamProcess(local, opts);
       if (res.code === 255 && /ssh|connection|Connection/.test(res.stderr)) {
-        throw new SandboxerError("SBX_HOST_UNREACHABLE", `${s.row.id} on ${s.row.host}: ${res.stderr.trim().split("\n").slice(-2).join("; ")}`, { details: { host: s.row.host } });
+        throw new SandboxerError("SBX_HOST_UNREACHABLE", `${s.row.id} on ${s.row.host}: ${res.stderr.trim().split("\n").slice(-2).join("; ")}`, {
+          details: { host: s.row.host },
+        });
       }
       return res;
     },
@@ -85,7 +100,9 @@ export function runnerFor(s: OpenSandbox, service: string | undefined): SandboxR
       const local = await command.call(s.ext, s.ctx, s.handle, argv, { service, stdin: true });
       const res = await pipeInto(producer, local, { limit });
       if (res.code === 255 && /ssh|connection|Connection/.test(res.stderr)) {
-        throw new SandboxerError("SBX_HOST_UNREACHABLE", `${s.row.id} on ${s.row.host}: ${res.stderr.trim().split("\n").slice(-2).join("; ")}`, { details: { host: s.row.host } });
+        throw new SandboxerError("SBX_HOST_UNREACHABLE", `${s.row.id} on ${s.row.host}: ${res.stderr.trim().split("\n").slice(-2).join("; ")}`, {
+          details: { host: s.row.host },
+        });
       }
       return res;
     },

@@ -69,11 +69,15 @@ export async function createSnapshot(rt: Runtime, sandboxId: string, opts: { nam
   }
   const row = await getRow(rt, sandboxId);
   if (row.state !== "ready" || !row.handle) {
-    throw new SandboxerError("SBX_INVALID_STATE", `${row.id} is ${row.state}; only a ready sandbox can be snapshotted`, { details: { id: row.id, state: row.state } });
+    throw new SandboxerError("SBX_INVALID_STATE", `${row.id} is ${row.state}; only a ready sandbox can be snapshotted`, {
+      details: { id: row.id, state: row.state },
+    });
   }
   const ext = await extensionOf(rt, row.extension);
   if (!ext.capabilities.snapshot || !ext.snapshot) {
-    throw new SandboxerError("SBX_UNSUPPORTED", `${row.extension} cannot snapshot its sandboxes (capabilities.snapshot is false)`, { details: { extension: row.extension } });
+    throw new SandboxerError("SBX_UNSUPPORTED", `${row.extension} cannot snapshot its sandboxes (capabilities.snapshot is false)`, {
+      details: { extension: row.extension },
+    });
   }
   const dir = rt.paths.snapshots;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -115,7 +119,10 @@ export async function createSnapshot(rt: Runtime, sandboxId: string, opts: { nam
     await rt.store.tx(async (t) => {
       // The sandbox may have been destroyed while we read it: a torn archive is no checkpoint.
       const now = await t.sandboxes.getForUpdate(row.id);
-      if (now?.state !== "ready") throw new SandboxerError("SBX_INVALID_STATE", `${row.id} became ${now?.state ?? "missing"} while it was being snapshotted`, { details: { id: row.id } });
+      if (now?.state !== "ready")
+        throw new SandboxerError("SBX_INVALID_STATE", `${row.id} became ${now?.state ?? "missing"} while it was being snapshotted`, {
+          details: { id: row.id },
+        });
       const { path: _p, digest: _d, ...stored } = snap;
       // The row's digest column keeps the algorithm with the hex (src/store/types.ts).
       await t.snapshots.insert({ ...stored, sha256: digest, file });
@@ -134,7 +141,9 @@ export async function deleteSnapshot(rt: Runtime, id: string): Promise<Snapshot>
   const snap = await getSnapshot(rt, id);
   await rt.store.tx(async (t) => {
     if (!(await t.snapshots.delete(snap.id))) return;
-    await t.events.append(eventFor(rt, "snapshot.deleted", { id: snap.sandboxId, actor: snap.actor as ActorType, project: snap.project }, { snapshot: snap.id }));
+    await t.events.append(
+      eventFor(rt, "snapshot.deleted", { id: snap.sandboxId, actor: snap.actor as ActorType, project: snap.project }, { snapshot: snap.id }),
+    );
   });
   // After the commit: a crash here leaves a file without a row, never a row without its file.
   rmSync(snap.path, { force: true });
@@ -166,12 +175,15 @@ export async function verifySnapshot(snap: Snapshot): Promise<SnapshotSource> {
 export async function restoreSnapshot(rt: Runtime, id: string, opts: RestoreOptions = {}): Promise<Sandbox> {
   const snap = await getSnapshot(rt, id);
   // Another project's snapshot does not exist for a tenant (the API checks first; this is the second lock).
-  if (!isOperator(opts.caller) && snap.project !== opts.caller?.project) throw new SandboxerError("SBX_NOT_FOUND", `no snapshot '${id.slice(0, 64)}'`, { details: { id } });
+  if (!isOperator(opts.caller) && snap.project !== opts.caller?.project)
+    throw new SandboxerError("SBX_NOT_FOUND", `no snapshot '${id.slice(0, 64)}'`, { details: { id } });
   const req = await restoreRequest(rt, snap, opts);
   const plan = await planFor(rt, req, { restoring: true });
   const ext = await extensionOf(rt, plan.route.chosen);
   if (!ext.capabilities.restore) {
-    throw new SandboxerError("SBX_UNSUPPORTED", `${plan.route.chosen} cannot restore snapshots (capabilities.restore is false)`, { details: { extension: plan.route.chosen } });
+    throw new SandboxerError("SBX_UNSUPPORTED", `${plan.route.chosen} cannot restore snapshots (capabilities.restore is false)`, {
+      details: { extension: plan.route.chosen },
+    });
   }
   const source = await verifySnapshot(snap);
   return applyCreate(rt, req, {

@@ -58,13 +58,27 @@ export async function findStale(rt: Runtime, s: HostSessions, only?: string): Pr
     if (unlisted.length) report.unlisted = [...(report.unlisted ?? []), ...unlisted];
     for (const r of listing.found) {
       if (liveIds.has(r.sandboxId)) continue;
-      report.orphans.push({ host: host.name, extension: r.extension, sandboxId: r.sandboxId, kind: r.kind, ref: r.ref, record: (await rt.store.sandboxes.get(r.sandboxId))?.state ?? null });
+      report.orphans.push({
+        host: host.name,
+        extension: r.extension,
+        sandboxId: r.sandboxId,
+        kind: r.kind,
+        ref: r.ref,
+        record: (await rt.store.sandboxes.get(r.sandboxId))?.state ?? null,
+      });
     }
     const present = new Set(listing.found.map((r) => `${r.extension}\0${r.sandboxId}`));
     for (const row of live) {
       if (row.host !== host.name || !["ready", "destroy_failed"].includes(row.state)) continue;
       if (!listing.listed.has(row.extension)) continue;
-      if (!present.has(`${row.extension}\0${row.id}`)) report.ghosts.push({ id: row.id, host: host.name, extension: row.extension, state: row.state, why: "no container, workspace, object or process carries its id" });
+      if (!present.has(`${row.extension}\0${row.id}`))
+        report.ghosts.push({
+          id: row.id,
+          host: host.name,
+          extension: row.extension,
+          state: row.state,
+          why: "no container, workspace, object or process carries its id",
+        });
     }
   }
   return report;

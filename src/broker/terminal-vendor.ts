@@ -8,7 +8,13 @@ import type { Extension, ExtensionContext, TerminalSize } from "../extensions/de
 import type { PtySession } from "../sandbox-shell/pty.js";
 import type { Handle } from "../types.js";
 
-export async function vendorSession(open: NonNullable<Extension["terminal"]>, ctx: ExtensionContext, handle: Handle, argv: string[], size: TerminalSize): Promise<PtySession> {
+export async function vendorSession(
+  open: NonNullable<Extension["terminal"]>,
+  ctx: ExtensionContext,
+  handle: Handle,
+  argv: string[],
+  size: TerminalSize,
+): Promise<PtySession> {
   const early: Buffer[] = [];
   let listener: ((chunk: Buffer) => void) | undefined;
   const term = await open(ctx, handle, argv, size, async (d) => {

@@ -33,8 +33,12 @@ export async function openTerminal(rt: Runtime, id: string, argv: string[], opts
   const ext = await extensionOf(rt, row.extension);
   checkExecExtras(ext, row.extension, { tty: true });
   if (opts.service !== undefined) {
-    if (!ext.capabilities.execService) throw new SandboxerError("SBX_INPUT_INVALID", `service: ${row.extension} sandboxes have no services; service applies to compose stacks`, { details: { field: "service" } });
-    if (!SERVICE_NAME_RE.test(opts.service)) throw new SandboxerError("SBX_INPUT_INVALID", `service: '${opts.service.slice(0, 40)}' is not a service name`, { details: { field: "service" } });
+    if (!ext.capabilities.execService)
+      throw new SandboxerError("SBX_INPUT_INVALID", `service: ${row.extension} sandboxes have no services; service applies to compose stacks`, {
+        details: { field: "service" },
+      });
+    if (!SERVICE_NAME_RE.test(opts.service))
+      throw new SandboxerError("SBX_INPUT_INVALID", `service: '${opts.service.slice(0, 40)}' is not a service name`, { details: { field: "service" } });
   }
   const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
   if (ext.sandboxCommand) return startPty(await ext.sandboxCommand(ctx, row.handle, argv, { service: opts.service, stdin: true, tty: true }), size);

@@ -67,14 +67,24 @@ export class Tokens {
       throw new SandboxerError("SBX_USAGE", `project: an ${opts.actor} token is bound to one project; give --project NAME`, { details: { field: "project" } });
     }
     if (project !== null && !PROJECT_RE.test(project)) {
-      throw new SandboxerError("SBX_USAGE", "project: must be a name of lowercase letters, digits, '_', '.', '-' (at most 63)", { details: { field: "project" } });
+      throw new SandboxerError("SBX_USAGE", "project: must be a name of lowercase letters, digits, '_', '.', '-' (at most 63)", {
+        details: { field: "project" },
+      });
     }
     if (opts.name !== undefined && !NAME_RE.test(opts.name)) {
       throw new SandboxerError("SBX_USAGE", "name: 1-64 characters of letters, digits, space, '_', '.', ':', '-'", { details: { field: "name" } });
     }
     const id = `tok-${base32(12)}`;
     const token = `sbx_${id}_${randomBytes(32).toString("base64url")}`;
-    const row: TokenRow = { id, actor: opts.actor, project, name: opts.name ?? null, createdAt: this.clock.now().toISOString(), lastUsedAt: null, revokedAt: null };
+    const row: TokenRow = {
+      id,
+      actor: opts.actor,
+      project,
+      name: opts.name ?? null,
+      createdAt: this.clock.now().toISOString(),
+      lastUsedAt: null,
+      revokedAt: null,
+    };
     await this.store.tokens.insert(row, hashSecret(token));
     return { token, info: toInfo(row) };
   }
@@ -90,7 +100,11 @@ export class Tokens {
   async revoke(idOrToken: string): Promise<TokenInfo> {
     const id = TOKEN_RE.exec(idOrToken)?.[1] ?? idOrToken;
     if (!TOKEN_ID_RE.test(id)) {
-      throw new SandboxerError("SBX_USAGE", "token: give its id (tok- and 12 characters, see: sandboxer tokens list) or the whole token; the argument is not shown, it may be a secret", { details: { field: "id" } });
+      throw new SandboxerError(
+        "SBX_USAGE",
+        "token: give its id (tok- and 12 characters, see: sandboxer tokens list) or the whole token; the argument is not shown, it may be a secret",
+        { details: { field: "id" } },
+      );
     }
     const row = await this.store.tokens.get(id);
     if (!row) throw new SandboxerError("SBX_NOT_FOUND", `no token '${id}' (see: sandboxer tokens list)`, { details: { id } });

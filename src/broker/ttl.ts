@@ -66,14 +66,19 @@ async function followTtl(rt: Runtime, row: SandboxRow): Promise<void> {
     await ext.extendTtl(ctx, row.handle, new Date(row.expiresAt));
   } catch (err) {
     const e = toSandboxerError(err, "SBX_PROVISION_FAILED");
-    throw new SandboxerError(e.code, `${row.id}: the record now expires at ${row.expiresAt}, but ${row.extension} could not follow: ${e.message}`, { cause: err, details: { id: row.id } });
+    throw new SandboxerError(e.code, `${row.id}: the record now expires at ${row.expiresAt}, but ${row.extension} could not follow: ${e.message}`, {
+      cause: err,
+      details: { id: row.id },
+    });
   }
 }
 
 export async function listExpired(rt: Runtime): Promise<SandboxRow[]> {
   const now = rt.clock.now();
   // A pool member being claimed is the claim's: it gets the consumer's TTL or goes back to its pool.
-  return (await rt.store.sandboxes.list({ states: ["ready"], expiredBefore: now.toISOString() })).filter((r) => isExpired(r, now) && r.poolStage !== "claimed" && r.poolStage !== "applying");
+  return (await rt.store.sandboxes.list({ states: ["ready"], expiredBefore: now.toISOString() })).filter(
+    (r) => isExpired(r, now) && r.poolStage !== "claimed" && r.poolStage !== "applying",
+  );
 }
 
 /**
@@ -101,7 +106,10 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
 }
 
-export async function expire(rt: Runtime, opts: { apply?: boolean; concurrency?: number; beforeEach?: () => Promise<void> | void } = {}): Promise<ExpireReport> {
+export async function expire(
+  rt: Runtime,
+  opts: { apply?: boolean; concurrency?: number; beforeEach?: () => Promise<void> | void } = {},
+): Promise<ExpireReport> {
   const rows = await listExpired(rt);
   const report: ExpireReport = { expired: rows.map(publicRecord), destroyed: [], skipped: [], errors: [] };
   if (!opts.apply) return report;

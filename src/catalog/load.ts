@@ -98,7 +98,11 @@ async function checkProfileExtensions(p: Profile, regs: Map<string, Registration
     const ext = await loadExtension(id, reg);
     for (const problem of ext.settingsProblems?.(p.settings) ?? []) errors.push({ file: p.file, ...problem });
     if (p.mode !== undefined && !ext.modes?.includes(p.mode)) {
-      errors.push({ file: p.file, field: "mode", message: ext.modes ? `${id} has no mode '${p.mode}' (modes: ${ext.modes.join(", ")})` : `${id} has no modes` });
+      errors.push({
+        file: p.file,
+        field: "mode",
+        message: ext.modes ? `${id} has no mode '${p.mode}' (modes: ${ext.modes.join(", ")})` : `${id} has no modes`,
+      });
     }
     const shape = shapeOf(ext.inputs);
     if (!shape) continue;
@@ -129,7 +133,8 @@ async function limitsOf(p: Profile, regs: Map<string, Registration>, errors: Dia
     caps.push({ extension: id, file: reg.file, limits: reg.limits });
   }
   if (!caps.length) {
-    if (Object.keys(p.limits).length) warnings.push({ file: p.file, field: "limits", message: `not enforced: none of ${ids.join(", ")} enforces resource limits` });
+    if (Object.keys(p.limits).length)
+      warnings.push({ file: p.file, field: "limits", message: `not enforced: none of ${ids.join(", ")} enforces resource limits` });
     return p.limits;
   }
   const { limits, errors: over } = resolveLimits(p.limits, caps);

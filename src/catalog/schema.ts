@@ -5,42 +5,48 @@ export const WITHIN = ["server", "sandbox", "template", "vm", "operator"] as con
 const DURATION = /^(\d+[smhd])+$/;
 const duration = z.string().regex(DURATION, "a duration like 90s, 30m, 2h or 1d");
 
-export const inputSpecSchema = z.strictObject({
-  type: z.enum(["string", "name", "path", "int", "bool", "enum"]),
-  required: z.boolean().default(false),
-  default: z.union([z.string(), z.number(), z.boolean()]).optional(),
-  description: z.string().optional(),
-  aliases: z.array(z.string().regex(/^[a-z][a-z0-9_]*$/)).optional(),
-  /**
-   * A family of inputs: the spec's name is a prefix (`packer_var_`) and every
-   * given input `<prefix><suffix>` is checked against it and kept under its full
-   * name. No default and not required: each member is optional.
-   */
-  prefix: z.boolean().optional(),
-  values: z.array(z.string()).optional(),
-  pattern: z.string().optional(),
-  maxLength: z.number().int().positive().optional(),
-  min: z.number().optional(),
-  max: z.number().optional(),
-  /**
-   * What the value may resolve to when a tenant (agt/atm) gives it (src/tenancy/confine.ts):
-   * `server` a path on this machine, only under the roots granted to the tenant's project
-   * (the default for paths); `sandbox` a path inside the sandbox, kept under its root by the
-   * extension; `template` a name from the operator's `packerTemplates`; `vm` an inventory host
-   * or a port-registry VM (the default for `vm`, `vm_name`); `operator` operators only.
-   */
-  within: z.enum(WITHIN).optional(),
-  /** A relative value is resolved against this other (path) input when that one is given. */
-  relativeTo: z.string().regex(/^[a-z][a-z0-9_]*$/).optional(),
-  /** Never stored, logged or put on a command line (every `packer_var_*` is secret too). */
-  secret: z.boolean().optional(),
-}).refine((s) => !(s.prefix && (s.default !== undefined || s.required)), {
-  message: "a prefix (family) input takes neither a default nor required",
-  path: ["prefix"],
-}).refine((s) => s.within === undefined || s.within === "operator" || (s.within === "vm" ? s.type === "name" : s.type === "path"), {
-  message: "within: server, sandbox and template apply to path inputs, vm to name inputs",
-  path: ["within"],
-});
+export const inputSpecSchema = z
+  .strictObject({
+    type: z.enum(["string", "name", "path", "int", "bool", "enum"]),
+    required: z.boolean().default(false),
+    default: z.union([z.string(), z.number(), z.boolean()]).optional(),
+    description: z.string().optional(),
+    aliases: z.array(z.string().regex(/^[a-z][a-z0-9_]*$/)).optional(),
+    /**
+     * A family of inputs: the spec's name is a prefix (`packer_var_`) and every
+     * given input `<prefix><suffix>` is checked against it and kept under its full
+     * name. No default and not required: each member is optional.
+     */
+    prefix: z.boolean().optional(),
+    values: z.array(z.string()).optional(),
+    pattern: z.string().optional(),
+    maxLength: z.number().int().positive().optional(),
+    min: z.number().optional(),
+    max: z.number().optional(),
+    /**
+     * What the value may resolve to when a tenant (agt/atm) gives it (src/tenancy/confine.ts):
+     * `server` a path on this machine, only under the roots granted to the tenant's project
+     * (the default for paths); `sandbox` a path inside the sandbox, kept under its root by the
+     * extension; `template` a name from the operator's `packerTemplates`; `vm` an inventory host
+     * or a port-registry VM (the default for `vm`, `vm_name`); `operator` operators only.
+     */
+    within: z.enum(WITHIN).optional(),
+    /** A relative value is resolved against this other (path) input when that one is given. */
+    relativeTo: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]*$/)
+      .optional(),
+    /** Never stored, logged or put on a command line (every `packer_var_*` is secret too). */
+    secret: z.boolean().optional(),
+  })
+  .refine((s) => !(s.prefix && (s.default !== undefined || s.required)), {
+    message: "a prefix (family) input takes neither a default nor required",
+    path: ["prefix"],
+  })
+  .refine((s) => s.within === undefined || s.within === "operator" || (s.within === "vm" ? s.type === "name" : s.type === "path"), {
+    message: "within: server, sandbox and template apply to path inputs, vm to name inputs",
+    path: ["within"],
+  });
 export type InputSpec = z.infer<typeof inputSpecSchema>;
 
 /** Who may use a profile besides operators (src/tenancy/access.ts); absent lists mean "any". */
@@ -57,9 +63,16 @@ export const accessSchema = z.strictObject({
  */
 const SIZE = /^([1-9][0-9]*)([kmgt]?)$/i;
 const size = (min: string) =>
-  z.union([z.literal("unlimited"), z.string().regex(SIZE, "a size like 512m or 2g (k/m/g/t), or unlimited")]).refine((v) => v === "unlimited" || sizeBytes(v) >= sizeBytes(min), `at least ${min}`);
+  z
+    .union([z.literal("unlimited"), z.string().regex(SIZE, "a size like 512m or 2g (k/m/g/t), or unlimited")])
+    .refine((v) => v === "unlimited" || sizeBytes(v) >= sizeBytes(min), `at least ${min}`);
 export const limitsSchema = z.strictObject({
-  processes: z.union([z.literal("unlimited"), z.number().int("a whole number of processes").min(8, "at least 8 (the sandbox's init and an exec need a few)").max(4_194_304)]).optional(),
+  processes: z
+    .union([
+      z.literal("unlimited"),
+      z.number().int("a whole number of processes").min(8, "at least 8 (the sandbox's init and an exec need a few)").max(4_194_304),
+    ])
+    .optional(),
   memory: size("16m").optional(),
   disk: size("16m").optional(),
   cpu: z.union([z.literal("unlimited"), z.number().min(0.01, "at least 0.01 of a core").max(1024)]).optional(),
@@ -80,14 +93,20 @@ export const profileSchema = z
     id: z.string().regex(/^profile\.[a-z0-9][a-z0-9-]*$/, "ids look like profile.<name>"),
     version: z.number().int().positive(),
     description: z.string().default(""),
-    extension: z.string().regex(/^ext\.[a-z0-9-]+$/).optional(),
+    extension: z
+      .string()
+      .regex(/^ext\.[a-z0-9-]+$/)
+      .optional(),
     route: z
       .strictObject({
         strategy: z.enum(ROUTE_STRATEGIES),
         candidates: z.array(z.string().regex(/^ext\.[a-z0-9-]+$/)).min(1),
       })
       .optional(),
-    mode: z.string().regex(/^[a-z][a-z0-9-]*$/).optional(),
+    mode: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]*$/)
+      .optional(),
     placement: z
       .strictObject({
         hosts: z.array(z.string()).default(["localhost"]),
@@ -110,7 +129,11 @@ export const profileSchema = z
     /** Processes, memory, workspace disk and CPU share of each sandbox; defaults fill what is left out. */
     limits: limitsSchema.default({}),
     /** Files in and out (`sandboxer cp`, `/files`): the largest upload, in bytes or as `512MiB`, `2GiB`. */
-    files: z.strictObject({ maxUpload: z.union([z.number().int().positive(), z.string().regex(/^\d+(KiB|MiB|GiB|TiB)?$/, "a size like 1048576, 512MiB or 2GiB")]).optional() }).optional(),
+    files: z
+      .strictObject({
+        maxUpload: z.union([z.number().int().positive(), z.string().regex(/^\d+(KiB|MiB|GiB|TiB)?$/, "a size like 1048576, 512MiB or 2GiB")]).optional(),
+      })
+      .optional(),
     /** A warm pool of ready members (docs/pools.md); `sandboxer pools set` overrides it at run time. */
     pool: z.strictObject({ size: z.number().int().min(0).max(1000), maxIdle: duration.default("30m") }).optional(),
   })

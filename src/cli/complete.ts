@@ -55,12 +55,24 @@ const POSITIONAL: Record<string, Kind> = {
   "snapshots get": "snapshot",
   "snapshots delete": "snapshot",
 };
-const FLAG_VALUES: Record<string, Kind> = { profile: "profile", extension: "extension", host: "host", actor: "actor", route: "route", state: "state", sandbox: "sandbox" };
+const FLAG_VALUES: Record<string, Kind> = {
+  profile: "profile",
+  extension: "extension",
+  host: "host",
+  actor: "actor",
+  route: "route",
+  state: "state",
+  sandbox: "sandbox",
+};
 
 type CommandTable = Record<string, { run: () => Promise<(cx: CliContext, argv: string[]) => Promise<number>>; summary: string }>;
 
 const yamlIds = (dir: string | undefined, prefix = "") =>
-  dir && existsSync(dir) ? readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).map((f) => `${prefix}${f.replace(/\.ya?ml$/, "")}`) : [];
+  dir && existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => /\.ya?ml$/.test(f))
+        .map((f) => `${prefix}${f.replace(/\.ya?ml$/, "")}`)
+    : [];
 
 async function values(kind: Kind, env: Env): Promise<string[]> {
   const paths = resolvePaths(env);
@@ -105,7 +117,15 @@ async function flagsOf(commands: CommandTable, command: string, words: string[])
   const refuse = () => {
     throw new Error("completion never opens the store");
   };
-  const cx = { out: { json: false, print() {}, note() {}, data() {}, stdoutIsTty: false, stderrIsTty: false }, env: {}, onProgress: undefined, broker: refuse, reader: refuse, opened: () => undefined, close: async () => {} } as unknown as CliContext;
+  const cx = {
+    out: { json: false, print() {}, note() {}, data() {}, stdoutIsTty: false, stderrIsTty: false },
+    env: {},
+    onProgress: undefined,
+    broker: refuse,
+    reader: refuse,
+    opened: () => undefined,
+    close: async () => {},
+  } as unknown as CliContext;
   try {
     await (await entry.run())(cx, [...words.filter((w) => !w.startsWith("-")), "--help"]);
   } catch (err) {
@@ -177,7 +197,7 @@ export function completionScript(shell: string): string | null {
   switch (shell) {
     case "bash":
       return [
-        "# sandboxer bash completion: eval \"$(sandboxer completion bash)\" (e.g. in ~/.bashrc)",
+        '# sandboxer bash completion: eval "$(sandboxer completion bash)" (e.g. in ~/.bashrc)',
         "_sandboxer() {",
         "  local IFS=$'\\n'",
         // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a JS template

@@ -28,7 +28,10 @@ export function fieldLines(value: unknown, name = "name"): string[] {
     if (value.every(isScalar)) return value.map(String);
     if (value.every(isFlat)) {
       const keys = columns(value);
-      return table(keys.map(header), value.map((r) => keys.map((k) => cell(r[k])))).split("\n");
+      return table(
+        keys.map(header),
+        value.map((r) => keys.map((k) => cell(r[k]))),
+      ).split("\n");
     }
     return [JSON.stringify(value)];
   }
@@ -38,7 +41,10 @@ export function fieldLines(value: unknown, name = "name"): string[] {
     // A map of rows (services by name): one table, the key first.
     if (entries.every(([, v]) => isFlat(v))) {
       const keys = columns(entries.map(([, v]) => v as Record<string, unknown>));
-      return table([header(name), ...keys.map(header)], entries.map(([k, v]) => [k, ...keys.map((c) => cell((v as Record<string, unknown>)[c]))])).split("\n");
+      return table(
+        [header(name), ...keys.map(header)],
+        entries.map(([k, v]) => [k, ...keys.map((c) => cell((v as Record<string, unknown>)[c]))]),
+      ).split("\n");
     }
     // Key/value lines; a list of scalars (an argv) on its key's line, space-separated.
     if (entries.every(([, v]) => v === null || isScalar(v) || (Array.isArray(v) && v.every(isScalar)))) {

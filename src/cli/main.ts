@@ -12,34 +12,112 @@ const COMMANDS: Record<string, { run: () => Promise<Command>; writes: boolean; s
   list: { run: async () => (await import("./commands/sandbox.js")).list, writes: false, summary: "list sandboxes (--all for destroyed)", light: true },
   destroy: { run: async () => (await import("./commands/sandbox.js")).destroy, writes: true, summary: "tear a sandbox down" },
   recreate: { run: async () => (await import("./commands/sandbox.js")).recreate, writes: true, summary: "destroy and create again with the same request" },
-  exec: { run: async () => (await import("./commands/sandbox.js")).exec, writes: false, summary: "run a command inside a sandbox: exec ID [--service NAME] [--timeout D] [--detach] [-it] -- CMD..." },
-  shell: { run: async () => (await import("./commands/sandbox.js")).shell, writes: false, summary: "an interactive shell in a sandbox (a terminal, like exec -it ID -- sh)" },
-  cp: { run: async () => (await import("./commands/cp.js")).cp, writes: false, summary: "copy files and directories: cp SRC ID:DST | cp ID:SRC DST (- = tar on stdin/stdout)" },
+  exec: {
+    run: async () => (await import("./commands/sandbox.js")).exec,
+    writes: false,
+    summary: "run a command inside a sandbox: exec ID [--service NAME] [--timeout D] [--detach] [-it] -- CMD...",
+  },
+  shell: {
+    run: async () => (await import("./commands/sandbox.js")).shell,
+    writes: false,
+    summary: "an interactive shell in a sandbox (a terminal, like exec -it ID -- sh)",
+  },
+  cp: {
+    run: async () => (await import("./commands/cp.js")).cp,
+    writes: false,
+    summary: "copy files and directories: cp SRC ID:DST | cp ID:SRC DST (- = tar on stdin/stdout)",
+  },
   ps: { run: async () => (await import("./commands/processes.js")).ps, writes: false, summary: "detached processes of a sandbox (started by exec --detach)" },
   logs: { run: async () => (await import("./commands/processes.js")).logs, writes: false, summary: "output of a detached process: logs ID PID [--follow]" },
-  kill: { run: async () => (await import("./commands/processes.js")).kill, writes: false, summary: "signal a detached process's whole group: kill ID PID [--signal S]" },
+  kill: {
+    run: async () => (await import("./commands/processes.js")).kill,
+    writes: false,
+    summary: "signal a detached process's whole group: kill ID PID [--signal S]",
+  },
   events: { run: async () => (await import("./commands/events.js")).events, writes: false, summary: "show lifecycle events (--follow); events flush" },
   reconcile: { run: async () => (await import("./commands/catalog.js")).reconcileCmd, writes: true, summary: "finish or clean up what crashed commands left" },
   profiles: { run: async () => (await import("./commands/catalog.js")).profiles, writes: false, summary: "profiles list | show ID" },
   extensions: { run: async () => (await import("./commands/catalog.js")).extensions, writes: false, summary: "extensions list" },
   hosts: { run: async () => (await import("./commands/catalog.js")).hosts, writes: false, summary: "hosts list" },
-  inspect: { run: async () => (await import("./commands/inspect.js")).inspect, writes: false, summary: "inspect host [NAME] | inspect stale: host facts, resources without records" },
-  "reap-stale": { run: async () => (await import("./commands/inspect.js")).reapStaleCmd, writes: true, summary: "remove what inspect stale finds (dry run without --apply)" },
-  reachability: { run: async () => (await import("./commands/reachability.js")).reachability, writes: false, summary: "reachability show ID: how to reach a sandbox (ssh command, tunnel config)", light: true },
-  route: { run: async () => (await import("./commands/route.js")).route, writes: false, summary: "route explain --profile P [--input k=v]: the routing decision, creating nothing" },
-  credits: { run: async () => (await import("./commands/credits.js")).credits, writes: true, summary: "credits show | add AMOUNT | history | export --since DATE [--project P]" },
-  snapshot: { run: async () => (await import("./commands/snapshot.js")).snapshot, writes: true, summary: "archive a sandbox's workspace: snapshot ID [--name L] | snapshot delete SNAP" },
+  inspect: {
+    run: async () => (await import("./commands/inspect.js")).inspect,
+    writes: false,
+    summary: "inspect host [NAME] | inspect stale: host facts, resources without records",
+  },
+  "reap-stale": {
+    run: async () => (await import("./commands/inspect.js")).reapStaleCmd,
+    writes: true,
+    summary: "remove what inspect stale finds (dry run without --apply)",
+  },
+  reachability: {
+    run: async () => (await import("./commands/reachability.js")).reachability,
+    writes: false,
+    summary: "reachability show ID: how to reach a sandbox (ssh command, tunnel config)",
+    light: true,
+  },
+  route: {
+    run: async () => (await import("./commands/route.js")).route,
+    writes: false,
+    summary: "route explain --profile P [--input k=v]: the routing decision, creating nothing",
+  },
+  credits: {
+    run: async () => (await import("./commands/credits.js")).credits,
+    writes: true,
+    summary: "credits show | add AMOUNT | history | export --since DATE [--project P]",
+  },
+  snapshot: {
+    run: async () => (await import("./commands/snapshot.js")).snapshot,
+    writes: true,
+    summary: "archive a sandbox's workspace: snapshot ID [--name L] | snapshot delete SNAP",
+  },
   snapshots: { run: async () => (await import("./commands/snapshot.js")).snapshots, writes: true, summary: "snapshots list | get SNAP | delete SNAP" },
-  restore: { run: async () => (await import("./commands/snapshot.js")).restore, writes: true, summary: "create a NEW sandbox from a snapshot: restore SNAP [--host H]" },
-  "extend-ttl": { run: async () => (await import("./commands/ttl.js")).extendTtl, writes: true, summary: "push a sandbox's expiry out: extend-ttl ID --duration 2h" },
+  restore: {
+    run: async () => (await import("./commands/snapshot.js")).restore,
+    writes: true,
+    summary: "create a NEW sandbox from a snapshot: restore SNAP [--host H]",
+  },
+  "extend-ttl": {
+    run: async () => (await import("./commands/ttl.js")).extendTtl,
+    writes: true,
+    summary: "push a sandbox's expiry out: extend-ttl ID --duration 2h",
+  },
   expire: { run: async () => (await import("./commands/ttl.js")).expire, writes: true, summary: "list expired sandboxes; --apply destroys them (reason ttl)" },
-  reaper: { run: async () => (await import("./commands/ttl.js")).reaper, writes: true, summary: "foreground daemon: expire on schedule, retry destroy_failed, reconcile" },
-  serve: { run: async () => (await import("./commands/serve.js")).serve, writes: false, summary: "HTTP API (+ TTL reaper): serve [--port N] [--host 127.0.0.1]" },
-  db: { run: async () => (await import("./commands/db.js")).db, writes: false, summary: "db status | db migrate | db copy --to postgres://...: the store's schema; SQLite into PostgreSQL" },
-  tokens: { run: async () => (await import("./commands/tokens.js")).tokens, writes: false, summary: "API bearer tokens: tokens create --actor agt --project P | list | revoke ID" },
-  pools: { run: async () => (await import("./commands/pools.js")).pools, writes: true, summary: "warm pools: pools list | set PROFILE --size N [--input k=v] | drain PROFILE" },
-  mcp: { run: async () => (await import("./commands/mcp.js")).mcp, writes: true, summary: "MCP server over stdio for agents (docs/agents.md); a tenant of SANDBOXER_URL when set" },
-  completion: { run: async () => (await import("./commands/completion.js")).completion, writes: false, summary: "print a shell completion script: completion bash|zsh|fish", light: true },
+  reaper: {
+    run: async () => (await import("./commands/ttl.js")).reaper,
+    writes: true,
+    summary: "foreground daemon: expire on schedule, retry destroy_failed, reconcile",
+  },
+  serve: {
+    run: async () => (await import("./commands/serve.js")).serve,
+    writes: false,
+    summary: "HTTP API (+ TTL reaper): serve [--port N] [--host 127.0.0.1]",
+  },
+  db: {
+    run: async () => (await import("./commands/db.js")).db,
+    writes: false,
+    summary: "db status | db migrate | db copy --to postgres://...: the store's schema; SQLite into PostgreSQL",
+  },
+  tokens: {
+    run: async () => (await import("./commands/tokens.js")).tokens,
+    writes: false,
+    summary: "API bearer tokens: tokens create --actor agt --project P | list | revoke ID",
+  },
+  pools: {
+    run: async () => (await import("./commands/pools.js")).pools,
+    writes: true,
+    summary: "warm pools: pools list | set PROFILE --size N [--input k=v] | drain PROFILE",
+  },
+  mcp: {
+    run: async () => (await import("./commands/mcp.js")).mcp,
+    writes: true,
+    summary: "MCP server over stdio for agents (docs/agents.md); a tenant of SANDBOXER_URL when set",
+  },
+  completion: {
+    run: async () => (await import("./commands/completion.js")).completion,
+    writes: false,
+    summary: "print a shell completion script: completion bash|zsh|fish",
+    light: true,
+  },
 };
 
 function help(): string {
@@ -64,7 +142,10 @@ async function printHelp(cx: CliContext, name: string, summary: string, req: Hel
   const profile = req.values.profile;
   if (typeof profile === "string" && (name === "create" || name === "route" || name === "restore")) {
     const p = (await cx.broker().catalog()).profiles.get(profile);
-    if (!p) throw new SandboxerError("SBX_PROFILE_NOT_FOUND", `profile '${profile.slice(0, 64)}' does not exist (see: sandboxer profiles list)`, { details: { field: "profile" } });
+    if (!p)
+      throw new SandboxerError("SBX_PROFILE_NOT_FOUND", `profile '${profile.slice(0, 64)}' does not exist (see: sandboxer profiles list)`, {
+        details: { field: "profile" },
+      });
     cx.out.print(`\n${help.profileInputsHelp(p)}`);
   }
   return 0;

@@ -32,7 +32,14 @@ export interface ClientOptions {
   fetch?: typeof fetch;
 }
 
-const STATUS_CODES: Record<number, ErrorCode> = { 400: "SBX_USAGE", 401: "SBX_UNAUTHORIZED", 403: "SBX_FORBIDDEN", 404: "SBX_NOT_FOUND", 409: "SBX_INVALID_STATE", 429: "SBX_RATE_LIMITED" };
+const STATUS_CODES: Record<number, ErrorCode> = {
+  400: "SBX_USAGE",
+  401: "SBX_UNAUTHORIZED",
+  403: "SBX_FORBIDDEN",
+  404: "SBX_NOT_FOUND",
+  409: "SBX_INVALID_STATE",
+  429: "SBX_RATE_LIMITED",
+};
 
 /** A response body as data, or the server's error as the SandboxerError it was. */
 export function decodeResponse<T>(status: number, text: string): T {
@@ -75,7 +82,11 @@ export class SandboxerClient {
     return { url: `${this.url}${path}${qs.size ? `?${qs}` : ""}`, headers };
   }
 
-  async request<T>(method: string, path: string, opts: { query?: Query; body?: unknown; headers?: Record<string, string>; signal?: AbortSignal | undefined } = {}): Promise<T> {
+  async request<T>(
+    method: string,
+    path: string,
+    opts: { query?: Query; body?: unknown; headers?: Record<string, string>; signal?: AbortSignal | undefined } = {},
+  ): Promise<T> {
     const { url, headers } = this.prepare(path, { query: opts.query, headers: opts.headers, json: opts.body !== undefined });
     let res: Response;
     try {

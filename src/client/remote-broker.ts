@@ -1,4 +1,15 @@
-import type { Account, Broker, CreatePlan, CreateRequest, EventQuery, ExtensionInfo, LedgerEntry, ReconcileReport, SandboxFilter, SnapshotFilter } from "../broker.js";
+import type {
+  Account,
+  Broker,
+  CreatePlan,
+  CreateRequest,
+  EventQuery,
+  ExtensionInfo,
+  LedgerEntry,
+  ReconcileReport,
+  SandboxFilter,
+  SnapshotFilter,
+} from "../broker.js";
 import type { Catalog } from "../catalog/load.js";
 import type { Profile, Registration } from "../catalog/schema.js";
 import type { Config, Env } from "../config.js";
@@ -14,13 +25,12 @@ import { type CreateSandboxBody, SandboxerClient } from "./index.js";
 /** Archive paths are shown to adm tokens only; say where the archive is rather than print nothing. */
 const onServer = (s: { path?: string | undefined }): Snapshot => ({ ...s, path: s.path ?? "(on the server)" }) as Snapshot;
 
-const remoteOnly = (what: string) => new SandboxerError("SBX_UNSUPPORTED", `${what} runs on the server, not through SANDBOXER_URL (unset it on the server machine)`);
+const remoteOnly = (what: string) =>
+  new SandboxerError("SBX_UNSUPPORTED", `${what} runs on the server, not through SANDBOXER_URL (unset it on the server machine)`);
 
-const refuse =
-  (what: string) =>
-  async (): Promise<never> => {
-    throw remoteOnly(what);
-  };
+const refuse = (what: string) => async (): Promise<never> => {
+  throw remoteOnly(what);
+};
 
 /**
  * The broker the CLI uses when SANDBOXER_URL is set: the same interface as the
@@ -33,7 +43,9 @@ export function remoteBroker(env: Env): Broker {
   try {
     new URL(url);
   } catch {
-    throw new SandboxerError("SBX_USAGE", `SANDBOXER_URL: '${url.slice(0, 100)}' is not a URL (like http://127.0.0.1:7070)`, { details: { field: "SANDBOXER_URL" } });
+    throw new SandboxerError("SBX_USAGE", `SANDBOXER_URL: '${url.slice(0, 100)}' is not a URL (like http://127.0.0.1:7070)`, {
+      details: { field: "SANDBOXER_URL" },
+    });
   }
   const client = new SandboxerClient({ url, token: env.SANDBOXER_TOKEN || undefined });
   const rf = remoteFiles(client);
@@ -51,8 +63,17 @@ export function remoteBroker(env: Env): Broker {
       // The server explains a refusal with 200; here it is the same refusal the local broker throws.
       if (plan.refused) {
         const route = plan.route as { strategy?: string; rejected?: unknown[] };
-        const refusal = { ...plan.refused, profile: String(plan.profile.id), strategy: route.strategy ?? "", ttlSeconds: plan.ttlSeconds, project: plan.project, rejected: route.rejected ?? [] };
-        throw new SandboxerError(isErrorCode(plan.refused.code) ? plan.refused.code : "SBX_INTERNAL", plan.refused.message, { details: { rejected: refusal.rejected, refusal } });
+        const refusal = {
+          ...plan.refused,
+          profile: String(plan.profile.id),
+          strategy: route.strategy ?? "",
+          ttlSeconds: plan.ttlSeconds,
+          project: plan.project,
+          rejected: route.rejected ?? [],
+        };
+        throw new SandboxerError(isErrorCode(plan.refused.code) ? plan.refused.code : "SBX_INTERNAL", plan.refused.message, {
+          details: { rejected: refusal.rejected, refusal },
+        });
       }
       return plan as unknown as CreatePlan;
     },
@@ -90,7 +111,13 @@ export function remoteBroker(env: Env): Broker {
       const r = await client.exec(id, argv, body);
       if (io.stdout === "inherit") process.stdout.write(r.stdout);
       if (io.stderr === "inherit") process.stderr.write(r.stderr);
-      return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, ...(r.truncated ? { truncated: true } : {}), ...(r.timedOut ? { timedOut: true } : {}) };
+      return {
+        exitCode: r.exitCode,
+        stdout: r.stdout,
+        stderr: r.stderr,
+        ...(r.truncated ? { truncated: true } : {}),
+        ...(r.timedOut ? { timedOut: true } : {}),
+      };
     },
     async events(o: EventQuery = {}) {
       return (await client.events({ sandbox: o.sandboxId, after: o.afterSeq, limit: o.limit })).items as SandboxEvent[];
@@ -137,7 +164,9 @@ export function remoteBroker(env: Env): Broker {
       return { hosts: map, stateHubUrl: undefined, defaults: {}, file: `(server ${url})` } as Config;
     },
     // Files and detached processes (src/client/files.ts).
-    putFiles: async (id: string, dest: string, tar: Readable, o: { service?: string } = {}) => ({ bytes: (await rf.put(id, dest, tar, { tar: true, service: o.service })).bytes }),
+    putFiles: async (id: string, dest: string, tar: Readable, o: { service?: string } = {}) => ({
+      bytes: (await rf.put(id, dest, tar, { tar: true, service: o.service })).bytes,
+    }),
     writeFile: (id: string, path: string, data: Readable | Uint8Array | string, o: { service?: string; mode?: number } = {}) =>
       rf.put(id, path, typeof data === "string" || data instanceof Uint8Array ? Readable.from([Buffer.from(data)]) : data, o),
     getFiles: (id: string, path: string, o: { service?: string } = {}) => rf.tar(id, path, o.service),

@@ -17,7 +17,12 @@ function sizeOf(out: NodeJS.WriteStream): { cols: number; rows: number } {
 }
 
 /** The ws:// URL of the route, with the command as repeated `cmd` parameters (argv, no shell). */
-export function terminalUrl(c: SandboxerClient, id: string, argv: string[], o: { service?: string | undefined; cols: number; rows: number }): { url: string; headers: Record<string, string> } {
+export function terminalUrl(
+  c: SandboxerClient,
+  id: string,
+  argv: string[],
+  o: { service?: string | undefined; cols: number; rows: number },
+): { url: string; headers: Record<string, string> } {
   const { url, headers } = c.prepare(`/v1/sandboxes/${encodeURIComponent(id)}/exec`, { query: { tty: "1", cols: o.cols, rows: o.rows, service: o.service } });
   const u = new URL(url);
   for (const a of argv) u.searchParams.append("cmd", a);
@@ -76,13 +81,22 @@ export function remoteTerminal(c: SandboxerClient, id: string, argv: string[], o
     });
     ws.on("error", (err) => {
       restore();
-      reject(new SandboxerError("SBX_HOST_UNREACHABLE", `terminal connection to ${c.url} failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`, { cause: err }));
+      reject(
+        new SandboxerError("SBX_HOST_UNREACHABLE", `terminal connection to ${c.url} failed: ${(err as NodeJS.ErrnoException).code ?? err.message}`, {
+          cause: err,
+        }),
+      );
     });
     ws.on("close", (code, reason) => {
       restore();
       if (outcome?.type === "exit") return resolve({ exitCode: outcome.exitCode });
       if (outcome?.type === "error") return reject(new SandboxerError(isErrorCode(outcome.code) ? outcome.code : "SBX_EXEC_FAILED", outcome.message));
-      reject(new SandboxerError("SBX_HOST_UNREACHABLE", `the terminal connection closed without an exit code (${code}${reason.length ? `: ${reason.toString().slice(0, 100)}` : ""})`));
+      reject(
+        new SandboxerError(
+          "SBX_HOST_UNREACHABLE",
+          `the terminal connection closed without an exit code (${code}${reason.length ? `: ${reason.toString().slice(0, 100)}` : ""})`,
+        ),
+      );
     });
   });
 }

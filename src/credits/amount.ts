@@ -7,7 +7,9 @@ const MAX_CREDITS = 1_000_000_000;
 /** Parse a user-given amount ("10", "2.5"): positive, at most 6 decimals, at most 1e9. */
 export function parseCredits(text: string, field = "amount"): number {
   if (!/^\d{1,10}(\.\d{1,6})?$/.test(text)) {
-    throw new SandboxerError("SBX_USAGE", `${field}: '${text.slice(0, 32)}' must be a positive number of credits with at most 6 decimals (e.g. 10 or 2.5)`, { details: { field } });
+    throw new SandboxerError("SBX_USAGE", `${field}: '${text.slice(0, 32)}' must be a positive number of credits with at most 6 decimals (e.g. 10 or 2.5)`, {
+      details: { field },
+    });
   }
   const value = Number(text);
   if (value <= 0 || value > MAX_CREDITS) {
@@ -25,7 +27,9 @@ export function formatCredits(micro: number): string {
   const sign = micro < 0 ? "-" : "";
   const abs = Math.abs(micro);
   const whole = Math.floor(abs / MICRO);
-  const frac = String(abs % MICRO).padStart(6, "0").replace(/0+$/, "");
+  const frac = String(abs % MICRO)
+    .padStart(6, "0")
+    .replace(/0+$/, "");
   return `${sign}${whole}${frac ? `.${frac}` : ""}`;
 }
 

@@ -9,7 +9,10 @@ export interface Outbox {
   stats(): Promise<{ pending: number }>;
 }
 
-export type FetchLike = (url: string, init: { method: string; headers: Record<string, string>; body: string; signal: AbortSignal }) => Promise<{ ok: boolean; status: number }>;
+export type FetchLike = (
+  url: string,
+  init: { method: string; headers: Record<string, string>; body: string; signal: AbortSignal },
+) => Promise<{ ok: boolean; status: number }>;
 
 export interface DeliveryReport {
   delivered: number;

@@ -36,7 +36,9 @@ function toJson(def: Def, h: object): Handle {
   const res = def.handle.safeParse(h);
   if (!res.success) {
     const { field, message } = issueOf(res.error);
-    throw new SandboxerError("SBX_INTERNAL", `${def.id} made a handle its own handle schema refuses (${field}: ${message})`, { details: { extension: def.id, field } });
+    throw new SandboxerError("SBX_INTERNAL", `${def.id} made a handle its own handle schema refuses (${field}: ${message})`, {
+      details: { extension: def.id, field },
+    });
   }
   return JSON.parse(JSON.stringify(h)) as Handle;
 }

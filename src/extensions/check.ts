@@ -11,7 +11,19 @@ const REQUIRED_CAPABILITIES = new Set(["snapshot", "restore", "build", "exec"]);
 const HOST_KINDS = new Set(["localhost", "ssh", "cluster"]);
 const FILE_OPS = ["putArchive", "getArchive", "writeFile", "readFile", "list", "stat", "remove"] as const;
 const PROCESS_OPS = ["start", "state", "output", "kill"] as const;
-const OPTIONAL_METHODS = ["preflight", "settingsProblems", "alive", "extendTtl", "exec", "list", "hostFacts", "sandboxCommand", "scratchDir", "fileRoot", "snapshot"] as const;
+const OPTIONAL_METHODS = [
+  "preflight",
+  "settingsProblems",
+  "alive",
+  "extendTtl",
+  "exec",
+  "list",
+  "hostFacts",
+  "sandboxCommand",
+  "scratchDir",
+  "fileRoot",
+  "snapshot",
+] as const;
 const ID_RE = /^ext\.[a-z0-9-]+$/;
 const MODE_RE = /^[a-z][a-z0-9-]*$/;
 
@@ -55,7 +67,8 @@ function capabilityProblems(def: Loose): string[] {
   both("snapshot", "snapshot");
   if (caps.restore === true && caps.snapshot !== true) out.push("capabilities.restore needs capabilities.snapshot (restores come from its own snapshots)");
   const modes = Array.isArray(def.modes) ? (def.modes as unknown[]) : [];
-  if (def.modes !== undefined && (!Array.isArray(def.modes) || !modes.every((m) => typeof m === "string" && MODE_RE.test(m)))) out.push("modes: a list of lowercase mode names");
+  if (def.modes !== undefined && (!Array.isArray(def.modes) || !modes.every((m) => typeof m === "string" && MODE_RE.test(m))))
+    out.push("modes: a list of lowercase mode names");
   if (caps.build === true && !modes.includes("build")) out.push("capabilities.build is true but 'build' is not one of its modes");
   if (caps.build !== true && modes.includes("build")) out.push("capabilities.build is not declared but 'build' is one of its modes");
   if (caps.execService === true && caps.exec !== true) out.push("capabilities.execService needs capabilities.exec");
@@ -64,16 +77,19 @@ function capabilityProblems(def: Loose): string[] {
     if (!isObject(files)) out.push("files: not an object of file methods");
     else for (const op of FILE_OPS) if (!isFn(files[op])) out.push(`files.${op}: missing (the files methods come as a set)`);
   }
-  if (caps.files === true && files === undefined && !has("sandboxCommand")) out.push("capabilities.files is true but it has neither files methods nor a sandboxCommand method");
+  if (caps.files === true && files === undefined && !has("sandboxCommand"))
+    out.push("capabilities.files is true but it has neither files methods nor a sandboxCommand method");
   if (caps.files !== true && files !== undefined) out.push("capabilities.files is not declared but it has files methods");
   const procs = def.processes;
   if (procs !== undefined) {
     if (!isObject(procs)) out.push("processes: not an object of process methods");
     else for (const op of PROCESS_OPS) if (!isFn(procs[op])) out.push(`processes.${op}: missing (the processes methods come as a set)`);
   }
-  if (caps.processes === true && procs === undefined && !has("sandboxCommand")) out.push("capabilities.processes is true but it has neither processes methods nor a sandboxCommand method");
+  if (caps.processes === true && procs === undefined && !has("sandboxCommand"))
+    out.push("capabilities.processes is true but it has neither processes methods nor a sandboxCommand method");
   if (caps.processes !== true && procs !== undefined) out.push("capabilities.processes is not declared but it has processes methods");
-  if (caps.pty === true && !has("sandboxCommand") && !has("exec")) out.push("capabilities.pty is true but it has neither a sandboxCommand method nor an exec method");
+  if (caps.pty === true && !has("sandboxCommand") && !has("exec"))
+    out.push("capabilities.pty is true but it has neither a sandboxCommand method nor an exec method");
   if (has("terminal") && caps.pty !== true) out.push("capabilities.pty is not declared but it has a terminal method");
   if (caps.execTimeout === true && caps.exec !== true) out.push("capabilities.execTimeout needs capabilities.exec");
   if (caps.execStdin === true && caps.exec !== true) out.push("capabilities.execStdin needs capabilities.exec");

@@ -42,7 +42,9 @@ async function loadModule(id: string, spec: string, registrationFile: string): P
     hit = importModule(id, spec, file).then((raw) => {
       const ext = bindExtension(raw, `module '${spec}'`);
       if (ext.id !== id) {
-        throw new SandboxerError("SBX_EXTENSION_INVALID", `extension ${id}: module '${spec}' defines '${ext.id}', not '${id}'`, { details: { extension: id, field: "module" } });
+        throw new SandboxerError("SBX_EXTENSION_INVALID", `extension ${id}: module '${spec}' defines '${ext.id}', not '${id}'`, {
+          details: { extension: id, field: "module" },
+        });
       }
       return ext;
     });
@@ -58,16 +60,23 @@ async function loadModule(id: string, spec: string, registrationFile: string): P
  */
 export async function loadExtension(id: string, registration?: ModuleRef): Promise<Extension> {
   if (registration?.module) {
-    if (BUILTIN[id]) throw new SandboxerError("SBX_EXTENSION_INVALID", `extension ${id}: built in; a registration may not replace it with module '${registration.module}'`, { details: { extension: id, field: "module" } });
+    if (BUILTIN[id])
+      throw new SandboxerError("SBX_EXTENSION_INVALID", `extension ${id}: built in; a registration may not replace it with module '${registration.module}'`, {
+        details: { extension: id, field: "module" },
+      });
     return loadModule(id, registration.module, registration.file);
   }
   const hit = builtins.get(id);
   if (hit) return hit;
   const loader = BUILTIN[id];
   if (!loader) {
-    throw new SandboxerError("SBX_EXTENSION_NOT_FOUND", `extension '${id}' is not known (built in: ${BUILTIN_EXTENSIONS.join(", ")}; others need a registration with module:)`, {
-      details: { field: "extension" },
-    });
+    throw new SandboxerError(
+      "SBX_EXTENSION_NOT_FOUND",
+      `extension '${id}' is not known (built in: ${BUILTIN_EXTENSIONS.join(", ")}; others need a registration with module:)`,
+      {
+        details: { field: "extension" },
+      },
+    );
   }
   const ext = bindExtension((await loader()).default);
   builtins.set(id, ext);

@@ -127,7 +127,13 @@ export interface ProcessOps<H = Handle> {
   /** The state of each process asked for (absent: no such process there). */
   state(ctx: ExtensionContext<H>, handle: H, pids: string[]): Promise<Record<string, RemoteProcessState>>;
   /** Output from `offset` (at most maxBytes), the bytes no longer held before it, the total so far, and the state read first. */
-  output(ctx: ExtensionContext<H>, handle: H, pid: string, offset: number, maxBytes: number): Promise<{ data: Buffer; offset: number; dropped: number; total: number; state: RemoteProcessState } | null>;
+  output(
+    ctx: ExtensionContext<H>,
+    handle: H,
+    pid: string,
+    offset: number,
+    maxBytes: number,
+  ): Promise<{ data: Buffer; offset: number; dropped: number; total: number; state: RemoteProcessState } | null>;
   /** Signal the process's whole group; false when there is no such group any more. */
   kill(ctx: ExtensionContext<H>, handle: H, pid: string, signal: string): Promise<boolean>;
 }

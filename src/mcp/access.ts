@@ -42,12 +42,21 @@ export function requestFor(p: Principal, body: CreateBodyT): CreateRequest {
 
 /** The broker's file and process operations (docs/agents.md "Files and processes"), as the tools call them. */
 export interface AgentOps {
-  writeFile(id: string, path: string, data: Readable | Uint8Array | string, opts?: { service?: string; mode?: number }): Promise<{ path: string; bytes: number }>;
+  writeFile(
+    id: string,
+    path: string,
+    data: Readable | Uint8Array | string,
+    opts?: { service?: string; mode?: number },
+  ): Promise<{ path: string; bytes: number }>;
   readFile(id: string, path: string, opts?: { service?: string; maxBytes?: number }): Promise<{ data: Buffer; size: number; truncated: boolean }>;
   listFiles(id: string, path: string, opts?: { service?: string; limit?: number }): Promise<{ entries: FileEntry[]; truncated: boolean; total: number }>;
   startProcess(id: string, argv: string[], opts?: { service?: string; cwd?: string }): Promise<ProcessInfo>;
   listProcesses(id: string): Promise<ProcessInfo[]>;
-  processOutput(id: string, pid: string, opts?: { offset?: number; maxBytes?: number }): Promise<{ data: string; offset: number; nextOffset: number; dropped: number; done: boolean; exitCode: number | null }>;
+  processOutput(
+    id: string,
+    pid: string,
+    opts?: { offset?: number; maxBytes?: number },
+  ): Promise<{ data: string; offset: number; nextOffset: number; dropped: number; done: boolean; exitCode: number | null }>;
   killProcess(id: string, pid: string, signal?: string): Promise<ProcessInfo>;
   exec(id: string, argv: string[], io: ExecIo, opts?: ExecOptions & { timeoutMs?: number }): Promise<ExecResult>;
 }

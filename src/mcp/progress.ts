@@ -39,7 +39,10 @@ export interface ProgressFollower {
 const IDLE: ProgressFollower = { follow() {}, async finish() {} };
 
 /** Follows only when the client asked for progress: nothing to poll otherwise. */
-export function followProgress(broker: Broker, call: { principal: Principal; wantsProgress: boolean; progress(message: string): Promise<void> }): ProgressFollower {
+export function followProgress(
+  broker: Broker,
+  call: { principal: Principal; wantsProgress: boolean; progress(message: string): Promise<void> },
+): ProgressFollower {
   if (!call.wantsProgress) return IDLE;
   const send = (message: string) => call.progress(message);
   let id: string | undefined;
@@ -49,18 +52,20 @@ export function followProgress(broker: Broker, call: { principal: Principal; wan
   let sentAt = 0;
   // One poll at a time, in order: progress numbers must only grow.
   const poll = () => {
-    running = running.then(async () => {
-      if (!id) return;
-      const events = await broker.events({ sandboxId: id, afterSeq: after, limit: 500 });
-      for (const e of events) {
-        after = e.seq;
-        const text = describeEvent(eventView(call.principal, e));
-        if (text) {
-          await send(text);
-          sentAt = Date.now();
+    running = running
+      .then(async () => {
+        if (!id) return;
+        const events = await broker.events({ sandboxId: id, afterSeq: after, limit: 500 });
+        for (const e of events) {
+          after = e.seq;
+          const text = describeEvent(eventView(call.principal, e));
+          if (text) {
+            await send(text);
+            sentAt = Date.now();
+          }
         }
-      }
-    }).catch(() => {});
+      })
+      .catch(() => {});
     return running;
   };
   return {

@@ -168,7 +168,9 @@ const round = (n: number) => Math.round(n * 100) / 100;
 export function decideRoute(profile: Profile, regs: ReadonlyMap<string, Registration>, req: RouteRequest = {}, inputs?: RoutingInputs): RouteDecision {
   const candidates = profile.extension ? [profile.extension] : (profile.route?.candidates ?? []);
   if (req.strategy !== undefined && !(ROUTE_STRATEGIES as readonly string[]).includes(req.strategy)) {
-    throw new SandboxerError("SBX_USAGE", `route: '${req.strategy.slice(0, 40)}' is not one of ${ROUTE_STRATEGIES.join(", ")}`, { details: { field: "route" } });
+    throw new SandboxerError("SBX_USAGE", `route: '${req.strategy.slice(0, 40)}' is not one of ${ROUTE_STRATEGIES.join(", ")}`, {
+      details: { field: "route" },
+    });
   }
   const strategy = req.extension ? "explicit" : (req.strategy ?? profile.route?.strategy ?? "single");
   if (req.extension && !candidates.includes(req.extension)) {
@@ -213,7 +215,14 @@ export function decideRoute(profile: Profile, regs: ReadonlyMap<string, Registra
     ...(u.host ? { host: u.host } : {}),
     ...(u.warm ? { warm: u.warm } : {}),
   }));
-  const decision: RouteDecision = { chosen: first.id, strategy, reason: reasonFor(strategy, profile.id, first, rest), rejected, order: usable.map((u) => u.id), estimates };
+  const decision: RouteDecision = {
+    chosen: first.id,
+    strategy,
+    reason: reasonFor(strategy, profile.id, first, rest),
+    rejected,
+    order: usable.map((u) => u.id),
+    estimates,
+  };
   if (first.host && inputs && (first.selfHosted || first.warm > 0)) decision.host = first.host;
   return decision;
 }

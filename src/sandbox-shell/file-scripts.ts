@@ -125,12 +125,12 @@ export const GET_ARCHIVE = script(
 export const LIST = script(
   'inside "$1" || exit 5',
   '[ -e "$1" ] || [ -L "$1" ] || exit 3',
-  'lim=$2',
+  "lim=$2",
   'if [ -d "$1" ]; then cd -- "$1" || exit 6; set --; for e in .[!.]* ..?* *; do { [ -e "$e" ] || [ -L "$e" ]; } && set -- "$@" "$e"; done; echo "D $#"',
   `else p=$(absol "$1"); cd -- "\${p%/*}/" || exit 6; set -- "\${p##*/}"; echo "F 1"; fi`,
   '[ "$#" -gt 0 ] && [ "$lim" -gt 0 ] || exit 0',
   'i=0; for e; do i=$((i+1)); [ "$i" -gt "$lim" ] && break; printf "%s\\0" "$e"; done | xargs -0 stat -c "%f %s %Y %n" -- || exit 6',
-  'echo --links--',
+  "echo --links--",
   'i=0; for e; do i=$((i+1)); [ "$i" -gt "$lim" ] && break; [ -L "$e" ] && printf "%s\\n%s\\n" "$e" "$(readlink -- "$e")"; done; exit 0',
 );
 

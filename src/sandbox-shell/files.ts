@@ -51,11 +51,23 @@ export function fileError(r: Pick<SandboxRunner, "sandboxId" | "root">, res: Run
     case S.NOT_THERE:
       return new SandboxerError("SBX_NOT_FOUND", `no file or directory '${p}' in ${r.sandboxId}`, { details: { field: "path", path: p } });
     case S.WRONG_KIND:
-      return new SandboxerError("SBX_INPUT_INVALID", `path: '${p}' in ${r.sandboxId} is the wrong kind for ${what}${res.stderr.trim() ? ` (${res.stderr.trim().split("\n").at(-1)})` : ""}`, { details: { field: "path" } });
+      return new SandboxerError(
+        "SBX_INPUT_INVALID",
+        `path: '${p}' in ${r.sandboxId} is the wrong kind for ${what}${res.stderr.trim() ? ` (${res.stderr.trim().split("\n").at(-1)})` : ""}`,
+        { details: { field: "path" } },
+      );
     case S.OUTSIDE:
-      return new SandboxerError("SBX_INPUT_INVALID", `path: '${p}' resolves outside the sandbox's workspace ${r.root ?? ""} (a link pointing out is not followed)`, { details: { field: "path" } });
+      return new SandboxerError(
+        "SBX_INPUT_INVALID",
+        `path: '${p}' resolves outside the sandbox's workspace ${r.root ?? ""} (a link pointing out is not followed)`,
+        { details: { field: "path" } },
+      );
     default:
-      return new SandboxerError("SBX_EXEC_FAILED", `${what} '${p}' in ${r.sandboxId} failed (exit ${res.code}): ${res.stderr.trim().slice(-300) || "no message"}`, { details: { path: p } });
+      return new SandboxerError(
+        "SBX_EXEC_FAILED",
+        `${what} '${p}' in ${r.sandboxId} failed (exit ${res.code}): ${res.stderr.trim().slice(-300) || "no message"}`,
+        { details: { path: p } },
+      );
   }
 }
 
@@ -92,7 +104,8 @@ function feed(src: Readable): { stdin: Transform; failure: () => unknown; sent: 
   });
   // The far side may stop reading once it has what it needs (tar leaves the archive's zero padding):
   // that closes the pipe under us, which is no failure of the upload when the command then succeeds.
-  const downstreamOnly = () => !fromSource && !(failed instanceof SandboxerError) && /PREMATURE_CLOSE|EPIPE|DESTROYED/.test(String((failed as { code?: string })?.code ?? ""));
+  const downstreamOnly = () =>
+    !fromSource && !(failed instanceof SandboxerError) && /PREMATURE_CLOSE|EPIPE|DESTROYED/.test(String((failed as { code?: string })?.code ?? ""));
   return { stdin, failure: () => failed, sent: () => sent, downstreamOnly };
 }
 
@@ -117,14 +130,23 @@ export async function putArchive(r: SandboxRunner, dest: string, tar: Readable):
  * The same two phases: staged, then moved into place only when the producer
  * succeeded and no more than `max` bytes came; else discarded. Returns the size.
  */
-export async function putArchiveFrom(r: SandboxRunner & Required<Pick<SandboxRunner, "pipe">>, dest: string, producer: readonly string[], max: number, tooLarge: () => Error): Promise<number> {
+export async function putArchiveFrom(
+  r: SandboxRunner & Required<Pick<SandboxRunner, "pipe">>,
+  dest: string,
+  producer: readonly string[],
+  max: number,
+  tooLarge: () => Error,
+): Promise<number> {
   const stage = stageName();
   const res = await r.pipe(producer, ["sh", "-c", S.PUT_STAGE, "sh", r.root ?? "", dest, stage], max);
   const failed =
     res.bytes > max
       ? tooLarge()
       : res.producerCode !== 0
-        ? new SandboxerError("SBX_EXEC_FAILED", `${producer[0]} (packing the upload) exited ${res.producerCode}: ${res.producerStderr.trim().slice(-400) || "no message"}; nothing was written`)
+        ? new SandboxerError(
+            "SBX_EXEC_FAILED",
+            `${producer[0]} (packing the upload) exited ${res.producerCode}: ${res.producerStderr.trim().slice(-400) || "no message"}; nothing was written`,
+          )
         : null;
   if (failed || res.code !== 0) {
     if (res.code !== S.OUTSIDE && res.code !== S.WRONG_KIND) await run(r, S.DISCARD, [`${dest.replace(/\/+$/, "") || "/"}/${stage}`]).catch(() => undefined);
@@ -276,7 +298,9 @@ export async function stat(r: SandboxRunner, path: string): Promise<FileEntry | 
 export async function remove(r: SandboxRunner, path: string, recursive: boolean): Promise<void> {
   const res = await run(r, S.REMOVE, [path, recursive ? "1" : ""]);
   if (res.code === S.WRONG_KIND) {
-    throw new SandboxerError("SBX_INPUT_INVALID", `path: '${path.slice(0, 200)}' is a directory; delete it with recursive (cp: -r, API: recursive=1)`, { details: { field: "path" } });
+    throw new SandboxerError("SBX_INPUT_INVALID", `path: '${path.slice(0, 200)}' is a directory; delete it with recursive (cp: -r, API: recursive=1)`, {
+      details: { field: "path" },
+    });
   }
   check(r, res, path, "removing");
 }

@@ -12,9 +12,9 @@ export const DEFAULT_SCRATCH = "/tmp/.sandboxer";
 
 /** `$1` dir, `$2` pid file name, then the command. */
 export const GROUP_RUN = [
-  'd=$1; n=$2; shift 2',
+  "d=$1; n=$2; shift 2",
   'mkdir -p -- "$d" 2>/dev/null; echo "$$" > "$d/$n" 2>/dev/null',
-  'pg=; read -r _ _ _ _ pg _ < /proc/$$/stat 2>/dev/null',
+  "pg=; read -r _ _ _ _ pg _ < /proc/$$/stat 2>/dev/null",
   '[ "$pg" = "$$" ] && exec "$@"',
   'command -v setsid >/dev/null 2>&1 && exec setsid "$@"',
   'exec "$@"',

@@ -36,7 +36,8 @@ export const MAX_SIDE = 1000;
 
 export function checkSize(s: PtySize): PtySize {
   for (const [k, v] of [["cols", s.cols] as const, ["rows", s.rows] as const]) {
-    if (!Number.isInteger(v) || v < 1 || v > MAX_SIDE) throw new SandboxerError("SBX_USAGE", `${k}: a whole number from 1 to ${MAX_SIDE}`, { details: { field: k } });
+    if (!Number.isInteger(v) || v < 1 || v > MAX_SIDE)
+      throw new SandboxerError("SBX_USAGE", `${k}: a whole number from 1 to ${MAX_SIDE}`, { details: { field: k } });
   }
   return { cols: s.cols, rows: s.rows };
 }

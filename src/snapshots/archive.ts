@@ -57,7 +57,10 @@ export async function archiveDir(transport: Transport, dir: string, dest: Writab
 /** Fill `dir` (on the transport's host) from a local archive; creates `dir` if needed. */
 export async function extractArchive(transport: Transport, dir: string, source: SnapshotSource, signal?: AbortSignal): Promise<void> {
   // The archive file is the command's stdin fd (ssh's, for remote hosts): no copy through node.
-  const r = await streaming(transport).stream(["bash", "-c", EXTRACT_SCRIPT, "sandboxer-extract", dir, source.format], { stdinFile: source.path, ...(signal ? { signal } : {}) });
+  const r = await streaming(transport).stream(["bash", "-c", EXTRACT_SCRIPT, "sandboxer-extract", dir, source.format], {
+    stdinFile: source.path,
+    ...(signal ? { signal } : {}),
+  });
   if (r.code !== 0) throw failure(`restoring ${source.id} into ${dir} on ${transport.host.name}`, r);
 }
 

@@ -129,7 +129,8 @@ export async function hashFile(path: string, algorithm: HashAlgorithm): Promise<
       child.on("close", (code) => resolve({ code, out, err }));
     });
     const hex = r.out.trim();
-    if (r.code !== 0 || !/^[0-9a-f]{64}$/.test(hex)) throw new SandboxerError("SBX_SNAPSHOT_CORRUPT", `cannot read ${path}: ${r.err.trim().slice(-200) || `b3sum exit ${r.code}`}`);
+    if (r.code !== 0 || !/^[0-9a-f]{64}$/.test(hex))
+      throw new SandboxerError("SBX_SNAPSHOT_CORRUPT", `cannot read ${path}: ${r.err.trim().slice(-200) || `b3sum exit ${r.code}`}`);
     return { algorithm, hex, sizeBytes: statSync(path).size };
   }
   const hasher = new StreamHasher(algorithm);

@@ -39,8 +39,19 @@ export function sqliteStatus(file: string): MigrationStatus {
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
     const table = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").get();
-    const rows = table ? (db.prepare("SELECT version, name, applied_at FROM schema_migrations ORDER BY version").all() as { version: number; name: string; applied_at: string }[]) : [];
-    return status("sqlite", file, MIGRATIONS, rows.map((r) => ({ version: r.version, name: r.name, appliedAt: r.applied_at })));
+    const rows = table
+      ? (db.prepare("SELECT version, name, applied_at FROM schema_migrations ORDER BY version").all() as {
+          version: number;
+          name: string;
+          applied_at: string;
+        }[])
+      : [];
+    return status(
+      "sqlite",
+      file,
+      MIGRATIONS,
+      rows.map((r) => ({ version: r.version, name: r.name, appliedAt: r.applied_at })),
+    );
   } finally {
     db.close();
   }
@@ -56,7 +67,9 @@ export async function postgresStatus(url: string): Promise<MigrationStatus> {
 }
 
 /** Apply what is pending on the store this process uses; returns the versions applied. */
-export async function migrateStore(target: { sqlite: string } | { postgres: string }): Promise<{ store: MigrationStatus["store"]; where: string; applied: number[] }> {
+export async function migrateStore(
+  target: { sqlite: string } | { postgres: string },
+): Promise<{ store: MigrationStatus["store"]; where: string; applied: number[] }> {
   if ("postgres" in target) {
     const store = new PostgresStore(target.postgres, { migrate: false, max: 1 });
     try {

@@ -88,21 +88,35 @@ export async function copySqliteToPostgres(file: string, url: string, opts: { re
   }
 }
 
-async function checkTarget(t: postgres.TransactionSql<{ int8: number }>, tables: { table: string; columns: Column[] }[], url: string, replace: boolean): Promise<void> {
+async function checkTarget(
+  t: postgres.TransactionSql<{ int8: number }>,
+  tables: { table: string; columns: Column[] }[],
+  url: string,
+  replace: boolean,
+): Promise<void> {
   const filled: string[] = [];
   for (const { table, columns } of tables) {
-    const have = (await t.unsafe("SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1", [table])).map((r) => r.column_name as string);
+    const have = (await t.unsafe("SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1", [table])).map(
+      (r) => r.column_name as string,
+    );
     const missing = columns.map((c) => c.name).filter((c) => !have.includes(c));
     if (!have.length || missing.length) {
-      throw new SandboxerError("SBX_STORE", `${redactUrl(url)} has no ${have.length ? `column(s) ${missing.join(", ")} in` : "table"} '${table}': a SQLite migration without its PostgreSQL twin (src/store/pg-migrations/)`);
+      throw new SandboxerError(
+        "SBX_STORE",
+        `${redactUrl(url)} has no ${have.length ? `column(s) ${missing.join(", ")} in` : "table"} '${table}': a SQLite migration without its PostgreSQL twin (src/store/pg-migrations/)`,
+      );
     }
     const [n] = await t.unsafe(`SELECT COUNT(*) AS n FROM "${table}"`);
     if ((n?.n as number) > 0) filled.push(`${table} (${n?.n})`);
   }
   if (filled.length && !replace) {
-    throw new SandboxerError("SBX_STORE_NOT_EMPTY", `${redactUrl(url)} already holds records: ${filled.join(", ")}; copy into an empty database, or give --replace to overwrite them`, {
-      details: { field: "to" },
-    });
+    throw new SandboxerError(
+      "SBX_STORE_NOT_EMPTY",
+      `${redactUrl(url)} already holds records: ${filled.join(", ")}; copy into an empty database, or give --replace to overwrite them`,
+      {
+        details: { field: "to" },
+      },
+    );
   }
   if (filled.length) await t.unsafe(`TRUNCATE ${tables.map((x) => `"${x.table}"`).join(", ")} RESTART IDENTITY`);
 }
@@ -131,10 +145,14 @@ async function copyTable(src: Database.Database, t: postgres.TransactionSql<{ in
     if (seq?.s) await t.unsafe(`SELECT setval($1, (SELECT COALESCE(MAX("${c.name}"), 0) + 1 FROM "${table}"), false)`, [seq.s as string]);
   }
   const target = new Digest();
-  for await (const rows of t.unsafe(`SELECT ${list} FROM "${table}" ORDER BY ${orderBy(columns, true)}`).cursor(1000)) for (const r of rows) target.add(cols, r);
+  for await (const rows of t.unsafe(`SELECT ${list} FROM "${table}" ORDER BY ${orderBy(columns, true)}`).cursor(1000))
+    for (const r of rows) target.add(cols, r);
   const copy = { table, rows: source.rows, checksum: source.hex(), targetChecksum: target.hex() };
   if (copy.checksum !== copy.targetChecksum || target.rows !== source.rows) {
-    throw new SandboxerError("SBX_STORE", `table '${table}': ${source.rows} rows read, ${target.rows} written, checksums differ (${copy.checksum.slice(0, 12)} vs ${copy.targetChecksum.slice(0, 12)}); nothing was copied`);
+    throw new SandboxerError(
+      "SBX_STORE",
+      `table '${table}': ${source.rows} rows read, ${target.rows} written, checksums differ (${copy.checksum.slice(0, 12)} vs ${copy.targetChecksum.slice(0, 12)}); nothing was copied`,
+    );
   }
   return copy;
 }

@@ -54,7 +54,12 @@ export class Gate {
       const timer = setTimeout(() => {
         const i = this.waiting.indexOf(go);
         if (i >= 0) this.waiting.splice(i, 1);
-        reject(new SandboxerError("SBX_STORE", `waited ${this.waitLimitMs / 1000}s for the store's transaction lock: a transaction did not end (inside store.tx, use the transaction's repositories)`));
+        reject(
+          new SandboxerError(
+            "SBX_STORE",
+            `waited ${this.waitLimitMs / 1000}s for the store's transaction lock: a transaction did not end (inside store.tx, use the transaction's repositories)`,
+          ),
+        );
       }, this.waitLimitMs);
       timer.unref();
       const go = () => {

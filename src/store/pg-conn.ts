@@ -32,7 +32,9 @@ export function redactUrl(url: string): string {
 
 export function connect(url: string, opts: { max?: number; onStatement?: ((sql: string) => void) | undefined } = {}): Sql {
   if (!/^postgres(ql)?:\/\//.test(url)) {
-    throw new SandboxerError("SBX_CONFIG_INVALID", `SANDBOXER_DATABASE_URL: '${redactUrl(url)}' is not a postgres:// URL`, { details: { field: "SANDBOXER_DATABASE_URL" } });
+    throw new SandboxerError("SBX_CONFIG_INVALID", `SANDBOXER_DATABASE_URL: '${redactUrl(url)}' is not a postgres:// URL`, {
+      details: { field: "SANDBOXER_DATABASE_URL" },
+    });
   }
   return postgres(url, {
     max: opts.max ?? 10,
@@ -48,7 +50,18 @@ export function connect(url: string, opts: { max?: number; onStatement?: ((sql: 
   });
 }
 
-const UNREACHABLE = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "ECONNRESET", "EPIPE", "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED"];
+const UNREACHABLE = [
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "ECONNRESET",
+  "EPIPE",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+];
 
 /**
  * A driver or server error as SBX_STORE naming the server (never its
@@ -58,7 +71,8 @@ const UNREACHABLE = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "ECO
 export function storeError(err: unknown, url: string): unknown {
   const e = err as { name?: string; code?: string; message?: string };
   if (err instanceof SandboxerError) return err;
-  if (e?.code && UNREACHABLE.includes(e.code)) return new SandboxerError("SBX_STORE", `cannot reach PostgreSQL at ${redactUrl(url)} (${e.code})`, { cause: err });
+  if (e?.code && UNREACHABLE.includes(e.code))
+    return new SandboxerError("SBX_STORE", `cannot reach PostgreSQL at ${redactUrl(url)} (${e.code})`, { cause: err });
   if (e?.name === "PostgresError") return new SandboxerError("SBX_STORE", `PostgreSQL: ${e.message}`, { cause: err, details: { sqlstate: e.code } });
   return err;
 }

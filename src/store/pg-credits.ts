@@ -49,16 +49,10 @@ export function pgCredits(c: PgCtx): CreditRepo {
       return new Map(rows.map((r) => [r.account as string, r.avail as number]));
     },
     async appendEntry(e) {
-      await c.q("INSERT INTO credit_ledger (account, sandbox_id, kind, amount_micro, balance_micro, reserved_micro, at, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", [
-        e.account,
-        e.sandboxId,
-        e.kind,
-        e.amountMicro,
-        e.balanceMicro,
-        e.reservedMicro,
-        e.at,
-        JSON.stringify(e.data),
-      ]);
+      await c.q(
+        "INSERT INTO credit_ledger (account, sandbox_id, kind, amount_micro, balance_micro, reserved_micro, at, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        [e.account, e.sandboxId, e.kind, e.amountMicro, e.balanceMicro, e.reservedMicro, e.at, JSON.stringify(e.data)],
+      );
     },
     async history(q: HistoryQuery = {}) {
       const args: unknown[] = [];

@@ -30,7 +30,23 @@ export function pgSnapshots(c: PgCtx): SnapshotRepo {
       await c.q(
         `INSERT INTO snapshots (id, name, sandbox_id, profile, profile_version, extension, host, inputs, actor, project, format, sha256, size_bytes, file, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-        [s.id, s.name, s.sandboxId, s.profile, s.profileVersion, s.extension, s.host, JSON.stringify(s.inputs), s.actor, s.project, s.format, s.sha256, s.sizeBytes, s.file, s.createdAt],
+        [
+          s.id,
+          s.name,
+          s.sandboxId,
+          s.profile,
+          s.profileVersion,
+          s.extension,
+          s.host,
+          JSON.stringify(s.inputs),
+          s.actor,
+          s.project,
+          s.format,
+          s.sha256,
+          s.sizeBytes,
+          s.file,
+          s.createdAt,
+        ],
       );
     },
     async get(id) {
@@ -74,7 +90,14 @@ export function pgTokens(c: PgCtx): TokenRepo {
   };
   return {
     async insert(t, secretHash) {
-      await c.q("INSERT INTO api_tokens (id, secret_hash, actor, project, name, created_at) VALUES ($1, $2, $3, $4, $5, $6)", [t.id, secretHash, t.actor, t.project, t.name, t.createdAt]);
+      await c.q("INSERT INTO api_tokens (id, secret_hash, actor, project, name, created_at) VALUES ($1, $2, $3, $4, $5, $6)", [
+        t.id,
+        secretHash,
+        t.actor,
+        t.project,
+        t.name,
+        t.createdAt,
+      ]);
     },
     async list() {
       return (await c.q("SELECT * FROM api_tokens ORDER BY created_at, id")).map(toToken);

@@ -35,7 +35,7 @@ export function pgPools(c: PgCtx): PoolRepo {
   };
   return {
     async list() {
-      return (await c.q("SELECT * FROM pools ORDER BY key COLLATE \"C\"")).map(toPool);
+      return (await c.q('SELECT * FROM pools ORDER BY key COLLATE "C"')).map(toPool);
     },
     get,
     async put(s, at) {
@@ -64,7 +64,10 @@ export function pgPools(c: PgCtx): PoolRepo {
           return;
         }
         const lag = Math.max(0, Date.parse(at) - Date.parse(since));
-        await a.q("UPDATE pools SET lag_ms_sum = lag_ms_sum + $1, lag_count = lag_count + 1, lag_ms_last = $1, short_since = $2, updated_at = $3 WHERE key = $4", [lag, full ? null : at, at, key]);
+        await a.q(
+          "UPDATE pools SET lag_ms_sum = lag_ms_sum + $1, lag_count = lag_count + 1, lag_ms_last = $1, short_since = $2, updated_at = $3 WHERE key = $4",
+          [lag, full ? null : at, at, key],
+        );
       });
     },
     async claim(q, owner, at) {

@@ -94,7 +94,9 @@ export function pgSandboxes(c: PgCtx): SandboxRepo {
       return rows.length;
     },
     async liveCounts() {
-      const rows = await c.q(`SELECT extension, host, COUNT(*) AS n FROM sandboxes WHERE state IN (${params(LIVE_STATES.length)}) GROUP BY extension, host`, [...LIVE_STATES]);
+      const rows = await c.q(`SELECT extension, host, COUNT(*) AS n FROM sandboxes WHERE state IN (${params(LIVE_STATES.length)}) GROUP BY extension, host`, [
+        ...LIVE_STATES,
+      ]);
       return rows as { extension: string; host: string; n: number }[];
     },
     async recentReadySeconds(extension, host, limit) {

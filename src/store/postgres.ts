@@ -102,10 +102,15 @@ export class PostgresStore implements Store {
   }
 
   tx<T>(fn: (t: Tx) => Promise<T>): Promise<T> {
-    return transaction(this.sql, this.url, () => this.ready(), (c) => {
-      const t: Tx = { ...reposOn(c), inTransaction: true, tx: (inner) => inner(t) };
-      return fn(t);
-    });
+    return transaction(
+      this.sql,
+      this.url,
+      () => this.ready(),
+      (c) => {
+        const t: Tx = { ...reposOn(c), inTransaction: true, tx: (inner) => inner(t) };
+        return fn(t);
+      },
+    );
   }
 
   /** Apply every migration not yet recorded (one transaction, under a lock); returns the versions applied. */
@@ -156,7 +161,11 @@ export class PostgresStore implements Store {
   async watchEvents(onCommit: (seq: number | null) => void): Promise<() => Promise<void>> {
     try {
       // `onlisten` runs on every (re)connect of the listening connection: what was sent meanwhile is lost, so say "read again".
-      const sub = await this.sql.listen(EVENTS_CHANNEL, (payload) => onCommit(Number(payload) || null), () => onCommit(null));
+      const sub = await this.sql.listen(
+        EVENTS_CHANNEL,
+        (payload) => onCommit(Number(payload) || null),
+        () => onCommit(null),
+      );
       return () => sub.unlisten();
     } catch (err) {
       throw storeError(err, this.url);

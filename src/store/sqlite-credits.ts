@@ -6,10 +6,25 @@ import type { AccountRow, CreditRepo, HistoryQuery, LedgerRow, ReservationRow } 
  * the last fence: no balance below zero, no more reserved than the balance.
  */
 type RawAccount = { account: string; balance_micro: number; reserved_micro: number; updated_at: string };
-type RawEntry = { seq: number; account: string; sandbox_id: string | null; kind: LedgerRow["kind"]; amount_micro: number; balance_micro: number; reserved_micro: number; at: string; data: string };
+type RawEntry = {
+  seq: number;
+  account: string;
+  sandbox_id: string | null;
+  kind: LedgerRow["kind"];
+  amount_micro: number;
+  balance_micro: number;
+  reserved_micro: number;
+  at: string;
+  data: string;
+};
 type RawReservation = { sandbox_id: string; account: string; amount_micro: number; price_per_hour: number; currency: string; at: string };
 
-const toAccount = (r: RawAccount): AccountRow => ({ account: r.account, balanceMicro: r.balance_micro, reservedMicro: r.reserved_micro, updatedAt: r.updated_at });
+const toAccount = (r: RawAccount): AccountRow => ({
+  account: r.account,
+  balanceMicro: r.balance_micro,
+  reservedMicro: r.reserved_micro,
+  updatedAt: r.updated_at,
+});
 
 const toEntry = (r: RawEntry): LedgerRow => ({
   seq: r.seq,
@@ -42,16 +57,9 @@ export function sqliteCredits(c: Conn): Sync<CreditRepo> {
       return new Map(rows.map((r) => [r.account, r.avail]));
     },
     appendEntry(e) {
-      c.stmt("INSERT INTO credit_ledger (account, sandbox_id, kind, amount_micro, balance_micro, reserved_micro, at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)").run(
-        e.account,
-        e.sandboxId,
-        e.kind,
-        e.amountMicro,
-        e.balanceMicro,
-        e.reservedMicro,
-        e.at,
-        JSON.stringify(e.data),
-      );
+      c.stmt(
+        "INSERT INTO credit_ledger (account, sandbox_id, kind, amount_micro, balance_micro, reserved_micro, at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      ).run(e.account, e.sandboxId, e.kind, e.amountMicro, e.balanceMicro, e.reservedMicro, e.at, JSON.stringify(e.data));
     },
     history(q: HistoryQuery = {}) {
       const sql = `SELECT * FROM credit_ledger WHERE (@account IS NULL OR account = @account) AND (@since IS NULL OR at >= @since) ORDER BY seq ${q.since ? "" : "DESC"} LIMIT @limit`;
@@ -61,7 +69,14 @@ export function sqliteCredits(c: Conn): Sync<CreditRepo> {
     openReservation(sandboxId) {
       const r = c.stmt("SELECT * FROM credit_reservations WHERE sandbox_id = ? AND settled_at IS NULL").get(sandboxId) as RawReservation | undefined;
       if (!r) return undefined;
-      const out: ReservationRow = { sandboxId: r.sandbox_id, account: r.account, amountMicro: r.amount_micro, pricePerHour: r.price_per_hour, currency: r.currency, at: r.at };
+      const out: ReservationRow = {
+        sandboxId: r.sandbox_id,
+        account: r.account,
+        amountMicro: r.amount_micro,
+        pricePerHour: r.price_per_hour,
+        currency: r.currency,
+        at: r.at,
+      };
       return out;
     },
     putReservation(r) {

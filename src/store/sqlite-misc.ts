@@ -58,7 +58,15 @@ export function sqliteSnapshots(c: Conn): Sync<SnapshotRepo> {
   };
 }
 
-type RawToken = { id: string; actor: string; project: string | null; name: string | null; created_at: string; last_used_at: string | null; revoked_at: string | null };
+type RawToken = {
+  id: string;
+  actor: string;
+  project: string | null;
+  name: string | null;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+};
 
 const toToken = (r: RawToken): TokenRow => ({
   id: r.id,
@@ -77,7 +85,14 @@ export function sqliteTokens(c: Conn): Sync<TokenRepo> {
   let epoch: string | undefined;
   return {
     insert(t, secretHash) {
-      c.stmt("INSERT INTO api_tokens (id, secret_hash, actor, project, name, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(t.id, secretHash, t.actor, t.project, t.name, t.createdAt);
+      c.stmt("INSERT INTO api_tokens (id, secret_hash, actor, project, name, created_at) VALUES (?, ?, ?, ?, ?, ?)").run(
+        t.id,
+        secretHash,
+        t.actor,
+        t.project,
+        t.name,
+        t.createdAt,
+      );
     },
     list() {
       return (c.stmt("SELECT * FROM api_tokens ORDER BY created_at, id").all() as RawToken[]).map(toToken);
@@ -101,7 +116,10 @@ export function sqliteTokens(c: Conn): Sync<TokenRepo> {
       const version = c.stmt("PRAGMA data_version").pluck().get() as number;
       if (version !== seenVersion || epoch === undefined) {
         seenVersion = version;
-        const r = c.stmt("SELECT COUNT(*) AS n, MAX(revoked_at) AS last FROM api_tokens WHERE revoked_at IS NOT NULL").get() as { n: number; last: string | null };
+        const r = c.stmt("SELECT COUNT(*) AS n, MAX(revoked_at) AS last FROM api_tokens WHERE revoked_at IS NOT NULL").get() as {
+          n: number;
+          last: string | null;
+        };
         epoch = `${r.n}:${r.last ?? ""}`;
       }
       return epoch;
@@ -112,7 +130,9 @@ export function sqliteTokens(c: Conn): Sync<TokenRepo> {
 export function sqliteIdempotency(c: Conn): Sync<IdempotencyRepo> {
   return {
     get(key) {
-      const r = c.stmt("SELECT request_hash, sandbox_id FROM idempotency_keys WHERE key = ?").get(key) as { request_hash: string; sandbox_id: string } | undefined;
+      const r = c.stmt("SELECT request_hash, sandbox_id FROM idempotency_keys WHERE key = ?").get(key) as
+        | { request_hash: string; sandbox_id: string }
+        | undefined;
       return r ? { requestHash: r.request_hash, sandboxId: r.sandbox_id } : undefined;
     },
     put(key, requestHash, sandboxId, at) {
@@ -131,7 +151,11 @@ export function sqliteLeases(c: Conn): Sync<LeaseRepo> {
       return c.atomic(() => {
         const cur = get(name);
         if (cur && cur.holder !== holder && cur.expiresAt > now) return false;
-        c.stmt("INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at").run(name, holder, until);
+        c.stmt("INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at").run(
+          name,
+          holder,
+          until,
+        );
         return true;
       });
     },

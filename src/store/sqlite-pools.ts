@@ -57,7 +57,13 @@ export function sqlitePools(c: Conn): Sync<PoolRepo> {
         return;
       }
       const lag = Math.max(0, Date.parse(at) - Date.parse(p.shortSince));
-      c.stmt("UPDATE pools SET lag_ms_sum = lag_ms_sum + ?, lag_count = lag_count + 1, lag_ms_last = ?, short_since = ?, updated_at = ? WHERE key = ?").run(lag, lag, full ? null : at, at, key);
+      c.stmt("UPDATE pools SET lag_ms_sum = lag_ms_sum + ?, lag_count = lag_count + 1, lag_ms_last = ?, short_since = ?, updated_at = ? WHERE key = ?").run(
+        lag,
+        lag,
+        full ? null : at,
+        at,
+        key,
+      );
     },
     claim(q, owner, at) {
       return c.atomic(() => {
@@ -70,14 +76,9 @@ export function sqlitePools(c: Conn): Sync<PoolRepo> {
         for (const t of q.targets) {
           const m = rows.find((r) => r.extension === t.extension && (t.host === "*" || r.host === t.host));
           if (!m) continue;
-          c.stmt("UPDATE sandboxes SET pool_stage = 'claimed', owner_pid = ?, owner_start = ?, owner_replica = ?, owner_beat_at = ?, updated_at = ? WHERE id = ? AND pool_stage = 'warm'").run(
-            owner.pid,
-            owner.start,
-            owner.replica,
-            at,
-            at,
-            m.id,
-          );
+          c.stmt(
+            "UPDATE sandboxes SET pool_stage = 'claimed', owner_pid = ?, owner_start = ?, owner_replica = ?, owner_beat_at = ?, updated_at = ? WHERE id = ? AND pool_stage = 'warm'",
+          ).run(owner.pid, owner.start, owner.replica, at, at, m.id);
           const v = c.stmt(`SELECT ${SELECT_COLUMNS} FROM sandboxes WHERE id = ?`).raw(true).get(m.id) as unknown[];
           return fromValues(v);
         }
@@ -92,13 +93,19 @@ export function sqlitePools(c: Conn): Sync<PoolRepo> {
       const byStage = stages?.length ? ` AND pool_stage IN (${stages.map(() => "?").join(", ")})` : "";
       if (stages?.length) args.push(...stages);
       const sql = `SELECT ${SELECT_COLUMNS} FROM sandboxes WHERE pool ${key === undefined ? "IS NOT NULL" : "= ?"}${byStage} AND destroyed_at IS NULL AND state != 'destroyed' ORDER BY created_at, id`;
-      return (c.stmt(sql).raw(true).all(...args) as unknown[][]).map(fromValues);
+      return (
+        c
+          .stmt(sql)
+          .raw(true)
+          .all(...args) as unknown[][]
+      ).map(fromValues);
     },
     warmCounts(key, version, readyAfter) {
       const sql =
         "SELECT extension, host, COUNT(*) AS n FROM sandboxes WHERE pool = ? AND pool_stage = 'warm' AND state = 'ready' AND profile_version = ? AND (? IS NULL OR ready_at >= ?) GROUP BY extension, host";
       const out = new Map<string, number>();
-      for (const r of c.stmt(sql).all(key, version, readyAfter ?? null, readyAfter ?? null) as { extension: string; host: string; n: number }[]) out.set(`${r.extension}@${r.host}`, r.n);
+      for (const r of c.stmt(sql).all(key, version, readyAfter ?? null, readyAfter ?? null) as { extension: string; host: string; n: number }[])
+        out.set(`${r.extension}@${r.host}`, r.n);
       return out;
     },
   };

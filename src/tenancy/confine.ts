@@ -79,9 +79,14 @@ function inside(path: string, root: string): boolean {
 
 /** A server path a tenant gave, checked against the granted roots; returns its real path. */
 function confineServerPath(field: string, value: string, base: string | undefined, scope: ConfineScope): string {
-  if (value === "~" || value.startsWith("~")) throw refuse(field, "'~' is not allowed: on the server it is not your home; give a path under your project's granted roots");
+  if (value === "~" || value.startsWith("~"))
+    throw refuse(field, "'~' is not allowed: on the server it is not your home; give a path under your project's granted roots");
   const project = scope.caller?.project ?? "";
-  if (!scope.roots.length) throw refuse(field, `project '${project}' has no server directories granted (the operator sets projects.${project}.roots in the config); paths on the server are refused`);
+  if (!scope.roots.length)
+    throw refuse(
+      field,
+      `project '${project}' has no server directories granted (the operator sets projects.${project}.roots in the config); paths on the server are refused`,
+    );
   const start = base ?? (scope.roots[0] as string);
   const real = realpathDeepest(isAbsolute(value) ? value : join(start, value));
   const roots = scope.roots.map((r) => realpathDeepest(r)).filter((r): r is string => r !== null);
@@ -110,7 +115,12 @@ export function confineInputs(specs: Record<string, InputSpec>, given: Record<st
       }
       if (operator) continue;
       const known = [...scope.templates.keys()];
-      throw refuse(key, known.length ? `name one of the operator's Packer templates (${known.join(", ")}); paths are for operators` : "no Packer templates are offered to tenants (packerTemplates in the config); paths are for operators");
+      throw refuse(
+        key,
+        known.length
+          ? `name one of the operator's Packer templates (${known.join(", ")}); paths are for operators`
+          : "no Packer templates are offered to tenants (packerTemplates in the config); paths are for operators",
+      );
     }
     if (operator || within === undefined) continue;
     if (within === "operator") throw refuse(key, "only operators (adm) may set this input");

@@ -14,7 +14,6 @@ export { isSecretInput };
 /** What a record holds in place of a secret value. */
 export const SECRET_PLACEHOLDER = "(secret)";
 
-
 /** The spec that declares `name`: its own, or the family whose prefix it extends. */
 export function specOf(specs: Record<string, InputSpec>, name: string): InputSpec | undefined {
   if (specs[name]) return specs[name];

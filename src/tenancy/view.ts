@@ -15,7 +15,23 @@ import { type Caller, isOperator } from "./access.js";
 export const SERVER_PATH = "(server path)";
 
 /** Keys whose values are server details wherever they appear in a reachability, host facts or event data. */
-const SERVER_KEYS = new Set(["workspace", "remote_dir", "log", "logs", "ssh", "shell", "sshConfig", "identityFile", "diskPath", "pid", "pidFile", "stateDir", "runDir", "path", "template"]);
+const SERVER_KEYS = new Set([
+  "workspace",
+  "remote_dir",
+  "log",
+  "logs",
+  "ssh",
+  "shell",
+  "sshConfig",
+  "identityFile",
+  "diskPath",
+  "pid",
+  "pidFile",
+  "stateDir",
+  "runDir",
+  "path",
+  "template",
+]);
 
 /** Paths that are the sandbox's own or the API's, not the server's. */
 const keepPath = (p: string) => p === "/" || p === "/workspace" || p.startsWith("/workspace/") || p.startsWith("/v1/");
@@ -108,14 +124,20 @@ export function profileFor<P extends Pick<Profile, "file">>(caller: Caller | und
 }
 
 /** A registration as shown: for tenants without its file, nor its `module:` (a server path or package). */
-export function registrationFor<R extends Pick<Registration, "file" | "module">>(caller: Caller | undefined, r: R): Omit<R, "file" | "module"> & { file?: string; module?: string } {
+export function registrationFor<R extends Pick<Registration, "file" | "module">>(
+  caller: Caller | undefined,
+  r: R,
+): Omit<R, "file" | "module"> & { file?: string; module?: string } {
   if (isOperator(caller)) return r;
   const { file: _f, module: _m, ...rest } = r;
   return rest;
 }
 
 /** A plan as answered (`POST /v1/plan`): never the secret values the extension would get; for tenants no server paths. */
-export function planViewFor(caller: Caller | undefined, plan: CreatePlan): Omit<CreatePlan, "recorded" | "profile" | "registration" | "host"> & Record<"profile" | "registration" | "host", unknown> {
+export function planViewFor(
+  caller: Caller | undefined,
+  plan: CreatePlan,
+): Omit<CreatePlan, "recorded" | "profile" | "registration" | "host"> & Record<"profile" | "registration" | "host", unknown> {
   const { recorded, ...rest } = plan;
   if (isOperator(caller)) return { ...rest, inputs: recorded };
   const { ssh: _s, ...host } = plan.host;

@@ -28,13 +28,17 @@ export interface PipedResult extends RunResult {
  * the producer's stderr goes to fd 4.
  */
 const SCRIPT = [
-  'n=$1; p=$2; shift 2',
+  "n=$1; p=$2; shift 2",
   '{ eval "$p" 2>&4 3>&- 4>&-; echo "producer $?" >&3; } | LC_ALL=C dd bs=1M iflag=fullblock,count_bytes count="$n" 2>&3 3>&- 4>&- | "$@" 3>&- 4>&-',
 ].join("\n");
 
 const KEEP = 8192;
 
-export function pipeInto(producer: readonly string[], consumer: readonly string[], opts: { limit: number; stdout?: Writable; signal?: AbortSignal }): Promise<PipedResult> {
+export function pipeInto(
+  producer: readonly string[],
+  consumer: readonly string[],
+  opts: { limit: number; stdout?: Writable; signal?: AbortSignal },
+): Promise<PipedResult> {
   const child = spawn("sh", ["-c", SCRIPT, "sandboxer-pipe", String(opts.limit + 1), shellJoin(producer), ...consumer], {
     stdio: ["ignore", opts.stdout ? "pipe" : "ignore", "pipe", "pipe", "pipe"],
   });
@@ -58,7 +62,12 @@ export function pipeInto(producer: readonly string[], consumer: readonly string[
       const bytes = /^(\d+) bytes/m.exec(report);
       const made = /^producer (\d+)$/m.exec(report);
       if (!bytes || !made) {
-        reject(new SandboxerError("SBX_DEPENDENCY_MISSING", `the upload pipeline did not report (GNU coreutils dd needed on this host): ${(stderr || report).trim().slice(-300)}`));
+        reject(
+          new SandboxerError(
+            "SBX_DEPENDENCY_MISSING",
+            `the upload pipeline did not report (GNU coreutils dd needed on this host): ${(stderr || report).trim().slice(-300)}`,
+          ),
+        );
         return;
       }
       resolve({ code: code ?? 128, signal, stdout: "", stderr, bytes: Number(bytes[1]), producerCode: Number(made[1]), producerStderr });
@@ -66,13 +75,15 @@ export function pipeInto(producer: readonly string[], consumer: readonly string[
   });
   const flows: Promise<unknown>[] = [exited];
   if (opts.stdout && child.stdout) flows.push(pipeline(child.stdout, opts.stdout));
-  return Promise.all(flows).then(
-    ([r]) => r as PipedResult,
-    (err) => {
-      child.kill("SIGKILL");
-      throw err;
-    },
-  ).finally(() => opts.signal?.removeEventListener("abort", stop));
+  return Promise.all(flows)
+    .then(
+      ([r]) => r as PipedResult,
+      (err) => {
+        child.kill("SIGKILL");
+        throw err;
+      },
+    )
+    .finally(() => opts.signal?.removeEventListener("abort", stop));
 }
 
 /**

@@ -80,12 +80,18 @@ export function sshTransport(opts: SshTransportOptions): SshTransport {
   const base = (): string[] => {
     const a = ["ssh", ...loginOptions(host, env)];
     a.push(
-      "-o", "ControlMaster=auto",
-      "-o", `ControlPath=${join(dir, "%C")}`,
-      "-o", `ControlPersist=${opts.persistSeconds ?? 120}`,
-      "-o", "BatchMode=yes",
-      "-o", "ConnectTimeout=10",
-      "-o", "ServerAliveInterval=15",
+      "-o",
+      "ControlMaster=auto",
+      "-o",
+      `ControlPath=${join(dir, "%C")}`,
+      "-o",
+      `ControlPersist=${opts.persistSeconds ?? 120}`,
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "ConnectTimeout=10",
+      "-o",
+      "ServerAliveInterval=15",
     );
     return a;
   };
@@ -138,7 +144,18 @@ export function sshTransport(opts: SshTransportOptions): SshTransport {
     // --rsync-path runs on the remote shell: create the destination in the same session.
     const rsyncPath = `${shellJoin(["mkdir", "-p", remoteDir])} && rsync`;
     // --protect-args: the remote path travels outside the remote shell, so no word in it is split or globbed there.
-    const argv = ["rsync", "-a", "--protect-args", ...(co.delete ? ["--delete"] : []), "-e", shellJoin(base()), `--rsync-path=${rsyncPath}`, "--", src, `${target}:${remoteDir}/`];
+    const argv = [
+      "rsync",
+      "-a",
+      "--protect-args",
+      ...(co.delete ? ["--delete"] : []),
+      "-e",
+      shellJoin(base()),
+      `--rsync-path=${rsyncPath}`,
+      "--",
+      src,
+      `${target}:${remoteDir}/`,
+    ];
     try {
       const res = await runProcess(argv, { signal: co.signal });
       if (res.code === 0) return { method: "rsync" };
@@ -163,14 +180,24 @@ export function sshTransport(opts: SshTransportOptions): SshTransport {
       const tar = spawn("tar", ["-C", localDir, "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"], signal });
       const ssh = spawn(sshArgs[0] as string, sshArgs.slice(1), { stdio: ["pipe", "ignore", "pipe"], signal });
       let err = "";
-      tar.stderr.on("data", (d: Buffer) => { err += d.toString(); });
-      ssh.stderr.on("data", (d: Buffer) => { err += d.toString(); });
+      tar.stderr.on("data", (d: Buffer) => {
+        err += d.toString();
+      });
+      ssh.stderr.on("data", (d: Buffer) => {
+        err += d.toString();
+      });
       tar.stdout.pipe(ssh.stdin);
       tar.on("error", reject);
       ssh.on("error", reject);
       ssh.on("close", (code) => {
         if (code === 0) resolve();
-        else reject(new SandboxerError(code === 255 ? "SBX_HOST_UNREACHABLE" : "SBX_PROVISION_FAILED", `copy to ${host.name}:${remoteDir} failed: ${err.trim().slice(-500)}`));
+        else
+          reject(
+            new SandboxerError(
+              code === 255 ? "SBX_HOST_UNREACHABLE" : "SBX_PROVISION_FAILED",
+              `copy to ${host.name}:${remoteDir} failed: ${err.trim().slice(-500)}`,
+            ),
+          );
       });
     });
   }
@@ -183,7 +210,10 @@ export function sshTransport(opts: SshTransportOptions): SshTransport {
     const res = await spawnUntilExit([...base(), "-f", "-N", "--", target], co.timeoutMs ?? 20_000);
     const down = unreachable(res);
     if (down) throw down;
-    if (res.code !== 0) throw new SandboxerError("SBX_HOST_UNREACHABLE", `host '${host.name}' (${target}): ssh exited ${res.code}: ${res.stderr.trim().slice(-300)}`, { details: { host: host.name } });
+    if (res.code !== 0)
+      throw new SandboxerError("SBX_HOST_UNREACHABLE", `host '${host.name}' (${target}): ssh exited ${res.code}: ${res.stderr.trim().slice(-300)}`, {
+        details: { host: host.name },
+      });
   }
 
   return {
@@ -202,8 +232,16 @@ export function sshTransport(opts: SshTransportOptions): SshTransport {
       if (check?.code === 0) return null;
       const said = unreachable({ code: 255, signal: null, stdout: "", stderr });
       if (said) return said;
-      const words = stderr.trim().split("\n").filter((l) => /^(ssh: |Connection |client_loop: |Timeout, server |mux_client_|Control socket)/.test(l)).slice(-2);
-      return new SandboxerError("SBX_HOST_UNREACHABLE", `host '${host.name}' (${target}) dropped the connection${words.length ? ` (${words.join("; ")})` : ""}; the command may still be running there`, { details: { host: host.name } });
+      const words = stderr
+        .trim()
+        .split("\n")
+        .filter((l) => /^(ssh: |Connection |client_loop: |Timeout, server |mux_client_|Control socket)/.test(l))
+        .slice(-2);
+      return new SandboxerError(
+        "SBX_HOST_UNREACHABLE",
+        `host '${host.name}' (${target}) dropped the connection${words.length ? ` (${words.join("; ")})` : ""}; the command may still be running there`,
+        { details: { host: host.name } },
+      );
     },
     async close() {
       // `-O stop`, not `exit`: another process (a concurrent create, `serve`) may be mid-command

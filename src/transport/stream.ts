@@ -72,13 +72,17 @@ export async function streamProcess(argv: readonly string[], opts: StreamOptions
   }
   if (out && outFd !== null) {
     // The command wrote the file itself: once it has exited, the Writable finishes from the file.
-    flows.push(exited.then(() => new Promise<void>((resolve, reject) => out.once("error", reject).end((err?: Error | null) => (err ? reject(err) : resolve())))));
+    flows.push(
+      exited.then(() => new Promise<void>((resolve, reject) => out.once("error", reject).end((err?: Error | null) => (err ? reject(err) : resolve())))),
+    );
   } else if (out && child.stdout) flows.push(pipeline(child.stdout, out));
-  return Promise.all(flows).then(
-    ([result]) => result as RunResult,
-    (err) => {
-      child.kill("SIGKILL");
-      throw err;
-    },
-  ).finally(() => opts.signal?.removeEventListener("abort", stop));
+  return Promise.all(flows)
+    .then(
+      ([result]) => result as RunResult,
+      (err) => {
+        child.kill("SIGKILL");
+        throw err;
+      },
+    )
+    .finally(() => opts.signal?.removeEventListener("abort", stop));
 }

@@ -26,7 +26,9 @@ type TtlFields = Pick<Sandbox, "id" | "state" | "createdAt" | "expiresAt" | "pro
  */
 export function decideExtend(sb: TtlFields, addSeconds: number, maxSeconds: number, now: Date, maxOf: string = sb.profile): ExtendDecision {
   if (!EXTENDABLE.includes(sb.state)) {
-    throw new SandboxerError("SBX_INVALID_STATE", `${sb.id} is ${sb.state}; only a live sandbox's TTL can be extended`, { details: { id: sb.id, state: sb.state } });
+    throw new SandboxerError("SBX_INVALID_STATE", `${sb.id} is ${sb.state}; only a live sandbox's TTL can be extended`, {
+      details: { id: sb.id, state: sb.state },
+    });
   }
   const created = Date.parse(sb.createdAt);
   const current = sb.expiresAt ? Date.parse(sb.expiresAt) : now.getTime();

@@ -42,7 +42,11 @@ export function assets(): Map<string, Asset> {
   const m = new Map<string, Asset>();
   for (const [name, file] of Object.entries(files)) {
     const body = readFileSync(file);
-    m.set(name, { body, type: TYPES[name.split(".").pop() ?? ""] ?? "application/octet-stream", hash: createHash("sha256").update(body).digest("hex").slice(0, 12) });
+    m.set(name, {
+      body,
+      type: TYPES[name.split(".").pop() ?? ""] ?? "application/octet-stream",
+      hash: createHash("sha256").update(body).digest("hex").slice(0, 12),
+    });
   }
   loaded = m;
   return m;

@@ -10,7 +10,8 @@ import { loginPage } from "./pages/login.js";
 import { LOGIN_COOKIE, randomId, SESSION_COOKIE, sameSecret } from "./session.js";
 
 /** No inline script or style, nothing from elsewhere, no framing. */
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
+const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
 export const securityHeaders: MiddlewareHandler<UiEnv> = async (c, next) => {
   await next();
@@ -26,7 +27,13 @@ export function overTls(c: Context): boolean {
   return new URL(c.req.url).protocol === "https:" || c.req.header("X-Forwarded-Proto") === "https";
 }
 
-const cookieOpts = (c: Context, maxAge?: number) => ({ path: "/ui", httpOnly: true, sameSite: "Strict" as const, secure: overTls(c), ...(maxAge ? { maxAge } : {}) });
+const cookieOpts = (c: Context, maxAge?: number) => ({
+  path: "/ui",
+  httpOnly: true,
+  sameSite: "Strict" as const,
+  secure: overTls(c),
+  ...(maxAge ? { maxAge } : {}),
+});
 
 export const themeOf = (c: Context): string | undefined => {
   const t = getCookie(c, "sbx_theme");
@@ -63,7 +70,8 @@ export function loginRoutes(ui: Hono<UiEnv>, d: UiDeps): void {
   ui.post("/login", async (c) => {
     const presented = await formField(c, "_csrf");
     const next = safeNext(await formField(c, "next"));
-    if (crossSite(c) || !sameSecret(presented, getCookie(c, LOGIN_COOKIE))) return showLogin(c, next, "The sign-in form expired or came from another site; try again.", 403);
+    if (crossSite(c) || !sameSecret(presented, getCookie(c, LOGIN_COOKIE)))
+      return showLogin(c, next, "The sign-in form expired or came from another site; try again.", 403);
     const token = (await formField(c, "token")) ?? "";
     const made = token.length <= 200 ? await d.sessions.login(token) : null;
     // Never echo the token back: the form is rendered empty.
@@ -96,7 +104,8 @@ export function requireSession(d: UiDeps): MiddlewareHandler<UiEnv> {
     c.set("viewer", { principal: s.principal, csrf: s.csrf, theme: themeOf(c) });
     if (c.req.method !== "GET" && c.req.method !== "HEAD") {
       const presented = c.req.header("X-CSRF-Token") ?? (await formField(c, "_csrf"));
-      if (crossSite(c) || !sameSecret(presented, s.csrf)) throw new SandboxerError("SBX_FORBIDDEN", "missing or wrong CSRF token: reload the page and try again");
+      if (crossSite(c) || !sameSecret(presented, s.csrf))
+        throw new SandboxerError("SBX_FORBIDDEN", "missing or wrong CSRF token: reload the page and try again");
     }
     await next();
   };

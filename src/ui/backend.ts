@@ -13,7 +13,11 @@ export function accountsFor(broker: Broker, p: Principal): Promise<Account[]> {
 }
 
 /** GET /v1/credits/history and `credits export`: ledger entries, oldest first. */
-export function ledgerFor(broker: Broker, p: Principal, o: { since?: string | undefined; limit?: number | undefined; account?: string | undefined }): Promise<LedgerEntry[]> {
+export function ledgerFor(
+  broker: Broker,
+  p: Principal,
+  o: { since?: string | undefined; limit?: number | undefined; account?: string | undefined },
+): Promise<LedgerEntry[]> {
   const account = p.actor === "adm" ? o.account : accountFor(p.project);
   return broker.creditHistory({ account, since: o.since, limit: o.limit });
 }
@@ -53,7 +57,11 @@ export interface PoolsView {
 
 /** `pools list` plus the pool account's ledger, summed per pool; operators only (the caller checks). */
 export async function poolsView(broker: Broker): Promise<PoolsView> {
-  const [pools, accounts, ledger] = await Promise.all([broker.pools(), broker.credits({ account: POOL_ACCOUNT }), broker.creditHistory({ account: POOL_ACCOUNT })]);
+  const [pools, accounts, ledger] = await Promise.all([
+    broker.pools(),
+    broker.credits({ account: POOL_ACCOUNT }),
+    broker.creditHistory({ account: POOL_ACCOUNT }),
+  ]);
   const spent = new Map<string, number>();
   let unattributed = 0;
   for (const e of ledger) {

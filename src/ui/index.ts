@@ -68,7 +68,16 @@ export function dashboard(state: AppState, opts: DashboardOptions = {}): Dashboa
     const status = ERROR_CATALOG[e.code].http;
     const shown = status === 499 || status >= 500 ? 500 : status;
     const message = shown === 500 ? `internal error (request ${c.get("reqId") ?? "-"}); see the server log` : messageFor(c.get("principal") ?? null, e.message);
-    if (shown === 500) log(JSON.stringify({ at: new Date().toISOString(), reqId: c.get("reqId"), level: "error", message: e.message, stack: (err as Error).stack?.split("\n").slice(0, 6) }));
+    if (shown === 500)
+      log(
+        JSON.stringify({
+          at: new Date().toISOString(),
+          reqId: c.get("reqId"),
+          level: "error",
+          message: e.message,
+          stack: (err as Error).stack?.split("\n").slice(0, 6),
+        }),
+      );
     // The unauthenticated see the bare page; a 404 never says whether the id exists elsewhere.
     let viewer = null;
     try {

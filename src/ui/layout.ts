@@ -23,7 +23,16 @@ const NAV: [string, string, boolean][] = [
 ];
 
 /** htmx without eval and without the inline style it would inject (the CSP allows neither). */
-const HTMX_CONFIG = jsonText({ includeIndicatorStyles: false, allowEval: false, allowScriptTags: false, historyCacheSize: 0, responseHandling: [{ code: "204", swap: false }, { code: "...", swap: true }] });
+const HTMX_CONFIG = jsonText({
+  includeIndicatorStyles: false,
+  allowEval: false,
+  allowScriptTags: false,
+  historyCacheSize: 0,
+  responseHandling: [
+    { code: "204", swap: false },
+    { code: "...", swap: true },
+  ],
+});
 
 function head(title: string): Html {
   return html`<meta charset="utf-8">

@@ -40,7 +40,8 @@ export function poolRoutes(ui: Hono<UiEnv>, d: UiDeps): void {
     if (form.pool) {
       const current = view.pools.find((p) => p.key === form.pool);
       const profile = current && catalog.profiles.get(current.profile);
-      if (!current || !profile) throw new SandboxerError("SBX_NOT_FOUND", `no pool '${form.pool.slice(0, 200)}' (see: sandboxer pools list)`, { details: { field: "pool" } });
+      if (!current || !profile)
+        throw new SandboxerError("SBX_NOT_FOUND", `no pool '${form.pool.slice(0, 200)}' (see: sandboxer pools list)`, { details: { field: "pool" } });
       return { key: current.key, profile, current };
     }
     const profile = catalog.profiles.get(form.profile ?? "");
@@ -76,7 +77,11 @@ export function poolRoutes(ui: Hono<UiEnv>, d: UiDeps): void {
     } catch (err) {
       if (!(err instanceof SandboxerError) || ["SBX_NOT_FOUND", "SBX_INTERNAL"].includes(err.code)) throw err;
       const status = ERROR_CATALOG[err.code].http;
-      return send(c, poolEditPage(v, t, priceOf(await broker.catalog(), t.profile), form, `set size: ${messageFor(v.principal, err.message)}`), status >= 400 && status < 500 ? status : 409);
+      return send(
+        c,
+        poolEditPage(v, t, priceOf(await broker.catalog(), t.profile), form, `set size: ${messageFor(v.principal, err.message)}`),
+        status >= 400 && status < 500 ? status : 409,
+      );
     }
     return c.redirect("/ui/pools?done=set", 303);
   });

@@ -72,7 +72,14 @@ export function pageRoutes(ui: Hono<UiEnv>, d: UiDeps): void {
     const q = parseTableQuery(c.req.query());
     const after = await d.seq.latest();
     const [pg, catalog, config] = await Promise.all([tablePage(broker, v.principal, q), broker.catalog(), broker.config()]);
-    const choices = { profiles: [...catalog.profiles.values()].filter((p) => mayUse(p, v.principal)).map((p) => p.id).sort(), extensions: [...catalog.registrations.keys()].sort(), hosts: [...config.hosts.keys()].sort() };
+    const choices = {
+      profiles: [...catalog.profiles.values()]
+        .filter((p) => mayUse(p, v.principal))
+        .map((p) => p.id)
+        .sort(),
+      extensions: [...catalog.registrations.keys()].sort(),
+      hosts: [...config.hosts.keys()].sort(),
+    };
     return send(c, sandboxesPage(v, pg, q, choices, after, now()));
   });
 
@@ -120,13 +127,23 @@ export function pageRoutes(ui: Hono<UiEnv>, d: UiDeps): void {
       if (!(err instanceof SandboxerError) || ["SBX_NOT_FOUND", "SBX_INTERNAL"].includes(err.code)) throw err;
       const x = await sandboxView(d, v.principal, id);
       const status = ERROR_CATALOG[err.code].http;
-      return send(c, sandboxPage(v, x, await d.seq.latest(), now(), { error: `${name}: ${messageFor(v.principal, err.message)}` }), status >= 400 && status < 500 ? status : 409);
+      return send(
+        c,
+        sandboxPage(v, x, await d.seq.latest(), now(), { error: `${name}: ${messageFor(v.principal, err.message)}` }),
+        status >= 400 && status < 500 ? status : 409,
+      );
     }
     return c.redirect(`/ui/sandboxes/${id}?done=${name}`, 303);
   };
   const str = (v: unknown) => (typeof v === "string" ? v.trim() : "");
-  ui.post("/sandboxes/:id/destroy", action("destroyed", (id) => broker.destroy(id)));
-  ui.post("/sandboxes/:id/ttl", action("ttl", (id, f) => broker.extendTtl(id, str(f.duration).slice(0, 20))));
+  ui.post(
+    "/sandboxes/:id/destroy",
+    action("destroyed", (id) => broker.destroy(id)),
+  );
+  ui.post(
+    "/sandboxes/:id/ttl",
+    action("ttl", (id, f) => broker.extendTtl(id, str(f.duration).slice(0, 20))),
+  );
   ui.post(
     "/sandboxes/:id/snapshot",
     action("snapshot", (id, f) => broker.snapshot(id, { name: str(f.name) ? str(f.name).slice(0, 64) : undefined })),
@@ -139,7 +156,9 @@ export function pageRoutes(ui: Hono<UiEnv>, d: UiDeps): void {
     const rows: HostRow[] = [];
     for (const host of hosts) {
       const live = (await broker.list({ states: LIVE_STATES, host: host.name, project: scope?.project })).filter((s) => canSee(v.principal, s.project));
-      const canaries = (await broker.list({ profile: "profile.sandbox-canary", host: host.name, project: scope?.project })).filter((s) => canSee(v.principal, s.project) && s.hostFacts);
+      const canaries = (await broker.list({ profile: "profile.sandbox-canary", host: host.name, project: scope?.project })).filter(
+        (s) => canSee(v.principal, s.project) && s.hostFacts,
+      );
       const last = canaries.at(-1);
       rows.push({ host, live: live.length, canary: last ? viewOf(v.principal, last) : null });
     }
@@ -190,14 +209,23 @@ export function pageRoutes(ui: Hono<UiEnv>, d: UiDeps): void {
     const v = c.get("viewer");
     const scope = listScope(v.principal, undefined);
     const snaps = scope ? await broker.snapshots({ project: scope.project }) : [];
-    return send(c, snapshotsPage(v, snaps.filter((s) => canSee(v.principal, s.project)).map((s) => viewOf(v.principal, s))));
+    return send(
+      c,
+      snapshotsPage(
+        v,
+        snaps.filter((s) => canSee(v.principal, s.project)).map((s) => viewOf(v.principal, s)),
+      ),
+    );
   });
 
   ui.get("/catalog", async (c) => {
     const v = c.get("viewer");
     const [catalog, exts, config] = await Promise.all([broker.catalog(), broker.extensions(), broker.config()]);
     const hosts = [...config.hosts.keys()];
-    const stats = await readyStats(broker, exts.flatMap((e) => hosts.map((h) => [e.id, h] as [string, string])));
+    const stats = await readyStats(
+      broker,
+      exts.flatMap((e) => hosts.map((h) => [e.id, h] as [string, string])),
+    );
     // As GET /v1/profiles: a tenant sees the profiles it may use.
     const profiles = [...catalog.profiles.values()].filter((p) => mayUse(p, v.principal)).sort((a, b) => a.id.localeCompare(b.id));
     return send(c, catalogPage(v, profiles, exts, stats, hosts));
@@ -214,7 +242,13 @@ export function pageRoutes(ui: Hono<UiEnv>, d: UiDeps): void {
       items = batch.concat(items);
       to = from;
     }
-    return send(c, eventsPage(v, items.slice(-100).map((e) => viewOf(v.principal, e)), after));
+    return send(
+      c,
+      eventsPage(
+        v,
+        items.slice(-100).map((e) => viewOf(v.principal, e)),
+        after,
+      ),
+    );
   });
 }
-

@@ -35,7 +35,8 @@ export async function streamHandler(d: UiDeps, c: Context<UiEnv>): Promise<Respo
   const { view: rawView, sandbox, after: afterText, ...filters } = c.req.query();
   const view = (VIEWS as readonly string[]).includes(rawView ?? "") ? (rawView as (typeof VIEWS)[number]) : undefined;
   if (!view) throw new SandboxerError("SBX_USAGE", "view: one of table, sandbox, events, pools", { details: { field: "view" } });
-  if (view === "pools") return poolsStream(d, c, seqParam(c.req.header("Last-Event-ID"), "Last-Event-ID") ?? seqParam(afterText, "after") ?? (await d.seq.latest()));
+  if (view === "pools")
+    return poolsStream(d, c, seqParam(c.req.header("Last-Event-ID"), "Last-Event-ID") ?? seqParam(afterText, "after") ?? (await d.seq.latest()));
   const q = parseTableQuery({ ...filters });
   let principal = c.get("viewer").principal;
   if (view === "sandbox") {
@@ -67,7 +68,8 @@ export async function streamHandler(d: UiDeps, c: Context<UiEnv>): Promise<Respo
         if (!canSee(principal, e.project)) continue;
         const ev = viewOf(principal, e);
         if (view === "events") await stream.writeSSE({ id: String(e.seq), event: "event", data: JSON.stringify({ html: tailItem(ev).value }) });
-        else if (view === "sandbox") await stream.writeSSE({ id: String(e.seq), event: "event", data: JSON.stringify({ sandboxId: e.sandboxId, html: timelineItem(ev).value }) });
+        else if (view === "sandbox")
+          await stream.writeSSE({ id: String(e.seq), event: "event", data: JSON.stringify({ sandboxId: e.sandboxId, html: timelineItem(ev).value }) });
         if (e.sandboxId) touched.add(e.sandboxId);
       }
       for (const id of view === "events" ? [] : touched) {
@@ -82,7 +84,11 @@ export async function streamHandler(d: UiDeps, c: Context<UiEnv>): Promise<Respo
           continue;
         }
         // One row per sandbox per batch, carrying the batch's last seq: replaying it is harmless.
-        await stream.writeSSE({ id: String(after), event: "row", data: JSON.stringify({ id, match: matches(sb, q), html: sandboxRow(principal, sb, broker.clock.now()).value }) });
+        await stream.writeSSE({
+          id: String(after),
+          event: "row",
+          data: JSON.stringify({ id, match: matches(sb, q), html: sandboxRow(principal, sb, broker.clock.now()).value }),
+        });
       }
       if (batch.length === BATCH) continue;
       if (Date.now() - lastBeat > HEARTBEAT_MS) {

@@ -54,7 +54,9 @@ export function recordExample(name: string, value: unknown): void {
   expect(existsSync(file), `${file} is missing: run \`make examples\``).toBe(true);
   const committed = JSON.parse(readFileSync(file, "utf8")) as unknown;
   const lost = missing(shapeOf(committed), shapeOf(value), name);
-  expect(lost, `the code no longer produces what examples/${name}.json shows (a neighbour's contract changed?); if intended, run \`make examples\``).toEqual([]);
+  expect(lost, `the code no longer produces what examples/${name}.json shows (a neighbour's contract changed?); if intended, run \`make examples\``).toEqual(
+    [],
+  );
 }
 
 /** Where `produced` lacks something `shown` has: a key, a type, an enumerated value, an array element's shape. */

@@ -33,7 +33,8 @@ beforeAll(async () => {
   writeFileSync(home.env.SANDBOXER_CONFIG as string, `projects:\n  glas: { roots: [${join(home.dir, "repos")}] }\n`);
   mkdirSync(join(home.dir, "elsewhere"));
   writeFileSync(join(repo, "TASK.md"), "fix the failing test\n");
-  const mint = async (project: string) => (await runCli(["tokens", "create", "--actor", "agt", "--project", project, "--json"], home.env)).json<{ token: string }>().token;
+  const mint = async (project: string) =>
+    (await runCli(["tokens", "create", "--actor", "agt", "--project", project, "--json"], home.env)).json<{ token: string }>().token;
   glas = await mint("glas");
   other = await mint("someone-else");
   server = spawn(CLI, ["serve", "--port", "0", "--json", "--no-reaper"], { env: home.env as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
@@ -70,7 +71,9 @@ describe("glas-harness: profile.agent-dev through the API with a tenant token", 
     expect([sb.state, sb.profile, sb.actor, sb.project]).toEqual(["ready", "profile.agent-dev", "agt", "glas"]);
     recordExample("glas-harness-create", sb);
     // The harness retries after a lost reply: the same key answers the same sandbox, nothing new is made.
-    const again = SandboxRecord.parse(await (await call(glas, "POST", "/v1/sandboxes", { profile: "profile.agent-dev", inputs: { repo } }, { "idempotency-key": key })).json());
+    const again = SandboxRecord.parse(
+      await (await call(glas, "POST", "/v1/sandboxes", { profile: "profile.agent-dev", inputs: { repo } }, { "idempotency-key": key })).json(),
+    );
     expect(again.id).toBe(sb.id);
 
     const ex = await call(glas, "POST", `/v1/sandboxes/${sb.id}/exec`, { command: ["sh", "-c", "cat /workspace/TASK.md; echo done >&2; exit 5"] });

@@ -55,7 +55,14 @@ function homeWith(certificate: string | null): Record<string, string> {
   const home = mkdtempSync(join(dir, "home-"));
   const ssh = [`host: ${ALIAS}`, "user: root", `identityFile: ${userKey}`, ...(certificate ? [`certificate: ${certificate}`] : [])].join(", ");
   writeFileSync(join(home, "config.yaml"), `hosts:\n  warden-host: { ssh: { ${ssh} } }\n`);
-  return { ...(process.env as Record<string, string>), SANDBOXER_HOME: join(home, "data"), SANDBOXER_CONFIG: join(home, "config.yaml"), SANDBOXER_SSH_CONFIG: sshd.configFile, SANDBOXER_STATE_HUB_URL: "", SANDBOXER_URL: "" };
+  return {
+    ...(process.env as Record<string, string>),
+    SANDBOXER_HOME: join(home, "data"),
+    SANDBOXER_CONFIG: join(home, "config.yaml"),
+    SANDBOXER_SSH_CONFIG: sshd.configFile,
+    SANDBOXER_STATE_HUB_URL: "",
+    SANDBOXER_URL: "",
+  };
 }
 
 describe("ops-warden SSH certificates on a host of the inventory", { timeout: 120_000 }, () => {

@@ -33,12 +33,21 @@ describe("docs/integrations pages", () => {
       }
     }
     const produced = readdirSync(EXAMPLES_DIR).map((f) => f.replace(/\.json$/, ""));
-    expect(produced.filter((n) => !shown.has(n)), "examples no page shows").toEqual([]);
+    expect(
+      produced.filter((n) => !shown.has(n)),
+      "examples no page shows",
+    ).toEqual([]);
   });
 
   it("links only to files that exist (also INTENT.md and docs/migration-gaps.md)", () => {
     const root = join(DIR, "..", "..");
-    const files = [...readdirSync(DIR).filter((f) => f.endsWith(".md")).map((f) => join(DIR, f)), join(root, "INTENT.md"), join(root, "docs", "migration-gaps.md")];
+    const files = [
+      ...readdirSync(DIR)
+        .filter((f) => f.endsWith(".md"))
+        .map((f) => join(DIR, f)),
+      join(root, "INTENT.md"),
+      join(root, "docs", "migration-gaps.md"),
+    ];
     for (const file of files) {
       for (const m of readFileSync(file, "utf8").matchAll(/\]\((?!https?:|#)([^)#]+)(?:#[^)]*)?\)/g)) {
         expect(existsSync(join(dirname(file), m[1] as string)), `${file}: broken link ${m[1]}`).toBe(true);

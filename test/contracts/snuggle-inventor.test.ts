@@ -30,7 +30,26 @@ afterAll(async () => {
 
 describe("snuggle-inventor: a Packer image build through the CLI", { timeout: 300_000 }, () => {
   it("create -> progress events -> artifacts on the record -> destroy keeps the image", async () => {
-    const r = await runCli(["create", "--profile", "profile.vm-packer-build", "--input", `packer_template=${template}`, "--input", "vm_name=snug", "--input", "packer_var_greeting=from snuggle", "--actor", "atm", "--project", "snuggle", "--json"], home.env, { timeoutMs: 280_000 });
+    const r = await runCli(
+      [
+        "create",
+        "--profile",
+        "profile.vm-packer-build",
+        "--input",
+        `packer_template=${template}`,
+        "--input",
+        "vm_name=snug",
+        "--input",
+        "packer_var_greeting=from snuggle",
+        "--actor",
+        "atm",
+        "--project",
+        "snuggle",
+        "--json",
+      ],
+      home.env,
+      { timeoutMs: 280_000 },
+    );
     expect(r.code, r.stderr).toBe(0);
     const sb = SandboxRecord.parse(r.json());
     expect([sb.state, sb.mode, sb.extension]).toEqual(["ready", "build", "ext.vm-packer"]);
@@ -53,7 +72,11 @@ describe("snuggle-inventor: a Packer image build through the CLI", { timeout: 30
 
   it("a variable the template does not declare is exit 2 naming packer_var_<name>, before any record", async () => {
     const before = (await runCli(["list", "--all", "--json"], home.env)).json<unknown[]>().length;
-    const r = await runCli(["create", "--profile", "profile.vm-packer-build", "--input", `packer_template=${template}`, "--input", "packer_var_nope=1", "--json"], home.env, { timeoutMs: 120_000 });
+    const r = await runCli(
+      ["create", "--profile", "profile.vm-packer-build", "--input", `packer_template=${template}`, "--input", "packer_var_nope=1", "--json"],
+      home.env,
+      { timeoutMs: 120_000 },
+    );
     expect(r.code).toBe(2);
     const err = ErrorBody.parse(JSON.parse(r.stderr));
     expect(err.error.message).toMatch(/packer_var_nope/);

@@ -28,7 +28,15 @@ interface Attempt {
  * requests; `storeThenFail` stores the next one and still answers 500 (a
  * reply lost after the write), so the sender must repeat it.
  */
-function startHub(): Promise<{ server: Server; url: string; attempts: Attempt[]; stored: Map<string, SandboxEvent>; order: string[]; failNext(n: number): void; storeThenFail(): void }> {
+function startHub(): Promise<{
+  server: Server;
+  url: string;
+  attempts: Attempt[];
+  stored: Map<string, SandboxEvent>;
+  order: string[];
+  failNext(n: number): void;
+  storeThenFail(): void;
+}> {
   const attempts: Attempt[] = [];
   const stored = new Map<string, SandboxEvent>();
   const order: string[] = [];
@@ -133,7 +141,10 @@ describe("State Hub: at-least-once delivery with Idempotency-Key, retries, order
       expect(hub.order.filter((k) => bySeq.includes(k))).toEqual(bySeq);
     }
     for (const id of [sa.id, sb.id]) {
-      const types = hub.order.map((k) => hub.stored.get(k) as SandboxEvent).filter((e) => e.sandboxId === id).map((e) => e.type);
+      const types = hub.order
+        .map((k) => hub.stored.get(k) as SandboxEvent)
+        .filter((e) => e.sandboxId === id)
+        .map((e) => e.type);
       expect(types[0]).toBe("sandbox.requested");
       expect(types.indexOf("sandbox.provisioning")).toBeLessThan(types.indexOf("sandbox.ready"));
       expect(types.slice(-2)).toEqual(["sandbox.destroying", "sandbox.destroyed"]);
@@ -145,8 +156,14 @@ describe("State Hub: at-least-once delivery with Idempotency-Key, retries, order
       expect(x.key).toBe(body.id);
       expect(x.contentType).toBe("application/json");
     }
-    const ready = hub.attempts.find((x) => x.status === 201 && (JSON.parse(x.raw) as SandboxEvent).type === "sandbox.ready" && (JSON.parse(x.raw) as SandboxEvent).sandboxId === sa.id) as Attempt;
-    recordExample("state-hub-delivery", { method: "POST", headers: { "content-type": ready.contentType, "idempotency-key": ready.key }, body: JSON.parse(ready.raw) });
+    const ready = hub.attempts.find(
+      (x) => x.status === 201 && (JSON.parse(x.raw) as SandboxEvent).type === "sandbox.ready" && (JSON.parse(x.raw) as SandboxEvent).sandboxId === sa.id,
+    ) as Attempt;
+    recordExample("state-hub-delivery", {
+      method: "POST",
+      headers: { "content-type": ready.contentType, "idempotency-key": ready.key },
+      body: JSON.parse(ready.raw),
+    });
     recordExample(
       "state-hub-lifecycle",
       hub.order.map((k) => hub.stored.get(k) as SandboxEvent).filter((e) => e.sandboxId === sa.id),
@@ -180,7 +197,8 @@ describe("the outbox keeps each sandbox's order while one of its events backs of
     try {
       const at = "2026-01-01T00:00:00.000Z";
       const ev = (id: string, sandboxId: string | null) => ({ id, type: "sandbox.progress", sandboxId, at, actor: "adm", project: null, data: {} });
-      for (const e of [ev("evt-a1", "sbx-a"), ev("evt-b1", "sbx-b"), ev("evt-a2", "sbx-a"), ev("evt-n1", null), ev("evt-b2", "sbx-b")]) await store.events.append(e);
+      for (const e of [ev("evt-a1", "sbx-a"), ev("evt-b1", "sbx-b"), ev("evt-a2", "sbx-a"), ev("evt-n1", null), ev("evt-b2", "sbx-b")])
+        await store.events.append(e);
       const lease = "2026-01-01T00:00:30.000Z";
       const first = await store.events.claimPending(at, lease, 1);
       expect(first.map((e) => e.id)).toEqual(["evt-a1"]);

@@ -36,7 +36,11 @@ function remoteBuild(vars: Record<string, string>): Promise<MakeResult> {
   const args = ["--no-print-directory", "-f", MK, "remote-build", `SANDBOXER=${CLI}`, ...Object.entries(vars).map(([k, v]) => `${k}=${v}`)];
   return promisify(execFile)("make", args, { encoding: "utf8", timeout: 240_000, env: { ...(vm.home.env as NodeJS.ProcessEnv), SANDBOXER_URL: "" } }).then(
     (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-    (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: typeof err.code === "number" ? err.code : 1, stdout: err.stdout ?? "", stderr: err.stderr ?? "" }),
+    (err: { code?: number; stdout?: string; stderr?: string }) => ({
+      code: typeof err.code === "number" ? err.code : 1,
+      stdout: err.stdout ?? "",
+      stderr: err.stderr ?? "",
+    }),
   );
 }
 

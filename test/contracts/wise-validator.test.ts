@@ -92,7 +92,11 @@ describe.skipIf(skip)("wise-validator: create a compose stack, run test_command 
   });
 
   it("reaches remote_dir with ssh_target (sand-boxer's argv, and the consumer's own ssh with user/host/port)", async () => {
-    const created = await runCli(["create", "--profile", "profile.compose-e2e", "--input", `repo=${repo}`, "--actor", "atm", "--project", "wv", "--json"], env, { timeoutMs: 240_000 });
+    const created = await runCli(
+      ["create", "--profile", "profile.compose-e2e", "--input", `repo=${repo}`, "--actor", "atm", "--project", "wv", "--json"],
+      env,
+      { timeoutMs: 240_000 },
+    );
     expect(created.stderr).toBe("");
     expect(created.code).toBe(0);
     const sb = SandboxRecord.parse(created.json());
@@ -115,7 +119,22 @@ describe.skipIf(skip)("wise-validator: create a compose stack, run test_command 
     // A consumer with its own ssh client and key, from user/host/port alone (no sand-boxer ssh_config).
     const own = spawnSync(
       "ssh",
-      ["-o", "BatchMode=yes", "-o", `UserKnownHostsFile=${sshd.knownHosts}`, "-o", "HostKeyAlias=sbx-wv-host", "-i", sshd.clientKey, "-p", String(reach.ssh_target.port), "-l", reach.ssh_target.user ?? "", reach.ssh_target.host, `cd ${shellQuote(reach.remote_dir)} && ls compose.yaml`],
+      [
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        `UserKnownHostsFile=${sshd.knownHosts}`,
+        "-o",
+        "HostKeyAlias=sbx-wv-host",
+        "-i",
+        sshd.clientKey,
+        "-p",
+        String(reach.ssh_target.port),
+        "-l",
+        reach.ssh_target.user ?? "",
+        reach.ssh_target.host,
+        `cd ${shellQuote(reach.remote_dir)} && ls compose.yaml`,
+      ],
       { encoding: "utf8", timeout: 60_000 },
     );
     expect([own.status, own.stdout]).toEqual([0, "compose.yaml\n"]);
@@ -128,7 +147,10 @@ describe.skipIf(skip)("wise-validator: create a compose stack, run test_command 
     try {
       const res = await api.app.request(`/v1/sandboxes/${sb.id}`, { headers: { authorization: `Bearer ${token}` } });
       const seen = SandboxRecord.parse(await res.json());
-      expect(seen.reachability).toMatchObject({ remote_dir: reach.remote_dir, ssh_target: { host: "127.0.0.1", user: "root", port: sshd.port, alias: "sbx-wv-host" } });
+      expect(seen.reachability).toMatchObject({
+        remote_dir: reach.remote_dir,
+        ssh_target: { host: "127.0.0.1", user: "root", port: sshd.port, alias: "sbx-wv-host" },
+      });
       expect(seen.reachability?.ssh_target).not.toHaveProperty("argv");
       expect(JSON.stringify(seen)).not.toContain(sshd.configFile);
       recordExample("wise-validator-tenant-view", seen);

@@ -81,7 +81,9 @@ async function download(vm: FakeVm, req: IncomingMessage, res: ServerResponse, f
       res.write(`--${boundary}\r\nContent-Disposition: form-data; name="error"; filename="${p}"\r\nContent-Type: application/json\r\n\r\n${body}\r\n`);
       continue;
     }
-    res.write(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${p}"\r\nContent-Type: application/octet-stream\r\nContent-Length: ${size}\r\n\r\n`);
+    res.write(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${p}"\r\nContent-Type: application/octet-stream\r\nContent-Length: ${size}\r\n\r\n`,
+    );
     await pipeline(createReadStream(host as string), res, { end: false });
     res.write("\r\n");
   }

@@ -30,7 +30,16 @@ export interface DaytonaPty extends FakePty {
 const EXIT_CONTROL = "X-Daytona-Pty-Exit-Control";
 const wss = new WebSocketServer({ noServer: true, handleProtocols: (offered) => (offered.has(EXIT_CONTROL) ? EXIT_CONTROL : false) });
 
-const info = (p: DaytonaPty) => ({ id: p.id, cwd: "/home/daytona", envs: {}, cols: p.cols, rows: p.rows, createdAt: p.createdAt, active: p.child.exitCode === null, lazyStart: false });
+const info = (p: DaytonaPty) => ({
+  id: p.id,
+  cwd: "/home/daytona",
+  envs: {},
+  cols: p.cols,
+  rows: p.rows,
+  createdAt: p.createdAt,
+  active: p.child.exitCode === null,
+  lazyStart: false,
+});
 
 /** A create-connect upgrade for the sandbox's toolbox; answers 400/409 itself when the request is wrong. */
 export async function ptyUpgrade(t: Toolbox, req: IncomingMessage, socket: Duplex, head: Buffer, query: URLSearchParams): Promise<void> {
@@ -68,7 +77,14 @@ export async function ptyUpgrade(t: Toolbox, req: IncomingMessage, socket: Duple
 }
 
 /** The PTY REST routes under the toolbox; false when the path is none of them. */
-export async function servePtyRest(t: Toolbox, vm: FakeVm, method: string | undefined, path: string, body: Record<string, unknown>, reply: (status: number, body?: unknown) => void): Promise<boolean> {
+export async function servePtyRest(
+  t: Toolbox,
+  vm: FakeVm,
+  method: string | undefined,
+  path: string,
+  body: Record<string, unknown>,
+  reply: (status: number, body?: unknown) => void,
+): Promise<boolean> {
   const m = path.match(/^\/process\/pty\/([^/]+)(\/resize)?$/);
   if (!m?.[1] || m[1] === "create-connect") return false;
   const op = m[2] ? (method === "POST" ? "resize" : null) : method === "DELETE" ? "delete" : method === "GET" ? "get" : null;

@@ -50,12 +50,19 @@ export interface DaytonaFake {
   close(): Promise<void>;
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error" };
+const STATUS_TEXT: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  404: "Not Found",
+  429: "Too Many Requests",
+  500: "Internal Server Error",
+};
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
 }
-const error = (res: ServerResponse, status: number, message: string) => send(res, status, { statusCode: status, message, error: STATUS_TEXT[status] ?? "Error" });
+const error = (res: ServerResponse, status: number, message: string) =>
+  send(res, status, { statusCode: status, message, error: STATUS_TEXT[status] ?? "Error" });
 
 export async function startDaytonaFake(opts: { apiKey?: string; startPolls?: number } = {}): Promise<DaytonaFake> {
   const apiKey = opts.apiKey ?? `dtn_${randomUUID().replaceAll("-", "")}`;
@@ -190,7 +197,8 @@ export async function startDaytonaFake(opts: { apiKey?: string; startPolls?: num
     if (path.startsWith("/process/pty/")) {
       const sb = sandboxes.get(id);
       if (!sb) return error(res, 404, `Sandbox with ID or name ${id} not found`);
-      const reply = (status: number, payload?: unknown) => (status >= 400 ? error(res, status, String(payload)) : payload === undefined ? res.writeHead(status).end() : send(res, status, payload));
+      const reply = (status: number, payload?: unknown) =>
+        status >= 400 ? error(res, status, String(payload)) : payload === undefined ? res.writeHead(status).end() : send(res, status, payload);
       if (await servePtyRest(sb.toolbox, await sb.toolbox.vm, req.method, path, await readBody(req), reply)) return;
     }
     const route = toolboxOp(req.method, path);
@@ -217,7 +225,8 @@ export async function startDaytonaFake(opts: { apiKey?: string; startPolls?: num
     const m = u.pathname.match(/^\/toolbox\/([^/]+)\/process\/pty\/create-connect$/);
     requests.push({ method: "WS", path: u.pathname, auth: req.headers.authorization });
     const sb = m?.[1] ? sandboxes.get(decodeURIComponent(m[1])) : undefined;
-    const status = req.headers.authorization !== `Bearer ${apiKey}` ? "401 Unauthorized" : !sb ? "404 Not Found" : sb.state !== "started" ? "400 Bad Request" : "";
+    const status =
+      req.headers.authorization !== `Bearer ${apiKey}` ? "401 Unauthorized" : !sb ? "404 Not Found" : sb.state !== "started" ? "400 Bad Request" : "";
     if (status || !sb) return socket.end(`HTTP/1.1 ${status} \r\ncontent-length: 0\r\n\r\n`);
     ptyUpgrade(sb.toolbox, req, socket, head, u.searchParams).catch(() => socket.destroy());
   });

@@ -62,7 +62,14 @@ export function toolboxOp(method: string | undefined, path: string): { op: Toolb
 
 type Reply = (status: number, body?: unknown) => void;
 
-export async function serveToolbox(t: Toolbox, op: ToolboxOp, sessionId: string | undefined, body: Record<string, unknown>, res: ServerResponse, reply: Reply): Promise<void> {
+export async function serveToolbox(
+  t: Toolbox,
+  op: ToolboxOp,
+  sessionId: string | undefined,
+  body: Record<string, unknown>,
+  res: ServerResponse,
+  reply: Reply,
+): Promise<void> {
   switch (op) {
     case "session-create": {
       const id = body.sessionId;

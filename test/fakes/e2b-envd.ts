@@ -126,7 +126,8 @@ async function readFileRoute(vm: FakeVm, path: string, res: ServerResponse): Pro
 }
 
 async function writeFileRoute(vm: FakeVm, path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (!/^application\/octet-stream/.test(req.headers["content-type"] ?? "")) return plain(res, 415, { code: 415, message: "this fake takes application/octet-stream uploads only" });
+  if (!/^application\/octet-stream/.test(req.headers["content-type"] ?? ""))
+    return plain(res, 415, { code: 415, message: "this fake takes application/octet-stream uploads only" });
   const host = vm.resolve(path);
   if (!host) return plain(res, 403, { code: 403, message: `permission denied: ${path}` });
   try {

@@ -53,7 +53,11 @@ export async function servePtyUnary(vm: FakeVm, ptys: Map<number, FakePty>, path
     return true;
   }
   if (path !== "/process.Process/SendInput" && path !== "/process.Process/Update" && path !== "/process.Process/CloseStdin") return false;
-  const msg = JSON.parse(body.toString() || "{}") as { process?: { pid?: number }; input?: { pty?: string; stdin?: string }; pty?: { size?: { cols?: number; rows?: number } } };
+  const msg = JSON.parse(body.toString() || "{}") as {
+    process?: { pid?: number };
+    input?: { pty?: string; stdin?: string };
+    pty?: { size?: { cols?: number; rows?: number } };
+  };
   const pty = ptys.get(Number(msg.process?.pid));
   if (!pty) {
     json(res, 404, { code: "not_found", message: `process with pid ${msg.process?.pid} not found` });

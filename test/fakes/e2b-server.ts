@@ -76,7 +76,14 @@ export async function startE2bFake(opts: { apiKey?: string; latencyMs?: number }
   const envd = await startEnvdFake((id) => sandboxes.get(id)?.state === "running");
   const tokens = new Map<string, string>();
   /** The create/connect answer: where and how the SDK reaches the sandbox's envd. */
-  const answer = (s: E2bSandbox) => ({ sandboxID: s.sandboxID, templateID: s.templateID, clientID: "6532622b", envdVersion: "0.5.7", envdAccessToken: tokens.get(s.sandboxID), domain: null });
+  const answer = (s: E2bSandbox) => ({
+    sandboxID: s.sandboxID,
+    templateID: s.templateID,
+    clientID: "6532622b",
+    envdVersion: "0.5.7",
+    envdAccessToken: tokens.get(s.sandboxID),
+    domain: null,
+  });
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://x");

@@ -96,7 +96,10 @@ export function addCommandRouter(server: grpc.Server, opts: RouterOptions) {
     const pipe = (c: unknown) => (c === CONFIG_PIPE ? "pipe" : "ignore");
     const pty = r.ptyInfo as { winszRows?: number; winszCols?: number; envTerm?: string } | undefined;
     const child = pty
-      ? vm.spawn(ptyArgv(argv[0], argv.slice(1), { cols: pty.winszCols, rows: pty.winszRows }).argv, { env: { TERM: pty.envTerm || "xterm" }, stdio: ["pipe", pipe(r.stdoutConfig), "ignore"] })
+      ? vm.spawn(ptyArgv(argv[0], argv.slice(1), { cols: pty.winszCols, rows: pty.winszRows }).argv, {
+          env: { TERM: pty.envTerm || "xterm" },
+          stdio: ["pipe", pipe(r.stdoutConfig), "ignore"],
+        })
       : vm.spawn(argv, { stdio: ["pipe", pipe(r.stdoutConfig), pipe(r.stderrConfig)] });
     const output = (): Output => ({ chunks: [], ended: false, wake: new Set() });
     const e: ModalExec = { execId: String(r.execId), taskId, argv, child, out: [output(), output()], stdinWritten: 0, onExit: new Set() };
@@ -151,7 +154,8 @@ export function addCommandRouter(server: grpc.Server, opts: RouterOptions) {
     return opts.fault(method);
   };
   const failed = (f: grpc.ServiceError | Fault): f is grpc.ServiceError | { code: grpc.status; details?: string } => !!f && "code" in f;
-  const asError = (f: { code: grpc.status; details?: string }) => ("metadata" in f ? (f as grpc.ServiceError) : status(f.code, f.details ?? `injected ${grpc.status[f.code]}`));
+  const asError = (f: { code: grpc.status; details?: string }) =>
+    "metadata" in f ? (f as grpc.ServiceError) : status(f.code, f.details ?? `injected ${grpc.status[f.code]}`);
 
   const service: Record<string, grpc.MethodDefinition<Req, Req>> = {};
   const impl: grpc.UntypedServiceImplementation = {};

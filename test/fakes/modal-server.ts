@@ -164,7 +164,11 @@ export async function startModalFake(): Promise<ModalFake> {
     // Already built: the SDK takes `result.status` and does not stream the build log.
     ImageGetOrCreate: () => ({ imageId: `im-${randomBytes(8).toString("hex")}`, result: { status: GENERIC_SUCCESS } }),
     SandboxCreate: (r) => {
-      const def = (r.definition ?? {}) as { imageId?: string; timeoutSecs?: number; resources?: { gpuConfig?: { type?: number; count?: number; gpuType?: string } } };
+      const def = (r.definition ?? {}) as {
+        imageId?: string;
+        timeoutSecs?: number;
+        resources?: { gpuConfig?: { type?: number; count?: number; gpuType?: string } };
+      };
       const g = def.resources?.gpuConfig;
       const sb: ModalSandbox = {
         // Modal's v1 sandbox ids: "sb-" and 22 base62 characters (the SDK tells v1 from v2 by this shape).
@@ -285,5 +289,9 @@ function base62(n: number): string {
 }
 
 function notFound(id: string): grpc.ServiceError {
-  return Object.assign(new Error(`Sandbox ${id} not found`), { code: grpc.status.NOT_FOUND, details: `Sandbox ${id} not found`, metadata: new grpc.Metadata() }) as grpc.ServiceError;
+  return Object.assign(new Error(`Sandbox ${id} not found`), {
+    code: grpc.status.NOT_FOUND,
+    details: `Sandbox ${id} not found`,
+    metadata: new grpc.Metadata(),
+  }) as grpc.ServiceError;
 }

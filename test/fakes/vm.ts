@@ -37,7 +37,23 @@ export async function startVm(name: string, workdir: string): Promise<FakeVm> {
   for (const d of ["w", "tmp", "etc"]) mkdirSync(join(dir, d), { mode: 0o755 });
   writeFileSync(join(dir, "etc", "shadow"), `root:*:19000:0:99999:7:::\n# ${name}'s own\n`, { mode: 0o600 });
   const argv = ["bwrap", "--unshare-pid", "--unshare-uts", "--unshare-ipc", "--hostname", name, "--die-with-parent", "--new-session"];
-  argv.push("--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/sbin", "/sbin");
+  argv.push(
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    "--symlink",
+    "usr/bin",
+    "/bin",
+    "--symlink",
+    "usr/lib",
+    "/lib",
+    "--symlink",
+    "usr/lib64",
+    "/lib64",
+    "--symlink",
+    "usr/sbin",
+    "/sbin",
+  );
   argv.push("--ro-bind", "/etc", "/etc", "--ro-bind", join(dir, "etc", "shadow"), "/etc/shadow");
   argv.push("--proc", "/proc", "--dev", "/dev", "--bind", join(dir, "tmp"), "/tmp", "--bind", join(dir, "w"), workdir, "--chdir", workdir);
   argv.push("--info-fd", "3", "--", "sh", "-c", ": > /tmp/.vm-ready; exec sleep infinity");
@@ -65,7 +81,10 @@ export async function startVm(name: string, workdir: string): Promise<FakeVm> {
     return null;
   };
   const resolve = (path: string, opts: { followLast?: boolean } = {}): string | null => {
-    const parts = posix.normalize(path.startsWith("/") ? path : `${workdir}/${path}`).split("/").filter(Boolean);
+    const parts = posix
+      .normalize(path.startsWith("/") ? path : `${workdir}/${path}`)
+      .split("/")
+      .filter(Boolean);
     let at = "/";
     for (let hops = 0, i = 0; i < parts.length; i++) {
       const next = posix.join(at, parts[i] as string);
@@ -82,7 +101,14 @@ export async function startVm(name: string, workdir: string): Promise<FakeVm> {
       if (++hops > 40) return null;
       // The rest of the path, after the link's target (resolved from the VM's root or the link's dir).
       const rest = [...link.split("/").filter(Boolean), ...parts.slice(i + 1)];
-      parts.splice(0, parts.length, ...posix.normalize(link.startsWith("/") ? `/${rest.join("/")}` : `${at}/${rest.join("/")}`).split("/").filter(Boolean));
+      parts.splice(
+        0,
+        parts.length,
+        ...posix
+          .normalize(link.startsWith("/") ? `/${rest.join("/")}` : `${at}/${rest.join("/")}`)
+          .split("/")
+          .filter(Boolean),
+      );
       at = "/";
       i = -1;
     }
@@ -94,7 +120,24 @@ export async function startVm(name: string, workdir: string): Promise<FakeVm> {
     hostname: name,
     spawn(cmd, opts = {}) {
       const env = Object.entries({ PATH, HOME: workdir, ...opts.env }).map(([k, v]) => `${k}=${v}`);
-      const full = ["nsenter", "--target", String(childPid), "--mount", "--uts", "--ipc", "--pid", "--root", "--wd", "--", "/usr/bin/env", "-i", "-C", opts.cwd ?? workdir, ...env, ...cmd];
+      const full = [
+        "nsenter",
+        "--target",
+        String(childPid),
+        "--mount",
+        "--uts",
+        "--ipc",
+        "--pid",
+        "--root",
+        "--wd",
+        "--",
+        "/usr/bin/env",
+        "-i",
+        "-C",
+        opts.cwd ?? workdir,
+        ...env,
+        ...cmd,
+      ];
       // Own process group on this side: a client that goes away can end the nsenter and what it runs.
       return spawn(full[0] as string, full.slice(1), { stdio: opts.stdio ?? ["ignore", "pipe", "pipe"], detached: true });
     },

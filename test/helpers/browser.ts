@@ -5,7 +5,16 @@ import { type BrowserContext, chromium, type Page } from "playwright-core";
 
 /** Debian's chromium (make apt installs it); playwright's own browser download cannot work here. */
 export const CHROMIUM = process.env.SANDBOXER_CHROMIUM ?? "/usr/bin/chromium";
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 
 export interface Browser {
   context: BrowserContext;

@@ -36,7 +36,9 @@ export async function startK8sEnv(opts: { fake?: K8sFakeOptions; config?: string
     config,
     profile: (id, yaml) => writeFileSync(join(profiles, `${id}.yaml`), yaml),
     pool(replicas, name = "sandboxer-agents") {
-      fake.apply("sandboxtemplates", "sandboxes", `${name}-tpl`, { podTemplate: { spec: { containers: [{ name: "agent", image: "python:3.12-slim", command: ["sleep", "infinity"] }] } } });
+      fake.apply("sandboxtemplates", "sandboxes", `${name}-tpl`, {
+        podTemplate: { spec: { containers: [{ name: "agent", image: "python:3.12-slim", command: ["sleep", "infinity"] }] } },
+      });
       fake.apply("sandboxwarmpools", "sandboxes", name, { replicas, sandboxTemplateRef: { name: `${name}-tpl` } });
     },
     async cleanup() {

@@ -76,7 +76,12 @@ type Result = Awaited<ReturnType<Client["callTool"]>>;
 const textOf = (r: Result) => (r.content as { type: string; text?: string }[]).map((c) => c.text ?? "").join("\n");
 
 /** The structured result of a tool that must succeed. */
-export async function callOk<T = Record<string, unknown>>(client: Client, name: string, args: Record<string, unknown> = {}, opts: Parameters<Client["callTool"]>[1] = {}): Promise<T> {
+export async function callOk<T = Record<string, unknown>>(
+  client: Client,
+  name: string,
+  args: Record<string, unknown> = {},
+  opts: Parameters<Client["callTool"]>[1] = {},
+): Promise<T> {
   const r = await client.callTool({ name, arguments: args }, opts);
   if (r.isError) throw new Error(`${name} failed: ${textOf(r)}`);
   return r.structuredContent as T;

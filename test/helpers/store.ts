@@ -45,7 +45,15 @@ export async function walkTo(env: Env, id: string, to: SandboxState, patch: Sand
     const steps = pathTo(row.state, to);
     let state = row.state;
     for (const [i, next] of steps.entries()) {
-      const event = { id: randomIds("evt"), type: `sandbox.${next}`, sandboxId: id, at: new Date().toISOString(), actor: row.actor, project: row.project, data: { from: state, test: true } };
+      const event = {
+        id: randomIds("evt"),
+        type: `sandbox.${next}`,
+        sandboxId: id,
+        at: new Date().toISOString(),
+        actor: row.actor,
+        project: row.project,
+        data: { from: state, test: true },
+      };
       await store.sandboxes.transition(id, [state], next, i === steps.length - 1 ? patch : {}, event);
       state = next;
     }

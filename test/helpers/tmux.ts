@@ -21,7 +21,9 @@ export function tmuxSession(env: Env, dir: string) {
   const socket = `sbx-pty-${randomBytes(4).toString("hex")}`;
   const tmux = (...args: string[]) => execFileSync("tmux", ["-L", socket, ...args], { encoding: "utf8" });
   // The vendors' settings too: their fakes' URLs and keys (test/pty-vendors.test.ts).
-  const vars = Object.entries(env).filter(([k, v]) => /^(SANDBOXER|E2B|DAYTONA|MODAL)_/.test(k) && v !== undefined).map(([k, v]) => `${k}=${v}`);
+  const vars = Object.entries(env)
+    .filter(([k, v]) => /^(SANDBOXER|E2B|DAYTONA|MODAL)_/.test(k) && v !== undefined)
+    .map(([k, v]) => `${k}=${v}`);
   tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "t", shellJoin(["env", ...vars, `PATH=${process.env.PATH}`, "PS1=host$ ", "sh"]));
   const screen = () => tmux("capture-pane", "-p", "-t", "t");
   return {
@@ -50,7 +52,13 @@ export function tmuxSession(env: Env, dir: string) {
 }
 
 /** `resize: false` for a backend that cannot pass a window size change on (Modal). */
-export async function drive(home: Pick<TestHome, "env" | "dir">, command: string[], shellPrompt: RegExp, exitLine = /^back-3$/m, opts: { resize?: boolean } = {}): Promise<void> {
+export async function drive(
+  home: Pick<TestHome, "env" | "dir">,
+  command: string[],
+  shellPrompt: RegExp,
+  exitLine = /^back-3$/m,
+  opts: { resize?: boolean } = {},
+): Promise<void> {
   const t = tmuxSession(home.env, home.dir);
   try {
     await t.waitFor(/^host\$/m);

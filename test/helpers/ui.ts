@@ -37,7 +37,9 @@ export async function uiLogin(fx: ApiFixture, token: string): Promise<UiSession>
     get: (path, headers = {}) => Promise.resolve(fx.app.request(path, { headers: { Cookie: cookie, ...headers } })),
     post(path, f = {}, o = {}) {
       const body = new URLSearchParams(o.csrf === null ? f : { _csrf: o.csrf ?? csrf, ...f }).toString();
-      return Promise.resolve(fx.app.request(path, { method: "POST", headers: { Cookie: cookie, "Content-Type": "application/x-www-form-urlencoded", ...(o.headers ?? {}) }, body }));
+      return Promise.resolve(
+        fx.app.request(path, { method: "POST", headers: { Cookie: cookie, "Content-Type": "application/x-www-form-urlencoded", ...(o.headers ?? {}) }, body }),
+      );
     },
   };
   return s;
@@ -67,14 +69,15 @@ export function sseMessages<T = Record<string, unknown>>(text: string, event: st
   return text
     .split("\n\n")
     .filter((block) => block.split("\n").includes(`event: ${event}`))
-    .map((block) =>
-      JSON.parse(
-        block
-          .split("\n")
-          .filter((l) => l.startsWith("data:"))
-          .map((l) => l.slice(5).trimStart())
-          .join("\n"),
-      ) as T,
+    .map(
+      (block) =>
+        JSON.parse(
+          block
+            .split("\n")
+            .filter((l) => l.startsWith("data:"))
+            .map((l) => l.slice(5).trimStart())
+            .join("\n"),
+        ) as T,
     );
 }
 

@@ -37,7 +37,10 @@ export const VENDORS: VendorRow[] = [
     extension: "ext.modal",
     start: async () => {
       const f = await startModalFake();
-      return { env: { MODAL_SERVER_URL: f.url, MODAL_TOKEN_ID: f.tokenId, MODAL_TOKEN_SECRET: f.tokenSecret, MODAL_CONFIG_PATH: "/nonexistent" }, close: () => f.close() };
+      return {
+        env: { MODAL_SERVER_URL: f.url, MODAL_TOKEN_ID: f.tokenId, MODAL_TOKEN_SECRET: f.tokenSecret, MODAL_CONFIG_PATH: "/nonexistent" },
+        close: () => f.close(),
+      };
     },
   },
 ];
@@ -49,6 +52,9 @@ export function vendorProfiles(extension: string): { dir: string; name: string }
   mkdirSync(join(dir, "profiles"));
   const base = ["version: 1", `extension: ${extension}`, "ttl: { default: 30m, max: 2h }", "timeout: 60s"];
   writeFileSync(join(dir, "profiles", `profile.files-${name}.yaml`), [`id: profile.files-${name}`, ...base, ""].join("\n"));
-  writeFileSync(join(dir, "profiles", `profile.files-${name}-small.yaml`), [`id: profile.files-${name}-small`, ...base, "files: { maxUpload: 1MiB }", ""].join("\n"));
+  writeFileSync(
+    join(dir, "profiles", `profile.files-${name}-small.yaml`),
+    [`id: profile.files-${name}-small`, ...base, "files: { maxUpload: 1MiB }", ""].join("\n"),
+  );
   return { dir, name };
 }

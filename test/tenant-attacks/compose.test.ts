@@ -32,7 +32,11 @@ let server: RunningServer;
 let tokens: { adm: string; p1: string };
 
 async function call(path: string, token: string, body: unknown): Promise<{ status: number; error?: { code: string; message: string } }> {
-  const r = await fetch(`http://127.0.0.1:${server.port}${path}`, { method: "POST", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const r = await fetch(`http://127.0.0.1:${server.port}${path}`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
   const parsed = (await r.json()) as { error?: { code: string; message: string } };
   return { status: r.status, ...(parsed.error ? { error: parsed.error } : {}) };
 }
@@ -57,10 +61,19 @@ beforeAll(async () => {
   const profiles = join(dir, "profiles");
   mkdirSync(profiles);
   writeFileSync(join(profiles, "profile.t-compose.yaml"), stringify(profile("profile.t-compose", { access: { actors: ["agt"], projects: ["p1"] } })));
-  writeFileSync(join(profiles, "profile.t-compose-relaxed.yaml"), stringify(profile("profile.t-compose-relaxed", { settings: { composePolicy: { allow: ["privileged", "bind_mounts"] } } })));
+  writeFileSync(
+    join(profiles, "profile.t-compose-relaxed.yaml"),
+    stringify(profile("profile.t-compose-relaxed", { settings: { composePolicy: { allow: ["privileged", "bind_mounts"] } } })),
+  );
   home = makeHome({ SANDBOXER_PROFILES_DIR: profiles });
   // `far` is never reached: every refusal here happens before placement.
-  writeFileSync(home.env.SANDBOXER_CONFIG as string, stringify({ projects: { p1: { roots: [root] } }, hosts: { far: { ssh: { host: "127.0.0.1", port: 9 }, compose: "podman-compose", workspaceRoot: "/nonexistent/sbx" } } }));
+  writeFileSync(
+    home.env.SANDBOXER_CONFIG as string,
+    stringify({
+      projects: { p1: { roots: [root] } },
+      hosts: { far: { ssh: { host: "127.0.0.1", port: 9 }, compose: "podman-compose", workspaceRoot: "/nonexistent/sbx" } },
+    }),
+  );
   broker = home.broker();
   server = await startServer(broker, { port: 0, rateLimit: 0, accessLog: () => {} });
   tokens = { adm: (await broker.createToken({ actor: "adm" })).token, p1: (await broker.createToken({ actor: "agt", project: "p1" })).token };
@@ -85,7 +98,11 @@ describe("compose files from a tenant", () => {
     ["bind of /", { "compose.yaml": svc('volumes: ["/:/host"]') }, /bind mount '\/' is an absolute path/],
     ["bind ../", { "compose.yaml": svc('volumes: ["../../../outside:/o"]') }, /bind mount '\.\.\/\.\.\/\.\.\/outside' resolves outside/],
     ["privileged from .env", { "compose.yaml": svc("privileged: ${P}"), ".env": "P=true\n" }, /privileged: true/],
-    ["privileged through extends", { "compose.yaml": svc("extends: { file: base.yaml, service: base }"), "base.yaml": "services:\n  base:\n    privileged: true\n" }, /service 'app' \(extends 'base' from base\.yaml\): privileged: true/],
+    [
+      "privileged through extends",
+      { "compose.yaml": svc("extends: { file: base.yaml, service: base }"), "base.yaml": "services:\n  base:\n    privileged: true\n" },
+      /service 'app' \(extends 'base' from base\.yaml\): privileged: true/,
+    ],
     ["env_file outside", { "compose.yaml": svc("env_file: [../../../outside/secret.env]") }, /env_file: file/],
   ];
 

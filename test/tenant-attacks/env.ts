@@ -136,7 +136,13 @@ export async function attackEnv(): Promise<AttackEnv> {
     new Promise((resolve, reject) => {
       const body = o.body === undefined ? undefined : JSON.stringify(o.body);
       const req = request(
-        { host: "127.0.0.1", port: server.port, method, path, headers: { Authorization: `Bearer ${o.token ?? tokens.adm}`, ...(body ? { "Content-Type": "application/json" } : {}), ...(o.headers ?? {}) } },
+        {
+          host: "127.0.0.1",
+          port: server.port,
+          method,
+          path,
+          headers: { Authorization: `Bearer ${o.token ?? tokens.adm}`, ...(body ? { "Content-Type": "application/json" } : {}), ...(o.headers ?? {}) },
+        },
         (res) => {
           let text = "";
           res.on("data", (d: Buffer) => {

@@ -44,7 +44,10 @@ describe("another project's sandbox and snapshot ids", () => {
     ];
     for (const [method, path, body] of tries) {
       const r = await env.call(method, path, { token: env.tokens.p1, body });
-      const unknown = await env.call(method, path.replace(theirs.id, "sbx-aaaaaaaaaaaa").replace(theirSnap, "snap-aaaaaaaaaaaa"), { token: env.tokens.p1, body });
+      const unknown = await env.call(method, path.replace(theirs.id, "sbx-aaaaaaaaaaaa").replace(theirSnap, "snap-aaaaaaaaaaaa"), {
+        token: env.tokens.p1,
+        body,
+      });
       expect(r.status, `${method} ${path}: ${r.text}`).toBe(404);
       expect(r.body.error?.code).toBe("SBX_NOT_FOUND");
       expect(unknown.status).toBe(404);

@@ -88,7 +88,10 @@ describe("path inputs from a tenant", () => {
       `/v1/sandboxes/..%2F..%2F${theirs.id}/exec`,
       `/v1/sandboxes/%2E%2E/sandboxes/${theirs.id}`,
     ]) {
-      const r = await env.call(path.endsWith("/exec") ? "POST" : "GET", path, { token: env.tokens.p1, body: path.endsWith("/exec") ? { command: ["cat", "/workspace/p2.txt"] } : undefined });
+      const r = await env.call(path.endsWith("/exec") ? "POST" : "GET", path, {
+        token: env.tokens.p1,
+        body: path.endsWith("/exec") ? { command: ["cat", "/workspace/p2.txt"] } : undefined,
+      });
       expect(r.status, `${path}: ${r.text}`).toBe(404);
       expect(r.text).not.toContain("p2 data");
       expect(r.text).not.toContain(theirs.id.slice(4) + '"');

@@ -77,7 +77,10 @@ describe("profile access", () => {
     expect(create.code, create.stderr).toBe(2);
     expect(JSON.parse(create.stderr).error.message).toContain("input 'repo'");
     // The local CLI (no SANDBOXER_URL) is the operator, even when it creates for an agent.
-    const local = await runCli(["route", "explain", "--profile", "profile.vm-packer-build", "--actor", "agt", "--project", "p1", "--input", "packer_template=ok", "--json"], env.home.env);
+    const local = await runCli(
+      ["route", "explain", "--profile", "profile.vm-packer-build", "--actor", "agt", "--project", "p1", "--input", "packer_template=ok", "--json"],
+      env.home.env,
+    );
     expect(local.code, local.stderr).toBe(0);
   });
 });

@@ -113,7 +113,11 @@ describe("secret inputs", () => {
 
   it("an idempotent retry with the same secret is the same sandbox; another secret under the key is a conflict", { timeout: 120_000 }, async () => {
     const create = (greeting: string) =>
-      env.call("POST", "/v1/sandboxes", { token: env.tokens.p1, headers: { "Idempotency-Key": "build-1" }, body: { profile: "profile.t-build", inputs: { packer_template: "ok", packer_var_greeting: greeting } } });
+      env.call("POST", "/v1/sandboxes", {
+        token: env.tokens.p1,
+        headers: { "Idempotency-Key": "build-1" },
+        body: { profile: "profile.t-build", inputs: { packer_template: "ok", packer_var_greeting: greeting } },
+      });
     const a = await create("one");
     const b = await create("one");
     expect([a.status, b.status], a.text).toEqual([201, 201]);

@@ -24,7 +24,10 @@ beforeAll(async () => {
   expect(a.status, a.text).toBe(201);
   mine = a.body as unknown as Sandbox;
   const evil = `source "null" "x" {\n  communicator = "none"\n}\nbuild {\n  sources = ["source.null.x"]\n  provisioner "shell-local" {\n    inline = ["touch ${marker}"]\n  }\n}\n`;
-  const w = await env.call("POST", `/v1/sandboxes/${mine.id}/exec`, { token: env.tokens.p1, body: { command: ["sh", "-c", 'mkdir -p /workspace/t && printf %s "$1" > /workspace/t/evil.pkr.hcl', "sh", evil] } });
+  const w = await env.call("POST", `/v1/sandboxes/${mine.id}/exec`, {
+    token: env.tokens.p1,
+    body: { command: ["sh", "-c", 'mkdir -p /workspace/t && printf %s "$1" > /workspace/t/evil.pkr.hcl', "sh", evil] },
+  });
   expect(w.body.exitCode, w.text).toBe(0);
   // What the tenant could only guess before: the operator's record names the workspace on the server.
   evilDir = join(String((await env.broker.get(mine.id)).reachability?.workspace), "t");
@@ -53,13 +56,19 @@ describe("packer_template from a tenant", () => {
   });
 
   it("packer_var_file is for operators only", async () => {
-    const r = await env.call("POST", "/v1/plan", { token: env.tokens.p1, body: { profile: "profile.t-build", inputs: { packer_template: "ok", packer_var_file: "app/x.pkrvars.hcl" } } });
+    const r = await env.call("POST", "/v1/plan", {
+      token: env.tokens.p1,
+      body: { profile: "profile.t-build", inputs: { packer_template: "ok", packer_var_file: "app/x.pkrvars.hcl" } },
+    });
     expect(r.status).toBe(400);
     expect(r.body.error?.message).toContain("input 'packer_var_file': only operators (adm) may set this input");
   });
 
   it("a template the operator lists builds for the tenant, recorded by name, without server paths", { timeout: 120_000 }, async () => {
-    const r = await env.call("POST", "/v1/sandboxes", { token: env.tokens.p1, body: { profile: "profile.t-build", inputs: { packer_template: "ok", packer_var_greeting: "hi" } } });
+    const r = await env.call("POST", "/v1/sandboxes", {
+      token: env.tokens.p1,
+      body: { profile: "profile.t-build", inputs: { packer_template: "ok", packer_var_greeting: "hi" } },
+    });
     expect(r.status, r.text).toBe(201);
     const sb = r.body as unknown as Sandbox;
     expect(sb.inputs.packer_template).toBe("ok");
@@ -82,9 +91,15 @@ describe("vm from a tenant", () => {
         expect(r.body.error?.message).toContain(`input 'vm': '${vm}' is not a host of the inventory or a VM of the port registry`);
       }
     }
-    const vmName = await env.call("POST", "/v1/plan", { token: env.tokens.p1, body: { profile: "profile.t-build", inputs: { packer_template: "ok", vm_name: "localhost" } } });
+    const vmName = await env.call("POST", "/v1/plan", {
+      token: env.tokens.p1,
+      body: { profile: "profile.t-build", inputs: { packer_template: "ok", vm_name: "localhost" } },
+    });
     expect(vmName.status).toBe(400);
-    const sandboxPath = await env.call("POST", "/v1/plan", { token: env.tokens.p1, body: { profile: "profile.t-attach", inputs: { vm: "registry-vm", workspace_dir: "~/x" } } });
+    const sandboxPath = await env.call("POST", "/v1/plan", {
+      token: env.tokens.p1,
+      body: { profile: "profile.t-attach", inputs: { vm: "registry-vm", workspace_dir: "~/x" } },
+    });
     expect(sandboxPath.body.error?.message).toContain("input 'workspace_dir'");
     expect(await env.footprint()).toBe(before);
     const ok = await env.call("POST", "/v1/plan", { token: env.tokens.p1, body: { profile: "profile.t-attach", inputs: { vm: "registry-vm" } } });

@@ -22,7 +22,13 @@ export async function profiles(cx: CliContext, argv: string[]): Promise<number> 
     noExtraPositionals(positionals, 1, usage);
     const all = [...catalog.profiles.values()].sort((a, b) => a.id.localeCompare(b.id));
     if (cx.out.json) cx.out.data({ profiles: all, errors: catalog.errors, warnings: catalog.warnings });
-    else cx.out.print(table(["ID", "VERSION", "EXTENSION", "TTL", "DESCRIPTION"], all.map((p) => [p.id, String(p.version), p.extension ?? `route:${p.route?.strategy}`, `${p.ttl.default}/${p.ttl.max}`, p.description])));
+    else
+      cx.out.print(
+        table(
+          ["ID", "VERSION", "EXTENSION", "TTL", "DESCRIPTION"],
+          all.map((p) => [p.id, String(p.version), p.extension ?? `route:${p.route?.strategy}`, `${p.ttl.default}/${p.ttl.max}`, p.description]),
+        ),
+      );
     return catalog.errors.length ? 1 : 0;
   }
   if (sub === "show") {
@@ -32,9 +38,13 @@ export async function profiles(cx: CliContext, argv: string[]): Promise<number> 
     if (!p) throw new SandboxerError("SBX_PROFILE_NOT_FOUND", `profile '${id}' does not exist`, { details: { field: "profile" } });
     if (cx.out.json) cx.out.data(p);
     else {
-      cx.out.print(`${p.id} v${p.version}: ${p.description}\n  file       ${p.file}\n  extension  ${p.extension ?? `${p.route?.strategy}: ${p.route?.candidates.join(", ")}`}\n  placement  ${p.placement.hosts.join(", ")}${p.placement.labels.length ? ` labels=${p.placement.labels.join(",")}` : ""}\n  ttl        default ${p.ttl.default}, max ${p.ttl.max}; timeout ${p.timeout}; network ${p.network}`);
+      cx.out.print(
+        `${p.id} v${p.version}: ${p.description}\n  file       ${p.file}\n  extension  ${p.extension ?? `${p.route?.strategy}: ${p.route?.candidates.join(", ")}`}\n  placement  ${p.placement.hosts.join(", ")}${p.placement.labels.length ? ` labels=${p.placement.labels.join(",")}` : ""}\n  ttl        default ${p.ttl.default}, max ${p.ttl.max}; timeout ${p.timeout}; network ${p.network}`,
+      );
       for (const [name, spec] of Object.entries(p.inputs)) {
-        cx.out.print(`  input ${name}: ${spec.type}${spec.required ? " (required)" : ""}${spec.default !== undefined ? ` = ${spec.default}` : ""}${spec.description ? ` - ${spec.description}` : ""}`);
+        cx.out.print(
+          `  input ${name}: ${spec.type}${spec.required ? " (required)" : ""}${spec.default !== undefined ? ` = ${spec.default}` : ""}${spec.description ? ` - ${spec.description}` : ""}`,
+        );
       }
     }
     return 0;
@@ -48,7 +58,23 @@ export async function extensions(cx: CliContext, argv: string[]): Promise<number
   if ((positionals[0] ?? "list") !== "list") throw new SandboxerError("SBX_USAGE", `usage: ${usage}`);
   const rows = await cx.broker().extensions();
   if (cx.out.json) cx.out.data(rows);
-  else cx.out.print(table(["ID", "KIND", "ENABLED", "PRICE/H", "READY~", "CAPABILITIES"], rows.map((r) => [r.id, r.kind, String(r.enabled), String(r.pricePerHour), `${r.expectedReadySeconds}s`, Object.entries(r.capabilities).filter(([, v]) => v).map(([k]) => k).join(",") || "-"])));
+  else
+    cx.out.print(
+      table(
+        ["ID", "KIND", "ENABLED", "PRICE/H", "READY~", "CAPABILITIES"],
+        rows.map((r) => [
+          r.id,
+          r.kind,
+          String(r.enabled),
+          String(r.pricePerHour),
+          `${r.expectedReadySeconds}s`,
+          Object.entries(r.capabilities)
+            .filter(([, v]) => v)
+            .map(([k]) => k)
+            .join(",") || "-",
+        ]),
+      ),
+    );
   return 0;
 }
 
@@ -75,7 +101,8 @@ export async function reconcileCmd(cx: CliContext, argv: string[]): Promise<numb
   if (cx.out.json) cx.out.data(report);
   else {
     for (const a of report.actions) cx.out.print(`${a.id}  ${a.from} -> ${a.to}  (${a.why})`);
-    for (const o of report.orphans) cx.out.print(`orphan  ${o.sandboxId}  ${o.kind} ${o.ref} on ${o.host} has no live record (sandboxer reap-stale removes it)`);
+    for (const o of report.orphans)
+      cx.out.print(`orphan  ${o.sandboxId}  ${o.kind} ${o.ref} on ${o.host} has no live record (sandboxer reap-stale removes it)`);
     for (const e of report.errors) cx.out.note(`error: ${e.id}: ${e.message}`);
     if (!report.actions.length && !report.orphans.length && !report.errors.length) cx.out.print("nothing to reconcile");
   }

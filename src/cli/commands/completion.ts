@@ -11,7 +11,8 @@ export async function completion(cx: CliContext, argv: string[]): Promise<number
   noExtraPositionals(positionals, 1, USAGE);
   const shell = positionals[0] ?? "";
   const text = completionScript(shell);
-  if (text === null) throw new SandboxerError("SBX_USAGE", `completion: '${shell.slice(0, 20)}' is not bash, zsh or fish\nusage: ${USAGE}`, { details: { field: "shell" } });
+  if (text === null)
+    throw new SandboxerError("SBX_USAGE", `completion: '${shell.slice(0, 20)}' is not bash, zsh or fish\nusage: ${USAGE}`, { details: { field: "shell" } });
   cx.out.print(text);
   return 0;
 }

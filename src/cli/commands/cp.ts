@@ -67,7 +67,8 @@ async function upload(cx: CliContext, src: string, to: Remote, svc: { service?: 
   if (!isDir && !link) {
     // A file: into an existing directory under its own name, else to DST itself (streamed, mode kept).
     const dest = intoDir ? posix.join(to.path, basename(local)) : to.path;
-    if (!there && to.path.endsWith("/")) throw new SandboxerError("SBX_NOT_FOUND", `directory '${to.path}' does not exist in ${to.id}`, { details: { field: "DST" } });
+    if (!there && to.path.endsWith("/"))
+      throw new SandboxerError("SBX_NOT_FOUND", `directory '${to.path}' does not exist in ${to.id}`, { details: { field: "DST" } });
     const mode = statSync(local).mode & 0o7777;
     return (await broker.writeFile(to.id, dest, createReadStream(local), { ...svc, mode })).bytes;
   }

@@ -15,7 +15,8 @@ export async function db(cx: CliContext, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { to: { type: "string" }, replace: { type: "boolean" } }, USAGE);
   noExtraPositionals(positionals, 1, USAGE);
   const sub = positionals[0] ?? "status";
-  if (cx.env.SANDBOXER_URL) throw new SandboxerError("SBX_USAGE", "db works on this machine's store; unset SANDBOXER_URL", { details: { field: "SANDBOXER_URL" } });
+  if (cx.env.SANDBOXER_URL)
+    throw new SandboxerError("SBX_USAGE", "db works on this machine's store; unset SANDBOXER_URL", { details: { field: "SANDBOXER_URL" } });
   const admin = await import("../../broker/db.js");
   if (sub === "status") {
     const all = await admin.dbStatus(cx.env);
@@ -44,7 +45,12 @@ export async function db(cx: CliContext, argv: string[]): Promise<number> {
     const copied = await admin.dbCopy(cx.env, to, { replace: values.replace ?? false });
     if (cx.out.json) cx.out.data({ tables: copied });
     else {
-      cx.out.print(table(["TABLE", "ROWS", "SHA256 (SQLITE)", "SHA256 (POSTGRES)", ""], copied.map((c) => [c.table, String(c.rows), c.checksum.slice(0, 16), c.targetChecksum.slice(0, 16), "ok"])));
+      cx.out.print(
+        table(
+          ["TABLE", "ROWS", "SHA256 (SQLITE)", "SHA256 (POSTGRES)", ""],
+          copied.map((c) => [c.table, String(c.rows), c.checksum.slice(0, 16), c.targetChecksum.slice(0, 16), "ok"]),
+        ),
+      );
       cx.out.note(`copied ${copied.reduce((n, c) => n + c.rows, 0)} rows in ${copied.length} tables; point every replica at it with SANDBOXER_DATABASE_URL`);
     }
     return 0;

@@ -66,10 +66,20 @@ function printStale(cx: CliContext, r: StaleReport): void {
     return;
   }
   if (r.orphans.length) {
-    cx.out.print(table(["HOST", "SANDBOX", "KIND", "REF", "RECORD"], r.orphans.map((o) => [o.host, o.sandboxId, o.kind, o.ref, o.record ?? "(none)"])));
+    cx.out.print(
+      table(
+        ["HOST", "SANDBOX", "KIND", "REF", "RECORD"],
+        r.orphans.map((o) => [o.host, o.sandboxId, o.kind, o.ref, o.record ?? "(none)"]),
+      ),
+    );
   }
   if (r.ghosts.length) {
-    cx.out.print(table(["RECORD", "HOST", "STATE", "WHY"], r.ghosts.map((g) => [g.id, g.host, g.state, g.why])));
+    cx.out.print(
+      table(
+        ["RECORD", "HOST", "STATE", "WHY"],
+        r.ghosts.map((g) => [g.id, g.host, g.state, g.why]),
+      ),
+    );
   }
 }
 

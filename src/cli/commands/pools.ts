@@ -28,7 +28,11 @@ function rows(pools: PoolStatus[]): string[][] {
 
 /** `pools list | set | drain`: warm pools of ready sandboxes per profile (docs/pools.md). */
 export async function pools(cx: CliContext, argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { size: { type: "string" }, input: { type: "string", multiple: true, short: "i" }, "max-idle": { type: "string" } }, USAGE);
+  const { values, positionals } = parse(
+    argv,
+    { size: { type: "string" }, input: { type: "string", multiple: true, short: "i" }, "max-idle": { type: "string" } },
+    USAGE,
+  );
   const sub = positionals[0] ?? "list";
   const broker = cx.broker();
   if (sub === "list") {
@@ -42,10 +46,14 @@ export async function pools(cx: CliContext, argv: string[]): Promise<number> {
   if (sub === "set") {
     noExtraPositionals(positionals, 2, USAGE);
     const profile = requirePositional(positionals, 1, "PROFILE", USAGE);
-    if (values.size === undefined || !/^\d{1,4}$/.test(values.size)) throw new SandboxerError("SBX_USAGE", `--size: a whole number from 0 to 1000\nusage: ${USAGE}`, { details: { field: "size" } });
+    if (values.size === undefined || !/^\d{1,4}$/.test(values.size))
+      throw new SandboxerError("SBX_USAGE", `--size: a whole number from 0 to 1000\nusage: ${USAGE}`, { details: { field: "size" } });
     const p = await broker.setPool({ profile, size: Number(values.size), maxIdle: values["max-idle"], inputs: parseInputs(values.input) });
     if (cx.out.json) cx.out.data(p);
-    else cx.out.print(`${p.key}: size ${p.size}, ${p.ready} ready, max idle ${p.maxIdleSeconds}s${p.size > p.ready ? " (the reaper in `serve` or `sandboxer reaper` refills it)" : ""}`);
+    else
+      cx.out.print(
+        `${p.key}: size ${p.size}, ${p.ready} ready, max idle ${p.maxIdleSeconds}s${p.size > p.ready ? " (the reaper in `serve` or `sandboxer reaper` refills it)" : ""}`,
+      );
     return 0;
   }
   if (sub === "drain") {

@@ -27,7 +27,14 @@ export async function ps(cx: CliContext, argv: string[]): Promise<number> {
   cx.out.print(
     table(
       ["PID", "STATE", "EXIT", "STARTED", "ENDED", "COMMAND"],
-      rows.map((p) => [p.pid, p.state, p.exitCode === null ? (p.signal ?? "-") : String(p.exitCode), ago(p.startedAt, now), ago(p.endedAt, now), p.argv.join(" ").slice(0, 80)]),
+      rows.map((p) => [
+        p.pid,
+        p.state,
+        p.exitCode === null ? (p.signal ?? "-") : String(p.exitCode),
+        ago(p.startedAt, now),
+        ago(p.endedAt, now),
+        p.argv.join(" ").slice(0, 80),
+      ]),
     ),
   );
   return 0;

@@ -24,7 +24,10 @@ export async function reachability(cx: CliContext, argv: string[]): Promise<numb
   }
   // Multi-line text (a tunnel snippet) goes last and verbatim, ready to copy; structures render as tables.
   const blocks = Object.entries(sb.reachability).filter((e): e is [string, string] => typeof e[1] === "string" && e[1].includes("\n"));
-  const lines = [`${sb.id}  ${sb.state}  ${sb.extension}${sb.mode ? ` (${sb.mode})` : ""}`, ...fieldRows(sb.reachability, 10, { skip: blocks.map(([k]) => k) })];
+  const lines = [
+    `${sb.id}  ${sb.state}  ${sb.extension}${sb.mode ? ` (${sb.mode})` : ""}`,
+    ...fieldRows(sb.reachability, 10, { skip: blocks.map(([k]) => k) }),
+  ];
   for (const [k, text] of blocks) lines.push("", `${k}:`, text);
   cx.out.print(lines.join("\n"));
   return 0;

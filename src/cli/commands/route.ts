@@ -19,10 +19,26 @@ export async function route(cx: CliContext, argv: string[]): Promise<number> {
     // Refused (no credits, no capacity): the explain still answers, with every candidate's reason.
     const refusal = refusalOf(err);
     if (!refusal) throw err;
-    if (cx.out.json) cx.out.data({ profile: refusal.profile, host: null, ttlSeconds: refusal.ttlSeconds, project: refusal.project, chosen: null, strategy: refusal.strategy, reason: refusal.message, rejected: refusal.rejected, refused: { code: refusal.code, message: refusal.message } });
+    if (cx.out.json)
+      cx.out.data({
+        profile: refusal.profile,
+        host: null,
+        ttlSeconds: refusal.ttlSeconds,
+        project: refusal.project,
+        chosen: null,
+        strategy: refusal.strategy,
+        reason: refusal.message,
+        rejected: refusal.rejected,
+        refused: { code: refusal.code, message: refusal.message },
+      });
     else {
       cx.out.print(`${refusal.profile}: no usable extension (${refusal.strategy}); a create would be refused with ${refusal.code}`);
-      cx.out.print(table(["EXTENSION", "REJECTED BECAUSE"], refusal.rejected.map((r) => [r.extension, r.why])));
+      cx.out.print(
+        table(
+          ["EXTENSION", "REJECTED BECAUSE"],
+          refusal.rejected.map((r) => [r.extension, r.why]),
+        ),
+      );
     }
     return 0;
   }
@@ -44,7 +60,9 @@ export async function route(cx: CliContext, argv: string[]): Promise<number> {
   if (decision.pool) {
     const warm = Object.entries(decision.pool.warm);
     const served = (decision.pool.warm[decision.chosen] ?? 0) > 0;
-    cx.out.print(`  pool ${decision.pool.key}: ${warm.length ? warm.map(([e, n]) => `${n} warm on ${e}`).join(", ") : "no warm member"}; ${served ? "a create now claims a warm member" : "a create now is cold"}`);
+    cx.out.print(
+      `  pool ${decision.pool.key}: ${warm.length ? warm.map(([e, n]) => `${n} warm on ${e}`).join(", ") : "no warm member"}; ${served ? "a create now claims a warm member" : "a create now is cold"}`,
+    );
   }
   return 0;
 }

@@ -25,7 +25,13 @@ export function describe(sb: Sandbox): string {
   row("profile", `${sb.profile} v${sb.profileVersion}`);
   row("extension", `${sb.extension}${sb.mode ? ` (${sb.mode})` : ""} on ${sb.host}`);
   row("actor", `${sb.actor}${sb.project ? ` / ${sb.project}` : ""}`);
-  if (Object.keys(sb.inputs).length) row("inputs", Object.entries(sb.inputs).map(([k, v]) => `${k}=${v}`).join(" "));
+  if (Object.keys(sb.inputs).length)
+    row(
+      "inputs",
+      Object.entries(sb.inputs)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" "),
+    );
   row("created", sb.createdAt);
   if (sb.readyAt) row("ready", `${sb.readyAt} (${((Date.parse(sb.readyAt) - Date.parse(sb.createdAt)) / 1000).toFixed(2)}s)`);
   row("expires", expiresIn(sb) === "-" ? null : `${sb.expiresAt} (${expiresIn(sb)})`);
@@ -61,7 +67,14 @@ export async function list(cx: CliContext, argv: string[]): Promise<number> {
   const usage = "sandboxer list [--state S[,S]] [--profile P] [--project P] [--extension E] [--host H] [--all] [--json]";
   const { values, positionals } = parse(
     argv,
-    { state: { type: "string" }, profile: { type: "string" }, project: { type: "string" }, extension: { type: "string" }, host: { type: "string" }, all: { type: "boolean" } },
+    {
+      state: { type: "string" },
+      profile: { type: "string" },
+      project: { type: "string" },
+      extension: { type: "string" },
+      host: { type: "string" },
+      all: { type: "boolean" },
+    },
     usage,
   );
   noExtraPositionals(positionals, 0, usage);
@@ -150,7 +163,15 @@ export async function exec(cx: CliContext, argv: string[]): Promise<number> {
   }
   if (cx.out.json) {
     const r = await cx.broker().exec(id, cmd, { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, run);
-    cx.out.data({ id, command: cmd, exitCode: r.exitCode, stdout: r.stdout ?? "", stderr: r.stderr ?? "", truncated: r.truncated ?? false, ...(timeoutMs === undefined ? {} : { timedOut: r.timedOut ?? false }) });
+    cx.out.data({
+      id,
+      command: cmd,
+      exitCode: r.exitCode,
+      stdout: r.stdout ?? "",
+      stderr: r.stderr ?? "",
+      truncated: r.truncated ?? false,
+      ...(timeoutMs === undefined ? {} : { timedOut: r.timedOut ?? false }),
+    });
     return r.exitCode;
   }
   const r = await cx.broker().exec(id, cmd, { stdin: "inherit", stdout: "inherit", stderr: "inherit" }, run);

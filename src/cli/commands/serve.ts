@@ -2,8 +2,7 @@ import { SandboxerError } from "../../errors.js";
 import { noExtraPositionals, parse } from "../args.js";
 import type { CliContext } from "../context.js";
 
-const USAGE =
-  "sandboxer serve [--port N] [--host 127.0.0.1] [--rate-limit N] [--body-limit BYTES] [--no-reaper] [--reaper-interval SECONDS] [--json]";
+const USAGE = "sandboxer serve [--port N] [--host 127.0.0.1] [--rate-limit N] [--body-limit BYTES] [--no-reaper] [--reaper-interval SECONDS] [--json]";
 
 function intFlag(value: string | undefined, name: string, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
@@ -33,10 +32,12 @@ export async function serve(cx: CliContext, argv: string[]): Promise<number> {
     USAGE,
   );
   noExtraPositionals(positionals, 0, USAGE);
-  if (cx.env.SANDBOXER_URL) throw new SandboxerError("SBX_USAGE", "serve runs against the local store; unset SANDBOXER_URL", { details: { field: "SANDBOXER_URL" } });
+  if (cx.env.SANDBOXER_URL)
+    throw new SandboxerError("SBX_USAGE", "serve runs against the local store; unset SANDBOXER_URL", { details: { field: "SANDBOXER_URL" } });
   const port = intFlag(values.port, "port", 0, 65535) ?? 7070;
   const host = values.host ?? "127.0.0.1";
-  if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host)) throw new SandboxerError("SBX_USAGE", `--host: '${host.slice(0, 40)}' is not an address or host name`, { details: { field: "host" } });
+  if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host))
+    throw new SandboxerError("SBX_USAGE", `--host: '${host.slice(0, 40)}' is not an address or host name`, { details: { field: "host" } });
   const rateLimit = intFlag(values["rate-limit"], "rate-limit", 0, 1_000_000);
   const bodyLimit = intFlag(values["body-limit"], "body-limit", 1024, 64 * 1024 * 1024);
   const reaperInterval = intFlag(values["reaper-interval"], "reaper-interval", 1, 86_400);
@@ -56,7 +57,18 @@ export async function serve(cx: CliContext, argv: string[]): Promise<number> {
     ...(bodyLimit !== undefined ? { bodyLimit } : {}),
   });
   const health = await broker.health();
-  if (cx.out.json) cx.out.print(JSON.stringify({ url: server.url, host: server.host, port: server.port, pid: process.pid, reaper: !values["no-reaper"], store: health.store, replica: health.replica }));
+  if (cx.out.json)
+    cx.out.print(
+      JSON.stringify({
+        url: server.url,
+        host: server.host,
+        port: server.port,
+        pid: process.pid,
+        reaper: !values["no-reaper"],
+        store: health.store,
+        replica: health.replica,
+      }),
+    );
   else cx.out.note(`sandboxer API listening on ${server.url} (docs: ${server.url}/docs; Ctrl-C stops)`);
   if (!["127.0.0.1", "::1", "localhost"].includes(host)) cx.out.note(`warning: listening on ${host}, beyond loopback: put TLS in front (see docs/security.md)`);
 

@@ -8,7 +8,8 @@ import { startSpinner } from "../progress.js";
 import { describe as describeSandbox } from "./sandbox.js";
 
 const SNAPSHOT_USAGE = "sandboxer snapshot ID [--name LABEL] [--json] | snapshot delete SNAPSHOT_ID [--json]";
-const SNAPSHOTS_USAGE = "sandboxer snapshots list [--sandbox ID] [--profile P] [--project P] | snapshots get SNAPSHOT_ID | snapshots delete SNAPSHOT_ID [--json]";
+const SNAPSHOTS_USAGE =
+  "sandboxer snapshots list [--sandbox ID] [--profile P] [--project P] | snapshots get SNAPSHOT_ID | snapshots delete SNAPSHOT_ID [--json]";
 const RESTORE_USAGE = "sandboxer restore SNAPSHOT_ID [--host H] [--ttl 2h] [--profile P --input k=v...] [--extension E] [--actor A] [--project P] [--json]";
 
 export function bytes(n: number): string {

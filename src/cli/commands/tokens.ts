@@ -7,7 +7,8 @@ const USAGE = "sandboxer tokens create --actor adm|agt|atm [--project NAME] [--n
 
 /** Like noExtraPositionals, without echoing: an extra argument here is most likely a pasted token. */
 function noExtra(positionals: string[], max: number): void {
-  if (positionals.length > max) throw new SandboxerError("SBX_USAGE", `${positionals.length - max} unexpected argument(s) (not shown: they may be secrets)\nusage: ${USAGE}`);
+  if (positionals.length > max)
+    throw new SandboxerError("SBX_USAGE", `${positionals.length - max} unexpected argument(s) (not shown: they may be secrets)\nusage: ${USAGE}`);
 }
 
 /**
@@ -17,7 +18,8 @@ function noExtra(positionals: string[], max: number): void {
 export async function tokens(cx: CliContext, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, { actor: { type: "string" }, project: { type: "string" }, name: { type: "string" } }, USAGE);
   const sub = positionals[0] ?? "list";
-  if (cx.env.SANDBOXER_URL) throw new SandboxerError("SBX_USAGE", "tokens are managed on the server machine; unset SANDBOXER_URL", { details: { field: "SANDBOXER_URL" } });
+  if (cx.env.SANDBOXER_URL)
+    throw new SandboxerError("SBX_USAGE", "tokens are managed on the server machine; unset SANDBOXER_URL", { details: { field: "SANDBOXER_URL" } });
   const broker = cx.broker();
   if (sub === "create") {
     noExtra(positionals, 1);

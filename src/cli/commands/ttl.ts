@@ -53,7 +53,11 @@ function summary(p: ReaperPass, once = false): string {
     `reconciled ${p.reconciled?.actions.length ?? 0}`,
     `orphans ${p.reconciled?.orphans.length ?? 0}`,
   ];
-  const errors = [...p.errors, ...(p.expired?.errors ?? []).map((e) => `${e.id}: ${e.message}`), ...(p.retried?.errors ?? []).map((e) => `${e.id}: ${e.message}`)];
+  const errors = [
+    ...p.errors,
+    ...(p.expired?.errors ?? []).map((e) => `${e.id}: ${e.message}`),
+    ...(p.retried?.errors ?? []).map((e) => `${e.id}: ${e.message}`),
+  ];
   return `${p.at} ${parts.join(", ")}${errors.length ? `; errors: ${errors.join("; ")}` : ""}${once ? "" : `; next in ${(p.nextInMs / 1000).toFixed(1)}s`}`;
 }
 
@@ -77,7 +81,10 @@ export async function reaper(cx: CliContext, argv: string[]): Promise<number> {
     const pools = pass.acted ? await r.refill() : null;
     await broker.releaseLease("reaper", r.holder);
     if (cx.out.json) cx.out.data({ ...pass, pools });
-    else cx.out.print(`${summary(pass, true)}${pools ? `; pools: ${pools.pools.map((p) => `${p.key} +${p.created.length} -${p.destroyed.length}`).join(", ") || "none"}` : ""}`);
+    else
+      cx.out.print(
+        `${summary(pass, true)}${pools ? `; pools: ${pools.pools.map((p) => `${p.key} +${p.created.length} -${p.destroyed.length}`).join(", ") || "none"}` : ""}`,
+      );
     return pass.errors.length || pools?.pools.some((p) => p.errors.length) ? 1 : 0;
   }
   const r = startReaper(broker, { intervalMs, onPass: emit });

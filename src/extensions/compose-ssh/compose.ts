@@ -36,7 +36,11 @@ export function composeCommand(host: Host, env: Env): ComposeCommand {
   const argv = text.split(/\s+/);
   for (const w of argv) {
     if (!WORD_RE.test(w)) {
-      throw new SandboxerError("SBX_CONFIG_INVALID", `compose command '${text.slice(0, 80)}': '${w.slice(0, 40)}' is not a plain word (SANDBOXER_COMPOSE_CMD or hosts.${host.name}.compose)`, { details: { field: "compose" } });
+      throw new SandboxerError(
+        "SBX_CONFIG_INVALID",
+        `compose command '${text.slice(0, 80)}': '${w.slice(0, 40)}' is not a plain word (SANDBOXER_COMPOSE_CMD or hosts.${host.name}.compose)`,
+        { details: { field: "compose" } },
+      );
     }
   }
   const first = basename(argv[0] ?? "");

@@ -47,7 +47,14 @@ export function parseDotEnv(text: string, dialect: Dialect): DotEnv {
         close = findClose(body, quote);
       }
       body = close < 0 ? body : body.slice(0, close);
-      value = quote === "'" ? body : expand(body.replace(/\\(.)/g, (_s, c: string) => ESCAPES[c] ?? `\\${c}`), vars, dialect);
+      value =
+        quote === "'"
+          ? body
+          : expand(
+              body.replace(/\\(.)/g, (_s, c: string) => ESCAPES[c] ?? `\\${c}`),
+              vars,
+              dialect,
+            );
     } else {
       const hash = rest.search(/\s#/);
       if (hash >= 0) rest = rest.slice(0, hash);

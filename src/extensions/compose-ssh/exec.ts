@@ -15,7 +15,13 @@ interface ServiceState {
  * ready), so no lookup session is needed; without --service, the first
  * running service in compose-file order.
  */
-export async function composeExec(ctx: ExtensionContext, h: { cli: string; services: string[] }, argv: string[], io: ExecIo, opts: ExecOptions): Promise<ExecResult> {
+export async function composeExec(
+  ctx: ExtensionContext,
+  h: { cli: string; services: string[] },
+  argv: string[],
+  io: ExecIo,
+  opts: ExecOptions,
+): Promise<ExecResult> {
   const { service, container } = pickContainer(ctx, h, opts.service);
   const r = await runInSandbox(argv, io, opts, async (a, o) => containerCommand(ctx, h, a, o));
   // docker answers 125, podman 125 or 255, when exec itself failed (the container is gone or stopped).
@@ -32,11 +38,14 @@ function pickContainer(ctx: ExtensionContext, h: { services: string[] }, asked: 
   const services = (ctx.sandbox.reachability?.services ?? {}) as Record<string, ServiceState>;
   const names = Object.keys(services);
   if (asked !== undefined && !services[asked]?.container) {
-    throw new SandboxerError("SBX_INPUT_INVALID", `service: ${ctx.sandbox.id} has no service '${asked}' (services: ${names.join(", ") || "none"})`, { details: { field: "service" } });
+    throw new SandboxerError("SBX_INPUT_INVALID", `service: ${ctx.sandbox.id} has no service '${asked}' (services: ${names.join(", ") || "none"})`, {
+      details: { field: "service" },
+    });
   }
   const service = asked ?? h.services.find((s) => services[s]?.state === "running") ?? names.find((s) => services[s]?.state === "running");
   const container = service ? services[service]?.container : undefined;
-  if (!service || !container) throw new SandboxerError("SBX_INVALID_STATE", `${ctx.sandbox.id} has no running service to run a command in; see \`sandboxer get ${ctx.sandbox.id}\``);
+  if (!service || !container)
+    throw new SandboxerError("SBX_INVALID_STATE", `${ctx.sandbox.id} has no running service to run a command in; see \`sandboxer get ${ctx.sandbox.id}\``);
   return { service, container };
 }
 

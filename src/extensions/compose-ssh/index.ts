@@ -61,15 +61,24 @@ function composeArgv(c: ComposeCommand, id: string, files: string[]): string[] {
 
 async function status(ctx: ExtensionContext, h: Pick<ComposeHandle, "cli" | "flavor">, healthchecks: string[] = []): Promise<ContainerStatus[]> {
   const res = await sh(ctx.transport, STATUS, [h.cli, ctx.sandbox.id, h.flavor, ...healthchecks], { signal: ctx.signal });
-  if (res.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `${h.cli} ps on ${ctx.host.name} failed (exit ${res.code}): ${res.stderr.trim().slice(-400)}`);
+  if (res.code !== 0)
+    throw new SandboxerError("SBX_PROVISION_FAILED", `${h.cli} ps on ${ctx.host.name} failed (exit ${res.code}): ${res.stderr.trim().slice(-400)}`);
   return parsePs(h.flavor, res.stdout);
 }
 
 /** Each container's state and log tail; never an empty section without saying why. */
 async function logsTail(ctx: ExtensionContext, cli: string, lines = 20): Promise<string> {
-  const res = await sh(ctx.transport, LOGS, [cli, ctx.sandbox.id, String(lines)], { timeoutMs: 15_000 }).catch((err: unknown) => ({ code: -1, stdout: "", stderr: (err as Error).message }));
+  const res = await sh(ctx.transport, LOGS, [cli, ctx.sandbox.id, String(lines)], { timeoutMs: 15_000 }).catch((err: unknown) => ({
+    code: -1,
+    stdout: "",
+    stderr: (err as Error).message,
+  }));
   const text = res.stdout.trim();
-  if (text) return text.split("\n").slice(-lines * 3).join("\n");
+  if (text)
+    return text
+      .split("\n")
+      .slice(-lines * 3)
+      .join("\n");
   if (res.code !== 0) return `(logs unavailable: ${cli} on ${ctx.host.name} exited ${res.code}: ${tailLines(res.stderr, 2) || "no message"})`;
   return `(no containers labelled sandboxer.id=${ctx.sandbox.id} on ${ctx.host.name}: compose created none)`;
 }
@@ -147,7 +156,8 @@ export default defineExtension({
     if (res.code === 91) throw rootRefused(ctx, res.stderr);
     const explained = explainStartFailure(output);
     if (explained) throw new SandboxerError("SBX_PROVISION_FAILED", `${explained}\n${tailLines(output, 8)}`);
-    if (res.code === 90) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot place the stack in ${handle.workspace} on ${ctx.host.name}: ${tailLines(res.stderr, 4)}`);
+    if (res.code === 90)
+      throw new SandboxerError("SBX_PROVISION_FAILED", `cannot place the stack in ${handle.workspace} on ${ctx.host.name}: ${tailLines(res.stderr, 4)}`);
     if (res.code !== 0) {
       const why = res.code === 127 ? `${compose.argv[0]} is not installed on ${ctx.host.name}` : `compose up exited ${res.code}`;
       throw new SandboxerError("SBX_PROVISION_FAILED", `${why}:\n${tailLines(output, 12)}`);
@@ -162,12 +172,17 @@ export default defineExtension({
       }
     }
     // `up` said a container could not start (podman-compose still exits 0): fail now, in the engine's words.
-    const stuck = failedStarts(res.stdout.slice(0, marker >= 0 ? marker : undefined)).filter((f) => containers?.find((c) => c.name === f.container)?.state !== "running");
+    const stuck = failedStarts(res.stdout.slice(0, marker >= 0 ? marker : undefined)).filter(
+      (f) => containers?.find((c) => c.name === f.container)?.state !== "running",
+    );
     if (stuck.length) {
       firstStatus.delete(id);
       const names = stuck.map((f) => `'${containers?.find((c) => c.name === f.container)?.service ?? f.container.replace(`${id}_`, "").replace(/_\d+$/, "")}'`);
       const why = engineErrors(res.stderr).join("\n") || tailLines(res.stderr, 4) || "the engine printed no reason";
-      throw new SandboxerError("SBX_PROVISION_FAILED", `service ${names.join(", ")} could not start (\`${compose.argv.join(" ")} up\` reported exit ${stuck.map((f) => f.exitCode).join(", ")}):\n${why}`);
+      throw new SandboxerError(
+        "SBX_PROVISION_FAILED",
+        `service ${names.join(", ")} could not start (\`${compose.argv.join(" ")} up\` reported exit ${stuck.map((f) => f.exitCode).join(", ")}):\n${why}`,
+      );
     }
     return handle;
   },
@@ -210,8 +225,11 @@ export default defineExtension({
     // The handle's workspace is the one the host resolved; before that (a crash mid-provision) the configured spec.
     const workspace = h && posix.basename(h.workspace) === id ? h.workspace : workspaceOf(ctx, id);
     const stopTimeout = settingNumber(ctx, "stopTimeoutSeconds", 10);
-    const res = await sh(ctx.transport, TEARDOWN, [id, workspace, compose.cli, compose.flavor, String(stopTimeout)], { timeoutMs: 120_000 + stopTimeout * 1000 });
-    if (res.code !== 0) throw new SandboxerError("SBX_TEARDOWN_FAILED", `teardown of ${id} on ${ctx.host.name} exited ${res.code}: ${res.stderr.trim().slice(-400)}`);
+    const res = await sh(ctx.transport, TEARDOWN, [id, workspace, compose.cli, compose.flavor, String(stopTimeout)], {
+      timeoutMs: 120_000 + stopTimeout * 1000,
+    });
+    if (res.code !== 0)
+      throw new SandboxerError("SBX_TEARDOWN_FAILED", `teardown of ${id} on ${ctx.host.name} exited ${res.code}: ${res.stderr.trim().slice(-400)}`);
   },
 
   async snapshot(ctx, h, dest) {
@@ -219,7 +237,8 @@ export default defineExtension({
     // there and streamed back over the same SSH master. Volumes are read live, not quiesced.
     const vols = await sh(ctx.transport, EXPORT_VOLUMES, [h.workspace, h.cli, ctx.sandbox.id, h.flavor], { signal: ctx.signal, timeoutMs: 600_000 });
     try {
-      if (vols.code !== 0) throw new SandboxerError("SBX_SNAPSHOT_FAILED", `exporting the named volumes of ${ctx.sandbox.id} failed: ${vols.stderr.trim().slice(-300)}`);
+      if (vols.code !== 0)
+        throw new SandboxerError("SBX_SNAPSHOT_FAILED", `exporting the named volumes of ${ctx.sandbox.id} failed: ${vols.stderr.trim().slice(-300)}`);
       await archiveDir(ctx.transport, h.workspace, dest, ctx.signal);
     } finally {
       await ctx.transport.run(["rm", "-rf", "--", posix.join(h.workspace, ".sandboxer", "volumes")]);
@@ -257,12 +276,22 @@ export default defineExtension({
 async function probe(ctx: ExtensionContext<ComposeHandle>): Promise<ComposeHandle> {
   const compose = composeCommand(ctx.host, ctx.env);
   const workspace = workspaceOf(ctx, ctx.sandbox.id);
-  const handle: ComposeHandle = { workspace, files: [], compose: compose.argv, cli: compose.cli, flavor: compose.flavor, services: [], deadline: 0, probe: true };
+  const handle: ComposeHandle = {
+    workspace,
+    files: [],
+    compose: compose.argv,
+    cli: compose.cli,
+    flavor: compose.flavor,
+    services: [],
+    deadline: 0,
+    probe: true,
+  };
   await ctx.checkpoint(handle);
   ctx.progress(`probing ${ctx.host.name}: workspace ${workspace}`);
   handle.workspace = await prepareWorkspace(ctx);
   const res = await sh(ctx.transport, 'printf "%s\\n" "$2" > "$1/.sandboxer/canary"', [handle.workspace, ctx.sandbox.id], { signal: ctx.signal });
-  if (res.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot write to ${handle.workspace} on ${ctx.host.name}: ${res.stderr.trim().slice(-300)}`);
+  if (res.code !== 0)
+    throw new SandboxerError("SBX_PROVISION_FAILED", `cannot write to ${handle.workspace} on ${ctx.host.name}: ${res.stderr.trim().slice(-300)}`);
   // A canary restored onto an SSH host: its workspace holds the snapshot (no stack to start).
   if (ctx.restoreFrom) await extractArchive(ctx.transport, handle.workspace, ctx.restoreFrom, ctx.signal);
   return handle;
@@ -271,9 +300,19 @@ async function probe(ctx: ExtensionContext<ComposeHandle>): Promise<ComposeHandl
 async function probeReady(ctx: ExtensionContext, h: ComposeHandle): Promise<JsonObject> {
   const facts = await remoteFacts(ctx.transport, { workspaceRoot: posix.dirname(h.workspace), cli: h.cli, compose: h.compose }, ctx.signal);
   if (facts.runtimeOk !== true) {
-    throw new SandboxerError("SBX_PROVISION_FAILED", `${h.cli} does not answer on ${ctx.host.name} (\`${h.cli} ps\` failed); runtime: ${String(facts.runtime ?? "not installed")}`);
+    throw new SandboxerError(
+      "SBX_PROVISION_FAILED",
+      `${h.cli} does not answer on ${ctx.host.name} (\`${h.cli} ps\` failed); runtime: ${String(facts.runtime ?? "not installed")}`,
+    );
   }
-  return { kind: "host-probe", host: ctx.host.name, address: ctx.host.ssh?.host ?? ctx.host.name, workspace: h.workspace, ...(await remoteDir(ctx, h.workspace)), facts };
+  return {
+    kind: "host-probe",
+    host: ctx.host.name,
+    address: ctx.host.ssh?.host ?? ctx.host.name,
+    workspace: h.workspace,
+    ...(await remoteDir(ctx, h.workspace)),
+    facts,
+  };
 }
 
 function reachability(ctx: ExtensionContext, h: ComposeHandle, containers: ContainerStatus[]): JsonObject {

@@ -41,7 +41,10 @@ export async function runWithStack(t: Transport, argv: readonly string[], src: C
   const brokenPipe = packing.signal === "SIGPIPE" || /Broken pipe/i.test(tarErr);
   if (packing.code !== 0 && !brokenPipe && !signal.aborted) {
     const how = packing.code === null ? (packing.signal ?? "did not start") : `exit ${packing.code}`;
-    throw new SandboxerError("SBX_PROVISION_FAILED", `packing ${src.single ? src.file : src.dir} for host '${t.host.name}' failed (tar ${how}): ${tarErr.trim().slice(-400)}`);
+    throw new SandboxerError(
+      "SBX_PROVISION_FAILED",
+      `packing ${src.single ? src.file : src.dir} for host '${t.host.name}' failed (tar ${how}): ${tarErr.trim().slice(-400)}`,
+    );
   }
   return { ...res, stdout: Buffer.concat(chunks).toString("utf8") };
 }

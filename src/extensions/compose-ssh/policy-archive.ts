@@ -18,12 +18,21 @@ $dec < "$1" | tar -C "$2" --no-same-owner --no-same-permissions --exclude=./.san
  * the archive here, in a private temp dir, and check that stack before anything
  * goes to the host. Returns the stack's compose file and services.
  */
-export async function enforceOnArchive(source: SnapshotSource, input: { compose_file?: string | undefined }, profile: { id: string; settings: Record<string, unknown> }, signal?: AbortSignal): Promise<{ file: string; services: string[] }> {
+export async function enforceOnArchive(
+  source: SnapshotSource,
+  input: { compose_file?: string | undefined },
+  profile: { id: string; settings: Record<string, unknown> },
+  signal?: AbortSignal,
+): Promise<{ file: string; services: string[] }> {
   const dir = mkdtempSync(join(tmpdir(), "sbx-policy-"));
   try {
     const res = await runProcess(["bash", "-c", UNPACK, "unpack", source.path, dir, source.format], signal ? { signal } : {});
     if (res.code !== 0) {
-      throw new SandboxerError("SBX_SNAPSHOT_CORRUPT", `snapshot ${source.id}: cannot unpack the archive to check its compose stack: ${res.stderr.trim().slice(-300)}`, { details: { id: source.id } });
+      throw new SandboxerError(
+        "SBX_SNAPSHOT_CORRUPT",
+        `snapshot ${source.id}: cannot unpack the archive to check its compose stack: ${res.stderr.trim().slice(-300)}`,
+        { details: { id: source.id } },
+      );
     }
     // The stack is the snapshot's own: its compose file is found here, where it is checked.
     const stack = composeInRestored(dir, input);

@@ -49,7 +49,8 @@ export function policySettingsProblems(settings: Record<string, unknown>): { fie
   if (allow === undefined) return problems;
   if (!Array.isArray(allow)) return [...problems, { field: `${field}.allow`, message: "must be a list of rule ids" }];
   allow.forEach((rule, i) => {
-    if (!isRuleId(rule)) problems.push({ field: `${field}.allow.${i}`, message: `unknown compose policy rule '${String(rule).slice(0, 40)}' (rules: ${RULE_IDS.join(", ")})` });
+    if (!isRuleId(rule))
+      problems.push({ field: `${field}.allow.${i}`, message: `unknown compose policy rule '${String(rule).slice(0, 40)}' (rules: ${RULE_IDS.join(", ")})` });
   });
   return problems;
 }
@@ -65,7 +66,12 @@ export function allowedRules(settings: Record<string, unknown>): RuleId[] {
  * key at once. `dir` is the stack's own directory on this machine, `file` the
  * main compose file relative to it.
  */
-export function enforceComposePolicy(dir: string, file: string, profile: { id: string; settings: Record<string, unknown> }, opts: { single?: boolean; fs?: StackFs } = {}): void {
+export function enforceComposePolicy(
+  dir: string,
+  file: string,
+  profile: { id: string; settings: Record<string, unknown> },
+  opts: { single?: boolean; fs?: StackFs } = {},
+): void {
   const allow = allowedRules(profile.settings);
   const root = realpathSync(dir);
   const fs = opts.fs ?? localStackFs;

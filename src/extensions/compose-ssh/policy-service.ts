@@ -28,7 +28,8 @@ type Found = Omit<Violation, "service" | "via">;
 const isMap = (v: unknown): v is Record<string, unknown> => Boolean(v) && typeof v === "object" && !Array.isArray(v);
 /** Anything but a clear "no" counts as yes: YAML 1.1, strings and host values all read as the engine might. */
 const truthy = (v: unknown) => !(v === undefined || v === null || v === false || v === 0 || (typeof v === "string" && /^(false|no|off|n|0|)$/i.test(v)));
-const nonEmpty = (v: unknown) => v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0) && !(isMap(v) && Object.keys(v).length === 0) && v !== "";
+const nonEmpty = (v: unknown) =>
+  v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0) && !(isMap(v) && Object.keys(v).length === 0) && v !== "";
 const list = (v: unknown): unknown[] => (v === undefined || v === null ? [] : Array.isArray(v) ? v : [v]);
 const show = (v: unknown): string => (typeof v === "string" ? showValue(v) : Array.isArray(v) ? `[${v.map((x) => show(x)).join(", ")}]` : JSON.stringify(v));
 
@@ -99,7 +100,8 @@ export function service(part: ServicePart, v: StackView): Found[] {
     add(ns.rule, ns.key, `${show(val)} ${why}`);
   }
   const bad = list(s.security_opt).filter((o) => typeof o !== "string" || !SECURITY_OPT_OK.test(o.trim()));
-  if (bad.length) add("security_opt", "security_opt", `${bad.map((o) => `'${show(o)}'`).join(", ")} ${bad.length > 1 ? "are" : "is"} not allowed (only no-new-privileges)`);
+  if (bad.length)
+    add("security_opt", "security_opt", `${bad.map((o) => `'${show(o)}'`).join(", ")} ${bad.length > 1 ? "are" : "is"} not allowed (only no-new-privileges)`);
 
   volumes(part, v, add, path);
   for (const entry of list(s.volumes_from)) {
@@ -110,7 +112,8 @@ export function service(part: ServicePart, v: StackView): Found[] {
   }
   const nets = Array.isArray(s.networks) ? s.networks : isMap(s.networks) ? Object.keys(s.networks) : [];
   for (const n of nets) {
-    if (typeof n === "string" && n !== "default" && !v.networks.has(n)) add("external", "networks", `'${show(n)}' is not declared in the stack's top-level networks: it would name a network outside the stack`);
+    if (typeof n === "string" && n !== "default" && !v.networks.has(n))
+      add("external", "networks", `'${show(n)}' is not declared in the stack's top-level networks: it would name a network outside the stack`);
   }
   for (const key of ["env_file", "label_file"]) {
     for (const e of list(s[key])) path("env_file", key, "file", isMap(e) ? e.path : e);
@@ -118,10 +121,15 @@ export function service(part: ServicePart, v: StackView): Found[] {
   build(s.build, add, path);
   const log = isMap(s.logging) ? s.logging : null;
   if (log) {
-    if (log.driver !== undefined && !LOG_DRIVERS.has(String(log.driver))) add("logging", "logging.driver", `${show(log.driver)} is not allowed (${[...LOG_DRIVERS].join(", ")})`);
+    if (log.driver !== undefined && !LOG_DRIVERS.has(String(log.driver)))
+      add("logging", "logging.driver", `${show(log.driver)} is not allowed (${[...LOG_DRIVERS].join(", ")})`);
     if (isMap(log.options) && log.options.path !== undefined) add("logging", "logging.options.path", "writes the log to a host path");
   }
-  const annotations = Array.isArray(s.annotations) ? s.annotations.map((a) => String(a).split("=")[0] ?? "") : isMap(s.annotations) ? Object.keys(s.annotations) : [];
+  const annotations = Array.isArray(s.annotations)
+    ? s.annotations.map((a) => String(a).split("=")[0] ?? "")
+    : isMap(s.annotations)
+      ? Object.keys(s.annotations)
+      : [];
   const reserved = annotations.filter((a) => RESERVED_ANNOTATION.test(a));
   if (reserved.length) add("annotations", "annotations", `${reserved.map((a) => `'${a}'`).join(", ")}: runtime annotations are not allowed`);
   return out;
@@ -176,11 +184,16 @@ function build(b: unknown, add: Add, path: PathCheck): void {
   let contextDir: string | null = null;
   if (!REMOTE_CONTEXT.test(context)) contextDir = path("build", "build.context", "context", context);
   if (contextDir && typeof spec.dockerfile === "string") path("build", "build.dockerfile", "dockerfile", spec.dockerfile, contextDir);
-  const extra = isMap(spec.additional_contexts) ? Object.values(spec.additional_contexts) : list(spec.additional_contexts).map((x) => String(x).split("=").slice(1).join("="));
+  const extra = isMap(spec.additional_contexts)
+    ? Object.values(spec.additional_contexts)
+    : list(spec.additional_contexts).map((x) => String(x).split("=").slice(1).join("="));
   for (const x of extra) {
-    if (typeof x === "string" && !REMOTE_CONTEXT.test(x) && !/^(docker-image|service|target):/.test(x)) path("build", "build.additional_contexts", "context", x);
+    if (typeof x === "string" && !REMOTE_CONTEXT.test(x) && !/^(docker-image|service|target):/.test(x))
+      path("build", "build.additional_contexts", "context", x);
   }
-  const ssh = isMap(spec.ssh) ? Object.values(spec.ssh) : list(spec.ssh).map((x) => (String(x).includes("=") ? String(x).split("=").slice(1).join("=") : "default"));
+  const ssh = isMap(spec.ssh)
+    ? Object.values(spec.ssh)
+    : list(spec.ssh).map((x) => (String(x).includes("=") ? String(x).split("=").slice(1).join("=") : "default"));
   for (const x of ssh) if (x !== "default") for (const p of String(x).split(",")) path("build", "build.ssh", "key", p);
   for (const key of ["cache_from", "cache_to"]) {
     for (const c of list(spec[key])) {
@@ -189,7 +202,8 @@ function build(b: unknown, add: Add, path: PathCheck): void {
       for (const m of text.matchAll(/(?:^|,)(src|dest)=([^,]*)/g)) path("build", `build.${key}`, "cache", m[2]);
     }
   }
-  if (spec.network !== undefined && !/^(none|default|bridge)?$/.test(String(spec.network))) add("build", "build.network", `${show(spec.network)} is not allowed`);
+  if (spec.network !== undefined && !/^(none|default|bridge)?$/.test(String(spec.network)))
+    add("build", "build.network", `${show(spec.network)} is not allowed`);
   if (spec.privileged !== undefined && truthy(spec.privileged)) add("build", "build.privileged", `${show(spec.privileged)} is not allowed`);
   if (nonEmpty(spec.entitlements)) add("build", "build.entitlements", `${show(spec.entitlements)} are not allowed`);
 }

@@ -88,7 +88,8 @@ function resourceViolations(stack: LoadedStack, fs: StackFs): Violation[] {
     }
     if (r.kind === "volumes") {
       if (d.driver !== undefined && d.driver !== "local") add("bind_mounts", r, `uses volume driver '${showValue(String(d.driver))}'`);
-      if (d.driver_opts !== undefined && !tmpfsOnly(d.driver_opts)) add("bind_mounts", r, "has driver_opts that bind a host path or device (only type: tmpfs is allowed)");
+      if (d.driver_opts !== undefined && !tmpfsOnly(d.driver_opts))
+        add("bind_mounts", r, "has driver_opts that bind a host path or device (only type: tmpfs is allowed)");
     }
     if (r.kind === "networks") {
       if (d.driver !== undefined && d.driver !== "bridge") add("networks", r, `uses network driver '${showValue(String(d.driver))}' (only bridge)`);

@@ -26,5 +26,9 @@ export function composeInRestored(dir: string, input: { compose_file?: string | 
     }
     if (regular) return { file, services: servicesIn(readFileSync(join(dir, file), "utf8"), file) };
   }
-  throw new SandboxerError("SBX_INPUT_INVALID", `input 'compose_file': the snapshot's workspace has no compose file (${names.join(", ")}); name it with --input compose_file=NAME`, { details: { field: "compose_file" } });
+  throw new SandboxerError(
+    "SBX_INPUT_INVALID",
+    `input 'compose_file': the snapshot's workspace has no compose file (${names.join(", ")}); name it with --input compose_file=NAME`,
+    { details: { field: "compose_file" } },
+  );
 }

@@ -44,7 +44,23 @@ export interface LoadedStack {
  * COMPOSE_ ones, and the engines act on none of the others from a .env (they only
  * interpolate with them, and the checker treats them as host values anyway).
  */
-const DOTENV_OK = new Set(["COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES", "COMPOSE_FILE", "COMPOSE_PATH_SEPARATOR", "TZ", "LANG", "LANGUAGE", "TERM", "USER", "LOGNAME", "SHELL", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "LD_LIBRARY_PATH"]);
+const DOTENV_OK = new Set([
+  "COMPOSE_PROJECT_NAME",
+  "COMPOSE_PROFILES",
+  "COMPOSE_FILE",
+  "COMPOSE_PATH_SEPARATOR",
+  "TZ",
+  "LANG",
+  "LANGUAGE",
+  "TERM",
+  "USER",
+  "LOGNAME",
+  "SHELL",
+  "PYTHONPATH",
+  "PYTHONHOME",
+  "VIRTUAL_ENV",
+  "LD_LIBRARY_PATH",
+]);
 const MAX_DEPTH = 8;
 /** docker compose fetches git and OCI includes itself: content the checker never sees. */
 const REMOTE = /^([a-z][a-z0-9+.-]*:\/\/|git@|[a-z][a-z0-9+.-]*:[^/])/i;
@@ -130,7 +146,16 @@ function loadFile(c: Ctx, file: string, env: Map<string, string>, projectDir: st
 }
 
 /** Follow `extends` from one service part, adding each ancestor as a part of `service`. */
-function extend(c: Ctx, service: string, spec: Record<string, unknown>, file: string, siblings: Record<string, unknown>, env: Map<string, string>, base: string, seen: Set<string>): void {
+function extend(
+  c: Ctx,
+  service: string,
+  spec: Record<string, unknown>,
+  file: string,
+  siblings: Record<string, unknown>,
+  env: Map<string, string>,
+  base: string,
+  seen: Set<string>,
+): void {
   const ext = typeof spec.extends === "string" ? { service: spec.extends } : spec.extends;
   if (!isMap(ext) || typeof ext.service !== "string") return;
   let from = file;
@@ -196,9 +221,15 @@ function include(c: Ctx, list: unknown, parentEnv: Map<string, string>, projectD
       dir = where.path;
     }
     // The included project's .env adds names the parent's environment does not already set.
-    const envFiles = spec.env_file === undefined ? [posix.join(dir, ".env")] : (Array.isArray(spec.env_file) ? spec.env_file : [spec.env_file]).filter((f): f is string => typeof f === "string").map((f) => posix.join(projectDir, f));
+    const envFiles =
+      spec.env_file === undefined
+        ? [posix.join(dir, ".env")]
+        : (Array.isArray(spec.env_file) ? spec.env_file : [spec.env_file])
+            .filter((f): f is string => typeof f === "string")
+            .map((f) => posix.join(projectDir, f));
     const env = new Map<string, string>();
-    for (const f of envFiles) for (const [k, v] of readEnv(c, posix.dirname(f), posix.basename(f), spec.env_file === undefined ? "dotenv" : "include")) env.set(k, v);
+    for (const f of envFiles)
+      for (const [k, v] of readEnv(c, posix.dirname(f), posix.basename(f), spec.env_file === undefined ? "dotenv" : "include")) env.set(k, v);
     for (const [k, v] of parentEnv) env.set(k, v);
     for (const f of files) loadFile(c, f, env, dir, depth + 1);
   }
@@ -219,7 +250,11 @@ export function loadStack(root: string, file: string, fs: StackFs, dialect: Dial
   }
   // podman-compose takes the project directory from the file's real path, docker compose from the path given.
   if (posix.dirname(where.path) !== posix.dirname(main)) {
-    out.problems.push({ rule: "compose_file", key: "compose_file", message: `'${file}' is a symlink into another directory: the engines disagree about its project directory` });
+    out.problems.push({
+      rule: "compose_file",
+      key: "compose_file",
+      message: `'${file}' is a symlink into another directory: the engines disagree about its project directory`,
+    });
     return out;
   }
   const projectDir = posix.dirname(main);

@@ -43,7 +43,12 @@ export function parsePs(flavor: Flavor, stdout: string): ContainerStatus[] {
   const text = stdout.trim();
   if (!text) return [];
   const raw: Record<string, unknown>[] =
-    flavor === "podman" ? (JSON.parse(text) as Record<string, unknown>[]) : text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    flavor === "podman"
+      ? (JSON.parse(text) as Record<string, unknown>[])
+      : text
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
   return raw.map((c) => {
     const labels = dockerLabels(c.Labels);
     const status = String(c.Status ?? "");
@@ -75,10 +80,7 @@ export function parsePs(flavor: Flavor, stdout: string): ContainerStatus[] {
   });
 }
 
-export type Readiness =
-  | { kind: "ready" }
-  | { kind: "waiting"; why: string; healthchecks: string[] }
-  | { kind: "failed"; why: string };
+export type Readiness = { kind: "ready" } | { kind: "waiting"; why: string; healthchecks: string[] } | { kind: "failed"; why: string };
 
 /**
  * Ready = every default service has a running container, healthy where it has
@@ -117,7 +119,7 @@ export function explainStartFailure(text: string): string | null {
     return "podman cannot start containers on this host: its default ulimits (nofile/nproc) exceed the host's hard limit. Set lower default_ulimits in containers.conf (see docs/runbooks/compose-e2e.md)";
   }
   if (/cgroup/i.test(text) && /(OCI|runc|crun)/.test(text)) {
-    return "podman cannot create the container's cgroup: on cgroup v1 hosts without systemd set cgroup_manager = \"cgroupfs\" (and runtime = \"runc\") in containers.conf (see docs/runbooks/compose-e2e.md)";
+    return 'podman cannot create the container\'s cgroup: on cgroup v1 hosts without systemd set cgroup_manager = "cgroupfs" (and runtime = "runc") in containers.conf (see docs/runbooks/compose-e2e.md)';
   }
   if (/OCI runtime|runc create failed|crun: |OCI permission denied/.test(text)) {
     return "the container runtime (runc/crun) refused to start a container; run `podman run --rm IMAGE true` on the host to see why (see docs/runbooks/compose-e2e.md)";

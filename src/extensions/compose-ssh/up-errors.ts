@@ -22,7 +22,8 @@ export function failedStarts(stdout: string): FailedStart[] {
     const cmd = COMMAND_RE.exec(line.trim());
     if (cmd) {
       const rest = cmd[2] ?? "";
-      current = cmd[1] === "start" ? (rest.split(/[\s',\]]+/).filter((w) => w && !w.startsWith("-"))[0] ?? null) : (/--name[= ]'?([^\s',]+)/.exec(rest)?.[1] ?? null);
+      current =
+        cmd[1] === "start" ? (rest.split(/[\s',\]]+/).filter((w) => w && !w.startsWith("-"))[0] ?? null) : (/--name[= ]'?([^\s',]+)/.exec(rest)?.[1] ?? null);
       continue;
     }
     const code = /^exit code: (-?\d+)$/.exec(line.trim());

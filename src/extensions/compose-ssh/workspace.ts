@@ -37,8 +37,11 @@ export function resolvedWorkspace(stdout: string): { path: string; rest: string 
 }
 
 export function rootRefused(ctx: ExtensionContext, stderr: string): SandboxerError {
-  return new SandboxerError("SBX_PROVISION_FAILED", `host '${ctx.host.name}': ${tail(stderr) || `workspace root ${workspaceRootOf(ctx.host)} refused`} (hosts.${ctx.host.name}.workspaceRoot; see docs/runbooks/compose-e2e.md)`, {
-    details: { host: ctx.host.name, workspaceRoot: workspaceRootOf(ctx.host) },
-  });
+  return new SandboxerError(
+    "SBX_PROVISION_FAILED",
+    `host '${ctx.host.name}': ${tail(stderr) || `workspace root ${workspaceRootOf(ctx.host)} refused`} (hosts.${ctx.host.name}.workspaceRoot; see docs/runbooks/compose-e2e.md)`,
+    {
+      details: { host: ctx.host.name, workspaceRoot: workspaceRootOf(ctx.host) },
+    },
+  );
 }
-

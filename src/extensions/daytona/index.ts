@@ -41,7 +41,10 @@ async function client(ctx: Pick<VendorContext, "env">): Promise<Client> {
 
 const inputs = z.object({
   /** Daytona snapshot to start from; the profile's `settings.snapshot`, else Daytona's default. */
-  snapshot: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/).optional(),
+  snapshot: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/)
+    .optional(),
   repo: z.string().optional(),
 });
 
@@ -54,7 +57,11 @@ const isNotFound = (err: unknown) => (err as { statusCode?: number }).statusCode
 function execError(id: string, err: unknown): SandboxerError {
   if (err instanceof SandboxerError) return err;
   if (isNotFound(err)) {
-    return new SandboxerError("SBX_INVALID_STATE", `daytona: sandbox ${id} no longer exists at Daytona (deleted, or auto-deleted at auto-stop); \`sandboxer reconcile\` settles the record`, { cause: err, details: { vendor: "daytona", sandboxId: id } });
+    return new SandboxerError(
+      "SBX_INVALID_STATE",
+      `daytona: sandbox ${id} no longer exists at Daytona (deleted, or auto-deleted at auto-stop); \`sandboxer reconcile\` settles the record`,
+      { cause: err, details: { vendor: "daytona", sandboxId: id } },
+    );
   }
   const e = vendorError("daytona", "exec", err);
   return new SandboxerError("SBX_EXEC_FAILED", e.message, { cause: err, ...(e.details ? { details: e.details } : {}) });
@@ -64,7 +71,11 @@ function execError(id: string, err: unknown): SandboxerError {
 async function started(d: Client, id: string) {
   const sb = await d.get(id);
   if (sb.state !== "started") {
-    throw new SandboxerError("SBX_INVALID_STATE", `daytona: sandbox ${id} is ${sb.state}, not started (auto-stop ends it at the TTL); exec needs a running sandbox`, { details: { vendor: "daytona", sandboxId: id, state: String(sb.state) } });
+    throw new SandboxerError(
+      "SBX_INVALID_STATE",
+      `daytona: sandbox ${id} is ${sb.state}, not started (auto-stop ends it at the TTL); exec needs a running sandbox`,
+      { details: { vendor: "daytona", sandboxId: id, state: String(sb.state) } },
+    );
   }
   return sb;
 }
@@ -97,8 +108,16 @@ export default defineMeteredExtension({
 
   async ready(d, _ctx, h) {
     const sb = await d.get(h.sandboxId);
-    if (sb.state !== "started") throw new SandboxerError("SBX_PROVISION_FAILED", `daytona: sandbox is ${sb.state}${sb.errorReason ? ` (${sb.errorReason})` : ""}, not started`);
-    return { kind: "saas", provider: "daytona", sandboxId: sb.id, target: sb.target, toolboxProxyUrl: sb.toolboxProxyUrl, autoStopMinutes: sb.autoStopInterval ?? null };
+    if (sb.state !== "started")
+      throw new SandboxerError("SBX_PROVISION_FAILED", `daytona: sandbox is ${sb.state}${sb.errorReason ? ` (${sb.errorReason})` : ""}, not started`);
+    return {
+      kind: "saas",
+      provider: "daytona",
+      sandboxId: sb.id,
+      target: sb.target,
+      toolboxProxyUrl: sb.toolboxProxyUrl,
+      autoStopMinutes: sb.autoStopInterval ?? null,
+    };
   },
 
   running: async (d, _ctx, h) => (await d.get(h.sandboxId)).state === "started",

@@ -37,10 +37,14 @@ async function explain(sdk: E2bSdk, sandboxerId: string, sandboxId: string, conn
     );
   }
   if (gone) {
-    return new SandboxerError("SBX_INVALID_STATE", `${sandboxerId}: the E2B sandbox ${sandboxId} no longer runs on E2B (killed or expired); destroy this sandbox or run \`sandboxer reconcile\``, {
-      cause: err,
-      details: { id: sandboxerId, vendor: "e2b", sandboxId },
-    });
+    return new SandboxerError(
+      "SBX_INVALID_STATE",
+      `${sandboxerId}: the E2B sandbox ${sandboxId} no longer runs on E2B (killed or expired); destroy this sandbox or run \`sandboxer reconcile\``,
+      {
+        cause: err,
+        details: { id: sandboxerId, vendor: "e2b", sandboxId },
+      },
+    );
   }
   const mapped = vendorError("e2b", "exec", err);
   return new SandboxerError("SBX_EXEC_FAILED", `${sandboxerId}: ${mapped.message}`, { cause: err, details: { id: sandboxerId, ...mapped.details } });
@@ -54,7 +58,15 @@ async function explain(sdk: E2bSdk, sandboxerId: string, sandboxId: string, conn
  * `stdin: true` in the background and its input goes by `sendStdin`, then
  * `closeStdin` (EOF); without, envd gives it none.
  */
-export async function execInSandbox(sdk: E2bSdk, sandboxerId: string, sandboxId: string, argv: string[], io: ExecIo, conn: ConnOpts, opts: ExecOptions = {}): Promise<ExecResult> {
+export async function execInSandbox(
+  sdk: E2bSdk,
+  sandboxerId: string,
+  sandboxId: string,
+  argv: string[],
+  io: ExecIo,
+  conn: ConnOpts,
+  opts: ExecOptions = {},
+): Promise<ExecResult> {
   const onOutput = opts.onOutput;
   const input = stdinOf(io, opts);
   const cmd = shellJoin(argv);
@@ -79,7 +91,11 @@ export async function execInSandbox(sdk: E2bSdk, sandboxerId: string, sandboxId:
     };
     if (input) {
       const handle = await sb.commands.run(cmd, { ...runOpts, background: true, stdin: true });
-      const feeding = feedStdin(input, (d) => handle.sendStdin(d), () => handle.closeStdin());
+      const feeding = feedStdin(
+        input,
+        (d) => handle.sendStdin(d),
+        () => handle.closeStdin(),
+      );
       try {
         exitCode = (await handle.wait()).exitCode;
       } finally {

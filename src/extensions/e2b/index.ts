@@ -18,7 +18,10 @@ const sdk = lazy((): Promise<E2bSdk> => import("e2b").then((m) => ({ Sandbox: m.
 
 const inputs = z.object({
   /** E2B template id or alias; the profile's `settings.template`, else "base". */
-  template: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/).optional(),
+  template: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/)
+    .optional(),
   /** Accepted so E2B can stand in for ext.local in burst routes; not uploaded. */
   repo: z.string().optional(),
 });

@@ -74,13 +74,23 @@ async function build(name: string, target: ClusterTarget, src: { files: string[]
   } else if (src.inCluster) {
     kc.loadFromCluster();
   } else {
-    throw new SandboxerError("SBX_DEPENDENCY_MISSING", `cluster '${name}': no kubeconfig: set KUBECONFIG, write ~/.kube/config, or run the broker in a pod with a service account (docs/kubernetes.md)`);
+    throw new SandboxerError(
+      "SBX_DEPENDENCY_MISSING",
+      `cluster '${name}': no kubeconfig: set KUBECONFIG, write ~/.kube/config, or run the broker in a pod with a service account (docs/kubernetes.md)`,
+    );
   }
   if (target.context) {
     if (!kc.getContextObject(target.context)) {
-      throw new SandboxerError("SBX_CONFIG_INVALID", `cluster '${name}': context '${target.context}' is not in the kubeconfig (${src.files.join(", ") || "in-cluster"}); contexts: ${kc.getContexts().map((c) => c.name).join(", ")}`, {
-        details: { field: `hosts.${name}.cluster.context` },
-      });
+      throw new SandboxerError(
+        "SBX_CONFIG_INVALID",
+        `cluster '${name}': context '${target.context}' is not in the kubeconfig (${src.files.join(", ") || "in-cluster"}); contexts: ${kc
+          .getContexts()
+          .map((c) => c.name)
+          .join(", ")}`,
+        {
+          details: { field: `hosts.${name}.cluster.context` },
+        },
+      );
     }
     kc.setCurrentContext(target.context);
   }

@@ -58,16 +58,37 @@ export function apiError(err: unknown, a: Attempt, fallback: ErrorCode = "SBX_PR
   const where = `cluster '${a.cluster}'`;
   const details = { cluster: a.cluster, verb: a.verb, resource: a.resource, namespace: a.namespace, ...(status ? { status } : {}) };
   if (status === undefined && isNetworkError(err)) {
-    const why = String((err as Error)?.message ?? err).split("\n")[0]?.slice(0, 200);
-    return new SandboxerError("SBX_HOST_UNREACHABLE", `${where}: the API server${a.server ? ` ${a.server}` : ""} is unreachable: ${why}`, { cause: err, details: { ...details, host: a.cluster } });
+    const why = String((err as Error)?.message ?? err)
+      .split("\n")[0]
+      ?.slice(0, 200);
+    return new SandboxerError("SBX_HOST_UNREACHABLE", `${where}: the API server${a.server ? ` ${a.server}` : ""} is unreachable: ${why}`, {
+      cause: err,
+      details: { ...details, host: a.cluster },
+    });
   }
   const { message, reason } = serverStatus(err);
   if (status === 403) {
-    return new SandboxerError("SBX_FORBIDDEN", `${where} refused to ${a.verb} ${a.resource} in namespace '${a.namespace}' (403 Forbidden${message ? `: ${message}` : ""}); grant the broker's account the Role in ${RBAC_DOC}`, { cause: err, details });
+    return new SandboxerError(
+      "SBX_FORBIDDEN",
+      `${where} refused to ${a.verb} ${a.resource} in namespace '${a.namespace}' (403 Forbidden${message ? `: ${message}` : ""}); grant the broker's account the Role in ${RBAC_DOC}`,
+      { cause: err, details },
+    );
   }
   if (status === 401) {
-    return new SandboxerError("SBX_FORBIDDEN", `${where} rejected the kubeconfig's credentials (401 Unauthorized) on ${a.verb} ${a.resource}: refresh the token or certificate in the kubeconfig`, { cause: err, details });
+    return new SandboxerError(
+      "SBX_FORBIDDEN",
+      `${where} rejected the kubeconfig's credentials (401 Unauthorized) on ${a.verb} ${a.resource}: refresh the token or certificate in the kubeconfig`,
+      { cause: err, details },
+    );
   }
-  const text = message || String((err as Error)?.message ?? err).split("\n")[0]?.slice(0, 300);
-  return new SandboxerError(fallback, `${where}: ${a.verb} ${a.resource} in namespace '${a.namespace}' failed${status ? ` (${status}${reason ? ` ${reason}` : ""})` : ""}: ${text}`, { cause: err, details });
+  const text =
+    message ||
+    String((err as Error)?.message ?? err)
+      .split("\n")[0]
+      ?.slice(0, 300);
+  return new SandboxerError(
+    fallback,
+    `${where}: ${a.verb} ${a.resource} in namespace '${a.namespace}' failed${status ? ` (${status}${reason ? ` ${reason}` : ""})` : ""}: ${text}`,
+    { cause: err, details },
+  );
 }

@@ -67,7 +67,8 @@ export async function execInPod(t: ExecTarget, argv: string[], io: ExecIo): Prom
     ws.on("close", () => resolve());
   });
   if (io.stdin === "inherit") process.stdin.pause();
-  if (!status) throw new SandboxerError("SBX_EXEC_FAILED", `cluster '${t.cluster.name}': the exec stream to pod ${t.namespace}/${t.pod} closed without an exit status`);
+  if (!status)
+    throw new SandboxerError("SBX_EXEC_FAILED", `cluster '${t.cluster.name}': the exec stream to pod ${t.namespace}/${t.pod} closed without an exit status`);
   // The Status ends both streams; wait until what they carried is written.
   await Promise.all([finished(stdout), finished(stderr)]);
   const code = exitCodeOf(status);

@@ -1,4 +1,3 @@
-
 import { crashPoint } from "../../faults.js";
 import type { Host, JsonObject } from "../../types.js";
 import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
@@ -29,7 +28,13 @@ function resourceName(kind: Kind): string {
 /** Delete one object; gone already (404) or replaced by another with our name (409 on the uid precondition) is done. */
 async function remove(c: Cluster, kind: Kind, namespace: string, name: string, uid: string | undefined): Promise<void> {
   try {
-    await c.api.deleteNamespacedCustomObject({ ...KINDS[kind], namespace, name, propagationPolicy: "Background", ...(uid ? { body: { preconditions: { uid } } } : {}) });
+    await c.api.deleteNamespacedCustomObject({
+      ...KINDS[kind],
+      namespace,
+      name,
+      propagationPolicy: "Background",
+      ...(uid ? { body: { preconditions: { uid } } } : {}),
+    });
   } catch (err) {
     if (isNotFound(err) || statusOf(err) === 409) return;
     throw apiError(err, { cluster: c.name, server: c.server, verb: "delete", resource: resourceName(kind), namespace }, "SBX_TEARDOWN_FAILED");
@@ -118,7 +123,10 @@ export default defineExtension({
 
   async waitReady(ctx, h) {
     const c = await client(ctx);
-    const o = await untilReady({ cluster: c, kind: h.kind, namespace: h.namespace, name: h.name, signal: ctx.signal, progress: (m) => ctx.progress(m) }, h.resourceVersion);
+    const o = await untilReady(
+      { cluster: c, kind: h.kind, namespace: h.namespace, name: h.name, signal: ctx.signal, progress: (m) => ctx.progress(m) },
+      h.resourceVersion,
+    );
     return reachabilityOf(ctx.host, h, o);
   },
 
@@ -159,7 +167,13 @@ export default defineExtension({
     const c = await client(ctx);
     const path = h.kind === "Sandbox" ? "/spec/shutdownTime" : "/spec/lifecycle/shutdownTime";
     try {
-      await c.api.patchNamespacedCustomObject({ ...KINDS[h.kind], namespace: h.namespace, name: h.name, body: [{ op: "add", path, value: shutdownTimeOf(expiresAt) }], fieldValidation: "Strict" });
+      await c.api.patchNamespacedCustomObject({
+        ...KINDS[h.kind],
+        namespace: h.namespace,
+        name: h.name,
+        body: [{ op: "add", path, value: shutdownTimeOf(expiresAt) }],
+        fieldValidation: "Strict",
+      });
     } catch (err) {
       throw apiError(err, { cluster: c.name, server: c.server, verb: "patch", resource: resourceName(h.kind), namespace: h.namespace });
     }
@@ -179,7 +193,12 @@ export default defineExtension({
           const id = o.metadata?.labels?.[ID_LABEL];
           if (!id) continue;
           const r = readiness(o);
-          out.push({ sandboxId: id, kind, ref: `${ctx.host.name}/${namespace}/${o.metadata?.name}`, detail: { namespace, state: r.state, ...(r.state !== "ready" ? { reason: r.reason } : {}) } });
+          out.push({
+            sandboxId: id,
+            kind,
+            ref: `${ctx.host.name}/${namespace}/${o.metadata?.name}`,
+            detail: { namespace, state: r.state, ...(r.state !== "ready" ? { reason: r.reason } : {}) },
+          });
         }
       }
     }

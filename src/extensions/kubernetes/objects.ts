@@ -41,7 +41,12 @@ const stringMap = z.record(z.string(), z.string());
  */
 export const settingsSchema = z
   .object({
-    podTemplate: z.strictObject({ metadata: z.strictObject({ labels: stringMap.optional(), annotations: stringMap.optional() }).optional(), spec: z.record(z.string(), z.unknown()) }).optional(),
+    podTemplate: z
+      .strictObject({
+        metadata: z.strictObject({ labels: stringMap.optional(), annotations: stringMap.optional() }).optional(),
+        spec: z.record(z.string(), z.unknown()),
+      })
+      .optional(),
     warmPool: z.string().regex(DNS_SUBDOMAIN, "a SandboxWarmPool name").optional(),
     sandboxTemplate: z.string().regex(DNS_SUBDOMAIN, "a SandboxTemplate name").optional(),
     /** The container `exec` runs in (pods with several containers); default: the pod's only one. */
@@ -83,10 +88,21 @@ export function buildObject(sb: Sandbox, s: Settings, input: Inputs, shutdownTim
   if (s.podTemplate) {
     const spec = structuredClone(s.podTemplate.spec);
     if (input.image) setImage(spec, s.container, input.image);
-    const podTemplate = { metadata: { labels: { ...(s.podTemplate.metadata?.labels ?? {}), ...labels }, ...(s.podTemplate.metadata?.annotations ? { annotations: s.podTemplate.metadata.annotations } : {}) }, spec };
+    const podTemplate = {
+      metadata: {
+        labels: { ...(s.podTemplate.metadata?.labels ?? {}), ...labels },
+        ...(s.podTemplate.metadata?.annotations ? { annotations: s.podTemplate.metadata.annotations } : {}),
+      },
+      spec,
+    };
     return {
       kind: "Sandbox",
-      body: { apiVersion: `${AGENTS.group}/${AGENTS.version}`, kind: "Sandbox", metadata, spec: { podTemplate, ...(s.service !== undefined ? { service: s.service } : {}), shutdownTime, shutdownPolicy: "Delete" } },
+      body: {
+        apiVersion: `${AGENTS.group}/${AGENTS.version}`,
+        kind: "Sandbox",
+        metadata,
+        spec: { podTemplate, ...(s.service !== undefined ? { service: s.service } : {}), shutdownTime, shutdownPolicy: "Delete" },
+      },
     };
   }
   const pool = s.warmPool ?? `shadow-pool-${s.sandboxTemplate}`;
@@ -104,7 +120,12 @@ export function buildObject(sb: Sandbox, s: Settings, input: Inputs, shutdownTim
 function setImage(spec: Record<string, unknown>, container: string | undefined, image: string): void {
   const containers = Array.isArray(spec.containers) ? (spec.containers as Record<string, unknown>[]) : [];
   const target = container ? containers.find((c) => c.name === container) : containers[0];
-  if (!target) throw new SandboxerError("SBX_PROFILE_INVALID", `settings.podTemplate.spec.containers has no container ${container ? `'${container}'` : ""} to set the image of`, { details: { field: "settings.podTemplate" } });
+  if (!target)
+    throw new SandboxerError(
+      "SBX_PROFILE_INVALID",
+      `settings.podTemplate.spec.containers has no container ${container ? `'${container}'` : ""} to set the image of`,
+      { details: { field: "settings.podTemplate" } },
+    );
   target.image = image;
 }
 

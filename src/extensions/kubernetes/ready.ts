@@ -10,8 +10,21 @@ import type { Cluster } from "./client.js";
 import { apiError, statusOf } from "./errors.js";
 import { KINDS, type Kind } from "./objects.js";
 
-// biome-ignore lint/suspicious/noExplicitAny: watched objects are free-form JSON.
-export type KObject = { metadata?: { name?: string; uid?: string; resourceVersion?: string; deletionTimestamp?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; status?: any; spec?: any };
+/** A watched object: metadata we read, status and spec as free-form JSON. */
+export type KObject = {
+  metadata?: {
+    name?: string;
+    uid?: string;
+    resourceVersion?: string;
+    deletionTimestamp?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  // biome-ignore lint/suspicious/noExplicitAny: free-form JSON.
+  status?: any;
+  // biome-ignore lint/suspicious/noExplicitAny: free-form JSON.
+  spec?: any;
+};
 interface Condition {
   type: string;
   status: string;
@@ -95,17 +108,30 @@ export async function untilReady(t: WatchTarget, fromRv: string): Promise<KObjec
 }
 
 function failed(t: WatchTarget, r: { reason: string; message: string }): SandboxerError {
-  return new SandboxerError("SBX_PROVISION_FAILED", `${t.kind} ${t.namespace}/${t.name} on cluster '${t.cluster.name}' failed: ${r.reason}${r.message ? `: ${r.message}` : ""}`, {
-    details: { reason: r.reason, cluster: t.cluster.name, namespace: t.namespace, name: t.name },
-  });
+  return new SandboxerError(
+    "SBX_PROVISION_FAILED",
+    `${t.kind} ${t.namespace}/${t.name} on cluster '${t.cluster.name}' failed: ${r.reason}${r.message ? `: ${r.message}` : ""}`,
+    {
+      details: { reason: r.reason, cluster: t.cluster.name, namespace: t.namespace, name: t.name },
+    },
+  );
 }
 
-const gone = (t: WatchTarget) => new SandboxerError("SBX_PROVISION_FAILED", `${t.kind} ${t.namespace}/${t.name} on cluster '${t.cluster.name}' was deleted before it became ready`, { details: { reason: "Deleted" } });
+const gone = (t: WatchTarget) =>
+  new SandboxerError("SBX_PROVISION_FAILED", `${t.kind} ${t.namespace}/${t.name} on cluster '${t.cluster.name}' was deleted before it became ready`, {
+    details: { reason: "Deleted" },
+  });
 
-async function relist(t: WatchTarget, attempt: { cluster: string; server: string; verb: string; resource: string; namespace: string }): Promise<{ object: KObject | undefined; rv: string }> {
+async function relist(
+  t: WatchTarget,
+  attempt: { cluster: string; server: string; verb: string; resource: string; namespace: string },
+): Promise<{ object: KObject | undefined; rv: string }> {
   const k = KINDS[t.kind];
   try {
-    const list = (await t.cluster.api.listNamespacedCustomObject({ ...k, namespace: t.namespace, fieldSelector: `metadata.name=${t.name}` })) as { metadata?: { resourceVersion?: string }; items?: KObject[] };
+    const list = (await t.cluster.api.listNamespacedCustomObject({ ...k, namespace: t.namespace, fieldSelector: `metadata.name=${t.name}` })) as {
+      metadata?: { resourceVersion?: string };
+      items?: KObject[];
+    };
     return { object: list.items?.[0], rv: list.metadata?.resourceVersion ?? "" };
   } catch (err) {
     throw apiError(err, { ...attempt, verb: "list" });
@@ -148,13 +174,15 @@ function watchOnce(t: WatchTarget, fromRv: string): Promise<Outcome> {
       if (r.reason !== "NoCondition") t.progress(`${t.kind} ${t.name}: not ready yet (${r.reason}${r.message ? `: ${r.message}` : ""})`);
     };
     const query = { fieldSelector: `metadata.name=${t.name}`, resourceVersion: rv, allowWatchBookmarks: true };
-    t.cluster.watch.watch(path, query, onEvent, (err: unknown) => closed(err ?? undefined)).then(
-      (c) => {
-        controller = c;
-        if (settled) c.abort();
-      },
-      (err: unknown) => closed(err),
-    );
+    t.cluster.watch
+      .watch(path, query, onEvent, (err: unknown) => closed(err ?? undefined))
+      .then(
+        (c) => {
+          controller = c;
+          if (settled) c.abort();
+        },
+        (err: unknown) => closed(err),
+      );
   });
 }
 

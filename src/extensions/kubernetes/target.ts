@@ -7,9 +7,13 @@ import type { ClusterTarget, Host } from "../../types.js";
 
 export function clusterOf(host: Host): ClusterTarget {
   if (!host.cluster) {
-    throw new SandboxerError("SBX_HOST_NOT_FOUND", `host: '${host.name}' has no \`cluster\` entry in the hosts inventory; ext.kubernetes places sandboxes on clusters (docs/kubernetes.md)`, {
-      details: { field: "host" },
-    });
+    throw new SandboxerError(
+      "SBX_HOST_NOT_FOUND",
+      `host: '${host.name}' has no \`cluster\` entry in the hosts inventory; ext.kubernetes places sandboxes on clusters (docs/kubernetes.md)`,
+      {
+        details: { field: "host" },
+      },
+    );
   }
   return host.cluster;
 }
@@ -25,7 +29,11 @@ export function namespaceFor(host: Host, project: string | null, contextNamespac
   if (own) return own;
   if (c.namespace) return c.namespace;
   if (c.namespaces && Object.keys(c.namespaces).length) {
-    throw new SandboxerError("SBX_FORBIDDEN", `cluster '${host.name}' has no namespace for project '${project ?? "(none)"}' (hosts.${host.name}.cluster.namespaces)`, { details: { field: "project" } });
+    throw new SandboxerError(
+      "SBX_FORBIDDEN",
+      `cluster '${host.name}' has no namespace for project '${project ?? "(none)"}' (hosts.${host.name}.cluster.namespaces)`,
+      { details: { field: "project" } },
+    );
   }
   return contextNamespace || "default";
 }

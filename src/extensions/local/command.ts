@@ -19,15 +19,38 @@ import { confinedArgv } from "./limits/plan.js";
  * restores the terminal on exit. The sandbox holds only the pty's far end,
  * never the caller's own terminal, so it cannot push input into it.
  */
-export function localCommand(ctx: Pick<ExtensionContext, "sandbox">, h: Pick<LocalHandle, "childPid" | "childStart" | "limits">, argv: string[], opts: Pick<SandboxCommandOptions, "tty">): string[] {
+export function localCommand(
+  ctx: Pick<ExtensionContext, "sandbox">,
+  h: Pick<LocalHandle, "childPid" | "childStart" | "limits">,
+  argv: string[],
+  opts: Pick<SandboxCommandOptions, "tty">,
+): string[] {
   if (!h.childPid || !isSameProcessAlive(h.childPid, h.childStart ?? null)) {
     throw new SandboxerError("SBX_INVALID_STATE", "the sandbox's init process is gone; run `sandboxer reconcile`");
   }
   const term = opts.tty ? process.env.TERM || "xterm" : process.env.TERM;
   const inner = [
-    "nsenter", "--target", String(h.childPid), "--user", "--preserve-credentials", "--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup",
-    "--root", "--wd", "--", "/usr/bin/env", "-i", `PATH=${SANDBOX_PATH}`, "HOME=/workspace",
-    `SANDBOXER_ID=${ctx.sandbox.id}`, ...(term ? [`TERM=${term}`] : []), ...argv,
+    "nsenter",
+    "--target",
+    String(h.childPid),
+    "--user",
+    "--preserve-credentials",
+    "--mount",
+    "--uts",
+    "--ipc",
+    "--net",
+    "--pid",
+    "--cgroup",
+    "--root",
+    "--wd",
+    "--",
+    "/usr/bin/env",
+    "-i",
+    `PATH=${SANDBOX_PATH}`,
+    "HOME=/workspace",
+    `SANDBOXER_ID=${ctx.sandbox.id}`,
+    ...(term ? [`TERM=${term}`] : []),
+    ...argv,
   ];
   // Into the sandbox's cgroups and rlimits before nsenter runs (src/extensions/local/limits/).
   const confined = h.limits ?? { cgroups: [], rlimits: [] };

@@ -46,7 +46,13 @@ async function client(env: Env): Promise<Client> {
     // The v1 sandbox API: stable, the one GPU sandboxes use anyway, and one id shape for create/list/terminate.
     process.env.MODAL_SANDBOX_V2 = env.MODAL_SANDBOX_V2 || "false";
     // No throttled retries: a 429 (RESOURCE_EXHAUSTED) should reach the route, which can fail over.
-    return new ModalClient({ tokenId, tokenSecret, ...(env.MODAL_ENVIRONMENT ? { environment: env.MODAL_ENVIRONMENT } : {}), maxThrottleWaitSecs: 0, logLevel: "error" });
+    return new ModalClient({
+      tokenId,
+      tokenSecret,
+      ...(env.MODAL_ENVIRONMENT ? { environment: env.MODAL_ENVIRONMENT } : {}),
+      maxThrottleWaitSecs: 0,
+      logLevel: "error",
+    });
   } finally {
     keys.forEach((k, i) => {
       if (saved[i] === undefined) delete process.env[k];
@@ -67,23 +73,35 @@ function deadline<T>(env: Env, p: Promise<T>): Promise<T> {
 
 const inputs = z.object({
   /** Container image from a registry; the profile's `settings.image`, else python:3.12-slim. */
-  image: z.string().regex(/^[a-z0-9][a-z0-9_.:/@-]{0,199}$/).optional(),
+  image: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_.:/@-]{0,199}$/)
+    .optional(),
   /** GPU request, e.g. T4, A10G, A100:2; the profile's `settings.gpu`. */
-  gpu: z.string().regex(/^[A-Za-z0-9-]{1,20}(:\d{1,2})?$/).optional(),
+  gpu: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,20}(:\d{1,2})?$/)
+    .optional(),
   repo: z.string().optional(),
 });
 
 const APP = "sandboxer";
-const setting = (ctx: Pick<ExtensionContext, "profile">, key: string) => (typeof ctx.profile.settings[key] === "string" ? (ctx.profile.settings[key] as string) : undefined);
+const setting = (ctx: Pick<ExtensionContext, "profile">, key: string) =>
+  typeof ctx.profile.settings[key] === "string" ? (ctx.profile.settings[key] as string) : undefined;
 
-const isNotFound = (err: unknown) => (err as { code?: unknown }).code === 5 || (err as Error).name === "NotFoundError" || /not found/i.test((err as Error).message);
+const isNotFound = (err: unknown) =>
+  (err as { code?: unknown }).code === 5 || (err as Error).name === "NotFoundError" || /not found/i.test((err as Error).message);
 
 /** A vendor failure during exec: a sandbox Modal no longer runs is a state problem, the rest map as for create. */
 function execError(id: string, err: unknown): SandboxerError {
   if (err instanceof SandboxerError) return err;
   // ConflictError: the SDK found the sandbox finished (terminated, or its Modal timeout passed).
   if (isNotFound(err) || (err as Error).name === "ConflictError") {
-    return new SandboxerError("SBX_INVALID_STATE", `modal: sandbox ${id} is no longer running at Modal (terminated or timed out); \`sandboxer reconcile\` settles the record`, { cause: err, details: { vendor: "modal", sandboxId: id } });
+    return new SandboxerError(
+      "SBX_INVALID_STATE",
+      `modal: sandbox ${id} is no longer running at Modal (terminated or timed out); \`sandboxer reconcile\` settles the record`,
+      { cause: err, details: { vendor: "modal", sandboxId: id } },
+    );
   }
   const e = vendorError("modal", "exec", err);
   return new SandboxerError("SBX_EXEC_FAILED", e.message, { cause: err, ...(e.details ? { details: e.details } : {}) });
@@ -115,7 +133,10 @@ export default defineMeteredExtension({
     const gpu = input.gpu ?? setting(ctx, "gpu");
     ctx.progress(`creating Modal sandbox from ${image}${gpu ? ` with GPU ${gpu}` : ""}`);
     const app = await deadline(ctx.env, m.apps.fromName(APP, { createIfMissing: true }));
-    const sb = await deadline(ctx.env, m.sandboxes.create(app, m.images.fromRegistry(image), { timeoutMs: req.timeoutSeconds * 1000, tags: req.tags, ...(gpu ? { gpu } : {}) }));
+    const sb = await deadline(
+      ctx.env,
+      m.sandboxes.create(app, m.images.fromRegistry(image), { timeoutMs: req.timeoutSeconds * 1000, tags: req.tags, ...(gpu ? { gpu } : {}) }),
+    );
     const vendorExpiresAt = new Date(ctx.clock.now().getTime() + req.timeoutSeconds * 1000).toISOString();
     return { sandboxId: sb.sandboxId, image, vendorExpiresAt, ...(gpu ? { gpu } : {}) };
   },
@@ -190,7 +211,13 @@ export default defineMeteredExtension({
       // that reads it ends instead of waiting for input that never comes.
       const input = stdinOf(io, opts);
       if (!input) await deadline(ctx.env, proc.stdin.close());
-      const feeding = input ? feedStdin(input, (d) => proc.stdin.writeBytes(d), () => proc.stdin.close()) : undefined;
+      const feeding = input
+        ? feedStdin(
+            input,
+            (d) => proc.stdin.writeBytes(d),
+            () => proc.stdin.close(),
+          )
+        : undefined;
       const out = new ExecOutput(io.stdout, process.stdout, opts.onOutput && ((c) => opts.onOutput?.("stdout", c)));
       const err = new ExecOutput(io.stderr, process.stderr, opts.onOutput && ((c) => opts.onOutput?.("stderr", c)));
       // Both streams are read to the end, so the command never blocks on a full pipe.

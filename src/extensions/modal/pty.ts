@@ -22,9 +22,17 @@ const SIZED = 'echo $$ > "$1"; stty cols "$2" rows "$3" 2>/dev/null; shift 3; ex
 /** Hangs up the command whose pid is in $1 (if it still runs) and removes the file. */
 const HANGUP = '[ -s "$1" ] && kill -HUP "$(cat "$1")" 2>/dev/null; rm -f "$1"';
 
-export async function modalTerminal(sb: Sandbox, argv: string[], size: TerminalSize, onData: OnData, started: <T>(p: Promise<T>) => Promise<T>): Promise<BackendTerminal> {
+export async function modalTerminal(
+  sb: Sandbox,
+  argv: string[],
+  size: TerminalSize,
+  onData: OnData,
+  started: <T>(p: Promise<T>) => Promise<T>,
+): Promise<BackendTerminal> {
   const pidFile = `/tmp/.sandboxer-pty-${randomUUID()}`;
-  const proc = await started(sb.exec(["sh", "-c", SIZED, "sh", pidFile, String(size.cols), String(size.rows), ...argv], { mode: "binary", pty: true, stdout: "pipe", stderr: "pipe" }));
+  const proc = await started(
+    sb.exec(["sh", "-c", SIZED, "sh", pidFile, String(size.cols), String(size.rows), ...argv], { mode: "binary", pty: true, stdout: "pipe", stderr: "pipe" }),
+  );
   const drain = async (from: AsyncIterable<Uint8Array>) => {
     for await (const chunk of from) await onData(chunk);
   };

@@ -10,7 +10,10 @@ import type { Readable, Writable } from "node:stream";
 
 /** The parts of a Modal sandbox handle these use. */
 interface ExecSandbox {
-  exec(argv: string[], params: { mode: "binary"; stdout: "pipe"; stderr: "pipe" }): Promise<{
+  exec(
+    argv: string[],
+    params: { mode: "binary"; stdout: "pipe"; stderr: "pipe" },
+  ): Promise<{
     stdin: WritableStream<Uint8Array>;
     stdout: AsyncIterable<Uint8Array>;
     stderr: AsyncIterable<Uint8Array>;
@@ -47,10 +50,11 @@ export async function download(sb: ExecSandbox, path: string, out: Writable): Pr
   await p.stdin.close();
   const err = drainText(p.stderr);
   for await (const chunk of p.stdout) {
-    if (!out.write(chunk)) await new Promise<void>((resolve, reject) => {
-      out.once("drain", resolve);
-      out.once("error", reject);
-    });
+    if (!out.write(chunk))
+      await new Promise<void>((resolve, reject) => {
+        out.once("drain", resolve);
+        out.once("error", reject);
+      });
   }
   const code = await p.wait();
   if (code !== 0) throw new Error(`reading ${path} in the sandbox failed (exit ${code}): ${await err}`);

@@ -12,7 +12,17 @@ import type { Readable, Writable } from "node:stream";
 import type { z } from "zod";
 import { SandboxerError } from "../../errors.js";
 import type { JsonObject } from "../../types.js";
-import { type BackendResource, type BackendTerminal, defineExtension, type TerminalSize, type ExecIo, type ExecOptions, type ExecResult, type ExtensionContext, type ExtensionDefinition } from "../define.js";
+import {
+  type BackendResource,
+  type BackendTerminal,
+  defineExtension,
+  type TerminalSize,
+  type ExecIo,
+  type ExecOptions,
+  type ExecResult,
+  type ExtensionContext,
+  type ExtensionDefinition,
+} from "../define.js";
 import { attachTerminal } from "./terminal.js";
 import { timedExec } from "./timed-exec.js";
 import { type VendorIo, vendorFiles } from "./vendor-io.js";
@@ -194,7 +204,16 @@ export function defineMeteredExtension<I extends Record<string, unknown>, H exte
     kind: "metered",
     description: m.description,
     // What a vendor SDK gives: commands (when exec is written) and GPUs; no workspace to snapshot or build.
-    capabilities: { snapshot: false, restore: false, build: false, exec: Boolean(exec), ...(m.gpu ? { gpu: true } : {}), ...(io ? { files: true, processes: true, execTimeout: true } : {}), ...(exec && terminal ? { pty: true } : {}), ...(exec && m.stdin ? { execStdin: true } : {}) },
+    capabilities: {
+      snapshot: false,
+      restore: false,
+      build: false,
+      exec: Boolean(exec),
+      ...(m.gpu ? { gpu: true } : {}),
+      ...(io ? { files: true, processes: true, execTimeout: true } : {}),
+      ...(exec && terminal ? { pty: true } : {}),
+      ...(exec && m.stdin ? { execStdin: true } : {}),
+    },
     placement: { hosts: [], shell: false, remote: m.account },
     inputs: m.inputs,
     handle: m.handle,
@@ -250,12 +269,19 @@ export function defineMeteredExtension<I extends Record<string, unknown>, H exte
     },
 
     ...(extendTtl ? { extendTtl } : {}),
-    ...(run ? { exec: (ctx, h, argv, stdio, opts) => (opts.timeoutMs !== undefined && io ? timedExec(run, ctx, h, argv, stdio, opts) : run(ctx, h, argv, opts, stdio)) } : {}),
+    ...(run
+      ? {
+          exec: (ctx, h, argv, stdio, opts) =>
+            opts.timeoutMs !== undefined && io ? timedExec(run, ctx, h, argv, stdio, opts) : run(ctx, h, argv, opts, stdio),
+        }
+      : {}),
 
     list: (ctx) =>
       withClient(ctx, async (c) => {
         try {
-          return (await m.find(c, ctx)).map((s): BackendResource => ({ sandboxId: s.sandboxerId, kind: m.resourceKind, ref: s.ref, ...(s.state ? { detail: { state: s.state } } : {}) }));
+          return (await m.find(c, ctx)).map(
+            (s): BackendResource => ({ sandboxId: s.sandboxerId, kind: m.resourceKind, ref: s.ref, ...(s.state ? { detail: { state: s.state } } : {}) }),
+          );
         } catch (err) {
           throw vendorError(m.vendor, "list", err);
         }

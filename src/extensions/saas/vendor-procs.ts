@@ -20,24 +20,24 @@ const PGID = "pgid";
 
 /** `$1` dir, `$2` ring bytes, `$3` group script, then argv: output into segments, exit recorded after the last byte. */
 const BACKGROUND = [
-  'd=$1; ring=$2; g=$3; shift 3',
+  "d=$1; ring=$2; g=$3; shift 3",
   '{ sh -c "$g" sh "$d" pgid "$@" </dev/null 2>&1; echo $? > "$d/exit.tmp"; } | {',
-  '  n=0',
-  '  while :; do',
+  "  n=0",
+  "  while :; do",
   '    head -c "$ring" > "$d/out.$n"',
   '    s=$(wc -c < "$d/out.$n")',
   '    [ "$s" -lt "$ring" ] && break',
   '    [ "$n" -gt 0 ] && rm -f -- "$d/out.$((n - 1))"',
-  '    n=$((n + 1))',
-  '  done',
-  '}',
+  "    n=$((n + 1))",
+  "  done",
+  "}",
   'date -u +%Y-%m-%dT%H:%M:%SZ > "$d/ended"',
   'mv -f -- "$d/exit.tmp" "$d/exit"',
 ].join("\n");
 
 /** `$1` dir, `$2` ring, `$3` cwd or "", `$4` background script, `$5` group script, then argv. */
 const START = [
-  'd=$1; ring=$2; cwd=$3; bg=$4; g=$5; shift 5',
+  "d=$1; ring=$2; cwd=$3; bg=$4; g=$5; shift 5",
   'mkdir -p -- "$d" && echo "$ring" > "$d/ring" || exit 1',
   'if [ -n "$cwd" ]; then cd -- "$cwd" || { echo "sandboxer: no directory $cwd" >&2; exit 127; }; fi',
   // Its own session, no stdio of the exec's: the vendor may end the exec's group when it returns.
@@ -48,43 +48,43 @@ const START = [
 
 /** `st DIR` prints "running", "exited CODE ENDED" or "lost" (not there: "missing"). */
 const STATE_FN = [
-  'st() {',
+  "st() {",
   '  [ -d "$1" ] || { echo missing; return; }',
-  '  for try in 1 2; do',
+  "  for try in 1 2; do",
   '    if [ -f "$1/exit" ]; then c=; read -r c < "$1/exit"; e=; read -r e < "$1/ended" 2>/dev/null; [ -n "$c" ] || c=x; [ -n "$e" ] || e=x; echo "exited $c $e"; return; fi',
   '    [ -f "$1/exit.tmp" ] && { echo running; return; }',
   '    p=; read -r p < "$1/pgid" 2>/dev/null',
   '    if [ -n "$p" ] && { kill -0 -- "-$p" 2>/dev/null || kill -0 "$p" 2>/dev/null; }; then echo running; return; fi',
   // Between its end and the exit file there is a moment: look once more before calling it lost.
-  '    sleep 0.3',
-  '  done',
-  '  echo lost',
-  '}',
+  "    sleep 0.3",
+  "  done",
+  "  echo lost",
+  "}",
 ].join("\n");
 
 /** `$1` root, then pids: one "PID STATE…" line each. */
-const STATES = [STATE_FN, 'r=$1; shift', 'for p; do echo "$p $(st "$r/$p")"; done'].join("\n");
+const STATES = [STATE_FN, "r=$1; shift", 'for p; do echo "$p $(st "$r/$p")"; done'].join("\n");
 
 /** `$1` dir, `$2` offset, `$3` max: "STATE…" line, "TOTAL FIRST FROM" line, then the bytes in base64 (exact, whatever they are). */
 const OUTPUT = [
   STATE_FN,
-  'd=$1; off=$2; max=$3',
+  "d=$1; off=$2; max=$3",
   'state=$(st "$d"); echo "$state"; [ "$state" = missing ] && exit 0',
   'ring=; read -r ring < "$d/ring"; [ -n "$ring" ] || exit 1',
-  'first=; last=',
+  "first=; last=",
   'for f in "$d"/out.*; do [ -e "$f" ] || continue; n=$(basename -- "$f"); n=$(expr "$n" : "out\\.\\([0-9]*\\)$")',
   '  [ -z "$first" ] || [ "$n" -lt "$first" ] && first=$n; [ -z "$last" ] || [ "$n" -gt "$last" ] && last=$n; done',
   '[ -n "$first" ] || { echo "0 0 0"; exit 0; }',
   'size=$(wc -c < "$d/out.$last"); total=$((last * ring + size)); start=$((first * ring))',
   '[ "$off" -lt "$start" ] && off=$start; [ "$off" -gt "$total" ] && off=$total',
   'echo "$total $start $off"',
-  'k=$((off / ring)); skip=$((off - k * ring)); left=$max',
+  "k=$((off / ring)); skip=$((off - k * ring)); left=$max",
   '{ while [ "$left" -gt 0 ] && [ "$k" -le "$last" ] && [ -f "$d/out.$k" ]; do',
   '  have=$(( $(wc -c < "$d/out.$k") - skip )); [ "$have" -gt "$left" ] && have=$left',
   '  [ "$have" -gt 0 ] || break',
   '  tail -c +$((skip + 1)) "$d/out.$k" | head -c "$have"',
-  '  left=$((left - have)); k=$((k + 1)); skip=0',
-  'done; } | base64',
+  "  left=$((left - have)); k=$((k + 1)); skip=0",
+  "done; } | base64",
 ].join("\n");
 
 function parseState(words: string[]): RemoteProcessState | null {
@@ -123,9 +123,18 @@ export function vendorProcesses<H>(io: VendorIo<H>): ProcessOps<H> {
       const state = parseState(r.stdout.slice(0, nl1).split(" "));
       if (!state) return null;
       const nl2 = r.stdout.indexOf("\n", nl1 + 1);
-      const [total, first, from] = r.stdout.slice(nl1 + 1, nl2).split(" ").map(Number) as [number, number, number];
+      const [total, first, from] = r.stdout
+        .slice(nl1 + 1, nl2)
+        .split(" ")
+        .map(Number) as [number, number, number];
       if (nl2 < 0) return { data: Buffer.alloc(0), offset, dropped: 0, total: 0, state };
-      return { data: Buffer.from(r.stdout.slice(nl2 + 1).replace(/\s+/g, ""), "base64"), offset: from, dropped: Math.max(0, Math.min(first, total) - offset), total, state };
+      return {
+        data: Buffer.from(r.stdout.slice(nl2 + 1).replace(/\s+/g, ""), "base64"),
+        offset: from,
+        dropped: Math.max(0, Math.min(first, total) - offset),
+        total,
+        state,
+      };
     },
     async kill(ctx, h, pid, signal) {
       const r = await io.run(ctx, h, ["sh", "-c", GROUP_KILL, "sh", `${ROOT}/${pid}`, PGID, signal]);

@@ -47,5 +47,8 @@ export function vendorError(vendor: string, op: string, err: unknown): Sandboxer
   else if (status !== undefined && status >= 500) why = `server error (${status})`;
   else if (status === 404) why = "not found (404)";
   else why = status ? `HTTP ${status}` : "request failed";
-  return new SandboxerError("SBX_PROVISION_FAILED", `${vendor} ${op}: ${why}: ${message}`, { cause: err, details: { vendor, op, ...(status ? { status } : {}) } });
+  return new SandboxerError("SBX_PROVISION_FAILED", `${vendor} ${op}: ${why}: ${message}`, {
+    cause: err,
+    details: { vendor, op, ...(status ? { status } : {}) },
+  });
 }

@@ -45,7 +45,10 @@ const WORKSPACE_PRESENT = '[ "$(cat "$1/$3" 2>/dev/null)" = "$2" ]';
 const LIST_WORKSPACES = 'cd "$1" 2>/dev/null || exit 0; for d in sbx-*; do [ -f "$d/$2" ] && echo "$d"; done; exit 0';
 
 /** Everything attach needs, derived from the record alone, so teardown works after a crash too. */
-export function resolveAttach(ctx: Ctx, inputs: AttachInputs): { vm: string; port: number | null; root: string; workspace: string; registry: PortRegistry | null } {
+export function resolveAttach(
+  ctx: Ctx,
+  inputs: AttachInputs,
+): { vm: string; port: number | null; root: string; workspace: string; registry: PortRegistry | null } {
   const vm = inputs.vm ?? inputs.vm_name;
   if (!vm) throw new SandboxerError("SBX_INPUT_MISSING", "input 'vm' is required in attach mode: the VM's ssh alias", { details: { field: "vm" } });
   const registry = loadPortRegistry(ctx.paths, ctx.env);
@@ -87,7 +90,13 @@ const open = new Map<string, { t: SshTransport; users: number }>();
  * is done, unless `keep` (provision keeps it for waitReady, saving a handshake;
  * ControlPersist ends it anyway if nothing follows), so no master outlives a command.
  */
-export async function withVm<T>(ctx: Pick<ExtensionContext, "env" | "paths">, vm: string, port: number | null, fn: (t: SshTransport) => Promise<T>, keep = false): Promise<T> {
+export async function withVm<T>(
+  ctx: Pick<ExtensionContext, "env" | "paths">,
+  vm: string,
+  port: number | null,
+  fn: (t: SshTransport) => Promise<T>,
+  keep = false,
+): Promise<T> {
   const key = `${ctx.paths.run}\0${ctx.env.SANDBOXER_SSH_CONFIG ?? ""}\0${vm}\0${port ?? ""}`;
   const entry = open.get(key) ?? { t: vmTransport(ctx, vm, port), users: 0 };
   open.set(key, entry);
@@ -120,26 +129,33 @@ export async function provisionAttach(ctx: ExtensionContext<AttachHandle>, input
     if (!existsSync(repo) || !statSync(repo).isDirectory()) throw invalid("repo", `${inputs.repo} is not a directory on this machine`);
   }
   const handle: AttachHandle = { mode: "attach", vm, port, root, workspace, copied: null };
-  await withVm(ctx, vm, port, async (t) => {
-    ctx.progress(`creating ${workspace} on ${vm}${port ? ` (port ${port})` : ""}`);
-    const made = await t.run(script(MAKE_WORKSPACE, workspace, id, MARKER), { signal: ctx.signal });
-    if (made.code === 4) throw invalid("workspace_dir", `${workspace} already exists on ${vm}; sand-boxer only removes what it created`);
-    if (made.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot create ${workspace} on ${vm}: ${made.stderr.trim() || `exit ${made.code}`}`);
-    await ctx.checkpoint(handle);
-    if (repo) {
-      ctx.progress(`rsync ${inputs.repo} -> ${vm}:${workspace}`);
-      const { method } = await t.copyTo(repo, workspace, { signal: ctx.signal });
-      handle.copied = method;
+  await withVm(
+    ctx,
+    vm,
+    port,
+    async (t) => {
+      ctx.progress(`creating ${workspace} on ${vm}${port ? ` (port ${port})` : ""}`);
+      const made = await t.run(script(MAKE_WORKSPACE, workspace, id, MARKER), { signal: ctx.signal });
+      if (made.code === 4) throw invalid("workspace_dir", `${workspace} already exists on ${vm}; sand-boxer only removes what it created`);
+      if (made.code !== 0)
+        throw new SandboxerError("SBX_PROVISION_FAILED", `cannot create ${workspace} on ${vm}: ${made.stderr.trim() || `exit ${made.code}`}`);
       await ctx.checkpoint(handle);
-    }
-    if (ctx.restoreFrom) {
-      ctx.progress(`restoring ${ctx.restoreFrom.id} into ${vm}:${workspace}`);
-      await extractArchive(t, workspace, ctx.restoreFrom, ctx.signal);
-      // The archive carries the source sandbox's marker: this workspace belongs to the new id.
-      const mark = await t.run(script('printf "%s\\n" "$2" > "$1/$3"', workspace, id, MARKER), { signal: ctx.signal });
-      if (mark.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot mark ${workspace} on ${vm}: ${mark.stderr.trim()}`);
-    }
-  }, true);
+      if (repo) {
+        ctx.progress(`rsync ${inputs.repo} -> ${vm}:${workspace}`);
+        const { method } = await t.copyTo(repo, workspace, { signal: ctx.signal });
+        handle.copied = method;
+        await ctx.checkpoint(handle);
+      }
+      if (ctx.restoreFrom) {
+        ctx.progress(`restoring ${ctx.restoreFrom.id} into ${vm}:${workspace}`);
+        await extractArchive(t, workspace, ctx.restoreFrom, ctx.signal);
+        // The archive carries the source sandbox's marker: this workspace belongs to the new id.
+        const mark = await t.run(script('printf "%s\\n" "$2" > "$1/$3"', workspace, id, MARKER), { signal: ctx.signal });
+        if (mark.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot mark ${workspace} on ${vm}: ${mark.stderr.trim()}`);
+      }
+    },
+    true,
+  );
   return handle;
 }
 
@@ -203,7 +219,9 @@ export async function teardownAttach(ctx: ExtensionContext, handle: AttachHandle
  * scanned). An unreachable VM fails the listing after the others were tried
  * (SBX_HOST_UNREACHABLE naming it): a workspace not seen is never called gone.
  */
-export async function listAttach(ctx: Pick<ExtensionContext, "env" | "paths">): Promise<{ sandboxId: string; vm: string; ref: string; root: string; port: number | null }[]> {
+export async function listAttach(
+  ctx: Pick<ExtensionContext, "env" | "paths">,
+): Promise<{ sandboxId: string; vm: string; ref: string; root: string; port: number | null }[]> {
   const reg = loadPortRegistry(ctx.paths, ctx.env);
   const out: { sandboxId: string; vm: string; ref: string; root: string; port: number | null }[] = [];
   const down: string[] = [];
@@ -211,7 +229,8 @@ export async function listAttach(ctx: Pick<ExtensionContext, "env" | "paths">): 
     const root = s.workspaceRoot ?? DEFAULT_WORKSPACE_ROOT;
     try {
       const res = await withVm(ctx, s.vm, s.port, (t) => t.run(script(LIST_WORKSPACES, root, MARKER)));
-      for (const name of res.stdout.split("\n").filter(Boolean)) out.push({ sandboxId: name, vm: s.vm, ref: `${s.vm}:${posix.join(root, name)}`, root, port: s.port });
+      for (const name of res.stdout.split("\n").filter(Boolean))
+        out.push({ sandboxId: name, vm: s.vm, ref: `${s.vm}:${posix.join(root, name)}`, root, port: s.port });
     } catch (err) {
       down.push(`${s.vm}: ${toSandboxerError(err).message}`);
     }

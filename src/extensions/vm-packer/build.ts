@@ -83,7 +83,8 @@ async function writeVarFile(ctx: ExtensionContext, stateDir: string, inputs: Bui
   if (text === null) return null;
   const file = posix.join(stateDir, "vars.pkrvars.hcl");
   const res = await ctx.transport.run(script(WRITE_PRIVATE, file), { input: text });
-  if (res.code !== 0) throw new SandboxerError("SBX_PROVISION_FAILED", `cannot write the packer var file in ${stateDir} on ${ctx.host.name}: ${res.stderr.trim()}`);
+  if (res.code !== 0)
+    throw new SandboxerError("SBX_PROVISION_FAILED", `cannot write the packer var file in ${stateDir} on ${ctx.host.name}: ${res.stderr.trim()}`);
   return file;
 }
 
@@ -124,7 +125,8 @@ function validateError(stream: PackerStream, inputs: BuildInputs): SandboxerErro
 
 export async function provisionBuild(ctx: ExtensionContext<BuildHandle>, inputs: BuildInputs): Promise<BuildHandle> {
   const id = ctx.sandbox.id;
-  if (!inputs.packer_template) throw new SandboxerError("SBX_INPUT_MISSING", "input 'packer_template' is required in build mode", { details: { field: "packer_template" } });
+  if (!inputs.packer_template)
+    throw new SandboxerError("SBX_INPUT_MISSING", "input 'packer_template' is required in build mode", { details: { field: "packer_template" } });
   const packer = packerCmd(ctx);
   const template = hostPath(ctx, inputs.packer_template);
   const vmName = inputs.vm_name ?? inputs.vm ?? null;
@@ -147,7 +149,16 @@ export async function provisionBuild(ctx: ExtensionContext<BuildHandle>, inputs:
   }
 }
 
-async function runBuild(ctx: ExtensionContext<BuildHandle>, inputs: BuildInputs, handle: BuildHandle, packer: string, target: string, workdir: string, files: string[], vars: string[]): Promise<BuildHandle> {
+async function runBuild(
+  ctx: ExtensionContext<BuildHandle>,
+  inputs: BuildInputs,
+  handle: BuildHandle,
+  packer: string,
+  target: string,
+  workdir: string,
+  files: string[],
+  vars: string[],
+): Promise<BuildHandle> {
   const { stateDir, log, vmName } = handle;
   const id = ctx.sandbox.id;
 
@@ -155,7 +166,15 @@ async function runBuild(ctx: ExtensionContext<BuildHandle>, inputs: BuildInputs,
   // The marker lets teardown tell this build's processes from a recycled process group (./build-group.ts).
   const tmpEnv = ["env", `TMPDIR=${stateDir}`, markerOf(id)];
   // required_plugins: `packer init` first, or a clear refusal when this Packer cannot (before anything is built).
-  await initPlugins(ctx, { packer, template: inputs.packer_template as string, files, target, workdir, env: tmpEnv, onLine: (line) => appendFileSync(log, `${line}\n`) });
+  await initPlugins(ctx, {
+    packer,
+    template: inputs.packer_template as string,
+    files,
+    target,
+    workdir,
+    env: tmpEnv,
+    onLine: (line) => appendFileSync(log, `${line}\n`),
+  });
   ctx.progress(`packer validate ${inputs.packer_template}`);
   const checked = new PackerStream();
   const validateLines: string[] = [];
@@ -201,7 +220,13 @@ async function runBuild(ctx: ExtensionContext<BuildHandle>, inputs: BuildInputs,
   ctx.signal.addEventListener("abort", onAbort, { once: true });
   let res: Awaited<ReturnType<typeof runPacker>>;
   try {
-    res = await runPacker(ctx, ["setsid", "-w", ...script(RUN_IN_GROUP, handle.pidFile, workdir, ...tmpEnv, packer, "build", "-machine-readable", ...vars, target)], undefined, onLine, mask);
+    res = await runPacker(
+      ctx,
+      ["setsid", "-w", ...script(RUN_IN_GROUP, handle.pidFile, workdir, ...tmpEnv, packer, "build", "-machine-readable", ...vars, target)],
+      undefined,
+      onLine,
+      mask,
+    );
   } finally {
     ctx.signal.removeEventListener("abort", onAbort);
   }

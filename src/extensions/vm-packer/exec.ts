@@ -29,14 +29,24 @@ export async function execAttach(ctx: ExtensionContext, h: AttachHandle, argv: s
     // The handshake first, on its own: a VM that is down or refuses us is
     // SBX_HOST_UNREACHABLE even when ssh's stderr goes to the user's terminal.
     await t.connect();
-    const res = await runInSandbox(argv, io, opts, async (a, o) => t.commandArgv(script(EXEC_IN_WORKSPACE, h.workspace, ...a), { stdin: o.stdin, tty: o.tty ?? false }), scratchOf(h));
+    const res = await runInSandbox(
+      argv,
+      io,
+      opts,
+      async (a, o) => t.commandArgv(script(EXEC_IN_WORKSPACE, h.workspace, ...a), { stdin: o.stdin, tty: o.tty ?? false }),
+      scratchOf(h),
+    );
     const lost = await t.connectionLost(res.exitCode, res.stderr);
     if (lost) throw lost;
     // 125 is also a command's own exit code: only a workspace that is really gone is an error.
     if (res.exitCode === WORKSPACE_GONE && (await t.run(script(IS_DIR, h.workspace))).code !== 0) {
-      throw new SandboxerError("SBX_INVALID_STATE", `workspace ${h.workspace} is gone on VM ${h.vm} (removed outside sand-boxer); run \`sandboxer reconcile\` to close the record`, {
-        details: { id: ctx.sandbox.id, vm: h.vm, workspace: h.workspace },
-      });
+      throw new SandboxerError(
+        "SBX_INVALID_STATE",
+        `workspace ${h.workspace} is gone on VM ${h.vm} (removed outside sand-boxer); run \`sandboxer reconcile\` to close the record`,
+        {
+          details: { id: ctx.sandbox.id, vm: h.vm, workspace: h.workspace },
+        },
+      );
     }
     return res;
   });

@@ -22,7 +22,10 @@ const inputs = z
   .looseObject({
     mode: z.enum(MODES).optional(),
     vm: z.string().optional(),
-    tunnel_port: z.string().regex(/^\d{1,5}$/, "a port number").optional(),
+    tunnel_port: z
+      .string()
+      .regex(/^\d{1,5}$/, "a port number")
+      .optional(),
     repo: z.string().optional(),
     workspace_dir: z.string().optional(),
     packer_template: z.string().optional(),
@@ -31,7 +34,8 @@ const inputs = z
     packer_var_: z.string().optional(),
   })
   .superRefine((v, issue) => {
-    if (v.mode === "build" && !v.packer_template) issue.addIssue({ code: "custom", path: ["packer_template"], message: "required in build mode: a directory of *.pkr.hcl or a template file" });
+    if (v.mode === "build" && !v.packer_template)
+      issue.addIssue({ code: "custom", path: ["packer_template"], message: "required in build mode: a directory of *.pkr.hcl or a template file" });
     if (v.mode === "attach" && !v.vm && !v.vm_name) issue.addIssue({ code: "custom", path: ["vm"], message: "required in attach mode: the VM's ssh alias" });
   });
 
@@ -40,7 +44,10 @@ type Inputs = z.infer<typeof inputs>;
 /** Files, processes and exec need a workspace: attach mode's. */
 function workspaceOf(handle: VmPackerHandle): AttachHandle {
   if (handle.mode === "build") {
-    throw new SandboxerError("SBX_UNSUPPORTED", "a Packer build has no sandbox to run commands in or move files to (its image is the result); these work on attach workspaces (--input mode=attach)");
+    throw new SandboxerError(
+      "SBX_UNSUPPORTED",
+      "a Packer build has no sandbox to run commands in or move files to (its image is the result); these work on attach workspaces (--input mode=attach)",
+    );
   }
   return handle;
 }
@@ -76,7 +83,8 @@ export default defineExtension({
   },
 
   provision(ctx, input: Inputs) {
-    if (modeOf(ctx) === "build" && ctx.restoreFrom) throw new SandboxerError("SBX_UNSUPPORTED", "build mode has no workspace to restore into; restore into attach mode (--input mode=attach)");
+    if (modeOf(ctx) === "build" && ctx.restoreFrom)
+      throw new SandboxerError("SBX_UNSUPPORTED", "build mode has no workspace to restore into; restore into attach mode (--input mode=attach)");
     return modeOf(ctx) === "build" ? provisionBuild(ctx, input) : provisionAttach(ctx, input);
   },
 
@@ -127,6 +135,12 @@ export default defineExtension({
     return res.stdout
       .split("\n")
       .filter((name) => SANDBOX_ID_RE.test(name))
-      .map((name): BackendResource => ({ sandboxId: name, kind: "packer-build", ref: ctx.host.name === "localhost" ? posix.join(root, name) : `${ctx.host.name}:${posix.join(root, name)}` }));
+      .map(
+        (name): BackendResource => ({
+          sandboxId: name,
+          kind: "packer-build",
+          ref: ctx.host.name === "localhost" ? posix.join(root, name) : `${ctx.host.name}:${posix.join(root, name)}`,
+        }),
+      );
   },
 });

@@ -47,7 +47,11 @@ export async function initPlugins(
 ): Promise<void> {
   if (!(await declaresPlugins(ctx, opts.files))) return;
   const ver = await ctx.transport.run([...opts.env, opts.packer, "-machine-readable", "version"]);
-  if (missingCommand(ver)) throw new SandboxerError("SBX_DEPENDENCY_MISSING", `${opts.packer} is not installed on host ${ctx.host.name} (apt-get install packer, or set SANDBOXER_PACKER)`);
+  if (missingCommand(ver))
+    throw new SandboxerError(
+      "SBX_DEPENDENCY_MISSING",
+      `${opts.packer} is not installed on host ${ctx.host.name} (apt-get install packer, or set SANDBOXER_PACKER)`,
+    );
   const version = parsePackerVersion(ver.stdout);
   const shown = version ? version.join(".") : `unknown (\`${opts.packer} version\` printed no version)`;
   if (!version || !versionAtLeast(version, INIT_SINCE)) {
@@ -63,6 +67,8 @@ export async function initPlugins(
   const init = await ctx.transport.run([...opts.env, opts.packer, "init", opts.target], { cwd: opts.workdir, onLine: (line) => opts.onLine(line) });
   if (init.code !== 0) {
     const tail = `${init.stdout}\n${init.stderr}`.trim().split("\n").filter(Boolean).slice(-3).join(" | ") || `exit ${init.code}`;
-    throw new SandboxerError("SBX_PROVISION_FAILED", `packer init failed on host ${ctx.host.name} (exit ${init.code}): ${tail}`, { details: { field: "packer_template" } });
+    throw new SandboxerError("SBX_PROVISION_FAILED", `packer init failed on host ${ctx.host.name} (exit ${init.code}): ${tail}`, {
+      details: { field: "packer_template" },
+    });
   }
 }

@@ -24,7 +24,10 @@ const registrySchema = z.strictObject({
   bridge: z
     .strictObject({
       host: z.string().regex(/^[A-Za-z0-9_.:-]+$/),
-      user: z.string().regex(/^[a-z_][a-z0-9_-]*$/).optional(),
+      user: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_-]*$/)
+        .optional(),
       port: port.optional(),
     })
     .optional(),
@@ -35,7 +38,10 @@ const registrySchema = z.strictObject({
         slot: z.number().int().positive(),
         port,
         vm: z.string().regex(NAME, "a VM ssh alias: lowercase [a-z0-9_.-]"),
-        workspaceRoot: z.string().regex(/^\/[A-Za-z0-9_./-]*[A-Za-z0-9_-]$/, "an absolute path, not /").optional(),
+        workspaceRoot: z
+          .string()
+          .regex(/^\/[A-Za-z0-9_./-]*[A-Za-z0-9_-]$/, "an absolute path, not /")
+          .optional(),
         description: z.string().optional(),
       }),
     )

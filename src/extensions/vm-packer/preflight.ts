@@ -37,11 +37,13 @@ function localDir(field: string, value: string, env: Env): void {
 
 /** Build mode on this machine: the template is one, declares every -var we pass, and every variable without a default is set. */
 export function preflightBuild(input: PreflightInputs, env: Env, plan: PreflightContext): void {
-  if (plan.restoring) throw new SandboxerError("SBX_UNSUPPORTED", "build mode has no workspace to restore into; restore into attach mode (--input mode=attach)");
+  if (plan.restoring)
+    throw new SandboxerError("SBX_UNSUPPORTED", "build mode has no workspace to restore into; restore into attach mode (--input mode=attach)");
   if (!input.packer_template) throw missing("packer_template", "a directory of *.pkr.hcl or one template file");
   // The template lives on the build host: only `packer validate` there can tell.
   if (plan.host.name !== "localhost") return;
-  if (input.packer_var_file && !existsSync(resolve(expandHome(input.packer_var_file, env)))) throw invalid("packer_var_file", `${input.packer_var_file} does not exist on this machine`);
+  if (input.packer_var_file && !existsSync(resolve(expandHome(input.packer_var_file, env))))
+    throw invalid("packer_var_file", `${input.packer_var_file} does not exist on this machine`);
   const vars = declaredVariables(templateFiles(resolve(expandHome(input.packer_template, env)), input.packer_template));
   if (!vars) return;
   const declared = [...vars.keys()].sort().join(", ") || "none";
@@ -86,6 +88,9 @@ export async function preflightAttach(input: PreflightInputs, env: Env, plan: Pr
     await lookup(target);
   } catch (err) {
     if ((err as { code?: string }).code !== "ENOTFOUND") return;
-    throw invalid(input.vm ? "vm" : "vm_name", `'${vm}' is not a host alias in ${env.SANDBOXER_SSH_CONFIG || "~/.ssh/config"} and does not resolve${target !== vm ? ` (HostName ${target})` : ""}`);
+    throw invalid(
+      input.vm ? "vm" : "vm_name",
+      `'${vm}' is not a host alias in ${env.SANDBOXER_SSH_CONFIG || "~/.ssh/config"} and does not resolve${target !== vm ? ` (HostName ${target})` : ""}`,
+    );
   }
 }

@@ -28,7 +28,14 @@ export function packerVarValues(inputs: Record<string, unknown>): string[] {
 }
 
 const machineReadable = (s: string) => s.replaceAll(",", "%!(PACKER_COMMA)").replaceAll("\r", "\\r").replaceAll("\n", "\\n");
-const hclBody = (s: string) => s.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n").replaceAll("\r", "\\r").replaceAll("\t", "\\t").replace(/([$%])\{/g, "$1$1{");
+const hclBody = (s: string) =>
+  s
+    .replaceAll("\\", "\\\\")
+    .replaceAll('"', '\\"')
+    .replaceAll("\n", "\\n")
+    .replaceAll("\r", "\\r")
+    .replaceAll("\t", "\\t")
+    .replace(/([$%])\{/g, "$1$1{");
 
 /** A function that masks every secret form in a line of Packer output. */
 export function secretMask(values: string[]): (line: string) => string {

@@ -19,7 +19,10 @@ const TEMPLATE_FILE = /\.pkr\.(hcl|json)$/;
 export function templateFiles(template: string, shown: string): string[] {
   if (!existsSync(template)) throw invalid("packer_template", `${shown} does not exist on this machine`);
   if (statSync(template).isDirectory()) {
-    const files = readdirSync(template).filter((f) => TEMPLATE_FILE.test(f)).sort().map((f) => join(template, f));
+    const files = readdirSync(template)
+      .filter((f) => TEMPLATE_FILE.test(f))
+      .sort()
+      .map((f) => join(template, f));
     if (!files.length) throw invalid("packer_template", `directory ${shown} holds no *.pkr.hcl or *.pkr.json template`);
     return files;
   }

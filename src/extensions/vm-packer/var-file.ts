@@ -135,7 +135,9 @@ export function hclValue(field: string, value: string): string {
     return new Literal(t).parse();
   } catch (err) {
     const why = err instanceof Bad ? err.message : "unreadable";
-    throw new SandboxerError("SBX_INPUT_INVALID", `input '${field}': starts like an HCL list, map or quoted string but is not one (${why})`, { details: { field } });
+    throw new SandboxerError("SBX_INPUT_INVALID", `input '${field}': starts like an HCL list, map or quoted string but is not one (${why})`, {
+      details: { field },
+    });
   }
 }
 

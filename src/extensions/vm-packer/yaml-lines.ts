@@ -22,7 +22,10 @@ export function parseLocated(text: string): LocatedYaml {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true });
   // Pretty errors carry linePos; their message repeats it ("... at line 4, column 1:"), which we say our way.
-  const errors = doc.errors.map((e) => ({ line: e.linePos?.[0]?.line ?? 1, message: (e.message.split("\n")[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, "") }));
+  const errors = doc.errors.map((e) => ({
+    line: e.linePos?.[0]?.line ?? 1,
+    message: (e.message.split("\n")[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, ""),
+  }));
   const lineAt = (offset: number | undefined) => (offset === undefined ? 1 : lc.linePos(offset).line);
   return {
     value: errors.length ? null : doc.toJS(),

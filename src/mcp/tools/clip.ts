@@ -13,7 +13,12 @@ export interface Clipped {
 export function clip(text: string, maxBytes: number, alreadyCapped = false): Clipped {
   const buf = Buffer.from(text, "utf8");
   const whole = alreadyCapped ? `more than ${buf.length}` : String(buf.length);
-  if (buf.length <= maxBytes) return { text: alreadyCapped ? `${text}\n[... sandboxer: output cut here by the capture limit; ${whole} bytes in all ...]` : text, bytes: buf.length, cut: alreadyCapped };
+  if (buf.length <= maxBytes)
+    return {
+      text: alreadyCapped ? `${text}\n[... sandboxer: output cut here by the capture limit; ${whole} bytes in all ...]` : text,
+      bytes: buf.length,
+      cut: alreadyCapped,
+    };
   const head = Math.floor(maxBytes / 4);
   const tail = maxBytes - head;
   const left = buf.length - head - tail;

@@ -19,7 +19,13 @@ export const execCommand = defineTool({
       ...commandFields,
       timeoutSeconds: z.number().int().min(1).max(86_400).optional().describe("kill the command (and its children) after this many seconds"),
       service: serviceArg,
-      maxOutputBytes: z.number().int().min(256).max(1024 * 1024).optional().describe(`how much of each stream to return (default ${DEFAULT_OUTPUT})`),
+      maxOutputBytes: z
+        .number()
+        .int()
+        .min(256)
+        .max(1024 * 1024)
+        .optional()
+        .describe(`how much of each stream to return (default ${DEFAULT_OUTPUT})`),
     })
     .refine(oneCommand, ONE_COMMAND),
   output: z.object({
@@ -45,7 +51,14 @@ export const execCommand = defineTool({
     const capped = (s: string) => Boolean(r.truncated) && Buffer.byteLength(s) >= EXEC_CAPTURE_LIMIT - 4;
     const out = clip(r.stdout ?? "", max, capped(r.stdout ?? ""));
     const err = clip(r.stderr ?? "", max, capped(r.stderr ?? ""));
-    const data = { exitCode: r.exitCode, stdout: out.text, stderr: err.text, stdoutBytes: out.bytes, stderrBytes: err.bytes, truncated: out.cut || err.cut || Boolean(r.truncated) };
+    const data = {
+      exitCode: r.exitCode,
+      stdout: out.text,
+      stderr: err.text,
+      stdoutBytes: out.bytes,
+      stderrBytes: err.bytes,
+      truncated: out.cut || err.cut || Boolean(r.truncated),
+    };
     const text = [`exit code ${r.exitCode}`, data.stdout && `stdout:\n${data.stdout}`, data.stderr && `stderr:\n${data.stderr}`].filter(Boolean).join("\n");
     return { data, text };
   },

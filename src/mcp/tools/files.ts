@@ -25,9 +25,16 @@ export const writeFile = defineTool({
   input: z.strictObject({
     id: sandboxId,
     path: pathArg,
-    content: z.string().max(Math.ceil((MAX_WRITE_BYTES * 4) / 3) + 4).describe("the whole new content of the file (base64 when encoding is base64)"),
+    content: z
+      .string()
+      .max(Math.ceil((MAX_WRITE_BYTES * 4) / 3) + 4)
+      .describe("the whole new content of the file (base64 when encoding is base64)"),
     encoding: encodingArg.optional().describe("text (default, UTF-8) or base64"),
-    mode: z.string().regex(/^0?[0-7]{3}$/, "an octal mode like 644 or 755").optional().describe("permissions, like 644 or 755 (default 644)"),
+    mode: z
+      .string()
+      .regex(/^0?[0-7]{3}$/, "an octal mode like 644 or 755")
+      .optional()
+      .describe("permissions, like 644 or 755 (default 644)"),
     service: serviceArg,
   }),
   output: z.object({ path: z.string(), bytes: z.number().int() }),
@@ -36,9 +43,16 @@ export const writeFile = defineTool({
     await sandboxFor(broker, principal, args.id);
     const data = decode(args.content, args.encoding ?? "text");
     if (data.length > MAX_WRITE_BYTES) {
-      throw new SandboxerError("SBX_USAGE", `content: ${data.length} bytes is more than write_file takes (${MAX_WRITE_BYTES}); use PUT /v1/sandboxes/{id}/files for big files`, { details: { field: "content" } });
+      throw new SandboxerError(
+        "SBX_USAGE",
+        `content: ${data.length} bytes is more than write_file takes (${MAX_WRITE_BYTES}); use PUT /v1/sandboxes/{id}/files for big files`,
+        { details: { field: "content" } },
+      );
     }
-    const opts = { ...(args.service !== undefined ? { service: args.service } : {}), ...(args.mode !== undefined ? { mode: Number.parseInt(args.mode, 8) } : {}) };
+    const opts = {
+      ...(args.service !== undefined ? { service: args.service } : {}),
+      ...(args.mode !== undefined ? { mode: Number.parseInt(args.mode, 8) } : {}),
+    };
     return { data: await agentOps(broker, "writeFile")(args.id, args.path, data, opts) };
   },
 });
@@ -46,7 +60,8 @@ export const writeFile = defineTool({
 export const readFile = defineTool({
   name: "read_file",
   title: "Read a file",
-  description: "Read a file from a sandbox, as text or base64 (text that is not valid UTF-8 comes back as base64). Big files are cut at maxBytes (truncated says so).",
+  description:
+    "Read a file from a sandbox, as text or base64 (text that is not valid UTF-8 comes back as base64). Big files are cut at maxBytes (truncated says so).",
   input: z.strictObject({
     id: sandboxId,
     path: pathArg,
@@ -84,7 +99,8 @@ export const readFile = defineTool({
 export const listFiles = defineTool({
   name: "list_files",
   title: "List files",
-  description: "The entries of a directory inside a sandbox (name, type, size, mode, mtime), at most limit of them; truncated and total say when there are more.",
+  description:
+    "The entries of a directory inside a sandbox (name, type, size, mode, mtime), at most limit of them; truncated and total say when there are more.",
   input: z.strictObject({
     id: sandboxId,
     path: pathArg,

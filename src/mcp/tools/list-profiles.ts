@@ -24,7 +24,8 @@ const ProfileOut = z.object({
 export const listProfiles = defineTool({
   name: "list_profiles",
   title: "List profiles",
-  description: "The sandbox profiles you may create from, with each one's backend, TTL default and maximum, and the inputs it takes. Start here to choose a profile for create_sandbox.",
+  description:
+    "The sandbox profiles you may create from, with each one's backend, TTL default and maximum, and the inputs it takes. Start here to choose a profile for create_sandbox.",
   input: z.strictObject({}),
   output: z.object({ profiles: z.array(ProfileOut) }),
   annotations: { readOnlyHint: true },

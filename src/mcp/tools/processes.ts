@@ -39,7 +39,13 @@ export const readProcessOutput = defineTool({
     id: sandboxId,
     pid: pidArg,
     offset: z.number().int().min(0).optional().describe("where to start (0 = the beginning); pass the previous nextOffset to follow"),
-    maxBytes: z.number().int().min(1).max(1024 * 1024).optional().describe("at most this much output (default 65536)"),
+    maxBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(1024 * 1024)
+      .optional()
+      .describe("at most this much output (default 65536)"),
   }),
   output: z.object({
     data: z.string().describe("stdout and stderr as they were written"),

@@ -13,10 +13,12 @@ export function snapshotsPage(v: Viewer, snaps: SnapshotView[]): Html {
 <div class="table-wrap"><table><thead><tr><th>ID</th><th>Name</th><th>Sandbox</th><th>Profile</th><th>Extension</th><th>Host</th>${adm ? html`<th>Project</th>` : ""}<th class="num">Size</th><th>Created</th></tr></thead><tbody>
 ${
   snaps.length
-    ? [...snaps].reverse().map(
-        (s) =>
-          html`<tr><td class="mono">${s.id}</td><td>${s.name ?? ""}</td><td><a class="mono" href="/ui/sandboxes/${s.sandboxId}">${s.sandboxId}</a></td><td>${s.profile}</td><td>${s.extension}</td><td>${s.host}</td>${adm ? html`<td>${s.project ?? "-"}</td>` : ""}<td class="num">${bytes(s.sizeBytes)}</td><td>${stamp(s.createdAt)}</td></tr>`,
-      )
+    ? [...snaps]
+        .reverse()
+        .map(
+          (s) =>
+            html`<tr><td class="mono">${s.id}</td><td>${s.name ?? ""}</td><td><a class="mono" href="/ui/sandboxes/${s.sandboxId}">${s.sandboxId}</a></td><td>${s.profile}</td><td>${s.extension}</td><td>${s.host}</td>${adm ? html`<td>${s.project ?? "-"}</td>` : ""}<td class="num">${bytes(s.sizeBytes)}</td><td>${stamp(s.createdAt)}</td></tr>`,
+        )
     : html`<tr><td colspan="${adm ? 9 : 8}" class="empty">No snapshots.</td></tr>`
 }
 </tbody></table></div>`;

@@ -12,7 +12,8 @@ export function creditsPage(v: Viewer, accounts: Account[], spend: Point[], ledg
 ${
   accounts.length
     ? accounts.map(
-        (a) => html`<div class="card"><div class="label">${a.account === "default" ? "default (no project)" : a.account}</div><div class="big">${money(a.available)}</div><div class="muted small">available · balance ${money(a.balance)} · reserved ${money(a.reserved)}</div></div>`,
+        (a) =>
+          html`<div class="card"><div class="label">${a.account === "default" ? "default (no project)" : a.account}</div><div class="big">${money(a.available)}</div><div class="muted small">available · balance ${money(a.balance)} · reserved ${money(a.reserved)}</div></div>`,
       )
     : html`<div class="card"><div class="label">accounts</div><div class="muted">No credit accounts yet (<code>sandboxer credits add AMOUNT --project P</code>).</div></div>`
 }
@@ -28,9 +29,12 @@ ${total > 0 ? html`<figure>${barChart(spend, { title: "Credits spent per day" })
 <div class="table-wrap"><table><thead><tr><th>At</th><th>Account</th><th>Kind</th><th class="num">Amount</th><th class="num">Balance</th><th class="num">Reserved</th><th>Sandbox</th></tr></thead><tbody>
 ${
   ledger.length
-    ? [...ledger].reverse().map(
-        (e) => html`<tr><td>${stamp(e.at)}</td><td>${e.account}</td><td><span class="tag${e.kind === "add" ? " yes" : ""}">${e.kind}</span></td><td class="num">${e.kind === "debit" ? "−" : e.kind === "add" ? "+" : ""}${money(e.amount)}</td><td class="num">${money(e.balance)}</td><td class="num">${money(e.reserved)}</td><td>${e.sandboxId ? html`<a class="mono" href="/ui/sandboxes/${e.sandboxId}">${e.sandboxId}</a>` : raw('<span class="muted">-</span>')}</td></tr>`,
-      )
+    ? [...ledger]
+        .reverse()
+        .map(
+          (e) =>
+            html`<tr><td>${stamp(e.at)}</td><td>${e.account}</td><td><span class="tag${e.kind === "add" ? " yes" : ""}">${e.kind}</span></td><td class="num">${e.kind === "debit" ? "−" : e.kind === "add" ? "+" : ""}${money(e.amount)}</td><td class="num">${money(e.balance)}</td><td class="num">${money(e.reserved)}</td><td>${e.sandboxId ? html`<a class="mono" href="/ui/sandboxes/${e.sandboxId}">${e.sandboxId}</a>` : raw('<span class="muted">-</span>')}</td></tr>`,
+        )
     : html`<tr><td colspan="7" class="empty">No ledger entries.</td></tr>`
 }
 </tbody></table></div>

@@ -33,7 +33,11 @@ ${adm ? html`<a class="btn" href="/ui/hosts/stale">Check for stale resources (dr
 <div class="table-wrap"><table><thead><tr><th>Host</th>${adm ? html`<th>SSH</th>` : ""}<th>Labels</th><th>Health</th><th>Last canary facts</th><th>Canary at</th><th class="num">Live</th></tr></thead><tbody>
 ${rows.map(({ host: h, live, canary }) => {
   const hv = health(canary);
-  const ssh = h.ssh ? `${h.ssh.user ? `${h.ssh.user}@` : ""}${h.ssh.host}${h.ssh.port ? `:${h.ssh.port}` : ""}` : h.name === "localhost" ? "(this machine)" : "(ssh_config alias)";
+  const ssh = h.ssh
+    ? `${h.ssh.user ? `${h.ssh.user}@` : ""}${h.ssh.host}${h.ssh.port ? `:${h.ssh.port}` : ""}`
+    : h.name === "localhost"
+      ? "(this machine)"
+      : "(ssh_config alias)";
   return html`<tr><td><strong>${h.name}</strong></td>${adm ? html`<td class="mono">${ssh}</td>` : ""}<td>${h.labels.map((l) => html`<span class="tag">${l}</span>`)}</td><td>${stateBadge(hv.text, hv.tone)}</td><td class="wrap">${facts(canary)}</td><td>${canary ? html`<a href="/ui/sandboxes/${canary.id}">${stamp(canary.readyAt ?? canary.createdAt)}</a>` : raw('<span class="muted">-</span>')}</td><td class="num">${live}</td></tr>`;
 })}
 </tbody></table></div>`;
@@ -45,7 +49,10 @@ export function stalePage(v: Viewer, r: StaleReport, applied: ReapResult | null)
   const body = html`<div class="head"><div><p class="sub"><a href="/ui/hosts">Hosts</a> /</p><h1>Stale resources</h1><p class="sub">Resources on hosts without a live record (orphans) and live records whose resources are gone (ghosts).</p></div></div>
 ${
   applied
-    ? notice(applied.errors.length ? "bad" : "ok", `Applied: ${applied.removed.length} orphan(s) removed, ${applied.closed.length} record(s) closed${applied.errors.length ? `, ${applied.errors.length} error(s): ${applied.errors.map((e) => `${e.ref}: ${e.message}`).join("; ")}` : ""}.`)
+    ? notice(
+        applied.errors.length ? "bad" : "ok",
+        `Applied: ${applied.removed.length} orphan(s) removed, ${applied.closed.length} record(s) closed${applied.errors.length ? `, ${applied.errors.length} error(s): ${applied.errors.map((e) => `${e.ref}: ${e.message}`).join("; ")}` : ""}.`,
+      )
     : notice("ok", "Dry run: nothing was changed.")
 }
 <section class="panel"><h2>Hosts checked</h2><ul>${r.hosts.map((h) => html`<li><strong>${h.name}</strong>: ${h.reachable ? "reachable" : "unreachable"}${h.error ? html` <span class="muted">(${h.error})</span>` : ""}</li>`)}</ul></section>

@@ -33,7 +33,10 @@ function lag(p: PoolRow): string {
 
 function poolRow(p: PoolRow, now: Date): Html {
   const members = p.ready + p.warming;
-  const short = p.size > 0 && p.shortSince ? html`<span class="muted small" title="below its size since ${stamp(p.shortSince)}"> short ${duration(now.getTime() - Date.parse(p.shortSince))}</span>` : "";
+  const short =
+    p.size > 0 && p.shortSince
+      ? html`<span class="muted small" title="below its size since ${stamp(p.shortSince)}"> short ${duration(now.getTime() - Date.parse(p.shortSince))}</span>`
+      : "";
   return html`<tr id="pool-${q(p.key)}" data-pool="${p.key}">
 <td><strong>${p.profile}</strong><div class="small">${inputsOf(p)}</div></td>
 <td><span class="tag${p.source === "drained" ? "" : " yes"}">${p.source}</span></td>
@@ -68,7 +71,14 @@ ${view.pools.length ? view.pools.map((p) => poolRow(p, now)) : html`<tr><td cols
 
 const DONE: Record<string, string> = { set: "Pool size set; the refill follows in the background.", drained: "Pool drained." };
 
-export function poolsPage(v: Viewer, view: PoolsView, profiles: Profile[], now: Date, after: number, flash: { done?: string | undefined; destroyed?: string | undefined } = {}): Html {
+export function poolsPage(
+  v: Viewer,
+  view: PoolsView,
+  profiles: Profile[],
+  now: Date,
+  after: number,
+  flash: { done?: string | undefined; destroyed?: string | undefined } = {},
+): Html {
   const done = flash.done ? DONE[flash.done] : undefined;
   const destroyed = flash.done === "drained" && flash.destroyed && /^\d{1,6}$/.test(flash.destroyed) ? ` ${flash.destroyed} warm member(s) destroyed.` : "";
   const pooled = new Set(view.pools.map((p) => p.key));

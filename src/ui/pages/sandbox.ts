@@ -52,10 +52,14 @@ function actions(v: Viewer, x: SandboxView): Html {
   if (!live && !DESTROYABLE.includes(sb.state)) return html``;
   const parts: Html[] = [];
   if (sb.state === "ready" && sb.expiresAt) {
-    parts.push(html`<form method="post" action="/ui/sandboxes/${sb.id}/ttl" hx-boost="true" hx-target="main" hx-select="main" hx-swap="outerHTML show:window:top">${csrfField(v)}<label class="field">Extend TTL by<input name="duration" value="1h" size="6" required pattern="[0-9]+[smhd]" title="e.g. 30m, 2h, 1d"></label><button type="submit">Extend</button></form>`);
+    parts.push(
+      html`<form method="post" action="/ui/sandboxes/${sb.id}/ttl" hx-boost="true" hx-target="main" hx-select="main" hx-swap="outerHTML show:window:top">${csrfField(v)}<label class="field">Extend TTL by<input name="duration" value="1h" size="6" required pattern="[0-9]+[smhd]" title="e.g. 30m, 2h, 1d"></label><button type="submit">Extend</button></form>`,
+    );
   }
   if (sb.state === "ready" && x.canSnapshot) {
-    parts.push(html`<form method="post" action="/ui/sandboxes/${sb.id}/snapshot" hx-boost="true" hx-target="main" hx-select="main" hx-swap="outerHTML show:window:top">${csrfField(v)}<label class="field">Snapshot name<input name="name" placeholder="optional" size="12" maxlength="64"></label><button type="submit">Snapshot</button></form>`);
+    parts.push(
+      html`<form method="post" action="/ui/sandboxes/${sb.id}/snapshot" hx-boost="true" hx-target="main" hx-select="main" hx-swap="outerHTML show:window:top">${csrfField(v)}<label class="field">Snapshot name<input name="name" placeholder="optional" size="12" maxlength="64"></label><button type="submit">Snapshot</button></form>`,
+    );
   }
   if (DESTROYABLE.includes(sb.state)) parts.push(html`<a class="btn danger" href="/ui/sandboxes/${sb.id}/destroy">Destroy…</a>`);
   return parts.length ? html`<div class="actions">${parts}</div>` : html``;
@@ -162,7 +166,11 @@ ${done ? notice("ok", done) : ""}${flash.error ? notice("bad", flash.error) : ""
 <div class="stack">${recordPane(v, x, now)}${snapshotsPane(x)}</div>
 <div class="stack">${progressPane(x)}${timelinePane(x)}</div>
 </div>`;
-  return page(v, sb.id, body, { section: "/ui/sandboxes", stream: `/ui/stream?view=sandbox&sandbox=${sb.id}&after=${after}`, panes: `/ui/sandboxes/${sb.id}/fragments/all` });
+  return page(v, sb.id, body, {
+    section: "/ui/sandboxes",
+    stream: `/ui/stream?view=sandbox&sandbox=${sb.id}&after=${after}`,
+    panes: `/ui/sandboxes/${sb.id}/fragments/all`,
+  });
 }
 
 export function confirmDestroyPage(v: Viewer, sb: Sandbox): Html {

@@ -27,7 +27,9 @@ export const TableQuery = z.object({
   state: z
     .string()
     .optional()
-    .refine((v) => !v || v === "live" || v === "all" || v.split(",").every((s) => (SANDBOX_STATES as readonly string[]).includes(s)), { message: "state: live, all or one of the states" }),
+    .refine((v) => !v || v === "live" || v === "all" || v.split(",").every((s) => (SANDBOX_STATES as readonly string[]).includes(s)), {
+      message: "state: live, all or one of the states",
+    }),
   profile: name("profile"),
   project: name("project"),
   extension: name("extension"),
@@ -72,7 +74,15 @@ export async function tablePage(broker: Broker, p: Principal, q: TableQueryT): P
   if (!scope) return { items: [], next: null };
   const limit = q.limit ?? DEFAULT_LIMIT;
   const after = q.cursor ? afterCursor(q.cursor) : undefined;
-  const rows = await broker.list({ states: statesOf(q), profile: q.profile, project: scope.project, extension: q.extension, host: q.host, after, limit: limit + 1 });
+  const rows = await broker.list({
+    states: statesOf(q),
+    profile: q.profile,
+    project: scope.project,
+    extension: q.extension,
+    host: q.host,
+    after,
+    limit: limit + 1,
+  });
   const page = rows.slice(0, limit);
   const last = page.at(-1);
   return { items: page.filter((sb) => canSee(p, sb.project)).map((sb) => viewOf(p, sb)), next: rows.length > limit && last ? cursorOf(last) : null };

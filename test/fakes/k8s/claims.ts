@@ -44,7 +44,12 @@ export class ClaimController {
     }
     const template = this.store.get("sandboxtemplates", ns, pool.spec.sandboxTemplateRef.name);
     if (!template) {
-      this.setReady(claim, { type: "Ready", status: "False", reason: "TemplateNotFound", message: `SandboxTemplate "${pool.spec.sandboxTemplateRef.name}" not found` });
+      this.setReady(claim, {
+        type: "Ready",
+        status: "False",
+        reason: "TemplateNotFound",
+        message: `SandboxTemplate "${pool.spec.sandboxTemplateRef.name}" not found`,
+      });
       return;
     }
     const extraLabels: Record<string, string> = claim.spec.additionalPodMetadata?.labels ?? {};
@@ -54,7 +59,10 @@ export class ClaimController {
       // Adopt: ownership moves from the pool to the claim; the pool makes a new one.
       const labels = { ...(warm.metadata.labels ?? {}) };
       delete labels[WARM_POOL_LABEL];
-      sandbox = this.store.update("sandboxes", { ...warm, metadata: { ...warm.metadata, labels, ownerReferences: [ownerRef(`${EXTENSIONS}/v1beta1`, claim)] } });
+      sandbox = this.store.update("sandboxes", {
+        ...warm,
+        metadata: { ...warm.metadata, labels, ownerReferences: [ownerRef(`${EXTENSIONS}/v1beta1`, claim)] },
+      });
       const pod = this.store.get("pods", ns, warm.metadata.name);
       if (pod) this.store.update("pods", { ...pod, metadata: { ...pod.metadata, labels: { ...(pod.metadata.labels ?? {}), ...extraLabels } } });
       this.ctl.later(() => this.reconcilePool(ns, poolName));
@@ -65,7 +73,11 @@ export class ClaimController {
         apiVersion: `${AGENTS}/v1beta1`,
         kind: "Sandbox",
         metadata: { name, namespace: ns, labels: { [LAUNCH_TYPE_LABEL]: "cold" }, ownerReferences: [ownerRef(`${EXTENSIONS}/v1beta1`, claim)] },
-        spec: { podTemplate: spec.podTemplate, ...(spec.volumeClaimTemplates ? { volumeClaimTemplates: spec.volumeClaimTemplates } : {}), ...(spec.service !== undefined ? { service: spec.service } : {}) },
+        spec: {
+          podTemplate: spec.podTemplate,
+          ...(spec.volumeClaimTemplates ? { volumeClaimTemplates: spec.volumeClaimTemplates } : {}),
+          ...(spec.service !== undefined ? { service: spec.service } : {}),
+        },
       });
     }
     const cur = this.store.get("sandboxclaims", ns, name);
@@ -73,12 +85,19 @@ export class ClaimController {
     cur.metadata.annotations = { ...(cur.metadata.annotations ?? {}), [SANDBOX_NAME_ANNOTATION]: sandbox.metadata.name };
     cur.status = { ...(cur.status ?? {}), sandbox: { name: sandbox.metadata.name, ...(sandbox.status?.podIPs ? { podIPs: sandbox.status.podIPs } : {}) } };
     const fwd = readyOf(sandbox);
-    this.setReady(cur, fwd ? { ...fwd, observedGeneration: cur.metadata.generation } : { type: "Ready", status: "False", reason: "SandboxNotReady", message: "Sandbox is not ready" });
+    this.setReady(
+      cur,
+      fwd
+        ? { ...fwd, observedGeneration: cur.metadata.generation }
+        : { type: "Ready", status: "False", reason: "SandboxNotReady", message: "Sandbox is not ready" },
+    );
   }
 
   /** Unclaimed sandboxes the pool owns. */
   private members(pool: KObject): KObject[] {
-    return this.store.list("sandboxes", pool.metadata.namespace, parseSelectors(`${WARM_POOL_LABEL}=${pool.metadata.name}`, null)).filter((s) => controllerOf(s)?.uid === pool.metadata.uid && !s.metadata.deletionTimestamp);
+    return this.store
+      .list("sandboxes", pool.metadata.namespace, parseSelectors(`${WARM_POOL_LABEL}=${pool.metadata.name}`, null))
+      .filter((s) => controllerOf(s)?.uid === pool.metadata.uid && !s.metadata.deletionTimestamp);
   }
 
   /** The claim follows its sandbox: Ready (and podIPs) forwarded; a pool member's readiness updates the pool. */
@@ -90,9 +109,16 @@ export class ClaimController {
     if (!claim || claim.status?.sandbox?.name !== sb.metadata.name || claim.metadata.uid !== owner.uid) return;
     const ready = readyOf(sb);
     const cur = readyOf(claim);
-    if (!ready || (cur?.status === ready.status && cur.reason === ready.reason && JSON.stringify(claim.status.sandbox.podIPs) === JSON.stringify(sb.status?.podIPs))) return;
+    if (
+      !ready ||
+      (cur?.status === ready.status && cur.reason === ready.reason && JSON.stringify(claim.status.sandbox.podIPs) === JSON.stringify(sb.status?.podIPs))
+    )
+      return;
     claim.status = { ...claim.status, sandbox: { name: sb.metadata.name, ...(sb.status?.podIPs ? { podIPs: sb.status.podIPs } : {}) } };
-    this.setReady(claim, { ...ready, ...(ready.reason === "SandboxExpired" ? { message: "Underlying Sandbox resource has expired independently of the Claim." } : {}) });
+    this.setReady(claim, {
+      ...ready,
+      ...(ready.reason === "SandboxExpired" ? { message: "Underlying Sandbox resource has expired independently of the Claim." } : {}),
+    });
   }
 
   /** A claimed sandbox deleted behind the claim's back: the claim reports SandboxMissing. */
@@ -118,14 +144,24 @@ export class ClaimController {
         this.store.create("sandboxes", {
           apiVersion: `${AGENTS}/v1beta1`,
           kind: "Sandbox",
-          metadata: { name: `${name}-${suffix()}`, namespace: ns, labels: { [WARM_POOL_LABEL]: name, [LAUNCH_TYPE_LABEL]: "warm" }, ownerReferences: [ownerRef(`${EXTENSIONS}/v1beta1`, pool)] },
+          metadata: {
+            name: `${name}-${suffix()}`,
+            namespace: ns,
+            labels: { [WARM_POOL_LABEL]: name, [LAUNCH_TYPE_LABEL]: "warm" },
+            ownerReferences: [ownerRef(`${EXTENSIONS}/v1beta1`, pool)],
+          },
           spec: { podTemplate: spec.podTemplate, ...(spec.service !== undefined ? { service: spec.service } : {}) },
         });
       }
     }
     for (const extra of members.slice(want)) this.store.remove("sandboxes", ns, extra.metadata.name);
     const now = this.members(pool);
-    const status = { replicas: now.length, readyReplicas: now.filter((s) => readyOf(s)?.status === "True").length, selector: `${WARM_POOL_LABEL}=${name}`, observedGeneration: pool.metadata.generation };
+    const status = {
+      replicas: now.length,
+      readyReplicas: now.filter((s) => readyOf(s)?.status === "True").length,
+      selector: `${WARM_POOL_LABEL}=${name}`,
+      observedGeneration: pool.metadata.generation,
+    };
     if (JSON.stringify(status) !== JSON.stringify(pool.status)) this.store.update("sandboxwarmpools", { ...pool, status });
   }
 
@@ -139,7 +175,8 @@ export class ClaimController {
   }
 
   private retryWaiting(ns: string): void {
-    for (const c of this.store.list("sandboxclaims", ns, EVERYTHING)) if (["WarmPoolNotFound", "TemplateNotFound"].includes(readyOf(c)?.reason ?? "")) this.ctl.later(() => this.reconcile(ns, c.metadata.name));
+    for (const c of this.store.list("sandboxclaims", ns, EVERYTHING))
+      if (["WarmPoolNotFound", "TemplateNotFound"].includes(readyOf(c)?.reason ?? "")) this.ctl.later(() => this.reconcile(ns, c.metadata.name));
   }
 
   expireDue(t: number): void {

@@ -25,7 +25,11 @@ export function withCondition(o: KObject, c: Omit<Condition, "lastTransitionTime
   const conds: Condition[] = [...((o.status?.conditions as Condition[] | undefined) ?? [])];
   const i = conds.findIndex((x) => x.type === c.type);
   const old = conds[i];
-  const next: Condition = { ...c, observedGeneration: o.metadata.generation, lastTransitionTime: old && old.status === c.status ? old.lastTransitionTime : now() };
+  const next: Condition = {
+    ...c,
+    observedGeneration: o.metadata.generation,
+    lastTransitionTime: old && old.status === c.status ? old.lastTransitionTime : now(),
+  };
   if (i >= 0) conds[i] = next;
   else conds.push(next);
   return { ...o, status: { ...(o.status ?? {}), conditions: conds } };

@@ -86,7 +86,8 @@ export class FakeController {
     if (c.resource === "sandboxes" && c.type === "MODIFIED") this.claims.sandboxChanged(c.object);
     if (c.resource === "sandboxes" && c.type === "DELETED") this.claims.sandboxGone(c.object);
     if (c.resource === "sandboxclaims" && c.type === "ADDED") this.later(() => this.claims.reconcile(ns, name));
-    if (c.resource === "sandboxwarmpools" && c.type !== "DELETED" && c.object.status?.observedGeneration !== c.object.metadata.generation) this.later(() => this.claims.reconcilePool(ns, name));
+    if (c.resource === "sandboxwarmpools" && c.type !== "DELETED" && c.object.status?.observedGeneration !== c.object.metadata.generation)
+      this.later(() => this.claims.reconcilePool(ns, name));
     if (c.resource === "sandboxtemplates" && c.type === "ADDED") this.later(() => this.claims.templateAdded(ns, name));
   }
 
@@ -111,7 +112,13 @@ export class FakeController {
       this.store.create("pods", {
         apiVersion: "v1",
         kind: "Pod",
-        metadata: { name, namespace: ns, labels: { ...(tpl.metadata?.labels ?? {}) }, annotations: { ...(tpl.metadata?.annotations ?? {}) }, ownerReferences: [ownerRef(`${AGENTS}/v1beta1`, sb)] },
+        metadata: {
+          name,
+          namespace: ns,
+          labels: { ...(tpl.metadata?.labels ?? {}) },
+          annotations: { ...(tpl.metadata?.annotations ?? {}) },
+          ownerReferences: [ownerRef(`${AGENTS}/v1beta1`, sb)],
+        },
         spec: { ...tpl.spec, nodeName: "fake-node" },
         status: {
           phase: "Running",
@@ -120,14 +127,26 @@ export class FakeController {
           podIP: "127.0.0.1",
           podIPs: [{ ip: "127.0.0.1" }],
           startTime: started,
-          containerStatuses: containers.map((ct) => ({ name: ct.name, image: ct.image ?? "", ready: true, started: true, restartCount: 0, state: { running: { startedAt: started } } })),
+          containerStatuses: containers.map((ct) => ({
+            name: ct.name,
+            image: ct.image ?? "",
+            ready: true,
+            started: true,
+            restartCount: 0,
+            state: { running: { startedAt: started } },
+          })),
         },
       });
     }
     const cur = this.store.get("sandboxes", ns, name);
     if (!cur) return;
     const ready = withCondition(cur, { type: "Ready", status: "True", reason: "DependenciesReady", message: "Pod is Ready; Service Exists" });
-    ready.status = { ...ready.status, podIPs: ["127.0.0.1"], nodeName: "fake-node", selector: `agents.x-k8s.io/sandbox-name-hash=${cur.metadata.uid.slice(0, 8)}` };
+    ready.status = {
+      ...ready.status,
+      podIPs: ["127.0.0.1"],
+      nodeName: "fake-node",
+      selector: `agents.x-k8s.io/sandbox-name-hash=${cur.metadata.uid.slice(0, 8)}`,
+    };
     if (cur.spec.service) Object.assign(ready.status, { service: name, serviceFQDN: `${name}.${ns}.svc.cluster.local` });
     this.store.update("sandboxes", ready);
   }
@@ -135,10 +154,17 @@ export class FakeController {
   /** A pod's process exited on its own: the pod fails, its sandbox is no longer ready. */
   private podDied(ns: string, name: string, code: number | null): void {
     const pod = this.store.get("pods", ns, name);
-    if (pod) this.store.update("pods", { ...pod, status: { ...pod.status, phase: "Failed", conditions: [{ type: "Ready", status: "False", reason: "PodFailed", lastTransitionTime: timestamp() }] } });
+    if (pod)
+      this.store.update("pods", {
+        ...pod,
+        status: { ...pod.status, phase: "Failed", conditions: [{ type: "Ready", status: "False", reason: "PodFailed", lastTransitionTime: timestamp() }] },
+      });
     const sb = this.store.get("sandboxes", ns, name);
     if (!sb) return;
-    const failed = withCondition(withCondition(sb, { type: "Ready", status: "False", reason: "PodFailed", message: `container exited with code ${code ?? "signal"}` }), { type: "Finished", status: "True", reason: "PodFailed", message: "Pod failed" });
+    const failed = withCondition(
+      withCondition(sb, { type: "Ready", status: "False", reason: "PodFailed", message: `container exited with code ${code ?? "signal"}` }),
+      { type: "Finished", status: "True", reason: "PodFailed", message: "Pod failed" },
+    );
     failed.status = { ...failed.status, podIPs: undefined, nodeName: undefined };
     this.store.update("sandboxes", failed);
   }
@@ -155,7 +181,8 @@ export class FakeController {
   /** Background cascading deletion: everything an object owned goes when it goes. */
   collectGarbage(uid: string): void {
     for (const { resource, object } of this.store.ownedBy(uid)) {
-      if (controllerOf(object)?.uid === uid || object.metadata.ownerReferences?.length === 1) this.store.remove(resource, object.metadata.namespace, object.metadata.name);
+      if (controllerOf(object)?.uid === uid || object.metadata.ownerReferences?.length === 1)
+        this.store.remove(resource, object.metadata.namespace, object.metadata.name);
     }
   }
 

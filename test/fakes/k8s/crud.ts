@@ -40,10 +40,16 @@ function metaProblems(o: KObject): { path: string; message: string }[] {
   const out: { path: string; message: string }[] = [];
   const name = o.metadata?.name ?? "";
   if (!name) out.push({ path: "metadata.name", message: "Required value" });
-  else if (name.length > 253 || !DNS_SUBDOMAIN.test(name)) out.push({ path: "metadata.name", message: `"${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'` });
+  else if (name.length > 253 || !DNS_SUBDOMAIN.test(name))
+    out.push({ path: "metadata.name", message: `"${name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'` });
   for (const [k, v] of Object.entries(o.metadata?.labels ?? {})) {
-    if (!LABEL_KEY.test(k) || k.split("/").pop()!.length > 63) out.push({ path: "metadata.labels", message: `"${k}": name part must consist of alphanumeric characters, '-', '_' or '.'` });
-    if (typeof v !== "string" || v.length > 63 || !LABEL_VALUE.test(v)) out.push({ path: "metadata.labels", message: `"${v}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.' (at most 63)` });
+    if (!LABEL_KEY.test(k) || k.split("/").pop()!.length > 63)
+      out.push({ path: "metadata.labels", message: `"${k}": name part must consist of alphanumeric characters, '-', '_' or '.'` });
+    if (typeof v !== "string" || v.length > 63 || !LABEL_VALUE.test(v))
+      out.push({
+        path: "metadata.labels",
+        message: `"${v}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.' (at most 63)`,
+      });
   }
   return out;
 }
@@ -77,9 +83,16 @@ export class Crud {
     const o = body as KObject;
     if (typeof o !== "object" || o === null || Array.isArray(o)) return fail(failure(400, "BadRequest", "the body of the request was in an unknown format"));
     if (o.apiVersion !== apiVersionOf(def) || o.kind !== def.kind) {
-      return fail(failure(400, "BadRequest", `the API version in the data (${o.apiVersion}) or kind (${o.kind}) does not match the expected ${apiVersionOf(def)} ${def.kind}`));
+      return fail(
+        failure(
+          400,
+          "BadRequest",
+          `the API version in the data (${o.apiVersion}) or kind (${o.kind}) does not match the expected ${apiVersionOf(def)} ${def.kind}`,
+        ),
+      );
     }
-    if (o.metadata?.namespace && o.metadata.namespace !== ns) return fail(failure(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request"));
+    if (o.metadata?.namespace && o.metadata.namespace !== ns)
+      return fail(failure(400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request"));
     if (!o.metadata?.name && o.metadata?.generateName) o.metadata.name = `${o.metadata.generateName}${Math.random().toString(36).slice(2, 7)}`;
     const ok = admit(def, o, fieldValidation);
     if (!ok.ok) return ok.answer;
@@ -108,7 +121,13 @@ export class Crud {
     if (!cur) return fail(notFound(def, name));
     const o = body as KObject;
     if (o?.metadata?.resourceVersion !== cur.metadata.resourceVersion) {
-      return fail(failure(409, "Conflict", `Operation cannot be fulfilled on ${def.plural}.${def.group} "${name}": the object has been modified; please apply your changes to the latest version and try again`));
+      return fail(
+        failure(
+          409,
+          "Conflict",
+          `Operation cannot be fulfilled on ${def.plural}.${def.group} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+        ),
+      );
     }
     return this.write(def, cur, { ...o, status: cur.status }, fieldValidation);
   }
@@ -124,7 +143,13 @@ export class Crud {
     } else if (contentType.startsWith("application/merge-patch+json")) {
       next = mergePatch(structuredClone(cur), body) as KObject;
     } else {
-      return fail(failure(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`));
+      return fail(
+        failure(
+          415,
+          "UnsupportedMediaType",
+          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`,
+        ),
+      );
     }
     return this.write(def, cur, { ...next, status: cur.status }, fieldValidation);
   }
@@ -134,7 +159,10 @@ export class Crud {
     const ok = admit(def, next, fieldValidation);
     if (!ok.ok) return ok.answer;
     const { object, warnings } = ok;
-    const stored = this.store.update(def.plural, { ...object, metadata: { ...cur.metadata, labels: object.metadata.labels, annotations: object.metadata.annotations } });
+    const stored = this.store.update(def.plural, {
+      ...object,
+      metadata: { ...cur.metadata, labels: object.metadata.labels, annotations: object.metadata.annotations },
+    });
     return { status: 200, body: stored, ...(warnings.length ? { headers: { warning: warnings } } : {}) };
   }
 
@@ -142,11 +170,24 @@ export class Crud {
     const cur = this.store.get(def.plural, ns, name);
     if (!cur) return fail(notFound(def, name));
     if (preconditions?.uid && preconditions.uid !== cur.metadata.uid) {
-      return fail(failure(409, "Conflict", `Operation cannot be fulfilled on ${def.plural}.${def.group} "${name}": Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${cur.metadata.uid}`));
+      return fail(
+        failure(
+          409,
+          "Conflict",
+          `Operation cannot be fulfilled on ${def.plural}.${def.group} "${name}": Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${cur.metadata.uid}`,
+        ),
+      );
     }
     if (propagation === "Foreground") {
       // The object stays (deletionTimestamp, foregroundDeletion finalizer) until what it owns is gone.
-      const marked = this.store.update(def.plural, { ...cur, metadata: { ...cur.metadata, deletionTimestamp: new Date().toISOString().replace(/\.\d+Z$/, "Z"), finalizers: [...(cur.metadata.finalizers ?? []), "foregroundDeletion"] } });
+      const marked = this.store.update(def.plural, {
+        ...cur,
+        metadata: {
+          ...cur.metadata,
+          deletionTimestamp: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+          finalizers: [...(cur.metadata.finalizers ?? []), "foregroundDeletion"],
+        },
+      });
       this.ctl.later(() => {
         this.ctl.collectGarbage(cur.metadata.uid);
         this.store.remove(def.plural, ns, name);
@@ -155,7 +196,10 @@ export class Crud {
     }
     if (propagation === "Orphan") {
       for (const { resource, object } of this.store.ownedBy(cur.metadata.uid)) {
-        this.store.update(resource, { ...object, metadata: { ...object.metadata, ownerReferences: object.metadata.ownerReferences?.filter((r) => r.uid !== cur.metadata.uid) ?? [] } });
+        this.store.update(resource, {
+          ...object,
+          metadata: { ...object.metadata, ownerReferences: object.metadata.ownerReferences?.filter((r) => r.uid !== cur.metadata.uid) ?? [] },
+        });
       }
     }
     return { status: 200, body: this.store.remove(def.plural, ns, name) };
@@ -168,7 +212,10 @@ const unescapePointer = (s: string) => s.replace(/~1/g, "/").replace(/~0/g, "~")
 function applyJsonPatch(doc: KObject, ops: unknown): KObject | string {
   if (!Array.isArray(ops)) return "the patch must be a JSON array of operations";
   for (const op of ops as { op: string; path: string; value?: unknown }[]) {
-    const parts = String(op.path ?? "").split("/").slice(1).map(unescapePointer);
+    const parts = String(op.path ?? "")
+      .split("/")
+      .slice(1)
+      .map(unescapePointer);
     const last = parts.pop();
     if (last === undefined) return `invalid path "${op.path}"`;
     let parent: Record<string, unknown> = doc as unknown as Record<string, unknown>;
@@ -194,7 +241,8 @@ function applyJsonPatch(doc: KObject, ops: unknown): KObject | string {
 /** RFC 7386: objects merge, null removes, anything else replaces. */
 function mergePatch(target: unknown, patch: unknown): unknown {
   if (typeof patch !== "object" || patch === null || Array.isArray(patch)) return patch;
-  const out: Record<string, unknown> = typeof target === "object" && target !== null && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  const out: Record<string, unknown> =
+    typeof target === "object" && target !== null && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
     else out[k] = mergePatch(out[k], v);

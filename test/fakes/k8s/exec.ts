@@ -65,7 +65,11 @@ export class ExecServer {
     }
     const [cmd, ...args] = argv as [string, ...string[]];
     const wantStdin = query.get("stdin") === "true";
-    const child = spawn(cmd, args, { cwd: target.dir, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: target.dir }, stdio: [wantStdin ? "pipe" : "ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, args, {
+      cwd: target.dir,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: target.dir },
+      stdio: [wantStdin ? "pipe" : "ignore", "pipe", "pipe"],
+    });
     this.running++;
     child.stdout?.on("data", (d: Buffer) => frame(STDOUT, d));
     child.stderr?.on("data", (d: Buffer) => frame(STDERR, d));
@@ -86,7 +90,13 @@ export class ExecServer {
     child.on("close", (code, signal) => {
       this.running--;
       if (spawnError) {
-        return finish(failure(500, "InternalError", `failed to exec in container: exec: "${cmd}": ${(spawnError as NodeJS.ErrnoException).code === "ENOENT" ? "executable file not found in $PATH" : spawnError.message}`));
+        return finish(
+          failure(
+            500,
+            "InternalError",
+            `failed to exec in container: exec: "${cmd}": ${(spawnError as NodeJS.ErrnoException).code === "ENOENT" ? "executable file not found in $PATH" : spawnError.message}`,
+          ),
+        );
       }
       const exit = code ?? 128 + (signal === "SIGKILL" ? 9 : 15);
       if (exit === 0) return finish({ metadata: {}, status: "Success" });

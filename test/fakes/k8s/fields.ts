@@ -72,7 +72,8 @@ export function check(field: Field, value: unknown, path: string, out: Problems)
     for (const [k, v] of Object.entries(value)) check(field.map, v, `${path}[${k}]`, out);
     return;
   }
-  for (const name of field.required ?? []) if (value[name] === undefined) out.invalid.push({ path: path ? `${path}.${name}` : name, message: "Required value" });
+  for (const name of field.required ?? [])
+    if (value[name] === undefined) out.invalid.push({ path: path ? `${path}.${name}` : name, message: "Required value" });
   for (const [k, v] of Object.entries(value)) {
     const sub = field.obj[k];
     const p = path ? `${path}.${k}` : k;
@@ -97,7 +98,14 @@ export const objectMeta = obj({
   deletionGracePeriodSeconds: "int",
   labels: strMap,
   annotations: strMap,
-  ownerReferences: { arr: obj({ apiVersion: "string", kind: "string", name: "string", uid: "string", controller: "bool", blockOwnerDeletion: "bool" }, ["apiVersion", "kind", "name", "uid"]) },
+  ownerReferences: {
+    arr: obj({ apiVersion: "string", kind: "string", name: "string", uid: "string", controller: "bool", blockOwnerDeletion: "bool" }, [
+      "apiVersion",
+      "kind",
+      "name",
+      "uid",
+    ]),
+  },
   finalizers: { arr: "string" },
   managedFields: { arr: "any" },
 });
@@ -128,14 +136,29 @@ const container = obj(
     command: { arr: "string" },
     args: { arr: "string" },
     workingDir: "string",
-    ports: { arr: obj({ name: "string", hostPort: "int", containerPort: "int", protocol: { enum: ["TCP", "UDP", "SCTP"] }, hostIP: "string" }, ["containerPort"]) },
+    ports: {
+      arr: obj({ name: "string", hostPort: "int", containerPort: "int", protocol: { enum: ["TCP", "UDP", "SCTP"] }, hostIP: "string" }, ["containerPort"]),
+    },
     envFrom: { arr: "any" },
     env: { arr: envVar },
     resources,
     resizePolicy: { arr: "any" },
     restartPolicy: "string",
     restartPolicyRules: { arr: "any" },
-    volumeMounts: { arr: obj({ name: "string", readOnly: "bool", recursiveReadOnly: "string", mountPath: "string", subPath: "string", mountPropagation: "string", subPathExpr: "string" }, ["name", "mountPath"]) },
+    volumeMounts: {
+      arr: obj(
+        {
+          name: "string",
+          readOnly: "bool",
+          recursiveReadOnly: "string",
+          mountPath: "string",
+          subPath: "string",
+          mountPropagation: "string",
+          subPathExpr: "string",
+        },
+        ["name", "mountPath"],
+      ),
+    },
     volumeDevices: { arr: "any" },
     livenessProbe: "any",
     readinessProbe: "any",
@@ -203,7 +226,14 @@ export const podSpec = obj(
 const podMetadata = obj({ labels: strMap, annotations: strMap });
 const podTemplate = obj({ spec: podSpec, metadata: podMetadata }, ["spec"]);
 const pvcTemplate = obj({ metadata: obj({ name: "string", labels: strMap, annotations: strMap }), spec: "any" }, ["spec"]);
-const condition = obj({ type: "string", status: { enum: ["True", "False", "Unknown"] }, observedGeneration: "int", lastTransitionTime: "time", reason: "string", message: "string" });
+const condition = obj({
+  type: "string",
+  status: { enum: ["True", "False", "Unknown"] },
+  observedGeneration: "int",
+  lastTransitionTime: "time",
+  reason: "string",
+  message: "string",
+});
 
 /** SandboxBlueprint, inlined in SandboxSpec and SandboxTemplateSpec. */
 const blueprint: Fields = { podTemplate, volumeClaimTemplates: { arr: pvcTemplate }, service: "bool" };
@@ -212,7 +242,14 @@ export const sandboxSpec = obj(
   { ...blueprint, shutdownTime: "time", shutdownPolicy: { enum: ["Delete", "Retain"] }, operatingMode: { enum: ["Running", "Suspended"] } },
   ["podTemplate"],
 );
-const sandboxStatus = obj({ serviceFQDN: "string", service: "string", conditions: { arr: condition }, selector: "string", podIPs: { arr: "string" }, nodeName: "string" });
+const sandboxStatus = obj({
+  serviceFQDN: "string",
+  service: "string",
+  conditions: { arr: condition },
+  selector: "string",
+  podIPs: { arr: "string" },
+  nodeName: "string",
+});
 
 export const templateSpec = obj(
   {

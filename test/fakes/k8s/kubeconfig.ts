@@ -17,7 +17,29 @@ export function selfSignedCert(): { key: string; cert: string } {
   if (cached) return cached;
   const dir = mkdtempSync(join(tmpdir(), "k8s-fake-tls-"));
   try {
-    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+      ],
+      { stdio: "ignore" },
+    );
     cached = { key: readFileSync(join(dir, "key.pem"), "utf8"), cert: readFileSync(join(dir, "cert.pem"), "utf8") };
     return cached;
   } finally {
@@ -44,9 +66,22 @@ export function writeKubeconfig(path: string, o: KubeconfigOptions): string {
     apiVersion: "v1",
     kind: "Config",
     // client-node refuses plain http unless TLS verification is explicitly off, as kubectl's insecure flag says.
-    clusters: all.map((c) => ({ name: c.context, cluster: { server: c.server, ...(c.server.startsWith("http:") ? { "insecure-skip-tls-verify": true } : o.ca ? { "certificate-authority-data": Buffer.from(o.ca).toString("base64") } : {}) } })),
+    clusters: all.map((c) => ({
+      name: c.context,
+      cluster: {
+        server: c.server,
+        ...(c.server.startsWith("http:")
+          ? { "insecure-skip-tls-verify": true }
+          : o.ca
+            ? { "certificate-authority-data": Buffer.from(o.ca).toString("base64") }
+            : {}),
+      },
+    })),
     users: [{ name: "sandboxer-broker", user: { token: o.token } }],
-    contexts: all.map((c) => ({ name: c.context, context: { cluster: c.context, user: "sandboxer-broker", ...(c.namespace ? { namespace: c.namespace } : {}) } })),
+    contexts: all.map((c) => ({
+      name: c.context,
+      context: { cluster: c.context, user: "sandboxer-broker", ...(c.namespace ? { namespace: c.namespace } : {}) },
+    })),
     "current-context": name,
   };
   writeFileSync(path, stringify(doc), { mode: 0o600 });

@@ -48,12 +48,20 @@ export function failure(code: number, reason: string, message: string, details?:
   return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason, ...(details ? { details } : {}), code };
 }
 
-export const notFound = (r: ResourceDef, name: string) => failure(404, "NotFound", `${qualified(r)} "${name}" not found`, { name, group: r.group, kind: r.plural });
-export const alreadyExists = (r: ResourceDef, name: string) => failure(409, "AlreadyExists", `${qualified(r)} "${name}" already exists`, { name, group: r.group, kind: r.plural });
+export const notFound = (r: ResourceDef, name: string) =>
+  failure(404, "NotFound", `${qualified(r)} "${name}" not found`, { name, group: r.group, kind: r.plural });
+export const alreadyExists = (r: ResourceDef, name: string) =>
+  failure(409, "AlreadyExists", `${qualified(r)} "${name}" already exists`, { name, group: r.group, kind: r.plural });
 export const expired = (rv: string, oldest: number) => failure(410, "Expired", `too old resource version: ${rv} (${oldest})`);
 
 /** What RBAC says when a verb is not granted (the user is the kubeconfig's service account). */
-export function forbidden(user: string, verb: string, resource: { plural: string; group: string; sub?: string }, ns: string | undefined, name?: string): Status {
+export function forbidden(
+  user: string,
+  verb: string,
+  resource: { plural: string; group: string; sub?: string },
+  ns: string | undefined,
+  name?: string,
+): Status {
   const res = resource.sub ? `${resource.plural}/${resource.sub}` : resource.plural;
   const what = `${qualified(resource)}${name ? ` "${name}"` : ""}`;
   const where = ns ? ` in the namespace "${ns}"` : " at the cluster scope";

@@ -60,7 +60,17 @@ export function matches(o: { metadata: { name: string; namespace: string; labels
     const has = Object.hasOwn(labels, r.key);
     const v = labels[r.key];
     const ok =
-      r.op === "exists" ? has : r.op === "!exists" ? !has : r.op === "=" ? v === r.values[0] : r.op === "!=" ? v !== r.values[0] : r.op === "in" ? has && r.values.includes(v as string) : !has || !r.values.includes(v as string);
+      r.op === "exists"
+        ? has
+        : r.op === "!exists"
+          ? !has
+          : r.op === "="
+            ? v === r.values[0]
+            : r.op === "!="
+              ? v !== r.values[0]
+              : r.op === "in"
+                ? has && r.values.includes(v as string)
+                : !has || !r.values.includes(v as string);
     if (!ok) return false;
   }
   for (const f of sel.fields) {

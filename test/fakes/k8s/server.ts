@@ -118,7 +118,9 @@ function send(res: ServerResponse, a: Answer): void {
 /** Refuse a WebSocket upgrade with an HTTP answer on the raw socket. */
 function refuseUpgrade(socket: Duplex, a: Answer): void {
   const body = JSON.stringify(a.body);
-  socket.end(`HTTP/1.1 ${a.status} ${a.status === 403 ? "Forbidden" : a.status === 401 ? "Unauthorized" : "Error"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 ${a.status} ${a.status === 403 ? "Forbidden" : a.status === 401 ? "Unauthorized" : "Error"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 export async function startK8sFake(opts: K8sFakeOptions = {}): Promise<K8sFake> {
@@ -136,8 +138,9 @@ export async function startK8sFake(opts: K8sFakeOptions = {}): Promise<K8sFake> 
   const open = new Set<OpenWatch>();
   const waiters: { pred: (w: OpenWatch) => boolean; resolve: (w: OpenWatch) => void }[] = [];
   const onOpen = (w: OpenWatch) => {
-    for (const x of waiters.splice(0)) if (x.pred(w)) x.resolve(w);
-    else waiters.push(x);
+    for (const x of waiters.splice(0))
+      if (x.pred(w)) x.resolve(w);
+      else waiters.push(x);
   };
 
   /** Authentication, RBAC and the request log, shared by plain requests and upgrades. */
@@ -147,7 +150,8 @@ export async function startK8sFake(opts: K8sFakeOptions = {}): Promise<K8sFake> 
     requests.push({ method: req.method ?? "GET", verb, resource, namespace: r.ns, name: r.name, query });
     if (req.headers.authorization !== `Bearer ${token}`) return { status: 401, body: failure(401, "Unauthorized", "Unauthorized") };
     const denied = rules.some((x) => x.verb === verb && x.resource === resource && (x.namespace === undefined || x.namespace === r.ns));
-    if (denied) return { status: 403, body: forbidden(user, verb, { plural: r.def.plural, group: r.def.group, ...(r.sub ? { sub: r.sub } : {}) }, r.ns, r.name) };
+    if (denied)
+      return { status: 403, body: forbidden(user, verb, { plural: r.def.plural, group: r.def.group, ...(r.sub ? { sub: r.sub } : {}) }, r.ns, r.name) };
     return undefined;
   };
 
@@ -165,7 +169,8 @@ export async function startK8sFake(opts: K8sFakeOptions = {}): Promise<K8sFake> 
       if (req.method === "GET" && r.name) return send(res, crud.get(r.def, r.ns ?? "", r.name));
       if (req.method === "GET") {
         const selector = parseSelectors(q.get("labelSelector"), q.get("fieldSelector"));
-        if (["true", "1"].includes(q.get("watch") ?? "")) return serveWatch({ store, def: r.def, namespace: r.ns, selector, query: q, res, open, onOpen, bookmarkMs: 250 });
+        if (["true", "1"].includes(q.get("watch") ?? ""))
+          return serveWatch({ store, def: r.def, namespace: r.ns, selector, query: q, res, open, onOpen, bookmarkMs: 250 });
         return send(res, crud.list(r.def, r.ns, selector));
       }
       const raw = await readBody(req);
@@ -173,7 +178,8 @@ export async function startK8sFake(opts: K8sFakeOptions = {}): Promise<K8sFake> 
       if (req.method === "POST" && !r.name && r.ns) return send(res, crud.create(r.def, r.ns, body, fieldValidation));
       if (req.method === "PUT" && r.name && r.ns) return send(res, crud.update(r.def, r.ns, r.name, body, fieldValidation));
       if (req.method === "PATCH" && r.name && r.ns) return send(res, crud.patch(r.def, r.ns, r.name, req.headers["content-type"] ?? "", body, fieldValidation));
-      if (req.method === "DELETE" && r.name && r.ns) return send(res, crud.delete(r.def, r.ns, r.name, q.get("propagationPolicy") ?? body?.propagationPolicy, body?.preconditions));
+      if (req.method === "DELETE" && r.name && r.ns)
+        return send(res, crud.delete(r.def, r.ns, r.name, q.get("propagationPolicy") ?? body?.propagationPolicy, body?.preconditions));
       send(res, { status: 405, body: failure(405, "MethodNotAllowed", "the server does not allow this method on the requested resource") });
     } catch (err) {
       if (err instanceof SelectorError || err instanceof SyntaxError) return send(res, { status: 400, body: failure(400, "BadRequest", err.message) });
@@ -185,17 +191,27 @@ export async function startK8sFake(opts: K8sFakeOptions = {}): Promise<K8sFake> 
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? "/", "http://x");
     const r = route(url.pathname);
-    if (r?.sub !== "exec" || !r.ns || !r.name) return refuseUpgrade(socket, { status: 404, body: failure(404, "NotFound", "the server could not find the requested resource") });
+    if (r?.sub !== "exec" || !r.ns || !r.name)
+      return refuseUpgrade(socket, { status: 404, body: failure(404, "NotFound", "the server could not find the requested resource") });
     const refused = gate(req, r, url.searchParams);
     if (refused) return refuseUpgrade(socket, refused);
     const pod = store.get("pods", r.ns, r.name);
     const dir = controller.pods.dirOf(r.ns, r.name);
     if (!pod) return refuseUpgrade(socket, { status: 404, body: notFound(r.def, r.name) });
-    if (!dir || pod.status?.phase !== "Running") return refuseUpgrade(socket, { status: 400, body: failure(400, "BadRequest", `cannot exec into a container in a completed pod; current phase is ${pod.status?.phase}`) });
+    if (!dir || pod.status?.phase !== "Running")
+      return refuseUpgrade(socket, {
+        status: 400,
+        body: failure(400, "BadRequest", `cannot exec into a container in a completed pod; current phase is ${pod.status?.phase}`),
+      });
     const containers = ((pod.spec?.containers ?? []) as { name: string }[]).map((c) => c.name);
     const container = url.searchParams.get("container");
-    if (container && !containers.includes(container)) return refuseUpgrade(socket, { status: 400, body: failure(400, "BadRequest", `container ${container} is not valid for pod ${r.name}`) });
-    if (!container && containers.length > 1) return refuseUpgrade(socket, { status: 400, body: failure(400, "BadRequest", `a container name must be specified for pod ${r.name}, choose one of: [${containers.join(" ")}]`) });
+    if (container && !containers.includes(container))
+      return refuseUpgrade(socket, { status: 400, body: failure(400, "BadRequest", `container ${container} is not valid for pod ${r.name}`) });
+    if (!container && containers.length > 1)
+      return refuseUpgrade(socket, {
+        status: 400,
+        body: failure(400, "BadRequest", `a container name must be specified for pod ${r.name}, choose one of: [${containers.join(" ")}]`),
+      });
     exec.upgrade(req, socket, head, url.searchParams, { dir, containers });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -76,11 +76,16 @@ export class ObjectStore {
   }
 
   list(resource: string, ns: string | undefined, sel: Selector): KObject[] {
-    return [...this.table(resource).values()].filter((o) => (ns === undefined || o.metadata.namespace === ns) && matches(o, sel)).map((o) => structuredClone(o));
+    return [...this.table(resource).values()]
+      .filter((o) => (ns === undefined || o.metadata.namespace === ns) && matches(o, sel))
+      .map((o) => structuredClone(o));
   }
 
   /** Insert a new object: the server assigns uid, resourceVersion, generation and creationTimestamp. */
-  create(resource: string, obj: { apiVersion: string; kind: string; metadata: Partial<Meta> & { name: string; namespace: string }; [k: string]: unknown }): KObject {
+  create(
+    resource: string,
+    obj: { apiVersion: string; kind: string; metadata: Partial<Meta> & { name: string; namespace: string }; [k: string]: unknown },
+  ): KObject {
     this.rv++;
     const stored: KObject = {
       ...obj,
@@ -108,7 +113,13 @@ export class ObjectStore {
     const specChanged = JSON.stringify(old.spec) !== JSON.stringify(obj.spec);
     const stored: KObject = {
       ...obj,
-      metadata: { ...obj.metadata, uid: old.metadata.uid, creationTimestamp: old.metadata.creationTimestamp, resourceVersion: String(this.rv), generation: old.metadata.generation + (specChanged ? 1 : 0) },
+      metadata: {
+        ...obj.metadata,
+        uid: old.metadata.uid,
+        creationTimestamp: old.metadata.creationTimestamp,
+        resourceVersion: String(this.rv),
+        generation: old.metadata.generation + (specChanged ? 1 : 0),
+      },
     };
     t.set(k, structuredClone(stored));
     return this.record(resource, "MODIFIED", stored);
@@ -126,7 +137,8 @@ export class ObjectStore {
   /** Every object of any resource whose ownerReferences name `uid` (for garbage collection). */
   ownedBy(uid: string): { resource: string; object: KObject }[] {
     const out: { resource: string; object: KObject }[] = [];
-    for (const [resource, t] of this.objects) for (const o of t.values()) if (o.metadata.ownerReferences?.some((r) => r.uid === uid)) out.push({ resource, object: structuredClone(o) });
+    for (const [resource, t] of this.objects)
+      for (const o of t.values()) if (o.metadata.ownerReferences?.some((r) => r.uid === uid)) out.push({ resource, object: structuredClone(o) });
     return out;
   }
 

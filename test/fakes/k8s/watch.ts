@@ -85,9 +85,20 @@ export function serveWatch(o: WatchOptions): void {
     for (const obj of store.list(def.plural, o.namespace, o.selector)) send("ADDED", obj);
   }
   if (o.query.get("allowWatchBookmarks") === "true") {
-    timers.push(setInterval(() => send("BOOKMARK", { kind: def.kind, apiVersion: def.group ? `${def.group}/${def.version}` : def.version, metadata: { resourceVersion: store.resourceVersion } }), o.bookmarkMs));
+    timers.push(
+      setInterval(
+        () =>
+          send("BOOKMARK", {
+            kind: def.kind,
+            apiVersion: def.group ? `${def.group}/${def.version}` : def.version,
+            metadata: { resourceVersion: store.resourceVersion },
+          }),
+        o.bookmarkMs,
+      ),
+    );
   }
-  if (timeoutSeconds > 0) timers.push(
+  if (timeoutSeconds > 0)
+    timers.push(
       setTimeout(() => {
         close();
         res.end();

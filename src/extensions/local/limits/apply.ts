@@ -107,7 +107,11 @@ export function procsFiles(c: Pick<Confinement, "cgroups">): string[] {
  * claimed or being made when a crash came between) and delete its image.
  * Then make the next create's spare, while nobody waits on it. Idempotent.
  */
-export async function release(id: string, known: Partial<Confinement> | undefined, where: { home: string; env: Env; workspace: string; runDir: string }): Promise<void> {
+export async function release(
+  id: string,
+  known: Partial<Confinement> | undefined,
+  where: { home: string; env: Env; workspace: string; runDir: string },
+): Promise<void> {
   const found = listCgroups(cgroupHost(where.home, where.env)).get(id) ?? [];
   const left = await removeCgroups([...new Set([...(known?.cgroups ?? []), ...found])]);
   if (left.length) throw new SandboxerError("SBX_TEARDOWN_FAILED", `cgroups of ${id} still hold processes: ${left.join(", ")}`);
@@ -142,11 +146,18 @@ export function enforcementReport(home: string, env: Env): Record<string, unknow
   for (const c of CONTROLLERS) {
     const a = ability.cgroups[c];
     const p = cgroups.placements[c];
-    controllers[c] = a && "version" in a ? { version: a.version, writable: true, parent: p?.parent ?? null } : { version: p?.version ?? null, writable: false, why: a?.why ?? "not mounted" };
+    controllers[c] =
+      a && "version" in a
+        ? { version: a.version, writable: true, parent: p?.parent ?? null }
+        : { version: p?.version ?? null, writable: false, why: a?.why ?? "not mounted" };
   }
   const hard: Record<string, string> = {};
   try {
-    for (const [name, label] of [["RLIMIT_NPROC", "Max processes"], ["RLIMIT_DATA", "Max data size"], ["RLIMIT_FSIZE", "Max file size"]] as const) {
+    for (const [name, label] of [
+      ["RLIMIT_NPROC", "Max processes"],
+      ["RLIMIT_DATA", "Max data size"],
+      ["RLIMIT_FSIZE", "Max file size"],
+    ] as const) {
       const m = new RegExp(`^${label}\\s+\\S+\\s+(\\S+)`, "m").exec(readFileSync("/proc/self/limits", "utf8"));
       if (m?.[1]) hard[name] = m[1];
     }
@@ -157,6 +168,9 @@ export function enforcementReport(home: string, env: Env): Record<string, unknow
     // Fallbacks: set with prlimit on each sandbox process; they cannot exceed our own hard limits.
     rlimits: { tool: "prlimit", hard, rootExemptFromNproc: ability.root },
     // Spare workspace filesystems kept mounted for the next creates: how many, of which sizes (bytes).
-    disk: ability.loopDisk === true ? { mechanism: "loop-ext4", spares: listSpares(join(home, "run")).map((s) => ({ bytes: s.bytes, mounted: s.mounted })) } : { mechanism: "rlimit", why: ability.loopDisk },
+    disk:
+      ability.loopDisk === true
+        ? { mechanism: "loop-ext4", spares: listSpares(join(home, "run")).map((s) => ({ bytes: s.bytes, mounted: s.mounted })) }
+        : { mechanism: "rlimit", why: ability.loopDisk },
   };
 }

@@ -65,7 +65,13 @@ export function isMounted(path: string): boolean {
 /** Mount points at or below any of `roots`, deepest first (the order to unmount them in). */
 export function mountsUnder(roots: string[]): string[] {
   const hit = (at: string) => roots.some((r) => at === r || at.startsWith(`${r}/`));
-  return [...new Set(mounts().map((m) => m.at).filter(hit))].sort((a, b) => b.length - a.length);
+  return [
+    ...new Set(
+      mounts()
+        .map((m) => m.at)
+        .filter(hit),
+    ),
+  ].sort((a, b) => b.length - a.length);
 }
 
 /** Unmount `at` (lazily if something still holds it); idempotent. */

@@ -29,7 +29,8 @@ export function parseMountinfo(text: string): CgroupMount[] {
     // Only hierarchies mounted at their root: a bind of a sub-cgroup would misplace every path.
     if (left.split(" ")[3] !== "/") continue;
     if (fstype === "cgroup2") out.push({ version: 2, mountPoint, controllers: [] });
-    else if (fstype === "cgroup") out.push({ version: 1, mountPoint, controllers: superOpts.split(",").filter((o) => !["rw", "ro"].includes(o) && !o.includes("=")) });
+    else if (fstype === "cgroup")
+      out.push({ version: 1, mountPoint, controllers: superOpts.split(",").filter((o) => !["rw", "ro"].includes(o) && !o.includes("=")) });
   }
   return out;
 }
@@ -73,7 +74,13 @@ export interface Placement {
  * when the operator names a delegated cgroup, else the cgroup this process
  * is in: sandboxes stay inside whatever limits the operator's own cgroup has.
  */
-export function placements(mounts: CgroupMount[], self: ReturnType<typeof parseProcCgroup>, v2Controllers: string[], home: string, root?: string): Partial<Record<Controller, Placement>> {
+export function placements(
+  mounts: CgroupMount[],
+  self: ReturnType<typeof parseProcCgroup>,
+  v2Controllers: string[],
+  home: string,
+  root?: string,
+): Partial<Record<Controller, Placement>> {
   const out: Partial<Record<Controller, Placement>> = {};
   const tag = homeTag(home);
   const place = (version: 1 | 2, mountPoint: string, own: string): Placement => {
@@ -98,8 +105,21 @@ export function limitFiles(version: 1 | 2, c: Controller, amount: number): [stri
   if (c === "pids") return [["pids.max", String(amount)]];
   if (c === "cpu") {
     const quota = Math.max(1000, Math.round(amount * 100_000));
-    return version === 2 ? [["cpu.max", `${quota} 100000`]] : [["cpu.cfs_period_us", "100000"], ["cpu.cfs_quota_us", String(quota)]];
+    return version === 2
+      ? [["cpu.max", `${quota} 100000`]]
+      : [
+          ["cpu.cfs_period_us", "100000"],
+          ["cpu.cfs_quota_us", String(quota)],
+        ];
   }
   // Swap must not stretch the limit: v1 memsw (when swap accounting is on) = the same limit; v2 swap.max = 0.
-  return version === 2 ? [["memory.max", String(amount)], ["memory.swap.max", "0"]] : [["memory.limit_in_bytes", String(amount)], ["memory.memsw.limit_in_bytes", String(amount)]];
+  return version === 2
+    ? [
+        ["memory.max", String(amount)],
+        ["memory.swap.max", "0"],
+      ]
+    : [
+        ["memory.limit_in_bytes", String(amount)],
+        ["memory.memsw.limit_in_bytes", String(amount)],
+      ];
 }

@@ -49,7 +49,12 @@ export function planLimits(limits: FullLimits, host: HostAbility): LimitsPlan {
       plan.disk =
         host.loopDisk === true
           ? { limit, enforcedBy: "loop-ext4", via: "ext4 image loop-mounted at the workspace", note: "writes past it fail with ENOSPC" }
-          : { limit, enforcedBy: "rlimit", via: "RLIMIT_FSIZE", note: `bounds each file, not the workspace's total (${host.loopDisk}); a write past it fails with EFBIG` };
+          : {
+              limit,
+              enforcedBy: "rlimit",
+              via: "RLIMIT_FSIZE",
+              note: `bounds each file, not the workspace's total (${host.loopDisk}); a write past it fails with EFBIG`,
+            };
       continue;
     }
     const cg = host.cgroups[CONTROLLER[name]];
@@ -87,7 +92,8 @@ export function rlimitsOf(plan: LimitsPlan, limits: FullLimits): [string, number
  * then execs prlimit (which sets the rlimits on itself) and prlimit execs the
  * command. Same pid all the way; every child is born inside.
  */
-const JOIN = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo 0 > "$1" || { echo "sandboxer: cannot join cgroup $1" >&2; exit 125; }; shift; n=$((n-1)); done; exec "$@"';
+const JOIN =
+  'n=$1; shift; while [ "$n" -gt 0 ]; do echo 0 > "$1" || { echo "sandboxer: cannot join cgroup $1" >&2; exit 125; }; shift; n=$((n-1)); done; exec "$@"';
 
 export function confinedArgv(procsFiles: string[], rlimits: [string, number][], argv: string[]): string[] {
   const limited = rlimits.length ? ["prlimit", ...rlimits.map(([flag, v]) => `${flag}=${v}`), "--", ...argv] : argv;
