@@ -62,7 +62,8 @@ export function poolsStream(d: UiDeps, c: Context<UiEnv>, start: number): Respon
         await stream.write(": keep-alive\n\n");
         lastBeat = Date.now();
       }
-      await stream.sleep(d.state.options.eventPollMs);
+      // Woken by a commit on any replica (Postgres LISTEN/NOTIFY), else the poll interval (SQLite).
+      await broker.awaitEvents(after, d.state.options.eventPollMs);
     }
   });
 }
