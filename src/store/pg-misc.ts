@@ -1,28 +1,8 @@
-import type { ArchiveFormat } from "../snapshots/types.js";
 import type { ActorType } from "../types.js";
 import type { Row } from "./pg-conn.js";
 import type { PgCtx } from "./pg-ctx.js";
-import type { IdempotencyRepo, LeaseRepo, SnapshotFilter, SnapshotRepo, StoredSnapshot, TokenRepo, TokenRow } from "./types.js";
-
-function toSnapshot(r: Row): StoredSnapshot {
-  return {
-    id: r.id as string,
-    name: (r.name as string | null) ?? null,
-    sandboxId: r.sandbox_id as string,
-    profile: r.profile as string,
-    profileVersion: r.profile_version as number,
-    extension: r.extension as string,
-    host: r.host as string,
-    inputs: JSON.parse(r.inputs as string) as Record<string, string>,
-    actor: r.actor as string,
-    project: (r.project as string | null) ?? null,
-    format: r.format as ArchiveFormat,
-    sha256: r.sha256 as string,
-    sizeBytes: r.size_bytes as number,
-    file: r.file as string,
-    createdAt: r.created_at as string,
-  };
-}
+import { snapshotFromRow } from "./rows.js";
+import type { IdempotencyRepo, LeaseRepo, SnapshotFilter, SnapshotRepo, TokenRepo, TokenRow } from "./types.js";
 
 export function pgSnapshots(c: PgCtx): SnapshotRepo {
   return {
@@ -51,7 +31,7 @@ export function pgSnapshots(c: PgCtx): SnapshotRepo {
     },
     async get(id) {
       const [r] = await c.q("SELECT * FROM snapshots WHERE id = $1", [id]);
-      return r ? toSnapshot(r) : undefined;
+      return r ? snapshotFromRow(r) : undefined;
     },
     async list(filter: SnapshotFilter = {}) {
       const where: string[] = [];
@@ -65,7 +45,7 @@ export function pgSnapshots(c: PgCtx): SnapshotRepo {
         args.push(filter[key]);
         where.push(`${col} = $${args.length}`);
       }
-      return (await c.q(`SELECT * FROM snapshots ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at, id`, args)).map(toSnapshot);
+      return (await c.q(`SELECT * FROM snapshots ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at, id`, args)).map(snapshotFromRow);
     },
     async delete(id) {
       return (await c.q("DELETE FROM snapshots WHERE id = $1 RETURNING id", [id])).length > 0;

@@ -1,4 +1,6 @@
+import type { ArchiveFormat } from "../snapshots/types.js";
 import type { Sandbox, SandboxRow } from "../types.js";
+import type { StoredSnapshot } from "./types.js";
 
 /** camelCase record field -> snake_case column; JSON columns are (de)serialised. */
 const COLUMNS: Record<keyof SandboxRow, string> = {
@@ -92,4 +94,25 @@ export function publicRecord(row: SandboxRow): Sandbox {
   const pub: Record<string, unknown> = {};
   for (const key of PUBLIC_FIELDS) pub[key] = row[key];
   return pub as unknown as Sandbox;
+}
+
+/** A snapshots row (same columns on SQLite and PostgreSQL) as the store hands it out. */
+export function snapshotFromRow(r: Record<string, unknown>): StoredSnapshot {
+  return {
+    id: r.id as string,
+    name: (r.name as string | null) ?? null,
+    sandboxId: r.sandbox_id as string,
+    profile: r.profile as string,
+    profileVersion: r.profile_version as number,
+    extension: r.extension as string,
+    host: r.host as string,
+    inputs: JSON.parse(r.inputs as string) as Record<string, string>,
+    actor: r.actor as string,
+    project: (r.project as string | null) ?? null,
+    format: r.format as ArchiveFormat,
+    sha256: r.sha256 as string,
+    sizeBytes: r.size_bytes as number,
+    file: r.file as string,
+    createdAt: r.created_at as string,
+  };
 }

@@ -1,29 +1,9 @@
-import type { ArchiveFormat } from "../snapshots/types.js";
 import type { ActorType } from "../types.js";
 import type { Conn, Sync } from "./sqlite-conn.js";
-import type { IdempotencyRepo, LeaseRepo, SnapshotFilter, SnapshotRepo, StoredSnapshot, TokenRepo, TokenRow } from "./types.js";
+import { snapshotFromRow } from "./rows.js";
+import type { IdempotencyRepo, LeaseRepo, SnapshotFilter, SnapshotRepo, TokenRepo, TokenRow } from "./types.js";
 
 type Raw = Record<string, unknown>;
-
-function toSnapshot(r: Raw): StoredSnapshot {
-  return {
-    id: r.id as string,
-    name: (r.name as string | null) ?? null,
-    sandboxId: r.sandbox_id as string,
-    profile: r.profile as string,
-    profileVersion: r.profile_version as number,
-    extension: r.extension as string,
-    host: r.host as string,
-    inputs: JSON.parse(r.inputs as string) as Record<string, string>,
-    actor: r.actor as string,
-    project: (r.project as string | null) ?? null,
-    format: r.format as ArchiveFormat,
-    sha256: r.sha256 as string,
-    sizeBytes: r.size_bytes as number,
-    file: r.file as string,
-    createdAt: r.created_at as string,
-  };
-}
 
 export function sqliteSnapshots(c: Conn): Sync<SnapshotRepo> {
   return {
@@ -35,7 +15,7 @@ export function sqliteSnapshots(c: Conn): Sync<SnapshotRepo> {
     },
     get(id) {
       const r = c.stmt("SELECT * FROM snapshots WHERE id = ?").get(id) as Raw | undefined;
-      return r ? toSnapshot(r) : undefined;
+      return r ? snapshotFromRow(r) : undefined;
     },
     list(filter: SnapshotFilter = {}) {
       const where: string[] = [];
@@ -50,7 +30,7 @@ export function sqliteSnapshots(c: Conn): Sync<SnapshotRepo> {
         args[key] = filter[key];
       }
       const sql = `SELECT * FROM snapshots ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at, id`;
-      return (c.stmt(sql).all(args) as Raw[]).map(toSnapshot);
+      return (c.stmt(sql).all(args) as Raw[]).map(snapshotFromRow);
     },
     delete(id) {
       return c.stmt("DELETE FROM snapshots WHERE id = ?").run(id).changes > 0;
