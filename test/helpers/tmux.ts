@@ -33,7 +33,7 @@ export function tmuxSession(env: Env, dir: string) {
     },
     resize: (x: number, y: number) => tmux("resize-window", "-t", "t", "-x", String(x), "-y", String(y)),
     screen,
-    async waitFor(re: RegExp, ms = 30_000): Promise<string> {
+    async waitFor(re: RegExp, ms = 60_000): Promise<string> {
       const end = Date.now() + ms;
       for (;;) {
         const s = screen();
@@ -70,8 +70,19 @@ export async function drive(
     await t.waitFor(/^40 120$/m);
     if (opts.resize !== false) {
       t.resize(100, 30);
-      t.keys("stty size");
-      await t.waitFor(/^30 100$/m);
+      // A resize travels asynchronously (SIGWINCH -> our CLI -> ssh's window-change or the
+      // WebSocket -> podman's resize): a `stty size` typed before it lands still says 40 120, so
+      // ask again until the new size shows, as a person would.
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        t.keys("stty size");
+        try {
+          await t.waitFor(/^30 100$/m, 3_000);
+          break;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+        }
+      }
     }
     t.keys("exit 3");
     // The typed line wraps where its length says (the checkout's path is in it): the marker is
