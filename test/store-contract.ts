@@ -119,6 +119,54 @@ export function testStore(sut: StoreUnderTest): void {
         expect(await store.sandboxes.get(r.id)).toMatchObject({ state: "ready" });
         expect(await eventsOf(r.id)).toEqual([]);
       });
+      it("a guarded move happens only while the given process owns the record (a replica that took it over wins)", async () => {
+        const me = { replica: "replica-a", pid: 4242, start: "1000" };
+        const mine = row("provisioning", { ownerReplica: me.replica, ownerPid: me.pid, ownerStart: me.start });
+        const legacy = row("provisioning", { ownerPid: me.pid, ownerStart: me.start });
+        const takenOver = row("provisioning", { ownerReplica: "replica-b", ownerPid: me.pid, ownerStart: me.start });
+        const restarted = row("provisioning", { ownerReplica: me.replica, ownerPid: me.pid, ownerStart: "2000" });
+        const released = row("provisioning");
+        for (const r of [mine, legacy, takenOver, restarted, released]) await store.sandboxes.insert(r);
+        const ready = (id: string) => store.sandboxes.transition(id, ["provisioning"], "ready", { ownerPid: null }, event(id, "sandbox.ready"), { owner: me });
+        expect(await ready(mine.id)).toMatchObject({ state: "ready", ownerPid: null });
+        // A record from before replicas (no replica column) is this replica's.
+        expect(await ready(legacy.id)).toMatchObject({ state: "ready" });
+        for (const r of [takenOver, restarted, released]) {
+          expect(await ready(r.id)).toBeUndefined();
+          expect(await store.sandboxes.get(r.id)).toMatchObject({ state: "provisioning", ownerPid: r.ownerPid });
+          expect(await eventsOf(r.id)).toEqual([]);
+        }
+        expect(await eventsOf(mine.id)).toEqual(["sandbox.ready"]);
+        // The guard also holds inside a transaction (the ready step of a restore or a pool refill).
+        expect(
+          await store.tx((t) => t.sandboxes.transition(takenOver.id, ["provisioning"], "ready", {}, event(takenOver.id, "sandbox.ready"), { owner: me })),
+        ).toBeUndefined();
+      });
+
+      it("suspects: in flight, failed with resources left, and claimed pool members, oldest first; nothing else", async () => {
+        const at = (s: number) => new Date(Date.UTC(2020, 0, 1, 0, 0, s)).toISOString();
+        const judged = [
+          row("requested", { createdAt: at(1) }),
+          row("provisioning", { createdAt: at(2) }),
+          // A failed record cleaned earlier and now being destroyed keeps its destroyedAt.
+          row("destroying", { createdAt: at(3), destroyedAt: at(9) }),
+          row("failed", { createdAt: at(4) }),
+          row("ready", { createdAt: at(5), pool: "p-suspects", poolStage: "claimed" }),
+          row("ready", { createdAt: at(6), pool: "p-suspects", poolStage: "applying" }),
+        ];
+        const left = [
+          row("ready", { createdAt: at(1) }),
+          row("failed", { createdAt: at(2), destroyedAt: at(3) }),
+          row("destroyed", { createdAt: at(3), destroyedAt: at(4) }),
+          row("ready", { createdAt: at(4), pool: "p-suspects", poolStage: "warm" }),
+          row("destroy_failed", { createdAt: at(5) }),
+        ];
+        for (const r of [...left, ...judged].reverse()) await store.sandboxes.insert(r);
+        const mine = new Set([...judged, ...left].map((r) => r.id));
+        const got = (await store.sandboxes.suspects()).filter((r) => mine.has(r.id));
+        expect(got.map((r) => r.id)).toEqual(judged.map((r) => r.id));
+        expect(got[4]).toMatchObject({ pool: "p-suspects", poolStage: "claimed" });
+      });
     });
 
     describe("transactions", () => {

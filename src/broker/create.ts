@@ -5,7 +5,7 @@ import { publicRecord } from "../store/rows.js";
 import type { SnapshotSource } from "../snapshots/types.js";
 import { localHostFacts } from "../telemetry/host-facts.js";
 import type { Handle, Sandbox, SandboxRow } from "../types.js";
-import type { Tx } from "../store/types.js";
+import type { Repos, Tx } from "../store/types.js";
 import { POOL_ACCOUNT } from "../credits/index.js";
 import { reserveCredits } from "./credits.js";
 import { claimFromPool } from "./pools-claim.js";
@@ -29,8 +29,12 @@ export async function planFor(rt: Runtime, req: CreateRequest, o: { pool?: boole
   const catalog = await rt.catalog();
   const config = rt.config();
   const profileId = req.profile ?? config.defaults.profile ?? DEFAULT_PROFILE;
-  const routing = await routingInputsFor(rt.store, rt.clock, catalog.profiles, config.hosts, profileId, catalog.registrations);
-  const pool = routing && o.pool !== false ? await warmPool(rt, profileId, req.inputs ?? {}) : undefined;
+  // Independent reads, asked at once (on Postgres they overlap instead of queueing round trips).
+  const [routing, matched] = await Promise.all([
+    routingInputsFor(rt.store, rt.clock, catalog.profiles, config.hosts, profileId, catalog.registrations),
+    o.pool !== false && catalog.profiles.has(profileId) ? warmPool(rt, profileId, req.inputs ?? {}) : undefined,
+  ]);
+  const pool = routing ? matched : undefined;
   const plan = planCreate(req, {
     catalog,
     hosts: config.hosts,
@@ -190,21 +194,29 @@ export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateO
         const remoteFacts = reachability.facts && typeof reachability.facts === "object" && !Array.isArray(reachability.facts) ? reachability.facts : null;
         const hostFacts = !plan.profile.hostFacts ? null : plan.host.name === "localhost" ? localHostFacts(rt.paths.home) : remoteFacts;
         const readyAt = nowIso(rt);
-        const done = await rt.store.tx(async (t) => {
-          // Still ours? Another replica that judged this one dead (heartbeat older than the lease) may have
-          // taken the record over and be tearing it down: then this create is cancelled, never `ready`.
-          const now = await t.sandboxes.getForUpdate(row.id);
+        // Only while still ours: another replica that judged this one dead (heartbeat older than the lease) may
+        // have taken the record over and be tearing it down; then this create is cancelled, never `ready`.
+        // The owner check rides in the compare-and-set itself (one statement on Postgres).
+        const ready = (db: Repos) =>
+          transition(rt, cur, ["provisioning"], "ready", { readyAt, reachability, handle, hostFacts, ...NO_OWNER }, { reachability }, db, { owner: rt.owner });
+        const onReady = opts.onReady;
+        const done = onReady
+          ? await rt.store.tx(async (t) => {
+              const r = await ready(t);
+              if (r) await onReady(r, t);
+              return r;
+            })
+          : await ready(rt.store);
+        if (!done) {
+          const now = await rt.store.sandboxes.get(row.id);
           if (now && !ownsRecord(rt.owner, now)) {
             throw new SandboxerError(
               "SBX_CANCELLED",
               `taken over by ${now.ownerReplica ?? "another process"} (process ${now.ownerPid ?? "?"}) while provisioning: this replica's heartbeat was older than the owner lease`,
             );
           }
-          const r = await transition(rt, cur, ["provisioning"], "ready", { readyAt, reachability, handle, hostFacts, ...NO_OWNER }, { reachability }, t);
-          if (r) await opts.onReady?.(r, t);
-          return r;
-        });
-        if (!done) throw new SandboxerError("SBX_INVALID_STATE", `sandbox ${row.id} changed state while provisioning`);
+          throw new SandboxerError("SBX_INVALID_STATE", `sandbox ${row.id} changed state while provisioning`);
+        }
         return publicRecord(done);
       } catch (raw) {
         const err = toSandboxerError(

@@ -14,6 +14,7 @@ import { hostname } from "node:os";
 import { SandboxerError } from "../errors.js";
 import type { Env } from "../paths.js";
 import { isSameProcessAlive, SELF } from "../proc.js";
+import { heldBy } from "../store/rows.js";
 import type { OwnerRef, SandboxUpdate, Store } from "../store/types.js";
 import type { SandboxRow } from "../types.js";
 
@@ -57,7 +58,7 @@ export function ownerAlive(me: Owner, row: SandboxRow, now: number = Date.now())
 
 /** Is `row` owned by this very process? */
 export function ownsRecord(me: Owner, row: SandboxRow): boolean {
-  return row.ownerPid === me.pid && row.ownerStart === me.start && (row.ownerReplica ?? me.replica) === me.replica;
+  return heldBy(row, me);
 }
 
 /** Does this process (replica, pid and start) own `row`? */

@@ -188,10 +188,8 @@ export async function destroyMember(rt: Runtime, row: SandboxRow, why: string): 
  * (./owner.ts): by the pid on the same replica, by the heartbeat's age from
  * another one.
  */
-export async function reconcileClaims(rt: Runtime, report: ReconcileReport): Promise<void> {
-  const stuck = (await rt.store.pools.members(undefined, ["claimed", "applying"])).filter(
-    (r) => r.state === "ready" && (r.poolStage === "claimed" || r.poolStage === "applying") && !ownerAlive(rt.owner, r),
-  );
+export async function reconcileClaims(rt: Runtime, report: ReconcileReport, suspects: readonly SandboxRow[]): Promise<void> {
+  const stuck = suspects.filter((r) => r.state === "ready" && (r.poolStage === "claimed" || r.poolStage === "applying") && !ownerAlive(rt.owner, r));
   for (const r of stuck) {
     const why = `claiming process ${r.ownerPid ?? "?"}${r.ownerReplica && r.ownerReplica !== rt.owner.replica ? ` on replica ${r.ownerReplica}` : ""} died`;
     try {

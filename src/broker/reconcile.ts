@@ -87,11 +87,10 @@ async function cleanFailed(rt: Runtime, row: SandboxRow, report: ReconcileReport
  */
 export async function reconcile(rt: Runtime, opts: { deep?: boolean } = {}): Promise<ReconcileReport> {
   const report: ReconcileReport = { actions: [], orphans: [], errors: [] };
-  const [suspects, failed] = await Promise.all([
-    rt.store.sandboxes.list({ states: IN_FLIGHT_STATES }),
-    rt.store.sandboxes.list({ states: ["failed"], notDestroyed: true }),
-  ]);
-  for (const row of [...suspects, ...failed]) {
+  // One read for everything judged by its owner (before every create and destroy: keep it one round trip).
+  const suspects = await rt.store.sandboxes.suspects();
+  const records = suspects.filter((r) => IN_FLIGHT_STATES.includes(r.state) || r.state === "failed");
+  for (const row of records) {
     if (ownerAlive(rt.owner, row)) continue;
     const mine = await claim(rt, row);
     if (!mine) continue;
@@ -104,7 +103,7 @@ export async function reconcile(rt: Runtime, opts: { deep?: boolean } = {}): Pro
     }
   }
   // Claims of warm pool members whose process died: back to the pool, or destroyed (src/broker/pools-claim.ts).
-  await reconcileClaims(rt, report);
+  await reconcileClaims(rt, report, suspects);
   if (opts.deep) await deepCheck(rt, report);
   return report;
 }

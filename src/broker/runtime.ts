@@ -5,7 +5,7 @@ import type { Extension, ExtensionContext } from "../extensions/define.js";
 import { BUILTIN_EXTENSIONS, loadExtension } from "../extensions/index.js";
 import type { IdGen } from "../ids.js";
 import { crashPoint } from "../faults.js";
-import type { NewEvent, Repos, SandboxUpdate, Store } from "../store/types.js";
+import type { NewEvent, Repos, SandboxUpdate, Store, TransitionGuard } from "../store/types.js";
 import type { Transport } from "../transport/types.js";
 import type { Clock, Handle, Host, Sandbox, SandboxRow, SandboxState } from "../types.js";
 import { settleOnClose } from "./credits.js";
@@ -61,6 +61,7 @@ export function transition(
   patch: SandboxUpdate = {},
   data: Record<string, unknown> = {},
   db: Repos = rt.store,
+  guard?: TransitionGuard,
 ): Promise<SandboxRow | undefined> {
   const at = nowIso(rt);
   const event = eventFor(rt, `sandbox.${to}`, row, { from: row.state, ...data });
@@ -69,10 +70,10 @@ export function transition(
     if (db === rt.store) rt.eventsWritten?.();
     return r;
   };
-  if (to !== "destroyed" && to !== "failed") return db.sandboxes.transition(row.id, from, to, { ...patch, updatedAt: at }, event).then(written);
+  if (to !== "destroyed" && to !== "failed") return db.sandboxes.transition(row.id, from, to, { ...patch, updatedAt: at }, event, guard).then(written);
   return db
     .tx(async (t) => {
-      const done = await t.sandboxes.transition(row.id, from, to, { ...patch, updatedAt: at }, event);
+      const done = await t.sandboxes.transition(row.id, from, to, { ...patch, updatedAt: at }, event, guard);
       if (!done) return undefined;
       await settleOnClose(rt, t, done);
       return t.sandboxes.get(done.id);

@@ -1,9 +1,9 @@
 import { SandboxerError } from "../errors.js";
 import { assertTransition, canTransition, LIVE_STATES } from "../lifecycle.js";
-import type { SandboxEvent, SandboxState } from "../types.js";
+import type { SandboxEvent } from "../types.js";
 import { params, type Row } from "./pg-conn.js";
 import type { PgCtx } from "./pg-ctx.js";
-import { fromRow, PUBLIC_COLUMNS, publicFromValues, toColumns } from "./rows.js";
+import { fromRow, heldBy, PUBLIC_COLUMNS, publicFromValues, suspectsSql, toColumns } from "./rows.js";
 import type { EventQuery, EventRepo, OwnerRef, PendingEvent, SandboxFilter, SandboxRepo, SandboxUpdate } from "./types.js";
 
 function columnsOf(patch: SandboxUpdate): Record<string, unknown> {
@@ -61,23 +61,31 @@ export function pgSandboxes(c: PgCtx): SandboxRepo {
       const limit = filter.limit ? ` LIMIT ${arg(Math.trunc(filter.limit))}` : "";
       return (await c.q(`SELECT * FROM sandboxes ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at, id${limit}`, args)).map(fromRow);
     },
-    async transition(id, from, to, patch, event) {
+    async transition(id, from, to, patch, event, guard) {
       const cols = { ...columnsOf(patch), state: to };
       // One statement when the move is allowed from every state the caller expects (the common case):
-      // the compare-and-set, the row lock and the event commit together.
+      // the compare-and-set, the owner check, the row lock and the event commit together.
       const allowed = from.filter((s) => canTransition(s, to));
       if (allowed.length) {
         const { set, args } = assignments(cols);
-        const n = args.length;
-        const sql = `UPDATE sandboxes SET ${set} WHERE id = $${n + 1} AND state IN (${params(allowed.length, n + 2)}) RETURNING *`;
-        const [r] = await c.gated(sql, [...args, id, ...allowed], event ? [event] : []);
+        const where = [`id = $${args.push(id)}`, `state IN (${allowed.map((s) => `$${args.push(s)}`).join(", ")})`];
+        const o = guard?.owner;
+        if (o) {
+          const replica = `$${args.push(o.replica)}`;
+          where.push(
+            `owner_pid = $${args.push(o.pid)}`,
+            `owner_start IS NOT DISTINCT FROM $${args.push(o.start)}`,
+            `COALESCE(owner_replica, ${replica}) = ${replica}`,
+          );
+        }
+        const [r] = await c.gated(`UPDATE sandboxes SET ${set} WHERE ${where.join(" AND ")} RETURNING *`, args, event ? [event] : []);
         if (r) return fromRow(r);
       }
-      // No row moved: missing, lost a race, or a move the lifecycle forbids (say which).
-      const [cur] = await c.q("SELECT state FROM sandboxes WHERE id = $1", [id]);
-      const state = cur?.state as SandboxState;
-      if (!cur || !from.includes(state)) return undefined;
-      assertTransition(id, state, to);
+      // No row moved: missing, lost a race, taken over, or a move the lifecycle forbids (say which).
+      const [raw] = await c.q("SELECT * FROM sandboxes WHERE id = $1", [id]);
+      const cur = raw ? fromRow(raw) : undefined;
+      if (!cur || !from.includes(cur.state) || (guard?.owner && !heldBy(cur, guard.owner))) return undefined;
+      assertTransition(id, cur.state, to);
       return undefined;
     },
     async update(id, patch) {
@@ -93,6 +101,7 @@ export function pgSandboxes(c: PgCtx): SandboxRepo {
       );
       return rows.length;
     },
+    suspects: async () => (await c.q(suspectsSql("*"))).map(fromRow),
     async liveCounts() {
       const rows = await c.q(`SELECT extension, host, COUNT(*) AS n FROM sandboxes WHERE state IN (${params(LIVE_STATES.length)}) GROUP BY extension, host`, [
         ...LIVE_STATES,

@@ -1,6 +1,6 @@
 import type { ArchiveFormat } from "../snapshots/types.js";
 import type { Sandbox, SandboxRow } from "../types.js";
-import type { StoredSnapshot } from "./types.js";
+import type { OwnerRef, StoredSnapshot } from "./types.js";
 
 /** camelCase record field -> snake_case column; JSON columns are (de)serialised. */
 const COLUMNS: Record<keyof SandboxRow, string> = {
@@ -115,4 +115,24 @@ export function snapshotFromRow(r: Record<string, unknown>): StoredSnapshot {
     file: r.file as string,
     createdAt: r.created_at as string,
   };
+}
+
+/** Does `owner` hold the row (the transition guard)? A row without a replica belongs to this replica (records from before replicas). */
+export function heldBy(row: SandboxRow, owner: OwnerRef): boolean {
+  return row.ownerPid === owner.pid && (row.ownerStart ?? null) === owner.start && (row.ownerReplica ?? owner.replica) === owner.replica;
+}
+
+/**
+ * What a reconcile judges by its owner (SandboxRepo.suspects), as three
+ * disjoint index reads (state; undestroyed state; pool stage) rather than an
+ * OR the planner might scan the table for. Same text on both stores.
+ */
+export function suspectsSql(columns: string): string {
+  return [
+    `SELECT ${columns} FROM sandboxes WHERE state IN ('requested', 'provisioning', 'destroying')`,
+    `SELECT ${columns} FROM sandboxes WHERE state = 'failed' AND destroyed_at IS NULL`,
+    `SELECT ${columns} FROM sandboxes WHERE pool IS NOT NULL AND pool_stage IN ('claimed', 'applying') AND state = 'ready'`,
+  ]
+    .join(" UNION ALL ")
+    .concat(" ORDER BY created_at, id");
 }

@@ -1,7 +1,7 @@
 import { SandboxerError } from "../errors.js";
 import { assertTransition, LIVE_STATES } from "../lifecycle.js";
 import type { SandboxEvent } from "../types.js";
-import { fromValues, PUBLIC_COLUMNS, publicFromValues, SELECT_COLUMNS, toColumns } from "./rows.js";
+import { fromValues, heldBy, PUBLIC_COLUMNS, publicFromValues, SELECT_COLUMNS, suspectsSql, toColumns } from "./rows.js";
 import type { Conn, Sync } from "./sqlite-conn.js";
 import type { EventQuery, EventRepo, NewEvent, PendingEvent, SandboxFilter, SandboxRepo, SandboxUpdate } from "./types.js";
 
@@ -78,10 +78,11 @@ export function sqliteSandboxes(c: Conn, events: Sync<EventRepo>): Sync<SandboxR
       if (filter.limit) args.limit = Math.trunc(filter.limit);
       return (c.stmt(sql).raw(true).all(args) as unknown[][]).map(fromValues);
     },
-    transition(id, from, to, patch, event) {
+    transition(id, from, to, patch, event, guard) {
       return c.atomic(() => {
         const cur = get(id);
         if (!cur || !from.includes(cur.state)) return undefined;
+        if (guard?.owner && !heldBy(cur, guard.owner)) return undefined;
         assertTransition(id, cur.state, to);
         const cols = { ...columnsOf(patch), state: to };
         const names = Object.keys(cols);
@@ -96,6 +97,9 @@ export function sqliteSandboxes(c: Conn, events: Sync<EventRepo>): Sync<SandboxR
       const sql =
         "UPDATE sandboxes SET owner_beat_at = ? WHERE destroyed_at IS NULL AND (state IN ('requested', 'provisioning', 'destroying', 'failed') OR pool_stage IN ('claimed', 'applying')) AND owner_replica = ? AND owner_pid = ? AND owner_start IS ?";
       return c.stmt(sql).run(at, owner.replica, owner.pid, owner.start).changes;
+    },
+    suspects() {
+      return (c.stmt(suspectsSql(SELECT_COLUMNS)).raw(true).all() as unknown[][]).map(fromValues);
     },
     liveCounts() {
       return c.stmt(LIVE_SQL).all(...LIVE_STATES) as { extension: string; host: string; n: number }[];

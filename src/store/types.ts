@@ -70,6 +70,11 @@ export interface OwnerRef {
   start: string | null;
 }
 
+export interface TransitionGuard {
+  /** Move only while this process owns the record (replica, pid and start; a record without a replica is this replica's). */
+  owner?: OwnerRef | undefined;
+}
+
 export interface SandboxRepo {
   insert(row: SandboxRow, idempotencyKey?: string): Promise<void>;
   get(id: string): Promise<SandboxRow | undefined>;
@@ -83,13 +88,28 @@ export interface SandboxRepo {
    * Compare-and-set state change plus its event, in one transaction. Returns
    * the new row, or undefined when the row is missing or no longer in one of
    * `from` (a race lost). Throws SBX_INVALID_STATE when src/lifecycle.ts does
-   * not allow the move from the current state to `to`.
+   * not allow the move from the current state to `to`. With `guard.owner`,
+   * the move happens only while that process still owns the record (another
+   * replica may have taken it over): undefined otherwise.
    */
-  transition(id: string, from: readonly SandboxState[], to: SandboxState, patch: SandboxUpdate, event: NewEvent | null): Promise<SandboxRow | undefined>;
+  transition(
+    id: string,
+    from: readonly SandboxState[],
+    to: SandboxState,
+    patch: SandboxUpdate,
+    event: NewEvent | null,
+    guard?: TransitionGuard,
+  ): Promise<SandboxRow | undefined>;
   /** Change fields other than `state` (handle checkpoints, owner, cost). */
   update(id: string, patch: SandboxUpdate): Promise<void>;
   /** Stamp `at` as the heartbeat of every record `owner` still holds (in flight, failed with resources, or a pool member it claimed); returns how many. */
   heartbeat(owner: OwnerRef, at: string): Promise<number>;
+  /**
+   * Every record a reconcile judges by its owner, in one read: in flight
+   * (requested, provisioning, destroying), failed with resources not yet
+   * cleaned, and ready warm pool members being claimed or applied.
+   */
+  suspects(): Promise<SandboxRow[]>;
   /** Live records per extension and host (routing load). */
   liveCounts(): Promise<{ extension: string; host: string; n: number }[]>;
   /** Seconds from created to ready of the `limit` most recent ready records of one extension on one host. */
