@@ -241,10 +241,21 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
   // Tokens carry wall-clock times whatever clock drives TTLs.
   const tokens = new Tokens(store, systemClock);
 
+  // The light reconcile before each command. While one runs in this process (a replica under load), another
+  // command does not read the same records again: the running one claims and finishes what crashes left, and
+  // a second would find those claimed by this live process and pass them by anyway.
+  let settling: Promise<unknown> | undefined;
+  const settleCrashes = async () => {
+    if (settling) return;
+    settling = reconcile(rt).finally(() => {
+      settling = undefined;
+    });
+    await settling;
+  };
   const broker: Broker = {
     ...agentsApi(rt),
     async create(req, o = {}) {
-      await reconcile(rt);
+      await settleCrashes();
       return applyCreate(rt, req, o);
     },
     plan: (req) => planFor(rt, req),
@@ -255,11 +266,11 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     },
     list: async (filter = {}) => (await store.sandboxes.list({ ...filter, pool: "hide" })).map(publicRecord),
     async destroy(id) {
-      await reconcile(rt);
+      await settleCrashes();
       return applyDestroy(rt, id, "user");
     },
     async recreate(id, o = {}) {
-      await reconcile(rt);
+      await settleCrashes();
       const old = await getRow(rt, id);
       if (!isOperator(o.caller) && old.project !== o.caller?.project)
         throw new SandboxerError("SBX_NOT_FOUND", `no sandbox '${id.slice(0, 64)}'`, { details: { id } });
@@ -305,14 +316,14 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     config: async () => rt.config(),
     clock: rt.clock,
     async snapshot(id, o = {}) {
-      await reconcile(rt);
+      await settleCrashes();
       return createSnapshot(rt, id, o);
     },
     snapshots: (filter = {}) => listSnapshots(rt, filter),
     getSnapshot: (id) => getSnapshot(rt, id),
     deleteSnapshot: (id) => deleteSnapshot(rt, id),
     async restore(snapshotId, o = {}) {
-      await reconcile(rt);
+      await settleCrashes();
       return restoreSnapshot(rt, snapshotId, o);
     },
     extendTtl: (id, duration) => extendTtl(rt, id, duration),
@@ -350,7 +361,7 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     pools: () => poolStatus(rt),
     setPool: (setting) => setPool(rt, setting),
     async drainPool(profile, o = {}) {
-      await reconcile(rt);
+      await settleCrashes();
       return drainPools(rt, profile, o.inputs);
     },
     refillPools: (o = {}) => refillPools(rt, o),

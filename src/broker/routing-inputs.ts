@@ -11,14 +11,21 @@ import type { Clock, Host } from "../types.js";
  * STATS_WINDOW records per candidate and host (index range scans on
  * sandboxes_ready_stats), recently unreachable hosts, and credit balances.
  */
-export async function readRoutingStats(db: Repos, clock: Clock, pairs: readonly (readonly [string, string])[], metered: ReadonlySet<string>) {
+export async function readRoutingStats(
+  db: Repos,
+  clock: Clock,
+  pairs: readonly (readonly [string, string])[],
+  metered: ReadonlySet<string>,
+  opts: { credits?: boolean } = {},
+) {
   const since = new Date(clock.now().getTime() - DOWN_WINDOW_MS).toISOString();
   // Independent reads, asked at once: on a networked store (Postgres) they overlap instead of queueing round trips.
+  // Balances only when a candidate has a price (routing checks credits for those alone).
   const [live, ready, health, creditsAvailable] = await Promise.all([
     db.sandboxes.liveCounts(),
     Promise.all(pairs.map(([ext, host]) => db.sandboxes.recentReadySeconds(ext, host, STATS_WINDOW))),
     db.sandboxes.hostHealth(since),
-    db.credits.available(),
+    opts.credits === false ? new Map<string, number>() : db.credits.available(),
   ]);
   const readyStats = new Map<string, ReadyStats>();
   pairs.forEach(([ext, host], i) => {
@@ -30,9 +37,11 @@ export async function readRoutingStats(db: Repos, clock: Clock, pairs: readonly 
 
 /** Kinds and capabilities are code, fixed for the life of the process: look them up once. */
 type Info = CandidateInfo & { offHost?: boolean };
+/** A registration as routing sees it: where its module is, and its price (metered ones need the credit balances). */
+type Reg = ModuleRef & { pricePerHour?: number };
 const infoCache = new Map<string, Info | null>();
 
-async function candidateInfo(id: string, registrations: ReadonlyMap<string, ModuleRef>): Promise<Info | null> {
+async function candidateInfo(id: string, registrations: ReadonlyMap<string, Reg>): Promise<Info | null> {
   const reg = registrations.get(id);
   const key = `${id}\0${reg?.module ?? ""}\0${reg?.module ? reg.file : ""}`;
   if (infoCache.has(key)) return infoCache.get(key) ?? null;
@@ -49,7 +58,7 @@ export async function gatherRoutingInputs(
   clock: Clock,
   profile: Profile,
   hosts: ReadonlyMap<string, Host>,
-  registrations: ReadonlyMap<string, ModuleRef> = new Map(),
+  registrations: ReadonlyMap<string, Reg> = new Map(),
 ): Promise<RoutingInputs> {
   const ids = profile.extension ? [profile.extension] : (profile.route?.candidates ?? []);
   const extensions = new Map<string, CandidateInfo>();
@@ -66,7 +75,8 @@ export async function gatherRoutingInputs(
   }
   const hostNames = profile.placement.hosts.includes("*") ? [...hosts.keys()] : profile.placement.hosts;
   const pairs = ids.flatMap((id) => hostNames.map((h) => [id, h] as const));
-  return { extensions, hosts, ...(await readRoutingStats(db, clock, pairs, offHost)) };
+  const priced = ids.some((id) => (registrations.get(id)?.pricePerHour ?? 0) > 0);
+  return { extensions, hosts, ...(await readRoutingStats(db, clock, pairs, offHost, { credits: priced })) };
 }
 
 /** The routing inputs for the profile a request resolves to (undefined when it does not resolve: planCreate reports that). */
@@ -76,7 +86,7 @@ export async function routingInputsFor(
   profiles: ReadonlyMap<string, Profile>,
   hosts: ReadonlyMap<string, Host>,
   profileId: string,
-  registrations: ReadonlyMap<string, ModuleRef> = new Map(),
+  registrations: ReadonlyMap<string, Reg> = new Map(),
 ): Promise<RoutingInputs | undefined> {
   const profile = profiles.get(profileId);
   return profile ? gatherRoutingInputs(db, clock, profile, hosts, registrations) : undefined;
