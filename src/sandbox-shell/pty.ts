@@ -98,6 +98,23 @@ function startOf(pid: number): string | undefined {
   }
 }
 
+/**
+ * Both sides of the window in one TIOCSWINSZ. `stty rows R cols C` sets them
+ * one at a time, so the command sees a size that never existed (new rows, old
+ * columns) and passes it on; conmon (podman exec) may take two back-to-back
+ * changes as one and keep that first, half-made size. perl-base is Essential
+ * on Debian; its ioctl.ph gives the request number where libperl has it
+ * (0x5414 on x86 and arm otherwise). stty is the fallback when perl fails.
+ */
+const WINSIZE_PL = `use Fcntl; sysopen(my $t, $ARGV[0], O_RDONLY | O_NOCTTY) or die "$ARGV[0]: $!"; my $req = eval { require "sys/ioctl.ph"; &TIOCSWINSZ } // 0x5414; my $ws = pack("S4", $ARGV[1], $ARGV[2], 0, 0); ioctl($t, $req, $ws) or die "TIOCSWINSZ: $!";`;
+
+function setWindowSize(slave: string, size: PtySize): Promise<void> {
+  const stty = () => new Promise<void>((resolve) => execFile("stty", ["-F", slave, "rows", String(size.rows), "cols", String(size.cols)], () => resolve()));
+  return new Promise<void>((resolve) =>
+    execFile("perl", ["-e", WINSIZE_PL, slave, String(size.rows), String(size.cols)], (err) => resolve(err ? stty() : undefined)),
+  );
+}
+
 /** Run `argv` (no shell: quoted here) on a fresh pty of `size`. */
 export function startPty(argv: readonly string[], size: PtySize, env: NodeJS.ProcessEnv = process.env): PtySession {
   checkSize(size);
@@ -131,7 +148,7 @@ export function startPty(argv: readonly string[], size: PtySize, env: NodeJS.Pro
     }
     const path = slave;
     if (!path || ended) return;
-    await new Promise<void>((resolve) => execFile("stty", ["-F", path, "rows", String(next.rows), "cols", String(next.cols)], () => resolve()));
+    await setWindowSize(path, next);
   };
   const exited = new Promise<number>((resolve, reject) => {
     child.on("error", (e) => reject(new SandboxerError("SBX_DEPENDENCY_MISSING", `script (util-linux): ${e.message}`, { cause: e })));
