@@ -238,8 +238,16 @@ export async function killProcess(rt: Runtime, id: string, pid: string, signal?:
   const s = await openSandbox(rt, id, "processes", spec.service).catch(() => null);
   let reached = false;
   if (s) {
-    const res = await runProcess(await commandOf(s, groupKillArgv(spec.scratch, spec.pidFile, sig), spec.service), { timeoutMs: 30_000 }).catch(() => null);
-    reached = res?.code === 0;
+    const argv = await commandOf(s, groupKillArgv(spec.scratch, spec.pidFile, sig), spec.service);
+    // Right after a start, on a busy machine, the wrapper may not have written its pid file yet (exit 3):
+    // ask again while the process runs, rather than miss it and leave it running.
+    const until = Date.now() + 10_000;
+    for (;;) {
+      const res = await runProcess(argv, { timeoutMs: 30_000 }).catch(() => null);
+      reached = res?.code === 0;
+      if (reached || res?.code !== 3 || before.state !== "running" || info(dir)?.state !== "running" || Date.now() > until) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
   if (!reached && TERMINATING.has(sig) && before.state === "running") {
     // The group is not there (yet) or the sandbox cannot be reached: end the local command at least
