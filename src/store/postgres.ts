@@ -57,6 +57,8 @@ export class PostgresStore implements Store {
   readonly leases: LeaseRepo;
   readonly pools: PoolRepo;
   private readonly sql: Sql;
+  /** One more connection for statements that come one after another (./pg-ctx.ts autoCtx); none with a small pool. */
+  private readonly hot: Sql | undefined;
   private migrated: boolean;
   private migrating: Promise<void> | undefined;
   private closed = false;
@@ -66,8 +68,9 @@ export class PostgresStore implements Store {
     opts: PostgresStoreOptions = {},
   ) {
     this.sql = connect(url, opts);
+    this.hot = (opts.max ?? 10) >= 4 ? connect(url, { ...opts, max: 1 }) : undefined;
     this.migrated = opts.migrate === false;
-    const auto = reposOn(autoCtx(this.sql, url, () => this.ready()));
+    const auto = reposOn(autoCtx(this.sql, url, () => this.ready(), this.hot));
     this.sandboxes = auto.sandboxes;
     this.events = auto.events;
     this.snapshots = auto.snapshots;
@@ -176,6 +179,6 @@ export class PostgresStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.migrating?.catch(() => {});
-    await this.sql.end({ timeout: 5 });
+    await Promise.all([this.sql.end({ timeout: 5 }), this.hot?.end({ timeout: 5 })]);
   }
 }
