@@ -113,6 +113,9 @@ export function testStore(sut: StoreUnderTest): void {
         await store.sandboxes.insert(r);
         expect(await store.sandboxes.transition(r.id, ["provisioning"], "ready", {}, event(r.id, "sandbox.ready"))).toBeUndefined();
         expect(await store.sandboxes.transition("sbx-nonexistent", ["ready"], "destroying", {}, null)).toBeUndefined();
+        // @ts-expect-error `state` is not in SandboxUpdate: only a transition moves it.
+        const typed: SandboxUpdate = { state: "destroyed" };
+        await expect(store.sandboxes.update(r.id, typed)).rejects.toMatchObject({ code: "SBX_INVALID_STATE" });
         const sneaky = { state: "destroyed" } as unknown as SandboxUpdate;
         await expect(store.sandboxes.update(r.id, sneaky)).rejects.toBeInstanceOf(SandboxerError);
         await expect(store.sandboxes.transition(r.id, ["ready"], "destroying", sneaky, null)).rejects.toBeInstanceOf(SandboxerError);
