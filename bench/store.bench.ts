@@ -10,7 +10,7 @@
  *                                     (Postgres: LISTEN/NOTIFY; SQLite: the 100 ms poll)  target p99 < 50 ms
  * Prints figures; asserts nothing.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
@@ -21,6 +21,8 @@ import { SqliteStore } from "../src/store/sqlite.js";
 import type { Repos, Store } from "../src/store/types.js";
 import { freshDatabase, makeTemplate, startPostgres } from "../test/fixtures/postgres.js";
 import { api, follow, type Replica, startReplica } from "../test/fixtures/replicas.js";
+import { removeTree } from "../test/helpers/home.js";
+import { recording, replay } from "./store-replay.js";
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
 const CREATES = Number(process.env.BENCH_STORE_CREATES ?? 40);
@@ -75,7 +77,7 @@ function timed(store: Store): { store: Store; ms: () => number } {
         };
       },
     });
-  const repos: (keyof Repos)[] = ["sandboxes", "events", "snapshots", "credits", "tokens", "idempotency", "leases"];
+  const repos: (keyof Repos)[] = ["sandboxes", "events", "snapshots", "credits", "tokens", "idempotency", "leases", "pools"];
   const proxy = new Proxy(store, {
     get(t, k) {
       if (repos.includes(k as keyof Repos)) return wrap(t[k as keyof Repos] as object);
@@ -104,6 +106,37 @@ async function dbTimePerCreate(name: string, store: Store, env: Env, mark: (phas
   } finally {
     await broker.close();
   }
+}
+
+/** One real create's store calls (recorded on SQLite), replayed back to back on each store: the database's own cost per create. */
+async function replayed(pgUrl: string): Promise<{ sqlite: number; postgres: number }> {
+  const rec = recording(new SqliteStore(join(root, "replay-rec", "sandboxer.db")));
+  const broker = createBroker({ env: envFor("replay-rec"), store: rec.store });
+  try {
+    await broker.destroy((await broker.create({ profile: "profile.local" })).id);
+    rec.on(true);
+    const id = (await broker.create({ profile: "profile.local" })).id;
+    rec.on(false);
+    await broker.destroy(id);
+  } finally {
+    await broker.close();
+  }
+  const out = { sqlite: 0, postgres: 0 };
+  for (const [name, store] of [
+    ["sqlite", new SqliteStore(join(root, "replay-sqlite", "sandboxer.db"))],
+    ["postgres", new PostgresStore(pgUrl)],
+  ] as const) {
+    try {
+      await replay(store, rec.steps, 3); // statements prepared, connections open
+      out[name] = await replay(store, rec.steps, CREATES);
+    } finally {
+      await store.close();
+    }
+  }
+  const calls = rec.steps.reduce((n, s) => n + ("tx" in s ? s.tx.length : s.calls.length), 0);
+  console.log(`the same create's store calls replayed back to back (${calls} calls in ${rec.steps.length} steps, ${CREATES} times):`);
+  console.log(`  SQLite ${f(out.sqlite)} ms, Postgres ${f(out.postgres)} ms per create   Postgres / SQLite ${f(out.postgres / out.sqlite)}x (target <= 2)`);
+  return out;
 }
 
 /** The raw tool: one `SELECT 1` at a time on one postgres.js connection, p50 in ms (what a round trip costs on this machine now). */
@@ -165,6 +198,10 @@ async function throughput(label: string, env: Env, replicas: number): Promise<{ 
       `creates through serve, ${label.padEnd(22)} ${f(res.perSec)} /s  (p50 ${f(res.p50)} ms, p99 ${f(res.p99)} ms; ${API_CREATES} creates, ${CLIENTS} clients)`,
     );
     return res;
+  } catch (err) {
+    // A replica that died: what it said.
+    for (const s of servers) if (s.child.exitCode !== null || s.child.signalCode !== null) console.error(`${s.id} exited ${s.child.exitCode ?? s.child.signalCode}: ${s.stderr()}`);
+    throw err;
   } finally {
     for (const s of servers) await s.stop();
   }
@@ -265,6 +302,8 @@ async function main(): Promise<void> {
     );
     console.log(`  bare SELECT 1 round trip, same driver ${f(bare)} ms (p50 of 200): the create's Postgres time is ${f(pgMs / bare)} of them`);
 
+    const replay = await replayed(await db());
+
     const one = await throughput("1 replica, SQLite", envFor("tp-sqlite"), 1);
     const pgOne = await throughput("1 replica, Postgres", envFor("tp-pg1", { SANDBOXER_DATABASE_URL: await db() }), 1);
     const pgThree = await throughput("3 replicas, Postgres", envFor("tp-pg3", { SANDBOXER_DATABASE_URL: await db() }), 3);
@@ -287,6 +326,7 @@ async function main(): Promise<void> {
         postgresStatementsPerCreate: perCreate,
         postgresRoundTripsPerCreate: tripsPerCreate,
         bareRoundTripMs: bare,
+        replayed: { ...replay, ratio: replay.postgres / replay.sqlite },
       },
       createsThroughServe: { sqlite1: one, postgres1: pgOne, postgres3: pgThree },
       failoverSeconds: failoverSecs,
@@ -303,4 +343,5 @@ main()
     console.error(err);
     process.exitCode = 1;
   })
-  .finally(() => rmSync(root, { recursive: true, force: true }));
+  // Spare workspace filesystems of the local sandboxes stay mounted: unmounted first.
+  .finally(() => removeTree(root));
