@@ -41,8 +41,11 @@ export function connect(url: string, opts: { max?: number; onStatement?: ((sql: 
     types: { int8: INT8 },
     onnotice: () => {},
     connect_timeout: 10,
-    // No array types are used: skip the type lookup on every new connection.
-    fetch_types: false,
+    // The array-type lookup on each new connection stays on although no array types are used:
+    // with it off, a `reserve()` (our transactions) that has to open a connection is never handed
+    // that connection (porsager/postgres#751, #1219 in 3.4.9); it waits for another to free up,
+    // and the new one is stranded. Connections live long (idle_timeout), so the lookup is rare.
+    fetch_types: true,
     // Idle connections go after a while, so a quiet replica does not pin server slots.
     idle_timeout: 60,
     connection: { application_name: "sandboxer" },
