@@ -91,9 +91,12 @@ describe("ext.e2b on the E2B wire contract", () => {
     expect(Math.abs(Date.parse(remote?.endAt ?? "") - Date.parse(extended.expiresAt ?? ""))).toBeLessThan(5000);
     expect((await accountOf(broker, "default")).reserved).toBeCloseTo(0.6, 6);
 
+    const before = fake.requests.length;
     const done = await broker.destroy(sb.id);
     expect(done.state).toBe("destroyed");
     expect(fake.sandboxes.has(remote?.sandboxID ?? "")).toBe(false);
+    // A ready record's create was answered and recorded: one kill, no search by tag (a vendor round trip).
+    expect(fake.requests.slice(before).map((r) => `${r.method} ${r.path}`)).toEqual([`DELETE /sandboxes/${remote?.sandboxID}`]);
     expect((await accountOf(broker, "default")).reserved).toBe(0);
   });
 

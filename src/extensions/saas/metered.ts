@@ -258,9 +258,12 @@ export function defineMeteredExtension<I extends Record<string, unknown>, H exte
       await withClient(q, async (c) => {
         try {
           // What the handle names first (gone already = done); then whatever else carries our id:
-          // a create whose answer was lost (a timeout, a crash) left it with the tag only.
+          // a create whose answer was lost (a timeout, a crash) left it with the tag only. A record
+          // that became ready had its create answered and recorded: no search (one vendor round trip
+          // less per destroy); stale detection (`inspect stale`) still finds any stray by its tag.
           const known = h ? m.remoteId(h) : null;
           if (known) await removeQuietly(c, q, known);
+          if (known && ctx.sandbox.readyAt) return;
           for (const s of await m.find(c, q, ctx.sandbox.id)) if (s.ref !== known) await removeQuietly(c, q, s.ref);
         } catch (err) {
           throw new SandboxerError("SBX_TEARDOWN_FAILED", vendorError(m.vendor, m.removeVerb ?? "delete", err).message, { cause: err });
