@@ -45,14 +45,15 @@ function makeTree(dir: string): number {
 }
 
 /**
- * Each copy starts with nothing dirty in the page cache: without a sync, one
- * copy's writeback (hundreds of MiB to a loop-mounted image) lands on the
- * next one's clock, whichever it is.
+ * Each copy starts with nothing dirty in the page cache and is timed until
+ * its data is on disk: otherwise one copy's writeback (hundreds of MiB to a
+ * loop-mounted image) lands on whichever clock runs when the kernel flushes.
  */
 function timed(argv: string[], env: NodeJS.ProcessEnv): number {
   spawnSync("sync");
   const t0 = performance.now();
   const r = spawnSync(argv[0] as string, argv.slice(1), { env, encoding: "utf8", maxBuffer: 16 * 1024 * 1024 });
+  spawnSync("sync");
   const ms = performance.now() - t0;
   if (r.status !== 0) throw new Error(`${argv.slice(0, 3).join(" ")} failed (${r.status}): ${(r.stderr ?? "").slice(-500)}`);
   return ms;
