@@ -591,10 +591,13 @@ function testRest(get: () => { store: Store; other: Store }): void {
     const mine = row("provisioning", { ownerPid: owner.pid, ownerStart: owner.start, ownerReplica: owner.replica, ownerBeatAt: "2026-01-01T00:00:00.000Z" });
     const theirs = row("provisioning", { ownerPid: owner.pid, ownerStart: "778", ownerReplica: owner.replica, ownerBeatAt: "2026-01-01T00:00:00.000Z" });
     const done = row("ready", { ownerPid: owner.pid, ownerStart: owner.start, ownerReplica: owner.replica });
-    for (const r of [mine, theirs, done]) await store.sandboxes.insert(r);
+    // A destroy of a failed record whose resources were cleaned earlier: destroying, its destroyedAt kept.
+    const cleaned = row("destroying", { destroyedAt: "2026-01-01T00:00:00.000Z", ownerPid: owner.pid, ownerStart: owner.start, ownerReplica: owner.replica });
+    for (const r of [mine, theirs, done, cleaned]) await store.sandboxes.insert(r);
     const at = new Date().toISOString();
-    expect(await other.sandboxes.heartbeat(owner, at)).toBe(1);
+    expect(await other.sandboxes.heartbeat(owner, at)).toBe(2);
     expect(await store.sandboxes.get(mine.id)).toMatchObject({ ownerBeatAt: at, ownerReplica: owner.replica });
+    expect(await store.sandboxes.get(cleaned.id)).toMatchObject({ ownerBeatAt: at });
     expect(await store.sandboxes.get(theirs.id)).toMatchObject({ ownerBeatAt: "2026-01-01T00:00:00.000Z" });
   });
 }

@@ -3,7 +3,7 @@ import { assertTransition, canTransition, LIVE_STATES } from "../lifecycle.js";
 import type { SandboxEvent } from "../types.js";
 import { params, type Row } from "./pg-conn.js";
 import type { PgCtx } from "./pg-ctx.js";
-import { fromRow, heldBy, PUBLIC_COLUMNS, publicFromValues, suspectsSql, toColumns } from "./rows.js";
+import { fromRow, heldBy, OWNED_WHERE, PUBLIC_COLUMNS, publicFromValues, suspectsSql, toColumns } from "./rows.js";
 import type { EventQuery, EventRepo, OwnerRef, PendingEvent, SandboxFilter, SandboxRepo, SandboxUpdate } from "./types.js";
 
 function columnsOf(patch: SandboxUpdate): Record<string, unknown> {
@@ -18,9 +18,6 @@ function assignments(cols: Record<string, unknown>, start = 1): { set: string; a
 }
 
 const PUBLIC_LIST = PUBLIC_COLUMNS.split(", ");
-
-/** Owned rows of a process are in flight, failed with resources, or pool members it claimed: the partial index of undestroyed rows finds them. */
-const OWNED_STATES = ["requested", "provisioning", "destroying", "failed"];
 
 export function pgSandboxes(c: PgCtx): SandboxRepo {
   const one = async (text: string, args: unknown[]) => {
@@ -95,9 +92,10 @@ export function pgSandboxes(c: PgCtx): SandboxRepo {
       await c.send(`UPDATE sandboxes SET ${set} WHERE id = $${args.length + 1}`, [...args, id]);
     },
     async heartbeat(owner: OwnerRef, at: string) {
+      // Exactly what a reconcile elsewhere would judge by this owner (a destroy of a cleaned failed record keeps its destroyedAt).
       const rows = await c.q(
-        `UPDATE sandboxes SET owner_beat_at = $1 WHERE destroyed_at IS NULL AND (state IN (${params(OWNED_STATES.length, 5)}) OR pool_stage IN ('claimed', 'applying')) AND owner_replica = $2 AND owner_pid = $3 AND owner_start IS NOT DISTINCT FROM $4 RETURNING id`,
-        [at, owner.replica, owner.pid, owner.start, ...OWNED_STATES],
+        `UPDATE sandboxes SET owner_beat_at = $1 WHERE ${OWNED_WHERE} AND owner_replica = $2 AND owner_pid = $3 AND owner_start IS NOT DISTINCT FROM $4 RETURNING id`,
+        [at, owner.replica, owner.pid, owner.start],
       );
       return rows.length;
     },

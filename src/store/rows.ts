@@ -122,6 +122,10 @@ export function heldBy(row: SandboxRow, owner: OwnerRef): boolean {
   return row.ownerPid === owner.pid && (row.ownerStart ?? null) === owner.start && (row.ownerReplica ?? owner.replica) === owner.replica;
 }
 
+/** The records judged by their owner (and so heartbeated by it): the union below, as one condition. */
+export const OWNED_WHERE =
+  "(state IN ('requested', 'provisioning', 'destroying') OR (state = 'failed' AND destroyed_at IS NULL) OR (pool IS NOT NULL AND pool_stage IN ('claimed', 'applying') AND state = 'ready'))";
+
 /**
  * What a reconcile judges by its owner (SandboxRepo.suspects), as three
  * disjoint index reads (state; undestroyed state; pool stage) rather than an

@@ -1,7 +1,7 @@
 import { SandboxerError } from "../errors.js";
 import { assertTransition, LIVE_STATES } from "../lifecycle.js";
 import type { SandboxEvent } from "../types.js";
-import { fromValues, heldBy, PUBLIC_COLUMNS, publicFromValues, SELECT_COLUMNS, suspectsSql, toColumns } from "./rows.js";
+import { fromValues, heldBy, OWNED_WHERE, PUBLIC_COLUMNS, publicFromValues, SELECT_COLUMNS, suspectsSql, toColumns } from "./rows.js";
 import type { Conn, Sync } from "./sqlite-conn.js";
 import type { EventQuery, EventRepo, NewEvent, PendingEvent, SandboxFilter, SandboxRepo, SandboxUpdate } from "./types.js";
 
@@ -93,9 +93,8 @@ export function sqliteSandboxes(c: Conn, events: Sync<EventRepo>): Sync<SandboxR
     },
     update,
     heartbeat(owner, at) {
-      // Owned rows are in flight, failed with resources left, or pool members being claimed: all in the partial index of undestroyed rows.
-      const sql =
-        "UPDATE sandboxes SET owner_beat_at = ? WHERE destroyed_at IS NULL AND (state IN ('requested', 'provisioning', 'destroying', 'failed') OR pool_stage IN ('claimed', 'applying')) AND owner_replica = ? AND owner_pid = ? AND owner_start IS ?";
+      // Exactly what a reconcile elsewhere would judge by this owner (a destroy of a cleaned failed record keeps its destroyedAt).
+      const sql = `UPDATE sandboxes SET owner_beat_at = ? WHERE ${OWNED_WHERE} AND owner_replica = ? AND owner_pid = ? AND owner_start IS ?`;
       return c.stmt(sql).run(at, owner.replica, owner.pid, owner.start).changes;
     },
     suspects() {
