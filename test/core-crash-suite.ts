@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Env } from "../src/config.js";
 import { isSandboxArgv } from "../src/extensions/local/bwrap.js";
+import { cgroupHost, listCgroups } from "../src/extensions/local/limits/cgroups.js";
 import { findProcesses } from "../src/proc.js";
 import type { Sandbox, SandboxEvent } from "../src/types.js";
 import { runCli, spawnCli } from "./helpers/cli.js";
@@ -39,6 +40,8 @@ export function crashSuite(name: string, store: { env(): Promise<Env>; cleanup?(
       const hasDir = dirs("workspaces").includes(sb.id);
       const hasProc = procs(sb.id).length > 0;
       expect({ id: sb.id, hasDir, hasProc }).toEqual({ id: sb.id, hasDir: sb.state === "ready", hasProc: sb.state === "ready" });
+      // Its cgroups too (found by id: a crash may come before anything about them was recorded).
+      if (sb.state !== "ready") expect(listCgroups(cgroupHost(home.env.SANDBOXER_HOME as string, home.env)).get(sb.id) ?? [], `${sb.id} cgroups`).toEqual([]);
     }
     const ids = new Set(rows.map((r) => r.id));
     for (const d of dirs("workspaces")) expect(ids.has(d), `workspace ${d} has no record`).toBe(true);
@@ -76,7 +79,8 @@ export function crashSuite(name: string, store: { env(): Promise<Env>; cleanup?(
   });
 
   describe(`kill -9 at each step, then reconcile (${name})`, { timeout: 180_000 }, () => {
-    const points = ["requested", "provisioning", "checkpoint-1", "checkpoint-2", "before-ready"];
+    // ext.local: after its directories, after its cgroups and filesystem (neither checkpointed: teardown finds them by id), after the process (its one checkpoint).
+    const points = ["requested", "provisioning", "local-dirs", "local-confined", "checkpoint-1", "before-ready"];
 
     it.each(points)("create killed at %s -> reconcile leaves a failed record and nothing running", async (point) => {
       const r = await runCli(["create", "--profile", "profile.local", "--json"], { ...home.env, SANDBOXER_CRASH_AT: point });

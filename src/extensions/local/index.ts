@@ -1,3 +1,4 @@
+import { crashPoint } from "../../faults.js";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
@@ -77,13 +78,16 @@ export default defineExtension({
     const handle: LocalHandle = { workspace, runDir, network };
     mkdirSync(workspace, { recursive: true, mode: 0o755 });
     mkdirSync(runDir, { recursive: true, mode: 0o700 });
-    await ctx.checkpoint(handle);
+    // No checkpoint until the process runs: teardown finds a sandbox's directories, cgroups, mounts and
+    // processes from its id alone (release in limits/apply.ts, findProcesses), so a crash before then
+    // leaves nothing it cannot find, and a create saves three store round trips.
+    crashPoint("local-dirs");
     // Cgroups and the workspace's own filesystem come first: the copy below already counts against them.
     const limits = resolveLimits(ctx.profile.limits).limits;
-    await confine(id, limits, where, ctx.signal, async (c) => {
+    await confine(id, limits, where, ctx.signal, (c) => {
       handle.limits = c;
-      await ctx.checkpoint(handle);
     });
+    crashPoint("local-confined");
     if (ctx.restoreFrom) {
       // A restore's workspace is the snapshot's: it already holds whatever `repo` put there.
       ctx.progress(`restoring the workspace from ${ctx.restoreFrom.id}`);
