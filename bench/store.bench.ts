@@ -200,7 +200,8 @@ async function throughput(label: string, env: Env, replicas: number): Promise<{ 
     return res;
   } catch (err) {
     // A replica that died: what it said.
-    for (const s of servers) if (s.child.exitCode !== null || s.child.signalCode !== null) console.error(`${s.id} exited ${s.child.exitCode ?? s.child.signalCode}: ${s.stderr()}`);
+    for (const s of servers)
+      if (s.child.exitCode !== null || s.child.signalCode !== null) console.error(`${s.id} exited ${s.child.exitCode ?? s.child.signalCode}: ${s.stderr()}`);
     throw err;
   } finally {
     for (const s of servers) await s.stop();
