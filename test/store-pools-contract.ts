@@ -9,55 +9,28 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomIds } from "../src/ids.js";
 import type { NewEvent, Store } from "../src/store/types.js";
 import type { SandboxRow, SandboxState } from "../src/types.js";
-
-export interface PoolStoreDatabase {
-  open(): Store;
-  cleanup(): Promise<void>;
-}
-
-export interface PoolStoreUnderTest {
-  name: string;
-  database(): Promise<PoolStoreDatabase>;
-}
+import { row, type StoreDatabase, type StoreUnderTest } from "./store-contract.js";
 
 let n = 0;
 const at = (s: number) => new Date(Date.UTC(2030, 0, 1, 12, 0, s)).toISOString();
-const member = (over: Partial<SandboxRow> = {}, state: SandboxState = "ready"): SandboxRow => ({
-  id: `sbx-${randomIds("sbx").slice(4, 12)}${String(n++ % 10000).padStart(4, "0")}`,
-  profile: "profile.local",
-  profileVersion: 1,
-  extension: "ext.local",
-  mode: null,
-  host: "localhost",
-  state,
-  actor: "adm",
-  project: null,
-  inputs: {},
-  createdAt: at(n % 50),
-  readyAt: state === "ready" ? at(n % 50) : null,
-  expiresAt: null,
-  destroyedAt: null,
-  reason: null,
-  reachability: null,
-  route: null,
-  cost: null,
-  error: null,
-  hostFacts: null,
-  ttlSeconds: 60,
-  updatedAt: at(0),
-  handle: null,
-  ownerPid: null,
-  ownerStart: null,
-  pool: "profile.local",
-  poolStage: state === "ready" ? "warm" : "warming",
-  ...over,
-});
+/** The store contract's record, as a pool member (warm when ready) with times that follow creation order. */
+const member = (over: Partial<SandboxRow> = {}, state: SandboxState = "ready"): SandboxRow => {
+  const t = at(++n % 50);
+  return row(state, {
+    createdAt: t,
+    readyAt: state === "ready" ? t : null,
+    updatedAt: at(0),
+    pool: "profile.local",
+    poolStage: state === "ready" ? "warm" : "warming",
+    ...over,
+  });
+};
 const event = (sandboxId: string, type: string): NewEvent => ({ id: randomIds("evt"), type, sandboxId, at: at(1), actor: "adm", project: null, data: {} });
 const owner = { replica: "r1", pid: 4242, start: "s" };
 
-export function testPoolStore(sut: PoolStoreUnderTest): void {
+export function testPoolStore(sut: StoreUnderTest): void {
   describe(`pool repository contract: ${sut.name}`, () => {
-    let db: PoolStoreDatabase;
+    let db: StoreDatabase;
     let store: Store;
     let other: Store;
     let key = "";
