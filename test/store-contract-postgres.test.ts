@@ -1,3 +1,4 @@
+import postgres from "postgres";
 import { describe, expect, inject, it } from "vitest";
 import { PostgresStore } from "../src/store/postgres.js";
 import { freshDatabase } from "./fixtures/postgres.js";
@@ -37,6 +38,38 @@ describe("PostgreSQL's own: transactions on a fresh pool", () => {
       expect(await Promise.race([Promise.all(txs), timeout])).toEqual([0, 1, 2, 3, 4]);
     } finally {
       await store.close();
+      await db.drop();
+    }
+  });
+});
+
+describe("PostgreSQL's own: reaching the server", () => {
+  it("over its Unix socket, named as libpq does (postgres:///db?host=<socket dir>)", { timeout: 60_000 }, async () => {
+    const db = await freshDatabase(inject("pgAdminUrl"));
+    const admin = postgres(inject("pgAdminUrl"), { max: 1, onnotice: () => {} });
+    try {
+      const [dir] = await admin.unsafe("SHOW unix_socket_directories");
+      const port = new URL(inject("pgAdminUrl")).port;
+      const store = new PostgresStore(`postgres://postgres@localhost:${port}/${db.name}?host=${encodeURIComponent(dir?.unix_socket_directories as string)}`);
+      try {
+        await store.leases.acquire("over-the-socket", "me", new Date().toISOString(), new Date(Date.now() + 60_000).toISOString());
+        // Our sessions on that database came in over the socket: no client address.
+        const sessions = await admin.unsafe("SELECT client_addr FROM pg_stat_activity WHERE datname = $1 AND application_name = 'sandboxer'", [db.name]);
+        expect(sessions.length).toBeGreaterThan(0);
+        expect(sessions.map((r) => r.client_addr)).toEqual(sessions.map(() => null));
+      } finally {
+        await store.close();
+      }
+      // A socket directory with no server refuses, naming the URL without its password.
+      const none = new PostgresStore(`postgres://postgres:hunter2@localhost:${port}/${db.name}?host=/nonexistent-dir`);
+      try {
+        await expect(none.leases.acquire("x", "me", new Date().toISOString(), new Date().toISOString())).rejects.toThrow(/SBX_STORE|cannot reach PostgreSQL/);
+        await expect(none.leases.acquire("x", "me", new Date().toISOString(), new Date().toISOString())).rejects.not.toThrow(/hunter2/);
+      } finally {
+        await none.close();
+      }
+    } finally {
+      await admin.end();
       await db.drop();
     }
   });

@@ -36,7 +36,9 @@ export function connect(url: string, opts: { max?: number; onStatement?: ((sql: 
       details: { field: "SANDBOXER_DATABASE_URL" },
     });
   }
-  return postgres(url, {
+  const { url: target, path } = socketOf(url);
+  return postgres(target, {
+    ...(path ? { path } : {}),
     max: opts.max ?? 10,
     types: { int8: INT8 },
     onnotice: () => {},
@@ -53,8 +55,30 @@ export function connect(url: string, opts: { max?: number; onStatement?: ((sql: 
   });
 }
 
+/**
+ * libpq's way to name a Unix socket, `postgres:///db?host=/var/run/postgresql`
+ * (the directory; the port names the socket file): how a server on the same
+ * machine is usually reached (peer authentication, no TCP listener).
+ * postgres.js would send `host` to the server as a setting and fail.
+ */
+function socketOf(url: string): { url: string; path?: string } {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return { url };
+  }
+  const dir = u.searchParams.get("host");
+  if (!dir?.startsWith("/")) return { url };
+  u.searchParams.delete("host");
+  return { url: u.toString(), path: `${dir.replace(/\/+$/, "")}/.s.PGSQL.${u.port || "5432"}` };
+}
+
 const UNREACHABLE = [
   "ECONNREFUSED",
+  // A Unix socket that is not there, or not ours to use.
+  "ENOENT",
+  "EACCES",
   "ENOTFOUND",
   "EAI_AGAIN",
   "ETIMEDOUT",
