@@ -78,9 +78,10 @@ export default defineExtension({
     const handle: LocalHandle = { workspace, runDir, network };
     mkdirSync(workspace, { recursive: true, mode: 0o755 });
     mkdirSync(runDir, { recursive: true, mode: 0o700 });
-    // No checkpoint until the process runs: teardown finds a sandbox's directories, cgroups, mounts and
-    // processes from its id alone (release in limits/apply.ts, findProcesses), so a crash before then
-    // leaves nothing it cannot find, and a create saves three store round trips.
+    // No checkpoint: teardown finds a sandbox's directories, cgroups, mounts and processes from its id alone
+    // (release in limits/apply.ts, findProcesses by argv), so a crash at any point leaves nothing it cannot
+    // find, and a create saves a durable store round trip for each checkpoint it would have made. The handle
+    // is recorded with `ready`.
     crashPoint("local-dirs");
     // Cgroups and the workspace's own filesystem come first: the copy below already counts against them.
     const limits = resolveLimits(ctx.profile.limits).limits;
@@ -105,7 +106,7 @@ export default defineExtension({
     handle.pid = started.pid;
     handle.childPid = started.childPid;
     handle.childStart = processStartTime(started.childPid) ?? undefined;
-    await ctx.checkpoint(handle);
+    crashPoint("local-started");
     return handle;
   },
 
@@ -159,7 +160,7 @@ export default defineExtension({
     const id = ctx.sandbox.id;
     const where = dirs(ctx, id);
     const { workspace, runDir } = where;
-    // Find by argv too: a crash may have come before the pid was checkpointed.
+    // By argv: a create that crashed before `ready` recorded no handle (and so no pid).
     const pids = new Set(findProcesses((argv) => isSandboxArgv(argv, id) !== null));
     const child = livePid(h);
     if (child) pids.add(child);
