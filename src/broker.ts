@@ -244,20 +244,21 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
   // The light reconcile before each command. While one runs in this process (a replica under load), another
   // command does not read the same records again: the running one claims and finishes what crashes left, and
   // a second would find those claimed by this live process and pass them by anyway.
+  // Says whether it changed anything (a create then plans again: its reads may have counted a crashed record).
   let settling: Promise<unknown> | undefined;
-  const settleCrashes = async () => {
-    if (settling) return;
-    settling = reconcile(rt).finally(() => {
+  const settleCrashes = async (): Promise<boolean> => {
+    if (settling) return false;
+    const run = reconcile(rt);
+    settling = run.finally(() => {
       settling = undefined;
     });
-    await settling;
+    const report = await run;
+    return report.actions.length > 0 || report.errors.length > 0;
   };
   const broker: Broker = {
     ...agentsApi(rt),
-    async create(req, o = {}) {
-      await settleCrashes();
-      return applyCreate(rt, req, o);
-    },
+    // Reconcile's read goes out with the plan's reads (one round trip on Postgres); see applyCreate.
+    create: (req, o = {}) => applyCreate(rt, req, { ...o, settle: settleCrashes }),
     plan: (req) => planFor(rt, req),
     async get(id) {
       const sb = await store.sandboxes.getPublic(id);

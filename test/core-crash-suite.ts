@@ -3,7 +3,7 @@
  * store: test/core-crash.test.ts (SQLite) and test/core-crash-postgres.test.ts.
  * `extraEnv` gives the store (e.g. SANDBOXER_DATABASE_URL of a fresh database).
  */
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Env } from "../src/config.js";
@@ -79,8 +79,9 @@ export function crashSuite(name: string, store: { env(): Promise<Env>; cleanup?(
   });
 
   describe(`kill -9 at each step, then reconcile (${name})`, { timeout: 180_000 }, () => {
-    // ext.local: after its directories, after its cgroups and filesystem (neither checkpointed: teardown finds them by id), after the process (its one checkpoint).
-    const points = ["requested", "provisioning", "local-dirs", "local-confined", "checkpoint-1", "before-ready"];
+    // ext.local: after its directories, after its cgroups and filesystem, after its process started (none of them
+    // checkpointed: teardown finds them all by the sandbox id).
+    const points = ["requested", "provisioning", "local-dirs", "local-confined", "local-started", "before-ready"];
 
     it.each(points)("create killed at %s -> reconcile leaves a failed record and nothing running", async (point) => {
       const r = await runCli(["create", "--profile", "profile.local", "--json"], { ...home.env, SANDBOXER_CRASH_AT: point });
@@ -127,6 +128,28 @@ export function crashSuite(name: string, store: { env(): Promise<Env>; cleanup?(
       await cli("reconcile");
       const rows = await expectTruthful();
       await Promise.all(rows.filter((s) => s.state === "ready").map((sb) => cli("destroy", sb.id)));
+      await expectTruthful();
+    });
+
+    it("a create's own reconcile frees the place a killed create held, and the create gets it", async () => {
+      // One sandbox per host: the killed create's record holds the only place while it is in flight.
+      const config = home.env.SANDBOXER_CONFIG as string;
+      writeFileSync(config, "hosts:\n  localhost: { labels: [local], maxSandboxes: 1 }\n");
+      try {
+        const r = await runCli(["create", "--profile", "profile.local", "--json"], { ...home.env, SANDBOXER_CRASH_AT: "provisioning" });
+        expect(r.code).not.toBe(0);
+        const stuck = (await all()).find((s) => s.state === "provisioning");
+        expect(stuck, "the killed create left an in-flight record").toBeTruthy();
+        // Its reconcile runs beside the plan's reads and fails the crashed record; whichever ends first, the
+        // create gets the room (a plan that may have counted the record is made again).
+        const next = await cli("create", "--profile", "profile.local", "--json");
+        expect(next.stderr).toBe("");
+        expect(next.json<Sandbox>().state).toBe("ready");
+        expect((await cli("get", stuck?.id as string, "--json")).json<Sandbox>()).toMatchObject({ state: "failed", reason: "failed-provision" });
+        await cli("destroy", next.json<Sandbox>().id);
+      } finally {
+        rmSync(config, { force: true });
+      }
       await expectTruthful();
     });
 

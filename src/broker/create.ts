@@ -72,6 +72,8 @@ export interface CreateOptions {
   restoreFrom?: SnapshotSource | undefined;
   /** Runs inside the `ready` transaction, for events that must commit with it (`snapshot.restored`). */
   onReady?: ((row: SandboxRow, t: Tx) => Promise<void>) | undefined;
+  /** The light reconcile to run beside planning (broker.create); true when it changed something. */
+  settle?: (() => Promise<boolean>) | undefined;
   /** A refill: the record is a hidden member of this pool, its idle time on the pool account (src/broker/pools-refill.ts). */
   pool?: PoolDef | undefined;
 }
@@ -83,7 +85,13 @@ export interface CreateOptions {
  */
 export async function applyCreate(rt: Runtime, req: CreateRequest, opts: CreateOptions = {}): Promise<Sandbox> {
   const member = opts.pool;
-  const plan = await planFor(rt, req, { pool: !member && !opts.restoreFrom, restoring: Boolean(opts.restoreFrom) });
+  const planOpts = { pool: !member && !opts.restoreFrom, restoring: Boolean(opts.restoreFrom) };
+  // The light reconcile (settle) and the plan read at once; a plan made beside a reconcile that changed
+  // something is made again. A refusal waits for the reconcile: the command ends only when it has.
+  const [settled, planned] = await Promise.allSettled([opts.settle?.() ?? false, planFor(rt, req, planOpts)]);
+  if (settled.status === "rejected") throw settled.reason;
+  if (planned.status === "rejected" && !settled.value) throw planned.reason;
+  const plan = settled.value || planned.status === "rejected" ? await planFor(rt, req, planOpts) : planned.value;
   const fingerprint = req.idempotencyKey ? requestFingerprint(req) : "";
   if (req.idempotencyKey) {
     const prior = await priorFor(rt.store, req.idempotencyKey, fingerprint);
