@@ -33,7 +33,7 @@ import { type Caller, isOperator } from "./tenancy/access.js";
 import type { Snapshot } from "./snapshots/types.js";
 import { publicRecord } from "./store/rows.js";
 import { openStore } from "./store/open.js";
-import type { EventQuery, OutboxStats, SandboxFilter, SnapshotFilter, Store } from "./store/types.js";
+import type { EventQuery, OutboxStats, SandboxFilter, SnapshotFilter, Store, UiSessionRepo } from "./store/types.js";
 import type { HostReport } from "./broker/host-report.js";
 import { transportForHost } from "./transport/for-host.js";
 import type { Transport } from "./transport/types.js";
@@ -54,7 +54,7 @@ export { EXEC_CAPTURE_LIMIT } from "./extensions/exec-process.js";
 export { LocalCommandOutput } from "./transport/pipe-into.js";
 export type { Account, LedgerEntry } from "./credits/index.js";
 export type { DeliveryReport } from "./events/publisher.js";
-export type { EventQuery, OutboxStats, SandboxFilter, SnapshotFilter } from "./store/types.js";
+export type { EventQuery, OutboxStats, SandboxFilter, SnapshotFilter, UiSessionRepo, UiSessionRow } from "./store/types.js";
 export type { HostReport } from "./broker/host-report.js";
 export type { ReadyStats } from "./routing/types.js";
 export type { PoolSetting, PoolStatus } from "./broker/pools.js";
@@ -156,6 +156,10 @@ export interface Broker extends AgentsApi {
   revokeToken(id: string): Promise<TokenInfo>;
   /** The principal a presented token stands for; undefined when unknown, malformed or revoked. */
   verifyToken(token: string): Promise<Principal | undefined>;
+  /** The principal of a token by its id while the token works (exists, not revoked); a dashboard session re-checks its token with it. */
+  tokenPrincipal(tokenId: string): Promise<Principal | undefined>;
+  /** Dashboard sign-ins kept in the store, so every replica resolves them (src/ui/session.ts decides; rows hold digests and token ids only). */
+  readonly uiSessions: UiSessionRepo;
   /** Liveness: whether the store answers (never throws: `ok: false` with the reason). */
   health(): Promise<Health>;
   /** Named leases (one reaper at a time): take or renew until `until`; false while another holder has it. */
@@ -337,6 +341,8 @@ export function createBroker(opts: BrokerOptions = {}): Broker {
     listTokens: () => tokens.list(),
     revokeToken: (id) => tokens.revoke(id),
     verifyToken: (token) => tokens.verify(token),
+    tokenPrincipal: (tokenId) => tokens.principal(tokenId),
+    uiSessions: store.uiSessions,
     async health() {
       const base = { version: VERSION, store: store.kind, replica: rt.owner.replica };
       let timer: NodeJS.Timeout | undefined;

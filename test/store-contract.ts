@@ -15,6 +15,7 @@ import { randomIds } from "../src/ids.js";
 import { canTransition } from "../src/lifecycle.js";
 import type { NewEvent, SandboxUpdate, Store } from "../src/store/types.js";
 import { SANDBOX_STATES, type SandboxRow, type SandboxState } from "../src/types.js";
+import { testUiSessionStore } from "./store-ui-sessions-contract.js";
 
 export interface StoreDatabase {
   open(): Store;
@@ -480,6 +481,7 @@ export function testStore(sut: StoreUnderTest): void {
     });
 
     testRest(() => ({ store, other }));
+    testUiSessionStore(() => ({ store, other }));
   });
 }
 

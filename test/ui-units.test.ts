@@ -1,11 +1,10 @@
 /**
  * The dashboard's pure parts, without I/O: the escaping template tag,
  * formatting (durations, TTL left, credits spent so far), the spend chart's
- * days, the newest-seq search, and sessions (idle end, revocation, eviction)
- * on an injected clock.
+ * days, the newest-seq search, and the CSRF comparison. Sessions, which
+ * live in the store: test/ui-sessions.test.ts.
  */
 import { describe, expect, it } from "vitest";
-import type { Principal } from "../src/api/tokens.js";
 import type { Sandbox, SandboxEvent } from "../src/types.js";
 import { barChart, spendPerDay } from "../src/ui/chart.js";
 import { duration, money, spentSoFar, stateTone, ttlLeft } from "../src/ui/format.js";
@@ -14,7 +13,7 @@ import { health } from "../src/ui/pages/hosts.js";
 import { readableLog } from "../src/ui/pages/sandbox.js";
 import { matches, parseTableQuery } from "../src/ui/pages/sandboxes.js";
 import { SeqTracker } from "../src/ui/seq.js";
-import { sameSecret, Sessions } from "../src/ui/session.js";
+import { sameSecret } from "../src/ui/session.js";
 
 describe("html", () => {
   it("escapes every interpolated string, attribute-safe; nests Html and arrays; drops null/false", () => {
@@ -157,47 +156,7 @@ describe("newest event seq", () => {
   });
 });
 
-describe("sessions", () => {
-  const principal: Principal = { tokenId: "tok-aaaaaaaaaaaa", actor: "agt", project: "p1" };
-  const good = "sbx_tok-aaaaaaaaaaaa_good";
-  const tokens = (valid: Set<string>) => ({ verify: (t: string) => (valid.has(t) ? principal : undefined) });
-
-  it("a session id is random and not the token; it ends when idle, and when its token is revoked", async () => {
-    let now = 0;
-    const valid = new Set([good]);
-    const s = new Sessions(tokens(valid), { idleMs: 1000, now: () => now });
-    expect(await s.login("wrong")).toBeNull();
-    const a = await s.login(good);
-    const b = await s.login(good);
-    expect(a?.sid).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(a?.sid).not.toBe(b?.sid);
-    expect(a?.session.csrf).not.toBe(b?.session.csrf);
-    now = 900;
-    expect((await s.resolve(a?.sid))?.principal).toEqual(principal);
-    now = 1800;
-    expect(await s.resolve(a?.sid)).not.toBeNull();
-    now = 2900;
-    expect(await s.resolve(a?.sid)).toBeNull();
-    expect(await s.resolve(b?.sid)).toBeNull();
-    const c = await s.login(good);
-    valid.delete(good);
-    expect(await s.resolve(c?.sid)).toBeNull();
-    expect(await s.resolve(undefined)).toBeNull();
-    expect(await s.resolve("x".repeat(500))).toBeNull();
-  });
-
-  it("holds at most `max` sessions, dropping the least recently used", async () => {
-    const s = new Sessions(tokens(new Set([good])), { max: 2 });
-    const a = await s.login(good);
-    const b = await s.login(good);
-    await s.resolve(a?.sid);
-    const c = await s.login(good);
-    expect(s.size).toBe(2);
-    expect(await s.resolve(b?.sid)).toBeNull();
-    expect(await s.resolve(a?.sid)).not.toBeNull();
-    expect(await s.resolve(c?.sid)).not.toBeNull();
-  });
-
+describe("CSRF values", () => {
   it("CSRF values compare in constant time and never match empty", () => {
     expect(sameSecret("abc", "abc")).toBe(true);
     expect(sameSecret("abc", "abd")).toBe(false);

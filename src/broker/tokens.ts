@@ -50,6 +50,7 @@ const toInfo = (r: TokenRow): TokenInfo => ({
  */
 export class Tokens {
   private readonly cache = new Map<string, { principal: Principal; epoch: string }>();
+  private readonly byId = new Map<string, { principal: Principal; epoch: string }>();
   private readonly lastTouched = new Map<string, number>();
   private epoch: Promise<string> | undefined;
 
@@ -111,6 +112,7 @@ export class Tokens {
     if (!row.revokedAt) await this.store.tokens.revoke(id, this.clock.now().toISOString());
     this.epoch = undefined;
     for (const [k, v] of this.cache) if (v.principal.tokenId === id) this.cache.delete(k);
+    this.byId.delete(id);
     return toInfo((await this.store.tokens.get(id)) as TokenRow);
   }
 
@@ -133,19 +135,53 @@ export class Tokens {
       const m = TOKEN_RE.exec(token);
       if (!m) return undefined;
       const row = await this.store.tokens.findByHash(hashSecret(token));
-      if (!row || row.revokedAt || row.id !== m[1]) return undefined;
-      hit = { principal: { tokenId: row.id, actor: row.actor as ActorType, project: row.project }, epoch };
-      if (this.cache.size >= CACHE_SIZE) this.cache.delete(this.cache.keys().next().value as string);
-      this.cache.set(token, hit);
+      if (!row || !live(row) || row.id !== m[1]) return undefined;
+      hit = { principal: principalOf(row), epoch };
+      remember(this.cache, token, hit);
     }
-    // last_used_at is coarse (once a minute per token) so reads never queue behind writes.
+    this.touch(hit.principal.tokenId);
+    return hit.principal;
+  }
+
+  /**
+   * The principal of a token named by its id while that token still works
+   * (exists, not revoked), or undefined. For holders of a token's id rather
+   * than its secret: a dashboard session re-checks its token with it on
+   * every request, so a revoke ends the session as it ends API access.
+   * Cached by the same revocation epoch as `verify`.
+   */
+  async principal(tokenId: string): Promise<Principal | undefined> {
+    if (!TOKEN_ID_RE.test(tokenId)) return undefined;
+    const epoch = await this.currentEpoch();
+    let hit = this.byId.get(tokenId);
+    if (!hit || hit.epoch !== epoch) {
+      this.byId.delete(tokenId);
+      const row = await this.store.tokens.get(tokenId);
+      if (!row || !live(row)) return undefined;
+      hit = { principal: principalOf(row), epoch };
+      remember(this.byId, tokenId, hit);
+    }
+    this.touch(tokenId);
+    return hit.principal;
+  }
+
+  /** last_used_at is coarse (once a minute per token) so reads never queue behind writes. */
+  private touch(id: string): void {
     const now = this.clock.now();
     const t = now.getTime();
-    const id = hit.principal.tokenId;
     if (t - (this.lastTouched.get(id) ?? 0) > 60_000) {
       this.lastTouched.set(id, t);
       this.store.tokens.touch(id, now.toISOString()).catch(() => {});
     }
-    return hit.principal;
   }
+}
+
+/** Whether a stored token still grants access (the one place to add another condition, such as an expiry). */
+const live = (r: TokenRow): boolean => !r.revokedAt;
+
+const principalOf = (r: TokenRow): Principal => ({ tokenId: r.id, actor: r.actor as ActorType, project: r.project });
+
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+  cache.set(key, value);
 }

@@ -2,7 +2,7 @@ import type { ActorType } from "../types.js";
 import type { Row } from "./pg-conn.js";
 import type { PgCtx } from "./pg-ctx.js";
 import { snapshotFromRow } from "./rows.js";
-import type { IdempotencyRepo, LeaseRepo, SnapshotFilter, SnapshotRepo, TokenRepo, TokenRow } from "./types.js";
+import type { IdempotencyRepo, LeaseRepo, SnapshotFilter, SnapshotRepo, TokenRepo, TokenRow, UiSessionRepo } from "./types.js";
 
 export function pgSnapshots(c: PgCtx): SnapshotRepo {
   return {
@@ -127,6 +127,50 @@ export function pgLeases(c: PgCtx): LeaseRepo {
     async get(name) {
       const [r] = await c.q("SELECT holder, expires_at FROM leases WHERE name = $1", [name]);
       return r ? { holder: r.holder as string, expiresAt: r.expires_at as string } : undefined;
+    },
+  };
+}
+
+export function pgUiSessions(c: PgCtx): UiSessionRepo {
+  return {
+    async create(r) {
+      await c.send("INSERT INTO ui_sessions (key, token_id, csrf, created_at, last_seen) VALUES ($1, $2, $3, $4, $5)", [
+        r.key,
+        r.tokenId,
+        r.csrf,
+        r.createdAt,
+        r.lastSeen,
+      ]);
+    },
+    async get(key) {
+      const [r] = await c.q("SELECT key, token_id, csrf, created_at, last_seen FROM ui_sessions WHERE key = $1", [key]);
+      return r
+        ? { key: r.key as string, tokenId: r.token_id as string, csrf: r.csrf as string, createdAt: r.created_at as string, lastSeen: r.last_seen as string }
+        : undefined;
+    },
+    async touch(key, at) {
+      await c.send("UPDATE ui_sessions SET last_seen = $1 WHERE key = $2", [at, key]);
+    },
+    async delete(key) {
+      return (await c.q("DELETE FROM ui_sessions WHERE key = $1 RETURNING key", [key])).length > 0;
+    },
+    sweep(idleBefore, keep) {
+      return c.atomic(async (t) => {
+        const dead = await t.q(
+          `DELETE FROM ui_sessions s WHERE s.last_seen < $1
+             OR NOT EXISTS (SELECT 1 FROM api_tokens a WHERE a.id = s.token_id AND a.revoked_at IS NULL) RETURNING key`,
+          [idleBefore],
+        );
+        const over = await t.q(
+          "DELETE FROM ui_sessions WHERE key IN (SELECT key FROM ui_sessions ORDER BY last_seen DESC, created_at DESC, key OFFSET $1) RETURNING key",
+          [Math.max(0, keep)],
+        );
+        return dead.length + over.length;
+      });
+    },
+    async count() {
+      const [r] = await c.q("SELECT COUNT(*) AS n FROM ui_sessions");
+      return Number(r?.n ?? 0);
     },
   };
 }

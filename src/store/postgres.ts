@@ -2,10 +2,23 @@ import { connect, EVENTS_CHANNEL, redactUrl, type Sql, storeError } from "./pg-c
 import { autoCtx, type PgCtx, transaction } from "./pg-ctx.js";
 import { pgCredits } from "./pg-credits.js";
 import { PG_MIGRATIONS } from "./pg-migrations/index.js";
-import { pgIdempotency, pgLeases, pgSnapshots, pgTokens } from "./pg-misc.js";
+import { pgIdempotency, pgLeases, pgSnapshots, pgTokens, pgUiSessions } from "./pg-misc.js";
 import { pgPools } from "./pg-pools.js";
 import { pgEvents, pgSandboxes } from "./pg-sandboxes.js";
-import type { CreditRepo, EventRepo, IdempotencyRepo, LeaseRepo, PoolRepo, Repos, SandboxRepo, SnapshotRepo, Store, TokenRepo, Tx } from "./types.js";
+import type {
+  CreditRepo,
+  EventRepo,
+  IdempotencyRepo,
+  LeaseRepo,
+  PoolRepo,
+  Repos,
+  SandboxRepo,
+  SnapshotRepo,
+  Store,
+  TokenRepo,
+  Tx,
+  UiSessionRepo,
+} from "./types.js";
 
 export interface PostgresStoreOptions {
   /** Apply pending migrations before the first statement (default true; `db status` reads without). */
@@ -35,6 +48,7 @@ function reposOn(c: PgCtx): Omit<Repos, "tx"> {
     idempotency: pgIdempotency(c),
     leases: pgLeases(c),
     pools: pgPools(c),
+    uiSessions: pgUiSessions(c),
   };
 }
 
@@ -56,6 +70,7 @@ export class PostgresStore implements Store {
   readonly idempotency: IdempotencyRepo;
   readonly leases: LeaseRepo;
   readonly pools: PoolRepo;
+  readonly uiSessions: UiSessionRepo;
   private readonly sql: Sql;
   /** One more connection for statements that come one after another (./pg-ctx.ts autoCtx); none with a small pool. */
   private readonly hot: Sql | undefined;
@@ -79,6 +94,7 @@ export class PostgresStore implements Store {
     this.idempotency = auto.idempotency;
     this.leases = auto.leases;
     this.pools = auto.pools;
+    this.uiSessions = auto.uiSessions;
   }
 
   /** Where this store lives, without its password. */

@@ -1,7 +1,7 @@
 import type { ActorType } from "../types.js";
 import type { Conn, Sync } from "./sqlite-conn.js";
 import { snapshotFromRow } from "./rows.js";
-import type { IdempotencyRepo, LeaseRepo, SnapshotFilter, SnapshotRepo, TokenRepo, TokenRow } from "./types.js";
+import type { IdempotencyRepo, LeaseRepo, SnapshotFilter, SnapshotRepo, TokenRepo, TokenRow, UiSessionRepo, UiSessionRow } from "./types.js";
 
 type Raw = Record<string, unknown>;
 
@@ -143,5 +143,42 @@ export function sqliteLeases(c: Conn): Sync<LeaseRepo> {
       c.stmt("DELETE FROM leases WHERE name = ? AND holder = ?").run(name, holder);
     },
     get,
+  };
+}
+
+type RawUiSession = { key: string; token_id: string; csrf: string; created_at: string; last_seen: string };
+
+const toUiSession = (r: RawUiSession): UiSessionRow => ({ key: r.key, tokenId: r.token_id, csrf: r.csrf, createdAt: r.created_at, lastSeen: r.last_seen });
+
+export function sqliteUiSessions(c: Conn): Sync<UiSessionRepo> {
+  return {
+    create(r) {
+      c.stmt("INSERT INTO ui_sessions (key, token_id, csrf, created_at, last_seen) VALUES (@key, @tokenId, @csrf, @createdAt, @lastSeen)").run(r);
+    },
+    get(key) {
+      const r = c.stmt("SELECT * FROM ui_sessions WHERE key = ?").get(key) as RawUiSession | undefined;
+      return r ? toUiSession(r) : undefined;
+    },
+    touch(key, at) {
+      c.stmt("UPDATE ui_sessions SET last_seen = ? WHERE key = ?").run(at, key);
+    },
+    delete(key) {
+      return c.stmt("DELETE FROM ui_sessions WHERE key = ?").run(key).changes > 0;
+    },
+    sweep(idleBefore, keep) {
+      return c.atomic(() => {
+        const dead = c
+          .stmt("DELETE FROM ui_sessions WHERE last_seen < ? OR token_id NOT IN (SELECT id FROM api_tokens WHERE revoked_at IS NULL)")
+          .run(idleBefore).changes;
+        // LIMIT -1: no limit, only the offset (SQLite's spelling).
+        const over = c
+          .stmt("DELETE FROM ui_sessions WHERE key IN (SELECT key FROM ui_sessions ORDER BY last_seen DESC, created_at DESC, key LIMIT -1 OFFSET ?)")
+          .run(Math.max(0, keep)).changes;
+        return dead + over;
+      });
+    },
+    count() {
+      return c.stmt("SELECT COUNT(*) FROM ui_sessions").pluck().get() as number;
+    },
   };
 }

@@ -6,10 +6,23 @@ import { type Gate, gateFor } from "./gate.js";
 import { MIGRATIONS } from "./migrations/index.js";
 import { asAsync, Conn, type Sync } from "./sqlite-conn.js";
 import { sqliteCredits } from "./sqlite-credits.js";
-import { sqliteIdempotency, sqliteLeases, sqliteSnapshots, sqliteTokens } from "./sqlite-misc.js";
+import { sqliteIdempotency, sqliteLeases, sqliteSnapshots, sqliteTokens, sqliteUiSessions } from "./sqlite-misc.js";
 import { sqlitePools } from "./sqlite-pools.js";
 import { sqliteEvents, sqliteSandboxes } from "./sqlite-sandboxes.js";
-import type { CreditRepo, EventRepo, IdempotencyRepo, LeaseRepo, PoolRepo, Repos, SandboxRepo, SnapshotRepo, Store, TokenRepo, Tx } from "./types.js";
+import type {
+  CreditRepo,
+  EventRepo,
+  IdempotencyRepo,
+  LeaseRepo,
+  PoolRepo,
+  Repos,
+  SandboxRepo,
+  SnapshotRepo,
+  Store,
+  TokenRepo,
+  Tx,
+  UiSessionRepo,
+} from "./types.js";
 
 export type * from "./types.js";
 
@@ -22,6 +35,7 @@ type SyncRepos = {
   idempotency: Sync<IdempotencyRepo>;
   leases: Sync<LeaseRepo>;
   pools: Sync<PoolRepo>;
+  uiSessions: Sync<UiSessionRepo>;
 };
 
 type Runner = <R>(op: () => R) => Promise<R>;
@@ -36,6 +50,7 @@ function bind(sync: SyncRepos, run: Runner): Omit<Repos, "tx"> {
     idempotency: asAsync<IdempotencyRepo>(sync.idempotency, run),
     leases: asAsync<LeaseRepo>(sync.leases, run),
     pools: asAsync<PoolRepo>(sync.pools, run),
+    uiSessions: asAsync<UiSessionRepo>(sync.uiSessions, run),
   };
 }
 
@@ -65,6 +80,7 @@ export class SqliteStore implements Store {
   readonly idempotency: IdempotencyRepo;
   readonly leases: LeaseRepo;
   readonly pools: PoolRepo;
+  readonly uiSessions: UiSessionRepo;
   private readonly db: Database.Database;
   private readonly conn: Conn;
   private readonly gate: Gate;
@@ -96,6 +112,7 @@ export class SqliteStore implements Store {
       idempotency: sqliteIdempotency(this.conn),
       leases: sqliteLeases(this.conn),
       pools: sqlitePools(this.conn),
+      uiSessions: sqliteUiSessions(this.conn),
     };
     const { gate, done } = gateFor(path);
     this.gate = gate;
@@ -109,6 +126,7 @@ export class SqliteStore implements Store {
     this.idempotency = auto.idempotency;
     this.leases = auto.leases;
     this.pools = auto.pools;
+    this.uiSessions = auto.uiSessions;
     const txRepos: Tx = { ...bind(sync, direct), inTransaction: true, tx: (fn) => fn(txRepos) };
     this.txRepos = txRepos;
   }

@@ -264,6 +264,38 @@ export interface LeaseRepo {
   get(name: string): Promise<{ holder: string; expiresAt: string } | undefined>;
 }
 
+/**
+ * A dashboard sign-in (src/ui/session.ts), shared by every replica on the
+ * store. Nothing in it opens a session or the API: the row is found by a
+ * digest of the cookie's random id, and names its bearer token by id (the
+ * token's secret is never kept), so every request re-checks that token.
+ */
+export interface UiSessionRow {
+  /** sha256 (hex) of the session id the browser holds. */
+  key: string;
+  tokenId: string;
+  /** The value state-changing requests send back; useless without the cookie. */
+  csrf: string;
+  createdAt: string;
+  /** Written at most about once a minute (a page view is not a write), so the idle end is that coarse. */
+  lastSeen: string;
+}
+
+export interface UiSessionRepo {
+  create(row: UiSessionRow): Promise<void>;
+  get(key: string): Promise<UiSessionRow | undefined>;
+  touch(key: string, at: string): Promise<void>;
+  /** True when a row was deleted. */
+  delete(key: string): Promise<boolean>;
+  /**
+   * Drop sessions last seen before `idleBefore`, those of revoked or unknown
+   * tokens, and beyond the `keep` most recently seen the rest; returns how
+   * many went.
+   */
+  sweep(idleBefore: string, keep: number): Promise<number>;
+  count(): Promise<number>;
+}
+
 /** A pool's run-time setting (`pools set`, `pools drain`) and its counters. */
 export interface PoolRow {
   /** `profile.x` or `profile.x?k=v&...` (src/broker/pools-plan.ts). */
@@ -330,6 +362,7 @@ export interface Repos {
   readonly idempotency: IdempotencyRepo;
   readonly leases: LeaseRepo;
   readonly pools: PoolRepo;
+  readonly uiSessions: UiSessionRepo;
   /** Run `fn` in a transaction (on a `Tx`: in the same one). */
   tx<T>(fn: (t: Tx) => Promise<T>): Promise<T>;
 }

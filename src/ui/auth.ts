@@ -112,8 +112,8 @@ export function requireSession(d: UiDeps): MiddlewareHandler<UiEnv> {
 }
 
 export function logoutRoute(ui: Hono<UiEnv>, d: UiDeps): void {
-  ui.post("/logout", (c) => {
-    d.sessions.logout(c.get("sid"));
+  ui.post("/logout", async (c) => {
+    await d.sessions.logout(c.get("sid"));
     deleteCookie(c, SESSION_COOKIE, { path: "/ui" });
     return c.redirect("/ui/login", 303);
   });

@@ -34,7 +34,11 @@ export function dashboard(state: AppState, opts: DashboardOptions = {}): Dashboa
   const deps: UiDeps = {
     state,
     env: opts.env ?? process.env,
-    sessions: new Sessions({ verify: (token) => state.broker.verifyToken(token) }, opts.sessions),
+    // In the store, not in this process: every replica on the database resolves every session.
+    sessions: new Sessions(
+      { verify: (token) => state.broker.verifyToken(token), principal: (id) => state.broker.tokenPrincipal(id), rows: state.broker.uiSessions },
+      opts.sessions,
+    ),
     seq: new SeqTracker((o) => state.broker.events(o)),
   };
   const ui = new Hono<UiEnv>();

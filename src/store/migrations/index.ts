@@ -9,6 +9,7 @@ import { m004 } from "./004-api.js";
 import { m005 } from "./005-reconcile-index.js";
 import { m010 } from "./010-replica-owner.js";
 import { m014 } from "./014-pools.js";
+import { m015 } from "./015-ui-sessions.js";
 
 export interface Migration {
   version: number;
@@ -16,4 +17,4 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m010, m014];
+export const MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m010, m014, m015];

@@ -209,4 +209,20 @@ CREATE TABLE pools (
 `,
 };
 
-export const PG_MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m010, m014];
+const m015: Migration = {
+  version: 15,
+  name: "dashboard sessions",
+  sql: `
+CREATE TABLE ui_sessions (
+  key TEXT PRIMARY KEY,
+  token_id TEXT NOT NULL,
+  csrf TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  last_seen TEXT NOT NULL
+);
+CREATE INDEX ui_sessions_seen ON ui_sessions(last_seen);
+CREATE INDEX ui_sessions_token ON ui_sessions(token_id);
+`,
+};
+
+export const PG_MIGRATIONS: readonly Migration[] = [m001, m002, m003, m004, m005, m010, m014, m015];
