@@ -2,7 +2,7 @@
  * The dashboard sessions repository's contract, part of the store contract
  * suite (test/store-contract.ts runs it on SQLite and PostgreSQL): what one
  * connection writes another (a second process or replica) finds, by the key
- * it was given; the sweep's three reasons to drop a row; the cap.
+ * it was given; the sweep's three reasons to drop a row; the caps.
  */
 import { createHash } from "node:crypto";
 import { expect, it } from "vitest";
@@ -83,5 +83,21 @@ export function testUiSessionStore(get: () => { store: Store; other: Store }): v
     expect(await store.uiSessions.sweep(at(5), 2)).toBe(0);
     expect(await store.uiSessions.sweep(at(5), 0)).toBe(2);
     expect(await other.uiSessions.count()).toBe(0);
+  });
+
+  it("ui sessions: a trim keeps one token's most recently seen sessions and never touches another token's", async () => {
+    const { store, other } = get();
+    await empty(store);
+    const [mine, theirs] = [await token(store), await token(store)];
+    const old = session(theirs, 1);
+    const own = [30, 10, 20, 40].map((s) => session(mine, s));
+    for (const s of [old, ...own]) await store.uiSessions.create(s);
+    expect(await other.uiSessions.trim(mine, 2)).toBe(2);
+    const left = await Promise.all([old, ...own].map((s) => store.uiSessions.get(s.key)));
+    expect(left.filter((s) => s !== undefined).map((s) => s.lastSeen)).toEqual([at(1), at(30), at(40)]);
+    expect(await store.uiSessions.trim(mine, 2)).toBe(0);
+    expect(await store.uiSessions.trim(`tok-${randomIds("tok").slice(4)}`, 0)).toBe(0);
+    expect(await store.uiSessions.trim(mine, 0)).toBe(2);
+    expect(await other.uiSessions.count()).toBe(1);
   });
 }

@@ -2,7 +2,7 @@
  * Dashboard sessions on a real SQLite store with the broker's real tokens,
  * on an injected clock: two `Sessions` over two connections stand for two
  * processes (the replica test over HTTP on PostgreSQL: ui-replicas.test.ts).
- * Idle end, the throttled last-seen write, revocation, the cap, the sweep,
+ * Idle end, the throttled last-seen write, revocation, the caps, the sweep,
  * nothing usable at rest, and cookie values that are no session of ours.
  */
 import { createHash } from "node:crypto";
@@ -152,6 +152,23 @@ describe("dashboard sessions in the store", () => {
     const d = await roomy.login(token);
     expect(await s.count()).toBe(1);
     expect(await roomy.resolve(d?.sid)).not.toBeNull();
+  });
+
+  it("one token's sign-ins over and over push out only that token's oldest sessions, never another's", async () => {
+    await fresh();
+    const operator = await tokens.create({ actor: "adm" });
+    const tenant = await tokens.create({ actor: "agt", project: "p1" });
+    const s = sessionsOn(store, { max: 5, perToken: 2 });
+    const op = await s.login(operator.token);
+    const mine = [];
+    for (let i = 0; i < 20; i++) {
+      now += 10;
+      mine.push(await s.login(tenant.token));
+    }
+    expect(await s.resolve(op?.sid)).not.toBeNull();
+    const live = await Promise.all(mine.map((m) => s.resolve(m?.sid)));
+    expect(live.map((x) => x !== null)).toEqual([...Array(18).fill(false), true, true]);
+    expect(await s.count()).toBe(3);
   });
 
   it("cookie values that are no session of ours resolve to nothing and change nothing", async () => {

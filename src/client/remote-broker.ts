@@ -226,6 +226,7 @@ export function remoteBroker(env: Env): Broker {
       touch: refuse("dashboard sessions"),
       delete: refuse("dashboard sessions"),
       sweep: refuse("dashboard sessions"),
+      trim: refuse("dashboard sessions"),
       count: refuse("dashboard sessions"),
     },
     health: () => client.health(),

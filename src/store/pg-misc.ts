@@ -168,6 +168,13 @@ export function pgUiSessions(c: PgCtx): UiSessionRepo {
         return dead.length + over.length;
       });
     },
+    async trim(tokenId, keep) {
+      const gone = await c.q(
+        "DELETE FROM ui_sessions WHERE key IN (SELECT key FROM ui_sessions WHERE token_id = $1 ORDER BY last_seen DESC, created_at DESC, key OFFSET $2) RETURNING key",
+        [tokenId, Math.max(0, keep)],
+      );
+      return gone.length;
+    },
     async count() {
       const [r] = await c.q("SELECT COUNT(*) AS n FROM ui_sessions");
       return Number(r?.n ?? 0);

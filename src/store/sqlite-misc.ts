@@ -177,6 +177,13 @@ export function sqliteUiSessions(c: Conn): Sync<UiSessionRepo> {
         return dead + over;
       });
     },
+    trim(tokenId, keep) {
+      return c
+        .stmt(
+          "DELETE FROM ui_sessions WHERE key IN (SELECT key FROM ui_sessions WHERE token_id = ? ORDER BY last_seen DESC, created_at DESC, key LIMIT -1 OFFSET ?)",
+        )
+        .run(tokenId, Math.max(0, keep)).changes;
+    },
     count() {
       return c.stmt("SELECT COUNT(*) FROM ui_sessions").pluck().get() as number;
     },

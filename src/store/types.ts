@@ -293,6 +293,8 @@ export interface UiSessionRepo {
    * many went.
    */
   sweep(idleBefore: string, keep: number): Promise<number>;
+  /** Drop one token's sessions beyond its `keep` most recently seen; returns how many went. */
+  trim(tokenId: string, keep: number): Promise<number>;
   count(): Promise<number>;
 }
 

@@ -27,6 +27,12 @@ export interface SessionOptions {
   idleMs?: number;
   /** Most sessions kept; a sign-in beyond it drops the least recently seen (default 10,000). */
   max?: number;
+  /**
+   * Most sessions kept per token (default 50): beyond it a sign-in drops that
+   * token's least recently seen, so one token's holder signing in over and over
+   * cannot push everyone else's sessions out under `max`.
+   */
+  perToken?: number;
   /** How stale the stored last-seen time may grow before a request writes it again (default 1 min, at most a tenth of `idleMs`). */
   touchMs?: number;
   now?: () => number;
@@ -59,6 +65,7 @@ export function sameSecret(a: string | undefined, b: string | undefined): boolea
 export class Sessions {
   private readonly idleMs: number;
   private readonly max: number;
+  private readonly perToken: number;
   private readonly touchMs: number;
   private readonly now: () => number;
 
@@ -68,6 +75,7 @@ export class Sessions {
   ) {
     this.idleMs = opts.idleMs ?? 12 * 3600_000;
     this.max = Math.max(1, opts.max ?? 10_000);
+    this.perToken = Math.max(1, opts.perToken ?? 50);
     this.touchMs = opts.touchMs ?? Math.min(60_000, this.idleMs / 10);
     this.now = opts.now ?? Date.now;
   }
@@ -78,8 +86,9 @@ export class Sessions {
     if (!principal) return null;
     const now = this.now();
     // Sign-ins are rare, so the sweep rides on them: idle sessions, those of revoked
-    // tokens, and beyond the cap the least recently seen, leaving room for this one.
+    // tokens, and beyond each cap the least recently seen, leaving room for this one.
     await this.backend.rows.sweep(iso(now - this.idleMs), this.max - 1);
+    await this.backend.rows.trim(principal.tokenId, this.perToken - 1);
     const sid = randomId();
     const session: Session = { principal, csrf: randomId(), tokenId: principal.tokenId };
     await this.backend.rows.create({ key: key(sid), tokenId: principal.tokenId, csrf: session.csrf, createdAt: iso(now), lastSeen: iso(now) });
