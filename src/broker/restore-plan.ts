@@ -8,16 +8,20 @@
 import type { Catalog } from "../catalog/load.js";
 import type { Profile } from "../catalog/schema.js";
 import { SandboxerError } from "../errors.js";
-import { loadExtension } from "../extensions/index.js";
 import type { Snapshot } from "../snapshots/types.js";
 import { type Caller, mayUse } from "../tenancy/access.js";
 import type { Host } from "../types.js";
 import { type CreateRequest, pickHost } from "./plan.js";
-import type { Runtime } from "./runtime.js";
+import { extensionIn, type Runtime } from "./runtime.js";
 import type { RestoreOptions } from "./snapshots.js";
 
-/** Why `profile` cannot take a restore onto `host`, or null when it can. */
-export async function restoreMisfit(profile: Profile, hosts: ReadonlyMap<string, Host>, host: string): Promise<string | null> {
+/** Why `profile` cannot take a restore onto `host`, or null when it can. `registrations` find extensions kept in modules. */
+export async function restoreMisfit(
+  profile: Profile,
+  hosts: ReadonlyMap<string, Host>,
+  host: string,
+  registrations: Catalog["registrations"],
+): Promise<string | null> {
   try {
     pickHost(profile, hosts, host);
   } catch {
@@ -27,7 +31,7 @@ export async function restoreMisfit(profile: Profile, hosts: ReadonlyMap<string,
   const alt = host !== "localhost" && typeof profile.settings.sshExtension === "string" ? profile.settings.sshExtension : undefined;
   const ids = alt ? [alt] : profile.extension ? [profile.extension] : (profile.route?.candidates ?? []);
   for (const id of ids) {
-    const ext = await loadExtension(id).catch(() => undefined);
+    const ext = await extensionIn(registrations, id).catch(() => undefined);
     // A build (mode build) makes an image, not a workspace: nothing to restore into.
     if (ext?.capabilities.restore && profile.mode !== "build") return null;
   }
@@ -38,7 +42,7 @@ export async function restoreMisfit(profile: Profile, hosts: ReadonlyMap<string,
 async function fittingProfiles(catalog: Catalog, hosts: ReadonlyMap<string, Host>, host: string, caller: Caller | undefined): Promise<string[]> {
   const out: string[] = [];
   for (const p of [...catalog.profiles.values()].sort((a, b) => a.id.localeCompare(b.id))) {
-    if (mayUse(p, caller) && !(await restoreMisfit(p, hosts, host))) out.push(p.id);
+    if (mayUse(p, caller) && !(await restoreMisfit(p, hosts, host, catalog.registrations))) out.push(p.id);
   }
   return out;
 }
@@ -50,7 +54,7 @@ export async function restoreRequest(rt: Runtime, snap: Snapshot, opts: RestoreO
   const profileId = opts.profile ?? snap.profile;
   const own = catalog.profiles.get(snap.profile);
   if (opts.profile === undefined && host !== undefined && own && hosts.has(host)) {
-    const why = await restoreMisfit(own, hosts, host);
+    const why = await restoreMisfit(own, hosts, host, catalog.registrations);
     if (why) {
       const can = await fittingProfiles(catalog, hosts, host, opts.caller);
       throw new SandboxerError(

@@ -2,7 +2,7 @@ import type { Catalog } from "../catalog/load.js";
 import type { Profile } from "../catalog/schema.js";
 import type { Config, Env, Paths } from "../config.js";
 import type { Extension, ExtensionContext } from "../extensions/define.js";
-import { BUILTIN_EXTENSIONS, loadExtension } from "../extensions/index.js";
+import { BUILTIN_EXTENSIONS, loadExtension, type ModuleRef } from "../extensions/index.js";
 import type { IdGen } from "../ids.js";
 import { crashPoint } from "../faults.js";
 import type { NewEvent, Repos, SandboxUpdate, Store, TransitionGuard } from "../store/types.js";
@@ -83,8 +83,12 @@ export function transition(
 
 /** The extension `id`: built in, or the module its registration in the catalog names. */
 export async function extensionOf(rt: Pick<Runtime, "catalog">, id: string): Promise<Extension> {
-  if (BUILTIN_EXTENSIONS.includes(id)) return loadExtension(id);
-  return loadExtension(id, (await rt.catalog()).registrations.get(id));
+  return extensionIn((await rt.catalog()).registrations, id);
+}
+
+/** The extension `id` as `registrations` (a catalog's) make it: built in, or the module its registration names. */
+export function extensionIn(registrations: ReadonlyMap<string, ModuleRef>, id: string): Promise<Extension> {
+  return BUILTIN_EXTENSIONS.includes(id) ? loadExtension(id) : loadExtension(id, registrations.get(id));
 }
 
 export function extensionContext(rt: Runtime, row: SandboxRow, profile: Profile, host: Host, signal: AbortSignal): ExtensionContext {
