@@ -93,7 +93,7 @@ function timed(store: Store): { store: Store; ms: () => number } {
   return { store: proxy, ms: () => total };
 }
 
-async function dbTimePerCreate(name: string, store: Store, env: Env, mark: (phase: "start" | "end") => Promise<void> | void = () => {}): Promise<number> {
+async function dbTimePerCreate(store: Store, env: Env, mark: (phase: "start" | "end") => Promise<void> | void = () => {}): Promise<number> {
   const t = timed(store);
   const broker = createBroker({ env, store: t.store });
   try {
@@ -290,7 +290,7 @@ async function main(): Promise<void> {
 
     const sqliteEnv = envFor("dbtime-sqlite");
     const pgUrl = await db();
-    const sqliteMs = await dbTimePerCreate("SQLite", new SqliteStore(join(root, "dbtime-sqlite", "sandboxer.db")), sqliteEnv);
+    const sqliteMs = await dbTimePerCreate(new SqliteStore(join(root, "dbtime-sqlite", "sandboxer.db")), sqliteEnv);
     // Statements sent in one turn of the event loop go out together (pipelined, or at once on several
     // connections): one wait for the answers, counted as one round trip.
     let statements = 0;
@@ -308,7 +308,7 @@ async function main(): Promise<void> {
       },
     });
     const mark = { start: [0, 0, 0, 0], end: [0, 0, 0, 0] };
-    const pgMs = await dbTimePerCreate("Postgres", counting, envFor("dbtime-pg", { SANDBOXER_DATABASE_URL: pgUrl }), async (phase) => {
+    const pgMs = await dbTimePerCreate(counting, envFor("dbtime-pg", { SANDBOXER_DATABASE_URL: pgUrl }), async (phase) => {
       mark[phase] = [statements, trips, serverCpuMs(join(pg.dir, "data")), await statementsMs(pg.adminUrl, pgUrl)];
     });
     const between = (i: number) => ((mark.end[i] ?? 0) - (mark.start[i] ?? 0)) / CREATES;
