@@ -73,6 +73,27 @@ const absPath = z
   .max(4096)
   .regex(/^(\/|~\/)/, "an absolute path (or ~/...)");
 
+/** 0 = no limit. */
+const cap = z.number().int().min(0).max(1_000_000);
+const perTokenProject = (token: number, project: number) => z.strictObject({ perToken: cap.default(token), perProject: cap.default(project) }).prefault({});
+
+/**
+ * How many long-lived sessions one token and one project may hold open at once on
+ * one `serve` replica (src/api/session-caps.ts); running background processes also per
+ * sandbox, for every caller (src/broker/process-room.ts). Refusals are SBX_SESSION_LIMIT.
+ */
+const sessionLimitsSchema = z
+  .strictObject({
+    terminals: perTokenProject(8, 32),
+    execs: perTokenProject(16, 64),
+    processes: z.strictObject({ perToken: cap.default(16), perProject: cap.default(64), perSandbox: cap.default(16) }).prefault({}),
+    mcp: perTokenProject(16, 64),
+  })
+  .prefault({});
+
+export type SessionLimits = z.output<typeof sessionLimitsSchema>;
+export const DEFAULT_SESSION_LIMITS: SessionLimits = sessionLimitsSchema.parse(undefined);
+
 const configSchema = z.strictObject({
   hosts: z.record(z.string().regex(NAME, "host names are lowercase [a-z0-9_.-]"), hostSchema).default({}),
   /** Per project: the server directories its tenants may name in path inputs (src/tenancy/confine.ts). */
@@ -80,6 +101,7 @@ const configSchema = z.strictObject({
   /** Packer templates by name: tenants name one of these, never a path. */
   packerTemplates: z.record(z.string().regex(NAME, "template names are lowercase [a-z0-9_.-]"), absPath).default({}),
   stateHubUrl: z.url().optional(),
+  sessionLimits: sessionLimitsSchema,
   defaults: z
     .strictObject({
       profile: z.string().optional(),
@@ -96,6 +118,8 @@ export interface Config {
   /** Granted roots per project, absolute (`~` expanded for the operator's own config). */
   projects: Map<string, { roots: string[] }>;
   packerTemplates: Map<string, string>;
+  /** Concurrent terminals, exec streams, background processes and MCP exchanges per token, project, sandbox. */
+  sessionLimits: SessionLimits;
   file: string;
 }
 
@@ -138,6 +162,7 @@ export function loadConfig(paths: Paths, env: Env = process.env): Config {
     defaults: parsed.data.defaults,
     projects: new Map(Object.entries(parsed.data.projects).map(([name, p]) => [name, { roots: p.roots.map((r) => resolve(expandHome(r, env))) }])),
     packerTemplates: new Map(Object.entries(parsed.data.packerTemplates).map(([name, t]) => [name, resolve(expandHome(t, env))])),
+    sessionLimits: parsed.data.sessionLimits,
     file: paths.configFile,
   };
 }

@@ -35,6 +35,12 @@ export const ERROR_CATALOG = {
   },
   SBX_UNAUTHORIZED: { exit: 4, http: 401, summary: "The API request carries no valid bearer token (missing, unknown or revoked)." },
   SBX_RATE_LIMITED: { exit: 4, http: 429, summary: "Too many API requests for this token; retry after the Retry-After seconds." },
+  SBX_SESSION_LIMIT: {
+    exit: 4,
+    http: 429,
+    summary:
+      "The token (or its project, or the sandbox) already holds as many open terminals, exec streams, running background processes or MCP exchanges as the server's sessionLimits allow; nothing was opened.",
+  },
   SBX_IDEMPOTENCY_CONFLICT: { exit: 4, http: 409, summary: "The idempotency key was already used with a different request body." },
   SBX_TOO_LARGE: { exit: 4, http: 413, summary: "An upload passed the profile's size limit (files.maxUpload); nothing was written." },
   SBX_DEPENDENCY_MISSING: { exit: 1, http: 500, summary: "A required tool (bwrap, nsenter, ssh, ...) is not installed." },

@@ -10,6 +10,7 @@ import { batchedLog, requestIds } from "./access-log.js";
 import { DOCS_HTML } from "./docs-page.js";
 import { openApiDocument } from "./openapi.js";
 import { RateLimiter } from "./rate-limit.js";
+import { SessionCaps } from "./session-caps.js";
 import { creditRoutes } from "./routes-credits.js";
 import { eventRoutes } from "./routes-events.js";
 import { fileRoutes } from "./routes-files.js";
@@ -88,6 +89,7 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
     broker,
     background: new Set(),
     shutdown: controller.signal,
+    caps: new SessionCaps(broker),
     options: {
       bodyLimit: opts.bodyLimit ?? 64 * 1024,
       rateLimit: opts.rateLimit ?? 50,
@@ -138,7 +140,13 @@ export function createApp(broker: Broker, opts: ApiOptions = {}): CreatedApp {
   });
 
   // MCP over Streamable HTTP (src/mcp/http.ts): the same tokens, rate limit and tenancy; ahead of the body limit (it sets its own).
-  const mcp = mountMcp(app, { broker, authenticate: (c, next) => authenticate(c, next), shutdown: controller.signal });
+  const mcp = mountMcp(app, {
+    broker,
+    authenticate: (c, next) => authenticate(c, next),
+    shutdown: controller.signal,
+    caps: state.caps,
+    refuse: (c, err) => errorResponse(c, err),
+  });
 
   const limitBody = bodyLimit({
     maxSize: state.options.bodyLimit,

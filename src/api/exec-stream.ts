@@ -11,10 +11,12 @@ import { streamSSE } from "hono/streaming";
 import type { Broker } from "../broker.js";
 import { toSandboxerError } from "../errors.js";
 import type { ExecOptions } from "../broker.js";
+import type { Slot } from "./session-caps.js";
 
 const STREAM_BACKLOG = 8 * 1024 * 1024;
 
-export function streamExec(c: Context, broker: Broker, id: string, argv: string[], opts: ExecOptions, shutdown: AbortSignal): Response {
+/** `held`: the exec's session slot, given back when the command has ended (src/api/session-caps.ts). */
+export function streamExec(c: Context, broker: Broker, id: string, argv: string[], opts: ExecOptions, shutdown: AbortSignal, held: Slot): Response {
   c.header("X-Accel-Buffering", "no");
   return streamSSE(c, async (stream) => {
     const decoders = { stdout: new StringDecoder("utf8"), stderr: new StringDecoder("utf8") };
@@ -49,6 +51,7 @@ export function streamExec(c: Context, broker: Broker, id: string, argv: string[
       const err = toSandboxerError(e);
       send("error", { code: err.code, message: err.code === "SBX_INTERNAL" ? "internal error; see the server log" : err.message });
     } finally {
+      held.release();
       shutdown.removeEventListener("abort", stop);
       await queue;
     }

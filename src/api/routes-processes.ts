@@ -36,13 +36,16 @@ export const processRoutes: AnyRoute[] = [
       ...NOT_FOUND,
       409: err("the sandbox is not ready"),
       422: err("the extension cannot run detached processes"),
+      429: err("this token, its project or the sandbox already runs as many background processes as sessionLimits allow (SBX_SESSION_LIMIT); nothing started"),
     },
     async handle({ state, principal, params, body }) {
       await visibleSandbox(state.broker, principal, params.id);
-      const p = await state.broker.startProcess(params.id, body.command, {
-        ...(body.service === undefined ? {} : { service: body.service }),
-        ...(body.cwd === undefined ? {} : { cwd: body.cwd }),
-      });
+      const p = await state.caps.startProcess(principal, params.id, () =>
+        state.broker.startProcess(params.id, body.command, {
+          ...(body.service === undefined ? {} : { service: body.service }),
+          ...(body.cwd === undefined ? {} : { cwd: body.cwd }),
+        }),
+      );
       return { status: 201, body: p };
     },
   }),

@@ -213,6 +213,7 @@ export const sandboxRoutes: AnyRoute[] = [
       404: err("no such sandbox visible to this token"),
       409: err("the sandbox is not ready"),
       422: err("the extension cannot run commands"),
+      429: err("this token or its project runs as many execs as sessionLimits allow (SBX_SESSION_LIMIT); nothing ran"),
     },
     async handle({ c, state, principal, params, body }) {
       const sb = await visibleSandbox(state.broker, principal, params.id);
@@ -220,8 +221,10 @@ export const sandboxRoutes: AnyRoute[] = [
       // Refused before the stream starts, so the status code says it.
       if (sb.state !== "ready")
         throw new SandboxerError("SBX_INVALID_STATE", `${sb.id} is ${sb.state}; exec needs a ready sandbox`, { details: { id: sb.id, state: sb.state } });
-      if (body.stream) return streamExec(c, state.broker, params.id, body.command, opts, state.shutdown);
-      const r = await state.broker.exec(params.id, body.command, { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, opts);
+      // Held until the command ends (a client that goes away does not end it), refused before it starts.
+      const held = await state.caps.open("execs", principal);
+      if (body.stream) return streamExec(c, state.broker, params.id, body.command, opts, state.shutdown, held);
+      const r = await state.broker.exec(params.id, body.command, { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, opts).finally(() => held.release());
       return {
         status: 200,
         body: {

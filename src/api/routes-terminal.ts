@@ -9,13 +9,38 @@
  * (src/api/terminal-ws.ts).
  */
 import { z } from "zod";
+import type { TerminalSession } from "../broker.js";
 import { SandboxerError } from "../errors.js";
 import { ErrorBody, IdParams } from "./schemas.js";
+import type { Slot } from "./session-caps.js";
 import { type AnyRoute, COMMON_ERRORS, defineRoute } from "./spec.js";
 import { visibleSandbox } from "./tenancy.js";
 import { bridge, upgradeSlotOf } from "./terminal-ws.js";
 
 const MAX_ARGS = 256;
+
+/** After a hang-up, the slot is given back this long later even if the backend never says the command ended. */
+const HANGUP_GRACE_MS = 10_000;
+
+/**
+ * The session, giving its terminal slot back once it ends: the command exits
+ * (also the SIGKILL that follows a hang-up), the socket closes or the upgrade
+ * is abandoned. A vendor that never reports the end cannot keep the slot.
+ */
+function heldUntilEnd(s: TerminalSession, held: Slot): TerminalSession {
+  s.exited.finally(() => held.release()).catch(() => {});
+  return {
+    ...s,
+    write: (d) => s.write(d),
+    resize: (z) => s.resize(z),
+    onData: (fn) => s.onData(fn),
+    exited: s.exited,
+    close() {
+      setTimeout(() => held.release(), HANGUP_GRACE_MS).unref();
+      s.close();
+    },
+  };
+}
 
 export const TerminalQuery = z.strictObject({
   tty: z.enum(["1", "true"]).describe("1: a terminal (the only mode of this route; a command without one is POST .../exec)"),
@@ -46,6 +71,7 @@ export const terminalRoutes: AnyRoute[] = [
       400: { description: "not an upgrade request, or a bad parameter (SBX_USAGE)", schema: ErrorBody },
       404: { description: "no such sandbox in the caller's project (SBX_NOT_FOUND); nothing ran", schema: ErrorBody },
       409: { description: "the sandbox is not ready (SBX_INVALID_STATE)", schema: ErrorBody },
+      429: { description: "this token or its project holds as many open terminals as sessionLimits allow (SBX_SESSION_LIMIT); nothing ran", schema: ErrorBody },
       422: { description: "its backend cannot give a command a terminal, or has no services (SBX_UNSUPPORTED)", schema: ErrorBody },
     },
     async handle({ c, state, principal, params, query }) {
@@ -65,7 +91,15 @@ export const terminalRoutes: AnyRoute[] = [
       if (argv.length > MAX_ARGS || argv.some((a) => a.length === 0 || a.length > 4096)) {
         throw new SandboxerError("SBX_USAGE", `cmd: at most ${MAX_ARGS} arguments of 1 to 4096 characters`, { details: { field: "cmd" } });
       }
-      const session = await state.broker.terminal(params.id, argv, { service: query.service, cols: query.cols, rows: query.rows });
+      // The token's and project's terminal limits, before anything runs (a refusal is the 429 of SBX_SESSION_LIMIT).
+      const held = await state.caps.open("terminals", principal);
+      let session: TerminalSession;
+      try {
+        session = heldUntilEnd(await state.broker.terminal(params.id, argv, { service: query.service, cols: query.cols, rows: query.rows }), held);
+      } catch (err) {
+        held.release();
+        throw err;
+      }
       slot.accept(
         (ws) => bridge(ws, session, state.shutdown),
         () => session.close(),

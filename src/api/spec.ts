@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import type { z } from "zod";
 import type { Broker } from "../broker.js";
 import { SandboxerError } from "../errors.js";
+import type { SessionCaps } from "./session-caps.js";
 import type { Principal } from "./tokens.js";
 
 export interface ApiOptions {
@@ -24,6 +25,8 @@ export interface AppState {
   background: Set<Promise<unknown>>;
   /** Aborted when the server shuts down: ends SSE streams, cancels background creates. */
   shutdown: AbortSignal;
+  /** Open terminals, execs, MCP exchanges and background processes per token and project (sessionLimits). */
+  caps: SessionCaps;
   options: Required<Omit<ApiOptions, "accessLog">> & Pick<ApiOptions, "accessLog">;
 }
 
@@ -81,7 +84,10 @@ export function defineRoute<P = Record<string, never>, Q = Record<string, never>
 export const COMMON_ERRORS: Record<number, ResponseSpec> = {
   400: { description: "malformed request: bad JSON, unknown field, oversize body, invalid value (SBX_USAGE and friends)" },
   401: { description: "no valid bearer token (SBX_UNAUTHORIZED)" },
-  429: { description: "rate limit for this token exceeded (SBX_RATE_LIMITED); see Retry-After" },
+  429: {
+    description:
+      "rate limit for this token exceeded (SBX_RATE_LIMITED; see Retry-After), or, on routes that open a session, a session limit reached (SBX_SESSION_LIMIT)",
+  },
 };
 
 /** 404 with the broker's own wording, so another project's ids are indistinguishable from unknown ones. */

@@ -20,6 +20,7 @@ import { DEFAULT_SCRATCH, groupKillArgv, groupName, groupRunArgv, SIGNALS } from
 import { DEFAULT_RING_BYTES, readRing, SUPERVISOR_JS } from "../sandbox-shell/ring.js";
 import { runProcess } from "../transport/local.js";
 import { getRow } from "./destroy.js";
+import { inProcessRoom } from "./process-room.js";
 import { remoteKill, remoteOutput, remoteRunning, startRemote } from "./processes-remote.js";
 import type { Runtime } from "./runtime.js";
 import { checkPath, type OpenSandbox, openSandbox } from "./sandbox-access.js";
@@ -133,6 +134,21 @@ export async function startProcess(
   if (!Number.isInteger(ringBytes) || ringBytes < 4096 || ringBytes > 256 * 1024 * 1024)
     throw new SandboxerError("SBX_INPUT_INVALID", "ringBytes: 4096 to 256 MiB", { details: { field: "ringBytes" } });
   const s = await openSandbox(rt, id, "processes", opts.service);
+  const limit = rt.config().sessionLimits?.processes.perSandbox ?? 0;
+  const running = async () => (await listProcesses(rt, id)).filter((p) => p.state === "running").length;
+  return inProcessRoom(`${rt.paths.run}|${id}`, id, limit, running, () => startIn(rt, s, id, argv, cwd, ringBytes, opts.service));
+}
+
+async function startIn(
+  rt: Runtime,
+  s: OpenSandbox,
+  id: string,
+  argv: string[],
+  cwd: string | undefined,
+  ringBytes: number,
+  service: string | undefined,
+): Promise<ProcessInfo> {
+  const opts = { service };
   if (!s.ext.sandboxCommand && s.ext.processes) {
     const spec = await startRemote(s, (p) => join(procsDir(rt, id), p), argv, { ...(cwd ? { cwd } : {}), ringBytes });
     const dir = join(procsDir(rt, id), spec.pid);

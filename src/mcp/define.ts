@@ -6,6 +6,7 @@
  */
 import type { ToolAnnotations } from "@modelcontextprotocol/server";
 import type { z } from "zod";
+import type { SessionCaps } from "../api/session-caps.js";
 import type { Principal } from "../api/tokens.js";
 import type { Broker } from "../broker.js";
 import { type ToolSchema, toolSchema } from "./schema.js";
@@ -21,6 +22,10 @@ export interface ToolDeps {
   afterWrite?: (() => Promise<void>) | undefined;
   /** Tool calls in progress, for a shutdown that waits for them to clean up. */
   calls?: Set<Promise<unknown>> | undefined;
+  /** The server's session limits (HTTP only): background processes are counted per token and project. */
+  caps?: SessionCaps | undefined;
+  /** Each tool call of this exchange, so its MCP session slot is held until the call ends (HTTP only). */
+  hold?: ((running: Promise<unknown>) => void) | undefined;
 }
 
 /** One call of a tool. */

@@ -6,10 +6,12 @@
  * the JSON body, bounded here instead.
  */
 import { type AuthInfo, createMcpHandler } from "@modelcontextprotocol/server";
-import type { Hono, MiddlewareHandler } from "hono";
+import type { Context, Hono, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import type { SessionCaps } from "../api/session-caps.js";
 import type { Principal } from "../api/tokens.js";
 import type { Broker } from "../broker.js";
+import { SandboxerError } from "../errors.js";
 import { buildServer } from "./server.js";
 import { MAX_WRITE_BYTES } from "./tools/files.js";
 
@@ -22,6 +24,10 @@ export interface McpMountOptions<E extends McpVars> {
   authenticate: MiddlewareHandler<E>;
   /** Aborted when the server shuts down: cancels creates running under MCP calls. */
   shutdown: AbortSignal;
+  /** Exchanges in progress per token and project (sessionLimits.mcp), and background processes. */
+  caps: SessionCaps;
+  /** The API's error answer (a refused exchange is the same 429 JSON as /v1's). */
+  refuse(c: Context, err: SandboxerError): Response;
 }
 
 /** What the API app's context carries that the mount reads. */
@@ -34,6 +40,59 @@ export interface McpMount {
 
 const rpcError = (code: number, message: string) => ({ jsonrpc: "2.0", id: null, error: { code, message } });
 
+/**
+ * One exchange's session slot, held by its response body and by each tool call
+ * it started: a call outlives a client that went away (an exec runs to its end),
+ * and so does the slot.
+ */
+function holder(release: () => void): { add(p: Promise<unknown>): void; end(): void } {
+  let refs = 1;
+  const drop = () => {
+    refs -= 1;
+    if (refs === 0) release();
+  };
+  let ended = false;
+  return {
+    add(p) {
+      refs += 1;
+      void p.finally(drop).catch(() => {});
+    },
+    end() {
+      if (ended) return;
+      ended = true;
+      drop();
+    },
+  };
+}
+
+/** The same response, calling `done` once its body has been sent, failed or been cancelled (the client left). */
+function untilSent(res: Response, done: () => void): Response {
+  if (!res.body) {
+    done();
+    return res;
+  }
+  const reader = res.body.getReader();
+  const body = new ReadableStream<Uint8Array>({
+    async pull(ctrl) {
+      try {
+        const r = await reader.read();
+        if (r.done) {
+          ctrl.close();
+          done();
+        } else ctrl.enqueue(r.value);
+      } catch (err) {
+        done();
+        ctrl.error(err);
+      }
+    },
+    async cancel(reason) {
+      done();
+      await reader.cancel(reason).catch(() => {});
+    },
+  });
+  return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+}
+
 function principalOf(auth: AuthInfo | undefined): Principal {
   const p = auth?.extra?.principal as Principal | undefined;
   // Only reachable past `authenticate`; without a principal, fail closed rather than serve as anyone.
@@ -44,10 +103,21 @@ function principalOf(auth: AuthInfo | undefined): Principal {
 export function mountMcp<E extends McpVars>(app: Hono<E>, opts: McpMountOptions<E>): McpMount {
   // Tool calls outlive their HTTP response (an SSE stream answers at once): shutdown waits for these.
   const calls = new Set<Promise<unknown>>();
-  const handler = createMcpHandler(({ authInfo }) => buildServer({ broker: opts.broker, principal: principalOf(authInfo), shutdown: opts.shutdown, calls }), {
-    maxRequestBodySize: MAX_BODY,
-    onerror: () => {},
-  });
+  const handler = createMcpHandler(
+    ({ authInfo }) =>
+      buildServer({
+        broker: opts.broker,
+        principal: principalOf(authInfo),
+        shutdown: opts.shutdown,
+        calls,
+        caps: opts.caps,
+        hold: authInfo?.extra?.hold as ((p: Promise<unknown>) => void) | undefined,
+      }),
+    {
+      maxRequestBodySize: MAX_BODY,
+      onerror: () => {},
+    },
+  );
   // RFC 6750: a 401 names the scheme it wants, which MCP clients read.
   const challenge: MiddlewareHandler<E> = async (c, next) => {
     await next();
@@ -56,18 +126,35 @@ export function mountMcp<E extends McpVars>(app: Hono<E>, opts: McpMountOptions<
   const limit = bodyLimit({ maxSize: MAX_BODY, onError: (c) => c.json(rpcError(-32600, `request body larger than ${MAX_BODY} bytes`), 413) });
   const route: MiddlewareHandler<E> = async (c) => {
     const principal = (c as unknown as { get(key: "principal"): Principal }).get("principal");
-    const authInfo: AuthInfo = { token: principal.tokenId, clientId: principal.tokenId, scopes: [], extra: { principal } };
-    // Parsed here, once: otherwise the SDK clones the body to classify it and parses it twice.
-    let parsedBody: unknown;
-    if (c.req.method === "POST") {
-      const text = await c.req.text();
-      try {
-        parsedBody = text === "" ? undefined : JSON.parse(text);
-      } catch {
-        return c.json(rpcError(-32700, "Parse error: the request body is not valid JSON"), 400);
-      }
+    // Before the SDK sees the request: a refused exchange runs nothing.
+    let slot: Awaited<ReturnType<SessionCaps["open"]>>;
+    try {
+      slot = await opts.caps.open("mcp", principal);
+    } catch (err) {
+      if (err instanceof SandboxerError) return opts.refuse(c, err);
+      throw err;
     }
-    return handler.fetch(c.req.raw, parsedBody === undefined ? { authInfo } : { authInfo, parsedBody });
+    const held = holder(() => slot.release());
+    const authInfo: AuthInfo = { token: principal.tokenId, clientId: principal.tokenId, scopes: [], extra: { principal, hold: held.add } };
+    let res: Response;
+    try {
+      // Parsed here, once: otherwise the SDK clones the body to classify it and parses it twice.
+      let parsedBody: unknown;
+      if (c.req.method === "POST") {
+        const text = await c.req.text();
+        try {
+          parsedBody = text === "" ? undefined : JSON.parse(text);
+        } catch {
+          held.end();
+          return c.json(rpcError(-32700, "Parse error: the request body is not valid JSON"), 400);
+        }
+      }
+      res = await handler.fetch(c.req.raw, parsedBody === undefined ? { authInfo } : { authInfo, parsedBody });
+    } catch (err) {
+      held.end();
+      throw err;
+    }
+    return untilSent(res, () => held.end());
   };
   app.all("/mcp", challenge, opts.authenticate, limit as MiddlewareHandler<E>, route);
   return {

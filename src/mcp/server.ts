@@ -40,6 +40,7 @@ function callFor(deps: ToolDeps, ctx: ServerContext): ToolCall {
 
 function runTool(tool: ToolDef, deps: ToolDeps, args: unknown, ctx: ServerContext): Promise<CallToolResult> {
   const running = callTool(tool, deps, args, ctx);
+  deps.hold?.(running);
   if (deps.calls) {
     const calls = deps.calls;
     calls.add(running);

@@ -23,10 +23,12 @@ export const startProcess = defineTool({
     .refine(oneCommand, ONE_COMMAND),
   output: ProcessOut,
   annotations: { readOnlyHint: false, destructiveHint: true, openWorldHint: true },
-  async run(args, { broker, principal }) {
+  async run(args, { broker, principal, caps }) {
     await sandboxFor(broker, principal, args.id);
     const opts = { ...(args.service !== undefined ? { service: args.service } : {}), ...(args.cwd !== undefined ? { cwd: args.cwd } : {}) };
-    return { data: await agentOps(broker, "startProcess")(args.id, argvOf(args), opts) };
+    const start = () => agentOps(broker, "startProcess")(args.id, argvOf(args), opts);
+    // Over HTTP the server's session limits hold as on /v1; stdio runs as the local operator (or through a server that caps).
+    return { data: caps ? await caps.startProcess(principal, args.id, start) : await start() };
   },
 });
 
