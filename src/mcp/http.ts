@@ -126,6 +126,9 @@ export function mountMcp<E extends McpVars>(app: Hono<E>, opts: McpMountOptions<
   const limit = bodyLimit({ maxSize: MAX_BODY, onError: (c) => c.json(rpcError(-32600, `request body larger than ${MAX_BODY} bytes`), 413) });
   const route: MiddlewareHandler<E> = async (c) => {
     const principal = (c as unknown as { get(key: "principal"): Principal }).get("principal");
+    // Only a POST starts an exchange: the SDK answers GET and DELETE at once (405), with no server instance.
+    if (c.req.method !== "POST")
+      return handler.fetch(c.req.raw, { authInfo: { token: principal.tokenId, clientId: principal.tokenId, scopes: [], extra: { principal } } });
     // Before the SDK sees the request: a refused exchange runs nothing.
     let slot: Awaited<ReturnType<SessionCaps["open"]>>;
     try {
@@ -140,14 +143,12 @@ export function mountMcp<E extends McpVars>(app: Hono<E>, opts: McpMountOptions<
     try {
       // Parsed here, once: otherwise the SDK clones the body to classify it and parses it twice.
       let parsedBody: unknown;
-      if (c.req.method === "POST") {
-        const text = await c.req.text();
-        try {
-          parsedBody = text === "" ? undefined : JSON.parse(text);
-        } catch {
-          held.end();
-          return c.json(rpcError(-32700, "Parse error: the request body is not valid JSON"), 400);
-        }
+      const text = await c.req.text();
+      try {
+        parsedBody = text === "" ? undefined : JSON.parse(text);
+      } catch {
+        held.end();
+        return c.json(rpcError(-32700, "Parse error: the request body is not valid JSON"), 400);
       }
       res = await handler.fetch(c.req.raw, parsedBody === undefined ? { authInfo } : { authInfo, parsedBody });
     } catch (err) {
