@@ -88,6 +88,7 @@ const sessionLimitsSchema = z
     execs: perTokenProject(16, 64),
     processes: z.strictObject({ perToken: cap.default(16), perProject: cap.default(64), perSandbox: cap.default(16) }).prefault({}),
     mcp: perTokenProject(16, 64),
+    eventStreams: perTokenProject(8, 32),
   })
   .prefault({});
 

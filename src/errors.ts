@@ -39,7 +39,7 @@ export const ERROR_CATALOG = {
     exit: 4,
     http: 429,
     summary:
-      "The token (or its project, or the sandbox) already holds as many open terminals, exec streams, running background processes or MCP exchanges as the server's sessionLimits allow; nothing was opened.",
+      "The token (or its project, or the sandbox) already holds as many open terminals, execs, event streams, running background processes or MCP exchanges as the server's sessionLimits allow; nothing was opened.",
   },
   SBX_IDEMPOTENCY_CONFLICT: { exit: 4, http: 409, summary: "The idempotency key was already used with a different request body." },
   SBX_TOO_LARGE: { exit: 4, http: 413, summary: "An upload passed the profile's size limit (files.maxUpload); nothing was written." },

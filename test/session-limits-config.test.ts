@@ -17,13 +17,14 @@ function load(yaml: string | null) {
 }
 
 describe("sessionLimits in the config", () => {
-  it("defaults to 8/32 terminals, 16/64 execs, MCP exchanges and processes, 16 processes per sandbox", () => {
+  it("defaults to 8/32 terminals and event streams, 16/64 execs, MCP exchanges and processes, 16 processes per sandbox", () => {
     expect(load(null).sessionLimits).toEqual(DEFAULT_SESSION_LIMITS);
     expect(DEFAULT_SESSION_LIMITS).toEqual({
       terminals: { perToken: 8, perProject: 32 },
       execs: { perToken: 16, perProject: 64 },
       processes: { perToken: 16, perProject: 64, perSandbox: 16 },
       mcp: { perToken: 16, perProject: 64 },
+      eventStreams: { perToken: 8, perProject: 32 },
     });
   });
 

@@ -1,4 +1,4 @@
-import { streamSSE } from "hono/streaming";
+import { type SSEStreamingApi, streamSSE } from "hono/streaming";
 import { SandboxerError } from "../errors.js";
 import type { SandboxEvent } from "../types.js";
 import { ErrorBody, EventList, EventsQuery } from "./schemas.js";
@@ -30,6 +30,7 @@ export const eventRoutes: AnyRoute[] = [
       200: { description: "text/event-stream (id = seq, event = type, data = the event as JSON) or, with format=json, one page", schema: EventList, sse: true },
       ...COMMON_ERRORS,
       404: { description: "no such sandbox visible to this token", schema: ErrorBody },
+      429: { description: "this token or its project holds as many open event streams as sessionLimits allow (SBX_SESSION_LIMIT)", schema: ErrorBody },
     },
     async handle({ c, state, principal, query }) {
       if (query.sandbox) await visibleSandbox(state.broker, principal, query.sandbox);
@@ -42,9 +43,12 @@ export const eventRoutes: AnyRoute[] = [
         const batch = await state.broker.events({ sandboxId, afterSeq: after, limit: query.limit ?? 1000 });
         return { status: 200, body: { items: batch.filter(mine).map((e) => eventFor(principal, e)), lastSeq: batch.at(-1)?.seq ?? after } };
       }
+      // Each live stream reads the store until it ends: counted per token and project (sessionLimits.eventStreams).
+      const held = await state.caps.open("eventStreams", principal);
       // Reverse proxies (nginx) must not buffer a live stream.
       c.header("X-Accel-Buffering", "no");
-      return streamSSE(c, async (stream) => {
+      return streamSSE(c, (stream) => follow(stream).finally(() => held.release()));
+      async function follow(stream: SSEStreamingApi): Promise<void> {
         let lastBeat = Date.now();
         const ended = new AbortController();
         const stop = () => {
@@ -73,7 +77,7 @@ export const eventRoutes: AnyRoute[] = [
           }
           await state.broker.awaitEvents(after, state.options.eventPollMs, ended.signal);
         }
-      });
+      }
     },
   }),
 ];

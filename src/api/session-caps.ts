@@ -1,9 +1,10 @@
 /**
  * How many long-lived sessions one token and one project hold open on this
  * replica: interactive terminals, running execs (collected or streamed), MCP
- * exchanges in progress (a tool call, a listen stream) and background
- * processes started through the API or MCP. Each one costs the server a child
- * process or an SSH channel, file descriptors and memory; without a cap one
+ * exchanges in progress (a tool call, a listen stream), live event streams
+ * and background processes started through the API or MCP. Each one costs the
+ * server a child process, an SSH channel or a store poll, file descriptors and
+ * memory; without a cap one
  * tenant looping "open terminal" starves every other (docs/security.md
  * "Session limits").
  *
@@ -27,6 +28,7 @@ const WORDS: Record<SessionKind, [string, string]> = {
   execs: ["running exec", "running execs"],
   processes: ["running background process", "running background processes"],
   mcp: ["MCP exchange in progress", "MCP exchanges in progress"],
+  eventStreams: ["open event stream", "open event streams"],
 };
 
 /** One held session. `release` is safe to call any number of times. */
