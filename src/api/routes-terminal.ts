@@ -71,8 +71,8 @@ export const terminalRoutes: AnyRoute[] = [
       400: { description: "not an upgrade request, or a bad parameter (SBX_USAGE)", schema: ErrorBody },
       404: { description: "no such sandbox in the caller's project (SBX_NOT_FOUND); nothing ran", schema: ErrorBody },
       409: { description: "the sandbox is not ready (SBX_INVALID_STATE)", schema: ErrorBody },
-      429: { description: "this token or its project holds as many open terminals as sessionLimits allow (SBX_SESSION_LIMIT); nothing ran", schema: ErrorBody },
       422: { description: "its backend cannot give a command a terminal, or has no services (SBX_UNSUPPORTED)", schema: ErrorBody },
+      429: { description: "this token or its project holds as many open terminals as sessionLimits allow (SBX_SESSION_LIMIT); nothing ran", schema: ErrorBody },
     },
     async handle({ c, state, principal, params, query }) {
       // Tenancy first: another project's id is refused before anything else is looked at or run.

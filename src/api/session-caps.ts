@@ -4,9 +4,8 @@
  * exchanges in progress (a tool call, a listen stream), live event streams
  * and background processes started through the API or MCP. Each one costs the
  * server a child process, an SSH channel or a store poll, file descriptors and
- * memory; without a cap one
- * tenant looping "open terminal" starves every other (docs/security.md
- * "Session limits").
+ * memory; without a cap one tenant looping "open terminal" starves every other
+ * (docs/security.md "Session limits").
  *
  * A slot is taken before anything is opened (a refusal leaves nothing behind)
  * and given back once, whatever ends the session. Counts live in this process
@@ -91,7 +90,7 @@ export class SessionCaps {
     );
   }
 
-  private take(scopes: Scope[]): { entry: string; release(): void; rekey(entry: string): void } {
+  private take(scopes: Scope[]): { release(): void; rekey(entry: string): void } {
     let entry = `slot-${++this.next}`;
     for (const s of scopes) {
       const set = this.held.get(s.key) ?? new Set<string>();
@@ -100,9 +99,6 @@ export class SessionCaps {
     }
     let released = false;
     return {
-      get entry() {
-        return entry;
-      },
       release: () => {
         if (released) return;
         released = true;
