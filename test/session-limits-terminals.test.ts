@@ -9,6 +9,7 @@
  * the cap can be reached again, no more and no less.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "./helpers/cli.js";
 import { expectLimit, type LimitsEnv, limitsEnv, openTerminal, type Term, whenFree } from "./helpers/session-limits.js";
 
 let env: LimitsEnv;
@@ -43,6 +44,16 @@ describe("terminal limits per token and project", { timeout: 240_000 }, () => {
       const msg = expectLimit(refused, "sessionLimits.terminals.perToken", 2);
       expect(msg).toContain("this token");
       expect(await exists(env.sb.p1.id, "/workspace/refused-token")).toBe(false);
+      // The remote CLI says the same: the code, the limit, exit 4 (refused).
+      const cli = await runCli(["exec", "-it", env.sb.p1.id, "--", "touch", "/workspace/refused-cli"], {
+        ...env.home.env,
+        SANDBOXER_URL: env.server.url,
+        SANDBOXER_TOKEN: env.tokens.p1a,
+      });
+      expect(cli.code).toBe(4);
+      expect(cli.stderr).toContain("SBX_SESSION_LIMIT");
+      expect(cli.stderr).toContain("sessionLimits.terminals.perToken");
+      expect(await exists(env.sb.p1.id, "/workspace/refused-cli")).toBe(false);
 
       // Another token of the same project gets the project's last place, then meets the project's limit.
       expect((await term(env.sb.p1b.id, env.tokens.p1b)).status).toBe(101);
