@@ -82,6 +82,8 @@ export function dashboard(state: AppState, opts: DashboardOptions = {}): Dashboa
           stack: (err as Error).stack?.split("\n").slice(0, 6),
         }),
       );
+    // The stream is read by EventSource, not shown: its refusals (bad input, 404, 429 SBX_SESSION_LIMIT) are the API's JSON error.
+    if (c.req.path === "/ui/stream") return c.json({ error: { code: e.code, message } }, shown as 400);
     // The unauthenticated see the bare page; a 404 never says whether the id exists elsewhere.
     let viewer = null;
     try {

@@ -76,6 +76,7 @@ export function page(v: Viewer, title: string, body: Html, opts: PageOptions): H
   </nav>
   <div class="who">
     <span class="live-ind" title="Following the event stream">live</span>
+    <span class="live-off-ind" title="The server refused this page's live updates (too many open live views or event streams for this token or project, or the session ended); reload to try again">not live</span>
     <span title="signed in as">${who(v.principal)}</span>
     <button type="button" data-theme-toggle title="Switch light/dark" aria-label="Switch light or dark theme">◐<span class="hide-narrow">Theme</span></button>
     <form class="inline" method="post" action="/ui/logout">${csrfField(v)}<button type="submit">Sign out</button></form>

@@ -7,21 +7,21 @@
  *   view=events   `event`   {html}: an events-tail entry
  *   view=pools    `pools`   {html}: the pools page's live part (operators only; src/ui/stream-pools.ts)
  * Resumable with Last-Event-ID; ends when the session ends or the server stops.
+ * Each open stream holds an `eventStreams` slot of the session's token and
+ * project, shared with GET /v1/events (src/ui/stream-loop.ts).
  */
 import type { Context } from "hono";
-import { streamSSE } from "hono/streaming";
 import { canSee, visibleSandbox } from "../api/tenancy.js";
 import { SandboxerError } from "../errors.js";
 import type { SandboxEvent } from "../types.js";
 import type { UiDeps, UiEnv } from "./deps.js";
 import { tailItem, timelineItem } from "./pages/events.js";
 import { matches, parseTableQuery, sandboxRow } from "./pages/sandboxes.js";
+import { liveStream } from "./stream-loop.js";
 import { poolsStream } from "./stream-pools.js";
 import { viewOf } from "./view.js";
 
 const BATCH = 500;
-const HEARTBEAT_MS = 15_000;
-const SESSION_CHECK_MS = 5_000;
 const VIEWS = ["table", "sandbox", "events", "pools"] as const;
 
 function seqParam(text: string | undefined, field: string): number | undefined {
@@ -44,37 +44,29 @@ export async function streamHandler(d: UiDeps, c: Context<UiEnv>): Promise<Respo
     await visibleSandbox(broker, principal, sandbox);
   }
   let after = seqParam(c.req.header("Last-Event-ID"), "Last-Event-ID") ?? seqParam(afterText, "after") ?? (await d.seq.latest());
-  const sid = c.get("sid");
-  c.header("X-Accel-Buffering", "no");
-  c.header("Cache-Control", "no-store");
-  return streamSSE(c, async (stream) => {
-    const stop = () => stream.abort();
-    d.state.shutdown.addEventListener("abort", stop, { once: true });
-    stream.onAbort(() => d.state.shutdown.removeEventListener("abort", stop));
-    let lastBeat = Date.now();
-    let lastCheck = Date.now();
-    while (!stream.aborted && !d.state.shutdown.aborted) {
-      if (Date.now() - lastCheck > SESSION_CHECK_MS) {
-        // Logged out, idle too long or token revoked: the stream ends with the session.
-        const s = await d.sessions.resolve(sid);
-        if (!s) return;
-        principal = s.principal;
-        lastCheck = Date.now();
-      }
+  return liveStream(d, c, {
+    keep(s) {
+      // Logged out, idle too long or token revoked: the stream ends with the session.
+      if (!s) return false;
+      principal = s.principal;
+      return true;
+    },
+    cursor: () => after,
+    async pass(send) {
       const batch: SandboxEvent[] = await broker.events({ sandboxId: view === "sandbox" ? sandbox : undefined, afterSeq: after, limit: BATCH });
       const touched = new Set<string>();
       for (const e of batch) {
         after = e.seq;
         if (!canSee(principal, e.project)) continue;
         const ev = viewOf(principal, e);
-        if (view === "events") await stream.writeSSE({ id: String(e.seq), event: "event", data: JSON.stringify({ html: tailItem(ev).value }) });
+        if (view === "events") await send({ id: String(e.seq), event: "event", data: JSON.stringify({ html: tailItem(ev).value }) });
         else if (view === "sandbox")
-          await stream.writeSSE({ id: String(e.seq), event: "event", data: JSON.stringify({ sandboxId: e.sandboxId, html: timelineItem(ev).value }) });
+          await send({ id: String(e.seq), event: "event", data: JSON.stringify({ sandboxId: e.sandboxId, html: timelineItem(ev).value }) });
         if (e.sandboxId) touched.add(e.sandboxId);
       }
       for (const id of view === "events" ? [] : touched) {
         if (view === "sandbox") {
-          await stream.writeSSE({ event: "sandbox", data: JSON.stringify({ id }) });
+          await send({ event: "sandbox", data: JSON.stringify({ id }) });
           continue;
         }
         let sb: Awaited<ReturnType<typeof visibleSandbox>>;
@@ -84,19 +76,13 @@ export async function streamHandler(d: UiDeps, c: Context<UiEnv>): Promise<Respo
           continue;
         }
         // One row per sandbox per batch, carrying the batch's last seq: replaying it is harmless.
-        await stream.writeSSE({
+        await send({
           id: String(after),
           event: "row",
           data: JSON.stringify({ id, match: matches(sb, q), html: sandboxRow(principal, sb, broker.clock.now()).value }),
         });
       }
-      if (batch.length === BATCH) continue;
-      if (Date.now() - lastBeat > HEARTBEAT_MS) {
-        await stream.write(": keep-alive\n\n");
-        lastBeat = Date.now();
-      }
-      // Woken by a commit on any replica (Postgres LISTEN/NOTIFY), else the poll interval (SQLite).
-      await broker.awaitEvents(after, d.state.options.eventPollMs);
-    }
+      return batch.length === BATCH ? "more" : "idle";
+    },
   });
 }

@@ -107,6 +107,7 @@
     if (url === streamUrl && source) return;
     if (source) source.close();
     source = null;
+    document.body.classList.remove("live-off");
     streamUrl = url;
     if (!url || !("EventSource" in window)) return;
     source = new EventSource(url);
@@ -114,8 +115,18 @@
     source.addEventListener("event", onEvent);
     source.addEventListener("sandbox", onSandbox);
     source.addEventListener("pools", onPools);
-    source.addEventListener("open", () => document.body.classList.add("live"));
-    source.addEventListener("error", () => document.body.classList.remove("live"));
+    const mine = source;
+    source.addEventListener("open", () => {
+      document.body.classList.add("live");
+      document.body.classList.remove("live-off");
+    });
+    // A dropped stream is retried by the browser itself. A refused one (not 200: the
+    // session-limit 429, a signed-out 401) is closed for good: EventSource never retries it,
+    // and neither do we (no reconnect loop against a limit); the page says so.
+    source.addEventListener("error", () => {
+      document.body.classList.remove("live");
+      if (mine.readyState === EventSource.CLOSED && source === mine) document.body.classList.add("live-off");
+    });
   }
 
   // Relative times: data-since (age) and data-until (time left) recomputed every few seconds.
