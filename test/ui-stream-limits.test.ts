@@ -9,16 +9,17 @@
  * allowance; API and dashboard streams share the count both ways; the
  * project's limit holds across tokens; another project and operators are
  * still served; streams refused for bad input or another project's sandbox
- * hold nothing; a closed stream, a sign-out and a server shutdown give
- * their slots back.
+ * hold nothing; a closed stream, a sign-out, a server shutdown and a
+ * failing stream give their slots back.
  */
 import { createAdaptorServer } from "@hono/node-server";
 import { writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { type CreatedApp, createApp } from "../src/api/app.js";
+import type { Broker } from "../src/broker.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
 import { expectLimit, type LimitsEnv, limitsEnv, whenFree } from "./helpers/session-limits.js";
 import { apiStream, type Held, type HttpSession, signInHttp, uiStream } from "./helpers/ui-streams.js";
@@ -121,17 +122,19 @@ describe("dashboard streams under sessionLimits.eventStreams", { timeout: 180_00
   });
 });
 
-describe("a server shutdown", { timeout: 120_000 }, () => {
+describe("streams the server ends", { timeout: 120_000 }, () => {
   let home: TestHome;
+  let broker: Broker;
   let created: CreatedApp;
   let server: Server;
   let url: string;
   let tokens: { adm: string; p1: string };
 
-  beforeAll(async () => {
+  /** A fresh store and app on 127.0.0.1 per test: each ends its server's streams in its own way. */
+  beforeEach(async () => {
     home = makeHome();
     writeFileSync(home.env.SANDBOXER_CONFIG as string, stringify({ sessionLimits: { eventStreams: { perToken: 2, perProject: 3 } } }));
-    const broker = home.broker();
+    broker = home.broker();
     tokens = { adm: (await broker.createToken({ actor: "adm" })).token, p1: (await broker.createToken({ actor: "agt", project: "p1" })).token };
     created = createApp(broker, { accessLog: () => {}, rateLimit: 0 });
     server = createAdaptorServer({ fetch: created.app.fetch, hostname: "127.0.0.1" }) as Server;
@@ -139,7 +142,7 @@ describe("a server shutdown", { timeout: 120_000 }, () => {
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }, 60_000);
 
-  afterAll(async () => {
+  afterEach(async () => {
     for (const h of held) h.close();
     await created?.shutdown();
     server?.closeAllConnections();
@@ -147,7 +150,8 @@ describe("a server shutdown", { timeout: 120_000 }, () => {
     await home?.cleanup();
   });
 
-  it("ends every dashboard stream and gives every slot back", async () => {
+  /** Two streams of p1 (its token's limit) and one of an operator, all counted. */
+  async function fill(): Promise<Held[]> {
     const p1 = await signInHttp(url, tokens.p1);
     const adm = await signInHttp(url, tokens.adm);
     const streams = [await keep(uiStream(url, p1, "table")), await keep(uiStream(url, p1, "events")), await keep(uiStream(url, adm, "pools"))];
@@ -161,8 +165,20 @@ describe("a server shutdown", { timeout: 120_000 }, () => {
         .sort(),
     ).toEqual([1, 2]);
     expect(counts["eventStreams|p:p1"]).toBe(2);
+    return streams;
+  }
+
+  it("a shutdown ends every dashboard stream and gives every slot back", async () => {
+    const streams = await fill();
     await created.shutdown();
     // The server ends the bodies (the clients did not hang up), and nothing is counted any more.
+    await Promise.all(streams.map((s) => s.ended));
+    expect(created.state.caps.snapshot()).toEqual({});
+  });
+
+  it("a stream that fails (its store gone) ends and gives its slot back", async () => {
+    const streams = await fill();
+    await broker.close();
     await Promise.all(streams.map((s) => s.ended));
     expect(created.state.caps.snapshot()).toEqual({});
   });
