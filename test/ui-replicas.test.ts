@@ -16,6 +16,7 @@ import { freshDatabase } from "./fixtures/postgres.js";
 import { type Replica, startReplica } from "./fixtures/replicas.js";
 import { runCli } from "./helpers/cli.js";
 import { makeHome, type TestHome } from "./helpers/home.js";
+import { cookieOf, csrfIn, uiRequest } from "./helpers/ui-http.js";
 
 let db: { url: string; drop(): Promise<void> };
 let home: TestHome;
@@ -40,22 +41,8 @@ async function mint(env: Env): Promise<{ token: string; id: string }> {
   return { token, id: tokenId };
 }
 
-const cookieOf = (res: Response, name: string): string | undefined =>
-  res.headers
-    .getSetCookie()
-    .map((c) => c.split(";")[0] ?? "")
-    .find((c) => c.startsWith(`${name}=`));
-const csrfIn = (page: string) => /name="_csrf" value="([^"]+)"/.exec(page)?.[1];
-
 /** A request as the browser sends it: its cookie, no redirects followed. */
-function send(r: Replica, path: string, cookie: string, form?: Record<string, string>): Promise<Response> {
-  return fetch(`${r.url}${path}`, {
-    method: form ? "POST" : "GET",
-    redirect: "manual",
-    headers: { Cookie: cookie, ...(form ? { "Content-Type": "application/x-www-form-urlencoded" } : {}) },
-    ...(form ? { body: new URLSearchParams(form).toString() } : {}),
-  });
-}
+const send = (r: Replica, path: string, cookie: string, form?: Record<string, string>) => uiRequest(r.url, path, cookie, form);
 
 /** Sign in through GET and POST /ui/login, as the form does; the `sbx_ui` cookie and the CSRF value its pages carry. */
 async function signIn(r: Replica, token: string): Promise<{ cookie: string; sid: string; csrf: string }> {

@@ -4,6 +4,7 @@
  * test/ui-stream-limits*.test.ts.
  */
 import type { Reply } from "./session-limits.js";
+import { cookieOf, csrfIn, uiRequest } from "./ui-http.js";
 
 export interface HttpSession {
   cookie: string;
@@ -20,21 +21,7 @@ export interface Held extends Reply {
   ended: Promise<void>;
 }
 
-const cookieOf = (res: Response, name: string): string | undefined =>
-  res.headers
-    .getSetCookie()
-    .map((c) => c.split(";")[0] ?? "")
-    .find((c) => c.startsWith(`${name}=`));
-const csrfIn = (page: string) => /name="_csrf" value="([^"]+)"/.exec(page)?.[1];
-
-function send(base: string, path: string, cookie: string, form?: Record<string, string>): Promise<Response> {
-  return fetch(`${base}${path}`, {
-    method: form ? "POST" : "GET",
-    redirect: "manual",
-    headers: { Cookie: cookie, ...(form ? { "Content-Type": "application/x-www-form-urlencoded" } : {}) },
-    ...(form ? { body: new URLSearchParams(form).toString() } : {}),
-  });
-}
+const send = uiRequest;
 
 /** Sign in through GET and POST /ui/login, as the form does. */
 export async function signInHttp(base: string, token: string): Promise<HttpSession> {
