@@ -1,13 +1,14 @@
 /**
  * One contract suite for every extension (STYLE.md #3): provision -> ready ->
- * declarations and handle -> exec (when the extension declares it) -> teardown
+ * declarations and handle -> exec and its cancel (when the extension declares them) -> teardown
  * -> teardown again -> stale detection, on the real component. Extensions from
  * a registration's `module:` run it too (test/ext-scratch.test.ts).
  * Use from a `*.test.ts`:
  *
  *   testExtension({ name: "ext.local", make: async () => ({ home, request: { profile: "profile.local" } }) });
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Broker, CreateRequest } from "../src/broker.js";
 import { contextFor } from "../src/broker/internal.js";
 import { definitionProblems } from "../src/extensions/check.js";
@@ -98,6 +99,33 @@ export function testExtension(opts: ContractOptions): void {
       // Captured output is capped (8 MiB a stream) and says so; the command still runs to its end.
       const big = await broker.exec(sb.id, ["sh", "-c", `head -c ${EXEC_CAPTURE_LIMIT + 1000} /dev/zero | tr '\\0' y; echo done >&2`], pipe);
       expect([big.exitCode, big.truncated, big.stdout?.length, big.stderr]).toEqual([0, true, EXEC_CAPTURE_LIMIT, "done\n"]);
+    });
+
+    it.skipIf(skipped(opts, "exec"))("exec cancel (if declared): the caller's signal kills the command's whole group; exit 130, cancelled", async () => {
+      const ext = await extensionOf(broker, sb);
+      if (!ext.capabilities.exec || !(ext.sandboxCommand || ext.capabilities.execCancel)) return;
+      const pipe = { stdin: "ignore", stdout: "pipe", stderr: "pipe" } as const;
+      // In the working directory: the one place every backend lets a command write.
+      const pidFile = `.sbx-cancel-${randomBytes(4).toString("hex")}`;
+      const ac = new AbortController();
+      // A shell that records its pid, then waits on children of its own: the kill must reach them all.
+      const running = broker.exec(sb.id, ["sh", "-c", 'echo $$ > "$1"; while :; do sleep 1; done', "sh", pidFile], pipe, { signal: ac.signal });
+      const pid = await vi.waitFor(
+        async () => {
+          const r = await broker.exec(sb.id, ["cat", pidFile], pipe);
+          const p = r.stdout?.trim();
+          if (r.exitCode !== 0 || !p) throw new Error("the command has not started yet");
+          return p;
+        },
+        { timeout: 60_000, interval: 200 },
+      );
+      ac.abort();
+      expect(await running).toMatchObject({ exitCode: 130, cancelled: true });
+      const alive = async () => (await broker.exec(sb.id, ["sh", "-c", 'kill -0 "$1" 2>/dev/null', "sh", pid], pipe)).exitCode === 0;
+      await vi.waitFor(async () => expect(await alive()).toBe(false), { timeout: 30_000, interval: 200 });
+      // A signal aborted before the call: nothing starts.
+      await expect(broker.exec(sb.id, ["true"], pipe, { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: "SBX_CANCELLED" });
+      await broker.exec(sb.id, ["rm", "-f", "--", pidFile], pipe);
     });
 
     it.skipIf(skipped(opts, "stale"))(

@@ -38,10 +38,15 @@ export function streamExec(c: Context, broker: Broker, id: string, argv: string[
       const text = decoders[which].write(chunk);
       if (text) send(which, { data: text }, chunk.length);
     };
+    // The command is stopped when its client leaves (opts.signal: the request's) or the stream
+    // is cut (server shutdown, a write that failed): nobody would read what it says.
+    const leave = new AbortController();
     const stop = () => stream.abort();
     shutdown.addEventListener("abort", stop, { once: true });
+    stream.onAbort(() => leave.abort());
+    const signal = opts.signal ? AbortSignal.any([opts.signal, leave.signal]) : leave.signal;
     try {
-      const r = await broker.exec(id, argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, { ...opts, onOutput });
+      const r = await broker.exec(id, argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, { ...opts, onOutput, signal });
       for (const which of ["stdout", "stderr"] as const) {
         const rest = decoders[which].end();
         if (rest) send(which, { data: rest });

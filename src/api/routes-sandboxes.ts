@@ -221,10 +221,14 @@ export const sandboxRoutes: AnyRoute[] = [
       // Refused before the stream starts, so the status code says it.
       if (sb.state !== "ready")
         throw new SandboxerError("SBX_INVALID_STATE", `${sb.id} is ${sb.state}; exec needs a ready sandbox`, { details: { id: sb.id, state: sb.state } });
-      // Held until the command ends (a client that goes away does not end it), refused before it starts.
+      // Held until the command ends, refused before it starts. A client that goes away ends the
+      // command (its group is killed, as on a timeout), and the slot is given back once it has stopped.
       const held = await state.caps.open("execs", principal);
-      if (body.stream) return streamExec(c, state.broker, params.id, body.command, opts, state.shutdown, held);
-      const r = await state.broker.exec(params.id, body.command, { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, opts).finally(() => held.release());
+      const gone = c.req.raw.signal;
+      if (body.stream) return streamExec(c, state.broker, params.id, body.command, { ...opts, signal: gone }, state.shutdown, held);
+      const r = await state.broker
+        .exec(params.id, body.command, { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, { ...opts, signal: gone })
+        .finally(() => held.release());
       return {
         status: 200,
         body: {

@@ -22,6 +22,8 @@ export async function execIn(rt: Runtime, id: string, argv: string[], io: ExecIo
       throw new SandboxerError("SBX_INPUT_INVALID", `service: '${opts.service.slice(0, 40)}' is not a service name`, { details: { field: "service" } });
   }
   checkExecExtras(ext, row.extension, opts);
+  // The caller already left (a client that disconnected while we looked the sandbox up): start nothing.
+  if (opts.signal?.aborted) throw new SandboxerError("SBX_CANCELLED", `exec in ${id}: the caller went away before the command started`);
   const ctx = extensionContext(rt, row, await profileOf(rt, row), hostOf(rt, row), new AbortController().signal);
   return ext.exec(ctx, row.handle, argv, io, opts);
 }

@@ -6,7 +6,21 @@
  */
 import { SandboxerError } from "../errors.js";
 
-const CAPABILITIES = ["snapshot", "restore", "build", "exec", "execService", "gpu", "limits", "files", "processes", "pty", "execTimeout", "execStdin"] as const;
+const CAPABILITIES = [
+  "snapshot",
+  "restore",
+  "build",
+  "exec",
+  "execService",
+  "gpu",
+  "limits",
+  "files",
+  "processes",
+  "pty",
+  "execTimeout",
+  "execCancel",
+  "execStdin",
+] as const;
 const REQUIRED_CAPABILITIES = new Set(["snapshot", "restore", "build", "exec"]);
 const HOST_KINDS = new Set(["localhost", "ssh", "cluster"]);
 const FILE_OPS = ["putArchive", "getArchive", "writeFile", "readFile", "list", "stat", "remove"] as const;
@@ -92,6 +106,7 @@ function capabilityProblems(def: Loose): string[] {
     out.push("capabilities.pty is true but it has neither a sandboxCommand method nor an exec method");
   if (has("terminal") && caps.pty !== true) out.push("capabilities.pty is not declared but it has a terminal method");
   if (caps.execTimeout === true && caps.exec !== true) out.push("capabilities.execTimeout needs capabilities.exec");
+  if (caps.execCancel === true && caps.exec !== true) out.push("capabilities.execCancel needs capabilities.exec");
   if (caps.execStdin === true && caps.exec !== true) out.push("capabilities.execStdin needs capabilities.exec");
   if (caps.limits === true && def.kind !== "self-hosted") out.push("capabilities.limits applies to self-hosted extensions only");
   return out;

@@ -44,6 +44,8 @@ export interface Capabilities {
   processes?: boolean;
   /** `exec` honours `timeoutMs` itself (kills the command's process group); implied by `sandboxCommand`. */
   execTimeout?: boolean;
+  /** `exec` honours `signal` (a caller that went away) the same way: kills the command's process group; implied by `sandboxCommand`. */
+  execCancel?: boolean;
   /** `exec` feeds `opts.stdin` (the API's body) to the command itself; implied by `sandboxCommand`. */
   execStdin?: boolean;
   /** An interactive terminal (`exec -it`, `shell`): `sandboxCommand`, or an `exec` that honours `opts.tty`. */

@@ -3,6 +3,7 @@ import { constants } from "node:os";
 import { Readable } from "node:stream";
 import { SandboxerError } from "../errors.js";
 import type { ExecIo, ExecResult } from "./define.js";
+import { killUntilEnded, stoppedResult, watchStop } from "./exec-stop.js";
 
 /** Bytes of stdout (and of stderr) kept when output is captured rather than passed through. */
 export const EXEC_CAPTURE_LIMIT = 8 * 1024 * 1024;
@@ -59,17 +60,21 @@ export function execResult(exitCode: number, out: ExecOutput, err: ExecOutput): 
   };
 }
 
-/** What `spawnExec` adds to plain stdio choices (the API's stdin and streaming, `--timeout`). */
+/** What `spawnExec` adds to plain stdio choices (the API's stdin and streaming, `--timeout`, a caller that leaves). */
 export interface SpawnExtras {
   stdin?: Readable | Buffer | undefined;
   onOutput?: ((stream: "stdout" | "stderr", chunk: Buffer) => void) | undefined;
   timeoutMs?: number | undefined;
-  /** Kills the command's process group where it runs; the local child is SIGKILLed if this fails or does not end it. */
-  onTimeout?: () => Promise<void>;
+  /** Aborted when the caller went away: the command is stopped as on a timeout. */
+  signal?: AbortSignal | undefined;
+  /**
+   * Kills the command's process group where it runs (on a timeout or a cancel); tried again
+   * until the command ends, then the local child is SIGKILLed. Without it, the local child is.
+   */
+  stopGroup?: () => Promise<void>;
 }
 
-/** Exit code reported for a command stopped by its timeout, as coreutils `timeout` does. */
-export const TIMEOUT_EXIT = 124;
+export { TIMEOUT_EXIT } from "./exec-stop.js";
 
 /**
  * Run the local argv that reaches into a sandbox (nsenter, `ssh host podman exec`,
@@ -93,26 +98,24 @@ export function spawnExec(argv: readonly string[], io: ExecIo, extras: SpawnExtr
       src.on("error", () => child.stdin?.end());
       src.pipe(child.stdin);
     }
-    let timedOut = false;
-    let hardKill: NodeJS.Timeout | undefined;
-    const timer =
-      extras.timeoutMs !== undefined
-        ? setTimeout(() => {
-            timedOut = true;
-            const force = () => child.kill("SIGKILL");
-            hardKill = setTimeout(force, 5000);
-            (extras.onTimeout ?? (async () => force()))().catch(force);
-          }, extras.timeoutMs)
-        : undefined;
+    const ended = new Promise<void>((done) => {
+      child.once("close", () => done());
+      child.once("error", () => done());
+    });
+    const force = () => child.kill("SIGKILL");
+    const stopGroup = extras.stopGroup;
+    // Timeout and cancel are two triggers of one stop: the group inside the sandbox, then the local child.
+    const watch = watchStop(extras, () => {
+      if (!stopGroup) return void force();
+      void killUntilEnded(stopGroup, ended).then((done) => done || force());
+    });
     child.on("error", (e) => {
-      clearTimeout(timer);
+      watch.clear();
       reject(new SandboxerError("SBX_DEPENDENCY_MISSING", `${cmd}: ${e.message}`, { cause: e }));
     });
     child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      clearTimeout(hardKill);
-      const r = execResult(timedOut ? TIMEOUT_EXIT : (code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 1)), out, err);
-      resolve(timedOut ? { ...r, timedOut: true } : r);
+      watch.clear();
+      resolve(stoppedResult(execResult(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 1), out, err), watch.reason));
     });
   });
 }

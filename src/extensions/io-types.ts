@@ -20,6 +20,11 @@ export interface ExecOptions {
   service?: string;
   /** Kill the command's whole process group (inside the sandbox) after this long; the result says `timedOut`. */
   timeoutMs?: number;
+  /**
+   * The caller went away (an HTTP client disconnected, an MCP call was cancelled): when it aborts,
+   * the command's whole process group is killed as on a timeout, and the result says `cancelled`.
+   */
+  signal?: AbortSignal;
   /** Bytes for the command's stdin (the API's exec body); io.stdin is then ignored. */
   stdin?: Readable | Buffer;
   /** Every chunk of output as it arrives (streaming exec), whatever io says. */
@@ -38,6 +43,8 @@ export interface ExecResult {
   oomKilled?: number;
   /** `timeoutMs` passed and the command's process group was killed (exitCode is then 124). */
   timedOut?: boolean;
+  /** `signal` aborted and the command's process group was killed (exitCode is then 130). */
+  cancelled?: boolean;
 }
 
 /** A terminal's size in character cells. */

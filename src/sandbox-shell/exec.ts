@@ -9,8 +9,9 @@ export type CommandFor = (argv: string[], opts: SandboxCommandOptions) => Promis
 /**
  * `exec` for a backend that has a local command into its sandboxes: the
  * caller's stdio (or the API's stdin and streaming), a terminal when asked,
- * and with `timeoutMs` the command runs as its own process group inside the
- * sandbox, which a second command kills whole when the time is up.
+ * and with `timeoutMs` or `signal` the command runs as its own process group
+ * inside the sandbox, which a second command kills whole when the time is up
+ * or the caller goes away.
  */
 export async function runInSandbox(argv: string[], io: ExecIo, opts: ExecOptions, commandFor: CommandFor, scratch = DEFAULT_SCRATCH): Promise<ExecResult> {
   if (opts.tty && (io.stdin !== "inherit" || io.stdout !== "inherit" || io.stderr !== "inherit")) {
@@ -18,7 +19,7 @@ export async function runInSandbox(argv: string[], io: ExecIo, opts: ExecOptions
   }
   const service = opts.service;
   const stdin = opts.stdin !== undefined || io.stdin === "inherit";
-  if (opts.timeoutMs === undefined) {
+  if (opts.timeoutMs === undefined && opts.signal === undefined) {
     const local = await commandFor(argv, { service, stdin, tty: opts.tty ?? false });
     return spawnExec(local, io, { stdin: opts.stdin, onOutput: opts.onOutput });
   }
@@ -28,8 +29,10 @@ export async function runInSandbox(argv: string[], io: ExecIo, opts: ExecOptions
     stdin: opts.stdin,
     onOutput: opts.onOutput,
     timeoutMs: opts.timeoutMs,
-    async onTimeout() {
+    signal: opts.signal,
+    async stopGroup() {
       const kill = await commandFor(groupKillArgv(scratch, name, "KILL"), { service, stdin: false });
+      // Exit 3 (no group yet: the caller left at once) is not final: spawnExec tries again until the command has ended.
       await runProcess(kill, { timeoutMs: 30_000 });
     },
   });

@@ -210,7 +210,7 @@ export function defineMeteredExtension<I extends Record<string, unknown>, H exte
       build: false,
       exec: Boolean(exec),
       ...(m.gpu ? { gpu: true } : {}),
-      ...(io ? { files: true, processes: true, execTimeout: true } : {}),
+      ...(io ? { files: true, processes: true, execTimeout: true, execCancel: true } : {}),
       ...(exec && terminal ? { pty: true } : {}),
       ...(exec && m.stdin ? { execStdin: true } : {}),
     },
@@ -274,8 +274,9 @@ export function defineMeteredExtension<I extends Record<string, unknown>, H exte
     ...(extendTtl ? { extendTtl } : {}),
     ...(run
       ? {
+          // A timeout or a caller that may leave: the command runs as a group a second exec can kill.
           exec: (ctx, h, argv, stdio, opts) =>
-            opts.timeoutMs !== undefined && io ? timedExec(run, ctx, h, argv, stdio, opts) : run(ctx, h, argv, opts, stdio),
+            (opts.timeoutMs !== undefined || opts.signal !== undefined) && io ? timedExec(run, ctx, h, argv, stdio, opts) : run(ctx, h, argv, opts, stdio),
         }
       : {}),
 

@@ -1,29 +1,30 @@
 /**
- * `exec --timeout` on a vendor: the command runs as its own process group
- * with its pid in a file inside the sandbox (sandbox-shell/group.ts); when
- * the time passes, a second exec kills that whole group, so nothing it
- * started is left running, and the answer is exit 124 with `timedOut`.
+ * `exec --timeout`, or a caller that goes away (`signal`), on a vendor: the
+ * command runs as its own process group with its pid in a file inside the
+ * sandbox (sandbox-shell/group.ts); when the time passes or the signal aborts,
+ * a second exec kills that whole group, so nothing it started is left
+ * running, and the answer is exit 124 with `timedOut` or 130 with `cancelled`.
  */
 import { DEFAULT_SCRATCH, groupKillArgv, groupName, groupRunArgv } from "../../sandbox-shell/group.js";
 import type { ExecIo, ExecOptions, ExecResult, ExtensionContext } from "../define.js";
-import { TIMEOUT_EXIT } from "../exec-process.js";
+import { killUntilEnded, stoppedResult, watchStop } from "../exec-stop.js";
 
 type Run<H> = (ctx: ExtensionContext<H>, h: H, argv: string[], opts?: ExecOptions, io?: ExecIo) => Promise<ExecResult>;
 
 export async function timedExec<H>(run: Run<H>, ctx: ExtensionContext<H>, h: H, argv: string[], io: ExecIo, opts: ExecOptions): Promise<ExecResult> {
-  const { timeoutMs, ...rest } = opts;
+  // The vendor's own exec sees neither trigger: it must end with the group, not be abandoned.
+  const { timeoutMs, signal, ...rest } = opts;
   const name = groupName("exec");
-  let timedOut = false;
+  const running = run(ctx, h, groupRunArgv(DEFAULT_SCRATCH, name, argv), rest, io);
   let killing: Promise<unknown> = Promise.resolve();
-  const timer = setTimeout(() => {
-    timedOut = true;
-    killing = run(ctx, h, groupKillArgv(DEFAULT_SCRATCH, name, "KILL")).catch(() => undefined);
-  }, timeoutMs);
+  const kill = () => run(ctx, h, groupKillArgv(DEFAULT_SCRATCH, name, "KILL"));
+  const watch = watchStop({ timeoutMs, signal }, () => {
+    killing = killUntilEnded(kill, running);
+  });
   try {
-    const r = await run(ctx, h, groupRunArgv(DEFAULT_SCRATCH, name, argv), rest, io);
-    return timedOut ? { ...r, exitCode: TIMEOUT_EXIT, timedOut: true } : r;
+    return stoppedResult(await running, watch.reason);
   } finally {
-    clearTimeout(timer);
+    watch.clear();
     await killing;
     // The pid file is the group's name while it runs; gone with it.
     await run(ctx, h, ["rm", "-f", "--", `${DEFAULT_SCRATCH}/${name}`]).catch(() => undefined);

@@ -37,13 +37,15 @@ export const execCommand = defineTool({
     truncated: z.boolean().describe("stdout or stderr was cut (the marker says where and how much)"),
   }),
   annotations: { readOnlyHint: false, destructiveHint: true, openWorldHint: true },
-  async run(args, { broker, principal }) {
+  async run(args, { broker, principal, signal }) {
     await sandboxFor(broker, principal, args.id);
     // timeoutMs: the broker kills the process group when it passes. Only when asked: a server from
     // before exec timeouts refuses the field, and a plain exec must keep working against it.
+    // signal: the call's (cancelled, the client gone, the server stopping): the command's group is killed then.
     const opts = {
       ...(args.service !== undefined ? { service: args.service } : {}),
       ...(args.timeoutSeconds !== undefined ? { timeoutMs: args.timeoutSeconds * 1000 } : {}),
+      signal,
     } as ExecOptions;
     const r = await broker.exec(args.id, argvOf(args), { stdin: "ignore", stdout: "pipe", stderr: "pipe" }, opts);
     const max = args.maxOutputBytes ?? DEFAULT_OUTPUT;
