@@ -77,6 +77,7 @@ describe("defineExtension checks what an extension declares against what it impl
     ],
     ["processes methods half written", (d) => Object.assign(d, { processes: { start: fn } }), /processes\.state: missing/],
     ["execTimeout without exec", (d) => Object.assign(d.capabilities as object, { execTimeout: true }), /capabilities\.execTimeout needs capabilities\.exec/],
+    ["execCancel without exec", (d) => Object.assign(d.capabilities as object, { execCancel: true }), /capabilities\.execCancel needs capabilities\.exec/],
     [
       "pty without sandboxCommand or exec",
       (d) => Object.assign(d.capabilities as object, { pty: true }),

@@ -1,0 +1,114 @@
+/**
+ * A command whose client has gone away is stopped, not left running
+ * (docs/security.md "Session limits"): a real API server on 127.0.0.1 over
+ * local (bwrap) sandboxes; a client starts a command that records its pid
+ * inside the sandbox, then walks away (a streamed exec, a collected exec, an
+ * MCP tools/call through the official client). The command's whole group is
+ * killed inside the sandbox (a second exec finds no such process), its exec
+ * slot is free again (the token reaches its cap again, and not past it), and
+ * another client's command in the same sandbox runs on to its end.
+ */
+import { randomBytes } from "node:crypto";
+import type { Client } from "@modelcontextprotocol/client";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { connectHttp } from "./helpers/mcp.js";
+import { expectLimit, type LimitsEnv, limitsEnv, whenFree } from "./helpers/session-limits.js";
+
+let env: LimitsEnv;
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  env = await limitsEnv({ execs: { perToken: 2, perProject: 4 } });
+}, 120_000);
+
+afterAll(async () => {
+  for (const c of clients) await c.close().catch(() => {});
+  await env?.close();
+});
+
+const PIPE = { stdin: "ignore", stdout: "pipe", stderr: "pipe" } as const;
+
+/** A command that records its pid in /workspace/NAME, then loops on children of its own until killed. */
+const looping = (name: string) => ["sh", "-c", `echo $$ > /workspace/${name}; while :; do sleep 0.2; done`];
+
+/** The pid the command recorded, once it has started. */
+async function pidOf(id: string, name: string): Promise<string> {
+  return vi.waitFor(
+    async () => {
+      const r = await env.broker.exec(id, ["cat", `/workspace/${name}`], PIPE);
+      const pid = r.stdout?.trim();
+      if (r.exitCode !== 0 || !pid) throw new Error(`${name} has not started yet`);
+      return pid;
+    },
+    { timeout: 60_000, interval: 100 },
+  );
+}
+
+const running = async (id: string, pid: string) => (await env.broker.exec(id, ["sh", "-c", 'kill -0 "$1" 2>/dev/null', "sh", pid], PIPE)).exitCode === 0;
+
+/** Until the process is gone inside the sandbox (the kill and the reaping take a moment). */
+async function gone(id: string, pid: string): Promise<void> {
+  await vi.waitFor(async () => expect(await running(id, pid)).toBe(false), { timeout: 30_000, interval: 100 });
+}
+
+/** POST /exec that the client can walk away from. */
+function execCall(id: string, token: string, command: string[], stream: boolean) {
+  const abort = new AbortController();
+  const res = fetch(`${env.server.url}/v1/sandboxes/${id}/exec`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ command, stream }),
+    signal: abort.signal,
+  }).then(async (r) => ({ status: r.status, text: await r.text() }));
+  return { res, leave: () => abort.abort() };
+}
+
+/** The token's cap (2) is reachable again, and not passed: both slots the walked-away calls held are free. */
+async function capReachedAgain(id: string): Promise<void> {
+  const tag = randomBytes(3).toString("hex");
+  const fill = [execCall(id, env.tokens.p1a, looping(`f1-${tag}`), true), execCall(id, env.tokens.p1a, looping(`f2-${tag}`), true)];
+  const pids = [await pidOf(id, `f1-${tag}`), await pidOf(id, `f2-${tag}`)];
+  expectLimit(await env.call("POST", `/v1/sandboxes/${id}/exec`, env.tokens.p1a, { command: ["true"] }), "perToken", 2);
+  for (const f of fill) f.leave();
+  await Promise.all(fill.map((f) => f.res.catch(() => {})));
+  for (const pid of pids) await gone(id, pid);
+  expect((await whenFree(() => env.call("POST", `/v1/sandboxes/${id}/exec`, env.tokens.p1a, { command: ["true"] }))).status).toBe(200);
+}
+
+describe("a client that walks away stops its command", { timeout: 240_000 }, () => {
+  it("streamed and collected execs: the group is killed inside the sandbox, the slots come back, another client's command runs on", async () => {
+    const p1 = env.sb.p1.id;
+    // Another client of the same project, in the same sandbox: its command must not be touched.
+    const other = env.call("POST", `/v1/sandboxes/${p1}/exec`, env.tokens.p1b, { command: env.waiter("keep") });
+    const streamed = execCall(p1, env.tokens.p1a, looping("s1"), true);
+    const collected = execCall(p1, env.tokens.p1a, looping("c1"), false);
+    const [s1, c1] = [await pidOf(p1, "s1"), await pidOf(p1, "c1")];
+    // Both slots held while the commands run.
+    expectLimit(await env.call("POST", `/v1/sandboxes/${p1}/exec`, env.tokens.p1a, { command: ["true"] }), "perToken", 2);
+
+    streamed.leave();
+    await streamed.res.catch(() => {});
+    await gone(p1, s1);
+    expect(await running(p1, c1)).toBe(true);
+    collected.leave();
+    await collected.res.catch(() => {});
+    await gone(p1, c1);
+
+    await capReachedAgain(p1);
+    await env.release(p1, "keep");
+    expect((await other).body).toMatchObject({ exitCode: 0, stdout: "done-keep\n" });
+  });
+
+  it("MCP: a client cancelling its exec_command call stops the command and frees the slot", async () => {
+    const p1 = env.sb.p1.id;
+    const c = await connectHttp(env.server.url, env.tokens.p1a);
+    clients.push(c);
+    const cancel = new AbortController();
+    const call = c.callTool({ name: "exec_command", arguments: { id: p1, argv: looping("m1") } }, { signal: cancel.signal });
+    const pid = await pidOf(p1, "m1");
+    cancel.abort();
+    await expect(call).rejects.toThrow();
+    await gone(p1, pid);
+    await capReachedAgain(p1);
+  });
+});
