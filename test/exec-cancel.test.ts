@@ -99,16 +99,59 @@ describe("a client that walks away stops its command", { timeout: 240_000 }, () 
     expect((await other).body).toMatchObject({ exitCode: 0, stdout: "done-keep\n" });
   });
 
-  it("MCP: a client cancelling its exec_command call stops the command and frees the slot", async () => {
+  it.each([
+    ["2026-07-28 (the client aborts the call's own stream)", true, "m1"],
+    ["2025 (the client posts notifications/cancelled)", false, "m2"],
+  ])("MCP %s: a client cancelling its exec_command call stops the command and frees the slot", async (_era, modern, name) => {
     const p1 = env.sb.p1.id;
-    const c = await connectHttp(env.server.url, env.tokens.p1a);
+    const c = await connectHttp(env.server.url, env.tokens.p1a, { modern });
     clients.push(c);
     const cancel = new AbortController();
-    const call = c.callTool({ name: "exec_command", arguments: { id: p1, argv: looping("m1") } }, { signal: cancel.signal });
-    const pid = await pidOf(p1, "m1");
+    const call = c.callTool({ name: "exec_command", arguments: { id: p1, argv: looping(name) } }, { signal: cancel.signal });
+    const pid = await pidOf(p1, name);
     cancel.abort();
     await expect(call).rejects.toThrow();
     await gone(p1, pid);
     await capReachedAgain(p1);
+  });
+
+  it("MCP: a raw client that hangs up stops its call; a cancellation by another token, or naming a call two clients share an id with, stops nothing", async () => {
+    const p1 = env.sb.p1.id;
+    const rpc = (token: string, message: Record<string, unknown>, signal?: AbortSignal) =>
+      fetch(`${env.server.url}/mcp`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json", Accept: "application/json, text/event-stream" },
+        body: JSON.stringify({ jsonrpc: "2.0", ...message }),
+        ...(signal ? { signal } : {}),
+      }).then(async (r) => ({ status: r.status, text: await r.text() }));
+    const call = (token: string, id: number, name: string, signal?: AbortSignal) =>
+      rpc(token, { id, method: "tools/call", params: { name: "exec_command", arguments: { id: p1, argv: looping(name) } } }, signal);
+    const cancel = (token: string, requestId: number) => rpc(token, { method: "notifications/cancelled", params: { requestId, reason: "test" } });
+
+    // Hanging up the call's own POST stops it.
+    const hangUp = new AbortController();
+    const dropped = call(env.tokens.p1a, 1, "h1", hangUp.signal).catch(() => ({ status: 0, text: "" }));
+    const h1 = await pidOf(p1, "h1");
+    hangUp.abort();
+    await dropped;
+    await gone(p1, h1);
+
+    // Another project's token, and the same project's other token, name the call's id: nothing stops.
+    const mine = call(env.tokens.p1a, 7, "x1");
+    const x1 = await pidOf(p1, "x1");
+    expect((await cancel(env.tokens.p2, 7)).status).toBeLessThan(300);
+    expect((await cancel(env.tokens.p1b, 7)).status).toBeLessThan(300);
+    // A second call of the same token with the same id: the cancellation is ambiguous, so it stops neither.
+    const twin = call(env.tokens.p1a, 7, "x2");
+    const x2 = await pidOf(p1, "x2");
+    expect((await cancel(env.tokens.p1a, 7)).status).toBeLessThan(300);
+    // Each call's own exec (what a stop would need) answers after the cancellations: both still run.
+    expect([await running(p1, x1), await running(p1, x2)]).toEqual([true, true]);
+    // Once one has ended, the id names one call: its own token's cancellation stops it.
+    expect((await env.broker.exec(p1, ["sh", "-c", 'kill -s KILL -- "-$1"', "sh", x2], PIPE)).exitCode).toBe(0);
+    expect((await twin).status).toBe(200);
+    expect((await cancel(env.tokens.p1a, 7)).status).toBeLessThan(300);
+    await gone(p1, x1);
+    expect((await mine).status).toBe(200);
   });
 });

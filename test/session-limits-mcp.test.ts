@@ -6,7 +6,8 @@
  * (the official SDK) runs tool calls up to its limit and the next exchange is
  * refused with a 429 SBX_SESSION_LIMIT before the server sees it; the project's
  * limit holds across tokens; another project and the operator are still
- * served. A call holds its slot until it ends, also when its client left.
+ * served. A call holds its slot until it ends; a client that leaves ends its
+ * exec_command (test/exec-cancel.test.ts), and the slot comes back then.
  */
 import type { Client } from "@modelcontextprotocol/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -109,7 +110,7 @@ describe("MCP exchange limits per token and project", { timeout: 240_000 }, () =
     expect((await whenFree(() => exchange(env.tokens.p1a))).status).toBe(200);
   });
 
-  it("a call whose client went away holds its slot until it ends; a destroyed sandbox ends it; the cap is reached again", async () => {
+  it("a call whose client went away is stopped and gives its slot back; a destroyed sandbox ends one; the cap is reached again", async () => {
     const p1 = env.sb.p1.id;
     const p1b = env.sb.p1b.id;
     const a = await client(env.tokens.p1a);
@@ -119,11 +120,12 @@ describe("MCP exchange limits per token and project", { timeout: 240_000 }, () =
     const doomed = exchange(env.tokens.p1a, { name: "exec_command", arguments: { id: p1b, command: held("d1") } });
     await started(p1, "l1");
     await started(p1b, "d1");
+    // Both slots held while both calls run.
+    expect((await exchange(env.tokens.p1a)).status).toBe(429);
     gone.abort();
     await left.catch(() => {});
-    // The command still runs, so its exchange still counts.
-    expect((await exchange(env.tokens.p1a)).status).toBe(429);
-    await env.release(p1, "l1");
+    // The call's command is stopped, so its exchange's slot comes back once it has.
+    expect((await whenFree(() => exchange(env.tokens.p1a))).status).toBe(200);
     await env.broker.destroy(p1b);
     await doomed;
     // Exactly two again (each asked until its place is free: a slot comes back just after its command ends).

@@ -26,6 +26,8 @@ export interface ToolDeps {
   caps?: SessionCaps | undefined;
   /** Each tool call of this exchange, so its MCP session slot is held until the call ends (HTTP only). */
   hold?: ((running: Promise<unknown>) => void) | undefined;
+  /** Aborted when a cancellation sent as an exchange of its own names this exchange's call (HTTP only: src/mcp/cancels.ts). */
+  cancelled?: AbortSignal | undefined;
 }
 
 /** One call of a tool. */

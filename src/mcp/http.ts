@@ -12,6 +12,7 @@ import type { SessionCaps } from "../api/session-caps.js";
 import type { Principal } from "../api/tokens.js";
 import type { Broker } from "../broker.js";
 import { SandboxerError } from "../errors.js";
+import { CallCancels } from "./cancels.js";
 import { buildServer } from "./server.js";
 import { MAX_WRITE_BYTES } from "./tools/files.js";
 
@@ -42,8 +43,8 @@ const rpcError = (code: number, message: string) => ({ jsonrpc: "2.0", id: null,
 
 /**
  * One exchange's session slot, held by its response body and by each tool call
- * it started: a call outlives a client that went away (an exec runs to its end),
- * and so does the slot.
+ * it started: a call that outlives its response (a client that went away, whose
+ * exec is being stopped) keeps the slot until it has ended.
  */
 function holder(release: () => void): { add(p: Promise<unknown>): void; end(): void } {
   let refs = 1;
@@ -103,6 +104,7 @@ function principalOf(auth: AuthInfo | undefined): Principal {
 export function mountMcp<E extends McpVars>(app: Hono<E>, opts: McpMountOptions<E>): McpMount {
   // Tool calls outlive their HTTP response (an SSE stream answers at once): shutdown waits for these.
   const calls = new Set<Promise<unknown>>();
+  const cancels = new CallCancels();
   const handler = createMcpHandler(
     ({ authInfo }) =>
       buildServer({
@@ -112,6 +114,7 @@ export function mountMcp<E extends McpVars>(app: Hono<E>, opts: McpMountOptions<
         calls,
         caps: opts.caps,
         hold: authInfo?.extra?.hold as ((p: Promise<unknown>) => void) | undefined,
+        cancelled: authInfo?.extra?.cancelled as AbortSignal | undefined,
       }),
     {
       maxRequestBodySize: MAX_BODY,
@@ -137,8 +140,11 @@ export function mountMcp<E extends McpVars>(app: Hono<E>, opts: McpMountOptions<
       if (err instanceof SandboxerError) return opts.refuse(c, err);
       throw err;
     }
-    const held = holder(() => slot.release());
-    const authInfo: AuthInfo = { token: principal.tokenId, clientId: principal.tokenId, scopes: [], extra: { principal, hold: held.add } };
+    let watch: ReturnType<CallCancels["track"]>;
+    const held = holder(() => {
+      slot.release();
+      watch?.done();
+    });
     let res: Response;
     try {
       // Parsed here, once: otherwise the SDK clones the body to classify it and parses it twice.
@@ -150,6 +156,11 @@ export function mountMcp<E extends McpVars>(app: Hono<E>, opts: McpMountOptions<
         held.end();
         return c.json(rpcError(-32700, "Parse error: the request body is not valid JSON"), 400);
       }
+      // Its calls can be cancelled from another exchange (cancels.ts) until they have ended.
+      cancels.cancel(principal.tokenId, parsedBody);
+      watch = cancels.track(principal.tokenId, parsedBody);
+      const extra = { principal, hold: held.add, ...(watch ? { cancelled: watch.signal } : {}) };
+      const authInfo: AuthInfo = { token: principal.tokenId, clientId: principal.tokenId, scopes: [], extra };
       res = await handler.fetch(c.req.raw, parsedBody === undefined ? { authInfo } : { authInfo, parsedBody });
     } catch (err) {
       held.end();

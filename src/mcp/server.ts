@@ -26,7 +26,10 @@ function callFor(deps: ToolDeps, ctx: ServerContext): ToolCall {
     ...deps,
     // Made on first use: most tools never look, and AbortSignal.any costs more than the rest of a call.
     get signal() {
-      signal ??= deps.shutdown ? AbortSignal.any([ctx.mcpReq.signal, deps.shutdown]) : ctx.mcpReq.signal;
+      if (!signal) {
+        const also = [deps.shutdown, deps.cancelled].filter((s): s is AbortSignal => s !== undefined);
+        signal = also.length ? AbortSignal.any([ctx.mcpReq.signal, ...also]) : ctx.mcpReq.signal;
+      }
       return signal;
     },
     wantsProgress: token !== undefined,
