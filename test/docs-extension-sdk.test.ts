@@ -87,7 +87,7 @@ describe("docs/extension-sdk.md", () => {
         maxBuffer: 16 * 1024 * 1024,
       }),
     );
-    expect(r.out).toMatch(/Tests {2}7 passed \(7\)/);
+    expect(r.out).toMatch(/Tests {2}8 passed \(8\)/);
     expect(r.code).toBe(0);
   });
 });

@@ -1,6 +1,7 @@
 import { crashPoint } from "../../faults.js";
 import type { Host, JsonObject } from "../../types.js";
-import { type BackendResource, defineExtension, type ExtensionContext } from "../define.js";
+import { type BackendResource, defineExtension, type ExecIo, type ExecOptions, type ExtensionContext } from "../define.js";
+import { timedExec } from "../timed-exec.js";
 import { type Cluster, clusterClient } from "./client.js";
 import { apiError, isNotFound, statusOf } from "./errors.js";
 import { execInPod } from "./exec.js";
@@ -18,6 +19,8 @@ import { clusterOf, namespaceFor, namespacesOf } from "./target.js";
  */
 
 type Ctx = Pick<ExtensionContext, "env" | "host">;
+
+const PIPE: ExecIo = { stdin: "ignore", stdout: "pipe", stderr: "pipe" };
 
 const client = (ctx: Ctx): Promise<Cluster> => clusterClient(ctx.env, ctx.host.name, clusterOf(ctx.host));
 
@@ -76,7 +79,7 @@ export default defineExtension({
   id: "ext.kubernetes",
   kind: "self-hosted",
   description: "agent-sandbox Sandbox / SandboxClaim objects on a Kubernetes cluster (@kubernetes/client-node)",
-  capabilities: { snapshot: false, restore: false, build: false, exec: true },
+  capabilities: { snapshot: false, restore: false, build: false, exec: true, execTimeout: true, execCancel: true },
   // Clusters of the inventory, through their API server: no shell, no SSH; the create answers for reachability.
   placement: { hosts: ["cluster"], shell: false },
   inputs,
@@ -179,8 +182,11 @@ export default defineExtension({
     }
   },
 
-  async exec(ctx, h, argv, io) {
-    return execInPod({ cluster: await client(ctx), namespace: h.namespace, pod: podOf(h, ctx.sandbox.reachability), container: h.container }, argv, io);
+  async exec(ctx, h, argv, io, opts) {
+    const run = async (c: typeof ctx, hh: typeof h, a: string[], _o?: ExecOptions, i: ExecIo = PIPE) =>
+      execInPod({ cluster: await client(c), namespace: hh.namespace, pod: podOf(hh, c.sandbox.reachability), container: hh.container }, a, i);
+    // A timeout or a caller that may leave: the command runs as a group a second exec can kill (as on the vendors).
+    return opts.timeoutMs !== undefined || opts.signal !== undefined ? timedExec(run, ctx, h, argv, io, opts) : run(ctx, h, argv, opts, io);
   },
 
   async list(ctx) {

@@ -24,7 +24,7 @@ import {
   type ExtensionDefinition,
 } from "../define.js";
 import { attachTerminal } from "./terminal.js";
-import { timedExec } from "./timed-exec.js";
+import { timedExec } from "../timed-exec.js";
 import { type VendorIo, vendorFiles } from "./vendor-io.js";
 import { vendorProcesses } from "./vendor-procs.js";
 import { vendorError } from "./vendor.js";
@@ -99,7 +99,7 @@ export interface MeteredDefinition<I extends Record<string, unknown>, H extends 
   /**
    * Bytes to and from a path in the sandbox through the vendor's file API. With
    * `exec`, they give files in and out, detached processes and exec timeouts
-   * (vendor-io.ts, vendor-procs.ts, timed-exec.ts); errors are the vendor's to map, as for exec.
+   * (vendor-io.ts, vendor-procs.ts, ../timed-exec.ts); errors are the vendor's to map, as for exec.
    */
   transfer?: {
     upload(c: C, ctx: ExtensionContext<H>, h: H, path: string, src: Readable): Promise<void>;

@@ -1,13 +1,14 @@
 /**
- * `exec --timeout`, or a caller that goes away (`signal`), on a vendor: the
+ * `exec --timeout`, or a caller that goes away (`signal`), where exec is an API
+ * call (vendors, a cluster's pods/exec) rather than a local command: the
  * command runs as its own process group with its pid in a file inside the
  * sandbox (sandbox-shell/group.ts); when the time passes or the signal aborts,
  * a second exec kills that whole group, so nothing it started is left
  * running, and the answer is exit 124 with `timedOut` or 130 with `cancelled`.
  */
-import { DEFAULT_SCRATCH, groupKillArgv, groupName, groupRunArgv } from "../../sandbox-shell/group.js";
-import type { ExecIo, ExecOptions, ExecResult, ExtensionContext } from "../define.js";
-import { killUntilEnded, stoppedResult, watchStop } from "../exec-stop.js";
+import { DEFAULT_SCRATCH, groupKillArgv, groupName, groupRunArgv } from "../sandbox-shell/group.js";
+import type { ExecIo, ExecOptions, ExecResult, ExtensionContext } from "./define.js";
+import { killUntilEnded, stoppedResult, watchStop } from "./exec-stop.js";
 
 type Run<H> = (ctx: ExtensionContext<H>, h: H, argv: string[], opts?: ExecOptions, io?: ExecIo) => Promise<ExecResult>;
 
