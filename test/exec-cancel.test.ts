@@ -97,6 +97,9 @@ describe("a client that walks away stops its command", { timeout: 240_000 }, () 
     await capReachedAgain(p1);
     await env.release(p1, "keep");
     expect((await other).body).toMatchObject({ exitCode: 0, stdout: "done-keep\n" });
+    // Every exec ran as a group with a pid file: stopped or ended, none is left behind.
+    const left = await env.broker.exec(p1, ["sh", "-c", "ls -A /tmp/.sandboxer 2>/dev/null | grep '^exec-' || true"], PIPE);
+    expect(left.stdout).toBe("");
   });
 
   it.each([
@@ -148,7 +151,7 @@ describe("a client that walks away stops its command", { timeout: 240_000 }, () 
     // Each call's own exec (what a stop would need) answers after the cancellations: both still run.
     expect([await running(p1, x1), await running(p1, x2)]).toEqual([true, true]);
     // Once one has ended, the id names one call: its own token's cancellation stops it.
-    expect((await env.broker.exec(p1, ["sh", "-c", 'kill -s KILL -- "-$1"', "sh", x2], PIPE)).exitCode).toBe(0);
+    expect((await env.broker.exec(p1, ["sh", "-c", 'kill -s KILL "$1"', "sh", x2], PIPE)).exitCode).toBe(0);
     expect((await twin).status).toBe(200);
     expect((await cancel(env.tokens.p1a, 7)).status).toBeLessThan(300);
     await gone(p1, x1);

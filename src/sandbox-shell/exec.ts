@@ -2,7 +2,7 @@ import { SandboxerError } from "../errors.js";
 import type { ExecIo, ExecOptions, ExecResult, SandboxCommandOptions } from "../extensions/define.js";
 import { spawnExec } from "../extensions/exec-process.js";
 import { runProcess } from "../transport/local.js";
-import { DEFAULT_SCRATCH, groupKillArgv, groupName, groupRunArgv } from "./group.js";
+import { DEFAULT_SCRATCH, groupExecArgv, groupKillArgv, groupName } from "./group.js";
 
 export type CommandFor = (argv: string[], opts: SandboxCommandOptions) => Promise<string[]>;
 
@@ -24,8 +24,8 @@ export async function runInSandbox(argv: string[], io: ExecIo, opts: ExecOptions
     return spawnExec(local, io, { stdin: opts.stdin, onOutput: opts.onOutput });
   }
   const name = groupName();
-  const local = await commandFor(groupRunArgv(scratch, name, argv), { service, stdin, tty: opts.tty ?? false });
-  return spawnExec(local, io, {
+  const local = await commandFor(groupExecArgv(scratch, name, argv), { service, stdin, tty: opts.tty ?? false });
+  const r = await spawnExec(local, io, {
     stdin: opts.stdin,
     onOutput: opts.onOutput,
     timeoutMs: opts.timeoutMs,
@@ -36,4 +36,10 @@ export async function runInSandbox(argv: string[], io: ExecIo, opts: ExecOptions
       await runProcess(kill, { timeoutMs: 30_000 });
     },
   });
+  // A command that ended by itself removed its pid file; a killed group left it.
+  if (r.timedOut || r.cancelled) {
+    const rm = await commandFor(["rm", "-f", "--", `${scratch}/${name}`], { service, stdin: false });
+    await runProcess(rm, { timeoutMs: 30_000 }).catch(() => undefined);
+  }
+  return r;
 }

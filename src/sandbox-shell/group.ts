@@ -20,6 +20,25 @@ export const GROUP_RUN = [
   'exec "$@"',
 ].join("\n");
 
+/**
+ * The group's leader for an exec that may be stopped (a timeout, a caller
+ * that leaves): as GROUP_RUN, but the leader stays a shell that runs the
+ * command as its child and removes the pid file once it ends, so an exec that
+ * ends by itself leaves nothing in the sandbox and needs no second command.
+ * A killed group leaves the file to whoever killed it. Same arguments.
+ */
+const EXEC_LEADER = 'd=$1; n=$2; shift 2; echo "$$" > "$d/$n" 2>/dev/null; "$@"; r=$?; rm -f -- "$d/$n"; exit $r';
+export const GROUP_EXEC = [
+  'mkdir -p -- "$1" 2>/dev/null',
+  "pg=; read -r _ _ _ _ pg _ < /proc/$$/stat 2>/dev/null",
+  `[ "$pg" != "$$" ] && command -v setsid >/dev/null 2>&1 && exec setsid sh -c '${EXEC_LEADER}' sh "$@"`,
+  EXEC_LEADER,
+].join("\n");
+
+export function groupExecArgv(dir: string, name: string, argv: string[]): string[] {
+  return ["sh", "-c", GROUP_EXEC, "sh", dir, name, ...argv];
+}
+
 /** `$1` dir, `$2` pid file name, `$3` signal name: signal the whole group (exit 3: no such group any more). */
 export const GROUP_KILL = [
   'f="$1/$2"; p=; [ -f "$f" ] && read -r p < "$f"',
