@@ -3,7 +3,8 @@
  * (docs/security.md "Session limits"): a real API server on 127.0.0.1 over
  * local (bwrap) sandboxes; a client starts a command that records its pid
  * inside the sandbox, then walks away (a streamed exec, a collected exec, an
- * MCP tools/call through the official client). The command's whole group is
+ * MCP tools/call through the official client, a remote broker as the CLI
+ * uses with SANDBOXER_URL). The command's whole group is
  * killed inside the sandbox (a second exec finds no such process), its exec
  * slot is free again (the token reaches its cap again, and not past it), and
  * another client's command in the same sandbox runs on to its end.
@@ -11,6 +12,7 @@
 import { randomBytes } from "node:crypto";
 import type { Client } from "@modelcontextprotocol/client";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { remoteBroker } from "../src/client/remote-broker.js";
 import { connectHttp } from "./helpers/mcp.js";
 import { expectLimit, type LimitsEnv, limitsEnv, whenFree } from "./helpers/session-limits.js";
 
@@ -100,6 +102,17 @@ describe("a client that walks away stops its command", { timeout: 240_000 }, () 
     // Every exec ran as a group with a pid file: stopped or ended, none is left behind.
     const left = await env.broker.exec(p1, ["sh", "-c", "ls -A /tmp/.sandboxer 2>/dev/null | grep '^exec-' || true"], PIPE);
     expect(left.stdout).toBe("");
+  });
+
+  it("a remote broker (the CLI and `sandboxer mcp` with SANDBOXER_URL) whose caller aborts hangs up, and the server stops the command", async () => {
+    const p1 = env.sb.p1.id;
+    const remote = remoteBroker({ SANDBOXER_URL: env.server.url, SANDBOXER_TOKEN: env.tokens.p1a });
+    const cancel = new AbortController();
+    const call = remote.exec(p1, looping("r1"), PIPE, { signal: cancel.signal });
+    const pid = await pidOf(p1, "r1");
+    cancel.abort();
+    await expect(call).rejects.toMatchObject({ code: "SBX_CANCELLED" });
+    await gone(p1, pid);
   });
 
   it.each([

@@ -132,8 +132,14 @@ export class SandboxerClient {
   recreateSandbox(id: string): Promise<Sandbox> {
     return this.request("POST", `/v1/sandboxes/${encodeURIComponent(id)}/recreate`);
   }
-  exec(id: string, command: string[], opts: { service?: string; timeout?: string; stdin?: string; stdinBase64?: string } = {}): Promise<ExecResult> {
-    return this.request("POST", `/v1/sandboxes/${encodeURIComponent(id)}/exec`, { body: { command, ...opts } });
+  /** `signal`: aborting it hangs up, which stops the command on the server (its whole group). */
+  exec(
+    id: string,
+    command: string[],
+    opts: { service?: string; timeout?: string; stdin?: string; stdinBase64?: string } = {},
+    signal?: AbortSignal,
+  ): Promise<ExecResult> {
+    return this.request("POST", `/v1/sandboxes/${encodeURIComponent(id)}/exec`, { body: { command, ...opts }, signal });
   }
   extendTtl(id: string, duration: string): Promise<Sandbox> {
     return this.request("POST", `/v1/sandboxes/${encodeURIComponent(id)}/ttl`, { body: { duration } });

@@ -108,7 +108,8 @@ export function remoteBroker(env: Env): Broker {
         ...(opts.timeoutMs === undefined ? {} : { timeout: `${Math.max(1, Math.ceil(opts.timeoutMs / 1000))}s` }),
         ...(opts.stdin === undefined ? {} : { stdinBase64: (opts.stdin as Buffer).toString("base64") }),
       };
-      const r = await client.exec(id, argv, body);
+      // A caller that leaves (an MCP cancel under `sandboxer mcp` in remote mode) hangs up: the server stops the command.
+      const r = await client.exec(id, argv, body, opts.signal);
       if (io.stdout === "inherit") process.stdout.write(r.stdout);
       if (io.stderr === "inherit") process.stderr.write(r.stderr);
       return {
