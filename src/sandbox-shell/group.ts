@@ -29,7 +29,8 @@ export const GROUP_RUN = [
  */
 const EXEC_LEADER = 'd=$1; n=$2; shift 2; echo "$$" > "$d/$n" 2>/dev/null; "$@"; r=$?; rm -f -- "$d/$n"; exit $r';
 export const GROUP_EXEC = [
-  'mkdir -p -- "$1" 2>/dev/null',
+  // A test before the mkdir: one process less on every exec but the first.
+  '[ -d "$1" ] || mkdir -p -- "$1" 2>/dev/null',
   "pg=; read -r _ _ _ _ pg _ < /proc/$$/stat 2>/dev/null",
   `[ "$pg" != "$$" ] && command -v setsid >/dev/null 2>&1 && exec setsid sh -c '${EXEC_LEADER}' sh "$@"`,
   EXEC_LEADER,
