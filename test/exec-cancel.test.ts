@@ -99,7 +99,7 @@ describe("a client that walks away stops its command", { timeout: 240_000 }, () 
     await capReachedAgain(p1);
     await env.release(p1, "keep");
     expect((await other).body).toMatchObject({ exitCode: 0, stdout: "done-keep\n" });
-    // Execs that may be stopped run as groups marked in their environment: no file is left in the sandbox.
+    // Every exec ran as a group with a pid file: stopped or ended, none is left behind.
     const left = await env.broker.exec(p1, ["sh", "-c", "ls -A /tmp/.sandboxer 2>/dev/null | grep '^exec-' || true"], PIPE);
     expect(left.stdout).toBe("");
   });

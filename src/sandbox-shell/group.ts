@@ -21,43 +21,23 @@ export const GROUP_RUN = [
 ].join("\n");
 
 /**
- * An exec that may be stopped (a timeout, a caller that leaves) runs as its
- * own process group, found again by a mark in its environment rather than a
- * pid file: nothing is written or left in the sandbox, no scratch directory
- * is needed, and the command is exec'd in place (one shell and a setsid more
- * than a plain exec). `$1` the mark (groupName()), then the command.
+ * The group's leader for an exec that may be stopped (a timeout, a caller
+ * that leaves): as GROUP_RUN, but the leader stays a shell that runs the
+ * command as its child and removes the pid file once it ends, so an exec that
+ * ends by itself leaves nothing in the sandbox and needs no second command.
+ * A killed group leaves the file to whoever killed it. Same arguments.
  */
+const EXEC_LEADER = 'd=$1; n=$2; shift 2; echo "$$" > "$d/$n" 2>/dev/null; "$@"; r=$?; rm -f -- "$d/$n"; exit $r';
 export const GROUP_EXEC = [
-  'export SANDBOXER_EXEC="$1"; shift',
+  // A test before the mkdir: one process less on every exec but the first.
+  '[ -d "$1" ] || mkdir -p -- "$1" 2>/dev/null',
   "pg=; read -r _ _ _ _ pg _ < /proc/$$/stat 2>/dev/null",
-  '[ "$pg" = "$$" ] && exec "$@"',
-  'command -v setsid >/dev/null 2>&1 && exec setsid "$@"',
-  'exec "$@"',
+  `[ "$pg" != "$$" ] && command -v setsid >/dev/null 2>&1 && exec setsid sh -c '${EXEC_LEADER}' sh "$@"`,
+  EXEC_LEADER,
 ].join("\n");
 
-/**
- * `$1` the mark, `$2` signal name: signal every group led by a marked process
- * (a marked process that leads none, when setsid was missing, alone); exit 3
- * when no marked process is left. Only this sandbox's processes are seen.
- */
-export const GROUP_EXEC_KILL = [
-  "found=",
-  'for e in $(grep -l -F "SANDBOXER_EXEC=$1" /proc/[0-9]*/environ 2>/dev/null); do',
-  '  p=${e#/proc/}; p=${p%/environ}; pg=; read -r _ _ _ _ pg _ < "/proc/$p/stat" 2>/dev/null',
-  '  if [ "$pg" = "$p" ]; then kill -s "$2" -- "-$p" 2>/dev/null && found=1; else kill -s "$2" "$p" 2>/dev/null && found=1; fi',
-  "done",
-  '[ -n "$found" ] || exit 3',
-].join("\n");
-
-/** A fresh mark for one exec's group. */
-export const execMark = () => `exec-${randomBytes(6).toString("hex")}`;
-
-export function groupExecArgv(mark: string, argv: string[]): string[] {
-  return ["sh", "-c", GROUP_EXEC, "sh", mark, ...argv];
-}
-
-export function groupExecKillArgv(mark: string, signal: string): string[] {
-  return ["sh", "-c", GROUP_EXEC_KILL, "sh", mark, signal];
+export function groupExecArgv(dir: string, name: string, argv: string[]): string[] {
+  return ["sh", "-c", GROUP_EXEC, "sh", dir, name, ...argv];
 }
 
 /** `$1` dir, `$2` pid file name, `$3` signal name: signal the whole group (exit 3: no such group any more). */

@@ -34,6 +34,7 @@ export async function execAttach(ctx: ExtensionContext, h: AttachHandle, argv: s
       io,
       opts,
       async (a, o) => t.commandArgv(script(EXEC_IN_WORKSPACE, h.workspace, ...a), { stdin: o.stdin, tty: o.tty ?? false }),
+      scratchOf(h),
     );
     const lost = await t.connectionLost(res.exitCode, res.stderr);
     if (lost) throw lost;
