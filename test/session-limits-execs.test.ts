@@ -84,6 +84,13 @@ describe("exec limits per token and project", { timeout: 240_000 }, () => {
   it("gives slots back on a timeout and on a destroyed sandbox, so the cap is reached again and not passed", async () => {
     const p1 = env.sb.p1.id;
     const p1b = env.sb.p1b.id;
+    // Both of the token's places free first (the test before may still be giving its last one back):
+    // two commands that overlap for a while both run.
+    const overlap = () => env.call("POST", `/v1/sandboxes/${p1}/exec`, env.tokens.p1a, { command: ["sleep", "0.3"] });
+    await whenFree(async () => {
+      const both = await Promise.all([overlap(), overlap()]);
+      return { status: both.some((r) => r.status === 429) ? 429 : 200 };
+    });
     // Fill the token's limit: one ends by its timeout, the other with its sandbox.
     const timed = env.call("POST", `/v1/sandboxes/${p1}/exec`, env.tokens.p1a, { command: held("t1"), timeout: "2s" });
     const doomed = await stream(p1b, env.tokens.p1a, held("d1"));
