@@ -4,6 +4,7 @@
  * agent-sandbox's v1beta1 kinds (test/fakes/k8s/), whose controller starts a
  * real process per pod.
  */
+import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SandboxerError } from "../src/errors.js";
 import { loadExtension } from "../src/extensions/index.js";
@@ -214,6 +215,32 @@ describe("ext.kubernetes on the Kubernetes API contract", () => {
     await broker.destroy(sb.id);
   });
 
+  it("exec streams: output arrives while the command runs, and stdin reaches it (closed after the given bytes)", async () => {
+    const broker = env.home.broker();
+    const sb = await broker.create(AGENT);
+    try {
+      // The command says it is ready, then waits for a line: only output handed on as it comes lets
+      // the test answer, and only a stdin that reaches the command (then closes) lets it end.
+      const stdin = new PassThrough();
+      const chunks: string[] = [];
+      const r = await broker.exec(sb.id, ["sh", "-c", 'echo ready; read line; echo "got-$line"; echo oops >&2; cat'], PIPE, {
+        stdin,
+        onOutput: (which, c) => {
+          chunks.push(`${which}:${c}`);
+          if (which === "stdout" && String(c).includes("ready")) stdin.end("go\nrest\n");
+        },
+      });
+      expect(r).toMatchObject({ exitCode: 0, stdout: "ready\ngot-go\nrest\n", stderr: "oops\n" });
+      expect(chunks.join("")).toContain("stdout:ready");
+      expect(chunks.some((c) => c.startsWith("stderr:oops"))).toBe(true);
+      // Bytes (the API's body) too, as a whole.
+      const whole = await broker.exec(sb.id, ["sh", "-c", "tr a-z A-Z"], PIPE, { stdin: Buffer.from("shout\n") });
+      expect(whole).toMatchObject({ exitCode: 0, stdout: "SHOUT\n" });
+    } finally {
+      await broker.destroy(sb.id);
+    }
+  });
+
   it("RBAC 403 on pods/exec names the subresource", async () => {
     const broker = env.home.broker();
     const sb = await broker.create(AGENT);
@@ -371,7 +398,7 @@ describe("ext.kubernetes: clusters in the inventory", () => {
   it("is loaded lazily and declares what it implements", async () => {
     const ext = await loadExtension("ext.kubernetes");
     expect(ext.kind).toBe("self-hosted");
-    expect(ext.capabilities.exec).toBe(true);
+    expect(ext.capabilities).toMatchObject({ exec: true, execTimeout: true, execCancel: true, execStdin: true });
     expect(typeof ext.exec).toBe("function");
   });
 });

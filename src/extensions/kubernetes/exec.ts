@@ -2,13 +2,14 @@
  * `exec` through the pods/exec API: a WebSocket speaking the channel protocol
  * (v5.channel.k8s.io, v4 when that is all the server has), argv as the
  * `command` parameters (no shell), stdout and stderr on their own channels
- * into ExecOutput (so captured output is capped as for every backend), and
- * the exit code from the Status JSON on the error channel.
+ * into ExecOutput (so captured output is capped as for every backend, and
+ * handed on as it arrives when the caller streams), stdin from the API's body
+ * or the terminal, and the exit code from the Status JSON on the error channel.
  */
-import { Writable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { SandboxerError } from "../../errors.js";
-import type { ExecIo, ExecResult } from "../define.js";
+import type { ExecIo, ExecOptions, ExecResult } from "../define.js";
 import { ExecOutput, execResult } from "../exec-process.js";
 import type { Cluster } from "./client.js";
 import { apiError } from "./errors.js";
@@ -46,9 +47,16 @@ export interface ExecTarget {
   container: string | undefined;
 }
 
-export async function execInPod(t: ExecTarget, argv: string[], io: ExecIo): Promise<ExecResult> {
-  const out = new ExecOutput(io.stdout, process.stdout);
-  const err = new ExecOutput(io.stderr, process.stderr);
+/** What an exec adds to plain stdio: the API's stdin bytes, and each chunk of output as it comes (streaming). */
+export type PodExecExtras = Pick<ExecOptions, "stdin" | "onOutput">;
+
+export async function execInPod(t: ExecTarget, argv: string[], io: ExecIo, extras: PodExecExtras = {}): Promise<ExecResult> {
+  const { onOutput } = extras;
+  const out = new ExecOutput(io.stdout, process.stdout, onOutput && ((c) => onOutput("stdout", c)));
+  const err = new ExecOutput(io.stderr, process.stderr, onOutput && ((c) => onOutput("stderr", c)));
+  // Given bytes go on the stdin channel and are closed after them (v5 sends the close frame: the command sees EOF).
+  const stdin =
+    extras.stdin !== undefined ? (Buffer.isBuffer(extras.stdin) ? Readable.from([extras.stdin]) : extras.stdin) : io.stdin === "inherit" ? process.stdin : null;
   const stdout = sink(out);
   const stderr = sink(err);
   const attempt = { cluster: t.cluster.name, server: t.cluster.server, verb: "create", resource: "pods/exec", namespace: t.namespace };
@@ -56,7 +64,7 @@ export async function execInPod(t: ExecTarget, argv: string[], io: ExecIo): Prom
   let ws: Awaited<ReturnType<Cluster["exec"]["exec"]>>;
   try {
     // client-node's container parameter is a string; "" leaves it out for single-container pods.
-    ws = await t.cluster.exec.exec(t.namespace, t.pod, t.container ?? "", argv, stdout, stderr, io.stdin === "inherit" ? process.stdin : null, false, (s) => {
+    ws = await t.cluster.exec.exec(t.namespace, t.pod, t.container ?? "", argv, stdout, stderr, stdin, false, (s) => {
       status = s as ExecStatus;
     });
   } catch (e) {

@@ -79,7 +79,7 @@ export default defineExtension({
   id: "ext.kubernetes",
   kind: "self-hosted",
   description: "agent-sandbox Sandbox / SandboxClaim objects on a Kubernetes cluster (@kubernetes/client-node)",
-  capabilities: { snapshot: false, restore: false, build: false, exec: true, execTimeout: true, execCancel: true },
+  capabilities: { snapshot: false, restore: false, build: false, exec: true, execTimeout: true, execCancel: true, execStdin: true },
   // Clusters of the inventory, through their API server: no shell, no SSH; the create answers for reachability.
   placement: { hosts: ["cluster"], shell: false },
   inputs,
@@ -183,8 +183,8 @@ export default defineExtension({
   },
 
   async exec(ctx, h, argv, io, opts) {
-    const run = async (c: typeof ctx, hh: typeof h, a: string[], _o?: ExecOptions, i: ExecIo = PIPE) =>
-      execInPod({ cluster: await client(c), namespace: hh.namespace, pod: podOf(hh, c.sandbox.reachability), container: hh.container }, a, i);
+    const run = async (c: typeof ctx, hh: typeof h, a: string[], o: ExecOptions = {}, i: ExecIo = PIPE) =>
+      execInPod({ cluster: await client(c), namespace: hh.namespace, pod: podOf(hh, c.sandbox.reachability), container: hh.container }, a, i, o);
     // A timeout or a caller that may leave: the command runs as a group a second exec can kill (as on the vendors).
     return opts.timeoutMs !== undefined || opts.signal !== undefined ? timedExec(run, ctx, h, argv, io, opts) : run(ctx, h, argv, opts, io);
   },
