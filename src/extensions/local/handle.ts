@@ -7,8 +7,10 @@ const isConfinement = (v: unknown): v is Confinement => {
 };
 
 /**
- * What ext.local keeps on the record. Checkpointed in steps (directories, then
- * limits, then the init's pid), so the later fields are optional.
+ * What ext.local keeps on the record, written with `ready` (provision
+ * checkpoints nothing: teardown finds everything by the sandbox id). The
+ * optional fields are absent when nothing was confined, and in records older
+ * than them.
  */
 export const localHandle = z.object({
   workspace: z.string(),
